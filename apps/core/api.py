@@ -1,0 +1,55 @@
+"""Project scoping shared by every API view."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from apps.core.exceptions import ApplicationError
+from apps.projects.models import Project, ProjectAPIKey
+from apps.projects.selectors import projects_for_user, user_has_role
+
+
+def request_projects(request, *, min_role: str | None = None) -> QuerySet[Project]:
+    """The projects a request may act on: the key's project, or the user's memberships."""
+    if isinstance(request.auth, ProjectAPIKey):
+        return Project.objects.filter(pk=request.auth.project_id)
+    return projects_for_user(request.user, min_role=min_role)
+
+
+def request_project(request, *, slug: str | None = None, min_role: str = "viewer") -> Project:
+    """The one project a write acts on.
+
+    With a key it is the key's project. A session user names it with `project` (slug) in the body
+    or query string, or has exactly one project with the role needed.
+    """
+    if isinstance(request.auth, ProjectAPIKey):
+        return request.auth.project
+    if slug is None:
+        data = getattr(request, "data", None)
+        slug = (data.get("project") if isinstance(data, dict) else None) or request.query_params.get("project")
+    candidates = projects_for_user(request.user)
+    if slug:
+        project = candidates.filter(slug=slug).first()
+        if project is None:
+            raise ApplicationError("Project not found.", fields={"project": ["Unknown project."]}, status=404)
+    else:
+        found = list(candidates[:2])
+        if len(found) != 1:
+            raise ApplicationError("Name the project.", fields={"project": ["This field is required."]})
+        project = found[0]
+    if not user_has_role(request.user, project, min_role):
+        raise ApplicationError(f"This needs the {min_role} role in the project.", status=403)
+    return project
+
+
+class ProjectScopedViewMixin:
+    """Filters `base_queryset()` to the request's projects through `project_field`."""
+
+    project_field = "project"
+    min_write_role = "reviewer"
+
+    def scoped(self, queryset: QuerySet) -> QuerySet:
+        return queryset.filter(**{f"{self.project_field}__in": request_projects(self.request)})
+
+    def write_project(self, slug: str | None = None) -> Project:
+        return request_project(self.request, slug=slug, min_role=self.min_write_role)

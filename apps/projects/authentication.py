@@ -1,0 +1,63 @@
+"""`Authorization: Bearer <key>` with a project API key.
+
+Verifying a key hashes it (djangorestframework-api-key); a small in-process cache of
+recently verified keys keeps high-rate ingest from paying that on every request.
+Revocation takes effect within KEY_CACHE_SECONDS.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+from django.contrib.auth.models import AnonymousUser
+from rest_framework import authentication, exceptions
+
+from .models import ProjectAPIKey
+
+KEY_CACHE_SECONDS = 30
+_verified: dict[str, tuple[float, int]] = {}
+
+
+def _key_from_header(request) -> str | None:
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() not in {"bearer", "api-key"} or not token.strip():
+        return None
+    return token.strip()
+
+
+def api_key_from_request(request) -> ProjectAPIKey | None:
+    """The valid key the request carries, or None. Raises AuthenticationFailed for a bad key."""
+    key = _key_from_header(request)
+    if key is None:
+        return None
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    now = time.monotonic()
+    cached = _verified.get(digest)
+    if cached and cached[0] > now:
+        api_key = ProjectAPIKey.objects.select_related("project").filter(pk=cached[1], revoked=False).first()
+        if api_key is not None and not api_key.has_expired:
+            return api_key
+        _verified.pop(digest, None)
+    try:
+        api_key = ProjectAPIKey.objects.select_related("project").get_from_key(key)
+    except ProjectAPIKey.DoesNotExist:
+        raise exceptions.AuthenticationFailed("Invalid API key.")
+    if api_key.revoked or api_key.has_expired:
+        raise exceptions.AuthenticationFailed("Invalid API key.")
+    if len(_verified) > 10_000:
+        _verified.clear()
+    _verified[digest] = (now + KEY_CACHE_SECONDS, api_key.pk)
+    return api_key
+
+
+class ProjectAPIKeyAuthentication(authentication.BaseAuthentication):
+    def authenticate(self, request):
+        api_key = api_key_from_request(request)
+        if api_key is None:
+            return None
+        return AnonymousUser(), api_key
+
+    def authenticate_header(self, request) -> str:
+        return 'Bearer realm="assay"'

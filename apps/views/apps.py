@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ViewsConfig(AppConfig):
+    name = "apps.views"
+    label = "views"

@@ -1,0 +1,26 @@
+"""Settings the test suite pins. DATABASE_URL picks SQLite (default, in memory) or PostgreSQL."""
+
+import os
+import tempfile
+
+os.environ.setdefault("DATABASE_URL", "sqlite:///:memory:")
+
+from .settings import *  # noqa: E402,F403
+from .settings import DATABASES, STORAGES  # noqa: E402
+
+DEBUG = False
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"].pop("OPTIONS", None)
+    DATABASES["default"]["OPTIONS"] = {"timeout": 30}
+_tmp = tempfile.mkdtemp(prefix="assay-test-")
+EXPORTS_LOCAL_ROOT = os.path.join(_tmp, "exports")
+if STORAGES["exports"]["BACKEND"].endswith("FileSystemStorage"):
+    STORAGES["exports"] = {"BACKEND": "django.core.files.storage.FileSystemStorage",
+                           "OPTIONS": {"location": EXPORTS_LOCAL_ROOT}}
+STORAGES["default"] = {"BACKEND": "django.core.files.storage.FileSystemStorage",
+                       "OPTIONS": {"location": os.path.join(_tmp, "media")}}
+STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+CELERY_BROKER_URL = os.environ.get("REDIS_URL") or "memory://"
+CELERY_TASK_ALWAYS_EAGER = False
+LOGGING = {"version": 1, "disable_existing_loggers": False}

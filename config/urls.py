@@ -1,0 +1,20 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+api_v1 = [
+    path("", include("apps.projects.urls")),
+    path("", include("apps.traces.urls")),
+    path("", include("apps.reviews.urls")),
+    path("", include("apps.datasets.urls")),
+    path("", include("apps.exports.urls")),
+    path("", include("apps.views.urls")),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("", include("apps.traces.otlp_urls")),
+]

@@ -1,0 +1,127 @@
+"""Shared fixtures. Services (PostgreSQL, Redis, Chromium) are required under CI and skipped elsewhere."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from urllib.parse import urlparse
+
+import pytest
+from rest_framework.test import APIClient
+
+from apps.projects.models import Role
+from apps.projects.services import api_key_create, membership_set
+from tests import factories
+
+IN_CI = bool(os.environ.get("CI"))
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+
+
+def need_service(reason: str) -> None:
+    """Fail under CI, where every service must be present; skip with the reason elsewhere."""
+    if IN_CI:
+        pytest.fail(f"required service missing in CI: {reason}")
+    pytest.skip(reason)
+
+
+def _reachable(url: str, default_port: int) -> bool:
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or default_port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def redis_url(worker_id) -> str:
+    base = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
+    if not _reachable(base, 6379):
+        need_service(f"Redis is not reachable at {base}")
+    # One Redis database per xdist worker, so in-process Celery workers never take each other's tasks.
+    index = 1 if worker_id == "master" else 1 + int(worker_id.removeprefix("gw"))
+    return f"{base.rstrip('/').rsplit('/', 1)[0] if base.count('/') > 2 else base.rstrip('/')}/{index}"
+
+
+@pytest.fixture
+def celery_worker(transactional_db, redis_url):
+    """A real Celery worker (solo pool, in a thread) consuming from Redis."""
+    from celery.contrib.testing.worker import start_worker
+
+    from config.celery import app
+
+    app.conf.update(broker_url=redis_url, task_always_eager=False, result_backend=None)
+    app.connection_for_write().default_channel.client.flushdb()
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as worker:
+        yield worker
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
+        need_service(f"Chromium not found at {CHROMIUM} (apt-get install -y chromium)")
+    return CHROMIUM
+
+
+@pytest.fixture
+def browser(chromium_path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=chromium_path,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(autouse=True)
+def _async_unsafe_for_playwright(request):
+    if request.node.get_closest_marker("browser"):
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    yield
+
+
+@pytest.fixture
+def project(db):
+    return factories.ProjectFactory(slug="acme")
+
+
+@pytest.fixture
+def other_project(db):
+    return factories.ProjectFactory(slug="other")
+
+
+@pytest.fixture
+def api_client():
+    return APIClient()
+
+
+@pytest.fixture
+def key_client():
+    """key_client(project, scopes=("read",)) -> an APIClient that sends that project's new key."""
+
+    def make(project, scopes=("ingest", "read", "write")) -> APIClient:
+        _, key = api_key_create(project=project, scopes=list(scopes))
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+        client.raw_key = key
+        return client
+
+    return make
+
+
+@pytest.fixture
+def member():
+    """member(project, role="reviewer") -> a staff user with that role in the project."""
+
+    def make(project, role: str = Role.REVIEWER, username: str | None = None):
+        user = factories.UserFactory(username=username) if username else factories.UserFactory()
+        membership_set(project=project, user=user, role=role)
+        return user
+
+    return make

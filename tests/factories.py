@@ -1,0 +1,57 @@
+"""factory_boy factories for every model; each app's section keeps to its own models."""
+
+import factory
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from apps.projects.models import Project
+from apps.traces.models import Span, Trace
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
+    is_staff = True
+    password = factory.PostGenerationMethodCall("set_password", "pw")
+
+
+class ProjectFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Project
+        django_get_or_create = ("slug",)
+
+    slug = factory.Sequence(lambda n: f"project-{n}")
+    name = factory.LazyAttribute(lambda p: p.slug.title())
+
+
+class TraceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Trace
+
+    project = factory.SubFactory(ProjectFactory)
+    trace_id = factory.Sequence(lambda n: f"trace-{n:06d}")
+    name = "chat"
+    start_time = factory.LazyFunction(timezone.now)
+    span_count = 1
+
+
+class SpanFactory(factory.django.DjangoModelFactory):
+    """A span; prefer the ingest service in tests of ingest itself, this is for everything downstream."""
+
+    class Meta:
+        model = Span
+
+    trace = factory.SubFactory(TraceFactory)
+    project = factory.LazyAttribute(lambda s: s.trace.project)
+    span_id = factory.Sequence(lambda n: f"span-{n:06d}")
+    name = "llm-call"
+    type = "llm"
+    start_time = factory.LazyFunction(timezone.now)
+    input = factory.LazyFunction(lambda: [{"role": "user", "content": "What is the refund window?"}])
+    output = factory.LazyFunction(lambda: {"role": "assistant", "content": "30 days."})
+    metadata = factory.LazyFunction(dict)
+    metrics = factory.LazyFunction(dict)
