@@ -36,12 +36,14 @@ def _reachable(url: str, default_port: int) -> bool:
 
 @pytest.fixture(scope="session")
 def redis_url(worker_id) -> str:
-    base = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
-    if not _reachable(base, 6379):
-        need_service(f"Redis is not reachable at {base}")
-    # One Redis database per xdist worker, so in-process Celery workers never take each other's tasks.
-    index = 1 if worker_id == "master" else 1 + int(worker_id.removeprefix("gw"))
-    return f"{base.rstrip('/').rsplit('/', 1)[0] if base.count('/') > 2 else base.rstrip('/')}/{index}"
+    """TEST_REDIS_URL (default redis://127.0.0.1:6379/1), its database number offset per xdist worker,
+    so in-process Celery workers of parallel test runs never take each other's tasks."""
+    url = urlparse(os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/1"))
+    if not _reachable(url.geturl(), 6379):
+        need_service(f"Redis is not reachable at {url.geturl()}")
+    base_db = int(url.path.strip("/") or 1)
+    offset = 0 if worker_id == "master" else int(worker_id.removeprefix("gw"))
+    return f"redis://{url.hostname or '127.0.0.1'}:{url.port or 6379}/{base_db + offset}"
 
 
 @pytest.fixture
