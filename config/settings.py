@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "apps.projects",
     "apps.traces",
     "apps.reviews",
+    "apps.queues",
     "apps.datasets",
     "apps.exports",
     "apps.views",

@@ -6,6 +6,7 @@ api_v1 = [
     path("", include("apps.projects.urls")),
     path("", include("apps.traces.urls")),
     path("", include("apps.reviews.urls")),
+    path("", include("apps.queues.urls")),
     path("", include("apps.datasets.urls")),
     path("", include("apps.exports.urls")),
     path("", include("apps.views.urls")),

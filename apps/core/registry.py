@@ -8,6 +8,8 @@
   rendered on the admin trace page under each span (annotation panel, trace views).
 - `demo_loaders`: callables (project) -> None, run in order by `manage.py load_demo`.
 - `ingest_hooks`: callables (project, trace_pks) -> None, run after each committed ingest batch.
+- `review_body_renderers`: callables (request, queue, trace, span) -> dict(template=..., context=...) | None;
+  the review page renders the trace through the first that answers (custom trace views), else its default.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ dashboard_panels: list[Callable] = []
 trace_page_panels: list[Callable] = []
 demo_loaders: list[tuple[int, Callable]] = []
 ingest_hooks: list[Callable] = []
+review_body_renderers: list[Callable] = []
 
 
 def register_demo_loader(loader: Callable, *, order: int) -> None:
@@ -52,3 +55,7 @@ def register_trace_page_panel(fn: Callable) -> Callable:
 
 def register_ingest_hook(fn: Callable) -> Callable:
     return _register(ingest_hooks, fn)
+
+
+def register_review_body_renderer(fn: Callable) -> Callable:
+    return _register(review_body_renderers, fn)
