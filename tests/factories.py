@@ -55,3 +55,19 @@ class SpanFactory(factory.django.DjangoModelFactory):
     output = factory.LazyFunction(lambda: {"role": "assistant", "content": "30 days."})
     metadata = factory.LazyFunction(dict)
     metrics = factory.LazyFunction(dict)
+
+
+# ---------------------------------------------------------------- datasets (h4)
+
+from apps.datasets.models import Dataset  # noqa: E402
+
+
+class DatasetFactory(factory.django.DjangoModelFactory):
+    """An empty dataset; add records with `apps.datasets.services.dataset_records_upsert`."""
+
+    class Meta:
+        model = Dataset
+
+    project = factory.SubFactory(ProjectFactory)
+    name = factory.Sequence(lambda n: f"dataset-{n}")
+    description = "Refund questions"
