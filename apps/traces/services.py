@@ -1,0 +1,474 @@
+"""Span ingest and trace summaries.
+
+`span_batch_ingest` is the one write path for REST ingest, OTLP and anything else that records
+spans. It is set-based: one statement upserts the batch's traces, one upserts its spans (on
+PostgreSQL through `COPY` into a temporary staging table), a few more write tags, and one
+statement recomputes the touched traces' summaries.
+
+Locking: every batch takes its row locks in the same order — traces by trace_id, then spans by
+span_id, then tags by name — so any number of clients sending overlapping batches at once queue
+behind each other instead of deadlocking. The trace upsert locks the touched traces first, which
+also makes the summary refresh race-free.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from django.db import connection, transaction
+from django.utils import timezone
+
+from apps.core import registry
+from apps.core.json_preview import json_preview
+from apps.projects.models import Project
+
+from .ingest import CleanSpan, span_item_clean
+from .models import Tag, Trace
+
+logger = logging.getLogger(__name__)
+
+MISMATCHED_TRACE = "This span_id was ingested before under another trace_id."
+PREVIEW_CHARS = 200
+TAG_COLOUR = Tag._meta.get_field("colour").default
+
+STAGE_COLUMNS = (
+    "span_id", "trace_pk", "parent_span_id", "name", "type", "start_time", "end_time", "duration_ms",
+    "input", "output", "expected", "metadata", "metrics", "error", "is_error", "model",
+    "input_tokens", "output_tokens", "total_tokens", "cost", "tags",
+)
+_STAGE_DDL = """
+CREATE TEMPORARY TABLE IF NOT EXISTS assay_span_stage (
+    span_id varchar(128) NOT NULL, trace_pk bigint NOT NULL, parent_span_id varchar(128) NOT NULL,
+    name varchar(255) NOT NULL, type varchar(16) NOT NULL, start_time timestamptz, end_time timestamptz,
+    duration_ms double precision, input jsonb, output jsonb, expected jsonb, metadata jsonb NOT NULL,
+    metrics jsonb NOT NULL, error text NOT NULL, is_error boolean NOT NULL, model varchar(255) NOT NULL,
+    input_tokens bigint NOT NULL, output_tokens bigint NOT NULL, total_tokens bigint NOT NULL,
+    cost double precision NOT NULL, tags jsonb NOT NULL
+) ON COMMIT DELETE ROWS
+"""
+_SPAN_COLUMNS = (
+    "project_id, trace_id, span_id, parent_span_id, name, type, start_time, end_time, duration_ms, "
+    "input, output, expected, metadata, metrics, annotation_metadata, error, is_error, model, "
+    "input_tokens, output_tokens, total_tokens, cost, tags, created_at, updated_at"
+)
+# On a re-sent span: absent (null) start/end/input/output/expected keep what is stored, tags are
+# added to the stored ones (reviewers' tags are never dropped), annotation_metadata is untouched.
+# The WHERE refuses to move a span to another trace; such rows are missing from RETURNING.
+_SPAN_UPDATE_PG = """
+    parent_span_id = EXCLUDED.parent_span_id, name = EXCLUDED.name, type = EXCLUDED.type,
+    start_time = COALESCE(EXCLUDED.start_time, traces_span.start_time),
+    end_time = COALESCE(EXCLUDED.end_time, traces_span.end_time),
+    duration_ms = COALESCE(EXCLUDED.duration_ms, EXTRACT(EPOCH FROM (
+        COALESCE(EXCLUDED.end_time, traces_span.end_time) - COALESCE(EXCLUDED.start_time, traces_span.start_time)
+    )) * 1000),
+    input = COALESCE(EXCLUDED.input, traces_span.input),
+    output = COALESCE(EXCLUDED.output, traces_span.output),
+    expected = COALESCE(EXCLUDED.expected, traces_span.expected),
+    metadata = EXCLUDED.metadata, metrics = EXCLUDED.metrics, error = EXCLUDED.error,
+    is_error = EXCLUDED.is_error, model = EXCLUDED.model, input_tokens = EXCLUDED.input_tokens,
+    output_tokens = EXCLUDED.output_tokens, total_tokens = EXCLUDED.total_tokens, cost = EXCLUDED.cost,
+    tags = CASE WHEN EXCLUDED.tags = '[]'::jsonb OR EXCLUDED.tags = traces_span.tags THEN traces_span.tags
+        ELSE (SELECT jsonb_agg(DISTINCT x.tag ORDER BY x.tag)
+              FROM jsonb_array_elements_text(traces_span.tags || EXCLUDED.tags) AS x(tag)) END,
+    updated_at = EXCLUDED.updated_at
+WHERE traces_span.trace_id = EXCLUDED.trace_id
+"""
+_SPAN_UPDATE_SQLITE = """
+    parent_span_id = excluded.parent_span_id, name = excluded.name, type = excluded.type,
+    start_time = COALESCE(excluded.start_time, traces_span.start_time),
+    end_time = COALESCE(excluded.end_time, traces_span.end_time),
+    duration_ms = COALESCE(excluded.duration_ms, ROUND((
+        julianday(COALESCE(excluded.end_time, traces_span.end_time))
+        - julianday(COALESCE(excluded.start_time, traces_span.start_time))) * 86400000.0, 3)),
+    input = COALESCE(excluded.input, traces_span.input),
+    output = COALESCE(excluded.output, traces_span.output),
+    expected = COALESCE(excluded.expected, traces_span.expected),
+    metadata = excluded.metadata, metrics = excluded.metrics, error = excluded.error,
+    is_error = excluded.is_error, model = excluded.model, input_tokens = excluded.input_tokens,
+    output_tokens = excluded.output_tokens, total_tokens = excluded.total_tokens, cost = excluded.cost,
+    tags = CASE WHEN excluded.tags = '[]' OR excluded.tags = traces_span.tags THEN traces_span.tags
+        ELSE (SELECT json_group_array(value) FROM (
+            SELECT value FROM json_each(traces_span.tags) UNION SELECT value FROM json_each(excluded.tags)
+            ORDER BY value)) END,
+    updated_at = excluded.updated_at
+WHERE traces_span.trace_id = excluded.trace_id
+"""
+
+
+@dataclass
+class IngestResult:
+    accepted: int = 0
+    rejected: list[dict] = field(default_factory=list)  # [{"index": i, "fields": {"field": ["message"]}}]
+    trace_pks: list[int] = field(default_factory=list)
+
+
+def _is_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _chunks(values: list, size: int = 500) -> Iterable[list]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def span_batch_ingest(*, project: Project, items: list[Any]) -> IngestResult:
+    """Validate, then upsert a batch of span items into `project`; good items are kept, bad ones listed.
+
+    Upsert is by (project, span_id): sending a batch twice, or from many clients at once, never
+    duplicates a span or a trace. Children may arrive before their parents, in any batch.
+    """
+    result = IngestResult()
+    latest: dict[str, tuple[int, CleanSpan]] = {}
+    indices: dict[str, list[int]] = {}
+    for index, item in enumerate(items):
+        span, errors = span_item_clean(item)
+        if span is None:
+            result.rejected.append({"index": index, "fields": errors})
+            continue
+        result.accepted += 1
+        # The same span twice in one batch: the last one wins, as if sent in two batches.
+        latest[span.span_id] = (index, span)
+        indices.setdefault(span.span_id, []).append(index)
+    if not latest:
+        return result
+
+    with transaction.atomic():
+        trace_pks = _traces_upsert(project=project, trace_ids=sorted({s.trace_id for _, s in latest.values()}))
+        rows = sorted(latest.values(), key=lambda pair: pair[1].span_id)
+        if _is_postgres():
+            span_pks = _spans_upsert_postgres(project=project, rows=rows, trace_pks=trace_pks)
+        else:
+            span_pks = _spans_upsert_sqlite(project=project, rows=rows, trace_pks=trace_pks)
+        moved = [(index, span) for index, span in rows if span.span_id not in span_pks]
+        if moved:
+            for _, span in moved:
+                for index in indices[span.span_id]:
+                    result.rejected.append({"index": index, "fields": {"trace_id": [MISMATCHED_TRACE]}})
+                    result.accepted -= 1
+            result.rejected.sort(key=lambda r: r["index"])
+        tagged = [(span_pks[span.span_id], tag) for _, span in rows if span.span_id in span_pks for tag in span.tags]
+        if tagged:
+            _span_tags_add(project=project, pairs=tagged)
+        touched = sorted(trace_pks.values())
+        if moved:
+            _empty_traces_delete(trace_pks=touched)
+            touched = list(Trace.objects.filter(pk__in=touched).values_list("pk", flat=True))
+        _summaries_update(trace_pks=touched)
+        result.trace_pks = touched
+        for hook in registry.ingest_hooks:
+            transaction.on_commit(
+                lambda hook=hook, pks=list(touched): hook(project=project, trace_pks=pks), robust=True
+            )
+    return result
+
+
+def _traces_upsert(*, project: Project, trace_ids: list[str]) -> dict[str, int]:
+    """Create missing traces and lock all of them, in trace_id order. Returns {trace_id: pk}."""
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        if _is_postgres():
+            # DO UPDATE (not DO NOTHING) so existing rows are locked too, in the same order.
+            cursor.execute(
+                """
+                INSERT INTO traces_trace (project_id, trace_id, name, root_span_id, start_time, end_time,
+                    duration_ms, span_count, has_error, input_tokens, output_tokens, total_tokens, total_cost,
+                    input_preview, output_preview, user_id, session_id, tags, review_status, created_at,
+                    updated_at)
+                SELECT %s, t.trace_id, '', '', NULL, NULL, NULL, 0, false, 0, 0, 0, 0, '', '', '', '',
+                    '[]'::jsonb, 'none', %s, %s
+                FROM unnest(%s::varchar[]) AS t(trace_id) ORDER BY t.trace_id
+                ON CONFLICT (project_id, trace_id) DO UPDATE SET updated_at = EXCLUDED.updated_at
+                RETURNING trace_id, id
+                """,
+                [project.pk, now, now, trace_ids],
+            )
+            return dict(cursor.fetchall())
+        stamp = connection.ops.adapt_datetimefield_value(now)
+        cursor.executemany(
+            """
+            INSERT INTO traces_trace (project_id, trace_id, name, root_span_id, span_count, has_error,
+                input_tokens, output_tokens, total_tokens, total_cost, input_preview, output_preview,
+                user_id, session_id, tags, review_status, created_at, updated_at)
+            VALUES (%s, %s, '', '', 0, 0, 0, 0, 0, 0, '', '', '', '', '[]', 'none', %s, %s)
+            ON CONFLICT (project_id, trace_id) DO NOTHING
+            """,
+            [(project.pk, trace_id, stamp, stamp) for trace_id in trace_ids],
+        )
+        found: dict[str, int] = {}
+        for chunk in _chunks(trace_ids):
+            cursor.execute(
+                f"SELECT trace_id, id FROM traces_trace WHERE project_id = %s AND trace_id IN ({_marks(chunk)})",
+                [project.pk, *chunk],
+            )
+            found.update(cursor.fetchall())
+        return found
+
+
+def _marks(values: list) -> str:
+    return ", ".join(["%s"] * len(values))
+
+
+def _spans_upsert_postgres(
+    *, project: Project, rows: list[tuple[int, CleanSpan]], trace_pks: dict[str, int]
+) -> dict[str, int]:
+    """COPY the batch into a temporary staging table, then one INSERT … ON CONFLICT. Returns {span_id: pk}."""
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(_STAGE_DDL)
+        cursor.execute("DELETE FROM assay_span_stage")
+        raw = cursor.cursor  # the psycopg 3 cursor under Django's wrapper
+        with raw.copy(f"COPY assay_span_stage ({', '.join(STAGE_COLUMNS)}) FROM STDIN") as copy:
+            write = copy.write_row
+            for _, s in rows:
+                write((
+                    s.span_id, trace_pks[s.trace_id], s.parent_span_id, s.name, s.type, s.start_time,
+                    s.end_time, s.duration_ms, s.input, s.output, s.expected, s.metadata, s.metrics,
+                    s.error, s.is_error, s.model, s.input_tokens, s.output_tokens, s.total_tokens, s.cost,
+                    orjson.dumps(s.tags).decode(),
+                ))
+        cursor.execute(
+            f"""
+            INSERT INTO traces_span ({_SPAN_COLUMNS})
+            SELECT %s, trace_pk, span_id, parent_span_id, name, type, start_time, end_time, duration_ms,
+                input, output, expected, metadata, metrics, '{{}}'::jsonb, error, is_error, model,
+                input_tokens, output_tokens, total_tokens, cost, tags, %s, %s
+            FROM assay_span_stage ORDER BY span_id
+            ON CONFLICT (project_id, span_id) DO UPDATE SET {_SPAN_UPDATE_PG}
+            RETURNING span_id, id
+            """,
+            [project.pk, now, now],
+        )
+        return dict(cursor.fetchall())
+
+
+def _spans_upsert_sqlite(
+    *, project: Project, rows: list[tuple[int, CleanSpan]], trace_pks: dict[str, int]
+) -> dict[str, int]:
+    ops = connection.ops
+    stamp = ops.adapt_datetimefield_value(timezone.now())
+    params = [
+        (
+            project.pk, trace_pks[s.trace_id], s.span_id, s.parent_span_id, s.name, s.type,
+            ops.adapt_datetimefield_value(s.start_time), ops.adapt_datetimefield_value(s.end_time),
+            s.duration_ms, s.input, s.output, s.expected, s.metadata, s.metrics, "{}", s.error, s.is_error,
+            s.model, s.input_tokens, s.output_tokens, s.total_tokens, s.cost, orjson.dumps(s.tags).decode(),
+            stamp, stamp,
+        )
+        for _, s in rows
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"INSERT INTO traces_span ({_SPAN_COLUMNS}) VALUES ({_marks(params[0])}) "
+            f"ON CONFLICT (project_id, span_id) DO UPDATE SET {_SPAN_UPDATE_SQLITE}",
+            params,
+        )
+        wanted = {s.span_id: trace_pks[s.trace_id] for _, s in rows}
+        stored: dict[str, int] = {}
+        span_ids = list(wanted)
+        for chunk in _chunks(span_ids):
+            cursor.execute(
+                f"SELECT span_id, id, trace_id FROM traces_span WHERE project_id = %s AND span_id IN ({_marks(chunk)})",
+                [project.pk, *chunk],
+            )
+            for span_id, pk, trace_pk in cursor.fetchall():
+                if wanted[span_id] == trace_pk:
+                    stored[span_id] = pk
+        return stored
+
+
+def _span_tags_add(*, project: Project, pairs: list[tuple[int, str]]) -> None:
+    """Tag rows for the names (created once per project) and SpanTag rows, both idempotent."""
+    names = sorted({name for _, name in pairs})
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        if _is_postgres():
+            # DO NOTHING: an existing tag is not locked, so a popular tag never serialises ingest.
+            cursor.execute(
+                """
+                INSERT INTO traces_tag (project_id, name, colour, created_at)
+                SELECT %s, n.name, %s, %s FROM unnest(%s::varchar[]) AS n(name) ORDER BY n.name
+                ON CONFLICT (project_id, name) DO NOTHING
+                """,
+                [project.pk, TAG_COLOUR, now, names],
+            )
+            cursor.execute(
+                "SELECT name, id FROM traces_tag WHERE project_id = %s AND name = ANY(%s)", [project.pk, names]
+            )
+            tag_pks = dict(cursor.fetchall())
+            links = sorted({(span_pk, tag_pks[name]) for span_pk, name in pairs})
+            cursor.execute(
+                """
+                INSERT INTO traces_spantag (span_id, tag_id, source, added_at)
+                SELECT l.span_id, l.tag_id, 'ingest', %s FROM unnest(%s::bigint[], %s::bigint[]) AS l(span_id, tag_id)
+                ORDER BY l.span_id, l.tag_id
+                ON CONFLICT (span_id, tag_id) DO NOTHING
+                """,
+                [now, [link[0] for link in links], [link[1] for link in links]],
+            )
+            return
+        stamp = connection.ops.adapt_datetimefield_value(now)
+        cursor.executemany(
+            "INSERT INTO traces_tag (project_id, name, colour, created_at) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (project_id, name) DO NOTHING",
+            [(project.pk, name, TAG_COLOUR, stamp) for name in names],
+        )
+        tag_pks = {}
+        for chunk in _chunks(names):
+            cursor.execute(
+                f"SELECT name, id FROM traces_tag WHERE project_id = %s AND name IN ({_marks(chunk)})",
+                [project.pk, *chunk],
+            )
+            tag_pks.update(cursor.fetchall())
+        links = sorted({(span_pk, tag_pks[name]) for span_pk, name in pairs})
+        cursor.executemany(
+            "INSERT INTO traces_spantag (span_id, tag_id, source, added_at) VALUES (%s, %s, 'ingest', %s) "
+            "ON CONFLICT (span_id, tag_id) DO NOTHING",
+            [(span_pk, tag_pk, stamp) for span_pk, tag_pk in links],
+        )
+
+
+def _empty_traces_delete(*, trace_pks: list[int]) -> None:
+    """A batch whose only span for a new trace was refused leaves that trace empty: remove it."""
+    with connection.cursor() as cursor:
+        for chunk in _chunks(trace_pks):
+            cursor.execute(
+                f"DELETE FROM traces_trace WHERE id IN ({_marks(chunk)}) AND span_count = 0 "
+                "AND NOT EXISTS (SELECT 1 FROM traces_span s WHERE s.trace_id = traces_trace.id)",
+                chunk,
+            )
+
+
+def trace_summaries_refresh(*, trace_pks: Iterable[int]) -> None:
+    """Recompute the summaries of these traces from their spans (any order of arrival, any batches)."""
+    pks = sorted(set(trace_pks))
+    if not pks:
+        return
+    with transaction.atomic():
+        if _is_postgres():
+            # Lock in the order ingest does (project, trace_id) so a refresh never deadlocks with it.
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT id FROM traces_trace WHERE id = ANY(%s) ORDER BY project_id, trace_id FOR UPDATE",
+                    [pks],
+                )
+        _summaries_update(trace_pks=pks)
+
+
+def _roots(cursor, trace_pks: list[int]) -> list[tuple[int, int, Any, Any]]:
+    """(trace pk, root span pk, input, output): the span without a parent, else the earliest span."""
+    ranked = """
+        SELECT trace_id, id, input, output FROM (
+            SELECT trace_id, id, input, output, ROW_NUMBER() OVER (
+                PARTITION BY trace_id
+                ORDER BY CASE WHEN parent_span_id = '' THEN 0 ELSE 1 END,
+                         CASE WHEN start_time IS NULL THEN 1 ELSE 0 END, start_time, id
+            ) AS rank
+            FROM traces_span WHERE trace_id {where}
+        ) ranked WHERE rank = 1
+    """
+    found = []
+    if _is_postgres():
+        cursor.execute(ranked.format(where="= ANY(%s)"), [trace_pks])
+        found = cursor.fetchall()
+    else:
+        for chunk in _chunks(trace_pks):
+            cursor.execute(ranked.format(where=f"IN ({_marks(chunk)})"), chunk)
+            found.extend(cursor.fetchall())
+    return found
+
+
+def _preview(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str | bytes):
+        value = orjson.loads(value)
+    if isinstance(value, dict) and isinstance(value.get("role"), str) and "content" in value:
+        value = [value]  # one chat message: preview its text
+    return json_preview(value, PREVIEW_CHARS)
+
+
+def _summaries_update(*, trace_pks: list[int]) -> None:
+    if not trace_pks:
+        return
+    with connection.cursor() as cursor:
+        roots = [(trace_pk, root_pk, _preview(i), _preview(o)) for trace_pk, root_pk, i, o in _roots(cursor, trace_pks)]
+        if not roots:
+            return
+        if _is_postgres():
+            cursor.execute(
+                """
+                UPDATE traces_trace t SET
+                    span_count = a.span_count, start_time = a.start_time, end_time = a.end_time,
+                    duration_ms = EXTRACT(EPOCH FROM (a.end_time - a.start_time)) * 1000,
+                    has_error = a.has_error, input_tokens = a.input_tokens, output_tokens = a.output_tokens,
+                    total_tokens = a.total_tokens, total_cost = a.total_cost,
+                    name = r.name, root_span_id = r.span_id,
+                    input_preview = p.input_preview, output_preview = p.output_preview,
+                    user_id = LEFT(COALESCE(r.metadata->>'user_id', r.metadata->>'user.id', a.user_id, ''), 255),
+                    session_id = LEFT(COALESCE(r.metadata->>'session_id', r.metadata->>'session.id',
+                                               a.session_id, ''), 255),
+                    tags = COALESCE(g.tags, '[]'::jsonb),
+                    updated_at = %s
+                FROM (
+                    SELECT s.trace_id, count(*) AS span_count, min(s.start_time) AS start_time,
+                        max(COALESCE(s.end_time, s.start_time)) AS end_time, bool_or(s.is_error) AS has_error,
+                        sum(s.input_tokens) AS input_tokens, sum(s.output_tokens) AS output_tokens,
+                        sum(s.total_tokens) AS total_tokens, sum(s.cost) AS total_cost,
+                        max(COALESCE(s.metadata->>'user_id', s.metadata->>'user.id')) AS user_id,
+                        max(COALESCE(s.metadata->>'session_id', s.metadata->>'session.id')) AS session_id
+                    FROM traces_span s WHERE s.trace_id = ANY(%s) GROUP BY s.trace_id
+                ) a
+                JOIN unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[])
+                    AS p(trace_pk, root_pk, input_preview, output_preview) ON p.trace_pk = a.trace_id
+                JOIN traces_span r ON r.id = p.root_pk
+                LEFT JOIN (
+                    SELECT s.trace_id, jsonb_agg(DISTINCT x.tag ORDER BY x.tag) AS tags
+                    FROM traces_span s CROSS JOIN LATERAL jsonb_array_elements_text(s.tags) AS x(tag)
+                    WHERE s.trace_id = ANY(%s) AND s.tags <> '[]'::jsonb GROUP BY s.trace_id
+                ) g ON g.trace_id = a.trace_id
+                WHERE t.id = a.trace_id
+                """,
+                [
+                    timezone.now(), trace_pks,
+                    [r[0] for r in roots], [r[1] for r in roots], [r[2] for r in roots], [r[3] for r in roots],
+                    trace_pks,
+                ],
+            )
+            return
+        stamp = connection.ops.adapt_datetimefield_value(timezone.now())
+        cursor.executemany(
+            """
+            UPDATE traces_trace SET
+                span_count = a.span_count, start_time = a.start_time, end_time = a.end_time,
+                duration_ms = ROUND((julianday(a.end_time) - julianday(a.start_time)) * 86400000.0, 3),
+                has_error = a.has_error, input_tokens = a.input_tokens, output_tokens = a.output_tokens,
+                total_tokens = a.total_tokens, total_cost = a.total_cost,
+                name = r.name, root_span_id = r.span_id, input_preview = %s, output_preview = %s,
+                user_id = substr(COALESCE(json_extract(r.metadata, '$.user_id'),
+                                          json_extract(r.metadata, '$."user.id"'), a.user_id, ''), 1, 255),
+                session_id = substr(COALESCE(json_extract(r.metadata, '$.session_id'),
+                                             json_extract(r.metadata, '$."session.id"'), a.session_id, ''), 1, 255),
+                tags = (SELECT json_group_array(tag) FROM (
+                    SELECT DISTINCT j.value AS tag FROM traces_span s2, json_each(s2.tags) j
+                    WHERE s2.trace_id = traces_trace.id ORDER BY 1)),
+                updated_at = %s
+            FROM (
+                SELECT s.trace_id, count(*) AS span_count, min(s.start_time) AS start_time,
+                    max(COALESCE(s.end_time, s.start_time)) AS end_time, max(s.is_error) AS has_error,
+                    sum(s.input_tokens) AS input_tokens, sum(s.output_tokens) AS output_tokens,
+                    sum(s.total_tokens) AS total_tokens, sum(s.cost) AS total_cost,
+                    max(COALESCE(json_extract(s.metadata, '$.user_id'), json_extract(s.metadata, '$."user.id"')))
+                        AS user_id,
+                    max(COALESCE(json_extract(s.metadata, '$.session_id'),
+                                 json_extract(s.metadata, '$."session.id"'))) AS session_id
+                FROM traces_span s WHERE s.trace_id = %s GROUP BY s.trace_id
+            ) a, traces_span r
+            WHERE traces_trace.id = a.trace_id AND r.id = %s
+            """,
+            [(input_preview, output_preview, stamp, trace_pk, root_pk)
+             for trace_pk, root_pk, input_preview, output_preview in roots],
+        )
