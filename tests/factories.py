@@ -71,3 +71,37 @@ class DatasetFactory(factory.django.DjangoModelFactory):
     project = factory.SubFactory(ProjectFactory)
     name = factory.Sequence(lambda n: f"dataset-{n}")
     description = "Refund questions"
+
+
+# ---------------------------------------------------------------- review queues (h6)
+
+from apps.queues.models import ReviewQueue  # noqa: E402
+
+
+class ReviewQueueFactory(factory.django.DjangoModelFactory):
+    """A queue without items; fill it with `apps.queues.services.review_items_add`."""
+
+    class Meta:
+        model = ReviewQueue
+
+    project = factory.SubFactory(ProjectFactory)
+    name = factory.Sequence(lambda n: f"queue-{n}")
+    instructions = "Check the answer against the **refund policy**."
+
+
+# ---------------------------------------------------------------- trace views (h7)
+
+from apps.views.models import TraceView  # noqa: E402
+
+
+class TraceViewFactory(factory.django.DjangoModelFactory):
+    """A view with one conversation component; pass `spec=` for others (not validated here)."""
+
+    class Meta:
+        model = TraceView
+
+    project = factory.SubFactory(ProjectFactory)
+    name = factory.Sequence(lambda n: f"view-{n}")
+    spec = factory.LazyFunction(
+        lambda: {"version": 1, "components": [{"type": "conversation", "path": ["$.input", "$.output"]}]}
+    )

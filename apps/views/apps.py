@@ -4,3 +4,12 @@ from django.apps import AppConfig
 class ViewsConfig(AppConfig):
     name = "apps.views"
     label = "views"
+    verbose_name = "Trace views"
+
+    def ready(self) -> None:
+        from apps.core import registry
+
+        from . import demo, review
+
+        registry.register_review_body_renderer(review.review_body)
+        registry.register_demo_loader(demo.load_demo_views, order=60)

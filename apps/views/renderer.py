@@ -1,0 +1,478 @@
+"""Spec + trace → a render tree of plain data (JSON-serialisable), then HTML through escaped templates.
+
+Nothing from the spec is evaluated as code or as a template: component types pick one of our own
+templates, paths are JSONPath read by jsonpath-ng, and every value reaches HTML through Django's
+auto-escaping (Markdown through nh3). The tree is returned by the API as is.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.template.loader import render_to_string
+
+from apps.traces.models import Span, Trace
+
+from .schema import parse_path
+
+MAX_ITEMS = 100  # carousel items, aggregate rows, conversation messages shown per component
+MAX_TEXT = 100_000  # characters of one value shown before truncating
+DIFF_TOKEN_LIMIT = 20_000
+DATA_IMAGE = re.compile(r"^data:image/(png|jpeg|gif|webp);base64,[A-Za-z0-9+/=\s]+$")
+TEMPLATES = {
+    name: f"views/components/{name}.html"
+    for name in ("conversation", "fields", "markdown", "json", "carousel", "diff", "image", "aggregate",
+                 "score_controls")
+}
+
+
+def _metrics(span: Span) -> dict[str, Any]:
+    columns = {"input_tokens": span.input_tokens, "output_tokens": span.output_tokens,
+               "total_tokens": span.total_tokens, "cost": span.cost}
+    return {**{k: v for k, v in columns.items() if v}, **(span.metrics or {})}
+
+
+def span_document(span: Span) -> dict[str, Any]:
+    """What a path reads: the span's JSON plus its identity."""
+    return {
+        "input": span.input,
+        "output": span.output,
+        "expected": span.expected,
+        "metadata": span.metadata or {},
+        "metrics": _metrics(span),
+        "annotation_metadata": span.annotation_metadata or {},
+        "name": span.name,
+        "type": span.type,
+        "span_id": span.span_id,
+        "parent_span_id": span.parent_span_id,
+        "model": span.model,
+        "error": span.error,
+        "tags": span.tags or [],
+        "duration_ms": span.duration_ms,
+    }
+
+
+@dataclass
+class TraceContext:
+    trace: Trace
+    spans: list[Span]
+    docs: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, trace: Trace, spans: list[Span] | None = None) -> TraceContext:
+        if spans is None:
+            spans = list(Span.objects.filter(trace=trace).order_by("start_time", "id"))
+        return cls(trace=trace, spans=spans, docs={s.pk: span_document(s) for s in spans})
+
+    @property
+    def root(self) -> Span | None:
+        if not self.spans:
+            return None
+        if self.trace.root_span_id:
+            for span in self.spans:
+                if span.span_id == self.trace.root_span_id:
+                    return span
+        ids = {s.span_id for s in self.spans}
+        for span in self.spans:
+            if not span.parent_span_id or span.parent_span_id not in ids:
+                return span
+        return self.spans[0]
+
+    def matching(self, selector: dict[str, Any] | None) -> list[Span]:
+        if not selector:
+            return [self.root] if self.root else []
+        return [
+            s for s in self.spans
+            if ("name" not in selector or s.name == selector["name"])
+            and ("type" not in selector or s.type == selector["type"])
+        ]
+
+    def select(self, selector: dict[str, Any] | None) -> Span | None:
+        found = self.matching(selector)
+        index = (selector or {}).get("index", 0)
+        return found[index] if index < len(found) else None
+
+
+def find_all(path: str, document: Any) -> list[Any]:
+    return [match.value for match in parse_path(path).find(document)]
+
+
+def find_one(path: str, document: Any) -> Any:
+    found = find_all(path, document)
+    if not found:
+        return None
+    return found[0] if len(found) == 1 else found
+
+
+def _truncate(text: str) -> str:
+    return text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + f"… ({len(text) - MAX_TEXT} more characters)"
+
+
+def value_text(value: Any, *, pretty: bool = True) -> str:
+    if isinstance(value, str):
+        return _truncate(value)
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return _truncate(json.dumps(value, ensure_ascii=False, indent=2 if pretty else None, default=str))
+
+
+def safe_image_src(value: Any) -> str | None:
+    """Only http(s) URLs and raster data URIs (never SVG, which can carry script)."""
+    if not isinstance(value, str):
+        return None
+    candidate = value.strip()
+    if DATA_IMAGE.match(candidate):
+        return candidate
+    try:
+        parts = urlsplit(candidate)
+    except ValueError:
+        return None
+    if parts.scheme in ("http", "https") and parts.netloc and not any(c in candidate for c in "\"'<>\\ \n\r\t"):
+        return candidate
+    return None
+
+
+# ---------------------------------------------------------------- conversation
+
+
+def _arguments_text(arguments: Any) -> str:
+    if isinstance(arguments, str):
+        try:
+            return value_text(json.loads(arguments))
+        except ValueError:
+            return _truncate(arguments)
+    return value_text(arguments)
+
+
+def _content_parts(content: Any) -> tuple[list[dict], list[dict]]:
+    """(parts, tool_calls) from an OpenAI / Anthropic style content value."""
+    parts: list[dict] = []
+    calls: list[dict] = []
+    if content is None:
+        return parts, calls
+    if isinstance(content, str):
+        return [{"kind": "text", "text": _truncate(content)}], calls
+    if not isinstance(content, list):
+        return [{"kind": "json", "text": value_text(content)}], calls
+    for block in content:
+        if isinstance(block, str):
+            parts.append({"kind": "text", "text": _truncate(block)})
+            continue
+        if not isinstance(block, dict):
+            parts.append({"kind": "json", "text": value_text(block)})
+            continue
+        kind = block.get("type")
+        if kind in ("text", "input_text", "output_text") and isinstance(block.get("text"), str):
+            parts.append({"kind": "text", "text": _truncate(block["text"])})
+        elif kind in ("image_url", "input_image", "image"):
+            raw = block.get("image_url")
+            url = raw.get("url") if isinstance(raw, dict) else raw
+            if url is None and isinstance(block.get("source"), dict):
+                source = block["source"]
+                url = source.get("url") or (
+                    f"data:{source.get('media_type')};base64,{source.get('data')}" if source.get("data") else None
+                )
+            src = safe_image_src(url)
+            parts.append({"kind": "image", "src": src} if src else {"kind": "blocked_image"})
+        elif kind == "tool_use":
+            calls.append({"name": str(block.get("name") or "tool"), "id": str(block.get("id") or ""),
+                          "arguments": _arguments_text(block.get("input"))})
+        elif kind == "tool_result":
+            inner, _ = _content_parts(block.get("content"))
+            parts.append({"kind": "tool_result", "id": str(block.get("tool_use_id") or ""),
+                          "text": "\n".join(p.get("text", "") for p in inner)})
+        else:
+            parts.append({"kind": "json", "text": value_text(block)})
+    return parts, calls
+
+
+def _message(raw: Any) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        return {"role": "message", "role_class": "other", "parts": [{"kind": "text", "text": value_text(raw)}],
+                "tool_calls": [], "is_tool": False}
+    role = str(raw.get("role") or "message")
+    parts, calls = _content_parts(raw.get("content"))
+    for call in raw.get("tool_calls") or []:
+        if isinstance(call, dict):
+            function = call.get("function") if isinstance(call.get("function"), dict) else {}
+            calls.append({"name": str(function.get("name") or call.get("name") or "tool"),
+                          "id": str(call.get("id") or ""),
+                          "arguments": _arguments_text(function.get("arguments", call.get("arguments")))})
+    if isinstance(raw.get("function_call"), dict):
+        fc = raw["function_call"]
+        calls.append({"name": str(fc.get("name") or "function"), "id": "",
+                      "arguments": _arguments_text(fc.get("arguments"))})
+    role_class = role if role in ("user", "assistant", "system", "tool", "developer") else "other"
+    if role == "function":
+        role_class = "tool"
+    return {
+        "role": role,
+        "role_class": role_class,
+        "name": str(raw.get("name") or ""),
+        "tool_call_id": str(raw.get("tool_call_id") or ""),
+        "parts": parts,
+        "tool_calls": calls,
+        "is_tool": role_class == "tool",
+    }
+
+
+def _messages(value: Any) -> list[Any]:
+    if isinstance(value, list):
+        out = []
+        for item in value:
+            out.extend(_messages(item) if isinstance(item, list) else [item])
+        return out
+    if isinstance(value, dict):
+        if isinstance(value.get("messages"), list):
+            return list(value["messages"])
+        if isinstance(value.get("choices"), list):
+            return [c.get("message") for c in value["choices"] if isinstance(c, dict) and c.get("message")]
+    return [value] if value is not None else []
+
+
+def _conversation(component: dict, document: dict) -> dict[str, Any]:
+    paths = component["path"] if isinstance(component["path"], list) else [component["path"]]
+    raw: list[Any] = []
+    for path in paths:
+        for found in find_all(path, document):
+            raw.extend(_messages(found))
+    if not raw:
+        return {"error": f"No messages at {', '.join(paths)}."}
+    return {"messages": [_message(m) for m in raw[:MAX_ITEMS]], "hidden": max(0, len(raw) - MAX_ITEMS)}
+
+
+# ---------------------------------------------------------------- simple components
+
+
+def _fields(component: dict, document: dict) -> dict[str, Any]:
+    rows = []
+    for item in component["fields"]:
+        found = find_all(item["path"], document)
+        value = None if not found else found[0] if len(found) == 1 else found
+        rows.append({"label": item["label"], "text": value_text(value), "missing": not found,
+                     "block": isinstance(value, dict | list) or (isinstance(value, str) and "\n" in value)})
+    return {"rows": rows}
+
+
+def _markdown(component: dict, document: dict) -> dict[str, Any]:
+    found = find_all(component["path"], document)
+    if not found:
+        return {"error": f"Nothing at {component['path']}."}
+    value = found[0] if len(found) == 1 else found
+    if isinstance(value, str):
+        return {"markdown": _truncate(value)}
+    return {"code": value_text(value)}
+
+
+def _json(component: dict, document: dict) -> dict[str, Any]:
+    path = component.get("path", "$")
+    found = find_all(path, document)
+    if not found:
+        return {"error": f"Nothing at {path}."}
+    return {"value": found[0] if len(found) == 1 else found, "open_depth": component.get("open_depth", 1)}
+
+
+def _tokens(text: str) -> list[str]:
+    return re.findall(r"\s+|[^\s]+", text)
+
+
+def _diff(component: dict, document: dict) -> dict[str, Any]:
+    expected_path = component.get("expected_path", "$.expected")
+    output_path = component.get("output_path", "$.output")
+    expected = find_one(expected_path, document)
+    output = find_one(output_path, document)
+    if expected is None:
+        return {"error": f"No expected value at {expected_path}.", "output": value_text(output)}
+    a, b = value_text(expected), value_text(output)
+    # Word-level diff reads best; very long values fall back to lines to stay fast.
+    split = _tokens if len(a) + len(b) < DIFF_TOKEN_LIMIT else (lambda s: s.splitlines(keepends=True))
+    left, right = split(a), split(b)
+    ops = []
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, left, right, autojunk=False).get_opcodes():
+        if tag == "equal":
+            ops.append({"op": "equal", "text": "".join(left[i1:i2])})
+        if tag in ("delete", "replace"):
+            ops.append({"op": "delete", "text": "".join(left[i1:i2])})
+        if tag in ("insert", "replace"):
+            ops.append({"op": "insert", "text": "".join(right[j1:j2])})
+    return {"ops": ops, "same": a == b}
+
+
+def _image(component: dict, document: dict) -> dict[str, Any]:
+    found = find_all(component["path"], document)
+    values = [v for item in found for v in (item if isinstance(item, list) else [item])]
+    if not values:
+        return {"error": f"No image at {component['path']}."}
+    images = []
+    for value in values[:MAX_ITEMS]:
+        src = safe_image_src(value)
+        images.append({"src": src} if src else {"blocked": True})
+    return {"images": images, "alt": component.get("alt", "")}
+
+
+# ---------------------------------------------------------------- aggregate
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return value
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _aggregate(component: dict, ctx: TraceContext) -> dict[str, Any]:
+    spans = ctx.matching(component["spans"])
+    display = component["display"]
+    path = component.get("path")
+    group_by = component.get("group_by")
+    per_span = []
+    for span in spans:
+        doc = ctx.docs[span.pk]
+        values = find_all(path, doc) if path else []
+        per_span.append((span, doc, values))
+    result: dict[str, Any] = {"display": display, "span_count": len(spans)}
+    if display in ("count", "sum"):
+        groups: dict[str, float] = {}
+        skipped = 0
+        for _span, doc, values in per_span:
+            if display == "count":
+                amount = (1 if values else 0) if path else 1
+            else:
+                numbers = [_number(v) for v in values]
+                skipped += sum(1 for n in numbers if n is None)
+                amount = sum(n for n in numbers if n is not None)
+            key = (value_text(find_one(group_by, doc), pretty=False) or "(none)") if group_by else ""
+            groups[key] = groups.get(key, 0) + amount
+        total = sum(groups.values())
+        result.update({
+            "total": _tidy(total),
+            "groups": [{"key": k, "value": _tidy(v)} for k, v in sorted(groups.items())] if group_by else [],
+            "group_label": group_by or "",
+            "skipped": skipped,
+        })
+    elif display == "list":
+        items = [{"span": s.name, "text": value_text(v)} for s, _d, values in per_span for v in values]
+        result.update({"items": items[:MAX_ITEMS], "hidden": max(0, len(items) - MAX_ITEMS)})
+    else:
+        columns = component.get("columns") or [{"label": "Span", "path": "$.name"}, {"label": path, "path": path}]
+        rows = []
+        for _span, doc, _values in per_span[:MAX_ITEMS]:
+            rows.append([value_text(find_one(c["path"], doc), pretty=False) for c in columns])
+        result.update({"columns": [c["label"] for c in columns], "rows": rows,
+                       "hidden": max(0, len(per_span) - MAX_ITEMS)})
+    return result
+
+
+def _tidy(number: float) -> float | int:
+    return int(number) if float(number).is_integer() else round(number, 6)
+
+
+# ---------------------------------------------------------------- the tree
+
+
+def render_components(components: list[dict], ctx: TraceContext, *, document: dict | None = None,
+                      depth: int = 0) -> list[dict[str, Any]]:
+    """The render tree. Top-level components read a span's document; nested ones read their item."""
+    nodes = []
+    for index, component in enumerate(components):
+        kind = component["type"]
+        node: dict[str, Any] = {"type": kind, "title": component.get("title", ""), "template": TEMPLATES[kind],
+                                "key": f"c{depth}-{index}"}
+        span = None
+        doc = document
+        if kind != "aggregate" and document is None:
+            span = ctx.select(component.get("span"))
+            if span is None:
+                selector = component.get("span") or {}
+                what = " ".join(f"{k} {v!r}" for k, v in selector.items() if k != "index") or "root"
+                node["error"] = f"No span with {what} in this trace." if selector else "This trace has no spans."
+                nodes.append(node)
+                continue
+            doc = ctx.docs[span.pk]
+            node["span_id"] = span.span_id
+        try:
+            node.update(_render_one(component, ctx, doc, span, depth))
+        except ValueError as exc:  # a path that no longer parses (spec saved by an older schema)
+            node["error"] = str(exc)
+        nodes.append(node)
+    return nodes
+
+
+def _render_one(component: dict, ctx: TraceContext, doc: dict | None, span: Span | None,
+                depth: int) -> dict[str, Any]:
+    kind = component["type"]
+    if kind == "conversation":
+        return _conversation(component, doc)
+    if kind == "fields":
+        return _fields(component, doc)
+    if kind == "markdown":
+        return _markdown(component, doc)
+    if kind == "json":
+        return _json(component, doc)
+    if kind == "diff":
+        return _diff(component, doc)
+    if kind == "image":
+        return _image(component, doc)
+    if kind == "aggregate":
+        return _aggregate(component, ctx)
+    if kind == "carousel":
+        found = find_all(component["path"], doc)
+        items = [v for item in found for v in (item if isinstance(item, list) else [item])]
+        if not items:
+            return {"error": f"No items at {component['path']}."}
+        rendered = []
+        for position, item in enumerate(items[:MAX_ITEMS], start=1):
+            title = value_text(find_one(component["item_title"], item), pretty=False) if component.get(
+                "item_title") else ""
+            rendered.append({"title": title or f"Item {position}",
+                             "components": render_components(component["components"], ctx, document=item,
+                                                             depth=depth + 1)})
+        return {"items": rendered, "count": len(items), "hidden": max(0, len(items) - MAX_ITEMS)}
+    if kind == "score_controls":
+        target = span if span is not None else ctx.root
+        if target is None:
+            return {"error": "This trace has no spans."}
+        return {"span_pk": target.pk, "span_id": target.span_id, "configs": list(component["configs"])}
+    raise ValueError(f"Unknown component type {kind!r}.")
+
+
+def render_tree(spec: dict, trace: Trace, *, spans: list[Span] | None = None) -> list[dict[str, Any]]:
+    return render_components(spec.get("components") or [], TraceContext.load(trace, spans))
+
+
+def _walk(nodes: list[dict]):
+    for node in nodes:
+        yield node
+        for item in node.get("items") or []:
+            if isinstance(item, dict) and "components" in item:
+                yield from _walk(item["components"])
+
+
+def render_html(nodes: list[dict], *, request=None, interactive: bool = False) -> str:
+    """HTML of a render tree. Score controls are live only when `interactive` (a signed-in reviewer)."""
+    from .services import score_controls_context
+
+    for node in _walk(nodes):
+        if node["type"] == "score_controls" and "span_pk" in node:
+            node["panel"] = score_controls_context(
+                request=request, span_pk=node["span_pk"], config_names=node["configs"]
+            ) if interactive and request is not None else None
+    html = render_to_string("views/_tree.html", {"nodes": nodes, "interactive": interactive}, request=request)
+    for node in _walk(nodes):
+        node.pop("panel", None)
+    return html

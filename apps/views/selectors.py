@@ -1,0 +1,67 @@
+"""Reads of trace views: scoped querysets, share-link resolution, the default view of a review."""
+
+from __future__ import annotations
+
+from django.core import signing
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from apps.projects.selectors import projects_for_user
+from apps.traces.models import Trace
+
+from .models import ShareLink, TraceView, TraceViewDefault
+
+SHARE_SALT = "assay.views.share"
+
+
+def trace_views_for_projects(projects) -> QuerySet[TraceView]:
+    return TraceView.objects.filter(project__in=projects).select_related("project")
+
+
+def trace_views_for_user(user, *, min_role: str | None = None) -> QuerySet[TraceView]:
+    return trace_views_for_projects(projects_for_user(user, min_role=min_role))
+
+
+def trace_for_projects(projects, trace_ref) -> Trace | None:
+    """A trace by primary key or by its `trace_id`, within `projects`."""
+    traces = Trace.objects.filter(project__in=projects)
+    ref = str(trace_ref or "").strip()
+    if not ref:
+        return None
+    if ref.isdigit():
+        found = traces.filter(pk=int(ref)).first()
+        if found:
+            return found
+    return traces.filter(trace_id=ref).order_by("pk").first()
+
+
+def share_link_for_token(token: str) -> ShareLink | None:
+    """The active link a token names: a bad signature, an expired or a revoked link all answer None."""
+    try:
+        payload = signing.loads(token, salt=SHARE_SALT)
+    except signing.BadSignature:
+        return None
+    key = payload.get("k") if isinstance(payload, dict) else None
+    if not isinstance(key, str):
+        return None
+    link = ShareLink.objects.select_related("view", "trace", "project").filter(key=key).first()
+    if link is None or link.revoked_at is not None or link.expires_at <= timezone.now():
+        return None
+    return link
+
+
+def trace_view_default(*, project, queue=None) -> TraceView | None:
+    row = TraceViewDefault.objects.select_related("view").filter(project=project).first()
+    return row.view if row else None
+
+
+def annotation_panel_context_fn():
+    """apps.reviews' panel context builder, when that app provides it."""
+    try:
+        from apps.reviews.selectors import annotation_panel_context
+    except ImportError:
+        try:
+            from apps.reviews.panel import annotation_panel_context
+        except ImportError:
+            return None
+    return annotation_panel_context

@@ -1,0 +1,130 @@
+"""Writes of trace views: create/update with schema validation, defaults, share links."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from django.core import signing
+from django.db import transaction
+from django.utils import timezone
+
+from apps.core.exceptions import ApplicationError
+from apps.projects.models import Project
+from apps.traces.models import Trace
+
+from .models import ShareLink, TraceView, TraceViewDefault
+from .schema import spec_errors
+from .selectors import SHARE_SALT, annotation_panel_context_fn
+
+SHARE_MAX_DAYS = 365
+SHARE_DEFAULT_HOURS = 24 * 7
+
+
+def spec_validate(*, spec: Any) -> dict:
+    errors = spec_errors(spec)
+    if errors:
+        raise ApplicationError("The view spec is invalid.", fields={"spec": errors})
+    return spec
+
+
+def _name_checked(*, project: Project, name: str, exclude_pk: int | None = None) -> str:
+    name = (name or "").strip()
+    if not name:
+        raise ApplicationError("A view needs a name.", fields={"name": ["This field is required."]})
+    if len(name) > 200:
+        raise ApplicationError("Name too long.", fields={"name": ["At most 200 characters."]})
+    clash = TraceView.objects.filter(project=project, name=name)
+    if exclude_pk:
+        clash = clash.exclude(pk=exclude_pk)
+    if clash.exists():
+        raise ApplicationError("A view with this name exists.", fields={"name": ["A view with this name exists."]})
+    return name
+
+
+@transaction.atomic
+def trace_view_create(*, project: Project, name: str, spec: Any, description: str = "", user=None) -> TraceView:
+    name = _name_checked(project=project, name=name)
+    spec_validate(spec=spec)
+    return TraceView.objects.create(project=project, name=name, description=description or "", spec=spec,
+                                    created_by=user if user and user.is_authenticated else None)
+
+
+@transaction.atomic
+def trace_view_update(*, view: TraceView, name: str | None = None, spec: Any = None,
+                      description: str | None = None) -> TraceView:
+    if name is not None:
+        view.name = _name_checked(project=view.project, name=name, exclude_pk=view.pk)
+    if spec is not None:
+        view.spec = spec_validate(spec=spec)
+    if description is not None:
+        view.description = description
+    view.save()
+    return view
+
+
+@transaction.atomic
+def trace_view_delete(*, view: TraceView) -> None:
+    view.delete()
+
+
+@transaction.atomic
+def trace_view_default_set(*, project: Project, view: TraceView | None) -> TraceViewDefault | None:
+    """Make `view` the project's default in review (None clears it)."""
+    if view is not None and view.project_id != project.pk:
+        raise ApplicationError("Unknown view.", fields={"view": ["Not a view of this project."]}, status=404)
+    TraceViewDefault.objects.filter(project=project).delete()
+    if view is None:
+        return None
+    return TraceViewDefault.objects.create(project=project, view=view)
+
+
+def share_token(link: ShareLink) -> str:
+    return signing.dumps({"k": link.key}, salt=SHARE_SALT, compress=False)
+
+
+@transaction.atomic
+def share_link_create(*, view: TraceView, trace: Trace, expires_in_hours: Any = SHARE_DEFAULT_HOURS,
+                      user=None) -> tuple[ShareLink, str]:
+    if trace.project_id != view.project_id:
+        raise ApplicationError("Trace not found.", fields={"trace": ["Not a trace of this project."]}, status=404)
+    try:
+        hours = float(expires_in_hours)
+    except (TypeError, ValueError):
+        hours = -1
+    if not 0 < hours <= SHARE_MAX_DAYS * 24:
+        raise ApplicationError("Choose how long the link lives.", fields={
+            "expires_in_hours": [f"A number of hours between 1 and {SHARE_MAX_DAYS * 24}."]})
+    link = ShareLink.objects.create(
+        project=view.project, view=view, trace=trace, key=secrets.token_urlsafe(24),
+        expires_at=timezone.now() + timedelta(hours=hours),
+        created_by=user if user and user.is_authenticated else None,
+    )
+    return link, share_token(link)
+
+
+@transaction.atomic
+def share_link_revoke(*, link: ShareLink) -> ShareLink:
+    if link.revoked_at is None:
+        link.revoked_at = timezone.now()
+        link.save(update_fields=["revoked_at", "updated_at"])
+    return link
+
+
+def score_controls_context(*, request, span_pk: int, config_names: list[str]) -> dict | None:
+    """The review panel's controls (apps.reviews) for these configs on this span, or None if unavailable."""
+    panel_fn = annotation_panel_context_fn()
+    if panel_fn is None:
+        return None
+    from apps.reviews.models import ScoreConfig
+    from apps.traces.models import Span
+
+    span = Span.objects.select_related("trace", "project").filter(pk=span_pk).first()
+    if span is None:
+        return None
+    by_name = {c.name: c for c in ScoreConfig.objects.filter(project_id=span.project_id, name__in=config_names)}
+    configs = [by_name[n] for n in config_names if n in by_name]
+    return {"template": "reviews/_annotation_panel.html",
+            "context": panel_fn(request, span, configs=configs),
+            "missing": [n for n in config_names if n not in by_name]}
