@@ -1,1 +1,143 @@
-from django.db import models  # noqa: F401
+"""Review queues: which spans a team reviews, who reviews them, and how far they got."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+from apps.core.models import TimeStampedModel
+from apps.projects.models import Project
+
+
+class ItemStatus(models.TextChoices):
+    BACKLOG = "backlog", "Backlog"
+    PENDING = "pending", "Pending"
+    COMPLETE = "complete", "Complete"
+
+
+OPEN_STATUSES = (ItemStatus.BACKLOG, ItemStatus.PENDING)
+
+
+class RuleTarget(models.TextChoices):
+    TRACES = "traces", "Traces (adds the root span)"
+    SPANS = "spans", "Spans"
+
+
+class ReviewQueue(TimeStampedModel):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="review_queues")
+    name = models.CharField(max_length=200)
+    instructions = models.TextField(blank=True, default="", help_text="Markdown; rendered sanitised.")
+    score_configs = models.ManyToManyField("reviews.ScoreConfig", blank=True, related_name="review_queues")
+    assignees = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="assigned_review_queues",
+        help_text="The people who review this queue (empty: every reviewer of the project).",
+    )
+    reviewers_per_item = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1), MaxValueValidator(20)],
+        help_text="An item is complete once this many reviewers have submitted it.",
+    )
+    blind = models.BooleanField(
+        default=False, help_text="A reviewer does not see other reviewers' scores until they submit."
+    )
+    reservation_minutes = models.PositiveIntegerField(
+        default=10, validators=[MinValueValidator(1), MaxValueValidator(24 * 60)],
+        help_text="How long an opened item stays reserved for its reviewer.",
+    )
+    # Optional rule: traces or spans matching a saved filter are added as they are ingested.
+    rule_enabled = models.BooleanField(default=False)
+    rule_target = models.CharField(max_length=8, choices=RuleTarget.choices, default=RuleTarget.TRACES)
+    rule_filter = models.JSONField(default=dict, blank=True, help_text="Query parameters of the trace or span filter.")
+    rule_sampling_rate = models.FloatField(
+        default=1.0, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Share of matching traces/spans added (0–1), chosen deterministically by id.",
+    )
+    # Counters kept by the services that change item statuses (in the same transaction), so the
+    # board and the progress line never count 100,000 rows.
+    backlog_count = models.PositiveIntegerField(default=0, editable=False)
+    pending_count = models.PositiveIntegerField(default=0, editable=False)
+    complete_count = models.PositiveIntegerField(default=0, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "name"], name="uniq_review_queue_name")]
+        ordering = ["project", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def item_count(self) -> int:
+        return self.backlog_count + self.pending_count + self.complete_count
+
+    @property
+    def open_count(self) -> int:
+        return self.backlog_count + self.pending_count
+
+
+class ReviewItem(models.Model):
+    queue = models.ForeignKey(ReviewQueue, on_delete=models.CASCADE, related_name="items")
+    span = models.ForeignKey("traces.Span", on_delete=models.CASCADE, related_name="review_items")
+    status = models.CharField(max_length=16, choices=ItemStatus.choices, default=ItemStatus.BACKLOG)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reserved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reserved_until = models.DateTimeField(null=True, blank=True)
+    submission_count = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["queue", "span"], name="uniq_review_item")]
+        indexes = [
+            models.Index(fields=["queue", "status", "id"], name="reviewitem_queue_status"),
+            # "next": the open items of a queue in id order, without reading complete ones.
+            models.Index(
+                fields=["queue", "id"], name="reviewitem_queue_open",
+                condition=Q(status__in=["backlog", "pending"]),
+            ),
+            models.Index(fields=["queue", "assignee", "status"], name="reviewitem_queue_assignee"),
+            models.Index(fields=["queue", "reserved_by"], name="reviewitem_queue_reserved"),
+        ]
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"item {self.pk} of queue {self.queue_id}"
+
+
+class ReviewSubmission(models.Model):
+    """A reviewer finished an item; the scores themselves are reviews.Score rows on the span."""
+
+    item = models.ForeignKey(ReviewItem, on_delete=models.CASCADE, related_name="submissions")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    submitted_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["item", "reviewer"], name="uniq_review_submission")]
+        indexes = [models.Index(fields=["reviewer", "item"], name="reviewsub_reviewer_item")]
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.reviewer_id} submitted item {self.item_id}"
+
+
+class ReviewSkip(models.Model):
+    """A reviewer passed on an item: it goes back for others and is not offered to them again."""
+
+    item = models.ForeignKey(ReviewItem, on_delete=models.CASCADE, related_name="skips")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    skipped_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["item", "reviewer"], name="uniq_review_skip")]
+        indexes = [models.Index(fields=["reviewer", "item"], name="reviewskip_reviewer_item")]
+
+    def __str__(self) -> str:
+        return f"{self.reviewer_id} skipped item {self.item_id}"

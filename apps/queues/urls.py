@@ -1,1 +1,16 @@
-urlpatterns: list = []
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from .api import ReviewItemSkipView, ReviewItemSubmitView, ReviewItemView, ReviewQueueViewSet
+
+router = SimpleRouter()
+router.register("review-queues", ReviewQueueViewSet, basename="review-queue")
+
+urlpatterns = [
+    path("review-queues/<int:queue_pk>/items/<int:item_pk>/", ReviewItemView.as_view(), name="review-item"),
+    path("review-queues/<int:queue_pk>/items/<int:item_pk>/submit/", ReviewItemSubmitView.as_view(),
+         name="review-item-submit"),
+    path("review-queues/<int:queue_pk>/items/<int:item_pk>/skip/", ReviewItemSkipView.as_view(),
+         name="review-item-skip"),
+    *router.urls,
+]

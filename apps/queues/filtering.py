@@ -1,0 +1,41 @@
+"""Trace and span selection for filling queues, through the traces app's declared filters only."""
+
+from __future__ import annotations
+
+from django.db.models import F, Q, QuerySet
+
+from apps.core.exceptions import ApplicationError
+from apps.projects.models import Project
+from apps.traces.models import Span, Trace
+
+
+def _apply(filter_cls, *, params: dict, queryset: QuerySet, field: str) -> QuerySet:
+    if not isinstance(params, dict):
+        raise ApplicationError("Invalid filter.", fields={field: ["An object of filter parameters."]})
+    params = {k: v for k, v in params.items() if k != "project"}
+    fs = filter_cls(data=params, queryset=queryset)
+    unknown = sorted(set(params) - set(fs.form.fields))
+    if not fs.is_valid() or unknown:
+        fields = {f"{field}.{k}": list(v) for k, v in fs.form.errors.items()}
+        fields.update({f"{field}.{k}": ["Unknown filter."] for k in unknown})
+        raise ApplicationError("Invalid filter.", fields=fields)
+    return fs.qs
+
+
+def filtered_traces(*, project: Project, params: dict, field: str = "trace_filter") -> QuerySet[Trace]:
+    from apps.traces.filters import TraceFilter
+
+    return _apply(TraceFilter, params=params, queryset=Trace.objects.filter(project=project), field=field)
+
+
+def filtered_spans(*, project: Project, params: dict, field: str = "span_filter") -> QuerySet[Span]:
+    from apps.traces.filters import SpanFilter
+
+    return _apply(SpanFilter, params=params, queryset=Span.objects.filter(project=project), field=field)
+
+
+def root_spans_of(traces: QuerySet[Trace]) -> QuerySet[Span]:
+    """The root span of each trace: the recorded root, else the spans without a parent."""
+    return Span.objects.filter(trace__in=traces.order_by().values("pk")).filter(
+        Q(span_id=F("trace__root_span_id")) | Q(trace__root_span_id="", parent_span_id="")
+    )

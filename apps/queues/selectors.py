@@ -1,0 +1,179 @@
+"""Reads of review queues reused by the API, the admin screens and the dashboard."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from django.db.models import Count, Exists, Max, OuterRef, QuerySet
+
+from apps.projects.selectors import user_has_role
+
+from .models import OPEN_STATUSES, ItemStatus, ReviewItem, ReviewQueue, ReviewSkip, ReviewSubmission
+
+BOARD_PAGE = 50
+
+
+def queue_progress(*, queue: ReviewQueue, user=None) -> dict[str, int]:
+    """'37 of 240, 5 left for you' from the queue counters plus counts bounded by the user's own work."""
+    progress = {
+        "total": queue.item_count, "backlog": queue.backlog_count, "pending": queue.pending_count,
+        "complete": queue.complete_count, "left_for_you": 0, "done_by_you": 0,
+    }
+    if user is None or not user.is_authenticated:
+        return progress
+    mine = ReviewSubmission.objects.filter(reviewer=user, item__queue=queue)
+    progress["done_by_you"] = mine.count()
+    done_open = mine.filter(item__status__in=OPEN_STATUSES).count()
+    skipped_open = (
+        ReviewSkip.objects.filter(reviewer=user, item__queue=queue, item__status__in=OPEN_STATUSES)
+        .exclude(Exists(ReviewSubmission.objects.filter(item_id=OuterRef("item_id"), reviewer=user)))
+        .count()
+    )
+    others = (
+        ReviewItem.objects.filter(queue=queue, status__in=OPEN_STATUSES, assignee__isnull=False)
+        .exclude(assignee=user).count()
+    )
+    progress["left_for_you"] = max(queue.open_count - done_open - skipped_open - others, 0)
+    return progress
+
+
+def scores_visible_to(*, queue: ReviewQueue, user, submitted: bool, status: str) -> bool:
+    """Blind queues hide other reviewers' scores from a reviewer until they have submitted the item."""
+    if not queue.blind or submitted or status == ItemStatus.COMPLETE:
+        return True
+    return user is None  # an API key (no reviewer) reads the queue as a lead does
+
+
+def item_scores(*, queue: ReviewQueue, items: list[ReviewItem], user) -> dict[int, list[dict[str, Any]]]:
+    """The queue's human scores on each item's span, grouped by item; in blind queues a reviewer sees
+    only their own until they submit the item."""
+    from apps.reviews.models import Score, ScoreSource
+
+    if not items:
+        return {}
+    by_span = {item.span_id: item for item in items}
+    submitted: set[int] = set()
+    if user is not None and queue.blind:
+        submitted = set(
+            ReviewSubmission.objects.filter(reviewer=user, item_id__in=[i.pk for i in items]).values_list(
+                "item_id", flat=True
+            )
+        )
+    configs = list(queue.score_configs.all())
+    rows = (
+        Score.objects.filter(span_id__in=list(by_span), config__in=configs, source=ScoreSource.HUMAN)
+        .select_related("config", "author").order_by("config__order", "config__name", "id")
+    )
+    out: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for score in rows:
+        item = by_span[score.span_id]
+        own = user is not None and score.author_id == user.pk
+        if not own and not scores_visible_to(
+            queue=queue, user=user, submitted=item.pk in submitted, status=item.status
+        ):
+            continue
+        display = score.display_value
+        if score.config.kind == "boolean" and score.value is not None:
+            display = "yes" if score.value >= 0.5 else "no"
+        out[item.pk].append({
+            "config": score.config.name, "value": score.value, "label": score.label, "labels": score.labels,
+            "text": score.text, "display": display, "author": score.author.get_username() if score.author else "",
+        })
+    return out
+
+
+def board_items(
+    *, queue: ReviewQueue, status: str, assignee=None, reviewer=None, after: int | None = None,
+    limit: int = BOARD_PAGE,
+) -> list[ReviewItem]:
+    qs = _board_filter(ReviewItem.objects.filter(queue=queue, status=status), assignee=assignee, reviewer=reviewer)
+    if after is not None:
+        qs = qs.filter(pk__gt=after)
+    return list(
+        qs.select_related("span__trace", "assignee", "reserved_by")
+        .only(
+            "id", "status", "submission_count", "reserved_until", "completed_at", "queue_id", "span_id",
+            "span__name", "span__span_id", "span__trace__name", "span__trace__trace_id",
+            "span__trace__input_preview", "span__trace__output_preview",
+            "assignee__username", "reserved_by__username",
+        )
+        .order_by("id")[:limit]
+    )
+
+
+def _board_filter(qs: QuerySet, *, assignee=None, reviewer=None) -> QuerySet:
+    if assignee is not None:
+        qs = qs.filter(assignee=assignee)
+    if reviewer is not None:
+        qs = qs.filter(Exists(ReviewSubmission.objects.filter(item_id=OuterRef("pk"), reviewer=reviewer)))
+    return qs
+
+
+def board_counts(*, queue: ReviewQueue, assignee=None, reviewer=None) -> dict[str, int]:
+    if assignee is None and reviewer is None:
+        return {"backlog": queue.backlog_count, "pending": queue.pending_count, "complete": queue.complete_count}
+    if reviewer is not None:
+        # Counted from the reviewer's own submissions, bounded by their work rather than the queue.
+        subs = ReviewSubmission.objects.filter(reviewer=reviewer, item__queue=queue)
+        if assignee is not None:
+            subs = subs.filter(item__assignee=assignee)
+        counts = dict(subs.order_by().values_list("item__status").annotate(n=Count("id")))
+    else:
+        counts = dict(
+            ReviewItem.objects.filter(queue=queue, assignee=assignee).order_by().values_list("status")
+            .annotate(n=Count("id"))
+        )
+    return {status: counts.get(status, 0) for status in ItemStatus.values}
+
+
+def queue_reviewers(*, queue: ReviewQueue) -> list[dict[str, Any]]:
+    """Per reviewer: submitted, skipped, last activity."""
+    rows: dict[int, dict[str, Any]] = {}
+    subs = (
+        ReviewSubmission.objects.filter(item__queue=queue).order_by().values("reviewer_id", "reviewer__username")
+        .annotate(n=Count("id"), last=Max("submitted_at"))
+    )
+    for row in subs:
+        rows[row["reviewer_id"]] = {"reviewer_id": row["reviewer_id"], "username": row["reviewer__username"],
+                                    "submitted": row["n"], "skipped": 0, "last_activity": row["last"]}
+    skips = (
+        ReviewSkip.objects.filter(item__queue=queue).order_by().values("reviewer_id", "reviewer__username")
+        .annotate(n=Count("id"), last=Max("skipped_at"))
+    )
+    for row in skips:
+        entry = rows.setdefault(row["reviewer_id"], {
+            "reviewer_id": row["reviewer_id"], "username": row["reviewer__username"], "submitted": 0,
+            "skipped": 0, "last_activity": row["last"],
+        })
+        entry["skipped"] = row["n"]
+        if entry["last_activity"] is None or (row["last"] and row["last"] > entry["last_activity"]):
+            entry["last_activity"] = row["last"]
+    return sorted(rows.values(), key=lambda r: (-r["submitted"], r["username"]))
+
+
+def queues_for_user(user) -> QuerySet[ReviewQueue]:
+    from apps.projects.selectors import projects_for_user
+
+    return ReviewQueue.objects.filter(project__in=projects_for_user(user)).select_related("project")
+
+
+def user_may_lead(*, queue: ReviewQueue, user) -> bool:
+    return user.is_superuser or user_has_role(user, queue.project, "curator")
+
+
+def user_may_review(*, queue: ReviewQueue, user) -> bool:
+    if not user_has_role(user, queue.project, "reviewer"):
+        return False
+    if user.is_superuser or not queue.assignees.exists():
+        return True
+    return queue.assignees.filter(pk=user.pk).exists() or user_has_role(user, queue.project, "admin")
+
+
+def reviewer_history(*, queue: ReviewQueue, user, limit: int = 1, before_submission: int | None = None):
+    qs = ReviewSubmission.objects.filter(reviewer=user, item__queue=queue)
+    if before_submission is not None:
+        qs = qs.filter(pk__lt=before_submission)
+    return qs.order_by("-id")
+
+

@@ -1,0 +1,496 @@
+"""Every write with rules on review queues: filling, reserving, submitting, skipping, moving, assigning.
+
+Item statuses change only through conditional updates here, and each change shifts the queue's
+status counters in the same transaction, so the counters never need a COUNT over the queue.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import connection, transaction
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from apps.core.exceptions import ApplicationError, not_found
+from apps.projects.models import ROLE_RANK, Membership, Project
+from apps.projects.selectors import user_has_role
+from apps.traces.models import ReviewStatus, Span, Trace
+
+from .filtering import filtered_spans, filtered_traces, root_spans_of
+from .models import (
+    OPEN_STATUSES,
+    ItemStatus,
+    ReviewItem,
+    ReviewQueue,
+    ReviewSkip,
+    ReviewSubmission,
+    RuleTarget,
+)
+
+User = get_user_model()
+
+QUEUE_FIELDS = {
+    "name", "instructions", "reviewers_per_item", "blind", "reservation_minutes",
+    "rule_enabled", "rule_target", "rule_filter", "rule_sampling_rate",
+}
+
+
+# ---------------------------------------------------------------- queues
+
+
+def _validate_queue(queue: ReviewQueue) -> None:
+    fields: dict[str, list[str]] = {}
+    name = (queue.name or "").strip()
+    if not name:
+        fields["name"] = ["This field is required."]
+    elif len(name) > 200:
+        fields["name"] = ["At most 200 characters."]
+    elif ReviewQueue.objects.filter(project_id=queue.project_id, name=name).exclude(pk=queue.pk).exists():
+        fields["name"] = ["A queue with this name exists in the project."]
+    queue.name = name
+    if not isinstance(queue.reviewers_per_item, int) or not 1 <= queue.reviewers_per_item <= 20:
+        fields["reviewers_per_item"] = ["A whole number from 1 to 20."]
+    if not isinstance(queue.reservation_minutes, int) or not 1 <= queue.reservation_minutes <= 24 * 60:
+        fields["reservation_minutes"] = ["A whole number of minutes from 1 to 1440."]
+    rate = queue.rule_sampling_rate
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0.0 <= float(rate) <= 1.0:
+        fields["rule_sampling_rate"] = ["A number from 0 to 1."]
+    if queue.rule_target not in RuleTarget.values:
+        fields["rule_target"] = [f"Choose one of {', '.join(RuleTarget.values)}."]
+    if not isinstance(queue.rule_filter, dict):
+        fields["rule_filter"] = ["An object of filter parameters."]
+    elif queue.rule_target in RuleTarget.values:
+        errors = rule_filter_errors(target=queue.rule_target, params=queue.rule_filter)
+        if errors:
+            fields["rule_filter"] = [f"{key}: {' '.join(msgs)}" for key, msgs in errors.items()]
+    if fields:
+        raise ApplicationError("Invalid review queue.", fields=fields)
+
+
+def rule_filter_errors(*, target: str, params: dict) -> dict[str, list[str]]:
+    from apps.traces.filters import SpanFilter, TraceFilter
+
+    cls = TraceFilter if target == RuleTarget.TRACES else SpanFilter
+    params = {k: v for k, v in params.items() if k != "project"}
+    fs = cls(data=params, queryset=(Trace if cls is TraceFilter else Span).objects.none())
+    unknown = sorted(set(params) - set(fs.form.fields))
+    errors = {k: list(v) for k, v in fs.form.errors.items()} if not fs.is_valid() else {}
+    for key in unknown:
+        errors[key] = ["Unknown filter."]
+    return errors
+
+
+def _set_relations(queue: ReviewQueue, *, score_configs, assignees) -> None:
+    from apps.reviews.models import ScoreConfig
+
+    if score_configs is not None:
+        ids = [getattr(c, "pk", c) for c in score_configs]
+        found = list(ScoreConfig.objects.filter(project_id=queue.project_id, pk__in=ids))
+        if len(found) != len(set(ids)):
+            raise ApplicationError(
+                "Unknown score configuration.", fields={"score_configs": ["Every score config must belong to the project."]}
+            )
+        queue.score_configs.set(found)
+    if assignees is not None:
+        ids = [getattr(u, "pk", u) for u in assignees]
+        members = set(
+            Membership.objects.filter(project_id=queue.project_id, user_id__in=ids).values_list("user_id", flat=True)
+        )
+        supers = set(User.objects.filter(pk__in=ids, is_superuser=True).values_list("pk", flat=True))
+        if set(ids) - members - supers:
+            raise ApplicationError(
+                "Unknown assignee.", fields={"assignees": ["Every assignee must be a member of the project."]}
+            )
+        queue.assignees.set(ids)
+
+
+@transaction.atomic
+def review_queue_create(
+    *, project: Project, name: str, created_by=None, score_configs: Iterable | None = None,
+    assignees: Iterable | None = None, **fields: Any,
+) -> ReviewQueue:
+    unknown = set(fields) - QUEUE_FIELDS
+    if unknown:
+        raise ApplicationError("Unknown fields.", fields={k: ["Unknown field."] for k in sorted(unknown)})
+    queue = ReviewQueue(project=project, name=name, created_by=created_by, **fields)
+    _validate_queue(queue)
+    queue.save()
+    _set_relations(queue, score_configs=score_configs, assignees=assignees)
+    return queue
+
+
+@transaction.atomic
+def review_queue_update(
+    *, queue: ReviewQueue, score_configs: Iterable | None = None, assignees: Iterable | None = None,
+    **fields: Any,
+) -> ReviewQueue:
+    unknown = set(fields) - QUEUE_FIELDS
+    if unknown:
+        raise ApplicationError("Unknown fields.", fields={k: ["Unknown field."] for k in sorted(unknown)})
+    for key, value in fields.items():
+        setattr(queue, key, value)
+    _validate_queue(queue)
+    queue.save()
+    _set_relations(queue, score_configs=score_configs, assignees=assignees)
+    return queue
+
+
+def review_queue_recount(*, queue: ReviewQueue) -> ReviewQueue:
+    """Recompute the status counters from the items (after bulk adds, or to repair)."""
+    with transaction.atomic():
+        ReviewQueue.objects.select_for_update().filter(pk=queue.pk).first()
+        counts = dict(
+            ReviewItem.objects.filter(queue_id=queue.pk).order_by().values_list("status").annotate(n=Count("id"))
+        )
+        ReviewQueue.objects.filter(pk=queue.pk).update(
+            backlog_count=counts.get(ItemStatus.BACKLOG, 0),
+            pending_count=counts.get(ItemStatus.PENDING, 0),
+            complete_count=counts.get(ItemStatus.COMPLETE, 0),
+        )
+    queue.refresh_from_db(fields=["backlog_count", "pending_count", "complete_count"])
+    return queue
+
+
+def _shift(queue_id: int, old: str, new: str) -> None:
+    if old == new:
+        return
+    ReviewQueue.objects.filter(pk=queue_id).update(
+        **{f"{old}_count": F(f"{old}_count") - 1, f"{new}_count": F(f"{new}_count") + 1}
+    )
+
+
+# ---------------------------------------------------------------- filling
+
+
+def _insert_items(queue: ReviewQueue, spans: QuerySet) -> int:
+    """INSERT … SELECT … ON CONFLICT DO NOTHING: one statement, no rows through Python, no duplicates."""
+    span_sql, span_params = spans.order_by().values("id").query.sql_with_params()
+    table = ReviewItem._meta.db_table
+    now = timezone.now()
+    sql = (
+        f"INSERT INTO {table} (queue_id, span_id, status, submission_count, created_at, updated_at) "  # noqa: S608
+        f"SELECT %s, picked.id, %s, 0, %s, %s FROM ({span_sql}) picked WHERE 1 = 1 "
+        f"ON CONFLICT (queue_id, span_id) DO NOTHING"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [queue.pk, ItemStatus.BACKLOG, now, now, *span_params])
+        return max(cursor.rowcount, 0)
+
+
+@transaction.atomic
+def review_items_add(*, queue: ReviewQueue, spans: QuerySet) -> dict[str, int]:
+    """Add spans (of the queue's project only) as backlog items; spans already queued are left as they are."""
+    spans = spans.filter(project_id=queue.project_id)
+    ReviewQueue.objects.select_for_update().filter(pk=queue.pk).first()
+    matched = spans.count()
+    added = _insert_items(queue, spans) if matched else 0
+    if added:
+        review_queue_recount(queue=queue)
+        Trace.objects.filter(
+            pk__in=spans.order_by().values("trace_id"), review_status=ReviewStatus.NONE
+        ).update(review_status=ReviewStatus.QUEUED)
+    return {"matched": matched, "added": added, "already_queued": matched - added}
+
+
+def review_items_add_traces(*, queue: ReviewQueue, traces: QuerySet) -> dict[str, int]:
+    """A trace is reviewed through its root span."""
+    return review_items_add(queue=queue, spans=root_spans_of(traces.filter(project_id=queue.project_id)))
+
+
+def review_items_add_by_filter(*, queue: ReviewQueue, target: str, params: dict) -> dict[str, int]:
+    if target == RuleTarget.TRACES:
+        return review_items_add_traces(queue=queue, traces=filtered_traces(project=queue.project, params=params))
+    return review_items_add(queue=queue, spans=filtered_spans(project=queue.project, params=params))
+
+
+def _sampled(queue: ReviewQueue, key: str) -> bool:
+    rate = queue.rule_sampling_rate
+    if rate >= 1.0:
+        return True
+    digest = hashlib.sha256(f"{queue.pk}:{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < rate
+
+
+def review_queue_apply_rule(*, queue: ReviewQueue, trace_pks: list[int]) -> int:
+    """Add the matching, sampled traces (or spans) among just-ingested traces. Sampling is by id, so
+    a trace whose spans arrive in several batches is judged the same way every time."""
+    if not queue.rule_enabled or queue.rule_sampling_rate <= 0 or not trace_pks:
+        return 0
+    if queue.rule_target == RuleTarget.TRACES:
+        traces = filtered_traces(project=queue.project, params=queue.rule_filter).filter(pk__in=trace_pks)
+        keep = [pk for pk, tid in traces.values_list("pk", "trace_id") if _sampled(queue, tid)]
+        if not keep:
+            return 0
+        return review_items_add_traces(queue=queue, traces=Trace.objects.filter(pk__in=keep))["added"]
+    spans = filtered_spans(project=queue.project, params=queue.rule_filter).filter(trace_id__in=trace_pks)
+    keep = [pk for pk, sid in spans.values_list("pk", "span_id") if _sampled(queue, sid)]
+    if not keep:
+        return 0
+    return review_items_add(queue=queue, spans=Span.objects.filter(pk__in=keep))["added"]
+
+
+def queues_on_ingest(*, project: Project, trace_pks: list[int], **_: Any) -> None:
+    """Ingest hook (apps.core.registry.ingest_hooks): run every enabled queue rule of the project."""
+    for queue in ReviewQueue.objects.filter(project=project, rule_enabled=True, rule_sampling_rate__gt=0):
+        review_queue_apply_rule(queue=queue, trace_pks=list(trace_pks))
+
+
+# ---------------------------------------------------------------- reviewing
+
+
+def reviewer_check(*, queue: ReviewQueue, user) -> None:
+    """Reviewers of the project review; a queue with assignees is reviewed by them (and project admins)."""
+    if user is None or not user.is_authenticated:
+        raise ApplicationError("Reviewing needs a signed-in user, not an API key.", status=403)
+    if not user_has_role(user, queue.project, "reviewer"):
+        raise ApplicationError("This needs the reviewer role in the project.", status=403)
+    if user.is_superuser or not queue.assignees.exists():
+        return
+    if queue.assignees.filter(pk=user.pk).exists():
+        return
+    if user_has_role(user, queue.project, "admin"):
+        return
+    raise ApplicationError("You are not an assignee of this queue.", status=403)
+
+
+def _open_q(now) -> Q:
+    return Q(reserved_until__isnull=True) | Q(reserved_until__lte=now)
+
+
+def _not_done_by(user) -> Q:
+    return ~Q(Exists(ReviewSubmission.objects.filter(item_id=OuterRef("pk"), reviewer=user))) & ~Q(
+        Exists(ReviewSkip.objects.filter(item_id=OuterRef("pk"), reviewer=user))
+    )
+
+
+def _reserve(item_id: int, old_status: str, queue: ReviewQueue, user, now) -> bool:
+    """Compare-and-set: take the reservation only if the item is still free and in the status we saw."""
+    updated = (
+        ReviewItem.objects.filter(pk=item_id, status=old_status)
+        .filter(_open_q(now) | Q(reserved_by=user))
+        .update(
+            reserved_by=user,
+            reserved_until=now + timedelta(minutes=queue.reservation_minutes),
+            status=ItemStatus.PENDING,
+            updated_at=now,
+        )
+    )
+    if updated:
+        _shift(queue.pk, old_status, ItemStatus.PENDING)
+    return bool(updated)
+
+
+def _reserve_first(candidates: QuerySet, queue: ReviewQueue, user, now) -> ReviewItem | None:
+    candidates = candidates.order_by("id")
+    if connection.features.has_select_for_update_skip_locked:
+        # Rows another reviewer is reserving right now are skipped, not waited for.
+        row = candidates.select_for_update(skip_locked=True).values_list("pk", "status").first()
+        if row and _reserve(row[0], row[1], queue, user, now):
+            return ReviewItem.objects.get(pk=row[0])
+        if row is None:
+            return None
+    tried: list[int] = []
+    for _attempt in range(25):
+        row = candidates.exclude(pk__in=tried).values_list("pk", "status").first()
+        if row is None:
+            return None
+        if _reserve(row[0], row[1], queue, user, now):
+            return ReviewItem.objects.get(pk=row[0])
+        tried.append(row[0])
+    return None
+
+
+@transaction.atomic
+def review_item_next(*, queue: ReviewQueue, user) -> ReviewItem | None:
+    """Reserve the reviewer's next item: their live reservation first, then items assigned to them,
+    then unassigned items, oldest first. Items they submitted or skipped are never offered again."""
+    reviewer_check(queue=queue, user=user)
+    now = timezone.now()
+    mine = (
+        ReviewItem.objects.filter(queue=queue, reserved_by=user, reserved_until__gt=now, status__in=OPEN_STATUSES)
+        .filter(_not_done_by(user)).order_by("id").first()
+    )
+    if mine is not None:
+        return mine
+    base = ReviewItem.objects.filter(queue=queue, status__in=OPEN_STATUSES).filter(_open_q(now), _not_done_by(user))
+    for candidates in (base.filter(assignee=user), base.filter(assignee__isnull=True)):
+        item = _reserve_first(candidates, queue, user, now)
+        if item is not None:
+            return item
+    return None
+
+
+def user_item_state(*, item: ReviewItem, user) -> dict[str, bool]:
+    return {
+        "submitted": ReviewSubmission.objects.filter(item=item, reviewer=user).exists(),
+        "skipped": ReviewSkip.objects.filter(item=item, reviewer=user).exists(),
+    }
+
+
+@transaction.atomic
+def review_item_open(*, item: ReviewItem, user) -> dict[str, Any]:
+    """Open an item for review: reserve it when it is free. Answers what the reviewer may do with it."""
+    queue = item.queue
+    reviewer_check(queue=queue, user=user)
+    now = timezone.now()
+    state = user_item_state(item=item, user=user)
+    item.refresh_from_db()
+    reserved_by_other = (
+        item.reserved_by_id not in (None, user.pk) and item.reserved_until is not None and item.reserved_until > now
+    )
+    can_submit = state["submitted"] or (item.status != ItemStatus.COMPLETE and not reserved_by_other)
+    if can_submit and not state["submitted"] and item.status != ItemStatus.COMPLETE:
+        if _reserve(item.pk, item.status, queue, user, now):
+            item.refresh_from_db()
+    return {**state, "reserved_by_other": reserved_by_other, "can_submit": can_submit}
+
+
+def _complete_traces(span_ids: list[int]) -> None:
+    Trace.objects.filter(pk__in=Span.objects.filter(pk__in=span_ids).values("trace_id")).update(
+        review_status=ReviewStatus.REVIEWED
+    )
+
+
+@transaction.atomic
+def review_item_submit(
+    *, item: ReviewItem, user, scores: dict | None = None, comment: str = "", tags: list | None = None,
+    remove_tags: list | None = None, expected: Any = None, metadata: dict | None = None,
+    expected_set: bool = False,
+) -> ReviewItem:
+    """Save the annotations through the annotation service, record the submission, complete the
+    item once `reviewers_per_item` reviewers have submitted, and release the reservation."""
+    from apps.reviews.services import annotations_submit
+
+    queue = item.queue
+    reviewer_check(queue=queue, user=user)
+    item = ReviewItem.objects.select_for_update().get(pk=item.pk)
+    now = timezone.now()
+    already = ReviewSubmission.objects.filter(item=item, reviewer=user).exists()
+    if not already:
+        if item.status == ItemStatus.COMPLETE:
+            raise ApplicationError("This item is already complete.", status=409)
+        if item.reserved_by_id not in (None, user.pk) and item.reserved_until and item.reserved_until > now:
+            raise ApplicationError(
+                f"This item is reserved by {item.reserved_by} until {item.reserved_until:%H:%M} UTC.", status=409
+            )
+    allowed = set(queue.score_configs.values_list("name", flat=True))
+    extra = sorted(set(scores or {}) - allowed)
+    if extra:
+        raise ApplicationError(
+            "Score configs outside this queue.", fields={f"scores.{name}": ["Not a score config of this queue."] for name in extra}
+        )
+    kwargs: dict[str, Any] = {
+        "span": item.span, "user": user, "scores": scores or {}, "comment": comment or "",
+        "tags": tags or [], "remove_tags": remove_tags or [], "metadata": metadata or {},
+    }
+    if expected_set:
+        kwargs["expected"] = expected
+    annotations_submit(**kwargs)
+    if already:
+        return item
+    ReviewSubmission.objects.create(item=item, reviewer=user)
+    old = item.status
+    item.submission_count += 1
+    item.status = ItemStatus.COMPLETE if item.submission_count >= queue.reviewers_per_item else ItemStatus.PENDING
+    if item.status == ItemStatus.COMPLETE:
+        item.completed_at = now
+        item.reserved_by = None
+        item.reserved_until = None
+    elif item.reserved_by_id == user.pk:
+        item.reserved_by = None
+        item.reserved_until = None
+    item.save(update_fields=["submission_count", "status", "completed_at", "reserved_by", "reserved_until", "updated_at"])
+    _shift(queue.pk, old, item.status)
+    if item.status == ItemStatus.COMPLETE:
+        _complete_traces([item.span_id])
+    return item
+
+
+@transaction.atomic
+def review_item_skip(*, item: ReviewItem, user) -> ReviewItem:
+    """The item goes back for others and is never offered to this reviewer again."""
+    queue = item.queue
+    reviewer_check(queue=queue, user=user)
+    item = ReviewItem.objects.select_for_update().get(pk=item.pk)
+    ReviewSkip.objects.get_or_create(item=item, reviewer=user)
+    old = item.status
+    if item.reserved_by_id == user.pk:
+        item.reserved_by = None
+        item.reserved_until = None
+    if old == ItemStatus.PENDING and item.submission_count == 0 and item.reserved_by_id is None:
+        item.status = ItemStatus.BACKLOG
+    item.save(update_fields=["reserved_by", "reserved_until", "status", "updated_at"])
+    _shift(queue.pk, old, item.status)
+    return item
+
+
+def lead_check(*, queue: ReviewQueue, user) -> None:
+    """Moving cards and assigning is for curators and admins of the project (or API keys with write)."""
+    if user is None:  # an API key with the write scope, already checked by the view
+        return
+    if not user_has_role(user, queue.project, "curator"):
+        raise ApplicationError("Moving and assigning items needs the curator role in the project.", status=403)
+
+
+@transaction.atomic
+def review_item_move(*, item: ReviewItem, status: str, user=None) -> ReviewItem:
+    """The board's move. Rules: an item becomes complete only once someone has submitted it;
+    moving out of complete reopens it; any move clears the reservation."""
+    if status not in ItemStatus.values:
+        raise ApplicationError("Unknown status.", fields={"status": [f"Choose one of {', '.join(ItemStatus.values)}."]})
+    lead_check(queue=item.queue, user=user)
+    item = ReviewItem.objects.select_for_update().get(pk=item.pk)
+    old = item.status
+    if old == status:
+        return item
+    if status == ItemStatus.COMPLETE and item.submission_count == 0:
+        raise ApplicationError(
+            "Nobody has submitted this item yet.", fields={"status": ["An item is complete once a reviewer has submitted it."]}
+        )
+    item.status = status
+    item.reserved_by = None
+    item.reserved_until = None
+    item.completed_at = timezone.now() if status == ItemStatus.COMPLETE else None
+    item.save(update_fields=["status", "reserved_by", "reserved_until", "completed_at", "updated_at"])
+    _shift(item.queue_id, old, status)
+    if status == ItemStatus.COMPLETE:
+        _complete_traces([item.span_id])
+    elif old == ItemStatus.COMPLETE:
+        trace_id = Span.objects.filter(pk=item.span_id).values_list("trace_id", flat=True).first()
+        others_complete = ReviewItem.objects.filter(span__trace_id=trace_id, status=ItemStatus.COMPLETE).exists()
+        if not others_complete:
+            Trace.objects.filter(pk=trace_id).update(review_status=ReviewStatus.QUEUED)
+    return item
+
+
+@transaction.atomic
+def review_item_assign(*, item: ReviewItem, assignee, user=None) -> ReviewItem:
+    lead_check(queue=item.queue, user=user)
+    if assignee is not None:
+        assignee_id = getattr(assignee, "pk", assignee)
+        ok = Membership.objects.filter(
+            project_id=item.queue.project_id, user_id=assignee_id,
+            role__in=[r for r, rank in ROLE_RANK.items() if rank >= ROLE_RANK["reviewer"]],
+        ).exists() or User.objects.filter(pk=assignee_id, is_superuser=True).exists()
+        if not ok:
+            raise ApplicationError("Unknown assignee.", fields={"assignee": ["Choose a reviewer of the project."]})
+        item.assignee_id = assignee_id
+    else:
+        item.assignee = None
+    item.save(update_fields=["assignee", "updated_at"])
+    return item
+
+
+def item_for_project_scope(*, projects: QuerySet, queue_id: int, item_id: int) -> ReviewItem:
+    item = (
+        ReviewItem.objects.select_related("queue", "queue__project")
+        .filter(queue_id=queue_id, pk=item_id, queue__project__in=projects).first()
+    )
+    if item is None:
+        raise not_found()
+    return item
