@@ -4,3 +4,13 @@ from django.apps import AppConfig
 class ReviewsConfig(AppConfig):
     name = "apps.reviews"
     label = "reviews"
+    verbose_name = "Reviews: scores and annotations"
+
+    def ready(self) -> None:
+        from apps.core.registry import register_demo_loader, register_trace_page_panel
+
+        from .demo import demo_load
+        from .selectors import trace_page_panel
+
+        register_trace_page_panel(trace_page_panel)
+        register_demo_loader(demo_load, order=20)

@@ -1,0 +1,280 @@
+from __future__ import annotations
+
+from functools import partial
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Count
+from django.urls import path, reverse
+from django.utils.html import format_html
+from import_export.admin import ImportExportMixin
+from import_export.forms import ConfirmImportForm, ImportForm
+
+from apps.core.admin import ProjectScopedAdmin
+from apps.core.exceptions import ApplicationError
+from apps.core.json_preview import json_preview
+from apps.core.markdown import render_markdown
+from apps.projects.models import Project
+
+from . import admin_views
+from .models import Comment, Correction, Score, ScoreConfig, ScoreEvent, TagEvent
+from .resources import ScoreConfigResource
+from .services import (
+    CONFIG_FIELDS,
+    score_config_archive,
+    score_config_clean,
+    score_config_create,
+    score_config_delete,
+    score_config_restore,
+    score_config_update,
+)
+
+
+class ScoreConfigForm(forms.ModelForm):
+    class Meta:
+        model = ScoreConfig
+        fields = ["project", *CONFIG_FIELDS]
+        help_texts = {
+            "options": 'Categorical only: [{"label": "correct", "value": 1}, {"label": "incorrect", "value": 0}]',
+            "min_value": "Continuous only. Reviewers see a slider in percent of [min, max].",
+            "max_length": "Text only: the longest answer accepted.",
+        }
+
+    def clean(self):
+        cleaned = super().clean()
+        project = cleaned.get("project") or (self.instance.project if self.instance.pk else None)
+        if project is None:
+            return cleaned
+        data = {k: cleaned.get(k) for k in CONFIG_FIELDS if k in cleaned}
+        if data.get("options") is None:
+            data["options"] = []
+        existing = ScoreConfig.objects.filter(pk=self.instance.pk).first() if self.instance.pk else None
+        try:
+            clean = score_config_clean(project=project, data=data, instance=existing)
+        except ApplicationError as exc:
+            for name, msgs in exc.fields.items():
+                root = name.split(".")[0]
+                target = root if root in self.fields else None
+                for msg in msgs:
+                    self.add_error(target, f"{name}: {msg}" if name != root else msg)
+            return cleaned
+        cleaned.update(clean)
+        return cleaned
+
+
+class ScoreConfigImportForm(ImportForm):
+    project = forms.ModelChoiceField(
+        queryset=Project.objects.none(),
+        help_text="Configs are imported into this project; one with the same name there is updated.")
+
+
+class ScoreConfigConfirmImportForm(ConfirmImportForm):
+    project = forms.ModelChoiceField(queryset=Project.objects.none(), widget=forms.HiddenInput)
+
+
+@admin.register(ScoreConfig)
+class ScoreConfigAdmin(ImportExportMixin, ProjectScopedAdmin):
+    form = ScoreConfigForm
+    resource_classes = [ScoreConfigResource]
+    import_form_class = ScoreConfigImportForm
+    confirm_form_class = ScoreConfigConfirmImportForm
+    list_display = ["name", "project", "kind", "settings_summary", "order", "is_archived", "score_count"]
+    list_filter = ["kind", "is_archived", "project"]
+    list_select_related = ["project"]
+    search_fields = ["name", "description"]
+    ordering = ["project", "order", "name"]
+    actions = ["archive_configs", "restore_configs"]
+    readonly_fields = ["description_preview", "is_archived", "archived_at", "created_by", "created_at",
+                       "updated_at"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(n_scores=Count("scores"))
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(self.readonly_fields)
+        return [*fields, "project"] if obj is not None else fields
+
+    @admin.display(description="scores", ordering="n_scores")
+    def score_count(self, obj):
+        return obj.n_scores
+
+    @admin.display(description="settings")
+    def settings_summary(self, obj):
+        if obj.kind == "continuous":
+            return f"{obj.min_value:g} – {obj.max_value:g}"
+        if obj.kind == "categorical":
+            text = ", ".join(f"{o['label']}={o['value']:g}" for o in obj.options)
+            return f"{text} (multi)" if obj.multi_select else text
+        if obj.kind == "text":
+            return f"≤ {obj.max_length} characters"
+        return "true / false"
+
+    @admin.display(description="description (rendered)")
+    def description_preview(self, obj):
+        return render_markdown(obj.description)
+
+    def save_model(self, request, obj, form, change):
+        data = {k: form.cleaned_data[k] for k in CONFIG_FIELDS if k in form.cleaned_data}
+        if change:
+            saved = score_config_update(config=ScoreConfig.objects.get(pk=obj.pk), **data)
+        else:
+            saved = score_config_create(project=form.cleaned_data["project"], created_by=request.user, **data)
+            obj.pk = saved.pk
+            obj._state.adding = False
+        obj.refresh_from_db()
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and obj.scores.exists():
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def delete_model(self, request, obj):
+        score_config_delete(config=obj)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    @admin.action(description="Archive (keeps scores, refuses new ones)")
+    def archive_configs(self, request, queryset):
+        for config in queryset:
+            score_config_archive(config=config)
+        self.message_user(request, f"Archived {queryset.count()} config(s).", messages.SUCCESS)
+
+    @admin.action(description="Restore archived configs")
+    def restore_configs(self, request, queryset):
+        for config in queryset:
+            score_config_restore(config=config)
+        self.message_user(request, f"Restored {queryset.count()} config(s).", messages.SUCCESS)
+
+    # import-export: admins only; the import picks the target project
+    def has_import_permission(self, request):
+        return self._has_role(request, "admin")
+
+    def has_export_permission(self, request):
+        return self._has_role(request, "admin")
+
+    def create_import_form(self, request):
+        form = super().create_import_form(request)
+        form.fields["project"].queryset = self.user_projects(request, min_role="admin")
+        return form
+
+    def create_confirm_form(self, request, import_form=None):
+        form = super().create_confirm_form(request, import_form)
+        form.fields["project"].queryset = self.user_projects(request, min_role="admin")
+        return form
+
+    def get_confirm_form_initial(self, request, import_form):
+        initial = super().get_confirm_form_initial(request, import_form)
+        if import_form is not None:
+            initial["project"] = import_form.cleaned_data["project"].pk
+        return initial
+
+    def get_import_resource_kwargs(self, request, **kwargs):
+        form = kwargs.get("form")
+        cleaned = getattr(form, "cleaned_data", None) or {}
+        return {"project": cleaned.get("project")}
+
+    def get_export_resource_kwargs(self, request, **kwargs):
+        return {}
+
+
+class ReadMostlyAdmin(ProjectScopedAdmin):
+    """Annotations are written through the panel and the API; the admin lists and deletes them."""
+
+    view_role = "viewer"
+    change_role = "admin"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Score)
+class ScoreAdmin(ReadMostlyAdmin):
+    list_display = ["span_link", "config", "display_value", "source", "author", "updated_at"]
+    list_filter = ["source", "config__kind", "project"]
+    list_select_related = ["span", "config", "author", "project"]
+    search_fields = ["span__span_id", "config__name", "label", "text"]
+    show_full_result_count = False
+    ordering = ["-id"]
+
+    @admin.display(description="span")
+    def span_link(self, obj):
+        url = reverse("admin:reviews_span_annotate", args=[obj.span_id])
+        return format_html('<a href="{}">{}</a>', url, obj.span.name or obj.span.span_id)
+
+    @admin.display(description="value")
+    def display_value(self, obj):
+        return obj.display_value
+
+    def get_urls(self):
+        site = self.admin_site
+        urls = [
+            path("panel/<int:span_pk>/", site.admin_view(admin_views.annotation_panel_view),
+                 name="reviews_annotation_panel"),
+            path("panel/<int:span_pk>/submit/", site.admin_view(admin_views.annotation_submit_view),
+                 name="reviews_annotation_submit"),
+            path("span/<int:span_pk>/", site.admin_view(partial(admin_views.span_annotate_view, admin_site=site)),
+                 name="reviews_span_annotate"),
+        ]
+        return urls + super().get_urls()
+
+
+@admin.register(ScoreEvent)
+class ScoreEventAdmin(ReadMostlyAdmin):
+    list_display = ["created_at", "span", "config", "action", "value", "label", "text", "author", "source"]
+    list_filter = ["action", "source", "project"]
+    list_select_related = ["span", "config", "author"]
+    show_full_result_count = False
+    ordering = ["-id"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Comment)
+class CommentAdmin(ReadMostlyAdmin):
+    list_display = ["created_at", "span", "author", "source", "short_text"]
+    list_filter = ["source", "project"]
+    list_select_related = ["span", "author"]
+    search_fields = ["text", "span__span_id"]
+    show_full_result_count = False
+    ordering = ["-id"]
+
+    @admin.display(description="text")
+    def short_text(self, obj):
+        return json_preview(obj.text, 120)
+
+
+@admin.register(Correction)
+class CorrectionAdmin(ReadMostlyAdmin):
+    list_display = ["created_at", "span", "author", "source", "value_preview"]
+    list_filter = ["source", "project"]
+    list_select_related = ["span", "author"]
+    search_fields = ["span__span_id"]
+    show_full_result_count = False
+    ordering = ["-id"]
+
+    @admin.display(description="value")
+    def value_preview(self, obj):
+        return json_preview(obj.value, 120)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(TagEvent)
+class TagEventAdmin(ReadMostlyAdmin):
+    list_display = ["created_at", "span", "tag_name", "action", "user", "source"]
+    list_filter = ["action", "source", "project"]
+    list_select_related = ["span", "user"]
+    search_fields = ["tag_name", "span__span_id"]
+    show_full_result_count = False
+    ordering = ["-id"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,90 @@
+"""Admin screens of the annotation panel: the panel fragment, its JSON save endpoint, a span page."""
+
+from __future__ import annotations
+
+import json
+
+from django.http import Http404, HttpResponseNotAllowed, JsonResponse
+from django.shortcuts import render
+from django.template.loader import render_to_string
+
+from apps.core.exceptions import ApplicationError
+from apps.projects.selectors import user_has_role
+
+from .selectors import annotation_panel_context, span_for_user
+from .services import annotations_submit
+
+PANEL_TEMPLATE = "reviews/_annotation_panel.html"
+SUBMIT_KEYS = {"scores", "comment", "tags", "remove_tags", "expected", "metadata"}
+
+
+def _span_or_404(request, span_pk: int):
+    span = span_for_user(request.user, span_pk, min_role="viewer")
+    if span is None:
+        raise Http404("Span not found.")
+    return span
+
+
+def annotation_panel_view(request, span_pk: int):
+    """The panel as an HTML fragment (the JS swaps it in after each save)."""
+    span = _span_or_404(request, span_pk)
+    ctx = annotation_panel_context(request, span)
+    return render(request, PANEL_TEMPLATE, {"annotation_panel": ctx})
+
+
+def span_annotate_view(request, span_pk: int, admin_site=None):
+    """A span's own page: its input, output and the annotation panel."""
+    span = _span_or_404(request, span_pk)
+    ctx = annotation_panel_context(request, span)
+    context = {
+        **(admin_site.each_context(request) if admin_site else {}),
+        "title": f"Annotate span {span.name or span.span_id}",
+        "span": span,
+        "input_text": _pretty(span.input),
+        "output_text": _pretty(span.output),
+        "metadata_text": _pretty(span.metadata),
+        "annotation_panel": ctx,
+    }
+    return render(request, "admin/reviews/span_annotate.html", context)
+
+
+def _pretty(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+
+
+def annotation_submit_view(request, span_pk: int):
+    """POST JSON {scores, comment, tags, remove_tags, expected, metadata} → annotations_submit."""
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    span = span_for_user(request.user, span_pk, min_role="viewer")
+    if span is None:
+        return JsonResponse({"error": "Span not found.", "fields": {}}, status=404)
+    if not user_has_role(request.user, span.project, "reviewer"):
+        return JsonResponse({"error": "Annotating needs the reviewer role in this project.", "fields": {}},
+                            status=403)
+    try:
+        data = json.loads(request.body or b"{}")
+    except (UnicodeDecodeError, ValueError):
+        return JsonResponse({"error": "Invalid JSON.", "fields": {"non_field_errors": ["Invalid JSON."]}},
+                            status=400)
+    if not isinstance(data, dict):
+        return JsonResponse({"error": "Expected a JSON object.", "fields": {}}, status=400)
+    unknown = sorted(set(data) - SUBMIT_KEYS)
+    if unknown:
+        return JsonResponse({"error": "Unknown fields.", "fields": {k: ["Unknown field."] for k in unknown}},
+                            status=400)
+    kwargs = {k: data[k] for k in ("scores", "comment", "tags", "remove_tags", "metadata") if k in data}
+    if "expected" in data:
+        kwargs["expected"] = data["expected"]
+    try:
+        result = annotations_submit(span=span, user=request.user, **kwargs)
+    except ApplicationError as exc:
+        return JsonResponse(exc.as_dict(), status=exc.status)
+    span.refresh_from_db()
+    html = render_to_string(PANEL_TEMPLATE, {"annotation_panel": annotation_panel_context(request, span)},
+                            request=request)
+    return JsonResponse({"result": result, "html": html})
