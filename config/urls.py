@@ -17,5 +17,6 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("share/", include("apps.views.share_urls")),
     path("", include("apps.traces.otlp_urls")),
 ]
