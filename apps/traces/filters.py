@@ -28,6 +28,7 @@ from django import forms
 from django.db.models import CharField, Exists, OuterRef, Q, QuerySet
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
+from drf_spectacular.utils import extend_schema_field
 
 from .models import ReviewStatus, Span, SpanTag, SpanType, Trace
 
@@ -75,6 +76,10 @@ class MultiValueField(forms.Field):
             raise forms.ValidationError(self.error_messages["required"], code="required")
 
 
+STRING_LIST_SCHEMA = {"type": "array", "items": {"type": "string"}}
+
+
+@extend_schema_field(STRING_LIST_SCHEMA)
 class MultiValueFilter(django_filters.Filter):
     """Base for filters taking several values; `filter()` receives a (possibly empty) list."""
 
@@ -87,6 +92,7 @@ class MultiValueFilter(django_filters.Filter):
         raise NotImplementedError
 
 
+@extend_schema_field(STRING_LIST_SCHEMA)
 class InFilter(MultiValueFilter):
     """`field IN (values)`."""
 
@@ -123,6 +129,7 @@ def metadata_condition(queryset: QuerySet, key: str, value: str, *, alias: str =
     )
 
 
+@extend_schema_field(STRING_LIST_SCHEMA)
 class MetadataFilter(MultiValueFilter):
     field_class = MetadataField
 
@@ -140,6 +147,7 @@ class MetadataFilter(MultiValueFilter):
         return qs
 
 
+@extend_schema_field(STRING_LIST_SCHEMA)
 class TagsFilter(MultiValueFilter):
     """Every tag must be present, through the SpanTag rows (indexed by tag, span)."""
 
@@ -157,6 +165,7 @@ class TagsFilter(MultiValueFilter):
         return qs
 
 
+@extend_schema_field(STRING_LIST_SCHEMA)
 class SpanTypeOnTraceFilter(MultiValueFilter):
     """Traces that have at least one span of one of these types."""
 
