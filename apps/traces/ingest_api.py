@@ -1,0 +1,179 @@
+"""The two ingest endpoints: `POST /api/v1/ingest/` (JSON) and `POST /v1/traces` (OTLP/HTTP).
+
+Both read the raw body themselves (no DRF parser: the body may be gzip and is parsed once with
+orjson or protobuf), enforce `INGEST_MAX_BODY_BYTES` on the sent and on the decompressed size, and
+hand the span items to `span_batch_ingest`.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+import orjson
+from django.conf import settings
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.core.api import request_project
+from apps.core.exceptions import ApplicationError
+from apps.projects.models import Role
+
+from . import otlp
+from .services import span_batch_ingest
+
+MAX_BATCH_SPANS = 5_000
+_DECOMPRESS_CHUNK = 1 << 20
+
+
+def _too_large(limit: int) -> ApplicationError:
+    return ApplicationError(
+        f"The body is over the {limit} byte limit; send smaller batches.",
+        fields={"body": [f"At most {limit} bytes (after decompression)."]},
+        status=413,
+    )
+
+
+def _decompress(body: bytes, encoding: str, limit: int) -> bytes:
+    wbits = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}.get(encoding)
+    if wbits is None:
+        raise ApplicationError(
+            f"Unsupported Content-Encoding {encoding!r}.",
+            fields={"Content-Encoding": ["Use gzip, deflate or none."]},
+            status=415,
+        )
+    decompressor = zlib.decompressobj(wbits)
+    try:
+        # max_length bounds memory: a small gzip bomb stops at the limit instead of expanding fully.
+        data = decompressor.decompress(body, limit + 1)
+        if len(data) > limit or decompressor.unconsumed_tail:
+            raise _too_large(limit)
+        data += decompressor.flush()
+    except zlib.error:
+        raise ApplicationError("The body is not valid gzip.", fields={"body": ["Bad compressed data."]})
+    if len(data) > limit:
+        raise _too_large(limit)
+    if not decompressor.eof:
+        raise ApplicationError("The compressed body is truncated.", fields={"body": ["Bad compressed data."]})
+    return data
+
+
+def ingest_body(request) -> bytes:
+    """The request body, decompressed, within the size limit (413 otherwise)."""
+    limit = settings.INGEST_MAX_BODY_BYTES
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        raise ApplicationError("Bad Content-Length.", fields={"Content-Length": ["Expected a number."]})
+    if length > limit:
+        raise _too_large(limit)
+    body = request._request.body
+    encoding = request.META.get("HTTP_CONTENT_ENCODING", "").strip().lower()
+    if encoding and encoding != "identity":
+        body = _decompress(body, encoding, limit)
+    return body
+
+
+def _session_project_slug(request, payload: Any) -> str:
+    """A member's session names the project with `project` in the body or query string."""
+    slug = payload.get("project") if isinstance(payload, dict) else None
+    slug = slug or request.query_params.get("project") or ""
+    return slug if isinstance(slug, str) else ""
+
+
+def _check_count(items: list) -> None:
+    if len(items) > MAX_BATCH_SPANS:
+        raise ApplicationError(
+            f"At most {MAX_BATCH_SPANS} spans a request; send smaller batches.",
+            fields={"spans": [f"At most {MAX_BATCH_SPANS} items."]},
+            status=413,
+        )
+
+
+class IngestView(APIView):
+    """Batch span ingest: upsert by span_id; each rejected item is listed with its index and fields."""
+
+    required_scope = "ingest"
+    # Answers (200/400/413) are built here; DRF must not parse the (possibly gzip) body itself.
+    parser_classes: list = []
+
+    @extend_schema(
+        operation_id="ingest_spans",
+        request={"application/json": OpenApiTypes.OBJECT},
+        responses={
+            200: OpenApiResponse(OpenApiTypes.OBJECT, description="Some or all spans accepted."),
+            400: OpenApiResponse(OpenApiTypes.OBJECT, description="Malformed body or every span rejected."),
+            413: OpenApiResponse(OpenApiTypes.OBJECT, description="Body or batch too large."),
+        },
+        examples=[OpenApiExample("batch", value={"spans": [{
+            "trace_id": "t-1", "span_id": "s-1", "name": "chat", "type": "llm",
+            "start_time": "2025-01-01T12:00:00Z", "end_time": 1735732801.2,
+            "input": [{"role": "user", "content": "Hi"}], "output": "Hello!",
+            "metrics": {"input_tokens": 5, "output_tokens": 2, "model": "gpt-4o-mini"}, "tags": ["prod"],
+        }]})],
+    )
+    def post(self, request):
+        body = ingest_body(request)
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise ApplicationError("Malformed JSON.", fields={"body": [str(exc)]})
+        items = payload.get("spans") if isinstance(payload, dict) else payload
+        if not isinstance(items, list):
+            raise ApplicationError('Send {"spans": [...]} or a list of spans.', fields={"spans": ["Expected a list."]})
+        if not items:
+            raise ApplicationError("The batch is empty.", fields={"spans": ["Send at least one span."]})
+        _check_count(items)
+        project = request_project(request, slug=_session_project_slug(request, payload), min_role=Role.REVIEWER)
+        result = span_batch_ingest(project=project, items=items)
+        answer = {"accepted": result.accepted, "rejected": result.rejected}
+        if result.accepted == 0:
+            answer = {"error": "No span was accepted.", "fields": {"spans": ["Every item was rejected."]}, **answer}
+            return Response(answer, status=400)
+        return Response(answer, status=200)
+
+
+def _summary(rejected: list[dict]) -> str:
+    parts = []
+    for entry in rejected[:5]:
+        fields = "; ".join(f"{name}: {' '.join(messages)}" for name, messages in entry["fields"].items())
+        parts.append(f"span {entry['index']}: {fields}")
+    more = f" (and {len(rejected) - 5} more)" if len(rejected) > 5 else ""
+    return "; ".join(parts) + more
+
+
+class OtlpTracesView(APIView):
+    """OTLP/HTTP trace export: protobuf or JSON, optionally gzip; answers ExportTraceServiceResponse."""
+
+    required_scope = "ingest"
+    parser_classes: list = []
+
+    @extend_schema(
+        operation_id="otlp_traces_export",
+        request={"application/x-protobuf": OpenApiTypes.BINARY, "application/json": OpenApiTypes.OBJECT},
+        responses={200: OpenApiResponse(OpenApiTypes.BINARY, description="ExportTraceServiceResponse")},
+    )
+    def post(self, request):
+        content_type = request.META.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
+        if content_type in ("application/x-protobuf", "application/protobuf"):
+            as_json = False
+        elif content_type == "application/json":
+            as_json = True
+        else:
+            raise ApplicationError(
+                "Send application/x-protobuf or application/json.",
+                fields={"Content-Type": [f"Unsupported: {content_type or 'none'}."]},
+                status=415,
+            )
+        body = ingest_body(request)
+        items = otlp.span_items_from_json(body) if as_json else otlp.span_items_from_protobuf(body)
+        _check_count(items)
+        project = request_project(request, slug=request.query_params.get("project") or "", min_role=Role.REVIEWER)
+        rejected: list[dict] = []
+        if items:
+            rejected = span_batch_ingest(project=project, items=items).rejected
+        payload = otlp.export_response(rejected=len(rejected), message=_summary(rejected), as_json=as_json)
+        return HttpResponse(payload, content_type="application/json" if as_json else "application/x-protobuf")

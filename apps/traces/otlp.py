@@ -1,0 +1,359 @@
+"""OTLP/HTTP traces (protobuf and JSON encodings) → Assay span items.
+
+An item has the shape `POST /api/v1/ingest/` takes, so OTLP goes through the same validator and
+upsert. GenAI semantic conventions (`gen_ai.*`) and OpenInference attributes are mapped to
+`input`, `output`, `type` and `metrics`; every other attribute stays in `metadata` under its own
+key, the resource attributes under `metadata["resource"]`, span events under `metadata["events"]`.
+
+The protobuf path walks the parsed messages directly (no MessageToDict: it is slow); the JSON path
+walks the decoded JSON, whose ids are hex strings and whose 64-bit integers may be strings, as the
+OTLP JSON encoding specifies (not protobuf's canonical JSON mapping, which would read ids as base64).
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from typing import Any
+
+import orjson
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+
+from apps.core.exceptions import ApplicationError
+
+STATUS_CODE_ERROR = 2
+SPAN_KINDS = {0: "unspecified", 1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
+
+OPENINFERENCE_TYPES = {
+    "LLM": "llm", "TOOL": "tool", "RETRIEVER": "retrieval", "CHAIN": "task", "AGENT": "task",
+    "EMBEDDING": "function", "RERANKER": "function", "EVALUATOR": "eval", "GUARDRAIL": "eval",
+}
+GEN_AI_OPERATION_TYPES = {
+    "chat": "llm", "text_completion": "llm", "generate_content": "llm", "completion": "llm",
+    "embeddings": "function", "execute_tool": "tool", "invoke_agent": "task", "create_agent": "task",
+}
+MODEL_KEYS = ("gen_ai.response.model", "gen_ai.request.model", "llm.model_name")
+INPUT_TOKEN_KEYS = ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.token_count.prompt")
+OUTPUT_TOKEN_KEYS = ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens", "llm.token_count.completion")
+TOTAL_TOKEN_KEYS = ("gen_ai.usage.total_tokens", "llm.token_count.total")
+COST_KEYS = ("gen_ai.usage.cost", "llm.cost.total")
+# Indexed attributes folded into message lists: gen_ai.prompt.0.role, llm.input_messages.1.message.content …
+_INDEXED = re.compile(r"^(gen_ai\.prompt|gen_ai\.completion|llm\.input_messages|llm\.output_messages)\.(\d+)\.(.+)$")
+_INDEXED_PREFIXES = ("gen_ai.prompt.", "gen_ai.completion.", "llm.input_messages.", "llm.output_messages.")
+_BULKY_KEYS = ("gen_ai.input.messages", "gen_ai.output.messages", "input.value", "output.value")
+
+
+# ---- attribute values ---------------------------------------------------------------------------
+
+def _pb_value(value) -> Any:
+    kind = value.WhichOneof("value")
+    if kind is None:
+        return None
+    if kind == "array_value":
+        return [_pb_value(v) for v in value.array_value.values]
+    if kind == "kvlist_value":
+        return {kv.key: _pb_value(kv.value) for kv in value.kvlist_value.values}
+    if kind == "bytes_value":
+        return base64.b64encode(value.bytes_value).decode()
+    return getattr(value, kind)
+
+
+def _pb_attributes(attributes) -> dict[str, Any]:
+    return {kv.key: _pb_value(kv.value) for kv in attributes}
+
+
+def _json_value(value: Any) -> Any:
+    if not isinstance(value, dict):
+        return None
+    for key, item in value.items():
+        if key in ("stringValue", "string_value", "boolValue", "bool_value", "doubleValue", "double_value"):
+            return item
+        if key in ("intValue", "int_value"):
+            try:
+                return int(item)
+            except (TypeError, ValueError):
+                return item
+        if key in ("arrayValue", "array_value"):
+            return [_json_value(v) for v in (item or {}).get("values", []) or []]
+        if key in ("kvlistValue", "kvlist_value"):
+            return _json_attributes((item or {}).get("values"))
+        if key in ("bytesValue", "bytes_value"):
+            return item
+    return None
+
+
+def _json_attributes(attributes: Any) -> dict[str, Any]:
+    if not isinstance(attributes, list):
+        return {}
+    return {
+        kv["key"]: _json_value(kv.get("value"))
+        for kv in attributes
+        if isinstance(kv, dict) and isinstance(kv.get("key"), str)
+    }
+
+
+# ---- mapping of semantic conventions ------------------------------------------------------------
+
+def _maybe_json(value: Any) -> Any:
+    """gen_ai.*.messages and JSON-typed input.value arrive as JSON text; keep the text if it is not."""
+    if isinstance(value, str) and value[:1] in ("{", "["):
+        try:
+            return orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return value
+    return value
+
+
+def _first(attributes: dict, keys: tuple[str, ...]) -> Any:
+    for key in keys:
+        value = attributes.get(key)
+        if value is not None:
+            return value
+    return None
+
+
+def _indexed_messages(attributes: dict) -> dict[str, list[dict]]:
+    """{"gen_ai.prompt": [{"role": …, "content": …}, …], …} from flattened indexed attributes."""
+    grouped: dict[str, dict[int, dict]] = {}
+    for key, value in attributes.items():
+        match = _INDEXED.match(key)
+        if match is None:
+            continue
+        prefix, index, rest = match.groups()
+        rest = rest.removeprefix("message.")
+        grouped.setdefault(prefix, {}).setdefault(int(index), {})[rest] = value
+    return {prefix: [by_index[i] for i in sorted(by_index)] for prefix, by_index in grouped.items()}
+
+
+def _io_value(attributes: dict, key: str) -> Any:
+    value = attributes.get(f"{key}.value")
+    mime = attributes.get(f"{key}.mime_type")
+    if isinstance(value, str) and (mime == "application/json" or mime is None):
+        return _maybe_json(value)
+    return value
+
+
+def _span_type(attributes: dict) -> str:
+    kind = attributes.get("openinference.span.kind")
+    if isinstance(kind, str) and kind.upper() in OPENINFERENCE_TYPES:
+        return OPENINFERENCE_TYPES[kind.upper()]
+    operation = attributes.get("gen_ai.operation.name")
+    if isinstance(operation, str) and operation in GEN_AI_OPERATION_TYPES:
+        return GEN_AI_OPERATION_TYPES[operation]
+    if any(key.startswith("gen_ai.") for key in attributes):
+        return "llm" if _first(attributes, MODEL_KEYS) is not None else "other"
+    return "other"
+
+
+def _as_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
+
+
+def _hex(value: Any) -> str:
+    return value.hex() if isinstance(value, bytes) else (value if isinstance(value, str) else "")
+
+
+def span_item_from_otel(
+    *,
+    trace_id: str,
+    span_id: str,
+    parent_span_id: str,
+    name: Any,
+    kind: Any,
+    start_ns: Any,
+    end_ns: Any,
+    attributes: dict[str, Any],
+    events: list[dict],
+    status_code: Any,
+    status_message: Any,
+    resource: dict[str, Any],
+    scope: dict[str, Any],
+) -> dict[str, Any]:
+    """One OpenTelemetry span as an ingest item."""
+    indexed = _indexed_messages(attributes) if any(k.startswith(_INDEXED_PREFIXES) for k in attributes) else {}
+    inputs = _maybe_json(attributes.get("gen_ai.input.messages"))
+    if inputs is None:
+        inputs = indexed.get("gen_ai.prompt")
+    if inputs is None:
+        inputs = _io_value(attributes, "input")
+    if inputs is None:
+        inputs = indexed.get("llm.input_messages")
+    outputs = _maybe_json(attributes.get("gen_ai.output.messages"))
+    if outputs is None:
+        outputs = indexed.get("gen_ai.completion")
+    if outputs is None:
+        outputs = _io_value(attributes, "output")
+    if outputs is None:
+        outputs = indexed.get("llm.output_messages")
+
+    metrics: dict[str, Any] = {}
+    model = _first(attributes, MODEL_KEYS)
+    if isinstance(model, str):
+        metrics["model"] = model
+    for target, keys in (("input_tokens", INPUT_TOKEN_KEYS), ("output_tokens", OUTPUT_TOKEN_KEYS),
+                         ("total_tokens", TOTAL_TOKEN_KEYS)):
+        count = _as_int(_first(attributes, keys))
+        if count is not None and count >= 0:
+            metrics[target] = count
+    cost = _first(attributes, COST_KEYS)
+    if isinstance(cost, int | float) and not isinstance(cost, bool) and cost >= 0:
+        metrics["cost"] = cost
+
+    metadata = {
+        key: value for key, value in attributes.items()
+        if key not in _BULKY_KEYS and not (indexed and key.startswith(_INDEXED_PREFIXES))
+    }
+    if "session.id" not in metadata and isinstance(attributes.get("gen_ai.conversation.id"), str):
+        metadata["session.id"] = attributes["gen_ai.conversation.id"]
+    metadata["otel.span.kind"] = SPAN_KINDS.get(kind, str(kind)) if isinstance(kind, int) else kind
+    if scope:
+        metadata["otel.scope"] = scope
+    if resource:
+        metadata["resource"] = resource
+    if events:
+        metadata["events"] = events
+
+    error: Any = None
+    if _as_int(status_code) == STATUS_CODE_ERROR or status_code == "STATUS_CODE_ERROR":
+        message = status_message if isinstance(status_message, str) and status_message else ""
+        if not message:
+            for event in events:
+                if event.get("name") == "exception":
+                    attrs = event.get("attributes") or {}
+                    parts = [attrs.get("exception.type"), attrs.get("exception.message")]
+                    message = ": ".join(str(p) for p in parts if p)
+                    break
+        error = message or True
+
+    item: dict[str, Any] = {
+        "trace_id": trace_id,
+        "span_id": span_id,
+        "parent_span_id": parent_span_id,
+        "name": name if isinstance(name, str) else "",
+        "type": _span_type(attributes),
+        "start_time": _as_int(start_ns) or None,
+        "end_time": _as_int(end_ns) or None,
+        "input": inputs,
+        "output": outputs,
+        "metadata": metadata,
+        "metrics": metrics,
+        "error": error,
+    }
+    tags = attributes.get("tag.tags")
+    if isinstance(tags, list) and tags and all(isinstance(t, str) and 0 < len(t) <= 200 for t in tags):
+        item["tags"] = tags
+    return item
+
+
+# ---- the two encodings --------------------------------------------------------------------------
+
+def _event_pb(event) -> dict[str, Any]:
+    return {"name": event.name, "time_unix_nano": event.time_unix_nano, "attributes": _pb_attributes(event.attributes)}
+
+
+def span_items_from_protobuf(body: bytes) -> list[dict[str, Any]]:
+    request = ExportTraceServiceRequest()
+    try:
+        request.ParseFromString(body)
+    except (DecodeError, RuntimeError, ValueError):
+        raise ApplicationError("The body is not an OTLP ExportTraceServiceRequest.", fields={"body": ["Bad protobuf."]})
+    items = []
+    for resource_spans in request.resource_spans:
+        resource = _pb_attributes(resource_spans.resource.attributes)
+        for scope_spans in resource_spans.scope_spans:
+            scope = {k: v for k, v in (("name", scope_spans.scope.name), ("version", scope_spans.scope.version)) if v}
+            for span in scope_spans.spans:
+                items.append(span_item_from_otel(
+                    trace_id=span.trace_id.hex(),
+                    span_id=span.span_id.hex(),
+                    parent_span_id=span.parent_span_id.hex(),
+                    name=span.name,
+                    kind=span.kind,
+                    start_ns=span.start_time_unix_nano,
+                    end_ns=span.end_time_unix_nano,
+                    attributes=_pb_attributes(span.attributes),
+                    events=[_event_pb(e) for e in span.events],
+                    status_code=span.status.code,
+                    status_message=span.status.message,
+                    resource=resource,
+                    scope=scope,
+                ))
+    return items
+
+
+def _list(value: Any) -> list:
+    return value if isinstance(value, list) else []
+
+
+def _get(mapping: Any, camel: str, snake: str) -> Any:
+    if not isinstance(mapping, dict):
+        return None
+    value = mapping.get(camel)
+    return mapping.get(snake) if value is None else value
+
+
+def span_items_from_json(body: bytes) -> list[dict[str, Any]]:
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ApplicationError("Malformed JSON.", fields={"body": [str(exc)]})
+    if not isinstance(document, dict):
+        raise ApplicationError("Expected an OTLP ExportTraceServiceRequest object.",
+                               fields={"resourceSpans": ["Expected a list."]})
+    items = []
+    for resource_spans in _list(_get(document, "resourceSpans", "resource_spans")):
+        resource = _json_attributes(_get(_get(resource_spans, "resource", "resource"), "attributes", "attributes"))
+        for scope_spans in _list(_get(resource_spans, "scopeSpans", "scope_spans")):
+            scope_info = _get(scope_spans, "scope", "scope")
+            scope = {k: v for k in ("name", "version") if isinstance(v := _get(scope_info, k, k), str) and v}
+            for span in _list(_get(scope_spans, "spans", "spans")):
+                if not isinstance(span, dict):
+                    items.append(span)  # the validator rejects it with its index
+                    continue
+                status = _get(span, "status", "status")
+                events = [
+                    {"name": e.get("name", ""), "time_unix_nano": _as_int(_get(e, "timeUnixNano", "time_unix_nano")),
+                     "attributes": _json_attributes(e.get("attributes"))}
+                    for e in _list(span.get("events")) if isinstance(e, dict)
+                ]
+                items.append(span_item_from_otel(
+                    trace_id=_hex(_get(span, "traceId", "trace_id")).lower(),
+                    span_id=_hex(_get(span, "spanId", "span_id")).lower(),
+                    parent_span_id=_hex(_get(span, "parentSpanId", "parent_span_id")).lower(),
+                    name=span.get("name"),
+                    kind=span.get("kind"),
+                    start_ns=_get(span, "startTimeUnixNano", "start_time_unix_nano"),
+                    end_ns=_get(span, "endTimeUnixNano", "end_time_unix_nano"),
+                    attributes=_json_attributes(span.get("attributes")),
+                    events=events,
+                    status_code=_get(status, "code", "code"),
+                    status_message=_get(status, "message", "message"),
+                    resource=resource,
+                    scope=scope,
+                ))
+    return items
+
+
+def export_response(*, rejected: int, message: str, as_json: bool) -> bytes:
+    """An ExportTraceServiceResponse; partial_success only when some spans were refused."""
+    if as_json:
+        if not rejected:
+            return b"{}"
+        return orjson.dumps({"partialSuccess": {"rejectedSpans": str(rejected), "errorMessage": message}})
+    response = ExportTraceServiceResponse()
+    if rejected:
+        response.partial_success.rejected_spans = rejected
+        response.partial_success.error_message = message
+    return response.SerializeToString()
