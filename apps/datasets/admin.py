@@ -1,0 +1,118 @@
+"""Dataset admin: the dataset list and form, plus custom screens (records, versions, diff, import,
+generation, jobs) routed through get_urls; bodies live in admin_views.py."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import OuterRef, Subquery
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from apps.core.admin import ProjectScopedAdmin
+
+from . import admin_views
+from .models import Dataset, DatasetJob, DatasetVersion
+from .services import dataset_create, dataset_update
+
+
+@admin.register(Dataset)
+class DatasetAdmin(ProjectScopedAdmin):
+    view_role = "viewer"
+    change_role = "curator"
+    list_display = ["name", "project", "version_link", "record_count", "updated_at", "screens"]
+    list_select_related = ["project"]
+    list_filter = ["project"]
+    search_fields = ["name", "description"]
+    fields = ["project", "name", "description"]
+    change_form_template = "admin/datasets/dataset/change_form.html"
+    actions = ["add_negative_feedback"]
+
+    def get_queryset(self, request):
+        current = DatasetVersion.objects.filter(dataset=OuterRef("pk"), number=OuterRef("latest_version"))
+        return super().get_queryset(request).annotate(
+            current_record_count=Subquery(current.values("record_count")[:1]))
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["project"] if obj is not None else []
+
+    @admin.display(description="Version", ordering="latest_version")
+    def version_link(self, obj):
+        if not obj.latest_version:
+            return "—"
+        return format_html('<a href="{}">v{}</a>', reverse("admin:datasets_dataset_versions", args=[obj.pk]),
+                           obj.latest_version)
+
+    @admin.display(description="Records", ordering="current_record_count")
+    def record_count(self, obj):
+        return obj.current_record_count or 0
+
+    @admin.display(description="")
+    def screens(self, obj):
+        return format_html('<a href="{}">Records</a> · <a href="{}">History</a>',
+                           reverse("admin:datasets_dataset_records", args=[obj.pk]),
+                           reverse("admin:datasets_dataset_versions", args=[obj.pk]))
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            dataset_update(dataset=obj, name=form.cleaned_data["name"],
+                           description=form.cleaned_data.get("description", ""))
+        else:
+            created = dataset_create(project=form.cleaned_data["project"], name=form.cleaned_data["name"],
+                                     description=form.cleaned_data.get("description", ""), created_by=request.user)
+            obj.pk = created.pk
+            obj.refresh_from_db()
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        mine = [
+            path("<int:pk>/records/", wrap(admin_views.RecordsView.as_view(model_admin=self)),
+                 name="datasets_dataset_records"),
+            path("<int:pk>/records/export/", wrap(admin_views.RecordsExportView.as_view(model_admin=self)),
+                 name="datasets_dataset_records_export"),
+            path("<int:pk>/records/save/", wrap(admin_views.RecordSaveView.as_view(model_admin=self)),
+                 name="datasets_dataset_record_save"),
+            path("<int:pk>/records/delete/", wrap(admin_views.RecordDeleteView.as_view(model_admin=self)),
+                 name="datasets_dataset_record_delete"),
+            path("<int:pk>/versions/", wrap(admin_views.VersionsView.as_view(model_admin=self)),
+                 name="datasets_dataset_versions"),
+            path("<int:pk>/versions/restore/", wrap(admin_views.RestoreView.as_view(model_admin=self)),
+                 name="datasets_dataset_restore"),
+            path("<int:pk>/versions/tag/", wrap(admin_views.TagView.as_view(model_admin=self)),
+                 name="datasets_dataset_tag"),
+            path("<int:pk>/diff/", wrap(admin_views.DiffView.as_view(model_admin=self)),
+                 name="datasets_dataset_diff"),
+            path("<int:pk>/import/", wrap(admin_views.ImportView.as_view(model_admin=self)),
+                 name="datasets_dataset_import"),
+            path("<int:pk>/generate/", wrap(admin_views.GenerateView.as_view(model_admin=self)),
+                 name="datasets_dataset_generate"),
+            path("<int:pk>/from-feedback/", wrap(admin_views.FromFeedbackView.as_view(model_admin=self)),
+                 name="datasets_dataset_from_feedback"),
+            path("jobs/<int:job_id>/", wrap(admin_views.JobView.as_view(model_admin=self)),
+                 name="datasets_dataset_job"),
+            path("jobs/<int:job_id>/status/", wrap(admin_views.JobStatusView.as_view(model_admin=self)),
+                 name="datasets_dataset_job_status"),
+        ]
+        return mine + super().get_urls()
+
+    @admin.action(description="Add spans with negative feedback and a correction")
+    def add_negative_feedback(self, request, queryset):
+        return admin_views.add_negative_feedback(self, request, queryset)
+
+
+@admin.register(DatasetJob)
+class DatasetJobAdmin(ProjectScopedAdmin):
+    view_role = "viewer"
+    change_role = "curator"
+    list_display = ["id", "kind", "dataset", "status", "done", "total", "created_at", "finished_at"]
+    list_select_related = ["dataset", "project"]
+    list_filter = ["status", "kind"]
+    fields = ["kind", "dataset", "status", "done", "total", "error", "version", "requested_by", "created_at",
+              "finished_at"]
+    readonly_fields = fields
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,535 @@
+"""Datasets API: datasets CRUD, records at a version, batch upsert/delete, versions, tags, diff, restore,
+adding spans by filter, from feedback, and generated records."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db.models import OuterRef, QuerySet, Subquery
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.core.api import request_project, request_projects
+from apps.core.exceptions import ApplicationError, not_found
+from apps.projects.models import ProjectAPIKey
+from apps.projects.selectors import user_has_role
+
+from . import selectors, services
+from .models import Dataset, DatasetJob, DatasetRecord, DatasetVersion, DatasetVersionTag
+
+WRITE_ROLE = "curator"
+
+
+# ---------------------------------------------------------------- serializers
+
+
+class DatasetSerializer(serializers.ModelSerializer):
+    project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    record_count = serializers.IntegerField(read_only=True, default=0)
+    version_tags = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Dataset
+        fields = ["id", "project", "name", "description", "latest_version", "record_count", "version_tags",
+                  "created_at", "updated_at"]
+        read_only_fields = ["latest_version", "created_at", "updated_at"]
+
+    def get_version_tags(self, obj) -> dict[str, int]:
+        return {t.name: t.version.number for t in obj.version_tags.all()}
+
+
+class DatasetWriteSerializer(serializers.Serializer):
+    project = serializers.SlugField(required=False)
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class DatasetUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False)
+    description = serializers.CharField(required=False, allow_blank=True)
+
+
+class RecordSerializer(serializers.ModelSerializer):
+    source_span_id = serializers.CharField(source="source_span_ref", read_only=True, allow_null=True, default=None)
+
+    class Meta:
+        model = DatasetRecord
+        fields = ["record_id", "input", "expected", "metadata", "tags", "splits", "origin", "source_span_id",
+                  "version_from", "version_to", "created_at"]
+
+
+class VersionSerializer(serializers.ModelSerializer):
+    author = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    tags = serializers.SerializerMethodField()
+
+    class Meta:
+        model = DatasetVersion
+        fields = ["number", "message", "author", "created_at", "added", "updated", "removed", "record_count",
+                  "restored_from", "tags"]
+
+    def get_tags(self, obj) -> list[str]:
+        return sorted(t.name for t in obj.tags.all())
+
+
+class VersionTagSerializer(serializers.ModelSerializer):
+    version = serializers.IntegerField(source="version.number")
+    updated_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = DatasetVersionTag
+        fields = ["name", "version", "updated_by", "updated_at"]
+
+
+class JobSerializer(serializers.ModelSerializer):
+    dataset = serializers.PrimaryKeyRelatedField(read_only=True)
+    version = serializers.IntegerField(source="version.number", allow_null=True, default=None)
+    progress = serializers.FloatField(read_only=True)
+    result = serializers.SerializerMethodField()
+
+    class Meta:
+        model = DatasetJob
+        fields = ["id", "dataset", "kind", "status", "total", "done", "progress", "error", "version", "result",
+                  "created_at", "finished_at"]
+
+    def get_result(self, obj) -> dict:
+        return (obj.params or {}).get("result") or {}
+
+
+def version_payload(version: DatasetVersion | None, dataset: Dataset, *, created: bool) -> dict:
+    if version is None:
+        latest = DatasetVersion.objects.filter(dataset=dataset, number=dataset.latest_version).first()
+        return {"created": False, "version": latest.number if latest else None,
+                "added": 0, "updated": 0, "removed": 0}
+    return {"created": created, "version": version.number, "added": version.added, "updated": version.updated,
+            "removed": version.removed, "record_count": version.record_count}
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _datasets_queryset(request) -> QuerySet[Dataset]:
+    record_count = DatasetVersion.objects.filter(dataset=OuterRef("pk"), number=OuterRef("latest_version"))
+    return (selectors.datasets_for_projects(projects=request_projects(request))
+            .annotate(record_count=Subquery(record_count.values("record_count")[:1]))
+            .prefetch_related("version_tags__version"))
+
+
+def _check_write(request, dataset: Dataset) -> None:
+    """Session users need the curator role in the dataset's project; keys need the write scope (view scope)."""
+    if isinstance(request.auth, ProjectAPIKey):
+        return
+    if not user_has_role(request.user, dataset.project, WRITE_ROLE):
+        raise ApplicationError("This needs the curator role in the project.", status=403)
+
+
+def _user(request):
+    return request.user if getattr(request.user, "is_authenticated", False) else None
+
+
+def _check_body_size(request) -> None:
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
+        raise ApplicationError(f"Body over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes; send smaller batches.",
+                               status=413)
+
+
+def _body_dict(request) -> dict:
+    data = request.data
+    if not isinstance(data, dict):
+        raise ApplicationError("Send a JSON object.", fields={"non_field_errors": ["Must be an object."]})
+    return data
+
+
+class DatasetScopedView(APIView):
+    """A view under /datasets/{pk}/: loads the dataset within the request's projects (404 otherwise)."""
+
+    def get_dataset(self, *, write: bool = False) -> Dataset:
+        dataset = (Dataset.objects.filter(project__in=request_projects(self.request), pk=self.kwargs["pk"])
+                   .select_related("project").first())
+        if dataset is None:
+            raise not_found()
+        if write:
+            _check_write(self.request, dataset)
+        return dataset
+
+
+# ---------------------------------------------------------------- datasets
+
+
+class DatasetListCreateView(generics.GenericAPIView):
+    serializer_class = DatasetSerializer
+
+    def get_queryset(self):
+        qs = _datasets_queryset(self.request)
+        if project := self.request.query_params.get("project"):
+            qs = qs.filter(project__slug=project)
+        if name := self.request.query_params.get("name"):
+            qs = qs.filter(name=name)
+        return qs
+
+    @extend_schema(parameters=[OpenApiParameter("project", str), OpenApiParameter("name", str)])
+    def get(self, request):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(DatasetSerializer(page, many=True).data)
+
+    @extend_schema(request=DatasetWriteSerializer, responses={201: DatasetSerializer})
+    def post(self, request):
+        body = DatasetWriteSerializer(data=_body_dict(request))
+        body.is_valid(raise_exception=True)
+        project = request_project(request, slug=body.validated_data.get("project"), min_role=WRITE_ROLE)
+        dataset = services.dataset_create(project=project, name=body.validated_data["name"],
+                                          description=body.validated_data.get("description", ""),
+                                          created_by=_user(request))
+        return Response(DatasetSerializer(_datasets_queryset(request).get(pk=dataset.pk)).data,
+                        status=status.HTTP_201_CREATED)
+
+
+class DatasetDetailView(DatasetScopedView):
+    serializer_class = DatasetSerializer
+
+    def _read(self, pk):
+        return DatasetSerializer(_datasets_queryset(self.request).get(pk=pk)).data
+
+    @extend_schema(responses=DatasetSerializer)
+    def get(self, request, pk):
+        return Response(self._read(self.get_dataset().pk))
+
+    @extend_schema(request=DatasetUpdateSerializer, responses=DatasetSerializer)
+    def patch(self, request, pk):
+        dataset = self.get_dataset(write=True)
+        body = DatasetUpdateSerializer(data=_body_dict(request))
+        body.is_valid(raise_exception=True)
+        services.dataset_update(dataset=dataset, **body.validated_data)
+        return Response(self._read(dataset.pk))
+
+    put = patch
+
+    def delete(self, request, pk):
+        services.dataset_delete(dataset=self.get_dataset(write=True))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# ---------------------------------------------------------------- records
+
+
+class RecordCursorPagination(CursorPagination):
+    ordering = "record_id"
+    page_size = 100
+    page_size_query_param = "page_size"
+    max_page_size = 1000
+
+
+class RecordsUpsertSerializer(serializers.Serializer):
+    records = serializers.ListField(child=serializers.DictField())
+    message = serializers.CharField(required=False, allow_blank=True, max_length=500)
+
+
+class RecordsDeleteSerializer(serializers.Serializer):
+    record_ids = serializers.ListField(child=serializers.CharField())
+    message = serializers.CharField(required=False, allow_blank=True, max_length=500)
+
+
+def _records_at(request, dataset: Dataset) -> tuple[int | None, QuerySet[DatasetRecord]]:
+    params = request.query_params
+    number: int | None = None
+    if params.get("version") not in (None, "") or params.get("tag"):
+        number = selectors.dataset_version_resolve(
+            dataset=dataset, version=params.get("version") or None, tag=params.get("tag") or None).number
+    elif dataset.latest_version:
+        number = dataset.latest_version
+    qs = selectors.dataset_records_at_version(dataset=dataset, version=number if number else None,
+                                              split=params.get("split") or None,
+                                              tag=params.get("record_tag") or None)
+    return number, qs.select_related(None).annotate(source_span_ref=Subquery(
+        _span_ref_queryset().filter(pk=OuterRef("source_span_id")).values("span_id")[:1]))
+
+
+def _span_ref_queryset():
+    from apps.traces.models import Span
+
+    return Span.objects.all()
+
+
+class RecordsView(DatasetScopedView):
+    serializer_class = RecordSerializer
+
+    @extend_schema(
+        parameters=[OpenApiParameter("version", int), OpenApiParameter("tag", str, description="a version tag"),
+                    OpenApiParameter("split", str), OpenApiParameter("record_tag", str),
+                    OpenApiParameter("cursor", str), OpenApiParameter("page_size", int)],
+        responses=RecordSerializer(many=True),
+    )
+    def get(self, request, pk):
+        dataset = self.get_dataset()
+        number, qs = _records_at(request, dataset)
+        paginator = RecordCursorPagination()
+        page = paginator.paginate_queryset(qs, request, view=self)
+        return Response({
+            "version": number,
+            "next": paginator.get_next_link(),
+            "previous": paginator.get_previous_link(),
+            "results": RecordSerializer(page, many=True).data,
+        })
+
+    @extend_schema(request=RecordsUpsertSerializer)
+    def post(self, request, pk):
+        _check_body_size(request)
+        dataset = self.get_dataset(write=True)
+        data = request.data
+        if isinstance(data, list):
+            data = {"records": data}
+        if not isinstance(data, dict):
+            raise ApplicationError("Send {\"records\": [...]}.", fields={"records": ["This field is required."]})
+        records = data.get("records")
+        if isinstance(records, list) and len(records) > services.MAX_RECORDS_PER_BATCH:
+            raise ApplicationError(
+                f"At most {services.MAX_RECORDS_PER_BATCH} records per call; split the batch.",
+                fields={"records": [f"{len(records)} records; the limit is {services.MAX_RECORDS_PER_BATCH}."]},
+                status=413)
+        message = data.get("message") or ""
+        if not isinstance(message, str):
+            raise ApplicationError("Invalid message.", fields={"message": ["Must be a string."]})
+        version = services.dataset_records_upsert(dataset=dataset, records=records, author=_user(request),
+                                                  message=message)
+        dataset.refresh_from_db()
+        return Response(version_payload(version, dataset, created=True),
+                        status=status.HTTP_201_CREATED if version else status.HTTP_200_OK)
+
+    @extend_schema(request=RecordsDeleteSerializer)
+    def delete(self, request, pk):
+        _check_body_size(request)
+        dataset = self.get_dataset(write=True)
+        data = _body_dict(request)
+        version = services.dataset_records_delete(dataset=dataset, record_ids=data.get("record_ids"),
+                                                  author=_user(request), message=str(data.get("message") or ""))
+        dataset.refresh_from_db()
+        return Response(version_payload(version, dataset, created=True))
+
+
+class RecordDetailView(DatasetScopedView):
+    serializer_class = RecordSerializer
+
+    @extend_schema(parameters=[OpenApiParameter("version", int), OpenApiParameter("tag", str)],
+                   responses=RecordSerializer)
+    def get(self, request, pk, record_id):
+        dataset = self.get_dataset()
+        _, qs = _records_at(request, dataset)
+        record = qs.filter(record_id=record_id).first()
+        if record is None:
+            raise not_found("Record not found.")
+        return Response(RecordSerializer(record).data)
+
+    def delete(self, request, pk, record_id):
+        dataset = self.get_dataset(write=True)
+        version = services.dataset_records_delete(dataset=dataset, record_ids=[record_id], author=_user(request),
+                                                  message=f"Delete {record_id}")
+        if version is None:
+            raise not_found("Record not found.")
+        dataset.refresh_from_db()
+        return Response(version_payload(version, dataset, created=True))
+
+
+# ---------------------------------------------------------------- versions, tags, diff, restore
+
+
+class VersionListView(DatasetScopedView):
+    serializer_class = VersionSerializer
+
+    @extend_schema(responses=VersionSerializer(many=True))
+    def get(self, request, pk):
+        dataset = self.get_dataset()
+        paginator = CursorPagination()
+        paginator.ordering = "-number"
+        page = paginator.paginate_queryset(selectors.dataset_versions(dataset=dataset), request, view=self)
+        return paginator.get_paginated_response(VersionSerializer(page, many=True).data)
+
+
+class VersionDetailView(DatasetScopedView):
+    serializer_class = VersionSerializer
+
+    @extend_schema(responses=VersionSerializer)
+    def get(self, request, pk, number):
+        version = selectors.dataset_version_resolve(dataset=self.get_dataset(), version=number)
+        return Response(VersionSerializer(version).data)
+
+
+class VersionRestoreView(DatasetScopedView):
+    serializer_class = VersionSerializer
+
+    @extend_schema(request=None)
+    def post(self, request, pk, number):
+        dataset = self.get_dataset(write=True)
+        message = request.data.get("message", "") if isinstance(request.data, dict) else ""
+        version = services.dataset_version_restore(dataset=dataset, version=number, author=_user(request),
+                                                   message=str(message or ""))
+        dataset.refresh_from_db()
+        return Response(version_payload(version, dataset, created=True),
+                        status=status.HTTP_201_CREATED if version else status.HTTP_200_OK)
+
+
+class TagSetSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=64)
+    version = serializers.IntegerField(min_value=1)
+
+
+class TagListView(DatasetScopedView):
+    serializer_class = VersionTagSerializer
+
+    @extend_schema(responses=VersionTagSerializer(many=True))
+    def get(self, request, pk):
+        tags = selectors.dataset_version_tags(dataset=self.get_dataset())
+        return Response(VersionTagSerializer(tags, many=True).data)
+
+    @extend_schema(request=TagSetSerializer, responses=VersionTagSerializer)
+    def post(self, request, pk):
+        dataset = self.get_dataset(write=True)
+        body = TagSetSerializer(data=_body_dict(request))
+        body.is_valid(raise_exception=True)
+        tag = services.dataset_version_tag_set(dataset=dataset, author=_user(request), **body.validated_data)
+        return Response(VersionTagSerializer(tag).data)
+
+
+class TagDetailView(DatasetScopedView):
+    serializer_class = VersionTagSerializer
+
+    @extend_schema(request=TagSetSerializer, responses=VersionTagSerializer)
+    def put(self, request, pk, name):
+        dataset = self.get_dataset(write=True)
+        data = {**_body_dict(request), "name": name}
+        body = TagSetSerializer(data=data)
+        body.is_valid(raise_exception=True)
+        tag = services.dataset_version_tag_set(dataset=dataset, author=_user(request), **body.validated_data)
+        return Response(VersionTagSerializer(tag).data)
+
+    def delete(self, request, pk, name):
+        services.dataset_version_tag_delete(dataset=self.get_dataset(write=True), name=name)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+DIFF_LIMIT = 1000
+
+
+class DiffView(DatasetScopedView):
+    @extend_schema(parameters=[OpenApiParameter("a", int, required=True), OpenApiParameter("b", int, required=True)],
+                   responses=dict)
+    def get(self, request, pk):
+        dataset = self.get_dataset()
+        numbers = {}
+        for name in ("a", "b"):
+            raw = request.query_params.get(name)
+            try:
+                numbers[name] = int(raw)
+            except (TypeError, ValueError):
+                raise ApplicationError("Name two versions.", fields={name: ["Enter a version number."]})
+        diff = selectors.dataset_versions_diff(dataset=dataset, limit=DIFF_LIMIT, **numbers)
+        return Response({
+            "a": diff.a, "b": diff.b, "counts": diff.counts, "truncated": diff.truncated,
+            "added": diff.added, "removed": diff.removed,
+            "changed": [{"record_id": c.record_id, "fields": c.fields} for c in diff.changed],
+        })
+
+
+# ---------------------------------------------------------------- curation
+
+
+class AddSpansSerializer(serializers.Serializer):
+    filters = serializers.DictField(required=False, help_text="SpanFilter parameters (as GET /api/v1/spans/)")
+    span_ids = serializers.ListField(child=serializers.CharField(), required=False, max_length=10_000)
+    mapping = serializers.DictField(required=False)
+    message = serializers.CharField(required=False, allow_blank=True, max_length=500)
+
+
+def _run_or_queue(request, dataset: Dataset, spans, *, kind: str, mapping, message: str) -> Response:
+    mapping = services.span_mapping_clean(mapping)
+    span_pks = list(spans.values_list("pk", flat=True))
+    if len(span_pks) > services.SPAN_ASYNC_THRESHOLD:
+        job = services.dataset_job_start(dataset=dataset, kind=kind, span_pks=span_pks, mapping=mapping,
+                                         author=_user(request), message=message)
+        return Response({"job": JobSerializer(job).data}, status=status.HTTP_202_ACCEPTED)
+    if kind == DatasetJob.Kind.FROM_FEEDBACK:
+        result = services.dataset_add_from_feedback(dataset=dataset, spans_queryset=spans, mapping=mapping,
+                                                    author=_user(request), message=message)
+    else:
+        result = services.dataset_add_spans(dataset=dataset, span_pks=span_pks, mapping=mapping,
+                                            author=_user(request), message=message)
+    dataset.refresh_from_db()
+    payload = version_payload(result.version, dataset, created=True)
+    payload.update({"spans": result.spans, "skipped_span_ids": result.skipped[:100]})
+    return Response(payload, status=status.HTTP_201_CREATED if result.version else status.HTTP_200_OK)
+
+
+class AddSpansView(DatasetScopedView):
+    @extend_schema(request=AddSpansSerializer, responses=dict)
+    def post(self, request, pk):
+        from apps.traces.selectors import span_list
+
+        dataset = self.get_dataset(write=True)
+        body = AddSpansSerializer(data=_body_dict(request))
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        if not data.get("filters") and not data.get("span_ids"):
+            raise ApplicationError("Choose spans with `filters` or `span_ids`.",
+                                   fields={"filters": ["Give filters or span_ids."]})
+        spans = span_list(projects=[dataset.project], filters=data.get("filters") or {})
+        if data.get("span_ids"):
+            spans = spans.filter(span_id__in=data["span_ids"])
+        return _run_or_queue(request, dataset, spans, kind=DatasetJob.Kind.ADD_SPANS,
+                             mapping=data.get("mapping") or {}, message=data.get("message") or "")
+
+
+class FromFeedbackSerializer(serializers.Serializer):
+    filters = serializers.DictField(required=False)
+    mapping = serializers.DictField(required=False)
+    message = serializers.CharField(required=False, allow_blank=True, max_length=500)
+
+
+class FromFeedbackView(DatasetScopedView):
+    @extend_schema(request=FromFeedbackSerializer, responses=dict)
+    def post(self, request, pk):
+        from apps.traces.selectors import span_list
+
+        dataset = self.get_dataset(write=True)
+        body = FromFeedbackSerializer(data=request.data if isinstance(request.data, dict) else {})
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        spans = services.feedback_spans(project=dataset.project)
+        if data.get("filters"):
+            spans = spans.filter(pk__in=span_list(projects=[dataset.project], filters=data["filters"]).values("pk"))
+        return _run_or_queue(request, dataset, spans, kind=DatasetJob.Kind.FROM_FEEDBACK,
+                             mapping=data.get("mapping") or {}, message=data.get("message") or "")
+
+
+class GenerateSerializer(serializers.Serializer):
+    count = serializers.IntegerField(min_value=1, max_value=50)
+    instructions = serializers.CharField(required=False, allow_blank=True, max_length=5000)
+    sample_size = serializers.IntegerField(required=False, min_value=0, max_value=20, default=5)
+
+
+class GenerateView(DatasetScopedView):
+    @extend_schema(request=GenerateSerializer, responses=dict)
+    def post(self, request, pk):
+        from .generation import dataset_generate_records
+
+        dataset = self.get_dataset(write=True)
+        body = GenerateSerializer(data=_body_dict(request))
+        body.is_valid(raise_exception=True)
+        version = dataset_generate_records(dataset=dataset, author=_user(request), **body.validated_data)
+        dataset.refresh_from_db()
+        return Response(version_payload(version, dataset, created=True),
+                        status=status.HTTP_201_CREATED if version else status.HTTP_200_OK)
+
+
+class JobDetailView(APIView):
+    serializer_class = JobSerializer
+
+    @extend_schema(responses=JobSerializer)
+    def get(self, request, pk):
+        job = selectors.dataset_jobs_for_projects(projects=request_projects(request)).filter(pk=pk).first()
+        if job is None:
+            raise not_found()
+        return Response(JobSerializer(job).data)
