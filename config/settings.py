@@ -124,6 +124,15 @@ else:
         "BACKEND": "django.core.files.storage.FileSystemStorage",
         "OPTIONS": {"location": str(EXPORTS_LOCAL_ROOT)},
     }
+# Export jobs: rows per chunk (one progress/heartbeat/cancel check each), when a silent job counts as dead,
+# how many runs a job gets, where files are written before they are published.
+EXPORTS_CHUNK_SIZE = env.int("EXPORTS_CHUNK_SIZE", default=2000)
+EXPORTS_STALE_AFTER_SECONDS = env.int("EXPORTS_STALE_AFTER_SECONDS", default=600)
+EXPORTS_MAX_ATTEMPTS = env.int("EXPORTS_MAX_ATTEMPTS", default=2)
+EXPORTS_MAX_SELECTED = env.int("EXPORTS_MAX_SELECTED", default=500_000)
+EXPORTS_TMP_DIR = env("EXPORTS_TMP_DIR", default="")
+# Test-only: seconds to sleep after each chunk, so tests can act on a running export.
+EXPORTS_TEST_CHUNK_DELAY = env.float("EXPORTS_TEST_CHUNK_DELAY", default=0.0)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage",
                 "OPTIONS": {"location": str(VAR_DIR / "media")}},
@@ -155,6 +164,10 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Fixed periodic tasks (beat copies them into django-celery-beat's tables); user schedules live there too.
+CELERY_BEAT_SCHEDULE = {
+    "exports.reap_stale_jobs": {"task": "exports.reap_stale_jobs", "schedule": 60.0},
+}
 CELERY_TASK_ALWAYS_EAGER = False
 
 REST_FRAMEWORK = {

@@ -1,0 +1,159 @@
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.template.defaultfilters import filesizeformat
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from apps.core.admin import ProjectScopedAdmin
+from apps.core.exceptions import ApplicationError
+
+from . import admin_views
+from .models import ExportJob, ExportSchedule, ExportStatus
+from .services import (
+    export_schedule_delete,
+    export_schedule_run,
+    export_schedule_save,
+    export_schedule_validate,
+)
+
+
+@admin.register(ExportJob)
+class ExportJobAdmin(ProjectScopedAdmin):
+    change_role = "curator"
+    list_display = ("__str__", "project", "source", "format", "status", "progress_bar", "row_count",
+                    "size", "requested_by", "created_at", "download")
+    list_filter = ("status", "source", "format", "project")
+    list_select_related = ("project", "requested_by")
+    show_full_result_count = False
+    date_hierarchy = "created_at"
+    readonly_fields = ("project", "source", "filters", "selected_count", "dataset", "dataset_version",
+                       "dataset_tag", "dataset_split", "format", "gzip", "status", "progress_bar",
+                       "row_count", "total_rows", "size", "error", "problem_count", "problems",
+                       "requested_by", "storage_key", "manifest_key", "attempts", "schedule", "window_start",
+                       "window_end", "created_at", "started_at", "heartbeat_at", "finished_at")
+    exclude = ("selected_pks", "run_token", "byte_size", "progress", "dispatched_at")
+    change_list_template = "admin/exports/exportjob/change_list.html"
+    change_form_template = "admin/exports/exportjob/change_form.html"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("selected_pks", "problems")
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path("new/", wrap(admin_views.export_new_view(self)), name="exports_exportjob_new"),
+            path("status/", wrap(admin_views.export_status_view(self)), name="exports_exportjob_status"),
+            path("<int:object_id>/cancel/", wrap(admin_views.export_cancel_view(self)),
+                 name="exports_exportjob_cancel"),
+            path("<int:object_id>/download/", wrap(admin_views.export_download_view(self)),
+                 name="exports_exportjob_download"),
+        ] + super().get_urls()
+
+    def add_view(self, request, form_url="", extra_context=None):
+        return admin_views.export_new_view(self)(request)
+
+    def has_change_permission(self, request, obj=None):
+        return False  # jobs are read-only; cancel is its own button
+
+    @admin.display(description="Progress")
+    def progress_bar(self, obj):
+        return format_html(
+            '<progress class="export-progress" max="1" value="{}" data-export-id="{}" data-status="{}">{}%</progress>'
+            ' <span class="export-status" data-export-id="{}">{}</span>',
+            obj.progress, obj.pk, obj.status, round(obj.progress * 100), obj.pk, obj.get_status_display(),
+        )
+
+    @admin.display(description="Size")
+    def size(self, obj):
+        return filesizeformat(obj.byte_size) if obj.status == ExportStatus.SUCCEEDED else "—"
+
+    @admin.display(description="Selected rows")
+    def selected_count(self, obj):
+        return "—" if obj.selected_pks is None else len(obj.selected_pks)
+
+    @admin.display(description="File")
+    def download(self, obj):
+        if obj.status != ExportStatus.SUCCEEDED:
+            return "—"
+        return format_html('<a href="{}">{}</a>', reverse("admin:exports_exportjob_download", args=[obj.pk]),
+                           obj.file_name)
+
+
+class ExportScheduleForm(forms.ModelForm):
+    filters = forms.JSONField(required=False, initial=dict,
+                              help_text='Span or trace filters, e.g. {"has_expected": true, "tags": ["golden"]}.')
+
+    class Meta:
+        model = ExportSchedule
+        fields = ("project", "name", "source", "filters", "dataset", "dataset_tag", "dataset_split", "format",
+                  "gzip", "mode", "kind", "every", "period", "cron", "safety_lag_seconds", "enabled")
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        candidate = self.instance
+        for name, value in cleaned.items():
+            setattr(candidate, name, value)
+        candidate.filters = cleaned.get("filters") or {}
+        try:
+            export_schedule_validate(schedule=candidate)
+        except ApplicationError as exc:
+            for field, problems in (exc.fields or {"__all__": [exc.message]}).items():
+                target = field if field in self.fields else None
+                self.add_error(target, [str(p) for p in problems] if isinstance(problems, list) else str(problems))
+        return cleaned
+
+
+@admin.register(ExportSchedule)
+class ExportScheduleAdmin(ProjectScopedAdmin):
+    form = ExportScheduleForm
+    list_display = ("name", "project", "source", "format", "mode", "when", "enabled", "watermark", "last_run_at",
+                    "last_job")
+    list_filter = ("enabled", "mode", "source", "project")
+    list_select_related = ("project", "periodic_task")
+    readonly_fields = ("watermark", "last_run_at", "periodic_task", "created_by")
+    actions = ["run_now"]
+
+    @admin.display(description="When")
+    def when(self, obj):
+        return obj.cron if obj.kind == "crontab" else f"every {obj.every} {obj.period}"
+
+    @admin.display(description="Last run")
+    def last_job(self, obj):
+        job = obj.jobs.order_by("-created_at").first()
+        if job is None:
+            return "—"
+        return format_html('<a href="{}">#{} {}</a>', reverse("admin:exports_exportjob_change", args=[job.pk]),
+                           job.pk, job.get_status_display())
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "dataset" and not request.user.is_superuser:
+            from apps.datasets.models import Dataset
+
+            kwargs["queryset"] = Dataset.objects.filter(project__in=self.user_projects(request, self.change_role))
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        export_schedule_save(schedule=obj)
+
+    def delete_model(self, request, obj):
+        export_schedule_delete(schedule=obj)
+
+    def delete_queryset(self, request, queryset):
+        for schedule in queryset:
+            export_schedule_delete(schedule=schedule)
+
+    @admin.action(description="Run now")
+    def run_now(self, request, queryset):
+        for schedule in queryset:
+            job = export_schedule_run(schedule_id=schedule.pk, requested_by=request.user)
+            if job is None:
+                self.message_user(request, f"{schedule}: the previous run is unfinished or nothing is due.",
+                                  messages.WARNING)
+            else:
+                self.message_user(request, f"{schedule}: export #{job.pk} queued.", messages.SUCCESS)

@@ -1,0 +1,89 @@
+"""The "Export…" action of the trace and span changelists (registered in ExportsConfig.ready()).
+
+The first call renders a small form (format, gzip); confirming it creates one export job. The job
+exports exactly the rows the action received: the ticked rows, or with "select all across pages"
+the whole changelist queryset with its active filters and search, snapshotted as primary keys at
+the moment of confirming (at most EXPORTS_MAX_SELECTED; larger exports go through the API's
+filters). Rows from several projects cannot go into one export.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+
+from apps.core.exceptions import ApplicationError
+from apps.projects.models import Project
+from apps.projects.selectors import user_has_role
+
+from .models import ExportFormat, ExportSource
+from .services import export_job_create
+
+EXPORT_ROLE = "curator"
+
+
+class ExportActionForm(forms.Form):
+    format = forms.ChoiceField(choices=ExportFormat.choices, initial=ExportFormat.JSONL)
+    gzip = forms.BooleanField(required=False, help_text="Compress the file (not for Parquet).")
+
+
+def _export_action(modeladmin, request, queryset, *, source: str):
+    project_ids = list(queryset.order_by().values_list("project_id", flat=True).distinct()[:2])
+    if len(project_ids) != 1:
+        modeladmin.message_user(request, "Select rows from exactly one project to export.", messages.ERROR)
+        return None
+    project = Project.objects.get(pk=project_ids[0])
+    if not user_has_role(request.user, project, EXPORT_ROLE):
+        modeladmin.message_user(request, f"Exporting needs the {EXPORT_ROLE} role in {project}.", messages.ERROR)
+        return None
+    limit = int(getattr(settings, "EXPORTS_MAX_SELECTED", 500_000))
+    form = ExportActionForm(request.POST if request.POST.get("export_confirm") else None)
+    if form.is_bound and form.is_valid():
+        pks = list(queryset.order_by().values_list("pk", flat=True)[: limit + 1])
+        if len(pks) > limit:
+            modeladmin.message_user(
+                request, f"At most {limit} rows can be exported from the admin; use the API with filters.",
+                messages.ERROR,
+            )
+            return None
+        try:
+            job = export_job_create(
+                project=project, source=source, format=form.cleaned_data["format"],
+                gzip=form.cleaned_data["gzip"], selected_pks=pks, requested_by=request.user,
+            )
+        except ApplicationError as exc:
+            modeladmin.message_user(request, exc.message, messages.ERROR)
+            return None
+        modeladmin.message_user(request, f"Export #{job.pk} of {len(pks)} {source} queued.", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:exports_exportjob_change", args=[job.pk]))
+    select_across = request.POST.get("select_across") == "1"
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": f"Export {source}",
+        "opts": modeladmin.model._meta,
+        "form": form,
+        "source": source,
+        "project": project,
+        "count": queryset.count() if not select_across else None,
+        "select_across": select_across,
+        "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+        "action_name": request.POST.get("action", ""),
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        "form_url": request.get_full_path(),
+    }
+    return TemplateResponse(request, "admin/exports/export_action.html", context)
+
+
+@admin.action(description="Export…")
+def export_spans(modeladmin, request, queryset):
+    return _export_action(modeladmin, request, queryset, source=ExportSource.SPANS)
+
+
+@admin.action(description="Export…")
+def export_traces(modeladmin, request, queryset):
+    return _export_action(modeladmin, request, queryset, source=ExportSource.TRACES)

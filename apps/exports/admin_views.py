@@ -1,0 +1,178 @@
+"""Bodies of the custom export admin screens (wired in ExportJobAdmin.get_urls)."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import FileResponse, Http404, HttpResponseNotAllowed, HttpResponseRedirect, JsonResponse
+from django.template.response import TemplateResponse
+from django.urls import reverse
+
+from apps.core.exceptions import ApplicationError
+from apps.projects.selectors import projects_for_user, user_has_role
+
+from . import storage
+from .models import ExportFormat, ExportJob, ExportSource, ExportStatus
+from .selectors import export_job_status, export_jobs_for_projects
+from .services import export_job_cancel, export_job_create
+
+EXPORT_ROLE = "curator"
+
+
+def _jobs(request):
+    return export_jobs_for_projects(projects=projects_for_user(request.user))
+
+
+def _job_or_404(request, object_id) -> ExportJob:
+    job = _jobs(request).filter(pk=object_id).first()
+    if job is None:
+        raise Http404("No such export.")
+    return job
+
+
+class ExportNewForm(forms.Form):
+    project = forms.ModelChoiceField(queryset=None)
+    source = forms.ChoiceField(choices=ExportSource.choices)
+    format = forms.ChoiceField(choices=ExportFormat.choices, initial=ExportFormat.JSONL)
+    gzip = forms.BooleanField(required=False, help_text="Compress the file (not for Parquet).")
+    filters = forms.JSONField(
+        required=False, initial=dict,
+        help_text='Span or trace filters, e.g. {"has_expected": true, "type": ["llm"]} (see the API docs).',
+    )
+    dataset = forms.ModelChoiceField(queryset=None, required=False)
+    version = forms.IntegerField(required=False, min_value=1, help_text="Empty: the latest version.")
+    tag = forms.CharField(required=False, max_length=64, help_text="A version tag such as prod (instead of a number).")
+    split = forms.CharField(required=False, max_length=100, help_text="Only records in this split.")
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        from apps.datasets.models import Dataset
+
+        projects = projects_for_user(user, min_role=EXPORT_ROLE)
+        self.fields["project"].queryset = projects
+        self.fields["dataset"].queryset = Dataset.objects.filter(project__in=projects).select_related("project")
+
+
+def export_new_view(model_admin):
+    """New export form; `?dataset=<id>&version=<n>` (or `&tag=`, `&split=`) preselects a dataset version."""
+
+    def view(request):
+        if not model_admin.has_add_permission(request):
+            raise PermissionDenied
+        initial = {}
+        dataset_id = request.GET.get("dataset")
+        if dataset_id and dataset_id.isdigit():
+            initial.update(source=ExportSource.DATASET, dataset=int(dataset_id))
+            for key in ("version", "tag", "split"):
+                if request.GET.get(key):
+                    initial[key] = request.GET[key]
+        for key in ("source", "format"):
+            if request.GET.get(key):
+                initial[key] = request.GET[key]
+        form = ExportNewForm(request.POST or None, user=request.user, initial=initial)
+        if dataset_id and dataset_id.isdigit() and not request.POST:
+            dataset = form.fields["dataset"].queryset.filter(pk=int(dataset_id)).first()
+            if dataset is None:
+                raise Http404("No such dataset.")
+            form.initial["project"] = dataset.project_id
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                job = export_job_create(
+                    project=data["project"], source=data["source"], format=data["format"], gzip=data["gzip"],
+                    filters=(data["filters"] or {}) if data["source"] != ExportSource.DATASET else {},
+                    dataset=data["dataset"] if data["source"] == ExportSource.DATASET else None,
+                    version=data["version"], tag=data["tag"], split=data["split"], requested_by=request.user,
+                )
+            except ApplicationError as exc:
+                for field, problems in (exc.fields or {}).items():
+                    name = field.split(".")[0]
+                    text = f"{field}: {'; '.join(map(str, problems))}" if "." in field else "; ".join(map(str, problems))
+                    form.add_error(name if name in form.fields else None, text)
+                if not exc.fields:
+                    form.add_error(None, exc.message)
+            else:
+                model_admin.message_user(request, f"Export #{job.pk} queued.", messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:exports_exportjob_change", args=[job.pk]))
+        context = {
+            **model_admin.admin_site.each_context(request),
+            "title": "New export",
+            "opts": model_admin.model._meta,
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/exports/export_new.html", context)
+
+    return view
+
+
+def export_status_view(model_admin):
+    """JSON for the progress bars: `?ids=1,2,3` (at most 100) of the user's projects."""
+
+    def view(request):
+        if not model_admin.has_view_permission(request):
+            raise PermissionDenied
+        ids = [int(i) for i in request.GET.get("ids", "").split(",") if i.strip().isdigit()][:100]
+        jobs = _jobs(request).filter(pk__in=ids).defer("selected_pks", "problems", "filters")
+        payload = []
+        for job in jobs:
+            status = export_job_status(job)
+            status["status_display"] = job.get_status_display()
+            status["download_url"] = (
+                reverse("admin:exports_exportjob_download", args=[job.pk])
+                if job.status == ExportStatus.SUCCEEDED else None
+            )
+            payload.append(status)
+        return JsonResponse({"jobs": payload})
+
+    return view
+
+
+def export_cancel_view(model_admin):
+    def view(request, object_id):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        job = _job_or_404(request, object_id)
+        if not user_has_role(request.user, job.project, EXPORT_ROLE):
+            raise PermissionDenied
+        try:
+            export_job_cancel(job=job)
+        except ApplicationError as exc:
+            model_admin.message_user(request, exc.message, messages.WARNING)
+        else:
+            model_admin.message_user(request, f"Export #{job.pk} cancelled.", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:exports_exportjob_change", args=[job.pk]))
+
+    return view
+
+
+def download_response(job: ExportJob) -> FileResponse:
+    """The file as a streamed attachment that browsers never render or sniff."""
+    if job.status != ExportStatus.SUCCEEDED or not job.storage_key:
+        raise ApplicationError("The export has no file yet.", fields={"status": [f"The export is {job.status}."]},
+                               status=409)
+    try:
+        handle = storage.open_for_download(job.storage_key)
+    except FileNotFoundError:
+        raise ApplicationError("The export file is no longer in storage.", status=410)
+    from .formats import writer_for
+
+    content_type = "application/gzip" if job.gzip else writer_for(job.format).content_type
+    response = FileResponse(handle, as_attachment=True, filename=job.file_name, content_type=content_type)
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
+def export_download_view(model_admin):
+    def view(request, object_id):
+        job = _job_or_404(request, object_id)
+        if not model_admin.has_view_permission(request):
+            raise PermissionDenied
+        try:
+            return download_response(job)
+        except ApplicationError as exc:
+            model_admin.message_user(request, exc.message, messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:exports_exportjob_change", args=[job.pk]))
+
+    return view

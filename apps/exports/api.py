@@ -1,0 +1,103 @@
+"""`/api/v1/exports/`: create a job, poll its status, cancel it, download its file (streamed)."""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from apps.core.api import ProjectScopedViewMixin, request_projects
+
+from .admin_views import download_response
+from .models import ExportFormat, ExportJob, ExportSource
+from .selectors import export_jobs_for_projects
+from .services import export_job_cancel, export_job_create
+
+
+class ExportJobSerializer(serializers.ModelSerializer):
+    project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    dataset = serializers.PrimaryKeyRelatedField(read_only=True)
+    download_url = serializers.SerializerMethodField()
+    selected_count = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ExportJob
+        fields = ("id", "project", "source", "filters", "selected_count", "dataset", "dataset_version", "dataset_tag",
+                  "dataset_split", "format", "gzip", "status", "progress", "total_rows", "row_count", "byte_size",
+                  "error", "problem_count", "problems", "requested_by", "storage_key", "manifest_key", "attempts",
+                  "schedule", "window_start", "window_end", "created_at", "started_at", "heartbeat_at",
+                  "finished_at", "download_url")
+        read_only_fields = fields
+
+    def get_download_url(self, job) -> str | None:
+        if job.status != "succeeded":
+            return None
+        request = self.context.get("request")
+        url = f"/api/v1/exports/{job.pk}/download/"
+        return request.build_absolute_uri(url) if request else url
+
+    def get_selected_count(self, job) -> int | None:
+        return None if job.selected_pks is None else len(job.selected_pks)
+
+
+class ExportCreateSerializer(serializers.Serializer):
+    project = serializers.SlugField(required=False, help_text="Project slug (session users with several projects).")
+    source = serializers.ChoiceField(choices=ExportSource.choices)
+    format = serializers.ChoiceField(choices=ExportFormat.choices, default=ExportFormat.JSONL)
+    gzip = serializers.BooleanField(default=False)
+    filters = serializers.DictField(
+        required=False, default=dict,
+        help_text="Span or trace filters: the parameters of GET /api/v1/spans/ or /api/v1/traces/.",
+    )
+    dataset = serializers.IntegerField(required=False, allow_null=True)
+    version = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    tag = serializers.CharField(required=False, allow_blank=True, default="", max_length=64)
+    split = serializers.CharField(required=False, allow_blank=True, default="", max_length=100)
+
+
+class ExportJobViewSet(ProjectScopedViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                       viewsets.GenericViewSet):
+    serializer_class = ExportJobSerializer
+    min_write_role = "curator"
+    filter_backends: list = []
+
+    def get_queryset(self):
+        return export_jobs_for_projects(projects=request_projects(self.request))
+
+    @extend_schema(request=ExportCreateSerializer, responses={202: ExportJobSerializer})
+    def create(self, request):
+        data = ExportCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        project = self.write_project(values.get("project"))
+        dataset = None
+        if values.get("dataset") is not None:
+            from apps.datasets.models import Dataset
+
+            dataset = Dataset.objects.filter(project=project, pk=values["dataset"]).first()
+            if dataset is None:
+                return Response({"error": "Unknown dataset.", "fields": {"dataset": ["Unknown dataset."]}},
+                                status=status.HTTP_400_BAD_REQUEST)
+        job = export_job_create(
+            project=project, source=values["source"], format=values["format"], gzip=values["gzip"],
+            filters=values.get("filters") or {}, dataset=dataset, version=values.get("version"),
+            tag=values.get("tag") or "", split=values.get("split") or "",
+            requested_by=request.user if request.user.is_authenticated else None,
+        )
+        return Response(ExportJobSerializer(job, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=None, responses={200: ExportJobSerializer})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        job = self.get_object()
+        self.write_project(job.project.slug)  # role check for session users
+        job = export_job_cancel(job=job)
+        return Response(ExportJobSerializer(job, context={"request": request}).data)
+
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    @action(detail=True, methods=["get"])
+    def download(self, request, pk=None):
+        return download_response(self.get_object())

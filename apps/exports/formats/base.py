@@ -1,0 +1,95 @@
+"""What a format writer receives: batches of rows with declared column kinds.
+
+Column kinds: `str`, `int`, `float`, `bool`, `datetime`, `rawjson` (JSON text straight from the
+database, written as is by JSONL and Parquet and parsed only by formats that need values) and
+`json` (a Python value). Declaring kinds per column keeps the per-row work of the fast formats to
+string joins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+import orjson
+
+KINDS = {"str", "int", "float", "bool", "datetime", "rawjson", "json"}
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: str
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown column kind {self.kind!r}")
+
+
+@dataclass(frozen=True)
+class SourceMeta:
+    """Describes the rows of a source: the columns, the id reported in problems, the chat fields."""
+
+    columns: tuple[Column, ...]
+    id_column: str
+    chat_input: str = "input"
+    chat_expected: str = "expected"
+
+    def index(self, name: str) -> int:
+        return [c.name for c in self.columns].index(name)
+
+
+@dataclass
+class Batch:
+    rows: list[tuple]
+
+
+@dataclass
+class Problem:
+    record: str
+    reason: str
+
+
+def dumps_json(value: Any) -> str:
+    return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def python_value(kind: str) -> Callable[[Any], Any]:
+    """A converter from a stored cell to a plain Python value (rawjson parsed, datetimes as ISO text)."""
+    if kind == "rawjson":
+        return lambda v: None if v is None else orjson.loads(v)
+    if kind == "datetime":
+        return lambda v: None if v is None else v.isoformat()
+    return lambda v: v
+
+
+class Writer:
+    """One export format. `fh` is a binary file (possibly gzip-wrapped) the writer streams into."""
+
+    extension = ""
+    content_type = "application/octet-stream"
+    supports_gzip = True
+
+    def __init__(self, fh: BinaryIO, meta: SourceMeta):
+        self.fh = fh
+        self.meta = meta
+        self.problems: list[Problem] = []
+        self.rows_written = 0
+
+    def write_batch(self, batch: Batch) -> None:  # pragma: no cover - every format overrides
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Finish the file (footers, headers written last); the caller closes `fh`."""
+
+
+@dataclass
+class FormatInfo:
+    name: str
+    label: str
+    writer: type[Writer]
+    extension: str = field(init=False)
+
+    def __post_init__(self):
+        self.extension = self.writer.extension

@@ -1,0 +1,49 @@
+"""Parquet through pyarrow: one record batch per chunk with a fixed schema.
+
+Nested values (input, output, metadata, annotations) are JSON text columns: every row of a span
+export may carry a differently shaped input, which a struct column cannot hold without a schema
+per file; pandas and pyarrow read strings back cleanly (`json.loads` a cell to get the value).
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .base import Batch, Writer, dumps_json
+
+ARROW_TYPES = {
+    "str": pa.string(),
+    "int": pa.int64(),
+    "float": pa.float64(),
+    "bool": pa.bool_(),
+    "datetime": pa.timestamp("us", tz="UTC"),
+    "rawjson": pa.string(),
+    "json": pa.string(),
+}
+
+
+class ParquetWriter(Writer):
+    extension = "parquet"
+    content_type = "application/vnd.apache.parquet"
+    supports_gzip = False  # Parquet compresses its pages itself (zstd)
+
+    def __init__(self, fh, meta):
+        super().__init__(fh, meta)
+        self.schema = pa.schema([pa.field(c.name, ARROW_TYPES[c.kind]) for c in meta.columns])
+        self.kinds = [c.kind for c in meta.columns]
+        self.writer = pq.ParquetWriter(fh, self.schema, compression="zstd")
+
+    def write_batch(self, batch: Batch) -> None:
+        if not batch.rows:
+            return
+        arrays = []
+        for kind, field, column in zip(self.kinds, self.schema, zip(*batch.rows, strict=True), strict=True):
+            if kind == "json":
+                column = [dumps_json(v) for v in column]
+            arrays.append(pa.array(column, type=field.type))
+        self.writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=self.schema))
+        self.rows_written += len(batch.rows)
+
+    def close(self) -> None:
+        self.writer.close()

@@ -1,0 +1,499 @@
+"""Every write of the exports app: creating, running, cancelling and reaping jobs; schedules."""
+
+from __future__ import annotations
+
+import gzip as gziplib
+import json
+import logging
+import os
+import time
+import uuid
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from apps.core.exceptions import ApplicationError
+from apps.projects.models import Project
+
+from . import storage
+from .formats import file_extension, writer_for
+from .models import (
+    FINISHED_STATUSES,
+    ExportFormat,
+    ExportJob,
+    ExportSchedule,
+    ExportSource,
+    ExportStatus,
+    ScheduleKind,
+    ScheduleMode,
+)
+from .sources import filtered_queryset, source_for
+
+logger = logging.getLogger(__name__)
+
+MAX_PROBLEMS_KEPT = 1000
+RUN_SCHEDULE_TASK = "exports.run_schedule"
+
+
+def _setting(name: str, default):
+    return getattr(settings, name, default)
+
+
+def chunk_size() -> int:
+    return max(1, int(_setting("EXPORTS_CHUNK_SIZE", 2000)))
+
+
+def stale_after() -> timedelta:
+    return timedelta(seconds=int(_setting("EXPORTS_STALE_AFTER_SECONDS", 600)))
+
+
+def max_attempts() -> int:
+    return max(1, int(_setting("EXPORTS_MAX_ATTEMPTS", 2)))
+
+
+# --- creating ----------------------------------------------------------------------------------
+
+def _validate_choices(*, source: str, format: str, gzip: bool) -> None:
+    errors: dict[str, list[str]] = {}
+    if source not in ExportSource.values:
+        errors["source"] = [f"Choose from {', '.join(ExportSource.values)}."]
+    if format not in ExportFormat.values:
+        errors["format"] = [f"Choose from {', '.join(ExportFormat.values)}."]
+    elif gzip and not writer_for(format).supports_gzip:
+        errors["gzip"] = ["Parquet files are compressed internally; gzip is not available for them."]
+    if errors:
+        raise ApplicationError("Invalid export.", fields=errors)
+
+
+def _resolve_dataset(*, project: Project, dataset, version, tag: str):
+    from apps.datasets.selectors import dataset_version_resolve
+
+    if dataset is None:
+        raise ApplicationError("A dataset export names its dataset.", fields={"dataset": ["This field is required."]})
+    if dataset.project_id != project.pk:
+        raise ApplicationError("Unknown dataset.", fields={"dataset": ["Unknown dataset."]})
+    try:
+        resolved = dataset_version_resolve(dataset=dataset, version=version, tag=tag or None)
+    except ApplicationError as exc:
+        raise ApplicationError(exc.message, fields=exc.fields, status=400)
+    return resolved.number
+
+
+def export_job_create(
+    *,
+    project: Project,
+    source: str,
+    format: str,
+    gzip: bool = False,
+    filters: dict | None = None,
+    selected_pks: list[int] | None = None,
+    dataset=None,
+    version: int | str | None = None,
+    tag: str = "",
+    split: str = "",
+    requested_by=None,
+    schedule: ExportSchedule | None = None,
+    window_start: datetime | None = None,
+    window_end: datetime | None = None,
+    dispatch: bool = True,
+) -> ExportJob:
+    """Validate, save a queued job and send it to a worker once the transaction commits."""
+    _validate_choices(source=source, format=format, gzip=gzip)
+    filters = filters or {}
+    dataset_version = None
+    if source == ExportSource.DATASET:
+        if filters or selected_pks is not None:
+            raise ApplicationError("Dataset exports take a version, tag or split, not filters.",
+                                   fields={"filters": ["Not used for dataset exports."]})
+        dataset_version = _resolve_dataset(project=project, dataset=dataset, version=version, tag=tag)
+    else:
+        if dataset is not None:
+            raise ApplicationError("Only dataset exports name a dataset.", fields={"dataset": ["Not used here."]})
+        filtered_queryset(source=source, project=project, filters=filters)  # validates
+        if selected_pks is not None:
+            limit = int(_setting("EXPORTS_MAX_SELECTED", 500_000))
+            if not isinstance(selected_pks, list) or not all(isinstance(pk, int) for pk in selected_pks):
+                raise ApplicationError("Selection must be a list of ids.", fields={"selected_pks": ["Ids only."]})
+            if len(selected_pks) > limit:
+                raise ApplicationError(
+                    f"At most {limit} selected rows; export by filters for more.",
+                    fields={"selected_pks": [f"At most {limit}."]},
+                )
+    with transaction.atomic():
+        job = ExportJob.objects.create(
+            project=project,
+            source=source,
+            format=format,
+            gzip=bool(gzip),
+            filters=filters,
+            selected_pks=selected_pks,
+            dataset=dataset if source == ExportSource.DATASET else None,
+            dataset_version=dataset_version,
+            dataset_tag=tag or "",
+            dataset_split=split or "",
+            requested_by=requested_by if getattr(requested_by, "pk", None) else None,
+            schedule=schedule,
+            window_start=window_start,
+            window_end=window_end,
+        )
+        job.storage_key = storage.export_key(
+            project_slug=project.slug,
+            source=source,
+            created_at=job.created_at,
+            name=f"{job.pk}.{file_extension(format, gzip=bool(gzip))}",
+        )
+        job.save(update_fields=["storage_key"])
+        if dispatch:
+            transaction.on_commit(lambda: export_job_dispatch(job_id=job.pk))
+    return job
+
+
+def export_job_dispatch(*, job_id: int) -> bool:
+    """Send the job to the queue. A broker that is down leaves the job queued for the reaper to resend;
+    the job never runs inside the request instead."""
+    from .tasks import export_job_run_task
+
+    try:
+        export_job_run_task.apply_async(
+            args=[job_id],
+            retry=True,
+            retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 1},
+        )
+    except Exception as exc:  # kombu raises OperationalError and friends; the job stays queued
+        logger.warning("Could not send export job %s to the queue: %s", job_id, exc)
+        ExportJob.objects.filter(pk=job_id, status=ExportStatus.QUEUED).update(
+            error="The job queue is unreachable; the job will be sent again when it is back.",
+            dispatched_at=timezone.now(),
+        )
+        return False
+    ExportJob.objects.filter(pk=job_id).update(dispatched_at=timezone.now())
+    return True
+
+
+# --- running -----------------------------------------------------------------------------------
+
+def _claim(job_id: int, token: str) -> bool:
+    now = timezone.now()
+    claimable = Q(status=ExportStatus.QUEUED) | Q(
+        status=ExportStatus.RUNNING, heartbeat_at__lt=now - stale_after()
+    )
+    return bool(
+        ExportJob.objects.filter(pk=job_id, attempts__lt=max_attempts())
+        .filter(claimable)
+        .update(
+            status=ExportStatus.RUNNING,
+            run_token=token,
+            attempts=F("attempts") + 1,
+            started_at=now,
+            heartbeat_at=now,
+            progress=0.0,
+            row_count=0,
+            byte_size=0,
+            error="",
+            problems=[],
+            problem_count=0,
+        )
+    )
+
+
+def _mine(job_id: int, token: str):
+    return ExportJob.objects.filter(pk=job_id, run_token=token, status=ExportStatus.RUNNING)
+
+
+class _Stop(Exception):
+    """The run lost its claim (cancelled, or reaped and claimed by another run)."""
+
+
+def _heartbeat(job_id: int, token: str, *, rows: int, total: int | None) -> None:
+    progress = min(1.0, rows / total) if total else 0.0
+    updated = _mine(job_id, token).update(row_count=rows, progress=progress, heartbeat_at=timezone.now())
+    if not updated:
+        raise _Stop
+
+
+def export_job_run(*, job_id: int) -> ExportJob | None:
+    """Run one job to the end. Safe to call twice: only one run holds the claim, others return None."""
+    token = uuid.uuid4().hex
+    if not _claim(job_id, token):
+        _fail_if_out_of_attempts(job_id)
+        return None
+    job = ExportJob.objects.select_related("project", "dataset", "schedule").get(pk=job_id)
+    temp_path = storage.temp_file_for(job.pk)
+    delay = float(_setting("EXPORTS_TEST_CHUNK_DELAY", 0) or 0)
+    try:
+        source = source_for(job, chunk_size=chunk_size())
+        total = source.count()
+        _mine(job.pk, token).update(total_rows=total)
+        with open(temp_path, "wb", buffering=1 << 20) as raw:
+            out = gziplib.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0) if job.gzip else raw
+            writer = writer_for(job.format)(out, source.meta)
+            rows = 0
+            for batch in source.batches():
+                writer.write_batch(batch)
+                rows += len(batch.rows)
+                _heartbeat(job.pk, token, rows=rows, total=total)
+                if delay:
+                    time.sleep(delay)
+            writer.close()
+            if job.gzip:
+                out.close()
+        problems = [{"record": p.record, "reason": p.reason} for p in writer.problems]
+        if not _mine(job.pk, token).exists():
+            raise _Stop
+        size = storage.publish(local_path=temp_path, key=job.storage_key)
+        finished = _mine(job.pk, token).update(
+            status=ExportStatus.SUCCEEDED,
+            progress=1.0,
+            row_count=writer.rows_written,
+            byte_size=size,
+            problems=problems[:MAX_PROBLEMS_KEPT],
+            problem_count=len(problems),
+            heartbeat_at=timezone.now(),
+            finished_at=timezone.now(),
+        )
+        if not finished:
+            job.refresh_from_db(fields=["status", "run_token"])
+            if job.status == ExportStatus.CANCELLED:
+                storage.remove(job.storage_key)  # cancelled while publishing: no file stays
+            return job
+    except _Stop:
+        logger.info("Export job %s stopped: cancelled or taken over.", job_id)
+        job.refresh_from_db()
+        return job
+    except Exception as exc:
+        message = exc.message if isinstance(exc, ApplicationError) else f"{type(exc).__name__}: {exc}"
+        if not isinstance(exc, ApplicationError):
+            logger.exception("Export job %s failed", job_id)
+        _mine(job.pk, token).update(
+            status=ExportStatus.FAILED, error=message[:2000], finished_at=timezone.now()
+        )
+        job.refresh_from_db()
+        return job
+    finally:
+        if os.path.exists(temp_path):
+            os.remove(temp_path)
+    job.refresh_from_db()
+    if job.schedule_id:
+        _schedule_run_finished(job)
+    return job
+
+
+def _fail_if_out_of_attempts(job_id: int) -> None:
+    """A job redelivered after its last attempt died: fail it rather than leave it running."""
+    ExportJob.objects.filter(
+        pk=job_id, attempts__gte=max_attempts(), status=ExportStatus.RUNNING,
+        heartbeat_at__lt=timezone.now() - stale_after(),
+    ).update(
+        status=ExportStatus.FAILED,
+        error="The worker running this export stopped responding.",
+        finished_at=timezone.now(),
+    )
+
+
+def export_job_cancel(*, job: ExportJob) -> ExportJob:
+    """Queued jobs never start; a running job stops at its next chunk and leaves no file."""
+    updated = ExportJob.objects.filter(pk=job.pk, status__in=[ExportStatus.QUEUED, ExportStatus.RUNNING]).update(
+        status=ExportStatus.CANCELLED, finished_at=timezone.now()
+    )
+    job.refresh_from_db()
+    if not updated:
+        raise ApplicationError(
+            f"This export has already {job.status}.", fields={"status": [f"The export is {job.status}."]}, status=409
+        )
+    return job
+
+
+def export_jobs_reap_stale(*, now: datetime | None = None) -> dict[str, int]:
+    """Running jobs whose heartbeat is older than EXPORTS_STALE_AFTER_SECONDS: re-queue while attempts
+    remain, else fail. Queued jobs not picked up for that long are sent to the queue again."""
+    now = now or timezone.now()
+    cutoff = now - stale_after()
+    counts = {"requeued": 0, "failed": 0, "resent": 0}
+    stale = ExportJob.objects.filter(status=ExportStatus.RUNNING, heartbeat_at__lt=cutoff)
+    for job_id, attempts, heartbeat_at in stale.values_list("pk", "attempts", "heartbeat_at"):
+        same = ExportJob.objects.filter(pk=job_id, status=ExportStatus.RUNNING, heartbeat_at=heartbeat_at)
+        if attempts < max_attempts():
+            if same.update(
+                status=ExportStatus.QUEUED,
+                run_token="",
+                error=f"The worker stopped responding (last heartbeat {heartbeat_at:%Y-%m-%d %H:%M:%S} UTC); "
+                f"retrying.",
+            ):
+                counts["requeued"] += 1
+                transaction.on_commit(lambda job_id=job_id: export_job_dispatch(job_id=job_id))
+        elif same.update(
+            status=ExportStatus.FAILED,
+            run_token="",
+            error=f"The worker stopped responding (last heartbeat {heartbeat_at:%Y-%m-%d %H:%M:%S} UTC) "
+            f"after {attempts} attempt(s).",
+            finished_at=now,
+        ):
+            counts["failed"] += 1
+    lost = ExportJob.objects.filter(status=ExportStatus.QUEUED).filter(
+        Q(dispatched_at__lt=cutoff) | Q(dispatched_at__isnull=True, created_at__lt=cutoff)
+    )
+    for job_id in lost.values_list("pk", flat=True):
+        counts["resent"] += 1
+        transaction.on_commit(lambda job_id=job_id: export_job_dispatch(job_id=job_id))
+    return counts
+
+
+# --- schedules ---------------------------------------------------------------------------------
+
+def _parse_cron(expression: str) -> dict[str, str]:
+    fields = expression.split()
+    if len(fields) != 5:
+        raise ApplicationError("A cron expression has five fields.",
+                               fields={"cron": ["Use: minute hour day-of-month month day-of-week."]})
+    minute, hour, day_of_month, month_of_year, day_of_week = fields
+    from celery.schedules import crontab
+
+    try:
+        crontab(minute=minute, hour=hour, day_of_month=day_of_month, month_of_year=month_of_year,
+                day_of_week=day_of_week)
+    except (ValueError, TypeError) as exc:
+        raise ApplicationError("Invalid cron expression.", fields={"cron": [str(exc)]})
+    return {"minute": minute, "hour": hour, "day_of_month": day_of_month, "month_of_year": month_of_year,
+            "day_of_week": day_of_week}
+
+
+def export_schedule_validate(*, schedule: ExportSchedule) -> None:
+    _validate_choices(source=schedule.source, format=schedule.format, gzip=schedule.gzip)
+    errors: dict[str, list[str]] = {}
+    if schedule.source == ExportSource.DATASET:
+        if schedule.mode == ScheduleMode.INCREMENTAL:
+            errors["mode"] = ["Dataset schedules export a whole version (full)."]
+        if schedule.dataset_id is None:
+            errors["dataset"] = ["This field is required."]
+        elif schedule.dataset.project_id != schedule.project_id:
+            errors["dataset"] = ["Unknown dataset."]
+        if schedule.filters:
+            errors["filters"] = ["Not used for dataset exports."]
+    else:
+        if schedule.dataset_id is not None:
+            errors["dataset"] = ["Only dataset schedules name a dataset."]
+        filtered_queryset(source=schedule.source, project=schedule.project, filters=schedule.filters)
+    if schedule.kind == ScheduleKind.CRONTAB:
+        _parse_cron(schedule.cron)
+    elif schedule.every < 1:
+        errors["every"] = ["At least 1."]
+    if errors:
+        raise ApplicationError("Invalid export schedule.", fields=errors)
+
+
+def _periodic_task_sync(schedule: ExportSchedule) -> None:
+    from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
+
+    interval = crontab = None
+    if schedule.kind == ScheduleKind.CRONTAB:
+        crontab, _ = CrontabSchedule.objects.get_or_create(**_parse_cron(schedule.cron), timezone=settings.TIME_ZONE)
+    else:
+        interval, _ = IntervalSchedule.objects.get_or_create(every=schedule.every, period=schedule.period)
+    values = {
+        "name": f"Export schedule #{schedule.pk}: {schedule.name}"[:200],
+        "task": RUN_SCHEDULE_TASK,
+        "kwargs": json.dumps({"schedule_id": schedule.pk}),
+        "interval": interval,
+        "crontab": crontab,
+        "enabled": schedule.enabled,
+        "description": f"Assay export of {schedule.project.slug} ({schedule.source}, {schedule.format}).",
+    }
+    task = schedule.periodic_task
+    if task is None:
+        task = PeriodicTask.objects.create(**values)
+        ExportSchedule.objects.filter(pk=schedule.pk).update(periodic_task=task)
+        schedule.periodic_task = task
+    else:
+        for key, value in values.items():
+            setattr(task, key, value)
+        task.save()
+
+
+@transaction.atomic
+def export_schedule_save(*, schedule: ExportSchedule) -> ExportSchedule:
+    """Create or update a schedule and its django-celery-beat periodic task."""
+    export_schedule_validate(schedule=schedule)
+    schedule.save()
+    _periodic_task_sync(schedule)
+    return schedule
+
+
+@transaction.atomic
+def export_schedule_delete(*, schedule: ExportSchedule) -> None:
+    task = schedule.periodic_task
+    schedule.delete()
+    if task is not None:
+        task.delete()
+
+
+@transaction.atomic
+def export_schedule_run(*, schedule_id: int, now: datetime | None = None, requested_by=None) -> ExportJob | None:
+    """One run of a schedule: a new export job. Incremental runs cover [watermark, now − safety lag) on
+    `updated_at`; the watermark moves to the window end only when that run succeeds, so a failed run's
+    window is covered again by the next one. Skipped (None) while an earlier run is unfinished."""
+    schedule = ExportSchedule.objects.select_for_update().select_related("project", "dataset").filter(
+        pk=schedule_id
+    ).first()
+    if schedule is None:
+        return None
+    if schedule.jobs.exclude(status__in=FINISHED_STATUSES).exists():
+        logger.info("Export schedule %s: the previous run is unfinished; skipping.", schedule_id)
+        return None
+    now = now or timezone.now()
+    window_start = window_end = None
+    if schedule.mode == ScheduleMode.INCREMENTAL:
+        window_start = schedule.watermark
+        window_end = now - timedelta(seconds=schedule.safety_lag_seconds)
+        if window_start is not None and window_end <= window_start:
+            return None
+    job = export_job_create(
+        project=schedule.project,
+        source=schedule.source,
+        format=schedule.format,
+        gzip=schedule.gzip,
+        filters=schedule.filters,
+        dataset=schedule.dataset,
+        tag=schedule.dataset_tag,
+        split=schedule.dataset_split,
+        requested_by=requested_by,
+        schedule=schedule,
+        window_start=window_start,
+        window_end=window_end,
+    )
+    ExportSchedule.objects.filter(pk=schedule.pk).update(last_run_at=now)
+    return job
+
+
+def _schedule_run_finished(job: ExportJob) -> None:
+    """After a scheduled run succeeded: advance the watermark, then write the manifest last."""
+    if job.status != ExportStatus.SUCCEEDED:
+        return
+    if job.window_end is not None:
+        ExportSchedule.objects.filter(pk=job.schedule_id).filter(
+            Q(watermark__isnull=True) | Q(watermark__lt=job.window_end)
+        ).update(watermark=job.window_end)
+    manifest_key = job.storage_key.rsplit("/", 1)[0] + f"/{job.pk}.manifest.json"
+    manifest = {
+        "job_id": job.pk,
+        "schedule_id": job.schedule_id,
+        "project": job.project.slug,
+        "source": job.source,
+        "format": job.format,
+        "gzip": job.gzip,
+        "files": [{"key": job.storage_key, "rows": job.row_count, "bytes": job.byte_size}],
+        "row_count": job.row_count,
+        "problem_count": job.problem_count,
+        "window": {
+            "column": "updated_at",
+            "start": job.window_start.isoformat() if job.window_start else None,
+            "end": job.window_end.isoformat() if job.window_end else None,
+        },
+        "dataset_version": job.dataset_version,
+        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+    }
+    storage.publish_bytes(data=json.dumps(manifest, indent=2).encode(), key=manifest_key)
+    ExportJob.objects.filter(pk=job.pk).update(manifest_key=manifest_key)
+    job.manifest_key = manifest_key

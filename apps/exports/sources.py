@@ -1,0 +1,326 @@
+"""Readers: what an export job reads, as batches of rows with declared column kinds.
+
+Spans and dataset records stream from one query with `.iterator(chunk_size=…)` (a server-side
+cursor on PostgreSQL, `fetchmany` on SQLite) in primary-key / record-id order. JSON columns are
+read as their JSON text (`Cast(..., TextField())`) so the fast formats copy them without parsing.
+Annotations are fetched once per chunk for the chunk's spans. Traces carry their spans nested.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from itertools import islice
+from typing import Any
+
+from django.db.models import F, TextField
+from django.db.models.functions import Cast
+
+from apps.core.exceptions import ApplicationError
+from apps.traces.models import Span, Trace
+
+from .formats.base import Batch, Column, SourceMeta
+from .models import ExportJob, ExportSource
+
+
+def _raw(name: str):
+    return Cast(name, TextField())
+
+
+# (column, kind, expression in values_list)
+SPAN_FIELDS: list[tuple[str, str, Any]] = [
+    ("span_id", "str", "span_id"),
+    ("trace_id", "str", "trace__trace_id"),
+    ("parent_span_id", "str", "parent_span_id"),
+    ("name", "str", "name"),
+    ("type", "str", "type"),
+    ("model", "str", "model"),
+    ("start_time", "datetime", "start_time"),
+    ("end_time", "datetime", "end_time"),
+    ("duration_ms", "float", "duration_ms"),
+    ("input", "rawjson", _raw("input")),
+    ("output", "rawjson", _raw("output")),
+    ("expected", "rawjson", _raw("expected")),
+    ("metadata", "rawjson", _raw("metadata")),
+    ("metrics", "rawjson", _raw("metrics")),
+    ("error", "str", "error"),
+    ("is_error", "bool", "is_error"),
+    ("input_tokens", "int", "input_tokens"),
+    ("output_tokens", "int", "output_tokens"),
+    ("total_tokens", "int", "total_tokens"),
+    ("cost", "float", "cost"),
+    ("tags", "rawjson", _raw("tags")),
+    ("annotation_metadata", "rawjson", _raw("annotation_metadata")),
+    ("created_at", "datetime", "created_at"),
+    ("updated_at", "datetime", "updated_at"),
+]
+# Added per chunk from apps.reviews.selectors.span_annotations_bulk: column -> key in its answer.
+# `tags` above are the names; `tag_details` says who added each and when.
+ANNOTATIONS = {"scores": "scores", "tag_details": "tags", "comments": "comments", "corrections": "corrections"}
+ANNOTATION_COLUMNS = tuple(ANNOTATIONS)
+
+TRACE_FIELDS: list[tuple[str, str, str]] = [
+    ("trace_id", "str", "trace_id"),
+    ("name", "str", "name"),
+    ("start_time", "datetime", "start_time"),
+    ("end_time", "datetime", "end_time"),
+    ("duration_ms", "float", "duration_ms"),
+    ("span_count", "int", "span_count"),
+    ("has_error", "bool", "has_error"),
+    ("input_tokens", "int", "input_tokens"),
+    ("output_tokens", "int", "output_tokens"),
+    ("total_tokens", "int", "total_tokens"),
+    ("total_cost", "float", "total_cost"),
+    ("user_id", "str", "user_id"),
+    ("session_id", "str", "session_id"),
+    ("tags", "json", "tags"),
+    ("review_status", "str", "review_status"),
+    ("created_at", "datetime", "created_at"),
+    ("updated_at", "datetime", "updated_at"),
+]
+# The trace-level input/output/expected come from the root span; then the span tree.
+TRACE_EXTRA = (("input", "json"), ("output", "json"), ("expected", "json"), ("spans", "json"))
+
+DATASET_FIELDS: list[tuple[str, str, Any]] = [
+    ("record_id", "str", "record_id"),
+    ("input", "rawjson", _raw("input")),
+    ("expected", "rawjson", _raw("expected")),
+    ("metadata", "rawjson", _raw("metadata")),
+    ("tags", "rawjson", _raw("tags")),
+    ("splits", "rawjson", _raw("splits")),
+    ("origin", "str", "origin"),
+    ("source_span_id", "str", "source_span__span_id"),
+    ("version_from", "int", "version_from"),
+    ("created_at", "datetime", "created_at"),
+]
+
+SELECTION_COUNT_LIMIT = 5000  # SQLite allows ~32k bound parameters; counting bigger selections is not worth it
+
+SPAN_META = SourceMeta(
+    columns=tuple(Column(n, k) for n, k, _ in SPAN_FIELDS) + tuple(Column(n, "json") for n in ANNOTATION_COLUMNS),
+    id_column="span_id",
+)
+TRACE_META = SourceMeta(
+    columns=tuple(Column(n, k) for n, k, _ in TRACE_FIELDS) + tuple(Column(n, k) for n, k in TRACE_EXTRA),
+    id_column="trace_id",
+)
+DATASET_META = SourceMeta(columns=tuple(Column(n, k) for n, k, _ in DATASET_FIELDS), id_column="record_id")
+
+
+# --- filters -----------------------------------------------------------------------------------
+
+def _filterset_class(source: str):
+    from apps.traces.filters import SpanFilter, TraceFilter
+
+    return {ExportSource.SPANS: SpanFilter, ExportSource.TRACES: TraceFilter}[source]
+
+
+def filter_parameter_names(source: str) -> set[str]:
+    """The parameters the source's FilterSet declares (range filters as `<name>_after` / `_before`)."""
+    filterset = _filterset_class(source)(data={}, queryset=_base_queryset(source, None))
+    names: set[str] = set()
+    for name in filterset.filters:
+        if name == "project":  # the job's project scopes everything already
+            continue
+        widget = filterset.form.fields[name].widget
+        suffixes = getattr(widget, "suffixes", None)
+        if suffixes:
+            names.update(f"{name}_{s}" if s else name for s in suffixes)
+        else:
+            names.add(name)
+    return names
+
+
+def filtered_queryset(*, source: str, project, filters: dict | None):
+    """The project's spans or traces after the declared FilterSet; unknown or invalid filters → 400."""
+    filters = filters or {}
+    if not isinstance(filters, dict):
+        raise ApplicationError("Filters must be an object.", fields={"filters": ["Give an object of filters."]})
+    unknown = sorted(set(filters) - filter_parameter_names(source))
+    if unknown:
+        raise ApplicationError(
+            "Unknown filters.",
+            fields={f"filters.{name}": ["Not a filter of this source."] for name in unknown},
+        )
+    filterset = _filterset_class(source)(data=dict(filters), queryset=_base_queryset(source, project))
+    if not filterset.is_valid():
+        raise ApplicationError(
+            "Invalid filters.",
+            fields={f"filters.{name}": [str(m) for m in messages] for name, messages in filterset.errors.items()},
+        )
+    return filterset.qs
+
+
+def _base_queryset(source: str, project):
+    model = Span if source == ExportSource.SPANS else Trace
+    qs = model.objects.all() if project is None else model.objects.filter(project=project)
+    return qs
+
+
+# --- readers -----------------------------------------------------------------------------------
+
+def _chunks(iterator: Iterator, size: int) -> Iterator[list]:
+    while True:
+        rows = list(islice(iterator, size))
+        if not rows:
+            return
+        yield rows
+
+
+def _annotations(span_pks: list[int]) -> dict[int, dict]:
+    from apps.reviews.selectors import span_annotations_bulk
+
+    return span_annotations_bulk(span_pks) if span_pks else {}
+
+
+class JobSource:
+    meta: SourceMeta
+
+    def __init__(self, job: ExportJob, *, chunk_size: int):
+        self.job = job
+        self.chunk_size = chunk_size
+
+    def count(self) -> int:
+        raise NotImplementedError
+
+    def batches(self) -> Iterator[Batch]:
+        raise NotImplementedError
+
+
+class _ObservedSource(JobSource):
+    """Spans or traces: FilterSet, optional admin selection, optional incremental window."""
+
+    source = ExportSource.SPANS
+
+    def queryset(self):
+        qs = filtered_queryset(source=self.source, project=self.job.project, filters=self.job.filters)
+        if self.job.window_start is not None:
+            qs = qs.filter(updated_at__gte=self.job.window_start)
+        if self.job.window_end is not None:
+            qs = qs.filter(updated_at__lt=self.job.window_end)
+        return qs
+
+    def count(self) -> int:
+        """Rows to export, for the progress bar (a large admin selection counts as its size)."""
+        selected = self.job.selected_pks
+        if selected is not None and len(selected) > SELECTION_COUNT_LIMIT:
+            return len(selected)
+        qs = self.queryset()
+        return (qs.filter(pk__in=selected) if selected is not None else qs).count()
+
+    def pk_chunks(self, qs, fields: list) -> Iterator[list[tuple]]:
+        """Rows (pk first) in pk order: one streamed query, or slices of the admin selection."""
+        qs = qs.order_by("pk")
+        if self.job.selected_pks is None:
+            yield from _chunks(qs.values_list("pk", *fields).iterator(chunk_size=self.chunk_size), self.chunk_size)
+            return
+        pks = sorted({int(pk) for pk in self.job.selected_pks})
+        for start in range(0, len(pks), self.chunk_size):
+            rows = list(qs.filter(pk__in=pks[start:start + self.chunk_size]).values_list("pk", *fields))
+            if rows:
+                yield rows
+
+
+class SpanSource(_ObservedSource):
+    meta = SPAN_META
+    source = ExportSource.SPANS
+
+    def batches(self) -> Iterator[Batch]:
+        fields = [expr for _, _, expr in SPAN_FIELDS]
+        keys = tuple(ANNOTATIONS.values())
+        empty = tuple([] for _ in keys)
+        for rows in self.pk_chunks(self.queryset(), fields):
+            annotations = _annotations([row[0] for row in rows])
+            out = []
+            for row in rows:
+                found = annotations.get(row[0])
+                extra = tuple(found.get(key) or [] for key in keys) if found else empty
+                out.append(row[1:] + extra)
+            yield Batch(rows=out)
+
+
+def _span_dict(span: dict, annotations: dict | None) -> dict:
+    data = {key: span[key] for key in SPAN_DICT_KEYS}
+    for key in ("start_time", "end_time", "created_at", "updated_at"):
+        data[key] = data[key].isoformat() if data[key] is not None else None
+    annotations = annotations or {}
+    for column, key in ANNOTATIONS.items():
+        data[column] = annotations.get(key) or []
+    return data
+
+
+SPAN_DICT_KEYS = [name for name, _, _ in SPAN_FIELDS if name != "trace_id"]
+
+
+class TraceSource(_ObservedSource):
+    meta = TRACE_META
+    source = ExportSource.TRACES
+
+    def batches(self) -> Iterator[Batch]:
+        fields = [expr for _, _, expr in TRACE_FIELDS] + ["root_span_id"]
+        span_values = [name for name in SPAN_DICT_KEYS] + ["trace_pk"]
+        original_chunk = self.chunk_size
+        # A trace carries all its spans: read fewer traces per chunk.
+        self.chunk_size = max(20, original_chunk // 20)
+        try:
+            for rows in self.pk_chunks(self.queryset(), fields):
+                trace_pks = [row[0] for row in rows]
+                spans = list(
+                    Span.objects.filter(trace_id__in=trace_pks)
+                    .annotate(trace_pk=F("trace_id"))
+                    .order_by("trace_id", "start_time", "id")
+                    .values("pk", *span_values)
+                )
+                annotations = _annotations([s["pk"] for s in spans])
+                by_trace: dict[int, list[dict]] = {}
+                for span in spans:
+                    by_trace.setdefault(span["trace_pk"], []).append(span)
+                out = []
+                for row in rows:
+                    tree = by_trace.get(row[0], [])
+                    root_span_id = row[-1]
+                    root = next((s for s in tree if s["span_id"] == root_span_id), None) or next(
+                        (s for s in tree if not s["parent_span_id"]), None
+                    )
+                    extra = (
+                        root["input"] if root else None,
+                        root["output"] if root else None,
+                        root["expected"] if root else None,
+                        [_span_dict(s, annotations.get(s["pk"])) for s in tree],
+                    )
+                    out.append(row[1:-1] + extra)
+                yield Batch(rows=out)
+        finally:
+            self.chunk_size = original_chunk
+
+
+class DatasetSource(JobSource):
+    meta = DATASET_META
+
+    def queryset(self):
+        from apps.datasets.selectors import dataset_records_at_version
+
+        if self.job.dataset is None or self.job.dataset.project_id != self.job.project_id:
+            raise ApplicationError("The dataset of this export no longer exists.", fields={"dataset": ["Unknown."]})
+        return dataset_records_at_version(
+            dataset=self.job.dataset, version=self.job.dataset_version, split=self.job.dataset_split or None
+        )
+
+    def count(self) -> int:
+        return self.queryset().count()
+
+    def batches(self) -> Iterator[Batch]:
+        fields = [expr for _, _, expr in DATASET_FIELDS]
+        rows = self.queryset().values_list(*fields).iterator(chunk_size=self.chunk_size)
+        for chunk in _chunks(rows, self.chunk_size):
+            yield Batch(rows=chunk)
+
+
+SOURCES: dict[str, type[JobSource]] = {
+    ExportSource.SPANS: SpanSource,
+    ExportSource.TRACES: TraceSource,
+    ExportSource.DATASET: DatasetSource,
+}
+
+
+def source_for(job: ExportJob, *, chunk_size: int) -> JobSource:
+    return SOURCES[job.source](job, chunk_size=chunk_size)

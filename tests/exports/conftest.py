@@ -1,0 +1,69 @@
+"""Helpers for export tests: annotated spans, running a job in-process, reading its file back."""
+
+from __future__ import annotations
+
+import gzip
+import io
+
+import pytest
+
+from apps.exports import storage
+from apps.exports.services import export_job_create, export_job_run
+from apps.reviews.services import comment_add, correction_record, score_config_create, score_record, tag_add
+from tests import factories
+
+
+@pytest.fixture(autouse=True)
+def export_storage(settings, tmp_path):
+    """A fresh local export folder per test (ids repeat across tests on a rolled-back database)."""
+    if settings.STORAGES["exports"]["BACKEND"].endswith("FileSystemStorage"):
+        settings.STORAGES = {**settings.STORAGES, "exports": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "exports")},
+        }}
+    settings.EXPORTS_TMP_DIR = str(tmp_path / "tmp")
+    return tmp_path
+
+
+@pytest.fixture
+def annotated_spans(project):
+    """Three spans of one trace: one scored, tagged, commented and corrected; one with a formula-like
+    input; one without an expected answer."""
+    user = factories.UserFactory(username="rita")
+    trace = factories.TraceFactory(project=project, trace_id="trace-a", root_span_id="s-1")
+    first = factories.SpanFactory(
+        trace=trace, span_id="s-1", metadata={"customer": {"tier": "gold"}, "region": "eu"},
+        metrics={"latency_ms": 120},
+    )
+    second = factories.SpanFactory(
+        trace=trace, span_id="s-2", parent_span_id="s-1",
+        input=[{"role": "system", "content": "Be terse."}, {"role": "user", "content": "=HYPERLINK(\"x\")"}],
+        output={"role": "assistant", "content": "-1"}, metadata={"note": "@mention"},
+    )
+    third = factories.SpanFactory(trace=trace, span_id="s-3", parent_span_id="s-1", input="plain text?")
+    config = score_config_create(project=project, name="helpful", kind="continuous", min_value=0, max_value=1)
+    score_record(span=first, config=config, value=0.8, author=user, comment="good")
+    tag_add(span=first, name="golden", user=user)
+    comment_add(span=first, text="Checked against policy", author=user)
+    correction_record(span=first, value="30 days from delivery.", author=user)
+    correction_record(span=second, value={"role": "assistant", "content": "Refunds take 30 days."}, author=user)
+    for span in (first, second, third):
+        span.refresh_from_db()
+    return [first, second, third]
+
+
+def run(project, **kwargs):
+    job = export_job_create(project=project, dispatch=False, **{"source": "spans", "format": "jsonl", **kwargs})
+    export_job_run(job_id=job.pk)
+    job.refresh_from_db()
+    return job
+
+
+def read_file(job) -> bytes:
+    with storage.open_for_download(job.storage_key) as fh:
+        data = fh.read()
+    return gzip.decompress(data) if job.gzip else data
+
+
+def as_buffer(job) -> io.BytesIO:
+    return io.BytesIO(read_file(job))
