@@ -63,10 +63,6 @@ def _trace_or_404(request, ref, project=None):
     return trace
 
 
-def _interactive(request) -> bool:
-    return bool(getattr(request, "user", None) and request.user.is_authenticated)
-
-
 class TraceViewViewSet(ProjectScopedViewMixin, viewsets.ModelViewSet):
     """`/api/v1/trace-views/`: create and change need the curator role (or a key with `write`)."""
 
@@ -197,7 +193,8 @@ class PreviewView(APIView):
         spec = services.spec_validate(spec=data["spec"])
         trace = _trace_or_404(request, data.get("trace"))
         nodes = render_tree(spec, trace)
-        html = render_html(nodes, request=request._request, interactive=_interactive(request))
+        # The preview never saves scores: its score controls are shown as they appear outside review.
+        html = render_html(nodes, request=request._request, interactive=False)
         return Response({"html": html, "components": nodes})
 
 

@@ -71,3 +71,9 @@ class TraceViewDefault(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"default view of {self.project}: {self.view}"
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        if self.view_id and self.project_id and self.view.project_id != self.project_id:
+            raise ValidationError({"view": "Choose a view of this project."})

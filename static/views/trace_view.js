@@ -24,10 +24,22 @@
 
   function init(scope) {
     (scope || document).querySelectorAll("[data-carousel]").forEach(initCarousel);
+    initSwitchers(scope);
     (scope || document).querySelectorAll("select[data-autosubmit]").forEach(function (select) {
       if (select.dataset.ready) return;
       select.dataset.ready = "1";
       select.addEventListener("change", function () { select.form.submit(); });
+    });
+  }
+
+  function initSwitchers(scope) {
+    (scope || document).querySelectorAll("select[data-switch-view]").forEach(function (select) {
+      if (select.dataset.ready) return;
+      select.dataset.ready = "1";
+      select.addEventListener("change", function () {
+        // Values are same-origin paths written by the server.
+        if (select.value.charAt(0) === "/") window.location.assign(select.value);
+      });
     });
   }
 

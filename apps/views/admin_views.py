@@ -1,0 +1,151 @@
+"""Bodies of the custom admin screens of trace views (wired in admin.py through get_urls)."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+
+from apps.core.exceptions import ApplicationError
+from apps.projects.selectors import projects_for_user, user_has_role
+from apps.traces.models import Trace
+
+from . import generation, services
+from .gallery import GALLERY
+from .models import TraceView
+from .pages import content_security_policy
+from .renderer import render_html, render_tree
+from .selectors import trace_for_projects, trace_view_default
+
+EDIT_ROLE = "curator"
+RECENT_TRACES = 50
+
+
+def _with_csp(response):
+    response["Content-Security-Policy"] = content_security_policy(admin=True)
+    return response
+
+
+def _errors_list(fields: dict) -> list[tuple[str, list[str]]]:
+    """Flatten {"spec": {"components[1].path": [...]}, "name": [...]} to [(where, messages)]."""
+    out = []
+    for key, value in fields.items():
+        if isinstance(value, dict):
+            out.extend((where, list(msgs)) for where, msgs in value.items())
+        else:
+            out.append((key, list(value) if isinstance(value, list | tuple) else [str(value)]))
+    return out
+
+
+def _recent_traces(projects, selected: Trace | None) -> list[Trace]:
+    traces = list(Trace.objects.filter(project__in=projects).select_related("project")
+                  .only("id", "trace_id", "name", "start_time", "project__slug").order_by("-start_time", "-id")
+                  [:RECENT_TRACES])
+    if selected is not None and all(t.pk != selected.pk for t in traces):
+        traces.insert(0, selected)
+    return traces
+
+
+def trace_view_editor(request, *, model_admin, pk: int | None = None):
+    if not model_admin.has_change_permission(request):
+        raise PermissionDenied
+    projects = projects_for_user(request.user, min_role=EDIT_ROLE)
+    view = None
+    if pk is not None:
+        view = TraceView.objects.select_related("project").filter(pk=pk, project__in=projects).first()
+        if view is None:
+            raise Http404("Trace view not found.")
+    if view is None and not projects.exists():
+        raise PermissionDenied
+    template_key = request.GET.get("template")
+    template = next((t for t in GALLERY if t["key"] == template_key), None)
+
+    values = {
+        "name": view.name if view else (template["name"] if template else ""),
+        "description": view.description if view else (template["description"] if template else ""),
+        "project": view.project.slug if view else (projects.first().slug if projects.exists() else ""),
+        "spec": json.dumps(view.spec if view else (template or GALLERY[0])["spec"], indent=2, ensure_ascii=False),
+    }
+    errors: list[tuple[str, list[str]]] = []
+    if request.method == "POST":
+        values.update({k: request.POST.get(k, "") for k in ("name", "description", "spec")})
+        if view is None:
+            values["project"] = request.POST.get("project", "")
+        try:
+            try:
+                spec = json.loads(values["spec"])
+            except ValueError as exc:
+                raise ApplicationError("Invalid JSON.", fields={"spec": [f"Invalid JSON: {exc}"]}) from None
+            if view is None:
+                project = projects.filter(slug=values["project"]).first()
+                if project is None:
+                    raise ApplicationError("Choose a project.", fields={"project": ["Choose one of your projects."]})
+                view = services.trace_view_create(project=project, name=values["name"], spec=spec,
+                                                  description=values["description"], user=request.user)
+                messages.success(request, f"Created the view “{view.name}”.")
+            else:
+                services.trace_view_update(view=view, name=values["name"], spec=spec,
+                                           description=values["description"])
+                messages.success(request, f"Saved the view “{view.name}”.")
+            if request.POST.get("make_default"):
+                services.trace_view_default_set(project=view.project, view=view)
+            return redirect(reverse("admin:views_traceview_editor", args=[view.pk])
+                            + (f"?trace={request.POST['trace']}" if request.POST.get("trace", "").isdigit() else ""))
+        except ApplicationError as exc:
+            errors = _errors_list(exc.fields) or [("", [exc.message])]
+            if view is not None and view.pk is None:
+                view = None
+
+    scope = [view.project] if view else projects
+    selected = trace_for_projects(scope, request.GET.get("trace") or request.POST.get("trace"))
+    traces = _recent_traces(scope, selected)
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.model._meta,
+        "title": f"Edit view: {view.name}" if view else "New trace view",
+        "view": view,
+        "values": values,
+        "errors": errors,
+        "projects": projects,
+        "traces": traces,
+        "selected_trace": selected or (traces[0] if traces else None),
+        "gallery": GALLERY,
+        "gallery_specs": {t["key"]: t["spec"] for t in GALLERY},
+        "llm_configured": generation.is_configured(),
+        "llm_help": generation.CONFIGURE_HELP,
+        "is_default": bool(view and trace_view_default(project=view.project) == view),
+        "share_links": list(view.share_links.select_related("trace").order_by("-id")[:20]) if view else [],
+        "api": {
+            "preview": reverse("trace-view-preview"),
+            "generate": reverse("trace-view-generate"),
+            "share": reverse("trace-view-share-links", args=[view.pk]) if view else "",
+        },
+    }
+    return _with_csp(TemplateResponse(request, "admin/views/editor.html", context, status=400 if errors else 200))
+
+
+def trace_view_page(request, *, model_admin, pk: int, trace_ref: str):
+    """One trace through one view, score controls live (for members who may review)."""
+    if not model_admin.has_view_permission(request):
+        raise PermissionDenied
+    projects = projects_for_user(request.user)
+    view = TraceView.objects.select_related("project").filter(pk=pk, project__in=projects).first()
+    trace = trace_for_projects([view.project], trace_ref) if view else None
+    if view is None or trace is None:
+        raise Http404("Not found.")
+    interactive = user_has_role(request.user, view.project, "reviewer")
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.model._meta,
+        "title": f"{trace.name or trace.trace_id} · {view.name}",
+        "view": view,
+        "trace": trace,
+        "views": TraceView.objects.filter(project=view.project).order_by("name"),
+        "body": render_html(render_tree(view.spec, trace), request=request, interactive=interactive),
+    }
+    return _with_csp(TemplateResponse(request, "admin/views/trace_page.html", context))
