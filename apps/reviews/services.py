@@ -59,6 +59,9 @@ class _Errors:
 
     def raise_if_any(self, message: str = "Invalid input.") -> None:
         if self.fields:
+            if len(self.fields) == 1:
+                ((name, messages),) = self.fields.items()
+                message = f"{message.rstrip('.')}: {name}: {messages[0]}"
             raise ApplicationError(message, fields=self.fields)
 
 
@@ -455,14 +458,16 @@ def _tag_name_clean(name: Any, errors: _Errors, field_name: str) -> str | None:
 
 
 def _tag_caches_refresh(span: Span) -> None:
-    names = list(SpanTag.objects.filter(span=span).order_by("added_at", "id").values_list("tag__name", flat=True))
+    """Recompute the name caches like ingest does: `Span.tags` sorted, `Trace.tags` the sorted union."""
+    names = sorted(set(SpanTag.objects.filter(span=span).values_list("tag__name", flat=True)))
     Span.objects.filter(pk=span.pk).update(tags=names)
     span.tags = names
     # Lock the trace so concurrent tag changes on its spans do not lose each other's names.
     Trace.objects.select_for_update().filter(pk=span.trace_id).first()
-    trace_names = sorted(set(SpanTag.objects.filter(span__trace_id=span.trace_id)
-                             .values_list("tag__name", flat=True)))
-    Trace.objects.filter(pk=span.trace_id).update(tags=trace_names)
+    trace_names: set[str] = set()
+    for span_tags in Span.objects.filter(trace_id=span.trace_id).exclude(tags=[]).values_list("tags", flat=True):
+        trace_names.update(span_tags or [])
+    Trace.objects.filter(pk=span.trace_id).update(tags=sorted(trace_names))
 
 
 def _tag_get_or_create(project_id: int, name: str) -> Tag:
