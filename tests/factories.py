@@ -105,3 +105,35 @@ class TraceViewFactory(factory.django.DjangoModelFactory):
     spec = factory.LazyFunction(
         lambda: {"version": 1, "components": [{"type": "conversation", "path": ["$.input", "$.output"]}]}
     )
+
+
+# ---------------------------------------------------------------- reviews (h3)
+
+from apps.reviews.models import ScoreConfig  # noqa: E402
+
+
+class ScoreConfigFactory(factory.django.DjangoModelFactory):
+    """A continuous 0–1 config by default; traits: categorical, multi, boolean, text."""
+
+    class Meta:
+        model = ScoreConfig
+
+    project = factory.SubFactory(ProjectFactory)
+    name = factory.Sequence(lambda n: f"score-{n}")
+    kind = "continuous"
+    min_value = 0.0
+    max_value = 1.0
+
+    class Params:
+        categorical = factory.Trait(
+            kind="categorical",
+            options=[{"label": "correct", "value": 1}, {"label": "partially", "value": 0.5},
+                     {"label": "incorrect", "value": 0}],
+        )
+        multi = factory.Trait(
+            kind="categorical", multi_select=True,
+            options=[{"label": "hallucination", "value": 0}, {"label": "tone", "value": 0.5},
+                     {"label": "too long", "value": 1}],
+        )
+        boolean = factory.Trait(kind="boolean")
+        text = factory.Trait(kind="text", max_length=50)
