@@ -1,0 +1,167 @@
+"""Describe a view in words, against a local OpenAI-compatible stub on loopback."""
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from .conftest import make_trace
+
+pytestmark = pytest.mark.django_db
+
+SENTINELS = ["SECRET-question-7781", "SECRET-answer-5512", "SECRET-customer-0042", "model-SECRET-9",
+             "SECRET-doc-body", "987654321"]
+
+
+class Stub:
+    """Answers /chat/completions with the queued replies, recording each request."""
+
+    def __init__(self, replies):
+        self.replies = list(replies)
+        self.requests: list[dict] = []
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                body = self.rfile.read(int(self.headers["Content-Length"])).decode()
+                stub.requests.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body})
+                reply = stub.replies.pop(0) if stub.replies else "{}"
+                if isinstance(reply, int):
+                    self.send_response(reply)
+                    self.end_headers()
+                    return
+                payload = json.dumps({"choices": [{"message": {"role": "assistant", "content": reply}}]}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def llm(settings):
+    def start(replies):
+        stub = Stub(replies)
+        settings.LLM_BASE_URL = stub.url
+        settings.LLM_API_KEY = "sk-test-key"
+        settings.LLM_MODEL = "stub-model"
+        return stub
+    return start
+
+
+@pytest.fixture
+def secret_trace(project):
+    return make_trace(project, [
+        {"name": "rag", "type": "task", "model": "model-SECRET-9", "total_tokens": 987654321,
+         "input": {"question": "SECRET-question-7781"}, "output": {"answer": "SECRET-answer-5512"},
+         "metadata": {"customer": "SECRET-customer-0042", "flags": [True, False]}},
+        {"name": "retrieve", "type": "retrieval",
+         "output": {"documents": [{"content": "SECRET-doc-body", "score": 0.5}]}},
+    ], trace_id="secret-1")
+
+
+@pytest.fixture
+def curator(client, project, member):
+    client.force_login(member(project, role="curator"))
+    return client
+
+
+VALID = {"version": 1, "components": [
+    {"type": "markdown", "title": "Question", "path": "$.input.question"},
+    {"type": "carousel", "span": {"type": "retrieval"}, "path": "$.output.documents",
+     "components": [{"type": "markdown", "path": "$.content"}]},
+]}
+INVALID = {"components": [{"type": "markdown", "title": "Question"}]}
+
+
+def test_generates_after_one_retry_and_sends_only_the_shape(curator, llm, secret_trace):
+    with llm([json.dumps(INVALID), "```json\n" + json.dumps(VALID) + "\n```"]) as stub:
+        response = curator.post("/api/v1/trace-views/generate/", {
+            "description": "Question, then the retrieved documents", "trace": "secret-1",
+            "base_url": "http://203.0.113.9/evil"}, content_type="application/json")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body == {"spec": VALID, "errors": {}, "valid": True, "attempts": 2}
+    assert len(stub.requests) == 2
+    assert all(r["path"] == "/v1/chat/completions" and r["auth"] == "Bearer sk-test-key" for r in stub.requests)
+    first = json.loads(stub.requests[0]["body"])
+    assert first["model"] == "stub-model"
+    user_message = first["messages"][1]["content"]
+    assert "Question, then the retrieved documents" in user_message
+    # The shape: keys and types, span names and types; never a value.
+    assert '"question": "string"' in user_message and '"score": "number"' in user_message
+    assert '"name": "retrieve"' in user_message
+    for request in stub.requests:
+        for secret in SENTINELS:
+            assert secret not in request["body"], secret
+    retry = json.loads(stub.requests[1]["body"])["messages"]
+    assert retry[-2]["role"] == "assistant"
+    assert "components[0].path: This field is required." in retry[-1]["content"]
+
+
+def test_still_invalid_after_retry_opens_with_errors(curator, llm, secret_trace):
+    with llm([json.dumps(INVALID), json.dumps(INVALID)]):
+        body = curator.post("/api/v1/trace-views/generate/", {"description": "x", "trace": "secret-1"},
+                            content_type="application/json").json()
+    assert body["valid"] is False and body["attempts"] == 2
+    assert body["errors"] == {"components[0].path": ["This field is required."]}
+
+
+def test_valid_first_time_makes_one_call(curator, llm, secret_trace):
+    with llm([json.dumps(VALID)]) as stub:
+        body = curator.post("/api/v1/trace-views/generate/", {"description": "x", "trace": "secret-1"},
+                            content_type="application/json").json()
+    assert body["attempts"] == 1 and len(stub.requests) == 1
+
+
+def test_non_json_twice_is_a_502(curator, llm, secret_trace):
+    with llm(["Sure! Here is your view.", "I cannot."]):
+        response = curator.post("/api/v1/trace-views/generate/", {"description": "x", "trace": "secret-1"},
+                                content_type="application/json")
+    assert response.status_code == 502 and "did not answer with JSON" in response.json()["error"]
+
+
+def test_endpoint_error_is_a_502_without_secrets(curator, llm, secret_trace):
+    with llm([500]):
+        response = curator.post("/api/v1/trace-views/generate/", {"description": "x", "trace": "secret-1"},
+                                content_type="application/json")
+    assert response.status_code == 502 and "sk-test-key" not in response.content.decode()
+
+
+def test_unconfigured_explains_how(curator, settings, secret_trace):
+    settings.LLM_BASE_URL = ""
+    status = curator.get("/api/v1/trace-views/generate/").json()
+    assert status["configured"] is False and "LLM_BASE_URL" in status["help"]
+    response = curator.post("/api/v1/trace-views/generate/", {"description": "x", "trace": "secret-1"},
+                            content_type="application/json")
+    assert response.status_code == 503 and "LLM_API_KEY" in response.json()["error"]
+
+
+def test_description_required_and_reviewer_refused(client, project, member, llm, secret_trace):
+    client.force_login(member(project, role="curator"))
+    response = client.post("/api/v1/trace-views/generate/", {"trace": "secret-1"}, content_type="application/json")
+    assert response.status_code == 400 and "description" in response.json()["fields"]
+    client.force_login(member(project, role="reviewer"))
+    with llm([json.dumps(VALID)]) as stub:
+        response = client.post("/api/v1/trace-views/generate/", {"description": "x", "trace": "secret-1"},
+                               content_type="application/json")
+    assert response.status_code == 403 and stub.requests == []
