@@ -1,0 +1,394 @@
+"""Trace, span and tag admin, built to stay fast on tables of millions of spans.
+
+- No full counts: `show_full_result_count = False` and a paginator that counts at most
+  `CappedCountPaginator.cap` rows of the filtered list ("more than 10,000").
+- No heavy JSON on list pages: spans load `SPAN_LIGHT_FIELDS` only; traces have no JSON but tags.
+- Filters use indexed columns or EXISTS probes on indexed span columns; the name and model filters
+  offer the values seen in the newest rows instead of a DISTINCT over the whole table.
+- Search: an exact trace/span id first (unique index); otherwise a substring of the input/output
+  previews (300 characters a row, so a scan stays bounded; combine with a time filter on big tables).
+- Actions registered by other apps (`apps.core.registry.trace_admin_actions` / `span_admin_actions`)
+  join the changelists; select-across hands them the filtered queryset.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from django import forms
+from django.contrib import admin
+from django.core.paginator import Paginator
+from django.core.validators import RegexValidator
+from django.db.models import Exists, OuterRef
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.functional import cached_property
+from django.utils.html import format_html, format_html_join
+from django.utils.text import Truncator
+
+from apps.core import registry
+from apps.core.admin import ProjectScopedAdmin
+
+from . import admin_views
+from .filters import TraceFilter
+from .models import Span, SpanTag, SpanType, Tag, Trace
+from .rendering import format_duration_ms
+from .selectors import SPAN_LIGHT_FIELDS
+
+LIST_PREVIEW_CHARS = 80
+
+
+class CappedCountPaginator(Paginator):
+    """Counts at most `cap + 1` rows, so a page of a huge filtered list never pays a full COUNT(*)."""
+
+    cap = 10_000
+
+    @cached_property
+    def count(self) -> int:
+        return self.object_list[: self.cap + 1].count()
+
+
+# --- list filters -------------------------------------------------------------------------------
+
+
+class StartedWithinFilter(admin.SimpleListFilter):
+    title = "start time"
+    parameter_name = "started"
+    windows = {
+        "1h": ("Last hour", timedelta(hours=1)),
+        "24h": ("Last 24 hours", timedelta(days=1)),
+        "7d": ("Last 7 days", timedelta(days=7)),
+        "30d": ("Last 30 days", timedelta(days=30)),
+    }
+
+    def lookups(self, request, model_admin):
+        return [(key, label) for key, (label, _) in self.windows.items()]
+
+    def queryset(self, request, queryset):
+        window = self.windows.get(self.value() or "")
+        return queryset.filter(start_time__gte=timezone.now() - window[1]) if window else queryset
+
+
+class ProjectListFilter(admin.SimpleListFilter):
+    """Only the user's projects; hidden for a user of one project."""
+
+    title = "project"
+    parameter_name = "project"
+
+    def lookups(self, request, model_admin):
+        return [(str(p.pk), p.slug) for p in model_admin.user_projects(request).only("pk", "slug")[:200]]
+
+    def has_output(self):
+        return len(self.lookup_choices) > 1
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value:
+            return queryset
+        if not value.isdigit():
+            return queryset.none()
+        return queryset.filter(project_id=int(value))
+
+
+class RecentValuesFilter(admin.SimpleListFilter):
+    """Exact match on a column; the choices are the values seen in the newest rows (cheap, no DISTINCT scan)."""
+
+    field = ""
+    sample = 2000
+    max_choices = 50
+
+    def lookups(self, request, model_admin):
+        recent = (
+            model_admin.get_queryset(request)
+            .order_by("-start_time")
+            .values_list(self.field, flat=True)[: self.sample]
+        )
+        values = sorted({v for v in recent if v})[: self.max_choices]
+        current = self.value()
+        if current and current not in values:
+            values.append(current)
+        return [(v, Truncator(v).chars(60)) for v in values]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(**{self.field: self.value()}) if self.value() else queryset
+
+
+class TraceNameFilter(RecentValuesFilter):
+    title = "name"
+    parameter_name = "name"
+    field = "name"
+
+
+class SpanNameFilter(TraceNameFilter):
+    pass
+
+
+class SpanModelFilter(RecentValuesFilter):
+    title = "model"
+    parameter_name = "model"
+    field = "model"
+
+
+class TagListFilter(admin.SimpleListFilter):
+    title = "tag"
+    parameter_name = "tag"
+
+    def lookups(self, request, model_admin):
+        tags = Tag.objects.filter(project__in=model_admin.user_projects(request))
+        names = sorted(set(tags.values_list("name", flat=True)[:500]))
+        return [(n, n) for n in names]
+
+    def queryset(self, request, queryset):
+        name = self.value()
+        if not name:
+            return queryset
+        if queryset.model is Trace:
+            return TraceFilter(data={"tags": [name]}, queryset=queryset).qs
+        return queryset.filter(Exists(SpanTag.objects.filter(span_id=OuterRef("pk"), tag__name=name)))
+
+
+class HasSpanTypeFilter(admin.SimpleListFilter):
+    title = "has a span of type"
+    parameter_name = "span_type"
+
+    def lookups(self, request, model_admin):
+        return SpanType.choices
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value not in SpanType.values:
+            return queryset
+        return queryset.filter(Exists(Span.objects.filter(trace_id=OuterRef("pk"), type=value)))
+
+
+class HasExpectedFilter(admin.SimpleListFilter):
+    title = "expected output"
+    parameter_name = "has_expected"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Has expected"), ("no", "No expected")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(expected__isnull=False)
+        if self.value() == "no":
+            return queryset.filter(expected__isnull=True)
+        return queryset
+
+
+# --- shared behaviour ---------------------------------------------------------------------------
+
+
+class _ReadOnlyTelemetryAdmin(ProjectScopedAdmin):
+    """Traces and spans arrive by ingest: the admin reads them; project admins may delete them."""
+
+    registry_actions: list = []
+    show_full_result_count = False
+    paginator = CappedCountPaginator
+    list_per_page = 50
+    search_help_text = "An exact id, or text in the input/output previews."
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if not actions and (self.actions is None or "_popup" in request.GET):
+            return actions
+        extra = [self.get_action(fn) for fn in self.registry_actions]
+        for func, name, description in self._filter_actions_by_permissions(request, [a for a in extra if a]):
+            actions[name] = (func, name, description)
+        return actions
+
+
+def _preview(text: str) -> str:
+    return Truncator(text or "").chars(LIST_PREVIEW_CHARS)
+
+
+def _tag_chips(names) -> str:
+    return format_html_join(" ", '<span class="assay-chip">{}</span>', ((n,) for n in (names or [])[:6]))
+
+
+# --- Trace --------------------------------------------------------------------------------------
+
+TRACE_LIST_FIELDS = (
+    "id", "project_id", "project__slug", "trace_id", "name", "root_span_id", "start_time", "end_time",
+    "duration_ms", "span_count", "has_error", "total_tokens", "total_cost", "input_preview",
+    "output_preview", "tags", "review_status",
+)
+
+
+@admin.register(Trace)
+class TraceAdmin(_ReadOnlyTelemetryAdmin):
+    list_display = [
+        "display_name", "start_time", "duration", "span_count", "total_tokens", "cost", "has_error",
+        "tag_chips", "input_short", "output_short", "project_slug",
+    ]
+    list_display_links = ["display_name"]
+    list_filter = [
+        StartedWithinFilter, "has_error", TraceNameFilter, TagListFilter, HasSpanTypeFilter, "review_status",
+        ProjectListFilter,
+    ]
+    list_select_related = ["project"]
+    sortable_by = ["start_time", "duration", "span_count", "total_tokens"]
+    ordering = ["-start_time", "-id"]
+    search_fields = ["trace_id"]  # shows the search box; get_search_results decides what it matches
+
+    @property
+    def registry_actions(self):
+        return registry.trace_admin_actions
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("project").only(*TRACE_LIST_FIELDS)
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()[:200]
+        if not term:
+            return queryset, False
+        exact = queryset.filter(trace_id=term)
+        if exact.exists():
+            return exact, False
+        return TraceFilter(data={"q": term}, queryset=queryset).qs, False
+
+    @admin.display(description="name", ordering="name")
+    def display_name(self, obj):
+        return obj.name or obj.trace_id
+
+    @admin.display(description="duration", ordering="duration_ms")
+    def duration(self, obj):
+        return format_duration_ms(obj.duration_ms)
+
+    @admin.display(description="cost", ordering="total_cost")
+    def cost(self, obj):
+        return f"${obj.total_cost:.4f}" if obj.total_cost else "—"
+
+    @admin.display(description="tags")
+    def tag_chips(self, obj):
+        return _tag_chips(obj.tags)
+
+    @admin.display(description="project")
+    def project_slug(self, obj):
+        return obj.project.slug
+
+    @admin.display(description="input")
+    def input_short(self, obj):
+        return _preview(obj.input_preview)
+
+    @admin.display(description="output")
+    def output_short(self, obj):
+        return _preview(obj.output_preview)
+
+    def get_urls(self):
+        urls = [
+            path(
+                "by-id/<path:trace_id>/",
+                self.admin_site.admin_view(self.by_trace_id_view),
+                name="traces_trace_by_id",
+            ),
+        ]
+        return urls + super().get_urls()
+
+    def by_trace_id_view(self, request, trace_id):
+        return admin_views.trace_by_id(self, request, trace_id)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        return admin_views.trace_page(self, request, object_id, extra_context=extra_context)
+
+
+# --- Span ---------------------------------------------------------------------------------------
+
+
+@admin.register(Span)
+class SpanAdmin(_ReadOnlyTelemetryAdmin):
+    list_display = [
+        "display_name", "type", "trace_link", "start_time", "duration", "model", "total_tokens", "is_error",
+    ]
+    list_display_links = ["display_name"]
+    list_filter = [
+        StartedWithinFilter, "type", "is_error", HasExpectedFilter, SpanNameFilter, SpanModelFilter,
+        TagListFilter, ProjectListFilter,
+    ]
+    list_select_related = ["trace", "project"]
+    sortable_by = ["start_time", "duration", "total_tokens"]
+    ordering = ["-start_time", "-id"]
+    search_fields = ["span_id"]
+    search_help_text = "An exact span id or trace id, or an exact span name."
+
+    @property
+    def registry_actions(self):
+        return registry.span_admin_actions
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("trace", "project")
+            .only(*SPAN_LIGHT_FIELDS, "trace__id", "trace__trace_id", "project__slug")
+        )
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()[:200]
+        if not term:
+            return queryset, False
+        for lookup in ("span_id", "trace__trace_id"):
+            exact = queryset.filter(**{lookup: term})
+            if exact.exists():
+                return exact, False
+        return queryset.filter(name=term), False
+
+    @admin.display(description="name", ordering="name")
+    def display_name(self, obj):
+        return obj.name or obj.span_id
+
+    @admin.display(description="trace")
+    def trace_link(self, obj):
+        url = reverse("admin:traces_trace_change", args=[obj.trace_id])
+        return format_html('<a href="{}?span={}">{}</a>', url, obj.span_id, Truncator(obj.trace.trace_id).chars(24))
+
+    @admin.display(description="duration", ordering="duration_ms")
+    def duration(self, obj):
+        return format_duration_ms(obj.duration_ms)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        return admin_views.span_page(self, request, object_id, extra_context=extra_context)
+
+
+# --- Tag ----------------------------------------------------------------------------------------
+
+
+HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+class TagForm(forms.ModelForm):
+    colour = forms.CharField(
+        max_length=7,
+        initial="#64748b",
+        validators=[RegexValidator(HEX_COLOUR, "A colour like #64748b.")],
+        widget=forms.TextInput(attrs={"type": "color"}),
+    )
+
+    class Meta:
+        model = Tag
+        fields = ["project", "name", "colour"]
+
+
+@admin.register(Tag)
+class TagAdmin(ProjectScopedAdmin):
+    form = TagForm
+    change_role = "curator"
+    list_display = ["name", "swatch", "project", "created_at"]
+    list_filter = [ProjectListFilter]
+    list_select_related = ["project"]
+    search_fields = ["name"]
+    show_full_result_count = False
+    paginator = CappedCountPaginator
+
+    @admin.display(description="colour")
+    def swatch(self, obj):
+        colour = obj.colour if HEX_COLOUR.match(obj.colour or "") else "#64748b"
+        return format_html('<span class="assay-chip" style="background:{};color:#fff">{}</span>', colour, colour)
+
