@@ -1,0 +1,362 @@
+"""Bodies of the queue admin screens: review page, submit/skip endpoints, kanban board, analytics.
+
+Every view loads the queue through the user's projects (another project's queue is a 404 like a
+missing one) and checks the role it needs explicitly.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseNotAllowed, JsonResponse
+from django.shortcuts import redirect, render
+from django.template import TemplateDoesNotExist
+from django.template.loader import get_template, render_to_string
+from django.urls import reverse
+
+from apps.core import registry
+from apps.core.exceptions import ApplicationError
+from apps.core.json_preview import is_chat_messages
+from apps.core.markdown import render_markdown
+from apps.projects.selectors import projects_for_user, user_has_role
+from apps.traces.models import Span
+
+from . import analytics, selectors, services
+from .models import ItemStatus, ReviewItem, ReviewQueue, ReviewSubmission
+
+PANEL_TEMPLATE = "reviews/_annotation_panel.html"
+SUBMIT_KEYS = {"scores", "comment", "tags", "remove_tags", "expected", "metadata"}
+MAX_TREE_SPANS = 300
+
+
+def _queue_or_404(request, queue_id: int, min_role: str = "viewer") -> ReviewQueue:
+    queue = (
+        ReviewQueue.objects.filter(pk=queue_id, project__in=projects_for_user(request.user))
+        .select_related("project").first()
+    )
+    if queue is None:
+        raise Http404("Review queue not found.")
+    if not user_has_role(request.user, queue.project, min_role):
+        raise Http404("Review queue not found.")
+    return queue
+
+
+def _item_or_404(queue: ReviewQueue, item_id: int) -> ReviewItem:
+    item = (
+        ReviewItem.objects.filter(queue=queue, pk=item_id)
+        .select_related("span__trace", "span__project", "assignee", "reserved_by").first()
+    )
+    if item is None:
+        raise Http404("Item not found.")
+    return item
+
+
+def _json_error(exc: ApplicationError) -> JsonResponse:
+    return JsonResponse(exc.as_dict(), status=exc.status)
+
+
+def _ctx(admin_site, request, **extra) -> dict[str, Any]:
+    return {**(admin_site.each_context(request) if admin_site else {}), **extra}
+
+
+# ---------------------------------------------------------------- review page
+
+
+def review_next_view(request, queue_id: int, admin_site=None):
+    """Reserve the reviewer's next item and open it; a page saying so when nothing is left."""
+    queue = _queue_or_404(request, queue_id)
+    try:
+        item = services.review_item_next(queue=queue, user=request.user)
+    except ApplicationError as exc:
+        return render(request, "admin/queues/review_done.html", _ctx(
+            admin_site, request, title=queue.name, queue=queue, error=exc.message,
+            progress=selectors.queue_progress(queue=queue, user=request.user)), status=exc.status)
+    if item is not None:
+        return redirect("admin:queues_reviewqueue_review_item", queue.pk, item.pk)
+    queue.refresh_from_db()
+    return render(request, "admin/queues/review_done.html", _ctx(
+        admin_site, request, title=queue.name, queue=queue,
+        progress=selectors.queue_progress(queue=queue, user=request.user),
+        last=ReviewSubmission.objects.filter(item__queue=queue, reviewer=request.user).order_by("-id")
+        .values_list("item_id", flat=True).first(),
+    ))
+
+
+def _span_tree(span: Span) -> list[dict[str, Any]]:
+    """The trace's spans in tree order with depth (at most MAX_TREE_SPANS)."""
+    rows = list(
+        Span.objects.filter(trace_id=span.trace_id)
+        .only("id", "span_id", "parent_span_id", "name", "type", "duration_ms", "is_error", "start_time")
+        .order_by("start_time", "id")[: MAX_TREE_SPANS + 1]
+    )
+    truncated = len(rows) > MAX_TREE_SPANS
+    rows = rows[:MAX_TREE_SPANS]
+    ids = {r.span_id for r in rows}
+    children: dict[str, list[Span]] = {}
+    for r in rows:
+        parent = r.parent_span_id if r.parent_span_id in ids else ""
+        children.setdefault(parent, []).append(r)
+    out: list[dict[str, Any]] = []
+
+    def walk(parent: str, depth: int) -> None:
+        for child in children.get(parent, []):
+            out.append({"span": child, "depth": depth, "indent": depth * 16, "current": child.pk == span.pk})
+            if child.span_id != parent:
+                walk(child.span_id, depth + 1)
+
+    walk("", 0)
+    return out + ([{"truncated": True}] if truncated else [])
+
+
+def _readable(value: Any) -> dict[str, Any]:
+    """A value for the default rendering: chat messages as a thread, else indented JSON or text."""
+    if value is None:
+        return {"empty": True}
+    if isinstance(value, dict) and is_chat_messages(value.get("messages")):
+        value = value["messages"]
+    if is_chat_messages(value):
+        messages = []
+        for m in value:
+            content = m.get("content")
+            if isinstance(content, list):
+                content = "\n".join(p.get("text", "") for p in content if isinstance(p, dict))
+            elif not isinstance(content, str):
+                content = json.dumps(content, indent=2, ensure_ascii=False, default=str)
+            messages.append({"role": m.get("role", ""), "content": content})
+        return {"messages": messages}
+    if isinstance(value, dict) and isinstance(value.get("role"), str) and "content" in value:
+        return _readable([value])
+    if isinstance(value, str):
+        return {"text": value}
+    return {"json": json.dumps(value, indent=2, ensure_ascii=False, default=str)}
+
+
+def _span_io_template() -> str | None:
+    try:
+        get_template("traces/_span_io.html")
+        return "traces/_span_io.html"
+    except TemplateDoesNotExist:
+        return None
+
+
+def _review_body(request, queue, span) -> str | None:
+    """The first review body renderer that answers (custom trace views), rendered by its template."""
+    for renderer in registry.review_body_renderers:
+        rendered = renderer(request=request, queue=queue, trace=span.trace, span=span)
+        if rendered:
+            return render_to_string(rendered["template"], rendered.get("context") or {}, request=request)
+    return None
+
+
+def _panel_context(request, queue: ReviewQueue, item: ReviewItem, *, can_submit: bool, submitted: bool):
+    from apps.reviews.selectors import annotation_panel_context
+
+    configs = list(queue.score_configs.all())
+    ctx = annotation_panel_context(request, item.span, configs=configs)
+    # Reviewing a queue item saves through the queue's submit, which records the submission too.
+    ctx["panel_state"] = {**ctx["panel_state"],
+                          "submitUrl": reverse("admin:queues_reviewqueue_review_submit", args=[queue.pk, item.pk])}
+    if not can_submit:
+        ctx["can_edit"] = False
+        ctx["panel_state"]["canEdit"] = False
+    if not selectors.scores_visible_to(queue=queue, user=request.user, submitted=submitted, status=item.status):
+        # Blind queue: keep only the reviewer's own scores until they submit.
+        for entry in ctx.get("summary") or []:
+            entry["scores"] = [s for s in entry.get("scores", []) if s.author_id == request.user.pk]
+            entry["count"] = len(entry["scores"])
+            entry["mean"] = None
+            entry["mean_percent"] = None
+        ctx["score_history"] = [ev for ev in ctx.get("score_history") or [] if ev.author_id == request.user.pk]
+    return ctx
+
+
+def _neighbours(queue: ReviewQueue, item: ReviewItem, user) -> tuple[int | None, int | None]:
+    """Previous/next in the reviewer's own history of this queue (for k / j)."""
+    mine = ReviewSubmission.objects.filter(item__queue=queue, reviewer=user)
+    here = mine.filter(item=item).values_list("pk", flat=True).first()
+    if here is None:
+        prev = mine.order_by("-id").values_list("item_id", flat=True).first()
+        return prev, None
+    prev = mine.filter(pk__lt=here).order_by("-id").values_list("item_id", flat=True).first()
+    nxt = mine.filter(pk__gt=here).order_by("id").values_list("item_id", flat=True).first()
+    return prev, nxt
+
+
+def review_item_view(request, queue_id: int, item_id: int, admin_site=None):
+    queue = _queue_or_404(request, queue_id)
+    item = _item_or_404(queue, item_id)
+    try:
+        state = services.review_item_open(item=item, user=request.user)
+    except ApplicationError as exc:
+        if exc.status == 403:
+            raise PermissionDenied(exc.message)
+        raise Http404(exc.message)
+    item = _item_or_404(queue, item_id)
+    queue.refresh_from_db()
+    span = item.span
+    prev_id, next_id = _neighbours(queue, item, request.user)
+    review_url = reverse("admin:queues_reviewqueue_review", args=[queue.pk])
+    body = _review_body(request, queue, span)
+    context = _ctx(
+        admin_site, request,
+        title=f"Review · {queue.name}",
+        queue=queue,
+        item=item,
+        span=span,
+        trace=span.trace,
+        state=state,
+        instructions_html=render_markdown(queue.instructions),
+        progress=selectors.queue_progress(queue=queue, user=request.user),
+        annotation_panel=_panel_context(request, queue, item, can_submit=state["can_submit"],
+                                        submitted=state["submitted"]),
+        review_body_html=body,
+        span_tree=_span_tree(span),
+        span_io_template=_span_io_template(),
+        io_input=_readable(span.input),
+        io_output=_readable(span.output),
+        io_expected=None if span.expected is None else _readable(span.expected),
+        page_state={
+            "submitUrl": reverse("admin:queues_reviewqueue_review_submit", args=[queue.pk, item.pk]),
+            "skipUrl": reverse("admin:queues_reviewqueue_review_skip", args=[queue.pk, item.pk]),
+            "nextUrl": reverse("admin:queues_reviewqueue_review_item", args=[queue.pk, next_id]) if next_id
+            else (review_url if state["submitted"] or not state["can_submit"] else None),
+            "prevUrl": reverse("admin:queues_reviewqueue_review_item", args=[queue.pk, prev_id]) if prev_id else None,
+            "canSubmit": state["can_submit"],
+            "submitted": state["submitted"],
+            "itemId": item.pk,
+        },
+    )
+    return render(request, "admin/queues/review.html", context)
+
+
+def _post_json(request) -> dict:
+    try:
+        data = json.loads(request.body or b"{}")
+    except (UnicodeDecodeError, ValueError):
+        raise ApplicationError("Invalid JSON.", fields={"non_field_errors": ["Invalid JSON."]})
+    if not isinstance(data, dict):
+        raise ApplicationError("Expected a JSON object.", fields={"non_field_errors": ["Expected a JSON object."]})
+    unknown = sorted(set(data) - SUBMIT_KEYS)
+    if unknown:
+        raise ApplicationError("Unknown fields.", fields={k: ["Unknown field."] for k in unknown})
+    return data
+
+
+def review_submit_view(request, queue_id: int, item_id: int, admin_site=None):
+    """POST the annotation panel's JSON: saves through annotations_submit, records the submission,
+    answers with the fresh panel and the URL of the reviewer's next item."""
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    queue = _queue_or_404(request, queue_id)
+    item = _item_or_404(queue, item_id)
+    try:
+        data = _post_json(request)
+        kwargs = {k: data[k] for k in ("scores", "comment", "tags", "remove_tags", "metadata") if k in data}
+        if "expected" in data:
+            kwargs.update(expected=data["expected"], expected_set=True)
+        services.review_item_submit(item=item, user=request.user, **kwargs)
+    except ApplicationError as exc:
+        return _json_error(exc)
+    item = _item_or_404(queue, item_id)
+    panel = _panel_context(request, queue, item, can_submit=True, submitted=True)
+    html = render_to_string(PANEL_TEMPLATE, {"annotation_panel": panel}, request=request)
+    _, next_in_history = _neighbours(queue, item, request.user)
+    next_url = (
+        reverse("admin:queues_reviewqueue_review_item", args=[queue.pk, next_in_history]) if next_in_history
+        else reverse("admin:queues_reviewqueue_review", args=[queue.pk])
+    )
+    return JsonResponse({"result": {"submitted": True, "item": item.pk, "status": item.status,
+                                    "next_url": next_url}, "html": html})
+
+
+def review_skip_view(request, queue_id: int, item_id: int, admin_site=None):
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    queue = _queue_or_404(request, queue_id)
+    item = _item_or_404(queue, item_id)
+    try:
+        services.review_item_skip(item=item, user=request.user)
+    except ApplicationError as exc:
+        return _json_error(exc)
+    return JsonResponse({"next_url": reverse("admin:queues_reviewqueue_review", args=[queue.pk])})
+
+
+# ---------------------------------------------------------------- board
+
+
+def _board_filters(request, queue: ReviewQueue) -> dict[str, Any]:
+    User = get_user_model()
+    assignee = request.user if request.GET.get("mine") == "1" else None
+    reviewer = None
+    raw = request.GET.get("reviewer", "")
+    if raw.isdigit():
+        reviewer = User.objects.filter(pk=int(raw), memberships__project=queue.project).first()
+        if reviewer is None and request.user.is_superuser:
+            reviewer = User.objects.filter(pk=int(raw)).first()
+    return {"assignee": assignee, "reviewer": reviewer}
+
+
+def _cards(request, queue: ReviewQueue, status: str, filters: dict, after: int | None = None):
+    items = selectors.board_items(queue=queue, status=status, after=after, limit=selectors.BOARD_PAGE + 1, **filters)
+    more = len(items) > selectors.BOARD_PAGE
+    items = items[: selectors.BOARD_PAGE]
+    scores = selectors.item_scores(queue=queue, items=items, user=request.user)
+    cards = [{"item": i, "scores": scores.get(i.pk, [])} for i in items]
+    return cards, more
+
+
+def board_view(request, queue_id: int, admin_site=None):
+    queue = _queue_or_404(request, queue_id)
+    filters = _board_filters(request, queue)
+    counts = selectors.board_counts(queue=queue, **filters)
+    columns = []
+    for status, label in ItemStatus.choices:
+        cards, more = _cards(request, queue, status, filters)
+        columns.append({"status": status, "label": label, "count": counts[status], "cards": cards, "more": more})
+    User = get_user_model()
+    reviewers = User.objects.filter(memberships__project=queue.project).order_by("username").distinct()[:200]
+    return render(request, "admin/queues/board.html", _ctx(
+        admin_site, request, title=f"Board · {queue.name}", queue=queue, columns=columns,
+        reviewers=reviewers, filters=filters, mine=request.GET.get("mine") == "1",
+        can_move=selectors.user_may_lead(queue=queue, user=request.user),
+        can_review=selectors.user_may_review(queue=queue, user=request.user),
+        progress=selectors.queue_progress(queue=queue, user=request.user),
+        filtered=any(filters.values()),
+        board_state={
+            "queueId": queue.pk,
+            "itemUrl": reverse("review-item", args=[queue.pk, 0]).replace("/0/", "/{id}/"),
+            "columnUrl": reverse("admin:queues_reviewqueue_board_column", args=[queue.pk]),
+            "reviewUrl": reverse("admin:queues_reviewqueue_review_item", args=[queue.pk, 0]).replace("/0/", "/{id}/"),
+            "query": request.GET.urlencode(),
+            "filtered": any(filters.values()),
+        },
+    ))
+
+
+def board_column_view(request, queue_id: int, admin_site=None):
+    """More cards of one column (after the last shown), as an HTML fragment."""
+    queue = _queue_or_404(request, queue_id)
+    status = request.GET.get("status", "")
+    after = request.GET.get("after", "")
+    if status not in ItemStatus.values or not after.isdigit():
+        return JsonResponse({"error": "Invalid column.", "fields": {"status": ["Give status and after."]}}, status=400)
+    cards, more = _cards(request, queue, status, _board_filters(request, queue), after=int(after))
+    html = render_to_string("admin/queues/_cards.html", {
+        "cards": cards, "queue": queue, "can_move": selectors.user_may_lead(queue=queue, user=request.user),
+    }, request=request)
+    return JsonResponse({"html": html, "more": more})
+
+
+# ---------------------------------------------------------------- analytics
+
+
+def analytics_view(request, queue_id: int, admin_site=None):
+    queue = _queue_or_404(request, queue_id)
+    data = analytics.queue_analytics(queue)
+    data["progress"] = selectors.queue_progress(queue=queue, user=request.user)
+    return render(request, "admin/queues/analytics.html", _ctx(
+        admin_site, request, title=f"Analytics · {queue.name}", queue=queue, **data,
+    ))

@@ -1,0 +1,91 @@
+"""Demo data: a review queue with items in all three states, reviewed by two demo reviewers."""
+
+from __future__ import annotations
+
+import random
+
+from django.contrib.auth import get_user_model
+
+from apps.projects.models import Role
+from apps.projects.services import membership_set
+from apps.traces.models import Span
+
+from . import services
+from .models import ReviewQueue
+
+QUEUE_NAME = "Weekly sample: support answers"
+INSTRUCTIONS = """Judge the **assistant's last answer** against the refund policy.
+
+- *correctness*: is it right according to the policy?
+- *helpfulness*: how far did it get the user (slider; `[` and `]` move it by 5%).
+- *follows policy*: does it avoid promising anything the policy does not allow?
+
+Press `?` for the keyboard map.
+"""
+
+
+def _reviewer(username: str):
+    user, created = get_user_model().objects.get_or_create(
+        username=username, defaults={"email": f"{username}@example.com", "is_staff": True}
+    )
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    return user
+
+
+def _configs(project):
+    from apps.reviews.models import ScoreConfig
+    from apps.reviews.services import score_config_create
+
+    wanted = [
+        {"name": "correctness", "kind": "categorical",
+         "options": [{"label": "correct", "value": 1}, {"label": "partially", "value": 0.5},
+                     {"label": "incorrect", "value": 0}]},
+        {"name": "helpfulness", "kind": "continuous", "min_value": 0.0, "max_value": 1.0},
+        {"name": "follows policy", "kind": "boolean"},
+    ]
+    out = []
+    for spec in wanted:
+        existing = ScoreConfig.objects.filter(project=project, name=spec["name"]).first()
+        out.append(existing or score_config_create(project=project, **spec))
+    return out
+
+
+def demo_load(*, project, stdout=None, **_options) -> None:
+    if ReviewQueue.objects.filter(project=project, name=QUEUE_NAME).exists():
+        return
+    configs = _configs(project)
+    alice, bob = _reviewer("demo-alice"), _reviewer("demo-bob")
+    for user in (alice, bob):
+        membership_set(project=project, user=user, role=Role.REVIEWER)
+    queue = services.review_queue_create(
+        project=project, name=QUEUE_NAME, instructions=INSTRUCTIONS, score_configs=configs,
+        reviewers_per_item=2, blind=True,
+    )
+    roots = Span.objects.filter(project=project, parent_span_id="").order_by("start_time", "id")
+    picked = list(roots.values_list("pk", flat=True)[:60])
+    services.review_items_add(queue=queue, spans=Span.objects.filter(pk__in=picked))
+    rng = random.Random(30)
+    labels = ["correct", "partially", "incorrect"]
+
+    def review(user, item):
+        truth = rng.choices(labels, weights=[6, 3, 1])[0]
+        label = truth if rng.random() < 0.8 else rng.choice(labels)
+        services.review_item_submit(
+            item=item, user=user,
+            scores={"correctness": label, "helpfulness": round(rng.uniform(0.3, 1.0), 2),
+                    "follows policy": label != "incorrect" or rng.random() < 0.3},
+        )
+
+    # 15 items reviewed by both (complete), 8 by one of them (pending), the rest left in the backlog.
+    for _ in range(15):
+        review(alice, services.review_item_next(queue=queue, user=alice))
+        review(bob, services.review_item_next(queue=queue, user=bob))
+    for i in range(8):
+        user = alice if i % 2 == 0 else bob
+        review(user, services.review_item_next(queue=queue, user=user))
+    queue.refresh_from_db()
+    if stdout is not None:
+        stdout.write(f"  review queue: {queue.complete_count} complete, {queue.pending_count} pending, "
+                     f"{queue.backlog_count} backlog")

@@ -1,0 +1,149 @@
+"""The admin screens: review page, submit/skip endpoints, board, analytics, dashboard, the action."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from apps.queues import services
+from apps.queues.models import ItemStatus, ReviewItem
+from apps.reviews.models import Score
+from apps.traces.models import Span, Trace
+
+from .conftest import make_spans
+
+pytestmark = pytest.mark.django_db
+
+
+def login(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_review_page_reserves_renders_and_escapes(project, make_queue, member):
+    queue = make_queue(2, instructions="Use <script>alert(1)</script> **care**")
+    span = queue.items.order_by("id").first().span
+    span.input = [{"role": "user", "content": "<img src=x onerror=alert(1)> hello"}]
+    span.save()
+    alice = member(project)
+    client = login(alice)
+    res = client.get(reverse("admin:queues_reviewqueue_review", args=[queue.pk]))
+    assert res.status_code == 302
+    res = client.get(res["Location"])
+    html = res.content.decode()
+    assert res.status_code == 200
+    assert "&lt;img src=x onerror=alert(1)&gt; hello" in html and "<img src=x" not in html
+    assert "<script>alert(1)</script>" not in html and "<strong>care</strong>" in html
+    assert "0 of 2</strong> complete" in html and "<strong>2</strong> left for you" in html
+    assert 'data-score-config="correct"' in html and 'data-score-config="tone"' in html
+    assert ReviewItem.objects.get(span=span).reserved_by == alice
+
+
+def test_submit_endpoint_saves_through_annotations_and_points_to_next(project, make_queue, member):
+    queue = make_queue(2)
+    alice = member(project)
+    client = login(alice)
+    item = services.review_item_next(queue=queue, user=alice)
+    url = reverse("admin:queues_reviewqueue_review_submit", args=[queue.pk, item.pk])
+    res = client.post(url, json.dumps({"scores": {"tone": "kind"}, "comment": "ok", "tags": ["good"]}),
+                      content_type="application/json")
+    assert res.status_code == 200, res.content
+    body = res.json()
+    assert body["result"]["next_url"] == reverse("admin:queues_reviewqueue_review", args=[queue.pk])
+    assert "data-assay-annotations" in body["html"]
+    assert Score.objects.get(span=item.span, author=alice).label == "kind"
+    item.refresh_from_db()
+    assert item.status == ItemStatus.COMPLETE
+    bad = client.post(url, json.dumps({"scores": {"tone": "meh"}}), content_type="application/json")
+    assert bad.status_code == 400 and "scores.tone" in bad.json()["fields"]
+    assert client.post(url, "[1]", content_type="application/json").status_code == 400
+
+
+def test_other_projects_queue_is_404(project, other_project, make_queue, member):
+    queue = make_queue(1)
+    outsider = login(member(other_project, role="admin"))
+    for name in ("review", "board", "analytics"):
+        assert outsider.get(reverse(f"admin:queues_reviewqueue_{name}", args=[queue.pk])).status_code == 404
+
+
+def test_board_shows_columns_counts_cards_and_filters(project, make_queue, member):
+    queue = make_queue(3)
+    alice = member(project)
+    lead = member(project, role="curator")
+    first = services.review_item_next(queue=queue, user=alice)
+    services.review_item_submit(item=first, user=alice, scores={"tone": "rude"})
+    services.review_item_assign(item=queue.items.order_by("-id").first(), assignee=lead)
+    client = login(lead)
+    html = client.get(reverse("admin:queues_reviewqueue_board", args=[queue.pk])).content.decode()
+    assert 'data-column="backlog"' in html and 'data-column="complete"' in html
+    assert html.count('class="assay-card"') == 3
+    assert "tone: <strong>rude</strong>" in html
+    mine = client.get(reverse("admin:queues_reviewqueue_board", args=[queue.pk]), {"mine": "1"}).content.decode()
+    assert mine.count('class="assay-card"') == 1
+    by_alice = client.get(reverse("admin:queues_reviewqueue_board", args=[queue.pk]),
+                          {"reviewer": str(alice.pk)}).content.decode()
+    assert by_alice.count('class="assay-card"') == 1
+
+
+def test_board_columns_are_paginated(project, make_queue, member):
+    queue = make_queue(55)
+    client = login(member(project, role="curator"))
+    html = client.get(reverse("admin:queues_reviewqueue_board", args=[queue.pk])).content.decode()
+    assert html.count('class="assay-card"') == 50 and 'data-more="backlog"' in html
+    last = queue.items.order_by("id")[49].pk
+    more = client.get(reverse("admin:queues_reviewqueue_board_column", args=[queue.pk]),
+                      {"status": "backlog", "after": str(last)}).json()
+    assert more["html"].count('class="assay-card"') == 5 and more["more"] is False
+
+
+def test_analytics_page_renders_escaped_svg(project, make_queue, member):
+    from apps.reviews.services import score_config_create
+
+    config = score_config_create(project=project, name="<b>label</b>", kind="categorical",
+                                 options=[{"label": "<i>x</i>", "value": 1}, {"label": "y", "value": 0}])
+    queue = make_queue(2, reviewers_per_item=2)
+    queue.score_configs.add(config)
+    users = [member(project), member(project)]
+    for user in users:
+        for _ in range(2):
+            item = services.review_item_next(queue=queue, user=user)
+            services.review_item_submit(item=item, user=user, scores={"<b>label</b>": "<i>x</i>", "correct": True})
+    html = login(users[0]).get(reverse("admin:queues_reviewqueue_analytics", args=[queue.pk])).content.decode()
+    assert "<svg" in html and "&lt;i&gt;x&lt;/i&gt;" in html and "<i>x</i>" not in html
+    assert 'data-config="correct"' in html
+
+
+def test_dashboard_panel(project, make_queue, member, client):
+    make_queue(2, name="Dash queue")
+    html = login(member(project, role="admin")).get(reverse("admin:index")).content.decode()
+    assert "Review queues" in html and "Dash queue" in html and "0 of 2</strong> complete" in html
+
+
+def test_add_to_queue_action_with_select_across_honours_filters(project, make_queue, member):
+    queue = make_queue()
+    ok = make_spans(project, 3, name="refund")
+    failing = make_spans(project, 2, name="crash")
+    Trace.objects.filter(pk__in=[s.trace_id for s in failing]).update(has_error=True)
+    client = login(member(project, role="admin"))
+    url = reverse("admin:traces_trace_changelist") + "?has_error__exact=1"
+    form = {"action": "add_traces_to_review_queue", "select_across": "1", "index": "0",
+            "_selected_action": [str(failing[0].trace_id)]}
+    page = client.post(url, form)
+    assert page.status_code == 200 and b"All traces matching the current filters" in page.content
+    res = client.post(url, {**form, "queue": str(queue.pk)})
+    assert res.status_code == 302
+    assert set(queue.items.values_list("span__trace__name", flat=True)) == {"crash"}
+    assert queue.items.count() == 2
+    # The span changelist: only the ticked rows without select-across; never a duplicate.
+    span_url = reverse("admin:traces_span_changelist")
+    res = client.post(span_url, {"action": "add_spans_to_review_queue", "select_across": "0", "index": "0",
+                                 "_selected_action": [str(ok[0].pk), str(failing[0].pk)], "queue": str(queue.pk)})
+    assert res.status_code == 302
+    assert queue.items.count() == 3
+    queue.refresh_from_db()
+    assert queue.backlog_count == 3
+    assert not Span.objects.filter(pk=ok[1].pk, review_items__queue=queue).exists()

@@ -1,0 +1,170 @@
+"""`/api/v1/review-queues/` as API clients and session users use it."""
+
+from __future__ import annotations
+
+import pytest
+from rest_framework.test import APIClient
+
+from apps.queues.models import ItemStatus, ReviewItem, ReviewQueue
+
+from .conftest import make_spans
+
+pytestmark = pytest.mark.django_db
+
+
+def session(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+def test_create_queue_and_fill_by_filter_with_a_key(project, configs, key_client):
+    client = key_client(project, scopes=("read", "write"))
+    res = client.post("/api/v1/review-queues/", {
+        "name": "Refunds", "instructions": "Be <script>x</script> **strict**", "score_configs": ["correct", "tone"],
+        "reviewers_per_item": 2, "blind": True,
+    }, format="json")
+    assert res.status_code == 201, res.json()
+    body = res.json()
+    assert body["reviewers_per_item"] == 2 and body["blind"] and body["reservation_minutes"] == 10
+    assert "<script>" not in body["instructions_html"] and "<strong>strict</strong>" in body["instructions_html"]
+    assert [c["name"] for c in body["score_configs"]] == ["correct", "tone"]
+    make_spans(project, 3, name="refund")
+    make_spans(project, 2, name="other")
+    url = f"/api/v1/review-queues/{body['id']}/items/"
+    res = client.post(url, {"trace_filter": {"name": "refund"}}, format="json")
+    assert res.json()["added"] == 3 and res.json()["progress"]["total"] == 3
+    res = client.post(url, {"trace_ids": ["t-refund-0", "t-other-1", "nope"]}, format="json")
+    assert res.json() | {} == {**res.json(), "added": 1, "already_queued": 1, "not_found": ["nope"]}
+    res = client.get(url, {"status": "backlog"})
+    assert res.status_code == 200 and len(res.json()["results"]) == 4
+    assert {r["trace_name"] for r in res.json()["results"]} == {"refund", "other"}
+
+
+def test_fill_by_span_ids_and_bad_input(project, configs, key_client):
+    client = key_client(project, scopes=("read", "write"))
+    queue_id = client.post("/api/v1/review-queues/", {"name": "Q"}, format="json").json()["id"]
+    spans = make_spans(project, 2)
+    url = f"/api/v1/review-queues/{queue_id}/items/"
+    res = client.post(url, {"span_ids": [spans[0].span_id, spans[0].span_id]}, format="json")
+    assert res.json()["added"] == 1
+    res = client.post(url, {"span_filter": {"type": "bogus"}}, format="json")
+    assert res.status_code == 400 and "span_filter.type" in res.json()["fields"]
+    res = client.post(url, {"span_ids": "x"}, format="json")
+    assert res.status_code == 400 and "span_ids" in res.json()["fields"]
+    res = client.post(url, {}, format="json")
+    assert res.status_code == 400
+    res = client.post("/api/v1/review-queues/", {"name": "Q"}, format="json")
+    assert res.status_code == 400 and "name" in res.json()["fields"]
+    res = client.post("/api/v1/review-queues/", {"name": "R", "score_configs": ["missing"]}, format="json")
+    assert res.status_code == 400 and "score_configs" in res.json()["fields"]
+    res = client.patch(f"/api/v1/review-queues/{queue_id}/", {"reviewers_per_item": 0}, format="json")
+    assert res.status_code == 400 and "reviewers_per_item" in res.json()["fields"]
+
+
+def test_isolation_between_projects(project, other_project, make_queue, key_client):
+    queue = make_queue(2)
+    theirs = key_client(other_project, scopes=("read", "write"))
+    missing = theirs.get("/api/v1/review-queues/999999/")
+    for path in (f"/api/v1/review-queues/{queue.pk}/", f"/api/v1/review-queues/{queue.pk}/items/",
+                 f"/api/v1/review-queues/{queue.pk}/analytics/"):
+        res = theirs.get(path)
+        assert res.status_code == 404 and res.json() == missing.json()
+    item = queue.items.first()
+    res = theirs.patch(f"/api/v1/review-queues/{queue.pk}/items/{item.pk}/", {"status": "pending"}, format="json")
+    assert res.status_code == 404
+    assert theirs.get("/api/v1/review-queues/").json()["results"] == []
+    # Their spans cannot be pushed into our queue through their key either.
+    assert theirs.post(f"/api/v1/review-queues/{queue.pk}/items/", {"span_ids": ["x"]}, format="json").status_code == 404
+
+
+def test_read_key_cannot_write(project, make_queue, key_client):
+    queue = make_queue(1)
+    reader = key_client(project, scopes=("read",))
+    assert reader.post(f"/api/v1/review-queues/{queue.pk}/items/", {"span_ids": ["x"]}, format="json").status_code == 403
+
+
+def test_reviewer_flow_next_submit_skip(project, make_queue, member):
+    queue = make_queue(3, reviewers_per_item=1)
+    alice, bob = session(member(project)), session(member(project))
+    a = alice.post(f"/api/v1/review-queues/{queue.pk}/next/").json()
+    b = bob.post(f"/api/v1/review-queues/{queue.pk}/next/").json()
+    assert a["item"]["id"] != b["item"]["id"]
+    assert a["progress"]["total"] == 3
+    res = alice.post(f"/api/v1/review-queues/{queue.pk}/items/{a['item']['id']}/submit/",
+                     {"scores": {"correct": True, "tone": "kind"}, "comment": "fine"}, format="json")
+    assert res.status_code == 200, res.json()
+    assert res.json()["next"]["id"] not in (a["item"]["id"], b["item"]["id"])
+    assert res.json()["progress"]["complete"] == 1
+    res = alice.post(f"/api/v1/review-queues/{queue.pk}/items/{b['item']['id']}/submit/",
+                     {"scores": {"correct": True}}, format="json")
+    assert res.status_code == 409
+    res = alice.post(f"/api/v1/review-queues/{queue.pk}/items/{res.json().get('id', a['item']['id'])}/submit/",
+                     {"scores": {"tone": "weird"}}, format="json")
+    assert res.status_code == 400 and "scores.tone" in res.json()["fields"]
+    nxt = bob.post(f"/api/v1/review-queues/{queue.pk}/items/{b['item']['id']}/skip/").json()["next"]
+    assert nxt is None or nxt["id"] != b["item"]["id"]
+
+
+def test_reviewing_needs_a_user_not_a_key(project, make_queue, key_client):
+    queue = make_queue(1)
+    res = key_client(project, scopes=("read", "write")).post(f"/api/v1/review-queues/{queue.pk}/next/")
+    assert res.status_code == 403
+
+
+def test_blind_mode_hides_others_scores_until_submitted(project, make_queue, member):
+    queue = make_queue(1, reviewers_per_item=2, blind=True)
+    alice_user = member(project)
+    alice, bob = session(alice_user), session(member(project))
+    item = alice.post(f"/api/v1/review-queues/{queue.pk}/next/").json()["item"]
+    alice.post(f"/api/v1/review-queues/{queue.pk}/items/{item['id']}/submit/",
+               {"scores": {"correct": False}}, format="json")
+    seen = bob.post(f"/api/v1/review-queues/{queue.pk}/next/").json()["item"]
+    assert seen["id"] == item["id"] and seen["scores"] == []
+    assert bob.get(f"/api/v1/review-queues/{queue.pk}/items/{item['id']}/").json()["scores"] == []
+    assert bob.get(f"/api/v1/review-queues/{queue.pk}/items/").json()["results"][0]["scores"] == []
+    bob.post(f"/api/v1/review-queues/{queue.pk}/items/{item['id']}/submit/",
+             {"scores": {"correct": True}}, format="json")
+    scores = bob.get(f"/api/v1/review-queues/{queue.pk}/items/{item['id']}/").json()["scores"]
+    assert sorted((s["author"], s["display"]) for s in scores) == sorted(
+        [(alice_user.username, "no"), (scores[0]["author"] if scores[0]["author"] != alice_user.username
+                                        else scores[1]["author"], "yes")])
+    # Not blind: the second reviewer sees the first's scores straight away.
+    ReviewQueue.objects.filter(pk=queue.pk).update(blind=False)
+    assert len(bob.get(f"/api/v1/review-queues/{queue.pk}/items/{item['id']}/").json()["scores"]) == 2
+
+
+def test_board_move_via_patch(project, make_queue, member):
+    queue = make_queue(2)
+    lead = session(member(project, role="curator"))
+    reviewer_user = member(project)
+    item = queue.items.order_by("id").first()
+    url = f"/api/v1/review-queues/{queue.pk}/items/{item.pk}/"
+    res = lead.patch(url, {"status": "complete"}, format="json")
+    assert res.status_code == 400 and "status" in res.json()["fields"]
+    res = lead.patch(url, {"status": "pending", "assignee": reviewer_user.username}, format="json")
+    assert res.status_code == 200
+    assert res.json()["counts"] == {"backlog": 1, "pending": 1, "complete": 0}
+    assert res.json()["assignee"]["username"] == reviewer_user.username
+    assert ReviewItem.objects.get(pk=item.pk).status == ItemStatus.PENDING
+    res = session(reviewer_user).patch(url, {"status": "backlog"}, format="json")
+    assert res.status_code == 403
+
+
+def test_analytics_endpoint(project, make_queue, member):
+    queue = make_queue(2, reviewers_per_item=2)
+    users = [member(project), member(project)]
+    for user in users:
+        client = session(user)
+        for _ in range(2):
+            item = client.post(f"/api/v1/review-queues/{queue.pk}/next/").json()["item"]
+            client.post(f"/api/v1/review-queues/{queue.pk}/items/{item['id']}/submit/",
+                        {"scores": {"correct": True, "tone": "kind", "quality": 7}}, format="json")
+    data = session(users[0]).get(f"/api/v1/review-queues/{queue.pk}/analytics/").json()
+    assert data["progress"]["complete"] == 2
+    assert sorted(r["submitted"] for r in data["reviewers"]) == [2, 2]
+    tone = next(d for d in data["distributions"] if d["config"] == "tone")
+    assert tone["counts"] == [{"label": "rude", "count": 0}, {"label": "neutral", "count": 0},
+                              {"label": "kind", "count": 4}]
+    correct = next(a for a in data["agreement"] if a["config"] == "correct")
+    assert correct["items"] == 2 and correct["raters"] == 2
