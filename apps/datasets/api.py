@@ -445,6 +445,8 @@ class AddSpansSerializer(serializers.Serializer):
 
 
 def _run_or_queue(request, dataset: Dataset, spans, *, kind: str, mapping, message: str) -> Response:
+    if kind == DatasetJob.Kind.FROM_FEEDBACK:
+        mapping = {"carry_annotations": True, **mapping}
     mapping = services.span_mapping_clean(mapping)
     span_pks = list(spans.values_list("pk", flat=True))
     if len(span_pks) > services.SPAN_ASYNC_THRESHOLD:

@@ -597,7 +597,10 @@ def dataset_add_from_feedback(
     spans = feedback_spans(project=dataset.project)
     if spans_queryset is not None:
         spans = spans.filter(pk__in=spans_queryset.values("pk"))
-    mapping = span_mapping_clean(mapping or {})
+    if not isinstance(mapping, SpanMapping):
+        # Why the end user was unhappy (their scores and comments) is worth keeping by default.
+        mapping = {"carry_annotations": True, **(mapping or {})}
+    mapping = span_mapping_clean(mapping)
     mapping.expected_source = "correction"
     return dataset_add_spans(dataset=dataset, spans_queryset=spans, mapping=mapping, author=author,
                              origin=RecordOrigin.FEEDBACK, message=message or "Add corrected negative feedback",
