@@ -196,7 +196,8 @@ def _content_parts(content: Any) -> tuple[list[dict], list[dict]]:
 
 
 def _message(raw: Any) -> dict[str, Any]:
-    if not isinstance(raw, dict):
+    if not isinstance(raw, dict) or not ({"role", "content", "tool_calls"} & set(raw)):
+        # Not a chat message (a plain string or an arbitrary object): show it whole.
         return {"role": "message", "role_class": "other", "parts": [{"kind": "text", "text": value_text(raw)}],
                 "tool_calls": [], "is_tool": False}
     role = str(raw.get("role") or "message")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import secrets
 from datetime import timedelta
 from typing import Any
@@ -20,6 +21,7 @@ from .selectors import SHARE_SALT, annotation_panel_context_fn
 
 SHARE_MAX_DAYS = 365
 SHARE_DEFAULT_HOURS = 24 * 7
+_panel_counter = itertools.count(1)
 
 
 def spec_validate(*, spec: Any) -> dict:
@@ -125,6 +127,13 @@ def score_controls_context(*, request, span_pk: int, config_names: list[str]) ->
         return None
     by_name = {c.name: c for c in ScoreConfig.objects.filter(project_id=span.project_id, name__in=config_names)}
     configs = [by_name[n] for n in config_names if n in by_name]
-    return {"template": "reviews/_annotation_panel.html",
-            "context": panel_fn(request, span, configs=configs),
-            "missing": [n for n in config_names if n not in by_name]}
+    context = panel_fn(request, span, configs=configs)
+    # The review page may show the full panel of the same span: make this one's DOM ids its own.
+    suffix = f"-tv{next(_panel_counter)}"
+    context["panel_id"] += suffix
+    context["state_id"] += suffix
+    for control in context.get("controls", []):
+        control["dom_id"] += suffix
+    for config in context.get("panel_state", {}).get("configs", []):
+        config["domId"] += suffix
+    return {"context": context, "missing": [n for n in config_names if n not in by_name]}

@@ -172,3 +172,9 @@ def test_score_controls_outside_review_are_not_live(chat_trace):
     node, html = one({"type": "score_controls", "configs": ["correctness"]}, chat_trace)
     assert node["configs"] == ["correctness"] and node["span_id"] == "chat-1-s0"
     assert "<form" not in html and "Scores are given in review" in html
+
+
+def test_conversation_shows_non_message_values_whole(rag_trace):
+    node, html = one({"type": "conversation", "path": ["$.input", "$.output"]}, rag_trace)
+    assert [m["role"] for m in node["messages"]] == ["message", "message"]
+    assert "What is the refund window?" in node["messages"][0]["parts"][0]["text"]
