@@ -58,7 +58,7 @@ def demo_load(*, project, traces, stdout) -> None:
     rng = random.Random(20)
     roots = list(Span.objects.filter(project=project, parent_span_id="").select_related("trace")
                  .order_by("start_time", "id")[:400])
-    counts = {"end_user": 0, "negative_with_correction": 0, "human": 0, "automated": 0}
+    counts = {"end_user": 0, "negative_with_correction": 0, "human": 0, "api": 0, "automated": 0}
     for i, span in enumerate(roots):
         roll = rng.random()
         if roll < 0.35:
@@ -86,6 +86,13 @@ def demo_load(*, project, traces, stdout) -> None:
                 metadata={"reviewed_in": "demo"},
             )
             counts["human"] += 1
+        if 0.6 <= roll < 0.7:
+            # An application posting its own signals through the API.
+            feedback_apply(project=project, data={
+                "span_id": span.span_id, "scores": {"correctness": rng.choice(["correct", "partially"])},
+                "tags": ["escalated"] if rng.random() < 0.3 else [], "metadata": {"ticket": f"T-{1000 + i}"},
+            }, source_default=ScoreSource.API)
+            counts["api"] += 1
         if rng.random() < 0.2:
             score_record(span=span, config=configs["helpfulness"], value=round(rng.uniform(0, 1), 2),
                          source=ScoreSource.AUTOMATED, comment="llm-judge v1")

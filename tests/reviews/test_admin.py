@@ -247,3 +247,18 @@ def test_read_mostly_admins_list_scores_comments_and_corrections(admin_client, p
         assert admin_client.get(reverse(f"admin:reviews_{name}_changelist")).status_code == 200
     assert admin_client.get(reverse("admin:reviews_score_add")).status_code == 403
     assert Correction.objects.count() == 0
+
+
+def test_trace_and_span_admin_pages_show_the_panel_and_saved_annotations(client, project, member, span, configs):
+    reviewer = member(project, username="tess")
+    client.force_login(reviewer)
+    assert submit(client, span, {"scores": {"correctness": "incorrect"}, "comment": "Off by two weeks.",
+                                 "expected": "Refunds within 30 days."}).status_code == 200
+    for url in (reverse("admin:traces_trace_change", args=[span.trace.pk]),
+                reverse("admin:traces_span_change", args=[span.pk])):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        html = response.content.decode()
+        assert "data-assay-annotations" in html and 'data-score-config="helpfulness"' in html
+        assert "Off by two weeks." in html and "tess" in html
+        assert 'class="assay-diff-add">+Refunds within 30 days.' in html
