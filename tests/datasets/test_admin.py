@@ -209,3 +209,45 @@ def test_from_feedback_turns_corrected_thumbs_down_into_records(curator, project
 
     api = curator.post(f"/api/v1/datasets/{dataset.pk}/from-feedback/", {}, content_type="application/json")
     assert api.status_code == 200 and api.json()["created"] is False  # already there, unchanged
+
+
+def test_job_page_and_status_poll(curator, project, dataset, django_capture_on_commit_callbacks):
+    from apps.datasets.services import dataset_job_execute, dataset_job_start
+
+    spans = _spans(project, 2, name="job")
+    with django_capture_on_commit_callbacks(execute=False):
+        job = dataset_job_start(dataset=dataset, kind="add_spans", span_pks=[s.pk for s in spans], mapping={})
+    page = curator.get(reverse("admin:datasets_dataset_job", args=[job.pk])).content.decode()
+    assert 'id="ds-job"' in page and "datasets/job.js" in page
+    status_url = reverse("admin:datasets_dataset_job_status", args=[job.pk])
+    assert curator.get(status_url).json()["status"] == "queued"
+    dataset_job_execute(job_id=job.pk)
+    assert curator.get(status_url).json() == {"status": "succeeded", "done": 2, "total": 2, "progress": 1.0,
+                                              "error": "", "version": 2}
+
+
+def test_job_of_another_project_is_404(curator, other_project):
+    from apps.datasets.models import DatasetJob
+
+    theirs = factories.DatasetFactory(project=other_project)
+    job = DatasetJob.objects.create(project=other_project, dataset=theirs, kind="add_spans")
+    assert curator.get(reverse("admin:datasets_dataset_job_status", args=[job.pk])).status_code == 404
+
+
+def test_demo_loader_builds_versions_tags_and_splits(project):
+    import io
+
+    from apps.datasets.demo import load_demo_datasets
+    from apps.datasets.models import Dataset
+
+    for i in range(45):
+        trace = factories.TraceFactory(project=project)
+        factories.SpanFactory(trace=trace, span_id=f"demo-{i}", input={"question": f"q{i}"})
+    load_demo_datasets(project=project, traces=45, stdout=io.StringIO())
+    dataset = Dataset.objects.get(project=project, name="support-golden")
+    assert dataset.latest_version >= 4
+    assert set(dataset.version_tags.values_list("name", flat=True)) == {"baseline", "prod"}
+    assert dataset_records_at_version(dataset=dataset, split="test").exists()
+    assert dataset_records_at_version(dataset=dataset, split="train").exists()
+    load_demo_datasets(project=project, traces=45, stdout=io.StringIO())  # idempotent
+    assert Dataset.objects.filter(project=project).count() == 1
