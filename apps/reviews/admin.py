@@ -5,7 +5,7 @@ from functools import partial
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count
-from django.urls import path, reverse
+from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
 from import_export.admin import ImportExportMixin
 from import_export.forms import ConfirmImportForm, ImportForm
@@ -204,7 +204,10 @@ class ScoreAdmin(ReadMostlyAdmin):
 
     @admin.display(description="span")
     def span_link(self, obj):
-        url = reverse("admin:reviews_span_annotate", args=[obj.span_id])
+        try:  # the span page of the traces admin shows the annotation panel beside the span
+            url = reverse("admin:traces_span_change", args=[obj.span_id])
+        except NoReverseMatch:
+            url = reverse("admin:reviews_span_annotate", args=[obj.span_id])
         return format_html('<a href="{}">{}</a>', url, obj.span.name or obj.span.span_id)
 
     @admin.display(description="value")

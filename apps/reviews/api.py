@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Count
 from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -167,6 +168,7 @@ class SpanAnnotationsView(APIView):
     """Every annotation of one span: scores (with a per-config summary), tags, history, comments,
     corrections and reviewer metadata."""
 
+    @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request, span_id: str):
         span = _one(Span.objects.select_related("trace").filter(
             project__in=request_projects(request), span_id=span_id), request, "Span")
@@ -176,6 +178,7 @@ class SpanAnnotationsView(APIView):
 class TraceAnnotationsView(APIView):
     """The annotations of a trace's root span (trace-level annotations)."""
 
+    @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request, trace_id: str):
         trace = _one(Trace.objects.filter(project__in=request_projects(request), trace_id=trace_id),
                      request, "Trace")
@@ -280,7 +283,7 @@ class FeedbackView(APIView):
             response["Vary"] = "Origin"
         return response
 
-    @extend_schema(request=FeedbackSerializer, responses={200: dict, 201: dict})
+    @extend_schema(request=FeedbackSerializer, responses={200: OpenApiTypes.OBJECT, 201: OpenApiTypes.OBJECT})
     def post(self, request):
         data = _request_dict(request)
         key = request.auth if isinstance(request.auth, ProjectAPIKey) else None
