@@ -180,7 +180,32 @@ class HasExpectedFilter(admin.SimpleListFilter):
 # --- shared behaviour ---------------------------------------------------------------------------
 
 
-class _ReadOnlyTelemetryAdmin(ProjectScopedAdmin):
+class PerProjectRoleMixin:
+    """Object permissions by the role in the object's own project (admin of A, viewer of B: B is read-only).
+
+    Django's delete_selected asks `has_delete_permission(request, obj)` for every object it would
+    delete, so a selection that reaches a project where the user lacks the role is refused whole.
+    """
+
+    def _project_ids_with_role(self, request, role: str) -> set[int]:
+        cache = request.__dict__.setdefault("_assay_project_ids_by_role", {})
+        if role not in cache:
+            cache[role] = set(self.user_projects(request, min_role=role).values_list("pk", flat=True))
+        return cache[role]
+
+    def _allowed_on(self, request, obj, role: str) -> bool:
+        return request.user.is_superuser or obj.project_id in self._project_ids_with_role(request, role)
+
+    def has_change_permission(self, request, obj=None):
+        allowed = super().has_change_permission(request, obj)
+        return allowed and (obj is None or self._allowed_on(request, obj, self.change_role))
+
+    def has_delete_permission(self, request, obj=None):
+        allowed = super().has_delete_permission(request, obj)
+        return allowed and (obj is None or self._allowed_on(request, obj, self.change_role))
+
+
+class _ReadOnlyTelemetryAdmin(PerProjectRoleMixin, ProjectScopedAdmin):
     """Traces and spans arrive by ingest: the admin reads them; project admins may delete them."""
 
     registry_actions: list = []
@@ -377,7 +402,7 @@ class TagForm(forms.ModelForm):
 
 
 @admin.register(Tag)
-class TagAdmin(ProjectScopedAdmin):
+class TagAdmin(PerProjectRoleMixin, ProjectScopedAdmin):
     form = TagForm
     change_role = "curator"
     list_display = ["name", "swatch", "project", "created_at"]

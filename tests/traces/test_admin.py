@@ -234,3 +234,34 @@ def test_a_failing_panel_does_not_take_the_trace_page_down(admin_client, trace):
         assert "A panel failed to render" in response.content.decode()
     finally:
         registry.trace_page_panels.remove(broken)
+
+
+def test_admin_of_one_project_cannot_delete_anothers_traces(client, member, trace, other_project):
+    from apps.projects.services import membership_set
+    from apps.traces.models import Trace
+
+    user = member(trace[0].project, role=Role.ADMIN)
+    membership_set(project=other_project, user=user, role=Role.VIEWER)
+    theirs = TraceFactory(project=other_project, trace_id="theirs")
+    client.force_login(user)
+    url = reverse("admin:traces_trace_changelist")
+    client.post(url, {"action": "delete_selected", "_selected_action": [theirs.pk, trace[0].pk], "post": "yes"})
+    assert Trace.objects.filter(pk=theirs.pk).exists()
+    assert Trace.objects.filter(pk=trace[0].pk).exists()  # the selection was refused whole
+    client.post(url, {"action": "delete_selected", "_selected_action": [trace[0].pk], "post": "yes"})
+    assert not Trace.objects.filter(pk=trace[0].pk).exists()
+    assert Trace.objects.filter(pk=theirs.pk).exists()
+
+
+def test_tag_of_a_project_where_the_user_is_viewer_is_read_only(client, member, project, other_project):
+    from apps.projects.services import membership_set
+
+    user = member(project, role=Role.ADMIN)
+    membership_set(project=other_project, user=user, role=Role.VIEWER)
+    tag = Tag.objects.create(project=other_project, name="theirs", colour="#112233")
+    client.force_login(user)
+    url = reverse("admin:traces_tag_change", args=[tag.pk])
+    response = client.post(url, {"project": project.pk, "name": "stolen", "colour": "#000000"})
+    assert response.status_code == 403
+    tag.refresh_from_db()
+    assert (tag.project_id, tag.name) == (other_project.pk, "theirs")
