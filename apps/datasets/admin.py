@@ -9,9 +9,11 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from apps.core.admin import ProjectScopedAdmin
+from apps.core.json_preview import json_preview
 
 from . import admin_views
 from .models import Dataset, DatasetJob, DatasetVersion
+from .selectors import dataset_records_at_version
 from .services import dataset_create, dataset_update
 
 
@@ -61,6 +63,18 @@ class DatasetAdmin(ProjectScopedAdmin):
                                      description=form.cleaned_data.get("description", ""), created_by=request.user)
             obj.pk = created.pk
             obj.refresh_from_db()
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        dataset = self.get_queryset(request).filter(pk=object_id).first() if str(object_id).isdigit() else None
+        if dataset is not None:
+            records = dataset_records_at_version(dataset=dataset)
+            extra_context = {
+                **(extra_context or {}),
+                "record_total": dataset.current_record_count or 0,
+                "preview_rows": [{"record": r, "input": json_preview(r.input, 120),
+                                  "expected": json_preview(r.expected, 120)} for r in records[:10]],
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def get_urls(self):
         wrap = self.admin_site.admin_view

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import json
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
@@ -75,7 +76,7 @@ class DatasetAdminView(View):
 
     def back_to_records(self, **params):
         url = reverse("admin:datasets_dataset_records", args=[self.dataset.pk])
-        query = "&".join(f"{k}={v}" for k, v in params.items() if v)
+        query = urlencode({k: v for k, v in params.items() if v})
         return HttpResponseRedirect(f"{url}?{query}" if query else url)
 
     def version_message(self, version: DatasetVersion | None, what: str) -> None:

@@ -172,7 +172,8 @@ class DatasetListCreateView(generics.GenericAPIView):
             qs = qs.filter(name=name)
         return qs
 
-    @extend_schema(parameters=[OpenApiParameter("project", str), OpenApiParameter("name", str)])
+    @extend_schema(operation_id="datasets_list", parameters=[OpenApiParameter("project", str),
+                                                             OpenApiParameter("name", str)])
     def get(self, request):
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(DatasetSerializer(page, many=True).data)
@@ -300,7 +301,7 @@ class RecordsView(DatasetScopedView):
         return Response(version_payload(version, dataset, created=True),
                         status=status.HTTP_201_CREATED if version else status.HTTP_200_OK)
 
-    @extend_schema(request=RecordsDeleteSerializer)
+    @extend_schema(operation_id="dataset_records_delete_batch", request=RecordsDeleteSerializer)
     def delete(self, request, pk):
         _check_body_size(request)
         dataset = self.get_dataset(write=True)

@@ -251,3 +251,13 @@ def test_demo_loader_builds_versions_tags_and_splits(project):
     assert dataset_records_at_version(dataset=dataset, split="train").exists()
     load_demo_datasets(project=project, traces=45, stdout=io.StringIO())  # idempotent
     assert Dataset.objects.filter(project=project).count() == 1
+
+
+def test_dataset_change_page_previews_current_records_and_links_screens(curator, dataset):
+    page = curator.get(reverse("admin:datasets_dataset_change", args=[dataset.pk])).content.decode()
+    assert 'id="ds-preview"' in page and "2 records" in page and "<code>r1</code>" in page
+    assert XSS not in page
+    for name in ("records", "versions", "diff", "import", "generate"):
+        assert url(name, dataset) in page
+    listing = curator.get(reverse("admin:datasets_dataset_changelist")).content.decode()
+    assert "golden" in listing and url("versions", dataset) in listing
