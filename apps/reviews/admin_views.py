@@ -11,6 +11,7 @@ from django.template.loader import render_to_string
 from apps.core.exceptions import ApplicationError
 from apps.projects.selectors import user_has_role
 
+from .models import ScoreConfig
 from .selectors import annotation_panel_context, span_for_user
 from .services import annotations_submit
 
@@ -25,10 +26,19 @@ def _span_or_404(request, span_pk: int):
     return span
 
 
+def _panel_context(request, span):
+    """The panel, narrowed to `?config=<name>` (repeated) when the page showed only some configs."""
+    if "config" not in request.GET:
+        return annotation_panel_context(request, span)
+    names = [n for n in request.GET.getlist("config") if n]
+    by_name = {c.name: c for c in ScoreConfig.objects.filter(project_id=span.project_id, name__in=names)}
+    return annotation_panel_context(request, span, configs=[by_name[n] for n in names if n in by_name])
+
+
 def annotation_panel_view(request, span_pk: int):
     """The panel as an HTML fragment (the JS swaps it in after each save)."""
     span = _span_or_404(request, span_pk)
-    ctx = annotation_panel_context(request, span)
+    ctx = _panel_context(request, span)
     return render(request, PANEL_TEMPLATE, {"annotation_panel": ctx})
 
 
@@ -85,6 +95,5 @@ def annotation_submit_view(request, span_pk: int):
     except ApplicationError as exc:
         return JsonResponse(exc.as_dict(), status=exc.status)
     span.refresh_from_db()
-    html = render_to_string(PANEL_TEMPLATE, {"annotation_panel": annotation_panel_context(request, span)},
-                            request=request)
+    html = render_to_string(PANEL_TEMPLATE, {"annotation_panel": _panel_context(request, span)}, request=request)
     return JsonResponse({"result": result, "html": html})

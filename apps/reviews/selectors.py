@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import json
 from typing import Any
+from urllib.parse import urlencode
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.urls import reverse
@@ -220,6 +221,7 @@ def annotation_panel_context(request, span: Span, configs=None) -> dict[str, Any
         config_list = list(active_score_configs(project))
     else:
         config_list = [c for c in configs if c.project_id == project.pk and not c.is_archived]
+    narrowed = "" if configs is None else "?" + urlencode([("config", c.name) for c in config_list] or [("config", "")])
     mine = {s.config_id: s for s in Score.objects.filter(
         span=span, author=user, source=ScoreSource.HUMAN).select_related("config")}
     controls = []
@@ -244,8 +246,9 @@ def annotation_panel_context(request, span: Span, configs=None) -> dict[str, Any
         "spanPk": span.pk,
         "spanId": span.span_id,
         "canEdit": can_edit,
-        "submitUrl": reverse("admin:reviews_annotation_submit", args=[span.pk]),
-        "panelUrl": reverse("admin:reviews_annotation_panel", args=[span.pk]),
+        # A narrowed panel (queue or trace-view controls) stays narrowed when re-rendered after a save.
+        "submitUrl": reverse("admin:reviews_annotation_submit", args=[span.pk]) + narrowed,
+        "panelUrl": reverse("admin:reviews_annotation_panel", args=[span.pk]) + narrowed,
         "configs": [{
             "id": c.pk, "name": c.name, "kind": c.kind, "min": c.min_value, "max": c.max_value,
             "options": c.options, "multi": c.multi_select, "maxLength": c.max_length,

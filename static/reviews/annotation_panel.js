@@ -258,16 +258,24 @@
           showErrors(panel, answer.data);
           return null;
         }
-        var holder = document.createElement("template");
-        holder.innerHTML = answer.data.html;
-        var fresh = holder.content.querySelector("[data-assay-annotations]");
-        panel.root.replaceWith(fresh);
-        var next = init(fresh);
-        setStatus(next, "Saved.", false);
-        document.dispatchEvent(new CustomEvent("assay:annotations-saved", {
-          detail: { spanPk: panel.state.spanPk, result: answer.data.result, root: fresh },
-        }));
-        return answer.data.result;
+        var html = answer.data.html
+          ? Promise.resolve(answer.data.html)
+          : fetch(panel.state.panelUrl, { credentials: "same-origin" }).then(function (r) { return r.text(); });
+        return html.then(function (text) {
+          var holder = document.createElement("template");
+          holder.innerHTML = text;
+          var fresh = holder.content.querySelector("[data-assay-annotations]");
+          if (fresh) {
+            panel.root.replaceWith(fresh);
+            setStatus(init(fresh), "Saved.", false);
+          } else {
+            setStatus(panel, "Saved.", false);
+          }
+          document.dispatchEvent(new CustomEvent("assay:annotations-saved", {
+            detail: { spanPk: panel.state.spanPk, result: answer.data.result, root: fresh || panel.root },
+          }));
+          return answer.data.result;
+        });
       })
       .catch(function (err) {
         button.disabled = false;

@@ -262,3 +262,21 @@ def test_trace_and_span_admin_pages_show_the_panel_and_saved_annotations(client,
         assert "data-assay-annotations" in html and 'data-score-config="helpfulness"' in html
         assert "Off by two weeks." in html and "tess" in html
         assert 'class="assay-diff-add">+Refunds within 30 days.' in html
+
+
+def test_a_narrowed_panel_stays_narrowed_after_a_save(rf, client, project, member, span, configs):
+    from apps.reviews.selectors import annotation_panel_context
+
+    user = member(project)
+    request = rf.get("/")
+    request.user = user
+    ctx = annotation_panel_context(request, span, configs=[configs[2]])  # thumbs only
+    assert [c["name"] for c in ctx["panel_state"]["configs"]] == ["thumbs"]
+    client.force_login(user)
+    response = client.post(ctx["panel_state"]["submitUrl"], json.dumps({"scores": {"thumbs": True}}),
+                           content_type="application/json")
+    assert response.status_code == 200
+    html = response.json()["html"]
+    assert 'data-score-config="thumbs"' in html and 'data-score-config="helpfulness"' not in html
+    fragment = client.get(ctx["panel_state"]["panelUrl"]).content.decode()
+    assert 'data-score-config="thumbs"' in fragment and 'data-score-config="notes"' not in fragment
