@@ -94,10 +94,11 @@ class ShareLinkAdmin(ProjectScopedAdmin):
 @admin.register(TraceViewDefault)
 class TraceViewDefaultAdmin(ProjectScopedAdmin):
     change_role = EDIT_ROLE
-    list_display = ("project", "view")
-    list_select_related = ("project", "view")
+    list_display = ("project", "queue", "view")
+    list_select_related = ("project", "queue", "view")
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        if db_field.name == "view" and not request.user.is_superuser:
-            kwargs["queryset"] = TraceView.objects.filter(project__in=self.user_projects(request, EDIT_ROLE))
+        if db_field.name in ("view", "queue") and not request.user.is_superuser:
+            projects = self.user_projects(request, EDIT_ROLE)
+            kwargs["queryset"] = db_field.related_model.objects.filter(project__in=projects)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)

@@ -136,10 +136,20 @@ class TraceViewViewSet(ProjectScopedViewMixin, viewsets.ModelViewSet):
 
     @action(detail=True, methods=["post"], url_path="make-default")
     def make_default(self, request, pk=None):
+        """Default in review for the project, or for one queue with `{"queue": <id>}`."""
         view = self.get_object()
         self._require_edit(view)
-        services.trace_view_default_set(project=view.project, view=view)
-        return Response({"default": view.pk})
+        data = request.data if isinstance(request.data, dict) else {}
+        queue = None
+        if data.get("queue") not in (None, ""):
+            from apps.queues.models import ReviewQueue
+
+            ref = str(data["queue"])
+            queue = ReviewQueue.objects.filter(pk=ref, project=view.project).first() if ref.isdigit() else None
+            if queue is None:
+                raise ApplicationError("Queue not found.", fields={"queue": ["No such queue."]}, status=404)
+        services.trace_view_default_set(project=view.project, view=view, queue=queue)
+        return Response({"default": view.pk, "queue": queue.pk if queue else None})
 
 
 class ShareLinkViewSet(ProjectScopedViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,

@@ -62,18 +62,25 @@ class TraceViewDefault(TimeStampedModel):
     """The view the review page opens with: one per project (queue empty) and optionally one per queue."""
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="trace_view_defaults")
+    queue = models.ForeignKey("queues.ReviewQueue", null=True, blank=True, on_delete=models.CASCADE,
+                              related_name="trace_view_defaults", help_text="Empty: the project's default.")
     view = models.ForeignKey(TraceView, on_delete=models.CASCADE, related_name="defaults")
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["project"], name="uniq_trace_view_default_project"),
+            models.UniqueConstraint(fields=["project"], condition=models.Q(queue__isnull=True),
+                                    name="uniq_trace_view_default_project_only"),
+            models.UniqueConstraint(fields=["queue"], condition=models.Q(queue__isnull=False),
+                                    name="uniq_trace_view_default_queue"),
         ]
 
     def __str__(self) -> str:
-        return f"default view of {self.project}: {self.view}"
+        return f"default view of {self.queue or self.project}: {self.view}"
 
     def clean(self) -> None:
         from django.core.exceptions import ValidationError
 
         if self.view_id and self.project_id and self.view.project_id != self.project_id:
             raise ValidationError({"view": "Choose a view of this project."})
+        if self.queue_id and self.project_id and self.queue.project_id != self.project_id:
+            raise ValidationError({"queue": "Choose a queue of this project."})

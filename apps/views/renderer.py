@@ -62,12 +62,20 @@ class TraceContext:
     trace: Trace
     spans: list[Span]
     docs: dict[int, dict[str, Any]] = field(default_factory=dict)
+    focus_pk: int | None = None  # the span under review: what components without a selector read
 
     @classmethod
-    def load(cls, trace: Trace, spans: list[Span] | None = None) -> TraceContext:
+    def load(cls, trace: Trace, spans: list[Span] | None = None, focus: Span | None = None) -> TraceContext:
         if spans is None:
             spans = list(Span.objects.filter(trace=trace).order_by("start_time", "id"))
-        return cls(trace=trace, spans=spans, docs={s.pk: span_document(s) for s in spans})
+        focus_pk = focus.pk if focus is not None and any(s.pk == focus.pk for s in spans) else None
+        return cls(trace=trace, spans=spans, docs={s.pk: span_document(s) for s in spans}, focus_pk=focus_pk)
+
+    @property
+    def default_span(self) -> Span | None:
+        if self.focus_pk is not None:
+            return next(s for s in self.spans if s.pk == self.focus_pk)
+        return self.root
 
     @property
     def root(self) -> Span | None:
@@ -85,7 +93,7 @@ class TraceContext:
 
     def matching(self, selector: dict[str, Any] | None) -> list[Span]:
         if not selector:
-            return [self.root] if self.root else []
+            return [self.default_span] if self.spans else []
         return [
             s for s in self.spans
             if ("name" not in selector or s.name == selector["name"])
@@ -445,15 +453,17 @@ def _render_one(component: dict, ctx: TraceContext, doc: dict | None, span: Span
                                                              depth=depth + 1)})
         return {"items": rendered, "count": len(items), "hidden": max(0, len(items) - MAX_ITEMS)}
     if kind == "score_controls":
-        target = span if span is not None else ctx.root
+        target = span if span is not None else ctx.default_span
         if target is None:
             return {"error": "This trace has no spans."}
         return {"span_pk": target.pk, "span_id": target.span_id, "configs": list(component["configs"])}
     raise ValueError(f"Unknown component type {kind!r}.")
 
 
-def render_tree(spec: dict, trace: Trace, *, spans: list[Span] | None = None) -> list[dict[str, Any]]:
-    return render_components(spec.get("components") or [], TraceContext.load(trace, spans))
+def render_tree(spec: dict, trace: Trace, *, spans: list[Span] | None = None,
+                focus: Span | None = None) -> list[dict[str, Any]]:
+    """`focus`: the span under review, read by components without a `span` selector (else the root)."""
+    return render_components(spec.get("components") or [], TraceContext.load(trace, spans, focus))
 
 
 def _walk(nodes: list[dict]):

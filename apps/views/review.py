@@ -25,7 +25,9 @@ def review_body(*, request, queue=None, trace=None, span=None, **_kwargs) -> dic
     view, views = review_view_for(request=request, queue=queue, trace=trace)
     if view is None and not views:
         return None
-    body = render_html(render_tree(view.spec, trace), request=request, interactive=True) if view else None
+    body = None
+    if view is not None:
+        body = render_html(render_tree(view.spec, trace, focus=span), request=request, interactive=True)
     return {
         "template": "views/review_body.html",
         "context": {"view": view, "views": views, "body": body, "queue": queue, "trace": trace, "span": span,

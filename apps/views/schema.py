@@ -27,7 +27,7 @@ MAX_NESTING = 3
 _PATH = {"type": "string", "minLength": 1, "maxLength": 500, "description": "A JSONPath, e.g. $.input.messages"}
 _TITLE = {"type": "string", "maxLength": 200}
 _SPAN_SELECTOR = {
-    "description": "Which span of the trace the paths read. Absent: the root span.",
+    "description": "Which span of the trace the paths read. Absent: the root span (in review: the span under review).",
     "type": "object",
     "properties": {
         "name": {"type": "string", "minLength": 1, "maxLength": 255},

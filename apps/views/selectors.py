@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.core import signing
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from apps.projects.selectors import projects_for_user
@@ -51,8 +51,12 @@ def share_link_for_token(token: str) -> ShareLink | None:
 
 
 def trace_view_default(*, project, queue=None) -> TraceView | None:
-    row = TraceViewDefault.objects.select_related("view").filter(project=project).first()
-    return row.view if row else None
+    """The queue's default view, else the project's."""
+    rows = TraceViewDefault.objects.select_related("view").filter(project=project)
+    rows = rows.filter(Q(queue__isnull=True) | Q(queue=queue)) if queue is not None else rows.filter(
+        queue__isnull=True)
+    by_queue = {row.queue_id: row.view for row in rows}
+    return by_queue.get(queue.pk if queue is not None else None) or by_queue.get(None)
 
 
 def annotation_panel_context_fn():

@@ -72,14 +72,16 @@ def trace_view_delete(*, view: TraceView) -> None:
 
 
 @transaction.atomic
-def trace_view_default_set(*, project: Project, view: TraceView | None) -> TraceViewDefault | None:
-    """Make `view` the project's default in review (None clears it)."""
+def trace_view_default_set(*, project: Project, view: TraceView | None, queue=None) -> TraceViewDefault | None:
+    """Make `view` the default in review of the project, or of one queue (None clears it)."""
     if view is not None and view.project_id != project.pk:
         raise ApplicationError("Unknown view.", fields={"view": ["Not a view of this project."]}, status=404)
-    TraceViewDefault.objects.filter(project=project).delete()
+    if queue is not None and queue.project_id != project.pk:
+        raise ApplicationError("Unknown queue.", fields={"queue": ["Not a queue of this project."]}, status=404)
+    TraceViewDefault.objects.filter(project=project, queue=queue).delete()
     if view is None:
         return None
-    return TraceViewDefault.objects.create(project=project, view=view)
+    return TraceViewDefault.objects.create(project=project, queue=queue, view=view)
 
 
 def share_token(link: ShareLink) -> str:

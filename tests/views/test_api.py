@@ -111,7 +111,8 @@ def test_schema_is_published_and_gallery_listed(project, key_client):
 
 def test_make_default(project, key_client):
     view = factories.TraceViewFactory(project=project)
-    assert key_client(project).post(f"/api/v1/trace-views/{view.pk}/make-default/").json() == {"default": view.pk}
+    assert key_client(project).post(f"/api/v1/trace-views/{view.pk}/make-default/").json() == {
+        "default": view.pk, "queue": None}
     from apps.views.selectors import trace_view_default
 
     assert trace_view_default(project=project) == view

@@ -250,3 +250,49 @@ def test_scoring_through_inline_score_controls(browser, live_server, project, me
     assert score.label == "correct" and score.author == user and score.span.span_id == "chat-1-s0"
     assert errors == []
     context.close()
+
+
+def test_reviewing_through_a_view_with_inline_score_controls(browser, live_server, project, member, rag_trace):
+    """h6's review page renders the trace through the queue's default view; the view's inline controls save."""
+    from apps.queues.models import ReviewItem
+    from apps.queues.services import review_items_add
+    from apps.reviews.models import Score
+    from apps.traces.models import Span
+    from apps.views.services import trace_view_default_set
+
+    config = factories.ScoreConfigFactory(project=project, name="grounded", boolean=True)
+    queue = factories.ReviewQueueFactory(project=project, name="rag review")
+    queue.score_configs.add(config)
+    review_items_add(queue=queue, spans=Span.objects.filter(span_id="rag-1-s0"))
+    item = ReviewItem.objects.get(queue=queue)
+    view = trace_view_create(project=project, name="RAG review", spec={"components": [
+        {"type": "markdown", "title": "Question", "path": "$.input.question"},
+        {"type": "carousel", "title": "Documents", "span": {"type": "retrieval"}, "path": "$.output.documents",
+         "item_title": "$.title", "components": [{"type": "markdown", "path": "$.content"}]},
+        {"type": "score_controls", "title": "Is the answer grounded?", "configs": ["grounded"]},
+    ]})
+    trace_view_create(project=project, name="Plain", spec={"components": [{"type": "json", "path": "$.output"}]})
+    trace_view_default_set(project=project, view=view, queue=queue)
+    user = member(project, role="reviewer")
+    context = _context(browser, live_server, user, bypass_csp=False)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{live_server.url}/admin/queues/reviewqueue/{queue.pk}/review/{item.pk}/")
+    body = page.locator(".assay-review-trace .tv-review")
+    body.get_by_text("What is the refund window?").wait_for()
+    assert body.locator(".tv-carousel-item:visible .tv-item-title").inner_text() == "Refund policy"
+    inline = body.locator(".tv-score-controls [data-assay-annotations]")
+    inline.locator('[data-option="true"]').click()
+    inline.locator('[data-action="save"]').click()
+    deadline = time.time() + 10
+    while time.time() < deadline and not Score.objects.filter(config=config).exists():
+        time.sleep(0.1)
+    score = Score.objects.get(config=config)
+    assert score.value == 1 and score.author == user and score.span.span_id == "rag-1-s0"
+    # The switcher reloads the page with another view.
+    page.select_option(".tv-switcher select", label="Plain")
+    page.wait_for_url("**?view=*")
+    page.locator(".tv-review div.tv-json").wait_for()
+    assert errors == []
+    context.close()
