@@ -606,7 +606,7 @@ def _metadata_clean(values: Any, errors: _Errors, name: str = "metadata") -> dic
         return None
     ok = True
     for key, value in values.items():
-        if not key.strip():
+        if not isinstance(key, str) or not key.strip():
             errors.add(name, "Keys may not be blank.")
             ok = False
         elif len(key) > MAX_METADATA_KEY:

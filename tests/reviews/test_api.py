@@ -248,6 +248,19 @@ def test_feedback_only_key_can_send_end_user_feedback_and_nothing_else(project, 
         client.get("/api/v1/traces/t-1/annotations/"),
     ]
     assert [r.status_code for r in refused] == [403] * len(refused)
+    # Every other app's endpoints that exist refuse it too.
+    from django.urls import Resolver404, resolve
+
+    for path in ("/api/v1/datasets/", "/api/v1/exports/", "/api/v1/review-queues/", "/api/v1/views/",
+                 "/api/v1/trace-views/"):
+        try:
+            resolve(path)
+        except Resolver404:
+            continue
+        assert client.get(path).status_code == 403, path
+        assert client.post(path, {}, format="json").status_code == 403, path
+    otlp = client.post("/v1/traces", b"{}", content_type="application/json")
+    assert otlp.status_code in (401, 403)
 
 
 def test_keys_without_feedback_or_write_cannot_send_feedback(project, key_client, span, configs):
