@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 from django.db import connection, transaction
 from django.utils import timezone
+from psycopg import errors as psycopg_errors
 
 from apps.core import registry
 from apps.core.json_preview import json_preview
@@ -150,9 +151,9 @@ def span_batch_ingest(*, project: Project, items: list[Any]) -> IngestResult:
                     result.rejected.append({"index": index, "fields": {"trace_id": [MISMATCHED_TRACE]}})
                     result.accepted -= 1
             result.rejected.sort(key=lambda r: r["index"])
-        tagged = [(span_pks[span.span_id], tag) for _, span in rows if span.span_id in span_pks for tag in span.tags]
+        tagged = [(s.span_id, tag) for _, s in rows if s.span_id in span_pks for tag in s.tags]
         if tagged:
-            _span_tags_add(project=project, pairs=tagged)
+            _span_tags_add(project=project, pairs=tagged, span_pks=span_pks)
         touched = sorted(trace_pks.values())
         if moved:
             _empty_traces_delete(trace_pks=touched)
@@ -212,24 +213,47 @@ def _marks(values: list) -> str:
     return ", ".join(["%s"] * len(values))
 
 
+def _copy_rows(raw_cursor, table: str, columns: str, rows: Iterable[tuple]) -> None:
+    with raw_cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+        write = copy.write_row
+        for row in rows:
+            write(row)
+
+
 def _spans_upsert_postgres(
     *, project: Project, rows: list[tuple[int, CleanSpan]], trace_pks: dict[str, int]
-) -> dict[str, int]:
-    """COPY the batch into a temporary staging table, then one INSERT … ON CONFLICT. Returns {span_id: pk}."""
+) -> dict[str, int | None]:
+    """Write the batch; returns {span_id: pk} for the spans stored (pk None where it was not needed).
+
+    New spans (the usual case) are COPYed straight into traces_span inside a savepoint. If any
+    span exists already the savepoint is rolled back and the batch goes through COPY into a
+    temporary staging table and one INSERT … ON CONFLICT DO UPDATE.
+    """
     now = timezone.now()
+    pid = project.pk
     with connection.cursor() as cursor:
-        cursor.execute(_STAGE_DDL)
-        cursor.execute("DELETE FROM assay_span_stage")
         raw = cursor.cursor  # the psycopg 3 cursor under Django's wrapper
-        with raw.copy(f"COPY assay_span_stage ({', '.join(STAGE_COLUMNS)}) FROM STDIN") as copy:
-            write = copy.write_row
-            for _, s in rows:
-                write((
-                    s.span_id, trace_pks[s.trace_id], s.parent_span_id, s.name, s.type, s.start_time,
-                    s.end_time, s.duration_ms, s.input, s.output, s.expected, s.metadata, s.metrics,
-                    s.error, s.is_error, s.model, s.input_tokens, s.output_tokens, s.total_tokens, s.cost,
-                    orjson.dumps(s.tags).decode(),
+        try:
+            with transaction.atomic():
+                _copy_rows(raw, "traces_span", _SPAN_COLUMNS, (
+                    (pid, trace_pks[s.trace_id], s.span_id, s.parent_span_id, s.name, s.type, s.start_time,
+                     s.end_time, s.duration_ms, s.input, s.output, s.expected, s.metadata, s.metrics, "{}",
+                     s.error, s.is_error, s.model, s.input_tokens, s.output_tokens, s.total_tokens, s.cost,
+                     orjson.dumps(s.tags).decode(), now, now)
+                    for _, s in rows
                 ))
+        except psycopg_errors.UniqueViolation:
+            pass  # some spans exist: upsert below
+        else:
+            return {s.span_id: None for _, s in rows}
+
+        cursor.execute(f"{_STAGE_DDL}; DELETE FROM assay_span_stage")
+        _copy_rows(raw, "assay_span_stage", ", ".join(STAGE_COLUMNS), (
+            (s.span_id, trace_pks[s.trace_id], s.parent_span_id, s.name, s.type, s.start_time, s.end_time,
+             s.duration_ms, s.input, s.output, s.expected, s.metadata, s.metrics, s.error, s.is_error, s.model,
+             s.input_tokens, s.output_tokens, s.total_tokens, s.cost, orjson.dumps(s.tags).decode())
+            for _, s in rows
+        ))
         cursor.execute(
             f"""
             INSERT INTO traces_span ({_SPAN_COLUMNS})
@@ -240,7 +264,7 @@ def _spans_upsert_postgres(
             ON CONFLICT (project_id, span_id) DO UPDATE SET {_SPAN_UPDATE_PG}
             RETURNING span_id, id
             """,
-            [project.pk, now, now],
+            [pid, now, now],
         )
         return dict(cursor.fetchall())
 
@@ -280,8 +304,11 @@ def _spans_upsert_sqlite(
         return stored
 
 
-def _span_tags_add(*, project: Project, pairs: list[tuple[int, str]]) -> None:
-    """Tag rows for the names (created once per project) and SpanTag rows, both idempotent."""
+def _span_tags_add(*, project: Project, pairs: list[tuple[str, str]], span_pks: dict[str, int | None]) -> None:
+    """Tag rows for the names (created once per project) and SpanTag rows, both idempotent.
+
+    `pairs` are (span_id, tag name); on SQLite `span_pks` maps span_id to the span's pk.
+    """
     names = sorted({name for _, name in pairs})
     now = timezone.now()
     with connection.cursor() as cursor:
@@ -295,19 +322,18 @@ def _span_tags_add(*, project: Project, pairs: list[tuple[int, str]]) -> None:
                 """,
                 [project.pk, TAG_COLOUR, now, names],
             )
-            cursor.execute(
-                "SELECT name, id FROM traces_tag WHERE project_id = %s AND name = ANY(%s)", [project.pk, names]
-            )
-            tag_pks = dict(cursor.fetchall())
-            links = sorted({(span_pk, tag_pks[name]) for span_pk, name in pairs})
+            # A new statement, so a new snapshot: it sees tags a concurrent batch committed meanwhile.
             cursor.execute(
                 """
                 INSERT INTO traces_spantag (span_id, tag_id, source, added_at)
-                SELECT l.span_id, l.tag_id, 'ingest', %s FROM unnest(%s::bigint[], %s::bigint[]) AS l(span_id, tag_id)
-                ORDER BY l.span_id, l.tag_id
+                SELECT s.id, tg.id, 'ingest', %s
+                FROM unnest(%s::varchar[], %s::varchar[]) AS l(span_key, name)
+                JOIN traces_span s ON s.project_id = %s AND s.span_id = l.span_key
+                JOIN traces_tag tg ON tg.project_id = %s AND tg.name = l.name
+                ORDER BY s.id, tg.id
                 ON CONFLICT (span_id, tag_id) DO NOTHING
                 """,
-                [now, [link[0] for link in links], [link[1] for link in links]],
+                [now, [p[0] for p in pairs], [p[1] for p in pairs], project.pk, project.pk],
             )
             return
         stamp = connection.ops.adapt_datetimefield_value(now)
@@ -323,7 +349,7 @@ def _span_tags_add(*, project: Project, pairs: list[tuple[int, str]]) -> None:
                 [project.pk, *chunk],
             )
             tag_pks.update(cursor.fetchall())
-        links = sorted({(span_pk, tag_pks[name]) for span_pk, name in pairs})
+        links = sorted({(span_pks[span_id], tag_pks[name]) for span_id, name in pairs})
         cursor.executemany(
             "INSERT INTO traces_spantag (span_id, tag_id, source, added_at) VALUES (%s, %s, 'ingest', %s) "
             "ON CONFLICT (span_id, tag_id) DO NOTHING",
@@ -372,7 +398,17 @@ def _roots(cursor, trace_pks: list[int]) -> list[tuple[int, int, Any, Any]]:
     """
     found = []
     if _is_postgres():
-        cursor.execute(ranked.format(where="= ANY(%s)"), [trace_pks])
+        # One index lookup per trace (LATERAL), whatever the planner's statistics say.
+        cursor.execute(
+            """
+            SELECT k.trace_pk, r.id, r.input, r.output FROM unnest(%s::bigint[]) AS k(trace_pk)
+            CROSS JOIN LATERAL (
+                SELECT s.id, s.input, s.output FROM traces_span s WHERE s.trace_id = k.trace_pk
+                ORDER BY (s.parent_span_id <> ''), s.start_time NULLS LAST, s.id LIMIT 1
+            ) r
+            """,
+            [trace_pks],
+        )
         found = cursor.fetchall()
     else:
         for chunk in _chunks(trace_pks):
@@ -411,31 +447,31 @@ def _summaries_update(*, trace_pks: list[int]) -> None:
                     user_id = LEFT(COALESCE(r.metadata->>'user_id', r.metadata->>'user.id', a.user_id, ''), 255),
                     session_id = LEFT(COALESCE(r.metadata->>'session_id', r.metadata->>'session.id',
                                                a.session_id, ''), 255),
-                    tags = COALESCE(g.tags, '[]'::jsonb),
+                    tags = g.tags,
                     updated_at = %s
-                FROM (
-                    SELECT s.trace_id, count(*) AS span_count, min(s.start_time) AS start_time,
+                FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[])
+                    AS p(trace_pk, root_pk, input_preview, output_preview)
+                -- Per-trace aggregates (an index lookup each, so stale statistics never pick a scan).
+                CROSS JOIN LATERAL (
+                    SELECT count(*) AS span_count, min(s.start_time) AS start_time,
                         max(COALESCE(s.end_time, s.start_time)) AS end_time, bool_or(s.is_error) AS has_error,
                         sum(s.input_tokens) AS input_tokens, sum(s.output_tokens) AS output_tokens,
                         sum(s.total_tokens) AS total_tokens, sum(s.cost) AS total_cost,
                         max(COALESCE(s.metadata->>'user_id', s.metadata->>'user.id')) AS user_id,
                         max(COALESCE(s.metadata->>'session_id', s.metadata->>'session.id')) AS session_id
-                    FROM traces_span s WHERE s.trace_id = ANY(%s) GROUP BY s.trace_id
+                    FROM traces_span s WHERE s.trace_id = p.trace_pk
                 ) a
-                JOIN unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[])
-                    AS p(trace_pk, root_pk, input_preview, output_preview) ON p.trace_pk = a.trace_id
-                JOIN traces_span r ON r.id = p.root_pk
-                LEFT JOIN (
-                    SELECT s.trace_id, jsonb_agg(DISTINCT x.tag ORDER BY x.tag) AS tags
+                CROSS JOIN LATERAL (
+                    SELECT COALESCE(jsonb_agg(DISTINCT x.tag ORDER BY x.tag), '[]'::jsonb) AS tags
                     FROM traces_span s CROSS JOIN LATERAL jsonb_array_elements_text(s.tags) AS x(tag)
-                    WHERE s.trace_id = ANY(%s) AND s.tags <> '[]'::jsonb GROUP BY s.trace_id
-                ) g ON g.trace_id = a.trace_id
-                WHERE t.id = a.trace_id
+                    WHERE s.trace_id = p.trace_pk AND s.tags <> '[]'::jsonb
+                ) g
+                JOIN traces_span r ON r.id = p.root_pk
+                WHERE t.id = p.trace_pk AND a.span_count > 0
                 """,
                 [
-                    timezone.now(), trace_pks,
+                    timezone.now(),
                     [r[0] for r in roots], [r[1] for r in roots], [r[2] for r in roots], [r[3] for r in roots],
-                    trace_pks,
                 ],
             )
             return
