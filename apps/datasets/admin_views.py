@@ -87,11 +87,18 @@ class DatasetAdminView(View):
                                            f"{version.updated} updated, {version.removed} removed).")
 
 
+def _preview(value: Any, limit: int = 160) -> str:
+    """A chat message shows its text; anything else its json_preview."""
+    if isinstance(value, dict) and isinstance(value.get("content"), str) and "role" in value:
+        value = value["content"]
+    return json_preview(value, limit)
+
+
 def _record_row(record: DatasetRecord, *, editable: bool) -> dict[str, Any]:
     row = {
         "record": record,
-        "input_preview": json_preview(record.input, 160),
-        "expected_preview": json_preview(record.expected, 160),
+        "input_preview": _preview(record.input),
+        "expected_preview": _preview(record.expected),
     }
     if editable:
         row["form"] = RecordForm(initial={
@@ -460,8 +467,23 @@ def add_to_dataset(model_admin, request, queryset):
     if not writable.filter(pk=project_ids[0]).exists():
         messages.error(request, "Adding to a dataset needs the curator role in this project.")
         return None
-    form = SpanMappingForm(request.POST if "apply" in request.POST else None, datasets=datasets)
-    if "apply" in request.POST and form.is_valid():
+    posted = "apply" in request.POST or "preview" in request.POST
+    form = SpanMappingForm(request.POST if posted else None, datasets=datasets)
+    preview = []
+    if "preview" in request.POST and form.is_valid():
+        try:
+            mapping = services.span_mapping_clean(form.mapping())
+            errors: dict = {}
+            input_expr = services._jsonpath(mapping.input_path, "input_path", errors)
+            expected_expr = services._jsonpath(mapping.expected_path, "expected_path", errors)
+            for span in spans.select_related("trace").order_by("pk")[:3]:
+                row = services.span_to_record(span, mapping, input_expr=input_expr, expected_expr=expected_expr)
+                preview.append({"record_id": row["record_id"], "input": json.dumps(row["input"], ensure_ascii=False),
+                                "expected": json.dumps(row["expected"], ensure_ascii=False),
+                                "metadata": json.dumps(row["metadata"], ensure_ascii=False)})
+        except ApplicationError as exc:
+            messages.error(request, _error_text(exc))
+    elif "apply" in request.POST and form.is_valid():
         try:
             dataset = form.cleaned_data.get("dataset") or services.dataset_get_or_create(
                 project=writable.get(pk=project_ids[0]), name=form.cleaned_data["new_dataset_name"],
@@ -488,4 +510,5 @@ def add_to_dataset(model_admin, request, queryset):
         "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
         "form_url": request.get_full_path(),
         "is_traces": queryset.model.__name__ == "Trace",
+        "preview": preview,
     })

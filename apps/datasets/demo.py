@@ -11,6 +11,7 @@ from apps.traces.models import Span
 from .models import Dataset
 from .selectors import dataset_records_at_version
 from .services import (
+    dataset_add_from_feedback,
     dataset_add_spans,
     dataset_create,
     dataset_records_delete,
@@ -61,6 +62,10 @@ def load_demo_datasets(*, project, traces, stdout) -> None:
                                message="Drop a conversation with personal data")
     dataset_records_upsert(dataset=dataset, author=curator, message="Sharpen the refund answer", records=[
         {**HAND_WRITTEN[0], "expected": "Within 30 days of delivery, for a full refund to the original payment method."}])
+    feedback = dataset_add_from_feedback(dataset=dataset, author=curator,
+                                         message="Thumbs-down answers with a reviewer's correction")
     dataset_version_tag_set(dataset=dataset, name="prod", version=dataset.latest_version, author=curator)
+    if feedback.version is not None:
+        stdout.write(f"  dataset support-golden: {feedback.version.added} record(s) from corrected negative feedback")
     stdout.write(f"  dataset support-golden: {dataset.latest_version} versions, "
                  f"{dataset_records_at_version(dataset=dataset).count()} records, tags baseline and prod")

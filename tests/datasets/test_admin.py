@@ -165,6 +165,11 @@ def test_add_to_dataset_action_honours_select_across_with_filters(curator, proje
     assert first.status_code == 200
     body = first.content.decode()
     assert 'id="ds-add-form"' in body and "3 spans" in body
+    preview = curator.post(changelist, {
+        "action": "add_to_dataset", "select_across": "1", "_selected_action": [others[0].pk], "preview": "1",
+        "dataset": dataset.pk, "input_path": "$.question", "expected_source": "auto"}).content.decode()
+    assert 'id="ds-mapping-preview"' in preview and "&quot;q0&quot;" in preview
+    assert not dataset_records_at_version(dataset=dataset).filter(origin="log").exists()
     second = curator.post(changelist, {
         "action": "add_to_dataset", "select_across": "1", "_selected_action": [others[0].pk], "apply": "1",
         "dataset": dataset.pk, "input_path": "$.question", "expected_source": "auto", "splits": "train",
