@@ -78,13 +78,12 @@ def demo_load(*, project, stdout=None, **_options) -> None:
                     "follows policy": label != "incorrect" or rng.random() < 0.3},
         )
 
-    # 15 items reviewed by both (complete), 8 by one of them (pending), the rest left in the backlog.
+    # 15 items reviewed by both (complete), 8 by Alice only (pending), the rest left in the backlog.
     for _ in range(15):
         review(alice, services.review_item_next(queue=queue, user=alice))
         review(bob, services.review_item_next(queue=queue, user=bob))
-    for i in range(8):
-        user = alice if i % 2 == 0 else bob
-        review(user, services.review_item_next(queue=queue, user=user))
+    for _ in range(8):
+        review(alice, services.review_item_next(queue=queue, user=alice))
     queue.refresh_from_db()
     if stdout is not None:
         stdout.write(f"  review queue: {queue.complete_count} complete, {queue.pending_count} pending, "
