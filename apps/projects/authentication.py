@@ -41,7 +41,7 @@ def api_key_from_request(request) -> ProjectAPIKey | None:
             return api_key
         _verified.pop(digest, None)
     try:
-        api_key = ProjectAPIKey.objects.select_related("project").get_from_key(key)
+        api_key = ProjectAPIKey.objects.get_from_key(key)  # a manager method: not on a QuerySet
     except ProjectAPIKey.DoesNotExist:
         raise exceptions.AuthenticationFailed("Invalid API key.")
     if api_key.revoked or api_key.has_expired:
