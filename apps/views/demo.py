@@ -1,4 +1,5 @@
-"""Demo data: one view per gallery template, the chat view as the project's default."""
+"""Demo data: one view per gallery template (with the demo's score configs inline where they fit),
+the chat view as the project's default in review."""
 
 from __future__ import annotations
 
@@ -8,14 +9,24 @@ from .gallery import GALLERY
 from .models import TraceView
 from .services import trace_view_create, trace_view_default_set
 
+INLINE_SCORES = {"chat": ["helpfulness", "thumbs"], "rag": ["correctness"], "agent": ["correctness"],
+                 "classification": ["correctness"]}
+
 
 def load_demo_views(*, project, stdout=None, **_options) -> None:
+    from apps.reviews.models import ScoreConfig
+
+    existing = set(ScoreConfig.objects.filter(project=project).values_list("name", flat=True))
     created = []
     for template in GALLERY:
         if TraceView.objects.filter(project=project, name=template["name"]).exists():
             continue
+        spec = copy.deepcopy(template["spec"])
+        configs = [name for name in INLINE_SCORES.get(template["key"], []) if name in existing]
+        if configs:
+            spec["components"].append({"type": "score_controls", "title": "Your scores", "configs": configs})
         created.append(trace_view_create(project=project, name=template["name"],
-                                         description=template["description"], spec=copy.deepcopy(template["spec"])))
+                                         description=template["description"], spec=spec))
     if created:
         trace_view_default_set(project=project, view=created[0])
     if stdout is not None:

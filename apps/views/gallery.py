@@ -1,4 +1,8 @@
-"""Starting templates offered by the editor (and loaded as demo views)."""
+"""Starting templates offered by the editor (and loaded as demo views).
+
+Paths follow common shapes (OpenAI chat messages, `{"documents": [{"id", "text", "score"}]}` from a
+retriever, JSON labels from a classifier); they are starting points to adapt in the editor.
+"""
 
 from __future__ import annotations
 
@@ -24,12 +28,10 @@ GALLERY: list[dict] = [
         "spec": {"version": 1, "components": [
             {"type": "markdown", "title": "Question", "path": "$.input.question"},
             {"type": "carousel", "title": "Retrieved documents", "span": {"type": "retrieval"},
-             "path": "$.output.documents", "item_title": "$.title",
+             "path": "$.output.documents", "item_title": "$.id",
              "components": [
-                 {"type": "markdown", "path": "$.content"},
-                 {"type": "fields", "fields": [
-                     {"label": "Source", "path": "$.source"}, {"label": "Score", "path": "$.score"},
-                 ]},
+                 {"type": "markdown", "path": "$.text"},
+                 {"type": "fields", "fields": [{"label": "Score", "path": "$.score"}]},
              ]},
             {"type": "markdown", "title": "Answer", "path": "$.output.answer"},
             {"type": "diff", "title": "Expected vs answer", "expected_path": "$.expected.answer",
@@ -39,19 +41,20 @@ GALLERY: list[dict] = [
     {
         "key": "agent",
         "name": "Agent tool-call timeline",
-        "description": "The task, every tool call of the agent in order, tokens per model and the final answer.",
+        "description": "The conversation, every tool call of the agent in order, and tokens per model.",
         "spec": {"version": 1, "components": [
-            {"type": "conversation", "title": "Task", "path": "$.input"},
+            {"type": "conversation", "title": "Conversation", "path": ["$.input", "$.output"]},
             {"type": "aggregate", "title": "Tool calls", "spans": {"type": "tool"}, "display": "table",
              "columns": [
                  {"label": "Tool", "path": "$.name"},
                  {"label": "Arguments", "path": "$.input"},
                  {"label": "Result", "path": "$.output"},
+                 {"label": "Error", "path": "$.error"},
                  {"label": "ms", "path": "$.duration_ms"},
              ]},
             {"type": "aggregate", "title": "Tokens per model", "spans": {"type": "llm"}, "display": "sum",
              "path": "$.metrics.total_tokens", "group_by": "$.model"},
-            {"type": "markdown", "title": "Final answer", "path": "$.output"},
+            {"type": "aggregate", "title": "LLM calls", "spans": {"type": "llm"}, "display": "count"},
         ]},
     },
     {
@@ -59,15 +62,13 @@ GALLERY: list[dict] = [
         "name": "Classification",
         "description": "The input, predicted and expected labels side by side, and the span's metadata.",
         "spec": {"version": 1, "components": [
-            {"type": "markdown", "title": "Input", "path": "$.input.text"},
+            {"type": "json", "title": "Input", "path": "$.input", "open_depth": 2},
             {"type": "fields", "title": "Prediction", "fields": [
-                {"label": "Predicted label", "path": "$.output.label"},
-                {"label": "Confidence", "path": "$.output.confidence"},
-                {"label": "Expected label", "path": "$.expected.label"},
+                {"label": "Predicted", "path": "$.output"},
+                {"label": "Expected", "path": "$.expected"},
             ]},
-            {"type": "diff", "title": "Expected vs predicted", "expected_path": "$.expected.label",
-             "output_path": "$.output.label"},
-            {"type": "json", "title": "Metadata", "path": "$.metadata"},
+            {"type": "diff", "title": "Expected vs predicted"},
+            {"type": "json", "title": "Metadata", "path": "$.metadata", "open_depth": 0},
         ]},
     },
 ]

@@ -50,9 +50,9 @@ def rag_trace(project):
          "expected": {"answer": "Refunds are accepted within 30 days of delivery."}},
         {"name": "retrieve", "type": "retrieval", "input": {"query": "refund window"},
          "output": {"documents": [
-             {"title": "Refund policy", "content": "You can return items within 30 days.", "score": 0.91,
-              "source": "kb/refunds.md"},
-             {"title": "Shipping", "content": "Orders ship in 2 days.", "score": 0.42, "source": "kb/shipping.md"},
+             {"id": "kb/refunds.md", "title": "Refund policy", "text": "You can return items within 30 days.",
+              "score": 0.91},
+             {"id": "kb/shipping.md", "title": "Shipping", "text": "Orders ship in 2 days.", "score": 0.42},
          ]}},
         {"name": "generate", "type": "llm", "model": "gpt-4o", "total_tokens": 300,
          "input": [{"role": "user", "content": "context…"}], "output": "Refunds are accepted within 30 days."},

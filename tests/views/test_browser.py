@@ -197,7 +197,7 @@ def test_editor_live_preview_errors_gallery_and_save(browser, live_server, proje
     assert preview.locator(".tv-carousel-item:visible").count() == 1
     assert preview.locator("[data-carousel-pos]").inner_text() == "1 / 2"
     preview.locator("[data-carousel-next]").click()
-    assert preview.locator(".tv-carousel-item:visible .tv-item-title").inner_text() == "Shipping"
+    assert preview.locator(".tv-carousel-item:visible .tv-item-title").inner_text() == "kb/shipping.md"
 
     spec = json.loads(page.input_value("#tv-spec"))
     del spec["components"][1]["path"]
@@ -268,7 +268,7 @@ def test_reviewing_through_a_view_with_inline_score_controls(browser, live_serve
     view = trace_view_create(project=project, name="RAG review", spec={"components": [
         {"type": "markdown", "title": "Question", "path": "$.input.question"},
         {"type": "carousel", "title": "Documents", "span": {"type": "retrieval"}, "path": "$.output.documents",
-         "item_title": "$.title", "components": [{"type": "markdown", "path": "$.content"}]},
+         "item_title": "$.title", "components": [{"type": "markdown", "path": "$.text"}]},
         {"type": "score_controls", "title": "Is the answer grounded?", "configs": ["grounded"]},
     ]})
     trace_view_create(project=project, name="Plain", spec={"components": [{"type": "json", "path": "$.output"}]})

@@ -76,7 +76,7 @@ def test_json_tree_is_collapsible_and_escaped(chat_trace):
 def test_carousel_items_with_nested_components(rag_trace):
     node, html = one({"type": "carousel", "span": {"type": "retrieval"}, "path": "$.output.documents",
                       "item_title": "$.title", "components": [
-                          {"type": "markdown", "path": "$.content"},
+                          {"type": "markdown", "path": "$.text"},
                           {"type": "fields", "fields": [{"label": "Score", "path": "$.score"}]}]}, rag_trace)
     assert node["count"] == 2
     assert [item["title"] for item in node["items"]] == ["Refund policy", "Shipping"]
