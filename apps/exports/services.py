@@ -228,15 +228,20 @@ def export_job_run(*, job_id: int) -> ExportJob | None:
         total = source.count()
         _mine(job.pk, token).update(total_rows=total)
         with open(temp_path, "wb", buffering=1 << 20) as raw:
-            out = gziplib.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0) if job.gzip else raw
+            out = (gziplib.GzipFile(filename="", fileobj=raw, mode="wb", compresslevel=6, mtime=0)
+                   if job.gzip else raw)
             writer = writer_for(job.format)(out, source.meta)
             rows = 0
-            for batch in source.batches():
-                writer.write_batch(batch)
-                rows += len(batch.rows)
-                _heartbeat(job.pk, token, rows=rows, total=total)
-                if delay:
-                    time.sleep(delay)
+            try:
+                for batch in source.batches():
+                    writer.write_batch(batch)
+                    rows += len(batch.rows)
+                    _heartbeat(job.pk, token, rows=rows, total=total)
+                    if delay:
+                        time.sleep(delay)
+            except BaseException:
+                writer.abort()
+                raise
             writer.close()
             if job.gzip:
                 out.close()
@@ -434,7 +439,8 @@ def export_schedule_run(*, schedule_id: int, now: datetime | None = None, reques
     """One run of a schedule: a new export job. Incremental runs cover [watermark, now − safety lag) on
     `updated_at`; the watermark moves to the window end only when that run succeeds, so a failed run's
     window is covered again by the next one. Skipped (None) while an earlier run is unfinished."""
-    schedule = ExportSchedule.objects.select_for_update().select_related("project", "dataset").filter(
+    # Two beats firing at once serialise on the schedule row (the dataset join is nullable: lock only "self").
+    schedule = ExportSchedule.objects.select_for_update(of=("self",)).select_related("project", "dataset").filter(
         pk=schedule_id
     ).first()
     if schedule is None:

@@ -83,6 +83,9 @@ class Writer:
     def close(self) -> None:
         """Finish the file (footers, headers written last); the caller closes `fh`."""
 
+    def abort(self) -> None:
+        """The export stopped early: release resources; the partial file is deleted by the caller."""
+
 
 @dataclass
 class FormatInfo:

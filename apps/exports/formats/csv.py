@@ -8,6 +8,7 @@ one extra local read and write.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
@@ -87,4 +88,9 @@ class CSVWriter(Writer):
             text.flush()
         finally:
             text.detach()  # leave fh open: the caller owns it
+            os.remove(self.spool_path)
+
+    def abort(self) -> None:
+        self.spool.close()
+        with contextlib.suppress(FileNotFoundError):
             os.remove(self.spool_path)

@@ -7,6 +7,8 @@ per file; pandas and pyarrow read strings back cleanly (`json.loads` a cell to g
 
 from __future__ import annotations
 
+import contextlib
+
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -47,3 +49,7 @@ class ParquetWriter(Writer):
 
     def close(self) -> None:
         self.writer.close()
+
+    def abort(self) -> None:
+        with contextlib.suppress(Exception):
+            self.writer.close()
