@@ -6,8 +6,9 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
+from apps.datasets.models import DatasetJob
 from apps.datasets.selectors import dataset_records_at_version
-from apps.datasets.services import dataset_job_execute, dataset_job_start, dataset_records_upsert
+from apps.datasets.services import dataset_job_execute, dataset_records_upsert
 from apps.projects.models import Role
 from apps.projects.services import membership_set
 from tests import factories
@@ -65,7 +66,9 @@ def test_job_page_polls_until_done(browser, live_server, curator_setup):
     project, dataset = curator_setup
     trace = factories.TraceFactory(project=project)
     spans = [factories.SpanFactory(trace=trace, span_id=f"p{i}") for i in range(3)]
-    job = dataset_job_start(dataset=dataset, kind="add_spans", span_pks=[s.pk for s in spans], mapping={})
+    # The job row as dataset_job_start writes it, without sending the task (no worker in this test).
+    job = DatasetJob.objects.create(project=project, dataset=dataset, kind="add_spans", total=3,
+                                    params={"span_pks": [s.pk for s in spans], "mapping": {}})
     page = browser.new_page()
     login(page, live_server, "cur")
     page.goto(f"{live_server.url}{reverse('admin:datasets_dataset_job', args=[job.pk])}")
