@@ -266,3 +266,16 @@ def test_dataset_change_page_previews_current_records_and_links_screens(curator,
         assert url(name, dataset) in page
     listing = curator.get(reverse("admin:datasets_dataset_changelist")).content.decode()
     assert "golden" in listing and url("versions", dataset) in listing
+
+
+def test_generate_page_adds_records_for_review(curator, dataset, llm):
+    llm.answer = {"records": [{"input": {"question": "Exchange a gift?"}, "expected": "Yes, within 60 days."}]}
+    page = curator.get(url("generate", dataset)).content.decode()
+    assert "LLM_BASE_URL" not in page and 'name="instructions"' in page
+    response = curator.post(url("generate", dataset), {"count": 1, "instructions": "gifts", "sample_size": 2})
+    assert response.status_code == 302 and "tag=needs-review" in response["Location"]
+    generated = dataset_records_at_version(dataset=dataset, tag="needs-review").get()
+    assert generated.origin == "generated" and generated.input == {"question": "Exchange a gift?"}
+    # The endpoint came from settings; a posted URL is ignored.
+    curator.post(url("generate", dataset), {"count": 1, "sample_size": 0, "base_url": "http://evil.invalid"})
+    assert len(llm.requests) == 2 and all(r["path"] == "/v1/chat/completions" for r in llm.requests)

@@ -178,3 +178,12 @@ def test_reviewer_session_cannot_write(project, member, dataset_id):
     curator.force_login(curator_user)
     assert upsert(curator, dataset_id, [{"input": 1}]).status_code == 201
     assert DatasetVersion.objects.get().author == curator_user
+
+
+def test_generate_through_the_api(client, dataset_id, llm):
+    llm.answer = {"records": [{"input": "q1", "expected": "a1"}, {"input": "q2", "expected": "a2"}]}
+    response = client.post(f"/api/v1/datasets/{dataset_id}/generate/", {"count": 2}, format="json")
+    assert response.status_code == 201 and response.json()["added"] == 2
+    listed = client.get(f"/api/v1/datasets/{dataset_id}/records/?record_tag=needs-review").json()["results"]
+    assert sorted(r["input"] for r in listed) == ["q1", "q2"] and {r["origin"] for r in listed} == {"generated"}
+    assert client.post(f"/api/v1/datasets/{dataset_id}/generate/", {"count": 500}, format="json").status_code == 400
