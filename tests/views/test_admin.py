@@ -91,3 +91,11 @@ def test_share_links_admin_revokes(curator_client, project, chat_trace):
     response = curator_client.post("/admin/views/sharelink/", {"action": "revoke", "_selected_action": [link.pk]})
     assert response.status_code == 302
     assert ShareLink.objects.get().revoked_at is not None
+
+
+def test_trace_page_links_to_views(client, project, member, rag_trace):
+    view = factories.TraceViewFactory(project=project, name="RAG view")
+    client.force_login(member(project, role="viewer"))
+    html = client.get(f"/admin/traces/trace/{rag_trace.pk}/change/").content.decode()
+    assert f'href="/admin/views/traceview/{view.pk}/trace/{rag_trace.pk}/"' in html and "RAG view" in html
+    assert "Design a view" not in html  # viewers do not design views

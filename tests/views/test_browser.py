@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 
 import pytest
 from django.test import Client
+from playwright.sync_api import expect
 
 from apps.views.services import share_link_create, trace_view_create
 from tests import factories
@@ -193,9 +195,9 @@ def test_editor_live_preview_errors_gallery_and_save(browser, live_server, proje
     page.goto(f"{live_server.url}/admin/views/traceview/editor/?trace={rag_trace.pk}")
     page.get_by_role("button", name="RAG: question, retrieved documents and answer").click()
     preview = page.locator("#tv-preview")
-    preview.get_by_text("What is the refund window?").wait_for()
+    expect(preview.locator("[data-carousel-pos]")).to_have_text("1 / 2")
+    assert "What is the refund window?" in preview.inner_text()
     assert preview.locator(".tv-carousel-item:visible").count() == 1
-    assert preview.locator("[data-carousel-pos]").inner_text() == "1 / 2"
     preview.locator("[data-carousel-next]").click()
     assert preview.locator(".tv-carousel-item:visible .tv-item-title").inner_text() == "kb/shipping.md"
 
@@ -210,7 +212,7 @@ def test_editor_live_preview_errors_gallery_and_save(browser, live_server, proje
     errors.get_by_text("Invalid JSON").wait_for()
 
     page.get_by_role("button", name="Chat conversation").click()
-    page.wait_for_function("document.getElementById('tv-errors').children.length === 0")
+    expect(page.locator("#tv-errors li")).to_have_count(0)  # (no wait_for_function: the CSP forbids eval)
     page.fill("#tv-name", "My chat view")
     page.click("#tv-save")
     page.wait_for_url("**/editor/?trace=*")
@@ -218,7 +220,7 @@ def test_editor_live_preview_errors_gallery_and_save(browser, live_server, proje
     assert view.spec["components"][0]["type"] == "conversation"
     # The saved view can be shared from the editor; the link opens without a session.
     page.click("#tv-share-create")
-    page.wait_for_function("document.getElementById('tv-share-url').value.includes('/share/')")
+    expect(page.locator("#tv-share-url")).to_have_value(re.compile(r"/share/[^/]+/$"))
     url = page.input_value("#tv-share-url")
     anonymous = browser.new_context().new_page()
     anonymous.goto(url)
