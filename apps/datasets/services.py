@@ -640,15 +640,16 @@ def dataset_job_execute(*, job_id: int) -> DatasetJob | None:
         DatasetJob.objects.filter(pk=job.pk).update(done=done, total=total, updated_at=timezone.now())
 
     params = job.params or {}
+    mapping = dict(params.get("mapping") or {})
+    origin = RecordOrigin.LOG
+    if job.kind == DatasetJob.Kind.FROM_FEEDBACK:
+        # The pks were chosen from the feedback selector when the job started.
+        mapping["expected_source"] = "correction"
+        origin = RecordOrigin.FEEDBACK
     try:
-        runner = dataset_add_from_feedback if job.kind == DatasetJob.Kind.FROM_FEEDBACK else dataset_add_spans
-        kwargs = {} if job.kind == DatasetJob.Kind.FROM_FEEDBACK else {"span_pks": params.get("span_pks") or []}
-        if job.kind == DatasetJob.Kind.FROM_FEEDBACK:
-            from apps.traces.models import Span
-
-            kwargs["spans_queryset"] = Span.objects.filter(pk__in=params.get("span_pks") or [])
-        result = runner(dataset=job.dataset, mapping=params.get("mapping") or {}, author=job.requested_by,
-                        message=params.get("message") or "", progress=progress, **kwargs)
+        result = dataset_add_spans(dataset=job.dataset, span_pks=params.get("span_pks") or [], mapping=mapping,
+                                   author=job.requested_by, message=params.get("message") or "",
+                                   origin=origin, progress=progress)
     except ApplicationError as exc:
         detail = "; ".join(f"{k}: {' '.join(v)}" for k, v in list(exc.fields.items())[:10])
         _job_finish(job, status=JobStatus.FAILED, error=f"{exc.message} {detail}".strip())

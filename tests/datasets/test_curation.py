@@ -236,3 +236,15 @@ def test_generation_without_configuration_explains(dataset, settings, curator_cl
     response = curator_client.post(f"/api/v1/datasets/{dataset.pk}/generate/", {"count": 2}, format="json")
     assert response.status_code == 503
     assert "LLM_BASE_URL" in response.json()["error"]
+
+
+def test_feedback_job_uses_the_correction_as_expected(project, dataset, django_capture_on_commit_callbacks):
+    from apps.datasets.services import dataset_job_execute
+
+    span = make_span(project, span_id="fb-job", output={"content": "wrong"}, expected="right")
+    with django_capture_on_commit_callbacks(execute=False):
+        job = dataset_job_start(dataset=dataset, kind="from_feedback", span_pks=[span.pk],
+                                mapping={"expected_source": "output"})
+    assert dataset_job_execute(job_id=job.pk).status == "succeeded"
+    record = dataset_records_at_version(dataset=dataset).get()
+    assert (record.record_id, record.expected, record.origin) == ("span:fb-job", "right", "feedback")
