@@ -73,13 +73,13 @@ def review_next_view(request, queue_id: int, admin_site=None):
     except ApplicationError as exc:
         return render(request, "admin/queues/review_done.html", _ctx(
             admin_site, request, title=queue.name, queue=queue, error=exc.message,
-            progress=selectors.queue_progress(queue=queue, user=request.user)), status=exc.status)
+            progress=selectors.queue_progress(queue=queue, user=request.user, with_done=True)), status=exc.status)
     if item is not None:
         return redirect("admin:queues_reviewqueue_review_item", queue.pk, item.pk)
     queue.refresh_from_db()
     return render(request, "admin/queues/review_done.html", _ctx(
         admin_site, request, title=queue.name, queue=queue,
-        progress=selectors.queue_progress(queue=queue, user=request.user),
+        progress=selectors.queue_progress(queue=queue, user=request.user, with_done=True),
         last=ReviewSubmission.objects.filter(item__queue=queue, reviewer=request.user).order_by("-id")
         .values_list("item_id", flat=True).first(),
     ))

@@ -103,7 +103,7 @@ def queue_data(queue: ReviewQueue, *, user=None) -> dict[str, Any]:
         "rule_target": queue.rule_target,
         "rule_filter": queue.rule_filter,
         "rule_sampling_rate": queue.rule_sampling_rate,
-        "progress": selectors.queue_progress(queue=queue, user=user),
+        "progress": selectors.queue_progress(queue=queue, user=user, with_done=True),
         "created_at": queue.created_at,
         "updated_at": queue.updated_at,
     }

@@ -118,10 +118,16 @@ class ReviewSubmission(models.Model):
     item = models.ForeignKey(ReviewItem, on_delete=models.CASCADE, related_name="submissions")
     reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     submitted_at = models.DateTimeField(auto_now_add=True)
+    # Mirrors "the item is not complete", kept by the services that complete or reopen items, so a
+    # reviewer's "left for you" counts only their open work, not everything they ever reviewed.
+    item_open = models.BooleanField(default=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["item", "reviewer"], name="uniq_review_submission")]
-        indexes = [models.Index(fields=["reviewer", "item"], name="reviewsub_reviewer_item")]
+        indexes = [
+            models.Index(fields=["reviewer", "item"], name="reviewsub_reviewer_item"),
+            models.Index(fields=["reviewer", "item_open", "item"], name="reviewsub_reviewer_open"),
+        ]
         ordering = ["id"]
 
     def __str__(self) -> str:
@@ -134,10 +140,14 @@ class ReviewSkip(models.Model):
     item = models.ForeignKey(ReviewItem, on_delete=models.CASCADE, related_name="skips")
     reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     skipped_at = models.DateTimeField(auto_now_add=True)
+    item_open = models.BooleanField(default=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["item", "reviewer"], name="uniq_review_skip")]
-        indexes = [models.Index(fields=["reviewer", "item"], name="reviewskip_reviewer_item")]
+        indexes = [
+            models.Index(fields=["reviewer", "item"], name="reviewskip_reviewer_item"),
+            models.Index(fields=["reviewer", "item_open", "item"], name="reviewskip_reviewer_open"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.reviewer_id} skipped item {self.item_id}"

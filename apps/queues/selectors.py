@@ -14,19 +14,21 @@ from .models import OPEN_STATUSES, ItemStatus, ReviewItem, ReviewQueue, ReviewSk
 BOARD_PAGE = 50
 
 
-def queue_progress(*, queue: ReviewQueue, user=None) -> dict[str, int]:
-    """'37 of 240, 5 left for you' from the queue counters plus counts bounded by the user's own work."""
+def queue_progress(*, queue: ReviewQueue, user=None, with_done: bool = False) -> dict[str, int]:
+    """'37 of 240, 5 left for you' from the queue counters plus counts bounded by the user's *open*
+    work (items they submitted or skipped that are not complete yet). `done_by_you` (everything the
+    user ever submitted in the queue) is counted only on request."""
     progress = {
         "total": queue.item_count, "backlog": queue.backlog_count, "pending": queue.pending_count,
-        "complete": queue.complete_count, "left_for_you": 0, "done_by_you": 0,
+        "complete": queue.complete_count, "left_for_you": 0,
     }
     if user is None or not user.is_authenticated:
         return progress
-    mine = ReviewSubmission.objects.filter(reviewer=user, item__queue=queue)
-    progress["done_by_you"] = mine.count()
-    done_open = mine.filter(item__status__in=OPEN_STATUSES).count()
+    if with_done:
+        progress["done_by_you"] = ReviewSubmission.objects.filter(reviewer=user, item__queue=queue).count()
+    done_open = ReviewSubmission.objects.filter(reviewer=user, item_open=True, item__queue=queue).count()
     skipped_open = (
-        ReviewSkip.objects.filter(reviewer=user, item__queue=queue, item__status__in=OPEN_STATUSES)
+        ReviewSkip.objects.filter(reviewer=user, item_open=True, item__queue=queue)
         .exclude(Exists(ReviewSubmission.objects.filter(item_id=OuterRef("item_id"), reviewer=user)))
         .count()
     )

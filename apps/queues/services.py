@@ -350,6 +350,13 @@ def review_item_open(*, item: ReviewItem, user) -> dict[str, Any]:
     return {**state, "reserved_by_other": reserved_by_other, "can_submit": can_submit}
 
 
+def _sync_open(item: ReviewItem) -> None:
+    """Keep the submissions' and skips' copy of "the item is open" (bounded by reviewers per item)."""
+    is_open = item.status != ItemStatus.COMPLETE
+    ReviewSubmission.objects.filter(item_id=item.pk).exclude(item_open=is_open).update(item_open=is_open)
+    ReviewSkip.objects.filter(item_id=item.pk).exclude(item_open=is_open).update(item_open=is_open)
+
+
 def _complete_traces(span_ids: list[int]) -> None:
     Trace.objects.filter(pk__in=Span.objects.filter(pk__in=span_ids).values("trace_id")).update(
         review_status=ReviewStatus.REVIEWED
@@ -407,6 +414,7 @@ def review_item_submit(
     item.save(update_fields=["submission_count", "status", "completed_at", "reserved_by", "reserved_until", "updated_at"])
     _shift(queue.pk, old, item.status)
     if item.status == ItemStatus.COMPLETE:
+        _sync_open(item)
         _complete_traces([item.span_id])
     return item
 
@@ -417,7 +425,9 @@ def review_item_skip(*, item: ReviewItem, user) -> ReviewItem:
     queue = item.queue
     reviewer_check(queue=queue, user=user)
     item = ReviewItem.objects.select_for_update().get(pk=item.pk)
-    ReviewSkip.objects.get_or_create(item=item, reviewer=user)
+    ReviewSkip.objects.get_or_create(
+        item=item, reviewer=user, defaults={"item_open": item.status != ItemStatus.COMPLETE}
+    )
     old = item.status
     if item.reserved_by_id == user.pk:
         item.reserved_by = None
@@ -458,6 +468,8 @@ def review_item_move(*, item: ReviewItem, status: str, user=None) -> ReviewItem:
     item.completed_at = timezone.now() if status == ItemStatus.COMPLETE else None
     item.save(update_fields=["status", "reserved_by", "reserved_until", "completed_at", "updated_at"])
     _shift(item.queue_id, old, status)
+    if ItemStatus.COMPLETE in (old, status):
+        _sync_open(item)
     if status == ItemStatus.COMPLETE:
         _complete_traces([item.span_id])
     elif old == ItemStatus.COMPLETE:

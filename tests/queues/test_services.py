@@ -187,10 +187,29 @@ def test_progress_line(project, make_queue, member):
     skipped = services.review_item_next(queue=queue, user=bob)
     services.review_item_skip(item=skipped, user=bob)
     queue.refresh_from_db()
-    assert queue_progress(queue=queue, user=alice) | {} == {
+    assert queue_progress(queue=queue, user=alice, with_done=True) == {
         "total": 4, "backlog": 3, "pending": 0, "complete": 1, "left_for_you": 3, "done_by_you": 1,
     }
     assert queue_progress(queue=queue, user=bob)["left_for_you"] == 2
+
+
+def test_left_for_you_counts_open_work_only(project, make_queue, member):
+    queue = make_queue(3, reviewers_per_item=2)
+    alice, bob, lead = member(project), member(project), member(project, role="curator")
+    item = services.review_item_next(queue=queue, user=alice)
+    services.review_item_submit(item=item, user=alice, scores={"correct": True})
+    queue.refresh_from_db()
+    assert queue_progress(queue=queue, user=alice)["left_for_you"] == 2
+    assert queue_progress(queue=queue, user=bob)["left_for_you"] == 3
+    services.review_item_submit(item=services.review_item_next(queue=queue, user=bob), user=bob,
+                                scores={"correct": True})
+    queue.refresh_from_db()  # the item is complete: nobody has it left
+    assert queue_progress(queue=queue, user=alice)["left_for_you"] == 2
+    assert queue_progress(queue=queue, user=bob)["left_for_you"] == 2
+    services.review_item_move(item=item, status="pending", user=lead)  # reopened: still done by both
+    queue.refresh_from_db()
+    assert queue_progress(queue=queue, user=alice)["left_for_you"] == 2
+    assert queue_progress(queue=queue, user=lead)["left_for_you"] == 3
 
 
 def test_queue_assignees_restrict_reviewers(project, make_queue, member):
