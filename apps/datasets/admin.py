@@ -85,6 +85,8 @@ class DatasetAdmin(ProjectScopedAdmin):
                  name="datasets_dataset_records_export"),
             path("<int:pk>/records/save/", wrap(admin_views.RecordSaveView.as_view(model_admin=self)),
                  name="datasets_dataset_record_save"),
+            path("<int:pk>/records/history/", wrap(admin_views.RecordHistoryView.as_view(model_admin=self)),
+                 name="datasets_dataset_record_history"),
             path("<int:pk>/records/delete/", wrap(admin_views.RecordDeleteView.as_view(model_admin=self)),
                  name="datasets_dataset_record_delete"),
             path("<int:pk>/versions/", wrap(admin_views.VersionsView.as_view(model_admin=self)),

@@ -181,6 +181,29 @@ class RecordSaveView(DatasetAdminView):
                            form=form, prefix=prefix or "")
 
 
+class RecordHistoryView(DatasetAdminView):
+    """Every revision of one record, newest first, with the versions each was live in."""
+
+    def get(self, request, pk):
+        record_id = request.GET.get("record_id") or ""
+        revisions = list(selectors.dataset_record_history(dataset=self.dataset, record_id=record_id)
+                         .select_related("source_span")[:200])
+        if not revisions:
+            raise Http404("Record not found.")
+        rows = []
+        for newer, older in zip(revisions, revisions[1:] + [None], strict=False):
+            changes = []
+            if older is not None:
+                for name in selectors.RECORD_CONTENT_FIELDS:
+                    if getattr(older, name) != getattr(newer, name):
+                        changes.append({"name": name, "rows": side_by_side(getattr(older, name),
+                                                                           getattr(newer, name))})
+            rows.append({"revision": newer, "older": older, "changes": changes,
+                         "content": side_by_side(None, selectors.record_content(newer)) if older is None else []})
+        return self.render("admin/datasets/dataset/record_history.html",
+                           title=f"{self.dataset.name}: history of {record_id}", record_id=record_id, rows=rows)
+
+
 class RecordDeleteView(DatasetAdminView):
     def post(self, request, pk):
         record_id = request.POST.get("record_id") or ""

@@ -315,10 +315,19 @@ class RecordsView(DatasetScopedView):
 class RecordDetailView(DatasetScopedView):
     serializer_class = RecordSerializer
 
-    @extend_schema(parameters=[OpenApiParameter("version", int), OpenApiParameter("tag", str)],
+    @extend_schema(parameters=[OpenApiParameter("version", int), OpenApiParameter("tag", str),
+                               OpenApiParameter("history", bool, description="every revision, newest first")],
                    responses=RecordSerializer)
     def get(self, request, pk, record_id):
         dataset = self.get_dataset()
+        if request.query_params.get("history") in ("1", "true", "yes"):
+            revisions = selectors.dataset_record_history(dataset=dataset, record_id=record_id).annotate(
+                source_span_ref=Subquery(_span_ref_queryset().filter(pk=OuterRef("source_span_id"))
+                                         .values("span_id")[:1]))[:1000]
+            data = RecordSerializer(revisions, many=True).data
+            if not data:
+                raise not_found("Record not found.")
+            return Response({"record_id": record_id, "revisions": data})
         _, qs = _records_at(request, dataset)
         record = qs.filter(record_id=record_id).first()
         if record is None:

@@ -279,3 +279,12 @@ def test_generate_page_adds_records_for_review(curator, dataset, llm):
     # The endpoint came from settings; a posted URL is ignored.
     curator.post(url("generate", dataset), {"count": 1, "sample_size": 0, "base_url": "http://evil.invalid"})
     assert len(llm.requests) == 2 and all(r["path"] == "/v1/chat/completions" for r in llm.requests)
+
+
+def test_record_history_shows_every_revision_escaped(curator, dataset):
+    dataset_records_upsert(dataset=dataset, records=[{"record_id": "r2", "input": {"question": XSS},
+                                                      "expected": "fixed", "splits": ["train"]}])
+    page = curator.get(url("record_history", dataset, record_id="r2")).content.decode()
+    assert 'data-revision-from="2"' in page and 'data-revision-from="1"' in page
+    assert "<caption>expected</caption>" in page and XSS not in page
+    assert curator.get(url("record_history", dataset, record_id="nope")).status_code == 404

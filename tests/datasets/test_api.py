@@ -187,3 +187,14 @@ def test_generate_through_the_api(client, dataset_id, llm):
     listed = client.get(f"/api/v1/datasets/{dataset_id}/records/?record_tag=needs-review").json()["results"]
     assert sorted(r["input"] for r in listed) == ["q1", "q2"] and {r["origin"] for r in listed} == {"generated"}
     assert client.post(f"/api/v1/datasets/{dataset_id}/generate/", {"count": 500}, format="json").status_code == 400
+
+
+def test_record_history(client, dataset_id):
+    upsert(client, dataset_id, [{"record_id": "h", "input": 1, "expected": "a"}])
+    upsert(client, dataset_id, [{"record_id": "h", "input": 1, "expected": "b"}])
+    client.delete(f"/api/v1/datasets/{dataset_id}/records/h/")
+    body = client.get(f"/api/v1/datasets/{dataset_id}/records/h/?history=1").json()
+    assert [(r["expected"], r["version_from"], r["version_to"]) for r in body["revisions"]] == [
+        ("b", 2, 3), ("a", 1, 2)]
+    assert client.get(f"/api/v1/datasets/{dataset_id}/records/h/").status_code == 404  # not in the latest
+    assert client.get(f"/api/v1/datasets/{dataset_id}/records/h/?version=1").json()["expected"] == "a"
