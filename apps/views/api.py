@@ -4,6 +4,8 @@ and the describe-in-words generator."""
 from __future__ import annotations
 
 from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny
@@ -43,6 +45,20 @@ class ShareLinkSerializer(serializers.ModelSerializer):
     class Meta:
         model = ShareLink
         fields = ["id", "view", "trace_id", "expires_at", "revoked_at", "is_active", "created_at"]
+
+
+RENDERED = inline_serializer("TraceViewRendered", {
+    "components": serializers.JSONField(help_text="The render tree: one node per component"),
+    "html": serializers.CharField(help_text="The escaped HTML of the tree"),
+})
+SHARE_REQUEST = inline_serializer("ShareLinkRequest", {
+    "trace": serializers.CharField(help_text="trace_id (or numeric id) of a trace of the view's project"),
+    "expires_in_hours": serializers.FloatField(required=False, help_text="1 to 8760; default 168"),
+})
+SHARE_CREATED = inline_serializer("ShareLinkCreated", {
+    "id": serializers.IntegerField(), "url": serializers.URLField(), "token": serializers.CharField(),
+    "expires_at": serializers.DateTimeField(), "trace_id": serializers.CharField(),
+})
 
 
 def _share_url(request, token: str) -> str:
@@ -108,6 +124,8 @@ class TraceViewViewSet(ProjectScopedViewMixin, viewsets.ModelViewSet):
         services.trace_view_delete(view=view)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
+    @extend_schema(parameters=[OpenApiParameter("trace", str, required=True, description="trace_id or id")],
+                   responses=RENDERED)
     @action(detail=True, methods=["get"], url_path="render")
     def render_trace(self, request, pk=None):
         """Render one trace (`?trace=<trace_id or id>`) through this view: the component tree and its HTML."""
@@ -117,6 +135,8 @@ class TraceViewViewSet(ProjectScopedViewMixin, viewsets.ModelViewSet):
         html = render_html(nodes, request=request, interactive=False)
         return Response({"view": view.pk, "trace_id": trace.trace_id, "components": nodes, "html": html})
 
+    @extend_schema(methods=["GET"], request=None, responses=ShareLinkSerializer(many=True))
+    @extend_schema(methods=["POST"], request=SHARE_REQUEST, responses={201: SHARE_CREATED})
     @action(detail=True, methods=["get", "post"], url_path="share-links")
     def share_links(self, request, pk=None):
         view = self.get_object()
@@ -134,6 +154,9 @@ class TraceViewViewSet(ProjectScopedViewMixin, viewsets.ModelViewSet):
         body.update({"token": token, "url": _share_url(request, token)})
         return Response(body, status=status.HTTP_201_CREATED)
 
+    @extend_schema(request=inline_serializer("TraceViewDefaultRequest", {
+        "queue": serializers.IntegerField(required=False, help_text="A review queue id; absent: the project"),
+    }), responses=OpenApiTypes.OBJECT)
     @action(detail=True, methods=["post"], url_path="make-default")
     def make_default(self, request, pk=None):
         """Default in review for the project, or for one queue with `{"queue": <id>}`."""
@@ -168,6 +191,7 @@ class ShareLinkViewSet(ProjectScopedViewMixin, mixins.ListModelMixin, mixins.Ret
             raise not_found("Share link not found.")
         return link
 
+    @extend_schema(request=None, responses=ShareLinkSerializer)
     @action(detail=True, methods=["post"])
     def revoke(self, request, pk=None):
         link = self.get_object()
@@ -182,11 +206,16 @@ class SpecSchemaView(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list = []
 
+    @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request):
         return Response(SPEC_SCHEMA)
 
 
 class GalleryView(APIView):
+    @extend_schema(responses=inline_serializer("TraceViewTemplate", {
+        "key": serializers.CharField(), "name": serializers.CharField(),
+        "description": serializers.CharField(), "spec": serializers.JSONField(),
+    }, many=True))
     def get(self, request):
         return Response(GALLERY)
 
@@ -196,6 +225,9 @@ class PreviewView(APIView):
 
     required_scope = {"POST": "read"}
 
+    @extend_schema(request=inline_serializer("TraceViewPreviewRequest", {
+        "spec": serializers.JSONField(), "trace": serializers.CharField(help_text="trace_id or id"),
+    }), responses=RENDERED)
     def post(self, request):
         data = request.data if isinstance(request.data, dict) else {}
         if "spec" not in data:
@@ -211,9 +243,21 @@ class PreviewView(APIView):
 class GenerateView(APIView):
     """Describe a view in words: `{description, trace}` → `{spec, errors, valid, attempts}`."""
 
+    @extend_schema(responses=inline_serializer("TraceViewGeneratorStatus", {
+        "configured": serializers.BooleanField(), "help": serializers.CharField()}))
     def get(self, request):
         return Response({"configured": generation.is_configured(), "help": generation.CONFIGURE_HELP})
 
+    @extend_schema(
+        request=inline_serializer("TraceViewGenerateRequest", {
+            "description": serializers.CharField(max_length=4000),
+            "trace": serializers.CharField(required=False, help_text="A sample trace whose shape is sent"),
+        }),
+        responses=inline_serializer("TraceViewGenerated", {
+            "spec": serializers.JSONField(), "errors": serializers.JSONField(),
+            "valid": serializers.BooleanField(), "attempts": serializers.IntegerField(),
+        }),
+    )
     def post(self, request):
         data = request.data if isinstance(request.data, dict) else {}
         description = str(data.get("description") or "").strip()
