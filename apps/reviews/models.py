@@ -111,6 +111,8 @@ class Score(models.Model):
 
     @property
     def display_value(self) -> str:
+        if self.config.kind == ScoreKind.BOOLEAN and self.value is not None:
+            return "yes" if self.value >= 0.5 else "no"
         if self.labels:
             return ", ".join(self.labels)
         if self.label:

@@ -104,6 +104,8 @@ def score_summary(span: Span) -> list[dict[str, Any]]:
         if entry["mean"] is not None and config.kind == ScoreKind.CONTINUOUS:
             entry["mean_percent"] = round(100 * (entry["mean"] - config.min_value)
                                           / (config.max_value - config.min_value))
+        elif entry["mean"] is not None and config.kind == ScoreKind.BOOLEAN:
+            entry["mean_percent"] = round(100 * entry["mean"])  # share of "yes"
         else:
             entry["mean_percent"] = None
     return list(by_config.values())
@@ -260,6 +262,9 @@ def annotation_panel_context(request, span: Span, configs=None) -> dict[str, Any
         "expected": {"mode": seed_mode, "text": _as_text(seed)},
         "metadata": annotations["metadata"],
     }
+    def when(item: dict, key: str) -> dict:
+        return {**item, "when": (item.get(key) or "")[:16].replace("T", " ")}
+
     history = list(ScoreEvent.objects.filter(span=span).select_related("config", "author")
                    .order_by("-created_at", "-id")[:50])
     return {
@@ -269,9 +274,9 @@ def annotation_panel_context(request, span: Span, configs=None) -> dict[str, Any
         "controls": controls,
         "summary": score_summary(span),
         "annotations": annotations,
-        "tags": annotations["tags"],
-        "tag_history": list(reversed(annotations["tag_history"]))[:50],
-        "comments": annotations["comments"],
+        "tags": [when(t, "added_at") for t in annotations["tags"]],
+        "tag_history": [when(e, "at") for e in reversed(annotations["tag_history"])][:50],
+        "comments": [when(c, "created_at") for c in annotations["comments"]],
         "corrections": corrections,
         "diff": expected_output_diff(span.output, span.expected),
         "metadata_items": [(k, v if isinstance(v, str) else json.dumps(v, ensure_ascii=False))

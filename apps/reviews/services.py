@@ -517,8 +517,12 @@ def _tag_add(*, span: Span, name: str, user, source: str, refresh: bool = True) 
     return created
 
 
-def _tag_remove(*, span: Span, name: str, user, source: str, refresh: bool = True) -> bool:
-    deleted, _ = SpanTag.objects.filter(span=span, tag__project_id=span.project_id, tag__name=name).delete()
+def _tag_remove(*, span: Span, name: str, user, source: str, refresh: bool = True,
+                only_source: str | None = None) -> bool:
+    links = SpanTag.objects.filter(span=span, tag__project_id=span.project_id, tag__name=name)
+    if only_source is not None:
+        links = links.filter(source=only_source)
+    deleted, _ = links.delete()
     if deleted:
         TagEvent.objects.create(project_id=span.project_id, span=span, tag_name=name,
                                 action=TagEvent.Action.REMOVE, user=user, source=source)
@@ -708,8 +712,12 @@ def annotation_plan(*, project: Project, data: dict[str, Any], allow_delete: boo
     return plan
 
 
-def annotation_plan_execute(*, span: Span, plan: AnnotationPlan, author, source: str) -> dict[str, Any]:
-    """Write a validated plan (call inside a transaction). Returns what was written."""
+def annotation_plan_execute(*, span: Span, plan: AnnotationPlan, author, source: str,
+                            public: bool = False) -> dict[str, Any]:
+    """Write a validated plan (call inside a transaction). Returns what was written.
+
+    `public` (a browser-shipped feedback-only key): `remove_tags` only removes tags end users added.
+    """
     tag_source = source if source in AnnotationSource.values else AnnotationSource.API
     result: dict[str, Any] = {"scores": [], "tags_added": [], "tags_removed": [], "comment_id": None,
                               "correction_id": None, "metadata": None}
@@ -724,7 +732,8 @@ def annotation_plan_execute(*, span: Span, plan: AnnotationPlan, author, source:
         if _tag_add(span=span, name=name, user=author, source=tag_source, refresh=False):
             result["tags_added"].append(name)
     for name in plan.remove_tags:
-        if _tag_remove(span=span, name=name, user=author, source=tag_source, refresh=False):
+        if _tag_remove(span=span, name=name, user=author, source=tag_source, refresh=False,
+                       only_source=AnnotationSource.END_USER if public else None):
             result["tags_removed"].append(name)
     if result["tags_added"] or result["tags_removed"]:
         _tag_caches_refresh(span)
@@ -866,7 +875,8 @@ def feedback_apply(*, project: Project, data: dict, source_default: str = ScoreS
                 if replay is not None:
                     return replay
                 raise ApplicationError("Feedback with this id is being recorded; retry.", status=409)
-        written = annotation_plan_execute(span=span, plan=plan, author=author, source=source)
+        written = annotation_plan_execute(span=span, plan=plan, author=author, source=source,
+                                          public=feedback_only)
         result = {"span_id": span.span_id, "trace_id": span.trace.trace_id, "feedback_id": feedback_id,
                   "source": source, **written}
         if record is not None:

@@ -329,3 +329,14 @@ def test_span_and_trace_annotations_read_endpoints(project, other_project, key_c
     missing = client.get("/api/v1/spans/missing/annotations/")
     assert theirs.status_code == missing.status_code == 404 and theirs.json() == missing.json()
     assert key_client(other_project).get("/api/v1/scores/").json()["results"] == []
+
+
+def test_a_feedback_only_key_removes_only_tags_end_users_added(project, key_client, span, member):
+    tag_add(span=span, name="reviewed", user=member(project))
+    client = key_client(project, scopes=("feedback",))
+    assert client.post(FEEDBACK, {"span_id": "root-1", "tags": ["confusing"]}, format="json").status_code == 201
+    response = client.post(FEEDBACK, {"span_id": "root-1", "remove_tags": ["reviewed", "confusing"]},
+                           format="json")
+    assert response.status_code == 201 and response.json()["tags_removed"] == ["confusing"]
+    span.refresh_from_db()
+    assert span.tags == ["reviewed"]
