@@ -71,7 +71,9 @@ class ProjectAPIKeyScheme(OpenApiAuthenticationExtension):
 class StartTimeCursorPagination(BasePagination):
     """Newest first by (start_time, id), keyset-paginated: each page is an index range scan, however deep.
 
-    The cursor is opaque; follow `next` until it is null. Rows without a start time come last.
+    The cursor is opaque; follow `next` until it is null. Rows without a start time (rare: spans sent
+    without times) come first, which is where PostgreSQL's `(project, start_time DESC)` index puts
+    them, so the index serves the order.
     """
 
     page_size = 50
@@ -110,16 +112,14 @@ class StartTimeCursorPagination(BasePagination):
     def paginate_queryset(self, queryset, request, view=None):
         self.request = request
         size = self._page_size(request)
-        queryset = queryset.order_by(F("start_time").desc(nulls_last=True), "-id")
+        queryset = queryset.order_by(F("start_time").desc(nulls_first=True), "-id")
         token = request.query_params.get(self.cursor_query_param)
         if token:
             when, pk = self._decode(token)
             if when is None:
-                queryset = queryset.filter(start_time__isnull=True, id__lt=pk)
+                queryset = queryset.filter(Q(start_time__isnull=True, id__lt=pk) | Q(start_time__isnull=False))
             else:
-                queryset = queryset.filter(
-                    Q(start_time__lt=when) | Q(start_time=when, id__lt=pk) | Q(start_time__isnull=True)
-                )
+                queryset = queryset.filter(Q(start_time__lt=when) | Q(start_time=when, id__lt=pk))
         rows = list(queryset[: size + 1])
         self.next_token = self._encode(rows[size - 1].start_time, rows[size - 1].pk) if len(rows) > size else None
         return rows[:size]

@@ -20,12 +20,20 @@ SPAN_LIGHT_FIELDS = (
 )
 
 
+def _project_ids(projects) -> list[int]:
+    """Project ids as a list: `project_id = X` (one project) lets PostgreSQL walk the
+    `(project, start_time DESC)` index in order instead of sorting a semi-join."""
+    if isinstance(projects, QuerySet):
+        return list(projects.values_list("pk", flat=True))
+    return [p if isinstance(p, int) else p.pk for p in projects]
+
+
 def traces_visible(*, projects) -> QuerySet[Trace]:
-    return Trace.objects.filter(project__in=projects)
+    return Trace.objects.filter(project_id__in=_project_ids(projects))
 
 
 def spans_visible(*, projects) -> QuerySet[Span]:
-    return Span.objects.filter(project__in=projects)
+    return Span.objects.filter(project_id__in=_project_ids(projects))
 
 
 def _filtered(filterset_class, data: Mapping[str, Any] | None, queryset: QuerySet) -> QuerySet:

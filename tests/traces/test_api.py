@@ -161,16 +161,17 @@ def test_cursor_pagination_walks_every_trace_once(key_client, project):
     for i in range(7):
         TraceFactory(project=project, trace_id=f"p{i}", start_time=now - timedelta(minutes=i // 2))
     TraceFactory(project=project, trace_id="no-time", start_time=None)
+    TraceFactory(project=project, trace_id="no-time-2", start_time=None)
     client = key_client(project, scopes=["read"])
-    seen, url = [], "/api/v1/traces/?page_size=3"
-    while url:
-        body = client.get(url).json()
-        assert len(body["results"]) <= 3
-        seen += [t["trace_id"] for t in body["results"]]
-        url = body["next"]
-    assert len(seen) == 8 and len(set(seen)) == 8
-    assert seen[-1] == "no-time"
-    assert seen[:2] == ["p1", "p0"]  # same start time: newest id first
+    for size in (1, 3, 50):
+        seen, url = [], f"/api/v1/traces/?page_size={size}"
+        while url:
+            body = client.get(url).json()
+            assert len(body["results"]) <= size
+            seen += [t["trace_id"] for t in body["results"]]
+            url = body["next"]
+        # rows without a start time first (as the index orders them), then newest first, ties by newest id
+        assert seen == ["no-time-2", "no-time", "p1", "p0", "p3", "p2", "p5", "p4", "p6"], size
 
 
 def test_read_needs_read_scope_and_authentication(key_client, api_client, tree):
