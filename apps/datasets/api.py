@@ -9,6 +9,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
 from apps.core.api import request_project, request_projects
@@ -270,10 +271,14 @@ class RecordsView(DatasetScopedView):
         number, qs = _records_at(request, dataset)
         paginator = RecordCursorPagination()
         page = paginator.paginate_queryset(qs, request, view=self)
+        links = [paginator.get_next_link(), paginator.get_previous_link()]
+        if number:
+            # Pages after the first stay on the version the first page read, even if a write lands between.
+            links = [replace_query_param(link, "version", number) if link else None for link in links]
         return Response({
             "version": number,
-            "next": paginator.get_next_link(),
-            "previous": paginator.get_previous_link(),
+            "next": links[0],
+            "previous": links[1],
             "results": RecordSerializer(page, many=True).data,
         })
 

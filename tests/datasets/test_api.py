@@ -98,6 +98,16 @@ def test_record_cursor_pagination_walks_every_record_once(client, dataset_id):
         seen += [r["record_id"] for r in body["results"]]
         url = body["next"]
     assert seen == [f"r{i:03d}" for i in range(25)]
+    # Without ?version the next pages stay on the version the first page read.
+    first = client.get(f"/api/v1/datasets/{dataset_id}/records/?page_size=10").json()
+    upsert(client, dataset_id, [{"record_id": "r000a", "input": "late"}, {"record_id": "r999", "input": "late"}])
+    rest, url = [], first["next"]
+    while url:
+        body = client.get(url).json()
+        assert body["version"] == 1
+        rest += [r["record_id"] for r in body["results"]]
+        url = body["next"]
+    assert rest == [f"r{i:03d}" for i in range(10, 25)]
 
 
 def test_bad_rows_are_400_naming_index_and_field_and_write_nothing(client, dataset_id):
