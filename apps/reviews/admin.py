@@ -27,6 +27,7 @@ from .services import (
     score_config_delete,
     score_config_restore,
     score_config_update,
+    score_delete,
 )
 
 
@@ -213,6 +214,14 @@ class ScoreAdmin(ReadMostlyAdmin):
     @admin.display(description="value")
     def display_value(self, obj):
         return obj.display_value
+
+    # Deleting goes through the service so the score history records it.
+    def delete_model(self, request, obj):
+        score_delete(score=obj)
+
+    def delete_queryset(self, request, queryset):
+        for score in queryset:
+            score_delete(score=score)
 
     def get_urls(self):
         site = self.admin_site

@@ -280,3 +280,28 @@ def test_a_narrowed_panel_stays_narrowed_after_a_save(rf, client, project, membe
     assert 'data-score-config="thumbs"' in html and 'data-score-config="helpfulness"' not in html
     fragment = client.get(ctx["panel_state"]["panelUrl"]).content.decode()
     assert 'data-score-config="thumbs"' in fragment and 'data-score-config="notes"' not in fragment
+
+
+def test_a_project_admin_imports_only_into_their_projects(client, project, other_project, member):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client.force_login(member(project, role=Role.ADMIN))
+    url = reverse("admin:reviews_scoreconfig_import")
+    choices = [str(v) for v, _ in client.get(url).context["form"].fields["project"].choices if v]
+    assert choices == [str(project.pk)]
+    data = "name,kind,options\nx,boolean,[]\n"
+    upload = SimpleUploadedFile("c.csv", data.encode(), content_type="text/csv")
+    response = client.post(url, {"project": other_project.pk, "format": csv_format_index(client, url),
+                                 "import_file": upload})
+    assert response.status_code == 200 and response.context["form"].errors.get("project")
+    assert not ScoreConfig.objects.exists()
+
+
+def test_deleting_a_score_in_the_admin_is_kept_in_its_history(admin_client, project, span, member):
+    from apps.reviews.models import ScoreEvent
+
+    config = factories.ScoreConfigFactory(project=project)
+    score = score_record(span=span, config=config, value=0.5, author=member(project))
+    admin_client.post(reverse("admin:reviews_score_delete", args=[score.pk]), {"post": "yes"})
+    assert not Score.objects.exists()
+    assert list(ScoreEvent.objects.values_list("action", flat=True)) == ["create", "delete"]
