@@ -218,3 +218,17 @@ def test_schema_and_docs_render(client):
     docs = client.get("/api/docs/")
     assert docs.status_code == 200
     assert b"swagger" in docs.content.lower()
+
+
+def test_schema_of_the_trace_endpoints_has_no_warnings_or_errors():
+    from django.urls import include, path
+    from drf_spectacular.drainage import GENERATOR_STATS
+    from drf_spectacular.generators import SchemaGenerator
+
+    GENERATOR_STATS.reset()
+    generator = SchemaGenerator(patterns=[path("api/v1/", include("apps.traces.urls"))])
+    schema = generator.get_schema(request=None, public=True)
+    assert not GENERATOR_STATS, (dict(GENERATOR_STATS._warn_cache), dict(GENERATOR_STATS._error_cache))
+    params = {p["name"] for p in schema["paths"]["/api/v1/traces/"]["get"]["parameters"]}
+    assert {"cursor", "page_size", "metadata", "tags", "q", "start_time_after", "span_type"} <= params
+    assert "spans" in schema["components"]["schemas"]["TraceDetail"]["properties"]
