@@ -309,7 +309,7 @@ class DiffView(DatasetAdminView):
                                                                         if k != "record_id"}, None)}
                    for r in diff.removed]
         return self.render("admin/datasets/dataset/diff.html", title=f"{dataset.name}: v{a} → v{b}",
-                           diff=diff, a=a, b=b, changed=changed, added=added, removed=removed,
+                           diff=diff, a=a, b=b, changed=changed, added=added, removed=removed, limit=DIFF_LIMIT,
                            numbers=list(range(latest, -1, -1)))
 
 

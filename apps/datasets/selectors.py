@@ -114,10 +114,11 @@ class DatasetDiff:
     removed: list[dict[str, Any]] = field(default_factory=list)
     changed: list[RecordChange] = field(default_factory=list)
     truncated: bool = False
+    totals: dict[str, int] = field(default_factory=lambda: {"added": 0, "removed": 0, "changed": 0})
 
     @property
     def counts(self) -> dict[str, int]:
-        return {"added": len(self.added), "removed": len(self.removed), "changed": len(self.changed)}
+        return dict(self.totals)
 
 
 def _version_number(dataset: Dataset, number: int, name: str) -> int:
@@ -128,36 +129,52 @@ def _version_number(dataset: Dataset, number: int, name: str) -> int:
     return number
 
 
+DIFF_BATCH = 500
+
+
 def dataset_versions_diff(*, dataset: Dataset, a: int, b: int, limit: int | None = None) -> DatasetDiff:
     """Record-by-record, field-by-field difference from version `a` to version `b`.
 
-    Revisions shared by both versions are the same rows, so only rows present in one side are loaded.
+    Revisions shared by both versions are the same rows, so only rows present on one side are
+    considered: their ids first, then their content in batches (memory stays bounded however large
+    the dataset). Counts are exact; with `limit`, each list keeps its first `limit` entries in
+    record_id order and `truncated` says so.
     """
     a = _version_number(dataset, int(a), "a")
     b = _version_number(dataset, int(b), "b")
     diff = DatasetDiff(a=a, b=b)
     if a == b:
         return diff
-    at_a = dataset_records_at_version(dataset=dataset, version=a) if a else DatasetRecord.objects.none()
-    at_b = dataset_records_at_version(dataset=dataset, version=b) if b else DatasetRecord.objects.none()
-    only_a = {r.record_id: r for r in at_a.exclude(pk__in=at_b.values("pk"))} if a else {}
-    only_b = {r.record_id: r for r in at_b.exclude(pk__in=at_a.values("pk"))} if b else {}
-    for record_id in sorted(set(only_a) | set(only_b)):
-        ra, rb = only_a.get(record_id), only_b.get(record_id)
-        if ra is None:
-            diff.added.append({"record_id": record_id, **record_content(rb)})
-        elif rb is None:
-            diff.removed.append({"record_id": record_id, **record_content(ra)})
-        else:
-            ca, cb = record_content(ra), record_content(rb)
-            changed = {name: {"a": ca[name], "b": cb[name]} for name in RECORD_CONTENT_FIELDS if ca[name] != cb[name]}
-            if changed:
-                diff.changed.append(RecordChange(record_id=record_id, fields=changed, a=ca, b=cb))
-    if limit is not None:
-        total = len(diff.added) + len(diff.removed) + len(diff.changed)
-        if total > limit:
-            diff.truncated = True
-            diff.added, diff.removed, diff.changed = diff.added[:limit], diff.removed[:limit], diff.changed[:limit]
+    empty = DatasetRecord.objects.none()
+    at_a = dataset_records_at_version(dataset=dataset, version=a) if a else empty
+    at_b = dataset_records_at_version(dataset=dataset, version=b) if b else empty
+    only_a = dict(at_a.exclude(pk__in=at_b.values("pk")).values_list("record_id", "pk")) if a else {}
+    only_b = dict(at_b.exclude(pk__in=at_a.values("pk")).values_list("record_id", "pk")) if b else {}
+    added = sorted(set(only_b) - set(only_a))
+    removed = sorted(set(only_a) - set(only_b))
+    both = sorted(set(only_a) & set(only_b))
+    diff.totals["added"], diff.totals["removed"] = len(added), len(removed)
+
+    def rows(pks: list[int]) -> dict[int, DatasetRecord]:
+        return {r.pk: r for r in DatasetRecord.objects.filter(pk__in=pks)}
+
+    keep = limit if limit is not None else len(added) + len(removed) + len(both)
+    for ids, pk_map, target in ((added, only_b, diff.added), (removed, only_a, diff.removed)):
+        shown = ids[:keep]
+        for i in range(0, len(shown), DIFF_BATCH):
+            loaded = rows([pk_map[r] for r in shown[i:i + DIFF_BATCH]])
+            target.extend({"record_id": r, **record_content(loaded[pk_map[r]])} for r in shown[i:i + DIFF_BATCH])
+    for i in range(0, len(both), DIFF_BATCH):
+        chunk = both[i:i + DIFF_BATCH]
+        loaded = rows([only_a[r] for r in chunk] + [only_b[r] for r in chunk])
+        for record_id in chunk:
+            ca, cb = record_content(loaded[only_a[record_id]]), record_content(loaded[only_b[record_id]])
+            fields = {name: {"a": ca[name], "b": cb[name]} for name in RECORD_CONTENT_FIELDS if ca[name] != cb[name]}
+            if fields:
+                diff.totals["changed"] += 1
+                if len(diff.changed) < keep:
+                    diff.changed.append(RecordChange(record_id=record_id, fields=fields, a=ca, b=cb))
+    diff.truncated = any(diff.totals[k] > len(getattr(diff, k)) for k in ("added", "removed", "changed"))
     return diff
 
 

@@ -195,3 +195,18 @@ def test_two_concurrent_writers_make_two_consecutive_versions(project):
     assert DatasetRecord.objects.filter(dataset=dataset, record_id="shared").count() == 2
     first = min(results)
     assert dataset_records_at_version(dataset=dataset, version=first).count() == 1 + 50 + 1
+
+
+def test_diff_counts_stay_exact_when_lists_are_truncated(dataset):
+    dataset_records_upsert(dataset=dataset, records=[{"record_id": f"r{i:04d}", "input": i} for i in range(1200)])
+    dataset_records_upsert(dataset=dataset, records=[{"record_id": f"r{i:04d}", "input": -i} for i in range(1, 700)]
+                           + [{"record_id": f"n{i:04d}", "input": i} for i in range(3)])
+    dataset_records_delete(dataset=dataset, record_ids=[f"r{i:04d}" for i in range(1100, 1200)])
+    restored_equal = dataset_records_upsert(dataset=dataset, records=[{"record_id": "r0001", "input": 1}])
+    assert restored_equal.updated == 1  # back to its version-1 content under a new revision
+    diff = dataset_versions_diff(dataset=dataset, a=1, b=4, limit=50)
+    assert diff.counts == {"added": 3, "removed": 100, "changed": 698}  # r0001 is equal again: not changed
+    assert diff.truncated and len(diff.changed) == 50 and len(diff.removed) == 50 and len(diff.added) == 3
+    assert [c.record_id for c in diff.changed[:2]] == ["r0002", "r0003"]
+    full = dataset_versions_diff(dataset=dataset, a=1, b=4)
+    assert not full.truncated and len(full.changed) == 698
