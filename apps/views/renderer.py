@@ -474,14 +474,15 @@ def _walk(nodes: list[dict]):
                 yield from _walk(item["components"])
 
 
-def render_html(nodes: list[dict], *, request=None, interactive: bool = False) -> str:
-    """HTML of a render tree. Score controls are live only when `interactive` (a signed-in reviewer)."""
+def render_html(nodes: list[dict], *, request=None, interactive: bool = False, review: dict | None = None) -> str:
+    """HTML of a render tree. Score controls are live only when `interactive` (a signed-in member);
+    `review` carries the review page's rules for its item (see apps.views.review.review_state)."""
     from .services import score_controls_context
 
     for node in _walk(nodes):
         if node["type"] == "score_controls" and "span_pk" in node:
             node["panel"] = score_controls_context(
-                request=request, span_pk=node["span_pk"], config_names=node["configs"]
+                request=request, span_pk=node["span_pk"], config_names=node["configs"], review=review,
             ) if interactive and request is not None else None
     html = render_to_string("views/_tree.html", {"nodes": nodes, "interactive": interactive}, request=request)
     for node in _walk(nodes):

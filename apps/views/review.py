@@ -27,11 +27,40 @@ def review_body(*, request, queue=None, trace=None, span=None, **_kwargs) -> dic
         return None
     body = None
     if view is not None:
-        body = render_html(render_tree(view.spec, trace, focus=span), request=request, interactive=True)
+        body = render_html(render_tree(view.spec, trace, focus=span), request=request, interactive=True,
+                           review=review_state(request=request, queue=queue, span=span))
     return {
         "template": "views/review_body.html",
         "context": {"view": view, "views": views, "body": body, "queue": queue, "trace": trace, "span": span,
                     "base_query": _query_without_view(request)},
+    }
+
+
+def review_state(*, request, queue, span) -> dict | None:
+    """What the review page allows for its item, so inline score controls follow the same rules as the
+    page's own panel: read-only when the item is closed or reserved by someone else, other reviewers'
+    scores hidden in a blind queue, and saving through the queue's submit (which records the review)."""
+    if queue is None or span is None or request is None:
+        return None
+    from django.urls import reverse
+    from django.utils import timezone
+
+    from apps.queues.models import ItemStatus, ReviewItem
+    from apps.queues.selectors import scores_visible_to
+    from apps.queues.services import user_item_state
+
+    item = ReviewItem.objects.filter(queue=queue, span=span).first()
+    if item is None:
+        return None
+    state = user_item_state(item=item, user=request.user)
+    reserved_by_other = (item.reserved_by_id not in (None, request.user.pk) and item.reserved_until is not None
+                         and item.reserved_until > timezone.now())
+    return {
+        "span_pk": span.pk,
+        "can_edit": state["submitted"] or (item.status != ItemStatus.COMPLETE and not reserved_by_other),
+        "scores_visible": scores_visible_to(queue=queue, user=request.user, submitted=state["submitted"],
+                                            status=item.status),
+        "submit_url": reverse("admin:queues_reviewqueue_review_submit", args=[queue.pk, item.pk]),
     }
 
 

@@ -292,6 +292,10 @@ def test_reviewing_through_a_view_with_inline_score_controls(browser, live_serve
         time.sleep(0.1)
     score = Score.objects.get(config=config)
     assert score.value == 1 and score.author == user and score.span.span_id == "rag-1-s0"
+    # Saved through the queue's submit, exactly as the page's own panel: the review is recorded.
+    from apps.queues.models import ReviewSubmission
+
+    assert ReviewSubmission.objects.filter(item=item, reviewer=user).exists()
     # The switcher reloads the page with another view.
     page.select_option(".tv-switcher select", label="Plain")
     page.wait_for_url("**?view=*")

@@ -79,3 +79,41 @@ def test_make_default_for_a_queue_through_the_api(project, key_client, queue_ite
     response = client.post(f"/api/v1/trace-views/{view.pk}/make-default/", {"queue": foreign_queue.pk},
                            format="json")
     assert response.status_code == 404
+
+
+def _inline(html: str) -> str:
+    start = html.index('class="tv-score-controls"')
+    return html[start:html.index("</section>\n</div>", start)]
+
+
+def test_inline_controls_follow_the_blind_queue_and_save_through_the_queue(client, project, member, queue_item):
+    from apps.reviews.services import score_record
+
+    queue, item = queue_item
+    queue.blind = True
+    queue.save()
+    config = factories.ScoreConfigFactory(project=project, name="correctness", categorical=True)
+    other = member(project, role="reviewer", username="alice-the-other")
+    score_record(span=item.span, config=config, label="incorrect", author=other)
+    view = trace_view_create(project=project, name="Scored", spec={"components": [
+        {"type": "score_controls", "configs": ["correctness"]}]})
+    trace_view_default_set(project=project, view=view, queue=queue)
+    client.force_login(member(project, role="reviewer", username="bob"))
+    inline = _inline(client.get(url(queue, item)).content.decode())
+    assert "data-annotation-form" in inline  # live controls
+    assert "alice-the-other" not in inline  # blind until bob submits
+    assert f"/admin/queues/reviewqueue/{queue.pk}/review/{item.pk}/submit/" in inline  # saves as the review
+
+
+def test_inline_controls_are_read_only_on_a_closed_item(client, project, member, queue_item):
+    from apps.queues.services import review_item_submit
+
+    queue, item = queue_item
+    factories.ScoreConfigFactory(project=project, name="correctness", categorical=True)
+    view = trace_view_create(project=project, name="Scored", spec={"components": [
+        {"type": "score_controls", "configs": ["correctness"]}]})
+    trace_view_default_set(project=project, view=view)
+    review_item_submit(item=item, user=member(project, role="reviewer", username="first"))
+    client.force_login(member(project, role="reviewer", username="late"))
+    inline = _inline(client.get(url(queue, item)).content.decode())
+    assert "data-assay-annotations" in inline and "data-annotation-form" not in inline
