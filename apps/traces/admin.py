@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin
@@ -237,6 +238,10 @@ class _ReadOnlyTelemetryAdmin(PerProjectRoleMixin, ProjectScopedAdmin):
         return actions
 
 
+def _error_badge(is_error: bool) -> str:
+    return format_html('<span class="assay-error-badge">{}</span>', "error") if is_error else ""
+
+
 def _preview(text: str) -> str:
     return Truncator(text or "").chars(LIST_PREVIEW_CHARS)
 
@@ -257,7 +262,7 @@ TRACE_LIST_FIELDS = (
 @admin.register(Trace)
 class TraceAdmin(_ReadOnlyTelemetryAdmin):
     list_display = [
-        "display_name", "start_time", "duration", "span_count", "total_tokens", "cost", "has_error",
+        "display_name", "start_time", "duration", "span_count", "total_tokens", "cost", "error_badge",
         "tag_chips", "input_short", "output_short", "project_slug",
     ]
     list_display_links = ["display_name"]
@@ -298,6 +303,10 @@ class TraceAdmin(_ReadOnlyTelemetryAdmin):
     def cost(self, obj):
         return f"${obj.total_cost:.4f}" if obj.total_cost else "—"
 
+    @admin.display(description="error")
+    def error_badge(self, obj):
+        return _error_badge(obj.has_error)
+
     @admin.display(description="tags")
     def tag_chips(self, obj):
         return _tag_chips(obj.tags)
@@ -337,7 +346,7 @@ class TraceAdmin(_ReadOnlyTelemetryAdmin):
 @admin.register(Span)
 class SpanAdmin(_ReadOnlyTelemetryAdmin):
     list_display = [
-        "display_name", "type", "trace_link", "start_time", "duration", "model", "total_tokens", "is_error",
+        "display_name", "type", "trace_link", "start_time", "duration", "model", "total_tokens", "error_badge",
     ]
     list_display_links = ["display_name"]
     list_filter = [
@@ -379,7 +388,12 @@ class SpanAdmin(_ReadOnlyTelemetryAdmin):
     @admin.display(description="trace")
     def trace_link(self, obj):
         url = reverse("admin:traces_trace_change", args=[obj.trace_id])
-        return format_html('<a href="{}?span={}">{}</a>', url, obj.span_id, Truncator(obj.trace.trace_id).chars(24))
+        return format_html('<a href="{}?{}">{}</a>', url, urlencode({"span": obj.span_id}),
+                           Truncator(obj.trace.trace_id).chars(14))
+
+    @admin.display(description="error")
+    def error_badge(self, obj):
+        return _error_badge(obj.is_error)
 
     @admin.display(description="duration", ordering="duration_ms")
     def duration(self, obj):

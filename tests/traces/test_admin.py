@@ -54,6 +54,7 @@ def test_trace_changelist_shows_summary_columns(admin_client, trace):
     html = response.content.decode()
     assert "support-agent" in html
     assert "2.30 s" in html and "$0.0021" in html and "vip" in html
+    assert html.count('<span class="assay-error-badge">error</span>') == 1
     # previews are escaped, never rendered as markup
     assert "&lt;b&gt;shipped&lt;/b&gt;" in html and "<b>shipped</b>" not in html
     assert "1 trace" in html
