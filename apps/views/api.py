@@ -72,6 +72,8 @@ def _can_edit(request, project) -> bool:
 
 
 def _trace_or_404(request, ref, project=None):
+    if ref in (None, ""):
+        raise ApplicationError("Name the trace.", fields={"trace": ["This field is required."]})
     projects = [project] if project is not None else request_projects(request)
     trace = trace_for_projects(projects, ref)
     if trace is None:

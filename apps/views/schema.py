@@ -9,6 +9,7 @@ evaluated against the item (`$` is the item).
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -23,6 +24,8 @@ COMPONENT_TYPES = [
 ]
 MAX_COMPONENTS = 50
 MAX_NESTING = 3
+MAX_DEPTH = 40
+MAX_SPEC_CHARS = 200_000
 
 _PATH = {"type": "string", "minLength": 1, "maxLength": 500, "description": "A JSONPath, e.g. $.input.messages"}
 _TITLE = {"type": "string", "maxLength": 200}
@@ -225,9 +228,27 @@ def _check_paths(components: list, prefix: list[Any], depth: int, errors: dict[s
                 _check_paths(component["components"], here + ["components"], depth + 1, errors)
 
 
+def _too_deep(value: Any, limit: int) -> bool:
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return False
+
+
 def spec_errors(spec: Any) -> dict[str, list[str]]:
     """Every problem of a spec, keyed by where it is: `components[2].path`, `components[0].span.type`."""
     errors: dict[str, list[str]] = {}
+    # Bounded before the (recursive) schema validation ever sees it.
+    if _too_deep(spec, MAX_DEPTH):
+        return {"spec": [f"Nested more than {MAX_DEPTH} levels deep."]}
+    if len(json.dumps(spec, default=str)) > MAX_SPEC_CHARS:
+        return {"spec": [f"Larger than {MAX_SPEC_CHARS // 1000} kB."]}
     for error in sorted(_validator.iter_errors(spec), key=lambda e: list(map(str, e.absolute_path))):
         # Errors from the if/then dispatch repeat at the component level; keep the precise ones.
         if error.validator in ("allOf", "if", "then"):

@@ -31,7 +31,9 @@ def spec_validate(*, spec: Any) -> dict:
     return spec
 
 
-def _name_checked(*, project: Project, name: str, exclude_pk: int | None = None) -> str:
+def _name_checked(*, project: Project, name: Any, exclude_pk: int | None = None) -> str:
+    if name is not None and not isinstance(name, str):
+        raise ApplicationError("Invalid name.", fields={"name": ["A string."]})
     name = (name or "").strip()
     if not name:
         raise ApplicationError("A view needs a name.", fields={"name": ["This field is required."]})
@@ -45,9 +47,18 @@ def _name_checked(*, project: Project, name: str, exclude_pk: int | None = None)
     return name
 
 
+def _description_checked(description: Any) -> str:
+    if description is None:
+        return ""
+    if not isinstance(description, str) or len(description) > 5000:
+        raise ApplicationError("Invalid description.", fields={"description": ["A string of at most 5000 characters."]})
+    return description
+
+
 @transaction.atomic
 def trace_view_create(*, project: Project, name: str, spec: Any, description: str = "", user=None) -> TraceView:
     name = _name_checked(project=project, name=name)
+    description = _description_checked(description)
     spec_validate(spec=spec)
     return TraceView.objects.create(project=project, name=name, description=description or "", spec=spec,
                                     created_by=user if user and user.is_authenticated else None)
@@ -61,7 +72,7 @@ def trace_view_update(*, view: TraceView, name: str | None = None, spec: Any = N
     if spec is not None:
         view.spec = spec_validate(spec=spec)
     if description is not None:
-        view.description = description
+        view.description = _description_checked(description)
     view.save()
     return view
 

@@ -116,3 +116,32 @@ def test_make_default(project, key_client):
     from apps.views.selectors import trace_view_default
 
     assert trace_view_default(project=project) == view
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"name": 12, "spec": SPEC}, "name"),
+    ({"name": "x", "description": ["no"], "spec": SPEC}, "description"),
+    ({"name": "x", "spec": "not an object"}, "spec"),
+    ({"name": "x", "spec": None}, "spec"),
+])
+def test_bad_input_is_a_400_naming_the_field(project, key_client, body, field):
+    response = key_client(project).post("/api/v1/trace-views/", body, format="json")
+    assert response.status_code == 400 and field in response.json()["fields"]
+
+
+def test_absurd_specs_are_refused_not_crashed(project, key_client):
+    deep: dict = {"type": "json"}
+    for _ in range(200):
+        deep = {"type": "carousel", "path": "$", "components": [deep]}
+    response = key_client(project).post("/api/v1/trace-views/", {"name": "deep", "spec": {"components": [deep]}},
+                                        format="json")
+    assert response.status_code == 400 and "Nested more than" in response.json()["fields"]["spec"]["spec"][0]
+    big = {"components": [{"type": "fields", "fields": [{"label": "x" * 150, "path": "$.a"}] * 100}] * 20}
+    response = key_client(project).post("/api/v1/trace-views/", {"name": "big", "spec": big}, format="json")
+    assert response.status_code == 400 and "Larger than" in response.json()["fields"]["spec"]["spec"][0]
+
+
+def test_render_needs_a_trace(project, key_client):
+    view = factories.TraceViewFactory(project=project)
+    response = key_client(project).get(f"/api/v1/trace-views/{view.pk}/render/")
+    assert response.status_code == 400 and response.json()["fields"] == {"trace": ["This field is required."]}
