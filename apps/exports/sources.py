@@ -26,6 +26,11 @@ def _raw(name: str):
     return Cast(name, TextField())
 
 
+def _text(name: str):
+    """A UTC timestamp as the database's text (see formats.base.iso_timestamp)."""
+    return Cast(name, TextField())
+
+
 # (column, kind, expression in values_list)
 SPAN_FIELDS: list[tuple[str, str, Any]] = [
     ("span_id", "str", "span_id"),
@@ -34,8 +39,8 @@ SPAN_FIELDS: list[tuple[str, str, Any]] = [
     ("name", "str", "name"),
     ("type", "str", "type"),
     ("model", "str", "model"),
-    ("start_time", "datetime", "start_time"),
-    ("end_time", "datetime", "end_time"),
+    ("start_time", "timestamp", _text("start_time")),
+    ("end_time", "timestamp", _text("end_time")),
     ("duration_ms", "float", "duration_ms"),
     ("input", "rawjson", _raw("input")),
     ("output", "rawjson", _raw("output")),
@@ -50,8 +55,8 @@ SPAN_FIELDS: list[tuple[str, str, Any]] = [
     ("cost", "float", "cost"),
     ("tags", "rawjson", _raw("tags")),
     ("annotation_metadata", "rawjson", _raw("annotation_metadata")),
-    ("created_at", "datetime", "created_at"),
-    ("updated_at", "datetime", "updated_at"),
+    ("created_at", "timestamp", _text("created_at")),
+    ("updated_at", "timestamp", _text("updated_at")),
 ]
 # Added per chunk from apps.reviews.selectors.span_annotations_bulk: column -> key in its answer.
 # `tags` above are the names; `tag_details` says who added each and when.
@@ -90,7 +95,7 @@ DATASET_FIELDS: list[tuple[str, str, Any]] = [
     ("origin", "str", "origin"),
     ("source_span_id", "str", "source_span__span_id"),
     ("version_from", "int", "version_from"),
-    ("created_at", "datetime", "created_at"),
+    ("created_at", "timestamp", _text("created_at")),
 ]
 
 SELECTION_COUNT_LIMIT = 5000  # SQLite allows ~32k bound parameters; counting bigger selections is not worth it
@@ -166,10 +171,25 @@ def _chunks(iterator: Iterator, size: int) -> Iterator[list]:
         yield rows
 
 
+def _annotated_among(span_pks: list[int]) -> list[int]:
+    """The spans of a chunk that carry any score, tag, comment or correction. Asked by pk range (the
+    chunk is in pk order), one indexed probe per kind, so unannotated chunks cost a few empty scans."""
+    from apps.reviews.models import Comment, Correction, Score
+    from apps.traces.models import SpanTag
+
+    low, high = min(span_pks), max(span_pks)
+    wanted = set(span_pks)
+    found: set[int] = set()
+    for model in (Score, SpanTag, Comment, Correction):
+        found.update(model.objects.filter(span_id__gte=low, span_id__lte=high).values_list("span_id", flat=True))
+    return sorted(found & wanted)
+
+
 def _annotations(span_pks: list[int]) -> dict[int, dict]:
     from apps.reviews.selectors import span_annotations_bulk
 
-    return span_annotations_bulk(span_pks) if span_pks else {}
+    annotated = _annotated_among(span_pks) if span_pks else []
+    return span_annotations_bulk(annotated) if annotated else {}
 
 
 class JobSource:

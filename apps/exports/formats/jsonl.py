@@ -6,7 +6,7 @@ import math
 from itertools import repeat
 from json.encoder import encode_basestring
 
-from .base import Batch, Writer, dumps_json
+from .base import Batch, Writer, dumps_json, iso_timestamp
 
 
 def _str(v):
@@ -29,6 +29,10 @@ def _datetime(v):
     return "null" if v is None else '"' + v.isoformat() + '"'
 
 
+def _timestamp(v):
+    return "null" if v is None else '"' + iso_timestamp(v) + '"'
+
+
 def _rawjson(v):
     return "null" if v is None else v
 
@@ -38,7 +42,7 @@ def _json(v):
 
 
 ENCODERS = {"str": _str, "int": _int, "float": _float, "bool": _bool, "datetime": _datetime,
-            "rawjson": _rawjson, "json": _json}
+            "timestamp": _timestamp, "rawjson": _rawjson, "json": _json}
 
 
 class JSONLWriter(Writer):

@@ -10,9 +10,12 @@ from __future__ import annotations
 import contextlib
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .base import Batch, Writer, dumps_json
+
+UTC_SUFFIX = r"(\+00(:00)?|Z)$"  # the database's UTC text ("+00" on PostgreSQL, none on SQLite)
 
 ARROW_TYPES = {
     "str": pa.string(),
@@ -20,6 +23,7 @@ ARROW_TYPES = {
     "float": pa.float64(),
     "bool": pa.bool_(),
     "datetime": pa.timestamp("us", tz="UTC"),
+    "timestamp": pa.timestamp("us", tz="UTC"),
     "rawjson": pa.string(),
     "json": pa.string(),
 }
@@ -43,6 +47,10 @@ class ParquetWriter(Writer):
         for kind, field, column in zip(self.kinds, self.schema, zip(*batch.rows, strict=True), strict=True):
             if kind == "json":
                 column = [dumps_json(v) for v in column]
+            elif kind == "timestamp":  # UTC text from the database → Arrow's C parser, not Python datetimes
+                text = pc.replace_substring_regex(pa.array(column, type=pa.string()), UTC_SUFFIX, "")
+                arrays.append(text.cast(pa.timestamp("us")).cast(field.type))
+                continue
             arrays.append(pa.array(column, type=field.type))
         self.writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=self.schema))
         self.rows_written += len(batch.rows)
