@@ -235,7 +235,10 @@ class TraceDetailSerializer(TraceSummarySerializer):
 
     @extend_schema_field(SpanNodeSerializer(many=True))
     def get_spans(self, trace):
-        return SpanNodeSerializer(self.context["span_tree"], many=True, context=self.context).data
+        tree = self.context.get("span_tree")
+        if tree is None:  # used on its own (another app): load the tree here
+            tree = selectors.span_tree(selectors.trace_spans(trace=trace))
+        return SpanNodeSerializer(tree, many=True, context=self.context).data
 
 
 # --- viewsets -----------------------------------------------------------------------------------

@@ -266,3 +266,18 @@ def test_tag_of_a_project_where_the_user_is_viewer_is_read_only(client, member, 
     assert response.status_code == 403
     tag.refresh_from_db()
     assert (tag.project_id, tag.name) == (other_project.pk, "theirs")
+
+
+def test_trace_page_of_a_trace_without_spans(admin_client, project):
+    empty = TraceFactory(project=project, trace_id="empty", span_count=0)
+    response = admin_client.get(trace_url(empty), {"span": "whatever"})
+    assert response.status_code == 200
+    assert "No spans yet." in response.content.decode()
+
+
+def test_trace_detail_serializer_works_on_its_own(trace):
+    from apps.traces.api import TraceDetailSerializer
+
+    data = TraceDetailSerializer(trace[0]).data
+    assert data["spans"][0]["span_id"] == "root-1"
+    assert data["spans"][0]["children"][0]["children"][0]["span_id"] == "tool-1"
