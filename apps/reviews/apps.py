@@ -7,10 +7,15 @@ class ReviewsConfig(AppConfig):
     verbose_name = "Reviews: scores and annotations"
 
     def ready(self) -> None:
-        from apps.core.registry import register_demo_loader, register_trace_page_panel
+        from apps.core.registry import (
+            register_dashboard_panel,
+            register_demo_loader,
+            register_trace_page_panel,
+        )
 
         from .demo import demo_load
-        from .selectors import trace_page_panel
+        from .selectors import feedback_dashboard_panel, trace_page_panel
 
         register_trace_page_panel(trace_page_panel)
+        register_dashboard_panel(feedback_dashboard_panel)
         register_demo_loader(demo_load, order=20)

@@ -293,3 +293,32 @@ def trace_page_panel(*, request, trace, span) -> dict[str, Any] | None:
         return None
     return {"title": "Annotations", "template": "reviews/_annotation_panel.html",
             "context": annotation_panel_context(request, span)}
+
+
+def negative_feedback_overview(projects) -> list[dict[str, Any]]:
+    """Per project: spans with negative end-user feedback, and how many still lack a correction."""
+    rows = []
+    for project in projects:
+        q = negative_feedback_q(project)
+        if q is None:
+            continue
+        # From the (indexed) scores, not a scan of the project's spans.
+        negative = Score.objects.filter(q, project=project, source=ScoreSource.END_USER)
+        total = negative.values("span_id").distinct().count()
+        if not total:
+            continue
+        uncorrected = (negative.exclude(Exists(Correction.objects.filter(span_id=OuterRef("span_id"))))
+                       .values("span_id").distinct().count())
+        rows.append({"project": project, "negative": total, "uncorrected": uncorrected,
+                     "corrected": total - uncorrected})
+    return rows
+
+
+def feedback_dashboard_panel(request) -> dict[str, Any] | None:
+    """Admin index: negative end-user feedback per project, and what still needs a correction."""
+    projects = list(projects_for_user(request.user).order_by("slug")[:20])
+    rows = negative_feedback_overview(projects)
+    if not rows:
+        return None
+    return {"title": "End-user feedback", "template": "admin/reviews/_feedback_panel.html",
+            "context": {"rows": rows}}

@@ -305,3 +305,24 @@ def test_deleting_a_score_in_the_admin_is_kept_in_its_history(admin_client, proj
     admin_client.post(reverse("admin:reviews_score_delete", args=[score.pk]), {"post": "yes"})
     assert not Score.objects.exists()
     assert list(ScoreEvent.objects.values_list("action", flat=True)) == ["create", "delete"]
+
+
+def test_dashboard_shows_negative_feedback_and_what_needs_a_correction(client, project, other_project, member,
+                                                                        span, configs):
+    from apps.reviews.services import correction_record
+
+    thumbs = configs[2]
+    second = factories.SpanFactory(trace=factories.TraceFactory(project=project))
+    score_record(span=span, config=thumbs, value=False, source="end_user")
+    score_record(span=second, config=thumbs, value=False, source="end_user")
+    score_record(span=factories.SpanFactory(trace=span.trace), config=thumbs, value=True, source="end_user")
+    correction_record(span=span, value="fixed")
+    theirs = factories.ScoreConfigFactory(project=other_project, boolean=True)
+    score_record(span=factories.SpanFactory(trace=factories.TraceFactory(project=other_project)), config=theirs,
+                 value=False, source="end_user")
+    client.force_login(member(project, role=Role.VIEWER))
+    html = client.get(reverse("admin:index")).content.decode()
+    assert "End-user feedback" in html
+    row = html[html.index("assay-feedback-panel"):]
+    assert "2 spans" in row and "<strong>1</strong>" in row
+    assert "Other" not in row  # another project's feedback is not shown
