@@ -46,6 +46,16 @@ def redis_url(worker_id) -> str:
     return f"redis://{url.hostname or '127.0.0.1'}:{url.port or 6379}/{base_db + offset}"
 
 
+def _reset_celery_connections(app) -> None:
+    """Drop pooled broker connections so a changed broker_url takes effect for the next send."""
+    if app._pool is not None:
+        app._pool.force_close_all()
+    app._pool = None
+    amqp = app.__dict__.get("amqp")
+    if amqp is not None:
+        amqp._producer_pool = None
+
+
 @pytest.fixture
 def celery_worker(transactional_db, redis_url):
     """A real Celery worker (solo pool, in a thread) consuming from Redis."""
@@ -53,10 +63,16 @@ def celery_worker(transactional_db, redis_url):
 
     from config.celery import app
 
+    previous = {"broker_url": app.conf.broker_url, "task_always_eager": app.conf.task_always_eager}
     app.conf.update(broker_url=redis_url, task_always_eager=False, result_backend=None)
+    _reset_celery_connections(app)
     app.connection_for_write().default_channel.client.flushdb()
-    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as worker:
-        yield worker
+    try:
+        with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as worker:
+            yield worker
+    finally:
+        app.conf.update(previous)
+        _reset_celery_connections(app)
 
 
 @pytest.fixture(scope="session")
