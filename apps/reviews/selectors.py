@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from typing import Any
 from urllib.parse import urlencode
 
@@ -16,6 +17,8 @@ from apps.projects.selectors import projects_for_user, user_has_role
 from apps.traces.models import Span, SpanTag, Tag
 
 from .models import Comment, Correction, Score, ScoreConfig, ScoreEvent, ScoreKind, ScoreSource, TagEvent
+
+HEX_COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
 
 
 def _user_name(user) -> str | None:
@@ -258,12 +261,17 @@ def annotation_panel_context(request, span: Span, configs=None) -> dict[str, Any
         } for c in config_list],
         "mine": {c.name: (_score_state(mine[c.pk]) if c.pk in mine else None) for c in config_list},
         "tags": [t["name"] for t in annotations["tags"]],
+        "tagColours": {t["name"]: t["colour"] for t in annotations["tags"] if HEX_COLOUR.fullmatch(t["colour"] or "")},
         "projectTags": list(Tag.objects.filter(project=project).order_by("name").values_list("name", flat=True)[:500]),
         "expected": {"mode": seed_mode, "text": _as_text(seed)},
         "metadata": annotations["metadata"],
     }
     def when(item: dict, key: str) -> dict:
         return {**item, "when": (item.get(key) or "")[:16].replace("T", " ")}
+
+    def coloured(tag: dict) -> dict:
+        colour = tag.get("colour") or ""
+        return {**tag, "colour": colour if HEX_COLOUR.fullmatch(colour) else "#64748b"}
 
     history = list(ScoreEvent.objects.filter(span=span).select_related("config", "author")
                    .order_by("-created_at", "-id")[:50])
@@ -274,7 +282,7 @@ def annotation_panel_context(request, span: Span, configs=None) -> dict[str, Any
         "controls": controls,
         "summary": score_summary(span),
         "annotations": annotations,
-        "tags": [when(t, "added_at") for t in annotations["tags"]],
+        "tags": [coloured(when(t, "added_at")) for t in annotations["tags"]],
         "tag_history": [when(e, "at") for e in reversed(annotations["tag_history"])][:50],
         "comments": [when(c, "created_at") for c in annotations["comments"]],
         "corrections": corrections,

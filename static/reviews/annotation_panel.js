@@ -105,6 +105,8 @@
       if (panel.addTags.indexOf(name) !== -1) chip.classList.add("assay-ann-tag-new");
       if (panel.removeTags.indexOf(name) !== -1) chip.classList.add("assay-ann-tag-removed");
       chip.dataset.tag = name;
+      var colour = (panel.state.tagColours || {})[name];
+      if (colour) chip.style.borderLeft = "4px solid " + colour;
       chip.appendChild(document.createTextNode(name + " "));
       var btn = document.createElement("button");
       btn.type = "button";
