@@ -19,6 +19,9 @@ from django.db.models.functions import Cast, Floor, Greatest, Least
 from .models import ReviewItem, ReviewQueue
 
 HIST_BINS = 10
+# Agreement is computed over the most recently completed multi-reviewed items, so a page stays fast
+# on a queue of any size; the table says how many items it used.
+AGREEMENT_MAX_ITEMS = 5_000
 CHART_WIDTH = 420
 BAR_HEIGHT = 20
 LABEL_WIDTH = 140
@@ -59,7 +62,10 @@ def _ratings(queue: ReviewQueue, config) -> dict[int, dict[int, float]]:
     """rater -> {span -> code} for items with at least two submissions."""
     from apps.reviews.models import Score, ScoreSource
 
-    spans = ReviewItem.objects.filter(queue=queue, submission_count__gte=2).values("span_id")
+    spans = list(
+        ReviewItem.objects.filter(queue=queue, submission_count__gte=2).order_by("-id")
+        .values_list("span_id", flat=True)[:AGREEMENT_MAX_ITEMS]
+    )
     rows = Score.objects.filter(
         config=config, source=ScoreSource.HUMAN, author__isnull=False, span_id__in=spans
     ).values_list("author_id", "span_id", "value", "label", "labels")

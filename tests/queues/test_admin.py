@@ -117,10 +117,32 @@ def test_analytics_page_renders_escaped_svg(project, make_queue, member):
     assert 'data-config="correct"' in html
 
 
-def test_dashboard_panel(project, make_queue, member, client):
-    make_queue(2, name="Dash queue")
+def test_dashboard_panel(project, make_queue, member):
+    queue = make_queue(2, name="Dash queue", reviewers_per_item=2)
+    users = [member(project), member(project)]
+    for user, verdict in zip(users, (True, False), strict=True):
+        item = services.review_item_next(queue=queue, user=user)
+        services.review_item_submit(item=item, user=user, scores={"correct": verdict, "tone": "kind"})
     html = login(member(project, role="admin")).get(reverse("admin:index")).content.decode()
-    assert "Review queues" in html and "Dash queue" in html and "0 of 2</strong> complete" in html
+    assert "Review queues" in html and "Dash queue" in html and "1 of 2</strong> complete" in html
+    assert 'data-distribution="tone"' in html and "<svg" in html
+    assert 'data-config="correct"' in html  # agreement row
+    assert f"{users[0].username}: 1" in html
+
+
+def test_queue_changelist_and_form(project, make_queue, member, configs):
+    make_queue(1, name="Listed")
+    client = login(member(project, role="admin"))
+    html = client.get(reverse("admin:queues_reviewqueue_changelist")).content.decode()
+    assert "Listed" in html and "0 / 1" in html
+    form = client.get(reverse("admin:queues_reviewqueue_add"))
+    assert form.status_code == 200 and b"reviewers_per_item" in form.content
+    res = client.post(reverse("admin:queues_reviewqueue_add"), {
+        "project": project.pk, "name": "From admin", "instructions": "", "score_configs": [configs["tone"].pk],
+        "reviewers_per_item": 1, "reservation_minutes": 10, "rule_target": "traces",
+        "rule_filter": '{"bogus": 1}', "rule_sampling_rate": 1.0,
+    })
+    assert res.status_code == 200 and b"bogus: Unknown filter." in res.content
 
 
 def test_add_to_queue_action_with_select_across_honours_filters(project, make_queue, member):
