@@ -253,18 +253,55 @@ def copy_baseline(spans: list[dict], project_pk: int) -> float:
         conn.execute("CREATE TABLE bench_copy_span (LIKE traces_span INCLUDING DEFAULTS INCLUDING INDEXES "
                      "INCLUDING CONSTRAINTS INCLUDING IDENTITY)")
         conn.execute("CHECKPOINT")
+        backend = conn.info.backend_pid
+        cpu_before, client_before = cpu_seconds([backend]), time.process_time()
         started = time.perf_counter()
         with conn.transaction(), conn.cursor() as cursor:
             with cursor.copy(f"COPY bench_copy_span ({columns}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
         elapsed = time.perf_counter() - started
+        server_cpu = cpu_seconds([backend]) - cpu_before
+        client_cpu = time.process_time() - client_before
         copied = conn.execute("SELECT count(*) FROM bench_copy_span").fetchone()[0]
         assert copied == len(rows)
         size = conn.execute("SELECT pg_total_relation_size('bench_copy_span')").fetchone()[0]
         conn.execute("DROP TABLE bench_copy_span")
-    print(f"copy: {len(rows)} rows in {elapsed:.2f}s, table+indexes {size / len(rows):.0f} bytes/row")
+    print(f"copy: {len(rows)} rows in {elapsed:.2f}s, table+indexes {size / len(rows):.0f} bytes/row, "
+          f"CPU µs a row: postgres {server_cpu / len(rows) * 1e6:.0f}, client {client_cpu / len(rows) * 1e6:.0f}")
     return len(rows) / elapsed
+
+
+# ---- CPU accounting (the machine may be shared: CPU seconds a row do not depend on the load) --------
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime + stime
+    return total / TICKS
+
+
+def backend_pids() -> list[int]:
+    """PostgreSQL backends connected to the bench database, other than this one."""
+    import psycopg
+
+    with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchall()
+    return [pid for (pid,) in rows]
+
+
+def server_pids(server: subprocess.Popen) -> list[int]:
+    children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+    return [server.pid, *map(int, children)]
 
 
 # ---- server and clients -------------------------------------------------------------------------
@@ -284,6 +321,7 @@ def start_server(url: str, port: int, workers: int) -> subprocess.Popen:
         ALLOWED_HOSTS="127.0.0.1,localhost",
         SECURE_SSL_REDIRECT="False",
         LOG_LEVEL="WARNING",
+        CONN_MAX_AGE="600",
     )
     server = subprocess.Popen(
         [str(Path(sys.executable).parent / "gunicorn"), "config.wsgi:application", "--workers", str(workers),
@@ -378,28 +416,41 @@ def main() -> None:
         post_all(base, "/api/v1/ingest/", [json.dumps(warm).encode()] * 4, {**auth, "Content-Type": "application/json"}, 2)
         bench_rows_clear(project.pk)
 
+        web, db = server_pids(server), backend_pids()
+        cpu_before, web_before = cpu_seconds(web + db), cpu_seconds(web)
         elapsed, answers = post_all(base, "/api/v1/ingest/", rest_bodies,
                                     {**auth, "Content-Type": "application/json"}, args.threads)
+        rest_cpu = cpu_seconds(web + db + [p for p in backend_pids() if p not in db]) - cpu_before
+        rest_web = cpu_seconds(web) - web_before
         bad = [a for a in answers if a[0] != 200 or json.loads(a[1])["rejected"]]
         assert not bad, bad[:2]
         check_landed(project.pk, len(spans), len(spans) // 10)
         rest_rate = len(spans) / elapsed
-        print(f"ingest: {len(spans)} spans in {elapsed:.2f}s, {args.threads} client threads")
+        print(f"ingest: {len(spans)} spans in {elapsed:.2f}s, {args.threads} client threads, "
+              f"server CPU {rest_cpu / len(spans) * 1e6:.0f} µs a span "
+              f"(gunicorn {rest_web / len(spans) * 1e6:.0f}, postgres {(rest_cpu - rest_web) / len(spans) * 1e6:.0f})")
         print(f"ingest_rows_per_s={rest_rate:.0f}")
         bench_rows_clear(project.pk)
 
+        web, db = server_pids(server), backend_pids()
+        cpu_before, web_before = cpu_seconds(web + db), cpu_seconds(web)
         elapsed, answers = post_all(base, "/v1/traces", otlp, {**auth, "Content-Type": "application/x-protobuf"},
                                     args.threads)
+        otlp_cpu = cpu_seconds(web + db + [p for p in backend_pids() if p not in db]) - cpu_before
+        otlp_web = cpu_seconds(web) - web_before
         bad = [a for a in answers if a[0] != 200 or a[1]]
         assert not bad, bad[:2]
         check_landed(project.pk, len(spans), len(spans) // 10)
         otlp_rate = len(spans) / elapsed
-        print(f"otlp: {len(spans)} spans in {elapsed:.2f}s, {args.threads} client threads")
+        print(f"otlp: {len(spans)} spans in {elapsed:.2f}s, {args.threads} client threads, "
+              f"server CPU {otlp_cpu / len(spans) * 1e6:.0f} µs a span "
+              f"(gunicorn {otlp_web / len(spans) * 1e6:.0f}, postgres {(otlp_cpu - otlp_web) / len(spans) * 1e6:.0f})")
         print(f"otlp_rows_per_s={otlp_rate:.0f}")
         bench_rows_clear(project.pk)
     finally:
         server.terminate()
         server.wait(timeout=30)
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(f"ingest_vs_copy={rest_rate / copy_rate:.2f} otlp_vs_copy={otlp_rate / copy_rate:.2f}")
 
 

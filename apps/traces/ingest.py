@@ -83,6 +83,9 @@ def _text(value: str) -> str:
 
 def parse_time(value: Any) -> datetime:
     """ISO 8601 (naive means UTC) or an epoch number in s, ms, µs or ns. Raises ValueError."""
+    kind = type(value)
+    if (kind is float or kind is int) and 0 <= value < 1e11:
+        return EPOCH + timedelta(seconds=value)  # epoch seconds, the usual number
     if isinstance(value, str):
         text = value.strip()
         if not text:
@@ -90,7 +93,10 @@ def parse_time(value: Any) -> datetime:
         if text.replace(".", "", 1).isdigit():
             return parse_time(float(text) if "." in text else int(text))
         parsed = datetime.fromisoformat(text)
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+        if parsed.tzinfo is None:
+            return parsed.replace(tzinfo=UTC)
+        parsed.astimezone(UTC)  # an offset that moves it out of range fails here
+        return parsed
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError("type")
     if not math.isfinite(value) or value < 0:
@@ -106,6 +112,9 @@ def parse_time(value: Any) -> datetime:
 
 def _identifier(item: dict, key: str, errors: dict, *, required: bool) -> str:
     value = item.get(key)
+    if type(value) is str and 0 < len(value) <= ID_MAX and "\x00" not in value and not value[0].isspace() \
+            and not value[-1].isspace():
+        return value  # the usual case, checked in one line
     if value is None or value == "":
         if required:
             errors[key] = ["This field is required."]
@@ -175,7 +184,9 @@ def span_item_clean(item: Any) -> tuple[CleanSpan | None, dict[str, list[str]]]:
         errors["parent_span_id"] = ["A span cannot be its own parent."]
 
     name = get("name")
-    if name is None:
+    if type(name) is str and len(name) <= NAME_MAX and "\x00" not in name:
+        pass
+    elif name is None:
         name = ""
     elif not isinstance(name, str):
         errors["name"] = ["Expected a string."]
@@ -184,7 +195,9 @@ def span_item_clean(item: Any) -> tuple[CleanSpan | None, dict[str, list[str]]]:
         name = _text(name)[:NAME_MAX]
 
     span_type = get("type")
-    if span_type is None or span_type == "":
+    if span_type in SPAN_TYPES:
+        pass
+    elif span_type is None or span_type == "":
         span_type = "other"
     elif not isinstance(span_type, str) or span_type.lower() not in SPAN_TYPES:
         errors["type"] = [f"Expected one of: {', '.join(sorted(SPAN_TYPES))}."]
@@ -198,9 +211,7 @@ def span_item_clean(item: Any) -> tuple[CleanSpan | None, dict[str, list[str]]]:
             times.append(None)
             continue
         try:
-            moment = parse_time(value)
-            moment.astimezone(UTC)  # out-of-range offsets fail here
-            times.append(moment)
+            times.append(parse_time(value))
         except (ValueError, TypeError, OverflowError):
             errors[key] = ["Expected an ISO 8601 date-time or epoch seconds (or ms, µs, ns)."]
             times.append(None)
@@ -225,6 +236,56 @@ def span_item_clean(item: Any) -> tuple[CleanSpan | None, dict[str, list[str]]]:
     elif not isinstance(metrics, dict):
         errors["metrics"] = ["Expected a JSON object."]
         metrics = {}
+    input_tokens = output_tokens = total_tokens = 0
+    cost = 0.0
+    model = None
+    if metrics:
+        input_tokens, output_tokens, total_tokens, cost, model = _metrics_clean(metrics, errors)
+    if model is None:
+        model = metadata.get("model") if metadata else None
+        model = model if isinstance(model, str) else None
+    model = _text(model)[:MODEL_MAX] if model else ""
+
+    tags = get("tags")
+    if tags is None or (type(tags) is list and not tags):
+        tags = []
+    elif not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        errors["tags"] = ["Expected a list of strings."]
+        tags = []
+    else:
+        cleaned = sorted({_text(t).strip() for t in tags} - {""})
+        if any(len(t) > TAG_MAX for t in cleaned):
+            errors["tags"] = [f"Each tag has at most {TAG_MAX} characters."]
+        elif len(cleaned) > TAGS_PER_SPAN_MAX:
+            errors["tags"] = [f"At most {TAGS_PER_SPAN_MAX} tags a span."]
+        tags = cleaned
+
+    error = get("error")
+    error = ("", False) if error is None else _error_message(error)
+    if error is None:
+        errors["error"] = ["Expected a string, a boolean or an object."]
+        error = ("", False)
+
+    if errors:
+        return None, errors
+    value = get("input")
+    input_text = None if value is None else json_text(value)
+    value = get("output")
+    output_text = None if value is None else json_text(value)
+    value = get("expected")
+    expected_text = None if value is None else json_text(value)
+    return (
+        CleanSpan(
+            span_id, trace_id, parent_span_id, name, span_type, start_time, end_time, duration_ms,
+            input_text, output_text, expected_text,
+            json_text(metadata) if metadata else "{}", json_text(metrics) if metrics else "{}",
+            error[0], error[1], model, input_tokens, output_tokens, total_tokens, cost, tags,
+        ),
+        {},
+    )
+
+
+def _metrics_clean(metrics: dict, errors: dict) -> tuple[int, int, int, float, str | None]:
     key, value = _first_present(metrics, INPUT_TOKEN_KEYS)
     input_tokens = _count(value, f"metrics.{key}", errors)
     key, value = _first_present(metrics, OUTPUT_TOKEN_KEYS)
@@ -238,65 +299,7 @@ def span_item_clean(item: Any) -> tuple[CleanSpan | None, dict[str, list[str]]]:
         errors["metrics.cost"] = ["Expected a non-negative number."]
         cost = 0.0
     model = metrics.get("model")
-    if model is None:
-        model = metadata.get("model")
     if model is not None and not isinstance(model, str):
-        if "model" in metrics:
-            errors["metrics.model"] = ["Expected a string."]
+        errors["metrics.model"] = ["Expected a string."]
         model = None
-    model = _text(model)[:MODEL_MAX] if model else ""
-
-    tags = get("tags")
-    if tags is None:
-        tags = []
-    elif not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-        errors["tags"] = ["Expected a list of strings."]
-        tags = []
-    else:
-        cleaned = sorted({_text(t).strip() for t in tags} - {""})
-        if any(len(t) > TAG_MAX for t in cleaned):
-            errors["tags"] = [f"Each tag has at most {TAG_MAX} characters."]
-        elif len(cleaned) > TAGS_PER_SPAN_MAX:
-            errors["tags"] = [f"At most {TAGS_PER_SPAN_MAX} tags a span."]
-        tags = cleaned
-
-    error = _error_message(get("error"))
-    if error is None:
-        errors["error"] = ["Expected a string, a boolean or an object."]
-        error = ("", False)
-
-    if errors:
-        return None, errors
-
-    value = get("input")
-    input_text = None if value is None else json_text(value)
-    value = get("output")
-    output_text = None if value is None else json_text(value)
-    value = get("expected")
-    expected_text = None if value is None else json_text(value)
-    return (
-        CleanSpan(
-            span_id,
-            trace_id,
-            parent_span_id,
-            name,
-            span_type,
-            start_time,
-            end_time,
-            duration_ms,
-            input_text,
-            output_text,
-            expected_text,
-            json_text(metadata),
-            json_text(metrics),
-            error[0],
-            error[1],
-            model,
-            input_tokens,
-            output_tokens,
-            total_tokens,
-            float(cost),
-            tags,
-        ),
-        {},
-    )
+    return input_tokens, output_tokens, total_tokens, float(cost), model

@@ -138,6 +138,8 @@ def span_batch_ingest(*, project: Project, items: list[Any]) -> IngestResult:
         return result
 
     with transaction.atomic():
+        if _is_postgres():
+            _plan_index_lookups()
         trace_pks = _traces_upsert(project=project, trace_ids=sorted({s.trace_id for _, s in latest.values()}))
         rows = sorted(latest.values(), key=lambda pair: pair[1].span_id)
         if _is_postgres():
@@ -165,6 +167,18 @@ def span_batch_ingest(*, project: Project, items: list[Any]) -> IngestResult:
                 lambda hook=hook, pks=list(touched): hook(project=project, trace_pks=pks), robust=True
             )
     return result
+
+
+def _plan_index_lookups() -> None:
+    """Keep this transaction's lookups, including the deferred foreign-key checks run at COMMIT, on indexes.
+
+    Every lookup ingest makes is by key. Right after a table was emptied or created its statistics
+    say it is tiny, the planner picks sequential scans, and PostgreSQL caches the foreign-key
+    checks' plans for the life of the connection: with persistent connections a fresh install
+    then got slower with every batch until autovacuum analysed the tables.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
 
 
 def _traces_upsert(*, project: Project, trace_ids: list[str]) -> dict[str, int]:
@@ -375,6 +389,7 @@ def trace_summaries_refresh(*, trace_pks: Iterable[int]) -> None:
         return
     with transaction.atomic():
         if _is_postgres():
+            _plan_index_lookups()
             # Lock in the order ingest does (project, trace_id) so a refresh never deadlocks with it.
             with connection.cursor() as cursor:
                 cursor.execute(
