@@ -21,6 +21,7 @@ from apps.traces.models import Span, Trace
 from .schema import parse_path
 
 MAX_ITEMS = 100  # carousel items, aggregate rows, conversation messages shown per component
+MAX_TRACE_SPANS = 5000
 MAX_TEXT = 100_000  # characters of one value shown before truncating
 DIFF_TOKEN_LIMIT = 20_000
 DATA_IMAGE = re.compile(r"^data:image/(png|jpeg|gif|webp);base64,[A-Za-z0-9+/=\s]+$")
@@ -67,7 +68,8 @@ class TraceContext:
     @classmethod
     def load(cls, trace: Trace, spans: list[Span] | None = None, focus: Span | None = None) -> TraceContext:
         if spans is None:
-            spans = list(Span.objects.filter(trace=trace).order_by("start_time", "id"))
+            # A bound for pathological traces: views read the first MAX_TRACE_SPANS spans.
+            spans = list(Span.objects.filter(trace=trace).order_by("start_time", "id")[:MAX_TRACE_SPANS])
         focus_pk = focus.pk if focus is not None and any(s.pk == focus.pk for s in spans) else None
         return cls(trace=trace, spans=spans, docs={s.pk: span_document(s) for s in spans}, focus_pk=focus_pk)
 
