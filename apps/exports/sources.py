@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from itertools import islice
 from typing import Any
 
-from django.db.models import F, TextField
+from django.db.models import F, Func, TextField
 from django.db.models.functions import Cast
 
 from apps.core.exceptions import ApplicationError
@@ -26,37 +26,51 @@ def _raw(name: str):
     return Cast(name, TextField())
 
 
-def _text(name: str):
-    """A UTC timestamp as the database's text (see formats.base.iso_timestamp)."""
-    return Cast(name, TextField())
 
 
-# (column, kind, expression in values_list)
-SPAN_FIELDS: list[tuple[str, str, Any]] = [
-    ("span_id", "str", "span_id"),
-    ("trace_id", "str", "trace__trace_id"),
-    ("parent_span_id", "str", "parent_span_id"),
-    ("name", "str", "name"),
-    ("type", "str", "type"),
-    ("model", "str", "model"),
-    ("start_time", "timestamp", _text("start_time")),
-    ("end_time", "timestamp", _text("end_time")),
-    ("duration_ms", "float", "duration_ms"),
-    ("input", "rawjson", _raw("input")),
-    ("output", "rawjson", _raw("output")),
-    ("expected", "rawjson", _raw("expected")),
-    ("metadata", "rawjson", _raw("metadata")),
-    ("metrics", "rawjson", _raw("metrics")),
-    ("error", "str", "error"),
-    ("is_error", "bool", "is_error"),
-    ("input_tokens", "int", "input_tokens"),
-    ("output_tokens", "int", "output_tokens"),
-    ("total_tokens", "int", "total_tokens"),
-    ("cost", "float", "cost"),
-    ("tags", "rawjson", _raw("tags")),
-    ("annotation_metadata", "rawjson", _raw("annotation_metadata")),
-    ("created_at", "timestamp", _text("created_at")),
-    ("updated_at", "timestamp", _text("updated_at")),
+class IsoTimestamp(Func):
+    """A UTC timestamp as ISO 8601 text, formatted by the database (Python datetime parsing is slow)."""
+
+    output_field = TextField()
+
+    def as_postgresql(self, compiler, connection, **extra):
+        template = """to_char(%(expressions)s AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"')"""
+        return self.as_sql(compiler, connection, template=template, **extra)
+
+    def as_sqlite(self, compiler, connection, **extra):
+        # Django stores UTC as "YYYY-MM-DD HH:MM:SS[.ffffff]" text on SQLite.
+        return self.as_sql(compiler, connection, template="(replace(%(expressions)s, ' ', 'T') || '+00:00')", **extra)
+
+
+NULLABLE = True
+NOT_NULL = False
+
+# (column, kind, expression in values_list, nullable)
+SPAN_FIELDS: list[tuple[str, str, Any, bool]] = [
+    ("span_id", "str", "span_id", NOT_NULL),
+    ("trace_id", "str", "trace__trace_id", NOT_NULL),
+    ("parent_span_id", "str", "parent_span_id", NOT_NULL),
+    ("name", "str", "name", NOT_NULL),
+    ("type", "str", "type", NOT_NULL),
+    ("model", "str", "model", NOT_NULL),
+    ("start_time", "timestamp", IsoTimestamp("start_time"), NULLABLE),
+    ("end_time", "timestamp", IsoTimestamp("end_time"), NULLABLE),
+    ("duration_ms", "float", "duration_ms", NULLABLE),
+    ("input", "rawjson", _raw("input"), NULLABLE),
+    ("output", "rawjson", _raw("output"), NULLABLE),
+    ("expected", "rawjson", _raw("expected"), NULLABLE),
+    ("metadata", "rawjson", _raw("metadata"), NOT_NULL),
+    ("metrics", "rawjson", _raw("metrics"), NOT_NULL),
+    ("error", "str", "error", NOT_NULL),
+    ("is_error", "bool", "is_error", NOT_NULL),
+    ("input_tokens", "int", "input_tokens", NOT_NULL),
+    ("output_tokens", "int", "output_tokens", NOT_NULL),
+    ("total_tokens", "int", "total_tokens", NOT_NULL),
+    ("cost", "float", "cost", NOT_NULL),
+    ("tags", "rawjson", _raw("tags"), NOT_NULL),
+    ("annotation_metadata", "rawjson", _raw("annotation_metadata"), NOT_NULL),
+    ("created_at", "timestamp", IsoTimestamp("created_at"), NOT_NULL),
+    ("updated_at", "timestamp", IsoTimestamp("updated_at"), NOT_NULL),
 ]
 # Added per chunk from apps.reviews.selectors.span_annotations_bulk: column -> key in its answer.
 # `tags` above are the names; `tag_details` says who added each and when.
@@ -85,30 +99,32 @@ TRACE_FIELDS: list[tuple[str, str, str]] = [
 # The trace-level input/output/expected come from the root span; then the span tree.
 TRACE_EXTRA = (("input", "json"), ("output", "json"), ("expected", "json"), ("spans", "json"))
 
-DATASET_FIELDS: list[tuple[str, str, Any]] = [
-    ("record_id", "str", "record_id"),
-    ("input", "rawjson", _raw("input")),
-    ("expected", "rawjson", _raw("expected")),
-    ("metadata", "rawjson", _raw("metadata")),
-    ("tags", "rawjson", _raw("tags")),
-    ("splits", "rawjson", _raw("splits")),
-    ("origin", "str", "origin"),
-    ("source_span_id", "str", "source_span__span_id"),
-    ("version_from", "int", "version_from"),
-    ("created_at", "timestamp", _text("created_at")),
+DATASET_FIELDS: list[tuple[str, str, Any, bool]] = [
+    ("record_id", "str", "record_id", NOT_NULL),
+    ("input", "rawjson", _raw("input"), NULLABLE),
+    ("expected", "rawjson", _raw("expected"), NULLABLE),
+    ("metadata", "rawjson", _raw("metadata"), NOT_NULL),
+    ("tags", "rawjson", _raw("tags"), NOT_NULL),
+    ("splits", "rawjson", _raw("splits"), NOT_NULL),
+    ("origin", "str", "origin", NOT_NULL),
+    ("source_span_id", "str", "source_span__span_id", NULLABLE),
+    ("version_from", "int", "version_from", NOT_NULL),
+    ("created_at", "timestamp", IsoTimestamp("created_at"), NOT_NULL),
 ]
 
 SELECTION_COUNT_LIMIT = 5000  # SQLite allows ~32k bound parameters; counting bigger selections is not worth it
 
 SPAN_META = SourceMeta(
-    columns=tuple(Column(n, k) for n, k, _ in SPAN_FIELDS) + tuple(Column(n, "json") for n in ANNOTATION_COLUMNS),
+    columns=tuple(Column(n, k, nullable) for n, k, _, nullable in SPAN_FIELDS)
+    + tuple(Column(n, "json") for n in ANNOTATION_COLUMNS),
     id_column="span_id",
 )
 TRACE_META = SourceMeta(
     columns=tuple(Column(n, k) for n, k, _ in TRACE_FIELDS) + tuple(Column(n, k) for n, k in TRACE_EXTRA),
     id_column="trace_id",
 )
-DATASET_META = SourceMeta(columns=tuple(Column(n, k) for n, k, _ in DATASET_FIELDS), id_column="record_id")
+DATASET_META = SourceMeta(columns=tuple(Column(n, k, nullable) for n, k, _, nullable in DATASET_FIELDS),
+                          id_column="record_id")
 
 
 # --- filters -----------------------------------------------------------------------------------
@@ -245,7 +261,7 @@ class SpanSource(_ObservedSource):
     source = ExportSource.SPANS
 
     def batches(self) -> Iterator[Batch]:
-        fields = [expr for _, _, expr in SPAN_FIELDS]
+        fields = [expr for _, _, expr, _ in SPAN_FIELDS]
         keys = tuple(ANNOTATIONS.values())
         empty = tuple([] for _ in keys)
         for rows in self.pk_chunks(self.queryset(), fields):
@@ -268,7 +284,7 @@ def _span_dict(span: dict, annotations: dict | None) -> dict:
     return data
 
 
-SPAN_DICT_KEYS = [name for name, _, _ in SPAN_FIELDS if name != "trace_id"]
+SPAN_DICT_KEYS = [name for name, _, _, _ in SPAN_FIELDS if name != "trace_id"]
 
 
 class TraceSource(_ObservedSource):
@@ -329,7 +345,7 @@ class DatasetSource(JobSource):
         return self.queryset().count()
 
     def batches(self) -> Iterator[Batch]:
-        fields = [expr for _, _, expr in DATASET_FIELDS]
+        fields = [expr for _, _, expr, _ in DATASET_FIELDS]
         rows = self.queryset().values_list(*fields).iterator(chunk_size=self.chunk_size)
         for chunk in _chunks(rows, self.chunk_size):
             yield Batch(rows=chunk)

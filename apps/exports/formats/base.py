@@ -1,8 +1,8 @@
 """What a format writer receives: batches of rows with declared column kinds.
 
 Column kinds: `str`, `int`, `float`, `bool`, `datetime` (a Python datetime), `timestamp` (a UTC
-timestamp as the database's text, normalised to ISO 8601 by `iso_timestamp`; parsing datetimes in
-Python is a large share of an export's time), `rawjson` (JSON text straight from the database,
+timestamp already formatted as ISO 8601 text by the database, see `sources.IsoTimestamp`; parsing
+datetimes in Python was a large share of an export's time), `rawjson` (JSON text straight from the database,
 written as is by JSONL and Parquet and parsed only by formats that need values) and `json` (a
 Python value). Declaring kinds per column keeps the per-row work of the fast formats to
 string joins.
@@ -23,6 +23,7 @@ KINDS = {"str", "int", "float", "bool", "datetime", "timestamp", "rawjson", "jso
 class Column:
     name: str
     kind: str
+    nullable: bool = True
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -57,22 +58,8 @@ def dumps_json(value: Any) -> str:
     return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
-def iso_timestamp(text: str | None) -> str | None:
-    """`2026-11-01 12:00:00.5+00` (PostgreSQL, session in UTC) or `2026-11-01 12:00:00.5` (SQLite, UTC)
-    → `2026-11-01T12:00:00.5+00:00`."""
-    if text is None:
-        return None
-    if text.endswith("+00"):
-        text = text[:-3]
-    elif text.endswith(("+00:00", "Z")):
-        text = text[:-6] if text.endswith("+00:00") else text[:-1]
-    return text.replace(" ", "T", 1) + "+00:00"
-
-
 def python_value(kind: str) -> Callable[[Any], Any]:
     """A converter from a stored cell to a plain Python value (rawjson parsed, datetimes as ISO text)."""
-    if kind == "timestamp":
-        return iso_timestamp
     if kind == "rawjson":
         return lambda v: None if v is None else orjson.loads(v)
     if kind == "datetime":

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 
 from .base import Batch, Writer, dumps_json
 
-UTC_SUFFIX = r"(\+00(:00)?|Z)$"  # the database's UTC text ("+00" on PostgreSQL, none on SQLite)
+UTC_SUFFIX = r"\+00:00$"  # ISO text in UTC from the database (sources.IsoTimestamp)
 
 ARROW_TYPES = {
     "str": pa.string(),
@@ -47,7 +47,7 @@ class ParquetWriter(Writer):
         for kind, field, column in zip(self.kinds, self.schema, zip(*batch.rows, strict=True), strict=True):
             if kind == "json":
                 column = [dumps_json(v) for v in column]
-            elif kind == "timestamp":  # UTC text from the database → Arrow's C parser, not Python datetimes
+            elif kind == "timestamp":  # ISO text → Arrow's C parser, not Python datetimes
                 text = pc.replace_substring_regex(pa.array(column, type=pa.string()), UTC_SUFFIX, "")
                 arrays.append(text.cast(pa.timestamp("us")).cast(field.type))
                 continue
