@@ -7,10 +7,22 @@ from .renderer import render_html, render_tree
 from .selectors import trace_view_default
 
 
+def _remembered_key(queue, trace) -> str:
+    return f"views.review_view.{queue.pk if queue is not None else 'p' + str(trace.project_id)}"
+
+
 def review_view_for(*, request, queue, trace) -> tuple[TraceView | None, list[TraceView]]:
+    """`?view=<id>|raw`, remembered for the queue in the session so the next items keep it."""
     views = list(TraceView.objects.filter(project_id=trace.project_id).order_by("name"))
     chosen = None
     wanted = request.GET.get("view") if request is not None else None
+    session = getattr(request, "session", None)
+    if session is not None:
+        key = _remembered_key(queue, trace)
+        if wanted == "raw" or (wanted and wanted.isdigit()):
+            session[key] = wanted
+        elif wanted is None:
+            wanted = session.get(key)
     if wanted and str(wanted).isdigit():
         chosen = next((v for v in views if v.pk == int(wanted)), None)
     if chosen is None and wanted != "raw":

@@ -106,6 +106,99 @@
     timer = setTimeout(refresh, 350);
   }
 
+  // Where an error points (`components[2].fields[0].path`) as a character range of the spec text,
+  // falling back to the closest existing parent (a missing field selects its component).
+  function locate(text, where) {
+    var keys = [];
+    where.replace(/([^.[\]]+)|\[(\d+)\]/g, function (m, name, index) {
+      keys.push(index !== undefined ? Number(index) : name);
+    });
+    var i = 0;
+    function ws() { while (i < text.length && /\s/.test(text[i])) i++; }
+    function str() {
+      var start = i;
+      i++;
+      while (i < text.length && text[i] !== '"') { if (text[i] === "\\") i++; i++; }
+      i++;
+      return JSON.parse(text.slice(start, i));
+    }
+    function skip() {
+      ws();
+      var start = i, open = text[i];
+      if (open === "{" || open === "[") {
+        var close = open === "{" ? "}" : "]";
+        i++;
+        ws();
+        while (i < text.length && text[i] !== close) {
+          if (open === "{") { str(); ws(); i++; }
+          skip();
+          ws();
+          if (text[i] === ",") { i++; ws(); }
+        }
+        i++;
+      } else if (open === '"') {
+        str();
+      } else {
+        while (i < text.length && /[^,\]}\s]/.test(text[i])) i++;
+      }
+      return [start, i];
+    }
+    function find(depth, want) {
+      ws();
+      if (depth === want.length) return skip();
+      var key = want[depth];
+      if (text[i] === "{") {
+        i++;
+        for (;;) {
+          ws();
+          if (i >= text.length || text[i] === "}") return null;
+          var name = str();
+          ws();
+          i++; // the colon
+          if (name === key) return find(depth + 1, want);
+          skip();
+          ws();
+          if (text[i] === ",") i++;
+        }
+      }
+      if (text[i] === "[") {
+        i++;
+        for (var n = 0; ; n++) {
+          ws();
+          if (i >= text.length || text[i] === "]") return null;
+          if (n === key) return find(depth + 1, want);
+          skip();
+          ws();
+          if (text[i] === ",") i++;
+        }
+      }
+      return null;
+    }
+    for (var length = keys.length; length >= 0; length--) {
+      i = 0;
+      try {
+        var range = find(0, keys.slice(0, length));
+        if (range) return range;
+      } catch (e) {
+        return null;
+      }
+    }
+    return null;
+  }
+
+  errorsList.addEventListener("click", function (event) {
+    var code = event.target.closest("code");
+    if (!code) return;
+    var range = locate(spec.value, code.textContent);
+    if (!range) return;
+    spec.focus();
+    spec.setSelectionRange(range[0], range[1]);
+    // Scroll the selection into view: approximate by the line of its start.
+    var line = spec.value.slice(0, range[0]).split("\n").length - 1;
+    var height = parseFloat(window.getComputedStyle(spec).lineHeight) || 16;
+    spec.scrollTop = Math.max(0, line * height - spec.clientHeight / 3);
+  });
+
   spec.addEventListener("input", schedule);
   if (trace) trace.addEventListener("change", refresh);
 

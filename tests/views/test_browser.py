@@ -208,6 +208,13 @@ def test_editor_live_preview_errors_gallery_and_save(browser, live_server, proje
     errors = page.locator("#tv-errors")
     errors.get_by_text("components[1].path").wait_for()
     assert "components[2].span.type" in errors.inner_text()
+    # Clicking a location selects it in the spec: the bad value, or the component missing a field.
+    selection = "el => el.value.slice(el.selectionStart, el.selectionEnd)"
+    errors.locator("code", has_text="components[2].span.type").click()
+    assert page.eval_on_selector("#tv-spec", selection) == '"robot"'
+    errors.locator("code", has_text="components[1].path").click()
+    chosen = page.eval_on_selector("#tv-spec", selection)
+    assert chosen.startswith("{") and '"type": "carousel"' in chosen and chosen.endswith("}")
     page.fill("#tv-spec", "{ not json")
     errors.get_by_text("Invalid JSON").wait_for()
 

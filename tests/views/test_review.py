@@ -117,3 +117,14 @@ def test_inline_controls_are_read_only_on_a_closed_item(client, project, member,
     client.force_login(member(project, role="reviewer", username="late"))
     inline = _inline(client.get(url(queue, item)).content.decode())
     assert "data-assay-annotations" in inline and "data-annotation-form" not in inline
+
+
+def test_the_chosen_view_is_kept_for_the_next_items(reviewer_client, project, queue_item):
+    queue, item = queue_item
+    question = trace_view_create(project=project, name="Question", spec=QUESTION)
+    answer = trace_view_create(project=project, name="Answer", spec=ANSWER)
+    trace_view_default_set(project=project, view=question)
+    reviewer_client.get(url(queue, item, f"?view={answer.pk}"))
+    assert '<h3 class="tv-title">Answer</h3>' in reviewer_client.get(url(queue, item)).content.decode()
+    reviewer_client.get(url(queue, item, "?view=raw"))
+    assert "tv-title" not in reviewer_client.get(url(queue, item)).content.decode()
