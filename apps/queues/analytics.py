@@ -2,7 +2,8 @@
 
 Agreement uses scikit-learn's `cohen_kappa_score` (two raters; categorical and boolean configs) and the
 `krippendorff` package (any number of raters, missing ratings allowed; nominal for categorical and
-boolean configs, interval for continuous ones). Only items that two or more reviewers submitted count.
+boolean configs, interval for continuous ones). Only items that two or more reviewers submitted count,
+and only the scores those reviewers gave (not annotations others made on the same spans elsewhere).
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ from collections import defaultdict
 from itertools import combinations
 from typing import Any
 
-from django.db.models import Count, FloatField, Value
+from django.db.models import Count, Exists, FloatField, OuterRef, Value
 from django.db.models.functions import Cast, Floor, Greatest, Least
 
-from .models import ReviewItem, ReviewQueue
+from .models import ReviewItem, ReviewQueue, ReviewSubmission
 
 HIST_BINS = 10
 # Agreement is computed over the most recently completed multi-reviewed items, so a page stays fast
@@ -62,13 +63,21 @@ def _ratings(queue: ReviewQueue, config) -> dict[int, dict[int, float]]:
     """rater -> {span -> code} for items with at least two submissions."""
     from apps.reviews.models import Score, ScoreSource
 
-    spans = list(
+    item_ids = list(
         ReviewItem.objects.filter(queue=queue, submission_count__gte=2).order_by("-id")
-        .values_list("span_id", flat=True)[:AGREEMENT_MAX_ITEMS]
+        .values_list("id", flat=True)[:AGREEMENT_MAX_ITEMS]
     )
-    rows = Score.objects.filter(
-        config=config, source=ScoreSource.HUMAN, author__isnull=False, span_id__in=spans
-    ).values_list("author_id", "span_id", "value", "label", "labels")
+    # Only the scores of the people who submitted the item in this queue count.
+    submitted = set(
+        ReviewSubmission.objects.filter(item_id__in=item_ids).values_list("item__span_id", "reviewer_id")
+    )
+    spans = sorted({span for span, _ in submitted})
+    rows = [
+        row for row in Score.objects.filter(
+            config=config, source=ScoreSource.HUMAN, author__isnull=False, span_id__in=spans
+        ).values_list("author_id", "span_id", "value", "label", "labels")
+        if (row[1], row[0]) in submitted
+    ]
     codes: dict[str, int] = {}
     out: dict[int, dict[int, float]] = defaultdict(dict)
     for author, span, value, label, labels in rows:
@@ -124,8 +133,11 @@ def score_distribution(queue: ReviewQueue, config) -> dict[str, Any]:
     """Counts of human scores for one config on the queue's spans, aggregated in the database."""
     from apps.reviews.models import Score, ScoreSource
 
-    scores = Score.objects.filter(
-        config=config, source=ScoreSource.HUMAN, span_id__in=ReviewItem.objects.filter(queue=queue).values("span_id")
+    # The scores the queue's reviewers gave when they submitted its items.
+    scores = Score.objects.filter(config=config, source=ScoreSource.HUMAN).filter(
+        Exists(ReviewSubmission.objects.filter(
+            item__queue=queue, item__span_id=OuterRef("span_id"), reviewer_id=OuterRef("author_id")
+        ))
     ).order_by()
     bars: list[tuple[str, int]] = []
     if config.kind == "categorical" and not config.multi_select:

@@ -11,7 +11,8 @@
   var active = 1; // the score field ↑/↓ move between (1-based, as data-score-index)
   var busy = false;
 
-  function panelRoot() { return document.querySelector("[data-assay-annotations]"); }
+  // The page's own panel (a trace view may embed more score controls in the body).
+  function panelRoot() { return document.querySelector("[data-review-panel] [data-assay-annotations]"); }
   function api() { return window.AssayAnnotationPanel; }
 
   function message(text) {

@@ -60,6 +60,10 @@ def test_cohens_kappa_textbook_example(project, member):
     for item, (va, vb) in zip(items, pairs, strict=True):
         services.review_item_submit(item=item, user=a, scores={"accept": va})
         services.review_item_submit(item=item, user=b, scores={"accept": vb})
+    # A score given outside the queue (on the trace page) by someone else does not count.
+    from apps.reviews.services import annotations_submit
+
+    annotations_submit(span=items[0].span, user=member(project), scores={"accept": False})
     (row,) = analytics.queue_agreement(queue)
     assert row["kappa"] == pytest.approx(0.4) and row["kappa_kind"] == "Cohen"
     assert row["items"] == 50 and row["raters"] == 2
@@ -69,6 +73,8 @@ def test_cohens_kappa_textbook_example(project, member):
     p_yes = (25 + 30) / 100
     d_e = 2 * p_yes * (1 - p_yes) * 100 / 99
     assert row["alpha"] == pytest.approx(1 - d_o / d_e)
+    counts = {r["label"]: r["count"] for r in analytics.score_distribution(queue, config)["chart"]["rows"]}
+    assert counts == {"yes": 25 + 30, "no": 25 + 20}  # both raters; the outside score is left out
     queue.refresh_from_db()
     assert queue.complete_count == 50
 

@@ -31,6 +31,9 @@ def wait_ready(page):
 
 
 def test_reviewer_scores_three_items_with_the_keyboard_only(browser, live_server, project, make_queue, member):
+    from apps.views.demo import load_demo_views
+
+    load_demo_views(project=project)  # a default trace view, which may embed its own score controls
     queue = make_queue(3)
     reviewer = member(project)
     page = logged_in_page(browser, live_server, reviewer)
