@@ -20,8 +20,9 @@ def _dotenv_sets(name: str) -> bool:
 
 
 def manage(*args: str, tmp_path, **env: str) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items()
-             if k not in {"SECRET_KEY", "ALLOWED_HOSTS", "DJANGO_SETTINGS_MODULE", "DEBUG"}}
+    # Also drop what other tests of the same run may have set (the browser tests allow async-unsafe calls).
+    dropped = {"SECRET_KEY", "ALLOWED_HOSTS", "DJANGO_SETTINGS_MODULE", "DEBUG", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    clean = {k: v for k, v in os.environ.items() if k not in dropped}
     clean.update({"DJANGO_SETTINGS_MODULE": "config.settings_production",
                   "DATABASE_URL": f"sqlite:///{tmp_path / 'prod.sqlite3'}"})
     clean.update(env)
