@@ -44,7 +44,7 @@
     return root ? Array.prototype.slice.call(root.querySelectorAll("[data-score-index]")) : [];
   }
 
-  function highlight() {
+  function highlight(scroll) {
     var all = fields();
     if (!all.length) return;
     active = Math.max(1, Math.min(all.length, active));
@@ -55,7 +55,7 @@
       else fs.removeAttribute("aria-current");
     });
     var current = all[active - 1];
-    if (current && current.scrollIntoView) current.scrollIntoView({ block: "nearest" });
+    if (scroll && current && current.scrollIntoView) current.scrollIntoView({ block: "nearest" });
   }
 
   function go(url) { if (url) window.location.assign(url); }
@@ -148,8 +148,8 @@
     else if (key === "k" || key === "ArrowLeft") prev();
     else if (key === "s") skip();
     else if (key === "?") toggleHelp();
-    else if (key === "ArrowDown") { active += 1; highlight(); }
-    else if (key === "ArrowUp") { active -= 1; highlight(); }
+    else if (key === "ArrowDown") { active += 1; highlight(true); }
+    else if (key === "ArrowUp") { active -= 1; highlight(true); }
     else if (/^[1-9]$/.test(key)) {
       if (!api() || !api().pickOption(panelRoot(), active, Number(key))) message("No option " + key + " here.");
     } else if (key === "[" || key === "]") {
@@ -173,8 +173,8 @@
     else if (action === "help") toggleHelp();
   });
 
-  document.addEventListener("assay:annotations-saved", function () { highlight(); });
+  document.addEventListener("assay:annotations-saved", function () { highlight(false); });
 
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", highlight);
-  else highlight();
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", function () { highlight(false); });
+  else highlight(false);
 })();
