@@ -153,6 +153,7 @@ class ReviewQueueViewSet(ProjectScopedViewMixin, viewsets.ViewSet):
     """Review queues of the caller's projects. Creating, changing and filling need the admin role."""
 
     min_write_role = "admin"
+    queryset = ReviewQueue.objects.none()  # for the schema: the id is an integer
 
     def _queues(self):
         return self.scoped(ReviewQueue.objects.select_related("project")).prefetch_related(
@@ -174,7 +175,7 @@ class ReviewQueueViewSet(ProjectScopedViewMixin, viewsets.ViewSet):
         serializer.is_valid(raise_exception=True)
         return dict(serializer.validated_data)
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(operation_id="review_queues_list", responses={200: dict})
     def list(self, request):
         queues = self._queues().order_by("id")
         project = request.query_params.get("project")
@@ -209,12 +210,14 @@ class ReviewQueueViewSet(ProjectScopedViewMixin, viewsets.ViewSet):
         queue = services.review_queue_update(queue=queue, score_configs=configs, assignees=assignees, **data)
         return Response(queue_data(self._queue(queue.pk), user=_session_user(request)))
 
+    @extend_schema(responses={204: None})
     def destroy(self, request, pk=None):
         queue = self._queue(pk)
         _require_role(request, queue.project, "admin")
         queue.delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
 
+    @extend_schema(methods=["GET"], operation_id="review_queue_items_list", responses={200: dict})
     @extend_schema(
         methods=["POST"],
         request=dict,
@@ -345,7 +348,7 @@ class _ItemBase(APIView):
 class ReviewItemView(_ItemBase):
     """One item: GET; PATCH `status` (board moves, with rules) and/or `assignee` (curators)."""
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(operation_id="review_queue_item_retrieve", responses={200: dict})
     def get(self, request, queue_pk: int, item_pk: int):
         item = self._item(queue_pk, item_pk)
         user = _session_user(request)
