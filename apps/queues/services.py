@@ -226,7 +226,10 @@ def review_queue_apply_rule(*, queue: ReviewQueue, trace_pks: list[int]) -> int:
         keep = [pk for pk, tid in traces.values_list("pk", "trace_id") if _sampled(queue, tid)]
         if not keep:
             return 0
-        return review_items_add_traces(queue=queue, traces=Trace.objects.filter(pk__in=keep))["added"]
+        # Only a true root: while spans arrive out of order the recorded root may be a child whose
+        # parent has not come yet; the batch that brings the root adds it.
+        roots = Span.objects.filter(project_id=queue.project_id, trace_id__in=keep, parent_span_id="")
+        return review_items_add(queue=queue, spans=roots)["added"]
     spans = filtered_spans(project=queue.project, params=queue.rule_filter).filter(trace_id__in=trace_pks)
     keep = [pk for pk, sid in spans.values_list("pk", "span_id") if _sampled(queue, sid)]
     if not keep:

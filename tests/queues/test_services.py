@@ -250,3 +250,25 @@ def test_rule_filter_is_validated(project, make_queue):
     with pytest.raises(ApplicationError) as exc:
         make_queue(rule_enabled=True, rule_target="spans", rule_filter={"nope": 1})
     assert "rule_filter" in exc.value.fields
+
+
+def test_rule_through_real_ingest_adds_the_root_once_spans_arrive_out_of_order(
+    project, make_queue, django_capture_on_commit_callbacks
+):
+    from apps.traces.services import span_batch_ingest
+
+    queue = make_queue(rule_enabled=True, rule_target="traces", rule_filter={"has_error": True})
+    t0 = 1_700_000_000
+    spans = [
+        {"trace_id": "ooo", "span_id": "root", "name": "support-agent", "type": "task", "start_time": t0,
+         "end_time": t0 + 3, "input": [{"role": "user", "content": "Where is my parcel?"}], "output": "Soon."},
+        {"trace_id": "ooo", "span_id": "retrieve", "parent_span_id": "root", "name": "search", "type": "retrieval",
+         "start_time": t0 + 1, "end_time": t0 + 2},
+        {"trace_id": "ooo", "span_id": "llm", "parent_span_id": "retrieve", "name": "chat", "type": "llm",
+         "start_time": t0 + 2, "end_time": t0 + 3, "error": {"message": "rate limited"}},
+    ]
+    for batch in ([spans[2]], [spans[1], spans[2]], [spans[0]], spans):
+        with django_capture_on_commit_callbacks(execute=True):
+            span_batch_ingest(project=project, items=batch)
+    assert list(ReviewItem.objects.filter(queue=queue).values_list("span__span_id", flat=True)) == ["root"]
+    assert Trace.objects.get(trace_id="ooo").review_status == ReviewStatus.QUEUED
