@@ -18,7 +18,7 @@ from apps.traces.models import Trace
 from . import generation, services
 from .gallery import GALLERY
 from .models import TraceView
-from .pages import content_security_policy
+from .pages import content_security_policy, frame_origins
 from .renderer import render_html, render_tree
 from .selectors import trace_for_projects, trace_view_default
 
@@ -119,6 +119,7 @@ def trace_view_editor(request, *, model_admin, pk: int | None = None):
         "llm_configured": generation.is_configured(),
         "llm_help": generation.CONFIGURE_HELP,
         "is_default": bool(view and trace_view_default(project=view.project) == view),
+        "embed_origins": frame_origins(view.project) if view else [],
         "share_links": list(view.share_links.select_related("trace").order_by("-id")[:20]) if view else [],
         "api": {
             "preview": reverse("trace-view-preview"),

@@ -256,6 +256,12 @@
         }
         shareUrl.hidden = false;
         shareUrl.value = result.data.url;
+        var embed = document.getElementById("tv-share-embed");
+        if (embed) {
+          embed.hidden = false;
+          embed.value = '<iframe src="' + encodeURI(result.data.url) + '" width="100%" height="640" ' +
+            'style="border:0" title="Assay trace" referrerpolicy="no-referrer"></iframe>';
+        }
         shareUrl.select();
         shareStatus.textContent = "Link created; it expires " + result.data.expires_at + ". Save the view first if you changed it: links show the saved view.";
       });

@@ -99,3 +99,13 @@ def test_trace_page_links_to_views(client, project, member, rag_trace):
     html = client.get(f"/admin/traces/trace/{rag_trace.pk}/change/").content.decode()
     assert f'href="/admin/views/traceview/{view.pk}/trace/{rag_trace.pk}/"' in html and "RAG view" in html
     assert "Design a view" not in html  # viewers do not design views
+
+
+def test_editor_tells_where_links_embed(curator_client, project):
+    view = factories.TraceViewFactory(project=project)
+    html = curator_client.get(f"/admin/views/traceview/{view.pk}/editor/").content.decode()
+    assert "Embedding is off" in html
+    project.allowed_origins = ["https://app.example.com"]
+    project.save()
+    html = curator_client.get(f"/admin/views/traceview/{view.pk}/editor/").content.decode()
+    assert "Embeddable on https://app.example.com" in html and 'id="tv-share-embed"' in html

@@ -309,3 +309,54 @@ def test_reviewing_through_a_view_with_inline_score_controls(browser, live_serve
     page.locator(".tv-review div.tv-json").wait_for()
     assert errors == []
     context.close()
+
+
+@pytest.fixture
+def embedding_app():
+    """A page on another origin (a loopback http.server) whose body is an iframe of `embedding_app.src`."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    state = {"src": ""}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            body = f'<!doctype html><title>app</title><iframe src="{state["src"]}"></iframe>'.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    state["origin"] = f"http://127.0.0.1:{server.server_address[1]}"
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("allowed", [True, False])
+def test_share_page_embeds_only_on_allowed_origins(browser, live_server, project, chat_trace, embedding_app,
+                                                   allowed):
+    project.allowed_origins = [embedding_app["origin"]] if allowed else ["https://elsewhere.example.com"]
+    project.save()
+    view = factories.TraceViewFactory(project=project)
+    _link, token = share_link_create(view=view, trace=chat_trace)
+    embedding_app["src"] = f"{live_server.url}/share/{token}/"
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{embedding_app['origin']}/")
+    page.wait_for_timeout(1500)
+    frame = next((f for f in page.frames if f.url.startswith(live_server.url)), None)
+    shown = False
+    if frame is not None:
+        try:
+            shown = "Your order has shipped." in frame.inner_text("body", timeout=2000)
+        except Exception:  # noqa: BLE001 - a blocked frame has no readable document
+            shown = False
+    assert shown is allowed
+    context.close()
