@@ -360,3 +360,26 @@ def test_share_page_embeds_only_on_allowed_origins(browser, live_server, project
             shown = False
     assert shown is allowed
     context.close()
+
+
+def test_describe_in_words_opens_the_generated_view_in_the_editor(browser, live_server, project, member, rag_trace,
+                                                                 settings):
+    from .test_generation import Stub
+
+    generated = {"version": 1, "components": [
+        {"type": "markdown", "title": "Asked", "path": "$.input.question"},
+        {"type": "carousel", "title": "Docs", "span": {"type": "retrieval"}, "path": "$.output.documents",
+         "item_title": "$.id", "components": [{"type": "markdown", "path": "$.text"}]},
+    ]}
+    with Stub([json.dumps({"components": [{"type": "markdown"}]}), json.dumps(generated)]) as stub:
+        settings.LLM_BASE_URL, settings.LLM_API_KEY, settings.LLM_MODEL = stub.url, "k", "m"
+        context = _context(browser, live_server, member(project, role="curator"), bypass_csp=False)
+        page = context.new_page()
+        page.goto(f"{live_server.url}/admin/views/traceview/editor/?trace={rag_trace.pk}")
+        page.fill("#tv-description-words", "The question and the documents")
+        page.click("#tv-generate")
+        expect(page.locator("#tv-generate-status")).to_contain_text("Opened the generated view")
+        assert json.loads(page.input_value("#tv-spec")) == generated
+        expect(page.locator("#tv-preview .tv-c-carousel .tv-item-title").first).to_have_text("kb/refunds.md")
+        assert len(stub.requests) == 2 and "You can return items" not in stub.requests[0]["body"]
+        context.close()
