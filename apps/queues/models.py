@@ -111,6 +111,13 @@ class ReviewItem(models.Model):
     def __str__(self) -> str:
         return f"item {self.pk} of queue {self.queue_id}"
 
+    @property
+    def is_reserved(self) -> bool:
+        """A live reservation (an expired one is simply ignored everywhere)."""
+        from django.utils import timezone
+
+        return self.reserved_by_id is not None and self.reserved_until is not None and self.reserved_until > timezone.now()
+
 
 class ReviewSubmission(models.Model):
     """A reviewer finished an item; the scores themselves are reviews.Score rows on the span."""
