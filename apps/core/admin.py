@@ -34,8 +34,13 @@ class ProjectScopedAdmin(admin.ModelAdmin):
             return False
         if user.is_superuser:
             return True
-        allowed = [r for r, rank in ROLE_RANK.items() if rank >= ROLE_RANK[role]]
-        return Membership.objects.filter(user=user, role__in=allowed).exists()
+        # One query per request, not one per model and permission on every admin page.
+        best = getattr(request, "_assay_best_role_rank", None)
+        if best is None:
+            roles = Membership.objects.filter(user=user).values_list("role", flat=True).distinct()
+            best = max((ROLE_RANK[r] for r in roles), default=-1)
+            request._assay_best_role_rank = best
+        return best >= ROLE_RANK[role]
 
     def has_module_permission(self, request):
         return self._has_role(request, self.view_role)
