@@ -88,7 +88,10 @@ class TraceViewViewSet(ProjectScopedViewMixin, viewsets.ModelViewSet):
     min_write_role = EDIT_ROLE
 
     def get_queryset(self):
-        return self.scoped(TraceView.objects.select_related("project")).order_by("-id")
+        views = self.scoped(TraceView.objects.select_related("project")).order_by("-id")
+        if self.action == "list" and self.request.query_params.get("project"):
+            views = views.filter(project__slug=self.request.query_params["project"])
+        return views
 
     def get_object(self):
         view = self.get_queryset().filter(pk=self.kwargs["pk"]).first() if str(self.kwargs["pk"]).isdigit() else None

@@ -279,6 +279,8 @@ def _markdown(component: dict, document: dict) -> dict[str, Any]:
     if not found:
         return {"error": f"Nothing at {component['path']}."}
     value = found[0] if len(found) == 1 else found
+    if isinstance(value, dict) and isinstance(value.get("content"), str):
+        value = value["content"]  # a chat message: its text is what people mean
     if isinstance(value, str):
         return {"markdown": _truncate(value)}
     return {"code": value_text(value)}

@@ -145,3 +145,16 @@ def test_render_needs_a_trace(project, key_client):
     view = factories.TraceViewFactory(project=project)
     response = key_client(project).get(f"/api/v1/trace-views/{view.pk}/render/")
     assert response.status_code == 400 and response.json()["fields"] == {"trace": ["This field is required."]}
+
+
+def test_list_filters_by_project(project, other_project, member, api_client):
+    user = member(project, role="viewer")
+    from apps.projects.services import membership_set
+
+    membership_set(project=other_project, user=user, role="viewer")
+    factories.TraceViewFactory(project=project, name="ours")
+    factories.TraceViewFactory(project=other_project, name="theirs")
+    api_client.force_login(user)
+    assert len(api_client.get("/api/v1/trace-views/").json()["results"]) == 2
+    names = [v["name"] for v in api_client.get("/api/v1/trace-views/?project=other").json()["results"]]
+    assert names == ["theirs"]

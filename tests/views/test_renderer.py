@@ -178,3 +178,8 @@ def test_conversation_shows_non_message_values_whole(rag_trace):
     node, html = one({"type": "conversation", "path": ["$.input", "$.output"]}, rag_trace)
     assert [m["role"] for m in node["messages"]] == ["message", "message"]
     assert "What is the refund window?" in node["messages"][0]["parts"][0]["text"]
+
+
+def test_markdown_of_a_chat_message_renders_its_text(chat_trace):
+    node, html = one({"type": "markdown", "path": "$.output"}, chat_trace)
+    assert node["markdown"] == "Your order has shipped."
