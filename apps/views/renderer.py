@@ -403,7 +403,11 @@ def render_components(components: list[dict], ctx: TraceContext, *, document: di
     """The render tree. Top-level components read a span's document; nested ones read their item."""
     nodes = []
     for index, component in enumerate(components):
-        kind = component["type"]
+        kind = component.get("type") if isinstance(component, dict) else None
+        if kind not in TEMPLATES:  # a spec stored before a schema change: say so, never fail the page
+            nodes.append({"type": "unknown", "title": "", "template": TEMPLATES["json"], "key": f"c{depth}-{index}",
+                          "error": f"Unknown component type {kind!r}."})
+            continue
         node: dict[str, Any] = {"type": kind, "title": component.get("title", ""), "template": TEMPLATES[kind],
                                 "key": f"c{depth}-{index}"}
         span = None
@@ -422,6 +426,8 @@ def render_components(components: list[dict], ctx: TraceContext, *, document: di
             node.update(_render_one(component, ctx, doc, span, depth))
         except ValueError as exc:  # a path that no longer parses (spec saved by an older schema)
             node["error"] = str(exc)
+        except (KeyError, TypeError) as exc:  # a field missing from a spec saved by an older schema
+            node["error"] = f"This component is incomplete ({exc}); fix the view in the editor."
         nodes.append(node)
     return nodes
 

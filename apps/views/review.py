@@ -43,8 +43,7 @@ def review_body(*, request, queue=None, trace=None, span=None, **_kwargs) -> dic
                            review=review_state(request=request, queue=queue, span=span))
     return {
         "template": "views/review_body.html",
-        "context": {"view": view, "views": views, "body": body, "queue": queue, "trace": trace, "span": span,
-                    "base_query": _query_without_view(request)},
+        "context": {"view": view, "views": views, "body": body, "queue": queue, "trace": trace, "span": span},
     }
 
 
@@ -74,11 +73,3 @@ def review_state(*, request, queue, span) -> dict | None:
                                             status=item.status),
         "submit_url": reverse("admin:queues_reviewqueue_review_submit", args=[queue.pk, item.pk]),
     }
-
-
-def _query_without_view(request) -> str:
-    if request is None:
-        return ""
-    params = request.GET.copy()
-    params.pop("view", None)
-    return params.urlencode()

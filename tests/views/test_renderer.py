@@ -183,3 +183,12 @@ def test_conversation_shows_non_message_values_whole(rag_trace):
 def test_markdown_of_a_chat_message_renders_its_text(chat_trace):
     node, html = one({"type": "markdown", "path": "$.output"}, chat_trace)
     assert node["markdown"] == "Your order has shipped."
+
+
+def test_a_stale_spec_never_fails_the_page(chat_trace):
+    nodes = render_tree({"components": [{"type": "gauge"}, {"type": "markdown"}, {"type": "fields"},
+                                        {"type": "markdown", "path": "$.output"}]}, chat_trace)
+    assert nodes[0]["error"] == "Unknown component type 'gauge'."
+    assert "incomplete" in nodes[1]["error"] and "incomplete" in nodes[2]["error"]
+    assert nodes[3]["markdown"] == "Your order has shipped."
+    assert "Your order has shipped." in render_html(nodes)
