@@ -8,6 +8,8 @@ class AssaySite(admin.AdminSite):
     site_title = "Assay"
     index_title = "Dashboard"
     index_template = "admin/assay_index.html"
+    # The changelists are wide (previews, filters); the app list is on the dashboard.
+    enable_nav_sidebar = False
 
     def index(self, request, extra_context=None):
         panels = []
