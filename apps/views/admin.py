@@ -4,6 +4,7 @@ the default view, and a page showing one trace through a view with live score co
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.db.models import Exists, OuterRef
 from django.shortcuts import redirect
 from django.urls import path, reverse
 from django.utils import timezone
@@ -31,9 +32,13 @@ class TraceViewAdmin(ProjectScopedAdmin):
     def component_count(self, obj: TraceView) -> int:
         return len((obj.spec or {}).get("components") or [])
 
-    @admin.display(description="default", boolean=True)
+    def get_queryset(self, request):
+        defaults = TraceViewDefault.objects.filter(view=OuterRef("pk"), queue__isnull=True)
+        return super().get_queryset(request).annotate(has_default=Exists(defaults))
+
+    @admin.display(description="default in review", boolean=True)
     def is_default(self, obj: TraceView) -> bool:
-        return obj.defaults.exists()
+        return obj.has_default
 
     @admin.display(description="")
     def editor_link(self, obj: TraceView) -> str:

@@ -199,6 +199,23 @@
     spec.scrollTop = Math.max(0, line * height - spec.clientHeight / 3);
   });
 
+  var traceId = document.getElementById("tv-trace-id");
+  var traceUse = document.getElementById("tv-trace-use");
+  function useTraceId() {
+    var value = traceId.value.trim();
+    if (!value || !trace) return;
+    var option = document.createElement("option");
+    option.value = value;  // the preview endpoint takes a trace_id as well as an id
+    option.textContent = value;
+    trace.insertBefore(option, trace.firstChild);
+    trace.value = value;
+    refresh();
+  }
+  if (traceUse) traceUse.addEventListener("click", useTraceId);
+  if (traceId) traceId.addEventListener("keydown", function (event) {
+    if (event.key === "Enter") { event.preventDefault(); useTraceId(); }
+  });
+
   spec.addEventListener("input", schedule);
   if (trace) trace.addEventListener("change", refresh);
 

@@ -383,3 +383,16 @@ def test_describe_in_words_opens_the_generated_view_in_the_editor(browser, live_
         expect(page.locator("#tv-preview .tv-c-carousel .tv-item-title").first).to_have_text("kb/refunds.md")
         assert len(stub.requests) == 2 and "You can return items" not in stub.requests[0]["body"]
         context.close()
+
+
+def test_editor_previews_against_a_typed_trace_id(browser, live_server, project, member, chat_trace, rag_trace):
+    context = _context(browser, live_server, member(project, role="curator"), bypass_csp=False)
+    page = context.new_page()
+    page.goto(f"{live_server.url}/admin/views/traceview/editor/?template=rag&trace={chat_trace.pk}")
+    page.fill("#tv-trace-id", "rag-1")
+    page.press("#tv-trace-id", "Enter")
+    expect(page.locator("#tv-preview .tv-c-markdown").first).to_contain_text("What is the refund window?")
+    page.fill("#tv-trace-id", "no-such-trace")
+    page.click("#tv-trace-use")
+    expect(page.locator("#tv-errors")).to_contain_text("No such trace.")
+    context.close()
