@@ -89,10 +89,11 @@ def trace_view_default_set(*, project: Project, view: TraceView | None, queue=No
         raise ApplicationError("Unknown view.", fields={"view": ["Not a view of this project."]}, status=404)
     if queue is not None and queue.project_id != project.pk:
         raise ApplicationError("Unknown queue.", fields={"queue": ["Not a queue of this project."]}, status=404)
-    TraceViewDefault.objects.filter(project=project, queue=queue).delete()
     if view is None:
+        TraceViewDefault.objects.filter(project=project, queue=queue).delete()
         return None
-    return TraceViewDefault.objects.create(project=project, queue=queue, view=view)
+    row, _ = TraceViewDefault.objects.update_or_create(project=project, queue=queue, defaults={"view": view})
+    return row
 
 
 def share_token(link: ShareLink) -> str:
