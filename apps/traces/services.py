@@ -107,6 +107,10 @@ class IngestResult:
     trace_pks: list[int] = field(default_factory=list)
 
 
+def _tags_json(tags: list[str]) -> str:
+    return orjson.dumps(tags).decode() if tags else "[]"
+
+
 def _is_postgres() -> bool:
     return connection.vendor == "postgresql"
 
@@ -253,7 +257,7 @@ def _spans_upsert_postgres(
                     (pid, trace_pks[s.trace_id], s.span_id, s.parent_span_id, s.name, s.type, s.start_time,
                      s.end_time, s.duration_ms, s.input, s.output, s.expected, s.metadata, s.metrics, "{}",
                      s.error, s.is_error, s.model, s.input_tokens, s.output_tokens, s.total_tokens, s.cost,
-                     orjson.dumps(s.tags).decode(), now, now)
+                     _tags_json(s.tags), now, now)
                     for _, s in rows
                 ))
         except psycopg_errors.UniqueViolation:
@@ -265,7 +269,7 @@ def _spans_upsert_postgres(
         _copy_rows(raw, "assay_span_stage", ", ".join(STAGE_COLUMNS), (
             (s.span_id, trace_pks[s.trace_id], s.parent_span_id, s.name, s.type, s.start_time, s.end_time,
              s.duration_ms, s.input, s.output, s.expected, s.metadata, s.metrics, s.error, s.is_error, s.model,
-             s.input_tokens, s.output_tokens, s.total_tokens, s.cost, orjson.dumps(s.tags).decode())
+             s.input_tokens, s.output_tokens, s.total_tokens, s.cost, _tags_json(s.tags))
             for _, s in rows
         ))
         cursor.execute(
@@ -293,7 +297,7 @@ def _spans_upsert_sqlite(
             project.pk, trace_pks[s.trace_id], s.span_id, s.parent_span_id, s.name, s.type,
             ops.adapt_datetimefield_value(s.start_time), ops.adapt_datetimefield_value(s.end_time),
             s.duration_ms, s.input, s.output, s.expected, s.metadata, s.metrics, "{}", s.error, s.is_error,
-            s.model, s.input_tokens, s.output_tokens, s.total_tokens, s.cost, orjson.dumps(s.tags).decode(),
+            s.model, s.input_tokens, s.output_tokens, s.total_tokens, s.cost, _tags_json(s.tags),
             stamp, stamp,
         )
         for _, s in rows
