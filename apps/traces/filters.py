@@ -76,6 +76,30 @@ class MultiValueField(forms.Field):
             raise forms.ValidationError(self.error_messages["required"], code="required")
 
 
+class StrictBooleanField(forms.Field):
+    """true/false (also 1/0, yes/no); anything else is an error naming the field, not "no filter"."""
+
+    widget = forms.TextInput
+    TRUE = {"true", "1", "yes"}
+    FALSE = {"false", "0", "no"}
+
+    def to_python(self, value):
+        if value is None or value == "":
+            return None
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in self.TRUE:
+            return True
+        if text in self.FALSE:
+            return False
+        raise forms.ValidationError("Use true or false.")
+
+
+class StrictBooleanFilter(django_filters.BooleanFilter):
+    field_class = StrictBooleanField
+
+
 STRING_LIST_SCHEMA = {"type": "array", "items": {"type": "string"}}
 
 
@@ -184,7 +208,7 @@ class TraceFilter(django_filters.FilterSet):
     )
     min_duration_ms = django_filters.NumberFilter(field_name="duration_ms", lookup_expr="gte")
     max_duration_ms = django_filters.NumberFilter(field_name="duration_ms", lookup_expr="lte")
-    has_error = django_filters.BooleanFilter(field_name="has_error")
+    has_error = StrictBooleanFilter(field_name="has_error")
     tags = TagsFilter(on_traces=True, help_text="Tag names; all must be present on a span of the trace.")
     span_type = SpanTypeOnTraceFilter(
         allowed=list(SpanType.values), help_text="Traces with at least one span of one of these types."
@@ -213,11 +237,28 @@ class TraceFilter(django_filters.FilterSet):
         )
 
 
+def filter_parameter_names(filterset_class) -> set[str]:
+    """The data keys a FilterSet accepts: its filters, with range filters as `<name>_after` / `_before`.
+
+    Use it to reject unknown keys (`set(data) - filter_parameter_names(SpanFilter)`); the form's
+    field names alone miss the range suffixes. Errors of a range filter are keyed by its name
+    (`start_time`)."""
+    names: set[str] = set()
+    form = filterset_class(data={}, queryset=filterset_class._meta.model.objects.none()).form
+    for name, form_field in form.fields.items():
+        suffixes = getattr(form_field.widget, "suffixes", None)
+        if suffixes:
+            names.update(f"{name}_{suffix}" if suffix else name for suffix in suffixes)
+        else:
+            names.add(name)
+    return names
+
+
 class SpanFilter(django_filters.FilterSet):
     span_id = InFilter(field_name="span_id", help_text="One or more span ids.")
     trace_id = InFilter(field_name="trace__trace_id", help_text="One or more trace ids.")
     parent_span_id = django_filters.CharFilter(field_name="parent_span_id")
-    is_root = django_filters.BooleanFilter(method="filter_is_root", help_text="Only root spans (no parent).")
+    is_root = StrictBooleanFilter(method="filter_is_root", help_text="Only root spans (no parent).")
     name = InFilter(field_name="name", help_text="Exact span name(s).")
     type = InFilter(field_name="type", allowed=list(SpanType.values), help_text="Span type(s).")
     model = InFilter(field_name="model", help_text="Model name(s).")
@@ -226,8 +267,8 @@ class SpanFilter(django_filters.FilterSet):
     )
     min_duration_ms = django_filters.NumberFilter(field_name="duration_ms", lookup_expr="gte")
     max_duration_ms = django_filters.NumberFilter(field_name="duration_ms", lookup_expr="lte")
-    has_error = django_filters.BooleanFilter(field_name="is_error")
-    has_expected = django_filters.BooleanFilter(method="filter_has_expected")
+    has_error = StrictBooleanFilter(field_name="is_error")
+    has_expected = StrictBooleanFilter(method="filter_has_expected")
     tags = TagsFilter(help_text="Tag names; all must be on the span.")
     metadata = MetadataFilter(help_text="`key:value`, repeatable; on the span's own metadata.")
     review_status = django_filters.MultipleChoiceFilter(

@@ -6,7 +6,7 @@ import pytest
 from django.http import QueryDict
 from django.utils import timezone
 
-from apps.traces.filters import SpanFilter, TraceFilter
+from apps.traces.filters import SpanFilter, TraceFilter, filter_parameter_names
 from apps.traces.models import Span, SpanTag, Tag, Trace
 from tests.factories import SpanFactory, TraceFactory
 
@@ -123,3 +123,13 @@ def test_filters_never_widen_the_given_queryset(data, other_project):
     scoped = Trace.objects.filter(project=data["a"].project)
     assert trace_ids({"metadata": "env:prod"}, scoped) == ["t-a"]
     assert trace_ids({"name": "chat"}) == ["t-a", "t-other"]
+
+
+def test_filter_parameter_names_lists_every_accepted_key():
+    """Reusers reject unknown keys with `set(data) - filter_parameter_names(...)`."""
+    trace_keys = filter_parameter_names(TraceFilter)
+    assert {"start_time_after", "start_time_before", "end_time_after", "end_time_before", "metadata", "tags",
+            "span_type", "q", "has_error", "review_status"} <= trace_keys
+    assert "start_time" not in trace_keys
+    span_keys = filter_parameter_names(SpanFilter)
+    assert {"start_time_after", "start_time_before", "trace_id", "type", "has_expected", "is_root"} <= span_keys
