@@ -13,7 +13,6 @@ also makes the summary refresh race-free.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,8 +28,6 @@ from apps.projects.models import Project
 
 from .ingest import CleanSpan, span_item_clean
 from .models import Tag, Trace
-
-logger = logging.getLogger(__name__)
 
 MISMATCHED_TRACE = "This span_id was ingested before under another trace_id."
 PREVIEW_CHARS = 200
