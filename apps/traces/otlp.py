@@ -45,12 +45,15 @@ COST_KEYS = ("gen_ai.usage.cost", "llm.cost.total")
 _INDEXED = re.compile(r"^(gen_ai\.prompt|gen_ai\.completion|llm\.input_messages|llm\.output_messages)\.(\d+)\.(.+)$")
 _INDEXED_PREFIXES = ("gen_ai.prompt.", "gen_ai.completion.", "llm.input_messages.", "llm.output_messages.")
 _BULKY_KEYS = ("gen_ai.input.messages", "gen_ai.output.messages", "input.value", "output.value")
+_LLM_PREFIXES = ("gen_ai.", "llm.")
 
 
 # ---- attribute values ---------------------------------------------------------------------------
 
 def _pb_value(value) -> Any:
     kind = value.WhichOneof("value")
+    if kind == "string_value":
+        return value.string_value
     if kind is None:
         return None
     if kind == "array_value":
@@ -137,14 +140,14 @@ def _io_value(attributes: dict, key: str) -> Any:
     return value
 
 
-def _span_type(attributes: dict) -> str:
+def _span_type(attributes: dict, has_llm: bool) -> str:
     kind = attributes.get("openinference.span.kind")
     if isinstance(kind, str) and kind.upper() in OPENINFERENCE_TYPES:
         return OPENINFERENCE_TYPES[kind.upper()]
     operation = attributes.get("gen_ai.operation.name")
     if isinstance(operation, str) and operation in GEN_AI_OPERATION_TYPES:
         return GEN_AI_OPERATION_TYPES[operation]
-    if any(key.startswith("gen_ai.") for key in attributes):
+    if has_llm and any(key.startswith("gen_ai.") for key in attributes):
         return "llm" if _first(attributes, MODEL_KEYS) is not None else "other"
     return "other"
 
@@ -182,7 +185,15 @@ def span_item_from_otel(
     scope: dict[str, Any],
 ) -> dict[str, Any]:
     """One OpenTelemetry span as an ingest item."""
-    indexed = _indexed_messages(attributes) if any(k.startswith(_INDEXED_PREFIXES) for k in attributes) else {}
+    # One pass over the keys decides which (costlier) mappings apply at all.
+    has_indexed = has_llm = False
+    for key in attributes:
+        if key.startswith(_LLM_PREFIXES):
+            has_llm = True
+            if key.startswith(_INDEXED_PREFIXES):
+                has_indexed = True
+                break
+    indexed = _indexed_messages(attributes) if has_indexed else {}
     inputs = _maybe_json(attributes.get("gen_ai.input.messages"))
     if inputs is None:
         inputs = indexed.get("gen_ai.prompt")
@@ -199,22 +210,25 @@ def span_item_from_otel(
         outputs = indexed.get("llm.output_messages")
 
     metrics: dict[str, Any] = {}
-    model = _first(attributes, MODEL_KEYS)
-    if isinstance(model, str):
-        metrics["model"] = model
-    for target, keys in (("input_tokens", INPUT_TOKEN_KEYS), ("output_tokens", OUTPUT_TOKEN_KEYS),
-                         ("total_tokens", TOTAL_TOKEN_KEYS)):
-        count = _as_int(_first(attributes, keys))
-        if count is not None and count >= 0:
-            metrics[target] = count
-    cost = _first(attributes, COST_KEYS)
-    if isinstance(cost, int | float) and not isinstance(cost, bool) and cost >= 0:
-        metrics["cost"] = cost
+    if has_llm:
+        model = _first(attributes, MODEL_KEYS)
+        if isinstance(model, str):
+            metrics["model"] = model
+        for target, keys in (("input_tokens", INPUT_TOKEN_KEYS), ("output_tokens", OUTPUT_TOKEN_KEYS),
+                             ("total_tokens", TOTAL_TOKEN_KEYS)):
+            count = _as_int(_first(attributes, keys))
+            if count is not None and count >= 0:
+                metrics[target] = count
+        cost = _first(attributes, COST_KEYS)
+        if isinstance(cost, int | float) and not isinstance(cost, bool) and cost >= 0:
+            metrics["cost"] = cost
 
-    metadata = {
-        key: value for key, value in attributes.items()
-        if key not in _BULKY_KEYS and not (indexed and key.startswith(_INDEXED_PREFIXES))
-    }
+    if indexed:
+        metadata = {k: v for k, v in attributes.items() if k not in _BULKY_KEYS and not k.startswith(_INDEXED_PREFIXES)}
+    else:
+        metadata = dict(attributes)
+        for key in _BULKY_KEYS:
+            metadata.pop(key, None)
     if "session.id" not in metadata and isinstance(attributes.get("gen_ai.conversation.id"), str):
         metadata["session.id"] = attributes["gen_ai.conversation.id"]
     metadata["otel.span.kind"] = SPAN_KINDS.get(kind, str(kind)) if isinstance(kind, int) else kind
@@ -242,9 +256,9 @@ def span_item_from_otel(
         "span_id": span_id,
         "parent_span_id": parent_span_id,
         "name": name if isinstance(name, str) else "",
-        "type": _span_type(attributes),
-        "start_time": _as_int(start_ns) or None,
-        "end_time": _as_int(end_ns) or None,
+        "type": _span_type(attributes, has_llm),
+        "start_time": (start_ns if type(start_ns) is int else _as_int(start_ns)) or None,
+        "end_time": (end_ns if type(end_ns) is int else _as_int(end_ns)) or None,
         "input": inputs,
         "output": outputs,
         "metadata": metadata,
