@@ -131,6 +131,8 @@ EXPORTS_STALE_AFTER_SECONDS = env.int("EXPORTS_STALE_AFTER_SECONDS", default=600
 EXPORTS_MAX_ATTEMPTS = env.int("EXPORTS_MAX_ATTEMPTS", default=2)
 EXPORTS_MAX_SELECTED = env.int("EXPORTS_MAX_SELECTED", default=500_000)
 EXPORTS_TMP_DIR = env("EXPORTS_TMP_DIR", default="")
+# On PostgreSQL, read the next chunk in a thread while the current one is written.
+EXPORTS_PREFETCH = env.bool("EXPORTS_PREFETCH", default=True)
 # Test-only: seconds to sleep after each chunk, so tests can act on a running export.
 EXPORTS_TEST_CHUNK_DELAY = env.float("EXPORTS_TEST_CHUNK_DELAY", default=0.0)
 STORAGES = {

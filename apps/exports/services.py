@@ -11,7 +11,7 @@ import uuid
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -30,7 +30,7 @@ from .models import (
     ScheduleKind,
     ScheduleMode,
 )
-from .sources import filtered_queryset, source_for
+from .sources import filtered_queryset, prefetched, source_for
 
 logger = logging.getLogger(__name__)
 
@@ -214,6 +214,14 @@ def _heartbeat(job_id: int, token: str, *, rows: int, total: int | None) -> None
         raise _Stop
 
 
+def _batches(source):
+    """On PostgreSQL the reading runs one chunk ahead in a thread (EXPORTS_PREFETCH): the server
+    builds the next chunk while this process encodes the current one."""
+    if _setting("EXPORTS_PREFETCH", True) and connection.vendor == "postgresql" and not connection.in_atomic_block:
+        return prefetched(source.batches)
+    return source.batches()
+
+
 def export_job_run(*, job_id: int) -> ExportJob | None:
     """Run one job to the end. Safe to call twice: only one run holds the claim, others return None."""
     token = uuid.uuid4().hex
@@ -232,8 +240,9 @@ def export_job_run(*, job_id: int) -> ExportJob | None:
                    if job.gzip else raw)
             writer = writer_for(job.format)(out, source.meta)
             rows = 0
+            batches = _batches(source)
             try:
-                for batch in source.batches():
+                for batch in batches:
                     writer.write_batch(batch)
                     rows += len(batch.rows)
                     _heartbeat(job.pk, token, rows=rows, total=total)
@@ -242,6 +251,8 @@ def export_job_run(*, job_id: int) -> ExportJob | None:
             except BaseException:
                 writer.abort()
                 raise
+            finally:
+                batches.close()
             writer.close()
             if job.gzip:
                 out.close()

@@ -8,7 +8,9 @@ Annotations are fetched once per chunk for the chunk's spans. Traces carry their
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import queue
+import threading
+from collections.abc import Callable, Iterator
 from itertools import islice
 from typing import Any
 
@@ -356,6 +358,53 @@ SOURCES: dict[str, type[JobSource]] = {
     ExportSource.TRACES: TraceSource,
     ExportSource.DATASET: DatasetSource,
 }
+
+
+_DONE = object()
+
+
+def prefetched(make_batches: Callable[[], Iterator[Batch]], *, depth: int = 2) -> Iterator[Batch]:
+    """Read batches in a thread with its own database connection (and server-side cursor), at most
+    `depth` ahead, so the database produces the next chunk while this thread encodes the current
+    one. Only for committed data: the reader's connection does not see an open transaction's rows."""
+    from django.db import connections
+
+    channel: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                channel.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def reader() -> None:
+        try:
+            for batch in make_batches():
+                if not put(batch):
+                    return
+            put(_DONE)
+        except BaseException as exc:  # handed to the consumer, which raises it
+            put(exc)
+        finally:
+            connections.close_all()  # this thread's connections only
+
+    thread = threading.Thread(target=reader, name="export-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = channel.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=60)
 
 
 def source_for(job: ExportJob, *, chunk_size: int) -> JobSource:

@@ -30,6 +30,23 @@ def _wait_for(predicate, timeout=60.0, step=0.1):
     raise AssertionError("timed out waiting")
 
 
+@pytest.fixture(autouse=True)
+def fresh_broker_pools():
+    """Stopping a test worker closes the app's producer pools; give each test open ones."""
+    import kombu.pools
+
+    from config.celery import app
+
+    def reset():
+        kombu.pools.reset()
+        app._pool = None
+        app.amqp._producer_pool = None
+
+    reset()
+    yield
+    reset()
+
+
 def _job(job_id) -> ExportJob:
     return ExportJob.objects.get(pk=job_id)
 
