@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -228,6 +229,11 @@ def _marks(values: list) -> str:
     return ", ".join(["%s"] * len(values))
 
 
+def _iso(moment: datetime | None) -> str | None:
+    # ISO text (with its offset) COPYs into timestamptz at half the cost of psycopg's datetime dumper.
+    return None if moment is None else moment.isoformat()
+
+
 def _copy_rows(raw_cursor, table: str, columns: str, rows: Iterable[tuple]) -> None:
     with raw_cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
         write = copy.write_row
@@ -245,16 +251,17 @@ def _spans_upsert_postgres(
     temporary staging table and one INSERT … ON CONFLICT DO UPDATE.
     """
     now = timezone.now()
+    stamp = now.isoformat()
     pid = project.pk
     with connection.cursor() as cursor:
         raw = cursor.cursor  # the psycopg 3 cursor under Django's wrapper
         try:
             with transaction.atomic():
                 _copy_rows(raw, "traces_span", _SPAN_COLUMNS, (
-                    (pid, trace_pks[s.trace_id], s.span_id, s.parent_span_id, s.name, s.type, s.start_time,
-                     s.end_time, s.duration_ms, s.input, s.output, s.expected, s.metadata, s.metrics, "{}",
+                    (pid, trace_pks[s.trace_id], s.span_id, s.parent_span_id, s.name, s.type, _iso(s.start_time),
+                     _iso(s.end_time), s.duration_ms, s.input, s.output, s.expected, s.metadata, s.metrics, "{}",
                      s.error, s.is_error, s.model, s.input_tokens, s.output_tokens, s.total_tokens, s.cost,
-                     _tags_json(s.tags), now, now)
+                     _tags_json(s.tags), stamp, stamp)
                     for _, s in rows
                 ))
         except psycopg_errors.UniqueViolation:
@@ -264,8 +271,8 @@ def _spans_upsert_postgres(
 
         cursor.execute(f"{_STAGE_DDL}; DELETE FROM assay_span_stage")
         _copy_rows(raw, "assay_span_stage", ", ".join(STAGE_COLUMNS), (
-            (s.span_id, trace_pks[s.trace_id], s.parent_span_id, s.name, s.type, s.start_time, s.end_time,
-             s.duration_ms, s.input, s.output, s.expected, s.metadata, s.metrics, s.error, s.is_error, s.model,
+            (s.span_id, trace_pks[s.trace_id], s.parent_span_id, s.name, s.type, _iso(s.start_time),
+             _iso(s.end_time), s.duration_ms, s.input, s.output, s.expected, s.metadata, s.metrics, s.error, s.is_error, s.model,
              s.input_tokens, s.output_tokens, s.total_tokens, s.cost, _tags_json(s.tags))
             for _, s in rows
         ))

@@ -260,3 +260,15 @@ def test_concurrent_batches_never_duplicate_or_deadlock(project):
     assert SpanTag.objects.count() == 40
     for trace in Trace.objects.filter(project=project):
         assert trace.span_count == 3 and trace.total_tokens == 120 and trace.tags == ["prod", "rag"]
+
+
+def test_times_with_offsets_are_stored_as_the_same_instant(project):
+    span_batch_ingest(project=project, items=[{
+        "trace_id": "t", "span_id": "s", "start_time": "2023-11-14T23:13:20+01:00",
+        "end_time": "2023-11-14T22:13:21.5Z",
+    }])
+    span = Span.objects.get()
+    assert span.start_time == datetime.fromtimestamp(T0, UTC)
+    assert span.end_time == datetime.fromtimestamp(T0 + 1.5, UTC)
+    assert span.duration_ms == pytest.approx(1500)
+    assert Trace.objects.get().duration_ms == pytest.approx(1500, abs=0.1)
