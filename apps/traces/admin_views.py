@@ -67,6 +67,7 @@ def trace_page(model_admin, request, object_id, extra_context=None):
     trace = Trace.objects.select_related("project").get(pk=trace.pk)  # every summary column
     light_spans = selectors.trace_spans(trace=trace, light=True)
     tree = selectors.span_tree_flat(selectors.span_tree(light_spans))
+    _timeline_bars(tree)
 
     wanted = request.GET.get("span", "")
     selected_light = next((s for s in light_spans if s.span_id == wanted), None) if wanted else None
@@ -89,6 +90,24 @@ def trace_page(model_admin, request, object_id, extra_context=None):
         **(extra_context or {}),
     }
     return TemplateResponse(request, "admin/traces/trace/trace_page.html", context)
+
+
+def _timeline_bars(tree) -> None:
+    """Give each node `bar_offset` / `bar_width` (CSS percentages of the trace's span) for the waterfall."""
+    starts = [n.span.start_time for n in tree if n.span.start_time]
+    ends = [n.span.end_time or n.span.start_time for n in tree if n.span.start_time]
+    if not starts:
+        return
+    t0, t1 = min(starts), max(ends)
+    total = max((t1 - t0).total_seconds(), 1e-6)
+    for node in tree:
+        span = node.span
+        if not span.start_time:
+            continue
+        offset = (span.start_time - t0).total_seconds() / total * 100
+        length = ((span.end_time or span.start_time) - span.start_time).total_seconds() / total * 100
+        node.bar_offset = f"{min(offset, 99.5):.2f}%"
+        node.bar_width = f"{max(min(length, 100 - offset), 0.5):.2f}%"
 
 
 def span_page(model_admin, request, object_id, extra_context=None):

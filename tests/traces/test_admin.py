@@ -281,3 +281,14 @@ def test_trace_detail_serializer_works_on_its_own(trace):
     data = TraceDetailSerializer(trace[0]).data
     assert data["spans"][0]["span_id"] == "root-1"
     assert data["spans"][0]["children"][0]["children"][0]["span_id"] == "tool-1"
+
+
+def test_trace_page_waterfall_places_spans_in_time(admin_client, project):
+    t0 = timezone.now() - timedelta(minutes=1)
+    trace = TraceFactory(project=project, trace_id="waterfall", start_time=t0)
+    SpanFactory(trace=trace, span_id="w-root", start_time=t0, end_time=t0 + timedelta(seconds=4))
+    SpanFactory(trace=trace, span_id="w-child", parent_span_id="w-root", start_time=t0 + timedelta(seconds=1),
+                end_time=t0 + timedelta(seconds=2))
+    html = admin_client.get(trace_url(trace)).content.decode()
+    assert "--offset: 0.00%; --width: 100.00%" in html
+    assert "--offset: 25.00%; --width: 25.00%" in html
