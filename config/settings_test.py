@@ -20,6 +20,8 @@ if STORAGES["exports"]["BACKEND"].endswith("FileSystemStorage"):
                            "OPTIONS": {"location": EXPORTS_LOCAL_ROOT}}
 STORAGES["default"] = {"BACKEND": "django.core.files.storage.FileSystemStorage",
                        "OPTIONS": {"location": os.path.join(_tmp, "media")}}
+STATIC_ROOT = os.path.join(_tmp, "static")
+os.makedirs(STATIC_ROOT, exist_ok=True)
 STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
 CELERY_BROKER_URL = os.environ.get("REDIS_URL") or "memory://"
 CELERY_TASK_ALWAYS_EAGER = False

@@ -9,16 +9,24 @@ from apps.projects.models import Project
 from apps.traces.models import Span, Trace
 
 
+def filter_errors(filter_cls, *, params: dict, queryset: QuerySet) -> tuple[dict[str, list[str]], object]:
+    """Errors of `params` against a declared FilterSet (unknown keys included), and the FilterSet."""
+    from apps.traces.filters import filter_parameter_names
+
+    params = {k: v for k, v in params.items() if k != "project"}
+    fs = filter_cls(data=params, queryset=queryset)
+    errors = {k: list(v) for k, v in fs.form.errors.items()} if not fs.is_valid() else {}
+    for key in sorted(set(params) - filter_parameter_names(filter_cls)):
+        errors[key] = ["Unknown filter."]
+    return errors, fs
+
+
 def _apply(filter_cls, *, params: dict, queryset: QuerySet, field: str) -> QuerySet:
     if not isinstance(params, dict):
         raise ApplicationError("Invalid filter.", fields={field: ["An object of filter parameters."]})
-    params = {k: v for k, v in params.items() if k != "project"}
-    fs = filter_cls(data=params, queryset=queryset)
-    unknown = sorted(set(params) - set(fs.form.fields))
-    if not fs.is_valid() or unknown:
-        fields = {f"{field}.{k}": list(v) for k, v in fs.form.errors.items()}
-        fields.update({f"{field}.{k}": ["Unknown filter."] for k in unknown})
-        raise ApplicationError("Invalid filter.", fields=fields)
+    errors, fs = filter_errors(filter_cls, params=params, queryset=queryset)
+    if errors:
+        raise ApplicationError("Invalid filter.", fields={f"{field}.{k}": v for k, v in errors.items()})
     return fs.qs
 
 

@@ -21,7 +21,7 @@ from apps.projects.models import ROLE_RANK, Membership, Project
 from apps.projects.selectors import user_has_role
 from apps.traces.models import ReviewStatus, Span, Trace
 
-from .filtering import filtered_spans, filtered_traces, root_spans_of
+from .filtering import filter_errors, filtered_spans, filtered_traces, root_spans_of
 from .models import (
     OPEN_STATUSES,
     ItemStatus,
@@ -76,12 +76,7 @@ def rule_filter_errors(*, target: str, params: dict) -> dict[str, list[str]]:
     from apps.traces.filters import SpanFilter, TraceFilter
 
     cls = TraceFilter if target == RuleTarget.TRACES else SpanFilter
-    params = {k: v for k, v in params.items() if k != "project"}
-    fs = cls(data=params, queryset=(Trace if cls is TraceFilter else Span).objects.none())
-    unknown = sorted(set(params) - set(fs.form.fields))
-    errors = {k: list(v) for k, v in fs.form.errors.items()} if not fs.is_valid() else {}
-    for key in unknown:
-        errors[key] = ["Unknown filter."]
+    errors, _ = filter_errors(cls, params=params, queryset=cls._meta.model.objects.none())
     return errors
 
 

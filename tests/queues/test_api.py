@@ -168,3 +168,18 @@ def test_analytics_endpoint(project, make_queue, member):
                               {"label": "kind", "count": 4}]
     correct = next(a for a in data["agreement"] if a["config"] == "correct")
     assert correct["items"] == 2 and correct["raters"] == 2
+
+
+def test_queue_rule_and_fill_accept_time_range_filters_and_name_unknown_ones(project, configs, key_client):
+    client = key_client(project, scopes=("read", "write"))
+    res = client.post("/api/v1/review-queues/", {
+        "name": "Recent", "rule_enabled": True, "rule_target": "traces",
+        "rule_filter": {"start_time_after": "2020-01-01T00:00:00Z"}, "rule_sampling_rate": 1.0,
+    }, format="json")
+    assert res.status_code == 201, res.json()
+    make_spans(project, 2, name="refund")
+    url = f"/api/v1/review-queues/{res.json()['id']}/items/"
+    res = client.post(url, {"trace_filter": {"start_time_after": "2020-01-01T00:00:00Z"}}, format="json")
+    assert res.status_code == 200 and res.json()["added"] == 2
+    res = client.post(url, {"trace_filter": {"colour": "red"}}, format="json")
+    assert res.status_code == 400 and "trace_filter.colour" in res.json()["fields"]

@@ -340,3 +340,20 @@ def test_a_feedback_only_key_removes_only_tags_end_users_added(project, key_clie
     assert response.status_code == 201 and response.json()["tags_removed"] == ["confusing"]
     span.refresh_from_db()
     assert span.tags == ["reviewed"]
+
+
+def test_trace_detail_api_carries_each_spans_annotations(project, key_client):
+    from apps.reviews.models import ScoreConfig
+    from apps.reviews.services import comment_add, score_record
+    from tests.factories import SpanFactory, TraceFactory
+
+    trace = TraceFactory(project=project, trace_id="t-ann")
+    span = SpanFactory(trace=trace, span_id="s-ann")
+    config = ScoreConfig.objects.create(project=project, name="thumbs", kind="boolean")
+    score_record(span=span, config=config, value=True, source="api")
+    comment_add(span=span, text="needs a source")
+
+    body = key_client(project, scopes=["read"]).get("/api/v1/traces/t-ann/").json()
+    (root,) = body["spans"]
+    assert root["annotations"]["scores"][0]["config"] == "thumbs"
+    assert root["annotations"]["comments"][0]["text"] == "needs a source"
