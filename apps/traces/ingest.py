@@ -22,6 +22,7 @@ TAG_MAX = 200
 TAGS_PER_SPAN_MAX = 100
 ERROR_MAX = 10_000
 TOKENS_MAX = 2**62
+JSON_DEPTH_MAX = 255
 
 SPAN_TYPES = frozenset(SpanType.values)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -165,7 +166,10 @@ def _error_message(value: Any) -> tuple[str, bool] | None:
     if isinstance(value, dict):
         message = value.get("message")
         if not isinstance(message, str):
-            message = json_text(value)
+            try:
+                message = json_text(value)
+            except TypeError:
+                return None
         return _text(message)[:ERROR_MAX], True
     return None
 
@@ -268,17 +272,20 @@ def span_item_clean(item: Any) -> tuple[CleanSpan | None, dict[str, list[str]]]:
 
     if errors:
         return None, errors
-    value = get("input")
-    input_text = None if value is None else json_text(value)
-    value = get("output")
-    output_text = None if value is None else json_text(value)
-    value = get("expected")
-    expected_text = None if value is None else json_text(value)
+    texts = []
+    for key, value in (("input", get("input")), ("output", get("output")), ("expected", get("expected")),
+                       ("metadata", metadata or None), ("metrics", metrics or None)):
+        try:
+            texts.append(None if value is None else json_text(value))
+        except TypeError:  # orjson refuses more than 255 levels of nesting
+            errors[key] = [f"Nested more than {JSON_DEPTH_MAX} levels deep."]
+    if errors:
+        return None, errors
+    input_text, output_text, expected_text, metadata_text, metrics_text = texts
     return (
         CleanSpan(
             span_id, trace_id, parent_span_id, name, span_type, start_time, end_time, duration_ms,
-            input_text, output_text, expected_text,
-            json_text(metadata) if metadata else "{}", json_text(metrics) if metrics else "{}",
+            input_text, output_text, expected_text, metadata_text or "{}", metrics_text or "{}",
             error[0], error[1], model, input_tokens, output_tokens, total_tokens, cost, tags,
         ),
         {},

@@ -326,6 +326,13 @@ def span_items_from_json(body: bytes) -> list[dict[str, Any]]:
     if not isinstance(document, dict):
         raise ApplicationError("Expected an OTLP ExportTraceServiceRequest object.",
                                fields={"resourceSpans": ["Expected a list."]})
+    try:
+        return _json_span_items(document)
+    except RecursionError:
+        raise ApplicationError("Attribute values are nested too deeply.", fields={"body": ["Too deeply nested."]})
+
+
+def _json_span_items(document: dict) -> list[dict[str, Any]]:
     items = []
     for resource_spans in _list(_get(document, "resourceSpans", "resource_spans")):
         resource = _json_attributes(_get(_get(resource_spans, "resource", "resource"), "attributes", "attributes"))

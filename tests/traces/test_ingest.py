@@ -112,6 +112,9 @@ GOOD = {"trace_id": "t-1", "span_id": "s-1"}
         ({**GOOD, "tags": [1, 2]}, "tags"),
         ({**GOOD, "tags": "prod"}, "tags"),
         ({**GOOD, "error": 500}, "error"),
+        ({**GOOD, "input": json.loads("[" * 300 + "]" * 300)}, "input"),
+        ({**GOOD, "metadata": {"a": json.loads("[" * 300 + "]" * 300)}}, "metadata"),
+        ({**GOOD, "error": {"detail": json.loads("[" * 300 + "]" * 300)}}, "error"),
     ],
 )
 def test_bad_items_name_their_field(project, key_client, item, field):

@@ -257,6 +257,18 @@ def test_bad_otlp_bodies_are_4xx(project, key_client, body, content_type, status
     assert not Span.objects.exists()
 
 
+def test_deeply_nested_attribute_values_are_refused_not_crashed(project, key_client):
+    value: dict = {"stringValue": "leaf"}
+    for _ in range(300):
+        value = {"arrayValue": {"values": [value]}}
+    body = json.dumps(otlp_json([json_span("aaaaaaaaaaaaaaaa", "deep", [{"key": "deep", "value": value}])]))
+    response = key_client(project, scopes=("ingest",)).post(URL, data=body, content_type="application/json")
+    assert response.status_code in (200, 400)
+    if response.status_code == 200:
+        assert response.json()["partialSuccess"]["rejectedSpans"] == "1"
+    assert not Span.objects.exists()
+
+
 def test_otlp_auth(project, api_client, key_client):
     empty = ExportTraceServiceRequest().SerializeToString()
     assert api_client.post(URL, data=empty, content_type="application/x-protobuf").status_code == 401
