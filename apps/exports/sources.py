@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from itertools import islice
 from typing import Any
 
+from django.db import connections
 from django.db.models import F, Func, TextField
 from django.db.models.functions import Cast
 
@@ -189,18 +190,37 @@ def _chunks(iterator: Iterator, size: int) -> Iterator[list]:
         yield rows
 
 
+def _stream(rows_qs, size: int, *, key: str) -> Iterator[list[tuple]]:
+    """Chunks of a values_list ordered by `key` (its first column).
+
+    PostgreSQL: one query through a server-side cursor. SQLite: keyset pages (`key > last`), because
+    a statement left open between chunks keeps SQLite's implicit transaction open, which would hold
+    back the job's own progress/heartbeat writes (and block a cancel) until the end."""
+    if connections[rows_qs.db].vendor == "postgresql":
+        yield from _chunks(rows_qs.iterator(chunk_size=size), size)
+        return
+    last = None
+    while True:
+        page = rows_qs if last is None else rows_qs.filter(**{f"{key}__gt": last})
+        rows = list(page[:size])
+        if not rows:
+            return
+        yield rows
+        last = rows[-1][0]
+
+
 def _annotated_among(span_pks: list[int]) -> list[int]:
     """The spans of a chunk that carry any score, tag, comment or correction. Asked by pk range (the
-    chunk is in pk order), one indexed probe per kind, so unannotated chunks cost a few empty scans."""
+    chunk is in pk order), one indexed probe per kind in one UNION query, so an unannotated chunk costs
+    one round trip of empty index scans."""
     from apps.reviews.models import Comment, Correction, Score
     from apps.traces.models import SpanTag
 
     low, high = min(span_pks), max(span_pks)
-    wanted = set(span_pks)
-    found: set[int] = set()
-    for model in (Score, SpanTag, Comment, Correction):
-        found.update(model.objects.filter(span_id__gte=low, span_id__lte=high).values_list("span_id", flat=True))
-    return sorted(found & wanted)
+    probes = [model.objects.filter(span_id__gte=low, span_id__lte=high).order_by().values_list("span_id", flat=True)
+              for model in (Score, SpanTag, Comment, Correction)]
+    found = set(probes[0].union(*probes[1:]))  # one round trip
+    return sorted(found.intersection(span_pks))
 
 
 def _annotations(span_pks: list[int]) -> dict[int, dict]:
@@ -249,7 +269,7 @@ class _ObservedSource(JobSource):
         """Rows (pk first) in pk order: one streamed query, or slices of the admin selection."""
         qs = qs.order_by("pk")
         if self.job.selected_pks is None:
-            yield from _chunks(qs.values_list("pk", *fields).iterator(chunk_size=self.chunk_size), self.chunk_size)
+            yield from _stream(qs.values_list("pk", *fields), self.chunk_size, key="pk")
             return
         pks = sorted({int(pk) for pk in self.job.selected_pks})
         for start in range(0, len(pks), self.chunk_size):
@@ -347,9 +367,8 @@ class DatasetSource(JobSource):
         return self.queryset().count()
 
     def batches(self) -> Iterator[Batch]:
-        fields = [expr for _, _, expr, _ in DATASET_FIELDS]
-        rows = self.queryset().values_list(*fields).iterator(chunk_size=self.chunk_size)
-        for chunk in _chunks(rows, self.chunk_size):
+        fields = [expr for _, _, expr, _ in DATASET_FIELDS]  # record_id first: the stream's key
+        for chunk in _stream(self.queryset().values_list(*fields), self.chunk_size, key="record_id"):
             yield Batch(rows=chunk)
 
 
@@ -367,8 +386,6 @@ def prefetched(make_batches: Callable[[], Iterator[Batch]], *, depth: int = 2) -
     """Read batches in a thread with its own database connection (and server-side cursor), at most
     `depth` ahead, so the database produces the next chunk while this thread encodes the current
     one. Only for committed data: the reader's connection does not see an open transaction's rows."""
-    from django.db import connections
-
     channel: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
 

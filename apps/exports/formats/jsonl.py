@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from itertools import repeat
 from json.encoder import encode_basestring
 
 from .base import Batch, Writer, dumps_json
@@ -30,7 +29,7 @@ def encode_column(kind: str, nullable: bool, column) -> list | tuple:
         return [NULL if v is None or not math.isfinite(v) else repr(float(v)) for v in column]
     if kind == "datetime":
         return [NULL if v is None else '"' + v.isoformat() + '"' for v in column]
-    return [dumps_json(v) for v in column]
+    return ["[]" if v == [] else dumps_json(v) for v in column]  # most spans carry no annotations
 
 
 class JSONLWriter(Writer):
@@ -40,18 +39,16 @@ class JSONLWriter(Writer):
     def __init__(self, fh, meta):
         super().__init__(fh, meta)
         self.kinds = [(c.kind, c.nullable) for c in meta.columns]
-        names = [encode_basestring(c.name) for c in meta.columns]
-        self.prefixes = ["{" + names[0] + ":"] + ["," + n + ":" for n in names[1:]]
+        # One %-template a row: '{"span_id":%s,"trace_id":%s,…}\n' (keys escaped, '%' doubled).
+        keys = [encode_basestring(c.name).replace("%", "%%") for c in meta.columns]
+        self.template = "{" + ",".join(f"{k}:%s" for k in keys) + "}\n"
 
     def write_batch(self, batch: Batch) -> None:
         if not batch.rows:
             return
-        columns = list(zip(*batch.rows, strict=True))
-        parts = []
-        for prefix, (kind, nullable), column in zip(self.prefixes, self.kinds, columns, strict=True):
-            parts.append(repeat(prefix))
-            parts.append(encode_column(kind, nullable, column))
-        parts.append(repeat("}\n"))
-        text = "".join(map("".join, zip(*parts, strict=False)))  # zip stops at the shortest: the real columns
+        columns = zip(*batch.rows, strict=True)
+        encoded = [encode_column(kind, nullable, column) for (kind, nullable), column in zip(self.kinds, columns,
+                                                                                          strict=True)]
+        text = "".join(map(self.template.__mod__, zip(*encoded, strict=True)))
         self.fh.write(text.encode("utf-8", "surrogatepass"))
         self.rows_written += len(batch.rows)
