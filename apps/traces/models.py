@@ -23,7 +23,8 @@ class ReviewStatus(models.TextChoices):
 class Trace(models.Model):
     """One row per trace id; its summary columns are recomputed from its spans after each ingest batch."""
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="traces")
+    # Indexed by the (project, trace_id) unique constraint and the (project, …) indexes below.
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="traces", db_index=False)
     trace_id = models.CharField(max_length=128)
     name = models.CharField(max_length=255, blank=True, default="")
     root_span_id = models.CharField(max_length=128, blank=True, default="")
@@ -62,8 +63,13 @@ class Trace(models.Model):
 
 
 class Span(models.Model):
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="spans")
-    trace = models.ForeignKey(Trace, on_delete=models.CASCADE, related_name="spans")
+    # The composite indexes below lead with project and trace, so the foreign keys need no index of
+    # their own; the trace already ties a span to its project, so the project key has no database
+    # constraint (Django still cascades deletes). Both save work on every ingested span.
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="spans", db_index=False, db_constraint=False
+    )
+    trace = models.ForeignKey(Trace, on_delete=models.CASCADE, related_name="spans", db_index=False)
     span_id = models.CharField(max_length=128)
     parent_span_id = models.CharField(max_length=128, blank=True, default="")
     name = models.CharField(max_length=255, blank=True, default="")
@@ -96,7 +102,9 @@ class Span(models.Model):
             models.Index(fields=["project", "-start_time"], name="span_project_start"),
             models.Index(fields=["project", "name"], name="span_project_name"),
             models.Index(fields=["project", "type"], name="span_project_type"),
-            models.Index(fields=["project", "is_error"], name="span_project_error"),
+            models.Index(
+                fields=["project", "-start_time"], name="span_project_errors", condition=models.Q(is_error=True)
+            ),
         ]
         ordering = ["start_time", "id"]
 
