@@ -30,7 +30,7 @@ from .models import (
     ScheduleKind,
     ScheduleMode,
 )
-from .sources import filtered_queryset, prefetched, source_for
+from .sources import SpanSource, filtered_queryset, prefetched, source_for
 
 logger = logging.getLogger(__name__)
 
@@ -214,12 +214,18 @@ def _heartbeat(job_id: int, token: str, *, rows: int, total: int | None) -> None
         raise _Stop
 
 
-def _batches(source):
+def _batches(source, writer):
     """On PostgreSQL the reading runs one chunk ahead in a thread (EXPORTS_PREFETCH): the server
-    builds the next chunk while this process encodes the current one."""
+    builds the next chunk while this process encodes the current one. A JSONL export of spans asks
+    the database to render each row as JSON."""
+    if writer.accepts_json_lines and isinstance(source, SpanSource):
+        def read():
+            return source.batches(json_lines=True)
+    else:
+        read = source.batches
     if _setting("EXPORTS_PREFETCH", True) and connection.vendor == "postgresql" and not connection.in_atomic_block:
-        return prefetched(source.batches)
-    return source.batches()
+        return prefetched(read)
+    return read()
 
 
 def export_job_run(*, job_id: int) -> ExportJob | None:
@@ -240,7 +246,7 @@ def export_job_run(*, job_id: int) -> ExportJob | None:
                    if job.gzip else raw)
             writer = writer_for(job.format)(out, source.meta)
             rows = 0
-            batches = _batches(source)
+            batches = _batches(source, writer)
             try:
                 for batch in batches:
                     writer.write_batch(batch)

@@ -15,7 +15,7 @@ from itertools import islice
 from typing import Any
 
 from django.db import connections
-from django.db.models import F, Func, TextField
+from django.db.models import F, Func, TextField, Value
 from django.db.models.functions import Cast
 
 from apps.core.exceptions import ApplicationError
@@ -43,6 +43,25 @@ class IsoTimestamp(Func):
     def as_sqlite(self, compiler, connection, **extra):
         # Django stores UTC as "YYYY-MM-DD HH:MM:SS[.ffffff]" text on SQLite.
         return self.as_sql(compiler, connection, template="(replace(%(expressions)s, ' ', 'T') || '+00:00')", **extra)
+
+
+class JSONObjectText(Func):
+    """PostgreSQL: `json_build_object('name', expr, …)::text` over (name, kind, expr, nullable) fields."""
+
+    function = "json_build_object"
+    output_field = TextField()
+
+    def __init__(self, fields):
+        pairs = []
+        for name, kind, expr, _nullable in fields:
+            if kind == "rawjson":  # the jsonb column itself, embedded as JSON (not its text)
+                expr = F(name)
+            pairs += [Value(name), F(expr) if isinstance(expr, str) else expr]
+        super().__init__(*pairs)
+
+    def as_sql(self, compiler, connection, **extra):
+        sql, params = super().as_sql(compiler, connection, **extra)
+        return f"({sql})::text", params
 
 
 NULLABLE = True
@@ -282,8 +301,12 @@ class SpanSource(_ObservedSource):
     meta = SPAN_META
     source = ExportSource.SPANS
 
-    def batches(self) -> Iterator[Batch]:
-        fields = [expr for _, _, expr, _ in SPAN_FIELDS]
+    def batches(self, *, json_lines: bool = False) -> Iterator[Batch]:
+        """With `json_lines` (JSONL on PostgreSQL) the database renders each span's columns as one JSON
+        object (`json_build_object`, the work COPY's `row_to_json` does); rows then hold only the
+        annotation columns, and the writer splices them into the line."""
+        lines = json_lines and connections[self.queryset().db].vendor == "postgresql"
+        fields = [JSONObjectText(SPAN_FIELDS)] if lines else [expr for _, _, expr, _ in SPAN_FIELDS]
         keys = tuple(ANNOTATIONS.values())
         empty = tuple([] for _ in keys)
         for rows in self.pk_chunks(self.queryset(), fields):
@@ -292,8 +315,8 @@ class SpanSource(_ObservedSource):
             for row in rows:
                 found = annotations.get(row[0])
                 extra = tuple(found.get(key) or [] for key in keys) if found else empty
-                out.append(row[1:] + extra)
-            yield Batch(rows=out)
+                out.append(extra if lines else row[1:] + extra)
+            yield Batch(rows=out, lines=[row[1] for row in rows] if lines else None)
 
 
 def _span_dict(span: dict, annotations: dict | None) -> dict:

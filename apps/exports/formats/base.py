@@ -46,6 +46,8 @@ class SourceMeta:
 @dataclass
 class Batch:
     rows: list[tuple]
+    # JSON objects rendered by the database, one a row; `rows` then holds only the columns after them.
+    lines: list[str] | None = None
 
 
 @dataclass
@@ -73,6 +75,7 @@ class Writer:
     extension = ""
     content_type = "application/octet-stream"
     supports_gzip = True
+    accepts_json_lines = False  # may be given Batch.lines (see sources.SpanSource.batches)
 
     def __init__(self, fh: BinaryIO, meta: SourceMeta):
         self.fh = fh

@@ -35,6 +35,7 @@ def encode_column(kind: str, nullable: bool, column) -> list | tuple:
 class JSONLWriter(Writer):
     extension = "jsonl"
     content_type = "application/x-ndjson"
+    accepts_json_lines = True
 
     def __init__(self, fh, meta):
         super().__init__(fh, meta)
@@ -42,9 +43,24 @@ class JSONLWriter(Writer):
         # One %-template a row: '{"span_id":%s,"trace_id":%s,…}\n' (keys escaped, '%' doubled).
         keys = [encode_basestring(c.name).replace("%", "%%") for c in meta.columns]
         self.template = "{" + ",".join(f"{k}:%s" for k in keys) + "}\n"
+        # For database-rendered lines: the columns after them, spliced in before the closing brace.
+        self.tail_kinds = [(c.kind, c.nullable) for c in meta.columns if c.kind == "json"]
+        tail_keys = [encode_basestring(c.name).replace("%", "%%") for c in meta.columns if c.kind == "json"]
+        self.tail_template = "".join(f",{k}:%s" for k in tail_keys) + "}\n"
+
+    def _write_lines(self, batch: Batch) -> None:
+        encoded = [encode_column(kind, nullable, column)
+                   for (kind, nullable), column in zip(self.tail_kinds, zip(*batch.rows, strict=True), strict=True)]
+        tails = map(self.tail_template.__mod__, zip(*encoded, strict=True))
+        text = "".join(line[:-1] + tail for line, tail in zip(batch.lines, tails, strict=True))
+        self.fh.write(text.encode("utf-8", "surrogatepass"))
+        self.rows_written += len(batch.lines)
 
     def write_batch(self, batch: Batch) -> None:
         if not batch.rows:
+            return
+        if batch.lines is not None:
+            self._write_lines(batch)
             return
         columns = zip(*batch.rows, strict=True)
         encoded = [encode_column(kind, nullable, column) for (kind, nullable), column in zip(self.kinds, columns,
