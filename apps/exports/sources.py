@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from itertools import islice
 from typing import Any
 
-from django.db import connections
+from django.db import connections, transaction
 from django.db.models import F, Func, TextField, Value
 from django.db.models.functions import Cast
 
@@ -55,6 +55,8 @@ class JSONObjectText(Func):
         pairs = []
         for name, kind, expr, _nullable in fields:
             if kind == "rawjson":  # the jsonb column itself, embedded as JSON (not its text)
+                expr = F(name)
+            elif kind == "timestamp":  # JSON renders timestamptz as ISO 8601 in the session zone (UTC)
                 expr = F(name)
             pairs += [Value(name), F(expr) if isinstance(expr, str) else expr]
         super().__init__(*pairs)
@@ -423,9 +425,13 @@ def prefetched(make_batches: Callable[[], Iterator[Batch]], *, depth: int = 2) -
 
     def reader() -> None:
         try:
-            for batch in make_batches():
-                if not put(batch):
-                    return
+            # Inside a transaction the server-side cursor is not WITH HOLD: PostgreSQL streams rows as
+            # it produces them instead of materialising the whole result before the first fetch.
+            # This thread's connection is its own, so the job's progress writes stay visible.
+            with transaction.atomic():
+                for batch in make_batches():
+                    if not put(batch):
+                        return
             put(_DONE)
         except BaseException as exc:  # handed to the consumer, which raises it
             put(exc)
