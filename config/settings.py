@@ -196,6 +196,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Several models have a `source` choice field; name each enum in the schema.
+    "ENUM_NAME_OVERRIDES": {
+        "ScoreSourceEnum": "apps.reviews.models.ScoreSource",
+        "AnnotationSourceEnum": "apps.reviews.models.AnnotationSource",
+        "ExportSourceEnum": "apps.exports.models.ExportSource",
+    },
 }
 
 # Ingest limits.
