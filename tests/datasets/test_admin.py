@@ -94,6 +94,9 @@ def test_history_diff_restore_and_tag_move(curator, dataset):
                                                       "expected": XSS, "tags": ["refunds"], "splits": ["test"]}])
     history = curator.get(url("versions", dataset)).content.decode()
     assert 'data-version="3"' in history and 'data-version="1"' in history
+    export_link = f"/admin/exports/exportjob/add/?dataset={dataset.pk}&amp;version=3"
+    assert export_link in history
+    assert curator.get(export_link.replace("&amp;", "&")).status_code == 200
 
     diff = curator.get(url("diff", dataset, a=1, b=3)).content.decode()
     assert "1 changed, 1 removed" in diff.replace("0 added, ", "")
