@@ -160,19 +160,10 @@ def _filterset_class(source: str):
 
 
 def filter_parameter_names(source: str) -> set[str]:
-    """The parameters the source's FilterSet declares (range filters as `<name>_after` / `_before`)."""
-    filterset = _filterset_class(source)(data={}, queryset=_base_queryset(source, None))
-    names: set[str] = set()
-    for name in filterset.filters:
-        if name == "project":  # the job's project scopes everything already
-            continue
-        widget = filterset.form.fields[name].widget
-        suffixes = getattr(widget, "suffixes", None)
-        if suffixes:
-            names.update(f"{name}_{s}" if s else name for s in suffixes)
-        else:
-            names.add(name)
-    return names
+    """The parameters the source's FilterSet declares, less `project` (the job's project scopes everything)."""
+    from apps.traces.filters import filter_parameter_names as declared
+
+    return declared(_filterset_class(source)) - {"project"}
 
 
 def filtered_queryset(*, source: str, project, filters: dict | None):
