@@ -10,10 +10,12 @@ from .settings import DATABASES, STORAGES  # noqa: E402
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"].pop("OPTIONS", None)
-    DATABASES["default"]["OPTIONS"] = {"timeout": 30}
 _tmp = tempfile.mkdtemp(prefix="assay-test-")
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A file, not shared-cache memory: a Celery worker thread or live server then gets its own
+    # connection with ordinary locking (WAL, busy timeout) instead of "database table is locked".
+    DATABASES["default"]["OPTIONS"] = {"timeout": 30, "init_command": "PRAGMA journal_mode=WAL;"}
+    DATABASES["default"]["TEST"] = {"NAME": os.path.join(_tmp, "test.sqlite3")}
 EXPORTS_LOCAL_ROOT = os.path.join(_tmp, "exports")
 if STORAGES["exports"]["BACKEND"].endswith("FileSystemStorage"):
     STORAGES["exports"] = {"BACKEND": "django.core.files.storage.FileSystemStorage",
