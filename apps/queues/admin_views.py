@@ -152,7 +152,7 @@ def _review_body(request, queue, span) -> str | None:
 
 
 def _panel_context(request, queue: ReviewQueue, item: ReviewItem, *, can_submit: bool, submitted: bool):
-    from apps.reviews.selectors import annotation_panel_context
+    from apps.reviews.selectors import annotation_panel_context, panel_scores_blind
 
     configs = list(queue.score_configs.all())
     ctx = annotation_panel_context(request, item.span, configs=configs)
@@ -164,12 +164,7 @@ def _panel_context(request, queue: ReviewQueue, item: ReviewItem, *, can_submit:
         ctx["panel_state"]["canEdit"] = False
     if not selectors.scores_visible_to(queue=queue, user=request.user, submitted=submitted, status=item.status):
         # Blind queue: keep only the reviewer's own scores until they submit.
-        for entry in ctx.get("summary") or []:
-            entry["scores"] = [s for s in entry.get("scores", []) if s.author_id == request.user.pk]
-            entry["count"] = len(entry["scores"])
-            entry["mean"] = None
-            entry["mean_percent"] = None
-        ctx["score_history"] = [ev for ev in ctx.get("score_history") or [] if ev.author_id == request.user.pk]
+        panel_scores_blind(ctx, request.user)
     return ctx
 
 

@@ -47,6 +47,26 @@ def scores_visible_to(*, queue: ReviewQueue, user, submitted: bool, status: str)
     return user is None  # an API key (no reviewer) reads the queue as a lead does
 
 
+def spans_blinded_for_reviewer(*, user, span_pks: list[int]) -> set[int]:
+    """Spans that are open items of a blind queue the user has not submitted: their other scores stay
+    hidden on every page and in the API, not only on the review page. Curators and admins of the
+    project (the leads) are never blinded."""
+    items = (
+        ReviewItem.objects.filter(span_id__in=span_pks, queue__blind=True, status__in=OPEN_STATUSES)
+        .exclude(Exists(ReviewSubmission.objects.filter(item_id=OuterRef("pk"), reviewer=user)))
+        .select_related("queue__project")
+    )
+    hidden: set[int] = set()
+    leads: dict[int, bool] = {}
+    for item in items:
+        project = item.queue.project
+        if project.pk not in leads:
+            leads[project.pk] = user_has_role(user, project, "curator")
+        if not leads[project.pk]:
+            hidden.add(item.span_id)
+    return hidden
+
+
 def item_scores(*, queue: ReviewQueue, items: list[ReviewItem], user) -> dict[int, list[dict[str, Any]]]:
     """The queue's human scores on each item's span, grouped by item; in blind queues a reviewer sees
     only their own until they submit the item."""

@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.urls import reverse
 
+from apps.core import registry
 from apps.core.markdown import render_markdown
 from apps.projects.models import Project
 from apps.projects.selectors import projects_for_user, user_has_role
@@ -35,8 +36,29 @@ def active_score_configs(project: Project | int) -> QuerySet[ScoreConfig]:
 
 
 def span_annotations_api_extension(spans, request) -> dict[int, dict[str, Any]]:
-    """Adds `annotations` to every span the trace/span read API answers with (one query per kind)."""
-    return {pk: {"annotations": data} for pk, data in span_annotations_bulk([s.pk for s in spans]).items()}
+    """Adds `annotations` to every span the trace/span read API answers with (one query per kind).
+
+    A reviewer in a blind queue sees only their own scores on its open items, as in the admin."""
+    pks = [s.pk for s in spans]
+    bulk = span_annotations_bulk(pks)
+    hidden = registry.spans_blinded_for(request.user, pks)
+    if hidden:
+        own = set(Score.objects.filter(span_id__in=hidden, author=request.user).values_list("pk", flat=True))
+        for pk in hidden:
+            bulk[pk]["scores"] = [s for s in bulk[pk]["scores"] if s["id"] in own]
+    return {pk: {"annotations": data} for pk, data in bulk.items()}
+
+
+def panel_scores_blind(ctx: dict[str, Any], user) -> dict[str, Any]:
+    """Keep only `user`'s own scores in an annotation panel context (blind review), no means."""
+    for entry in ctx.get("summary") or []:
+        entry["scores"] = [s for s in entry.get("scores", []) if s.author_id == user.pk]
+        entry["count"] = len(entry["scores"])
+        entry["mean"] = None
+        entry["mean_percent"] = None
+    ctx["summary"] = [entry for entry in ctx.get("summary") or [] if entry["scores"]]
+    ctx["score_history"] = [ev for ev in ctx.get("score_history") or [] if ev.author_id == user.pk]
+    return ctx
 
 
 def span_annotations_bulk(span_pks: list[int]) -> dict[int, dict[str, Any]]:
@@ -280,7 +302,7 @@ def annotation_panel_context(request, span: Span, configs=None) -> dict[str, Any
 
     history = list(ScoreEvent.objects.filter(span=span).select_related("config", "author")
                    .order_by("-created_at", "-id")[:50])
-    return {
+    ctx = {
         "span": span,
         "panel_id": f"assay-annotations-{span.pk}",
         "can_edit": can_edit,
@@ -298,6 +320,9 @@ def annotation_panel_context(request, span: Span, configs=None) -> dict[str, Any
         "panel_state": state,
         "state_id": f"assay-annotations-state-{span.pk}",
     }
+    if span.pk in registry.spans_blinded_for(user, [span.pk]):
+        panel_scores_blind(ctx, user)
+    return ctx
 
 
 def trace_page_panel(*, request, trace, span) -> dict[str, Any] | None:

@@ -183,3 +183,30 @@ def test_queue_rule_and_fill_accept_time_range_filters_and_name_unknown_ones(pro
     assert res.status_code == 200 and res.json()["added"] == 2
     res = client.post(url, {"trace_filter": {"colour": "red"}}, format="json")
     assert res.status_code == 400 and "trace_filter.colour" in res.json()["fields"]
+
+
+def test_blind_queue_hides_others_scores_on_the_trace_api_and_trace_page(project, make_queue, member, client):
+    queue = make_queue(1, reviewers_per_item=2, blind=True)
+    alice, bob_user = session(member(project)), member(project)
+    item = alice.post(f"/api/v1/review-queues/{queue.pk}/next/").json()["item"]
+    alice.post(f"/api/v1/review-queues/{queue.pk}/items/{item['id']}/submit/",
+               {"scores": {"correct": False}}, format="json")
+    span = ReviewItem.objects.select_related("span__trace").get(pk=item["id"]).span
+    trace_url = f"/api/v1/traces/{span.trace.trace_id}/"
+
+    def api_scores(user):
+        body = session(user).get(trace_url).json()
+        (node,) = [s for s in body["spans"] if s["span_id"] == span.span_id]
+        return node["annotations"]["scores"]
+
+    assert api_scores(bob_user) == []
+    client.force_login(bob_user)
+    page = client.get(f"/admin/traces/trace/{span.trace.pk}/change/?span={span.span_id}").content.decode()
+    assert 'data-summary-config="correct"' not in page
+    # A lead sees everything; so does the reviewer once they have submitted.
+    assert len(api_scores(member(project, role="curator"))) == 1
+    session(bob_user).post(f"/api/v1/review-queues/{queue.pk}/items/{item['id']}/submit/",
+                           {"scores": {"correct": True}}, format="json")
+    assert len(api_scores(bob_user)) == 2
+    assert 'data-summary-config="correct"' in client.get(
+        f"/admin/traces/trace/{span.trace.pk}/change/?span={span.span_id}").content.decode()
