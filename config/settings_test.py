@@ -1,4 +1,4 @@
-"""Settings the test suite pins. DATABASE_URL picks SQLite (default, in memory) or PostgreSQL."""
+"""Settings the test suite pins. DATABASE_URL picks SQLite (default: a throwaway file) or PostgreSQL."""
 
 import os
 import tempfile
