@@ -12,18 +12,11 @@ from apps.datasets.services import dataset_job_execute, dataset_records_upsert
 from apps.projects.models import Role
 from apps.projects.services import membership_set
 from tests import factories
+from tests.browser import login_through_form as login
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 XSS = '<img src=x onerror="window.__xss=1">'
-
-
-def login(page, live_server, username):
-    page.goto(f"{live_server.url}{reverse('admin:login')}")
-    page.fill("#id_username", username)
-    page.fill("#id_password", "pw")
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{live_server.url}/admin/")
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from apps.exports.services import export_job_create, export_job_run
 from apps.projects.models import Role
 from apps.projects.services import membership_set
 from tests import factories
+from tests.browser import login_through_form
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -30,11 +31,7 @@ def test_progress_bar_follows_a_running_export_and_offers_the_download(browser, 
     page = browser.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(f"{live_server.url}/admin/login/")
-    page.fill("#id_username", "cur")
-    page.fill("#id_password", "pw")
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{live_server.url}/admin/")
+    login_through_form(page, live_server, "cur")
     page.goto(f"{live_server.url}/admin/exports/exportjob/{job.pk}/change/")
     bar = page.locator(f'progress.export-progress[data-export-id="{job.pk}"]')
     assert bar.get_attribute("data-status") == "queued"

@@ -9,16 +9,9 @@ from apps.projects.services import membership_set
 from apps.reviews.models import Comment, Correction, Score
 from apps.reviews.services import tag_add
 from tests import factories
+from tests.browser import login_through_form as login
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def login(page, live_server, username):
-    page.goto(f"{live_server.url}{reverse('admin:login')}")
-    page.fill("#id_username", username)
-    page.fill("#id_password", "pw")
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{live_server.url}/admin/")
 
 
 def test_reviewer_annotates_with_every_control_and_saves_once(browser, live_server):

@@ -9,11 +9,12 @@ import re
 import time
 
 import pytest
-from django.test import Client
 from playwright.sync_api import expect
 
 from apps.views.services import share_link_create, trace_view_create
 from tests import factories
+from tests.browser import session_cookie
+from tests.llm_stub import StubLLM
 
 from .conftest import make_trace
 
@@ -95,10 +96,7 @@ def _context(browser, live_server, user=None, bypass_csp=True):
     # bypass_csp: prove the escaping itself, not only the CSP, stops every payload.
     context = browser.new_context(bypass_csp=bypass_csp)
     if user is not None:
-        client = Client()
-        client.force_login(user)
-        context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value,
-                              "url": live_server.url}])
+        context.add_cookies([session_cookie(user, live_server)])
     return context
 
 
@@ -364,14 +362,12 @@ def test_share_page_embeds_only_on_allowed_origins(browser, live_server, project
 
 def test_describe_in_words_opens_the_generated_view_in_the_editor(browser, live_server, project, member, rag_trace,
                                                                  settings):
-    from .test_generation import Stub
-
     generated = {"version": 1, "components": [
         {"type": "markdown", "title": "Asked", "path": "$.input.question"},
         {"type": "carousel", "title": "Docs", "span": {"type": "retrieval"}, "path": "$.output.documents",
          "item_title": "$.id", "components": [{"type": "markdown", "path": "$.text"}]},
     ]}
-    with Stub([json.dumps({"components": [{"type": "markdown"}]}), json.dumps(generated)]) as stub:
+    with StubLLM([json.dumps({"components": [{"type": "markdown"}]}), json.dumps(generated)]) as stub:
         settings.LLM_BASE_URL, settings.LLM_API_KEY, settings.LLM_MODEL = stub.url, "k", "m"
         context = _context(browser, live_server, member(project, role="curator"), bypass_csp=False)
         page = context.new_page()

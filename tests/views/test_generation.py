@@ -1,10 +1,10 @@
 """Describe a view in words, against a local OpenAI-compatible stub on loopback."""
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+
+from tests.llm_stub import StubLLM
 
 from .conftest import make_trace
 
@@ -14,57 +14,10 @@ SENTINELS = ["SECRET-question-7781", "SECRET-answer-5512", "SECRET-customer-0042
              "SECRET-doc-body", "987654321"]
 
 
-class Stub:
-    """Answers /chat/completions with the queued replies, recording each request."""
-
-    def __init__(self, replies):
-        self.replies = list(replies)
-        self.requests: list[dict] = []
-        stub = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
-                body = self.rfile.read(int(self.headers["Content-Length"])).decode()
-                stub.requests.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body})
-                reply = stub.replies.pop(0) if stub.replies else "{}"
-                if isinstance(reply, int):
-                    self.send_response(reply)
-                    self.end_headers()
-                    return
-                payload = json.dumps({"choices": [{"message": {"role": "assistant", "content": reply}}]}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def llm(settings):
     def start(replies):
-        stub = Stub(replies)
-        settings.LLM_BASE_URL = stub.url
-        settings.LLM_API_KEY = "sk-test-key"
-        settings.LLM_MODEL = "stub-model"
-        return stub
+        return StubLLM(replies).configure(settings, "sk-test-key")
     return start
 
 
@@ -103,7 +56,7 @@ def test_generates_after_one_retry_and_sends_only_the_shape(curator, llm, secret
     assert body == {"spec": VALID, "errors": {}, "valid": True, "attempts": 2}
     assert len(stub.requests) == 2
     assert all(r["path"] == "/v1/chat/completions" and r["auth"] == "Bearer sk-test-key" for r in stub.requests)
-    first = json.loads(stub.requests[0]["body"])
+    first = stub.requests[0]["body"]
     assert first["model"] == "stub-model"
     user_message = first["messages"][1]["content"]
     assert "Question, then the retrieved documents" in user_message
@@ -112,8 +65,8 @@ def test_generates_after_one_retry_and_sends_only_the_shape(curator, llm, secret
     assert '"name": "retrieve"' in user_message
     for request in stub.requests:
         for secret in SENTINELS:
-            assert secret not in request["body"], secret
-    retry = json.loads(stub.requests[1]["body"])["messages"]
+            assert secret not in request["raw"], secret
+    retry = stub.requests[1]["body"]["messages"]
     assert retry[-2]["role"] == "assistant"
     assert "components[0].path: This field is required." in retry[-1]["content"]
 
