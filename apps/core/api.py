@@ -5,8 +5,24 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from apps.core.exceptions import ApplicationError
+from apps.projects import permissions as policy
 from apps.projects.models import Project, ProjectAPIKey
-from apps.projects.selectors import projects_for_user, user_has_role
+from apps.projects.selectors import projects_for_user
+
+
+def request_actor(request):
+    """Who acts: the request's project API key, else its user."""
+    return request.auth if isinstance(request.auth, ProjectAPIKey) else request.user
+
+
+def request_can(request, action: str, project) -> bool:
+    """The permission policy (apps.projects.permissions) for the request's key or user."""
+    return policy.can(request_actor(request), action, project)
+
+
+def request_require(request, action: str, project) -> None:
+    """`request_can` or a 403 naming the role needed."""
+    policy.require(request_actor(request), action, project)
 
 
 def request_projects(request, *, min_role: str | None = None) -> QuerySet[Project]:
@@ -16,14 +32,14 @@ def request_projects(request, *, min_role: str | None = None) -> QuerySet[Projec
     return projects_for_user(request.user, min_role=min_role)
 
 
-def request_project(request, *, slug: str | None = None, min_role: str = "viewer") -> Project:
+def request_project(request, *, slug: str | None = None, action: str = "project.view") -> Project:
     """The one project a write acts on.
 
     With a key it is the key's project. A session user names it with `project` (slug) in the body
     or query string, or has exactly one project with the role needed.
     """
     if isinstance(request.auth, ProjectAPIKey):
-        return request.auth.project
+        return request.auth.project  # the view already checked the key's scope
     if slug is None:
         data = getattr(request, "data", None)
         slug = (data.get("project") if isinstance(data, dict) else None) or request.query_params.get("project")
@@ -37,8 +53,7 @@ def request_project(request, *, slug: str | None = None, min_role: str = "viewer
         if len(found) != 1:
             raise ApplicationError("Name the project.", fields={"project": ["This field is required."]})
         project = found[0]
-    if not user_has_role(request.user, project, min_role):
-        raise ApplicationError(f"This needs the {min_role} role in the project.", status=403)
+    request_require(request, action, project)
     return project
 
 
@@ -46,10 +61,10 @@ class ProjectScopedViewMixin:
     """Filters `base_queryset()` to the request's projects through `project_field`."""
 
     project_field = "project"
-    min_write_role = "reviewer"
+    write_action = "annotation.write"
 
     def scoped(self, queryset: QuerySet) -> QuerySet:
         return queryset.filter(**{f"{self.project_field}__in": request_projects(self.request)})
 
     def write_project(self, slug: str | None = None) -> Project:
-        return request_project(self.request, slug=slug, min_role=self.min_write_role)
+        return request_project(self.request, slug=slug, action=self.write_action)

@@ -19,8 +19,7 @@ from .services import dataset_create, dataset_update
 
 @admin.register(Dataset)
 class DatasetAdmin(ProjectScopedAdmin):
-    view_role = "viewer"
-    change_role = "curator"
+    manage_action = "dataset.write"
     list_display = ["name", "project", "version_link", "record_count", "updated_at", "screens"]
     list_select_related = ["project"]
     list_filter = ["project"]
@@ -117,8 +116,7 @@ class DatasetAdmin(ProjectScopedAdmin):
 
 @admin.register(DatasetJob)
 class DatasetJobAdmin(ProjectScopedAdmin):
-    view_role = "viewer"
-    change_role = "curator"
+    manage_action = "dataset.write"
     list_display = ["id", "kind", "dataset", "status", "done", "total", "created_at", "finished_at"]
     list_select_related = ["dataset", "project"]
     list_filter = ["status", "kind"]

@@ -23,15 +23,17 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.views import View
 
+from apps.core.admin import policy_action
 from apps.core.exceptions import ApplicationError
 from apps.core.json_preview import json_preview
-from apps.projects.selectors import projects_for_user, user_has_role
+from apps.projects.permissions import action_role, can, projects_where
+from apps.projects.selectors import projects_for_user
 
 from . import generation, importers, selectors, services
 from .forms import GenerateForm, ImportForm, RecordForm, SpanMappingForm, VersionTagForm
 from .models import Dataset, DatasetJob, DatasetRecord, DatasetVersion
 
-WRITE_ROLE = "curator"
+WRITE_ACTION = "dataset.write"
 RECORDS_PER_PAGE = 50
 DIFF_LIMIT = 500
 
@@ -54,7 +56,7 @@ class DatasetAdminView(View):
                 pk=kwargs["pk"]).first()
             if self.dataset is None:
                 raise Http404("Dataset not found.")
-            self.can_write = user_has_role(request.user, self.dataset.project, WRITE_ROLE)
+            self.can_write = self.model_admin.has_change_permission(request, self.dataset)
             if request.method == "POST" and not self.can_write:
                 raise PermissionDenied
         return super().dispatch(request, *args, **kwargs)
@@ -417,8 +419,8 @@ class FromFeedbackView(DatasetAdminView):
 def add_negative_feedback(model_admin, request, queryset):
     """Dataset changelist action: each selected dataset gains its project's corrected negative feedback."""
     for dataset in queryset.select_related("project"):
-        if not user_has_role(request.user, dataset.project, WRITE_ROLE):
-            messages.error(request, f"You need the curator role to change {dataset.name}.")
+        if not can(request.user, WRITE_ACTION, dataset.project):
+            messages.error(request, f"You need the {action_role(WRITE_ACTION)} role to change {dataset.name}.")
             continue
         try:
             span_pks = list(services.feedback_spans(project=dataset.project).values_list("pk", flat=True))
@@ -472,12 +474,13 @@ def _spans_for(queryset):
 
 
 @admin.action(description="Add to dataset…")
+@policy_action(WRITE_ACTION)
 def add_to_dataset(model_admin, request, queryset):
     """Intermediate page with the mapping form; posting it re-runs the action on the same selection
     (select-across re-applies the changelist's active filters, which live in the URL)."""
     spans = _spans_for(queryset)
     project_ids = list(spans.order_by().values_list("project_id", flat=True).distinct()[:2])
-    writable = projects_for_user(request.user, min_role=WRITE_ROLE)
+    writable = projects_where(request.user, WRITE_ACTION)
     datasets = Dataset.objects.filter(project__in=writable).select_related("project").order_by("project", "name")
     if project_ids:
         datasets = datasets.filter(project_id=project_ids[0])
@@ -488,7 +491,7 @@ def add_to_dataset(model_admin, request, queryset):
         messages.warning(request, "The selection has no spans to add.")
         return None
     if not writable.filter(pk=project_ids[0]).exists():
-        messages.error(request, "Adding to a dataset needs the curator role in this project.")
+        messages.error(request, f"Adding to a dataset needs the {action_role(WRITE_ACTION)} role in this project.")
         return None
     posted = "apply" in request.POST or "preview" in request.POST
     form = SpanMappingForm(request.POST if posted else None, datasets=datasets)

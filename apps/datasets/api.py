@@ -12,15 +12,13 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
-from apps.core.api import request_project, request_projects
+from apps.core.api import request_project, request_projects, request_require
 from apps.core.exceptions import ApplicationError, not_found
-from apps.projects.models import ProjectAPIKey
-from apps.projects.selectors import user_has_role
 
 from . import selectors, services
 from .models import Dataset, DatasetJob, DatasetRecord, DatasetVersion, DatasetVersionTag
 
-WRITE_ROLE = "curator"
+WRITE_ACTION = "dataset.write"
 
 
 # ---------------------------------------------------------------- serializers
@@ -119,10 +117,7 @@ def _datasets_queryset(request) -> QuerySet[Dataset]:
 
 def _check_write(request, dataset: Dataset) -> None:
     """Session users need the curator role in the dataset's project; keys need the write scope (view scope)."""
-    if isinstance(request.auth, ProjectAPIKey):
-        return
-    if not user_has_role(request.user, dataset.project, WRITE_ROLE):
-        raise ApplicationError("This needs the curator role in the project.", status=403)
+    request_require(request, WRITE_ACTION, dataset.project)
 
 
 def _user(request):
@@ -183,7 +178,7 @@ class DatasetListCreateView(generics.GenericAPIView):
     def post(self, request):
         body = DatasetWriteSerializer(data=_body_dict(request))
         body.is_valid(raise_exception=True)
-        project = request_project(request, slug=body.validated_data.get("project"), min_role=WRITE_ROLE)
+        project = request_project(request, slug=body.validated_data.get("project"), action=WRITE_ACTION)
         dataset = services.dataset_create(project=project, name=body.validated_data["name"],
                                           description=body.validated_data.get("description", ""),
                                           created_by=_user(request))

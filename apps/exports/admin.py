@@ -21,7 +21,7 @@ from .services import (
 
 @admin.register(ExportJob)
 class ExportJobAdmin(ProjectScopedAdmin):
-    change_role = "curator"
+    manage_action = "export.run"
     list_display = ("__str__", "project", "source", "format", "status", "progress_bar", "row_count",
                     "size", "requested_by", "created_at", "download")
     list_filter = ("status", "source", "format", "project")
@@ -109,6 +109,7 @@ class ExportScheduleForm(forms.ModelForm):
 
 @admin.register(ExportSchedule)
 class ExportScheduleAdmin(ProjectScopedAdmin):
+    manage_action = "export.schedule"
     form = ExportScheduleForm
     list_display = ("name", "project", "source", "format", "mode", "when", "enabled", "watermark", "last_run_at",
                     "last_job")
@@ -133,7 +134,7 @@ class ExportScheduleAdmin(ProjectScopedAdmin):
         if db_field.name == "dataset" and not request.user.is_superuser:
             from apps.datasets.models import Dataset
 
-            kwargs["queryset"] = Dataset.objects.filter(project__in=self.user_projects(request, self.change_role))
+            kwargs["queryset"] = Dataset.objects.filter(project__in=self.user_projects(request, self.manage_action))
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def save_model(self, request, obj, form, change):

@@ -17,14 +17,15 @@ from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
+from apps.core.admin import policy_action
 from apps.core.exceptions import ApplicationError
 from apps.projects.models import Project
-from apps.projects.selectors import user_has_role
+from apps.projects.permissions import action_role, can
 
 from .models import ExportFormat, ExportSource
 from .services import export_job_create
 
-EXPORT_ROLE = "curator"
+EXPORT_ACTION = "export.run"
 
 
 class ExportActionForm(forms.Form):
@@ -38,8 +39,9 @@ def _export_action(modeladmin, request, queryset, *, source: str):
         modeladmin.message_user(request, "Select rows from exactly one project to export.", messages.ERROR)
         return None
     project = Project.objects.get(pk=project_ids[0])
-    if not user_has_role(request.user, project, EXPORT_ROLE):
-        modeladmin.message_user(request, f"Exporting needs the {EXPORT_ROLE} role in {project}.", messages.ERROR)
+    if not can(request.user, EXPORT_ACTION, project):
+        modeladmin.message_user(
+            request, f"Exporting needs the {action_role(EXPORT_ACTION)} role in {project}.", messages.ERROR)
         return None
     limit = int(getattr(settings, "EXPORTS_MAX_SELECTED", 500_000))
     form = ExportActionForm(request.POST if request.POST.get("export_confirm") else None)
@@ -79,11 +81,13 @@ def _export_action(modeladmin, request, queryset, *, source: str):
     return TemplateResponse(request, "admin/exports/export_action.html", context)
 
 
+@policy_action(EXPORT_ACTION)
 @admin.action(description="Export…")
 def export_spans(modeladmin, request, queryset):
     return _export_action(modeladmin, request, queryset, source=ExportSource.SPANS)
 
 
+@policy_action(EXPORT_ACTION)
 @admin.action(description="Export…")
 def export_traces(modeladmin, request, queryset):
     return _export_action(modeladmin, request, queryset, source=ExportSource.TRACES)

@@ -10,14 +10,15 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from apps.core.exceptions import ApplicationError
-from apps.projects.selectors import projects_for_user, user_has_role
+from apps.projects.permissions import can, projects_where
+from apps.projects.selectors import projects_for_user
 
 from . import storage
 from .models import ExportFormat, ExportJob, ExportSource, ExportStatus
 from .selectors import export_job_status, export_jobs_for_projects
 from .services import export_job_cancel, export_job_create
 
-EXPORT_ROLE = "curator"
+EXPORT_ACTION = "export.run"
 
 
 def _jobs(request):
@@ -49,7 +50,7 @@ class ExportNewForm(forms.Form):
         super().__init__(*args, **kwargs)
         from apps.datasets.models import Dataset
 
-        projects = projects_for_user(user, min_role=EXPORT_ROLE)
+        projects = projects_where(user, EXPORT_ACTION)
         self.fields["project"].queryset = projects
         self.fields["dataset"].queryset = Dataset.objects.filter(project__in=projects).select_related("project")
 
@@ -133,7 +134,7 @@ def export_cancel_view(model_admin):
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         job = _job_or_404(request, object_id)
-        if not user_has_role(request.user, job.project, EXPORT_ROLE):
+        if not can(request.user, EXPORT_ACTION, job.project):
             raise PermissionDenied
         try:
             export_job_cancel(job=job)
@@ -167,7 +168,7 @@ def download_response(job: ExportJob) -> FileResponse:
 def export_download_view(model_admin):
     def view(request, object_id):
         job = _job_or_404(request, object_id)
-        if not model_admin.has_view_permission(request):
+        if not model_admin.has_view_permission(request, job):
             raise PermissionDenied
         try:
             return download_response(job)

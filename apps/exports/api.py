@@ -61,7 +61,7 @@ class ExportCreateSerializer(serializers.Serializer):
 class ExportJobViewSet(ProjectScopedViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
                        viewsets.GenericViewSet):
     serializer_class = ExportJobSerializer
-    min_write_role = "curator"
+    write_action = "export.run"
     filter_backends: list = []
 
     def get_queryset(self):

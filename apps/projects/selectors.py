@@ -19,11 +19,12 @@ def projects_for_user(user, *, min_role: str | None = None) -> QuerySet[Project]
 
 
 def user_role(user, project: Project) -> str | None:
-    if user.is_superuser:
-        return "admin"
-    return Membership.objects.filter(user=user, project=project).values_list("role", flat=True).first()
+    from .permissions import role_in
+
+    return role_in(user, project)
 
 
 def user_has_role(user, project: Project, min_role: str) -> bool:
+    """Prefer `apps.projects.permissions.can(user, action, project)`: the action table names the role."""
     role = user_role(user, project)
     return role is not None and ROLE_RANK[role] >= ROLE_RANK[min_role]

@@ -7,8 +7,9 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.html import format_html
 
+from apps.core.admin import policy_action
 from apps.core.exceptions import ApplicationError
-from apps.projects.selectors import projects_for_user
+from apps.projects.permissions import projects_where
 
 from . import services
 from .models import ReviewQueue
@@ -18,7 +19,7 @@ def _add_to_queue(modeladmin, request, queryset, *, kind: str):
     """The intermediate page of "Add to review queue…". With "select all", `queryset` is the whole
     filtered changelist; the insert runs in the database without loading the rows."""
     queues = ReviewQueue.objects.filter(
-        project__in=projects_for_user(request.user, min_role="admin")
+        project__in=projects_where(request.user, "queue.manage")
     ).select_related("project").order_by("project__slug", "name")
     if request.POST.get("queue"):
         queue = queues.filter(pk=request.POST["queue"]).first() if request.POST["queue"].isdigit() else None
@@ -59,11 +60,13 @@ def _add_to_queue(modeladmin, request, queryset, *, kind: str):
     })
 
 
+@policy_action("queue.manage")
 @admin.action(description="Add to review queue…")
 def add_traces_to_review_queue(modeladmin, request, queryset):
     return _add_to_queue(modeladmin, request, queryset, kind="traces")
 
 
+@policy_action("queue.manage")
 @admin.action(description="Add to review queue…")
 def add_spans_to_review_queue(modeladmin, request, queryset):
     return _add_to_queue(modeladmin, request, queryset, kind="spans")

@@ -13,7 +13,7 @@ from django.utils.html import format_html
 
 from apps.core.admin import ProjectScopedAdmin
 from apps.projects.models import Membership
-from apps.projects.selectors import projects_for_user
+from apps.projects.permissions import projects_where
 
 from . import admin_views, services
 from .models import ReviewQueue, RuleTarget
@@ -51,6 +51,7 @@ class ReviewQueueForm(forms.ModelForm):
 
 @admin.register(ReviewQueue)
 class ReviewQueueAdmin(ProjectScopedAdmin):
+    manage_action = "queue.manage"
     form = ReviewQueueForm
     list_display = ["name", "project", "progress_bar", "reviewers_per_item", "blind", "queue_links"]
     list_filter = ["project", "blind"]
@@ -91,7 +92,7 @@ class ReviewQueueAdmin(ProjectScopedAdmin):
         return f"{obj.backlog_count} backlog · {obj.pending_count} pending · {obj.complete_count} complete"
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):
-        projects = projects_for_user(request.user, min_role="admin")
+        projects = projects_where(request.user, self.manage_action)
         if db_field.name == "score_configs":
             from apps.reviews.models import ScoreConfig
 

@@ -21,7 +21,8 @@ from apps.core import registry
 from apps.core.exceptions import ApplicationError
 from apps.core.json_preview import is_chat_messages
 from apps.core.markdown import render_markdown
-from apps.projects.selectors import projects_for_user, user_has_role
+from apps.projects.permissions import can
+from apps.projects.selectors import projects_for_user
 from apps.traces.models import Span
 
 from . import analytics, selectors, services
@@ -32,14 +33,14 @@ SUBMIT_KEYS = {"scores", "comment", "tags", "remove_tags", "expected", "metadata
 MAX_TREE_SPANS = 300
 
 
-def _queue_or_404(request, queue_id: int, min_role: str = "viewer") -> ReviewQueue:
+def _queue_or_404(request, queue_id: int, action: str = "project.view") -> ReviewQueue:
     queue = (
         ReviewQueue.objects.filter(pk=queue_id, project__in=projects_for_user(request.user))
         .select_related("project").first()
     )
     if queue is None:
         raise Http404("Review queue not found.")
-    if not user_has_role(request.user, queue.project, min_role):
+    if not can(request.user, action, queue.project):
         raise Http404("Review queue not found.")
     return queue
 

@@ -13,11 +13,10 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core.api import ProjectScopedViewMixin, request_projects
+from apps.core.api import ProjectScopedViewMixin, request_projects, request_require
 from apps.core.exceptions import ApplicationError, not_found
 from apps.core.markdown import render_markdown
 from apps.projects.models import ProjectAPIKey
-from apps.projects.selectors import user_has_role
 from apps.traces.models import Span, Trace
 
 from . import analytics, selectors, services
@@ -32,10 +31,8 @@ def _session_user(request):
     return None if isinstance(request.auth, ProjectAPIKey) else request.user
 
 
-def _require_role(request, project, role: str) -> None:
-    user = _session_user(request)
-    if user is not None and not user_has_role(user, project, role):
-        raise ApplicationError(f"This needs the {role} role in the project.", status=403)
+def _require(request, action: str, project) -> None:
+    request_require(request, action, project)
 
 
 class QueueInputSerializer(serializers.Serializer):
@@ -152,7 +149,7 @@ class ItemCursorPagination(CursorPagination):
 class ReviewQueueViewSet(ProjectScopedViewMixin, viewsets.ViewSet):
     """Review queues of the caller's projects. Creating, changing and filling need the admin role."""
 
-    min_write_role = "admin"
+    write_action = "queue.manage"
     queryset = ReviewQueue.objects.none()  # for the schema: the id is an integer
 
     def _queues(self):
@@ -202,7 +199,7 @@ class ReviewQueueViewSet(ProjectScopedViewMixin, viewsets.ViewSet):
     @extend_schema(request=QueueInputSerializer, responses={200: dict})
     def partial_update(self, request, pk=None):
         queue = self._queue(pk)
-        _require_role(request, queue.project, "admin")
+        _require(request, "queue.manage", queue.project)
         data = self._input(partial=True)
         data.pop("project", None)
         configs = _resolve_configs(queue.project, data.pop("score_configs")) if "score_configs" in data else None
@@ -213,7 +210,7 @@ class ReviewQueueViewSet(ProjectScopedViewMixin, viewsets.ViewSet):
     @extend_schema(responses={204: None})
     def destroy(self, request, pk=None):
         queue = self._queue(pk)
-        _require_role(request, queue.project, "admin")
+        _require(request, "queue.manage", queue.project)
         queue.delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -258,7 +255,7 @@ class ReviewQueueViewSet(ProjectScopedViewMixin, viewsets.ViewSet):
         return paginator.get_paginated_response([item_data(i, scores=scores.get(i.pk, [])) for i in page])
 
     def _add(self, request, queue: ReviewQueue) -> Response:
-        _require_role(request, queue.project, "admin")
+        _require(request, "queue.manage", queue.project)
         body = request.data if isinstance(request.data, dict) else {}
         given = [k for k in ("span_ids", "trace_ids", "span_filter", "trace_filter") if k in body]
         if len(given) != 1:

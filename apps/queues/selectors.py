@@ -7,7 +7,7 @@ from typing import Any
 
 from django.db.models import Count, Exists, Max, OuterRef, QuerySet
 
-from apps.projects.selectors import user_has_role
+from apps.projects.permissions import can
 
 from .models import OPEN_STATUSES, ItemStatus, ReviewItem, ReviewQueue, ReviewSkip, ReviewSubmission
 
@@ -61,7 +61,7 @@ def spans_blinded_for_reviewer(*, user, span_pks: list[int]) -> set[int]:
     for item in items:
         project = item.queue.project
         if project.pk not in leads:
-            leads[project.pk] = user_has_role(user, project, "curator")
+            leads[project.pk] = can(user, "queue.lead", project)
         if not leads[project.pk]:
             hidden.add(item.span_id)
     return hidden
@@ -181,15 +181,15 @@ def queues_for_user(user) -> QuerySet[ReviewQueue]:
 
 
 def user_may_lead(*, queue: ReviewQueue, user) -> bool:
-    return user.is_superuser or user_has_role(user, queue.project, "curator")
+    return can(user, "queue.lead", queue.project)
 
 
 def user_may_review(*, queue: ReviewQueue, user) -> bool:
-    if not user_has_role(user, queue.project, "reviewer"):
+    if not can(user, "queue.review", queue.project):
         return False
     if user.is_superuser or not queue.assignees.exists():
         return True
-    return queue.assignees.filter(pk=user.pk).exists() or user_has_role(user, queue.project, "admin")
+    return queue.assignees.filter(pk=user.pk).exists() or can(user, "queue.manage", queue.project)
 
 
 def reviewer_history(*, queue: ReviewQueue, user, limit: int = 1, before_submission: int | None = None):

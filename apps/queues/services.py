@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from apps.core.exceptions import ApplicationError, not_found
 from apps.projects.models import ROLE_RANK, Membership, Project
-from apps.projects.selectors import user_has_role
+from apps.projects.permissions import can
 from apps.traces.models import ReviewStatus, Span, Trace
 
 from .filtering import filter_errors, filtered_spans, filtered_traces, root_spans_of
@@ -245,13 +245,13 @@ def reviewer_check(*, queue: ReviewQueue, user) -> None:
     """Reviewers of the project review; a queue with assignees is reviewed by them (and project admins)."""
     if user is None or not user.is_authenticated:
         raise ApplicationError("Reviewing needs a signed-in user, not an API key.", status=403)
-    if not user_has_role(user, queue.project, "reviewer"):
+    if not can(user, "queue.review", queue.project):
         raise ApplicationError("This needs the reviewer role in the project.", status=403)
     if user.is_superuser or not queue.assignees.exists():
         return
     if queue.assignees.filter(pk=user.pk).exists():
         return
-    if user_has_role(user, queue.project, "admin"):
+    if can(user, "queue.manage", queue.project):
         return
     raise ApplicationError("You are not an assignee of this queue.", status=403)
 
@@ -441,7 +441,7 @@ def lead_check(*, queue: ReviewQueue, user) -> None:
     """Moving cards and assigning is for curators and admins of the project (or API keys with write)."""
     if user is None:  # an API key with the write scope, already checked by the view
         return
-    if not user_has_role(user, queue.project, "curator"):
+    if not can(user, "queue.lead", queue.project):
         raise ApplicationError("Moving and assigning items needs the curator role in the project.", status=403)
 
 

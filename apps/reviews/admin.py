@@ -75,6 +75,7 @@ class ScoreConfigConfirmImportForm(ConfirmImportForm):
 
 @admin.register(ScoreConfig)
 class ScoreConfigAdmin(ImportExportMixin, ProjectScopedAdmin):
+    manage_action = "score_config.manage"
     form = ScoreConfigForm
     resource_classes = [ScoreConfigResource]
     import_form_class = ScoreConfigImportForm
@@ -151,19 +152,19 @@ class ScoreConfigAdmin(ImportExportMixin, ProjectScopedAdmin):
 
     # import-export: admins only; the import picks the target project
     def has_import_permission(self, request):
-        return self._has_role(request, "admin")
+        return self.can(request, self.manage_action)
 
     def has_export_permission(self, request):
-        return self._has_role(request, "admin")
+        return self.can(request, self.manage_action)
 
     def create_import_form(self, request):
         form = super().create_import_form(request)
-        form.fields["project"].queryset = self.user_projects(request, min_role="admin")
+        form.fields["project"].queryset = self.user_projects(request, self.manage_action)
         return form
 
     def create_confirm_form(self, request, import_form=None):
         form = super().create_confirm_form(request, import_form)
-        form.fields["project"].queryset = self.user_projects(request, min_role="admin")
+        form.fields["project"].queryset = self.user_projects(request, self.manage_action)
         return form
 
     def get_confirm_form_initial(self, request, import_form):
@@ -184,8 +185,7 @@ class ScoreConfigAdmin(ImportExportMixin, ProjectScopedAdmin):
 class ReadMostlyAdmin(ProjectScopedAdmin):
     """Annotations are written through the panel and the API; the admin lists and deletes them."""
 
-    view_role = "viewer"
-    change_role = "admin"
+    manage_action = "annotation.delete"
 
     def has_add_permission(self, request):
         return False

@@ -9,7 +9,7 @@ from django.shortcuts import render
 from django.template.loader import render_to_string
 
 from apps.core.exceptions import ApplicationError
-from apps.projects.selectors import user_has_role
+from apps.projects.permissions import can
 
 from .models import ScoreConfig
 from .selectors import annotation_panel_context, span_for_user
@@ -20,7 +20,7 @@ SUBMIT_KEYS = {"scores", "comment", "tags", "remove_tags", "expected", "metadata
 
 
 def _span_or_404(request, span_pk: int):
-    span = span_for_user(request.user, span_pk, min_role="viewer")
+    span = span_for_user(request.user, span_pk)
     if span is None:
         raise Http404("Span not found.")
     return span
@@ -70,10 +70,10 @@ def annotation_submit_view(request, span_pk: int):
     """POST JSON {scores, comment, tags, remove_tags, expected, metadata} → annotations_submit."""
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
-    span = span_for_user(request.user, span_pk, min_role="viewer")
+    span = span_for_user(request.user, span_pk)
     if span is None:
         return JsonResponse({"error": "Span not found.", "fields": {}}, status=404)
-    if not user_has_role(request.user, span.project, "reviewer"):
+    if not can(request.user, "annotation.write", span.project):
         return JsonResponse({"error": "Annotating needs the reviewer role in this project.", "fields": {}},
                             status=403)
     try:

@@ -11,12 +11,11 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core.api import ProjectScopedViewMixin, request_project, request_projects
+from apps.core.api import ProjectScopedViewMixin, request_project, request_projects, request_require
 from apps.core.exceptions import ApplicationError
 from apps.core.markdown import render_markdown
 from apps.core.permissions import IsProjectMember
 from apps.projects.models import Project, ProjectAPIKey
-from apps.projects.selectors import user_has_role
 from apps.traces.models import Span, Trace
 
 from .filters import ScoreConfigFilter, ScoreFilter
@@ -65,7 +64,7 @@ class ScoreConfigViewSet(ProjectScopedViewMixin, viewsets.ModelViewSet):
     serializer_class = ScoreConfigSerializer
     filterset_class = ScoreConfigFilter
     pagination_class = None  # a project has a handful of configs; list them all, in display order
-    min_write_role = "admin"
+    write_action = "score_config.manage"
     lookup_value_regex = r"\d+"
 
     def get_queryset(self):
@@ -73,10 +72,7 @@ class ScoreConfigViewSet(ProjectScopedViewMixin, viewsets.ModelViewSet):
             score_count=Count("scores"))).order_by("project_id", "order", "name")
 
     def _require_admin(self, project: Project) -> None:
-        if isinstance(self.request.auth, ProjectAPIKey):
-            return
-        if not user_has_role(self.request.user, project, "admin"):
-            raise ApplicationError("This needs the admin role in the project.", status=403)
+        request_require(self.request, self.write_action, project)
 
     def _config_data(self) -> dict:
         data = _request_dict(self.request)
@@ -291,7 +287,7 @@ class FeedbackView(APIView):
             project = key.project
             default = ScoreSource.API if key.has_scope("write") else ScoreSource.END_USER
         else:
-            project = request_project(request, min_role="reviewer")
+            project = request_project(request, action="feedback.send")
             default = ScoreSource.HUMAN
         outcome = feedback_apply(project=project, data=data, source_default=default, key=key, user=request.user)
         if outcome.replayed:

@@ -14,7 +14,8 @@ from django.urls import reverse
 from apps.core import registry
 from apps.core.markdown import render_markdown
 from apps.projects.models import Project
-from apps.projects.selectors import projects_for_user, user_has_role
+from apps.projects.permissions import can, projects_where
+from apps.projects.selectors import projects_for_user
 from apps.traces.models import Span, SpanTag, Tag
 
 from .models import Comment, Correction, Score, ScoreConfig, ScoreEvent, ScoreKind, ScoreSource, TagEvent
@@ -173,10 +174,10 @@ def spans_with_negative_feedback(project: Project) -> QuerySet[Span]:
     return Span.objects.filter(project=project).filter(Exists(negative), Exists(corrected))
 
 
-def span_for_user(user, span_pk: int, *, min_role: str = "viewer") -> Span | None:
-    """The span if the user has at least `min_role` in its project, else None (answer 404)."""
+def span_for_user(user, span_pk: int, *, action: str = "project.view") -> Span | None:
+    """The span if the user may do `action` in its project, else None (answer 404)."""
     return (Span.objects.select_related("trace", "project")
-            .filter(pk=span_pk, project__in=projects_for_user(user, min_role=min_role)).first())
+            .filter(pk=span_pk, project__in=projects_where(user, action)).first())
 
 
 # --------------------------------------------------------------------------- diff and the panel
@@ -248,7 +249,7 @@ def annotation_panel_context(request, span: Span, configs=None) -> dict[str, Any
     """
     user = request.user
     project = span.project
-    can_edit = user_has_role(user, project, "reviewer")
+    can_edit = can(user, "annotation.write", project)
     if configs is None:
         config_list = list(active_score_configs(project))
     else:
@@ -327,7 +328,7 @@ def annotation_panel_context(request, span: Span, configs=None) -> dict[str, Any
 
 def trace_page_panel(*, request, trace, span) -> dict[str, Any] | None:
     """Registered on the trace page: the annotation panel of the selected span."""
-    if span is None or not user_has_role(request.user, span.project, "viewer"):
+    if span is None or not can(request.user, "project.view", span.project):
         return None
     return {"title": "Annotations", "template": "reviews/_annotation_panel.html",
             "context": annotation_panel_context(request, span)}

@@ -181,40 +181,17 @@ class HasExpectedFilter(admin.SimpleListFilter):
 # --- shared behaviour ---------------------------------------------------------------------------
 
 
-class PerProjectRoleMixin:
-    """Object permissions by the role in the object's own project (admin of A, viewer of B: B is read-only).
-
-    Django's delete_selected asks `has_delete_permission(request, obj)` for every object it would
-    delete, so a selection that reaches a project where the user lacks the role is refused whole.
-    """
-
-    def _project_ids_with_role(self, request, role: str) -> set[int]:
-        cache = request.__dict__.setdefault("_assay_project_ids_by_role", {})
-        if role not in cache:
-            cache[role] = set(self.user_projects(request, min_role=role).values_list("pk", flat=True))
-        return cache[role]
-
-    def _allowed_on(self, request, obj, role: str) -> bool:
-        return request.user.is_superuser or obj.project_id in self._project_ids_with_role(request, role)
-
-    def has_change_permission(self, request, obj=None):
-        allowed = super().has_change_permission(request, obj)
-        return allowed and (obj is None or self._allowed_on(request, obj, self.change_role))
-
-    def has_delete_permission(self, request, obj=None):
-        allowed = super().has_delete_permission(request, obj)
-        return allowed and (obj is None or self._allowed_on(request, obj, self.change_role))
-
-
-class _ReadOnlyTelemetryAdmin(PerProjectRoleMixin, ProjectScopedAdmin):
+class _ReadOnlyTelemetryAdmin(ProjectScopedAdmin):
     """Traces and spans arrive by ingest: the admin reads them; project admins may delete them."""
+
+    manage_action = "trace.delete"
 
     def get_queryset(self, request):
         # Same scope as ProjectScopedAdmin, with the project ids resolved first: `project_id = X`
         # lets PostgreSQL read the (project, start_time DESC) index in order instead of sorting.
         # Superusers too: on an installation with one project the index then serves their lists.
         qs = super(ProjectScopedAdmin, self).get_queryset(request)
-        return qs.filter(project_id__in=sorted(self._project_ids_with_role(request, "viewer")))
+        return qs.filter(project_id__in=sorted(self.user_projects(request).values_list("pk", flat=True)))
 
     registry_actions: list = []
     show_full_result_count = False
@@ -234,7 +211,9 @@ class _ReadOnlyTelemetryAdmin(PerProjectRoleMixin, ProjectScopedAdmin):
             return actions
         extra = [self.get_action(fn) for fn in self.registry_actions]
         for func, name, description in self._filter_actions_by_permissions(request, [a for a in extra if a]):
-            actions[name] = (func, name, description)
+            action = self.action_policy(func)
+            if self.can(request, action):
+                actions[name] = (self._guard_action(func, action), name, description)
         return actions
 
 
@@ -423,9 +402,9 @@ class TagForm(forms.ModelForm):
 
 
 @admin.register(Tag)
-class TagAdmin(PerProjectRoleMixin, ProjectScopedAdmin):
+class TagAdmin(ProjectScopedAdmin):
     form = TagForm
-    change_role = "curator"
+    manage_action = "tag.manage"
     list_display = ["name", "swatch", "project", "created_at"]
     list_filter = [ProjectListFilter]
     list_select_related = ["project"]

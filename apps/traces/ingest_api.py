@@ -20,7 +20,6 @@ from rest_framework.views import APIView
 
 from apps.core.api import request_project
 from apps.core.exceptions import ApplicationError
-from apps.projects.models import Role
 
 from . import otlp
 from .services import span_batch_ingest
@@ -127,7 +126,7 @@ class IngestView(APIView):
         if not items:
             raise ApplicationError("The batch is empty.", fields={"spans": ["Send at least one span."]})
         _check_count(items)
-        project = request_project(request, slug=_session_project_slug(request, payload), min_role=Role.REVIEWER)
+        project = request_project(request, slug=_session_project_slug(request, payload), action="trace.ingest")
         result = span_batch_ingest(project=project, items=items)
         answer = {"accepted": result.accepted, "rejected": result.rejected}
         if result.accepted == 0:
@@ -171,7 +170,7 @@ class OtlpTracesView(APIView):
         body = ingest_body(request)
         items = otlp.span_items_from_json(body) if as_json else otlp.span_items_from_protobuf(body)
         _check_count(items)
-        project = request_project(request, slug=request.query_params.get("project") or "", min_role=Role.REVIEWER)
+        project = request_project(request, slug=request.query_params.get("project") or "", action="trace.ingest")
         rejected: list[dict] = []
         if items:
             rejected = span_batch_ingest(project=project, items=items).rejected

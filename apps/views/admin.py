@@ -15,12 +15,10 @@ from apps.core.admin import ProjectScopedAdmin
 from . import admin_views, services
 from .models import ShareLink, TraceView, TraceViewDefault
 
-EDIT_ROLE = "curator"
-
 
 @admin.register(TraceView)
 class TraceViewAdmin(ProjectScopedAdmin):
-    change_role = EDIT_ROLE
+    manage_action = "trace_view.edit"
     list_display = ("name", "project", "component_count", "is_default", "updated_at", "editor_link")
     list_filter = ("project",)
     search_fields = ("name", "description")
@@ -65,14 +63,15 @@ class TraceViewAdmin(ProjectScopedAdmin):
         return super().add_view(request, form_url, extra_context)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        if self.has_change_permission(request) and str(object_id).isdigit():
-            return redirect("admin:views_traceview_editor", pk=int(object_id))
+        obj = self.get_queryset(request).filter(pk=object_id).first() if str(object_id).isdigit() else None
+        if obj is not None and self.has_change_permission(request, obj):
+            return redirect("admin:views_traceview_editor", pk=obj.pk)
         return super().change_view(request, object_id, form_url, extra_context)
 
 
 @admin.register(ShareLink)
 class ShareLinkAdmin(ProjectScopedAdmin):
-    change_role = EDIT_ROLE
+    manage_action = "share_link.manage"
     list_display = ("view", "trace", "project", "status", "expires_at", "created_by", "created_at")
     list_filter = ("project",)
     list_select_related = ("view", "trace", "project", "created_by")
@@ -98,12 +97,12 @@ class ShareLinkAdmin(ProjectScopedAdmin):
 
 @admin.register(TraceViewDefault)
 class TraceViewDefaultAdmin(ProjectScopedAdmin):
-    change_role = EDIT_ROLE
+    manage_action = "trace_view.edit"
     list_display = ("project", "queue", "view")
     list_select_related = ("project", "queue", "view")
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name in ("view", "queue") and not request.user.is_superuser:
-            projects = self.user_projects(request, EDIT_ROLE)
+            projects = self.user_projects(request, self.manage_action)
             kwargs["queryset"] = db_field.related_model.objects.filter(project__in=projects)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)

@@ -12,7 +12,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from apps.core.exceptions import ApplicationError
-from apps.projects.selectors import projects_for_user, user_has_role
+from apps.projects.permissions import can, projects_where
 from apps.traces.models import Trace
 
 from . import generation, services
@@ -22,7 +22,7 @@ from .pages import content_security_policy, frame_origins
 from .renderer import render_html, render_tree
 from .selectors import trace_for_projects, trace_view_default
 
-EDIT_ROLE = "curator"
+EDIT_ACTION = "trace_view.edit"
 RECENT_TRACES = 50
 
 
@@ -54,12 +54,14 @@ def _recent_traces(projects, selected: Trace | None) -> list[Trace]:
 def trace_view_editor(request, *, model_admin, pk: int | None = None):
     if not model_admin.has_change_permission(request):
         raise PermissionDenied
-    projects = projects_for_user(request.user, min_role=EDIT_ROLE)
+    projects = projects_where(request.user, EDIT_ACTION)
     view = None
     if pk is not None:
-        view = TraceView.objects.select_related("project").filter(pk=pk, project__in=projects).first()
+        view = model_admin.get_queryset(request).select_related("project").filter(pk=pk).first()
         if view is None:
             raise Http404("Trace view not found.")
+        if not model_admin.has_change_permission(request, view):
+            raise PermissionDenied
     if view is None and not projects.exists():
         raise PermissionDenied
     template_key = request.GET.get("template")
@@ -134,12 +136,11 @@ def trace_view_page(request, *, model_admin, pk: int, trace_ref: str):
     """One trace through one view, score controls live (for members who may review)."""
     if not model_admin.has_view_permission(request):
         raise PermissionDenied
-    projects = projects_for_user(request.user)
-    view = TraceView.objects.select_related("project").filter(pk=pk, project__in=projects).first()
+    view = model_admin.get_queryset(request).select_related("project").filter(pk=pk).first()
     trace = trace_for_projects([view.project], trace_ref) if view else None
     if view is None or trace is None:
         raise Http404("Not found.")
-    interactive = user_has_role(request.user, view.project, "reviewer")
+    interactive = can(request.user, "annotation.write", view.project)
     context = {
         **model_admin.admin_site.each_context(request),
         "opts": model_admin.model._meta,

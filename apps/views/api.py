@@ -12,10 +12,9 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core.api import ProjectScopedViewMixin, request_project, request_projects
+from apps.core.api import ProjectScopedViewMixin, request_can, request_project, request_projects
 from apps.core.exceptions import ApplicationError, not_found
-from apps.projects.models import ProjectAPIKey
-from apps.projects.selectors import user_has_role
+from apps.projects.permissions import action_role
 
 from . import generation, services
 from .gallery import GALLERY
@@ -24,7 +23,7 @@ from .renderer import render_html, render_tree
 from .schema import SPEC_SCHEMA
 from .selectors import trace_for_projects
 
-EDIT_ROLE = "curator"
+EDIT_ACTION = "trace_view.edit"
 
 
 class TraceViewSerializer(serializers.ModelSerializer):
@@ -66,9 +65,7 @@ def _share_url(request, token: str) -> str:
 
 
 def _can_edit(request, project) -> bool:
-    if isinstance(request.auth, ProjectAPIKey):
-        return request.auth.project_id == project.pk
-    return user_has_role(request.user, project, EDIT_ROLE)
+    return request_can(request, EDIT_ACTION, project)
 
 
 def _trace_or_404(request, ref, project=None):
@@ -85,7 +82,7 @@ class TraceViewViewSet(ProjectScopedViewMixin, viewsets.ModelViewSet):
     """`/api/v1/trace-views/`: create and change need the curator role (or a key with `write`)."""
 
     serializer_class = TraceViewSerializer
-    min_write_role = EDIT_ROLE
+    write_action = EDIT_ACTION
 
     def get_queryset(self):
         views = self.scoped(TraceView.objects.select_related("project")).order_by("-id")
@@ -101,7 +98,7 @@ class TraceViewViewSet(ProjectScopedViewMixin, viewsets.ModelViewSet):
 
     def _require_edit(self, view: TraceView) -> None:
         if not _can_edit(self.request, view.project):
-            raise ApplicationError(f"This needs the {EDIT_ROLE} role in the project.", status=403)
+            raise ApplicationError(f"This needs the {action_role(EDIT_ACTION)} role in the project.", status=403)
 
     def create(self, request, *args, **kwargs):
         data = request.data if isinstance(request.data, dict) else {}
@@ -201,7 +198,7 @@ class ShareLinkViewSet(ProjectScopedViewMixin, mixins.ListModelMixin, mixins.Ret
     def revoke(self, request, pk=None):
         link = self.get_object()
         if not _can_edit(request, link.project):
-            raise ApplicationError(f"This needs the {EDIT_ROLE} role in the project.", status=403)
+            raise ApplicationError(f"This needs the {action_role(EDIT_ACTION)} role in the project.", status=403)
         return Response(ShareLinkSerializer(services.share_link_revoke(link=link)).data)
 
 
@@ -273,9 +270,9 @@ class GenerateView(APIView):
         sample = None
         if data.get("trace"):
             sample = _trace_or_404(request, data.get("trace"))
-        project = sample.project if sample else request_project(request, min_role=EDIT_ROLE)
+        project = sample.project if sample else request_project(request, action=EDIT_ACTION)
         if not _can_edit(request, project):
-            raise ApplicationError(f"This needs the {EDIT_ROLE} role in the project.", status=403)
+            raise ApplicationError(f"This needs the {action_role(EDIT_ACTION)} role in the project.", status=403)
         result = generation.view_spec_generate(description=description, trace=sample)
         return Response(result)
 

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from django.urls import reverse
 
-from apps.projects.selectors import user_has_role
+from apps.projects.permissions import can
 
 from .models import TraceView
 from .selectors import trace_view_default
 
 
 def trace_views_panel(*, request, trace, span=None, **_kwargs) -> dict | None:
-    if not user_has_role(request.user, trace.project, "viewer"):
+    if not can(request.user, "project.view", trace.project):
         return None
     views = list(TraceView.objects.filter(project_id=trace.project_id).order_by("name").only("id", "name"))
-    can_edit = user_has_role(request.user, trace.project, "curator")
+    can_edit = can(request.user, "trace_view.edit", trace.project)
     if not views and not can_edit:
         return None
     default = trace_view_default(project=trace.project)
