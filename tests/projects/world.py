@@ -65,7 +65,9 @@ def build_world(project: Project, *, author) -> World:
     dataset = factories.DatasetFactory(project=project)
     dataset_records_upsert(dataset=dataset, records=[{"record_id": "r1", "input": {"q": "refund?"},
                                                       "expected": {"a": "30 days"}}], author=author)
+    dataset_records_upsert(dataset=dataset, records=[{"record_id": "r2", "input": {"q": "late?"}}], author=author)
     dataset_version_tag_set(dataset=dataset, name="prod", version=1, author=author)
+    loose_span = factories.SpanFactory(trace=trace, name="tool-call", type="tool")  # in no queue yet
     dataset_job = DatasetJob.objects.create(project=project, dataset=dataset, kind=DatasetJob.Kind.ADD_SPANS)
     export_job = ExportJob.objects.create(project=project, source="spans", format="jsonl", requested_by=author)
     schedule = export_schedule_save(schedule=ExportSchedule(
@@ -81,7 +83,7 @@ def build_world(project: Project, *, author) -> World:
         Dataset: dataset, DatasetJob: dataset_job, ExportJob: export_job, ExportSchedule: schedule,
         TraceView: view, ShareLink: link, TraceViewDefault: default,
     }
-    w.extra = {"key": key, "scoring": scoring, "share_token": token, "record_id": "r1", "dataset_tag": "prod"}
+    w.extra = {"key": key, "loose_span": loose_span, "scoring": scoring, "share_token": token, "record_id": "r1", "dataset_tag": "prod"}
     assert all(obj is not None for obj in w.objects.values())
     return w
 
