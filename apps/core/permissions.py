@@ -1,9 +1,10 @@
 """Who may call an API view.
 
 A view declares `required_scope` (for API keys; default: `read` for safe methods, `write`
-otherwise) and optionally `required_role` (for session users; default viewer for reads,
-reviewer for writes). A key whose scopes lack the one a view needs is refused; a key with only
-the `feedback` scope can therefore call nothing but the feedback endpoint.
+otherwise). A key whose scopes lack the one a view needs is refused; a key with only the
+`feedback` scope can therefore call nothing but the feedback endpoint. What a member may do to an
+object is the permission policy's answer for the object's project (`apps.projects.permissions`,
+through `apps.core.api.request_require`).
 """
 
 from rest_framework.permissions import SAFE_METHODS, BasePermission

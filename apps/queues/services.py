@@ -17,8 +17,8 @@ from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from apps.core.exceptions import ApplicationError, not_found
-from apps.projects.models import ROLE_RANK, Membership, Project
-from apps.projects.permissions import can
+from apps.projects.models import Membership, Project
+from apps.projects.permissions import can, projects_where
 from apps.traces.models import ReviewStatus, Span, Trace
 
 from .filtering import filter_errors, filtered_spans, filtered_traces, root_spans_of
@@ -483,10 +483,8 @@ def review_item_assign(*, item: ReviewItem, assignee, user=None) -> ReviewItem:
     lead_check(queue=item.queue, user=user)
     if assignee is not None:
         assignee_id = getattr(assignee, "pk", assignee)
-        ok = Membership.objects.filter(
-            project_id=item.queue.project_id, user_id=assignee_id,
-            role__in=[r for r, rank in ROLE_RANK.items() if rank >= ROLE_RANK["reviewer"]],
-        ).exists() or User.objects.filter(pk=assignee_id, is_superuser=True).exists()
+        ok = projects_where(User.objects.filter(pk=assignee_id).first(), "queue.review").filter(
+            pk=item.queue.project_id).exists()
         if not ok:
             raise ApplicationError("Unknown assignee.", fields={"assignee": ["Choose a reviewer of the project."]})
         item.assignee_id = assignee_id
