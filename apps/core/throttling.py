@@ -147,9 +147,11 @@ class AuthFailureThrottle(AddressThrottle):
 
 
 def request_wait(request, throttles: list[AssayRateThrottle]) -> int | None:
-    """For views outside DRF: run each throttle (each counts the request); the seconds to wait if any
-    refuses, else None."""
-    waits = [throttle.wait() for throttle in throttles if not throttle.allow_request(request, None)]
-    if not waits:
-        return None
-    return math.ceil(max(waits))
+    """For views outside DRF: the seconds to wait if a throttle refuses the request, else None.
+
+    Stops at the first refusal, so a refused request is not counted by the later throttles (an
+    address over its own limit cannot keep eating a link's budget): list the narrower ones first."""
+    for throttle in throttles:
+        if not throttle.allow_request(request, None):
+            return math.ceil(throttle.wait())
+    return None

@@ -236,3 +236,12 @@ def test_limits_are_counted_in_redis_when_configured(project, span, redis_url):
     finally:
         for key in connection.scan_iter("assay-test-throttle:*"):
             connection.delete(key)
+
+
+def test_requests_refused_per_address_do_not_use_up_the_links_budget(client, share_path):
+    with limits(share_address="2/m", share_link="3/m"):
+        noisy = [client.get(share_path, REMOTE_ADDR="198.51.100.1").status_code for _ in range(6)]
+        assert noisy == [200, 200, 429, 429, 429, 429]
+        # The link has counted 2 of its 3: another visitor still gets one.
+        assert client.get(share_path, REMOTE_ADDR="198.51.100.2").status_code == 200
+        assert client.get(share_path, REMOTE_ADDR="198.51.100.3").status_code == 429
