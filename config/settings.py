@@ -4,6 +4,7 @@ The defaults are the embedded development setup: SQLite under var/, kombu's
 filesystem broker, exports to a local folder. Production is config.settings_production.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -16,8 +17,9 @@ env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=True)
-# Only the embedded development default has a key; production refuses to start without one.
-SECRET_KEY = env("SECRET_KEY", default="assay-insecure-development-key-change-me-0123456789")
+# Only the embedded development default has a key; production refuses it (and any weak key).
+DEVELOPMENT_SECRET_KEY = "assay-insecure-development-key-change-me-0123456789"  # noqa: S105
+SECRET_KEY = env("SECRET_KEY", default=DEVELOPMENT_SECRET_KEY)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -213,6 +215,39 @@ LLM_BASE_URL = env("LLM_BASE_URL", default="")
 LLM_API_KEY = env("LLM_API_KEY", default="")
 LLM_MODEL = env("LLM_MODEL", default="")
 LLM_TIMEOUT_SECONDS = env.float("LLM_TIMEOUT_SECONDS", default=60.0)
+
+# Rate limits on the public surfaces (apps/core/throttling.py), "N/s|m|h|d", empty for none. Counted
+# in the default cache: Redis when REDIS_URL is set (shared by all web processes), else per process.
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                          "LOCATION": REDIS_URL, "KEY_PREFIX": "assay"}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "assay"}}
+RATE_LIMITS = {
+    "feedback_key": env("RATE_LIMIT_FEEDBACK_PER_KEY", default="600/m"),
+    "feedback_address": env("RATE_LIMIT_FEEDBACK_PER_ADDRESS", default="60/m"),
+    "share_link": env("RATE_LIMIT_SHARE_PER_LINK", default="300/m"),
+    "share_address": env("RATE_LIMIT_SHARE_PER_ADDRESS", default="60/m"),
+    "auth_failure_address": env("RATE_LIMIT_KEY_FAILURES_PER_ADDRESS", default="20/m"),
+}
+# Proxies in front of Assay that append to X-Forwarded-For (0: the client is REMOTE_ADDR).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+
+# Admin sign-in lockout (django-axes): after N failures in a row from one address or for one user
+# name, every sign-in of that address / user name (right password included) is refused for the cool-off.
+INSTALLED_APPS += ["axes"]
+MIDDLEWARE += ["apps.core.security.ContentSecurityPolicyMiddleware", "axes.middleware.AxesMiddleware"]
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env.int("ADMIN_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("ADMIN_LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [p.split("+") if "+" in p else p
+                           for p in env.list("ADMIN_LOGIN_LOCKOUT_BY", default=["ip_address", "username"])]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "apps.core.throttling.client_ip"
+AXES_LOCKOUT_CALLABLE = "apps.core.admin_lockout.lockout_response"
+# Lockouts are cleared with `manage.py axes_reset` / `axes_reset_username`; no admin screens of their own.
+AXES_ENABLE_ADMIN = False
+AXES_VERBOSE = False
 
 LOGIN_URL = "admin:login"
 

@@ -28,3 +28,7 @@ STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.Static
 CELERY_BROKER_URL = os.environ.get("REDIS_URL") or "memory://"
 CELERY_TASK_ALWAYS_EAGER = False
 LOGGING = {"version": 1, "disable_existing_loggers": False}
+# Each process's own memory, whatever REDIS_URL says; no rate limits unless a test sets them
+# (tests/core/test_throttling.py), as the suite sends many requests from 127.0.0.1.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "assay-test"}}
+RATE_LIMITS = dict.fromkeys(RATE_LIMITS, "")  # noqa: F405

@@ -62,3 +62,44 @@ def test_passes_check_deploy_with_debug_forced_off(tmp_path):
     shown = manage("shell", "-c", "from django.conf import settings; print(settings.DEBUG, settings.ALLOWED_HOSTS)",
                    tmp_path=tmp_path, SECRET_KEY=GOOD_KEY, ALLOWED_HOSTS="assay.example.com", DEBUG="True")
     assert shown.stdout.strip().splitlines()[-1] == "False ['assay.example.com']", shown.stderr
+
+
+@pytest.mark.parametrize("key, reason", [
+    ("assay-insecure-development-key-change-me-0123456789", "development key"),
+    ("django-insecure-" + "k3Jx9Lq2Zr7Wm4Tn8Vb5Yc1Hd6Gf0Sa" * 2, "development key"),
+    ("Qz8vR2mK5pX9wL3nT7yB4cH6jF1dG0sA" + "e5Wq9Zr2Tk7", "characters long"),
+    ("a" * 64, "distinct characters"),
+    ("abcabc123" * 8, "distinct characters"),
+])
+def test_refuses_a_weak_or_published_secret_key(tmp_path, key, reason):
+    from config.settings import DEVELOPMENT_SECRET_KEY
+
+    assert DEVELOPMENT_SECRET_KEY == "assay-insecure-development-key-change-me-0123456789"
+    result = manage("check", tmp_path=tmp_path, SECRET_KEY=key, ALLOWED_HOSTS="assay.example.com")
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr and reason in result.stderr, result.stderr[-800:]
+    assert key not in result.stderr  # the refused key itself is not echoed into logs
+
+
+@pytest.mark.parametrize("key", [
+    "ci-only-secret-key-that-is-long-enough-for-check-deploy-0123456789abcdef",  # what .ci/run uses
+    "0f8e2c4b6a1d3957e8c0b2a4d6f81357924680ace13579bdf02468ace1357924",  # openssl rand -hex 32
+])
+def test_accepts_a_long_random_key_and_check_deploy_is_clean_at_warning_level(tmp_path, key):
+    result = manage("check", "--deploy", "--fail-level", "WARNING", tmp_path=tmp_path, SECRET_KEY=key,
+                    ALLOWED_HOSTS="assay.example.com")
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def _cache_backend(tmp_path, **env: str) -> str:
+    shown = manage("shell", "-c", "from django.conf import settings; print(settings.CACHES['default']['BACKEND'])",
+                   tmp_path=tmp_path, DJANGO_SETTINGS_MODULE="config.settings", **env)
+    assert shown.returncode == 0, shown.stderr
+    return shown.stdout.strip().splitlines()[-1]
+
+
+def test_rate_limit_counts_live_in_redis_when_redis_url_is_set_else_in_memory(tmp_path):
+    assert _cache_backend(tmp_path, REDIS_URL="redis://127.0.0.1:6379/5") == \
+        "django.core.cache.backends.redis.RedisCache"
+    assert _cache_backend(tmp_path, REDIS_URL="") == "django.core.cache.backends.locmem.LocMemCache"

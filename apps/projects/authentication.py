@@ -2,7 +2,8 @@
 
 Verifying a key hashes it (djangorestframework-api-key); a small in-process cache of
 recently verified keys keeps high-rate ingest from paying that on every request.
-Revocation takes effect within KEY_CACHE_SECONDS.
+Revocation takes effect within KEY_CACHE_SECONDS. Failed keys are counted per client address
+(`AuthFailureThrottle`); an address over its budget answers 429 before any key it sends is checked.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import time
 
 from django.contrib.auth.models import AnonymousUser
 from rest_framework import authentication, exceptions
+
+from apps.core.throttling import AuthFailureThrottle
 
 from .models import ProjectAPIKey
 
@@ -32,6 +35,10 @@ def api_key_from_request(request) -> ProjectAPIKey | None:
     key = _key_from_header(request)
     if key is None:
         return None
+    failures = AuthFailureThrottle()
+    wait = failures.blocked_for(request)
+    if wait is not None:
+        raise exceptions.Throttled(wait=wait, detail="Too many failed API key attempts from this address.")
     digest = hashlib.sha256(key.encode()).hexdigest()
     now = time.monotonic()
     cached = _verified.get(digest)
@@ -43,8 +50,10 @@ def api_key_from_request(request) -> ProjectAPIKey | None:
     try:
         api_key = ProjectAPIKey.objects.get_from_key(key)  # a manager method: not on a QuerySet
     except ProjectAPIKey.DoesNotExist:
+        failures.record_failure(request)
         raise exceptions.AuthenticationFailed("Invalid API key.")
     if api_key.revoked or api_key.has_expired:
+        failures.record_failure(request)
         raise exceptions.AuthenticationFailed("Invalid API key.")
     if len(_verified) > 10_000:
         _verified.clear()

@@ -15,6 +15,7 @@ from apps.core.api import ProjectScopedViewMixin, request_project, request_proje
 from apps.core.exceptions import ApplicationError
 from apps.core.markdown import render_markdown
 from apps.core.permissions import IsProjectMember
+from apps.core.throttling import FeedbackAddressThrottle, FeedbackKeyThrottle
 from apps.projects.models import Project, ProjectAPIKey
 from apps.traces.models import Span, Trace
 
@@ -248,6 +249,7 @@ class FeedbackView(APIView):
 
     required_scope = "feedback"
     permission_classes = [FeedbackPermission]
+    throttle_classes = [FeedbackKeyThrottle, FeedbackAddressThrottle]
 
     def dispatch(self, request, *args, **kwargs):
         origin = request.headers.get("Origin")

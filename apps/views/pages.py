@@ -9,24 +9,11 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from apps.core.security import content_security_policy
+from apps.core.throttling import ShareAddressThrottle, ShareLinkThrottle, request_wait
+
 from .renderer import render_html, render_tree
 from .selectors import share_link_for_token
-
-IMG_SRC = "'self' https: http: data:"
-
-
-def content_security_policy(*, frame_ancestors: list[str] | None = None, admin: bool = False) -> str:
-    """No inline script, ever: trace content cannot run even if some escaping were missed.
-
-    Admin pages keep inline *styles* (Django's admin templates use a few); share pages do not.
-    """
-    ancestors = " ".join(frame_ancestors) if frame_ancestors else "'none'"
-    style = "'self' 'unsafe-inline'" if admin else "'self'"
-    return (
-        f"default-src 'none'; script-src 'self'; style-src {style}; img-src {IMG_SRC}; "
-        f"connect-src 'self'; font-src 'self'; form-action 'self'; base-uri 'none'; object-src 'none'; "
-        f"frame-ancestors {ancestors}"
-    )
 
 
 def frame_origins(project) -> list[str]:
@@ -38,6 +25,13 @@ def frame_origins(project) -> list[str]:
 @never_cache
 @require_GET
 def share_page(request, token: str) -> HttpResponse:
+    wait = request_wait(request, [ShareAddressThrottle(), ShareLinkThrottle(token)])
+    if wait is not None:
+        response = render(request, "views/share_throttled.html", {"wait": wait}, status=429)
+        response["Retry-After"] = str(wait)
+        response["Content-Security-Policy"] = content_security_policy()
+        response["Referrer-Policy"] = "no-referrer"
+        return response
     link = share_link_for_token(token)
     if link is None:
         response = render(request, "views/share_gone.html", status=404)
