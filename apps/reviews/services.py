@@ -20,6 +20,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from apps.core.exceptions import ApplicationError
+from apps.core.parsing import int_column_error
 from apps.projects.models import Project
 from apps.traces.models import Span, SpanTag, Tag, Trace
 
@@ -39,6 +40,7 @@ from .models import (
 
 MAX_CONFIG_NAME = 100
 MAX_TAG_LENGTH = 200
+MAX_TAGS_PER_CALL = 100  # as ingest's tags a span: each costs a few queries
 MAX_COMMENT_LENGTH = 20_000
 MAX_TEXT_LIMIT = 100_000
 MAX_METADATA_KEY = 200
@@ -131,8 +133,10 @@ def score_config_clean(*, project: Project, data: dict[str, Any], instance: Scor
     if isinstance(order, bool) or not isinstance(order, int):
         try:
             order = int(order)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             errors.add("order", "Must be an integer.")
+    if isinstance(order, int) and (message := int_column_error(order, ScoreConfig, "order")):
+        errors.add("order", message)
     merged["order"] = order
 
     if kind == ScoreKind.CONTINUOUS:
@@ -664,6 +668,9 @@ def _tag_list_clean(raw: Any, errors: _Errors, name: str) -> list[str]:
         return []
     if not isinstance(raw, list):
         errors.add(name, "Expected a list of tag names.")
+        return []
+    if len(raw) > MAX_TAGS_PER_CALL:
+        errors.add(name, f"At most {MAX_TAGS_PER_CALL} tags a call.")
         return []
     names: list[str] = []
     for i, item in enumerate(raw):
