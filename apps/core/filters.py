@@ -3,24 +3,28 @@ numbers that are finite floats. Every FilterSet uses these instead of django-fil
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import django_filters
 from django import forms
 from django_filters.fields import IsoDateTimeField, RangeField
 from django_filters.widgets import DateRangeWidget
 
-from .times import TimeError, datetime_parse
+from .times import TimeError, datetime_bounded, datetime_parse
 
 
 class BoundedIsoDateTimeField(IsoDateTimeField):
     """ISO 8601 through `datetime_parse`: offsets within ±15:59, in range, answered as UTC."""
 
-    def strptime(self, value, format):
-        if format == self.ISO_8601:
-            try:
-                return datetime_parse(str(value))
-            except TimeError as exc:
-                raise forms.ValidationError(str(exc), code="invalid") from None
-        return super().strptime(value, format)
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        try:
+            if isinstance(value, datetime):
+                return datetime_bounded(value)
+            return datetime_parse(str(value))
+        except TimeError as exc:
+            raise forms.ValidationError(str(exc), code="invalid") from None
 
 
 class BoundedIsoDateTimeRangeField(RangeField):

@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 from django.conf import settings
-from django.db import connection
+from django.db.backends.base.operations import BaseDatabaseOperations
 from django.http import QueryDict
 from rest_framework import parsers
 
@@ -247,7 +247,8 @@ def int_column_error(value: Any, model, field_name: str) -> str | None:
     if isinstance(value, bool) or not isinstance(value, int):
         return "Must be an integer."
     field = model._meta.get_field(field_name)
-    low, high = connection.ops.integer_field_range(field.get_internal_type())
+    # The portable ranges (SQLite stores any 64-bit integer): the same answer on every database.
+    low, high = BaseDatabaseOperations.integer_field_ranges[field.get_internal_type()]
     if (low is not None and value < low) or (high is not None and value > high):
         return f"Must be between {low} and {high}."
     return None

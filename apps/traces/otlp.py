@@ -87,10 +87,10 @@ class ShapeError(ValueError):
 def _json_values(item: Any, field: str, kind: str) -> list:
     if item is None:
         return []
-    values = item.get("values", []) if isinstance(item, dict) else None
+    values = item.get("values", []) if isinstance(item, dict) else item
     if values is None:
         values = []
-    if not isinstance(values, list):
+    if not isinstance(item, dict) or not isinstance(values, list):
         raise ShapeError(field, f'{kind} must be an object {{"values": [...]}}.')
     return values
 

@@ -197,7 +197,7 @@ def _plan_index_lookups() -> None:
 # A trace's sums must fit their columns: tokens a bigint, cost a finite double (with room to spare,
 # so no order of summation in the database can overflow).
 TOKENS_TOTAL_MAX = 2**63 - 1
-COST_TOTAL_MAX = 1e300
+COST_TOTAL_MAX = 1e308
 _TOTAL_FIELDS = (("metrics.input_tokens", "input token"), ("metrics.output_tokens", "output token"),
                  ("metrics.total_tokens", "total token"), ("metrics.cost", "cost"))
 
