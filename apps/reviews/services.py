@@ -40,7 +40,7 @@ from .models import (
 
 MAX_CONFIG_NAME = 100
 MAX_TAG_LENGTH = 200
-MAX_TAGS_PER_CALL = 100  # as ingest's tags a span: each costs a few queries
+MAX_TAGS_PER_CALL = 100  # tags (as ingest's tags a span) and scores a call: each costs a few queries
 MAX_COMMENT_LENGTH = 20_000
 MAX_TEXT_LIMIT = 100_000
 MAX_METADATA_KEY = 200
@@ -690,6 +690,8 @@ def annotation_plan(*, project: Project, data: dict[str, Any], allow_delete: boo
     if scores is not None:
         if not isinstance(scores, dict):
             errors.add("scores", "Expected an object {config name: value or label}.")
+        elif len(scores) > MAX_TAGS_PER_CALL:
+            errors.add("scores", f"At most {MAX_TAGS_PER_CALL} scores a call.")
         else:
             configs = {c.name: c for c in ScoreConfig.objects.filter(project=project, name__in=list(scores))}
             for name, raw in scores.items():

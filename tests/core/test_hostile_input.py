@@ -283,6 +283,8 @@ def test_feedback_hostile_bodies(project, writer, span):
     assert "body" in fields(raw(writer, url, DEEP))
     assert "comment" in fields(raw(writer, url, f'{{"span_id": "fb-span", "comment": {LONE}}}'))
     assert "tags" in fields(raw(writer, url, json.dumps({"span_id": "fb-span", "tags": [f"t{i}" for i in range(101)]})))
+    assert "scores" in fields(raw(writer, url, json.dumps({"span_id": "fb-span", "scores": {
+        f"c{i}": 1 for i in range(100_000)}})))
     assert "body" in fields(raw(writer, url, '{"span_id": "fb-span", "scores": {"helpful": 1e400}}'))
     assert "scores.helpful" in fields(raw(writer, url, json.dumps({"span_id": "fb-span", "scores": {"helpful": 1e300}})))
     assert not Comment.objects.exists()
@@ -432,7 +434,16 @@ def test_every_operation_survives_deep_nul_and_surrogate_bodies(project, admin_s
     values = {"queue_pk": queue.pk, "item_pk": queue.items.get().pk, "number": 1, "record_id": "r-1",
               "name": "prod", "span_id": "fb-span", "trace_id": "t-good"}
     bodies = [DEEP, b'{"name": "a\\u0000", "span_id": "fb-span", "comment": "\\u0000", "spec": {"k": "\\u0000"}}',
-              b'{"name": ' + LONE.encode() + b', "comment": ' + LONE.encode() + b"}"]
+              b'{"name": ' + LONE.encode() + b', "comment": ' + LONE.encode() + b"}",
+              json.dumps({key: 2**70 for key in ("id", "dataset", "version", "queue", "trace", "count", "order",
+                                                 "reservation_minutes", "reviewers_per_item", "expires_in_hours",
+                                                 "sample_size", "number", "span_ids", "assignee", "max_length")}
+                         | {"start_time_after": "2025-01-01T00:00:00+23:00", "name": "n", "kind": "boolean",
+                            "filters": {"start_time_after": "2025-01-01T00:00:00-23:00"}}).encode(),
+              json.dumps({"name": "n", "source": "dataset", "dataset": 10**30, "format": "jsonl",
+                          "version": 10**30, "filters": {"min_duration_ms": 1e308, "max_duration_ms": -1e308},
+                          "records": [{"input": 1, "source_span_id": 2**63}], "trace": str(10**30),
+                          "expires_in_hours": 1e308, "record_ids": [str(10**30)]}).encode()]
     checked = 0
     for path, method in _operations():
         if method not in ("post", "put", "patch", "delete"):
