@@ -1,6 +1,6 @@
-"""Refuse what no view can handle, before any view runs: U+0000 in the path or the query string
-(PostgreSQL cannot compare text with it) and bodies over the size limit (a JSON 413 everywhere,
-not Django's HTML 400)."""
+"""Refuse what no view can handle, before any view runs: U+0000 in the path, a header or the query
+string (PostgreSQL cannot compare text with it) and bodies over the size limit (a JSON 413
+everywhere, not Django's HTML 400)."""
 
 from __future__ import annotations
 
@@ -35,6 +35,12 @@ class HostileRequestMiddleware:
     def __call__(self, request):
         if "\x00" in request.path:
             return _answer(request, 404, "Not found.", {})
+        # HTTP servers refuse NUL in headers; behind one that does not, a key or cookie lookup would 500.
+        headers = sorted(k.removeprefix("HTTP_") for k, v in request.META.items()
+                         if k.startswith("HTTP_") and isinstance(v, str) and "\x00" in v)
+        if headers:
+            return _answer(request, 400, "Headers may not contain U+0000.",
+                           {name: ["Contains a NUL character (U+0000)."] for name in headers})
         try:
             params = request.GET
             bad = sorted({key.replace("\x00", "\\u0000") for key, values in params.lists()

@@ -401,6 +401,13 @@ def test_out_of_range_query_numbers_are_not_5xx(project, writer):
         assert 400 <= response.status_code < 500, (url, response.status_code, response.content[:200])
 
 
+def test_nul_in_headers_is_400(project, writer, api_client):
+    api_client.credentials(HTTP_AUTHORIZATION="Bearer abc\u0000def")
+    response = api_client.get("/api/v1/traces/")
+    assert response.status_code == 400 and "AUTHORIZATION" in response.json()["fields"]
+    assert Client(HTTP_COOKIE="sessionid=a\u0000b").get("/admin/").status_code == 400
+
+
 @pytest.mark.parametrize(
     "path",
     ["/api/v1/traces/a%00b/", "/api/v1/spans/%00/", "/api/v1/spans/x%00/annotations/",
