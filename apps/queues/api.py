@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 from apps.core.api import ProjectScopedViewMixin, request_projects, request_require
 from apps.core.exceptions import ApplicationError, not_found
 from apps.core.markdown import render_markdown
+from apps.core.parsing import is_id
 from apps.projects.models import ProjectAPIKey
 from apps.traces.models import Span, Trace
 
@@ -244,7 +245,7 @@ class ReviewQueueViewSet(ProjectScopedViewMixin, viewsets.ViewSet):
             if assignee == "me":
                 user = _session_user(request)
                 qs = qs.filter(assignee=user) if user else qs.none()
-            elif assignee.isdigit():
+            elif is_id(assignee):
                 qs = qs.filter(assignee_id=int(assignee))
             else:
                 qs = qs.filter(assignee__username=assignee)

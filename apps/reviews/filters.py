@@ -1,5 +1,7 @@
 import django_filters
 
+from apps.core.filters import IsoDateTimeFilter, NumberFilter
+
 from .models import Score, ScoreConfig, ScoreKind, ScoreSource
 
 
@@ -19,11 +21,11 @@ class ScoreFilter(django_filters.FilterSet):
     span_id = django_filters.CharFilter(field_name="span__span_id")
     trace_id = django_filters.CharFilter(field_name="span__trace__trace_id")
     author = django_filters.CharFilter(field_name="author__username")
-    value_gte = django_filters.NumberFilter(field_name="value", lookup_expr="gte")
-    value_lte = django_filters.NumberFilter(field_name="value", lookup_expr="lte")
+    value_gte = NumberFilter(field_name="value", lookup_expr="gte")
+    value_lte = NumberFilter(field_name="value", lookup_expr="lte")
     label = django_filters.CharFilter()
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = Score

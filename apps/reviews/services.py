@@ -20,6 +20,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from apps.core.exceptions import ApplicationError
+from apps.core.parsing import int_column_error
 from apps.projects.models import Project
 from apps.traces.models import Span, SpanTag, Tag, Trace
 
@@ -39,6 +40,7 @@ from .models import (
 
 MAX_CONFIG_NAME = 100
 MAX_TAG_LENGTH = 200
+MAX_TAGS_PER_CALL = 100  # tags (as ingest's tags a span) and scores a call: each costs a few queries
 MAX_COMMENT_LENGTH = 20_000
 MAX_TEXT_LIMIT = 100_000
 MAX_METADATA_KEY = 200
@@ -131,8 +133,10 @@ def score_config_clean(*, project: Project, data: dict[str, Any], instance: Scor
     if isinstance(order, bool) or not isinstance(order, int):
         try:
             order = int(order)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             errors.add("order", "Must be an integer.")
+    if isinstance(order, int) and (message := int_column_error(order, ScoreConfig, "order")):
+        errors.add("order", message)
     merged["order"] = order
 
     if kind == ScoreKind.CONTINUOUS:
@@ -665,6 +669,9 @@ def _tag_list_clean(raw: Any, errors: _Errors, name: str) -> list[str]:
     if not isinstance(raw, list):
         errors.add(name, "Expected a list of tag names.")
         return []
+    if len(raw) > MAX_TAGS_PER_CALL:
+        errors.add(name, f"At most {MAX_TAGS_PER_CALL} tags a call.")
+        return []
     names: list[str] = []
     for i, item in enumerate(raw):
         clean = _tag_name_clean(item, errors, f"{name}.{i}")
@@ -683,6 +690,8 @@ def annotation_plan(*, project: Project, data: dict[str, Any], allow_delete: boo
     if scores is not None:
         if not isinstance(scores, dict):
             errors.add("scores", "Expected an object {config name: value or label}.")
+        elif len(scores) > MAX_TAGS_PER_CALL:
+            errors.add("scores", f"At most {MAX_TAGS_PER_CALL} scores a call.")
         else:
             configs = {c.name: c for c in ScoreConfig.objects.filter(project=project, name__in=list(scores))}
             for name, raw in scores.items():

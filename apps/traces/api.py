@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from collections.abc import Callable
 from datetime import datetime
 
@@ -166,10 +167,20 @@ SPAN_FIELDS = [
 ]
 
 
+class FiniteFloatField(serializers.FloatField):
+    """A float that is null when not finite: a cost total stored as inf (SQLite, before totals were
+    bounded at ingest) must not make every page that lists its trace fail to render."""
+
+    def to_representation(self, value):
+        value = float(value)
+        return value if math.isfinite(value) else None
+
+
 class TraceSummarySerializer(serializers.ModelSerializer):
     """A trace's summary columns: previews, never full inputs and outputs."""
 
     project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    total_cost = FiniteFloatField(read_only=True, allow_null=True)
 
     class Meta:
         model = Trace

@@ -30,6 +30,8 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
 from drf_spectacular.utils import extend_schema_field
 
+from apps.core.filters import IsoDateTimeFromToRangeFilter, NumberFilter
+
 from .models import ReviewStatus, Span, SpanTag, SpanType, Trace
 
 METADATA_KEY_RE = re.compile(r"^[\w.\-/@$ ]{1,100}$")
@@ -200,14 +202,14 @@ class SpanTypeOnTraceFilter(MultiValueFilter):
 class TraceFilter(django_filters.FilterSet):
     trace_id = InFilter(field_name="trace_id", help_text="One or more trace ids.")
     name = InFilter(field_name="name", help_text="Exact trace name(s).")
-    start_time = django_filters.IsoDateTimeFromToRangeFilter(
+    start_time = IsoDateTimeFromToRangeFilter(
         field_name="start_time", help_text="`start_time_after` / `start_time_before` (ISO 8601)."
     )
-    end_time = django_filters.IsoDateTimeFromToRangeFilter(
+    end_time = IsoDateTimeFromToRangeFilter(
         field_name="end_time", help_text="`end_time_after` / `end_time_before` (ISO 8601)."
     )
-    min_duration_ms = django_filters.NumberFilter(field_name="duration_ms", lookup_expr="gte")
-    max_duration_ms = django_filters.NumberFilter(field_name="duration_ms", lookup_expr="lte")
+    min_duration_ms = NumberFilter(field_name="duration_ms", lookup_expr="gte")
+    max_duration_ms = NumberFilter(field_name="duration_ms", lookup_expr="lte")
     has_error = StrictBooleanFilter(field_name="has_error")
     tags = TagsFilter(on_traces=True, help_text="Tag names; all must be present on a span of the trace.")
     span_type = SpanTypeOnTraceFilter(
@@ -262,11 +264,11 @@ class SpanFilter(django_filters.FilterSet):
     name = InFilter(field_name="name", help_text="Exact span name(s).")
     type = InFilter(field_name="type", allowed=list(SpanType.values), help_text="Span type(s).")
     model = InFilter(field_name="model", help_text="Model name(s).")
-    start_time = django_filters.IsoDateTimeFromToRangeFilter(
+    start_time = IsoDateTimeFromToRangeFilter(
         field_name="start_time", help_text="`start_time_after` / `start_time_before` (ISO 8601)."
     )
-    min_duration_ms = django_filters.NumberFilter(field_name="duration_ms", lookup_expr="gte")
-    max_duration_ms = django_filters.NumberFilter(field_name="duration_ms", lookup_expr="lte")
+    min_duration_ms = NumberFilter(field_name="duration_ms", lookup_expr="gte")
+    max_duration_ms = NumberFilter(field_name="duration_ms", lookup_expr="lte")
     has_error = StrictBooleanFilter(field_name="is_error")
     has_expected = StrictBooleanFilter(method="filter_has_expected")
     tags = TagsFilter(help_text="Tag names; all must be on the span.")

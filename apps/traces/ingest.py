@@ -13,6 +13,9 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from apps.core.parsing import SURROGATE_MESSAGE
+from apps.core.times import TimeError, datetime_bounded
+
 from .models import SpanType
 
 ID_MAX = 128
@@ -22,7 +25,7 @@ TAG_MAX = 200
 TAGS_PER_SPAN_MAX = 100
 ERROR_MAX = 10_000
 TOKENS_MAX = 2**62
-JSON_DEPTH_MAX = 255
+JSON_DEPTH_MAX = 254  # orjson's limit: every stored value can be serialised again
 
 SPAN_TYPES = frozenset(SpanType.values)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -31,6 +34,12 @@ _EPOCH_SCALES = ((1e11, 1.0), (1e14, 1e3), (1e17, 1e6), (1e20, 1e9))
 
 INPUT_TOKEN_KEYS = ("input_tokens", "prompt_tokens")
 OUTPUT_TOKEN_KEYS = ("output_tokens", "completion_tokens")
+
+
+class RejectedItem(NamedTuple):
+    """An item refused before validation (bad text, an OTLP value of the wrong shape): its fields."""
+
+    fields: dict[str, list[str]]
 
 
 class CleanSpan(NamedTuple):
@@ -83,7 +92,9 @@ def _text(value: str) -> str:
 
 
 def parse_time(value: Any) -> datetime:
-    """ISO 8601 (naive means UTC) or an epoch number in s, ms, µs or ns. Raises ValueError."""
+    """ISO 8601 (naive means UTC) or an epoch number in s, ms, µs or ns. Raises ValueError.
+
+    ISO text goes through the one time parser's bounds (`apps.core.times`)."""
     kind = type(value)
     if (kind is float or kind is int) and 0 <= value < 1e11:
         return EPOCH + timedelta(seconds=value)  # epoch seconds, the usual number
@@ -93,11 +104,7 @@ def parse_time(value: Any) -> datetime:
             raise ValueError("empty")
         if text.replace(".", "", 1).isdigit():
             return parse_time(float(text) if "." in text else int(text))
-        parsed = datetime.fromisoformat(text)
-        if parsed.tzinfo is None:
-            return parsed.replace(tzinfo=UTC)
-        parsed.astimezone(UTC)  # an offset that moves it out of range fails here
-        return parsed
+        return datetime_bounded(datetime.fromisoformat(text))  # offsets within ±15:59, in UTC
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError("type")
     if not math.isfinite(value) or value < 0:
@@ -137,12 +144,12 @@ def _count(value: Any, field: str, errors: dict) -> int:
     if value is None:
         return 0
     if isinstance(value, bool) or not isinstance(value, int | float):
-        if isinstance(value, str) and value.strip().isdigit():
+        if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
             value = int(value)
         else:
             errors[field] = ["Expected a non-negative integer."]
             return 0
-    if not math.isfinite(value) or value < 0 or value > TOKENS_MAX:
+    if value < 0 or value > TOKENS_MAX or not math.isfinite(value):
         errors[field] = ["Expected a non-negative integer."]
         return 0
     return int(value)
@@ -177,6 +184,8 @@ def _error_message(value: Any) -> tuple[str, bool] | None:
 def span_item_clean(item: Any) -> tuple[CleanSpan | None, dict[str, list[str]]]:
     """Validate and normalise one span item: (span, {}) or (None, {field: [messages]})."""
     if not isinstance(item, dict):
+        if isinstance(item, RejectedItem):
+            return None, item.fields
         return None, {"non_field_errors": ["Expected a JSON object."]}
     errors: dict[str, list[str]] = {}
     get = item.get
@@ -216,6 +225,9 @@ def span_item_clean(item: Any) -> tuple[CleanSpan | None, dict[str, list[str]]]:
             continue
         try:
             times.append(parse_time(value))
+        except TimeError as exc:
+            errors[key] = [str(exc)]
+            times.append(None)
         except (ValueError, TypeError, OverflowError):
             errors[key] = ["Expected an ISO 8601 date-time or epoch seconds (or ms, µs, ns)."]
             times.append(None)
@@ -277,8 +289,11 @@ def span_item_clean(item: Any) -> tuple[CleanSpan | None, dict[str, list[str]]]:
                        ("metadata", metadata or None), ("metrics", metrics or None)):
         try:
             texts.append(None if value is None else json_text(value))
-        except TypeError:  # orjson refuses more than 255 levels of nesting
-            errors[key] = [f"Nested more than {JSON_DEPTH_MAX} levels deep."]
+        except TypeError as exc:  # orjson refuses deeper nesting (and text that is not Unicode)
+            if "surrogate" in str(exc) or "UTF-8" in str(exc):
+                errors[key] = [SURROGATE_MESSAGE]
+            else:
+                errors[key] = [f"Nested more than {JSON_DEPTH_MAX} levels deep."]
     if errors:
         return None, errors
     input_text, output_text, expected_text, metadata_text, metrics_text = texts
@@ -298,11 +313,17 @@ def _metrics_clean(metrics: dict, errors: dict) -> tuple[int, int, int, float, s
     key, value = _first_present(metrics, OUTPUT_TOKEN_KEYS)
     output_tokens = _count(value, f"metrics.{key}", errors)
     total = metrics.get("total_tokens")
-    total_tokens = _count(total, "metrics.total_tokens", errors) if total is not None else input_tokens + output_tokens
+    if total is not None:
+        total_tokens = _count(total, "metrics.total_tokens", errors)
+    else:
+        total_tokens = input_tokens + output_tokens
+        if total_tokens > TOKENS_MAX:
+            errors["metrics.total_tokens"] = [f"input + output tokens is over {TOKENS_MAX}; send total_tokens."]
     cost = metrics.get("cost", metrics.get("total_cost"))
     if cost is None:
         cost = 0.0
-    elif isinstance(cost, bool) or not isinstance(cost, int | float) or not math.isfinite(cost) or cost < 0:
+    elif isinstance(cost, bool) or not isinstance(cost, int | float) or not -1 < cost < 2e308 \
+            or not math.isfinite(cost) or cost < 0:
         errors["metrics.cost"] = ["Expected a non-negative number."]
         cost = 0.0
     model = metrics.get("model")

@@ -1,8 +1,10 @@
 """The two ingest endpoints: `POST /api/v1/ingest/` (JSON) and `POST /v1/traces` (OTLP/HTTP).
 
-Both read the raw body themselves (no DRF parser: the body may be gzip and is parsed once with
-orjson or protobuf), enforce `INGEST_MAX_BODY_BYTES` on the sent and on the decompressed size, and
-hand the span items to `span_batch_ingest`.
+Both take the raw body (`RawBodyParser`: the body may be gzip and is parsed once, through
+`apps.core.parsing.json_parse` or protobuf), enforce `INGEST_MAX_BODY_BYTES` on the sent and on
+the decompressed size, and hand the span items to `span_batch_ingest`. Items that cannot become
+spans (lone surrogates in their text, OTLP values of the wrong shape) travel as `RejectedItem`s,
+so they are listed with their index and the rest of the batch is stored.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from __future__ import annotations
 import zlib
 from typing import Any
 
-import orjson
 from django.conf import settings
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -20,8 +21,10 @@ from rest_framework.views import APIView
 
 from apps.core.api import request_project
 from apps.core.exceptions import ApplicationError
+from apps.core.parsing import JSON_PARSE_DEPTH_MAX, RawBodyParser, json_parse, too_large
 
 from . import otlp
+from .ingest import RejectedItem
 from .services import span_batch_ingest
 
 MAX_BATCH_SPANS = 5_000
@@ -29,11 +32,9 @@ _DECOMPRESS_CHUNK = 1 << 20
 
 
 def _too_large(limit: int) -> ApplicationError:
-    return ApplicationError(
-        f"The body is over the {limit} byte limit; send smaller batches.",
-        fields={"body": [f"At most {limit} bytes (after decompression)."]},
-        status=413,
-    )
+    error = too_large(limit)
+    error.fields = {"body": [f"At most {limit} bytes (after decompression)."]}
+    return error
 
 
 def _decompress(body: bytes, encoding: str, limit: int) -> bytes:
@@ -69,7 +70,9 @@ def ingest_body(request) -> bytes:
         raise ApplicationError("Bad Content-Length.", fields={"Content-Length": ["Expected a number."]})
     if length > limit:
         raise _too_large(limit)
-    body = request._request.body
+    body = request.data  # RawBodyParser: bytes, within the limit
+    if not isinstance(body, bytes):  # no Content-Type: DRF parsed nothing
+        body = request._request.body
     encoding = request.META.get("HTTP_CONTENT_ENCODING", "").strip().lower()
     if encoding and encoding != "identity":
         body = _decompress(body, encoding, limit)
@@ -81,6 +84,24 @@ def _session_project_slug(request, payload: Any) -> str:
     slug = payload.get("project") if isinstance(payload, dict) else None
     slug = slug or request.query_params.get("project") or ""
     return slug if isinstance(slug, str) else ""
+
+
+def items_with_text_errors(payload: Any, bad: dict[str, list[str]]) -> Any:
+    """Spans holding lone surrogates become RejectedItems naming the field; elsewhere it is a 400."""
+    if not bad:
+        return payload
+    items = payload.get("spans") if isinstance(payload, dict) else payload
+    prefix = "spans" if isinstance(payload, dict) else ""
+    per_item: dict[int, dict[str, list[str]]] = {}
+    for path, messages in bad.items():
+        head, sep, rest = path.partition("]")
+        index = head.removeprefix(prefix + "[")
+        if not (isinstance(items, list) and head.startswith(prefix + "[") and index.isdigit()):
+            raise ApplicationError("Text with lone surrogates is not valid Unicode.", fields={path: messages})
+        per_item.setdefault(int(index), {})[rest.lstrip(".") or "non_field_errors"] = messages
+    for index, fields in per_item.items():
+        items[index] = RejectedItem(fields)
+    return payload
 
 
 def _check_count(items: list) -> None:
@@ -96,8 +117,8 @@ class IngestView(APIView):
     """Batch span ingest: upsert by span_id; each rejected item is listed with its index and fields."""
 
     required_scope = "ingest"
-    # Answers (200/400/413) are built here; DRF must not parse the (possibly gzip) body itself.
-    parser_classes: list = []
+    # Answers (200/400/413) are built here; the (possibly gzip) body is decoded by the view.
+    parser_classes = [RawBodyParser]
 
     @extend_schema(
         operation_id="ingest_spans",
@@ -116,10 +137,9 @@ class IngestView(APIView):
     )
     def post(self, request):
         body = ingest_body(request)
-        try:
-            payload = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise ApplicationError("Malformed JSON.", fields={"body": [str(exc)]})
+        # Deep fields are refused per item (span_item_clean), so one deep span never costs the batch.
+        payload, bad = json_parse(body, max_depth=JSON_PARSE_DEPTH_MAX, surrogates="collect")
+        payload = items_with_text_errors(payload, bad)
         items = payload.get("spans") if isinstance(payload, dict) else payload
         if not isinstance(items, list):
             raise ApplicationError('Send {"spans": [...]} or a list of spans.', fields={"spans": ["Expected a list."]})
@@ -148,7 +168,7 @@ class OtlpTracesView(APIView):
     """OTLP/HTTP trace export: protobuf or JSON, optionally gzip; answers ExportTraceServiceResponse."""
 
     required_scope = "ingest"
-    parser_classes: list = []
+    parser_classes = [RawBodyParser]
 
     @extend_schema(
         operation_id="otlp_traces_export",

@@ -24,6 +24,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from apps.core.exceptions import ApplicationError
+from apps.core.parsing import JSON_PARSE_DEPTH_MAX, SURROGATE_MESSAGE, json_parse, surrogate_paths
+
+from .ingest import RejectedItem
 
 STATUS_CODE_ERROR = 2
 SPAN_KINDS = {0: "unspecified", 1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
@@ -69,9 +72,34 @@ def _pb_attributes(attributes) -> dict[str, Any]:
     return {kv.key: _pb_value(kv.value) for kv in attributes}
 
 
-def _json_value(value: Any) -> Any:
+ATTRIBUTE_DEPTH_MAX = 32
+
+
+class ShapeError(ValueError):
+    """An attribute value of the wrong shape; `field` names it, relative to the span."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def _json_values(item: Any, field: str, kind: str) -> list:
+    if item is None:
+        return []
+    values = item.get("values", []) if isinstance(item, dict) else item
+    if values is None:
+        values = []
+    if not isinstance(item, dict) or not isinstance(values, list):
+        raise ShapeError(field, f'{kind} must be an object {{"values": [...]}}.')
+    return values
+
+
+def _json_value(value: Any, field: str = "value", depth: int = 0) -> Any:
     if not isinstance(value, dict):
         return None
+    if depth > ATTRIBUTE_DEPTH_MAX:
+        raise ShapeError(field, f"Attribute values nest at most {ATTRIBUTE_DEPTH_MAX} levels deep.")
     for key, item in value.items():
         if key in ("stringValue", "string_value", "boolValue", "bool_value", "doubleValue", "double_value"):
             return item
@@ -81,19 +109,21 @@ def _json_value(value: Any) -> Any:
             except (TypeError, ValueError):
                 return item
         if key in ("arrayValue", "array_value"):
-            return [_json_value(v) for v in (item or {}).get("values", []) or []]
+            return [_json_value(v, f"{field}[{i}]", depth + 1)
+                    for i, v in enumerate(_json_values(item, field, "arrayValue"))]
         if key in ("kvlistValue", "kvlist_value"):
-            return _json_attributes((item or {}).get("values"))
+            return _json_attributes(_json_values(item, field, "kvlistValue"), field, depth + 1)
         if key in ("bytesValue", "bytes_value"):
             return item
     return None
 
 
-def _json_attributes(attributes: Any) -> dict[str, Any]:
+def _json_attributes(attributes: Any, field: str = "attributes", depth: int = 0) -> dict[str, Any]:
+    """Attributes as a dict; ShapeError naming `<field>.<key>` for a value of the wrong shape."""
     if not isinstance(attributes, list):
         return {}
     return {
-        kv["key"]: _json_value(kv.get("value"))
+        kv["key"]: _json_value(kv.get("value"), f"{field}.{kv['key']}", depth)
         for kv in attributes
         if isinstance(kv, dict) and isinstance(kv.get("key"), str)
     }
@@ -159,7 +189,7 @@ def _as_int(value: Any) -> int | None:
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         return int(value)
     return None
 
@@ -318,53 +348,75 @@ def _get(mapping: Any, camel: str, snake: str) -> Any:
     return mapping.get(snake) if value is None else value
 
 
-def span_items_from_json(body: bytes) -> list[dict[str, Any]]:
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise ApplicationError("Malformed JSON.", fields={"body": [str(exc)]})
+def span_items_from_json(body: bytes) -> list[Any]:
+    """Span items of an OTLP JSON body; a span that cannot become one is a RejectedItem (keeps its index)."""
+    document, bad = json_parse(body, max_depth=JSON_PARSE_DEPTH_MAX, surrogates="collect")
     if not isinstance(document, dict):
         raise ApplicationError("Expected an OTLP ExportTraceServiceRequest object.",
                                fields={"resourceSpans": ["Expected a list."]})
     try:
-        return _json_span_items(document)
+        return _json_span_items(document, check_text=bool(bad))
     except RecursionError:
         raise ApplicationError("Attribute values are nested too deeply.", fields={"body": ["Too deeply nested."]})
 
 
-def _json_span_items(document: dict) -> list[dict[str, Any]]:
-    items = []
+def _text_errors(value: Any, prefix: str) -> dict[str, list[str]]:
+    return {f"{prefix}{'.' if prefix and not path.startswith('[') else ''}{path}": [SURROGATE_MESSAGE]
+            for path in surrogate_paths(value)}
+
+
+def _json_span_items(document: dict, *, check_text: bool = False) -> list[Any]:
+    items: list[Any] = []
     for resource_spans in _list(_get(document, "resourceSpans", "resource_spans")):
-        resource = _json_attributes(_get(_get(resource_spans, "resource", "resource"), "attributes", "attributes"))
+        resource_error: dict[str, list[str]] = {}
+        resource_info = _get(resource_spans, "resource", "resource")
+        try:
+            resource = _json_attributes(_get(resource_info, "attributes", "attributes"), "resource.attributes")
+        except ShapeError as exc:
+            resource, resource_error = {}, {exc.field: [exc.message]}
+        if check_text:
+            resource_error.update(_text_errors(resource_info, "resource"))
         for scope_spans in _list(_get(resource_spans, "scopeSpans", "scope_spans")):
             scope_info = _get(scope_spans, "scope", "scope")
             scope = {k: v for k in ("name", "version") if isinstance(v := _get(scope_info, k, k), str) and v}
+            scope_error = _text_errors(scope_info, "scope") if check_text else {}
             for span in _list(_get(scope_spans, "spans", "spans")):
                 if not isinstance(span, dict):
                     items.append(span)  # the validator rejects it with its index
                     continue
-                status = _get(span, "status", "status")
-                events = [
-                    {"name": e.get("name", ""), "time_unix_nano": _as_int(_get(e, "timeUnixNano", "time_unix_nano")),
-                     "attributes": _json_attributes(e.get("attributes"))}
-                    for e in _list(span.get("events")) if isinstance(e, dict)
-                ]
-                items.append(span_item_from_otel(
-                    trace_id=_hex(_get(span, "traceId", "trace_id")).lower(),
-                    span_id=_hex(_get(span, "spanId", "span_id")).lower(),
-                    parent_span_id=_hex(_get(span, "parentSpanId", "parent_span_id")).lower(),
-                    name=span.get("name"),
-                    kind=span.get("kind"),
-                    start_ns=_get(span, "startTimeUnixNano", "start_time_unix_nano"),
-                    end_ns=_get(span, "endTimeUnixNano", "end_time_unix_nano"),
-                    attributes=_json_attributes(span.get("attributes")),
-                    events=events,
-                    status_code=_get(status, "code", "code"),
-                    status_message=_get(status, "message", "message"),
-                    resource=resource,
-                    scope=scope,
-                ))
+                errors = {**resource_error, **scope_error, **(_text_errors(span, "") if check_text else {})}
+                if errors:
+                    items.append(RejectedItem(errors))
+                    continue
+                try:
+                    items.append(_json_span_item(span, resource, scope))
+                except ShapeError as exc:
+                    items.append(RejectedItem({exc.field: [exc.message]}))
     return items
+
+
+def _json_span_item(span: dict, resource: dict, scope: dict) -> dict[str, Any]:
+    status = _get(span, "status", "status")
+    events = [
+        {"name": e.get("name", ""), "time_unix_nano": _as_int(_get(e, "timeUnixNano", "time_unix_nano")),
+         "attributes": _json_attributes(e.get("attributes"), f"events[{i}].attributes")}
+        for i, e in enumerate(_list(span.get("events"))) if isinstance(e, dict)
+    ]
+    return span_item_from_otel(
+        trace_id=_hex(_get(span, "traceId", "trace_id")).lower(),
+        span_id=_hex(_get(span, "spanId", "span_id")).lower(),
+        parent_span_id=_hex(_get(span, "parentSpanId", "parent_span_id")).lower(),
+        name=span.get("name"),
+        kind=span.get("kind"),
+        start_ns=_get(span, "startTimeUnixNano", "start_time_unix_nano"),
+        end_ns=_get(span, "endTimeUnixNano", "end_time_unix_nano"),
+        attributes=_json_attributes(span.get("attributes")),
+        events=events,
+        status_code=_get(status, "code", "code"),
+        status_message=_get(status, "message", "message"),
+        resource=resource,
+        scope=scope,
+    )
 
 
 def export_response(*, rejected: int, message: str, as_json: bool) -> bytes:

@@ -28,7 +28,7 @@ from apps.core.json_preview import json_preview
 from apps.projects.models import Project
 
 from .ingest import CleanSpan, span_item_clean
-from .models import Tag, Trace
+from .models import Span, Tag, Trace
 
 MISMATCHED_TRACE = "This span_id was ingested before under another trace_id."
 PREVIEW_CHARS = 200
@@ -142,9 +142,19 @@ def span_batch_ingest(*, project: Project, items: list[Any]) -> IngestResult:
     with transaction.atomic():
         if _is_postgres():
             _plan_index_lookups()
-        trace_pks = _traces_upsert(project=project, trace_ids=sorted({s.trace_id for _, s in latest.values()}))
+        totals: dict[int, tuple] = {}
+        trace_pks = _traces_upsert(project=project, trace_ids=sorted({s.trace_id for _, s in latest.values()}),
+                                   totals=totals)
+        overflowing = _overflowing_spans(latest=latest, trace_pks=trace_pks, totals=totals)
+        for span_id, fields in overflowing.items():
+            for index in indices[span_id]:
+                result.rejected.append({"index": index, "fields": fields})
+                result.accepted -= 1
+            del latest[span_id]
         rows = sorted(latest.values(), key=lambda pair: pair[1].span_id)
-        if _is_postgres():
+        if not rows:
+            span_pks = {}
+        elif _is_postgres():
             span_pks = _spans_upsert_postgres(project=project, rows=rows, trace_pks=trace_pks)
         else:
             span_pks = _spans_upsert_sqlite(project=project, rows=rows, trace_pks=trace_pks)
@@ -154,12 +164,13 @@ def span_batch_ingest(*, project: Project, items: list[Any]) -> IngestResult:
                 for index in indices[span.span_id]:
                     result.rejected.append({"index": index, "fields": {"trace_id": [MISMATCHED_TRACE]}})
                     result.accepted -= 1
+        if moved or overflowing:
             result.rejected.sort(key=lambda r: r["index"])
         tagged = [(s.span_id, tag) for _, s in rows if s.span_id in span_pks for tag in s.tags]
         if tagged:
             _span_tags_add(project=project, pairs=tagged, span_pks=span_pks)
         touched = sorted(trace_pks.values())
-        if moved:
+        if moved or overflowing:
             _empty_traces_delete(trace_pks=touched)
             touched = list(Trace.objects.filter(pk__in=touched).values_list("pk", flat=True))
         _summaries_update(trace_pks=touched)
@@ -183,8 +194,73 @@ def _plan_index_lookups() -> None:
         cursor.execute("SET LOCAL enable_seqscan = off")
 
 
-def _traces_upsert(*, project: Project, trace_ids: list[str]) -> dict[str, int]:
-    """Create missing traces and lock all of them, in trace_id order. Returns {trace_id: pk}."""
+# A trace's sums must fit their columns: tokens a bigint, cost a finite double (with room to spare,
+# so no order of summation in the database can overflow).
+TOKENS_TOTAL_MAX = 2**63 - 1
+COST_TOTAL_MAX = 1e308
+_TOTAL_FIELDS = (("metrics.input_tokens", "input token"), ("metrics.output_tokens", "output token"),
+                 ("metrics.total_tokens", "total token"), ("metrics.cost", "cost"))
+
+
+def _span_amounts(span: CleanSpan) -> tuple:
+    return span.input_tokens, span.output_tokens, span.total_tokens, span.cost
+
+
+def _fits(amounts: tuple) -> int | None:
+    """The index of the first sum over its limit, or None."""
+    for i, amount in enumerate(amounts):
+        if amount > (COST_TOTAL_MAX if i == 3 else TOKENS_TOTAL_MAX) or amount != amount:
+            return i
+    return None
+
+
+def _overflowing_spans(*, latest: dict[str, tuple[int, CleanSpan]], trace_pks: dict[str, int],
+                       totals: dict[int, tuple]) -> dict[str, dict[str, list[str]]]:
+    """Spans that would push their trace's token or cost sums past their columns: {span_id: fields}.
+
+    The stored summaries plus the batch bound the new sums from above; only a trace over a limit by
+    that bound (almost never) is checked exactly, from its spans, in the order the items came.
+    """
+    batch: dict[int, list] = {}
+    for _, span in latest.values():
+        sums = batch.setdefault(trace_pks[span.trace_id], [0, 0, 0, 0.0])
+        for i, amount in enumerate(_span_amounts(span)):
+            sums[i] += amount
+    suspects = []
+    for pk, sums in batch.items():
+        stored = totals.get(pk) or (0, 0, 0, 0.0)
+        bound = tuple(int(stored[i] or 0) + sums[i] for i in range(3)) + (float(stored[3] or 0) + sums[3],)
+        if _fits(bound) is not None:
+            suspects.append(pk)
+    if not suspects:
+        return {}
+    refused: dict[str, dict[str, list[str]]] = {}
+    in_batch = set(latest)
+    for trace_pk in suspects:
+        base = [0, 0, 0, 0.0]
+        for row in Span.objects.filter(trace_id=trace_pk).values_list(
+                "span_id", "input_tokens", "output_tokens", "total_tokens", "cost").iterator():
+            if row[0] not in in_batch:
+                for i, amount in enumerate(row[1:]):
+                    base[i] += amount
+        for _, span in sorted((pair for pair in latest.values() if trace_pks[pair[1].trace_id] == trace_pk),
+                              key=lambda pair: pair[0]):
+            after = tuple(b + a for b, a in zip(base, _span_amounts(span), strict=True))
+            over = _fits(after)
+            if over is None:
+                base = list(after)
+                continue
+            field, what = _TOTAL_FIELDS[over]
+            limit = f"{COST_TOTAL_MAX:g}" if over == 3 else str(TOKENS_TOTAL_MAX)
+            refused[span.span_id] = {field: [f"The trace's {what} total would exceed {limit}."]}
+    return refused
+
+
+def _traces_upsert(*, project: Project, trace_ids: list[str], totals: dict[int, tuple] | None = None) -> dict[str, int]:
+    """Create missing traces and lock all of them, in trace_id order. Returns {trace_id: pk}.
+
+    `totals` receives each trace's stored (input_tokens, output_tokens, total_tokens, total_cost)."""
+    totals = {} if totals is None else totals
     now = timezone.now()
     with connection.cursor() as cursor:
         if _is_postgres():
@@ -199,11 +275,15 @@ def _traces_upsert(*, project: Project, trace_ids: list[str]) -> dict[str, int]:
                     '[]'::jsonb, 'none', %s, %s
                 FROM unnest(%s::varchar[]) AS t(trace_id) ORDER BY t.trace_id
                 ON CONFLICT (project_id, trace_id) DO UPDATE SET updated_at = EXCLUDED.updated_at
-                RETURNING trace_id, id
+                RETURNING trace_id, id, input_tokens, output_tokens, total_tokens, total_cost
                 """,
                 [project.pk, now, now, trace_ids],
             )
-            return dict(cursor.fetchall())
+            found = {}
+            for trace_id, pk, *sums in cursor.fetchall():
+                found[trace_id] = pk
+                totals[pk] = tuple(sums)
+            return found
         stamp = connection.ops.adapt_datetimefield_value(now)
         cursor.executemany(
             """
@@ -218,10 +298,13 @@ def _traces_upsert(*, project: Project, trace_ids: list[str]) -> dict[str, int]:
         found: dict[str, int] = {}
         for chunk in _chunks(trace_ids):
             cursor.execute(
-                f"SELECT trace_id, id FROM traces_trace WHERE project_id = %s AND trace_id IN ({_marks(chunk)})",
+                "SELECT trace_id, id, input_tokens, output_tokens, total_tokens, total_cost FROM traces_trace "
+                f"WHERE project_id = %s AND trace_id IN ({_marks(chunk)})",
                 [project.pk, *chunk],
             )
-            found.update(cursor.fetchall())
+            for trace_id, pk, *sums in cursor.fetchall():
+                found[trace_id] = pk
+                totals[pk] = tuple(sums)
         return found
 
 

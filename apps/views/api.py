@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from apps.core.api import ProjectScopedViewMixin, request_can, request_project, request_projects
 from apps.core.exceptions import ApplicationError, not_found
+from apps.core.parsing import is_id
 from apps.projects.permissions import action_role
 
 from . import generation, services
@@ -91,7 +92,7 @@ class TraceViewViewSet(ProjectScopedViewMixin, viewsets.ModelViewSet):
         return views
 
     def get_object(self):
-        view = self.get_queryset().filter(pk=self.kwargs["pk"]).first() if str(self.kwargs["pk"]).isdigit() else None
+        view = self.get_queryset().filter(pk=self.kwargs["pk"]).first() if is_id(self.kwargs["pk"]) else None
         if view is None:
             raise not_found("Trace view not found.")
         return view
@@ -170,7 +171,7 @@ class TraceViewViewSet(ProjectScopedViewMixin, viewsets.ModelViewSet):
             from apps.queues.models import ReviewQueue
 
             ref = str(data["queue"])
-            queue = ReviewQueue.objects.filter(pk=ref, project=view.project).first() if ref.isdigit() else None
+            queue = ReviewQueue.objects.filter(pk=ref, project=view.project).first() if is_id(ref) else None
             if queue is None:
                 raise ApplicationError("Queue not found.", fields={"queue": ["No such queue."]}, status=404)
         services.trace_view_default_set(project=view.project, view=view, queue=queue)
@@ -188,7 +189,7 @@ class ShareLinkViewSet(ProjectScopedViewMixin, mixins.ListModelMixin, mixins.Ret
 
     def get_object(self):
         pk = str(self.kwargs["pk"])
-        link = self.get_queryset().filter(pk=pk).first() if pk.isdigit() else None
+        link = self.get_queryset().filter(pk=pk).first() if is_id(pk) else None
         if link is None:
             raise not_found("Share link not found.")
         return link

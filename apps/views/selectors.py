@@ -6,6 +6,7 @@ from django.core import signing
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from apps.core.parsing import is_id
 from apps.projects.selectors import projects_for_user
 from apps.traces.models import Trace
 
@@ -28,7 +29,7 @@ def trace_for_projects(projects, trace_ref) -> Trace | None:
     ref = str(trace_ref or "").strip()
     if not ref:
         return None
-    if ref.isdigit():
+    if is_id(ref):
         found = traces.filter(pk=int(ref)).first()
         if found:
             return found

@@ -19,6 +19,7 @@ from .models import ShareLink, TraceView, TraceViewDefault
 from .schema import spec_errors
 from .selectors import SHARE_SALT, annotation_panel_context_fn
 
+SHARE_MIN_HOURS = 1
 SHARE_MAX_DAYS = 365
 SHARE_DEFAULT_HOURS = 24 * 7
 _panel_counter = itertools.count(1)
@@ -106,12 +107,12 @@ def share_link_create(*, view: TraceView, trace: Trace, expires_in_hours: Any = 
     if trace.project_id != view.project_id:
         raise ApplicationError("Trace not found.", fields={"trace": ["Not a trace of this project."]}, status=404)
     try:
-        hours = float(expires_in_hours)
-    except (TypeError, ValueError):
-        hours = -1
-    if not 0 < hours <= SHARE_MAX_DAYS * 24:
+        hours = -1.0 if isinstance(expires_in_hours, bool) else float(expires_in_hours)
+    except (TypeError, ValueError, OverflowError):
+        hours = -1.0
+    if not SHARE_MIN_HOURS <= hours <= SHARE_MAX_DAYS * 24:
         raise ApplicationError("Choose how long the link lives.", fields={
-            "expires_in_hours": [f"A number of hours between 1 and {SHARE_MAX_DAYS * 24}."]})
+            "expires_in_hours": [f"A number of hours between {SHARE_MIN_HOURS} and {SHARE_MAX_DAYS * 24}."]})
     link = ShareLink.objects.create(
         project=view.project, view=view, trace=trace, key=secrets.token_urlsafe(24),
         expires_at=timezone.now() + timedelta(hours=hours),
