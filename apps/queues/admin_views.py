@@ -152,7 +152,7 @@ def _review_body(request, queue, span) -> str | None:
 
 
 def _panel_context(request, queue: ReviewQueue, item: ReviewItem, *, can_submit: bool, submitted: bool):
-    from apps.reviews.selectors import annotation_panel_context, panel_scores_blind
+    from apps.reviews.selectors import annotation_panel_context
 
     configs = list(queue.score_configs.all())
     ctx = annotation_panel_context(request, item.span, configs=configs)
@@ -162,10 +162,15 @@ def _panel_context(request, queue: ReviewQueue, item: ReviewItem, *, can_submit:
     if not can_submit:
         ctx["can_edit"] = False
         ctx["panel_state"]["canEdit"] = False
-    if not selectors.scores_visible_to(queue=queue, user=request.user, submitted=submitted, status=item.status):
-        # Blind queue: keep only the reviewer's own scores until they submit.
-        panel_scores_blind(ctx, request.user)
     return ctx
+
+
+def _visible_expected(request, span):
+    """The expected value as the reviewer may see it (blind queues: only their own correction)."""
+    from apps.reviews.selectors import span_annotations_visible
+
+    expected = span_annotations_visible([span.pk], request.user)[span.pk]["expected"]
+    return None if expected is None else _readable(expected)
 
 
 def _neighbours(queue: ReviewQueue, item: ReviewItem, user) -> tuple[int | None, int | None]:
@@ -212,7 +217,7 @@ def review_item_view(request, queue_id: int, item_id: int, admin_site=None):
         span_io_template=_span_io_template(),
         io_input=_readable(span.input),
         io_output=_readable(span.output),
-        io_expected=None if span.expected is None else _readable(span.expected),
+        io_expected=_visible_expected(request, span),
         page_state={
             "submitUrl": reverse("admin:queues_reviewqueue_review_submit", args=[queue.pk, item.pk]),
             "skipUrl": reverse("admin:queues_reviewqueue_review_skip", args=[queue.pk, item.pk]),
