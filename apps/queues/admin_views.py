@@ -167,9 +167,9 @@ def _panel_context(request, queue: ReviewQueue, item: ReviewItem, *, can_submit:
 
 def _visible_expected(request, span):
     """The expected value as the reviewer may see it (blind queues: only their own correction)."""
-    from apps.reviews.selectors import span_annotations_visible
+    from apps.reviews.selectors import span_as_seen_by
 
-    expected = span_annotations_visible([span.pk], request.user)[span.pk]["expected"]
+    expected = span_as_seen_by(request.user, span).expected
     return None if expected is None else _readable(expected)
 
 

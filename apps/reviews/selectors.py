@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import difflib
 import json
 import re
@@ -160,6 +161,39 @@ def _metadata_keys_by(user_id: int | None, span_pks: list[int]) -> dict[int, set
             "span_id", "values"):
         out.setdefault(span_id, set()).update((values or {}).keys())
     return out
+
+
+def spans_as_seen_by(user, spans: list[Span]) -> list[Span]:
+    """The spans with their annotation columns (`expected`, `annotation_metadata`, `tags`) narrowed to
+    what `user` may see, for pages and renderers that read the columns (trace and span pages, trace
+    views, share pages). Blinded spans are shallow copies: the caller's instances are not changed."""
+    visibility = annotations_visible_to(user, [s.pk for s in spans])
+    if not visibility.blinded:
+        return list(spans)
+    bulk = span_annotations_visible(list(visibility.blinded), user, visibility=visibility)
+    out = []
+    for span in spans:
+        if span.pk in visibility.blinded:
+            data = bulk[span.pk]
+            span = copy.copy(span)
+            span.expected = data["expected"]
+            span.annotation_metadata = data["metadata"]
+            span.tags = sorted({t["name"] for t in data["tags"]})
+        out.append(span)
+    return out
+
+
+def span_as_seen_by(user, span: Span) -> Span:
+    return spans_as_seen_by(user, [span])[0]
+
+
+def trace_tags_as_seen_by(user, trace) -> list[str]:
+    """`Trace.tags` (the union of its spans' tags) without the tags `user` may not see yet."""
+    spans = list(Span.objects.filter(trace_id=trace.pk).only("id", "tags"))
+    visibility = annotations_visible_to(user, [s.pk for s in spans])
+    if not visibility.blinded:
+        return list(trace.tags or [])
+    return sorted({name for s in spans_as_seen_by(user, spans) for name in (s.tags or [])})
 
 
 def span_annotations_api_extension(spans, request) -> dict[int, dict[str, Any]]:

@@ -39,7 +39,7 @@ def review_body(*, request, queue=None, trace=None, span=None, **_kwargs) -> dic
         return None
     body = None
     if view is not None:
-        body = render_html(render_tree(view.spec, trace, focus=span), request=request, interactive=True,
+        body = render_html(render_tree(view.spec, trace, focus=span, viewer=request.user), request=request, interactive=True,
                            review=review_state(request=request, queue=queue, span=span))
     return {
         "template": "views/review_body.html",
