@@ -165,14 +165,6 @@ def _panel_context(request, queue: ReviewQueue, item: ReviewItem, *, can_submit:
     return ctx
 
 
-def _visible_expected(request, span):
-    """The expected value as the reviewer may see it (blind queues: only their own correction)."""
-    from apps.reviews.selectors import span_as_seen_by
-
-    expected = span_as_seen_by(request.user, span).expected
-    return None if expected is None else _readable(expected)
-
-
 def _neighbours(queue: ReviewQueue, item: ReviewItem, user) -> tuple[int | None, int | None]:
     """Previous/next in the reviewer's own history of this queue (for k / j)."""
     mine = ReviewSubmission.objects.filter(item__queue=queue, reviewer=user)
@@ -186,6 +178,8 @@ def _neighbours(queue: ReviewQueue, item: ReviewItem, user) -> tuple[int | None,
 
 
 def review_item_view(request, queue_id: int, item_id: int, admin_site=None):
+    from apps.reviews.selectors import span_as_seen_by
+
     queue = _queue_or_404(request, queue_id)
     item = _item_or_404(queue, item_id)
     try:
@@ -196,7 +190,8 @@ def review_item_view(request, queue_id: int, item_id: int, admin_site=None):
         raise Http404(exc.message)
     item = _item_or_404(queue, item_id)
     queue.refresh_from_db()
-    span = item.span
+    # Blind queues: the span's expected, tags and reviewer metadata as this reviewer may see them.
+    span = span_as_seen_by(request.user, item.span)
     prev_id, next_id = _neighbours(queue, item, request.user)
     review_url = reverse("admin:queues_reviewqueue_review", args=[queue.pk])
     body = _review_body(request, queue, span)
@@ -217,7 +212,7 @@ def review_item_view(request, queue_id: int, item_id: int, admin_site=None):
         span_io_template=_span_io_template(),
         io_input=_readable(span.input),
         io_output=_readable(span.output),
-        io_expected=_visible_expected(request, span),
+        io_expected=None if span.expected is None else _readable(span.expected),
         page_state={
             "submitUrl": reverse("admin:queues_reviewqueue_review_submit", args=[queue.pk, item.pk]),
             "skipUrl": reverse("admin:queues_reviewqueue_review_skip", args=[queue.pk, item.pk]),

@@ -359,6 +359,8 @@ class ReviewItemView(_ItemBase):
         span = span_as_seen_by(request.user, item.span)  # blind queues: only the caller's own correction
         data["span"] = {"input": span.input, "output": span.output, "expected": span.expected,
                         "metadata": span.metadata}
+        if span is not item.span:  # blinded: who else reviewed it stays hidden too
+            data["submissions"] = [s for s in data["submissions"] if s["reviewer"]["id"] == request.user.pk]
         return Response(data)
 
     @extend_schema(request=ItemPatchSerializer, responses={200: dict})

@@ -187,13 +187,31 @@ def span_as_seen_by(user, span: Span) -> Span:
     return spans_as_seen_by(user, [span])[0]
 
 
+def traces_tags_as_seen_by(user, traces) -> dict[int, list[str]]:
+    """Per trace pk: `Trace.tags` (the union of its spans' tags) without the tags `user` may not see
+    yet. Only traces with a blinded span are recomputed (one query for them all)."""
+    out = {t.pk: list(t.tags or []) for t in traces}
+    if not out or user is None or not getattr(user, "is_authenticated", False) or user.is_superuser:
+        return out
+    touched = set(blinded_span_ids(user).filter(span__trace_id__in=list(out)).values_list("span__trace_id", flat=True))
+    if not touched:
+        return out
+    spans = list(Span.objects.filter(trace_id__in=touched).only("id", "trace_id", "tags"))
+    names: dict[int, set[str]] = {pk: set() for pk in touched}
+    for span in spans_as_seen_by(user, spans):
+        names[span.trace_id].update(span.tags or [])
+    out.update({pk: sorted(v) for pk, v in names.items()})
+    return out
+
+
 def trace_tags_as_seen_by(user, trace) -> list[str]:
-    """`Trace.tags` (the union of its spans' tags) without the tags `user` may not see yet."""
-    spans = list(Span.objects.filter(trace_id=trace.pk).only("id", "tags"))
-    visibility = annotations_visible_to(user, [s.pk for s in spans])
-    if not visibility.blinded:
-        return list(trace.tags or [])
-    return sorted({name for s in spans_as_seen_by(user, spans) for name in (s.tags or [])})
+    return traces_tags_as_seen_by(user, [trace])[trace.pk]
+
+
+def trace_tags_api_extension(traces, request) -> dict[int, dict[str, Any]]:
+    """The trace read API's `tags` as the caller may see them (blind review queues)."""
+    seen = traces_tags_as_seen_by(request.user, list(traces))
+    return {t.pk: {"tags": seen[t.pk]} for t in traces if seen[t.pk] != list(t.tags or [])}
 
 
 def span_annotations_api_extension(spans, request) -> dict[int, dict[str, Any]]:
@@ -428,6 +446,10 @@ def annotation_panel_context(request, span: Span, configs=None) -> dict[str, Any
                                 .order_by("-created_at", "-id"))
     ]
     expected = annotations["expected"]
+    # Blind: not even as a suggestion may the names of tags others put on this span show.
+    hidden_tags = [] if visibility.sees_others(span.pk) else list(
+        SpanTag.objects.filter(span=span).exclude(tag__name__in=[t["name"] for t in annotations["tags"]])
+        .values_list("tag__name", flat=True))
     # Blind: the Expected box starts from the reviewer's own correction or the output, never another's.
     seed = expected if expected is not None else span.output
     seed_mode = "text" if isinstance(seed, str) or seed is None else "json"
@@ -446,7 +468,8 @@ def annotation_panel_context(request, span: Span, configs=None) -> dict[str, Any
         "mine": {c.name: (_score_state(mine[c.pk]) if c.pk in mine else None) for c in config_list},
         "tags": [t["name"] for t in annotations["tags"]],
         "tagColours": {t["name"]: t["colour"] for t in annotations["tags"] if HEX_COLOUR.fullmatch(t["colour"] or "")},
-        "projectTags": list(Tag.objects.filter(project=project).order_by("name").values_list("name", flat=True)[:500]),
+        "projectTags": [name for name in Tag.objects.filter(project=project).exclude(name__in=hidden_tags)
+                        .order_by("name").values_list("name", flat=True)[:500]],
         "expected": {"mode": seed_mode, "text": _as_text(seed)},
         "metadata": annotations["metadata"],
     }
