@@ -89,6 +89,7 @@ def surfaces(b, user) -> dict[str, str]:
         "comment list": reverse("admin:reviews_comment_changelist"),
         "correction list": reverse("admin:reviews_correction_changelist"),
         "tag history list": reverse("admin:reviews_tagevent_changelist"),
+        "trace list": reverse("admin:traces_trace_changelist"),
     }
     out = {}
     for name, url in api_urls.items():
@@ -99,6 +100,9 @@ def surfaces(b, user) -> dict[str, str]:
         res = admin.get(url)
         assert res.status_code == 200, (name, res.status_code)
         out[name] = res.content.decode()
+    # The trace list's tag filter lists the project's tag names; the rows are what show a trace's tags.
+    rows = out["trace list"]
+    out["trace list"] = rows[rows.index('id="result_list"'):rows.index("</table>", rows.index('id="result_list"'))]
     if user.pk in b["tokens"]:
         res = Client().get(reverse("views_share:page", args=[b["tokens"][user.pk]]))
         assert res.status_code == 200
@@ -119,7 +123,7 @@ SHOWN = {
     "board": ["ALICE-NOTE"],
     "trace view page": [NOW, "ALICE-META", "alice-tag"],
     "score list": ["alice-first"], "score history list": ["alice-first"], "comment list": ["ALICE-COMMENT"],
-    "correction list": ["ALICE-EXPECTED"], "tag history list": ["alice-tag"],
+    "correction list": ["ALICE-EXPECTED"], "tag history list": ["alice-tag"], "trace list": ["alice-tag"],
     "share page": [NOW, "ALICE-META", "alice-tag"],
 }
 
