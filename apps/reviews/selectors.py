@@ -282,14 +282,16 @@ def span_annotations(span: Span) -> dict[str, Any]:
     return span_annotations_bulk([span.pk])[span.pk]
 
 
-def score_summary(span: Span, user=None) -> list[dict[str, Any]]:
+def score_summary(span: Span, user=None, *, visibility: AnnotationVisibility | None = None) -> list[dict[str, Any]]:
     """Per config with scores on the span: the scores, their authors and the mean of numeric values,
     over the scores `user` may see (`annotations_visible_to`; None: every score)."""
     by_config: dict[int, dict[str, Any]] = {}
     rows = Score.objects.filter(span=span).select_related("config", "author").order_by(
         "config__order", "config__name", "created_at", "id")
-    if user is not None:
-        rows = annotations_visible_to(user, [span.pk]).own(span.pk, rows)
+    if visibility is None and user is not None:
+        visibility = annotations_visible_to(user, [span.pk])
+    if visibility is not None:
+        rows = visibility.own(span.pk, rows)
     for s in rows:
         entry = by_config.setdefault(s.config_id, {"config": s.config, "name": s.config.name,
                                                    "kind": s.config.kind, "scores": [], "authors": []})
@@ -487,7 +489,7 @@ def annotation_panel_context(request, span: Span, configs=None) -> dict[str, Any
         "panel_id": f"assay-annotations-{span.pk}",
         "can_edit": can_edit,
         "controls": controls,
-        "summary": score_summary(span, user),
+        "summary": score_summary(span, user, visibility=visibility),
         "annotations": annotations,
         "tags": [coloured(when(t, "added_at")) for t in annotations["tags"]],
         "tag_history": [when(e, "at") for e in reversed(annotations["tag_history"])][:50],
