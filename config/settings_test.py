@@ -14,7 +14,9 @@ _tmp = tempfile.mkdtemp(prefix="assay-test-")
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not shared-cache memory: a Celery worker thread or live server then gets its own
     # connection with ordinary locking (WAL, busy timeout) instead of "database table is locked".
-    DATABASES["default"]["OPTIONS"] = {"timeout": 30, "init_command": "PRAGMA journal_mode=WAL;"}
+    # As in production (config/settings.py): BEGIN IMMEDIATE, and a busy timeout that is waited on.
+    DATABASES["default"]["OPTIONS"] = {"timeout": 30, "transaction_mode": "IMMEDIATE",
+                                       "init_command": "PRAGMA journal_mode=WAL;"}
     DATABASES["default"]["TEST"] = {"NAME": os.path.join(_tmp, "test.sqlite3")}
 EXPORTS_LOCAL_ROOT = os.path.join(_tmp, "exports")
 if STORAGES["exports"]["BACKEND"].endswith("FileSystemStorage"):

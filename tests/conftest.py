@@ -143,3 +143,32 @@ def member():
         return user
 
     return make
+
+
+@pytest.fixture
+def http_as(live_server):
+    """http_as(user) -> an httpx.Client signed in as `user` on the live server (a real session
+    cookie and a CSRF token), for tests that drive concurrent clients over HTTP."""
+    import httpx
+    from django.conf import settings
+    from django.test import Client
+    from django.utils.crypto import get_random_string
+
+    opened: list = []
+
+    def make(user):
+        signed_in = Client()
+        signed_in.force_login(user)
+        secret = get_random_string(32)
+        http = httpx.Client(
+            base_url=live_server.url, timeout=120, follow_redirects=False,
+            cookies={settings.SESSION_COOKIE_NAME: signed_in.cookies[settings.SESSION_COOKIE_NAME].value,
+                     settings.CSRF_COOKIE_NAME: secret},
+            headers={"X-CSRFToken": secret},
+        )
+        opened.append(http)
+        return http
+
+    yield make
+    for http in opened:
+        http.close()

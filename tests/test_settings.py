@@ -103,3 +103,57 @@ def test_rate_limit_counts_live_in_redis_when_redis_url_is_set_else_in_memory(tm
     assert _cache_backend(tmp_path, REDIS_URL="redis://127.0.0.1:6379/5") == \
         "django.core.cache.backends.redis.RedisCache"
     assert _cache_backend(tmp_path, REDIS_URL="") == "django.core.cache.backends.locmem.LocMemCache"
+
+
+SQLITE_WRITERS = r"""
+import threading, time
+import django
+django.setup()
+from django.db import connection, connections, transaction
+
+print("mode", connection.settings_dict["OPTIONS"].get("transaction_mode"))
+with connection.cursor() as c:
+    print("busy_timeout", c.execute("PRAGMA busy_timeout").fetchone()[0])
+    c.execute("CREATE TABLE counter (n integer)")
+    c.execute("INSERT INTO counter VALUES (0)")
+errors = []
+
+def bump(pause_before_write, hold):
+    try:
+        with transaction.atomic(), connection.cursor() as c:
+            n = c.execute("SELECT n FROM counter").fetchone()[0]
+            time.sleep(pause_before_write)
+            c.execute("UPDATE counter SET n = %s", [n + 1])
+            time.sleep(hold)
+    except Exception as exc:
+        errors.append(repr(exc))
+    finally:
+        connections.close_all()
+
+threads = [threading.Thread(target=bump, args=(0.3, 0.6)), threading.Thread(target=bump, args=(0.5, 0))]
+for t in threads:
+    t.start()
+    time.sleep(0.05)
+for t in threads:
+    t.join()
+with connection.cursor() as c:
+    print("count", c.execute("SELECT n FROM counter").fetchone()[0])
+print("errors", errors)
+"""
+
+
+def test_embedded_sqlite_takes_the_write_lock_up_front_and_waits_for_it(tmp_path):
+    """Two read-then-write transactions at once on the embedded default: the second waits for the
+    first (BEGIN IMMEDIATE with a busy timeout) instead of failing with "database is locked", and
+    neither loses the other's update."""
+    clean = {k: v for k, v in os.environ.items() if k not in {"DJANGO_SETTINGS_MODULE", "DATABASE_URL"}}
+    clean.update({"DJANGO_SETTINGS_MODULE": "config.settings",
+                  "DATABASE_URL": f"sqlite:///{tmp_path / 'embedded.sqlite3'}"})
+    result = subprocess.run([sys.executable, "-c", SQLITE_WRITERS], cwd=BASE_DIR, env=clean,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    lines = dict(line.split(" ", 1) for line in result.stdout.strip().splitlines())
+    assert lines["mode"] == "IMMEDIATE"
+    assert int(lines["busy_timeout"]) >= 5000
+    assert lines["errors"] == "[]"
+    assert lines["count"] == "2"

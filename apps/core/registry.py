@@ -8,8 +8,6 @@
   rendered on the admin trace page under each span (annotation panel, trace views).
 - `demo_loaders`: callables (project) -> None, run in order by `manage.py load_demo`.
 - `ingest_hooks`: callables (project, trace_pks) -> None, run after each committed ingest batch.
-- `score_blinders`: callables (user, span_pks) -> set of span pks on which `user` must not see other
-  people's scores yet (blind review queues); the annotation panel and the read API honour them.
 - `review_body_renderers`: callables (request, queue, trace, span) -> dict(template=..., context=...) | None;
   the review page renders the trace through the first that answers (custom trace views), else its default.
 """
@@ -25,7 +23,6 @@ trace_page_panels: list[Callable] = []
 demo_loaders: list[tuple[int, Callable]] = []
 ingest_hooks: list[Callable] = []
 review_body_renderers: list[Callable] = []
-score_blinders: list[Callable] = []
 
 
 def register_demo_loader(loader: Callable, *, order: int) -> None:
@@ -62,17 +59,3 @@ def register_ingest_hook(fn: Callable) -> Callable:
 
 def register_review_body_renderer(fn: Callable) -> Callable:
     return _register(review_body_renderers, fn)
-
-
-def register_score_blinder(fn: Callable) -> Callable:
-    return _register(score_blinders, fn)
-
-
-def spans_blinded_for(user, span_pks: list[int]) -> set[int]:
-    """Span pks on which some registered blinder hides other people's scores from `user`."""
-    if user is None or not getattr(user, "is_authenticated", False) or not span_pks:
-        return set()
-    hidden: set[int] = set()
-    for blinder in score_blinders:
-        hidden |= set(blinder(user=user, span_pks=span_pks))
-    return hidden

@@ -153,7 +153,7 @@ def _review_body(request, queue, span) -> str | None:
 
 
 def _panel_context(request, queue: ReviewQueue, item: ReviewItem, *, can_submit: bool, submitted: bool):
-    from apps.reviews.selectors import annotation_panel_context, panel_scores_blind
+    from apps.reviews.selectors import annotation_panel_context
 
     configs = list(queue.score_configs.all())
     ctx = annotation_panel_context(request, item.span, configs=configs)
@@ -163,9 +163,6 @@ def _panel_context(request, queue: ReviewQueue, item: ReviewItem, *, can_submit:
     if not can_submit:
         ctx["can_edit"] = False
         ctx["panel_state"]["canEdit"] = False
-    if not selectors.scores_visible_to(queue=queue, user=request.user, submitted=submitted, status=item.status):
-        # Blind queue: keep only the reviewer's own scores until they submit.
-        panel_scores_blind(ctx, request.user)
     return ctx
 
 
@@ -182,6 +179,8 @@ def _neighbours(queue: ReviewQueue, item: ReviewItem, user) -> tuple[int | None,
 
 
 def review_item_view(request, queue_id: int, item_id: int, admin_site=None):
+    from apps.reviews.selectors import span_as_seen_by
+
     queue = _queue_or_404(request, queue_id)
     item = _item_or_404(queue, item_id)
     try:
@@ -192,7 +191,8 @@ def review_item_view(request, queue_id: int, item_id: int, admin_site=None):
         raise Http404(exc.message)
     item = _item_or_404(queue, item_id)
     queue.refresh_from_db()
-    span = item.span
+    # Blind queues: the span's expected, tags and reviewer metadata as this reviewer may see them.
+    span = span_as_seen_by(request.user, item.span)
     prev_id, next_id = _neighbours(queue, item, request.user)
     review_url = reverse("admin:queues_reviewqueue_review", args=[queue.pk])
     body = _review_body(request, queue, span)

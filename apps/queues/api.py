@@ -352,8 +352,13 @@ class ReviewItemView(_ItemBase):
         user = _session_user(request)
         scores = selectors.item_scores(queue=item.queue, items=[item], user=user)
         data = item_data(item, scores=scores.get(item.pk, []), detail=True)
-        data["span"] = {"input": item.span.input, "output": item.span.output, "expected": item.span.expected,
-                        "metadata": item.span.metadata}
+        from apps.reviews.selectors import span_as_seen_by
+
+        span = span_as_seen_by(request.user, item.span)  # blind queues: only the caller's own correction
+        data["span"] = {"input": span.input, "output": span.output, "expected": span.expected,
+                        "metadata": span.metadata}
+        if span is not item.span:  # blinded: who else reviewed it stays hidden too
+            data["submissions"] = [s for s in data["submissions"] if s["reviewer"]["id"] == request.user.pk]
         return Response(data)
 
     @extend_schema(request=ItemPatchSerializer, responses={200: dict})

@@ -8,11 +8,10 @@ class QueuesConfig(AppConfig):
     def ready(self) -> None:
         from apps.core import registry
 
-        from . import actions, dashboard, demo, selectors, services
+        from . import actions, dashboard, demo, services
 
         registry.register_ingest_hook(services.queues_on_ingest)
         registry.register_trace_action(actions.add_traces_to_review_queue)
         registry.register_span_action(actions.add_spans_to_review_queue)
         registry.register_dashboard_panel(dashboard.review_dashboard_panel)
         registry.register_demo_loader(demo.demo_load, order=30)
-        registry.register_score_blinder(selectors.spans_blinded_for_reviewer)

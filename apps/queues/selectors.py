@@ -40,48 +40,16 @@ def queue_progress(*, queue: ReviewQueue, user=None, with_done: bool = False) ->
     return progress
 
 
-def scores_visible_to(*, queue: ReviewQueue, user, submitted: bool, status: str) -> bool:
-    """Blind queues hide other reviewers' scores from a reviewer until they have submitted the item."""
-    if not queue.blind or submitted or status == ItemStatus.COMPLETE:
-        return True
-    return user is None  # an API key (no reviewer) reads the queue as a lead does
-
-
-def spans_blinded_for_reviewer(*, user, span_pks: list[int]) -> set[int]:
-    """Spans that are open items of a blind queue the user has not submitted: their other scores stay
-    hidden on every page and in the API, not only on the review page. Curators and admins of the
-    project (the leads) are never blinded."""
-    items = (
-        ReviewItem.objects.filter(span_id__in=span_pks, queue__blind=True, status__in=OPEN_STATUSES)
-        .exclude(Exists(ReviewSubmission.objects.filter(item_id=OuterRef("pk"), reviewer=user)))
-        .select_related("queue__project")
-    )
-    hidden: set[int] = set()
-    leads: dict[int, bool] = {}
-    for item in items:
-        project = item.queue.project
-        if project.pk not in leads:
-            leads[project.pk] = can(user, "queue.lead", project)
-        if not leads[project.pk]:
-            hidden.add(item.span_id)
-    return hidden
-
-
 def item_scores(*, queue: ReviewQueue, items: list[ReviewItem], user) -> dict[int, list[dict[str, Any]]]:
-    """The queue's human scores on each item's span, grouped by item; in blind queues a reviewer sees
-    only their own until they submit the item."""
+    """The queue's human scores on each item's span, grouped by item, as `user` may see them (blind
+    queues: `apps.reviews.selectors.annotations_visible_to`)."""
     from apps.reviews.models import Score, ScoreSource
+    from apps.reviews.selectors import annotations_visible_to
 
     if not items:
         return {}
     by_span = {item.span_id: item for item in items}
-    submitted: set[int] = set()
-    if user is not None and queue.blind:
-        submitted = set(
-            ReviewSubmission.objects.filter(reviewer=user, item_id__in=[i.pk for i in items]).values_list(
-                "item_id", flat=True
-            )
-        )
+    visibility = annotations_visible_to(user, list(by_span))
     configs = list(queue.score_configs.all())
     rows = (
         Score.objects.filter(span_id__in=list(by_span), config__in=configs, source=ScoreSource.HUMAN)
@@ -90,10 +58,7 @@ def item_scores(*, queue: ReviewQueue, items: list[ReviewItem], user) -> dict[in
     out: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for score in rows:
         item = by_span[score.span_id]
-        own = user is not None and score.author_id == user.pk
-        if not own and not scores_visible_to(
-            queue=queue, user=user, submitted=item.pk in submitted, status=item.status
-        ):
+        if not visibility.own(score.span_id, [score]):
             continue
         display = score.display_value
         if score.config.kind == "boolean" and score.value is not None:

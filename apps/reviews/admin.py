@@ -19,6 +19,7 @@ from apps.projects.models import Project
 from . import admin_views
 from .models import Comment, Correction, Score, ScoreConfig, ScoreEvent, TagEvent
 from .resources import ScoreConfigResource
+from .selectors import visible_annotations_q
 from .services import (
     CONFIG_FIELDS,
     score_config_archive,
@@ -186,6 +187,11 @@ class ReadMostlyAdmin(ProjectScopedAdmin):
     """Annotations are written through the panel and the API; the admin lists and deletes them."""
 
     manage_action = "annotation.delete"
+    author_field = "author"
+
+    def get_queryset(self, request):
+        # Blind review queues: a reviewer lists only their own annotations on the items they review.
+        return super().get_queryset(request).filter(visible_annotations_q(request.user, author_field=self.author_field))
 
     def has_add_permission(self, request):
         return False
@@ -281,6 +287,7 @@ class CorrectionAdmin(ReadMostlyAdmin):
 
 @admin.register(TagEvent)
 class TagEventAdmin(ReadMostlyAdmin):
+    author_field = "user"
     list_display = ["created_at", "span", "tag_name", "action", "user", "source"]
     list_filter = ["action", "source", "project"]
     list_select_related = ["span", "user"]

@@ -21,7 +21,7 @@ from apps.traces.models import Span, Trace
 
 from .filters import ScoreConfigFilter, ScoreFilter
 from .models import Score, ScoreConfig, ScoreSource
-from .selectors import score_summary, span_annotations
+from .selectors import score_summary, span_annotations_visible, visible_annotations_q
 from .services import (
     CONFIG_FIELDS,
     feedback_apply,
@@ -137,14 +137,16 @@ class ScoreViewSet(ProjectScopedViewMixin, mixins.ListModelMixin, mixins.Retriev
     lookup_value_regex = r"\d+"
 
     def get_queryset(self):
-        return self.scoped(Score.objects.select_related("config", "span__trace", "author"))
+        return self.scoped(Score.objects.select_related("config", "span__trace", "author")).filter(
+            visible_annotations_q(self.request.user))
 
 
-def _span_annotations_payload(span: Span) -> dict:
+def _span_annotations_payload(span: Span, user) -> dict:
+    """Every annotation of the span as `user` may see it (blind review queues hide other people's)."""
     summary = [{"config": e["name"], "kind": e["kind"], "count": e["count"], "mean": e["mean"],
-                "authors": e["authors"]} for e in score_summary(span)]
+                "authors": e["authors"]} for e in score_summary(span, user)]
     return {"span_id": span.span_id, "trace_id": span.trace.trace_id, "summary": summary,
-            **span_annotations(span)}
+            **span_annotations_visible([span.pk], user)[span.pk]}
 
 
 def _one(queryset, request, what: str):
@@ -169,7 +171,7 @@ class SpanAnnotationsView(APIView):
     def get(self, request, span_id: str):
         span = _one(Span.objects.select_related("trace").filter(
             project__in=request_projects(request), span_id=span_id), request, "Span")
-        return Response(_span_annotations_payload(span))
+        return Response(_span_annotations_payload(span, request.user))
 
 
 class TraceAnnotationsView(APIView):
@@ -182,7 +184,7 @@ class TraceAnnotationsView(APIView):
         span = trace_root_span(trace)
         if span is None:
             raise ApplicationError("Trace not found.", status=404)
-        return Response(_span_annotations_payload(span))
+        return Response(_span_annotations_payload(span, request.user))
 
 
 # --------------------------------------------------------------------------- feedback + CORS

@@ -12,12 +12,18 @@ class ReviewsConfig(AppConfig):
             register_demo_loader,
             register_trace_page_panel,
         )
-        from apps.traces.api import register_span_extension
+        from apps.traces.api import register_span_extension, register_trace_extension
 
         from .demo import demo_load
-        from .selectors import feedback_dashboard_panel, span_annotations_api_extension, trace_page_panel
+        from .selectors import (
+            feedback_dashboard_panel,
+            span_annotations_api_extension,
+            trace_page_panel,
+            trace_tags_api_extension,
+        )
 
         register_trace_page_panel(trace_page_panel)
         register_dashboard_panel(feedback_dashboard_panel)
         register_demo_loader(demo_load, order=20)
         register_span_extension(span_annotations_api_extension)
+        register_trace_extension(trace_tags_api_extension)

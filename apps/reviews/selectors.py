@@ -2,23 +2,36 @@
 
 from __future__ import annotations
 
+import copy
 import difflib
 import json
 import re
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.urls import reverse
 
-from apps.core import registry
 from apps.core.markdown import render_markdown
 from apps.projects.models import Project
 from apps.projects.permissions import can, projects_where
 from apps.projects.selectors import projects_for_user
+from apps.queues.models import OPEN_STATUSES, ReviewItem, ReviewSubmission
 from apps.traces.models import Span, SpanTag, Tag
 
-from .models import Comment, Correction, Score, ScoreConfig, ScoreEvent, ScoreKind, ScoreSource, TagEvent
+from .models import (
+    AnnotationSource,
+    Comment,
+    Correction,
+    MetadataEvent,
+    Score,
+    ScoreConfig,
+    ScoreEvent,
+    ScoreKind,
+    ScoreSource,
+    TagEvent,
+)
 
 HEX_COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
 
@@ -36,30 +49,184 @@ def active_score_configs(project: Project | int) -> QuerySet[ScoreConfig]:
     return ScoreConfig.objects.filter(project_id=project_id, is_archived=False).order_by("order", "name")
 
 
+# --------------------------------------------------------------------------- blind review: who sees what
+
+
+def blinded_span_ids(user) -> QuerySet:
+    """THE blind-review rule, as a subquery of span pks: spans that are an open item of a blind queue
+    which `user` has not submitted, in a project where `user` is not a lead (curator or admin).
+
+    On those spans `user` sees only what they wrote themselves. Superusers, leads, anonymous callers
+    and API keys (which read as the project does) are never blinded."""
+    if user is None or not getattr(user, "is_authenticated", False) or user.is_superuser:
+        return ReviewItem.objects.none().values("span_id")
+    return (
+        ReviewItem.objects.filter(queue__blind=True, status__in=OPEN_STATUSES)
+        .exclude(queue__project__in=projects_where(user, "queue.lead"))
+        .exclude(Exists(ReviewSubmission.objects.filter(item_id=OuterRef("pk"), reviewer=user)))
+        .values("span_id")
+    )
+
+
+@dataclass(frozen=True)
+class AnnotationVisibility:
+    """What one user may see of the annotations of some spans (see `annotations_visible_to`)."""
+
+    user_id: int | None
+    username: str | None
+    blinded: frozenset[int]
+
+    def sees_others(self, span_pk: int) -> bool:
+        return span_pk not in self.blinded
+
+    def own(self, span_pk: int, rows, author_attr: str = "author_id"):
+        """Model rows (Score, Comment, Correction, ScoreEvent, SpanTag...) the user may see."""
+        if self.sees_others(span_pk):
+            return list(rows)
+        return [r for r in rows if getattr(r, author_attr) == self.user_id and self.user_id is not None]
+
+    def annotations(self, span_pk: int, data: dict[str, Any], *, my_metadata_keys=()) -> dict[str, Any]:
+        """A `span_annotations_bulk` entry narrowed to what the user may see: on a blinded span only
+        their own scores, tags, comments, corrections and metadata keys, and as expected their own
+        newest correction (an ingested expected only when nobody corrected the span)."""
+        if self.sees_others(span_pk):
+            return data
+        me = self.username
+
+        def mine(items, key):
+            return [i for i in items if i.get(key) == me]
+
+        corrections = mine(data["corrections"], "author")
+        if corrections:
+            expected = corrections[-1]["value"]
+        else:
+            expected = data["expected"] if not data["corrections"] else None
+        return {
+            **data,
+            "scores": mine(data["scores"], "author"),
+            # Ingested tags are trace content, not a reviewer's judgement.
+            "tags": [t for t in data["tags"] if t.get("added_by") == me or (
+                t.get("added_by") is None and t.get("source") == AnnotationSource.INGEST)],
+            "tag_history": mine(data["tag_history"], "user"),
+            "comments": mine(data["comments"], "author"),
+            "corrections": corrections,
+            "metadata": {k: v for k, v in (data["metadata"] or {}).items() if k in my_metadata_keys},
+            "expected": expected,
+        }
+
+
+def annotations_visible_to(user, span_pks) -> AnnotationVisibility:
+    """The one visibility decision every reader of annotations asks (API, admin pages, the annotation
+    panel, the review page, board cards, trace views and share pages): which of `span_pks` `user`
+    sees only their own annotations on (blind review queues, see `blinded_span_ids`)."""
+    pks = [pk for pk in dict.fromkeys(span_pks) if pk is not None]
+    authenticated = user is not None and getattr(user, "is_authenticated", False)
+    blinded: frozenset[int] = frozenset()
+    if authenticated and pks:
+        blinded = frozenset(
+            blinded_span_ids(user).filter(span_id__in=pks).values_list("span_id", flat=True).distinct()
+        )
+    return AnnotationVisibility(
+        user_id=user.pk if authenticated else None,
+        username=user.get_username() if authenticated else None,
+        blinded=blinded,
+    )
+
+
+def visible_annotations_q(user, *, span_field: str = "span", author_field: str = "author") -> Q:
+    """The same rule as a filter for querysets of annotation rows (scores, comments, corrections):
+    `Score.objects.filter(visible_annotations_q(user))`."""
+    if user is None or not getattr(user, "is_authenticated", False) or user.is_superuser:
+        return Q()
+    return ~Q(**{f"{span_field}__in": blinded_span_ids(user)}) | Q(**{author_field: user})
+
+
+def span_annotations_visible(span_pks: list[int], user, *,
+                             visibility: AnnotationVisibility | None = None) -> dict[int, dict[str, Any]]:
+    """`span_annotations_bulk` as `user` may see it."""
+    bulk = span_annotations_bulk(span_pks)
+    if visibility is None:
+        visibility = annotations_visible_to(user, list(bulk))
+    if visibility.blinded:
+        mine = _metadata_keys_by(visibility.user_id, list(visibility.blinded))
+        for pk in visibility.blinded:
+            bulk[pk] = visibility.annotations(pk, bulk[pk], my_metadata_keys=mine.get(pk, set()))
+    return bulk
+
+
+def _metadata_keys_by(user_id: int | None, span_pks: list[int]) -> dict[int, set[str]]:
+    out: dict[int, set[str]] = {}
+    if user_id is None or not span_pks:
+        return out
+    for span_id, values in MetadataEvent.objects.filter(span_id__in=span_pks, author_id=user_id).values_list(
+            "span_id", "values"):
+        out.setdefault(span_id, set()).update((values or {}).keys())
+    return out
+
+
+def spans_as_seen_by(user, spans: list[Span]) -> list[Span]:
+    """The spans with their annotation columns (`expected`, `annotation_metadata`, `tags`) narrowed to
+    what `user` may see, for pages and renderers that read the columns (trace and span pages, trace
+    views, share pages). Blinded spans are shallow copies: the caller's instances are not changed."""
+    visibility = annotations_visible_to(user, [s.pk for s in spans])
+    if not visibility.blinded:
+        return list(spans)
+    bulk = span_annotations_visible(list(visibility.blinded), user, visibility=visibility)
+    out = []
+    for span in spans:
+        if span.pk in visibility.blinded:
+            data = bulk[span.pk]
+            span = copy.copy(span)
+            span.expected = data["expected"]
+            span.annotation_metadata = data["metadata"]
+            span.tags = sorted({t["name"] for t in data["tags"]})
+        out.append(span)
+    return out
+
+
+def span_as_seen_by(user, span: Span) -> Span:
+    return spans_as_seen_by(user, [span])[0]
+
+
+def traces_tags_as_seen_by(user, traces) -> dict[int, list[str]]:
+    """Per trace pk: `Trace.tags` (the union of its spans' tags) without the tags `user` may not see
+    yet. Only traces with a blinded span are recomputed (one query for them all)."""
+    out = {t.pk: list(t.tags or []) for t in traces}
+    if not out or user is None or not getattr(user, "is_authenticated", False) or user.is_superuser:
+        return out
+    touched = set(blinded_span_ids(user).filter(span__trace_id__in=list(out)).values_list("span__trace_id", flat=True))
+    if not touched:
+        return out
+    spans = list(Span.objects.filter(trace_id__in=touched).only("id", "trace_id", "tags"))
+    names: dict[int, set[str]] = {pk: set() for pk in touched}
+    for span in spans_as_seen_by(user, spans):
+        names[span.trace_id].update(span.tags or [])
+    out.update({pk: sorted(v) for pk, v in names.items()})
+    return out
+
+
+def trace_tags_as_seen_by(user, trace) -> list[str]:
+    return traces_tags_as_seen_by(user, [trace])[trace.pk]
+
+
+def trace_tags_api_extension(traces, request) -> dict[int, dict[str, Any]]:
+    """The trace read API's `tags` as the caller may see them (blind review queues)."""
+    seen = traces_tags_as_seen_by(request.user, list(traces))
+    return {t.pk: {"tags": seen[t.pk]} for t in traces if seen[t.pk] != list(t.tags or [])}
+
+
 def span_annotations_api_extension(spans, request) -> dict[int, dict[str, Any]]:
-    """Adds `annotations` to every span the trace/span read API answers with (one query per kind).
-
-    A reviewer in a blind queue sees only their own scores on its open items, as in the admin."""
-    pks = [s.pk for s in spans]
-    bulk = span_annotations_bulk(pks)
-    hidden = registry.spans_blinded_for(request.user, pks)
-    if hidden:
-        own = set(Score.objects.filter(span_id__in=hidden, author=request.user).values_list("pk", flat=True))
-        for pk in hidden:
-            bulk[pk]["scores"] = [s for s in bulk[pk]["scores"] if s["id"] in own]
-    return {pk: {"annotations": data} for pk, data in bulk.items()}
-
-
-def panel_scores_blind(ctx: dict[str, Any], user) -> dict[str, Any]:
-    """Keep only `user`'s own scores in an annotation panel context (blind review), no means."""
-    for entry in ctx.get("summary") or []:
-        entry["scores"] = [s for s in entry.get("scores", []) if s.author_id == user.pk]
-        entry["count"] = len(entry["scores"])
-        entry["mean"] = None
-        entry["mean_percent"] = None
-    ctx["summary"] = [entry for entry in ctx.get("summary") or [] if entry["scores"]]
-    ctx["score_history"] = [ev for ev in ctx.get("score_history") or [] if ev.author_id == user.pk]
-    return ctx
+    """Adds `annotations` to every span the trace/span read API answers with (one query per kind),
+    as the caller may see them (blind review queues)."""
+    visibility = annotations_visible_to(request.user, [s.pk for s in spans])
+    bulk = span_annotations_visible([s.pk for s in spans], request.user, visibility=visibility)
+    out: dict[int, dict[str, Any]] = {pk: {"annotations": data} for pk, data in bulk.items()}
+    for pk in visibility.blinded:
+        # The span's own columns carry the same annotations: narrow them alike.
+        data = bulk[pk]
+        out[pk].update(expected=data["expected"], annotation_metadata=data["metadata"],
+                       tags=sorted({t["name"] for t in data["tags"]}))
+    return out
 
 
 def span_annotations_bulk(span_pks: list[int]) -> dict[int, dict[str, Any]]:
@@ -116,11 +283,17 @@ def span_annotations(span: Span) -> dict[str, Any]:
     return span_annotations_bulk([span.pk])[span.pk]
 
 
-def score_summary(span: Span) -> list[dict[str, Any]]:
-    """Per config with scores on the span: the scores, their authors and the mean of numeric values."""
+def score_summary(span: Span, user=None, *, visibility: AnnotationVisibility | None = None) -> list[dict[str, Any]]:
+    """Per config with scores on the span: the scores, their authors and the mean of numeric values,
+    over the scores `user` may see (`annotations_visible_to`; None: every score)."""
     by_config: dict[int, dict[str, Any]] = {}
-    for s in Score.objects.filter(span=span).select_related("config", "author").order_by(
-            "config__order", "config__name", "created_at", "id"):
+    rows = Score.objects.filter(span=span).select_related("config", "author").order_by(
+        "config__order", "config__name", "created_at", "id")
+    if visibility is None and user is not None:
+        visibility = annotations_visible_to(user, [span.pk])
+    if visibility is not None:
+        rows = visibility.own(span.pk, rows)
+    for s in rows:
         entry = by_config.setdefault(s.config_id, {"config": s.config, "name": s.config.name,
                                                    "kind": s.config.kind, "scores": [], "authors": []})
         entry["scores"].append(s)
@@ -268,12 +441,20 @@ def annotation_panel_context(request, span: Span, configs=None) -> dict[str, Any
             "mine": own,
             "mine_value": _score_state(own) if own else None,
         })
-    annotations = span_annotations(span)
+    visibility = annotations_visible_to(user, [span.pk])
+    annotations = span_annotations_visible([span.pk], user, visibility=visibility)[span.pk]
     corrections = [
         {"author": _user_name(c.author), "source": c.source, "created_at": c.created_at, "text": _as_text(c.value)}
-        for c in Correction.objects.filter(span=span).select_related("author").order_by("-created_at", "-id")
+        for c in visibility.own(span.pk, Correction.objects.filter(span=span).select_related("author")
+                                .order_by("-created_at", "-id"))
     ]
-    seed = span.expected if span.expected is not None else span.output
+    expected = annotations["expected"]
+    # Blind: not even as a suggestion may the names of tags others put on this span show.
+    hidden_tags = [] if visibility.sees_others(span.pk) else list(
+        SpanTag.objects.filter(span=span).exclude(tag__name__in=[t["name"] for t in annotations["tags"]])
+        .values_list("tag__name", flat=True))
+    # Blind: the Expected box starts from the reviewer's own correction or the output, never another's.
+    seed = expected if expected is not None else span.output
     seed_mode = "text" if isinstance(seed, str) or seed is None else "json"
     state = {
         "spanPk": span.pk,
@@ -290,7 +471,8 @@ def annotation_panel_context(request, span: Span, configs=None) -> dict[str, Any
         "mine": {c.name: (_score_state(mine[c.pk]) if c.pk in mine else None) for c in config_list},
         "tags": [t["name"] for t in annotations["tags"]],
         "tagColours": {t["name"]: t["colour"] for t in annotations["tags"] if HEX_COLOUR.fullmatch(t["colour"] or "")},
-        "projectTags": list(Tag.objects.filter(project=project).order_by("name").values_list("name", flat=True)[:500]),
+        "projectTags": [name for name in Tag.objects.filter(project=project).exclude(name__in=hidden_tags)
+                        .order_by("name").values_list("name", flat=True)[:500]],
         "expected": {"mode": seed_mode, "text": _as_text(seed)},
         "metadata": annotations["metadata"],
     }
@@ -301,28 +483,27 @@ def annotation_panel_context(request, span: Span, configs=None) -> dict[str, Any
         colour = tag.get("colour") or ""
         return {**tag, "colour": colour if HEX_COLOUR.fullmatch(colour) else "#64748b"}
 
-    history = list(ScoreEvent.objects.filter(span=span).select_related("config", "author")
-                   .order_by("-created_at", "-id")[:50])
+    history = visibility.own(span.pk, ScoreEvent.objects.filter(span=span).select_related("config", "author")
+                             .order_by("-created_at", "-id")[:50])
     ctx = {
         "span": span,
         "panel_id": f"assay-annotations-{span.pk}",
         "can_edit": can_edit,
         "controls": controls,
-        "summary": score_summary(span),
+        "summary": score_summary(span, user, visibility=visibility),
         "annotations": annotations,
         "tags": [coloured(when(t, "added_at")) for t in annotations["tags"]],
         "tag_history": [when(e, "at") for e in reversed(annotations["tag_history"])][:50],
         "comments": [when(c, "created_at") for c in annotations["comments"]],
         "corrections": corrections,
-        "diff": expected_output_diff(span.output, span.expected),
+        "diff": expected_output_diff(span.output, expected),
+        "expected": expected,
         "metadata_items": [(k, v if isinstance(v, str) else json.dumps(v, ensure_ascii=False))
                            for k, v in sorted(annotations["metadata"].items())],
         "score_history": history,
         "panel_state": state,
         "state_id": f"assay-annotations-state-{span.pk}",
     }
-    if span.pk in registry.spans_blinded_for(user, [span.pk]):
-        panel_scores_blind(ctx, user)
     return ctx
 
 

@@ -8,15 +8,13 @@ nothing is ever half-written.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import math
-import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.core.exceptions import ApplicationError
@@ -50,24 +48,6 @@ MAX_OPTION_LABEL = 200
 DEFAULT_TAG_COLOUR = "#64748b"
 
 _UNSET: Any = object()
-
-
-_sqlite_writes = threading.RLock()
-
-
-def _serialized_on_sqlite(fn):
-    """SQLite has one writer, and a deferred transaction that reads then writes fails at once when
-    another thread writes meanwhile (the busy timeout cannot help it). Annotation writes of one
-    process therefore take turns there; PostgreSQL relies on row locks and unique keys instead."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        if connection.vendor != "sqlite":
-            return fn(*args, **kwargs)
-        with _sqlite_writes:
-            return fn(*args, **kwargs)
-
-    return wrapper
 
 
 class _Errors:
@@ -757,7 +737,6 @@ def annotation_plan_execute(*, span: Span, plan: AnnotationPlan, author, source:
     return result
 
 
-@_serialized_on_sqlite
 @transaction.atomic
 def annotations_submit(*, span: Span, user, scores: dict | None = None, comment: str | None = "",
                        tags: list[str] | None = None, remove_tags: list[str] | None = None,
@@ -824,7 +803,6 @@ def _request_hash(data: dict) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 
-@_serialized_on_sqlite
 def feedback_apply(*, project: Project, data: dict, source_default: str = ScoreSource.API, key=None,
                    user=None) -> FeedbackOutcome:
     """Apply one feedback call: validate everything, then write all or nothing.

@@ -261,6 +261,19 @@ class TraceAdmin(_ReadOnlyTelemetryAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("project").only(*TRACE_LIST_FIELDS)
 
+    def get_changelist_instance(self, request):
+        changelist = super().get_changelist_instance(request)
+        try:
+            from apps.reviews.selectors import traces_tags_as_seen_by
+        except ImportError:  # the traces app on its own
+            return changelist
+        # Blind review queues: the tag column without the tags this user may not see yet.
+        changelist.result_list = list(changelist.result_list)
+        seen = traces_tags_as_seen_by(request.user, changelist.result_list)
+        for trace in changelist.result_list:
+            trace.tags = seen[trace.pk]
+        return changelist
+
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()[:200]
         if not term:

@@ -62,6 +62,16 @@ def _scoped_object(model_admin, request, object_id):
     return obj
 
 
+def _as_seen_by(user, span: Span | None, trace: Trace):
+    """Blind review queues: the span's annotation columns and the trace's tags as `user` may see them
+    (the one rule, apps.reviews.selectors.annotations_visible_to)."""
+    try:
+        from apps.reviews.selectors import span_as_seen_by, trace_tags_as_seen_by
+    except ImportError:  # the traces app on its own
+        return span, trace.tags
+    return (span_as_seen_by(user, span) if span is not None else None), trace_tags_as_seen_by(user, trace)
+
+
 def trace_page(model_admin, request, object_id, extra_context=None):
     trace = _scoped_object(model_admin, request, object_id)
     trace = Trace.objects.select_related("project").get(pk=trace.pk)  # every summary column
@@ -75,6 +85,7 @@ def trace_page(model_admin, request, object_id, extra_context=None):
         selected_light = selectors.trace_root_span(trace=trace, spans=light_spans)
     # Only the selected span's JSON is loaded.
     selected = Span.objects.filter(pk=selected_light.pk).first() if selected_light else None
+    selected, trace.tags = _as_seen_by(request.user, selected, trace)
 
     context = {
         **model_admin.admin_site.each_context(request),
@@ -113,6 +124,7 @@ def _timeline_bars(tree) -> None:
 def span_page(model_admin, request, object_id, extra_context=None):
     span = _scoped_object(model_admin, request, object_id)
     span = Span.objects.select_related("trace", "project").get(pk=span.pk)
+    span, span.trace.tags = _as_seen_by(request.user, span, span.trace)
     context = {
         **model_admin.admin_site.each_context(request),
         "opts": model_admin.model._meta,

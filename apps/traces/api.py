@@ -47,6 +47,25 @@ def register_span_extension(fn: SpanExtension) -> SpanExtension:
     return fn
 
 
+TraceExtension = Callable[[list[Trace], object], dict[int, dict]]
+trace_extensions: list[TraceExtension] = []
+
+
+def register_trace_extension(fn: TraceExtension) -> TraceExtension:
+    """Like `register_span_extension`, for the trace summaries of `GET /traces/` and `/traces/{id}/`."""
+    if fn not in trace_extensions:
+        trace_extensions.append(fn)
+    return fn
+
+
+def trace_extra_data(traces: list[Trace], request) -> dict[int, dict]:
+    merged: dict[int, dict] = {}
+    for extension in trace_extensions:
+        for pk, extra in (extension(traces, request) or {}).items():
+            merged.setdefault(pk, {}).update(extra)
+    return merged
+
+
 def span_extra_data(spans: list[Span], request) -> dict[int, dict]:
     """Merged answers of every registered span extension, by span pk."""
     merged: dict[int, dict] = {}
@@ -187,6 +206,13 @@ class TraceSummarySerializer(serializers.ModelSerializer):
         fields = TRACE_FIELDS
         read_only_fields = fields
 
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        extra = self.context.get("trace_extra", {}).get(instance.pk)
+        if extra:
+            data.update(extra)
+        return data
+
 
 class SpanSerializer(serializers.ModelSerializer):
     """Every column of a span. Registered span extensions add their keys (see module docstring)."""
@@ -280,9 +306,15 @@ class TraceViewSet(_ReadOnlyScopedViewSet):
     def get_queryset(self):
         return selectors.traces_visible(projects=request_projects(self.request)).select_related("project")
 
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "trace_extra": getattr(self, "_trace_extra", {})}
+
     @extend_schema(summary="List traces (summaries)")
     def list(self, request, *args, **kwargs):
-        return super().list(request, *args, **kwargs)
+        queryset = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(queryset)
+        self._trace_extra = trace_extra_data(page, request)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     @extend_schema(summary="A trace with its span tree", responses=TraceDetailSerializer, parameters=[PROJECT_PARAM])
     def retrieve(self, request, trace_id=None):
@@ -297,6 +329,7 @@ class TraceViewSet(_ReadOnlyScopedViewSet):
             **self.get_serializer_context(),
             "span_tree": selectors.span_tree(spans),
             "span_extra": span_extra_data(spans, request),
+            "trace_extra": trace_extra_data([trace], request),
         }
         return Response(TraceDetailSerializer(trace, context=context).data)
 
@@ -335,4 +368,5 @@ class SpanViewSet(_ReadOnlyScopedViewSet):
 __all__ = [
     "SpanNodeSerializer", "SpanSerializer", "SpanViewSet", "StartTimeCursorPagination",
     "TraceDetailSerializer", "TraceSummarySerializer", "TraceViewSet", "register_span_extension",
+    "register_trace_extension",
 ]

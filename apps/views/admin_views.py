@@ -148,6 +148,6 @@ def trace_view_page(request, *, model_admin, pk: int, trace_ref: str):
         "view": view,
         "trace": trace,
         "views": TraceView.objects.filter(project=view.project).order_by("name"),
-        "body": render_html(render_tree(view.spec, trace), request=request, interactive=interactive),
+        "body": render_html(render_tree(view.spec, trace, viewer=request.user), request=request, interactive=interactive),
     }
     return _with_csp(TemplateResponse(request, "admin/views/trace_page.html", context))

@@ -134,7 +134,7 @@ class TraceViewViewSet(ProjectScopedViewMixin, viewsets.ModelViewSet):
         """Render one trace (`?trace=<trace_id or id>`) through this view: the component tree and its HTML."""
         view = self.get_object()
         trace = _trace_or_404(request, request.query_params.get("trace"), view.project)
-        nodes = render_tree(view.spec, trace)
+        nodes = render_tree(view.spec, trace, viewer=request.user)
         html = render_html(nodes, request=request, interactive=False)
         return Response({"view": view.pk, "trace_id": trace.trace_id, "components": nodes, "html": html})
 
@@ -237,7 +237,7 @@ class PreviewView(APIView):
             raise ApplicationError("Invalid input.", fields={"spec": ["This field is required."]})
         spec = services.spec_validate(spec=data["spec"])
         trace = _trace_or_404(request, data.get("trace"))
-        nodes = render_tree(spec, trace)
+        nodes = render_tree(spec, trace, viewer=request.user)
         # The preview never saves scores: its score controls are shown as they appear outside review.
         html = render_html(nodes, request=request._request, interactive=False)
         return Response({"html": html, "components": nodes})

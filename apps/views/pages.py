@@ -38,7 +38,7 @@ def share_page(request, token: str) -> HttpResponse:
         response["Content-Security-Policy"] = content_security_policy()
         response["Referrer-Policy"] = "no-referrer"
         return response
-    nodes = render_tree(link.view.spec, link.trace)
+    nodes = render_tree(link.view.spec, link.trace, viewer=link.created_by)
     response = render(request, "views/share.html", {
         "link": link, "view": link.view, "trace": link.trace, "body": render_html(nodes, interactive=False),
     })

@@ -66,10 +66,15 @@ class TraceContext:
     focus_pk: int | None = None  # the span under review: what components without a selector read
 
     @classmethod
-    def load(cls, trace: Trace, spans: list[Span] | None = None, focus: Span | None = None) -> TraceContext:
+    def load(cls, trace: Trace, spans: list[Span] | None = None, focus: Span | None = None,
+             viewer=None) -> TraceContext:
         if spans is None:
             # A bound for pathological traces: views read the first MAX_TRACE_SPANS spans.
             spans = list(Span.objects.filter(trace=trace).order_by("start_time", "id")[:MAX_TRACE_SPANS])
+        if viewer is not None:
+            from apps.reviews.selectors import spans_as_seen_by
+
+            spans = spans_as_seen_by(viewer, spans)  # blind review queues
         focus_pk = focus.pk if focus is not None and any(s.pk == focus.pk for s in spans) else None
         return cls(trace=trace, spans=spans, docs={s.pk: span_document(s) for s in spans}, focus_pk=focus_pk)
 
@@ -471,9 +476,11 @@ def _render_one(component: dict, ctx: TraceContext, doc: dict | None, span: Span
 
 
 def render_tree(spec: dict, trace: Trace, *, spans: list[Span] | None = None,
-                focus: Span | None = None) -> list[dict[str, Any]]:
-    """`focus`: the span under review, read by components without a `span` selector (else the root)."""
-    return render_components(spec.get("components") or [], TraceContext.load(trace, spans, focus))
+                focus: Span | None = None, viewer=None) -> list[dict[str, Any]]:
+    """`focus`: the span under review, read by components without a `span` selector (else the root).
+    `viewer`: the user the trace is shown to (or, on a share page, who made the link): annotations they
+    may not see yet (blind review) are left out."""
+    return render_components(spec.get("components") or [], TraceContext.load(trace, spans, focus, viewer))
 
 
 def _walk(nodes: list[dict]):

@@ -39,7 +39,7 @@ def review_body(*, request, queue=None, trace=None, span=None, **_kwargs) -> dic
         return None
     body = None
     if view is not None:
-        body = render_html(render_tree(view.spec, trace, focus=span), request=request, interactive=True,
+        body = render_html(render_tree(view.spec, trace, focus=span, viewer=request.user), request=request, interactive=True,
                            review=review_state(request=request, queue=queue, span=span))
     return {
         "template": "views/review_body.html",
@@ -57,7 +57,6 @@ def review_state(*, request, queue, span) -> dict | None:
     from django.utils import timezone
 
     from apps.queues.models import ItemStatus, ReviewItem
-    from apps.queues.selectors import scores_visible_to
     from apps.queues.services import user_item_state
 
     item = ReviewItem.objects.filter(queue=queue, span=span).first()
@@ -69,7 +68,5 @@ def review_state(*, request, queue, span) -> dict | None:
     return {
         "span_pk": span.pk,
         "can_edit": state["submitted"] or (item.status != ItemStatus.COMPLETE and not reserved_by_other),
-        "scores_visible": scores_visible_to(queue=queue, user=request.user, submitted=state["submitted"],
-                                            status=item.status),
         "submit_url": reverse("admin:queues_reviewqueue_review_submit", args=[queue.pk, item.pk]),
     }

@@ -165,10 +165,4 @@ def _apply_review_rules(context: dict, *, review: dict, user, is_item_span: bool
         if not review["can_edit"]:
             context["can_edit"] = False
             state["canEdit"] = False
-    if not review["scores_visible"]:
-        for entry in context.get("summary") or []:
-            entry["scores"] = [s for s in entry.get("scores", []) if s.author_id == user.pk]
-            entry["count"] = len(entry["scores"])
-            entry["mean"] = None
-            entry["mean_percent"] = None
-        context["score_history"] = [ev for ev in context.get("score_history") or [] if ev.author_id == user.pk]
+    # Blind queues: the panel context already shows only what `user` may see (annotations_visible_to).

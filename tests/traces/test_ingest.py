@@ -8,7 +8,6 @@ import threading
 
 import httpx
 import pytest
-from django.db import connection
 from django.test import override_settings
 
 from apps.projects.models import Role
@@ -245,8 +244,6 @@ def test_session_member_ingests_into_named_project(project, other_project, membe
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_clients_posting_the_same_batches(project, key_client, live_server):
-    if connection.vendor != "postgresql":
-        pytest.skip("SQLite serialises writers with one database lock; concurrency is tested on PostgreSQL")
     key = key_client(project, scopes=("ingest",)).raw_key
     spans = [s for n in range(25) for s in agent_trace(trace_id=f"t-{n}", prefix=f"{n}-")]
     batches = [spans[:40], spans[20:], list(reversed(spans))]

@@ -6,7 +6,7 @@ import threading
 from datetime import UTC, datetime
 
 import pytest
-from django.db import connection, connections
+from django.db import connections
 
 from apps.core import registry
 from apps.traces.ingest import parse_time, span_item_clean
@@ -247,8 +247,6 @@ def _ingest_in_threads(project, batches, threads: int) -> list:
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_batches_never_duplicate_or_deadlock(project):
-    if connection.vendor != "postgresql":
-        pytest.skip("SQLite serialises writers with one database lock; concurrency is tested on PostgreSQL")
     # Overlapping batches: the same traces and spans in different batch compositions and orders.
     spans = [s for n in range(20) for s in agent_trace(trace_id=f"t-{n}", prefix=f"{n}-")]
     batches = [spans[:30], list(reversed(spans)), spans[15:45], spans[::2]]
