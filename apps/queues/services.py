@@ -17,7 +17,7 @@ from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from apps.core.exceptions import ApplicationError, not_found
-from apps.projects.models import ROLE_RANK, Membership, Project
+from apps.projects.models import Membership, Project
 from apps.projects.selectors import user_has_role
 from apps.traces.models import ReviewStatus, Span, Trace
 
@@ -480,19 +480,24 @@ def review_item_move(*, item: ReviewItem, status: str, user=None) -> ReviewItem:
 
 @transaction.atomic
 def review_item_assign(*, item: ReviewItem, assignee, user=None) -> ReviewItem:
+    """Assign an item to a reviewer, or unassign it (assignee None). Rule: the assignee is someone who
+    may review the queue (`queue_assignable_users`: a reviewer-or-above member of its project, and one
+    of the queue's assignees when it names them). Only leads assign."""
+    from .selectors import queue_assignable_users
+
     lead_check(queue=item.queue, user=user)
-    if assignee is not None:
-        assignee_id = getattr(assignee, "pk", assignee)
-        ok = Membership.objects.filter(
-            project_id=item.queue.project_id, user_id=assignee_id,
-            role__in=[r for r, rank in ROLE_RANK.items() if rank >= ROLE_RANK["reviewer"]],
-        ).exists() or User.objects.filter(pk=assignee_id, is_superuser=True).exists()
-        if not ok:
-            raise ApplicationError("Unknown assignee.", fields={"assignee": ["Choose a reviewer of the project."]})
+    assignee_id = None if assignee is None else getattr(assignee, "pk", assignee)
+    if assignee_id is not None and not queue_assignable_users(queue=item.queue).filter(pk=assignee_id).exists():
+        raise ApplicationError(
+            "This person cannot review the queue.",
+            fields={"assignee": ["Choose a reviewer of the project (one of the queue's assignees, if it names them)."]},
+        )
+    queue = item.queue
+    item = ReviewItem.objects.select_for_update().get(pk=item.pk)
+    item.queue = queue
+    if item.assignee_id != assignee_id:
         item.assignee_id = assignee_id
-    else:
-        item.assignee = None
-    item.save(update_fields=["assignee", "updated_at"])
+        item.save(update_fields=["assignee", "updated_at"])
     return item
 
 
