@@ -181,7 +181,7 @@ def test_board_card_is_one_line_per_config_with_agreement(project, make_queue, m
     users = [member(project) for _ in range(3)]
     votes = [{"tone": "kind", "correct": True, "quality": 7}, {"tone": "kind", "correct": False, "quality": 7.5},
              {"tone": "rude", "correct": True, "quality": 2}]
-    for user, scores in zip(users, votes):
+    for user, scores in zip(users, votes, strict=True):
         item = services.review_item_next(queue=queue, user=user)
         services.review_item_submit(item=item, user=user, scores=scores)
     lead = member(project, role="curator")
