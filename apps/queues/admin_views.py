@@ -11,6 +11,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
+from django.db.models import prefetch_related_objects
 from django.http import Http404, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import redirect, render
 from django.template import TemplateDoesNotExist
@@ -304,8 +305,15 @@ def _cards(request, queue: ReviewQueue, status: str, filters: dict, after: int |
     return cards, more
 
 
-def board_view(request, queue_id: int, admin_site=None):
+def _board_queue(request, queue_id: int) -> ReviewQueue:
+    """The queue with its score configs read once for every column's cards."""
     queue = _queue_or_404(request, queue_id)
+    prefetch_related_objects([queue], "score_configs")
+    return queue
+
+
+def board_view(request, queue_id: int, admin_site=None):
+    queue = _board_queue(request, queue_id)
     filters = _board_filters(request, queue)
     counts = selectors.board_counts(queue=queue, **filters)
     columns = []
@@ -342,7 +350,7 @@ def board_view(request, queue_id: int, admin_site=None):
 
 def board_column_view(request, queue_id: int, admin_site=None):
     """More cards of one column (after the last shown), as an HTML fragment."""
-    queue = _queue_or_404(request, queue_id)
+    queue = _board_queue(request, queue_id)
     status = request.GET.get("status", "")
     after = request.GET.get("after", "")
     if status not in ItemStatus.values or not after.isdigit():
