@@ -14,9 +14,10 @@ def session_cookie(user, live_server) -> dict:
             "value": client.cookies[settings.SESSION_COOKIE_NAME].value, "url": live_server.url}
 
 
-def logged_in_page(browser, live_server, user):
-    """A new browser context signed in as `user`, and a page in it."""
-    context = browser.new_context(base_url=live_server.url)
+def logged_in_page(browser, live_server, user, **context_options):
+    """A new browser context signed in as `user`, and a page in it (context options such as
+    viewport={"width": 1440, "height": 900} or color_scheme="dark" go to Playwright)."""
+    context = browser.new_context(base_url=live_server.url, **context_options)
     context.add_cookies([session_cookie(user, live_server)])
     page = context.new_page()
     page.set_default_timeout(15_000)

@@ -22,7 +22,8 @@ from .services import (
 @admin.register(ExportJob)
 class ExportJobAdmin(ProjectScopedAdmin):
     manage_action = "export.run"
-    list_display = ("__str__", "project", "source", "format", "status", "progress_bar", "row_count",
+    # The progress column names the status; the export's own label repeats source, format and status.
+    list_display = ("export_label", "project", "source", "format", "progress_bar", "row_count",
                     "size", "requested_by", "created_at", "download")
     list_filter = ("status", "source", "format", "project")
     list_select_related = ("project", "requested_by")
@@ -56,6 +57,10 @@ class ExportJobAdmin(ProjectScopedAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False  # jobs are read-only; cancel is its own button
+
+    @admin.display(description="Export", ordering="id")
+    def export_label(self, obj):
+        return f"#{obj.pk}"
 
     @admin.display(description="Progress")
     def progress_bar(self, obj):

@@ -10,6 +10,7 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.views.decorators.clickjacking import xframe_options_sameorigin
 
 from apps.core.admin import ProjectScopedAdmin
 from apps.projects.models import Membership
@@ -105,12 +106,14 @@ class ReviewQueueAdmin(ProjectScopedAdmin):
     def get_urls(self):
         site = self.admin_site
 
-        def view(fn, name_suffix, route):
-            return path(route, site.admin_view(partial(fn, admin_site=site)), name=f"queues_reviewqueue_{name_suffix}")
+        def view(fn, name_suffix, route, framed=False):
+            body = site.admin_view(partial(fn, admin_site=site))
+            # The board shows an item's review in a side panel (an iframe of this origin).
+            return path(route, xframe_options_sameorigin(body) if framed else body, name=f"queues_reviewqueue_{name_suffix}")
 
         return [
-            view(admin_views.review_next_view, "review", "<int:queue_id>/review/"),
-            view(admin_views.review_item_view, "review_item", "<int:queue_id>/review/<int:item_id>/"),
+            view(admin_views.review_next_view, "review", "<int:queue_id>/review/", framed=True),
+            view(admin_views.review_item_view, "review_item", "<int:queue_id>/review/<int:item_id>/", framed=True),
             view(admin_views.review_submit_view, "review_submit", "<int:queue_id>/review/<int:item_id>/submit/"),
             view(admin_views.review_skip_view, "review_skip", "<int:queue_id>/review/<int:item_id>/skip/"),
             view(admin_views.board_view, "board", "<int:queue_id>/board/"),

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
+from django.db.models import prefetch_related_objects
 from django.http import Http404, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import redirect, render
 from django.template import TemplateDoesNotExist
@@ -31,6 +32,7 @@ from .models import ItemStatus, ReviewItem, ReviewQueue, ReviewSubmission
 PANEL_TEMPLATE = "reviews/_annotation_panel.html"
 SUBMIT_KEYS = {"scores", "comment", "tags", "remove_tags", "expected", "metadata"}
 MAX_TREE_SPANS = 300
+MAX_ASSIGNEES = 500
 
 
 def _queue_or_404(request, queue_id: int, action: str = "project.view") -> ReviewQueue:
@@ -299,13 +301,20 @@ def _cards(request, queue: ReviewQueue, status: str, filters: dict, after: int |
     items = selectors.board_items(queue=queue, status=status, after=after, limit=selectors.BOARD_PAGE + 1, **filters)
     more = len(items) > selectors.BOARD_PAGE
     items = items[: selectors.BOARD_PAGE]
-    scores = selectors.item_scores(queue=queue, items=items, user=request.user)
-    cards = [{"item": i, "scores": scores.get(i.pk, [])} for i in items]
+    summaries = selectors.item_score_summaries(queue=queue, items=items, user=request.user)
+    cards = [{"item": i, "summary": summaries.get(i.pk, [])} for i in items]
     return cards, more
 
 
-def board_view(request, queue_id: int, admin_site=None):
+def _board_queue(request, queue_id: int) -> ReviewQueue:
+    """The queue with its score configs read once for every column's cards."""
     queue = _queue_or_404(request, queue_id)
+    prefetch_related_objects([queue], "score_configs")
+    return queue
+
+
+def board_view(request, queue_id: int, admin_site=None):
+    queue = _board_queue(request, queue_id)
     filters = _board_filters(request, queue)
     counts = selectors.board_counts(queue=queue, **filters)
     columns = []
@@ -314,10 +323,14 @@ def board_view(request, queue_id: int, admin_site=None):
         columns.append({"status": status, "label": label, "count": counts[status], "cards": cards, "more": more})
     User = get_user_model()
     reviewers = User.objects.filter(memberships__project=queue.project).order_by("username").distinct()[:200]
+    can_move = selectors.user_may_lead(queue=queue, user=request.user)
+    assignable = (
+        list(selectors.queue_assignable_users(queue=queue).values("id", "username")[:MAX_ASSIGNEES]) if can_move else []
+    )
     return render(request, "admin/queues/board.html", _ctx(
         admin_site, request, title=f"Board · {queue.name}", queue=queue, columns=columns,
         reviewers=reviewers, filters=filters, mine=request.GET.get("mine") == "1",
-        can_move=selectors.user_may_lead(queue=queue, user=request.user),
+        can_move=can_move,
         can_review=selectors.user_may_review(queue=queue, user=request.user),
         progress=selectors.queue_progress(queue=queue, user=request.user),
         filtered=any(filters.values()),
@@ -328,13 +341,17 @@ def board_view(request, queue_id: int, admin_site=None):
             "reviewUrl": reverse("admin:queues_reviewqueue_review_item", args=[queue.pk, 0]).replace("/0/", "/{id}/"),
             "query": request.GET.urlencode(),
             "filtered": any(filters.values()),
+            "canAssign": can_move,
+            "assignees": assignable,
+            "me": request.user.pk,
+            "mine": request.GET.get("mine") == "1",
         },
     ))
 
 
 def board_column_view(request, queue_id: int, admin_site=None):
     """More cards of one column (after the last shown), as an HTML fragment."""
-    queue = _queue_or_404(request, queue_id)
+    queue = _board_queue(request, queue_id)
     status = request.GET.get("status", "")
     after = request.GET.get("after", "")
     if status not in ItemStatus.values or not after.isdigit():

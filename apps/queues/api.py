@@ -322,7 +322,7 @@ def _item_qs():
 
 class ItemPatchSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=ItemStatus.choices, required=False)
-    assignee = serializers.JSONField(required=False, help_text="A user id or username; null unassigns.")
+    assignee = serializers.JSONField(required=False, allow_null=True, help_text="A user id or username; null unassigns.")
 
 
 class SubmitSerializer(serializers.Serializer):

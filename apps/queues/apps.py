@@ -4,6 +4,7 @@ from django.apps import AppConfig
 class QueuesConfig(AppConfig):
     name = "apps.queues"
     label = "queues"
+    verbose_name = "Review queues"
 
     def ready(self) -> None:
         from apps.core import registry

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from django.db.models import Count, Exists, Max, OuterRef, QuerySet
+from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
 
 from apps.projects.permissions import can
 
@@ -68,6 +68,51 @@ def item_scores(*, queue: ReviewQueue, items: list[ReviewItem], user) -> dict[in
             "text": score.text, "display": display, "author": score.author.get_username() if score.author else "",
         })
     return out
+
+
+# Continuous scores "agree" when every reviewer's value lies within this share of the config's range.
+CONTINUOUS_AGREEMENT = 0.1
+
+
+def item_score_summaries(*, queue: ReviewQueue, items: list[ReviewItem], user) -> dict[int, list[dict[str, Any]]]:
+    """One line per score config of each item for the board: the majority answer (categorical,
+    boolean) or the mean (continuous), how many scored it, and whether they agree. Built on
+    `item_scores`, so a blind reviewer's card summarises only what that reviewer may see."""
+    scores = item_scores(queue=queue, items=items, user=user)
+    configs = list(queue.score_configs.all())
+    out: dict[int, list[dict[str, Any]]] = {}
+    for item in items:
+        by_config: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for score in scores.get(item.pk, []):
+            by_config[score["config"]].append(score)
+        lines = []
+        for config in configs:
+            rows = by_config.get(config.name)
+            if rows:
+                lines.append({"config": config.name, "kind": config.kind, "n": len(rows), **_summary(config, rows)})
+        out[item.pk] = lines
+    return out
+
+
+def _summary(config, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    n = len(rows)
+    if config.kind == "continuous":
+        values = [r["value"] for r in rows if r["value"] is not None]
+        if not values:
+            return {"display": "", "agree": None}
+        span = (config.max_value - config.min_value) or 1.0
+        agree = None if len(values) < 2 else (max(values) - min(values)) <= CONTINUOUS_AGREEMENT * abs(span)
+        return {"display": f"mean {sum(values) / len(values):.3g}", "agree": agree}
+    if config.kind == "text":
+        return {"display": f"{n} note{'s' if n != 1 else ''}", "agree": None}
+    answers = [r["display"] for r in rows]
+    counts: dict[str, int] = defaultdict(int)
+    for answer in answers:
+        counts[answer] += 1
+    top = max(counts.values())
+    leaders = sorted(a for a, c in counts.items() if c == top)
+    display = leaders[0] if len(leaders) == 1 else " / ".join(leaders)
+    return {"display": display, "votes": top, "agree": None if n < 2 else len(counts) == 1}
 
 
 def board_items(
@@ -147,6 +192,29 @@ def queues_for_user(user) -> QuerySet[ReviewQueue]:
 
 def user_may_lead(*, queue: ReviewQueue, user) -> bool:
     return can(user, "queue.lead", queue.project)
+
+
+def queue_assignable_users(*, queue: ReviewQueue) -> QuerySet:
+    """Who an item of the queue may be assigned to: members of the queue's project with the reviewer
+    role or above; when the queue names its assignees, those of them and the project's admins (the
+    people `reviewer_check` lets review it)."""
+    from django.contrib.auth import get_user_model
+
+    from apps.projects.models import ROLE_RANK, Membership, Role
+    from apps.projects.permissions import action_role
+
+    def roles(min_role: str) -> list[str]:
+        return [r for r, rank in ROLE_RANK.items() if rank >= ROLE_RANK[min_role]]
+
+    members = Membership.objects.filter(project_id=queue.project_id)
+    users = get_user_model().objects.filter(
+        pk__in=members.filter(role__in=roles(action_role("queue.review"))).values("user_id"), is_active=True
+    )
+    if queue.assignees.exists():
+        users = users.filter(
+            Q(pk__in=queue.assignees.values("pk")) | Q(pk__in=members.filter(role__in=roles(Role.ADMIN)).values("user_id"))
+        )
+    return users.order_by("username")
 
 
 def user_may_review(*, queue: ReviewQueue, user) -> bool:

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from apps.core.exceptions import ApplicationError, not_found
 from apps.projects.models import Membership, Project
-from apps.projects.permissions import can, projects_where
+from apps.projects.permissions import can
 from apps.traces.models import ReviewStatus, Span, Trace
 
 from .filtering import filter_errors, filtered_spans, filtered_traces, root_spans_of
@@ -480,17 +480,24 @@ def review_item_move(*, item: ReviewItem, status: str, user=None) -> ReviewItem:
 
 @transaction.atomic
 def review_item_assign(*, item: ReviewItem, assignee, user=None) -> ReviewItem:
+    """Assign an item to a reviewer, or unassign it (assignee None). Rule: the assignee is someone who
+    may review the queue (`queue_assignable_users`: a reviewer-or-above member of its project, and one
+    of the queue's assignees when it names them). Only leads assign."""
+    from .selectors import queue_assignable_users
+
     lead_check(queue=item.queue, user=user)
-    if assignee is not None:
-        assignee_id = getattr(assignee, "pk", assignee)
-        ok = projects_where(User.objects.filter(pk=assignee_id).first(), "queue.review").filter(
-            pk=item.queue.project_id).exists()
-        if not ok:
-            raise ApplicationError("Unknown assignee.", fields={"assignee": ["Choose a reviewer of the project."]})
+    assignee_id = None if assignee is None else getattr(assignee, "pk", assignee)
+    if assignee_id is not None and not queue_assignable_users(queue=item.queue).filter(pk=assignee_id).exists():
+        raise ApplicationError(
+            "This person cannot review the queue.",
+            fields={"assignee": ["Choose a reviewer of the project (one of the queue's assignees, if it names them)."]},
+        )
+    queue = item.queue
+    item = ReviewItem.objects.select_for_update().get(pk=item.pk)
+    item.queue = queue
+    if item.assignee_id != assignee_id:
         item.assignee_id = assignee_id
-    else:
-        item.assignee = None
-    item.save(update_fields=["assignee", "updated_at"])
+        item.save(update_fields=["assignee", "updated_at"])
     return item
 
 

@@ -81,7 +81,7 @@ def test_board_shows_columns_counts_cards_and_filters(project, make_queue, membe
     html = client.get(reverse("admin:queues_reviewqueue_board", args=[queue.pk])).content.decode()
     assert 'data-column="backlog"' in html and 'data-column="complete"' in html
     assert html.count('class="assay-card"') == 3
-    assert "tone: <strong>rude</strong>" in html
+    assert '<span class="assay-score-name">tone</span> <strong>rude</strong>' in html
     mine = client.get(reverse("admin:queues_reviewqueue_board", args=[queue.pk]), {"mine": "1"}).content.decode()
     assert mine.count('class="assay-card"') == 1
     by_alice = client.get(reverse("admin:queues_reviewqueue_board", args=[queue.pk]),
@@ -169,3 +169,52 @@ def test_add_to_queue_action_with_select_across_honours_filters(project, make_qu
     queue.refresh_from_db()
     assert queue.backlog_count == 3
     assert not Span.objects.filter(pk=ok[1].pk, review_items__queue=queue).exists()
+
+
+def _card(html: str, item_pk: int) -> str:
+    start = html.index(f'data-item="{item_pk}"')
+    return html[start:html.index("</li>\n", html.index('class="assay-card-meta"', start))]
+
+
+def test_board_card_is_one_line_per_config_with_agreement(project, make_queue, member):
+    queue = make_queue(1, reviewers_per_item=3)
+    users = [member(project) for _ in range(3)]
+    votes = [{"tone": "kind", "correct": True, "quality": 7}, {"tone": "kind", "correct": False, "quality": 7.5},
+             {"tone": "rude", "correct": True, "quality": 2}]
+    for user, scores in zip(users, votes, strict=True):
+        item = services.review_item_next(queue=queue, user=user)
+        services.review_item_submit(item=item, user=user, scores=scores)
+    lead = member(project, role="curator")
+    html = login(lead).get(reverse("admin:queues_reviewqueue_board", args=[queue.pk])).content.decode()
+    card = _card(html, item.pk)
+    assert card.count("data-score-line=") == 3  # one line per config, not one per reviewer's score
+    assert '<strong>kind</strong> <span class="assay-muted">2/3</span>' in card
+    assert '<strong>yes</strong> <span class="assay-muted">2/3</span>' in card
+    assert "<strong>mean 5.5</strong>" in card
+    assert card.count("assay-split") == 3 and "assay-agree" not in card
+    assert not any(u.username in card for u in users)  # the card names no reviewer
+
+
+def test_board_card_in_a_blind_queue_summarises_only_the_viewers_own_scores(project, make_queue, member):
+    queue = make_queue(1, reviewers_per_item=2, blind=True)
+    alice, bob = member(project), member(project)
+    item = services.review_item_next(queue=queue, user=alice)
+    services.review_item_submit(item=item, user=alice, scores={"tone": "rude"})
+    html = login(bob).get(reverse("admin:queues_reviewqueue_board", args=[queue.pk])).content.decode()
+    assert "rude" not in _card(html, item.pk) and 'data-score-line="tone"' not in _card(html, item.pk)
+    html = login(alice).get(reverse("admin:queues_reviewqueue_board", args=[queue.pk])).content.decode()
+    assert "<strong>rude</strong>" in _card(html, item.pk)  # her own
+
+
+def test_board_offers_assignment_only_to_leads_and_only_assignable_people(project, make_queue, member):
+    viewer = member(project, role="viewer")
+    alice = member(project)
+    queue = make_queue(1)
+    lead = member(project, role="curator")
+    state = json.loads(login(lead).get(reverse("admin:queues_reviewqueue_board", args=[queue.pk]))
+                       .content.decode().split('id="assay-board-state" type="application/json">')[1].split("</script>")[0])
+    names = [u["username"] for u in state["assignees"]]
+    assert state["canAssign"] and alice.username in names and lead.username in names
+    assert viewer.username not in names
+    html = login(alice).get(reverse("admin:queues_reviewqueue_board", args=[queue.pk])).content.decode()
+    assert "data-assign-toggle" not in html

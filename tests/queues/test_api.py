@@ -210,3 +210,23 @@ def test_blind_queue_hides_others_scores_on_the_trace_api_and_trace_page(project
     assert len(api_scores(bob_user)) == 2
     assert 'data-summary-config="correct"' in client.get(
         f"/admin/traces/trace/{span.trace.pk}/change/?span={span.span_id}").content.decode()
+
+
+def test_assign_and_unassign_through_the_items_api(project, other_project, make_queue, member):
+    queue = make_queue(1)
+    lead = session(member(project, role="curator"))
+    alice = member(project)
+    outsider = member(other_project)
+    item = queue.items.first()
+    url = f"/api/v1/review-queues/{queue.pk}/items/{item.pk}/"
+    res = lead.patch(url, {"assignee": alice.pk}, format="json")
+    assert res.status_code == 200 and res.json()["assignee"] == {"id": alice.pk, "username": alice.username}
+    mine = session(alice).get(f"/api/v1/review-queues/{queue.pk}/items/", {"assignee": "me"}).json()["results"]
+    assert [i["id"] for i in mine] == [item.pk]
+    res = lead.patch(url, {"assignee": outsider.username}, format="json")
+    assert res.status_code == 400 and "assignee" in res.json()["fields"]
+    assert ReviewItem.objects.get(pk=item.pk).assignee_id == alice.pk
+    res = session(alice).patch(url, {"assignee": None}, format="json")
+    assert res.status_code == 403
+    res = lead.patch(url, {"assignee": None}, format="json")
+    assert res.status_code == 200 and res.json()["assignee"] is None

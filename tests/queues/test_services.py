@@ -272,3 +272,27 @@ def test_rule_through_real_ingest_adds_the_root_once_spans_arrive_out_of_order(
             span_batch_ingest(project=project, items=batch)
     assert list(ReviewItem.objects.filter(queue=queue).values_list("span__span_id", flat=True)) == ["root"]
     assert Trace.objects.get(trace_id="ooo").review_status == ReviewStatus.QUEUED
+
+
+def test_assign_rules_reviewer_or_above_member_and_queue_assignees(project, other_project, make_queue, member):
+    lead = member(project, role="curator")
+    alice, bob = member(project), member(project)
+    viewer = member(project, role="viewer")
+    queue = make_queue(1)
+    item = queue.items.first()
+    with pytest.raises(ApplicationError) as exc:
+        services.review_item_assign(item=item, assignee=viewer, user=lead)
+    assert "assignee" in exc.value.fields
+    with pytest.raises(ApplicationError) as exc:
+        services.review_item_assign(item=item, assignee=bob, user=alice)  # a reviewer is not a lead
+    assert exc.value.status == 403
+    assert services.review_item_assign(item=item, assignee=bob, user=lead).assignee_id == bob.pk
+    assert services.review_item_assign(item=item, assignee=None, user=lead).assignee_id is None
+    # A queue that names its assignees takes only them (and project admins).
+    named = make_queue(1, name="Named", assignees=[alice])
+    named_item = named.items.first()
+    with pytest.raises(ApplicationError):
+        services.review_item_assign(item=named_item, assignee=bob, user=lead)
+    admin = member(project, role="admin")
+    services.review_item_assign(item=named_item, assignee=alice, user=lead)
+    assert services.review_item_assign(item=named_item, assignee=admin, user=lead).assignee_id == admin.pk
