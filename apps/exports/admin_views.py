@@ -136,7 +136,7 @@ def export_cancel_view(model_admin):
         if not user_has_role(request.user, job.project, EXPORT_ROLE):
             raise PermissionDenied
         try:
-            export_job_cancel(job=job)
+            export_job_cancel(job=job, actor=request.user)
         except ApplicationError as exc:
             model_admin.message_user(request, exc.message, messages.WARNING)
         else:

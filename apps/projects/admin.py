@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
+from apps.audit.admin import AuditedAdminMixin
 from apps.core.admin import ProjectScopedAdmin
 from apps.core.exceptions import ApplicationError
 
@@ -27,7 +28,7 @@ class APIKeyInline(admin.TabularInline):
 
 
 @admin.register(Project)
-class ProjectAdmin(ProjectScopedAdmin):
+class ProjectAdmin(AuditedAdminMixin, ProjectScopedAdmin):
     project_field = "pk"
     list_display = ["slug", "name", "created_at"]
     search_fields = ["slug", "name"]

@@ -10,6 +10,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from apps.audit.admin import AuditedAdminMixin
 from apps.core.admin import ProjectScopedAdmin
 
 from . import admin_views, services
@@ -19,7 +20,7 @@ EDIT_ROLE = "curator"
 
 
 @admin.register(TraceView)
-class TraceViewAdmin(ProjectScopedAdmin):
+class TraceViewAdmin(AuditedAdminMixin, ProjectScopedAdmin):
     change_role = EDIT_ROLE
     list_display = ("name", "project", "component_count", "is_default", "updated_at", "editor_link")
     list_filter = ("project",)
@@ -71,7 +72,7 @@ class TraceViewAdmin(ProjectScopedAdmin):
 
 
 @admin.register(ShareLink)
-class ShareLinkAdmin(ProjectScopedAdmin):
+class ShareLinkAdmin(AuditedAdminMixin, ProjectScopedAdmin):
     change_role = EDIT_ROLE
     list_display = ("view", "trace", "project", "status", "expires_at", "created_by", "created_at")
     list_filter = ("project",)
@@ -92,12 +93,12 @@ class ShareLinkAdmin(ProjectScopedAdmin):
     @admin.action(description="Revoke selected share links")
     def revoke(self, request, queryset):
         for link in queryset:
-            services.share_link_revoke(link=link)
+            services.share_link_revoke(link=link, actor=request.user)
         messages.success(request, f"Revoked {queryset.count()} link(s).")
 
 
 @admin.register(TraceViewDefault)
-class TraceViewDefaultAdmin(ProjectScopedAdmin):
+class TraceViewDefaultAdmin(AuditedAdminMixin, ProjectScopedAdmin):
     change_role = EDIT_ROLE
     list_display = ("project", "queue", "view")
     list_select_related = ("project", "queue", "view")
