@@ -42,11 +42,11 @@ class AuditEvent(models.Model):
     actor_label = models.CharField(max_length=200)
     action = models.CharField(max_length=64, db_index=True)
     object_type = models.CharField(max_length=64)  # "<app_label>.<model_name>", e.g. "reviews.scoreconfig"
-    object_id = models.CharField(max_length=64)
+    object_id = models.CharField(max_length=200)  # API keys have string ids of up to 150 characters
     object_repr = models.CharField(max_length=200, blank=True)
     # The object the event belongs under in the admin (a review item's queue, a key's project).
     parent_type = models.CharField(max_length=64, blank=True)
-    parent_id = models.CharField(max_length=64, blank=True)
+    parent_id = models.CharField(max_length=200, blank=True)
     before = models.JSONField(null=True, blank=True)
     after = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)

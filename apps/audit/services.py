@@ -150,9 +150,9 @@ def audit_record(
     parent_type, parent_id = _ref(parent) if parent is not None else ("", "")
     return AuditEvent.objects.create(
         project_id=_project_id(project, obj),
-        action=action,
-        object_type=object_type,
-        object_id=str(object_id),
+        action=action[:64],
+        object_type=object_type[:64],
+        object_id=str(object_id)[:200],
         object_repr=(object_repr or "")[:200],
         parent_type=parent_type,
         parent_id=parent_id,

@@ -28,7 +28,7 @@ def change_form_data(response) -> dict:
     data: dict = {}
 
     def add(form):
-        for name, field in form.fields.items():
+        for name in form.fields:
             value = form[name].value()
             key = form.add_prefix(name)
             if value is None:
