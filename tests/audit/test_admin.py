@@ -148,3 +148,15 @@ def test_events_cannot_be_added_changed_or_deleted_in_the_admin(admin_client, hi
     event.refresh_from_db()
     assert event.action == "score_config.update"
     assert AuditEvent.objects.filter(pk=event.pk).exists()
+
+
+def test_trace_view_editor_links_its_history(client, project, admin_member):
+    from apps.views.services import trace_view_update
+
+    view = factories.TraceViewFactory(project=project, name="Chat")
+    trace_view_update(view=view, name="Chat 2", actor=admin_member)
+    client.force_login(admin_member)
+    history_url = reverse("admin:views_traceview_history", args=[view.pk])
+    assert history_url in client.get(reverse("admin:views_traceview_editor", args=[view.pk])).content.decode()
+    text = client.get(history_url).content.decode()
+    assert "trace_view.update" in text and "Chat 2" in text
