@@ -135,3 +135,18 @@ def test_csv_neutralises_formula_cells(api_client, project, admin_member):
     response = api_client.get(f"{URL}export/", {"file_format": "csv", "action": "dataset.create"})
     rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert rows[0]["object_repr"] == "'=SUM(A1:A9)"
+
+
+def test_a_page_costs_the_same_queries_whatever_its_size(api_client, project, admin_member,
+                                                         django_assert_max_num_queries):
+    from apps.projects.services import api_key_create
+
+    key, _ = api_key_create(project=project, scopes=["read"], created_by=admin_member)
+    for n in range(60):
+        audit_record(actor=key if n % 2 else admin_member, action="x.y", obj=project)
+    api_client.force_login(admin_member)
+    api_client.get(URL)  # session and role lookups warmed
+    with django_assert_max_num_queries(6):
+        page = api_client.get(URL, {"page_size": 50, "action": "x.y"})
+    assert len(page.json()["results"]) == 50
+    assert {e["actor"] for e in page.json()["results"]} == {"alice", f"key {key.prefix} ({key.name})"}

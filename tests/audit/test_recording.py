@@ -357,3 +357,29 @@ def test_rule_and_system_adds_are_the_system(project):
     span = factories.SpanFactory(trace=factories.TraceFactory(project=project))
     review_items_add(queue=queue, spans=Span.objects.filter(pk=span.pk))
     assert AuditEvent.objects.get(action="review_queue.items_add").actor_label == "system"
+
+
+def test_score_config_import_records_creates_and_updates(admin_client, admin_user, project, events):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    factories.ScoreConfigFactory(project=project, name="thumbs", kind="boolean", description="old")
+    csv_text = ("name,description,kind,order,min_value,max_value,options,multi_select,max_length,is_archived\n"
+                "thumbs,new,boolean,0,,,[],0,,0\n"
+                "tone,Friendly?,text,1,,,[],0,200,0\n")
+    url = reverse("admin:reviews_scoreconfig_import")
+    choices = admin_client.get(url).context["form"].fields["format"].choices
+    csv_index = next(str(value) for value, label in choices if str(label).lower() == "csv")
+    upload = SimpleUploadedFile("configs.csv", csv_text.encode(), content_type="text/csv")
+    confirm = admin_client.post(url, {"project": project.pk, "format": csv_index, "import_file": upload})
+    form = confirm.context["confirm_form"]
+    assert form is not None, confirm.context["result"].invalid_rows
+    assert not AuditEvent.objects.filter(object_type="reviews.scoreconfig").exists()  # the dry run rolled back
+    done = admin_client.post(reverse("admin:reviews_scoreconfig_process_import"), {
+        "import_file_name": form.initial["import_file_name"], "original_file_name": "configs.csv",
+        "format": form.initial["format"], "resource": form.initial.get("resource", ""), "project": project.pk})
+    assert done.status_code == 302
+    (update,) = events("score_config.update")
+    assert update.actor_user == admin_user and update.before == {"description": "old"}
+    assert update.after == {"description": "new"}
+    (create,) = events("score_config.create")
+    assert create.object_repr == "tone" and create.after["kind"] == "text"
