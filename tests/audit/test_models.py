@@ -52,3 +52,20 @@ def test_snapshot_cuts_long_text_and_big_json(project):
     assert len(snap["description"]) == 501 and snap["description"].endswith("…")
     assert set(snap["spec"]) == {"truncated"} and len(snap["spec"]["truncated"]) <= 2001
     assert snap["name"] == "v"
+
+
+def test_adjudication_record_files_under_the_items_project(project, admin_member):
+    from apps.audit.services import adjudication_record
+    from apps.queues.services import review_items_add
+    from apps.traces.models import Span
+
+    queue = factories.ReviewQueueFactory(project=project)
+    config = factories.ScoreConfigFactory(project=project, name="accuracy")
+    span = factories.SpanFactory(trace=factories.TraceFactory(project=project))
+    review_items_add(queue=queue, spans=Span.objects.filter(pk=span.pk))
+    item = queue.items.get()
+    event = adjudication_record(actor=admin_member, item=item, config=config, before={"value": None},
+                                after={"value": 1.0, "note": "policy says 30 days"})
+    assert event.project_id == project.pk and event.action == "adjudication.set"
+    assert (event.object_type, event.object_id) == ("queues.reviewitem", str(item.pk))
+    assert (event.parent_type, event.parent_id) == ("reviews.scoreconfig", str(config.pk))
