@@ -57,16 +57,6 @@ def api_key_create(
     return api_key, key
 
 
-@transaction.atomic
-def api_key_revoke(*, api_key: ProjectAPIKey, actor: Any = None) -> ProjectAPIKey:
-    if not api_key.revoked:
-        ProjectAPIKey.objects.filter(pk=api_key.pk).update(revoked=True)
-        api_key.revoked = True
-        audit_record(actor=actor, action="api_key.revoke", obj=api_key, parent=api_key.project,
-                     before={"revoked": False}, after={"revoked": True})
-    return api_key
-
-
 KEY_USE_WRITE_SECONDS = 60  # last_used_at is kept to the minute: one UPDATE a minute per key at most
 KEY_USE_AUDIT_SECONDS = 3600  # a "used" audit event when a key is first used in an hour
 
