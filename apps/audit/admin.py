@@ -63,22 +63,29 @@ def _record_deleted(request, obj) -> None:
                  parent=_parent_of(obj), before=audit_snapshot(obj))
 
 
+def _audited(model) -> bool:
+    return model._meta.label_lower in ADMIN_ACTION_PREFIX
+
+
 class AuditedAdminMixin:
-    """For admins that save models without a service: records create, update (the fields that changed,
-    many-to-many included) and delete of the object and of its inlines, in the admin's transaction."""
+    """For admins that save models without a service (the models of ADMIN_ACTION_PREFIX; other models'
+    admins call services, which record): records create, update (the fields that changed, many-to-many
+    included) and delete of the object and of its inlines, in the admin's transaction."""
 
     def save_model(self, request, obj, form, change):
-        stored = type(obj).objects.filter(pk=obj.pk).first() if change and obj.pk else None
-        obj._audit_before = audit_snapshot(stored)
+        if _audited(type(obj)):
+            stored = type(obj).objects.filter(pk=obj.pk).first() if change and obj.pk else None
+            obj._audit_before = audit_snapshot(stored)
         super().save_model(request, obj, form, change)
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)  # many-to-many and inlines are saved here
-        _record_saved(request, form.instance, getattr(form.instance, "_audit_before", None))
+        if _audited(type(form.instance)):
+            _record_saved(request, form.instance, getattr(form.instance, "_audit_before", None))
 
     def save_formset(self, request, form, formset, change):
         model = formset.model
-        if model._meta.label_lower not in ADMIN_ACTION_PREFIX:
+        if not _audited(model):
             return super().save_formset(request, form, formset, change)
         pks = [f.instance.pk for f in formset.forms if f.instance.pk]
         befores = {o.pk: audit_snapshot(o) for o in model.objects.filter(pk__in=pks)}
@@ -92,14 +99,20 @@ class AuditedAdminMixin:
             _record_saved(request, obj, befores.get(obj.pk))
 
     def delete_model(self, request, obj):
-        _record_deleted(request, obj)
+        if _audited(type(obj)):
+            _record_deleted(request, obj)
         super().delete_model(request, obj)
 
     @transaction.atomic
     def delete_queryset(self, request, queryset):
-        for obj in queryset:
-            _record_deleted(request, obj)
+        if _audited(queryset.model):
+            for obj in queryset:
+                _record_deleted(request, obj)
         super().delete_queryset(request, queryset)
+
+
+class AuditAdminMixin(AuditHistoryMixin, AuditedAdminMixin):
+    """What ProjectScopedAdmin takes from the audit app: the History page and the admin save paths."""
 
 
 def _summary(value) -> str:

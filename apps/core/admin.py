@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from apps.audit.admin import AuditHistoryMixin
+from apps.audit.admin import AuditAdminMixin
 from apps.projects.models import ROLE_RANK, Membership, Project
 from apps.projects.selectors import projects_for_user
 
 
-class ProjectScopedAdmin(AuditHistoryMixin, admin.ModelAdmin):
+class ProjectScopedAdmin(AuditAdminMixin, admin.ModelAdmin):
     """Rows are filtered to the user's projects through `project_field`.
 
     Members act by role instead of Django model permissions: `view_role` may view,

@@ -1,7 +1,6 @@
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
-from apps.audit.admin import AuditedAdminMixin
 from apps.core.admin import ProjectScopedAdmin
 from apps.core.exceptions import ApplicationError
 
@@ -28,7 +27,7 @@ class APIKeyInline(admin.TabularInline):
 
 
 @admin.register(Project)
-class ProjectAdmin(AuditedAdminMixin, ProjectScopedAdmin):
+class ProjectAdmin(ProjectScopedAdmin):
     project_field = "pk"
     list_display = ["slug", "name", "created_at"]
     search_fields = ["slug", "name"]

@@ -11,7 +11,6 @@ from django.contrib.auth import get_user_model
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from apps.audit.admin import AuditedAdminMixin
 from apps.core.admin import ProjectScopedAdmin
 from apps.projects.models import Membership
 from apps.projects.selectors import projects_for_user
@@ -51,7 +50,7 @@ class ReviewQueueForm(forms.ModelForm):
 
 
 @admin.register(ReviewQueue)
-class ReviewQueueAdmin(AuditedAdminMixin, ProjectScopedAdmin):
+class ReviewQueueAdmin(ProjectScopedAdmin):
     form = ReviewQueueForm
     list_display = ["name", "project", "progress_bar", "reviewers_per_item", "blind", "queue_links"]
     list_filter = ["project", "blind"]

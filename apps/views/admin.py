@@ -10,7 +10,6 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from apps.audit.admin import AuditedAdminMixin
 from apps.core.admin import ProjectScopedAdmin
 
 from . import admin_views, services
@@ -20,7 +19,7 @@ EDIT_ROLE = "curator"
 
 
 @admin.register(TraceView)
-class TraceViewAdmin(AuditedAdminMixin, ProjectScopedAdmin):
+class TraceViewAdmin(ProjectScopedAdmin):
     change_role = EDIT_ROLE
     list_display = ("name", "project", "component_count", "is_default", "updated_at", "editor_link")
     list_filter = ("project",)
@@ -72,7 +71,7 @@ class TraceViewAdmin(AuditedAdminMixin, ProjectScopedAdmin):
 
 
 @admin.register(ShareLink)
-class ShareLinkAdmin(AuditedAdminMixin, ProjectScopedAdmin):
+class ShareLinkAdmin(ProjectScopedAdmin):
     change_role = EDIT_ROLE
     list_display = ("view", "trace", "project", "status", "expires_at", "created_by", "created_at")
     list_filter = ("project",)
@@ -98,7 +97,7 @@ class ShareLinkAdmin(AuditedAdminMixin, ProjectScopedAdmin):
 
 
 @admin.register(TraceViewDefault)
-class TraceViewDefaultAdmin(AuditedAdminMixin, ProjectScopedAdmin):
+class TraceViewDefaultAdmin(ProjectScopedAdmin):
     change_role = EDIT_ROLE
     list_display = ("project", "queue", "view")
     list_select_related = ("project", "queue", "view")
