@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "apps.datasets",
     "apps.exports",
     "apps.views",
+    "apps.audit",
 ]
 
 MIDDLEWARE = [

@@ -10,6 +10,7 @@ api_v1 = [
     path("", include("apps.datasets.urls")),
     path("", include("apps.exports.urls")),
     path("", include("apps.views.urls")),
+    path("", include("apps.audit.urls")),
 ]
 
 urlpatterns = [

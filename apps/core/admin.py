@@ -7,6 +7,7 @@ import functools
 
 from django.contrib import admin, messages
 
+from apps.audit.admin import AuditAdminMixin
 from apps.projects import permissions as policy
 from apps.projects.models import Project
 from apps.projects.selectors import projects_for_user
@@ -52,7 +53,7 @@ def policy_action(action: str):
     return mark
 
 
-class ProjectScopedAdmin(admin.ModelAdmin):
+class ProjectScopedAdmin(AuditAdminMixin, admin.ModelAdmin):
     """Rows are filtered to the user's projects through `project_field`.
 
     Members act by role instead of Django model permissions: `view_action` may view, `add_action`

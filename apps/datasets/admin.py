@@ -14,7 +14,7 @@ from apps.core.json_preview import json_preview
 from . import admin_views
 from .models import Dataset, DatasetJob, DatasetVersion
 from .selectors import dataset_records_at_version
-from .services import dataset_create, dataset_update
+from .services import dataset_create, dataset_delete, dataset_update
 
 
 @admin.register(Dataset)
@@ -55,13 +55,20 @@ class DatasetAdmin(ProjectScopedAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            dataset_update(dataset=obj, name=form.cleaned_data["name"],
-                           description=form.cleaned_data.get("description", ""))
+            dataset_update(dataset=Dataset.objects.get(pk=obj.pk), name=form.cleaned_data["name"],
+                           description=form.cleaned_data.get("description", ""), actor=request.user)
         else:
             created = dataset_create(project=form.cleaned_data["project"], name=form.cleaned_data["name"],
                                      description=form.cleaned_data.get("description", ""), created_by=request.user)
             obj.pk = created.pk
             obj.refresh_from_db()
+
+    def delete_model(self, request, obj):
+        dataset_delete(dataset=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for dataset in queryset:
+            dataset_delete(dataset=dataset, actor=request.user)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         dataset = self.get_queryset(request).filter(pk=object_id).first() if str(object_id).isdigit() else None

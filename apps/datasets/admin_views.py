@@ -245,7 +245,8 @@ class TagView(DatasetAdminView):
     def post(self, request, pk):
         if request.POST.get("delete"):
             try:
-                services.dataset_version_tag_delete(dataset=self.dataset, name=request.POST.get("name", ""))
+                services.dataset_version_tag_delete(dataset=self.dataset, name=request.POST.get("name", ""),
+                                                    actor=request.user)
             except ApplicationError as exc:
                 messages.error(request, _error_text(exc))
             else:

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
+from apps.audit.services import audit_actor
 from apps.core.api import request_project, request_projects, request_require
 from apps.core.exceptions import ApplicationError, not_found
 
@@ -181,7 +182,7 @@ class DatasetListCreateView(generics.GenericAPIView):
         project = request_project(request, slug=body.validated_data.get("project"), action=WRITE_ACTION)
         dataset = services.dataset_create(project=project, name=body.validated_data["name"],
                                           description=body.validated_data.get("description", ""),
-                                          created_by=_user(request))
+                                          created_by=_user(request), actor=audit_actor(request))
         return Response(DatasetSerializer(_datasets_queryset(request).get(pk=dataset.pk)).data,
                         status=status.HTTP_201_CREATED)
 
@@ -201,13 +202,13 @@ class DatasetDetailView(DatasetScopedView):
         dataset = self.get_dataset(write=True)
         body = DatasetUpdateSerializer(data=_body_dict(request))
         body.is_valid(raise_exception=True)
-        services.dataset_update(dataset=dataset, **body.validated_data)
+        services.dataset_update(dataset=dataset, actor=audit_actor(request), **body.validated_data)
         return Response(self._read(dataset.pk))
 
     put = patch
 
     def delete(self, request, pk):
-        services.dataset_delete(dataset=self.get_dataset(write=True))
+        services.dataset_delete(dataset=self.get_dataset(write=True), actor=audit_actor(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -295,7 +296,7 @@ class RecordsView(DatasetScopedView):
         message = data.get("message") or ""
         if not isinstance(message, str):
             raise ApplicationError("Invalid message.", fields={"message": ["Must be a string."]})
-        version = services.dataset_records_upsert(dataset=dataset, records=records, author=_user(request),
+        version = services.dataset_records_upsert(dataset=dataset, records=records, author=audit_actor(request),
                                                   message=message)
         dataset.refresh_from_db()
         return Response(version_payload(version, dataset, created=True),
@@ -307,7 +308,7 @@ class RecordsView(DatasetScopedView):
         dataset = self.get_dataset(write=True)
         data = _body_dict(request)
         version = services.dataset_records_delete(dataset=dataset, record_ids=data.get("record_ids"),
-                                                  author=_user(request), message=str(data.get("message") or ""))
+                                                  author=audit_actor(request), message=str(data.get("message") or ""))
         dataset.refresh_from_db()
         return Response(version_payload(version, dataset, created=True))
 
@@ -336,7 +337,7 @@ class RecordDetailView(DatasetScopedView):
 
     def delete(self, request, pk, record_id):
         dataset = self.get_dataset(write=True)
-        version = services.dataset_records_delete(dataset=dataset, record_ids=[record_id], author=_user(request),
+        version = services.dataset_records_delete(dataset=dataset, record_ids=[record_id], author=audit_actor(request),
                                                   message=f"Delete {record_id}")
         if version is None:
             raise not_found("Record not found.")
@@ -375,7 +376,7 @@ class VersionRestoreView(DatasetScopedView):
     def post(self, request, pk, number):
         dataset = self.get_dataset(write=True)
         message = request.data.get("message", "") if isinstance(request.data, dict) else ""
-        version = services.dataset_version_restore(dataset=dataset, version=number, author=_user(request),
+        version = services.dataset_version_restore(dataset=dataset, version=number, author=audit_actor(request),
                                                    message=str(message or ""))
         dataset.refresh_from_db()
         return Response(version_payload(version, dataset, created=True),
@@ -400,7 +401,7 @@ class TagListView(DatasetScopedView):
         dataset = self.get_dataset(write=True)
         body = TagSetSerializer(data=_body_dict(request))
         body.is_valid(raise_exception=True)
-        tag = services.dataset_version_tag_set(dataset=dataset, author=_user(request), **body.validated_data)
+        tag = services.dataset_version_tag_set(dataset=dataset, author=audit_actor(request), **body.validated_data)
         return Response(VersionTagSerializer(tag).data)
 
 
@@ -413,11 +414,12 @@ class TagDetailView(DatasetScopedView):
         data = {**_body_dict(request), "name": name}
         body = TagSetSerializer(data=data)
         body.is_valid(raise_exception=True)
-        tag = services.dataset_version_tag_set(dataset=dataset, author=_user(request), **body.validated_data)
+        tag = services.dataset_version_tag_set(dataset=dataset, author=audit_actor(request), **body.validated_data)
         return Response(VersionTagSerializer(tag).data)
 
     def delete(self, request, pk, name):
-        services.dataset_version_tag_delete(dataset=self.get_dataset(write=True), name=name)
+        services.dataset_version_tag_delete(dataset=self.get_dataset(write=True), name=name,
+                                            actor=audit_actor(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -461,14 +463,14 @@ def _run_or_queue(request, dataset: Dataset, spans, *, kind: str, mapping, messa
     span_pks = list(spans.values_list("pk", flat=True))
     if len(span_pks) > services.SPAN_ASYNC_THRESHOLD:
         job = services.dataset_job_start(dataset=dataset, kind=kind, span_pks=span_pks, mapping=mapping,
-                                         author=_user(request), message=message)
+                                         author=audit_actor(request), message=message)
         return Response({"job": JobSerializer(job).data}, status=status.HTTP_202_ACCEPTED)
     if kind == DatasetJob.Kind.FROM_FEEDBACK:
         result = services.dataset_add_from_feedback(dataset=dataset, spans_queryset=spans, mapping=mapping,
-                                                    author=_user(request), message=message)
+                                                    author=audit_actor(request), message=message)
     else:
         result = services.dataset_add_spans(dataset=dataset, span_pks=span_pks, mapping=mapping,
-                                            author=_user(request), message=message)
+                                            author=audit_actor(request), message=message)
     dataset.refresh_from_db()
     payload = version_payload(result.version, dataset, created=True)
     payload.update({"spans": result.spans, "skipped_span_ids": result.skipped[:100]})
@@ -530,7 +532,7 @@ class GenerateView(DatasetScopedView):
         dataset = self.get_dataset(write=True)
         body = GenerateSerializer(data=_body_dict(request))
         body.is_valid(raise_exception=True)
-        version = dataset_generate_records(dataset=dataset, author=_user(request), **body.validated_data)
+        version = dataset_generate_records(dataset=dataset, author=audit_actor(request), **body.validated_data)
         dataset.refresh_from_db()
         return Response(version_payload(version, dataset, created=True),
                         status=status.HTTP_201_CREATED if version else status.HTTP_200_OK)

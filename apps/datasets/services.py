@@ -14,6 +14,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from apps.audit.services import audit_record, audit_record_change, audit_snapshot
 from apps.core.exceptions import ApplicationError
 from apps.projects.models import Project
 
@@ -45,7 +46,8 @@ ID_CHUNK = 500
 
 
 @transaction.atomic
-def dataset_create(*, project: Project, name: str, description: str = "", created_by=None) -> Dataset:
+def dataset_create(*, project: Project, name: str, description: str = "", created_by=None,
+                   actor: Any = None) -> Dataset:
     name = (name or "").strip()
     if not name:
         raise ApplicationError("A dataset needs a name.", fields={"name": ["This field is required."]})
@@ -53,11 +55,15 @@ def dataset_create(*, project: Project, name: str, description: str = "", create
         raise ApplicationError("Name too long.", fields={"name": ["At most 200 characters."]})
     if Dataset.objects.filter(project=project, name=name).exists():
         raise ApplicationError(f"Dataset {name!r} exists.", fields={"name": ["A dataset with this name exists."]})
-    return Dataset.objects.create(project=project, name=name, description=description or "", created_by=created_by)
+    dataset = Dataset.objects.create(project=project, name=name, description=description or "", created_by=created_by)
+    audit_record(actor=actor or created_by, action="dataset.create", obj=dataset, after=audit_snapshot(dataset))
+    return dataset
 
 
 @transaction.atomic
-def dataset_update(*, dataset: Dataset, name: str | None = None, description: str | None = None) -> Dataset:
+def dataset_update(*, dataset: Dataset, name: str | None = None, description: str | None = None,
+                   actor: Any = None) -> Dataset:
+    before = audit_snapshot(dataset)
     if name is not None:
         name = name.strip()
         if not name:
@@ -68,6 +74,7 @@ def dataset_update(*, dataset: Dataset, name: str | None = None, description: st
     if description is not None:
         dataset.description = description
     dataset.save(update_fields=["name", "description", "updated_at"])
+    audit_record_change(actor=actor, action="dataset.update", obj=dataset, before=before)
     return dataset
 
 
@@ -243,6 +250,13 @@ def _author(author):
     return author if getattr(author, "is_authenticated", False) else None
 
 
+def _audit_version(actor, action: str, dataset: Dataset, version: DatasetVersion) -> None:
+    # `actor` may be an API key (the version's author column keeps users only).
+    audit_record(actor=actor, action=action, obj=dataset, before={"latest_version": version.number - 1}, after={
+        "version": version.number, "added": version.added, "updated": version.updated, "removed": version.removed,
+        "restored_from": version.restored_from, "message": version.message})
+
+
 def dataset_records_upsert(
     *, dataset: Dataset, records: list[dict], author=None, message: str = "", origin: str = RecordOrigin.MANUAL,
     extra_tags: list[str] | None = None,
@@ -289,6 +303,7 @@ def dataset_records_upsert(
         DatasetRecord.objects.bulk_create(to_insert, batch_size=1000)
         version = _commit_version(dataset=locked, number=number, author=_author(author), message=message,
                                   added=added, updated=updated, removed=0)
+        _audit_version(author, "dataset.records_upsert", locked, version)
     dataset.latest_version = number
     return version
 
@@ -316,6 +331,7 @@ def dataset_records_delete(
             DatasetRecord.objects.filter(pk__in=pks[i:i + ID_CHUNK]).update(version_to=number)
         version = _commit_version(dataset=locked, number=number, author=_author(author), message=message,
                                   added=0, updated=0, removed=len(pks))
+        _audit_version(author, "dataset.records_delete", locked, version)
     dataset.latest_version = number
     return version
 
@@ -360,6 +376,7 @@ def dataset_version_restore(*, dataset: Dataset, version: int, author=None, mess
         result = _commit_version(dataset=locked, number=number, author=_author(author),
                                  message=message or f"Restore version {target}",
                                  added=added, updated=updated, removed=removed, restored_from=target)
+        _audit_version(author, "dataset.version_restore", locked, result)
     dataset.latest_version = number
     return result
 
@@ -372,14 +389,19 @@ def dataset_version_tag_set(*, dataset: Dataset, name: str, version: int, author
         raise ApplicationError("Invalid tag name.", fields={
             "name": ["Start with a letter; then letters, digits, '_', '.' or '-' (at most 64)."]})
     target = dataset_version_resolve(dataset=dataset, version=version)
+    previous = DatasetVersionTag.objects.filter(dataset=dataset, name=name).values_list("version__number", flat=True).first()
     tag, _ = DatasetVersionTag.objects.update_or_create(
         dataset=dataset, name=name, defaults={"version": target, "updated_by": _author(author)},
     )
+    audit_record(actor=author, action="dataset.tag_set", obj=dataset, object_repr=f"{dataset} tag {name}",
+                 before={"tag": name, "version": previous}, after={"tag": name, "version": target.number})
     return tag
 
 
 @transaction.atomic
-def dataset_version_tag_delete(*, dataset: Dataset, name: str) -> None:
+def dataset_version_tag_delete(*, dataset: Dataset, name: str, actor: Any = None) -> None:
+    previous = DatasetVersionTag.objects.filter(dataset=dataset, name=name).values_list("version__number", flat=True).first()
+    audit_record(actor=actor, action="dataset.tag_delete", obj=dataset, before={"tag": name, "version": previous})
     deleted, _ = DatasetVersionTag.objects.filter(dataset=dataset, name=name).delete()
     if not deleted:
         raise ApplicationError(f"Dataset has no version tagged {name!r}.", fields={"tag": ["Unknown tag."]},
@@ -387,7 +409,8 @@ def dataset_version_tag_delete(*, dataset: Dataset, name: str) -> None:
 
 
 @transaction.atomic
-def dataset_delete(*, dataset: Dataset) -> None:
+def dataset_delete(*, dataset: Dataset, actor: Any = None) -> None:
+    audit_record(actor=actor, action="dataset.delete", obj=dataset, before=audit_snapshot(dataset))
     dataset.delete()
 
 

@@ -145,14 +145,14 @@ class ExportScheduleAdmin(ProjectScopedAdmin):
     def save_model(self, request, obj, form, change):
         if not change:
             obj.created_by = request.user
-        export_schedule_save(schedule=obj)
+        export_schedule_save(schedule=obj, actor=request.user)
 
     def delete_model(self, request, obj):
-        export_schedule_delete(schedule=obj)
+        export_schedule_delete(schedule=obj, actor=request.user)
 
     def delete_queryset(self, request, queryset):
         for schedule in queryset:
-            export_schedule_delete(schedule=schedule)
+            export_schedule_delete(schedule=schedule, actor=request.user)
 
     @admin.action(description="Run now")
     def run_now(self, request, queryset):

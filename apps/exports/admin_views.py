@@ -137,7 +137,7 @@ def export_cancel_view(model_admin):
         if not can(request.user, EXPORT_ACTION, job.project):
             raise PermissionDenied
         try:
-            export_job_cancel(job=job)
+            export_job_cancel(job=job, actor=request.user)
         except ApplicationError as exc:
             model_admin.message_user(request, exc.message, messages.WARNING)
         else:

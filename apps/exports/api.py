@@ -8,6 +8,7 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from apps.audit.services import audit_actor
 from apps.core.api import ProjectScopedViewMixin, request_projects
 
 from .admin_views import download_response
@@ -85,7 +86,7 @@ class ExportJobViewSet(ProjectScopedViewMixin, mixins.ListModelMixin, mixins.Ret
             project=project, source=values["source"], format=values["format"], gzip=values["gzip"],
             filters=values.get("filters") or {}, dataset=dataset, version=values.get("version"),
             tag=values.get("tag") or "", split=values.get("split") or "",
-            requested_by=request.user if request.user.is_authenticated else None,
+            requested_by=request.user if request.user.is_authenticated else None, actor=audit_actor(request),
         )
         return Response(ExportJobSerializer(job, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
 
@@ -94,7 +95,7 @@ class ExportJobViewSet(ProjectScopedViewMixin, mixins.ListModelMixin, mixins.Ret
     def cancel(self, request, pk=None):
         job = self.get_object()
         self.write_project(job.project.slug)  # role check for session users
-        job = export_job_cancel(job=job)
+        job = export_job_cancel(job=job, actor=audit_actor(request))
         return Response(ExportJobSerializer(job, context={"request": request}).data)
 
     @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})

@@ -9,12 +9,14 @@ import os
 import time
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from apps.audit.services import audit_diff, audit_record, audit_snapshot
 from apps.core.exceptions import ApplicationError
 from apps.projects.models import Project
 
@@ -99,6 +101,7 @@ def export_job_create(
     window_start: datetime | None = None,
     window_end: datetime | None = None,
     dispatch: bool = True,
+    actor: Any = None,
 ) -> ExportJob:
     """Validate, save a queued job and send it to a worker once the transaction commits."""
     _validate_choices(source=source, format=format, gzip=gzip)
@@ -146,6 +149,7 @@ def export_job_create(
             name=f"{job.pk}.{file_extension(format, gzip=bool(gzip))}",
         )
         job.save(update_fields=["storage_key"])
+        audit_record(actor=actor or requested_by, action="export.create", obj=job, after=audit_snapshot(job))
         if dispatch:
             transaction.on_commit(lambda: export_job_dispatch(job_id=job.pk))
     return job
@@ -315,7 +319,8 @@ def _fail_if_out_of_attempts(job_id: int) -> None:
     )
 
 
-def export_job_cancel(*, job: ExportJob) -> ExportJob:
+@transaction.atomic
+def export_job_cancel(*, job: ExportJob, actor: Any = None) -> ExportJob:
     """Queued jobs never start; a running job stops at its next chunk and leaves no file."""
     updated = ExportJob.objects.filter(pk=job.pk, status__in=[ExportStatus.QUEUED, ExportStatus.RUNNING]).update(
         status=ExportStatus.CANCELLED, finished_at=timezone.now()
@@ -325,6 +330,7 @@ def export_job_cancel(*, job: ExportJob) -> ExportJob:
         raise ApplicationError(
             f"This export has already {job.status}.", fields={"status": [f"The export is {job.status}."]}, status=409
         )
+    audit_record(actor=actor, action="export.cancel", obj=job, after={"status": job.status})
     return job
 
 
@@ -435,16 +441,22 @@ def _periodic_task_sync(schedule: ExportSchedule) -> None:
 
 
 @transaction.atomic
-def export_schedule_save(*, schedule: ExportSchedule) -> ExportSchedule:
+def export_schedule_save(*, schedule: ExportSchedule, actor: Any = None) -> ExportSchedule:
     """Create or update a schedule and its django-celery-beat periodic task."""
     export_schedule_validate(schedule=schedule)
+    before = audit_snapshot(ExportSchedule.objects.filter(pk=schedule.pk).first() if schedule.pk else None)
     schedule.save()
     _periodic_task_sync(schedule)
+    before, after = audit_diff(before, audit_snapshot(schedule))
+    if after:
+        audit_record(actor=actor, action="export_schedule.update" if before is not None else "export_schedule.create",
+                     obj=schedule, before=before, after=after)
     return schedule
 
 
 @transaction.atomic
-def export_schedule_delete(*, schedule: ExportSchedule) -> None:
+def export_schedule_delete(*, schedule: ExportSchedule, actor: Any = None) -> None:
+    audit_record(actor=actor, action="export_schedule.delete", obj=schedule, before=audit_snapshot(schedule))
     task = schedule.periodic_task
     schedule.delete()
     if task is not None:

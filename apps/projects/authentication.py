@@ -66,6 +66,9 @@ class ProjectAPIKeyAuthentication(authentication.BaseAuthentication):
         api_key = api_key_from_request(request)
         if api_key is None:
             return None
+        from .services import api_key_mark_used  # services import DRF, which imports this module
+
+        api_key_mark_used(api_key=api_key)
         return AnonymousUser(), api_key
 
     def authenticate_header(self, request) -> str:

@@ -31,6 +31,7 @@ POLICY: dict[str, Rule] = {
     "project.manage": Rule(Role.ADMIN, ()),
     "member.manage": Rule(Role.ADMIN, ()),
     "api_key.manage": Rule(Role.ADMIN, ()),
+    "audit.read": Rule(Role.ADMIN, ("write",)),
     # telemetry
     "trace.ingest": Rule(Role.REVIEWER, ("ingest",)),
     "trace.delete": Rule(Role.ADMIN, ()),

@@ -1,10 +1,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
 from django.utils.text import slugify
 
+from apps.audit.services import audit_record, audit_snapshot
 from apps.core.exceptions import ApplicationError
 
 from .models import Membership, Project, ProjectAPIKey, Role, Scope
@@ -22,10 +27,15 @@ def project_create(*, slug: str, name: str = "", description: str = "") -> Proje
     return Project.objects.create(slug=slug, name=name or slug, description=description)
 
 
-def membership_set(*, project: Project, user, role: str = Role.VIEWER) -> Membership:
+@transaction.atomic
+def membership_set(*, project: Project, user, role: str = Role.VIEWER, actor: Any = None) -> Membership:
     if role not in Role.values:
         raise ApplicationError("Unknown role.", fields={"role": [f"Choose one of {', '.join(Role.values)}."]})
-    membership, _ = Membership.objects.update_or_create(project=project, user=user, defaults={"role": role})
+    before = audit_snapshot(Membership.objects.filter(project=project, user=user).first())
+    membership, created = Membership.objects.update_or_create(project=project, user=user, defaults={"role": role})
+    if before != audit_snapshot(membership):
+        audit_record(actor=actor, action="membership.create" if created else "membership.update", obj=membership,
+                     parent=project, before=before, after=audit_snapshot(membership))
     return membership
 
 
@@ -42,4 +52,28 @@ def api_key_create(
     api_key, key = ProjectAPIKey.objects.create_key(
         name=name or f"{project.slug} {'+'.join(scopes)}", project=project, scopes=scopes, created_by=created_by
     )
+    audit_record(actor=created_by, action="api_key.create", obj=api_key, parent=project,
+                 after=audit_snapshot(api_key))
     return api_key, key
+
+
+KEY_USE_WRITE_SECONDS = 60  # last_used_at is kept to the minute: one UPDATE a minute per key at most
+KEY_USE_AUDIT_SECONDS = 3600  # a "used" audit event when a key is first used in an hour
+
+
+def api_key_mark_used(*, api_key: ProjectAPIKey) -> None:
+    """Keep `last_used_at`; each conditional UPDATE lets exactly one of concurrent requests through."""
+    now = timezone.now()
+    stale = Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - timedelta(seconds=KEY_USE_WRITE_SECONDS))
+    if api_key.last_used_at and api_key.last_used_at >= now - timedelta(seconds=KEY_USE_WRITE_SECONDS):
+        return
+    with transaction.atomic():
+        idle = Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - timedelta(seconds=KEY_USE_AUDIT_SECONDS))
+        previous = api_key.last_used_at
+        if ProjectAPIKey.objects.filter(idle, pk=api_key.pk).update(last_used_at=now):
+            audit_record(actor=api_key, action="api_key.use", obj=api_key, parent=api_key.project,
+                         before={"last_used_at": previous.isoformat() if previous else None},
+                         after={"last_used_at": now.isoformat()})
+        else:
+            ProjectAPIKey.objects.filter(stale, pk=api_key.pk).update(last_used_at=now)
+    api_key.last_used_at = now

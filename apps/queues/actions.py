@@ -28,9 +28,9 @@ def _add_to_queue(modeladmin, request, queryset, *, kind: str):
             return None
         try:
             if kind == "traces":
-                result = services.review_items_add_traces(queue=queue, traces=queryset)
+                result = services.review_items_add_traces(queue=queue, traces=queryset, actor=request.user)
             else:
-                result = services.review_items_add(queue=queue, spans=queryset)
+                result = services.review_items_add(queue=queue, spans=queryset, actor=request.user)
         except ApplicationError as exc:
             modeladmin.message_user(request, exc.message, messages.ERROR)
             return None

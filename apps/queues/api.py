@@ -13,6 +13,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.audit.services import audit_actor
 from apps.core.api import ProjectScopedViewMixin, request_projects, request_require
 from apps.core.exceptions import ApplicationError, not_found
 from apps.core.markdown import render_markdown
@@ -189,7 +190,8 @@ class ReviewQueueViewSet(ProjectScopedViewMixin, viewsets.ViewSet):
         configs = _resolve_configs(project, data.pop("score_configs")) if "score_configs" in data else None
         assignees = _resolve_users(data.pop("assignees"), "assignees") if "assignees" in data else None
         queue = services.review_queue_create(
-            project=project, created_by=_session_user(request), score_configs=configs, assignees=assignees, **data
+            project=project, created_by=_session_user(request), score_configs=configs, assignees=assignees,
+            actor=audit_actor(request), **data
         )
         return Response(queue_data(queue, user=_session_user(request)), status=status.HTTP_201_CREATED)
 
@@ -205,14 +207,15 @@ class ReviewQueueViewSet(ProjectScopedViewMixin, viewsets.ViewSet):
         data.pop("project", None)
         configs = _resolve_configs(queue.project, data.pop("score_configs")) if "score_configs" in data else None
         assignees = _resolve_users(data.pop("assignees"), "assignees") if "assignees" in data else None
-        queue = services.review_queue_update(queue=queue, score_configs=configs, assignees=assignees, **data)
+        queue = services.review_queue_update(queue=queue, score_configs=configs, assignees=assignees,
+                                             actor=audit_actor(request), **data)
         return Response(queue_data(self._queue(queue.pk), user=_session_user(request)))
 
     @extend_schema(responses={204: None})
     def destroy(self, request, pk=None):
         queue = self._queue(pk)
         _require(request, "queue.manage", queue.project)
-        queue.delete()
+        services.review_queue_delete(queue=queue, actor=audit_actor(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(methods=["GET"], operation_id="review_queue_items_list", responses={200: dict})
@@ -273,17 +276,18 @@ class ReviewQueueViewSet(ProjectScopedViewMixin, viewsets.ViewSet):
             if key == "span_ids":
                 spans = Span.objects.filter(project=queue.project, span_id__in=value)
                 found = set(spans.values_list("span_id", flat=True))
-                result = services.review_items_add(queue=queue, spans=spans)
+                result = services.review_items_add(queue=queue, spans=spans, actor=audit_actor(request))
             else:
                 traces = Trace.objects.filter(project=queue.project, trace_id__in=value)
                 found = set(traces.values_list("trace_id", flat=True))
-                result = services.review_items_add_traces(queue=queue, traces=traces)
+                result = services.review_items_add_traces(queue=queue, traces=traces, actor=audit_actor(request))
             result["not_found"] = sorted(set(value) - found)
         else:
             target = RuleTarget.SPANS if key == "span_filter" else RuleTarget.TRACES
             if not isinstance(value, dict):
                 raise ApplicationError("Invalid filter.", fields={key: ["An object of filter parameters."]})
-            result = services.review_items_add_by_filter(queue=queue, target=target, params=value)
+            result = services.review_items_add_by_filter(queue=queue, target=target, params=value,
+                                                             actor=audit_actor(request))
         queue.refresh_from_db()
         result["progress"] = selectors.queue_progress(queue=queue)
         return Response(result)
@@ -373,9 +377,9 @@ class ReviewItemView(_ItemBase):
         if "assignee" in data:
             ref = data["assignee"]
             assignee = None if ref is None else _resolve_users([ref], "assignee")[0]
-            services.review_item_assign(item=item, assignee=assignee, user=user)
+            services.review_item_assign(item=item, assignee=assignee, user=user, actor=audit_actor(request))
         if "status" in data:
-            services.review_item_move(item=item, status=data["status"], user=user)
+            services.review_item_move(item=item, status=data["status"], user=user, actor=audit_actor(request))
         item = _item_qs().get(pk=item.pk)
         item.queue.refresh_from_db()
         scores = selectors.item_scores(queue=item.queue, items=[item], user=user)

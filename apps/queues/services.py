@@ -16,6 +16,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
+from apps.audit.services import audit_record, audit_record_change, audit_snapshot
 from apps.core.exceptions import ApplicationError, not_found
 from apps.projects.models import Membership, Project
 from apps.projects.permissions import can
@@ -107,7 +108,7 @@ def _set_relations(queue: ReviewQueue, *, score_configs, assignees) -> None:
 @transaction.atomic
 def review_queue_create(
     *, project: Project, name: str, created_by=None, score_configs: Iterable | None = None,
-    assignees: Iterable | None = None, **fields: Any,
+    assignees: Iterable | None = None, actor: Any = None, **fields: Any,
 ) -> ReviewQueue:
     unknown = set(fields) - QUEUE_FIELDS
     if unknown:
@@ -116,22 +117,25 @@ def review_queue_create(
     _validate_queue(queue)
     queue.save()
     _set_relations(queue, score_configs=score_configs, assignees=assignees)
+    audit_record(actor=actor or created_by, action="review_queue.create", obj=queue, after=audit_snapshot(queue))
     return queue
 
 
 @transaction.atomic
 def review_queue_update(
     *, queue: ReviewQueue, score_configs: Iterable | None = None, assignees: Iterable | None = None,
-    **fields: Any,
+    actor: Any = None, **fields: Any,
 ) -> ReviewQueue:
     unknown = set(fields) - QUEUE_FIELDS
     if unknown:
         raise ApplicationError("Unknown fields.", fields={k: ["Unknown field."] for k in sorted(unknown)})
+    before = audit_snapshot(queue)
     for key, value in fields.items():
         setattr(queue, key, value)
     _validate_queue(queue)
     queue.save()
     _set_relations(queue, score_configs=score_configs, assignees=assignees)
+    audit_record_change(actor=actor, action="review_queue.update", obj=queue, before=before)
     return queue
 
 
@@ -178,7 +182,7 @@ def _insert_items(queue: ReviewQueue, spans: QuerySet) -> int:
 
 
 @transaction.atomic
-def review_items_add(*, queue: ReviewQueue, spans: QuerySet) -> dict[str, int]:
+def review_items_add(*, queue: ReviewQueue, spans: QuerySet, actor: Any = None) -> dict[str, int]:
     """Add spans (of the queue's project only) as backlog items; spans already queued are left as they are."""
     spans = spans.filter(project_id=queue.project_id)
     ReviewQueue.objects.select_for_update().filter(pk=queue.pk).first()
@@ -189,18 +193,21 @@ def review_items_add(*, queue: ReviewQueue, spans: QuerySet) -> dict[str, int]:
         Trace.objects.filter(
             pk__in=spans.order_by().values("trace_id"), review_status=ReviewStatus.NONE
         ).update(review_status=ReviewStatus.QUEUED)
+        audit_record(actor=actor, action="review_queue.items_add", obj=queue, after={"added": added})
     return {"matched": matched, "added": added, "already_queued": matched - added}
 
 
-def review_items_add_traces(*, queue: ReviewQueue, traces: QuerySet) -> dict[str, int]:
+def review_items_add_traces(*, queue: ReviewQueue, traces: QuerySet, actor: Any = None) -> dict[str, int]:
     """A trace is reviewed through its root span."""
-    return review_items_add(queue=queue, spans=root_spans_of(traces.filter(project_id=queue.project_id)))
+    spans = root_spans_of(traces.filter(project_id=queue.project_id))
+    return review_items_add(queue=queue, spans=spans, actor=actor)
 
 
-def review_items_add_by_filter(*, queue: ReviewQueue, target: str, params: dict) -> dict[str, int]:
+def review_items_add_by_filter(*, queue: ReviewQueue, target: str, params: dict, actor: Any = None) -> dict[str, int]:
     if target == RuleTarget.TRACES:
-        return review_items_add_traces(queue=queue, traces=filtered_traces(project=queue.project, params=params))
-    return review_items_add(queue=queue, spans=filtered_spans(project=queue.project, params=params))
+        traces = filtered_traces(project=queue.project, params=params)
+        return review_items_add_traces(queue=queue, traces=traces, actor=actor)
+    return review_items_add(queue=queue, spans=filtered_spans(project=queue.project, params=params), actor=actor)
 
 
 def _sampled(queue: ReviewQueue, key: str) -> bool:
@@ -446,7 +453,7 @@ def lead_check(*, queue: ReviewQueue, user) -> None:
 
 
 @transaction.atomic
-def review_item_move(*, item: ReviewItem, status: str, user=None) -> ReviewItem:
+def review_item_move(*, item: ReviewItem, status: str, user=None, actor: Any = None) -> ReviewItem:
     """The board's move. Rules: an item becomes complete only once someone has submitted it;
     moving out of complete reopens it; any move clears the reservation."""
     if status not in ItemStatus.values:
@@ -465,6 +472,8 @@ def review_item_move(*, item: ReviewItem, status: str, user=None) -> ReviewItem:
     item.reserved_until = None
     item.completed_at = timezone.now() if status == ItemStatus.COMPLETE else None
     item.save(update_fields=["status", "reserved_by", "reserved_until", "completed_at", "updated_at"])
+    audit_record(actor=actor or user, action="review_item.move", obj=item, parent=item.queue,
+                 before={"status": old}, after={"status": status})
     _shift(item.queue_id, old, status)
     if ItemStatus.COMPLETE in (old, status):
         _sync_open(item)
@@ -479,7 +488,7 @@ def review_item_move(*, item: ReviewItem, status: str, user=None) -> ReviewItem:
 
 
 @transaction.atomic
-def review_item_assign(*, item: ReviewItem, assignee, user=None) -> ReviewItem:
+def review_item_assign(*, item: ReviewItem, assignee, user=None, actor: Any = None) -> ReviewItem:
     """Assign an item to a reviewer, or unassign it (assignee None). Rule: the assignee is someone who
     may review the queue (`queue_assignable_users`: a reviewer-or-above member of its project, and one
     of the queue's assignees when it names them). Only leads assign."""
@@ -495,9 +504,12 @@ def review_item_assign(*, item: ReviewItem, assignee, user=None) -> ReviewItem:
     queue = item.queue
     item = ReviewItem.objects.select_for_update().get(pk=item.pk)
     item.queue = queue
+    before = {"assignee": item.assignee_id}
     if item.assignee_id != assignee_id:
         item.assignee_id = assignee_id
         item.save(update_fields=["assignee", "updated_at"])
+        audit_record(actor=actor or user, action="review_item.assign", obj=item, parent=queue,
+                     before=before, after={"assignee": item.assignee_id})
     return item
 
 
@@ -509,3 +521,9 @@ def item_for_project_scope(*, projects: QuerySet, queue_id: int, item_id: int) -
     if item is None:
         raise not_found()
     return item
+
+
+@transaction.atomic
+def review_queue_delete(*, queue: ReviewQueue, actor: Any = None) -> None:
+    audit_record(actor=actor, action="review_queue.delete", obj=queue, before=audit_snapshot(queue))
+    queue.delete()

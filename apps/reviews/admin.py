@@ -119,7 +119,7 @@ class ScoreConfigAdmin(ImportExportMixin, ProjectScopedAdmin):
     def save_model(self, request, obj, form, change):
         data = {k: form.cleaned_data[k] for k in CONFIG_FIELDS if k in form.cleaned_data}
         if change:
-            saved = score_config_update(config=ScoreConfig.objects.get(pk=obj.pk), **data)
+            saved = score_config_update(config=ScoreConfig.objects.get(pk=obj.pk), actor=request.user, **data)
         else:
             saved = score_config_create(project=form.cleaned_data["project"], created_by=request.user, **data)
             obj.pk = saved.pk
@@ -132,7 +132,7 @@ class ScoreConfigAdmin(ImportExportMixin, ProjectScopedAdmin):
         return super().has_delete_permission(request, obj)
 
     def delete_model(self, request, obj):
-        score_config_delete(config=obj)
+        score_config_delete(config=obj, actor=request.user)
 
     def get_actions(self, request):
         actions = super().get_actions(request)
@@ -142,13 +142,13 @@ class ScoreConfigAdmin(ImportExportMixin, ProjectScopedAdmin):
     @admin.action(description="Archive (keeps scores, refuses new ones)")
     def archive_configs(self, request, queryset):
         for config in queryset:
-            score_config_archive(config=config)
+            score_config_archive(config=config, actor=request.user)
         self.message_user(request, f"Archived {queryset.count()} config(s).", messages.SUCCESS)
 
     @admin.action(description="Restore archived configs")
     def restore_configs(self, request, queryset):
         for config in queryset:
-            score_config_restore(config=config)
+            score_config_restore(config=config, actor=request.user)
         self.message_user(request, f"Restored {queryset.count()} config(s).", messages.SUCCESS)
 
     # import-export: admins only; the import picks the target project

@@ -11,6 +11,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.audit.services import audit_actor
 from apps.core.api import ProjectScopedViewMixin, request_project, request_projects, request_require
 from apps.core.exceptions import ApplicationError
 from apps.core.markdown import render_markdown
@@ -85,19 +86,19 @@ class ScoreConfigViewSet(ProjectScopedViewMixin, viewsets.ModelViewSet):
     def create(self, request, *args, **kwargs):
         project = self.write_project()
         user = request.user if request.user.is_authenticated else None
-        config = score_config_create(project=project, created_by=user, **self._config_data())
+        config = score_config_create(project=project, created_by=user, actor=audit_actor(request), **self._config_data())
         return self._respond(config, status.HTTP_201_CREATED)
 
     def update(self, request, *args, **kwargs):
         config = self.get_object()
         self._require_admin(config.project)
-        config = score_config_update(config=config, **self._config_data())
+        config = score_config_update(config=config, actor=audit_actor(request), **self._config_data())
         return self._respond(config)
 
     def destroy(self, request, *args, **kwargs):
         config = self.get_object()
         self._require_admin(config.project)
-        score_config_delete(config=config)
+        score_config_delete(config=config, actor=audit_actor(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request=None, responses=ScoreConfigSerializer)
@@ -105,14 +106,14 @@ class ScoreConfigViewSet(ProjectScopedViewMixin, viewsets.ModelViewSet):
     def archive(self, request, pk=None):
         config = self.get_object()
         self._require_admin(config.project)
-        return self._respond(score_config_archive(config=config))
+        return self._respond(score_config_archive(config=config, actor=audit_actor(request)))
 
     @extend_schema(request=None, responses=ScoreConfigSerializer)
     @action(detail=True, methods=["post"])
     def restore(self, request, pk=None):
         config = self.get_object()
         self._require_admin(config.project)
-        return self._respond(score_config_restore(config=config))
+        return self._respond(score_config_restore(config=config, actor=audit_actor(request)))
 
 
 class ScoreSerializer(serializers.ModelSerializer):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from import_export import fields, resources, widgets
 
+from apps.audit.services import audit_diff, audit_record, audit_snapshot
 from apps.core.exceptions import ApplicationError
 
 from .models import ScoreConfig
@@ -55,3 +56,13 @@ class ScoreConfigResource(resources.ModelResource):
                 setattr(instance, name, value)
         if errors:
             raise ValidationError(errors)
+
+    def before_save_instance(self, instance, row, **kwargs):
+        existing = ScoreConfig.objects.filter(pk=instance.pk).first() if instance.pk else None
+        instance._audit_before = audit_snapshot(existing)
+
+    def after_save_instance(self, instance, row, **kwargs):
+        # Imports save models directly, so record here; a dry run rolls this back with the rows.
+        before, after = audit_diff(getattr(instance, "_audit_before", None), audit_snapshot(instance))
+        audit_record(actor=kwargs.get("user"), action="score_config.update" if before else "score_config.create",
+                     obj=instance, before=before, after=after)

@@ -17,6 +17,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from apps.audit.services import audit_record, audit_record_change, audit_snapshot
 from apps.core.exceptions import ApplicationError
 from apps.core.parsing import int_column_error
 from apps.projects.models import Project
@@ -202,32 +203,36 @@ def _config_check_existing_scores(instance: ScoreConfig, merged: dict, errors: _
 
 
 @transaction.atomic
-def score_config_create(*, project: Project, created_by=None, **data: Any) -> ScoreConfig:
+def score_config_create(*, project: Project, created_by=None, actor: Any = None, **data: Any) -> ScoreConfig:
     unknown = sorted(set(data) - set(CONFIG_FIELDS))
     if unknown:
         raise ApplicationError("Unknown fields.", fields={k: ["Unknown field."] for k in unknown})
     clean = score_config_clean(project=project, data=data)
     try:
         with transaction.atomic():
-            return ScoreConfig.objects.create(project=project, created_by=created_by, **clean)
+            config = ScoreConfig.objects.create(project=project, created_by=created_by, **clean)
     except IntegrityError:
         raise ApplicationError("Invalid score config.",
                                fields={"name": ["A score config with this name exists in the project."]})
+    audit_record(actor=actor or created_by, action="score_config.create", obj=config, after=audit_snapshot(config))
+    return config
 
 
 @transaction.atomic
-def score_config_update(*, config: ScoreConfig, **data: Any) -> ScoreConfig:
+def score_config_update(*, config: ScoreConfig, actor: Any = None, **data: Any) -> ScoreConfig:
     unknown = sorted(set(data) - set(CONFIG_FIELDS))
     if unknown:
         raise ApplicationError("Unknown fields.", fields={k: ["Unknown field."] for k in unknown})
     config = ScoreConfig.objects.select_for_update().get(pk=config.pk)
     clean = score_config_clean(project=config.project, data=data, instance=config)
     options_changed = clean["options"] != config.options
+    before = audit_snapshot(config)
     for name, value in clean.items():
         setattr(config, name, value)
     config.save()
     if options_changed and config.kind == ScoreKind.CATEGORICAL:
         _rescore_categorical(config)
+    audit_record_change(actor=actor, action="score_config.update", obj=config, before=before)
     return config
 
 
@@ -245,22 +250,28 @@ def _categorical_value(values: dict[str, float], labels: list[str]) -> float | N
     return sum(picked) / len(picked) if picked else None
 
 
-def score_config_archive(*, config: ScoreConfig) -> ScoreConfig:
+@transaction.atomic
+def score_config_archive(*, config: ScoreConfig, actor: Any = None) -> ScoreConfig:
     if not config.is_archived:
         config.is_archived, config.archived_at = True, timezone.now()
         config.save(update_fields=["is_archived", "archived_at", "updated_at"])
-    return config
-
-
-def score_config_restore(*, config: ScoreConfig) -> ScoreConfig:
-    if config.is_archived:
-        config.is_archived, config.archived_at = False, None
-        config.save(update_fields=["is_archived", "archived_at", "updated_at"])
+        audit_record(actor=actor, action="score_config.archive", obj=config,
+                     before={"is_archived": False}, after={"is_archived": True})
     return config
 
 
 @transaction.atomic
-def score_config_delete(*, config: ScoreConfig) -> None:
+def score_config_restore(*, config: ScoreConfig, actor: Any = None) -> ScoreConfig:
+    if config.is_archived:
+        config.is_archived, config.archived_at = False, None
+        config.save(update_fields=["is_archived", "archived_at", "updated_at"])
+        audit_record(actor=actor, action="score_config.restore", obj=config,
+                     before={"is_archived": True}, after={"is_archived": False})
+    return config
+
+
+@transaction.atomic
+def score_config_delete(*, config: ScoreConfig, actor: Any = None) -> None:
     count = Score.objects.filter(config=config).count()
     if count:
         raise ApplicationError(
@@ -268,6 +279,7 @@ def score_config_delete(*, config: ScoreConfig) -> None:
             fields={"config": ["Has scores: archive it instead of deleting it."]},
         )
     ScoreEvent.objects.filter(config=config).delete()
+    audit_record(actor=actor, action="score_config.delete", obj=config, before=audit_snapshot(config))
     config.delete()
 
 

@@ -91,7 +91,7 @@ class ShareLinkAdmin(ProjectScopedAdmin):
     @admin.action(description="Revoke selected share links")
     def revoke(self, request, queryset):
         for link in queryset:
-            services.share_link_revoke(link=link)
+            services.share_link_revoke(link=link, actor=request.user)
         messages.success(request, f"Revoked {queryset.count()} link(s).")
 
 

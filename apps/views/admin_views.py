@@ -92,10 +92,10 @@ def trace_view_editor(request, *, model_admin, pk: int | None = None):
                 messages.success(request, f"Created the view “{view.name}”.")
             else:
                 services.trace_view_update(view=view, name=values["name"], spec=spec,
-                                           description=values["description"])
+                                           description=values["description"], actor=request.user)
                 messages.success(request, f"Saved the view “{view.name}”.")
             if request.POST.get("make_default"):
-                services.trace_view_default_set(project=view.project, view=view)
+                services.trace_view_default_set(project=view.project, view=view, actor=request.user)
             return redirect(reverse("admin:views_traceview_editor", args=[view.pk])
                             + (f"?trace={request.POST['trace']}" if request.POST.get("trace", "").isdigit() else ""))
         except ApplicationError as exc:

@@ -12,6 +12,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.audit.services import audit_actor
 from apps.core.api import ProjectScopedViewMixin, request_can, request_project, request_projects
 from apps.core.exceptions import ApplicationError, not_found
 from apps.core.parsing import is_id
@@ -105,7 +106,8 @@ class TraceViewViewSet(ProjectScopedViewMixin, viewsets.ModelViewSet):
         data = request.data if isinstance(request.data, dict) else {}
         project = self.write_project()
         view = services.trace_view_create(project=project, name=data.get("name", ""), spec=data.get("spec"),
-                                          description=data.get("description", ""), user=request.user)
+                                          description=data.get("description", ""), user=request.user,
+                                          actor=audit_actor(request))
         return Response(TraceViewSerializer(view).data, status=status.HTTP_201_CREATED)
 
     def update(self, request, *args, **kwargs):
@@ -118,13 +120,13 @@ class TraceViewViewSet(ProjectScopedViewMixin, viewsets.ModelViewSet):
             if missing:
                 raise ApplicationError("Invalid input.", fields=missing)
         view = services.trace_view_update(view=view, name=data.get("name"), spec=data.get("spec"),
-                                          description=data.get("description"))
+                                          description=data.get("description"), actor=audit_actor(request))
         return Response(TraceViewSerializer(view).data)
 
     def destroy(self, request, *args, **kwargs):
         view = self.get_object()
         self._require_edit(view)
-        services.trace_view_delete(view=view)
+        services.trace_view_delete(view=view, actor=audit_actor(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(parameters=[OpenApiParameter("trace", str, required=True, description="trace_id or id")],
@@ -150,7 +152,7 @@ class TraceViewViewSet(ProjectScopedViewMixin, viewsets.ModelViewSet):
         data = request.data if isinstance(request.data, dict) else {}
         trace = _trace_or_404(request, data.get("trace"), view.project)
         link, token = services.share_link_create(
-            view=view, trace=trace, user=request.user,
+            view=view, trace=trace, user=request.user, actor=audit_actor(request),
             expires_in_hours=data.get("expires_in_hours", services.SHARE_DEFAULT_HOURS),
         )
         body = ShareLinkSerializer(link).data
@@ -174,7 +176,7 @@ class TraceViewViewSet(ProjectScopedViewMixin, viewsets.ModelViewSet):
             queue = ReviewQueue.objects.filter(pk=ref, project=view.project).first() if is_id(ref) else None
             if queue is None:
                 raise ApplicationError("Queue not found.", fields={"queue": ["No such queue."]}, status=404)
-        services.trace_view_default_set(project=view.project, view=view, queue=queue)
+        services.trace_view_default_set(project=view.project, view=view, queue=queue, actor=audit_actor(request))
         return Response({"default": view.pk, "queue": queue.pk if queue else None})
 
 
@@ -200,7 +202,7 @@ class ShareLinkViewSet(ProjectScopedViewMixin, mixins.ListModelMixin, mixins.Ret
         link = self.get_object()
         if not _can_edit(request, link.project):
             raise ApplicationError(f"This needs the {action_role(EDIT_ACTION)} role in the project.", status=403)
-        return Response(ShareLinkSerializer(services.share_link_revoke(link=link)).data)
+        return Response(ShareLinkSerializer(services.share_link_revoke(link=link, actor=audit_actor(request))).data)
 
 
 class SpecSchemaView(APIView):
