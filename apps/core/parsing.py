@@ -47,10 +47,15 @@ def too_large(limit: int) -> exceptions.ApplicationError:
     )
 
 
+def _printable(key: str) -> str:
+    # A key on the path may itself hold a surrogate: an answer that echoed it could not be encoded.
+    return _SURROGATE.sub(lambda match: f"\\u{ord(match.group()):04x}", key) if _SURROGATE.search(key) else key
+
+
 def _path(parts: tuple) -> str:
     out = ""
     for part in parts:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        out += f"[{part}]" if isinstance(part, int) else (f".{_printable(part)}" if out else _printable(part))
     return out or "body"
 
 

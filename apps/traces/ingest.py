@@ -8,6 +8,7 @@ once with orjson) or the fields at fault, `{"field": ["message", ...]}`.
 from __future__ import annotations
 
 import math
+import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -25,6 +26,7 @@ TAG_MAX = 200
 TAGS_PER_SPAN_MAX = 100
 ERROR_MAX = 10_000
 TOKENS_MAX = 2**62
+FLOAT_MAX = sys.float_info.max
 JSON_DEPTH_MAX = 254  # orjson's limit: every stored value can be serialised again
 
 SPAN_TYPES = frozenset(SpanType.values)
@@ -149,7 +151,7 @@ def _count(value: Any, field: str, errors: dict) -> int:
         else:
             errors[field] = ["Expected a non-negative integer."]
             return 0
-    if value < 0 or value > TOKENS_MAX or not math.isfinite(value):
+    if not 0 <= value <= TOKENS_MAX:  # also NaN and inf; a huge int compares without overflow
         errors[field] = ["Expected a non-negative integer."]
         return 0
     return int(value)
@@ -292,6 +294,8 @@ def span_item_clean(item: Any) -> tuple[CleanSpan | None, dict[str, list[str]]]:
         except TypeError as exc:  # orjson refuses deeper nesting (and text that is not Unicode)
             if "surrogate" in str(exc) or "UTF-8" in str(exc):
                 errors[key] = [SURROGATE_MESSAGE]
+            elif "64-bit" in str(exc):
+                errors[key] = ["Holds an integer beyond 64 bits."]
             else:
                 errors[key] = [f"Nested more than {JSON_DEPTH_MAX} levels deep."]
     if errors:
@@ -322,8 +326,7 @@ def _metrics_clean(metrics: dict, errors: dict) -> tuple[int, int, int, float, s
     cost = metrics.get("cost", metrics.get("total_cost"))
     if cost is None:
         cost = 0.0
-    elif isinstance(cost, bool) or not isinstance(cost, int | float) or not -1 < cost < 2e308 \
-            or not math.isfinite(cost) or cost < 0:
+    elif isinstance(cost, bool) or not isinstance(cost, int | float) or not 0 <= cost <= FLOAT_MAX:  # NaN, inf
         errors["metrics.cost"] = ["Expected a non-negative number."]
         cost = 0.0
     model = metrics.get("model")

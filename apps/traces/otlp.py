@@ -87,12 +87,10 @@ class ShapeError(ValueError):
 def _json_values(item: Any, field: str, kind: str) -> list:
     if item is None:
         return []
-    values = item.get("values", []) if isinstance(item, dict) else item
-    if values is None:
-        values = []
-    if not isinstance(item, dict) or not isinstance(values, list):
+    values = item.get("values") if isinstance(item, dict) else None
+    if not isinstance(item, dict) or not isinstance(values, list | None):
         raise ShapeError(field, f'{kind} must be an object {{"values": [...]}}.')
-    return values
+    return values or []
 
 
 def _json_value(value: Any, field: str = "value", depth: int = 0) -> Any:
@@ -105,9 +103,10 @@ def _json_value(value: Any, field: str = "value", depth: int = 0) -> Any:
             return item
         if key in ("intValue", "int_value"):
             try:
-                return int(item)
+                number = int(item)
             except (TypeError, ValueError):
                 return item
+            return number if -(2**63) <= number < 2**63 else item  # int64, as OTLP defines it
         if key in ("arrayValue", "array_value"):
             return [_json_value(v, f"{field}[{i}]", depth + 1)
                     for i, v in enumerate(_json_values(item, field, "arrayValue"))]

@@ -221,8 +221,17 @@ def _overflowing_spans(*, latest: dict[str, tuple[int, CleanSpan]], trace_pks: d
     The stored summaries plus the batch bound the new sums from above; only a trace over a limit by
     that bound (almost never) is checked exactly, from its spans, in the order the items came.
     """
+    spans = [span for _, span in latest.values()]
+    stored = list(totals.values()) or [(0, 0, 0, 0.0)]
+    # The whole batch on top of the largest stored sums: within the limits nearly always, in C loops.
+    top = [max(int(t[i] or 0) for t in stored) for i in range(3)]
+    bound = (top[0] + sum(s.input_tokens for s in spans), top[1] + sum(s.output_tokens for s in spans),
+             top[2] + sum(s.total_tokens for s in spans),
+             max(float(t[3] or 0) for t in stored) + sum(s.cost for s in spans))  # inf: over
+    if _fits(bound) is None:
+        return {}
     batch: dict[int, list] = {}
-    for _, span in latest.values():
+    for span in spans:
         sums = batch.setdefault(trace_pks[span.trace_id], [0, 0, 0, 0.0])
         for i, amount in enumerate(_span_amounts(span)):
             sums[i] += amount

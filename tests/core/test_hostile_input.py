@@ -309,6 +309,8 @@ def test_dataset_records_hostile_bodies(project, writer):
     assert any(name.startswith("records[1].input") for name in errors)
     errors = fields(raw(writer, url, f'{{"records": [{{"input": "ok"}}, {{"input": {{"q": {LONE}}}}}]}}'))
     assert list(errors) == ["records[1].input.q"]
+    errors = fields(raw(writer, url, f'{{"records": [{{"input": {{{LONE}: {{"x": {LONE}}}}}}}]}}'))
+    assert sorted(errors) == ["records[0].input (a key)", "records[0].input.\\ud800.x"]
     assert fields(raw(writer, url, json.dumps({"records": [{"input": i} for i in range(1001)]})))["records"]
     assert not DatasetRecord.objects.exists()  # records are all-or-nothing by design (docs/api.md)
     ok = raw(writer, url, json.dumps({"records": [{"record_id": "r\u00001", "input": {"q\u0000": "a\u0000"}}]}))
