@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from apps.core.api import ProjectScopedViewMixin, request_project, request_projects
 from apps.core.exceptions import ApplicationError, not_found
+from apps.core.schema import llm_errors
 from apps.projects.models import ProjectAPIKey
 from apps.projects.selectors import user_has_role
 
@@ -258,10 +259,10 @@ class GenerateView(APIView):
             "description": serializers.CharField(max_length=4000),
             "trace": serializers.CharField(required=False, help_text="A sample trace whose shape is sent"),
         }),
-        responses=inline_serializer("TraceViewGenerated", {
+        responses={200: inline_serializer("TraceViewGenerated", {
             "spec": serializers.JSONField(), "errors": serializers.JSONField(),
             "valid": serializers.BooleanField(), "attempts": serializers.IntegerField(),
-        }),
+        }), **llm_errors()},
     )
     def post(self, request):
         data = request.data if isinstance(request.data, dict) else {}
