@@ -27,21 +27,21 @@ from . import otlp
 from .services import span_batch_ingest
 
 MAX_BATCH_SPANS = 5_000
+_DECOMPRESS_CHUNK = 1 << 20
 
 
-
-def _rejected(**kwargs) -> serializers.ListField:
-    return serializers.ListField(child=inline_serializer("IngestRejectedSpan", {
-        "index": serializers.IntegerField(help_text="Position of the span in the batch."),
-        "fields": serializers.DictField(help_text="Each field at fault and its messages."),
-    }), **kwargs)
+class IngestRejectedSpanSerializer(serializers.Serializer):
+    index = serializers.IntegerField(help_text="Position of the span in the batch.")
+    fields = serializers.DictField(help_text="Each field at fault and its messages.")
 
 
-INGEST_RESULT = inline_serializer("IngestResult", {"accepted": serializers.IntegerField(), "rejected": _rejected()})
+INGEST_RESULT = inline_serializer("IngestResult", {
+    "accepted": serializers.IntegerField(), "rejected": IngestRejectedSpanSerializer(many=True),
+})
 INGEST_REFUSED = inline_serializer("IngestRefused", {
     "error": serializers.CharField(), "fields": serializers.DictField(),
     "accepted": serializers.IntegerField(required=False),
-    "rejected": _rejected(required=False),
+    "rejected": IngestRejectedSpanSerializer(many=True, required=False),
 })
 OTLP_JSON_RESPONSE = inline_serializer("OtlpExportTraceServiceResponse", {
     "partialSuccess": inline_serializer("OtlpPartialSuccess", {
@@ -49,7 +49,6 @@ OTLP_JSON_RESPONSE = inline_serializer("OtlpExportTraceServiceResponse", {
         "errorMessage": serializers.CharField(),
     }, required=False),
 })
-_DECOMPRESS_CHUNK = 1 << 20
 
 
 def _too_large(limit: int) -> ApplicationError:
