@@ -1,7 +1,8 @@
 """Cursor pagination and the one `page_size` rule: a whole number from 1 to the paginator's maximum,
-anything else answered 400 naming `page_size` (never silently clamped)."""
+anything else answered 400 naming `page_size` (never silently clamped); an unreadable cursor is a 400
+naming `cursor`, as on the trace and span lists."""
 
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import CursorPagination
 
 
@@ -37,6 +38,12 @@ class CreatedCursorPagination(CursorPagination):
     def get_page_size(self, request):
         return page_size_from_request(request, param=self.page_size_query_param, default=self.page_size,
                                       maximum=self.max_page_size)
+
+    def decode_cursor(self, request):
+        try:
+            return super().decode_cursor(request)
+        except NotFound:  # DRF answers 404 for a cursor it cannot read; it is a bad parameter
+            raise ValidationError({self.cursor_query_param: ["Invalid cursor."]})
 
     def get_schema_operation_parameters(self, view):
         cursor = {"name": self.cursor_query_param, "required": False, "in": "query",

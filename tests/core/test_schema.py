@@ -127,3 +127,9 @@ def test_dataset_without_versions_counts_zero_records(key_client, project):
 def test_the_schema_validates_without_warnings(tmp_path):
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"))
     assert (tmp_path / "schema.yaml").read_text().startswith("openapi: 3")
+
+
+def test_an_unreadable_cursor_is_a_bad_parameter(key_client, project):
+    response = key_client(project).get("/api/v1/datasets/", {"cursor": "not-a-cursor"})
+    assert response.status_code == 400
+    assert response.json()["fields"] == {"cursor": ["Invalid cursor."]}
