@@ -54,7 +54,8 @@ RENDERED = inline_serializer("TraceViewRendered", {
 })
 SHARE_REQUEST = inline_serializer("ShareLinkRequest", {
     "trace": serializers.CharField(help_text="trace_id (or numeric id) of a trace of the view's project"),
-    "expires_in_hours": serializers.FloatField(required=False, help_text="1 to 8760; default 168"),
+    "expires_in_hours": serializers.FloatField(required=False, min_value=1, max_value=8760,
+                                               help_text="1 to 8760; default 168"),
 })
 SHARE_CREATED = inline_serializer("ShareLinkCreated", {
     "id": serializers.IntegerField(), "url": serializers.URLField(), "token": serializers.CharField(),
