@@ -21,3 +21,5 @@ urlpatterns = [
     path("share/", include("apps.views.share_urls")),
     path("", include("apps.traces.otlp_urls")),
 ]
+
+handler404 = "apps.core.error_views.not_found"

@@ -4,10 +4,10 @@ adding spans by filter, from feedback, and generated records."""
 from __future__ import annotations
 
 from django.conf import settings
-from django.db.models import OuterRef, QuerySet, Subquery
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from django.db.models import OuterRef, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import generics, serializers, status
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
@@ -15,6 +15,8 @@ from rest_framework.views import APIView
 from apps.audit.services import audit_actor
 from apps.core.api import request_project, request_projects, request_require
 from apps.core.exceptions import ApplicationError, not_found
+from apps.core.pagination import CreatedCursorPagination
+from apps.core.schema import llm_errors
 
 from . import selectors, services
 from .models import Dataset, DatasetJob, DatasetRecord, DatasetVersion, DatasetVersionTag
@@ -97,6 +99,35 @@ class JobSerializer(serializers.ModelSerializer):
         return (obj.params or {}).get("result") or {}
 
 
+class VersionWriteResultSerializer(serializers.Serializer):
+    """What a write answers: the version it made (201), or the unchanged latest one (200)."""
+
+    created = serializers.BooleanField()
+    version = serializers.IntegerField(allow_null=True)
+    added = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    removed = serializers.IntegerField()
+    record_count = serializers.IntegerField(required=False, help_text="Present when a version was made.")
+
+
+class SpansAddedResultSerializer(VersionWriteResultSerializer):
+    spans = serializers.IntegerField(help_text="Spans selected.")
+    skipped_span_ids = serializers.ListField(child=serializers.CharField(), help_text="At most 100.")
+
+
+class JobQueuedSerializer(serializers.Serializer):
+    job = JobSerializer()
+
+
+WRITE_RESPONSES = {
+    201: VersionWriteResultSerializer, 200: VersionWriteResultSerializer,
+}
+SPANS_RESPONSES = {
+    201: SpansAddedResultSerializer, 200: SpansAddedResultSerializer,
+    202: OpenApiResponse(JobQueuedSerializer, description="Many spans: a job adds them; poll /dataset-jobs/{id}/."),
+}
+
+
 def version_payload(version: DatasetVersion | None, dataset: Dataset, *, created: bool) -> dict:
     if version is None:
         latest = DatasetVersion.objects.filter(dataset=dataset, number=dataset.latest_version).first()
@@ -112,7 +143,7 @@ def version_payload(version: DatasetVersion | None, dataset: Dataset, *, created
 def _datasets_queryset(request) -> QuerySet[Dataset]:
     record_count = DatasetVersion.objects.filter(dataset=OuterRef("pk"), number=OuterRef("latest_version"))
     return (selectors.datasets_for_projects(projects=request_projects(request))
-            .annotate(record_count=Subquery(record_count.values("record_count")[:1]))
+            .annotate(record_count=Coalesce(Subquery(record_count.values("record_count")[:1]), Value(0)))
             .prefetch_related("version_tags__version"))
 
 
@@ -170,7 +201,8 @@ class DatasetListCreateView(generics.GenericAPIView):
         return qs
 
     @extend_schema(operation_id="datasets_list", parameters=[OpenApiParameter("project", str),
-                                                             OpenApiParameter("name", str)])
+                                                             OpenApiParameter("name", str)],
+                   responses=DatasetSerializer(many=True))
     def get(self, request):
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(DatasetSerializer(page, many=True).data)
@@ -215,11 +247,22 @@ class DatasetDetailView(DatasetScopedView):
 # ---------------------------------------------------------------- records
 
 
-class RecordCursorPagination(CursorPagination):
+class RecordCursorPagination(CreatedCursorPagination):
     ordering = "record_id"
     page_size = 100
-    page_size_query_param = "page_size"
     max_page_size = 1000
+
+    def get_paginated_response_schema(self, schema):
+        paginated = super().get_paginated_response_schema(schema)
+        paginated["properties"] = {"version": {"type": "integer", "nullable": True, "description":
+                                               "The version read; `next` stays on it."},
+                                   **paginated["properties"]}
+        paginated["required"] = ["version", "next", "previous", "results"]
+        return paginated
+
+
+class VersionCursorPagination(CreatedCursorPagination):
+    ordering = "-number"
 
 
 class RecordsUpsertSerializer(serializers.Serializer):
@@ -255,17 +298,17 @@ def _span_ref_queryset():
 
 class RecordsView(DatasetScopedView):
     serializer_class = RecordSerializer
+    pagination_class = RecordCursorPagination  # documents the page (with `version`) and its parameters
 
     @extend_schema(
         parameters=[OpenApiParameter("version", int), OpenApiParameter("tag", str, description="a version tag"),
-                    OpenApiParameter("split", str), OpenApiParameter("record_tag", str),
-                    OpenApiParameter("cursor", str), OpenApiParameter("page_size", int)],
+                    OpenApiParameter("split", str), OpenApiParameter("record_tag", str)],
         responses=RecordSerializer(many=True),
     )
     def get(self, request, pk):
         dataset = self.get_dataset()
         number, qs = _records_at(request, dataset)
-        paginator = RecordCursorPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(qs, request, view=self)
         links = [paginator.get_next_link(), paginator.get_previous_link()]
         if number:
@@ -278,7 +321,7 @@ class RecordsView(DatasetScopedView):
             "results": RecordSerializer(page, many=True).data,
         })
 
-    @extend_schema(request=RecordsUpsertSerializer)
+    @extend_schema(request=RecordsUpsertSerializer, responses=WRITE_RESPONSES)
     def post(self, request, pk):
         _check_body_size(request)
         dataset = self.get_dataset(write=True)
@@ -302,7 +345,8 @@ class RecordsView(DatasetScopedView):
         return Response(version_payload(version, dataset, created=True),
                         status=status.HTTP_201_CREATED if version else status.HTTP_200_OK)
 
-    @extend_schema(operation_id="dataset_records_delete_batch", request=RecordsDeleteSerializer)
+    @extend_schema(operation_id="dataset_records_delete_batch", request=RecordsDeleteSerializer,
+                   responses={200: VersionWriteResultSerializer})
     def delete(self, request, pk):
         _check_body_size(request)
         dataset = self.get_dataset(write=True)
@@ -313,12 +357,19 @@ class RecordsView(DatasetScopedView):
         return Response(version_payload(version, dataset, created=True))
 
 
+class RecordHistorySerializer(serializers.Serializer):
+    record_id = serializers.CharField()
+    revisions = RecordSerializer(many=True)
+
+
 class RecordDetailView(DatasetScopedView):
     serializer_class = RecordSerializer
 
     @extend_schema(parameters=[OpenApiParameter("version", int), OpenApiParameter("tag", str),
                                OpenApiParameter("history", bool, description="every revision, newest first")],
-                   responses=RecordSerializer)
+                   responses=PolymorphicProxySerializer(
+                       component_name="RecordOrHistory", resource_type_field_name=None,
+                       serializers=[RecordSerializer, RecordHistorySerializer]))
     def get(self, request, pk, record_id):
         dataset = self.get_dataset()
         if request.query_params.get("history") in ("1", "true", "yes"):
@@ -335,6 +386,7 @@ class RecordDetailView(DatasetScopedView):
             raise not_found("Record not found.")
         return Response(RecordSerializer(record).data)
 
+    @extend_schema(responses={200: VersionWriteResultSerializer})
     def delete(self, request, pk, record_id):
         dataset = self.get_dataset(write=True)
         version = services.dataset_records_delete(dataset=dataset, record_ids=[record_id], author=audit_actor(request),
@@ -350,12 +402,12 @@ class RecordDetailView(DatasetScopedView):
 
 class VersionListView(DatasetScopedView):
     serializer_class = VersionSerializer
+    pagination_class = VersionCursorPagination
 
     @extend_schema(responses=VersionSerializer(many=True))
     def get(self, request, pk):
         dataset = self.get_dataset()
-        paginator = CursorPagination()
-        paginator.ordering = "-number"
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(selectors.dataset_versions(dataset=dataset), request, view=self)
         return paginator.get_paginated_response(VersionSerializer(page, many=True).data)
 
@@ -372,7 +424,7 @@ class VersionDetailView(DatasetScopedView):
 class VersionRestoreView(DatasetScopedView):
     serializer_class = VersionSerializer
 
-    @extend_schema(request=None)
+    @extend_schema(request=None, responses=WRITE_RESPONSES)
     def post(self, request, pk, number):
         dataset = self.get_dataset(write=True)
         message = request.data.get("message", "") if isinstance(request.data, dict) else ""
@@ -478,7 +530,7 @@ def _run_or_queue(request, dataset: Dataset, spans, *, kind: str, mapping, messa
 
 
 class AddSpansView(DatasetScopedView):
-    @extend_schema(request=AddSpansSerializer, responses=dict)
+    @extend_schema(request=AddSpansSerializer, responses=SPANS_RESPONSES)
     def post(self, request, pk):
         from apps.traces.selectors import span_list
 
@@ -503,7 +555,7 @@ class FromFeedbackSerializer(serializers.Serializer):
 
 
 class FromFeedbackView(DatasetScopedView):
-    @extend_schema(request=FromFeedbackSerializer, responses=dict)
+    @extend_schema(request=FromFeedbackSerializer, responses=SPANS_RESPONSES)
     def post(self, request, pk):
         from apps.traces.selectors import span_list
 
@@ -525,7 +577,8 @@ class GenerateSerializer(serializers.Serializer):
 
 
 class GenerateView(DatasetScopedView):
-    @extend_schema(request=GenerateSerializer, responses=dict)
+    @extend_schema(request=GenerateSerializer, responses={
+        **WRITE_RESPONSES, **llm_errors()})
     def post(self, request, pk):
         from .generation import dataset_generate_records
 

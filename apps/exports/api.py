@@ -10,6 +10,7 @@ from rest_framework.response import Response
 
 from apps.audit.services import audit_actor
 from apps.core.api import ProjectScopedViewMixin, request_projects
+from apps.core.schema import error
 
 from .admin_views import download_response
 from .models import ExportFormat, ExportJob, ExportSource
@@ -90,7 +91,7 @@ class ExportJobViewSet(ProjectScopedViewMixin, mixins.ListModelMixin, mixins.Ret
         )
         return Response(ExportJobSerializer(job, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(request=None, responses={200: ExportJobSerializer})
+    @extend_schema(request=None, responses={200: ExportJobSerializer, 409: error(409, "The export has already ended.")})
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         job = self.get_object()
@@ -98,7 +99,9 @@ class ExportJobViewSet(ProjectScopedViewMixin, mixins.ListModelMixin, mixins.Ret
         job = export_job_cancel(job=job, actor=audit_actor(request))
         return Response(ExportJobSerializer(job, context={"request": request}).data)
 
-    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY,
+                              409: error(409, "The export has no file yet."),
+                              410: error(410, "The export file is no longer in storage.")})
     @action(detail=True, methods=["get"])
     def download(self, request, pk=None):
         return download_response(self.get_object())

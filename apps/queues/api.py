@@ -6,10 +6,9 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db.models import Q
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -17,7 +16,9 @@ from apps.audit.services import audit_actor
 from apps.core.api import ProjectScopedViewMixin, request_projects, request_require
 from apps.core.exceptions import ApplicationError, not_found
 from apps.core.markdown import render_markdown
+from apps.core.pagination import CreatedCursorPagination
 from apps.core.parsing import is_id
+from apps.core.schema import error, paginated, pagination_parameters
 from apps.projects.models import ProjectAPIKey
 from apps.traces.models import Span, Trace
 
@@ -141,11 +142,8 @@ def item_data(item: ReviewItem, *, scores: list | None = None, detail: bool = Fa
     return data
 
 
-class ItemCursorPagination(CursorPagination):
+class ItemCursorPagination(CreatedCursorPagination):
     ordering = "id"
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 500
 
 
 class ReviewQueueViewSet(ProjectScopedViewMixin, viewsets.ViewSet):
@@ -218,7 +216,13 @@ class ReviewQueueViewSet(ProjectScopedViewMixin, viewsets.ViewSet):
         services.review_queue_delete(queue=queue, actor=audit_actor(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(methods=["GET"], operation_id="review_queue_items_list", responses={200: dict})
+    @extend_schema(
+        methods=["GET"], operation_id="review_queue_items_list",
+        parameters=[OpenApiParameter("status", str, enum=ItemStatus.values),
+                    OpenApiParameter("assignee", str, description="`me`, a user id or a username"),
+                    *pagination_parameters(ItemCursorPagination)],
+        responses={200: paginated(ItemCursorPagination)},
+    )
     @extend_schema(
         methods=["POST"],
         request=dict,
@@ -388,7 +392,8 @@ class ReviewItemView(_ItemBase):
 
 
 class ReviewItemSubmitView(_ItemBase):
-    @extend_schema(request=SubmitSerializer, responses={200: dict})
+    @extend_schema(request=SubmitSerializer, responses={
+        200: dict, 409: error(409, "The item is complete, or reserved by another reviewer.")})
     def post(self, request, queue_pk: int, item_pk: int):
         """Submit the caller's review of an item (the annotation fields of `/feedback/`), then answer
         with their next reserved item."""

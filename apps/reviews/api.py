@@ -16,6 +16,7 @@ from apps.core.api import ProjectScopedViewMixin, request_project, request_proje
 from apps.core.exceptions import ApplicationError
 from apps.core.markdown import render_markdown
 from apps.core.permissions import IsProjectMember
+from apps.core.schema import error
 from apps.core.throttling import FeedbackAddressThrottle, FeedbackKeyThrottle
 from apps.projects.models import Project, ProjectAPIKey
 from apps.traces.models import Span, Trace
@@ -284,7 +285,10 @@ class FeedbackView(APIView):
             response["Vary"] = "Origin"
         return response
 
-    @extend_schema(request=FeedbackSerializer, responses={200: OpenApiTypes.OBJECT, 201: OpenApiTypes.OBJECT})
+    @extend_schema(request=FeedbackSerializer, responses={
+        200: OpenApiTypes.OBJECT, 201: OpenApiTypes.OBJECT,
+        409: error(409, "This `feedback_id` is being recorded, or was used with a different body."),
+    })
     def post(self, request):
         data = _request_dict(request)
         key = request.auth if isinstance(request.auth, ProjectAPIKey) else None

@@ -32,6 +32,7 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
 from apps.core.api import request_projects
+from apps.core.pagination import page_size_from_request, page_size_schema_parameter
 
 from . import selectors
 from .filters import SpanFilter, TraceFilter
@@ -102,16 +103,8 @@ class StartTimeCursorPagination(BasePagination):
     page_size_query_param = "page_size"
 
     def _page_size(self, request) -> int:
-        raw = request.query_params.get(self.page_size_query_param)
-        if raw in (None, ""):
-            return self.page_size
-        try:
-            size = int(raw)
-        except ValueError:
-            size = 0
-        if not 1 <= size <= self.max_page_size:
-            raise ValidationError({self.page_size_query_param: [f"A whole number from 1 to {self.max_page_size}."]})
-        return size
+        return page_size_from_request(request, param=self.page_size_query_param, default=self.page_size,
+                                      maximum=self.max_page_size)
 
     def _decode(self, token: str) -> tuple[datetime | None, int]:
         try:
@@ -166,9 +159,8 @@ class StartTimeCursorPagination(BasePagination):
         return [
             {"name": self.cursor_query_param, "required": False, "in": "query",
              "description": "The `next` link's cursor.", "schema": {"type": "string"}},
-            {"name": self.page_size_query_param, "required": False, "in": "query",
-             "description": f"Results per page (default {self.page_size}, at most {self.max_page_size}).",
-             "schema": {"type": "integer"}},
+            page_size_schema_parameter(param=self.page_size_query_param, default=self.page_size,
+                                       maximum=self.max_page_size),
         ]
 
 

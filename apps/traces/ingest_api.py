@@ -15,7 +15,8 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -29,6 +30,27 @@ from .services import span_batch_ingest
 
 MAX_BATCH_SPANS = 5_000
 _DECOMPRESS_CHUNK = 1 << 20
+
+
+class IngestRejectedSpanSerializer(serializers.Serializer):
+    index = serializers.IntegerField(help_text="Position of the span in the batch.")
+    fields = serializers.DictField(help_text="Each field at fault and its messages.")
+
+
+INGEST_RESULT = inline_serializer("IngestResult", {
+    "accepted": serializers.IntegerField(), "rejected": IngestRejectedSpanSerializer(many=True),
+})
+INGEST_REFUSED = inline_serializer("IngestRefused", {
+    "error": serializers.CharField(), "fields": serializers.DictField(),
+    "accepted": serializers.IntegerField(required=False),
+    "rejected": IngestRejectedSpanSerializer(many=True, required=False),
+})
+OTLP_JSON_RESPONSE = inline_serializer("OtlpExportTraceServiceResponse", {
+    "partialSuccess": inline_serializer("OtlpPartialSuccess", {
+        "rejectedSpans": serializers.CharField(help_text="An int64, as a string (proto3 JSON)."),
+        "errorMessage": serializers.CharField(),
+    }, required=False),
+})
 
 
 def _too_large(limit: int) -> ApplicationError:
@@ -124,9 +146,9 @@ class IngestView(APIView):
         operation_id="ingest_spans",
         request={"application/json": OpenApiTypes.OBJECT},
         responses={
-            200: OpenApiResponse(OpenApiTypes.OBJECT, description="Some or all spans accepted."),
-            400: OpenApiResponse(OpenApiTypes.OBJECT, description="Malformed body or every span rejected."),
-            413: OpenApiResponse(OpenApiTypes.OBJECT, description="Body or batch too large."),
+            200: OpenApiResponse(INGEST_RESULT, description="Some or all spans accepted."),
+            400: OpenApiResponse(INGEST_REFUSED, description="Malformed body, or every span rejected "
+                                 "(`rejected` names each span's fields)."),
         },
         examples=[OpenApiExample("batch", value={"spans": [{
             "trace_id": "t-1", "span_id": "s-1", "name": "chat", "type": "llm",
@@ -173,7 +195,11 @@ class OtlpTracesView(APIView):
     @extend_schema(
         operation_id="otlp_traces_export",
         request={"application/x-protobuf": OpenApiTypes.BINARY, "application/json": OpenApiTypes.OBJECT},
-        responses={200: OpenApiResponse(OpenApiTypes.BINARY, description="ExportTraceServiceResponse")},
+        responses={
+            (200, "application/x-protobuf"): OpenApiResponse(OpenApiTypes.BINARY,
+                                                             description="ExportTraceServiceResponse"),
+            (200, "application/json"): OpenApiResponse(OTLP_JSON_RESPONSE, description="ExportTraceServiceResponse"),
+        },
     )
     def post(self, request):
         content_type = request.META.get("CONTENT_TYPE", "").split(";")[0].strip().lower()

@@ -16,6 +16,7 @@ from apps.audit.services import audit_actor
 from apps.core.api import ProjectScopedViewMixin, request_can, request_project, request_projects
 from apps.core.exceptions import ApplicationError, not_found
 from apps.core.parsing import is_id
+from apps.core.schema import llm_errors
 from apps.projects.permissions import action_role
 
 from . import generation, services
@@ -54,7 +55,8 @@ RENDERED = inline_serializer("TraceViewRendered", {
 })
 SHARE_REQUEST = inline_serializer("ShareLinkRequest", {
     "trace": serializers.CharField(help_text="trace_id (or numeric id) of a trace of the view's project"),
-    "expires_in_hours": serializers.FloatField(required=False, help_text="1 to 8760; default 168"),
+    "expires_in_hours": serializers.FloatField(required=False, min_value=1, max_value=8760,
+                                               help_text="1 to 8760; default 168"),
 })
 SHARE_CREATED = inline_serializer("ShareLinkCreated", {
     "id": serializers.IntegerField(), "url": serializers.URLField(), "token": serializers.CharField(),
@@ -258,10 +260,10 @@ class GenerateView(APIView):
             "description": serializers.CharField(max_length=4000),
             "trace": serializers.CharField(required=False, help_text="A sample trace whose shape is sent"),
         }),
-        responses=inline_serializer("TraceViewGenerated", {
+        responses={200: inline_serializer("TraceViewGenerated", {
             "spec": serializers.JSONField(), "errors": serializers.JSONField(),
             "valid": serializers.BooleanField(), "attempts": serializers.IntegerField(),
-        }),
+        }), **llm_errors()},
     )
     def post(self, request):
         data = request.data if isinstance(request.data, dict) else {}

@@ -41,7 +41,7 @@ def test_dataset_crud(client, project):
     created = client.post("/api/v1/datasets/", {"name": "qa", "description": "d"}, format="json")
     assert created.status_code == 201
     body = created.json()
-    assert (body["project"], body["name"], body["latest_version"], body["record_count"]) == ("acme", "qa", 0, None)
+    assert (body["project"], body["name"], body["latest_version"], body["record_count"]) == ("acme", "qa", 0, 0)
     dup = client.post("/api/v1/datasets/", {"name": "qa"}, format="json")
     assert dup.status_code == 400 and "name" in dup.json()["fields"]
     assert client.patch(f"/api/v1/datasets/{body['id']}/", {"description": "new"}, format="json").json()[
