@@ -273,7 +273,9 @@ def annotation_panel_context(request, span: Span, configs=None) -> dict[str, Any
         for c in Correction.objects.filter(span=span).select_related("author").order_by("-created_at", "-id")
     ]
     seed = span.expected if span.expected is not None else span.output
-    seed_mode = "text" if isinstance(seed, str) or seed is None else "json"
+    chat_text = _message_content(seed)
+    # A chat output is corrected as the assistant's text (Text mode), saved back in the message's shape.
+    seed_mode = "text" if isinstance(seed, str) or seed is None or chat_text is not None else "json"
     state = {
         "spanPk": span.pk,
         "spanId": span.span_id,
@@ -290,7 +292,8 @@ def annotation_panel_context(request, span: Span, configs=None) -> dict[str, Any
         "tags": [t["name"] for t in annotations["tags"]],
         "tagColours": {t["name"]: t["colour"] for t in annotations["tags"] if HEX_COLOUR.fullmatch(t["colour"] or "")},
         "projectTags": list(Tag.objects.filter(project=project).order_by("name").values_list("name", flat=True)[:500]),
-        "expected": {"mode": seed_mode, "text": _as_text(seed)},
+        "expected": {"mode": seed_mode, "text": chat_text if chat_text is not None else _as_text(seed),
+                     "json": _as_text(seed), "chat": seed if chat_text is not None else None},
         "metadata": annotations["metadata"],
     }
     def when(item: dict, key: str) -> dict:
