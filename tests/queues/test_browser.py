@@ -152,6 +152,21 @@ def test_expected_keeps_one_text_or_json_choice_per_queue(browser, live_server, 
     assert page.locator("[data-expected-mode]").input_value() == "json"
 
 
+def restarted(server):
+    """Start a live server on a port a stopped one just left (Django's own refuses to reuse it)."""
+    from django.test.testcases import QuietWSGIRequestHandler
+
+    thread = server.thread
+
+    def create(connections_override=None):
+        return thread.server_class((thread.host, thread.port), QuietWSGIRequestHandler, allow_reuse_address=True,
+                                   connections_override=connections_override)
+
+    thread._create_server = create
+    server.start()
+    return server
+
+
 def test_a_failed_save_keeps_the_form_and_can_be_retried(browser, project, make_queue, member):
     from pytest_django.live_server_helper import LiveServer
 
@@ -159,8 +174,9 @@ def test_a_failed_save_keeps_the_form_and_can_be_retried(browser, project, make_
 
     queue = make_queue(2)
     reviewer = member(project)
-    server = LiveServer("localhost:0")
-    server._live_server_modified_settings.enable()
+    server = restarted(LiveServer("localhost:0", start=False))
+    allowed_hosts = server._live_server_modified_settings
+    allowed_hosts.enable()
     port = server.thread.port
     try:
         page = logged_in_page(browser, server, reviewer)
@@ -172,7 +188,10 @@ def test_a_failed_save_keeps_the_form_and_can_be_retried(browser, project, make_
         page.keyboard.press("c")
         page.keyboard.type("kept while the server is away")
         page.keyboard.press("Escape")
-        server.stop()  # the server goes away
+        # The server goes away. Its keep-alive connections would still answer, so the browser's network
+        # goes too: the save then fails as it does against a stopped server.
+        server.stop()
+        page.context.set_offline(True)
         page.keyboard.press("Control+Enter")
         alert = page.locator("[data-review-alert]")
         alert.wait_for(state="visible")
@@ -183,7 +202,8 @@ def test_a_failed_save_keeps_the_form_and_can_be_retried(browser, project, make_
         assert page.locator("[data-comment]").input_value() == "kept while the server is away"
         assert page.locator('[data-score-config="correct"] [data-option="true"]').get_attribute("aria-pressed") == "true"
         assert shown_item(page) == first
-        server = LiveServer(f"localhost:{port}")  # back again
+        server = restarted(LiveServer(f"localhost:{port}", start=False))  # back again, same address
+        page.context.set_offline(False)
         page.keyboard.press("r")  # retry
         wait_swapped(page, first)
         assert page.locator("[data-review-alert]").is_hidden()
@@ -191,7 +211,7 @@ def test_a_failed_save_keeps_the_form_and_can_be_retried(browser, project, make_
         assert Score.objects.get(span=ReviewItem.objects.get(pk=first).span, author=reviewer).value == 1.0
     finally:
         server.stop()
-        server._live_server_modified_settings.disable()
+        allowed_hosts.disable()
 
 
 def test_two_reviewers_get_different_items(browser, live_server, project, make_queue, member):
