@@ -11,6 +11,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
+from django.db.models import prefetch_related_objects
 from django.http import Http404, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -50,6 +51,7 @@ def _item_or_404(queue: ReviewQueue, item_id: int) -> ReviewItem:
     )
     if item is None:
         raise Http404("Item not found.")
+    item.queue = queue  # loaded once per request (with its project), not again by the services
     return item
 
 
@@ -212,6 +214,7 @@ def _bar_context(request, queue: ReviewQueue, item: ReviewItem, state: dict) -> 
 
 def _item_context(request, queue: ReviewQueue, item: ReviewItem, state: dict) -> dict[str, Any]:
     span = item.span
+    prefetch_related_objects([queue], "score_configs")  # the panel and a view's score controls read them
     return {
         "queue": queue, "item": item, "span": span, "trace": span.trace,
         "instructions_html": render_markdown(queue.instructions),
@@ -273,7 +276,7 @@ def review_peek_view(request, queue_id: int, admin_site=None):
         return _json_error(exc)
     if item is None:
         return JsonResponse({"item": None, "done_url": reverse("admin:queues_reviewqueue_review", args=[queue.pk])})
-    item = _item_or_404(queue, item.pk)
+    item.queue = queue
     return JsonResponse({"item": _item_payload(request, queue, item,
                                                services.review_item_state(item=item, user=request.user))})
 

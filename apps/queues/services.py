@@ -13,7 +13,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Case, Count, Exists, F, OuterRef, Q, QuerySet, When
 from django.utils import timezone
 
 from apps.core.exceptions import ApplicationError, not_found
@@ -328,16 +328,15 @@ def review_item_peek(*, queue: ReviewQueue, user, exclude: list[int] | tuple[int
     page prefetches it while the reviewer works; `review_item_open` reserves it when it is shown)."""
     reviewer_check(queue=queue, user=user)
     now = timezone.now()
-    base = ReviewItem.objects.filter(queue=queue, status__in=OPEN_STATUSES).exclude(pk__in=list(exclude))
-    mine = base.filter(reserved_by=user, reserved_until__gt=now).filter(_not_done_by(user)).order_by("id").first()
-    if mine is not None:
-        return mine
-    free = base.filter(_open_q(now), _not_done_by(user))
-    for candidates in (free.filter(assignee=user), free.filter(assignee__isnull=True)):
-        item = candidates.order_by("id").first()
-        if item is not None:
-            return item
-    return None
+    mine = Q(reserved_by=user, reserved_until__gt=now)
+    # One query, in review_item_next's order: their live reservation, then assigned to them, then unassigned.
+    return (
+        ReviewItem.objects.filter(queue=queue, status__in=OPEN_STATUSES).exclude(pk__in=list(exclude))
+        .filter(mine | (_open_q(now) & (Q(assignee=user) | Q(assignee__isnull=True))), _not_done_by(user))
+        .annotate(_rank=Case(When(mine, then=0), When(assignee=user, then=1), default=2))
+        .select_related("span__trace", "span__project", "assignee", "reserved_by")
+        .order_by("_rank", "id").first()
+    )
 
 
 def review_item_state(*, item: ReviewItem, user, now=None) -> dict[str, bool]:

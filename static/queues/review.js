@@ -182,8 +182,20 @@
   }
 
   // Swap in an item whose HTML we hold, after its reservation is taken; the bar comes from the open answer.
+  // The item's HTML as nodes, without the stylesheets and scripts the page already has (re-inserting
+  // them would make the browser re-evaluate them on every swap).
+  function fragment(html) {
+    var holder = document.createElement("template");
+    holder.innerHTML = html;
+    holder.content.querySelectorAll("link[rel=stylesheet], script[src]").forEach(function (el) {
+      var url = el.getAttribute("href") || el.getAttribute("src");
+      if (document.head.querySelector('[href="' + CSS.escape(url) + '"], [src="' + CSS.escape(url) + '"]')) el.remove();
+    });
+    return holder.content;
+  }
+
   function show(payload, opened, push) {
-    itemHolder().innerHTML = payload.html;
+    itemHolder().replaceChildren(fragment(payload.html));
     $("[data-review-bar]").innerHTML = opened.bar;
     readState();
     var crumb = $("[data-review-crumb]");
