@@ -7,8 +7,10 @@
 2. Starts Django's live server (threaded, static files served) and headless Chromium (CHROMIUM, default
    /usr/bin/chromium), signed in as a reviewer.
 3. The reviewer scores N items (default 30) keyboard-only: `1`, ↓, `7`, ↓, `3`, then Ctrl+Enter. A step is
-   the time from the submit key (taken in the page, at keydown) to the next item fully shown (its id in
-   the page, the swap finished, the next animation frame). After each step a second tab loads the
+   the time from the submit key (taken in the page, at keydown) to the next item fully shown (its id and
+   HTML in the page, no longer dimmed, checked every animation frame). The page shows the prefetched
+   item at once and confirms the save and its reservation behind it (keys are swallowed until then);
+   that second time ("until keys are accepted") is printed too. After each step a second tab loads the
    admin's password-change page (a bare admin page) and its navigation time (start to load event) is
    taken, so other load on the machine hits both alike.
 
@@ -41,6 +43,8 @@ SHOWN = """(before) => {
   if (!el || Number(el.dataset.reviewItemId) === before) return false;
   if (document.documentElement.classList.contains('assay-review-swapping')) return false;
   if (!window.__assayShownAt) window.__assayShownAt = performance.now();
+  if (document.querySelector('[data-review-item]').getAttribute('aria-busy') !== 'false') return false;
+  if (!window.__assayReadyAt) window.__assayReadyAt = performance.now();
   return true;
 }"""
 
@@ -121,7 +125,8 @@ def main() -> None:
     client.force_login(ctx["reviewer"])
     cookie = {"name": settings.SESSION_COOKIE_NAME, "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
               "url": base}
-    steps: list[float] = []
+    steps: list[float] = []  # submit key → next item on screen
+    ready: list[float] = []  # submit key → the save and the next item's reservation confirmed (keys accepted)
     pages: list[float] = []
     try:
         with sync_playwright() as pw:
@@ -141,11 +146,12 @@ def main() -> None:
                 page.wait_for_timeout(300)  # a reviewer reads; the next item is prefetched meanwhile
                 for key in ("1", "ArrowDown", "7", "ArrowDown", "3"):
                     page.keyboard.press(key)
-                page.evaluate("() => { window.__assaySubmitAt = null; window.__assayShownAt = null; }")
+                page.evaluate("() => { window.__assaySubmitAt = null; window.__assayShownAt = null; window.__assayReadyAt = null; }")
                 page.keyboard.press("Control+Enter")
                 page.wait_for_function(SHOWN, arg=before, polling="raf")
                 page.evaluate("() => new Promise(r => requestAnimationFrame(() => r()))")
                 steps.append(page.evaluate("() => window.__assayShownAt - window.__assaySubmitAt"))
+                ready.append(page.evaluate("() => window.__assayReadyAt - window.__assaySubmitAt"))
                 if os.environ.get("BENCH_TRACE"):
                     print(page.evaluate("() => performance.getEntriesByType('resource').slice(-4).map(e => "
                                         "[e.name.split('/review/')[1], Math.round(e.startTime - window.__assaySubmitAt), "
@@ -161,6 +167,8 @@ def main() -> None:
     page_median, page_p90 = statistics.median(pages), percentile(pages, 0.9)
     print(f"review step (submit key to next item shown): median {step_median:.1f} ms, p90 {step_p90:.1f} ms "
           f"over {len(steps)} items", flush=True)
+    print(f"review step until keys are accepted again (save and reservation confirmed): median "
+          f"{statistics.median(ready):.1f} ms, p90 {percentile(ready, 0.9):.1f} ms", flush=True)
     print(f"admin page load (password change): median {page_median:.1f} ms, p90 {page_p90:.1f} ms", flush=True)
     print(f"review_step_vs_admin_page={step_median / page_median:.2f} p90={step_p90 / page_median:.2f}")
 

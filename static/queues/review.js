@@ -169,9 +169,9 @@
   function prefetch() {
     if (!state || !state.peekUrl) return;
     var forItem = state.itemId;
-    var promise = peek([forItem]);
-    promise.catch(function () { /* fetched again when needed */ });
-    prefetched = { forItem: forItem, promise: promise };
+    var entry = { forItem: forItem, promise: peek([forItem]), value: null };
+    entry.promise.then(function (data) { entry.value = data; }, function () { /* fetched again when needed */ });
+    prefetched = entry;
   }
 
   function schedulePrefetch() {
@@ -194,14 +194,9 @@
     return holder.content;
   }
 
-  function show(payload, opened, push) {
+  // Put an item's HTML on screen (its reservation and action bar follow in `confirm`).
+  function display(payload) {
     itemHolder().replaceChildren(fragment(payload.html));
-    $("[data-review-bar]").innerHTML = opened.bar;
-    readState();
-    var crumb = $("[data-review-crumb]");
-    if (crumb) crumb.textContent = "Item " + state.itemId;
-    document.title = document.title.replace(/^[^|]*/, state.title + " ");
-    if (push) window.history.pushState({ itemId: state.itemId }, "", state.url);
     if (window.AssayAnnotationPanel) window.AssayAnnotationPanel.initAll();
     if (window.AssayTraceViews) window.AssayTraceViews.init(itemHolder());
     applyExpectedMode();
@@ -210,6 +205,20 @@
     highlight(false);
     if (document.activeElement && document.activeElement !== document.body) document.activeElement.blur();
     window.scrollTo(0, 0);
+  }
+
+  function confirm(opened, push) {
+    $("[data-review-bar]").innerHTML = opened.bar;
+    readState();
+    var crumb = $("[data-review-crumb]");
+    if (crumb) crumb.textContent = "Item " + state.itemId;
+    document.title = document.title.replace(/^[^|]*/, state.title + " ");
+    if (push) window.history.pushState({ itemId: state.itemId }, "", state.url);
+  }
+
+  function show(payload, opened, push) {
+    display(payload);
+    confirm(opened, push);
   }
 
   function open(itemUrl) {
@@ -292,17 +301,54 @@
       }
     }
     var fromItem = state.itemId;
+    var submitUrl = state.submitUrl;
     setBusy(true);
     if (root && api()) api().setStatus(root, "Saving…", false);
-    http().postJSON(state.submitUrl + "?html=0", body).then(function (answer) {
+    // The next item is on screen at once when it was prefetched; keys stay swallowed until the save and
+    // its reservation are confirmed, and a failed save puts this item back as it was.
+    var ready = prefetched && prefetched.forItem === fromItem && prefetched.value ? prefetched.value : null;
+    var kept = null;
+    if (ready && ready.item) {
+      kept = { nodes: Array.prototype.slice.call(itemHolder().childNodes), state: state };
+      prefetched = null;
+      display(ready.item);
+      document.documentElement.classList.remove("assay-review-swapping");
+    }
+    var putBack = function () {
+      if (!kept) return null;
+      itemHolder().replaceChildren.apply(itemHolder(), kept.nodes);
+      state = kept.state;
+      active = 1;
+      highlight(false);
+      return panelRoot();
+    };
+    http().postJSON(submitUrl + "?html=0", body).then(function (answer) {
       if (!answer.ok) {
+        root = putBack() || root;
         setBusy(false);
         if (root && api()) api().showErrors(root, answer.data);
         showAlert("Not saved: " + (answer.data.error || "the server refused it") + ".", submitAndNext);
         return;
       }
-      moveOn(fromItem);
+      if (!kept) { moveOn(fromItem); return; }
+      open(ready.item.url).then(function (opened) {
+        if (!opened.state.canSubmit && !opened.state.submitted) {
+          setBusy(true);
+          message("Someone else took that item; showing the next one.");
+          prefetched = null;
+          return moveOn(fromItem);
+        }
+        confirm(opened, true);
+        setBusy(false);
+        clearAlert();
+        schedulePrefetch();
+      }).catch(function (err) {
+        setBusy(false);
+        showAlert("Saved, but the next item did not open: " + ((err && err.message) || "error") + ".",
+          function () { load(ready.item.url, true); });
+      });
     }, function (err) {
+      root = putBack() || root;
       setBusy(false);
       if (root && api()) api().setStatus(root, "Not saved.", true);
       showAlert("Not saved: " + err.message + " What you entered is kept.", submitAndNext);

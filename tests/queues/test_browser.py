@@ -25,7 +25,8 @@ def wait_swapped(page, before: int) -> None:
     page.wait_for_function(
         "(before) => { const el = document.querySelector('[data-review-item-id]');"
         " return el && Number(el.dataset.reviewItemId) !== before"
-        " && !document.documentElement.classList.contains('assay-review-swapping'); }", arg=before)
+        " && !document.documentElement.classList.contains('assay-review-swapping')"
+        " && document.querySelector('[data-review-item]').getAttribute('aria-busy') === 'false'; }", arg=before)
 
 
 def chat_queue(make_queue, project, n):
