@@ -202,16 +202,19 @@ def _message_content(value: Any) -> str | None:
 def expected_output_diff(output: Any, expected: Any) -> list[dict[str, str]]:
     """A unified diff (difflib) from the output to the expected value, as lines tagged add/del/hunk/ctx.
 
-    When the expected value is text and the output a chat message, the message's text is compared.
+    When the expected value is text, or both are chat messages, and the output a chat message, the
+    messages' text is compared.
     """
     if expected is None:
         return []
-    left = output
+    left, right = output, expected
     if isinstance(expected, str) and not isinstance(output, str):
         content = _message_content(output)
         if content is not None:
             left = content
-    lines = difflib.unified_diff(_as_text(left).splitlines(), _as_text(expected).splitlines(),
+    elif _message_content(output) is not None and _message_content(expected) is not None:
+        left, right = _message_content(output), _message_content(expected)  # two messages: their text
+    lines = difflib.unified_diff(_as_text(left).splitlines(), _as_text(right).splitlines(),
                                  fromfile="output", tofile="expected", lineterm="", n=3)
     out = []
     for line in lines:
