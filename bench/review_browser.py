@@ -15,7 +15,8 @@
    taken, so other load on the machine hits both alike.
 
 Prints the medians and p90s, then the last line `review_step_vs_admin_page=<median step / median page>
-p90=<p90 step / median page>` (target: both at most 0.5).
+p90=<p90 step / median page>` (target: both at most 0.5). BENCH_TRACE=1 prints each step's last requests
+(path, start relative to the submit key, duration in ms).
 """
 
 from __future__ import annotations
