@@ -172,3 +172,17 @@ def http_as(live_server):
     yield make
     for http in opened:
         http.close()
+
+
+@pytest.fixture(scope="session")
+def live_server(request, django_db_setup, django_db_blocker):
+    """pytest-django's live server, started once the test database exists. Started earlier, it sees the
+    SQLite NAME still ":memory:" and hands every server thread the one connection of the test thread:
+    two concurrent requests then share it and crash SQLite (the review page prefetches while it saves)."""
+    from pytest_django import live_server_helper
+
+    addr = request.config.getvalue("liveserver") or os.getenv("DJANGO_LIVE_TEST_SERVER_ADDRESS") or "localhost"
+    with django_db_blocker.unblock():
+        server = live_server_helper.LiveServer(addr)
+    yield server
+    server.stop()

@@ -114,6 +114,9 @@ class ReviewQueueAdmin(ProjectScopedAdmin):
         return [
             view(admin_views.review_next_view, "review", "<int:queue_id>/review/", framed=True),
             view(admin_views.review_item_view, "review_item", "<int:queue_id>/review/<int:item_id>/", framed=True),
+            view(admin_views.review_peek_view, "review_peek", "<int:queue_id>/review/peek/"),
+            view(admin_views.review_item_data_view, "review_data", "<int:queue_id>/review/<int:item_id>/data/"),
+            view(admin_views.review_open_view, "review_open", "<int:queue_id>/review/<int:item_id>/open/"),
             view(admin_views.review_submit_view, "review_submit", "<int:queue_id>/review/<int:item_id>/submit/"),
             view(admin_views.review_skip_view, "review_skip", "<int:queue_id>/review/<int:item_id>/skip/"),
             view(admin_views.board_view, "board", "<int:queue_id>/board/"),

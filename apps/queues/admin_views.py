@@ -14,8 +14,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import prefetch_related_objects
 from django.http import Http404, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import redirect, render
-from django.template import TemplateDoesNotExist
-from django.template.loader import get_template, render_to_string
+from django.template.loader import render_to_string
 from django.urls import reverse
 
 from apps.core import registry
@@ -54,6 +53,7 @@ def _item_or_404(queue: ReviewQueue, item_id: int) -> ReviewItem:
     )
     if item is None:
         raise Http404("Item not found.")
+    item.queue = queue  # loaded once per request (with its project), not again by the services
     return item
 
 
@@ -106,7 +106,8 @@ def _span_tree(span: Span) -> list[dict[str, Any]]:
 
     def walk(parent: str, depth: int) -> None:
         for child in children.get(parent, []):
-            out.append({"span": child, "depth": depth, "indent": depth * 16, "current": child.pk == span.pk})
+            # A class per depth (capped), not an inline style: the admin's CSP allows no inline styles.
+            out.append({"span": child, "depth": depth, "depth_class": min(depth, 8), "current": child.pk == span.pk})
             if child.span_id != parent:
                 walk(child.span_id, depth + 1)
 
@@ -137,31 +138,30 @@ def _readable(value: Any) -> dict[str, Any]:
     return {"json": json.dumps(value, indent=2, ensure_ascii=False, default=str)}
 
 
-def _span_io_template() -> str | None:
-    try:
-        get_template("traces/_span_io.html")
-        return "traces/_span_io.html"
-    except TemplateDoesNotExist:
-        return None
-
-
-def _review_body(request, queue, span) -> str | None:
-    """The first review body renderer that answers (custom trace views), rendered by its template."""
+def _review_body(request, queue, span) -> str:
+    """The first review body renderer that answers (trace views, or their default view for the trace's
+    shape), else the span's input, output and expected value made readable."""
     for renderer in registry.review_body_renderers:
         rendered = renderer(request=request, queue=queue, trace=span.trace, span=span)
         if rendered:
             return render_to_string(rendered["template"], rendered.get("context") or {}, request=request)
-    return None
+    return render_to_string("queues/_readable_io.html", {
+        "io_input": _readable(span.input), "io_output": _readable(span.output),
+        "io_expected": None if span.expected is None else _readable(span.expected),
+    }, request=request)
 
 
-def _panel_context(request, queue: ReviewQueue, item: ReviewItem, *, can_submit: bool, submitted: bool):
+def _panel_context(request, queue: ReviewQueue, item: ReviewItem, *, can_submit: bool, submitted: bool,
+                   configs: list | None = None):
     from apps.reviews.selectors import annotation_panel_context
 
-    configs = list(queue.score_configs.all())
+    configs = list(queue.score_configs.all()) if configs is None else configs
     ctx = annotation_panel_context(request, item.span, configs=configs)
     # Reviewing a queue item saves through the queue's submit, which records the submission too.
     ctx["panel_state"] = {**ctx["panel_state"],
-                          "submitUrl": reverse("admin:queues_reviewqueue_review_submit", args=[queue.pk, item.pk])}
+                          "submitUrl": reverse("admin:queues_reviewqueue_review_submit", args=[queue.pk, item.pk]),
+                          # One Text/JSON choice for the Expected box per queue (kept by review.js).
+                          "expectedModeKey": f"assay.review.{queue.pk}.expected-mode"}
     if not can_submit:
         ctx["can_edit"] = False
         ctx["panel_state"]["canEdit"] = False
@@ -180,54 +180,124 @@ def _neighbours(queue: ReviewQueue, item: ReviewItem, user) -> tuple[int | None,
     return prev, nxt
 
 
-def review_item_view(request, queue_id: int, item_id: int, admin_site=None):
+def _item_url(queue: ReviewQueue, item_id: int) -> str:
+    return reverse("admin:queues_reviewqueue_review_item", args=[queue.pk, item_id])
+
+
+def _bar_context(request, queue: ReviewQueue, item: ReviewItem, state: dict) -> dict[str, Any]:
+    """The action bar and the page state of an item that is being shown (after its reservation)."""
+    prev_id, next_id = _neighbours(queue, item, request.user)
+    review_url = reverse("admin:queues_reviewqueue_review", args=[queue.pk])
+    return {
+        "queue": queue, "item": item, "state": state,
+        "progress": selectors.queue_progress(queue=queue, user=request.user),
+        "page_state": {
+            "queueId": queue.pk,
+            "itemId": item.pk,
+            "url": _item_url(queue, item.pk),
+            "title": f"Review · {queue.name}",
+            "submitUrl": reverse("admin:queues_reviewqueue_review_submit", args=[queue.pk, item.pk]),
+            "skipUrl": reverse("admin:queues_reviewqueue_review_skip", args=[queue.pk, item.pk]),
+            "peekUrl": reverse("admin:queues_reviewqueue_review_peek", args=[queue.pk]),
+            "itemTemplateUrl": _item_url(queue, 0).replace("/0/", "/{id}/"),
+            "reviewUrl": review_url,
+            "nextUrl": _item_url(queue, next_id) if next_id
+            else (review_url if state["submitted"] or not state["can_submit"] else None),
+            "prevUrl": _item_url(queue, prev_id) if prev_id else None,
+            "canSubmit": state["can_submit"],
+            "submitted": state["submitted"],
+            "reservedByOther": state["reserved_by_other"],
+        },
+    }
+
+
+def _item_context(request, queue: ReviewQueue, item: ReviewItem, state: dict) -> dict[str, Any]:
     from apps.reviews.selectors import span_as_seen_by
 
+    # Blind queues: the span's expected, tags and reviewer metadata as this reviewer may see them.
+    span = span_as_seen_by(request.user, item.span)
+    prefetch_related_objects([queue], "score_configs")  # the panel and a view's score controls read them
+    return {
+        "queue": queue, "item": item, "span": span, "trace": span.trace,
+        "instructions_html": render_markdown(queue.instructions),
+        "annotation_panel": _panel_context(request, queue, item, can_submit=state["can_submit"],
+                                           submitted=state["submitted"]),
+        "review_body_html": _review_body(request, queue, span),
+        "span_tree": _span_tree(span),
+    }
+
+
+def _item_payload(request, queue: ReviewQueue, item: ReviewItem, state: dict) -> dict[str, Any]:
+    """An item as the review page swaps it in: its HTML and what the page needs to show it."""
+    html = render_to_string("admin/queues/_review_item.html", _item_context(request, queue, item, state),
+                            request=request)
+    return {"item_id": item.pk, "url": _item_url(queue, item.pk), "html": html,
+            "state": {"canSubmit": state["can_submit"], "submitted": state["submitted"],
+                      "reservedByOther": state["reserved_by_other"]}}
+
+
+def _service_error(exc: ApplicationError):
+    if exc.status == 403:
+        raise PermissionDenied(exc.message)
+    raise Http404(exc.message)
+
+
+def review_item_view(request, queue_id: int, item_id: int, admin_site=None):
     queue = _queue_or_404(request, queue_id)
     item = _item_or_404(queue, item_id)
     try:
         state = services.review_item_open(item=item, user=request.user)
     except ApplicationError as exc:
-        if exc.status == 403:
-            raise PermissionDenied(exc.message)
-        raise Http404(exc.message)
+        _service_error(exc)
     item = _item_or_404(queue, item_id)
     queue.refresh_from_db()
-    # Blind queues: the span's expected, tags and reviewer metadata as this reviewer may see them.
-    span = span_as_seen_by(request.user, item.span)
-    prev_id, next_id = _neighbours(queue, item, request.user)
-    review_url = reverse("admin:queues_reviewqueue_review", args=[queue.pk])
-    body = _review_body(request, queue, span)
-    context = _ctx(
-        admin_site, request,
-        title=f"Review · {queue.name}",
-        queue=queue,
-        item=item,
-        span=span,
-        trace=span.trace,
-        state=state,
-        instructions_html=render_markdown(queue.instructions),
-        progress=selectors.queue_progress(queue=queue, user=request.user),
-        annotation_panel=_panel_context(request, queue, item, can_submit=state["can_submit"],
-                                        submitted=state["submitted"]),
-        review_body_html=body,
-        span_tree=_span_tree(span),
-        span_io_template=_span_io_template(),
-        io_input=_readable(span.input),
-        io_output=_readable(span.output),
-        io_expected=None if span.expected is None else _readable(span.expected),
-        page_state={
-            "submitUrl": reverse("admin:queues_reviewqueue_review_submit", args=[queue.pk, item.pk]),
-            "skipUrl": reverse("admin:queues_reviewqueue_review_skip", args=[queue.pk, item.pk]),
-            "nextUrl": reverse("admin:queues_reviewqueue_review_item", args=[queue.pk, next_id]) if next_id
-            else (review_url if state["submitted"] or not state["can_submit"] else None),
-            "prevUrl": reverse("admin:queues_reviewqueue_review_item", args=[queue.pk, prev_id]) if prev_id else None,
-            "canSubmit": state["can_submit"],
-            "submitted": state["submitted"],
-            "itemId": item.pk,
-        },
-    )
+    context = _ctx(admin_site, request, title=f"Review · {queue.name}",
+                   **{**_item_context(request, queue, item, state), **_bar_context(request, queue, item, state)})
     return render(request, "admin/queues/review.html", context)
+
+
+def review_item_data_view(request, queue_id: int, item_id: int, admin_site=None):
+    """GET an item for the one-page loop (back/forward, j/k) without reserving it."""
+    queue = _queue_or_404(request, queue_id)
+    item = _item_or_404(queue, item_id)
+    try:
+        services.reviewer_check(queue=queue, user=request.user)
+    except ApplicationError as exc:
+        return _json_error(exc)
+    return JsonResponse(_item_payload(request, queue, item, services.review_item_state(item=item, user=request.user)))
+
+
+def review_peek_view(request, queue_id: int, admin_site=None):
+    """GET the item the reviewer gets next (`?exclude=<id>,<id>`: the one on screen, ones taken since),
+    prefetched while they work; nothing is reserved until it is opened."""
+    queue = _queue_or_404(request, queue_id)
+    exclude = [int(x) for x in request.GET.get("exclude", "").split(",") if x.isdigit()][:50]
+    try:
+        item = services.review_item_peek(queue=queue, user=request.user, exclude=exclude)
+    except ApplicationError as exc:
+        return _json_error(exc)
+    if item is None:
+        return JsonResponse({"item": None, "done_url": reverse("admin:queues_reviewqueue_review", args=[queue.pk])})
+    item.queue = queue
+    return JsonResponse({"item": _item_payload(request, queue, item,
+                                               services.review_item_state(item=item, user=request.user))})
+
+
+def review_open_view(request, queue_id: int, item_id: int, admin_site=None):
+    """POST when an item is shown: reserve it (if free) and answer with its action bar."""
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    queue = _queue_or_404(request, queue_id)
+    item = _item_or_404(queue, item_id)
+    try:
+        state = services.review_item_open(item=item, user=request.user)
+    except ApplicationError as exc:
+        return _json_error(exc)
+    item = _item_or_404(queue, item_id)
+    queue.refresh_from_db()
+    bar = _bar_context(request, queue, item, state)
+    return JsonResponse({"state": bar["page_state"],
+                         "bar": render_to_string("admin/queues/_review_bar.html", bar, request=request)})
 
 
 def _post_json(request) -> dict:
@@ -245,7 +315,8 @@ def _post_json(request) -> dict:
 
 def review_submit_view(request, queue_id: int, item_id: int, admin_site=None):
     """POST the annotation panel's JSON: saves through annotations_submit, records the submission,
-    answers with the fresh panel and the URL of the reviewer's next item."""
+    answers with the fresh panel (unless `?html=0`: the review page moves on) and the URL of the
+    reviewer's next item."""
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
     queue = _queue_or_404(request, queue_id)
@@ -255,19 +326,22 @@ def review_submit_view(request, queue_id: int, item_id: int, admin_site=None):
         kwargs = {k: data[k] for k in ("scores", "comment", "tags", "remove_tags", "metadata") if k in data}
         if "expected" in data:
             kwargs.update(expected=data["expected"], expected_set=True)
-        services.review_item_submit(item=item, user=request.user, **kwargs)
+        item = services.review_item_submit(item=item, user=request.user, **kwargs)
     except ApplicationError as exc:
         return _json_error(exc)
+    answer: dict[str, Any] = {"result": {"submitted": True, "item": item.pk, "status": item.status}}
+    if request.GET.get("html") == "0":
+        answer["result"]["next_url"] = reverse("admin:queues_reviewqueue_review", args=[queue.pk])
+        return JsonResponse(answer)
     item = _item_or_404(queue, item_id)
     panel = _panel_context(request, queue, item, can_submit=True, submitted=True)
-    html = render_to_string(PANEL_TEMPLATE, {"annotation_panel": panel}, request=request)
+    answer["html"] = render_to_string(PANEL_TEMPLATE, {"annotation_panel": panel}, request=request)
     _, next_in_history = _neighbours(queue, item, request.user)
-    next_url = (
-        reverse("admin:queues_reviewqueue_review_item", args=[queue.pk, next_in_history]) if next_in_history
+    answer["result"]["next_url"] = (
+        _item_url(queue, next_in_history) if next_in_history
         else reverse("admin:queues_reviewqueue_review", args=[queue.pk])
     )
-    return JsonResponse({"result": {"submitted": True, "item": item.pk, "status": item.status,
-                                    "next_url": next_url}, "html": html})
+    return JsonResponse(answer)
 
 
 def review_skip_view(request, queue_id: int, item_id: int, admin_site=None):

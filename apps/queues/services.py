@@ -13,7 +13,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Case, Count, Exists, F, OuterRef, Q, QuerySet, When
 from django.utils import timezone
 
 from apps.audit.services import audit_record, audit_record_change, audit_snapshot
@@ -330,6 +330,33 @@ def review_item_next(*, queue: ReviewQueue, user) -> ReviewItem | None:
     return None
 
 
+def review_item_peek(*, queue: ReviewQueue, user, exclude: list[int] | tuple[int, ...] = ()) -> ReviewItem | None:
+    """The item `review_item_next` would offer after the ones in `exclude`, without reserving it (the review
+    page prefetches it while the reviewer works; `review_item_open` reserves it when it is shown)."""
+    reviewer_check(queue=queue, user=user)
+    now = timezone.now()
+    mine = Q(reserved_by=user, reserved_until__gt=now)
+    # One query, in review_item_next's order: their live reservation, then assigned to them, then unassigned.
+    return (
+        ReviewItem.objects.filter(queue=queue, status__in=OPEN_STATUSES).exclude(pk__in=list(exclude))
+        .filter(mine | (_open_q(now) & (Q(assignee=user) | Q(assignee__isnull=True))), _not_done_by(user))
+        .annotate(_rank=Case(When(mine, then=0), When(assignee=user, then=1), default=2))
+        .select_related("span__trace", "span__project", "assignee", "reserved_by")
+        .order_by("_rank", "id").first()
+    )
+
+
+def review_item_state(*, item: ReviewItem, user, now=None) -> dict[str, bool]:
+    """What the reviewer may do with the item as it stands (no reservation taken)."""
+    now = now or timezone.now()
+    state = user_item_state(item=item, user=user)
+    reserved_by_other = (
+        item.reserved_by_id not in (None, user.pk) and item.reserved_until is not None and item.reserved_until > now
+    )
+    can_submit = state["submitted"] or (item.status != ItemStatus.COMPLETE and not reserved_by_other)
+    return {**state, "reserved_by_other": reserved_by_other, "can_submit": can_submit}
+
+
 def user_item_state(*, item: ReviewItem, user) -> dict[str, bool]:
     return {
         "submitted": ReviewSubmission.objects.filter(item=item, reviewer=user).exists(),
@@ -343,16 +370,14 @@ def review_item_open(*, item: ReviewItem, user) -> dict[str, Any]:
     queue = item.queue
     reviewer_check(queue=queue, user=user)
     now = timezone.now()
-    state = user_item_state(item=item, user=user)
     item.refresh_from_db()
-    reserved_by_other = (
-        item.reserved_by_id not in (None, user.pk) and item.reserved_until is not None and item.reserved_until > now
-    )
-    can_submit = state["submitted"] or (item.status != ItemStatus.COMPLETE and not reserved_by_other)
-    if can_submit and not state["submitted"] and item.status != ItemStatus.COMPLETE:
-        if _reserve(item.pk, item.status, queue, user, now):
-            item.refresh_from_db()
-    return {**state, "reserved_by_other": reserved_by_other, "can_submit": can_submit}
+    state = review_item_state(item=item, user=user, now=now)
+    if state["can_submit"] and not state["submitted"] and item.status != ItemStatus.COMPLETE:
+        reserved = _reserve(item.pk, item.status, queue, user, now)
+        item.refresh_from_db()
+        if not reserved:  # taken by someone else since we looked: say so rather than offer it
+            state = review_item_state(item=item, user=user, now=now)
+    return state
 
 
 def _sync_open(item: ReviewItem) -> None:

@@ -376,16 +376,19 @@ def _message_content(value: Any) -> str | None:
 def expected_output_diff(output: Any, expected: Any) -> list[dict[str, str]]:
     """A unified diff (difflib) from the output to the expected value, as lines tagged add/del/hunk/ctx.
 
-    When the expected value is text and the output a chat message, the message's text is compared.
+    When the expected value is text, or both are chat messages, and the output a chat message, the
+    messages' text is compared.
     """
     if expected is None:
         return []
-    left = output
+    left, right = output, expected
     if isinstance(expected, str) and not isinstance(output, str):
         content = _message_content(output)
         if content is not None:
             left = content
-    lines = difflib.unified_diff(_as_text(left).splitlines(), _as_text(expected).splitlines(),
+    elif _message_content(output) is not None and _message_content(expected) is not None:
+        left, right = _message_content(output), _message_content(expected)  # two messages: their text
+    lines = difflib.unified_diff(_as_text(left).splitlines(), _as_text(right).splitlines(),
                                  fromfile="output", tofile="expected", lineterm="", n=3)
     out = []
     for line in lines:
@@ -455,7 +458,9 @@ def annotation_panel_context(request, span: Span, configs=None) -> dict[str, Any
         .values_list("tag__name", flat=True))
     # Blind: the Expected box starts from the reviewer's own correction or the output, never another's.
     seed = expected if expected is not None else span.output
-    seed_mode = "text" if isinstance(seed, str) or seed is None else "json"
+    chat_text = _message_content(seed)
+    # A chat output is corrected as the assistant's text (Text mode), saved back in the message's shape.
+    seed_mode = "text" if isinstance(seed, str) or seed is None or chat_text is not None else "json"
     state = {
         "spanPk": span.pk,
         "spanId": span.span_id,
@@ -473,7 +478,8 @@ def annotation_panel_context(request, span: Span, configs=None) -> dict[str, Any
         "tagColours": {t["name"]: t["colour"] for t in annotations["tags"] if HEX_COLOUR.fullmatch(t["colour"] or "")},
         "projectTags": [name for name in Tag.objects.filter(project=project).exclude(name__in=hidden_tags)
                         .order_by("name").values_list("name", flat=True)[:500]],
-        "expected": {"mode": seed_mode, "text": _as_text(seed)},
+        "expected": {"mode": seed_mode, "text": chat_text if chat_text is not None else _as_text(seed),
+                     "json": _as_text(seed), "chat": seed if chat_text is not None else None},
         "metadata": annotations["metadata"],
     }
     def when(item: dict, key: str) -> dict:

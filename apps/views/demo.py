@@ -1,5 +1,5 @@
-"""Demo data: one view per gallery template (with the demo's score configs inline where they fit),
-the chat view as the project's default in review."""
+"""Demo data: one view per gallery template (with the demo's score configs inline where they fit). No
+project default: in review each trace gets the default view that fits its shape (chat, RAG, agent)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import copy
 
 from .gallery import GALLERY
 from .models import TraceView
-from .services import trace_view_create, trace_view_default_set
+from .services import trace_view_create
 
 INLINE_SCORES = {"chat": ["helpfulness", "thumbs"], "rag": ["correctness"], "agent": ["correctness"],
                  "classification": ["correctness"]}
@@ -27,7 +27,5 @@ def load_demo_views(*, project, stdout=None, **_options) -> None:
             spec["components"].append({"type": "score_controls", "title": "Your scores", "configs": configs})
         created.append(trace_view_create(project=project, name=template["name"],
                                          description=template["description"], spec=spec))
-    if created:
-        trace_view_default_set(project=project, view=created[0])
     if stdout is not None:
         stdout.write(f"  trace views: {len(created)}")

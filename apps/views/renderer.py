@@ -497,11 +497,135 @@ def render_html(nodes: list[dict], *, request=None, interactive: bool = False, r
     from .services import score_controls_context
 
     for node in _walk(nodes):
-        if node["type"] == "score_controls" and "span_pk" in node:
+        if node["type"] == "score_controls" and "span_pk" in node and review is not None:
+            # On the review page the one panel scores the item: point at the queue's configs there, never
+            # a second panel with its own Save (configs the queue does not use are left out).
+            node["review_configs"] = [n for n in node["configs"] if n in review.get("queue_configs", ())]
+            node["panel"] = None
+        elif node["type"] == "score_controls" and "span_pk" in node:
             node["panel"] = score_controls_context(
                 request=request, span_pk=node["span_pk"], config_names=node["configs"], review=review,
             ) if interactive and request is not None else None
     html = render_to_string("views/_tree.html", {"nodes": nodes, "interactive": interactive}, request=request)
     for node in _walk(nodes):
         node.pop("panel", None)
+        node.pop("review_configs", None)
     return html
+
+
+# ---------------------------------------------------------------- the default view
+
+
+PASSAGE_KEYS = ("documents", "passages", "contexts", "chunks", "results", "hits")
+QUESTION_KEYS = ("question", "query", "input", "prompt")
+ANSWER_KEYS = ("answer", "response", "output", "result", "text")
+TEXT_KEYS = ("text", "page_content", "content", "chunk", "passage")
+
+
+def _is_chat(value: Any) -> bool:
+    messages = _messages(value)
+    return bool(messages) and all(isinstance(m, dict) and isinstance(m.get("role"), str) for m in messages)
+
+
+def _has_tool_calls(value: Any) -> bool:
+    return any(isinstance(m, dict) and (m.get("tool_calls") or m.get("function_call")
+                                       or (isinstance(m.get("content"), list) and any(
+                                           isinstance(b, dict) and b.get("type") == "tool_use" for b in m["content"])))
+               for m in _messages(value))
+
+
+def _key_with(value: Any, keys: tuple[str, ...], kind) -> str | None:
+    if isinstance(value, dict):
+        for key in keys:
+            if isinstance(value.get(key), kind):
+                return key
+    return None
+
+
+def _passages(span: Span) -> tuple[str, str] | None:
+    """(path of the passage list, path of a passage's text) in a retrieval span's output."""
+    output = span.output
+    key = _key_with(output, PASSAGE_KEYS, list)
+    items = output[key] if key else output if isinstance(output, list) else None
+    if not items:
+        return None
+    first = items[0]
+    text_key = _key_with(first, TEXT_KEYS, str)
+    return (f"$.output.{key}" if key else "$.output", f"$.{text_key}" if text_key else "$")
+
+
+def default_spec(trace: Trace, *, spans: list[Span] | None = None, focus: Span | None = None) -> dict[str, Any]:
+    """A view that fits the trace's shape, for reviewers when nobody chose one: an error's message on top;
+    chat as a conversation; RAG as question, retrieved passages and answer; agents as the conversation
+    and its steps with tool calls; anything else as its input and output. Built from our own components,
+    so it renders (and escapes) like any saved view."""
+    ctx = TraceContext.load(trace, spans, focus)
+    span = ctx.default_span
+    components: list[dict[str, Any]] = []
+    if span is None:
+        return {"version": 1, "components": components}
+    by_name: dict[str, int] = {}
+    for s in ctx.spans:
+        index = by_name.get(s.name, 0)
+        by_name[s.name] = index + 1
+        if s.error and len(components) < 5:
+            components.append({"type": "fields", "title": "Error" if s.pk == span.pk else f"Error in {s.name}",
+                               "span": {"name": s.name, "index": index},
+                               "fields": [{"label": "Message", "path": "$.error"}]})
+    retrieval = next((s for s in ctx.spans if s.type == "retrieval" and s.pk != span.pk and _passages(s)), None)
+    tools = [s for s in ctx.spans if s.type == "tool" and s.pk != span.pk]
+    question_key = _key_with(span.input, QUESTION_KEYS, str)
+    if _is_chat(span.input) or _is_chat(span.output):
+        components.append({"type": "conversation", "title": "Conversation", "path": ["$.input", "$.output"]})
+    elif retrieval is not None or (question_key and _key_with(span.output, PASSAGE_KEYS, list)):
+        if question_key:
+            components.append({"type": "markdown", "title": "Question", "path": f"$.input.{question_key}"})
+        elif isinstance(span.input, str):
+            components.append({"type": "markdown", "title": "Question", "path": "$.input"})
+        else:
+            components.append({"type": "json", "title": "Input", "path": "$.input", "open_depth": 2})
+        source = retrieval or span
+        found = _passages(source)
+        if found:
+            item = {"type": "markdown", "path": found[1]}
+            components.append({
+                "type": "carousel", "title": "Retrieved passages", "path": found[0],
+                **({"span": {"name": source.name}} if source.pk != span.pk else {}),
+                **({"item_title": "$.id"} if isinstance(_passage_first(source), dict)
+                   and "id" in _passage_first(source) else {}),
+                "components": [item],
+            })
+    else:
+        components.append(_value_component("Input", "$.input", span.input))
+    if not any(c["type"] == "conversation" for c in components):
+        answer_key = _key_with(span.output, ANSWER_KEYS, str)
+        if answer_key:
+            components.append({"type": "markdown", "title": "Answer", "path": f"$.output.{answer_key}"})
+        elif span.output is not None:
+            components.append(_value_component("Answer" if retrieval else "Output", "$.output", span.output))
+    if tools or _has_tool_calls(span.input) or _has_tool_calls(span.output):
+        if tools:
+            components.append({"type": "aggregate", "title": "Steps", "spans": {"type": "tool"}, "display": "table",
+                               "columns": [{"label": "Tool", "path": "$.name"},
+                                           {"label": "Arguments", "path": "$.input"},
+                                           {"label": "Result", "path": "$.output"},
+                                           {"label": "Error", "path": "$.error"},
+                                           {"label": "ms", "path": "$.duration_ms"}]})
+    if span.expected is not None:
+        components.append({"type": "diff", "title": "Expected vs output"})
+    return {"version": 1, "components": components}
+
+
+def _passage_first(span: Span) -> Any:
+    found = _passages(span)
+    if not found:
+        return None
+    items = find_all(found[0], span_document(span))
+    first = items[0] if items else None
+    return first[0] if isinstance(first, list) and first else first
+
+
+def _value_component(title: str, path: str, value: Any) -> dict[str, Any]:
+    if isinstance(value, str):
+        return {"type": "markdown", "title": title, "path": path}
+    return {"type": "json", "title": title, "path": path, "open_depth": 2}

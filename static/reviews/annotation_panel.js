@@ -7,7 +7,10 @@
  * panel replaces this one. Untrusted text is only ever set through textContent/value.
  *
  * For keyboard shortcuts (review queues): window.AssayAnnotationPanel.pickOption(root, scoreIndex,
- * optionIndex), .nudge(root, scoreIndex, deltaPercent), .save(root), .focusScore(root, scoreIndex).
+ * optionIndex), .nudge(root, scoreIndex, deltaPercent), .setPercent(root, scoreIndex, percent),
+ * .clearAt(root, scoreIndex), .save(root), .focusScore(root, scoreIndex), .payload(root) (the save body, or
+ * throws {error, fields}), .setExpectedMode(root, "text"|"json"), .showErrors(root, data).
+ * Chat outputs are corrected as the assistant's text and saved back in the message's shape.
  * Ctrl/Cmd+Enter inside the panel saves. Every save dispatches "assay:annotations-saved" on document.
  */
 (function () {
@@ -215,15 +218,69 @@
         try {
           payload.expected = JSON.parse(text);
         } catch (err) {
-          throw { error: "The expected value is not valid JSON.", fields: { expected: ["Not valid JSON: " + err.message] } };
+          throw { error: "The expected value is not valid JSON (or switch it to Text).",
+                  fields: { expected: ["Not valid JSON: " + err.message] } };
         }
       } else {
-        payload.expected = text;
+        payload.expected = chatWithText(panel.state.expected.chat, text);
       }
     }
     var metadata = collectMetadata(panel);
     if (Object.keys(metadata).length) payload.metadata = metadata;
     return payload;
+  }
+
+  // A chat output corrected as text keeps its shape: the assistant message (the last one) gets the text.
+  function chatWithText(chat, text) {
+    if (!chat) return text;
+    var copy = JSON.parse(JSON.stringify(chat));
+    if (Array.isArray(copy)) copy[copy.length - 1].content = text;
+    else copy.content = text;
+    return copy;
+  }
+
+  function chatText(value) {
+    if (value && !Array.isArray(value) && typeof value === "object" && typeof value.content === "string") return value.content;
+    if (Array.isArray(value) && value.length && value[value.length - 1] && typeof value[value.length - 1].content === "string") {
+      return value[value.length - 1].content;
+    }
+    return null;
+  }
+
+  // Switch the Expected box between Text and JSON, converting what it holds (not a change by itself).
+  function setExpectedMode(root, mode) {
+    var panel = init(root);
+    if (!panel) return false;
+    var select = panel.root.querySelector("[data-expected-mode]");
+    var box = panel.root.querySelector("[data-expected]");
+    if (!select || !box || (mode !== "json" && mode !== "text")) return false;
+    if (select.value === mode) return true;
+    var text = box.value;
+    var chat = panel.state.expected.chat;
+    if (mode === "json") {
+      if (!panel.expectedDirty) text = panel.state.expected.json;
+      else if (chat) text = JSON.stringify(chatWithText(chat, text), null, 2);
+      else text = JSON.stringify(text);
+    } else {
+      var parsed;
+      try { parsed = JSON.parse(text); } catch (err) { parsed = undefined; }
+      if (!panel.expectedDirty) text = panel.state.expected.mode === "text" ? panel.state.expected.text : text;
+      else if (typeof parsed === "string") text = parsed;
+      else if (chat && chatText(parsed) !== null) text = chatText(parsed);
+    }
+    if (mode === "text" && chat && parsed !== undefined && chatText(parsed) === null) panel.state.expected.chat = null;
+    box.value = text;
+    select.value = mode;
+    select.dataset.mode = mode;
+    return true;
+  }
+
+  // The save body as it stands, or throws {error, fields} (invalid JSON in the Expected box).
+  function payloadOf(root) {
+    var panel = init(root);
+    if (!panel || !panel.root.querySelector("[data-annotation-form]")) return null;
+    clearErrors(panel);
+    return buildPayload(panel);
   }
 
   function save(root) {
@@ -369,7 +426,13 @@
     var expected = root.querySelector("[data-expected]");
     var mode = root.querySelector("[data-expected-mode]");
     expected.addEventListener("input", function () { panel.expectedDirty = true; });
-    mode.addEventListener("change", function () { panel.expectedDirty = true; });
+    mode.dataset.mode = mode.value;
+    mode.addEventListener("change", function () {
+      var wanted = mode.value;
+      mode.value = mode.dataset.mode;
+      setExpectedMode(root, wanted);
+      root.dispatchEvent(new CustomEvent("assay:expected-mode", { bubbles: true, detail: { mode: wanted } }));
+    });
 
     form.addEventListener("submit", function (event) {
       event.preventDefault();
@@ -400,6 +463,30 @@
     return true;
   }
 
+  // Set a slider to a percent of its range (digit keys on the review page).
+  function setPercent(root, scoreIndex, percent) {
+    var found = controlAt(root, scoreIndex);
+    if (!found || found.cfg.kind !== "continuous") return false;
+    var cfg = found.cfg;
+    var slider = found.fs.querySelector("[data-score-input]");
+    var p = Math.max(0, Math.min(100, percent));
+    slider.value = String(cfg.min + ((cfg.max - cfg.min) * p) / 100);
+    slider.dispatchEvent(new Event("input", { bubbles: true }));
+    return true;
+  }
+
+  function clearAt(root, scoreIndex) {
+    var found = controlAt(root, scoreIndex);
+    if (!found) return false;
+    clearScore(found.panel, found.cfg);
+    return true;
+  }
+
+  function kindAt(root, scoreIndex) {
+    var found = controlAt(root, scoreIndex);
+    return found && found.cfg ? found.cfg.kind : null;
+  }
+
   function nudge(root, scoreIndex, deltaPercent) {
     var found = controlAt(root, scoreIndex);
     if (!found || found.cfg.kind !== "continuous") return false;
@@ -426,6 +513,9 @@
 
   window.AssayAnnotationPanel = {
     init: init, initAll: initAll, save: save, pickOption: pickOption, nudge: nudge, focusScore: focusScore,
+    setPercent: setPercent, clearAt: clearAt, kindAt: kindAt, payload: payloadOf, setExpectedMode: setExpectedMode,
+    showErrors: function (root, data) { var panel = init(root); if (panel) showErrors(panel, data); },
+    setStatus: function (root, text, isError) { var panel = init(root); if (panel) setStatus(panel, text, isError); },
   };
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", initAll);

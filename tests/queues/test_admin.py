@@ -218,3 +218,62 @@ def test_board_offers_assignment_only_to_leads_and_only_assignable_people(projec
     assert viewer.username not in names
     html = login(alice).get(reverse("admin:queues_reviewqueue_board", args=[queue.pk])).content.decode()
     assert "data-assign-toggle" not in html
+
+
+# ---------------------------------------------------------------- the one-page loop's JSON endpoints
+
+
+def test_peek_prefetches_without_reserving_and_open_reserves(project, make_queue, member):
+    queue = make_queue(3)
+    alice, bob = member(project), member(project)
+    client = login(alice)
+    base = f"/admin/queues/reviewqueue/{queue.pk}/review/"
+    first, second, third = queue.items.order_by("id")
+    client.get(f"{base}{first.pk}/")  # the page reserves what it shows
+    assert ReviewItem.objects.get(pk=first.pk).reserved_by == alice
+    peek = client.get(f"{base}peek/?exclude={first.pk}").json()["item"]
+    assert peek["item_id"] == second.pk and peek["url"] == f"{base}{second.pk}/"
+    assert f'data-review-item-id="{second.pk}"' in peek["html"] and peek["state"]["canSubmit"]
+    assert ReviewItem.objects.get(pk=second.pk).reserved_by is None  # prefetched, not reserved
+    # Bob opens it meanwhile: Alice's open then says it is not hers, and the next peek skips it.
+    assert login(bob).post(f"{base}{second.pk}/open/").json()["state"]["canSubmit"]
+    opened = client.post(f"{base}{second.pk}/open/").json()
+    assert opened["state"]["canSubmit"] is False and opened["state"]["reservedByOther"] is True
+    assert "read-only for you" in opened["bar"]
+    peek = client.get(f"{base}peek/?exclude={first.pk},{second.pk}").json()["item"]
+    assert peek["item_id"] == third.pk
+    opened = client.post(f"{base}{third.pk}/open/").json()
+    assert opened["state"]["canSubmit"] and opened["state"]["url"] == f"{base}{third.pk}/"
+    assert ReviewItem.objects.get(pk=third.pk).reserved_by == alice
+    assert client.get(f"{base}{third.pk}/open/").status_code == 405
+
+
+def test_submit_without_html_and_peek_when_nothing_is_left(project, make_queue, member):
+    queue = make_queue(1)
+    alice = member(project)
+    client = login(alice)
+    item = queue.items.get()
+    base = f"/admin/queues/reviewqueue/{queue.pk}/review/"
+    res = client.post(f"{base}{item.pk}/submit/?html=0", json.dumps({"scores": {"tone": "kind"}}),
+                      content_type="application/json")
+    assert res.status_code == 200 and "html" not in res.json()
+    assert res.json()["result"]["status"] == ItemStatus.COMPLETE
+    assert client.get(f"{base}peek/?exclude={item.pk}").json() == {"item": None, "done_url": base}
+    data = client.get(f"{base}{item.pk}/data/").json()  # history: the item as it stands, read-only now
+    assert data["state"] == {"canSubmit": True, "submitted": True, "reservedByOther": False}
+
+
+def test_loop_endpoints_are_scoped_to_the_users_projects(project, other_project, make_queue, member):
+    queue = services.review_queue_create(project=other_project, name="theirs")
+    spans = make_spans(other_project, 1, prefix="theirs")
+    services.review_items_add(queue=queue, spans=other_project.spans.filter(pk__in=[s.pk for s in spans]))
+    item = queue.items.get()
+    client = login(member(project))
+    base = f"/admin/queues/reviewqueue/{queue.pk}/review/"
+    assert client.get(f"{base}peek/").status_code == 404
+    assert client.get(f"{base}{item.pk}/data/").status_code == 404
+    assert client.post(f"{base}{item.pk}/open/").status_code == 404
+    assert ReviewItem.objects.get(pk=item.pk).reserved_by is None
+    viewer = login(member(other_project, role="viewer"))
+    assert viewer.get(f"{base}peek/").status_code == 403
+    assert viewer.post(f"{base}{item.pk}/open/").status_code == 403

@@ -260,7 +260,8 @@ def test_scoring_through_inline_score_controls(browser, live_server, project, me
 
 
 def test_reviewing_through_a_view_with_inline_score_controls(browser, live_server, project, member, rag_trace):
-    """h6's review page renders the trace through the queue's default view; the view's inline controls save."""
+    """The review page renders the trace through the queue's default view; the view's score controls point
+    at the page's one panel (no second Save), which saves through the queue's submit."""
     from apps.queues.models import ReviewItem
     from apps.queues.services import review_items_add
     from apps.reviews.models import Score
@@ -289,9 +290,13 @@ def test_reviewing_through_a_view_with_inline_score_controls(browser, live_serve
     body = page.locator(".assay-review-trace .tv-review")
     body.get_by_text("What is the refund window?").wait_for()
     assert body.locator(".tv-carousel-item:visible .tv-item-title").inner_text() == "Refund policy"
-    inline = body.locator(".tv-score-controls [data-assay-annotations]")
-    inline.locator('[data-option="true"]').click()
-    inline.locator('[data-action="save"]').click()
+    assert body.locator("[data-assay-annotations]").count() == 0  # no second panel in the view
+    assert page.locator('[data-action="save"]').count() == 1
+    body.locator('[data-focus-score="grounded"]').click()  # focuses the panel's control
+    focused = page.locator('[data-review-panel] [data-score-config="grounded"] [data-option="true"]')
+    assert focused.evaluate("el => el === document.activeElement")
+    focused.click()
+    page.locator('[data-review-panel] [data-action="save"]').click()
     deadline = time.time() + 10
     while time.time() < deadline and not Score.objects.filter(config=config).exists():
         time.sleep(0.1)

@@ -192,3 +192,49 @@ def test_a_stale_spec_never_fails_the_page(chat_trace):
     assert "incomplete" in nodes[1]["error"] and "incomplete" in nodes[2]["error"]
     assert nodes[3]["markdown"] == "Your order has shipped."
     assert "Your order has shipped." in render_html(nodes)
+
+
+# ---------------------------------------------------------------- the default view fits the trace
+
+
+def default_view(trace, focus=None):
+    from apps.views.renderer import default_spec
+
+    spec = default_spec(trace, focus=focus)
+    nodes = render_tree(spec, trace, focus=focus)
+    return {n["type"]: n for n in nodes}, [n.get("title") for n in nodes], render_html(nodes)
+
+
+def test_default_view_of_a_chat_is_a_conversation(chat_trace):
+    by_type, titles, html = default_view(chat_trace)
+    assert titles[0] == "Conversation"
+    roles = [m["role"] for m in by_type["conversation"]["messages"]]
+    assert roles == ["system", "user", "assistant", "tool", "assistant"]
+    assert "Your order has shipped." in html and "lookup_order" in html
+    assert "Expected vs output" in titles
+
+
+def test_default_view_of_rag_is_question_passages_and_answer(rag_trace):
+    by_type, titles, html = default_view(rag_trace)
+    assert titles[:3] == ["Question", "Retrieved passages", "Answer"]
+    assert [i["title"] for i in by_type["carousel"]["items"]] == ["kb/refunds.md", "kb/shipping.md"]
+    assert "You can return items within 30 days." in html and "Refunds are accepted within" in html
+
+
+def test_default_view_of_an_agent_shows_its_steps_with_tool_calls(agent_trace):
+    by_type, titles, html = default_view(agent_trace)
+    assert "Conversation" in titles and "Steps" in titles
+    assert [r[0] for r in by_type["aggregate"]["rows"]] == ["search_restaurants", "book_table"]
+    assert "Chez Nous" in html
+
+
+def test_default_view_puts_an_error_message_on_top(project):
+    trace = make_trace(project, [
+        {"name": "rag", "type": "task", "input": {"question": "Why <b>now</b>?"}, "output": None,
+         "error": "LLM call failed", "is_error": True},
+        {"name": "generate", "type": "llm", "error": "APIConnectionError: <script>x</script>", "is_error": True},
+    ], trace_id="err-1")
+    _by_type, titles, html = default_view(trace)
+    assert titles[:2] == ["Error", "Error in generate"]
+    assert html.index("LLM call failed") < html.index("Why &lt;b&gt;now&lt;/b&gt;?")
+    assert "<script>x</script>" not in html and "APIConnectionError: &lt;script&gt;" in html

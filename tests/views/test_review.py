@@ -1,4 +1,5 @@
-"""The review page renders the trace through the queue's / project's default view, with a view switcher."""
+"""The review page renders the trace through the queue's / project's default view, with a view switcher,
+else through the default view that fits the trace's shape."""
 
 import pytest
 
@@ -31,10 +32,17 @@ def url(queue, item, query=""):
     return f"/admin/queues/reviewqueue/{queue.pk}/review/{item.pk}/{query}"
 
 
-def test_without_views_the_page_keeps_its_own_body(reviewer_client, queue_item):
+PASSAGES = '<h3 class="tv-title">Retrieved passages</h3>'
+
+
+def test_without_views_the_default_view_fits_the_rag_trace(reviewer_client, queue_item):
     queue, item = queue_item
     html = reviewer_client.get(url(queue, item)).content.decode()
-    assert "tv-switcher" not in html and 'id="assay-review-input"' in html
+    assert "tv-switcher" not in html
+    assert '<h3 class="tv-title">Question</h3>' in html and "What is the refund window?" in html
+    assert PASSAGES in html and "You can return items within 30 days." in html and "kb/refunds.md" in html
+    assert '<h3 class="tv-title">Answer</h3>' in html and "Refunds are accepted within" in html
+    assert "{&quot;question&quot;" not in html  # not a grey JSON block
 
 
 def test_project_default_view_renders_and_switches(reviewer_client, project, queue_item):
@@ -47,8 +55,8 @@ def test_project_default_view_renders_and_switches(reviewer_client, project, que
     assert f'<option value="{answer.pk}">Answer</option>' in html
     html = reviewer_client.get(url(queue, item, f"?view={answer.pk}")).content.decode()
     assert '<h3 class="tv-title">Answer</h3>' in html and "Refunds are accepted within" in html
-    raw = reviewer_client.get(url(queue, item, "?view=raw")).content.decode()
-    assert "tv-title" not in raw and 'id="assay-review-input"' in raw and "tv-switcher" in raw
+    auto = reviewer_client.get(url(queue, item, "?view=auto")).content.decode()
+    assert PASSAGES in auto and "tv-switcher" in auto
 
 
 def test_queue_default_beats_project_default(reviewer_client, project, queue_item):
@@ -66,7 +74,7 @@ def test_other_projects_view_id_is_ignored(reviewer_client, project, other_proje
     theirs = factories.TraceViewFactory(project=other_project, name="Theirs", spec=ANSWER)
     trace_view_create(project=project, name="Question", spec=QUESTION)
     html = reviewer_client.get(url(queue, item, f"?view={theirs.pk}")).content.decode()
-    assert "Theirs" not in html and "tv-title" not in html
+    assert "Theirs" not in html and PASSAGES in html
 
 
 def test_make_default_for_a_queue_through_the_api(project, key_client, queue_item, other_project):
@@ -81,42 +89,26 @@ def test_make_default_for_a_queue_through_the_api(project, key_client, queue_ite
     assert response.status_code == 404
 
 
-def _inline(html: str) -> str:
-    start = html.index('class="tv-score-controls"')
-    return html[start:html.index("</section>\n</div>", start)]
-
-
-def test_inline_controls_follow_the_blind_queue_and_save_through_the_queue(client, project, member, queue_item):
+def test_inline_controls_point_at_the_one_panel_with_only_the_queues_configs(client, project, member, queue_item):
     from apps.reviews.services import score_record
 
     queue, item = queue_item
     queue.blind = True
     queue.save()
     config = factories.ScoreConfigFactory(project=project, name="correctness", categorical=True)
+    factories.ScoreConfigFactory(project=project, name="style", categorical=True)  # not the queue's
+    queue.score_configs.set([config])
     other = member(project, role="reviewer", username="alice-the-other")
     score_record(span=item.span, config=config, label="incorrect", author=other)
     view = trace_view_create(project=project, name="Scored", spec={"components": [
-        {"type": "score_controls", "configs": ["correctness"]}]})
+        {"type": "score_controls", "configs": ["correctness", "style"]}]})
     trace_view_default_set(project=project, view=view, queue=queue)
     client.force_login(member(project, role="reviewer", username="bob"))
-    inline = _inline(client.get(url(queue, item)).content.decode())
-    assert "data-annotation-form" in inline  # live controls
-    assert "alice-the-other" not in inline  # blind until bob submits
-    assert f"/admin/queues/reviewqueue/{queue.pk}/review/{item.pk}/submit/" in inline  # saves as the review
-
-
-def test_inline_controls_are_read_only_on_a_closed_item(client, project, member, queue_item):
-    from apps.queues.services import review_item_submit
-
-    queue, item = queue_item
-    factories.ScoreConfigFactory(project=project, name="correctness", categorical=True)
-    view = trace_view_create(project=project, name="Scored", spec={"components": [
-        {"type": "score_controls", "configs": ["correctness"]}]})
-    trace_view_default_set(project=project, view=view)
-    review_item_submit(item=item, user=member(project, role="reviewer", username="first"))
-    client.force_login(member(project, role="reviewer", username="late"))
-    inline = _inline(client.get(url(queue, item)).content.decode())
-    assert "data-assay-annotations" in inline and "data-annotation-form" not in inline
+    html = client.get(url(queue, item)).content.decode()
+    assert html.count("data-annotation-form") == 1 and html.count('data-action="save"') == 1  # one panel, one Save
+    assert 'data-focus-score="correctness"' in html and 'data-focus-score="style"' not in html
+    assert 'data-score-config="style"' not in html
+    assert "alice-the-other" not in html  # blind until bob submits
 
 
 def test_the_chosen_view_is_kept_for_the_next_items(reviewer_client, project, queue_item):
@@ -126,5 +118,5 @@ def test_the_chosen_view_is_kept_for_the_next_items(reviewer_client, project, qu
     trace_view_default_set(project=project, view=question)
     reviewer_client.get(url(queue, item, f"?view={answer.pk}"))
     assert '<h3 class="tv-title">Answer</h3>' in reviewer_client.get(url(queue, item)).content.decode()
-    reviewer_client.get(url(queue, item, "?view=raw"))
-    assert "tv-title" not in reviewer_client.get(url(queue, item)).content.decode()
+    reviewer_client.get(url(queue, item, "?view=auto"))
+    assert PASSAGES in reviewer_client.get(url(queue, item)).content.decode()
