@@ -6,8 +6,10 @@ from __future__ import annotations
 import functools
 
 from django.contrib import admin, messages
+from django.db import models
 
 from apps.audit.admin import AuditAdminMixin
+from apps.core.forms import BoundedJSONFormField
 from apps.projects import permissions as policy
 from apps.projects.models import Project
 from apps.projects.selectors import projects_for_user
@@ -66,6 +68,8 @@ class ProjectScopedAdmin(AuditAdminMixin, admin.ModelAdmin):
     project_field = "project"
     view_action = "project.view"
     manage_action = "project.manage"
+    # JSON typed into an admin form is read under the same rules as an API body.
+    formfield_overrides = {models.JSONField: {"form_class": BoundedJSONFormField}}
     add_action: str | None = None
     change_action: str | None = None
     delete_action: str | None = None
@@ -162,6 +166,7 @@ class ProjectScopedInline:
 
     view_action = "project.view"
     manage_action = "project.manage"
+    formfield_overrides = {models.JSONField: {"form_class": BoundedJSONFormField}}
 
     def _parent_can(self, request, action: str, obj) -> bool:
         if obj is None:

@@ -180,6 +180,35 @@ def json_parse(body: bytes, *, max_depth: int = JSON_DEPTH_MAX, surrogates: str 
     return value, bad
 
 
+def _under(field: str, path: str) -> str:
+    return field if path == "body" else f"{field}.{path}" if not path.startswith("[") else f"{field}{path}"
+
+
+def value_clean(value: Any, *, field: str, max_depth: int = JSON_DEPTH_MAX) -> Any:
+    """A value decoded elsewhere (a row of an imported file, a form field) under the same rules as a
+    body: deeper than `max_depth` or holding a lone surrogate is refused naming `field`, U+0000 is
+    stripped."""
+    if isinstance(value, dict | list) and _deeper_than(value, max_depth):
+        raise exceptions.ApplicationError(f"{field} nests more than {max_depth} levels deep.",
+                                          fields={field: [f"Nested more than {max_depth} levels deep."]})
+    bad = surrogate_paths(value)
+    if bad:
+        raise exceptions.ApplicationError("Text with lone surrogates is not valid Unicode.",
+                                          fields={_under(field, path): [SURROGATE_MESSAGE] for path in bad})
+    return strip_nul(value)
+
+
+def json_text_parse(text: str | bytes, *, field: str, max_depth: int = JSON_DEPTH_MAX) -> Any:
+    """JSON typed into a form or read from a file, under the body rules; errors name `field`."""
+    data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    try:
+        value, _ = json_parse(data, max_depth=max_depth)
+    except exceptions.ApplicationError as exc:
+        raise exceptions.ApplicationError(exc.message, fields={
+            _under(field, path): messages for path, messages in exc.fields.items()}) from None
+    return value
+
+
 def read_bounded(stream, limit: int) -> bytes:
     """At most `limit` bytes of the stream; more is a 413."""
     if stream is None:

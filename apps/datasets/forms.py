@@ -6,6 +6,9 @@ import json
 
 from django import forms
 
+from apps.core.exceptions import ApplicationError
+from apps.core.parsing import json_text_parse, value_clean
+
 from .models import Dataset
 from .services import EXPECTED_SOURCES
 
@@ -92,12 +95,16 @@ class JSONTextField(forms.CharField):
         text = super().to_python(value)
         if text is None or not text.strip():
             return {} if self.expect_object else None
+        field = self.label or "value"
         try:
-            parsed = json.loads(text)
-        except ValueError:
-            if self.allow_text and not self.expect_object:
-                return text
-            raise forms.ValidationError("Enter valid JSON.")
+            try:
+                parsed = json_text_parse(text, field=field)
+            except ApplicationError as exc:
+                if self.allow_text and not self.expect_object and exc.message == "Malformed JSON.":
+                    return value_clean(text, field=field)  # plain text, under the same text rules
+                raise
+        except ApplicationError as exc:
+            raise forms.ValidationError([m for ms in exc.fields.values() for m in ms] or [exc.message]) from None
         if self.expect_object and not isinstance(parsed, dict):
             raise forms.ValidationError('Enter a JSON object, e.g. {"key": "value"}.')
         return parsed

@@ -14,6 +14,7 @@ from import_export import fields, resources
 from import_export.formats import base_formats
 
 from apps.core.exceptions import ApplicationError
+from apps.core.parsing import JSON_PARSE_DEPTH_MAX, json_text_parse, value_clean
 
 from .models import Dataset, DatasetRecord, DatasetVersion, RecordOrigin
 from .services import dataset_records_upsert, records_validate
@@ -40,7 +41,11 @@ def read_jsonl(content: bytes) -> list[dict[str, Any]]:
         if not line.strip():
             continue
         try:
-            value = json.loads(line)
+            value = json_text_parse(line, field=f"line {number}", max_depth=JSON_PARSE_DEPTH_MAX)
+        except ApplicationError as exc:
+            if exc.message != "Malformed JSON.":
+                raise
+            raise ApplicationError("The file is not valid JSON Lines.", fields={f"line {number}": sum(exc.fields.values(), [])})
         except ValueError as exc:
             raise ApplicationError("The file is not valid JSON Lines.", fields={f"line {number}": [str(exc)]})
         if not isinstance(value, dict):
@@ -51,7 +56,11 @@ def read_jsonl(content: bytes) -> list[dict[str, Any]]:
 
 def read_json(content: bytes) -> list[dict[str, Any]]:
     try:
-        value = json.loads(content.decode("utf-8-sig"))
+        value = json_text_parse(content.decode("utf-8-sig"), field="file", max_depth=JSON_PARSE_DEPTH_MAX)
+    except ApplicationError as exc:
+        if exc.message != "Malformed JSON.":
+            raise
+        raise ApplicationError("The file is not valid JSON.", fields={"file": sum(exc.fields.values(), [])})
     except ValueError as exc:
         raise ApplicationError("The file is not valid JSON.", fields={"file": [str(exc)]})
     if isinstance(value, dict) and isinstance(value.get("records"), list):
@@ -97,7 +106,8 @@ def read_rows(*, content: bytes, filename: str, fmt: str = "auto") -> list[dict[
                                status=413)
     if not rows:
         raise ApplicationError("The file has no rows.", fields={"file": ["No rows."]})
-    return rows
+    # Every format's cells under the body rules: U+0000 stripped, lone surrogates and depth refused.
+    return [value_clean(row, field=f"row {number}") for number, row in enumerate(rows, start=1)]
 
 
 # ---------------------------------------------------------------- mapping
@@ -119,8 +129,8 @@ def _cell(value: Any, *, parse_json: bool) -> Any:
         text = value.strip()
         if parse_json and text[:1] in "{[\"" and text:
             try:
-                return json.loads(text)
-            except ValueError:
+                return json_text_parse(text, field="cell", max_depth=JSON_PARSE_DEPTH_MAX)
+            except (ApplicationError, ValueError):
                 return value
         return value
     return value

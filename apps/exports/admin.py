@@ -8,6 +8,7 @@ from django.utils.html import format_html
 
 from apps.core.admin import ProjectScopedAdmin
 from apps.core.exceptions import ApplicationError
+from apps.core.forms import BoundedJSONFormField
 
 from . import admin_views
 from .models import ExportJob, ExportSchedule, ExportStatus
@@ -87,7 +88,7 @@ class ExportJobAdmin(ProjectScopedAdmin):
 
 
 class ExportScheduleForm(forms.ModelForm):
-    filters = forms.JSONField(required=False, initial=dict,
+    filters = BoundedJSONFormField(required=False, initial=dict,
                               help_text='Span or trace filters, e.g. {"has_expected": true, "tags": ["golden"]}.')
 
     class Meta:

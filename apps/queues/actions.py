@@ -9,6 +9,7 @@ from django.utils.html import format_html
 
 from apps.core.admin import policy_action
 from apps.core.exceptions import ApplicationError
+from apps.core.parsing import is_id
 from apps.projects.permissions import projects_where
 
 from . import services
@@ -22,7 +23,7 @@ def _add_to_queue(modeladmin, request, queryset, *, kind: str):
         project__in=projects_where(request.user, "queue.manage")
     ).select_related("project").order_by("project__slug", "name")
     if request.POST.get("queue"):
-        queue = queues.filter(pk=request.POST["queue"]).first() if request.POST["queue"].isdigit() else None
+        queue = queues.filter(pk=request.POST["queue"]).first() if is_id(request.POST["queue"]) else None
         if queue is None:
             modeladmin.message_user(request, "Choose one of your review queues.", messages.ERROR)
             return None

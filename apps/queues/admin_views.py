@@ -21,6 +21,7 @@ from apps.core import registry
 from apps.core.exceptions import ApplicationError
 from apps.core.json_preview import is_chat_messages
 from apps.core.markdown import render_markdown
+from apps.core.parsing import json_parse
 from apps.projects.permissions import can
 from apps.projects.selectors import projects_for_user
 from apps.traces.models import Span
@@ -301,10 +302,7 @@ def review_open_view(request, queue_id: int, item_id: int, admin_site=None):
 
 
 def _post_json(request) -> dict:
-    try:
-        data = json.loads(request.body or b"{}")
-    except (UnicodeDecodeError, ValueError):
-        raise ApplicationError("Invalid JSON.", fields={"non_field_errors": ["Invalid JSON."]})
+    data, _ = json_parse(request.body or b"{}")  # the API's body rules: depth, surrogates, NUL
     if not isinstance(data, dict):
         raise ApplicationError("Expected a JSON object.", fields={"non_field_errors": ["Expected a JSON object."]})
     unknown = sorted(set(data) - SUBMIT_KEYS)

@@ -9,6 +9,7 @@ from django.shortcuts import render
 from django.template.loader import render_to_string
 
 from apps.core.exceptions import ApplicationError
+from apps.core.parsing import json_parse
 from apps.projects.permissions import can
 
 from .models import ScoreConfig
@@ -77,10 +78,9 @@ def annotation_submit_view(request, span_pk: int):
         return JsonResponse({"error": "Annotating needs the reviewer role in this project.", "fields": {}},
                             status=403)
     try:
-        data = json.loads(request.body or b"{}")
-    except (UnicodeDecodeError, ValueError):
-        return JsonResponse({"error": "Invalid JSON.", "fields": {"non_field_errors": ["Invalid JSON."]}},
-                            status=400)
+        data, _ = json_parse(request.body or b"{}")  # the API's body rules: depth, surrogates, NUL
+    except ApplicationError as exc:
+        return JsonResponse(exc.as_dict(), status=exc.status)
     if not isinstance(data, dict):
         return JsonResponse({"error": "Expected a JSON object.", "fields": {}}, status=400)
     unknown = sorted(set(data) - SUBMIT_KEYS)

@@ -30,6 +30,7 @@ from django.utils.text import Truncator
 
 from apps.core import registry
 from apps.core.admin import ProjectScopedAdmin
+from apps.core.parsing import is_id
 
 from . import admin_views
 from .filters import TraceFilter
@@ -87,7 +88,7 @@ class ProjectListFilter(admin.SimpleListFilter):
         value = self.value()
         if not value:
             return queryset
-        if not value.isdigit():
+        if not is_id(value):
             return queryset.none()
         return queryset.filter(project_id=int(value))
 

@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from apps.core.admin import ProjectScopedAdmin
+from apps.core.parsing import is_id
 
 from . import admin_views, services
 from .models import ShareLink, TraceView, TraceViewDefault
@@ -63,7 +64,7 @@ class TraceViewAdmin(ProjectScopedAdmin):
         return super().add_view(request, form_url, extra_context)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        obj = self.get_queryset(request).filter(pk=object_id).first() if str(object_id).isdigit() else None
+        obj = self.get_queryset(request).filter(pk=object_id).first() if is_id(object_id) else None
         if obj is not None and self.has_change_permission(request, obj):
             return redirect("admin:views_traceview_editor", pk=obj.pk)
         return super().change_view(request, object_id, form_url, extra_context)

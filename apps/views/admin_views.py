@@ -12,6 +12,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from apps.core.exceptions import ApplicationError
+from apps.core.parsing import is_id, json_text_parse
 from apps.projects.permissions import can, projects_where
 from apps.traces.models import Trace
 
@@ -80,9 +81,12 @@ def trace_view_editor(request, *, model_admin, pk: int | None = None):
             values["project"] = request.POST.get("project", "")
         try:
             try:
-                spec = json.loads(values["spec"])
-            except ValueError as exc:
-                raise ApplicationError("Invalid JSON.", fields={"spec": [f"Invalid JSON: {exc}"]}) from None
+                spec = json_text_parse(values["spec"], field="spec")
+            except ApplicationError as exc:
+                if exc.message != "Malformed JSON.":
+                    raise
+                raise ApplicationError("Invalid JSON.", fields={
+                    "spec": [f"Invalid JSON: {m}" for m in sum(exc.fields.values(), [])]}) from None
             if view is None:
                 project = projects.filter(slug=values["project"]).first()
                 if project is None:
@@ -97,7 +101,7 @@ def trace_view_editor(request, *, model_admin, pk: int | None = None):
             if request.POST.get("make_default"):
                 services.trace_view_default_set(project=view.project, view=view, actor=request.user)
             return redirect(reverse("admin:views_traceview_editor", args=[view.pk])
-                            + (f"?trace={request.POST['trace']}" if request.POST.get("trace", "").isdigit() else ""))
+                            + (f"?trace={request.POST['trace']}" if is_id(request.POST.get("trace", "")) else ""))
         except ApplicationError as exc:
             errors = _errors_list(exc.fields) or [("", [exc.message])]
             if view is not None and view.pk is None:

@@ -3,6 +3,7 @@ else the default view built for the trace's shape (apps.views.renderer.default_s
 
 from __future__ import annotations
 
+from apps.core.parsing import is_id
 from apps.traces.models import Span
 
 from .models import TraceView
@@ -26,13 +27,13 @@ def review_view_for(*, request, queue, trace) -> tuple[TraceView | None, list[Tr
         wanted = AUTO
     if session is not None:
         key = _remembered_key(queue, trace)
-        if wanted == AUTO or (wanted and wanted.isdigit()):
+        if wanted == AUTO or (wanted and is_id(wanted)):
             session[key] = wanted
         elif wanted is None:
             wanted = session.get(key)
     if wanted == "raw":
         wanted = AUTO
-    if wanted and str(wanted).isdigit():
+    if wanted and is_id(wanted):
         chosen = next((v for v in views if v.pk == int(wanted)), None)
     if chosen is None and wanted != AUTO and views:
         chosen = trace_view_default(project=trace.project, queue=queue)
