@@ -17,8 +17,10 @@ def content_security_policy(*, frame_ancestors: list[str] | None = None, admin: 
     """
     ancestors = " ".join(frame_ancestors) if frame_ancestors else "'none'"
     style = "'self' 'unsafe-inline'" if admin else "'self'"
+    # Admin pages may frame this origin's own pages (the board's side panel shows the review page).
+    frames = "frame-src 'self'; " if admin else ""
     return (
-        f"default-src 'none'; script-src 'self'; style-src {style}; img-src {IMG_SRC}; "
+        f"default-src 'none'; script-src 'self'; style-src {style}; img-src {IMG_SRC}; {frames}"
         f"connect-src 'self'; font-src 'self'; form-action 'self'; base-uri 'none'; object-src 'none'; "
         f"frame-ancestors {ancestors}"
     )
@@ -33,11 +35,14 @@ class ContentSecurityPolicyMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
         self.policy = content_security_policy(admin=True)
+        # Pages a view lets its own site frame (the review page in the board's side panel).
+        self.same_origin_policy = content_security_policy(frame_ancestors=["'self'"], admin=True)
 
     def __call__(self, request):
         response = self.get_response(request)
         if "Content-Security-Policy" not in response:
-            response["Content-Security-Policy"] = self.policy
+            framed = response.get("X-Frame-Options", "").upper() == "SAMEORIGIN"
+            response["Content-Security-Policy"] = self.same_origin_policy if framed else self.policy
         return response
 
 

@@ -14,6 +14,7 @@ from django.contrib import admin
 from django.test import RequestFactory
 from django.urls import URLPattern, reverse
 
+from apps.audit.models import AuditEvent
 from apps.core.admin import ProjectScopedAdmin
 from apps.projects import permissions as policy
 from apps.projects.models import Project, Role
@@ -24,7 +25,9 @@ pytestmark = pytest.mark.django_db
 
 SCOPED = sorted((m for m, ma in admin.site._registry.items() if isinstance(ma, ProjectScopedAdmin)),
                 key=lambda m: m._meta.label)
-UNSCOPED = sorted((m for m, ma in admin.site._registry.items() if not isinstance(ma, ProjectScopedAdmin)),
+# The audit log's admin scopes itself (read-only, `audit.read` in the event's project): checked below.
+UNSCOPED = sorted((m for m, ma in admin.site._registry.items()
+                   if not isinstance(ma, ProjectScopedAdmin) and m is not AuditEvent),
                   key=lambda m: m._meta.label)
 STANDARD_VIEWS = {"changelist", "add", "history", "delete", "change", "autocomplete"}
 MISSING = 999_999
@@ -68,6 +71,27 @@ def test_every_registered_admin_is_scoped_or_closed(matrix):
         assert not ma.has_module_permission(request), _label(model)
         assert not ma.has_view_permission(request), _label(model)
         assert not ma.has_add_permission(request) and not ma.has_change_permission(request), _label(model)
+
+
+def test_the_audit_log_admin_reads_by_the_role_in_the_events_project_and_writes_nothing(client, matrix):
+    ma = admin.site._registry[AuditEvent]
+    user = matrix["user"]  # admin of A, viewer of B
+    mine = AuditEvent.objects.create(project=matrix["a"].project, actor_label="x", action="test.a",
+                                     object_type="test", object_id="1")
+    theirs = AuditEvent.objects.create(project=matrix["b"].project, actor_label="x", action="test.b",
+                                       object_type="test", object_id="1")
+    request = _request(user)
+    assert ma.has_module_permission(request) and ma.has_view_permission(request, mine)
+    assert not ma.has_view_permission(request, theirs)
+    assert set(ma.get_queryset(request).filter(action__startswith="test.")) == {mine}
+    for obj in (mine, theirs, None):
+        assert not ma.has_change_permission(request, obj) and not ma.has_delete_permission(request, obj)
+    assert not ma.has_add_permission(request)
+    client.force_login(user)
+    assert client.get(_url(AuditEvent, "change", theirs.pk)).status_code in (302, 404)
+    assert client.get(_url(AuditEvent, "delete", mine.pk)).status_code == 403
+    viewer = member(matrix["b"].project, Role.VIEWER, "viewer-only-b")
+    assert not ma.has_module_permission(_request(viewer))
 
 
 @pytest.mark.parametrize("model", SCOPED, ids=_label)

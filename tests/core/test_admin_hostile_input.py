@@ -72,7 +72,7 @@ def test_admin_json_endpoints_answer_400_naming_the_field_and_strip_nul(project,
     url = reverse("admin:reviews_annotation_submit", args=[span.pk])
     deep = client.post(url, DEEP, content_type="application/json")
     assert deep.status_code == 400 and "levels deep" in deep.json()["error"]
-    lone = client.post(url, '{"comment": %s}' % LONE, content_type="application/json")
+    lone = client.post(url, f'{{"comment": {LONE}}}', content_type="application/json")
     assert lone.status_code == 400 and "comment" in lone.json()["fields"]
     assert not Comment.objects.filter(span=span).exists()
     nul = client.post(url, json.dumps({"comment": "fine\u0000 text"}), content_type="application/json")
@@ -90,7 +90,7 @@ def test_review_submit_refuses_deep_and_surrogate_bodies(project, member):
     item = queue.items.get()
     client = login(reviewer)
     url = reverse("admin:queues_reviewqueue_review_submit", args=[queue.pk, item.pk])
-    for body, needle in ((DEEP, "levels deep"), ('{"comment": %s}' % LONE, "surrogate")):
+    for body, needle in ((DEEP, "levels deep"), (f'{{"comment": {LONE}}}', "surrogate")):
         response = client.post(url, body, content_type="application/json")
         assert response.status_code == 400, response.content[:300]
         assert needle in json.dumps(response.json())
@@ -98,7 +98,7 @@ def test_review_submit_refuses_deep_and_surrogate_bodies(project, member):
 
 def test_trace_view_editor_shows_a_form_error_for_hostile_specs(project, member):
     curator = login(member(project, role=Role.CURATOR))
-    for spec, needle in ((DEEP, "levels deep"), ('{"version": 1, "title": %s}' % LONE, "surrogate")):
+    for spec, needle in ((DEEP, "levels deep"), (f'{{"version": 1, "title": {LONE}}}', "surrogate")):
         response = curator.post("/admin/views/traceview/editor/", {
             "name": "Hostile", "description": "", "project": project.slug, "spec": spec})
         assert response.status_code == 400, response.status_code
@@ -110,7 +110,7 @@ def test_dataset_import_strips_nul_and_names_the_row_with_a_surrogate(project, m
     curator = login(member(project, role=Role.CURATOR))
     dataset = Dataset.objects.create(project=project, name="Imports")
     url = reverse("admin:datasets_dataset_import", args=[dataset.pk])
-    bad = SimpleUploadedFile("rows.jsonl", b'{"input": "ok"}\n{"input": %s}\n' % LONE.encode())
+    bad = SimpleUploadedFile("rows.jsonl", b'{"input": "ok"}\n{"input": ' + LONE.encode() + b'}\n')
     page = curator.post(url, {"file": bad, "format": "auto"})
     assert page.status_code in (200, 400) and "surrogate" in page.content.decode()
     assert "line 2" in page.content.decode()
