@@ -103,6 +103,7 @@ def test_reviewer_scores_ten_items_keyboard_only_on_one_page(browser, live_serve
         held.pop().continue_()
         wait_swapped(page, item_id)
     page.wait_for_selector("[data-review-done]")
+    page.wait_for_load_state("load")  # the element can be there before the page's load event fires
     assert len(set(seen)) == 10
     assert len(loads) == 2  # the first page and the final "done" page: no load between items
     assert not ReviewSkip.objects.filter(reviewer=reviewer).exists()
