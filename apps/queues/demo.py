@@ -17,7 +17,7 @@ QUEUE_NAME = "Weekly sample: support answers"
 INSTRUCTIONS = """Judge the **assistant's last answer** against the refund policy.
 
 - *correctness*: is it right according to the policy?
-- *helpfulness*: how far did it get the user (slider; `[` and `]` move it by 5%).
+- *helpfulness*: how far did it get the user (slider; a digit sets 0–90 %, `[` and `]` move it by 1 %).
 - *follows policy*: does it avoid promising anything the policy does not allow?
 
 Press `?` for the keyboard map.
