@@ -11,7 +11,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
-from django.db.models import prefetch_related_objects
+from django.db.models import Exists, IntegerField, OuterRef, Subquery, prefetch_related_objects
 from django.http import Http404, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -22,7 +22,6 @@ from apps.core.exceptions import ApplicationError
 from apps.core.json_preview import is_chat_messages
 from apps.core.markdown import render_markdown
 from apps.projects.permissions import can
-from apps.projects.selectors import projects_for_user
 from apps.traces.models import Span
 
 from . import analytics, selectors, services
@@ -35,22 +34,34 @@ MAX_ASSIGNEES = 500
 
 
 def _queue_or_404(request, queue_id: int, action: str = "project.view") -> ReviewQueue:
-    queue = (
-        ReviewQueue.objects.filter(pk=queue_id, project__in=projects_for_user(request.user))
-        .select_related("project").first()
-    )
+    """The queue (with its project and whether the user is among its assignees) if the user may see it.
+    The user's roles are loaded once per request and kept on the user for the services' checks."""
+    from apps.core.admin import request_roles
+
+    user = request.user
+    roles = request_roles(request)
+    if user.is_authenticated:
+        user._assay_roles = roles  # this request's user object only (see permissions.role_in)
+    queues = ReviewQueue.objects.filter(pk=queue_id)
+    if not user.is_superuser:
+        queues = queues.filter(project_id__in=list(roles))
+    queue = queues.select_related("project").annotate(
+        _has_assignees=Exists(ReviewQueue.assignees.through.objects.filter(reviewqueue_id=OuterRef("pk"))),
+        _user_assigned=Exists(ReviewQueue.assignees.through.objects.filter(
+            reviewqueue_id=OuterRef("pk"), user_id=user.pk)),
+    ).first()
     if queue is None:
         raise Http404("Review queue not found.")
-    if not can(request.user, action, queue.project):
+    if not can(user, action, queue.project, roles=roles):
         raise Http404("Review queue not found.")
     return queue
 
 
-def _item_or_404(queue: ReviewQueue, item_id: int) -> ReviewItem:
-    item = (
-        ReviewItem.objects.filter(queue=queue, pk=item_id)
-        .select_related("span__trace", "span__project", "assignee", "reserved_by").first()
-    )
+def _item_or_404(queue: ReviewQueue, item_id: int, user=None) -> ReviewItem:
+    items = ReviewItem.objects.filter(queue=queue, pk=item_id)
+    if user is not None and user.is_authenticated:
+        items = services.with_user_state(items, user)  # submitted/skipped in the same query
+    item = items.select_related("span__trace", "span__project", "assignee", "reserved_by").first()
     if item is None:
         raise Http404("Item not found.")
     item.queue = queue  # loaded once per request (with its project), not again by the services
@@ -171,7 +182,7 @@ def _panel_context(request, queue: ReviewQueue, item: ReviewItem, *, can_submit:
 def _neighbours(queue: ReviewQueue, item: ReviewItem, user) -> tuple[int | None, int | None]:
     """Previous/next in the reviewer's own history of this queue (for k / j)."""
     mine = ReviewSubmission.objects.filter(item__queue=queue, reviewer=user)
-    here = mine.filter(item=item).values_list("pk", flat=True).first()
+    here = mine.filter(item=item).values_list("pk", flat=True).first() if _maybe_submitted(item, user) else None
     if here is None:
         prev = mine.order_by("-id").values_list("item_id", flat=True).first()
         return prev, None
@@ -180,17 +191,36 @@ def _neighbours(queue: ReviewQueue, item: ReviewItem, user) -> tuple[int | None,
     return prev, nxt
 
 
+def _maybe_submitted(item: ReviewItem, user) -> bool:
+    return getattr(item, "_state_user_id", None) != user.pk or item._submitted
+
+
+def _bar_data(queue: ReviewQueue, item: ReviewItem, user) -> tuple[dict, int | None, int | None]:
+    """The progress and the history neighbours; for an item the user has not submitted, in one query."""
+    if _maybe_submitted(item, user) or not user.is_authenticated:
+        prev_id, next_id = _neighbours(queue, item, user)
+        return selectors.queue_progress(queue=queue, user=user), prev_id, next_id
+    last = (ReviewSubmission.objects.filter(item__queue=queue.pk, reviewer=user).order_by("-id")
+            .values("item_id")[:1])
+    counts = selectors.queue_user_counts(queue=queue, user=user, extra={
+        "prev_id": Subquery(last, output_field=IntegerField())})
+    progress = selectors.queue_progress(queue=queue, user=None)
+    progress["left_for_you"] = max(queue.open_count - counts["done_open"] - counts["skipped_open"]
+                                   - counts["others"], 0)
+    return progress, counts["prev_id"], None
+
+
 def _item_url(queue: ReviewQueue, item_id: int) -> str:
     return reverse("admin:queues_reviewqueue_review_item", args=[queue.pk, item_id])
 
 
 def _bar_context(request, queue: ReviewQueue, item: ReviewItem, state: dict) -> dict[str, Any]:
     """The action bar and the page state of an item that is being shown (after its reservation)."""
-    prev_id, next_id = _neighbours(queue, item, request.user)
+    progress, prev_id, next_id = _bar_data(queue, item, request.user)
     review_url = reverse("admin:queues_reviewqueue_review", args=[queue.pk])
     return {
         "queue": queue, "item": item, "state": state,
-        "progress": selectors.queue_progress(queue=queue, user=request.user),
+        "progress": progress,
         "page_state": {
             "queueId": queue.pk,
             "itemId": item.pk,
@@ -288,13 +318,13 @@ def review_open_view(request, queue_id: int, item_id: int, admin_site=None):
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
     queue = _queue_or_404(request, queue_id)
-    item = _item_or_404(queue, item_id)
+    item = _item_or_404(queue, item_id, request.user)
     try:
+        # Reads nothing again: the item (with the user's state) was just read, the reservation and the
+        # queue's counters are applied to these objects as written.
         state = services.review_item_open(item=item, user=request.user)
     except ApplicationError as exc:
         return _json_error(exc)
-    item = _item_or_404(queue, item_id)
-    queue.refresh_from_db()
     bar = _bar_context(request, queue, item, state)
     return JsonResponse({"state": bar["page_state"],
                          "bar": render_to_string("admin/queues/_review_bar.html", bar, request=request)})

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
-from django.db.models import Case, Count, Exists, F, OuterRef, Q, QuerySet, When
+from django.db.models import Case, Count, Exists, F, OuterRef, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from apps.audit.services import audit_record, audit_record_change, audit_snapshot
@@ -254,9 +254,12 @@ def reviewer_check(*, queue: ReviewQueue, user) -> None:
         raise ApplicationError("Reviewing needs a signed-in user, not an API key.", status=403)
     if not can(user, "queue.review", queue.project):
         raise ApplicationError("This needs the reviewer role in the project.", status=403)
-    if user.is_superuser or not queue.assignees.exists():
+    # `_has_assignees` / `_user_assigned`: annotated by the admin views' queue lookup (no query here).
+    has_assignees = getattr(queue, "_has_assignees", None)
+    if user.is_superuser or not (queue.assignees.exists() if has_assignees is None else has_assignees):
         return
-    if queue.assignees.filter(pk=user.pk).exists():
+    assigned = getattr(queue, "_user_assigned", None)
+    if (queue.assignees.filter(pk=user.pk).exists() if assigned is None else assigned):
         return
     if can(user, "queue.manage", queue.project):
         return
@@ -338,7 +341,8 @@ def review_item_peek(*, queue: ReviewQueue, user, exclude: list[int] | tuple[int
     mine = Q(reserved_by=user, reserved_until__gt=now)
     # One query, in review_item_next's order: their live reservation, then assigned to them, then unassigned.
     return (
-        ReviewItem.objects.filter(queue=queue, status__in=OPEN_STATUSES).exclude(pk__in=list(exclude))
+        with_user_state(ReviewItem.objects.filter(queue=queue, status__in=OPEN_STATUSES), user)
+        .exclude(pk__in=list(exclude))
         .filter(mine | (_open_q(now) & (Q(assignee=user) | Q(assignee__isnull=True))), _not_done_by(user))
         .annotate(_rank=Case(When(mine, then=0), When(assignee=user, then=1), default=2))
         .select_related("span__trace", "span__project", "assignee", "reserved_by")
@@ -357,7 +361,18 @@ def review_item_state(*, item: ReviewItem, user, now=None) -> dict[str, bool]:
     return {**state, "reserved_by_other": reserved_by_other, "can_submit": can_submit}
 
 
+def with_user_state(items: QuerySet, user) -> QuerySet:
+    """Items annotated with whether `user` submitted or skipped them (read by `user_item_state`)."""
+    return items.annotate(
+        _submitted=Exists(ReviewSubmission.objects.filter(item_id=OuterRef("pk"), reviewer=user)),
+        _skipped=Exists(ReviewSkip.objects.filter(item_id=OuterRef("pk"), reviewer=user)),
+        _state_user_id=Value(user.pk),
+    )
+
+
 def user_item_state(*, item: ReviewItem, user) -> dict[str, bool]:
+    if getattr(item, "_state_user_id", None) == user.pk:  # annotated by the fetch (`with_user_state`)
+        return {"submitted": item._submitted, "skipped": item._skipped}
     return {
         "submitted": ReviewSubmission.objects.filter(item=item, reviewer=user).exists(),
         "skipped": ReviewSkip.objects.filter(item=item, reviewer=user).exists(),
@@ -370,12 +385,20 @@ def review_item_open(*, item: ReviewItem, user) -> dict[str, Any]:
     queue = item.queue
     reviewer_check(queue=queue, user=user)
     now = timezone.now()
-    item.refresh_from_db()
+    if getattr(item, "_state_user_id", None) != user.pk:  # not read just now with the user's state
+        item.refresh_from_db()
     state = review_item_state(item=item, user=user, now=now)
     if state["can_submit"] and not state["submitted"] and item.status != ItemStatus.COMPLETE:
-        reserved = _reserve(item.pk, item.status, queue, user, now)
-        item.refresh_from_db()
-        if not reserved:  # taken by someone else since we looked: say so rather than offer it
+        old = item.status
+        reserved = _reserve(item.pk, old, queue, user, now)
+        if reserved:  # what the compare-and-set wrote, without reading it back
+            item.reserved_by, item.reserved_until = user, now + timedelta(minutes=queue.reservation_minutes)
+            item.status, item.updated_at = ItemStatus.PENDING, now
+            if old != ItemStatus.PENDING:
+                setattr(queue, f"{old}_count", getattr(queue, f"{old}_count") - 1)
+                queue.pending_count += 1
+        else:  # taken by someone else since we looked: say so rather than offer it
+            item.refresh_from_db()
             state = review_item_state(item=item, user=user, now=now)
     return state
 
