@@ -424,13 +424,22 @@ def review_item_submit(
 ) -> ReviewItem:
     """Save the annotations through the annotation service, record the submission, complete the
     item once `reviewers_per_item` reviewers have submitted, and release the reservation."""
-    from apps.reviews.services import annotations_submit
+    from apps.reviews.services import annotations_submit_in_transaction
 
     queue = item.queue
+    span = item.span if "span" in item._state.fields_cache else None
     reviewer_check(queue=queue, user=user)
-    item = ReviewItem.objects.select_for_update().get(pk=item.pk)
+    # Locked (only the item's row), with whether this reviewer submitted already, in one query.
+    locked = ReviewItem.objects.select_for_update(of=("self",)).annotate(
+        _already=Exists(ReviewSubmission.objects.filter(item_id=OuterRef("pk"), reviewer=user)))
+    if span is None:
+        locked = locked.select_related("span__project")
+    item = locked.get(pk=item.pk)
+    if span is not None:
+        item.span = span  # read (with its project) by the caller in this request; spans do not move
+    item.queue = queue
     now = timezone.now()
-    already = ReviewSubmission.objects.filter(item=item, reviewer=user).exists()
+    already = item._already
     if not already:
         if item.status == ItemStatus.COMPLETE:
             raise ApplicationError("This item is already complete.", status=409)
@@ -438,7 +447,8 @@ def review_item_submit(
             raise ApplicationError(
                 f"This item is reserved by {item.reserved_by} until {item.reserved_until:%H:%M} UTC.", status=409
             )
-    allowed = set(queue.score_configs.values_list("name", flat=True))
+    configs = list(queue.score_configs.all())
+    allowed = {c.name for c in configs}
     extra = sorted(set(scores or {}) - allowed)
     if extra:
         raise ApplicationError(
@@ -450,7 +460,7 @@ def review_item_submit(
     }
     if expected_set:
         kwargs["expected"] = expected
-    annotations_submit(**kwargs)
+    annotations_submit_in_transaction(configs=configs, **kwargs)  # inside this transaction: no savepoint
     if already:
         return item
     ReviewSubmission.objects.create(item=item, reviewer=user)
