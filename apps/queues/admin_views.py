@@ -163,11 +163,11 @@ def _review_body(request, queue, span) -> str:
 
 
 def _panel_context(request, queue: ReviewQueue, item: ReviewItem, *, can_submit: bool, submitted: bool,
-                   configs: list | None = None):
+                   configs: list | None = None, span: Span | None = None, visibility=None):
     from apps.reviews.selectors import annotation_panel_context
 
     configs = list(queue.score_configs.all()) if configs is None else configs
-    ctx = annotation_panel_context(request, item.span, configs=configs)
+    ctx = annotation_panel_context(request, span or item.span, configs=configs, visibility=visibility)
     # Reviewing a queue item saves through the queue's submit, which records the submission too.
     ctx["panel_state"] = {**ctx["panel_state"],
                           "submitUrl": reverse("admin:queues_reviewqueue_review_submit", args=[queue.pk, item.pk]),
@@ -242,16 +242,19 @@ def _bar_context(request, queue: ReviewQueue, item: ReviewItem, state: dict) -> 
 
 
 def _item_context(request, queue: ReviewQueue, item: ReviewItem, state: dict) -> dict[str, Any]:
-    from apps.reviews.selectors import span_as_seen_by
+    from apps.reviews.selectors import annotations_visible_to, span_as_seen_by
 
-    # Blind queues: the span's expected, tags and reviewer metadata as this reviewer may see them.
-    span = span_as_seen_by(request.user, item.span)
+    # Blind queues: the span's expected, tags and reviewer metadata as this reviewer may see them
+    # (one visibility decision for the page and its panel).
+    visibility = annotations_visible_to(request.user, [item.span_id])
+    span = span_as_seen_by(request.user, item.span, visibility=visibility)
     prefetch_related_objects([queue], "score_configs")  # the panel and a view's score controls read them
     return {
         "queue": queue, "item": item, "span": span, "trace": span.trace,
         "instructions_html": render_markdown(queue.instructions),
         "annotation_panel": _panel_context(request, queue, item, can_submit=state["can_submit"],
-                                           submitted=state["submitted"]),
+                                           submitted=state["submitted"], configs=list(queue.score_configs.all()),
+                                           span=item.span, visibility=visibility),
         "review_body_html": _review_body(request, queue, span),
         "span_tree": _span_tree(span),
     }
