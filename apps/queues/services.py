@@ -13,7 +13,8 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
-from django.db.models import Case, Count, Exists, F, OuterRef, Q, QuerySet, Value, When
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from apps.audit.services import audit_record, audit_record_change, audit_snapshot
@@ -338,16 +339,22 @@ def review_item_peek(*, queue: ReviewQueue, user, exclude: list[int] | tuple[int
     page prefetches it while the reviewer works; `review_item_open` reserves it when it is shown)."""
     reviewer_check(queue=queue, user=user)
     now = timezone.now()
-    mine = Q(reserved_by=user, reserved_until__gt=now)
-    # One query, in review_item_next's order: their live reservation, then assigned to them, then unassigned.
-    return (
-        with_user_state(ReviewItem.objects.filter(queue=queue, status__in=OPEN_STATUSES), user)
-        .exclude(pk__in=list(exclude))
-        .filter(mine | (_open_q(now) & (Q(assignee=user) | Q(assignee__isnull=True))), _not_done_by(user))
-        .annotate(_rank=Case(When(mine, then=0), When(assignee=user, then=1), default=2))
-        .select_related("span__trace", "span__project", "assignee", "reserved_by")
-        .order_by("_rank", "id").first()
+    base = (ReviewItem.objects.filter(queue=queue, status__in=OPEN_STATUSES).exclude(pk__in=list(exclude))
+            .filter(_not_done_by(user)).order_by("id").values("pk"))
+    # One query, in review_item_next's order: their live reservation, then assigned to them, then
+    # unassigned. Each is the first by id (an index walk, not a sort of every open item).
+    first = Coalesce(
+        Subquery(base.filter(reserved_by=user, reserved_until__gt=now)[:1]),
+        Subquery(base.filter(_open_q(now), assignee=user)[:1]),
+        Subquery(base.filter(_open_q(now), assignee__isnull=True)[:1]),
     )
+    item = (
+        ReviewItem.objects.filter(pk=first)
+        .select_related("span__trace", "span__project", "assignee", "reserved_by").first()
+    )
+    if item is not None:  # neither submitted nor skipped by the user (`_not_done_by`), as user_item_state reads
+        item._submitted, item._skipped, item._state_user_id = False, False, user.pk
+    return item
 
 
 def review_item_state(*, item: ReviewItem, user, now=None) -> dict[str, bool]:
