@@ -34,24 +34,24 @@ MAX_ASSIGNEES = 500
 
 
 def _queue_or_404(request, queue_id: int, action: str = "project.view") -> ReviewQueue:
-    """The queue (with its project and whether the user is among its assignees) if the user may see it.
-    The user's roles are loaded once per request and kept on the user for the services' checks."""
-    from apps.core.admin import request_roles
+    """The queue (with its project, the user's role there and whether they are among its assignees) if
+    the user may see it, in one query. The role is kept on this request's user object as its roles map
+    for the services' and the panel's policy checks (`permissions.role_in`); these views decide nothing
+    about other projects, and a project missing from the map is refused, never allowed."""
+    from apps.projects.models import Membership
 
     user = request.user
-    roles = request_roles(request)
-    if user.is_authenticated:
-        user._assay_roles = roles  # this request's user object only (see permissions.role_in)
-    queues = ReviewQueue.objects.filter(pk=queue_id)
-    if not user.is_superuser:
-        queues = queues.filter(project_id__in=list(roles))
-    queue = queues.select_related("project").annotate(
+    queue = ReviewQueue.objects.filter(pk=queue_id).select_related("project").annotate(
+        _role=Subquery(Membership.objects.filter(user_id=user.pk, project_id=OuterRef("project_id"))
+                       .values("role")[:1]),
         _has_assignees=Exists(ReviewQueue.assignees.through.objects.filter(reviewqueue_id=OuterRef("pk"))),
         _user_assigned=Exists(ReviewQueue.assignees.through.objects.filter(
             reviewqueue_id=OuterRef("pk"), user_id=user.pk)),
     ).first()
-    if queue is None:
+    if queue is None or not user.is_authenticated or (queue._role is None and not user.is_superuser):
         raise Http404("Review queue not found.")
+    roles = {queue.project_id: queue._role} if queue._role is not None else {}
+    user._assay_roles = roles  # this request's user object only
     if not can(user, action, queue.project, roles=roles):
         raise Http404("Review queue not found.")
     return queue
@@ -353,7 +353,8 @@ def review_submit_view(request, queue_id: int, item_id: int, admin_site=None):
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
     queue = _queue_or_404(request, queue_id)
-    item = _item_or_404(queue, item_id)
+    # Not read here: the service reads (and locks) it with its span, answering 404 when it is not the queue's.
+    item = ReviewItem(pk=item_id, queue=queue)
     try:
         data = _post_json(request)
         kwargs = {k: data[k] for k in ("scores", "comment", "tags", "remove_tags", "metadata") if k in data}

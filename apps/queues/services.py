@@ -441,7 +441,9 @@ def review_item_submit(
         _already=Exists(ReviewSubmission.objects.filter(item_id=OuterRef("pk"), reviewer=user)))
     if span is None:
         locked = locked.select_related("span__project")
-    item = locked.get(pk=item.pk)
+    item = locked.filter(queue_id=queue.pk, pk=item.pk).first()
+    if item is None:
+        raise not_found("Item not found.")
     if span is not None:
         item.span = span  # read (with its project) by the caller in this request; spans do not move
     item.queue = queue
