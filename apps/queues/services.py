@@ -386,9 +386,11 @@ def user_item_state(*, item: ReviewItem, user) -> dict[str, bool]:
     }
 
 
-@transaction.atomic
 def review_item_open(*, item: ReviewItem, user) -> dict[str, Any]:
-    """Open an item for review: reserve it when it is free. Answers what the reviewer may do with it."""
+    """Open an item for review: reserve it when it is free. Answers what the reviewer may do with it.
+
+    The reservation is one compare-and-set UPDATE; a transaction holds it together with the queue's
+    counters only when the status changes (a pending item's counters do not move)."""
     queue = item.queue
     reviewer_check(queue=queue, user=user)
     now = timezone.now()
@@ -397,7 +399,11 @@ def review_item_open(*, item: ReviewItem, user) -> dict[str, Any]:
     state = review_item_state(item=item, user=user, now=now)
     if state["can_submit"] and not state["submitted"] and item.status != ItemStatus.COMPLETE:
         old = item.status
-        reserved = _reserve(item.pk, old, queue, user, now)
+        if old == ItemStatus.PENDING:
+            reserved = _reserve(item.pk, old, queue, user, now)
+        else:
+            with transaction.atomic():
+                reserved = _reserve(item.pk, old, queue, user, now)
         if reserved:  # what the compare-and-set wrote, without reading it back
             item.reserved_by, item.reserved_until = user, now + timedelta(minutes=queue.reservation_minutes)
             item.status, item.updated_at = ItemStatus.PENDING, now
