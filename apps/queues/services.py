@@ -420,7 +420,8 @@ def _sync_open(item: ReviewItem) -> None:
     """Keep the submissions' and skips' copy of "the item is open" (bounded by reviewers per item)."""
     is_open = item.status != ItemStatus.COMPLETE
     ReviewSubmission.objects.filter(item_id=item.pk).exclude(item_open=is_open).update(item_open=is_open)
-    ReviewSkip.objects.filter(item_id=item.pk).exclude(item_open=is_open).update(item_open=is_open)
+    if getattr(item, "_has_skips", True):  # read with the item's lock by review_item_submit
+        ReviewSkip.objects.filter(item_id=item.pk).exclude(item_open=is_open).update(item_open=is_open)
 
 
 def _complete_traces(span_ids: list[int]) -> None:
@@ -442,9 +443,11 @@ def review_item_submit(
     queue = item.queue
     span = item.span if "span" in item._state.fields_cache else None
     reviewer_check(queue=queue, user=user)
-    # Locked (only the item's row), with whether this reviewer submitted already, in one query.
+    # Locked (only the item's row), with whether this reviewer submitted already and whether anyone
+    # skipped it (for _sync_open), in one query.
     locked = ReviewItem.objects.select_for_update(of=("self",)).annotate(
-        _already=Exists(ReviewSubmission.objects.filter(item_id=OuterRef("pk"), reviewer=user)))
+        _already=Exists(ReviewSubmission.objects.filter(item_id=OuterRef("pk"), reviewer=user)),
+        _has_skips=Exists(ReviewSkip.objects.filter(item_id=OuterRef("pk"))))
     if span is None:
         locked = locked.select_related("span__project")
     item = locked.filter(queue_id=queue.pk, pk=item.pk).first()
