@@ -443,11 +443,9 @@ def review_item_submit(
     queue = item.queue
     span = item.span if "span" in item._state.fields_cache else None
     reviewer_check(queue=queue, user=user)
-    # Locked (only the item's row), with whether this reviewer submitted already and whether anyone
-    # skipped it (for _sync_open), in one query.
-    locked = ReviewItem.objects.select_for_update(of=("self",)).annotate(
-        _already=Exists(ReviewSubmission.objects.filter(item_id=OuterRef("pk"), reviewer=user)),
-        _has_skips=Exists(ReviewSkip.objects.filter(item_id=OuterRef("pk"))))
+    # Locked (only the item's row). What others wrote is read after the lock, in a statement of its own:
+    # under READ COMMITTED a subquery of the locking SELECT would see the snapshot from before it waited.
+    locked = ReviewItem.objects.select_for_update(of=("self",))
     if span is None:
         locked = locked.select_related("span__project")
     item = locked.filter(queue_id=queue.pk, pk=item.pk).first()
@@ -457,7 +455,10 @@ def review_item_submit(
         item.span = span  # read (with its project) by the caller in this request; spans do not move
     item.queue = queue
     now = timezone.now()
-    already = item._already
+    seen = ReviewItem.objects.filter(pk=item.pk).values(
+        already=Exists(ReviewSubmission.objects.filter(item_id=OuterRef("pk"), reviewer=user)),
+        has_skips=Exists(ReviewSkip.objects.filter(item_id=OuterRef("pk")))).first()
+    already, item._has_skips = seen["already"], seen["has_skips"]  # (_has_skips: for _sync_open)
     if not already:
         if item.status == ItemStatus.COMPLETE:
             raise ApplicationError("This item is already complete.", status=409)

@@ -280,10 +280,10 @@ def test_loop_endpoints_are_scoped_to_the_users_projects(project, other_project,
 
 
 # What bench/review.py counts per item of the one-page loop: the submit (three scores, `?html=0`),
-# the next item's data (peek) and its open. 40 here (SQLite, in the test's transaction, whose
-# savepoints count), 40 in the bench on PostgreSQL (85 before); issue 11's budget is 25, not reached
+# the next item's data (peek) and its open. 41 here (SQLite, in the test's transaction, whose
+# savepoints count), 41 in the bench on PostgreSQL (85 before); issue 11's budget is 25, not reached
 # yet (docs/performance.md says where the rest goes). A bound, so a regression fails.
-SUBMIT_NEXT_MAX_QUERIES = 40
+SUBMIT_NEXT_MAX_QUERIES = 41
 
 
 def test_submit_plus_next_items_data_stays_within_its_query_budget(
