@@ -11,7 +11,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
-from django.db.models import prefetch_related_objects
+from django.db.models import Exists, IntegerField, OuterRef, Subquery, prefetch_related_objects
 from django.http import Http404, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -23,7 +23,6 @@ from apps.core.json_preview import is_chat_messages
 from apps.core.markdown import render_markdown
 from apps.core.parsing import json_parse
 from apps.projects.permissions import can
-from apps.projects.selectors import projects_for_user
 from apps.traces.models import Span
 
 from . import analytics, selectors, services
@@ -36,22 +35,34 @@ MAX_ASSIGNEES = 500
 
 
 def _queue_or_404(request, queue_id: int, action: str = "project.view") -> ReviewQueue:
-    queue = (
-        ReviewQueue.objects.filter(pk=queue_id, project__in=projects_for_user(request.user))
-        .select_related("project").first()
-    )
-    if queue is None:
+    """The queue (with its project, the user's role there and whether they are among its assignees) if
+    the user may see it, in one query. The role is kept on this request's user object as its roles map
+    for the services' and the panel's policy checks (`permissions.role_in`); these views decide nothing
+    about other projects, and a project missing from the map is refused, never allowed."""
+    from apps.projects.models import Membership
+
+    user = request.user
+    queue = ReviewQueue.objects.filter(pk=queue_id).select_related("project").annotate(
+        _role=Subquery(Membership.objects.filter(user_id=user.pk, project_id=OuterRef("project_id"))
+                       .values("role")[:1]),
+        _has_assignees=Exists(ReviewQueue.assignees.through.objects.filter(reviewqueue_id=OuterRef("pk"))),
+        _user_assigned=Exists(ReviewQueue.assignees.through.objects.filter(
+            reviewqueue_id=OuterRef("pk"), user_id=user.pk)),
+    ).first()
+    if queue is None or not user.is_authenticated or (queue._role is None and not user.is_superuser):
         raise Http404("Review queue not found.")
-    if not can(request.user, action, queue.project):
+    roles = {queue.project_id: queue._role} if queue._role is not None else {}
+    user._assay_roles = roles  # this request's user object only
+    if not can(user, action, queue.project, roles=roles):
         raise Http404("Review queue not found.")
     return queue
 
 
-def _item_or_404(queue: ReviewQueue, item_id: int) -> ReviewItem:
-    item = (
-        ReviewItem.objects.filter(queue=queue, pk=item_id)
-        .select_related("span__trace", "span__project", "assignee", "reserved_by").first()
-    )
+def _item_or_404(queue: ReviewQueue, item_id: int, user=None) -> ReviewItem:
+    items = ReviewItem.objects.filter(queue=queue, pk=item_id)
+    if user is not None and user.is_authenticated:
+        items = services.with_user_state(items, user)  # submitted/skipped in the same query
+    item = items.select_related("span__trace", "span__project", "assignee", "reserved_by").first()
     if item is None:
         raise Http404("Item not found.")
     item.queue = queue  # loaded once per request (with its project), not again by the services
@@ -153,11 +164,11 @@ def _review_body(request, queue, span) -> str:
 
 
 def _panel_context(request, queue: ReviewQueue, item: ReviewItem, *, can_submit: bool, submitted: bool,
-                   configs: list | None = None):
+                   configs: list | None = None, span: Span | None = None, visibility=None):
     from apps.reviews.selectors import annotation_panel_context
 
     configs = list(queue.score_configs.all()) if configs is None else configs
-    ctx = annotation_panel_context(request, item.span, configs=configs)
+    ctx = annotation_panel_context(request, span or item.span, configs=configs, visibility=visibility)
     # Reviewing a queue item saves through the queue's submit, which records the submission too.
     ctx["panel_state"] = {**ctx["panel_state"],
                           "submitUrl": reverse("admin:queues_reviewqueue_review_submit", args=[queue.pk, item.pk]),
@@ -172,7 +183,7 @@ def _panel_context(request, queue: ReviewQueue, item: ReviewItem, *, can_submit:
 def _neighbours(queue: ReviewQueue, item: ReviewItem, user) -> tuple[int | None, int | None]:
     """Previous/next in the reviewer's own history of this queue (for k / j)."""
     mine = ReviewSubmission.objects.filter(item__queue=queue, reviewer=user)
-    here = mine.filter(item=item).values_list("pk", flat=True).first()
+    here = mine.filter(item=item).values_list("pk", flat=True).first() if _maybe_submitted(item, user) else None
     if here is None:
         prev = mine.order_by("-id").values_list("item_id", flat=True).first()
         return prev, None
@@ -181,17 +192,36 @@ def _neighbours(queue: ReviewQueue, item: ReviewItem, user) -> tuple[int | None,
     return prev, nxt
 
 
+def _maybe_submitted(item: ReviewItem, user) -> bool:
+    return getattr(item, "_state_user_id", None) != user.pk or item._submitted
+
+
+def _bar_data(queue: ReviewQueue, item: ReviewItem, user) -> tuple[dict, int | None, int | None]:
+    """The progress and the history neighbours; for an item the user has not submitted, in one query."""
+    if _maybe_submitted(item, user) or not user.is_authenticated:
+        prev_id, next_id = _neighbours(queue, item, user)
+        return selectors.queue_progress(queue=queue, user=user), prev_id, next_id
+    last = (ReviewSubmission.objects.filter(item__queue=queue.pk, reviewer=user).order_by("-id")
+            .values("item_id")[:1])
+    counts = selectors.queue_user_counts(queue=queue, user=user, extra={
+        "prev_id": Subquery(last, output_field=IntegerField())})
+    progress = selectors.queue_progress(queue=queue, user=None)
+    progress["left_for_you"] = max(queue.open_count - counts["done_open"] - counts["skipped_open"]
+                                   - counts["others"], 0)
+    return progress, counts["prev_id"], None
+
+
 def _item_url(queue: ReviewQueue, item_id: int) -> str:
     return reverse("admin:queues_reviewqueue_review_item", args=[queue.pk, item_id])
 
 
 def _bar_context(request, queue: ReviewQueue, item: ReviewItem, state: dict) -> dict[str, Any]:
     """The action bar and the page state of an item that is being shown (after its reservation)."""
-    prev_id, next_id = _neighbours(queue, item, request.user)
+    progress, prev_id, next_id = _bar_data(queue, item, request.user)
     review_url = reverse("admin:queues_reviewqueue_review", args=[queue.pk])
     return {
         "queue": queue, "item": item, "state": state,
-        "progress": selectors.queue_progress(queue=queue, user=request.user),
+        "progress": progress,
         "page_state": {
             "queueId": queue.pk,
             "itemId": item.pk,
@@ -213,16 +243,19 @@ def _bar_context(request, queue: ReviewQueue, item: ReviewItem, state: dict) -> 
 
 
 def _item_context(request, queue: ReviewQueue, item: ReviewItem, state: dict) -> dict[str, Any]:
-    from apps.reviews.selectors import span_as_seen_by
+    from apps.reviews.selectors import annotations_visible_to, span_as_seen_by
 
-    # Blind queues: the span's expected, tags and reviewer metadata as this reviewer may see them.
-    span = span_as_seen_by(request.user, item.span)
+    # Blind queues: the span's expected, tags and reviewer metadata as this reviewer may see them
+    # (one visibility decision for the page and its panel).
+    visibility = annotations_visible_to(request.user, [item.span_id])
+    span = span_as_seen_by(request.user, item.span, visibility=visibility)
     prefetch_related_objects([queue], "score_configs")  # the panel and a view's score controls read them
     return {
         "queue": queue, "item": item, "span": span, "trace": span.trace,
         "instructions_html": render_markdown(queue.instructions),
         "annotation_panel": _panel_context(request, queue, item, can_submit=state["can_submit"],
-                                           submitted=state["submitted"]),
+                                           submitted=state["submitted"], configs=list(queue.score_configs.all()),
+                                           span=item.span, visibility=visibility),
         "review_body_html": _review_body(request, queue, span),
         "span_tree": _span_tree(span),
     }
@@ -289,13 +322,13 @@ def review_open_view(request, queue_id: int, item_id: int, admin_site=None):
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
     queue = _queue_or_404(request, queue_id)
-    item = _item_or_404(queue, item_id)
+    item = _item_or_404(queue, item_id, request.user)
     try:
+        # Reads nothing again: the item (with the user's state) was just read, the reservation and the
+        # queue's counters are applied to these objects as written.
         state = services.review_item_open(item=item, user=request.user)
     except ApplicationError as exc:
         return _json_error(exc)
-    item = _item_or_404(queue, item_id)
-    queue.refresh_from_db()
     bar = _bar_context(request, queue, item, state)
     return JsonResponse({"state": bar["page_state"],
                          "bar": render_to_string("admin/queues/_review_bar.html", bar, request=request)})
@@ -318,7 +351,8 @@ def review_submit_view(request, queue_id: int, item_id: int, admin_site=None):
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
     queue = _queue_or_404(request, queue_id)
-    item = _item_or_404(queue, item_id)
+    # Not read here: the service reads (and locks) it with its span, answering 404 when it is not the queue's.
+    item = ReviewItem(pk=item_id, queue=queue)
     try:
         data = _post_json(request)
         kwargs = {k: data[k] for k in ("scores", "comment", "tags", "remove_tags", "metadata") if k in data}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, F, Func, IntegerField, Max, OuterRef, Q, QuerySet, Subquery
 
 from apps.projects.permissions import can
 
@@ -26,18 +26,32 @@ def queue_progress(*, queue: ReviewQueue, user=None, with_done: bool = False) ->
         return progress
     if with_done:
         progress["done_by_you"] = ReviewSubmission.objects.filter(reviewer=user, item__queue=queue).count()
-    done_open = ReviewSubmission.objects.filter(reviewer=user, item_open=True, item__queue=queue).count()
-    skipped_open = (
-        ReviewSkip.objects.filter(reviewer=user, item_open=True, item__queue=queue)
-        .exclude(Exists(ReviewSubmission.objects.filter(item_id=OuterRef("item_id"), reviewer=user)))
-        .count()
-    )
-    others = (
-        ReviewItem.objects.filter(queue=queue, status__in=OPEN_STATUSES, assignee__isnull=False)
-        .exclude(assignee=user).count()
-    )
+    counts = queue_user_counts(queue=queue, user=user)
+    done_open, skipped_open, others = counts["done_open"], counts["skipped_open"], counts["others"]
     progress["left_for_you"] = max(queue.open_count - done_open - skipped_open - others, 0)
     return progress
+
+
+def _count(qs: QuerySet) -> Subquery:
+    """`qs.count()` as a scalar subquery (`SELECT COUNT(id) … WHERE …`: one row, no GROUP BY), so several
+    counts travel in one SELECT."""
+    return Subquery(qs.order_by().annotate(n=Func(F("pk"), function="COUNT", output_field=IntegerField()))
+                    .values("n"), output_field=IntegerField())
+
+
+def queue_user_counts(*, queue: ReviewQueue, user, extra: dict | None = None) -> dict[str, Any]:
+    """In one query: the user's open submissions and skips in the queue and the open items assigned to
+    others (for `queue_progress`), plus any `extra` scalar subqueries (the review bar's neighbour)."""
+    row = ReviewQueue.objects.filter(pk=queue.pk).values(
+        done_open=_count(ReviewSubmission.objects.filter(reviewer=user, item_open=True, item__queue=queue.pk)),
+        skipped_open=_count(
+            ReviewSkip.objects.filter(reviewer=user, item_open=True, item__queue=queue.pk)
+            .exclude(Exists(ReviewSubmission.objects.filter(item_id=OuterRef("item_id"), reviewer=user)))),
+        others=_count(ReviewItem.objects.filter(queue=queue.pk, status__in=OPEN_STATUSES, assignee__isnull=False)
+                      .exclude(assignee=user)),
+        **(extra or {}),
+    ).first()
+    return row or {"done_open": 0, "skipped_open": 0, "others": 0, **{k: None for k in extra or {}}}
 
 
 def item_scores(*, queue: ReviewQueue, items: list[ReviewItem], user) -> dict[int, list[dict[str, Any]]]:

@@ -13,7 +13,8 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
-from django.db.models import Case, Count, Exists, F, OuterRef, Q, QuerySet, When
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from apps.audit.services import audit_record, audit_record_change, audit_snapshot
@@ -254,9 +255,12 @@ def reviewer_check(*, queue: ReviewQueue, user) -> None:
         raise ApplicationError("Reviewing needs a signed-in user, not an API key.", status=403)
     if not can(user, "queue.review", queue.project):
         raise ApplicationError("This needs the reviewer role in the project.", status=403)
-    if user.is_superuser or not queue.assignees.exists():
+    # `_has_assignees` / `_user_assigned`: annotated by the admin views' queue lookup (no query here).
+    has_assignees = getattr(queue, "_has_assignees", None)
+    if user.is_superuser or not (queue.assignees.exists() if has_assignees is None else has_assignees):
         return
-    if queue.assignees.filter(pk=user.pk).exists():
+    assigned = getattr(queue, "_user_assigned", None)
+    if (queue.assignees.filter(pk=user.pk).exists() if assigned is None else assigned):
         return
     if can(user, "queue.manage", queue.project):
         return
@@ -335,15 +339,22 @@ def review_item_peek(*, queue: ReviewQueue, user, exclude: list[int] | tuple[int
     page prefetches it while the reviewer works; `review_item_open` reserves it when it is shown)."""
     reviewer_check(queue=queue, user=user)
     now = timezone.now()
-    mine = Q(reserved_by=user, reserved_until__gt=now)
-    # One query, in review_item_next's order: their live reservation, then assigned to them, then unassigned.
-    return (
-        ReviewItem.objects.filter(queue=queue, status__in=OPEN_STATUSES).exclude(pk__in=list(exclude))
-        .filter(mine | (_open_q(now) & (Q(assignee=user) | Q(assignee__isnull=True))), _not_done_by(user))
-        .annotate(_rank=Case(When(mine, then=0), When(assignee=user, then=1), default=2))
-        .select_related("span__trace", "span__project", "assignee", "reserved_by")
-        .order_by("_rank", "id").first()
+    base = (ReviewItem.objects.filter(queue=queue, status__in=OPEN_STATUSES).exclude(pk__in=list(exclude))
+            .filter(_not_done_by(user)).order_by("id").values("pk"))
+    # One query, in review_item_next's order: their live reservation, then assigned to them, then
+    # unassigned. Each is the first by id (an index walk, not a sort of every open item).
+    first = Coalesce(
+        Subquery(base.filter(reserved_by=user, reserved_until__gt=now)[:1]),
+        Subquery(base.filter(_open_q(now), assignee=user)[:1]),
+        Subquery(base.filter(_open_q(now), assignee__isnull=True)[:1]),
     )
+    item = (
+        ReviewItem.objects.filter(pk=first)
+        .select_related("span__trace", "span__project", "assignee", "reserved_by").first()
+    )
+    if item is not None:  # neither submitted nor skipped by the user (`_not_done_by`), as user_item_state reads
+        item._submitted, item._skipped, item._state_user_id = False, False, user.pk
+    return item
 
 
 def review_item_state(*, item: ReviewItem, user, now=None) -> dict[str, bool]:
@@ -357,25 +368,50 @@ def review_item_state(*, item: ReviewItem, user, now=None) -> dict[str, bool]:
     return {**state, "reserved_by_other": reserved_by_other, "can_submit": can_submit}
 
 
+def with_user_state(items: QuerySet, user) -> QuerySet:
+    """Items annotated with whether `user` submitted or skipped them (read by `user_item_state`)."""
+    return items.annotate(
+        _submitted=Exists(ReviewSubmission.objects.filter(item_id=OuterRef("pk"), reviewer=user)),
+        _skipped=Exists(ReviewSkip.objects.filter(item_id=OuterRef("pk"), reviewer=user)),
+        _state_user_id=Value(user.pk),
+    )
+
+
 def user_item_state(*, item: ReviewItem, user) -> dict[str, bool]:
+    if getattr(item, "_state_user_id", None) == user.pk:  # annotated by the fetch (`with_user_state`)
+        return {"submitted": item._submitted, "skipped": item._skipped}
     return {
         "submitted": ReviewSubmission.objects.filter(item=item, reviewer=user).exists(),
         "skipped": ReviewSkip.objects.filter(item=item, reviewer=user).exists(),
     }
 
 
-@transaction.atomic
 def review_item_open(*, item: ReviewItem, user) -> dict[str, Any]:
-    """Open an item for review: reserve it when it is free. Answers what the reviewer may do with it."""
+    """Open an item for review: reserve it when it is free. Answers what the reviewer may do with it.
+
+    The reservation is one compare-and-set UPDATE; a transaction holds it together with the queue's
+    counters only when the status changes (a pending item's counters do not move)."""
     queue = item.queue
     reviewer_check(queue=queue, user=user)
     now = timezone.now()
-    item.refresh_from_db()
+    if getattr(item, "_state_user_id", None) != user.pk:  # not read just now with the user's state
+        item.refresh_from_db()
     state = review_item_state(item=item, user=user, now=now)
     if state["can_submit"] and not state["submitted"] and item.status != ItemStatus.COMPLETE:
-        reserved = _reserve(item.pk, item.status, queue, user, now)
-        item.refresh_from_db()
-        if not reserved:  # taken by someone else since we looked: say so rather than offer it
+        old = item.status
+        if old == ItemStatus.PENDING:
+            reserved = _reserve(item.pk, old, queue, user, now)
+        else:
+            with transaction.atomic():
+                reserved = _reserve(item.pk, old, queue, user, now)
+        if reserved:  # what the compare-and-set wrote, without reading it back
+            item.reserved_by, item.reserved_until = user, now + timedelta(minutes=queue.reservation_minutes)
+            item.status, item.updated_at = ItemStatus.PENDING, now
+            if old != ItemStatus.PENDING:
+                setattr(queue, f"{old}_count", getattr(queue, f"{old}_count") - 1)
+                queue.pending_count += 1
+        else:  # taken by someone else since we looked: say so rather than offer it
+            item.refresh_from_db()
             state = review_item_state(item=item, user=user, now=now)
     return state
 
@@ -384,7 +420,8 @@ def _sync_open(item: ReviewItem) -> None:
     """Keep the submissions' and skips' copy of "the item is open" (bounded by reviewers per item)."""
     is_open = item.status != ItemStatus.COMPLETE
     ReviewSubmission.objects.filter(item_id=item.pk).exclude(item_open=is_open).update(item_open=is_open)
-    ReviewSkip.objects.filter(item_id=item.pk).exclude(item_open=is_open).update(item_open=is_open)
+    if getattr(item, "_has_skips", True):  # read with the item's lock by review_item_submit
+        ReviewSkip.objects.filter(item_id=item.pk).exclude(item_open=is_open).update(item_open=is_open)
 
 
 def _complete_traces(span_ids: list[int]) -> None:
@@ -401,13 +438,27 @@ def review_item_submit(
 ) -> ReviewItem:
     """Save the annotations through the annotation service, record the submission, complete the
     item once `reviewers_per_item` reviewers have submitted, and release the reservation."""
-    from apps.reviews.services import annotations_submit
+    from apps.reviews.services import annotations_submit_in_transaction
 
     queue = item.queue
+    span = item.span if "span" in item._state.fields_cache else None
     reviewer_check(queue=queue, user=user)
-    item = ReviewItem.objects.select_for_update().get(pk=item.pk)
+    # Locked (only the item's row). What others wrote is read after the lock, in a statement of its own:
+    # under READ COMMITTED a subquery of the locking SELECT would see the snapshot from before it waited.
+    locked = ReviewItem.objects.select_for_update(of=("self",))
+    if span is None:
+        locked = locked.select_related("span__project")
+    item = locked.filter(queue_id=queue.pk, pk=item.pk).first()
+    if item is None:
+        raise not_found("Item not found.")
+    if span is not None:
+        item.span = span  # read (with its project) by the caller in this request; spans do not move
+    item.queue = queue
     now = timezone.now()
-    already = ReviewSubmission.objects.filter(item=item, reviewer=user).exists()
+    seen = ReviewItem.objects.filter(pk=item.pk).values(
+        already=Exists(ReviewSubmission.objects.filter(item_id=OuterRef("pk"), reviewer=user)),
+        has_skips=Exists(ReviewSkip.objects.filter(item_id=OuterRef("pk")))).first()
+    already, item._has_skips = seen["already"], seen["has_skips"]  # (_has_skips: for _sync_open)
     if not already:
         if item.status == ItemStatus.COMPLETE:
             raise ApplicationError("This item is already complete.", status=409)
@@ -415,7 +466,8 @@ def review_item_submit(
             raise ApplicationError(
                 f"This item is reserved by {item.reserved_by} until {item.reserved_until:%H:%M} UTC.", status=409
             )
-    allowed = set(queue.score_configs.values_list("name", flat=True))
+    configs = list(queue.score_configs.all())
+    allowed = {c.name for c in configs}
     extra = sorted(set(scores or {}) - allowed)
     if extra:
         raise ApplicationError(
@@ -427,7 +479,7 @@ def review_item_submit(
     }
     if expected_set:
         kwargs["expected"] = expected
-    annotations_submit(**kwargs)
+    annotations_submit_in_transaction(configs=configs, **kwargs)  # inside this transaction: no savepoint
     if already:
         return item
     ReviewSubmission.objects.create(item=item, reviewer=user)

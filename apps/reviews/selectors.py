@@ -141,10 +141,10 @@ def visible_annotations_q(user, *, span_field: str = "span", author_field: str =
     return ~Q(**{f"{span_field}__in": blinded_span_ids(user)}) | Q(**{author_field: user})
 
 
-def span_annotations_visible(span_pks: list[int], user, *,
-                             visibility: AnnotationVisibility | None = None) -> dict[int, dict[str, Any]]:
+def span_annotations_visible(span_pks: list[int], user, *, visibility: AnnotationVisibility | None = None,
+                             spans: list[Span] | None = None, rows: dict | None = None) -> dict[int, dict[str, Any]]:
     """`span_annotations_bulk` as `user` may see it."""
-    bulk = span_annotations_bulk(span_pks)
+    bulk = span_annotations_bulk(span_pks, spans=spans, rows=rows)
     if visibility is None:
         visibility = annotations_visible_to(user, list(bulk))
     if visibility.blinded:
@@ -164,11 +164,13 @@ def _metadata_keys_by(user_id: int | None, span_pks: list[int]) -> dict[int, set
     return out
 
 
-def spans_as_seen_by(user, spans: list[Span]) -> list[Span]:
+def spans_as_seen_by(user, spans: list[Span], *, visibility: AnnotationVisibility | None = None) -> list[Span]:
     """The spans with their annotation columns (`expected`, `annotation_metadata`, `tags`) narrowed to
     what `user` may see, for pages and renderers that read the columns (trace and span pages, trace
-    views, share pages). Blinded spans are shallow copies: the caller's instances are not changed."""
-    visibility = annotations_visible_to(user, [s.pk for s in spans])
+    views, share pages). Blinded spans are shallow copies: the caller's instances are not changed.
+    `visibility`: `annotations_visible_to(user, those spans)` when the caller has it already."""
+    if visibility is None:
+        visibility = annotations_visible_to(user, [s.pk for s in spans])
     if not visibility.blinded:
         return list(spans)
     bulk = span_annotations_visible(list(visibility.blinded), user, visibility=visibility)
@@ -184,8 +186,8 @@ def spans_as_seen_by(user, spans: list[Span]) -> list[Span]:
     return out
 
 
-def span_as_seen_by(user, span: Span) -> Span:
-    return spans_as_seen_by(user, [span])[0]
+def span_as_seen_by(user, span: Span, *, visibility: AnnotationVisibility | None = None) -> Span:
+    return spans_as_seen_by(user, [span], visibility=visibility)[0]
 
 
 def traces_tags_as_seen_by(user, traces) -> dict[int, list[str]]:
@@ -229,12 +231,17 @@ def span_annotations_api_extension(spans, request) -> dict[int, dict[str, Any]]:
     return out
 
 
-def span_annotations_bulk(span_pks: list[int]) -> dict[int, dict[str, Any]]:
+def span_annotations_bulk(span_pks: list[int], *, spans: list[Span] | None = None,
+                          rows: dict | None = None) -> dict[int, dict[str, Any]]:
     """Every annotation of the given spans, one query per kind (not per span).
 
     Per span: scores (config name/kind, value, label(s), text, comment, author, source, times), tags
     (who/when), tag_history (adds and removes), comments, corrections (oldest first; the last is the
     current `expected`), metadata (reviewer metadata) and expected.
+
+    `spans`: those spans already loaded (their `annotation_metadata` and `expected` are read from them);
+    `rows`: a dict that receives the model rows read ("scores", "tags", "corrections"), for callers that
+    need them too (the annotation panel).
     """
     pks = list(dict.fromkeys(span_pks))
     out: dict[int, dict[str, Any]] = {
@@ -244,19 +251,28 @@ def span_annotations_bulk(span_pks: list[int]) -> dict[int, dict[str, Any]]:
     }
     if not pks:
         return out
-    for pk, metadata, expected in Span.objects.filter(pk__in=pks).values_list(
-            "pk", "annotation_metadata", "expected"):
+    given = {sp.pk: sp for sp in spans or ()}
+    if set(pks) <= set(given):
+        loaded = [(pk, given[pk].annotation_metadata, given[pk].expected) for pk in pks]
+    else:
+        loaded = Span.objects.filter(pk__in=pks).values_list("pk", "annotation_metadata", "expected")
+    for pk, metadata, expected in loaded:
         out[pk]["metadata"] = metadata or {}
         out[pk]["expected"] = expected
-    for s in Score.objects.filter(span_id__in=pks).select_related("config", "author").order_by(
-            "config__order", "config__name", "created_at", "id"):
+    rows = {} if rows is None else rows
+    rows["scores"] = list(Score.objects.filter(span_id__in=pks).select_related("config", "author").order_by(
+        "config__order", "config__name", "created_at", "id"))
+    rows["tags"] = list(SpanTag.objects.filter(span_id__in=pks).select_related("tag", "added_by")
+                        .order_by("added_at", "id"))
+    rows["corrections"] = list(Correction.objects.filter(span_id__in=pks).select_related("author"))
+    for s in rows["scores"]:
         out[s.span_id]["scores"].append({
             "id": s.pk, "config": s.config.name, "config_id": s.config_id, "kind": s.config.kind,
             "value": s.value, "label": s.label, "labels": s.labels, "text": s.text, "comment": s.comment,
             "author": _user_name(s.author), "source": s.source, "created_at": _iso(s.created_at),
             "updated_at": _iso(s.updated_at),
         })
-    for st in SpanTag.objects.filter(span_id__in=pks).select_related("tag", "added_by").order_by("added_at", "id"):
+    for st in rows["tags"]:
         out[st.span_id]["tags"].append({
             "name": st.tag.name, "colour": st.tag.colour, "added_by": _user_name(st.added_by),
             "source": st.source, "added_at": _iso(st.added_at),
@@ -271,7 +287,7 @@ def span_annotations_bulk(span_pks: list[int]) -> dict[int, dict[str, Any]]:
             "id": c.pk, "text": c.text, "author": _user_name(c.author), "source": c.source,
             "created_at": _iso(c.created_at),
         })
-    for c in Correction.objects.filter(span_id__in=pks).select_related("author"):
+    for c in rows["corrections"]:
         out[c.span_id]["corrections"].append({
             "id": c.pk, "value": c.value, "author": _user_name(c.author), "source": c.source,
             "created_at": _iso(c.created_at),
@@ -283,12 +299,14 @@ def span_annotations(span: Span) -> dict[str, Any]:
     return span_annotations_bulk([span.pk])[span.pk]
 
 
-def score_summary(span: Span, user=None, *, visibility: AnnotationVisibility | None = None) -> list[dict[str, Any]]:
+def score_summary(span: Span, user=None, *, visibility: AnnotationVisibility | None = None,
+                  scores: list[Score] | None = None) -> list[dict[str, Any]]:
     """Per config with scores on the span: the scores, their authors and the mean of numeric values,
-    over the scores `user` may see (`annotations_visible_to`; None: every score)."""
+    over the scores `user` may see (`annotations_visible_to`; None: every score). `scores`: the span's
+    scores already read (with config and author, in this order)."""
     by_config: dict[int, dict[str, Any]] = {}
-    rows = Score.objects.filter(span=span).select_related("config", "author").order_by(
-        "config__order", "config__name", "created_at", "id")
+    rows = scores if scores is not None else Score.objects.filter(span=span).select_related(
+        "config", "author").order_by("config__order", "config__name", "created_at", "id")
     if visibility is None and user is not None:
         visibility = annotations_visible_to(user, [span.pk])
     if visibility is not None:
@@ -418,10 +436,13 @@ def _score_state(score: Score) -> Any:
     return score.value
 
 
-def annotation_panel_context(request, span: Span, configs=None) -> dict[str, Any]:
+def annotation_panel_context(request, span: Span, configs=None, *,
+                             visibility: AnnotationVisibility | None = None) -> dict[str, Any]:
     """Everything `reviews/_annotation_panel.html` and `annotation_panel.js` need for one span.
 
     `configs` narrows the controls (a review queue's configs); archived configs never get a control.
+    `visibility`: `annotations_visible_to(request.user, [span.pk])` when the caller has it already.
+    Each kind of annotation is read once (the scores serve the controls, the list and the summary).
     """
     user = request.user
     project = span.project
@@ -431,8 +452,12 @@ def annotation_panel_context(request, span: Span, configs=None) -> dict[str, Any
     else:
         config_list = [c for c in configs if c.project_id == project.pk and not c.is_archived]
     narrowed = "" if configs is None else "?" + urlencode([("config", c.name) for c in config_list] or [("config", "")])
-    mine = {s.config_id: s for s in Score.objects.filter(
-        span=span, author=user, source=ScoreSource.HUMAN).select_related("config")}
+    if visibility is None:
+        visibility = annotations_visible_to(user, [span.pk])
+    rows: dict[str, list] = {}
+    annotations = span_annotations_visible([span.pk], user, visibility=visibility, spans=[span], rows=rows)[span.pk]
+    mine = {s.config_id: s for s in rows["scores"]
+            if s.author_id == user.pk and s.author_id is not None and s.source == ScoreSource.HUMAN}
     controls = []
     for c in config_list:
         own = mine.get(c.pk)
@@ -444,18 +469,16 @@ def annotation_panel_context(request, span: Span, configs=None) -> dict[str, Any
             "mine": own,
             "mine_value": _score_state(own) if own else None,
         })
-    visibility = annotations_visible_to(user, [span.pk])
-    annotations = span_annotations_visible([span.pk], user, visibility=visibility)[span.pk]
+    newest_first = sorted(rows["corrections"], key=lambda c: (c.created_at, c.pk), reverse=True)
     corrections = [
         {"author": _user_name(c.author), "source": c.source, "created_at": c.created_at, "text": _as_text(c.value)}
-        for c in visibility.own(span.pk, Correction.objects.filter(span=span).select_related("author")
-                                .order_by("-created_at", "-id"))
+        for c in visibility.own(span.pk, newest_first)
     ]
     expected = annotations["expected"]
     # Blind: not even as a suggestion may the names of tags others put on this span show.
-    hidden_tags = [] if visibility.sees_others(span.pk) else list(
-        SpanTag.objects.filter(span=span).exclude(tag__name__in=[t["name"] for t in annotations["tags"]])
-        .values_list("tag__name", flat=True))
+    shown = {t["name"] for t in annotations["tags"]}
+    hidden_tags = [] if visibility.sees_others(span.pk) else [
+        st.tag.name for st in rows["tags"] if st.tag.name not in shown]
     # Blind: the Expected box starts from the reviewer's own correction or the output, never another's.
     seed = expected if expected is not None else span.output
     chat_text = _message_content(seed)
@@ -496,7 +519,7 @@ def annotation_panel_context(request, span: Span, configs=None) -> dict[str, Any
         "panel_id": f"assay-annotations-{span.pk}",
         "can_edit": can_edit,
         "controls": controls,
-        "summary": score_summary(span, user, visibility=visibility),
+        "summary": score_summary(span, user, visibility=visibility, scores=rows["scores"]),
         "annotations": annotations,
         "tags": [coloured(when(t, "added_at")) for t in annotations["tags"]],
         "tag_history": [when(e, "at") for e in reversed(annotations["tag_history"])][:50],

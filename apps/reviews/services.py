@@ -422,6 +422,68 @@ def _score_write(*, span: Span, clean: CleanScore, author, source: str) -> Score
     return score
 
 
+_SCORE_FIELDS = ("value", "label", "labels", "text", "comment")
+
+
+def _event_row(score: Score, action: str) -> ScoreEvent:
+    return ScoreEvent(
+        project_id=score.project_id, span_id=score.span_id, config_id=score.config_id, score=score,
+        action=action, value=score.value, label=score.label, labels=score.labels, text=score.text,
+        comment=score.comment, author_id=score.author_id, source=score.source,
+    )
+
+
+def _human_scores_write(*, span: Span, cleans: list[CleanScore], author) -> list[Score | None]:
+    """`_score_write` for several human scores of one reviewer on one span, in a few statements: one
+    locked read of their existing scores, one insert of the new ones, one of the history events. A
+    concurrent insert by the same reviewer (unique per span, config, author) falls back to one by one."""
+    existing = {s.config_id: s for s in Score.objects.select_for_update().filter(
+        span=span, author=author, source=ScoreSource.HUMAN, config_id__in=[c.config.pk for c in cleans])}
+    out: list[Score | None] = []
+    new: list[Score] = []
+    events: list[ScoreEvent] = []
+    deleted: list[int] = []
+    changed: list[Score] = []
+    for clean in cleans:
+        fields = {k: getattr(clean, k) for k in _SCORE_FIELDS}
+        score = existing.get(clean.config.pk)
+        if clean.delete:
+            if score is not None:
+                events.append(_event_row(score, ScoreEvent.Action.DELETE))
+                deleted.append(score.pk)
+            out.append(None)
+        elif score is None:
+            score = Score(project_id=span.project_id, span=span, config=clean.config, author=author,
+                          source=ScoreSource.HUMAN, **fields)
+            new.append(score)
+            out.append(score)
+        else:
+            if any(getattr(score, k) != v for k, v in fields.items()):
+                for k, v in fields.items():
+                    setattr(score, k, v)
+                score.updated_at = timezone.now()
+                changed.append(score)
+            out.append(score)
+    if new:
+        try:
+            with transaction.atomic():
+                Score.objects.bulk_create(new)
+        except IntegrityError:
+            # A concurrent save by the same reviewer won an insert: write these one by one (that path
+            # updates what the other save created).
+            return [_score_write(span=span, clean=clean, author=author, source=ScoreSource.HUMAN)
+                    for clean in cleans]
+    if changed:
+        Score.objects.bulk_update(changed, [*_SCORE_FIELDS, "updated_at"])
+    events += [_event_row(s, ScoreEvent.Action.CREATE) for s in new]
+    events += [_event_row(s, ScoreEvent.Action.UPDATE) for s in changed]
+    if events:
+        ScoreEvent.objects.bulk_create(events)
+    if deleted:
+        Score.objects.filter(pk__in=deleted).delete()
+    return out
+
+
 def _check_source(source: str, author, errors: _Errors, name: str = "source") -> None:
     if source not in ScoreSource.values:
         errors.add(name, f"Choose one of {', '.join(ScoreSource.values)}.")
@@ -673,7 +735,7 @@ def _tag_list_clean(raw: Any, errors: _Errors, name: str) -> list[str]:
 
 
 def annotation_plan(*, project: Project, data: dict[str, Any], allow_delete: bool = False,
-                    errors: _Errors | None = None) -> AnnotationPlan:
+                    errors: _Errors | None = None, configs: list[ScoreConfig] | None = None) -> AnnotationPlan:
     """Validate scores/comment/tags/remove_tags/expected/metadata; raise naming every bad field."""
     own_errors = errors is None
     errors = errors or _Errors()
@@ -685,9 +747,12 @@ def annotation_plan(*, project: Project, data: dict[str, Any], allow_delete: boo
         elif len(scores) > MAX_TAGS_PER_CALL:
             errors.add("scores", f"At most {MAX_TAGS_PER_CALL} scores a call.")
         else:
-            configs = {c.name: c for c in ScoreConfig.objects.filter(project=project, name__in=list(scores))}
+            if configs is None:
+                by_name = {c.name: c for c in ScoreConfig.objects.filter(project=project, name__in=list(scores))}
+            else:
+                by_name = {c.name: c for c in configs if c.project_id == project.pk and c.name in scores}
             for name, raw in scores.items():
-                config = configs.get(name)
+                config = by_name.get(name)
                 if config is None:
                     errors.add(f"scores.{name}", "Unknown score config.")
                     continue
@@ -722,8 +787,10 @@ def annotation_plan_execute(*, span: Span, plan: AnnotationPlan, author, source:
     tag_source = source if source in AnnotationSource.values else AnnotationSource.API
     result: dict[str, Any] = {"scores": [], "tags_added": [], "tags_removed": [], "comment_id": None,
                               "correction_id": None, "metadata": None}
-    for clean in plan.scores:
-        score = _score_write(span=span, clean=clean, author=author, source=source)
+    written = (_human_scores_write(span=span, cleans=plan.scores, author=author)
+               if source == ScoreSource.HUMAN and author is not None and len(plan.scores) > 1
+               else [_score_write(span=span, clean=clean, author=author, source=source) for clean in plan.scores])
+    for clean, score in zip(plan.scores, written, strict=True):
         if score is None:
             result["scores"].append({"config": clean.config.name, "deleted": True})
         else:
@@ -752,16 +819,29 @@ def annotation_plan_execute(*, span: Span, plan: AnnotationPlan, author, source:
 @transaction.atomic
 def annotations_submit(*, span: Span, user, scores: dict | None = None, comment: str | None = "",
                        tags: list[str] | None = None, remove_tags: list[str] | None = None,
-                       expected: Any = _UNSET, metadata: dict | None = None) -> dict[str, Any]:
+                       expected: Any = _UNSET, metadata: dict | None = None,
+                       configs: list[ScoreConfig] | None = None) -> dict[str, Any]:
     """One atomic save of a reviewer's whole annotation panel.
 
     `scores` maps config names to values; a null (or blank text) removes the reviewer's own score.
+    `configs`: the span's project's configs already loaded by the caller (else looked up by name).
     """
+    return annotations_submit_in_transaction(
+        span=span, user=user, scores=scores, comment=comment, tags=tags, remove_tags=remove_tags,
+        expected=expected, metadata=metadata, configs=configs)
+
+
+def annotations_submit_in_transaction(*, span: Span, user, scores: dict | None = None, comment: str | None = "",
+                                      tags: list[str] | None = None, remove_tags: list[str] | None = None,
+                                      expected: Any = _UNSET, metadata: dict | None = None,
+                                      configs: list[ScoreConfig] | None = None) -> dict[str, Any]:
+    """`annotations_submit` for a caller that is already inside a transaction (no savepoint of its own;
+    an error rolls back the caller's transaction)."""
     data: dict[str, Any] = {"scores": scores, "comment": comment, "tags": tags, "remove_tags": remove_tags,
                             "metadata": metadata}
     if expected is not _UNSET:
         data["expected"] = expected
-    plan = annotation_plan(project=span.project, data=data, allow_delete=True)
+    plan = annotation_plan(project=span.project, data=data, allow_delete=True, configs=configs)
     return annotation_plan_execute(span=span, plan=plan, author=user, source=ScoreSource.HUMAN)
 
 
