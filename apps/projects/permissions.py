@@ -78,10 +78,12 @@ def role_in(user, project: Project | int, *, roles: Mapping[int, str] | None = N
     if user.is_superuser:
         return Role.ADMIN
     pid = _project_id(project)
-    if roles is None:
-        roles = getattr(user, "_assay_roles", None)  # loaded once for this request (queue admin views)
     if roles is not None:
         return roles.get(pid)
+    # Roles read with the object for this request (queue admin views): only the projects read are in it.
+    cached = getattr(user, "_assay_roles", None)
+    if cached is not None and pid in cached:
+        return cached[pid]
     return Membership.objects.filter(user=user, project_id=pid).values_list("role", flat=True).first()
 
 

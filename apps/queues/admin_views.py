@@ -38,7 +38,7 @@ def _queue_or_404(request, queue_id: int, action: str = "project.view") -> Revie
     """The queue (with its project, the user's role there and whether they are among its assignees) if
     the user may see it, in one query. The role is kept on this request's user object as its roles map
     for the services' and the panel's policy checks (`permissions.role_in`); these views decide nothing
-    about other projects, and a project missing from the map is refused, never allowed."""
+    about other projects (a project missing from the map is read from the database)."""
     from apps.projects.models import Membership
 
     user = request.user
