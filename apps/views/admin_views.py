@@ -19,17 +19,12 @@ from apps.traces.models import Trace
 from . import generation, services
 from .gallery import GALLERY
 from .models import TraceView
-from .pages import content_security_policy, frame_origins
+from .pages import frame_origins
 from .renderer import render_html, render_tree
 from .selectors import trace_for_projects, trace_view_default
 
 EDIT_ACTION = "trace_view.edit"
 RECENT_TRACES = 50
-
-
-def _with_csp(response):
-    response["Content-Security-Policy"] = content_security_policy(admin=True)
-    return response
 
 
 def _errors_list(fields: dict) -> list[tuple[str, list[str]]]:
@@ -133,7 +128,7 @@ def trace_view_editor(request, *, model_admin, pk: int | None = None):
             "share": reverse("trace-view-share-links", args=[view.pk]) if view else "",
         },
     }
-    return _with_csp(TemplateResponse(request, "admin/views/editor.html", context, status=400 if errors else 200))
+    return TemplateResponse(request, "admin/views/editor.html", context, status=400 if errors else 200)
 
 
 def trace_view_page(request, *, model_admin, pk: int, trace_ref: str):
@@ -154,4 +149,4 @@ def trace_view_page(request, *, model_admin, pk: int, trace_ref: str):
         "views": TraceView.objects.filter(project=view.project).order_by("name"),
         "body": render_html(render_tree(view.spec, trace, viewer=request.user), request=request, interactive=interactive),
     }
-    return _with_csp(TemplateResponse(request, "admin/views/trace_page.html", context))
+    return TemplateResponse(request, "admin/views/trace_page.html", context)

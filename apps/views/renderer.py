@@ -504,7 +504,7 @@ def render_html(nodes: list[dict], *, request=None, interactive: bool = False, r
             node["panel"] = None
         elif node["type"] == "score_controls" and "span_pk" in node:
             node["panel"] = score_controls_context(
-                request=request, span_pk=node["span_pk"], config_names=node["configs"], review=review,
+                request=request, span_pk=node["span_pk"], config_names=node["configs"],
             ) if interactive and request is not None else None
     html = render_to_string("views/_tree.html", {"nodes": nodes, "interactive": interactive}, request=request)
     for node in _walk(nodes):

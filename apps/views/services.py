@@ -145,8 +145,7 @@ def share_link_revoke(*, link: ShareLink, actor: Any = None) -> ShareLink:
     return link
 
 
-def score_controls_context(*, request, span_pk: int, config_names: list[str],
-                           review: dict | None = None) -> dict | None:
+def score_controls_context(*, request, span_pk: int, config_names: list[str]) -> dict | None:
     """The review panel's controls (apps.reviews) for these configs on this span, or None if unavailable."""
     panel_fn = annotation_panel_context_fn()
     if panel_fn is None:
@@ -168,17 +167,4 @@ def score_controls_context(*, request, span_pk: int, config_names: list[str],
         control["dom_id"] += suffix
     for config in context.get("panel_state", {}).get("configs", []):
         config["domId"] += suffix
-    if review is not None:
-        _apply_review_rules(context, review=review, user=request.user, is_item_span=span.pk == review["span_pk"])
     return {"context": context, "missing": [n for n in config_names if n not in by_name]}
-
-
-def _apply_review_rules(context: dict, *, review: dict, user, is_item_span: bool) -> None:
-    """The review page's rules on an inline panel (the same the queues app applies to its own panel)."""
-    state = context["panel_state"] = dict(context.get("panel_state") or {})
-    if is_item_span:
-        state["submitUrl"] = review["submit_url"]
-        if not review["can_edit"]:
-            context["can_edit"] = False
-            state["canEdit"] = False
-    # Blind queues: the panel context already shows only what `user` may see (annotations_visible_to).

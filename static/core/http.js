@@ -4,7 +4,7 @@
  * rejects with an Error whose `network` is true, so callers can keep what the user typed and retry.
  *
  *   AssayHttp.postJSON(url, body).then(function (answer) { if (answer.ok) ... else answer.data.error });
- *   AssayHttp.getJSON(url)
+ *   AssayHttp.getJSON(url), AssayHttp.patchJSON(url, body)
  */
 (function () {
   "use strict";
@@ -47,5 +47,6 @@
     csrfToken: csrfToken,
     getJSON: function (url, options) { return request("GET", url, null, options); },
     postJSON: function (url, body, options) { return request("POST", url, body, options); },
+    patchJSON: function (url, body, options) { return request("PATCH", url, body, options); },
   };
 })();

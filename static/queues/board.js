@@ -13,11 +13,6 @@
 
   function message(text) { document.querySelector("[data-board-message]").textContent = text; }
 
-  function csrfToken() {
-    var input = document.querySelector("input[name=csrfmiddlewaretoken]");
-    return input ? input.value : "";
-  }
-
   function column(status) { return board.querySelector('[data-column="' + status + '"]'); }
 
   function setCount(status, value) { column(status).querySelector("[data-count]").textContent = String(value); }
@@ -28,13 +23,8 @@
   }
 
   function patch(card, body) {
-    return fetch(state.itemUrl.replace("{id}", card.dataset.item), {
-      method: "PATCH",
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken(), Accept: "application/json" },
-      body: JSON.stringify(body),
-    }).then(function (response) {
-      return response.json().then(function (data) { return { ok: response.ok, data: data }; });
+    return window.AssayHttp.patchJSON(state.itemUrl.replace("{id}", card.dataset.item), body).catch(function (err) {
+      return { ok: false, data: { error: err.message } };
     });
   }
 
@@ -205,8 +195,8 @@
 
   // What happened in the panel (a reservation, a submit) shows on the board: re-read the card.
   function refreshCard(card) {
-    fetch(state.itemUrl.replace("{id}", card.dataset.item), { credentials: "same-origin", headers: { Accept: "application/json" } })
-      .then(function (response) { return response.ok ? response.json() : null; })
+    window.AssayHttp.getJSON(state.itemUrl.replace("{id}", card.dataset.item))
+      .then(function (answer) { return answer.ok ? answer.data : null; }, function () { return null; })
       .then(function (item) {
         if (!item) return;
         var from = card.closest("[data-column]").dataset.column;
