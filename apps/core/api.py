@@ -25,11 +25,11 @@ def request_require(request, action: str, project) -> None:
     policy.require(request_actor(request), action, project)
 
 
-def request_projects(request, *, min_role: str | None = None) -> QuerySet[Project]:
+def request_projects(request) -> QuerySet[Project]:
     """The projects a request may act on: the key's project, or the user's memberships."""
     if isinstance(request.auth, ProjectAPIKey):
         return Project.objects.filter(pk=request.auth.project_id)
-    return projects_for_user(request.user, min_role=min_role)
+    return projects_for_user(request.user)
 
 
 def request_project(request, *, slug: str | None = None, action: str = "project.view") -> Project:

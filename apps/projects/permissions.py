@@ -87,6 +87,11 @@ def role_in(user, project: Project | int, *, roles: Mapping[int, str] | None = N
     return Membership.objects.filter(user=user, project_id=pid).values_list("role", flat=True).first()
 
 
+def roles_allowing(action: str) -> list[str]:
+    """The roles that may do `action` (for filtering memberships)."""
+    return [role for role, rank in ROLE_RANK.items() if rank >= ROLE_RANK[action_role(action)]]
+
+
 def role_allows(role: str | None, action: str) -> bool:
     return role is not None and ROLE_RANK[role] >= ROLE_RANK[action_role(action)]
 
@@ -115,7 +120,7 @@ def projects_where(user, action: str) -> QuerySet[Project]:
         return Project.objects.none()
     if user.is_superuser:
         return Project.objects.all()
-    allowed = [role for role, rank in ROLE_RANK.items() if rank >= ROLE_RANK[action_role(action)]]
+    allowed = roles_allowing(action)
     return Project.objects.filter(
         pk__in=Membership.objects.filter(user=user, role__in=allowed).values("project_id"))
 

@@ -214,19 +214,17 @@ def queue_assignable_users(*, queue: ReviewQueue) -> QuerySet:
     people `reviewer_check` lets review it)."""
     from django.contrib.auth import get_user_model
 
-    from apps.projects.models import ROLE_RANK, Membership, Role
-    from apps.projects.permissions import action_role
-
-    def roles(min_role: str) -> list[str]:
-        return [r for r, rank in ROLE_RANK.items() if rank >= ROLE_RANK[min_role]]
+    from apps.projects.models import Membership
+    from apps.projects.permissions import roles_allowing
 
     members = Membership.objects.filter(project_id=queue.project_id)
     users = get_user_model().objects.filter(
-        pk__in=members.filter(role__in=roles(action_role("queue.review"))).values("user_id"), is_active=True
+        pk__in=members.filter(role__in=roles_allowing("queue.review")).values("user_id"), is_active=True
     )
-    if queue.assignees.exists():
+    if queue.assignees.exists():  # the assignees, and those `reviewer_check` lets past the list
         users = users.filter(
-            Q(pk__in=queue.assignees.values("pk")) | Q(pk__in=members.filter(role__in=roles(Role.ADMIN)).values("user_id"))
+            Q(pk__in=queue.assignees.values("pk"))
+            | Q(pk__in=members.filter(role__in=roles_allowing("queue.manage")).values("user_id"))
         )
     return users.order_by("username")
 

@@ -7,7 +7,6 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from apps.core.parsing import is_id
-from apps.projects.selectors import projects_for_user
 from apps.traces.models import Trace
 
 from .models import ShareLink, TraceView, TraceViewDefault
@@ -17,10 +16,6 @@ SHARE_SALT = "assay.views.share"
 
 def trace_views_for_projects(projects) -> QuerySet[TraceView]:
     return TraceView.objects.filter(project__in=projects).select_related("project")
-
-
-def trace_views_for_user(user, *, min_role: str | None = None) -> QuerySet[TraceView]:
-    return trace_views_for_projects(projects_for_user(user, min_role=min_role))
 
 
 def trace_for_projects(projects, trace_ref) -> Trace | None:
