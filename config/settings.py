@@ -264,6 +264,18 @@ AXES_VERBOSE = False
 
 LOGIN_URL = "admin:login"
 
+# Links in mails and printed by commands (set-password links of new members) start with this.
+SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
+# Mail (set-password links of new members): sent only when EMAIL_HOST is set; otherwise the link is
+# shown to whoever added the member, to pass on.
+EMAIL_HOST = env("EMAIL_HOST", default="")
+EMAIL_PORT = env.int("EMAIL_PORT", default=587)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=True)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="assay@localhost")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

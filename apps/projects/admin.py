@@ -1,18 +1,50 @@
+from django import forms
 from django.contrib import admin, messages
+from django.forms.models import BaseInlineFormSet
+from django.urls import path
 from django.utils.html import format_html
 
-from apps.core.admin import ProjectScopedAdmin, ProjectScopedInline, policy_action
+from apps.core.admin import ProjectScopedAdmin, ProjectScopedInline, admin_can, policy_action
 from apps.core.exceptions import ApplicationError
 
-from .models import Membership, Project, ProjectAPIKey
-from .services import api_key_create
+from . import admin_views
+from .models import Membership, Project, ProjectAPIKey, Role
+from .services import api_key_create, member_remove, member_role_set
+
+
+class MembershipFormSet(BaseInlineFormSet):
+    def clean(self):
+        super().clean()
+        if any(self.errors) or not self.instance.pk:
+            return
+        had_admin = self.instance.memberships.filter(role=Role.ADMIN, user__is_active=True).exists()
+        keeps_admin = any(
+            form.cleaned_data.get("role") == Role.ADMIN and form.instance.user.is_active
+            for form in self.forms if form.instance.pk and not self._should_delete_form(form))
+        if had_admin and not keeps_admin:
+            raise forms.ValidationError("A project keeps at least one admin: make someone else admin first.")
 
 
 class MembershipInline(ProjectScopedInline, admin.TabularInline):
+    """Roles are changed in place and members removed here; people are added by "Add member" (which
+    makes the account when needed), so the inline adds no rows."""
+
     manage_action = "member.manage"
     model = Membership
+    formset = MembershipFormSet
     extra = 0
-    autocomplete_fields = ["user"]
+    fields = ["user", "user_email", "role"]
+    readonly_fields = ["user", "user_email"]
+
+    @admin.display(description="Email")
+    def user_email(self, obj):
+        return obj.user.email if obj and obj.pk else ""
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("user")
+
+    def has_add_permission(self, request, obj=None):
+        return False  # "Add member" (the button above) adds people
 
 
 class APIKeyInline(ProjectScopedInline, admin.TabularInline):
@@ -42,6 +74,34 @@ class ProjectAdmin(ProjectScopedAdmin):
 
     def has_add_permission(self, request):
         return request.user.is_superuser
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path("<int:pk>/members/add/", wrap(self.member_add_view), name="projects_project_member_add"),
+        ] + super().get_urls()
+
+    def member_add_view(self, request, pk):
+        return admin_views.member_add_view(self, request, pk)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        project = self.get_queryset(request).filter(pk=object_id).first() if str(object_id).isdigit() else None
+        can_add = project is not None and admin_can(request, "member.manage", project)
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), "can_add_member": can_add})
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not Membership:
+            return super().save_formset(request, form, formset, change)
+        # Role changes and removals go through the member services (audit, queue assignments); promotions
+        # to admin first, so handing the admin role over in one save keeps an admin at every step.
+        deleted = [f for f in formset.deleted_forms if f.instance.pk]
+        changed = [f for f in formset.forms if f not in deleted and f.instance.pk and f.has_changed()]
+        changed.sort(key=lambda f: f.cleaned_data["role"] != Role.ADMIN)
+        for inline_form in changed:
+            member_role_set(actor=request.user, membership=Membership.objects.get(pk=inline_form.instance.pk),
+                            role=inline_form.cleaned_data["role"])
+        for inline_form in deleted:
+            member_remove(actor=request.user, membership=Membership.objects.get(pk=inline_form.instance.pk))
 
     def selection_allowed(self, request, queryset, action):
         # Key creation reports each refused project by name instead of refusing the whole selection.

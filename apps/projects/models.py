@@ -46,6 +46,7 @@ class Scope(models.TextChoices):
     READ = "read", "Read"
     WRITE = "write", "Write"
     FEEDBACK = "feedback", "Feedback (safe to publish in a browser)"
+    ADMIN = "admin", "Admin (members and roles)"
 
 
 class ProjectAPIKey(AbstractAPIKey):

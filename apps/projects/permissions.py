@@ -29,7 +29,8 @@ POLICY: dict[str, Rule] = {
     "project.view": Rule(Role.VIEWER, ("read",)),
     # the project itself, its members and its keys
     "project.manage": Rule(Role.ADMIN, ()),
-    "member.manage": Rule(Role.ADMIN, ()),
+    # a key needs the `admin` scope, which no other action accepts: `write` never reaches people
+    "member.manage": Rule(Role.ADMIN, ("admin",)),
     "api_key.manage": Rule(Role.ADMIN, ()),
     "audit.read": Rule(Role.ADMIN, ("write",)),
     # telemetry

@@ -1,9 +1,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -13,6 +17,8 @@ from apps.audit.services import audit_record, audit_snapshot
 from apps.core.exceptions import ApplicationError
 
 from .models import Membership, Project, ProjectAPIKey, Role, Scope
+from .password_links import absolute_url, password_link_mail, password_link_path
+from .permissions import require
 
 VALID_SCOPES = {s.value for s in Scope}
 
@@ -77,3 +83,176 @@ def api_key_mark_used(*, api_key: ProjectAPIKey) -> None:
         else:
             ProjectAPIKey.objects.filter(stale, pk=api_key.pk).update(last_used_at=now)
     api_key.last_used_at = now
+
+
+# ---------------------------------------------------------------- members: one step to add a person
+
+
+@dataclass
+class MemberAdded:
+    membership: Membership
+    user: Any
+    user_created: bool  # a new account was made
+    staff_granted: bool  # an existing account got admin access (is_staff)
+    previous_role: str | None  # None: they were not a member before
+    queues: list = field(default_factory=list)  # the queues they were newly assigned to
+    password_link: str = ""  # absolute set-password link (accounts without a usable password)
+    mail_problem: str | None = None  # why the link was not mailed (None: mailed, or no link)
+
+
+def _user_for(identifier: str, *, email: str) -> tuple[Any, bool]:
+    """The account named by a user name or an email address, or a new unsaved one (True)."""
+    User = get_user_model()
+    identifier = identifier.strip()
+    email = email.strip()
+    if not identifier:
+        raise ApplicationError("Name the person.", fields={"username_or_email": ["A user name or an email address."]})
+    if "@" in identifier:
+        try:
+            validate_email(identifier)
+        except DjangoValidationError:
+            raise ApplicationError("Not an email address.", fields={"username_or_email": ["Enter a valid email address."]})
+        found = list(User.objects.filter(email__iexact=identifier)[:2])
+        if len(found) > 1:
+            raise ApplicationError("Several accounts have this email address.",
+                                   fields={"username_or_email": ["Several accounts share it: give the user name."]})
+        if found:
+            return found[0], False
+        email = identifier
+        local = identifier.split("@", 1)[0]
+        username = local if local and not User.objects.filter(username__iexact=local).exists() else identifier
+    else:
+        user = User.objects.filter(username=identifier).first()
+        if user is not None:
+            return user, False
+        username = identifier
+        if email:
+            try:
+                validate_email(email)
+            except DjangoValidationError:
+                raise ApplicationError("Not an email address.", fields={"email": ["Enter a valid email address."]})
+    user = User(username=username[:150], email=email, is_staff=True)
+    try:
+        user.full_clean(exclude=["password"])
+    except DjangoValidationError as exc:
+        raise ApplicationError("This user name cannot be used.",
+                               fields={"username_or_email": [m for ms in exc.message_dict.values() for m in ms]})
+    user.set_unusable_password()
+    return user, True
+
+
+def _queues_of(project: Project, queues: Iterable) -> list:
+    from apps.queues.models import ReviewQueue
+
+    wanted = list(queues or [])
+    ids = [q for q in wanted if isinstance(q, int)] + [q.pk for q in wanted if isinstance(q, ReviewQueue)]
+    names = [q for q in wanted if isinstance(q, str)]
+    found = list(ReviewQueue.objects.filter(Q(pk__in=ids) | Q(name__in=names), project=project))
+    if len(found) != len(set(ids)) + len(set(names)):
+        known = {q.pk for q in found} | {q.name for q in found}
+        missing = [str(q) for q in [*ids, *names] if q not in known]
+        raise ApplicationError("Unknown review queue.",
+                               fields={"queues": [f"Not a queue of {project.slug}: {', '.join(missing)}."]})
+    return found
+
+
+def _assign(*, actor: Any, user, queues: list) -> list:
+    assigned = []
+    for queue in queues:
+        if queue.assignees.filter(pk=user.pk).exists():
+            continue
+        before = audit_snapshot(queue, ["assignees"])
+        queue.assignees.add(user)
+        audit_record(actor=actor, action="review_queue.update", obj=queue, before=before,
+                     after=audit_snapshot(queue, ["assignees"]))
+        assigned.append(queue)
+    return assigned
+
+
+@transaction.atomic
+def _member_add(*, actor: Any, project: Project, username_or_email: str, role: str, queues: Iterable,
+                email: str) -> MemberAdded:
+    if role not in Role.values:
+        raise ApplicationError("Unknown role.", fields={"role": [f"Choose one of {', '.join(Role.values)}."]})
+    user, created = _user_for(username_or_email, email=email)
+    if not created and not user.is_active:
+        raise ApplicationError("This account is deactivated; a superuser can reactivate it.",
+                               fields={"username_or_email": ["The account is deactivated."]})
+    chosen = _queues_of(project, queues)
+    staff_granted = False
+    if created:
+        user.save()
+        audit_record(actor=actor, action="user.create", obj=user, project=project,
+                     after={"username": user.get_username(), "email": user.email, "is_staff": True})
+    elif not user.is_staff:
+        user.is_staff = True  # a member needs admin access to sign in; it grants nothing by itself
+        user.save(update_fields=["is_staff"])
+        staff_granted = True
+        audit_record(actor=actor, action="user.update", obj=user, project=project,
+                     before={"is_staff": False}, after={"is_staff": True})
+    previous = Membership.objects.filter(project=project, user=user).values_list("role", flat=True).first()
+    if previous == Role.ADMIN and role != Role.ADMIN:
+        _keep_an_admin(project=project, leaving=user)
+    membership = membership_set(project=project, user=user, role=role, actor=actor)
+    assigned = _assign(actor=actor, user=user, queues=chosen)
+    return MemberAdded(membership=membership, user=user, user_created=created, staff_granted=staff_granted,
+                       previous_role=previous, queues=assigned)
+
+
+def member_add(
+    *, actor: Any, project: Project, username_or_email: str, role: str = Role.REVIEWER,
+    queues: Iterable = (), email: str = "", base_url: str = "",
+) -> MemberAdded:
+    """Add a person to `project` in one step: find the account by user name or email, or create it with
+    admin access (`is_staff`) and no password; set the membership's role; assign them to `queues` (ids,
+    names or objects of this project). An account without a usable password gets a one-time
+    set-password link, mailed when email settings exist. `actor` None: the command line."""
+    if actor is not None:
+        require(actor, "member.manage", project)
+    added = _member_add(actor=actor, project=project, username_or_email=username_or_email, role=role,
+                        queues=queues, email=email)
+    user = added.user
+    if not user.has_usable_password():
+        added.password_link = absolute_url(password_link_path(user), base_url=base_url)
+        audit_record(actor=actor, action="user.password_link", obj=user, project=project)
+        inviter = getattr(actor, "get_username", lambda: "A project admin")()
+        added.mail_problem = password_link_mail(user=user, project=project, link=added.password_link,
+                                                invited_by=inviter)
+    return added
+
+
+def _keep_an_admin(*, project: Project, leaving) -> None:
+    others = Membership.objects.filter(project=project, role=Role.ADMIN).exclude(user=leaving)
+    if not others.filter(user__is_active=True).exists():
+        raise ApplicationError("A project keeps at least one admin.",
+                               fields={"role": ["Make someone else admin first."]})
+
+
+@transaction.atomic
+def member_role_set(*, actor: Any, membership: Membership, role: str) -> Membership:
+    """Change a member's role (the last admin of a project stays admin)."""
+    if actor is not None:
+        require(actor, "member.manage", membership.project_id)
+    if membership.role == Role.ADMIN and role != Role.ADMIN:
+        _keep_an_admin(project=membership.project, leaving=membership.user)
+    return membership_set(project=membership.project, user=membership.user, role=role, actor=actor)
+
+
+@transaction.atomic
+def member_remove(*, actor: Any, membership: Membership) -> None:
+    """Remove a member from the project and from its queues' assignees; the account stays."""
+    from apps.queues.models import ReviewQueue
+
+    if actor is not None:
+        require(actor, "member.manage", membership.project_id)
+    if membership.role == Role.ADMIN:
+        _keep_an_admin(project=membership.project, leaving=membership.user)
+    user = membership.user
+    for queue in ReviewQueue.objects.filter(project_id=membership.project_id, assignees=user):
+        before = audit_snapshot(queue, ["assignees"])
+        queue.assignees.remove(user)
+        audit_record(actor=actor, action="review_queue.update", obj=queue, before=before,
+                     after=audit_snapshot(queue, ["assignees"]))
+    audit_record(actor=actor, action="membership.delete", obj=membership, parent=membership.project,
+                 before=audit_snapshot(membership))
+    membership.delete()
