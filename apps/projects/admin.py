@@ -102,6 +102,10 @@ class ProjectAdmin(ProjectScopedAdmin):
                             role=inline_form.cleaned_data["role"])
         for inline_form in deleted:
             member_remove(actor=request.user, membership=Membership.objects.get(pk=inline_form.instance.pk))
+        # What the admin's change message reads from a saved formset.
+        formset.new_objects = []
+        formset.changed_objects = [(f.instance, f.changed_data) for f in changed]
+        formset.deleted_objects = [f.instance for f in deleted]
 
     def selection_allowed(self, request, queryset, action):
         # Key creation reports each refused project by name instead of refusing the whole selection.

@@ -131,7 +131,7 @@ def _user_for(identifier: str, *, email: str) -> tuple[Any, bool]:
                 validate_email(email)
             except DjangoValidationError:
                 raise ApplicationError("Not an email address.", fields={"email": ["Enter a valid email address."]})
-    user = User(username=username[:150], email=email, is_staff=True)
+    user = User(username=username, email=email, is_staff=True)
     try:
         user.full_clean(exclude=["password"])
     except DjangoValidationError as exc:

@@ -217,7 +217,7 @@ def test_project_inlines_follow_the_role_in_that_project(matrix):
         inlines = ma.get_inline_instances(request, project)
         membership = next(i for i in inlines if i.model.__name__ == "Membership")
         assert membership.has_change_permission(request, project) is editable
-        assert membership.has_add_permission(request, project) is editable
+        assert membership.has_add_permission(request, project) is False  # "Add member" adds people
         assert membership.has_delete_permission(request, project) is editable
         keys = next(i for i in inlines if i.model.__name__ == "ProjectAPIKey")
         assert keys.has_change_permission(request, project) is editable  # revoking
@@ -285,13 +285,14 @@ WRITE_BODIES = {
                                                       "description": "", "spec": json.dumps(SPEC)}),
     "reviews_scoreconfig_import": ("form", None),
     "reviews_scoreconfig_process_import": ("form", None),
+    "projects_project_member_add": ("form", lambda w: {"username_or_email": "newcomer", "role": "reviewer"}),
 }
 WRITE_ROLE = {  # the policy action behind each write screen
     "reviews_annotation_submit": "annotation.write", "queues_reviewqueue_review_submit": "queue.review",
     "queues_reviewqueue_review_skip": "queue.review", "exports_exportjob_new": "export.run",
     "exports_exportjob_cancel": "export.run", "views_traceview_editor": "trace_view.edit",
     "views_traceview_editor_new": "trace_view.edit", "reviews_scoreconfig_import": "score_config.manage",
-    "reviews_scoreconfig_process_import": "score_config.manage",
+    "reviews_scoreconfig_process_import": "score_config.manage", "projects_project_member_add": "member.manage",
 }
 
 

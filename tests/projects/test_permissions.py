@@ -18,7 +18,7 @@ from rest_framework.test import APIClient
 from apps.datasets.models import Dataset, DatasetJob
 from apps.exports.models import ExportJob
 from apps.projects import permissions as policy
-from apps.projects.models import ROLE_RANK, Role
+from apps.projects.models import ROLE_RANK, Membership, Role
 from apps.queues.models import ReviewItem, ReviewQueue
 from apps.reviews.models import Score, ScoreConfig
 from apps.traces.models import Span, Trace
@@ -71,7 +71,11 @@ def test_keys_act_in_their_project_with_the_scope_the_action_needs():
     writer, _ = api_key_create(project=a, scopes=["read", "write"])
     feedback, _ = api_key_create(project=a, scopes=["feedback"])
     assert policy.can(writer, "score_config.manage", a) and not policy.can(writer, "score_config.manage", b)
-    assert not policy.can(writer, "api_key.manage", a)  # keys never manage keys or members
+    assert not policy.can(writer, "api_key.manage", a)  # keys never manage keys
+    assert not policy.can(writer, "member.manage", a)  # nor members, without the admin scope
+    admin_key, _ = api_key_create(project=a, scopes=["admin"])
+    assert policy.can(admin_key, "member.manage", a) and not policy.can(admin_key, "member.manage", b)
+    assert not policy.can(admin_key, "score_config.manage", a)  # the admin scope reaches people only
     assert policy.can(feedback, "feedback.send", a) and not policy.can(feedback, "project.view", a)
 
 
@@ -155,6 +159,11 @@ WRITES = {
         "trace_view.edit", lambda w: {"queue": w[ReviewQueue].pk}, "writes"),
     ("POST", "/api/v1/trace-views/{id}/share-links/"): (
         "share_link.manage", lambda w: {"trace": w[Trace].trace_id}, "writes"),
+    ("POST", "/api/v1/members/"): (
+        "member.manage", lambda w: {"project": w.project.slug, "username_or_email": "newcomer", "role": "reviewer"},
+        "writes"),
+    ("PATCH", "/api/v1/members/{id}/"): ("member.manage", lambda w: {"role": "curator"}, "writes"),
+    ("DELETE", "/api/v1/members/{id}/"): ("member.manage", None, "writes"),
     ("POST", "/api/v1/trace-views/generate/"): (
         "trace_view.edit", lambda w: {"description": "a chat", "project": w.project.slug}, None),
 }
@@ -164,7 +173,7 @@ READ_POSTS = {("POST", "/api/v1/trace-views/preview/")}
 ID_MODELS = {
     "/api/v1/dataset-jobs/": DatasetJob, "/api/v1/datasets/": Dataset, "/api/v1/exports/": ExportJob,
     "/api/v1/review-queues/": ReviewQueue, "/api/v1/score-configs/": ScoreConfig, "/api/v1/scores/": Score,
-    "/api/v1/share-links/": ShareLink, "/api/v1/trace-views/": TraceView,
+    "/api/v1/share-links/": ShareLink, "/api/v1/trace-views/": TraceView, "/api/v1/members/": Membership,
 }
 
 
@@ -286,8 +295,8 @@ def test_another_projects_object_answers_like_a_missing_one(worlds, op):
 
 
 GET_OPS = [op for op in OPERATIONS if op[0] == "GET"]
-# Reads the table keeps for admins (`audit.read`): a viewer is refused, the project's admin reads.
-ADMIN_READS = {("GET", "/api/v1/audit-events/"), ("GET", "/api/v1/audit-events/export/")}
+# Reads the table keeps for admins (`audit.read`, `member.manage`): a viewer is refused, the project's admin reads.
+ADMIN_READS = {("GET", "/api/v1/audit-events/"), ("GET", "/api/v1/audit-events/export/"), ("GET", "/api/v1/members/")}
 
 
 @pytest.mark.parametrize("op", GET_OPS, ids=lambda op: f"{op[0]} {op[1]}")

@@ -75,13 +75,15 @@ def build_world(project: Project, *, author) -> World:
     view = factories.TraceViewFactory(project=project)
     link, token = share_link_create(view=view, trace=trace, user=author)
     default = trace_view_default_set(project=project, view=view)
-    _, key = api_key_create(project=project, scopes=["ingest", "read", "write", "feedback"])
+    _, key = api_key_create(project=project, scopes=["ingest", "read", "write", "feedback", "admin"])
+    membership = Membership.objects.create(
+        project=project, user=factories.UserFactory(username=f"member-{project.slug}"), role="reviewer")
     w.objects = {
         Project: project, Trace: trace, Span: span, Tag: tag, ScoreConfig: config, Score: score,
         ScoreEvent: ScoreEvent.objects.filter(span=span).first(), Comment: comment, Correction: correction,
         TagEvent: TagEvent.objects.filter(span=span).first(), ReviewQueue: queue, ReviewItem: item,
         Dataset: dataset, DatasetJob: dataset_job, ExportJob: export_job, ExportSchedule: schedule,
-        TraceView: view, ShareLink: link, TraceViewDefault: default,
+        TraceView: view, ShareLink: link, TraceViewDefault: default, Membership: membership,
     }
     w.extra = {"key": key, "loose_span": loose_span, "scoring": scoring, "share_token": token, "record_id": "r1", "dataset_tag": "prod"}
     assert all(obj is not None for obj in w.objects.values())
