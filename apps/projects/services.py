@@ -123,6 +123,9 @@ def _user_for(identifier: str, *, email: str) -> tuple[Any, bool]:
         username = local if local and not User.objects.filter(username__iexact=local).exists() else identifier
     else:
         user = User.objects.filter(username=identifier).first()
+        if user is None:  # "Nina" for "nina": the one account of that name in another case
+            found = list(User.objects.filter(username__iexact=identifier)[:2])
+            user = found[0] if len(found) == 1 else None
         if user is not None:
             return user, False
         username = identifier

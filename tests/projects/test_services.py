@@ -78,3 +78,10 @@ def test_a_mail_that_fails_still_adds_the_member_and_says_why(member, project, s
     assert added.password_link and "could not be sent" in added.mail_problem
     assert Membership.objects.filter(project=project, user=added.user).exists()
     assert not mail.outbox
+
+
+def test_a_user_name_in_another_case_finds_the_account(member, project):
+    lead = member(project, role=Role.ADMIN)
+    nina = factories.UserFactory(username="nina")
+    added = member_add(actor=lead, project=project, username_or_email="Nina")
+    assert added.user == nina and not added.user_created
