@@ -216,6 +216,8 @@ SPECTACULAR_SETTINGS = {
         "ScoreSourceEnum": "apps.reviews.models.ScoreSource",
         "AnnotationSourceEnum": "apps.reviews.models.AnnotationSource",
         "ExportSourceEnum": "apps.exports.models.ExportSource",
+        "DestinationKindEnum": "apps.exports.models.DestinationKind",
+        "ScheduleKindEnum": "apps.exports.models.ScheduleKind",
     },
 }
 

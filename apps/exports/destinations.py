@@ -48,7 +48,7 @@ def _snapshot(destination: ExportDestination) -> dict[str, Any]:
             "has_credentials": destination.has_credentials}
 
 
-def _validate(destination: ExportDestination, credentials: dict | None) -> None:
+def export_destination_validate(*, destination: ExportDestination, credentials: dict | None = None) -> None:
     errors: dict[str, list[str]] = {}
     if destination.kind not in DestinationKind.values:
         errors["kind"] = [f"Choose from {', '.join(DestinationKind.values)}."]
@@ -85,7 +85,7 @@ def _validate(destination: ExportDestination, credentials: dict | None) -> None:
 def export_destination_save(*, destination: ExportDestination, credentials: dict | None = None,
                             actor: Any = None) -> ExportDestination:
     """Create or change a destination. `credentials` None keeps the stored ones; {} removes them."""
-    _validate(destination, credentials)
+    export_destination_validate(destination=destination, credentials=credentials)
     before = None
     if destination.pk:
         stored = ExportDestination.objects.filter(pk=destination.pk).first()
