@@ -216,6 +216,8 @@ SPECTACULAR_SETTINGS = {
         "ScoreSourceEnum": "apps.reviews.models.ScoreSource",
         "AnnotationSourceEnum": "apps.reviews.models.AnnotationSource",
         "ExportSourceEnum": "apps.exports.models.ExportSource",
+        "DestinationKindEnum": "apps.exports.models.DestinationKind",
+        "ScheduleKindEnum": "apps.exports.models.ScheduleKind",
     },
 }
 
@@ -282,3 +284,12 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
 }
+
+# Secrets kept in the database (export destination credentials) are Fernet-encrypted with this key:
+# comma-separated Fernet keys, the first encrypts (rotation: put the new one first). Unset: derived
+# from SECRET_KEY (rotating SECRET_KEY then loses them). See apps/core/encryption.py.
+ASSAY_FIELD_ENCRYPTION_KEY = env("ASSAY_FIELD_ENCRYPTION_KEY", default="")
+# Stable id of this deployment in export object keys (empty: a random id stored in the database once).
+EXPORTS_DEPLOYMENT_ID = env("EXPORTS_DEPLOYMENT_ID", default="")
+# Hosts a project's S3 destination may name as endpoint URL (comma-separated; empty: any https host).
+EXPORTS_DESTINATION_ENDPOINT_HOSTS = env.list("EXPORTS_DESTINATION_ENDPOINT_HOSTS", default=[])

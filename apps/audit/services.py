@@ -37,10 +37,10 @@ AUDIT_FIELDS: dict[str, list[str]] = {
     "views.sharelink": ["view", "trace", "expires_at", "revoked_at"],
     "views.traceviewdefault": ["queue", "view"],
     "exports.exportjob": ["source", "filters", "dataset", "dataset_version", "dataset_tag", "dataset_split",
-                          "format", "gzip", "status", "schedule"],
+                          "format", "gzip", "status", "schedule", "destination"],
     "exports.exportschedule": ["name", "source", "filters", "dataset", "dataset_tag", "dataset_split", "format",
                                "gzip", "mode", "kind", "every", "period", "cron", "safety_lag_seconds",
-                               "enabled"],
+                               "enabled", "destination"],
 }
 
 

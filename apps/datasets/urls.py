@@ -1,11 +1,16 @@
 from django.urls import path
 
+from apps.exports.lineage_api import RecordLineageView
+
 from . import api
 
 urlpatterns = [
     path("datasets/", api.DatasetListCreateView.as_view(), name="dataset-list"),
     path("datasets/<int:pk>/", api.DatasetDetailView.as_view(), name="dataset-detail"),
     path("datasets/<int:pk>/records/", api.RecordsView.as_view(), name="dataset-records"),
+    # Before the record route: its <path:record_id> would take "<id>/lineage" as a record id.
+    path("datasets/<int:pk>/records/<path:record_id>/lineage/", RecordLineageView.as_view(),
+         name="dataset-record-lineage"),
     path("datasets/<int:pk>/records/<path:record_id>/", api.RecordDetailView.as_view(), name="dataset-record"),
     path("datasets/<int:pk>/versions/", api.VersionListView.as_view(), name="dataset-versions"),
     path("datasets/<int:pk>/versions/<int:number>/", api.VersionDetailView.as_view(), name="dataset-version"),

@@ -11,10 +11,16 @@ from apps.core.exceptions import ApplicationError
 from apps.core.forms import BoundedJSONFormField
 
 from . import admin_views
-from .models import ExportJob, ExportSchedule, ExportStatus
+from .destinations import (
+    CREDENTIAL_KEYS,
+    export_destination_delete,
+    export_destination_save,
+    export_destination_validate,
+)
+from .models import ExportDestination, ExportJob, ExportSchedule, ExportStatus
+from .schedules import export_schedule_pause, export_schedule_resume, export_schedule_trigger
 from .services import (
     export_schedule_delete,
-    export_schedule_run,
     export_schedule_save,
     export_schedule_validate,
 )
@@ -33,7 +39,8 @@ class ExportJobAdmin(ProjectScopedAdmin):
     readonly_fields = ("project", "source", "filters", "selected_count", "dataset", "dataset_version",
                        "dataset_tag", "dataset_split", "format", "gzip", "status", "progress_bar",
                        "row_count", "total_rows", "size", "error", "problem_count", "problems",
-                       "requested_by", "storage_key", "manifest_key", "attempts", "schedule", "window_start",
+                       "requested_by", "destination", "storage_key", "lineage_key", "validation_key", "validation",
+                       "manifest_key", "attempts", "schedule", "window_start",
                        "window_end", "created_at", "started_at", "heartbeat_at", "finished_at")
     exclude = ("selected_pks", "run_token", "byte_size", "progress", "dispatched_at")
     change_list_template = "admin/exports/exportjob/change_list.html"
@@ -94,7 +101,7 @@ class ExportScheduleForm(forms.ModelForm):
     class Meta:
         model = ExportSchedule
         fields = ("project", "name", "source", "filters", "dataset", "dataset_tag", "dataset_split", "format",
-                  "gzip", "mode", "kind", "every", "period", "cron", "safety_lag_seconds", "enabled")
+                  "gzip", "mode", "kind", "every", "period", "cron", "safety_lag_seconds", "enabled", "destination")
 
     def clean(self):
         cleaned = super().clean()
@@ -122,7 +129,7 @@ class ExportScheduleAdmin(ProjectScopedAdmin):
     list_filter = ("enabled", "mode", "source", "project")
     list_select_related = ("project", "periodic_task")
     readonly_fields = ("watermark", "last_run_at", "periodic_task", "created_by")
-    actions = ["run_now"]
+    actions = ["run_now", "pause", "resume"]
 
     @admin.display(description="When")
     def when(self, obj):
@@ -141,6 +148,9 @@ class ExportScheduleAdmin(ProjectScopedAdmin):
             from apps.datasets.models import Dataset
 
             kwargs["queryset"] = Dataset.objects.filter(project__in=self.user_projects(request, self.manage_action))
+        if db_field.name == "destination" and not request.user.is_superuser:
+            kwargs["queryset"] = ExportDestination.objects.filter(
+                project__in=self.user_projects(request, self.manage_action))
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def save_model(self, request, obj, form, change):
@@ -158,9 +168,84 @@ class ExportScheduleAdmin(ProjectScopedAdmin):
     @admin.action(description="Run now")
     def run_now(self, request, queryset):
         for schedule in queryset:
-            job = export_schedule_run(schedule_id=schedule.pk, requested_by=request.user)
-            if job is None:
+            try:
+                job = export_schedule_trigger(schedule=schedule, actor=request.user)
+            except ApplicationError:
                 self.message_user(request, f"{schedule}: the previous run is unfinished or nothing is due.",
                                   messages.WARNING)
             else:
                 self.message_user(request, f"{schedule}: export #{job.pk} queued.", messages.SUCCESS)
+
+    @admin.action(description="Pause")
+    def pause(self, request, queryset):
+        for schedule in queryset:
+            export_schedule_pause(schedule=schedule, actor=request.user)
+        self.message_user(request, f"{len(queryset)} schedule(s) paused.", messages.SUCCESS)
+
+    @admin.action(description="Resume")
+    def resume(self, request, queryset):
+        for schedule in queryset:
+            export_schedule_resume(schedule=schedule, actor=request.user)
+        self.message_user(request, f"{len(queryset)} schedule(s) resumed.", messages.SUCCESS)
+
+
+class ExportDestinationForm(forms.ModelForm):
+    """Credentials are typed in, never shown back: the fields are always empty; empty keeps the stored ones."""
+
+    access_key_id = forms.CharField(required=False, max_length=256, widget=forms.PasswordInput(render_value=False))
+    secret_access_key = forms.CharField(required=False, max_length=512,
+                                        widget=forms.PasswordInput(render_value=False))
+    session_token = forms.CharField(required=False, max_length=4096, widget=forms.PasswordInput(render_value=False))
+    clear_credentials = forms.BooleanField(required=False, help_text="Remove the stored credentials.")
+    endpoint_url = forms.URLField(required=False, max_length=500, assume_scheme="https",
+                                  help_text="S3-compatible endpoint (empty: AWS).")
+
+    class Meta:
+        model = ExportDestination
+        fields = ("project", "name", "kind", "bucket", "prefix", "endpoint_url", "region")
+
+    def credentials(self) -> dict | None:
+        if self.cleaned_data.get("clear_credentials"):
+            return {}
+        typed = {k: self.cleaned_data.get(k) for k in CREDENTIAL_KEYS if self.cleaned_data.get(k)}
+        return typed or None
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        for name in self._meta.fields:
+            if name in cleaned:
+                setattr(self.instance, name, cleaned[name])
+        try:
+            export_destination_validate(destination=self.instance, credentials=self.credentials())
+        except ApplicationError as exc:
+            for field, problems in (exc.fields or {"__all__": [exc.message]}).items():
+                self.add_error(field if field in self.fields else None, [str(p) for p in problems])
+        return cleaned
+
+
+@admin.register(ExportDestination)
+class ExportDestinationAdmin(ProjectScopedAdmin):
+    manage_action = "export.destination"
+    form = ExportDestinationForm
+    list_display = ("name", "project", "kind", "bucket", "prefix", "endpoint_url", "has_credentials")
+    list_filter = ("kind", "project")
+    list_select_related = ("project",)
+    readonly_fields = ("has_credentials", "created_by", "created_at", "updated_at")
+
+    @admin.display(boolean=True, description="Credentials stored")
+    def has_credentials(self, obj):
+        return obj.has_credentials
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        export_destination_save(destination=obj, credentials=form.credentials(), actor=request.user)
+
+    def delete_model(self, request, obj):
+        export_destination_delete(destination=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for destination in queryset:
+            export_destination_delete(destination=destination, actor=request.user)

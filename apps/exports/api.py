@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from apps.audit.services import audit_actor
 from apps.core.api import ProjectScopedViewMixin, request_projects
+from apps.core.exceptions import ApplicationError
 from apps.core.schema import error
 
-from .admin_views import download_response
+from .admin_views import SIDE_FILES, download_response
 from .models import ExportFormat, ExportJob, ExportSource
 from .selectors import export_jobs_for_projects
 from .services import export_job_cancel, export_job_create
@@ -22,14 +23,16 @@ class ExportJobSerializer(serializers.ModelSerializer):
     project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     dataset = serializers.PrimaryKeyRelatedField(read_only=True)
+    destination = serializers.PrimaryKeyRelatedField(read_only=True)
     download_url = serializers.SerializerMethodField()
     selected_count = serializers.SerializerMethodField()
 
     class Meta:
         model = ExportJob
-        fields = ("id", "project", "source", "filters", "selected_count", "dataset", "dataset_version", "dataset_tag",
+        fields = ("id", "uid", "project", "source", "filters", "selected_count", "dataset", "dataset_version", "dataset_tag",
                   "dataset_split", "format", "gzip", "status", "progress", "total_rows", "row_count", "byte_size",
-                  "error", "problem_count", "problems", "requested_by", "storage_key", "manifest_key", "attempts",
+                  "error", "problem_count", "problems", "requested_by", "destination", "storage_key", "lineage_key", "validation_key",
+                  "validation", "manifest_key", "attempts",
                   "schedule", "window_start", "window_end", "created_at", "started_at", "heartbeat_at",
                   "finished_at", "download_url")
         read_only_fields = fields
@@ -58,6 +61,9 @@ class ExportCreateSerializer(serializers.Serializer):
     version = serializers.IntegerField(required=False, allow_null=True, min_value=1)
     tag = serializers.CharField(required=False, allow_blank=True, default="", max_length=64)
     split = serializers.CharField(required=False, allow_blank=True, default="", max_length=100)
+    destination = serializers.IntegerField(required=False, allow_null=True,
+                                           help_text="An export destination of the project (empty: the "
+                                                     "deployment's export storage).")
 
 
 class ExportJobViewSet(ProjectScopedViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
@@ -88,6 +94,7 @@ class ExportJobViewSet(ProjectScopedViewMixin, mixins.ListModelMixin, mixins.Ret
             filters=values.get("filters") or {}, dataset=dataset, version=values.get("version"),
             tag=values.get("tag") or "", split=values.get("split") or "",
             requested_by=request.user if request.user.is_authenticated else None, actor=audit_actor(request),
+            destination=values.get("destination"),
         )
         return Response(ExportJobSerializer(job, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
 
@@ -99,9 +106,16 @@ class ExportJobViewSet(ProjectScopedViewMixin, mixins.ListModelMixin, mixins.Ret
         job = export_job_cancel(job=job, actor=audit_actor(request))
         return Response(ExportJobSerializer(job, context={"request": request}).data)
 
-    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY,
+    @extend_schema(parameters=[OpenApiParameter(
+                       "file", str, enum=["data", *SIDE_FILES],
+                       description="data (default), or a side file: lineage (dataset exports), validation "
+                                   "(fine-tuning formats), manifest (scheduled and dataset exports).")],
+                   responses={(200, "application/octet-stream"): OpenApiTypes.BINARY,
                               409: error(409, "The export has no file yet."),
                               410: error(410, "The export file is no longer in storage.")})
     @action(detail=True, methods=["get"])
     def download(self, request, pk=None):
-        return download_response(self.get_object())
+        file = request.query_params.get("file") or "data"
+        if file != "data" and file not in SIDE_FILES:
+            raise ApplicationError("Unknown file.", fields={"file": [f"Choose from data, {', '.join(SIDE_FILES)}."]})
+        return download_response(self.get_object(), file)

@@ -1,5 +1,7 @@
 """Export jobs (one file written by a Celery worker) and export schedules (django-celery-beat)."""
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 
@@ -17,6 +19,7 @@ class ExportFormat(models.TextChoices):
     CSV = "csv", "CSV"
     PARQUET = "parquet", "Parquet"
     OPENAI_CHAT = "openai_chat", "OpenAI fine-tuning (chat JSONL)"
+    OPENAI_DPO = "openai_dpo", "OpenAI preference fine-tuning (DPO JSONL)"
 
 
 class ExportStatus(models.TextChoices):
@@ -38,6 +41,54 @@ class ScheduleMode(models.TextChoices):
 class ScheduleKind(models.TextChoices):
     INTERVAL = "interval", "Every N minutes/hours/days"
     CRONTAB = "crontab", "Cron expression"
+
+
+class DestinationKind(models.TextChoices):
+    LOCAL = "local", "This deployment's export storage (a sub-folder)"
+    S3 = "s3", "S3-compatible bucket"
+
+
+class ExportDestination(models.Model):
+    """Where a project's export files go. Credentials are a Fernet token (apps.core.encryption), write-only."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="export_destinations")
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=8, choices=DestinationKind.choices, default=DestinationKind.S3)
+    bucket = models.CharField(max_length=255, blank=True, default="")
+    prefix = models.CharField(max_length=200, default="assay-exports",
+                              help_text="Every object key starts with it; nothing is ever written outside it.")
+    endpoint_url = models.URLField(max_length=500, blank=True, default="",
+                                   help_text="S3-compatible endpoint (empty: AWS).")
+    region = models.CharField(max_length=64, blank=True, default="")
+    credentials_encrypted = models.TextField(blank=True, default="", editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "name"], name="uniq_export_destination_name"),
+        ]
+        ordering = ["project", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def has_credentials(self) -> bool:
+        return bool(self.credentials_encrypted)
+
+
+class DeploymentIdentity(models.Model):
+    """One row: this deployment's id in export keys when EXPORTS_DEPLOYMENT_ID is unset (stored at first use)."""
+
+    deployment_id = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.deployment_id
 
 
 class ExportSchedule(models.Model):
@@ -72,6 +123,8 @@ class ExportSchedule(models.Model):
     # Incremental runs export spans with watermark <= updated_at < window end; moved when a run succeeds.
     watermark = models.DateTimeField(null=True, blank=True)
     enabled = models.BooleanField(default=True)
+    destination = models.ForeignKey(ExportDestination, null=True, blank=True, on_delete=models.PROTECT,
+                                    related_name="schedules", help_text="Empty: the deployment's export storage.")
     periodic_task = models.OneToOneField(
         "django_celery_beat.PeriodicTask", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -93,6 +146,8 @@ class ExportSchedule(models.Model):
 
 
 class ExportJob(models.Model):
+    # In object keys: unique across databases and deployments, unlike the integer id.
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="export_jobs")
     source = models.CharField(max_length=16, choices=ExportSource.choices, default=ExportSource.SPANS)
     # Declared FilterSet parameters only (traces.filters.SpanFilter / TraceFilter).
@@ -121,7 +176,14 @@ class ExportJob(models.Model):
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    destination = models.ForeignKey(ExportDestination, null=True, blank=True, on_delete=models.PROTECT,
+                                    related_name="jobs")
     storage_key = models.CharField(max_length=1024, blank=True, default="")
+    # Files written next to the data: lineage.jsonl (dataset exports), validation.jsonl (fine-tuning formats).
+    lineage_key = models.CharField(max_length=1024, blank=True, default="")
+    validation_key = models.CharField(max_length=1024, blank=True, default="")
+    # {"valid": N, "invalid": M, "reasons": {rule: count}} for the fine-tuning formats.
+    validation = models.JSONField(null=True, blank=True)
     manifest_key = models.CharField(max_length=1024, blank=True, default="")
     attempts = models.PositiveSmallIntegerField(default=0)
     # Set on each claim; only the holder may report progress or publish, so a stale run never overwrites.
@@ -156,4 +218,8 @@ class ExportJob(models.Model):
 
     @property
     def file_name(self) -> str:
-        return self.storage_key.rsplit("/", 1)[-1] if self.storage_key else ""
+        """The download name: `<id>.<ext>` (the key's own name is the job's uuid)."""
+        if not self.storage_key:
+            return ""
+        name = self.storage_key.rsplit("/", 1)[-1]
+        return f"{self.pk}.{name.split('.', 1)[1]}" if "." in name else name

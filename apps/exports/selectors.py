@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from .models import ExportJob, ExportSchedule
+from .models import ExportDestination, ExportJob, ExportSchedule
 
 
 def export_jobs_for_projects(*, projects) -> QuerySet[ExportJob]:
@@ -12,7 +12,11 @@ def export_jobs_for_projects(*, projects) -> QuerySet[ExportJob]:
 
 
 def export_schedules_for_projects(*, projects) -> QuerySet[ExportSchedule]:
-    return ExportSchedule.objects.filter(project__in=projects).select_related("project", "dataset")
+    return ExportSchedule.objects.filter(project__in=projects).select_related("project", "dataset", "destination")
+
+
+def export_destinations_for_projects(*, projects) -> QuerySet[ExportDestination]:
+    return ExportDestination.objects.filter(project__in=projects).select_related("project").order_by("name", "id")
 
 
 def export_job_status(job: ExportJob) -> dict:

@@ -21,6 +21,7 @@ from apps.core.exceptions import ApplicationError
 from apps.projects.models import Project
 
 from . import storage
+from .destinations import deployment_id, destination_for_project
 from .formats import file_extension, writer_for
 from .models import (
     FINISHED_STATUSES,
@@ -32,6 +33,7 @@ from .models import (
     ScheduleKind,
     ScheduleMode,
 )
+from .side_files import publish_side_files
 from .sources import SpanSource, filtered_queryset, prefetched, source_for
 
 logger = logging.getLogger(__name__)
@@ -66,6 +68,8 @@ def _validate_choices(*, source: str, format: str, gzip: bool) -> None:
         errors["format"] = [f"Choose from {', '.join(ExportFormat.values)}."]
     elif gzip and not writer_for(format).supports_gzip:
         errors["gzip"] = ["Parquet files are compressed internally; gzip is not available for them."]
+    elif source in ExportSource.values and source not in getattr(writer_for(format), "sources", (source,)):
+        errors["format"] = [f"{format} exports read {' or '.join(writer_for(format).sources)}, not {source}."]
     if errors:
         raise ApplicationError("Invalid export.", fields=errors)
 
@@ -102,9 +106,12 @@ def export_job_create(
     window_end: datetime | None = None,
     dispatch: bool = True,
     actor: Any = None,
+    destination=None,
 ) -> ExportJob:
-    """Validate, save a queued job and send it to a worker once the transaction commits."""
+    """Validate, save a queued job and send it to a worker once the transaction commits.
+    `destination` (one of the project's ExportDestinations, or its id) defaults to the deployment's storage."""
     _validate_choices(source=source, format=format, gzip=gzip)
+    destination = destination_for_project(project=project, destination=destination)
     filters = filters or {}
     dataset_version = None
     if source == ExportSource.DATASET:
@@ -141,12 +148,15 @@ def export_job_create(
             schedule=schedule,
             window_start=window_start,
             window_end=window_end,
+            destination=destination,
         )
         job.storage_key = storage.export_key(
             project_slug=project.slug,
             source=source,
             created_at=job.created_at,
-            name=f"{job.pk}.{file_extension(format, gzip=bool(gzip))}",
+            name=f"{job.uid}.{file_extension(format, gzip=bool(gzip))}",
+            deployment_id=deployment_id(),
+            prefix=storage.prefix_for(destination),
         )
         job.save(update_fields=["storage_key"])
         audit_record(actor=actor or requested_by, action="export.create", obj=job, after=audit_snapshot(job))
@@ -238,7 +248,7 @@ def export_job_run(*, job_id: int) -> ExportJob | None:
     if not _claim(job_id, token):
         _fail_if_out_of_attempts(job_id)
         return None
-    job = ExportJob.objects.select_related("project", "dataset", "schedule").get(pk=job_id)
+    job = ExportJob.objects.select_related("project", "dataset", "schedule", "destination").get(pk=job_id)
     temp_path = storage.temp_file_for(job.pk)
     delay = float(_setting("EXPORTS_TEST_CHUNK_DELAY", 0) or 0)
     try:
@@ -269,8 +279,10 @@ def export_job_run(*, job_id: int) -> ExportJob | None:
         problems = [{"record": p.record, "reason": p.reason} for p in writer.problems]
         if not _mine(job.pk, token).exists():
             raise _Stop
-        size = storage.publish(local_path=temp_path, key=job.storage_key)
+        size = storage.publish(local_path=temp_path, key=job.storage_key, destination=job.destination)
+        side = publish_side_files(job=job, writer=writer)  # after the data, before the manifest
         finished = _mine(job.pk, token).update(
+            **side,
             status=ExportStatus.SUCCEEDED,
             progress=1.0,
             row_count=writer.rows_written,
@@ -282,8 +294,9 @@ def export_job_run(*, job_id: int) -> ExportJob | None:
         )
         if not finished:
             job.refresh_from_db(fields=["status", "run_token"])
-            if job.status == ExportStatus.CANCELLED:
-                storage.remove(job.storage_key)  # cancelled while publishing: no file stays
+            if job.status == ExportStatus.CANCELLED:  # cancelled while publishing: no file stays
+                for key in (job.storage_key, side.get("lineage_key"), side.get("validation_key")):
+                    storage.remove(key, job.destination)
             return job
     except _Stop:
         logger.info("Export job %s stopped: cancelled or taken over.", job_id)
@@ -302,7 +315,7 @@ def export_job_run(*, job_id: int) -> ExportJob | None:
         if os.path.exists(temp_path):
             os.remove(temp_path)
     job.refresh_from_db()
-    if job.schedule_id:
+    if job.schedule_id or job.source == ExportSource.DATASET:
         _schedule_run_finished(job)
     return job
 
@@ -404,6 +417,8 @@ def export_schedule_validate(*, schedule: ExportSchedule) -> None:
         if schedule.dataset_id is not None:
             errors["dataset"] = ["Only dataset schedules name a dataset."]
         filtered_queryset(source=schedule.source, project=schedule.project, filters=schedule.filters)
+    if schedule.destination_id is not None and schedule.destination.project_id != schedule.project_id:
+        errors["destination"] = ["Unknown destination."]
     if schedule.kind == ScheduleKind.CRONTAB:
         _parse_cron(schedule.cron)
     elif schedule.every < 1:
@@ -469,7 +484,8 @@ def export_schedule_run(*, schedule_id: int, now: datetime | None = None, reques
     `updated_at`; the watermark moves to the window end only when that run succeeds, so a failed run's
     window is covered again by the next one. Skipped (None) while an earlier run is unfinished."""
     # Two beats firing at once serialise on the schedule row (the dataset join is nullable: lock only "self").
-    schedule = ExportSchedule.objects.select_for_update(of=("self",)).select_related("project", "dataset").filter(
+    schedule = ExportSchedule.objects.select_for_update(of=("self",)).select_related(
+        "project", "dataset", "destination").filter(
         pk=schedule_id
     ).first()
     if schedule is None:
@@ -497,28 +513,33 @@ def export_schedule_run(*, schedule_id: int, now: datetime | None = None, reques
         schedule=schedule,
         window_start=window_start,
         window_end=window_end,
+        destination=schedule.destination,
     )
     ExportSchedule.objects.filter(pk=schedule.pk).update(last_run_at=now)
     return job
 
 
 def _schedule_run_finished(job: ExportJob) -> None:
-    """After a scheduled run succeeded: advance the watermark, then write the manifest last."""
+    """After a scheduled run or a dataset export succeeded: advance the watermark, then write the manifest last."""
     if job.status != ExportStatus.SUCCEEDED:
         return
     if job.window_end is not None:
         ExportSchedule.objects.filter(pk=job.schedule_id).filter(
             Q(watermark__isnull=True) | Q(watermark__lt=job.window_end)
         ).update(watermark=job.window_end)
-    manifest_key = job.storage_key.rsplit("/", 1)[0] + f"/{job.pk}.manifest.json"
+    manifest_key = storage.sibling_key(job.storage_key, "manifest.json")
     manifest = {
         "job_id": job.pk,
+        "job_uid": str(job.uid),
         "schedule_id": job.schedule_id,
         "project": job.project.slug,
         "source": job.source,
         "format": job.format,
         "gzip": job.gzip,
-        "files": [{"key": job.storage_key, "rows": job.row_count, "bytes": job.byte_size}],
+        "files": [{"key": job.storage_key, "rows": job.row_count, "bytes": job.byte_size}]
+        + [{"key": key, "kind": kind} for kind, key in (("lineage", job.lineage_key),
+                                                         ("validation", job.validation_key)) if key],
+        "validation": job.validation,
         "row_count": job.row_count,
         "problem_count": job.problem_count,
         "window": {
@@ -529,6 +550,7 @@ def _schedule_run_finished(job: ExportJob) -> None:
         "dataset_version": job.dataset_version,
         "finished_at": job.finished_at.isoformat() if job.finished_at else None,
     }
-    storage.publish_bytes(data=json.dumps(manifest, indent=2).encode(), key=manifest_key)
+    storage.publish_bytes(data=json.dumps(manifest, indent=2).encode(), key=manifest_key,
+                          destination=job.destination)
     ExportJob.objects.filter(pk=job.pk).update(manifest_key=manifest_key)
     job.manifest_key = manifest_key

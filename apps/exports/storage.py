@@ -4,6 +4,10 @@ Files are written to a local temporary file first and published to their final k
 complete: on a local folder by `os.replace` (atomic on one filesystem), on S3-compatible storage
 by a single upload (an object, even a multipart one, becomes visible only when the upload
 completes). A reader therefore never sees a half-written file at a final key.
+
+A job writes to its project's `ExportDestination` when it names one, else to the deployment-wide
+`STORAGES["exports"]`. Keys are `<prefix>/<deployment id>/<project>/<source>/dt=YYYY-MM-DD/<job uuid>.<ext>`,
+so two deployments (or two databases) sharing a bucket never write the same key.
 """
 
 from __future__ import annotations
@@ -28,6 +32,38 @@ def exports_storage() -> Storage:
     return storages["exports"]
 
 
+def prefix_for(destination) -> str:
+    """The key prefix of a destination (None: EXPORTS_PREFIX), without building its storage."""
+    prefix = settings.EXPORTS_PREFIX.strip("/")
+    if destination is None:
+        return prefix
+    if destination.kind == "local":
+        return f"{prefix}/{destination.prefix.strip('/')}"
+    return destination.prefix.strip("/")
+
+
+def target_for(destination) -> tuple[Storage, str]:
+    """(storage, key prefix) of a destination; None: the deployment's export storage and EXPORTS_PREFIX."""
+    if destination is None or destination.kind == "local":  # local: a sub-folder, still under EXPORTS_PREFIX
+        return exports_storage(), prefix_for(destination)
+    from storages.backends.s3 import S3Storage
+
+    from apps.core.encryption import decrypt_json
+
+    credentials = decrypt_json(destination.credentials_encrypted) or {}
+    options = {
+        "bucket_name": destination.bucket,
+        "endpoint_url": destination.endpoint_url or None,
+        "region_name": destination.region or None,
+        "access_key": credentials.get("access_key_id") or None,
+        "secret_key": credentials.get("secret_access_key") or None,
+        "security_token": credentials.get("session_token") or None,
+        "file_overwrite": True,
+        "default_acl": None,
+    }
+    return S3Storage(**options), destination.prefix.strip("/")
+
+
 def _refuse(message: str) -> ApplicationError:
     return ApplicationError(message, fields={"storage_key": [message]})
 
@@ -50,14 +86,22 @@ def key_within_prefix(key: str, *, prefix: str | None = None) -> str:
     return key
 
 
-def export_key(*, project_slug: str, source: str, created_at: datetime, name: str) -> str:
-    """`{prefix}/{project}/{source}/{yyyy}/{mm}/{dd}/{name}`; every segment is checked."""
-    prefix = settings.EXPORTS_PREFIX.strip("/")
-    for label, segment in (("project", project_slug), ("source", source), ("name", name)):
+def export_key(*, project_slug: str, source: str, created_at: datetime, name: str, deployment_id: str,
+               prefix: str | None = None) -> str:
+    """`{prefix}/{deployment}/{project}/{source}/dt={yyyy-mm-dd}/{name}`; every segment is checked."""
+    prefix = (prefix if prefix is not None else settings.EXPORTS_PREFIX).strip("/")
+    for label, segment in (("deployment", deployment_id), ("project", project_slug), ("source", source),
+                           ("name", name)):
         if not _SEGMENT_RE.match(segment or "") or ".." in segment:
             raise _refuse(f"Unsafe {label} for an export key: {segment!r}.")
-    key = f"{prefix}/{project_slug}/{source}/{created_at:%Y/%m/%d}/{name}"
+    key = f"{prefix}/{deployment_id}/{project_slug}/{source}/dt={created_at:%Y-%m-%d}/{name}"
     return key_within_prefix(key, prefix=prefix)
+
+
+def sibling_key(key: str, name: str) -> str:
+    """A file next to `key` (lineage, validation report, manifest): same folder, `<stem>.<name>`."""
+    folder, file_name = key.rsplit("/", 1)
+    return f"{folder}/{file_name.split('.', 1)[0]}.{name}"
 
 
 def temp_dir() -> str:
@@ -87,10 +131,10 @@ def _local_path(storage: Storage, key: str) -> str | None:
         return None
 
 
-def publish(*, local_path: str, key: str) -> int:
+def publish(*, local_path: str, key: str, destination=None) -> int:
     """Move a complete local file to `key` (overwriting that key only). Returns its size in bytes."""
-    key_within_prefix(key)
-    storage = exports_storage()
+    storage, prefix = target_for(destination)
+    key_within_prefix(key, prefix=prefix)
     size = os.path.getsize(local_path)
     target = _local_path(storage, key)
     if target is not None:
@@ -117,24 +161,29 @@ def publish(*, local_path: str, key: str) -> int:
     return size
 
 
-def publish_bytes(*, data: bytes, key: str) -> None:
+def publish_bytes(*, data: bytes, key: str, destination=None) -> int:
     """Write a small file (a manifest) to `key`, through the same atomic path."""
     fd, path = tempfile.mkstemp(prefix="assay-manifest-", suffix=".part", dir=temp_dir())
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)
-    publish(local_path=path, key=key)
+    return publish(local_path=path, key=key, destination=destination)
 
 
-def remove(key: str) -> None:
+def remove(key: str, destination=None) -> None:
     if key:
-        key_within_prefix(key)
+        storage, prefix = target_for(destination)
+        key_within_prefix(key, prefix=prefix)
         with contextlib.suppress(FileNotFoundError):
-            exports_storage().delete(key)
+            storage.delete(key)
 
 
-def exists(key: str) -> bool:
-    return bool(key) and exports_storage().exists(key_within_prefix(key))
+def exists(key: str, destination=None) -> bool:
+    if not key:
+        return False
+    storage, prefix = target_for(destination)
+    return storage.exists(key_within_prefix(key, prefix=prefix))
 
 
-def open_for_download(key: str):
-    return exports_storage().open(key_within_prefix(key), "rb")
+def open_for_download(key: str, destination=None):
+    storage, prefix = target_for(destination)
+    return storage.open(key_within_prefix(key, prefix=prefix), "rb")

@@ -46,7 +46,8 @@ POLICY: dict[str, Rule] = {
     # configuring: score types, queues, export schedules
     "score_config.manage": Rule(Role.ADMIN, ("write",)),
     "queue.manage": Rule(Role.ADMIN, ("write",)),
-    "export.schedule": Rule(Role.ADMIN, ()),
+    "export.schedule": Rule(Role.ADMIN, ("write",)),
+    "export.destination": Rule(Role.ADMIN, ("write",)),
     # curating: tags, datasets, one-off exports, trace views and their share links
     "tag.manage": Rule(Role.CURATOR, ("write",)),
     "dataset.write": Rule(Role.CURATOR, ("write",)),

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gzip
 import io
+import socket
 
+import boto3
 import pytest
 
 from apps.exports import storage
@@ -67,3 +69,42 @@ def read_file(job) -> bytes:
 
 def as_buffer(job) -> io.BytesIO:
     return io.BytesIO(read_file(job))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def s3_server(monkeypatch):
+    """moto's S3 server on loopback: (boto3 client, endpoint URL); bucket "assay-test" exists."""
+    from moto.server import ThreadedMotoServer
+
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    reset = f"{endpoint}/moto-api/reset"  # moto keeps buckets in-process across servers
+    __import__("httpx").post(reset)
+    client.create_bucket(Bucket="assay-test")
+    yield client, endpoint
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(settings, s3_server):
+    """The deployment's export storage on moto's S3 server."""
+    client, endpoint = s3_server
+    settings.STORAGES = {**settings.STORAGES, "exports": {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {"bucket_name": "assay-test", "endpoint_url": endpoint, "region_name": "us-east-1",
+                    "access_key": "testing", "secret_key": "testing", "file_overwrite": True, "default_acl": None},
+    }}
+    return client

@@ -91,7 +91,7 @@ def test_parquet_refuses_gzip(project):
 
 def test_gzip_jsonl(project, annotated_spans):
     job = run(project, format="jsonl", gzip=True)
-    assert job.storage_key.endswith(f"/{job.pk}.jsonl.gz")
+    assert job.storage_key.endswith(f"/{job.uid}.jsonl.gz")
     assert len(read_file(job).decode().splitlines()) == 3
     frame = pd.read_json(io.BytesIO(read_file(job)), lines=True)
     assert len(frame) == 3

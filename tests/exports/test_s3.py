@@ -3,46 +3,13 @@
 from __future__ import annotations
 
 import json
-import socket
 
-import boto3
 import pytest
 
 from apps.exports import storage
 from tests.exports.conftest import run
 
 pytestmark = pytest.mark.django_db
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def s3_bucket(settings, monkeypatch):
-    from moto.server import ThreadedMotoServer
-
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(name, value)
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
-    reset = f"{endpoint}/moto-api/reset"  # moto keeps buckets in-process across servers
-    __import__("httpx").post(reset)
-    client.create_bucket(Bucket="assay-test")
-    settings.STORAGES = {**settings.STORAGES, "exports": {
-        "BACKEND": "storages.backends.s3.S3Storage",
-        "OPTIONS": {"bucket_name": "assay-test", "endpoint_url": endpoint, "region_name": "us-east-1",
-                    "access_key": "testing", "secret_key": "testing", "file_overwrite": True, "default_acl": None},
-    }}
-    yield client
-    server.stop()
 
 
 def test_export_to_s3(project, annotated_spans, s3_bucket, key_client):

@@ -134,7 +134,7 @@ def test_scheduled_run_writes_a_manifest_last(project, annotated_spans):
     job = export_schedule_run(schedule_id=schedule.pk, now=timezone.now() + timedelta(seconds=1))
     export_job_run(job_id=job.pk)
     job.refresh_from_db()
-    assert job.manifest_key == job.storage_key.rsplit("/", 1)[0] + f"/{job.pk}.manifest.json"
+    assert job.manifest_key == job.storage_key.rsplit("/", 1)[0] + f"/{job.uid}.manifest.json"
     with storage.open_for_download(job.manifest_key) as fh:
         manifest = json.load(fh)
     assert manifest["files"] == [{"key": job.storage_key, "rows": 3, "bytes": job.byte_size}]

@@ -16,7 +16,7 @@ from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
 from apps.datasets.models import Dataset, DatasetJob
-from apps.exports.models import ExportJob
+from apps.exports.models import ExportDestination, ExportJob, ExportSchedule
 from apps.projects import permissions as policy
 from apps.projects.models import ROLE_RANK, Membership, Role
 from apps.queues.models import ReviewItem, ReviewQueue
@@ -125,6 +125,19 @@ WRITES = {
     ("POST", "/api/v1/exports/"): (
         "export.run", lambda w: {"project": w.project.slug, "source": "spans", "format": "jsonl"}, "writes"),
     ("POST", "/api/v1/exports/{id}/cancel/"): ("export.run", lambda w: {}, "writes"),
+    ("POST", "/api/v1/export-schedules/"): (
+        "export.schedule", lambda w: {"project": w.project.slug, "name": "hourly", "every": 1, "period": "hours"},
+        "writes"),
+    ("PATCH", "/api/v1/export-schedules/{id}/"): ("export.schedule", lambda w: {"every": 2}, "writes"),
+    ("DELETE", "/api/v1/export-schedules/{id}/"): ("export.schedule", None, "writes"),
+    ("POST", "/api/v1/export-schedules/{id}/pause/"): ("export.schedule", lambda w: {}, "writes"),
+    ("POST", "/api/v1/export-schedules/{id}/resume/"): ("export.schedule", lambda w: {}, "ok"),
+    ("POST", "/api/v1/export-schedules/{id}/trigger/"): ("export.schedule", lambda w: {}, "writes"),
+    ("POST", "/api/v1/export-destinations/"): (
+        "export.destination", lambda w: {"project": w.project.slug, "name": "cold", "kind": "local",
+                                         "prefix": "cold"}, "writes"),
+    ("PATCH", "/api/v1/export-destinations/{id}/"): ("export.destination", lambda w: {"prefix": "moved"}, "writes"),
+    ("DELETE", "/api/v1/export-destinations/{id}/"): ("export.destination", None, "writes"),
     ("POST", "/api/v1/feedback/"): (
         "feedback.send", lambda w: {"project": w.project.slug, "span_id": w[Span].span_id, "comment": "x"}, "writes"),
     ("POST", "/api/v1/ingest/"): ("trace.ingest", _ingest_body, None),
@@ -172,6 +185,7 @@ READ_POSTS = {("POST", "/api/v1/trace-views/preview/")}
 
 ID_MODELS = {
     "/api/v1/dataset-jobs/": DatasetJob, "/api/v1/datasets/": Dataset, "/api/v1/exports/": ExportJob,
+    "/api/v1/export-schedules/": ExportSchedule, "/api/v1/export-destinations/": ExportDestination,
     "/api/v1/review-queues/": ReviewQueue, "/api/v1/score-configs/": ScoreConfig, "/api/v1/scores/": Score,
     "/api/v1/share-links/": ShareLink, "/api/v1/trace-views/": TraceView, "/api/v1/members/": Membership,
 }

@@ -11,7 +11,8 @@ from django.db import models
 
 from apps.datasets.models import DatasetJob
 from apps.datasets.services import dataset_records_upsert, dataset_version_tag_set
-from apps.exports.models import ExportJob, ExportSchedule
+from apps.exports.destinations import export_destination_create
+from apps.exports.models import ExportDestination, ExportJob, ExportSchedule
 from apps.exports.services import export_schedule_save
 from apps.projects.models import Membership, Project, ProjectAPIKey
 from apps.projects.services import api_key_create
@@ -72,6 +73,7 @@ def build_world(project: Project, *, author) -> World:
     export_job = ExportJob.objects.create(project=project, source="spans", format="jsonl", requested_by=author)
     schedule = export_schedule_save(schedule=ExportSchedule(
         project=project, name="nightly", source="spans", format="jsonl", kind="interval", every=1, period="days"))
+    destination = export_destination_create(project=project, name="archive", kind="local", prefix="archive")
     view = factories.TraceViewFactory(project=project)
     link, token = share_link_create(view=view, trace=trace, user=author)
     default = trace_view_default_set(project=project, view=view)
@@ -83,6 +85,7 @@ def build_world(project: Project, *, author) -> World:
         ScoreEvent: ScoreEvent.objects.filter(span=span).first(), Comment: comment, Correction: correction,
         TagEvent: TagEvent.objects.filter(span=span).first(), ReviewQueue: queue, ReviewItem: item,
         Dataset: dataset, DatasetJob: dataset_job, ExportJob: export_job, ExportSchedule: schedule,
+        ExportDestination: destination,
         TraceView: view, ShareLink: link, TraceViewDefault: default, Membership: membership,
     }
     w.extra = {"key": key, "loose_span": loose_span, "scoring": scoring, "share_token": token, "record_id": "r1", "dataset_tag": "prod"}

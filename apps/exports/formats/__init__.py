@@ -8,6 +8,7 @@ from .base import Batch, Column, Problem, SourceMeta, Writer
 from .csv import CSVWriter
 from .jsonl import JSONLWriter
 from .openai_chat import OpenAIChatWriter
+from .openai_dpo import OpenAIPreferenceWriter
 from .parquet import ParquetWriter
 
 WRITERS: dict[str, type[Writer]] = {
@@ -15,6 +16,7 @@ WRITERS: dict[str, type[Writer]] = {
     "csv": CSVWriter,
     "parquet": ParquetWriter,
     "openai_chat": OpenAIChatWriter,
+    "openai_dpo": OpenAIPreferenceWriter,
 }
 
 

@@ -5,6 +5,8 @@ correction, or a dataset record's expected value) as the assistant turn. A span'
 never used: fine-tuning on unreviewed production answers would teach the model its own mistakes.
 Filter spans with `has_expected=true` to export only corrected ones. A record that cannot become a
 valid conversation is not written and is reported in `ExportJob.problems` with the reason.
+Every line is then checked against OpenAI's documented rules (`apps.exports.finetune`); the
+per-record report is published next to the file as `<job>.validation.jsonl`.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from typing import Any
 
 import orjson
 
+from ..finetune import ValidationReport, chat_line_problems
+from ..storage import temp_dir
 from .base import Batch, Problem, Writer, dumps_json, python_value
 
 ROLES = {"system", "developer", "user", "assistant", "tool"}
@@ -100,16 +104,30 @@ class OpenAIChatWriter(Writer):
         kinds = {c.name: c.kind for c in meta.columns}
         self.load_input = python_value(kinds[meta.chat_input])
         self.load_expected = python_value(kinds[meta.chat_expected])
+        self.report = ValidationReport(temp_dir())
 
     def write_batch(self, batch: Batch) -> None:
         lines = []
         for row in batch.rows:
+            record_id = str(row[self.i_id])
             try:
                 record = conversation(self.load_input(row[self.i_input]), self.load_expected(row[self.i_expected]))
             except InvalidConversation as exc:
-                self.problems.append(Problem(record=str(row[self.i_id]), reason=str(exc)))
+                self.problems.append(Problem(record=record_id, reason=str(exc)))
+                self.report.add(record_id, [{"rule": "conversion", "message": str(exc)}])
+                continue
+            problems = chat_line_problems(record)
+            self.report.add(record_id, problems)
+            if problems:
+                self.problems.append(Problem(record=record_id, reason="; ".join(p["message"] for p in problems)))
                 continue
             lines.append(orjson.dumps(record, option=orjson.OPT_NON_STR_KEYS))
         if lines:
             self.fh.write(b"\n".join(lines) + b"\n")
         self.rows_written += len(lines)
+
+    def close(self) -> None:
+        self.report.close()
+
+    def abort(self) -> None:
+        self.report.discard()
