@@ -466,11 +466,12 @@ class JobStatusView(DatasetAdminView):
 
 
 def _spans_for(queryset):
-    from apps.traces.models import Span, Trace
+    from apps.traces.models import Trace
+    from apps.traces.selectors import root_spans_of
 
     if queryset.model is Trace:
         # A trace's root span carries the trace-level input and output.
-        return Span.objects.filter(trace__in=queryset.values("pk"), parent_span_id="")
+        return root_spans_of(queryset)
     return queryset
 
 

@@ -29,6 +29,7 @@ from apps.projects.models import Project
 
 from .ingest import CleanSpan, span_item_clean
 from .models import Span, Tag, Trace
+from .selectors import trace_root_span_pk
 
 MISMATCHED_TRACE = "This span_id was ingested before under another trace_id."
 PREVIEW_CHARS = 200
@@ -499,44 +500,20 @@ def trace_summaries_refresh(*, trace_pks: Iterable[int]) -> None:
         _summaries_update(trace_pks=pks)
 
 
-def _roots(cursor, trace_pks: list[int]) -> list[tuple[int, int, Any, Any]]:
-    """(trace pk, root span pk, input, output): the span without a parent, else the earliest span."""
-    ranked = """
-        SELECT trace_id, id, input, output FROM (
-            SELECT trace_id, id, input, output, ROW_NUMBER() OVER (
-                PARTITION BY trace_id
-                ORDER BY CASE WHEN parent_span_id = '' THEN 0 ELSE 1 END,
-                         CASE WHEN start_time IS NULL THEN 1 ELSE 0 END, start_time, id
-            ) AS rank
-            FROM traces_span WHERE trace_id {where}
-        ) ranked WHERE rank = 1
-    """
-    found = []
-    if _is_postgres():
-        # One index lookup per trace (LATERAL), whatever the planner's statistics say.
-        cursor.execute(
-            """
-            SELECT k.trace_pk, r.id, r.input, r.output FROM unnest(%s::bigint[]) AS k(trace_pk)
-            CROSS JOIN LATERAL (
-                SELECT s.id, s.input, s.output FROM traces_span s WHERE s.trace_id = k.trace_pk
-                ORDER BY (s.parent_span_id <> ''), s.start_time NULLS LAST, s.id LIMIT 1
-            ) r
-            """,
-            [trace_pks],
-        )
-        found = cursor.fetchall()
-    else:
-        for chunk in _chunks(trace_pks):
-            cursor.execute(ranked.format(where=f"IN ({_marks(chunk)})"), chunk)
-            found.extend(cursor.fetchall())
+def _roots(trace_pks: list[int]) -> list[tuple[int, int, Any, Any]]:
+    """(trace pk, root span pk, input, output), the root by `selectors.root_span_order`: one index
+    lookup a trace for the root's pk, then the roots by pk."""
+    found: list[tuple[int, int, Any, Any]] = []
+    for chunk in _chunks(trace_pks):
+        root_pks = Trace.objects.filter(pk__in=chunk).values_list(trace_root_span_pk(), flat=True)
+        found.extend(Span.objects.filter(pk__in=[pk for pk in root_pks if pk is not None])
+                     .values_list("trace_id", "pk", "input", "output"))
     return found
 
 
 def _preview(value: Any) -> str:
     if value is None:
         return ""
-    if isinstance(value, str | bytes):
-        value = orjson.loads(value)
     if isinstance(value, dict) and isinstance(value.get("role"), str) and "content" in value:
         value = [value]  # one chat message: preview its text
     return json_preview(value, PREVIEW_CHARS)
@@ -546,7 +523,7 @@ def _summaries_update(*, trace_pks: list[int]) -> None:
     if not trace_pks:
         return
     with connection.cursor() as cursor:
-        roots = [(trace_pk, root_pk, _preview(i), _preview(o)) for trace_pk, root_pk, i, o in _roots(cursor, trace_pks)]
+        roots = [(trace_pk, root_pk, _preview(i), _preview(o)) for trace_pk, root_pk, i, o in _roots(trace_pks)]
         if not roots:
             return
         if _is_postgres():

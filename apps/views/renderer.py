@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from django.template.loader import render_to_string
 
 from apps.traces.models import Span, Trace
+from apps.traces.selectors import trace_root_span
 
 from .schema import parse_path
 
@@ -86,17 +87,7 @@ class TraceContext:
 
     @property
     def root(self) -> Span | None:
-        if not self.spans:
-            return None
-        if self.trace.root_span_id:
-            for span in self.spans:
-                if span.span_id == self.trace.root_span_id:
-                    return span
-        ids = {s.span_id for s in self.spans}
-        for span in self.spans:
-            if not span.parent_span_id or span.parent_span_id not in ids:
-                return span
-        return self.spans[0]
+        return trace_root_span(trace=self.trace, spans=self.spans)
 
     def matching(self, selector: dict[str, Any] | None) -> list[Span]:
         if not selector:
