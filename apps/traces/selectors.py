@@ -11,14 +11,9 @@ from django.db.models import Case, F, OuterRef, QuerySet, Subquery, Value, When
 
 from apps.core.exceptions import ApplicationError, not_found
 
+from .columns import SPAN_LIGHT_FIELDS
 from .filters import SpanFilter, TraceFilter
 from .models import Span, Trace
-
-# Columns of a span that are cheap to load for every span of a tree (no input/output/metadata JSON).
-SPAN_LIGHT_FIELDS = (
-    "id", "project_id", "trace_id", "span_id", "parent_span_id", "name", "type", "start_time", "end_time",
-    "duration_ms", "is_error", "model", "input_tokens", "output_tokens", "total_tokens", "cost", "tags",
-)
 
 
 def _project_ids(projects) -> list[int]:
