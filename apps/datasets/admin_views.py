@@ -90,18 +90,11 @@ class DatasetAdminView(View):
                                            f"{version.updated} updated, {version.removed} removed).")
 
 
-def _preview(value: Any, limit: int = 160) -> str:
-    """A chat message shows its text; anything else its json_preview."""
-    if isinstance(value, dict) and isinstance(value.get("content"), str) and "role" in value:
-        value = value["content"]
-    return json_preview(value, limit)
-
-
 def _record_row(record: DatasetRecord, *, editable: bool) -> dict[str, Any]:
     row = {
         "record": record,
-        "input_preview": _preview(record.input),
-        "expected_preview": _preview(record.expected),
+        "input_preview": json_preview(record.input, 160),
+        "expected_preview": json_preview(record.expected, 160),
     }
     if editable:
         row["form"] = RecordForm(initial={

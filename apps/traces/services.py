@@ -465,8 +465,6 @@ def _roots(trace_pks: list[int]) -> list[tuple[int, int, Any, Any]]:
 def _preview(value: Any) -> str:
     if value is None:
         return ""
-    if isinstance(value, dict) and isinstance(value.get("role"), str) and "content" in value:
-        value = [value]  # one chat message: preview its text
     return json_preview(value, PREVIEW_CHARS)
 
 
