@@ -22,6 +22,7 @@ import json
 import os
 import queue
 import random
+import secrets
 import socket
 import subprocess
 import sys
@@ -317,7 +318,7 @@ def start_server(url: str, port: int, workers: int) -> subprocess.Popen:
         os.environ,
         DATABASE_URL=url,
         DJANGO_SETTINGS_MODULE="config.settings_production",
-        SECRET_KEY="bench-" + "x" * 50,
+        SECRET_KEY="bench-" + secrets.token_urlsafe(50),
         ALLOWED_HOSTS="127.0.0.1,localhost",
         SECURE_SSL_REDIRECT="False",
         LOG_LEVEL="WARNING",

@@ -10,7 +10,8 @@ from typing import Any
 
 class StubLLM:
     """Answers `/chat/completions`: each queued reply in turn (a string is the assistant's content, an
-    int an HTTP error status), then `answer` as JSON content. Records every request: path,
+    int an HTTP error status, a `(status, headers)` pair an answer with those headers, a dict the
+    whole JSON body), then `answer` as JSON content. Records every request: path,
     Authorization header, the raw body and its parsed JSON (`body`)."""
 
     def __init__(self, replies=(), answer: Any = None):
@@ -25,11 +26,17 @@ class StubLLM:
                 stub.requests.append({"path": self.path, "auth": self.headers.get("Authorization"),
                                       "raw": raw, "body": json.loads(raw)})
                 reply = stub.replies.pop(0) if stub.replies else json.dumps(stub.answer or {})
-                if isinstance(reply, int):
-                    self.send_response(reply)
+                if isinstance(reply, int | tuple):
+                    status, headers = reply if isinstance(reply, tuple) else (reply, {})
+                    self.send_response(status)
+                    for name, value in headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
-                payload = json.dumps({"choices": [{"message": {"role": "assistant", "content": reply}}]}).encode()
+                answer = reply if isinstance(reply, dict) else {
+                    "choices": [{"message": {"role": "assistant", "content": reply}}]}
+                payload = json.dumps(answer).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))

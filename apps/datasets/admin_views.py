@@ -26,6 +26,7 @@ from django.views import View
 from apps.core.admin import policy_action
 from apps.core.exceptions import ApplicationError
 from apps.core.json_preview import json_preview
+from apps.core.llm import LLM_HELP, llm_configured
 from apps.projects.permissions import action_role, can, projects_where
 from apps.projects.selectors import projects_for_user
 
@@ -69,7 +70,7 @@ class DatasetAdminView(View):
         }
         if getattr(self, "dataset", None) is not None:
             ctx.update({"dataset": self.dataset, "original": self.dataset, "can_write": self.can_write,
-                        "llm_configured": generation.llm_configured()})
+                        "llm_configured": llm_configured()})
         ctx.update(extra)
         return ctx
 
@@ -89,18 +90,11 @@ class DatasetAdminView(View):
                                            f"{version.updated} updated, {version.removed} removed).")
 
 
-def _preview(value: Any, limit: int = 160) -> str:
-    """A chat message shows its text; anything else its json_preview."""
-    if isinstance(value, dict) and isinstance(value.get("content"), str) and "role" in value:
-        value = value["content"]
-    return json_preview(value, limit)
-
-
 def _record_row(record: DatasetRecord, *, editable: bool) -> dict[str, Any]:
     row = {
         "record": record,
-        "input_preview": _preview(record.input),
-        "expected_preview": _preview(record.expected),
+        "input_preview": json_preview(record.input, 160),
+        "expected_preview": json_preview(record.expected, 160),
     }
     if editable:
         row["form"] = RecordForm(initial={
@@ -355,11 +349,11 @@ class ImportView(DatasetAdminView):
 class GenerateView(DatasetAdminView):
     def get(self, request, pk):
         return self.render("admin/datasets/dataset/generate.html", title=f"{self.dataset.name}: generate examples",
-                           form=GenerateForm(), how_to=generation.HOW_TO_CONFIGURE)
+                           form=GenerateForm(), how_to=LLM_HELP)
 
     def post(self, request, pk):
         form = GenerateForm(request.POST)
-        if form.is_valid() and generation.llm_configured():
+        if form.is_valid() and llm_configured():
             try:
                 version = generation.dataset_generate_records(dataset=self.dataset, author=request.user,
                                                               **form.cleaned_data)
@@ -369,7 +363,7 @@ class GenerateView(DatasetAdminView):
                 self.version_message(version, "Generated records (tagged needs-review)")
                 return self.back_to_records(tag=generation.GENERATED_TAG)
         return self.render("admin/datasets/dataset/generate.html", title=f"{self.dataset.name}: generate examples",
-                           form=form, how_to=generation.HOW_TO_CONFIGURE)
+                           form=form, how_to=LLM_HELP)
 
 
 def _start_or_run(request, dataset: Dataset, span_pks: list[int], *, kind: str, mapping: dict, message: str):
@@ -466,11 +460,12 @@ class JobStatusView(DatasetAdminView):
 
 
 def _spans_for(queryset):
-    from apps.traces.models import Span, Trace
+    from apps.traces.models import Trace
+    from apps.traces.selectors import root_spans_of
 
     if queryset.model is Trace:
         # A trace's root span carries the trace-level input and output.
-        return Span.objects.filter(trace__in=queryset.values("pk"), parent_span_id="")
+        return root_spans_of(queryset)
     return queryset
 
 

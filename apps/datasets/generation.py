@@ -1,8 +1,8 @@
 """Generated records: ask an OpenAI-compatible chat completions endpoint for new records in the style of
 sampled existing ones.
 
-The endpoint, key and model come from settings (LLM_BASE_URL, LLM_API_KEY, LLM_MODEL) only, never from
-a request. What comes back is untrusted: it is parsed as JSON and validated like any other batch.
+The endpoint is `apps.core.llm`'s. What comes back is untrusted: it is parsed as JSON and validated
+like any other batch.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import json
 import random
 from typing import Any
 
-import httpx
 from django.conf import settings
 
 from apps.core.exceptions import ApplicationError
+from apps.core.llm import LLM_HELP, llm_chat, llm_configured
 
 from .models import Dataset, DatasetVersion, RecordOrigin
 from .selectors import dataset_records_at_version
@@ -23,46 +23,6 @@ from .services import dataset_records_upsert
 GENERATED_TAG = "needs-review"
 MAX_GENERATED = 50
 SAMPLE_CHARS = 4000
-
-HOW_TO_CONFIGURE = (
-    "Generation needs an OpenAI-compatible chat completions endpoint. Set LLM_BASE_URL "
-    "(for example https://api.openai.com/v1 or http://127.0.0.1:11434/v1 for a local server), "
-    "LLM_API_KEY and LLM_MODEL in the environment (see .env.example) and restart Assay."
-)
-
-
-def llm_configured() -> bool:
-    return bool(settings.LLM_BASE_URL and settings.LLM_MODEL)
-
-
-def llm_chat_json(messages: list[dict[str, str]], *, timeout: float | None = None) -> Any:
-    """One chat completion asking for a JSON object; returns the parsed object."""
-    if not llm_configured():
-        raise ApplicationError(HOW_TO_CONFIGURE, status=503)
-    url = settings.LLM_BASE_URL.rstrip("/") + "/chat/completions"
-    headers = {"Content-Type": "application/json"}
-    if settings.LLM_API_KEY:
-        headers["Authorization"] = f"Bearer {settings.LLM_API_KEY}"
-    body = {"model": settings.LLM_MODEL, "messages": messages, "temperature": 0.8,
-            "response_format": {"type": "json_object"}}
-    try:
-        response = httpx.post(url, json=body, headers=headers,
-                              timeout=timeout or settings.LLM_TIMEOUT_SECONDS, follow_redirects=False)
-    except httpx.HTTPError as exc:
-        raise ApplicationError(f"The LLM endpoint could not be reached ({exc.__class__.__name__}).", status=502)
-    if response.status_code != 200:
-        raise ApplicationError(f"The LLM endpoint answered HTTP {response.status_code}.", status=502)
-    try:
-        content = response.json()["choices"][0]["message"]["content"]
-        if isinstance(content, str):
-            content = content.strip()
-            if content.startswith("```"):  # some models fence JSON despite response_format
-                content = content.strip("`").removeprefix("json").strip()
-            return json.loads(content)
-        return content
-    except (ValueError, KeyError, IndexError, TypeError):
-        raise ApplicationError("The LLM endpoint did not answer with JSON.", status=502)
-
 
 def _sample(dataset: Dataset, size: int) -> list[dict[str, Any]]:
     live = dataset_records_at_version(dataset=dataset)
@@ -104,12 +64,12 @@ def dataset_generate_records(
 ) -> DatasetVersion | None:
     """Generate `count` records and insert them as ONE version, origin `generated`, tagged needs-review."""
     if not llm_configured():
-        raise ApplicationError(HOW_TO_CONFIGURE, status=503)
+        raise ApplicationError(LLM_HELP, status=503)
     if not isinstance(count, int) or not 1 <= count <= MAX_GENERATED:
         raise ApplicationError("Invalid count.", fields={"count": [f"Between 1 and {MAX_GENERATED}."]})
     examples = _sample(dataset, sample_size)
-    answer = llm_chat_json(generation_prompt(dataset=dataset, examples=examples, count=count,
-                                             instructions=instructions))
+    answer = llm_chat(generation_prompt(dataset=dataset, examples=examples, count=count, instructions=instructions),
+                      json_mode=True, temperature=0.8)
     records = answer.get("records") if isinstance(answer, dict) else answer
     if not isinstance(records, list) or not records:
         raise ApplicationError("The LLM answer had no records.", status=502)

@@ -23,6 +23,7 @@ from apps.traces.models import Span, Trace
 
 from .formats.base import Batch, Column, SourceMeta
 from .models import ExportJob, ExportSource
+from .span_columns import span_fields
 
 
 def _raw(name: str):
@@ -70,32 +71,7 @@ NULLABLE = True
 NOT_NULL = False
 
 # (column, kind, expression in values_list, nullable)
-SPAN_FIELDS: list[tuple[str, str, Any, bool]] = [
-    ("span_id", "str", "span_id", NOT_NULL),
-    ("trace_id", "str", "trace__trace_id", NOT_NULL),
-    ("parent_span_id", "str", "parent_span_id", NOT_NULL),
-    ("name", "str", "name", NOT_NULL),
-    ("type", "str", "type", NOT_NULL),
-    ("model", "str", "model", NOT_NULL),
-    ("start_time", "timestamp", IsoTimestamp("start_time"), NULLABLE),
-    ("end_time", "timestamp", IsoTimestamp("end_time"), NULLABLE),
-    ("duration_ms", "float", "duration_ms", NULLABLE),
-    ("input", "rawjson", _raw("input"), NULLABLE),
-    ("output", "rawjson", _raw("output"), NULLABLE),
-    ("expected", "rawjson", _raw("expected"), NULLABLE),
-    ("metadata", "rawjson", _raw("metadata"), NOT_NULL),
-    ("metrics", "rawjson", _raw("metrics"), NOT_NULL),
-    ("error", "str", "error", NOT_NULL),
-    ("is_error", "bool", "is_error", NOT_NULL),
-    ("input_tokens", "int", "input_tokens", NOT_NULL),
-    ("output_tokens", "int", "output_tokens", NOT_NULL),
-    ("total_tokens", "int", "total_tokens", NOT_NULL),
-    ("cost", "float", "cost", NOT_NULL),
-    ("tags", "rawjson", _raw("tags"), NOT_NULL),
-    ("annotation_metadata", "rawjson", _raw("annotation_metadata"), NOT_NULL),
-    ("created_at", "timestamp", IsoTimestamp("created_at"), NOT_NULL),
-    ("updated_at", "timestamp", IsoTimestamp("updated_at"), NOT_NULL),
-]
+SPAN_FIELDS: list[tuple[str, str, Any, bool]] = span_fields(timestamp=IsoTimestamp, raw=_raw)
 # Added per chunk from apps.reviews.selectors.span_annotations_bulk: column -> key in its answer.
 # `tags` above are the names; `tag_details` says who added each and when.
 ANNOTATIONS = {"scores": "scores", "tag_details": "tags", "comments": "comments", "corrections": "corrections"}

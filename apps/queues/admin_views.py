@@ -6,7 +6,6 @@ missing one) and checks the role it needs explicitly.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -19,7 +18,6 @@ from django.urls import reverse
 
 from apps.core import registry
 from apps.core.exceptions import ApplicationError
-from apps.core.json_preview import is_chat_messages
 from apps.core.markdown import render_markdown
 from apps.core.parsing import json_parse
 from apps.projects.permissions import can
@@ -127,40 +125,17 @@ def _span_tree(span: Span) -> list[dict[str, Any]]:
     return out + ([{"truncated": True}] if truncated else [])
 
 
-def _readable(value: Any) -> dict[str, Any]:
-    """A value for the default rendering: chat messages as a thread, else indented JSON or text."""
-    if value is None:
-        return {"empty": True}
-    if isinstance(value, dict) and is_chat_messages(value.get("messages")):
-        value = value["messages"]
-    if is_chat_messages(value):
-        messages = []
-        for m in value:
-            content = m.get("content")
-            if isinstance(content, list):
-                content = "\n".join(p.get("text", "") for p in content if isinstance(p, dict))
-            elif not isinstance(content, str):
-                content = json.dumps(content, indent=2, ensure_ascii=False, default=str)
-            messages.append({"role": m.get("role", ""), "content": content})
-        return {"messages": messages}
-    if isinstance(value, dict) and isinstance(value.get("role"), str) and "content" in value:
-        return _readable([value])
-    if isinstance(value, str):
-        return {"text": value}
-    return {"json": json.dumps(value, indent=2, ensure_ascii=False, default=str)}
-
-
 def _review_body(request, queue, span) -> str:
     """The first review body renderer that answers (trace views, or their default view for the trace's
-    shape), else the span's input, output and expected value made readable."""
+    shape), else (the queues app without trace views) the span's values as the trace page shows them."""
     for renderer in registry.review_body_renderers:
         rendered = renderer(request=request, queue=queue, trace=span.trace, span=span)
         if rendered:
             return render_to_string(rendered["template"], rendered.get("context") or {}, request=request)
-    return render_to_string("queues/_readable_io.html", {
-        "io_input": _readable(span.input), "io_output": _readable(span.output),
-        "io_expected": None if span.expected is None else _readable(span.expected),
-    }, request=request)
+    values = [("Input", span.input), ("Output", span.output)] + ([("Expected", span.expected)]
+                                                                 if span.expected is not None else [])
+    return "".join(render_to_string("traces/_span_io.html", {"value": value, "label": label}, request=request)
+                   for label, value in values)
 
 
 def _panel_context(request, queue: ReviewQueue, item: ReviewItem, *, can_submit: bool, submitted: bool,

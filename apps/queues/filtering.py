@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import F, Q, QuerySet
+from django.db.models import QuerySet
 
 from apps.core.exceptions import ApplicationError
 from apps.projects.models import Project
@@ -40,10 +40,3 @@ def filtered_spans(*, project: Project, params: dict, field: str = "span_filter"
     from apps.traces.filters import SpanFilter
 
     return _apply(SpanFilter, params=params, queryset=Span.objects.filter(project=project), field=field)
-
-
-def root_spans_of(traces: QuerySet[Trace]) -> QuerySet[Span]:
-    """The root span of each trace: the recorded root, else the spans without a parent."""
-    return Span.objects.filter(trace__in=traces.order_by().values("pk")).filter(
-        Q(span_id=F("trace__root_span_id")) | Q(trace__root_span_id="", parent_span_id="")
-    )

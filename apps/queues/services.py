@@ -22,8 +22,9 @@ from apps.core.exceptions import ApplicationError, not_found
 from apps.projects.models import Membership, Project
 from apps.projects.permissions import can
 from apps.traces.models import ReviewStatus, Span, Trace
+from apps.traces.selectors import root_spans_of
 
-from .filtering import filter_errors, filtered_spans, filtered_traces, root_spans_of
+from .filtering import filter_errors, filtered_spans, filtered_traces
 from .models import (
     OPEN_STATUSES,
     ItemStatus,
@@ -229,9 +230,9 @@ def review_queue_apply_rule(*, queue: ReviewQueue, trace_pks: list[int]) -> int:
         keep = [pk for pk, tid in traces.values_list("pk", "trace_id") if _sampled(queue, tid)]
         if not keep:
             return 0
-        # Only a true root: while spans arrive out of order the recorded root may be a child whose
-        # parent has not come yet; the batch that brings the root adds it.
-        roots = Span.objects.filter(project_id=queue.project_id, trace_id__in=keep, parent_span_id="")
+        # Only a true root: while spans arrive out of order the root may be a child whose parent has
+        # not come yet; the batch that brings the root adds it.
+        roots = root_spans_of(Trace.objects.filter(pk__in=keep)).filter(parent_span_id="")
         return review_items_add(queue=queue, spans=roots)["added"]
     spans = filtered_spans(project=queue.project, params=queue.rule_filter).filter(trace_id__in=trace_pks)
     keep = [pk for pk, sid in spans.values_list("pk", "span_id") if _sampled(queue, sid)]

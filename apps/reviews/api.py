@@ -20,6 +20,7 @@ from apps.core.schema import error
 from apps.core.throttling import FeedbackAddressThrottle, FeedbackKeyThrottle
 from apps.projects.models import Project, ProjectAPIKey
 from apps.traces.models import Span, Trace
+from apps.traces.selectors import trace_root_span
 
 from .filters import ScoreConfigFilter, ScoreFilter
 from .models import Score, ScoreConfig, ScoreSource
@@ -32,7 +33,6 @@ from .services import (
     score_config_delete,
     score_config_restore,
     score_config_update,
-    trace_root_span,
 )
 
 
@@ -183,7 +183,7 @@ class TraceAnnotationsView(APIView):
     def get(self, request, trace_id: str):
         trace = _one(Trace.objects.filter(project__in=request_projects(request), trace_id=trace_id),
                      request, "Trace")
-        span = trace_root_span(trace)
+        span = trace_root_span(trace=trace)
         if span is None:
             raise ApplicationError("Trace not found.", status=404)
         return Response(_span_annotations_payload(span, request.user))

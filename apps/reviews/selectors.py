@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.urls import reverse
 
+from apps.core.chat import editable_text
 from apps.core.markdown import render_markdown
 from apps.projects.models import Project
 from apps.projects.permissions import can, projects_where
@@ -382,15 +383,6 @@ def _as_text(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str)
 
 
-def _message_content(value: Any) -> str | None:
-    if isinstance(value, dict) and isinstance(value.get("content"), str):
-        return value["content"]
-    if isinstance(value, list) and value and isinstance(value[-1], dict) and isinstance(
-            value[-1].get("content"), str):
-        return value[-1]["content"]
-    return None
-
-
 def expected_output_diff(output: Any, expected: Any) -> list[dict[str, str]]:
     """A unified diff (difflib) from the output to the expected value, as lines tagged add/del/hunk/ctx.
 
@@ -401,11 +393,11 @@ def expected_output_diff(output: Any, expected: Any) -> list[dict[str, str]]:
         return []
     left, right = output, expected
     if isinstance(expected, str) and not isinstance(output, str):
-        content = _message_content(output)
+        content = editable_text(output)
         if content is not None:
             left = content
-    elif _message_content(output) is not None and _message_content(expected) is not None:
-        left, right = _message_content(output), _message_content(expected)  # two messages: their text
+    elif editable_text(output) is not None and editable_text(expected) is not None:
+        left, right = editable_text(output), editable_text(expected)  # two messages: their text
     lines = difflib.unified_diff(_as_text(left).splitlines(), _as_text(right).splitlines(),
                                  fromfile="output", tofile="expected", lineterm="", n=3)
     out = []
@@ -481,7 +473,7 @@ def annotation_panel_context(request, span: Span, configs=None, *,
         st.tag.name for st in rows["tags"] if st.tag.name not in shown]
     # Blind: the Expected box starts from the reviewer's own correction or the output, never another's.
     seed = expected if expected is not None else span.output
-    chat_text = _message_content(seed)
+    chat_text = editable_text(seed)
     # A chat output is corrected as the assistant's text (Text mode), saved back in the message's shape.
     seed_mode = "text" if isinstance(seed, str) or seed is None or chat_text is not None else "json"
     state = {

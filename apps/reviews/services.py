@@ -22,6 +22,7 @@ from apps.core.exceptions import ApplicationError
 from apps.core.parsing import int_column_error
 from apps.projects.models import Project
 from apps.traces.models import Span, SpanTag, Tag, Trace
+from apps.traces.selectors import trace_root_span
 
 from .models import (
     AnnotationSource,
@@ -875,20 +876,10 @@ def span_for_feedback(*, project: Project, span_id: Any, trace_id: Any) -> Span:
     trace = Trace.objects.filter(project=project, trace_id=trace_id).first()
     if trace is None:
         raise ApplicationError("Trace not found.", status=404)
-    span = trace_root_span(trace)
+    span = trace_root_span(trace=trace)
     if span is None:
         raise ApplicationError("Trace not found.", status=404)
     return span
-
-
-def trace_root_span(trace: Trace) -> Span | None:
-    spans = Span.objects.select_related("trace").filter(trace=trace)
-    if trace.root_span_id:
-        span = spans.filter(span_id=trace.root_span_id).first()
-        if span is not None:
-            return span
-    return spans.filter(parent_span_id="").order_by("start_time", "id").first() or spans.order_by(
-        "start_time", "id").first()
 
 
 def _request_hash(data: dict) -> str:

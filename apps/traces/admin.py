@@ -33,10 +33,10 @@ from apps.core.admin import ProjectScopedAdmin
 from apps.core.parsing import is_id
 
 from . import admin_views
+from .columns import SPAN_LIGHT_FIELDS
 from .filters import TraceFilter
 from .models import Span, SpanTag, SpanType, Tag, Trace
 from .rendering import format_duration_ms
-from .selectors import SPAN_LIGHT_FIELDS
 
 LIST_PREVIEW_CHARS = 80
 

@@ -35,6 +35,7 @@ from apps.core.api import request_projects
 from apps.core.pagination import page_size_from_request, page_size_schema_parameter
 
 from . import selectors
+from .columns import SPAN_COLUMNS
 from .filters import SpanFilter, TraceFilter
 from .models import Span, Trace
 
@@ -171,11 +172,9 @@ TRACE_FIELDS = [
     "has_error", "input_tokens", "output_tokens", "total_tokens", "total_cost", "input_preview",
     "output_preview", "user_id", "session_id", "tags", "review_status", "created_at", "updated_at",
 ]
-SPAN_FIELDS = [
-    "span_id", "trace_id", "project", "parent_span_id", "name", "type", "start_time", "end_time", "duration_ms",
-    "input", "output", "expected", "metadata", "metrics", "annotation_metadata", "error", "is_error", "model",
-    "input_tokens", "output_tokens", "total_tokens", "cost", "tags", "created_at", "updated_at",
-]
+# Every column of a span but the key, the project by its slug and the trace by its id.
+SPAN_FIELDS = ["span_id", "trace_id", "project",
+               *(c for c in SPAN_COLUMNS if c not in ("id", "project_id", "trace_id", "span_id"))]
 
 
 class FiniteFloatField(serializers.FloatField):

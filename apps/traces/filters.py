@@ -260,7 +260,7 @@ class SpanFilter(django_filters.FilterSet):
     span_id = InFilter(field_name="span_id", help_text="One or more span ids.")
     trace_id = InFilter(field_name="trace__trace_id", help_text="One or more trace ids.")
     parent_span_id = django_filters.CharFilter(field_name="parent_span_id")
-    is_root = StrictBooleanFilter(method="filter_is_root", help_text="Only root spans (no parent).")
+    is_root = StrictBooleanFilter(method="filter_is_root", help_text="Only the root span of each trace.")
     name = InFilter(field_name="name", help_text="Exact span name(s).")
     type = InFilter(field_name="type", allowed=list(SpanType.values), help_text="Span type(s).")
     model = InFilter(field_name="model", help_text="Model name(s).")
@@ -285,7 +285,10 @@ class SpanFilter(django_filters.FilterSet):
     def filter_is_root(self, queryset, name, value):
         if value is None:
             return queryset
-        return queryset.filter(parent_span_id="") if value else queryset.exclude(parent_span_id="")
+        from .selectors import trace_root_span_pk  # selectors import the filters
+
+        is_root = Q(pk=trace_root_span_pk(OuterRef("trace_id")))
+        return queryset.filter(is_root) if value else queryset.exclude(is_root)
 
     def filter_has_expected(self, queryset, name, value):
         if value is None:

@@ -45,7 +45,7 @@ class RejectedItem(NamedTuple):
 
 
 class CleanSpan(NamedTuple):
-    """One valid span, in the column order of the staging table (see services.STAGE_COLUMNS)."""
+    """One valid span: the values of `columns.ITEM_COLUMNS` (any order) and the trace it belongs to."""
 
     span_id: str
     trace_id: str

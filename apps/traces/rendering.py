@@ -1,10 +1,8 @@
 """Classify span values for readable display: a chat conversation, plain text, or JSON.
 
 `span_value_display(value)` answers a plain dict the template `traces/_span_io.html` renders (every
-string in it is escaped by the template; nothing here produces HTML). Conversations are OpenAI-style
-messages: a list of `{role, content, tool_calls, name, tool_call_id}`, `{"messages": [...]}`, a
-single message, or a chat completion `{"choices": [{"message": ...}]}`; `content` is a string or a
-list of parts (`text`, `image_url`, Anthropic `tool_use` / `tool_result`).
+string in it is escaped by the template; nothing here produces HTML). What a conversation is, and its
+messages, come from `apps.core.chat`.
 """
 
 from __future__ import annotations
@@ -12,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from apps.core.chat import chat_split, message_normalise, tool_arguments
 from apps.core.json_preview import json_preview
 
 KNOWN_ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
@@ -28,81 +27,29 @@ def _json_part(value: Any) -> dict:
     return {"kind": "json", "pretty": pretty, "summary": json_preview(value, 80), "open": len(pretty) < OPEN_JSON_CHARS}
 
 
-def _is_message(value: Any) -> bool:
-    return isinstance(value, dict) and isinstance(value.get("role"), str)
-
-
-def _is_message_list(value: Any) -> bool:
-    return isinstance(value, list) and bool(value) and all(_is_message(m) for m in value)
-
-
-def extract_messages(value: Any) -> tuple[list[dict], dict] | None:
-    """(messages, other top-level keys) when `value` is a conversation, else None."""
-    if _is_message_list(value):
-        return value, {}
-    if not isinstance(value, dict):
-        return None
-    if _is_message_list(value.get("messages")):
-        return value["messages"], {k: v for k, v in value.items() if k != "messages"}
-    if _is_message(value) and ("content" in value or "tool_calls" in value or "function_call" in value):
-        return [value], {}
-    choices = value.get("choices")
-    if isinstance(choices, list) and choices and all(
-        isinstance(c, dict) and _is_message(c.get("message")) for c in choices
-    ):
-        return [c["message"] for c in choices], {k: v for k, v in value.items() if k != "choices"}
-    return None
-
-
 def _arguments(raw: Any) -> str:
     """Tool call arguments pretty-printed; a JSON string is parsed first."""
-    if isinstance(raw, str):
-        try:
-            return pretty_json(json.loads(raw))
-        except ValueError:
-            return raw
-    return pretty_json(raw) if raw is not None else ""
+    value, parsed = tool_arguments(raw)
+    if isinstance(raw, str) and not parsed:
+        return raw
+    return pretty_json(value) if raw is not None else ""
 
 
-def _tool_call(call: Any) -> dict:
-    if not isinstance(call, dict):
-        return {"id": "", "name": "", "arguments": pretty_json(call)}
-    function = call.get("function") if isinstance(call.get("function"), dict) else {}
-    name = function.get("name") or call.get("name") or ""
-    raw = function.get("arguments", call.get("arguments", call.get("input")))
-    return {"id": str(call.get("id") or ""), "name": str(name), "arguments": _arguments(raw)}
-
-
-def _content_parts(content: Any, tool_calls: list[dict]) -> list[dict]:
-    if content is None or content == "":
-        return []
-    if isinstance(content, str):
-        return [{"kind": "text", "text": content}]
-    if not isinstance(content, list):
-        return [_json_part(content)]
-    parts: list[dict] = []
-    for part in content:
-        if isinstance(part, str):
-            parts.append({"kind": "text", "text": part})
-            continue
-        kind = part.get("type") if isinstance(part, dict) else None
-        if kind in {"text", "input_text", "output_text"} and isinstance(part.get("text"), str):
-            parts.append({"kind": "text", "text": part["text"]})
-        elif kind == "image_url":
-            image = part.get("image_url")
-            url = image.get("url") if isinstance(image, dict) else image
-            url = str(url or "")
+def _shown_parts(parts: list[dict]) -> list[dict]:
+    shown: list[dict] = []
+    for part in parts:
+        if part["kind"] == "text":
+            shown.append(part)
+        elif part["kind"] == "image":
+            url = str(part["url"] or "")
             # Data URLs are huge and never fetched here: show their kind only.
-            shown = url.split(",", 1)[0] + ",…" if url.startswith("data:") else url
-            parts.append({"kind": "text", "text": f"[image] {shown}"})
-        elif kind == "tool_use":
-            tool_calls.append(_tool_call(part))
-        elif kind == "tool_result":
-            inner = part.get("content")
-            parts.extend(_content_parts(inner, tool_calls) if inner is not None else [])
+            shown.append({"kind": "text", "text": "[image] " + (url.split(",", 1)[0] + ",…" if url.startswith("data:")
+                                                               else url)})
+        elif part["kind"] == "tool_result":
+            shown.extend(_shown_parts(part["parts"]))
         else:
-            parts.append(_json_part(part))
-    return parts
+            shown.append(_json_part(part["value"]))
+    return shown
 
 
 def _role_class(role: str) -> str:
@@ -111,23 +58,16 @@ def _role_class(role: str) -> str:
 
 
 def message_display(message: dict) -> dict:
-    tool_calls: list[dict] = []
-    parts = _content_parts(message.get("content"), tool_calls)
-    for call in message.get("tool_calls") or []:
-        tool_calls.append(_tool_call(call))
-    if isinstance(message.get("function_call"), dict):
-        tool_calls.append(_tool_call(message["function_call"]))
-    known = {"role", "content", "tool_calls", "function_call", "name", "tool_call_id"}
-    extra = {k: v for k, v in message.items() if k not in known and v not in (None, "", [], {})}
-    role = str(message.get("role") or "")
+    normal = message_normalise(message)
     return {
-        "role": role,
-        "role_class": _role_class(role),
-        "name": str(message.get("name") or ""),
-        "tool_call_id": str(message.get("tool_call_id") or ""),
-        "parts": parts,
-        "tool_calls": tool_calls,
-        "extra": pretty_json(extra) if extra else "",
+        "role": normal["role"],
+        "role_class": _role_class(normal["role"]),
+        "name": normal["name"],
+        "tool_call_id": normal["tool_call_id"],
+        "parts": _shown_parts(normal["parts"]),
+        "tool_calls": [{"id": c["id"], "name": c["name"], "arguments": _arguments(c["arguments"])}
+                       for c in normal["tool_calls"]],
+        "extra": pretty_json(normal["extra"]) if normal["extra"] else "",
     }
 
 
@@ -139,7 +79,7 @@ def span_value_display(value: Any) -> dict:
         return {"kind": "text", "text": value}
     if isinstance(value, bool | int | float):
         return {"kind": "text", "text": json.dumps(value)}
-    found = extract_messages(value)
+    found = chat_split(value)
     if found is not None:
         messages, rest = found
         return {

@@ -4,20 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Case, F, OuterRef, QuerySet, Subquery, Value, When
 
 from apps.core.exceptions import ApplicationError, not_found
 
+from .columns import SPAN_LIGHT_FIELDS
 from .filters import SpanFilter, TraceFilter
 from .models import Span, Trace
-
-# Columns of a span that are cheap to load for every span of a tree (no input/output/metadata JSON).
-SPAN_LIGHT_FIELDS = (
-    "id", "project_id", "trace_id", "span_id", "parent_span_id", "name", "type", "start_time", "end_time",
-    "duration_ms", "is_error", "model", "input_tokens", "output_tokens", "total_tokens", "cost", "tags",
-)
 
 
 def _project_ids(projects) -> list[int]:
@@ -138,18 +134,38 @@ def span_tree_flat(roots: list[SpanNode]) -> list[SpanNode]:
     return out
 
 
+def root_span_order() -> tuple:
+    """The rule for a trace's root span, the one `Trace.root_span_id` is computed with: a span
+    without a parent first, then the earliest start (unknown starts last), then the first stored. A
+    trace whose root has not arrived yet so has its earliest span as root until the root comes."""
+    return (Case(When(parent_span_id="", then=Value(0)), default=Value(1)), F("start_time").asc(nulls_last=True),
+            F("pk").asc())
+
+
+def _root_rank(span: Span) -> tuple:
+    """`root_span_order` for spans already loaded (the smallest is the root)."""
+    return (1 if span.parent_span_id else 0, span.start_time is None,
+            span.start_time or datetime.min.replace(tzinfo=UTC), span.pk)
+
+
+def trace_root_span_pk(trace: Any = None) -> Subquery:
+    """The root span's pk of the trace `trace` names (default: the outer query's row, a Trace)."""
+    return Subquery(
+        Span.objects.filter(trace_id=OuterRef("pk") if trace is None else trace)
+        .order_by(*root_span_order()).values("pk")[:1]
+    )
+
+
+def root_spans_of(traces: QuerySet[Trace]) -> QuerySet[Span]:
+    """The root span of each of these traces (one span a trace that has any)."""
+    return Span.objects.filter(pk__in=traces.order_by().annotate(root_pk=trace_root_span_pk()).values("root_pk"))
+
+
 def trace_root_span(*, trace: Trace, spans: Iterable[Span] | None = None) -> Span | None:
-    """The trace's root span: `root_span_id` if set, else the first span without a parent."""
+    """The trace's root span (`root_span_order`), among `spans` when they are already loaded."""
     if spans is not None:
-        spans = list(spans)
-        if trace.root_span_id:
-            for s in spans:
-                if s.span_id == trace.root_span_id:
-                    return s
-        return next((s for s in spans if not s.parent_span_id), spans[0] if spans else None)
-    qs = Span.objects.filter(trace=trace)
-    if trace.root_span_id:
-        found = qs.filter(span_id=trace.root_span_id).first()
-        if found is not None:
-            return found
-    return qs.filter(parent_span_id="").order_by("start_time", "id").first() or qs.order_by("start_time").first()
+        return min(spans, key=_root_rank, default=None)
+    root = Span.objects.filter(trace=trace).order_by(*root_span_order()).first()
+    if root is not None:
+        root.trace = trace  # callers read span.trace; no second query
+    return root

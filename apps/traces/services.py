@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -27,75 +28,28 @@ from apps.core import registry
 from apps.core.json_preview import json_preview
 from apps.projects.models import Project
 
+from .columns import (
+    INSERT_COLUMNS,
+    ITEM_COLUMNS,
+    SET_ON_WRITE,
+    STAGE_COLUMNS,
+    TIME_COLUMNS,
+    span_stage_ddl,
+    span_upsert_set,
+)
 from .ingest import CleanSpan, span_item_clean
 from .models import Span, Tag, Trace
+from .selectors import trace_root_span_pk
 
 MISMATCHED_TRACE = "This span_id was ingested before under another trace_id."
 PREVIEW_CHARS = 200
 TAG_COLOUR = Tag._meta.get_field("colour").default
 
-STAGE_COLUMNS = (
-    "span_id", "trace_pk", "parent_span_id", "name", "type", "start_time", "end_time", "duration_ms",
-    "input", "output", "expected", "metadata", "metrics", "error", "is_error", "model",
-    "input_tokens", "output_tokens", "total_tokens", "cost", "tags",
-)
-_STAGE_DDL = """
-CREATE TEMPORARY TABLE IF NOT EXISTS assay_span_stage (
-    span_id varchar(128) NOT NULL, trace_pk bigint NOT NULL, parent_span_id varchar(128) NOT NULL,
-    name varchar(255) NOT NULL, type varchar(16) NOT NULL, start_time timestamptz, end_time timestamptz,
-    duration_ms double precision, input jsonb, output jsonb, expected jsonb, metadata jsonb NOT NULL,
-    metrics jsonb NOT NULL, error text NOT NULL, is_error boolean NOT NULL, model varchar(255) NOT NULL,
-    input_tokens bigint NOT NULL, output_tokens bigint NOT NULL, total_tokens bigint NOT NULL,
-    cost double precision NOT NULL, tags jsonb NOT NULL
-) ON COMMIT DELETE ROWS
-"""
-_SPAN_COLUMNS = (
-    "project_id, trace_id, span_id, parent_span_id, name, type, start_time, end_time, duration_ms, "
-    "input, output, expected, metadata, metrics, annotation_metadata, error, is_error, model, "
-    "input_tokens, output_tokens, total_tokens, cost, tags, created_at, updated_at"
-)
-# On a re-sent span: absent (null) start/end/input/output/expected keep what is stored, tags are
-# added to the stored ones (reviewers' tags are never dropped), annotation_metadata is untouched.
-# The WHERE refuses to move a span to another trace; such rows are missing from RETURNING.
-_SPAN_UPDATE_PG = """
-    parent_span_id = EXCLUDED.parent_span_id, name = EXCLUDED.name, type = EXCLUDED.type,
-    start_time = COALESCE(EXCLUDED.start_time, traces_span.start_time),
-    end_time = COALESCE(EXCLUDED.end_time, traces_span.end_time),
-    duration_ms = COALESCE(EXCLUDED.duration_ms, EXTRACT(EPOCH FROM (
-        COALESCE(EXCLUDED.end_time, traces_span.end_time) - COALESCE(EXCLUDED.start_time, traces_span.start_time)
-    )) * 1000),
-    input = COALESCE(EXCLUDED.input, traces_span.input),
-    output = COALESCE(EXCLUDED.output, traces_span.output),
-    expected = COALESCE(EXCLUDED.expected, traces_span.expected),
-    metadata = EXCLUDED.metadata, metrics = EXCLUDED.metrics, error = EXCLUDED.error,
-    is_error = EXCLUDED.is_error, model = EXCLUDED.model, input_tokens = EXCLUDED.input_tokens,
-    output_tokens = EXCLUDED.output_tokens, total_tokens = EXCLUDED.total_tokens, cost = EXCLUDED.cost,
-    tags = CASE WHEN EXCLUDED.tags = '[]'::jsonb OR EXCLUDED.tags = traces_span.tags THEN traces_span.tags
-        ELSE (SELECT jsonb_agg(DISTINCT x.tag ORDER BY x.tag)
-              FROM jsonb_array_elements_text(traces_span.tags || EXCLUDED.tags) AS x(tag)) END,
-    updated_at = EXCLUDED.updated_at
-WHERE traces_span.trace_id = EXCLUDED.trace_id
-"""
-_SPAN_UPDATE_SQLITE = """
-    parent_span_id = excluded.parent_span_id, name = excluded.name, type = excluded.type,
-    start_time = COALESCE(excluded.start_time, traces_span.start_time),
-    end_time = COALESCE(excluded.end_time, traces_span.end_time),
-    duration_ms = COALESCE(excluded.duration_ms, ROUND((
-        julianday(COALESCE(excluded.end_time, traces_span.end_time))
-        - julianday(COALESCE(excluded.start_time, traces_span.start_time))) * 86400000.0, 3)),
-    input = COALESCE(excluded.input, traces_span.input),
-    output = COALESCE(excluded.output, traces_span.output),
-    expected = COALESCE(excluded.expected, traces_span.expected),
-    metadata = excluded.metadata, metrics = excluded.metrics, error = excluded.error,
-    is_error = excluded.is_error, model = excluded.model, input_tokens = excluded.input_tokens,
-    output_tokens = excluded.output_tokens, total_tokens = excluded.total_tokens, cost = excluded.cost,
-    tags = CASE WHEN excluded.tags = '[]' OR excluded.tags = traces_span.tags THEN traces_span.tags
-        ELSE (SELECT json_group_array(value) FROM (
-            SELECT value FROM json_each(traces_span.tags) UNION SELECT value FROM json_each(excluded.tags)
-            ORDER BY value)) END,
-    updated_at = excluded.updated_at
-WHERE traces_span.trace_id = excluded.trace_id
-"""
+# Item values in ITEM_COLUMNS order, from a CleanSpan (whose field order may differ).
+_item_values = itemgetter(*(CleanSpan._fields.index(c) for c in ITEM_COLUMNS))
+_TIMES_AT = tuple(ITEM_COLUMNS.index(c) for c in TIME_COLUMNS)
+_TAGS_AT = ITEM_COLUMNS.index("tags")
+_INSERT_COLUMNS = ", ".join(INSERT_COLUMNS)
 
 
 @dataclass
@@ -326,6 +280,20 @@ def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat()
 
 
+def _item_row(span: CleanSpan, timestamp) -> list:
+    """The span's ITEM_COLUMNS values as written: timestamps through `timestamp`, tags as JSON text."""
+    values = list(_item_values(span))
+    for at in _TIMES_AT:
+        values[at] = timestamp(values[at])
+    values[_TAGS_AT] = _tags_json(values[_TAGS_AT])
+    return values
+
+
+def _on_write(stamp: Any) -> tuple:
+    """The SET_ON_WRITE values of a new span."""
+    return tuple({"annotation_metadata": "{}", "created_at": stamp, "updated_at": stamp}[c] for c in SET_ON_WRITE)
+
+
 def _copy_rows(raw_cursor, table: str, columns: str, rows: Iterable[tuple]) -> None:
     with raw_cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
         write = copy.write_row
@@ -343,42 +311,34 @@ def _spans_upsert_postgres(
     temporary staging table and one INSERT … ON CONFLICT DO UPDATE.
     """
     now = timezone.now()
-    stamp = now.isoformat()
+    tail = _on_write(now.isoformat())
     pid = project.pk
     with connection.cursor() as cursor:
         raw = cursor.cursor  # the psycopg 3 cursor under Django's wrapper
         try:
             with transaction.atomic():
-                _copy_rows(raw, "traces_span", _SPAN_COLUMNS, (
-                    (pid, trace_pks[s.trace_id], s.span_id, s.parent_span_id, s.name, s.type, _iso(s.start_time),
-                     _iso(s.end_time), s.duration_ms, s.input, s.output, s.expected, s.metadata, s.metrics, "{}",
-                     s.error, s.is_error, s.model, s.input_tokens, s.output_tokens, s.total_tokens, s.cost,
-                     _tags_json(s.tags), stamp, stamp)
-                    for _, s in rows
+                _copy_rows(raw, "traces_span", _INSERT_COLUMNS, (
+                    (pid, trace_pks[s.trace_id], *_item_row(s, _iso), *tail) for _, s in rows
                 ))
         except psycopg_errors.UniqueViolation:
             pass  # some spans exist: upsert below
         else:
             return {s.span_id: None for _, s in rows}
 
-        cursor.execute(f"{_STAGE_DDL}; DELETE FROM assay_span_stage")
+        cursor.execute(f"{span_stage_ddl(connection.vendor)}; DELETE FROM assay_span_stage")
         _copy_rows(raw, "assay_span_stage", ", ".join(STAGE_COLUMNS), (
-            (s.span_id, trace_pks[s.trace_id], s.parent_span_id, s.name, s.type, _iso(s.start_time),
-             _iso(s.end_time), s.duration_ms, s.input, s.output, s.expected, s.metadata, s.metrics, s.error, s.is_error, s.model,
-             s.input_tokens, s.output_tokens, s.total_tokens, s.cost, _tags_json(s.tags))
-            for _, s in rows
+            (trace_pks[s.trace_id], *_item_row(s, _iso)) for _, s in rows
         ))
+        on_write = ", ".join("'{}'::jsonb" if c == "annotation_metadata" else "%s" for c in SET_ON_WRITE)
         cursor.execute(
             f"""
-            INSERT INTO traces_span ({_SPAN_COLUMNS})
-            SELECT %s, trace_pk, span_id, parent_span_id, name, type, start_time, end_time, duration_ms,
-                input, output, expected, metadata, metrics, '{{}}'::jsonb, error, is_error, model,
-                input_tokens, output_tokens, total_tokens, cost, tags, %s, %s
+            INSERT INTO traces_span ({_INSERT_COLUMNS})
+            SELECT %s, {", ".join(STAGE_COLUMNS)}, {on_write}
             FROM assay_span_stage ORDER BY span_id
-            ON CONFLICT (project_id, span_id) DO UPDATE SET {_SPAN_UPDATE_PG}
+            ON CONFLICT (project_id, span_id) DO UPDATE SET {span_upsert_set(connection.vendor)}
             RETURNING span_id, id
             """,
-            [pid, now, now],
+            [pid, *(now for c in SET_ON_WRITE if c != "annotation_metadata")],
         )
         return dict(cursor.fetchall())
 
@@ -388,20 +348,12 @@ def _spans_upsert_sqlite(
 ) -> dict[str, int]:
     ops = connection.ops
     stamp = ops.adapt_datetimefield_value(timezone.now())
-    params = [
-        (
-            project.pk, trace_pks[s.trace_id], s.span_id, s.parent_span_id, s.name, s.type,
-            ops.adapt_datetimefield_value(s.start_time), ops.adapt_datetimefield_value(s.end_time),
-            s.duration_ms, s.input, s.output, s.expected, s.metadata, s.metrics, "{}", s.error, s.is_error,
-            s.model, s.input_tokens, s.output_tokens, s.total_tokens, s.cost, _tags_json(s.tags),
-            stamp, stamp,
-        )
-        for _, s in rows
-    ]
+    tail = _on_write(stamp)
+    params = [(project.pk, trace_pks[s.trace_id], *_item_row(s, ops.adapt_datetimefield_value), *tail) for _, s in rows]
     with connection.cursor() as cursor:
         cursor.executemany(
-            f"INSERT INTO traces_span ({_SPAN_COLUMNS}) VALUES ({_marks(params[0])}) "
-            f"ON CONFLICT (project_id, span_id) DO UPDATE SET {_SPAN_UPDATE_SQLITE}",
+            f"INSERT INTO traces_span ({_INSERT_COLUMNS}) VALUES ({_marks(params[0])}) "
+            f"ON CONFLICT (project_id, span_id) DO UPDATE SET {span_upsert_set(connection.vendor)}",
             params,
         )
         wanted = {s.span_id: trace_pks[s.trace_id] for _, s in rows}
@@ -499,46 +451,20 @@ def trace_summaries_refresh(*, trace_pks: Iterable[int]) -> None:
         _summaries_update(trace_pks=pks)
 
 
-def _roots(cursor, trace_pks: list[int]) -> list[tuple[int, int, Any, Any]]:
-    """(trace pk, root span pk, input, output): the span without a parent, else the earliest span."""
-    ranked = """
-        SELECT trace_id, id, input, output FROM (
-            SELECT trace_id, id, input, output, ROW_NUMBER() OVER (
-                PARTITION BY trace_id
-                ORDER BY CASE WHEN parent_span_id = '' THEN 0 ELSE 1 END,
-                         CASE WHEN start_time IS NULL THEN 1 ELSE 0 END, start_time, id
-            ) AS rank
-            FROM traces_span WHERE trace_id {where}
-        ) ranked WHERE rank = 1
-    """
-    found = []
-    if _is_postgres():
-        # One index lookup per trace (LATERAL), whatever the planner's statistics say.
-        cursor.execute(
-            """
-            SELECT k.trace_pk, r.id, r.input, r.output FROM unnest(%s::bigint[]) AS k(trace_pk)
-            CROSS JOIN LATERAL (
-                SELECT s.id, s.input, s.output FROM traces_span s WHERE s.trace_id = k.trace_pk
-                ORDER BY (s.parent_span_id <> ''), s.start_time NULLS LAST, s.id LIMIT 1
-            ) r
-            """,
-            [trace_pks],
-        )
-        found = cursor.fetchall()
-    else:
-        for chunk in _chunks(trace_pks):
-            cursor.execute(ranked.format(where=f"IN ({_marks(chunk)})"), chunk)
-            found.extend(cursor.fetchall())
+def _roots(trace_pks: list[int]) -> list[tuple[int, int, Any, Any]]:
+    """(trace pk, root span pk, input, output), the root by `selectors.root_span_order`: one index
+    lookup a trace for the root's pk, then the roots by pk."""
+    found: list[tuple[int, int, Any, Any]] = []
+    for chunk in _chunks(trace_pks):
+        root_pks = Trace.objects.filter(pk__in=chunk).values_list(trace_root_span_pk(), flat=True)
+        found.extend(Span.objects.filter(pk__in=[pk for pk in root_pks if pk is not None])
+                     .values_list("trace_id", "pk", "input", "output"))
     return found
 
 
 def _preview(value: Any) -> str:
     if value is None:
         return ""
-    if isinstance(value, str | bytes):
-        value = orjson.loads(value)
-    if isinstance(value, dict) and isinstance(value.get("role"), str) and "content" in value:
-        value = [value]  # one chat message: preview its text
     return json_preview(value, PREVIEW_CHARS)
 
 
@@ -546,7 +472,7 @@ def _summaries_update(*, trace_pks: list[int]) -> None:
     if not trace_pks:
         return
     with connection.cursor() as cursor:
-        roots = [(trace_pk, root_pk, _preview(i), _preview(o)) for trace_pk, root_pk, i, o in _roots(cursor, trace_pks)]
+        roots = [(trace_pk, root_pk, _preview(i), _preview(o)) for trace_pk, root_pk, i, o in _roots(trace_pks)]
         if not roots:
             return
         if _is_postgres():

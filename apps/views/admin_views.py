@@ -12,6 +12,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from apps.core.exceptions import ApplicationError
+from apps.core.llm import llm_configured
 from apps.core.parsing import is_id, json_text_parse
 from apps.projects.permissions import can, projects_where
 from apps.traces.models import Trace
@@ -117,7 +118,7 @@ def trace_view_editor(request, *, model_admin, pk: int | None = None):
         "selected_trace": selected or (traces[0] if traces else None),
         "gallery": GALLERY,
         "gallery_specs": {t["key"]: t["spec"] for t in GALLERY},
-        "llm_configured": generation.is_configured(),
+        "llm_configured": llm_configured(),
         "llm_help": generation.CONFIGURE_HELP,
         "is_default": bool(view and trace_view_default(project=view.project) == view),
         "embed_origins": frame_origins(view.project) if view else [],

@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 from apps.audit.services import audit_actor
 from apps.core.api import ProjectScopedViewMixin, request_can, request_project, request_projects
 from apps.core.exceptions import ApplicationError, not_found
+from apps.core.llm import llm_configured
 from apps.core.parsing import is_id
 from apps.core.schema import llm_errors
 from apps.projects.permissions import action_role
@@ -253,7 +254,7 @@ class GenerateView(APIView):
     @extend_schema(responses=inline_serializer("TraceViewGeneratorStatus", {
         "configured": serializers.BooleanField(), "help": serializers.CharField()}))
     def get(self, request):
-        return Response({"configured": generation.is_configured(), "help": generation.CONFIGURE_HELP})
+        return Response({"configured": llm_configured(), "help": generation.CONFIGURE_HELP})
 
     @extend_schema(
         request=inline_serializer("TraceViewGenerateRequest", {

@@ -1,19 +1,16 @@
 """Describe a view in words: an OpenAI-compatible model writes a spec from a description and the
 SHAPE of a sample trace (keys and types, never values), validated against the schema with one retry.
 
-The endpoint comes only from settings (LLM_BASE_URL, LLM_API_KEY, LLM_MODEL), never from a request.
+The endpoint is `apps.core.llm`'s.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
-import httpx
-from django.conf import settings
-
 from apps.core.exceptions import ApplicationError
+from apps.core.llm import LLM_HELP, json_from_reply, llm_chat, llm_configured
 from apps.traces.models import Trace
 
 from .gallery import GALLERY
@@ -21,10 +18,7 @@ from .renderer import TraceContext
 from .schema import SPEC_SCHEMA, spec_errors
 
 CONFIGURE_HELP = (
-    "Describing a view in words needs an OpenAI-compatible chat completions endpoint. Set LLM_BASE_URL "
-    "(e.g. https://api.openai.com/v1), LLM_API_KEY and LLM_MODEL in the server's environment (.env) and "
-    "restart Assay. Only your description and the shape of the sample trace (keys and types, no values) "
-    "are sent."
+    f"{LLM_HELP} Only your description and the shape of the sample trace (keys and types, no values) are sent."
 )
 MAX_KEYS = 60
 MAX_DEPTH = 8
@@ -45,10 +39,6 @@ An example view:
 {example}
 
 Reply with the JSON object of the view only: no prose, no Markdown fences."""
-
-
-def is_configured() -> bool:
-    return bool(settings.LLM_BASE_URL and settings.LLM_MODEL)
 
 
 def value_shape(value: Any, depth: int = 0) -> Any:
@@ -100,34 +90,16 @@ def trace_shape(trace: Trace) -> dict[str, Any]:
     return {"span_count": len(ctx.spans), "spans": spans}
 
 
-def _chat(messages: list[dict[str, str]]) -> str:
-    url = settings.LLM_BASE_URL.rstrip("/") + "/chat/completions"
-    headers = {"Authorization": f"Bearer {settings.LLM_API_KEY}"} if settings.LLM_API_KEY else {}
-    try:
-        response = httpx.post(url, headers=headers, timeout=settings.LLM_TIMEOUT_SECONDS,
-                              json={"model": settings.LLM_MODEL, "messages": messages, "temperature": 0})
-        response.raise_for_status()
-        return str(response.json()["choices"][0]["message"]["content"] or "")
-    except httpx.HTTPStatusError as exc:
-        raise ApplicationError(f"The LLM endpoint answered {exc.response.status_code}.", status=502)
-    except (httpx.HTTPError, ValueError, KeyError, IndexError, TypeError) as exc:
-        raise ApplicationError(f"The LLM endpoint could not be used ({type(exc).__name__}).", status=502)
-
-
 def _parse(content: str) -> tuple[Any, dict[str, list[str]]]:
-    text = content.strip()
-    fenced = re.match(r"^```(?:json)?\s*(.*?)\s*```$", text, re.S)
-    if fenced:
-        text = fenced.group(1)
     try:
-        spec = json.loads(text)
+        spec = json_from_reply(content)
     except ValueError as exc:
         return None, {"spec": [f"Not JSON: {exc}"]}
     return spec, spec_errors(spec)
 
 
 def view_spec_generate(*, description: str, trace: Trace | None) -> dict[str, Any]:
-    if not is_configured():
+    if not llm_configured():
         raise ApplicationError(CONFIGURE_HELP, status=503)
     shape = trace_shape(trace) if trace is not None else {"spans": [], "note": "no sample trace chosen"}
     messages = [
@@ -138,7 +110,7 @@ def view_spec_generate(*, description: str, trace: Trace | None) -> dict[str, An
             f"Shape of a sample trace (keys and types only):\n{json.dumps(shape, indent=1)}"
         )},
     ]
-    content = _chat(messages)
+    content = llm_chat(messages)
     spec, errors = _parse(content)
     attempts = 1
     if errors:
@@ -148,7 +120,7 @@ def view_spec_generate(*, description: str, trace: Trace | None) -> dict[str, An
             {"role": "assistant", "content": content},
             {"role": "user", "content": f"That view is invalid:\n{problems}\nReply with the corrected JSON only."},
         ]
-        content = _chat(messages)
+        content = llm_chat(messages)
         spec, errors = _parse(content)
     if spec is None:
         raise ApplicationError("The model did not answer with JSON twice; try rewording the description.",

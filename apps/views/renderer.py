@@ -16,7 +16,9 @@ from urllib.parse import urlsplit
 
 from django.template.loader import render_to_string
 
+from apps.core.chat import chat_items, has_tool_calls, is_message, message_normalise, tool_arguments
 from apps.traces.models import Span, Trace
+from apps.traces.selectors import trace_root_span
 
 from .schema import parse_path
 
@@ -86,17 +88,7 @@ class TraceContext:
 
     @property
     def root(self) -> Span | None:
-        if not self.spans:
-            return None
-        if self.trace.root_span_id:
-            for span in self.spans:
-                if span.span_id == self.trace.root_span_id:
-                    return span
-        ids = {s.span_id for s in self.spans}
-        for span in self.spans:
-            if not span.parent_span_id or span.parent_span_id not in ids:
-                return span
-        return self.spans[0]
+        return trace_root_span(trace=self.trace, spans=self.spans)
 
     def matching(self, selector: dict[str, Any] | None) -> list[Span]:
         if not selector:
@@ -160,54 +152,24 @@ def safe_image_src(value: Any) -> str | None:
 
 
 def _arguments_text(arguments: Any) -> str:
-    if isinstance(arguments, str):
-        try:
-            return value_text(json.loads(arguments))
-        except ValueError:
-            return _truncate(arguments)
-    return value_text(arguments)
+    value, parsed = tool_arguments(arguments)
+    return value_text(value) if parsed or not isinstance(arguments, str) else _truncate(arguments)
 
 
-def _content_parts(content: Any) -> tuple[list[dict], list[dict]]:
-    """(parts, tool_calls) from an OpenAI / Anthropic style content value."""
-    parts: list[dict] = []
-    calls: list[dict] = []
-    if content is None:
-        return parts, calls
-    if isinstance(content, str):
-        return [{"kind": "text", "text": _truncate(content)}], calls
-    if not isinstance(content, list):
-        return [{"kind": "json", "text": value_text(content)}], calls
-    for block in content:
-        if isinstance(block, str):
-            parts.append({"kind": "text", "text": _truncate(block)})
-            continue
-        if not isinstance(block, dict):
-            parts.append({"kind": "json", "text": value_text(block)})
-            continue
-        kind = block.get("type")
-        if kind in ("text", "input_text", "output_text") and isinstance(block.get("text"), str):
-            parts.append({"kind": "text", "text": _truncate(block["text"])})
-        elif kind in ("image_url", "input_image", "image"):
-            raw = block.get("image_url")
-            url = raw.get("url") if isinstance(raw, dict) else raw
-            if url is None and isinstance(block.get("source"), dict):
-                source = block["source"]
-                url = source.get("url") or (
-                    f"data:{source.get('media_type')};base64,{source.get('data')}" if source.get("data") else None
-                )
-            src = safe_image_src(url)
-            parts.append({"kind": "image", "src": src} if src else {"kind": "blocked_image"})
-        elif kind == "tool_use":
-            calls.append({"name": str(block.get("name") or "tool"), "id": str(block.get("id") or ""),
-                          "arguments": _arguments_text(block.get("input"))})
-        elif kind == "tool_result":
-            inner, _ = _content_parts(block.get("content"))
-            parts.append({"kind": "tool_result", "id": str(block.get("tool_use_id") or ""),
-                          "text": "\n".join(p.get("text", "") for p in inner)})
+def _shown_parts(parts: list[dict]) -> list[dict]:
+    shown: list[dict] = []
+    for part in parts:
+        if part["kind"] == "text":
+            shown.append({"kind": "text", "text": _truncate(part["text"])})
+        elif part["kind"] == "image":
+            src = safe_image_src(part["url"])
+            shown.append({"kind": "image", "src": src} if src else {"kind": "blocked_image"})
+        elif part["kind"] == "tool_result":
+            inner = _shown_parts(part["parts"])
+            shown.append({"kind": "tool_result", "id": part["id"], "text": "\n".join(p.get("text", "") for p in inner)})
         else:
-            parts.append({"kind": "json", "text": value_text(block)})
-    return parts, calls
+            shown.append({"kind": "json", "text": value_text(part["value"])})
+    return shown
 
 
 def _message(raw: Any) -> dict[str, Any]:
@@ -215,44 +177,22 @@ def _message(raw: Any) -> dict[str, Any]:
         # Not a chat message (a plain string or an arbitrary object): show it whole.
         return {"role": "message", "role_class": "other", "parts": [{"kind": "text", "text": value_text(raw)}],
                 "tool_calls": [], "is_tool": False}
-    role = str(raw.get("role") or "message")
-    parts, calls = _content_parts(raw.get("content"))
-    for call in raw.get("tool_calls") or []:
-        if isinstance(call, dict):
-            function = call.get("function") if isinstance(call.get("function"), dict) else {}
-            calls.append({"name": str(function.get("name") or call.get("name") or "tool"),
-                          "id": str(call.get("id") or ""),
-                          "arguments": _arguments_text(function.get("arguments", call.get("arguments")))})
-    if isinstance(raw.get("function_call"), dict):
-        fc = raw["function_call"]
-        calls.append({"name": str(fc.get("name") or "function"), "id": "",
-                      "arguments": _arguments_text(fc.get("arguments"))})
+    normal = message_normalise(raw)
+    role = normal["role"] or "message"
     role_class = role if role in ("user", "assistant", "system", "tool", "developer") else "other"
     if role == "function":
         role_class = "tool"
+    calls = [{"name": c["name"] or ("function" if c["source"] == "function_call" else "tool"), "id": c["id"],
+              "arguments": _arguments_text(c["arguments"])} for c in normal["tool_calls"]]
     return {
         "role": role,
         "role_class": role_class,
-        "name": str(raw.get("name") or ""),
-        "tool_call_id": str(raw.get("tool_call_id") or ""),
-        "parts": parts,
+        "name": normal["name"],
+        "tool_call_id": normal["tool_call_id"],
+        "parts": _shown_parts(normal["parts"]),
         "tool_calls": calls,
         "is_tool": role_class == "tool",
     }
-
-
-def _messages(value: Any) -> list[Any]:
-    if isinstance(value, list):
-        out = []
-        for item in value:
-            out.extend(_messages(item) if isinstance(item, list) else [item])
-        return out
-    if isinstance(value, dict):
-        if isinstance(value.get("messages"), list):
-            return list(value["messages"])
-        if isinstance(value.get("choices"), list):
-            return [c.get("message") for c in value["choices"] if isinstance(c, dict) and c.get("message")]
-    return [value] if value is not None else []
 
 
 def _conversation(component: dict, document: dict) -> dict[str, Any]:
@@ -260,7 +200,7 @@ def _conversation(component: dict, document: dict) -> dict[str, Any]:
     raw: list[Any] = []
     for path in paths:
         for found in find_all(path, document):
-            raw.extend(_messages(found))
+            raw.extend(chat_items(found))
     if not raw:
         return {"error": f"No messages at {', '.join(paths)}."}
     return {"messages": [_message(m) for m in raw[:MAX_ITEMS]], "hidden": max(0, len(raw) - MAX_ITEMS)}
@@ -523,15 +463,8 @@ TEXT_KEYS = ("text", "page_content", "content", "chunk", "passage")
 
 
 def _is_chat(value: Any) -> bool:
-    messages = _messages(value)
-    return bool(messages) and all(isinstance(m, dict) and isinstance(m.get("role"), str) for m in messages)
-
-
-def _has_tool_calls(value: Any) -> bool:
-    return any(isinstance(m, dict) and (m.get("tool_calls") or m.get("function_call")
-                                       or (isinstance(m.get("content"), list) and any(
-                                           isinstance(b, dict) and b.get("type") == "tool_use" for b in m["content"])))
-               for m in _messages(value))
+    items = chat_items(value)
+    return bool(items) and all(is_message(m) for m in items)
 
 
 def _key_with(value: Any, keys: tuple[str, ...], kind) -> str | None:
@@ -603,7 +536,7 @@ def default_spec(trace: Trace, *, spans: list[Span] | None = None, focus: Span |
             components.append({"type": "markdown", "title": "Answer", "path": f"$.output.{answer_key}"})
         elif span.output is not None:
             components.append(_value_component("Answer" if retrieval else "Output", "$.output", span.output))
-    if tools or _has_tool_calls(span.input) or _has_tool_calls(span.output):
+    if tools or has_tool_calls(span.input) or has_tool_calls(span.output):
         if tools:
             components.append({"type": "aggregate", "title": "Steps", "spans": {"type": "tool"}, "display": "table",
                                "columns": [{"label": "Tool", "path": "$.name"},

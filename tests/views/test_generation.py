@@ -93,8 +93,9 @@ def test_non_json_twice_is_a_502(curator, llm, secret_trace):
     assert response.status_code == 502 and "did not answer with JSON" in response.json()["error"]
 
 
-def test_endpoint_error_is_a_502_without_secrets(curator, llm, secret_trace):
-    with llm([500]):
+def test_endpoint_error_is_a_502_without_secrets(curator, llm, secret_trace, monkeypatch):
+    monkeypatch.setattr("apps.core.llm.BACKOFF_SECONDS", 0)
+    with llm([500, 500, 500]):  # 5xx is retried twice
         response = curator.post("/api/v1/trace-views/generate/", {"description": "x", "trace": "secret-1"},
                                 content_type="application/json")
     assert response.status_code == 502 and "sk-test-key" not in response.content.decode()

@@ -15,6 +15,8 @@ from typing import Any
 
 import orjson
 
+from apps.core.chat import chat_answer, chat_messages
+
 from ..finetune import ValidationReport, chat_line_problems
 from ..storage import temp_dir
 from .base import Batch, Problem, Writer, dumps_json, python_value
@@ -52,8 +54,9 @@ def _clean_message(message: Any, where: str) -> dict:
 
 
 def input_messages(value: Any) -> list[dict]:
-    if isinstance(value, dict) and isinstance(value.get("messages"), list):
-        value = value["messages"]
+    """The record's input as messages (a conversation as `apps.core.chat` reads it, or a text as the
+    user's turn), each checked against the fine-tuning format."""
+    value = chat_messages(value) or value
     if isinstance(value, str):
         value = [{"role": "user", "content": value}]
     elif isinstance(value, dict) and len(value) == 1 and isinstance(next(iter(value.values())), str):
@@ -70,8 +73,8 @@ def input_messages(value: Any) -> list[dict]:
 def assistant_messages(value: Any) -> list[dict]:
     if value is None:
         raise InvalidConversation("no expected answer (filter with has_expected=true)")
-    if isinstance(value, dict) and isinstance(value.get("choices"), list) and value["choices"]:
-        value = value["choices"][0].get("message") if isinstance(value["choices"][0], dict) else None
+    if isinstance(value, dict) and "choices" in value:
+        value = chat_answer(value)  # a completion: its first choice
     if isinstance(value, str):
         if not value.strip():
             raise InvalidConversation("expected answer is empty")
@@ -79,7 +82,7 @@ def assistant_messages(value: Any) -> list[dict]:
     if isinstance(value, dict) and ("content" in value or "tool_calls" in value) and \
             value.get("role", "assistant") == "assistant":
         return [_clean_message({**value, "role": "assistant"}, "expected answer")]
-    if isinstance(value, list) and value and all(isinstance(m, dict) and "role" in m for m in value):
+    if isinstance(value, list) and chat_messages(value):
         messages = [_clean_message(m, f"expected message {i}") for i, m in enumerate(value)]
         if messages[-1]["role"] != "assistant":
             raise InvalidConversation("expected messages do not end with an assistant turn")
