@@ -11,7 +11,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
-from django.db.models import Exists, IntegerField, OuterRef, Subquery, prefetch_related_objects
+from django.db.models import Exists, F, IntegerField, OuterRef, Subquery, prefetch_related_objects
 from django.http import Http404, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -32,6 +32,8 @@ PANEL_TEMPLATE = "reviews/_annotation_panel.html"
 SUBMIT_KEYS = {"scores", "comment", "tags", "remove_tags", "expected", "metadata"}
 MAX_TREE_SPANS = 300
 MAX_ASSIGNEES = 500
+MAX_TAKEN_RETRIES = 5
+COUNTERS = ("backlog_count", "pending_count", "complete_count")
 
 
 def _queue_or_404(request, queue_id: int, action: str = "project.view") -> ReviewQueue:
@@ -204,7 +206,12 @@ def _bar_data(queue: ReviewQueue, item: ReviewItem, user) -> tuple[dict, int | N
     last = (ReviewSubmission.objects.filter(item__queue=queue.pk, reviewer=user).order_by("-id")
             .values("item_id")[:1])
     counts = selectors.queue_user_counts(queue=queue, user=user, extra={
-        "prev_id": Subquery(last, output_field=IntegerField())})
+        "prev_id": Subquery(last, output_field=IntegerField()),
+        # The counters as they stand (a submit in this request moved them in the database only).
+        **{f"_{name}": F(name) for name in COUNTERS}})
+    for name in COUNTERS:
+        if counts.get(f"_{name}") is not None:
+            setattr(queue, name, counts[f"_{name}"])
     progress = selectors.queue_progress(queue=queue, user=None)
     progress["left_for_you"] = max(queue.open_count - counts["done_open"] - counts["skipped_open"]
                                    - counts["others"], 0)
@@ -317,6 +324,12 @@ def review_peek_view(request, queue_id: int, admin_site=None):
                                                services.review_item_state(item=item, user=request.user))})
 
 
+def _opened(request, queue: ReviewQueue, item: ReviewItem, state: dict) -> dict[str, Any]:
+    bar = _bar_context(request, queue, item, state)
+    return {"state": bar["page_state"],
+            "bar": render_to_string("admin/queues/_review_bar.html", bar, request=request)}
+
+
 def review_open_view(request, queue_id: int, item_id: int, admin_site=None):
     """POST when an item is shown: reserve it (if free) and answer with its action bar."""
     if request.method != "POST":
@@ -329,9 +342,33 @@ def review_open_view(request, queue_id: int, item_id: int, admin_site=None):
         state = services.review_item_open(item=item, user=request.user)
     except ApplicationError as exc:
         return _json_error(exc)
-    bar = _bar_context(request, queue, item, state)
-    return JsonResponse({"state": bar["page_state"],
-                         "bar": render_to_string("admin/queues/_review_bar.html", bar, request=request)})
+    return JsonResponse(_opened(request, queue, item, state))
+
+
+def _open_next(request, queue: ReviewQueue, *, wanted: str, done: int) -> dict[str, Any]:
+    """After a submit or skip (`?open=`): reserve the item the page already shows (`wanted`, its prefetched
+    id), so the reviewer's one request takes both; when someone took it meanwhile, or the page had nothing
+    prefetched (`next`), the next free item with its HTML (`item`). `{"item": None, "done_url": …}` when
+    nothing is left."""
+    exclude = [done]
+    if wanted.isdigit():
+        item = services.with_user_state(ReviewItem.objects.filter(queue=queue, pk=int(wanted)), request.user).first()
+        if item is not None:
+            item.queue = queue
+            state = services.review_item_open(item=item, user=request.user)
+            if state["can_submit"] or state["submitted"]:
+                return {**_opened(request, queue, item, state), "item": None}
+            exclude.append(item.pk)
+    for _attempt in range(MAX_TAKEN_RETRIES):
+        item = services.review_item_peek(queue=queue, user=request.user, exclude=exclude)
+        if item is None:
+            return {"item": None, "done_url": reverse("admin:queues_reviewqueue_review", args=[queue.pk])}
+        item.queue = queue
+        state = services.review_item_open(item=item, user=request.user)
+        if state["can_submit"] or state["submitted"]:
+            return {**_opened(request, queue, item, state), "item": _item_payload(request, queue, item, state)}
+        exclude.append(item.pk)  # taken between the peek and the reservation
+    return {"item": None, "done_url": reverse("admin:queues_reviewqueue_review", args=[queue.pk])}
 
 
 def _post_json(request) -> dict:
@@ -347,7 +384,7 @@ def _post_json(request) -> dict:
 def review_submit_view(request, queue_id: int, item_id: int, admin_site=None):
     """POST the annotation panel's JSON: saves through annotations_submit, records the submission,
     answers with the fresh panel (unless `?html=0`: the review page moves on) and the URL of the
-    reviewer's next item."""
+    reviewer's next item; with `?open=<id>|next` the next item is opened in the same request."""
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
     queue = _queue_or_404(request, queue_id)
@@ -364,6 +401,8 @@ def review_submit_view(request, queue_id: int, item_id: int, admin_site=None):
     answer: dict[str, Any] = {"result": {"submitted": True, "item": item.pk, "status": item.status}}
     if request.GET.get("html") == "0":
         answer["result"]["next_url"] = reverse("admin:queues_reviewqueue_review", args=[queue.pk])
+        if "open" in request.GET:
+            answer["opened"] = _open_next(request, queue, wanted=request.GET["open"], done=item.pk)
         return JsonResponse(answer)
     item = _item_or_404(queue, item_id)
     panel = _panel_context(request, queue, item, can_submit=True, submitted=True)
@@ -385,7 +424,10 @@ def review_skip_view(request, queue_id: int, item_id: int, admin_site=None):
         services.review_item_skip(item=item, user=request.user)
     except ApplicationError as exc:
         return _json_error(exc)
-    return JsonResponse({"next_url": reverse("admin:queues_reviewqueue_review", args=[queue.pk])})
+    answer: dict[str, Any] = {"next_url": reverse("admin:queues_reviewqueue_review", args=[queue.pk])}
+    if "open" in request.GET:
+        answer["opened"] = _open_next(request, queue, wanted=request.GET["open"], done=item.pk)
+    return JsonResponse(answer)
 
 
 # ---------------------------------------------------------------- board
