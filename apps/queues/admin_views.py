@@ -7,6 +7,7 @@ missing one) and checks the role it needs explicitly.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -102,15 +103,19 @@ def review_next_view(request, queue_id: int, admin_site=None):
     ))
 
 
-def _span_tree(span: Span) -> list[dict[str, Any]]:
+def _trace_spans(span: Span) -> list[Span]:
+    """The spans of the item's trace in time order (the tree and the trace view read the same list), the
+    item's own span object among them."""
+    from apps.views.renderer import MAX_TRACE_SPANS
+
+    rows = list(Span.objects.filter(trace_id=span.trace_id).order_by("start_time", "id")[:MAX_TRACE_SPANS])
+    return [span if r.pk == span.pk else r for r in rows]
+
+
+def _span_tree(span: Span, spans: list[Span]) -> list[dict[str, Any]]:
     """The trace's spans in tree order with depth (at most MAX_TREE_SPANS)."""
-    rows = list(
-        Span.objects.filter(trace_id=span.trace_id)
-        .only("id", "span_id", "parent_span_id", "name", "type", "duration_ms", "is_error", "start_time")
-        .order_by("start_time", "id")[: MAX_TREE_SPANS + 1]
-    )
-    truncated = len(rows) > MAX_TREE_SPANS
-    rows = rows[:MAX_TREE_SPANS]
+    truncated = len(spans) > MAX_TREE_SPANS
+    rows = spans[:MAX_TREE_SPANS]
     ids = {r.span_id for r in rows}
     children: dict[str, list[Span]] = {}
     for r in rows:
@@ -152,11 +157,12 @@ def _readable(value: Any) -> dict[str, Any]:
     return {"json": json.dumps(value, indent=2, ensure_ascii=False, default=str)}
 
 
-def _review_body(request, queue, span) -> str:
+def _review_body(request, queue, span, spans: list[Span]) -> str:
     """The first review body renderer that answers (trace views, or their default view for the trace's
-    shape), else the span's input, output and expected value made readable."""
+    shape), else the span's input, output and expected value made readable. `spans`: the trace's spans as
+    the reviewer may see them (blind queues), read once for the page."""
     for renderer in registry.review_body_renderers:
-        rendered = renderer(request=request, queue=queue, trace=span.trace, span=span)
+        rendered = renderer(request=request, queue=queue, trace=span.trace, span=span, seen_spans=spans)
         if rendered:
             return render_to_string(rendered["template"], rendered.get("context") or {}, request=request)
     return render_to_string("queues/_readable_io.html", {
@@ -250,21 +256,26 @@ def _bar_context(request, queue: ReviewQueue, item: ReviewItem, state: dict) -> 
 
 
 def _item_context(request, queue: ReviewQueue, item: ReviewItem, state: dict) -> dict[str, Any]:
-    from apps.reviews.selectors import annotations_visible_to, span_as_seen_by
+    from apps.reviews.selectors import annotations_visible_to, spans_as_seen_by
 
-    # Blind queues: the span's expected, tags and reviewer metadata as this reviewer may see them
-    # (one visibility decision for the page and its panel).
-    visibility = annotations_visible_to(request.user, [item.span_id])
-    span = span_as_seen_by(request.user, item.span, visibility=visibility)
+    # Blind queues: the trace's spans (expected, tags, reviewer metadata) as this reviewer may see them,
+    # one visibility decision for the page, its trace view, its tree and its panel.
+    spans = _trace_spans(item.span)
+    if not any(s.pk == item.span_id for s in spans):  # beyond the bound of a pathological trace
+        spans.append(item.span)
+    visibility = annotations_visible_to(request.user, [s.pk for s in spans])
+    spans = spans_as_seen_by(request.user, spans, visibility=visibility)
+    span = next(s for s in spans if s.pk == item.span_id)
     prefetch_related_objects([queue], "score_configs")  # the panel and a view's score controls read them
     return {
         "queue": queue, "item": item, "span": span, "trace": span.trace,
         "instructions_html": render_markdown(queue.instructions),
         "annotation_panel": _panel_context(request, queue, item, can_submit=state["can_submit"],
                                            submitted=state["submitted"], configs=list(queue.score_configs.all()),
-                                           span=item.span, visibility=visibility),
-        "review_body_html": _review_body(request, queue, span),
-        "span_tree": _span_tree(span),
+                                           span=item.span,
+                                           visibility=replace(visibility, blinded=visibility.blinded & {item.span_id})),
+        "review_body_html": _review_body(request, queue, span, spans),
+        "span_tree": _span_tree(span, spans),
     }
 
 
