@@ -457,7 +457,8 @@ def _board_filters(request, queue: ReviewQueue) -> dict[str, Any]:
 
 
 def _cards(request, queue: ReviewQueue, status: str, filters: dict, after: int | None = None):
-    items = selectors.board_items(queue=queue, status=status, after=after, limit=selectors.BOARD_PAGE + 1, **filters)
+    items = selectors.board_items(queue=queue, status=status, after=after, limit=selectors.BOARD_PAGE + 1,
+                                  viewer=request.user, **filters)
     more = len(items) > selectors.BOARD_PAGE
     items = items[: selectors.BOARD_PAGE]
     summaries = selectors.item_score_summaries(queue=queue, items=items, user=request.user)
@@ -475,7 +476,7 @@ def _board_queue(request, queue_id: int) -> ReviewQueue:
 def board_view(request, queue_id: int, admin_site=None):
     queue = _board_queue(request, queue_id)
     filters = _board_filters(request, queue)
-    counts = selectors.board_counts(queue=queue, **filters)
+    counts = selectors.board_counts(queue=queue, viewer=request.user, **filters)
     columns = []
     for status, label in ItemStatus.choices:
         cards, more = _cards(request, queue, status, filters)

@@ -131,9 +131,10 @@ def _summary(config, rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def board_items(
     *, queue: ReviewQueue, status: str, assignee=None, reviewer=None, after: int | None = None,
-    limit: int = BOARD_PAGE,
+    limit: int = BOARD_PAGE, viewer=None,
 ) -> list[ReviewItem]:
-    qs = _board_filter(ReviewItem.objects.filter(queue=queue, status=status), assignee=assignee, reviewer=reviewer)
+    qs = _board_filter(ReviewItem.objects.filter(queue=queue, status=status), assignee=assignee, reviewer=reviewer,
+                       queue=queue, viewer=viewer)
     if after is not None:
         qs = qs.filter(pk__gt=after)
     return list(
@@ -148,20 +149,36 @@ def board_items(
     )
 
 
-def _board_filter(qs: QuerySet, *, assignee=None, reviewer=None) -> QuerySet:
+def _blind_to(queue: ReviewQueue, reviewer, viewer):
+    """Spans on which "`reviewer` submitted this" is hidden from `viewer` (a blind queue's open items they
+    have not submitted, `blinded_span_ids`), or None when nothing is."""
+    if not queue.blind or viewer is None or reviewer is None or reviewer.pk == viewer.pk:
+        return None
+    from apps.reviews.selectors import blinded_span_ids
+
+    return blinded_span_ids(viewer)
+
+
+def _board_filter(qs: QuerySet, *, assignee=None, reviewer=None, queue=None, viewer=None) -> QuerySet:
     if assignee is not None:
         qs = qs.filter(assignee=assignee)
     if reviewer is not None:
         qs = qs.filter(Exists(ReviewSubmission.objects.filter(item_id=OuterRef("pk"), reviewer=reviewer)))
+        hidden = _blind_to(queue, reviewer, viewer) if queue is not None else None
+        if hidden is not None:  # "Reviewed by alice" would tell a blind reviewer what alice reviewed
+            qs = qs.exclude(span_id__in=hidden)
     return qs
 
 
-def board_counts(*, queue: ReviewQueue, assignee=None, reviewer=None) -> dict[str, int]:
+def board_counts(*, queue: ReviewQueue, assignee=None, reviewer=None, viewer=None) -> dict[str, int]:
     if assignee is None and reviewer is None:
         return {"backlog": queue.backlog_count, "pending": queue.pending_count, "complete": queue.complete_count}
     if reviewer is not None:
         # Counted from the reviewer's own submissions, bounded by their work rather than the queue.
         subs = ReviewSubmission.objects.filter(reviewer=reviewer, item__queue=queue)
+        hidden = _blind_to(queue, reviewer, viewer)
+        if hidden is not None:
+            subs = subs.exclude(item__span_id__in=hidden)
         if assignee is not None:
             subs = subs.filter(item__assignee=assignee)
         counts = dict(subs.order_by().values_list("item__status").annotate(n=Count("id")))
