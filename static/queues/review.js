@@ -314,6 +314,13 @@
     return ready && ready.item ? ready.item : null;
   }
 
+  // The save of the item before (and this one's reservation) is under way: data-review-saving on the holder.
+  function setPending(on) {
+    pending = on;
+    var holder = itemHolder();
+    if (holder) holder.setAttribute("data-review-saving", on ? "true" : "false");
+  }
+
   function stillSaving() {
     if (!pending) return false;
     message("Still saving the previous item; press it again in a moment.");
@@ -346,7 +353,7 @@
     if (ready) {
       kept = { nodes: Array.prototype.slice.call(itemHolder().childNodes), state: state };
       display(ready);
-      pending = true;
+      setPending(true);
     } else {
       setBusy(true); // nothing to show yet: keys are swallowed until the next item is on screen
     }
@@ -360,7 +367,7 @@
     };
     var url = submitUrl + "?html=0&open=" + (ready ? ready.item_id : "next");
     http().postJSON(url, body).then(function (answer) {
-      pending = false;
+      setPending(false);
       if (!answer.ok) {
         root = putBack() || root;
         setBusy(false);
@@ -370,7 +377,7 @@
       }
       arrive(answer.data.opened, ready, !!ready, fromItem);
     }, function (err) {
-      pending = false;
+      setPending(false);
       root = putBack() || root;
       setBusy(false);
       if (root && api()) api().setStatus(root, "Not saved.", true);
