@@ -209,19 +209,42 @@ def _bar_data(queue: ReviewQueue, item: ReviewItem, user) -> tuple[dict, int | N
     if _maybe_submitted(item, user) or not user.is_authenticated:
         prev_id, next_id = _neighbours(queue, item, user)
         return selectors.queue_progress(queue=queue, user=user), prev_id, next_id
-    last = (ReviewSubmission.objects.filter(item__queue=queue.pk, reviewer=user).order_by("-id")
-            .values("item_id")[:1])
-    counts = selectors.queue_user_counts(queue=queue, user=user, extra={
-        "prev_id": Subquery(last, output_field=IntegerField()),
-        # The counters as they stand (a submit in this request moved them in the database only).
-        **{f"_{name}": F(name) for name in COUNTERS}})
-    for name in COUNTERS:
-        if counts.get(f"_{name}") is not None:
-            setattr(queue, name, counts[f"_{name}"])
+    counts = getattr(item, "_bar_counts", None)  # read with the item (`_with_bar_counts`)
+    if counts is None:
+        counts = selectors.queue_user_counts(queue=queue, user=user, extra=_bar_exprs(queue, user, counters=""))
+        _take_counters(queue, counts)
     progress = selectors.queue_progress(queue=queue, user=None)
     progress["left_for_you"] = max(queue.open_count - counts["done_open"] - counts["skipped_open"]
                                    - counts["others"], 0)
     return progress, counts["prev_id"], None
+
+
+def _bar_exprs(queue: ReviewQueue, user, *, counters: str) -> dict[str, Any]:
+    """The bar's previous-in-history link and the queue's counters as they stand (a submit in this request
+    moved them in the database only); `counters`: the path to the queue's row ("" or "queue__")."""
+    last = (ReviewSubmission.objects.filter(item__queue=queue.pk, reviewer=user).order_by("-id")
+            .values("item_id")[:1])
+    return {"prev_id": Subquery(last, output_field=IntegerField()),
+            **{f"_{name}": F(f"{counters}{name}") for name in COUNTERS}}
+
+
+def _take_counters(queue: ReviewQueue, counts: dict) -> None:
+    for name in COUNTERS:
+        if counts.get(f"_{name}") is not None:
+            setattr(queue, name, counts[f"_{name}"])
+
+
+def _with_bar_counts(queue: ReviewQueue, item_id: int, user) -> ReviewItem | None:
+    """The item with the user's state and everything its action bar counts, in one query (the queue's
+    counters are taken before a reservation, which `review_item_open` then applies to them)."""
+    extra = {**selectors.queue_user_count_exprs(queue=queue, user=user), **_bar_exprs(queue, user, counters="queue__")}
+    item = services.with_user_state(ReviewItem.objects.filter(queue=queue, pk=item_id), user).annotate(
+        **{f"_bar_{k}": v for k, v in extra.items()}).first()
+    if item is not None:
+        item.queue = queue
+        item._bar_counts = {k: getattr(item, f"_bar_{k}") for k in extra}
+        _take_counters(queue, item._bar_counts)
+    return item
 
 
 def _item_url(queue: ReviewQueue, item_id: int) -> str:
@@ -360,26 +383,35 @@ def _open_next(request, queue: ReviewQueue, *, wanted: str, done: int) -> dict[s
     """After a submit or skip (`?open=`): reserve the item the page already shows (`wanted`, its prefetched
     id), so the reviewer's one request takes both; when someone took it meanwhile, or the page had nothing
     prefetched (`next`), the next free item with its HTML (`item`). `{"item": None, "done_url": …}` when
-    nothing is left."""
+    nothing is left. With `?prefetch=1`, also the item after it (`prefetch`, as `review/peek/` answers):
+    the page then needs no request of its own to prefetch."""
+    done_url = reverse("admin:queues_reviewqueue_review", args=[queue.pk])
     exclude = [done]
+    opened = None
     if wanted.isdigit():
-        item = services.with_user_state(ReviewItem.objects.filter(queue=queue, pk=int(wanted)), request.user).first()
+        item = _with_bar_counts(queue, int(wanted), request.user)
         if item is not None:
-            item.queue = queue
             state = services.review_item_open(item=item, user=request.user)
             if state["can_submit"] or state["submitted"]:
-                return {**_opened(request, queue, item, state), "item": None}
+                opened = {**_opened(request, queue, item, state), "item": None}
             exclude.append(item.pk)
-    for _attempt in range(MAX_TAKEN_RETRIES):
+    for _attempt in range(0 if opened else MAX_TAKEN_RETRIES):
         item = services.review_item_peek(queue=queue, user=request.user, exclude=exclude)
         if item is None:
-            return {"item": None, "done_url": reverse("admin:queues_reviewqueue_review", args=[queue.pk])}
+            return {"item": None, "done_url": done_url}
         item.queue = queue
         state = services.review_item_open(item=item, user=request.user)
+        exclude.append(item.pk)
         if state["can_submit"] or state["submitted"]:
-            return {**_opened(request, queue, item, state), "item": _item_payload(request, queue, item, state)}
-        exclude.append(item.pk)  # taken between the peek and the reservation
-    return {"item": None, "done_url": reverse("admin:queues_reviewqueue_review", args=[queue.pk])}
+            opened = {**_opened(request, queue, item, state), "item": _item_payload(request, queue, item, state)}
+            break
+    if opened is None:  # taken between each peek and its reservation
+        return {"item": None, "done_url": done_url}
+    if request.GET.get("prefetch") == "1":
+        after = services.review_item_peek(queue=queue, user=request.user, exclude=exclude)
+        opened["prefetch"] = ({"item": None, "done_url": done_url} if after is None else {"item": _item_payload(
+            request, queue, after, services.review_item_state(item=after, user=request.user))})
+    return opened
 
 
 def _post_json(request) -> dict:
@@ -395,7 +427,8 @@ def _post_json(request) -> dict:
 def review_submit_view(request, queue_id: int, item_id: int, admin_site=None):
     """POST the annotation panel's JSON: saves through annotations_submit, records the submission,
     answers with the fresh panel (unless `?html=0`: the review page moves on) and the URL of the
-    reviewer's next item; with `?open=<id>|next` the next item is opened in the same request."""
+    reviewer's next item; with `?open=<id>|next` the next item is opened in the same request (and with
+    `&prefetch=1` the one after it is sent along, see `_open_next`)."""
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
     queue = _queue_or_404(request, queue_id)
@@ -406,6 +439,7 @@ def review_submit_view(request, queue_id: int, item_id: int, admin_site=None):
         kwargs = {k: data[k] for k in ("scores", "comment", "tags", "remove_tags", "metadata") if k in data}
         if "expected" in data:
             kwargs.update(expected=data["expected"], expected_set=True)
+        prefetch_related_objects([queue], "score_configs")  # the submit and the items rendered after it
         item = services.review_item_submit(item=item, user=request.user, **kwargs)
     except ApplicationError as exc:
         return _json_error(exc)

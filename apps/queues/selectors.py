@@ -39,17 +39,23 @@ def _count(qs: QuerySet) -> Subquery:
                     .values("n"), output_field=IntegerField())
 
 
+def queue_user_count_exprs(*, queue: ReviewQueue, user) -> dict[str, Subquery]:
+    """`queue_user_counts` as scalar subqueries (uncorrelated), to ride along another query."""
+    return {
+        "done_open": _count(ReviewSubmission.objects.filter(reviewer=user, item_open=True, item__queue=queue.pk)),
+        "skipped_open": _count(
+            ReviewSkip.objects.filter(reviewer=user, item_open=True, item__queue=queue.pk)
+            .exclude(Exists(ReviewSubmission.objects.filter(item_id=OuterRef("item_id"), reviewer=user)))),
+        "others": _count(ReviewItem.objects.filter(queue=queue.pk, status__in=OPEN_STATUSES, assignee__isnull=False)
+                         .exclude(assignee=user)),
+    }
+
+
 def queue_user_counts(*, queue: ReviewQueue, user, extra: dict | None = None) -> dict[str, Any]:
     """In one query: the user's open submissions and skips in the queue and the open items assigned to
     others (for `queue_progress`), plus any `extra` scalar subqueries (the review bar's neighbour)."""
     row = ReviewQueue.objects.filter(pk=queue.pk).values(
-        done_open=_count(ReviewSubmission.objects.filter(reviewer=user, item_open=True, item__queue=queue.pk)),
-        skipped_open=_count(
-            ReviewSkip.objects.filter(reviewer=user, item_open=True, item__queue=queue.pk)
-            .exclude(Exists(ReviewSubmission.objects.filter(item_id=OuterRef("item_id"), reviewer=user)))),
-        others=_count(ReviewItem.objects.filter(queue=queue.pk, status__in=OPEN_STATUSES, assignee__isnull=False)
-                      .exclude(assignee=user)),
-        **(extra or {}),
+        **queue_user_count_exprs(queue=queue, user=user), **(extra or {}),
     ).first()
     return row or {"done_open": 0, "skipped_open": 0, "others": 0, **{k: None for k in extra or {}}}
 

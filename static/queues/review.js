@@ -6,7 +6,8 @@
  * While the reviewer works, the item they get next is prefetched (GET review/peek/, nothing reserved).
  * Submit shows the prefetched item at once and posts the review with `?open=<its id>`: the one request
  * saves and takes the shown item's reservation (answering with its action bar, or with another item when
- * someone took it meanwhile). Skip does the same without the optimistic swap. The URL follows with the
+ * someone took it meanwhile) and sends the item after it along (`prefetch=1`: the next prefetch). Skip
+ * does the same without the optimistic swap. The URL follows with the
  * history API, and back/forward load the item they point at (GET <item>/data/, POST <item>/open/). Keys
  * typed before the next item is on screen are swallowed, so none lands on the arriving item; once it is
  * shown it takes keys at once, and only Submit / Skip / moving on wait for the save's answer. A failed
@@ -305,7 +306,12 @@
     confirm(opened, true);
     setBusy(false);
     clearAlert();
-    schedulePrefetch();
+    if (opened.prefetch) {
+      // The item after this one came with the answer: no prefetch request of the page's own.
+      prefetched = { forItem: state.itemId, promise: Promise.resolve(opened.prefetch), value: opened.prefetch };
+    } else {
+      schedulePrefetch();
+    }
   }
 
   function readyNext(fromItem) {
@@ -365,7 +371,7 @@
       highlight(false);
       return panelRoot();
     };
-    var url = submitUrl + "?html=0&open=" + (ready ? ready.item_id : "next");
+    var url = submitUrl + "?html=0&prefetch=1&open=" + (ready ? ready.item_id : "next");
     http().postJSON(url, body).then(function (answer) {
       setPending(false);
       if (!answer.ok) {
@@ -391,7 +397,7 @@
     var fromItem = state.itemId;
     var ready = readyNext(fromItem);
     setBusy(true);
-    http().postJSON(state.skipUrl + "?open=" + (ready ? ready.item_id : "next"), {}).then(function (answer) {
+    http().postJSON(state.skipUrl + "?prefetch=1&open=" + (ready ? ready.item_id : "next"), {}).then(function (answer) {
       if (!answer.ok) {
         setBusy(false);
         showAlert("Not skipped: " + (answer.data.error || "the server refused it") + ".", skip);

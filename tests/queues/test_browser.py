@@ -52,10 +52,11 @@ def test_reviewer_scores_ten_items_keyboard_only_on_one_page(browser, live_serve
     page.goto(f"/admin/queues/reviewqueue/{queue.pk}/review/")
     page.wait_for_url(re.compile(r"/review/\d+/$"))
     wait_ready(page)
-    # Each submit (which also reserves the next item) is held back while keys are sent. On even items the
-    # next one was prefetched: it is on screen at once and takes keys at once, while Skip waits for the
-    # save. On odd items the prefetch is refused, so the swap waits for the held submit: keys sent then
-    # are swallowed and none reaches the item that arrives.
+    # Each submit (which also reserves the next item and brings the one after it) is held back while keys
+    # are sent. On even items the next one was prefetched: it is on screen at once and takes keys at once,
+    # while Skip waits for the save. Before odd items the prefetch is taken away (the submit is sent on
+    # without `prefetch=1` and the page's own peek is refused), so the swap waits for the held submit: keys
+    # sent then are swallowed and none reaches the item that arrives.
     held, peeked, refuse_peek = [], [], [False]
     page.route(re.compile(r"/review/\d+/submit/"), lambda route: held.append(route))
 
@@ -75,8 +76,8 @@ def test_reviewer_scores_ten_items_keyboard_only_on_one_page(browser, live_serve
         assert page.locator("[data-comment]").input_value() == ""
         assert page.locator('[data-score-config="correct"] [aria-pressed="true"]').count() == 0
         prefetched = i % 2 == 0
-        if prefetched and i < 9:
-            for _ in range(1500):  # the next item's prefetch has arrived
+        if i == 0:
+            for _ in range(1500):  # the page's first prefetch has arrived (later ones come with each submit)
                 if any(url.endswith(f"exclude={item_id}") for url in peeked):
                     break
                 page.wait_for_timeout(10)
@@ -132,8 +133,13 @@ def test_reviewer_scores_ten_items_keyboard_only_on_one_page(browser, live_serve
             page.keyboard.press("1")
             page.keyboard.press("c")
             page.keyboard.type("zz")
-        refuse_peek[0] = (i + 1) % 2 == 1  # the prefetch made once this answer is in
-        held.pop().continue_()
+        route = held.pop()
+        if (i + 1) % 2 == 1:  # no prefetch for the next item: not in this answer, and no peek of its own
+            refuse_peek[0] = True
+            route.continue_(url=re.sub(r"prefetch=1&?", "", route.request.url))
+        else:
+            refuse_peek[0] = False
+            route.continue_()
         wait_swapped(page, item_id)
         page.wait_for_function("() => location.pathname.endsWith("
                                "'/' + document.querySelector('[data-review-item-id]').dataset.reviewItemId + '/')")
