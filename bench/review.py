@@ -8,8 +8,9 @@
    are seeded with set-based SQL (`INSERT … SELECT generate_series`), 40% of each queue complete
    (two reviews), 20% pending (one review), the rest in the backlog; then ANALYZE.
 3. For each: a reviewer logged in through Django's test client does "submit and next" N times as the
-   one-page review loop does (POST the review with three scores, GET the next item's data, POST its
-   open, which reserves it), and a lead
+   one-page review loop does (one POST of the review with three scores and `?open=<next>&prefetch=1`: it
+   also reserves the next item, already shown from the prefetch, and answers with the data of the item
+   after it, the next prefetch), and a lead
    loads the kanban board N times, alternating the two projects round by round so that other load on
    the machine hits both alike. Queries are counted per operation; time is the median.
 
@@ -186,31 +187,34 @@ class Runner:
         start = self.reviewer.get(f"/admin/queues/reviewqueue/{self.queue.pk}/review/", follow=True)
         assert start.status_code == 200, start.status_code
         self.item_id = int(start.redirect_chain[-1][0].rstrip("/").rsplit("/", 1)[1])
+        peek = self.reviewer.get(f"/admin/queues/reviewqueue/{self.queue.pk}/review/peek/?exclude={self.item_id}")
+        self.next_id = peek.json()["item"]["item_id"]  # prefetched by the page while the first item is reviewed
         self.payload = json.dumps({"scores": {"correct": True, "tone": "kind", "helpfulness": 0.8}})
         self.results: dict[str, list] = {"submit_time": [], "submit_queries": [], "board_time": [], "board_queries": []}
 
     def submit_and_next(self, record: bool) -> None:
-        """What the one-page review loop does per item: POST the review (JSON, no panel HTML back), GET the
-        next item's data (prefetched by the page while the reviewer works; nothing reserved), POST its open
-        (the reservation, taken when it is shown, and its action bar)."""
+        """What the one-page review loop does per item: one POST of the review with `?open=<the next item>
+        &prefetch=1` (JSON, no panel HTML back): it saves, takes the reservation of the next item (already on
+        screen from the prefetch) with its action bar, and sends along the data of the item after it (the
+        next prefetch; nothing reserved)."""
         from django.db import connection
         from django.test.utils import CaptureQueriesContext
 
-        item_id = self.item_id
+        item_id, next_id = self.item_id, self.next_id
         base = f"/admin/queues/reviewqueue/{self.queue.pk}/review/"
         connection.queries_log.clear()  # a full log (9,000 entries) would make the capture read 0
         with CaptureQueriesContext(connection) as captured:
             t0 = time.perf_counter()
-            res = self.reviewer.post(f"{base}{item_id}/submit/?html=0", self.payload, content_type="application/json")
-            assert res.status_code == 200, res.content[:300]
-            peek = self.reviewer.get(f"{base}peek/?exclude={item_id}")
-            assert peek.status_code == 200, peek.content[:300]
-            nxt = peek.json()["item"]
-            opened = self.reviewer.post(f"{base}{nxt['item_id']}/open/", "{}", content_type="application/json")
+            res = self.reviewer.post(f"{base}{item_id}/submit/?html=0&prefetch=1&open={next_id}", self.payload,
+                                     content_type="application/json")
             elapsed = time.perf_counter() - t0
-        assert opened.status_code == 200 and opened.json()["state"]["canSubmit"], opened.content[:300]
-        assert "data-assay-annotations" in nxt["html"]
-        self.item_id = nxt["item_id"]
+        assert res.status_code == 200, res.content[:300]
+        opened = res.json()["opened"]
+        shown = opened["item"]["item_id"] if opened.get("item") else next_id
+        assert opened["state"]["canSubmit"] and opened["state"]["itemId"] == shown, str(opened)[:300]
+        after = opened["prefetch"]["item"]
+        assert "data-assay-annotations" in after["html"]
+        self.item_id, self.next_id = shown, after["item_id"]
         if record:
             self.results["submit_time"].append(elapsed)
             self.results["submit_queries"].append(len(captured))

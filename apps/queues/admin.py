@@ -16,7 +16,7 @@ from apps.core.admin import ProjectScopedAdmin
 from apps.projects.models import Membership
 from apps.projects.permissions import projects_where
 
-from . import admin_views, services
+from . import admin_views, board_views, services
 from .models import ReviewQueue, RuleTarget
 
 
@@ -119,8 +119,8 @@ class ReviewQueueAdmin(ProjectScopedAdmin):
             view(admin_views.review_open_view, "review_open", "<int:queue_id>/review/<int:item_id>/open/"),
             view(admin_views.review_submit_view, "review_submit", "<int:queue_id>/review/<int:item_id>/submit/"),
             view(admin_views.review_skip_view, "review_skip", "<int:queue_id>/review/<int:item_id>/skip/"),
-            view(admin_views.board_view, "board", "<int:queue_id>/board/"),
-            view(admin_views.board_column_view, "board_column", "<int:queue_id>/board/column/"),
-            view(admin_views.analytics_view, "analytics", "<int:queue_id>/analytics/"),
+            view(board_views.board_view, "board", "<int:queue_id>/board/"),
+            view(board_views.board_column_view, "board_column", "<int:queue_id>/board/column/"),
+            view(board_views.analytics_view, "analytics", "<int:queue_id>/analytics/"),
             *super().get_urls(),
         ]

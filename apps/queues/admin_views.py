@@ -8,28 +8,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
-from django.db.models import Exists, IntegerField, OuterRef, Subquery, prefetch_related_objects
+from django.db.models import Exists, F, IntegerField, OuterRef, Subquery, prefetch_related_objects
 from django.http import Http404, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from apps.core import registry
 from apps.core.exceptions import ApplicationError
-from apps.core.markdown import render_markdown
 from apps.core.parsing import json_parse
 from apps.projects.permissions import can
-from apps.traces.models import Span
 
-from . import analytics, selectors, services
-from .models import ItemStatus, ReviewItem, ReviewQueue, ReviewSubmission
+from . import selectors, services
+from .models import ReviewItem, ReviewQueue, ReviewSubmission
+from .review_item import item_context, item_payload, item_url, panel_context
 
 PANEL_TEMPLATE = "reviews/_annotation_panel.html"
 SUBMIT_KEYS = {"scores", "comment", "tags", "remove_tags", "expected", "metadata"}
-MAX_TREE_SPANS = 300
-MAX_ASSIGNEES = 500
+MAX_TAKEN_RETRIES = 5
+COUNTERS = ("backlog_count", "pending_count", "complete_count")
 
 
 def _queue_or_404(request, queue_id: int, action: str = "project.view") -> ReviewQueue:
@@ -98,63 +95,6 @@ def review_next_view(request, queue_id: int, admin_site=None):
     ))
 
 
-def _span_tree(span: Span) -> list[dict[str, Any]]:
-    """The trace's spans in tree order with depth (at most MAX_TREE_SPANS)."""
-    rows = list(
-        Span.objects.filter(trace_id=span.trace_id)
-        .only("id", "span_id", "parent_span_id", "name", "type", "duration_ms", "is_error", "start_time")
-        .order_by("start_time", "id")[: MAX_TREE_SPANS + 1]
-    )
-    truncated = len(rows) > MAX_TREE_SPANS
-    rows = rows[:MAX_TREE_SPANS]
-    ids = {r.span_id for r in rows}
-    children: dict[str, list[Span]] = {}
-    for r in rows:
-        parent = r.parent_span_id if r.parent_span_id in ids else ""
-        children.setdefault(parent, []).append(r)
-    out: list[dict[str, Any]] = []
-
-    def walk(parent: str, depth: int) -> None:
-        for child in children.get(parent, []):
-            # A class per depth (capped), not an inline style: the admin's CSP allows no inline styles.
-            out.append({"span": child, "depth": depth, "depth_class": min(depth, 8), "current": child.pk == span.pk})
-            if child.span_id != parent:
-                walk(child.span_id, depth + 1)
-
-    walk("", 0)
-    return out + ([{"truncated": True}] if truncated else [])
-
-
-def _review_body(request, queue, span) -> str:
-    """The first review body renderer that answers (trace views, or their default view for the trace's
-    shape), else (the queues app without trace views) the span's values as the trace page shows them."""
-    for renderer in registry.review_body_renderers:
-        rendered = renderer(request=request, queue=queue, trace=span.trace, span=span)
-        if rendered:
-            return render_to_string(rendered["template"], rendered.get("context") or {}, request=request)
-    values = [("Input", span.input), ("Output", span.output)] + ([("Expected", span.expected)]
-                                                                 if span.expected is not None else [])
-    return "".join(render_to_string("traces/_span_io.html", {"value": value, "label": label}, request=request)
-                   for label, value in values)
-
-
-def _panel_context(request, queue: ReviewQueue, item: ReviewItem, *, can_submit: bool, submitted: bool,
-                   configs: list | None = None, span: Span | None = None, visibility=None):
-    from apps.reviews.selectors import annotation_panel_context
-
-    configs = list(queue.score_configs.all()) if configs is None else configs
-    ctx = annotation_panel_context(request, span or item.span, configs=configs, visibility=visibility)
-    # Reviewing a queue item saves through the queue's submit, which records the submission too.
-    ctx["panel_state"] = {**ctx["panel_state"],
-                          "submitUrl": reverse("admin:queues_reviewqueue_review_submit", args=[queue.pk, item.pk]),
-                          # One Text/JSON choice for the Expected box per queue (kept by review.js).
-                          "expectedModeKey": f"assay.review.{queue.pk}.expected-mode"}
-    if not can_submit:
-        ctx["can_edit"] = False
-        ctx["panel_state"]["canEdit"] = False
-    return ctx
-
-
 def _neighbours(queue: ReviewQueue, item: ReviewItem, user) -> tuple[int | None, int | None]:
     """Previous/next in the reviewer's own history of this queue (for k / j)."""
     mine = ReviewSubmission.objects.filter(item__queue=queue, reviewer=user)
@@ -176,18 +116,42 @@ def _bar_data(queue: ReviewQueue, item: ReviewItem, user) -> tuple[dict, int | N
     if _maybe_submitted(item, user) or not user.is_authenticated:
         prev_id, next_id = _neighbours(queue, item, user)
         return selectors.queue_progress(queue=queue, user=user), prev_id, next_id
-    last = (ReviewSubmission.objects.filter(item__queue=queue.pk, reviewer=user).order_by("-id")
-            .values("item_id")[:1])
-    counts = selectors.queue_user_counts(queue=queue, user=user, extra={
-        "prev_id": Subquery(last, output_field=IntegerField())})
+    counts = getattr(item, "_bar_counts", None)  # read with the item (`_with_bar_counts`)
+    if counts is None:
+        counts = selectors.queue_user_counts(queue=queue, user=user, extra=_bar_exprs(queue, user, counters=""))
+        _take_counters(queue, counts)
     progress = selectors.queue_progress(queue=queue, user=None)
     progress["left_for_you"] = max(queue.open_count - counts["done_open"] - counts["skipped_open"]
                                    - counts["others"], 0)
     return progress, counts["prev_id"], None
 
 
-def _item_url(queue: ReviewQueue, item_id: int) -> str:
-    return reverse("admin:queues_reviewqueue_review_item", args=[queue.pk, item_id])
+def _bar_exprs(queue: ReviewQueue, user, *, counters: str) -> dict[str, Any]:
+    """The bar's previous-in-history link and the queue's counters as they stand (a submit in this request
+    moved them in the database only); `counters`: the path to the queue's row ("" or "queue__")."""
+    last = (ReviewSubmission.objects.filter(item__queue=queue.pk, reviewer=user).order_by("-id")
+            .values("item_id")[:1])
+    return {"prev_id": Subquery(last, output_field=IntegerField()),
+            **{f"_{name}": F(f"{counters}{name}") for name in COUNTERS}}
+
+
+def _take_counters(queue: ReviewQueue, counts: dict) -> None:
+    for name in COUNTERS:
+        if counts.get(f"_{name}") is not None:
+            setattr(queue, name, counts[f"_{name}"])
+
+
+def _with_bar_counts(queue: ReviewQueue, item_id: int, user) -> ReviewItem | None:
+    """The item with the user's state and everything its action bar counts, in one query (the queue's
+    counters are taken before a reservation, which `review_item_open` then applies to them)."""
+    extra = {**selectors.queue_user_count_exprs(queue=queue, user=user), **_bar_exprs(queue, user, counters="queue__")}
+    item = services.with_user_state(ReviewItem.objects.filter(queue=queue, pk=item_id), user).annotate(
+        **{f"_bar_{k}": v for k, v in extra.items()}).first()
+    if item is not None:
+        item.queue = queue
+        item._bar_counts = {k: getattr(item, f"_bar_{k}") for k in extra}
+        _take_counters(queue, item._bar_counts)
+    return item
 
 
 def _bar_context(request, queue: ReviewQueue, item: ReviewItem, state: dict) -> dict[str, Any]:
@@ -200,49 +164,21 @@ def _bar_context(request, queue: ReviewQueue, item: ReviewItem, state: dict) -> 
         "page_state": {
             "queueId": queue.pk,
             "itemId": item.pk,
-            "url": _item_url(queue, item.pk),
+            "url": item_url(queue, item.pk),
             "title": f"Review · {queue.name}",
             "submitUrl": reverse("admin:queues_reviewqueue_review_submit", args=[queue.pk, item.pk]),
             "skipUrl": reverse("admin:queues_reviewqueue_review_skip", args=[queue.pk, item.pk]),
             "peekUrl": reverse("admin:queues_reviewqueue_review_peek", args=[queue.pk]),
-            "itemTemplateUrl": _item_url(queue, 0).replace("/0/", "/{id}/"),
+            "itemTemplateUrl": item_url(queue, 0).replace("/0/", "/{id}/"),
             "reviewUrl": review_url,
-            "nextUrl": _item_url(queue, next_id) if next_id
+            "nextUrl": item_url(queue, next_id) if next_id
             else (review_url if state["submitted"] or not state["can_submit"] else None),
-            "prevUrl": _item_url(queue, prev_id) if prev_id else None,
+            "prevUrl": item_url(queue, prev_id) if prev_id else None,
             "canSubmit": state["can_submit"],
             "submitted": state["submitted"],
             "reservedByOther": state["reserved_by_other"],
         },
     }
-
-
-def _item_context(request, queue: ReviewQueue, item: ReviewItem, state: dict) -> dict[str, Any]:
-    from apps.reviews.selectors import annotations_visible_to, span_as_seen_by
-
-    # Blind queues: the span's expected, tags and reviewer metadata as this reviewer may see them
-    # (one visibility decision for the page and its panel).
-    visibility = annotations_visible_to(request.user, [item.span_id])
-    span = span_as_seen_by(request.user, item.span, visibility=visibility)
-    prefetch_related_objects([queue], "score_configs")  # the panel and a view's score controls read them
-    return {
-        "queue": queue, "item": item, "span": span, "trace": span.trace,
-        "instructions_html": render_markdown(queue.instructions),
-        "annotation_panel": _panel_context(request, queue, item, can_submit=state["can_submit"],
-                                           submitted=state["submitted"], configs=list(queue.score_configs.all()),
-                                           span=item.span, visibility=visibility),
-        "review_body_html": _review_body(request, queue, span),
-        "span_tree": _span_tree(span),
-    }
-
-
-def _item_payload(request, queue: ReviewQueue, item: ReviewItem, state: dict) -> dict[str, Any]:
-    """An item as the review page swaps it in: its HTML and what the page needs to show it."""
-    html = render_to_string("admin/queues/_review_item.html", _item_context(request, queue, item, state),
-                            request=request)
-    return {"item_id": item.pk, "url": _item_url(queue, item.pk), "html": html,
-            "state": {"canSubmit": state["can_submit"], "submitted": state["submitted"],
-                      "reservedByOther": state["reserved_by_other"]}}
 
 
 def _service_error(exc: ApplicationError):
@@ -261,7 +197,7 @@ def review_item_view(request, queue_id: int, item_id: int, admin_site=None):
     item = _item_or_404(queue, item_id)
     queue.refresh_from_db()
     context = _ctx(admin_site, request, title=f"Review · {queue.name}",
-                   **{**_item_context(request, queue, item, state), **_bar_context(request, queue, item, state)})
+                   **{**item_context(request, queue, item, state), **_bar_context(request, queue, item, state)})
     return render(request, "admin/queues/review.html", context)
 
 
@@ -273,7 +209,7 @@ def review_item_data_view(request, queue_id: int, item_id: int, admin_site=None)
         services.reviewer_check(queue=queue, user=request.user)
     except ApplicationError as exc:
         return _json_error(exc)
-    return JsonResponse(_item_payload(request, queue, item, services.review_item_state(item=item, user=request.user)))
+    return JsonResponse(item_payload(request, queue, item, services.review_item_state(item=item, user=request.user)))
 
 
 def review_peek_view(request, queue_id: int, admin_site=None):
@@ -288,8 +224,14 @@ def review_peek_view(request, queue_id: int, admin_site=None):
     if item is None:
         return JsonResponse({"item": None, "done_url": reverse("admin:queues_reviewqueue_review", args=[queue.pk])})
     item.queue = queue
-    return JsonResponse({"item": _item_payload(request, queue, item,
+    return JsonResponse({"item": item_payload(request, queue, item,
                                                services.review_item_state(item=item, user=request.user))})
+
+
+def _opened(request, queue: ReviewQueue, item: ReviewItem, state: dict) -> dict[str, Any]:
+    bar = _bar_context(request, queue, item, state)
+    return {"state": bar["page_state"],
+            "bar": render_to_string("admin/queues/_review_bar.html", bar, request=request)}
 
 
 def review_open_view(request, queue_id: int, item_id: int, admin_site=None):
@@ -304,9 +246,42 @@ def review_open_view(request, queue_id: int, item_id: int, admin_site=None):
         state = services.review_item_open(item=item, user=request.user)
     except ApplicationError as exc:
         return _json_error(exc)
-    bar = _bar_context(request, queue, item, state)
-    return JsonResponse({"state": bar["page_state"],
-                         "bar": render_to_string("admin/queues/_review_bar.html", bar, request=request)})
+    return JsonResponse(_opened(request, queue, item, state))
+
+
+def _open_next(request, queue: ReviewQueue, *, wanted: str, done: int) -> dict[str, Any]:
+    """After a submit or skip (`?open=`): reserve the item the page already shows (`wanted`, its prefetched
+    id), so the reviewer's one request takes both; when someone took it meanwhile, or the page had nothing
+    prefetched (`next`), the next free item with its HTML (`item`). `{"item": None, "done_url": …}` when
+    nothing is left. With `?prefetch=1`, also the item after it (`prefetch`, as `review/peek/` answers):
+    the page then needs no request of its own to prefetch."""
+    done_url = reverse("admin:queues_reviewqueue_review", args=[queue.pk])
+    exclude = [done]
+    opened = None
+    if wanted.isdigit():
+        item = _with_bar_counts(queue, int(wanted), request.user)
+        if item is not None:
+            state = services.review_item_open(item=item, user=request.user)
+            if state["can_submit"] or state["submitted"]:
+                opened = {**_opened(request, queue, item, state), "item": None}
+            exclude.append(item.pk)
+    for _attempt in range(0 if opened else MAX_TAKEN_RETRIES):
+        item = services.review_item_peek(queue=queue, user=request.user, exclude=exclude)
+        if item is None:
+            return {"item": None, "done_url": done_url}
+        item.queue = queue
+        state = services.review_item_open(item=item, user=request.user)
+        exclude.append(item.pk)
+        if state["can_submit"] or state["submitted"]:
+            opened = {**_opened(request, queue, item, state), "item": item_payload(request, queue, item, state)}
+            break
+    if opened is None:  # taken between each peek and its reservation
+        return {"item": None, "done_url": done_url}
+    if request.GET.get("prefetch") == "1":
+        after = services.review_item_peek(queue=queue, user=request.user, exclude=exclude)
+        opened["prefetch"] = ({"item": None, "done_url": done_url} if after is None else {"item": item_payload(
+            request, queue, after, services.review_item_state(item=after, user=request.user))})
+    return opened
 
 
 def _post_json(request) -> dict:
@@ -322,7 +297,8 @@ def _post_json(request) -> dict:
 def review_submit_view(request, queue_id: int, item_id: int, admin_site=None):
     """POST the annotation panel's JSON: saves through annotations_submit, records the submission,
     answers with the fresh panel (unless `?html=0`: the review page moves on) and the URL of the
-    reviewer's next item."""
+    reviewer's next item; with `?open=<id>|next` the next item is opened in the same request (and with
+    `&prefetch=1` the one after it is sent along, see `_open_next`)."""
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
     queue = _queue_or_404(request, queue_id)
@@ -333,19 +309,22 @@ def review_submit_view(request, queue_id: int, item_id: int, admin_site=None):
         kwargs = {k: data[k] for k in ("scores", "comment", "tags", "remove_tags", "metadata") if k in data}
         if "expected" in data:
             kwargs.update(expected=data["expected"], expected_set=True)
+        prefetch_related_objects([queue], "score_configs")  # the submit and the items rendered after it
         item = services.review_item_submit(item=item, user=request.user, **kwargs)
     except ApplicationError as exc:
         return _json_error(exc)
     answer: dict[str, Any] = {"result": {"submitted": True, "item": item.pk, "status": item.status}}
     if request.GET.get("html") == "0":
         answer["result"]["next_url"] = reverse("admin:queues_reviewqueue_review", args=[queue.pk])
+        if "open" in request.GET:
+            answer["opened"] = _open_next(request, queue, wanted=request.GET["open"], done=item.pk)
         return JsonResponse(answer)
     item = _item_or_404(queue, item_id)
-    panel = _panel_context(request, queue, item, can_submit=True, submitted=True)
+    panel = panel_context(request, queue, item, can_submit=True, submitted=True)
     answer["html"] = render_to_string(PANEL_TEMPLATE, {"annotation_panel": panel}, request=request)
     _, next_in_history = _neighbours(queue, item, request.user)
     answer["result"]["next_url"] = (
-        _item_url(queue, next_in_history) if next_in_history
+        item_url(queue, next_in_history) if next_in_history
         else reverse("admin:queues_reviewqueue_review", args=[queue.pk])
     )
     return JsonResponse(answer)
@@ -360,97 +339,7 @@ def review_skip_view(request, queue_id: int, item_id: int, admin_site=None):
         services.review_item_skip(item=item, user=request.user)
     except ApplicationError as exc:
         return _json_error(exc)
-    return JsonResponse({"next_url": reverse("admin:queues_reviewqueue_review", args=[queue.pk])})
-
-
-# ---------------------------------------------------------------- board
-
-
-def _board_filters(request, queue: ReviewQueue) -> dict[str, Any]:
-    User = get_user_model()
-    assignee = request.user if request.GET.get("mine") == "1" else None
-    reviewer = None
-    raw = request.GET.get("reviewer", "")
-    if raw.isdigit():
-        reviewer = User.objects.filter(pk=int(raw), memberships__project=queue.project).first()
-        if reviewer is None and request.user.is_superuser:
-            reviewer = User.objects.filter(pk=int(raw)).first()
-    return {"assignee": assignee, "reviewer": reviewer}
-
-
-def _cards(request, queue: ReviewQueue, status: str, filters: dict, after: int | None = None):
-    items = selectors.board_items(queue=queue, status=status, after=after, limit=selectors.BOARD_PAGE + 1, **filters)
-    more = len(items) > selectors.BOARD_PAGE
-    items = items[: selectors.BOARD_PAGE]
-    summaries = selectors.item_score_summaries(queue=queue, items=items, user=request.user)
-    cards = [{"item": i, "summary": summaries.get(i.pk, [])} for i in items]
-    return cards, more
-
-
-def _board_queue(request, queue_id: int) -> ReviewQueue:
-    """The queue with its score configs read once for every column's cards."""
-    queue = _queue_or_404(request, queue_id)
-    prefetch_related_objects([queue], "score_configs")
-    return queue
-
-
-def board_view(request, queue_id: int, admin_site=None):
-    queue = _board_queue(request, queue_id)
-    filters = _board_filters(request, queue)
-    counts = selectors.board_counts(queue=queue, **filters)
-    columns = []
-    for status, label in ItemStatus.choices:
-        cards, more = _cards(request, queue, status, filters)
-        columns.append({"status": status, "label": label, "count": counts[status], "cards": cards, "more": more})
-    User = get_user_model()
-    reviewers = User.objects.filter(memberships__project=queue.project).order_by("username").distinct()[:200]
-    can_move = selectors.user_may_lead(queue=queue, user=request.user)
-    assignable = (
-        list(selectors.queue_assignable_users(queue=queue).values("id", "username")[:MAX_ASSIGNEES]) if can_move else []
-    )
-    return render(request, "admin/queues/board.html", _ctx(
-        admin_site, request, title=f"Board · {queue.name}", queue=queue, columns=columns,
-        reviewers=reviewers, filters=filters, mine=request.GET.get("mine") == "1",
-        can_move=can_move,
-        can_review=selectors.user_may_review(queue=queue, user=request.user),
-        progress=selectors.queue_progress(queue=queue, user=request.user),
-        filtered=any(filters.values()),
-        board_state={
-            "queueId": queue.pk,
-            "itemUrl": reverse("review-item", args=[queue.pk, 0]).replace("/0/", "/{id}/"),
-            "columnUrl": reverse("admin:queues_reviewqueue_board_column", args=[queue.pk]),
-            "reviewUrl": reverse("admin:queues_reviewqueue_review_item", args=[queue.pk, 0]).replace("/0/", "/{id}/"),
-            "query": request.GET.urlencode(),
-            "filtered": any(filters.values()),
-            "canAssign": can_move,
-            "assignees": assignable,
-            "me": request.user.pk,
-            "mine": request.GET.get("mine") == "1",
-        },
-    ))
-
-
-def board_column_view(request, queue_id: int, admin_site=None):
-    """More cards of one column (after the last shown), as an HTML fragment."""
-    queue = _board_queue(request, queue_id)
-    status = request.GET.get("status", "")
-    after = request.GET.get("after", "")
-    if status not in ItemStatus.values or not after.isdigit():
-        return JsonResponse({"error": "Invalid column.", "fields": {"status": ["Give status and after."]}}, status=400)
-    cards, more = _cards(request, queue, status, _board_filters(request, queue), after=int(after))
-    html = render_to_string("admin/queues/_cards.html", {
-        "cards": cards, "queue": queue, "can_move": selectors.user_may_lead(queue=queue, user=request.user),
-    }, request=request)
-    return JsonResponse({"html": html, "more": more})
-
-
-# ---------------------------------------------------------------- analytics
-
-
-def analytics_view(request, queue_id: int, admin_site=None):
-    queue = _queue_or_404(request, queue_id)
-    data = analytics.queue_analytics(queue)
-    data["progress"] = selectors.queue_progress(queue=queue, user=request.user)
-    return render(request, "admin/queues/analytics.html", _ctx(
-        admin_site, request, title=f"Analytics · {queue.name}", queue=queue, **data,
-    ))
+    answer: dict[str, Any] = {"next_url": reverse("admin:queues_reviewqueue_review", args=[queue.pk])}
+    if "open" in request.GET:
+        answer["opened"] = _open_next(request, queue, wanted=request.GET["open"], done=item.pk)
+    return JsonResponse(answer)

@@ -39,17 +39,23 @@ def _count(qs: QuerySet) -> Subquery:
                     .values("n"), output_field=IntegerField())
 
 
+def queue_user_count_exprs(*, queue: ReviewQueue, user) -> dict[str, Subquery]:
+    """`queue_user_counts` as scalar subqueries (uncorrelated), to ride along another query."""
+    return {
+        "done_open": _count(ReviewSubmission.objects.filter(reviewer=user, item_open=True, item__queue=queue.pk)),
+        "skipped_open": _count(
+            ReviewSkip.objects.filter(reviewer=user, item_open=True, item__queue=queue.pk)
+            .exclude(Exists(ReviewSubmission.objects.filter(item_id=OuterRef("item_id"), reviewer=user)))),
+        "others": _count(ReviewItem.objects.filter(queue=queue.pk, status__in=OPEN_STATUSES, assignee__isnull=False)
+                         .exclude(assignee=user)),
+    }
+
+
 def queue_user_counts(*, queue: ReviewQueue, user, extra: dict | None = None) -> dict[str, Any]:
     """In one query: the user's open submissions and skips in the queue and the open items assigned to
     others (for `queue_progress`), plus any `extra` scalar subqueries (the review bar's neighbour)."""
     row = ReviewQueue.objects.filter(pk=queue.pk).values(
-        done_open=_count(ReviewSubmission.objects.filter(reviewer=user, item_open=True, item__queue=queue.pk)),
-        skipped_open=_count(
-            ReviewSkip.objects.filter(reviewer=user, item_open=True, item__queue=queue.pk)
-            .exclude(Exists(ReviewSubmission.objects.filter(item_id=OuterRef("item_id"), reviewer=user)))),
-        others=_count(ReviewItem.objects.filter(queue=queue.pk, status__in=OPEN_STATUSES, assignee__isnull=False)
-                      .exclude(assignee=user)),
-        **(extra or {}),
+        **queue_user_count_exprs(queue=queue, user=user), **(extra or {}),
     ).first()
     return row or {"done_open": 0, "skipped_open": 0, "others": 0, **{k: None for k in extra or {}}}
 
@@ -131,9 +137,10 @@ def _summary(config, rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def board_items(
     *, queue: ReviewQueue, status: str, assignee=None, reviewer=None, after: int | None = None,
-    limit: int = BOARD_PAGE,
+    limit: int = BOARD_PAGE, viewer=None,
 ) -> list[ReviewItem]:
-    qs = _board_filter(ReviewItem.objects.filter(queue=queue, status=status), assignee=assignee, reviewer=reviewer)
+    qs = _board_filter(ReviewItem.objects.filter(queue=queue, status=status), assignee=assignee, reviewer=reviewer,
+                       queue=queue, viewer=viewer)
     if after is not None:
         qs = qs.filter(pk__gt=after)
     return list(
@@ -148,20 +155,36 @@ def board_items(
     )
 
 
-def _board_filter(qs: QuerySet, *, assignee=None, reviewer=None) -> QuerySet:
+def _blind_to(queue: ReviewQueue, reviewer, viewer):
+    """Spans on which "`reviewer` submitted this" is hidden from `viewer` (a blind queue's open items they
+    have not submitted, `blinded_span_ids`), or None when nothing is."""
+    if not queue.blind or viewer is None or reviewer is None or reviewer.pk == viewer.pk:
+        return None
+    from apps.reviews.selectors import blinded_span_ids
+
+    return blinded_span_ids(viewer)
+
+
+def _board_filter(qs: QuerySet, *, assignee=None, reviewer=None, queue=None, viewer=None) -> QuerySet:
     if assignee is not None:
         qs = qs.filter(assignee=assignee)
     if reviewer is not None:
         qs = qs.filter(Exists(ReviewSubmission.objects.filter(item_id=OuterRef("pk"), reviewer=reviewer)))
+        hidden = _blind_to(queue, reviewer, viewer) if queue is not None else None
+        if hidden is not None:  # "Reviewed by alice" would tell a blind reviewer what alice reviewed
+            qs = qs.exclude(span_id__in=hidden)
     return qs
 
 
-def board_counts(*, queue: ReviewQueue, assignee=None, reviewer=None) -> dict[str, int]:
+def board_counts(*, queue: ReviewQueue, assignee=None, reviewer=None, viewer=None) -> dict[str, int]:
     if assignee is None and reviewer is None:
         return {"backlog": queue.backlog_count, "pending": queue.pending_count, "complete": queue.complete_count}
     if reviewer is not None:
         # Counted from the reviewer's own submissions, bounded by their work rather than the queue.
         subs = ReviewSubmission.objects.filter(reviewer=reviewer, item__queue=queue)
+        hidden = _blind_to(queue, reviewer, viewer)
+        if hidden is not None:
+            subs = subs.exclude(item__span_id__in=hidden)
         if assignee is not None:
             subs = subs.filter(item__assignee=assignee)
         counts = dict(subs.order_by().values_list("item__status").annotate(n=Count("id")))

@@ -34,8 +34,8 @@ from apps.core.parsing import is_id
 
 from . import admin_views
 from .columns import SPAN_LIGHT_FIELDS
-from .filters import TraceFilter
-from .models import Span, SpanTag, SpanType, Tag, Trace
+from .filters import SpanFilter, TraceFilter
+from .models import Span, SpanType, Tag, Trace
 from .rendering import format_duration_ms
 
 LIST_PREVIEW_CHARS = 80
@@ -145,9 +145,9 @@ class TagListFilter(admin.SimpleListFilter):
         name = self.value()
         if not name:
             return queryset
-        if queryset.model is Trace:
-            return TraceFilter(data={"tags": [name]}, queryset=queryset).qs
-        return queryset.filter(Exists(SpanTag.objects.filter(span_id=OuterRef("pk"), tag__name=name)))
+        # The API's filter, on the tags this user may see (blind review queues).
+        filterset = TraceFilter if queryset.model is Trace else SpanFilter
+        return filterset(data={"tags": [name]}, queryset=queryset, request=request).qs
 
 
 class HasSpanTypeFilter(admin.SimpleListFilter):
@@ -172,11 +172,12 @@ class HasExpectedFilter(admin.SimpleListFilter):
         return [("yes", "Has expected"), ("no", "No expected")]
 
     def queryset(self, request, queryset):
-        if self.value() == "yes":
-            return queryset.filter(expected__isnull=False)
-        if self.value() == "no":
-            return queryset.filter(expected__isnull=True)
-        return queryset
+        from apps.reviews.filters import seen_expected_q
+
+        if self.value() not in ("yes", "no"):
+            return queryset
+        has = seen_expected_q(request.user)  # as this user may see it (blind review queues)
+        return queryset.filter(has if self.value() == "yes" else ~has)
 
 
 # --- shared behaviour ---------------------------------------------------------------------------

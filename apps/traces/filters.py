@@ -13,6 +13,8 @@ commas) or a plain dict from JSON (a multi-valued filter also takes a list).
 
 Semantics:
 - `tags`: every listed tag must be present (a trace matches when any of its spans carries the tag).
+- `tags` and `has_expected` answer on what the request's user may see (blind review queues: another
+  reviewer's tags and corrections do not count), like every reader of annotations.
 - `metadata=key:value` (repeatable, all must match): compares the text of a top-level metadata key.
   On traces it matches when the root span **or any span** of the trace has it (user and session
   ids usually sit on the root span; a model or retriever setting on a child span counts too).
@@ -182,13 +184,21 @@ class TagsFilter(MultiValueFilter):
         super().__init__(*args, **kwargs)
 
     def filter_values(self, qs, names):
+        from apps.reviews.filters import visible_span_tags_q
+
+        seen = visible_span_tags_q(_user(self.parent))  # blind review queues: only the tags they may see
         for name in names:
             if self.on_traces:
                 tagged = SpanTag.objects.filter(span__trace_id=OuterRef("pk"), tag__name=name)
             else:
                 tagged = SpanTag.objects.filter(span_id=OuterRef("pk"), tag__name=name)
-            qs = qs.filter(Exists(tagged))
+            qs = qs.filter(Exists(tagged.filter(seen)))
         return qs
+
+
+def _user(filterset):
+    """Who the filters answer to (`request.user` of an API or admin list; None: everything)."""
+    return getattr(getattr(filterset, "request", None), "user", None) if filterset is not None else None
 
 
 @extend_schema_field(STRING_LIST_SCHEMA)
@@ -291,6 +301,9 @@ class SpanFilter(django_filters.FilterSet):
         return queryset.filter(is_root) if value else queryset.exclude(is_root)
 
     def filter_has_expected(self, queryset, name, value):
+        from apps.reviews.filters import seen_expected_q
+
         if value is None:
             return queryset
-        return queryset.filter(expected__isnull=not value)
+        has = seen_expected_q(_user(self))  # as the caller may see it (blind review queues)
+        return queryset.filter(has if value else ~has)

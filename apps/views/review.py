@@ -40,15 +40,20 @@ def review_view_for(*, request, queue, trace) -> tuple[TraceView | None, list[Tr
     return chosen, views
 
 
-def review_body(*, request, queue=None, trace=None, span=None, **_kwargs) -> dict | None:
+def review_body(*, request, queue=None, trace=None, span=None, seen_spans=None, **_kwargs) -> dict | None:
     """A registry.review_body_renderers callable: the chosen (or default) view, else the default view
-    that fits the trace."""
+    that fits the trace. `seen_spans`: the trace's spans already narrowed to what the reviewer may see
+    (the review page reads them once for its tree too)."""
     if trace is None:
         return None
     view, views = review_view_for(request=request, queue=queue, trace=trace)
-    spans = list(Span.objects.filter(trace=trace).order_by("start_time", "id")[:MAX_TRACE_SPANS])
+    if seen_spans is not None:
+        spans, viewer = seen_spans, None
+    else:
+        spans = list(Span.objects.filter(trace=trace).order_by("start_time", "id")[:MAX_TRACE_SPANS])
+        viewer = request.user
     spec = view.spec if view is not None else default_spec(trace, spans=spans, focus=span)
-    body = render_html(render_tree(spec, trace, spans=spans, focus=span, viewer=request.user), request=request, interactive=True,
+    body = render_html(render_tree(spec, trace, spans=spans, focus=span, viewer=viewer), request=request, interactive=True,
                        review=review_state(request=request, queue=queue, span=span))
     return {
         "template": "views/review_body.html",

@@ -4,11 +4,14 @@
  * through static/core/http.js.
  *
  * While the reviewer works, the item they get next is prefetched (GET review/peek/, nothing reserved).
- * Submit or skip posts JSON, then the prefetched item is opened (POST <item>/open/ takes its reservation,
- * answering with its action bar) and swapped in; the URL follows with the history API, and back/forward
- * load the item they point at the same way (GET <item>/data/). From the submit key until the next item is
- * fully shown every key is swallowed, so nothing typed during a swap lands on the arriving item. A failed
- * save keeps the form as typed and says so at the top (aria-live) with a retry.
+ * Submit shows the prefetched item at once and posts the review with `?open=<its id>`: the one request
+ * saves and takes the shown item's reservation (answering with its action bar, or with another item when
+ * someone took it meanwhile) and sends the item after it along (`prefetch=1`: the next prefetch). Skip
+ * does the same without the optimistic swap. The URL follows with the
+ * history API, and back/forward load the item they point at (GET <item>/data/, POST <item>/open/). Keys
+ * typed before the next item is on screen are swallowed, so none lands on the arriving item; once it is
+ * shown it takes keys at once, and only Submit / Skip / moving on wait for the save's answer. A failed
+ * save puts the item back with the form as typed and says so at the top (aria-live) with a retry.
  * State comes from the json_script #assay-review-state; trace content is only ever inserted as the
  * server-rendered (escaped) HTML of the item.
  */
@@ -19,7 +22,8 @@
   var DIGIT_WINDOW_MS = 900;
   var state = null;
   var active = 1; // the score the keys act on (1-based, as data-score-index)
-  var busy = false; // a save or a swap is under way: keys are swallowed
+  var busy = false; // a swap is under way (the next item not on screen yet): keys are swallowed
+  var pending = false; // the next item is on screen, the save and its reservation not yet answered
   var prefetched = null; // {forItem, promise}
   var retryAction = null;
   var digits = { buffer: "", timer: null };
@@ -286,8 +290,51 @@
 
   // ---------------------------------------------------------------- actions
 
+  // After a submit or skip: the answer's `opened` is the next item's reservation and action bar, taken in
+  // the same request (`?open=<id>`); its `item` is the HTML of another item when the one we meant to show
+  // was taken meanwhile (or none was prefetched). `candidate` is the item we meant to show, `shown`
+  // whether it is on screen already.
+  function arrive(opened, candidate, shown, fromItem) {
+    if (!opened) { setBusy(true); moveOn(fromItem); return; }
+    if (!opened.state) { setBusy(true); window.location.assign(opened.done_url); return; }
+    if (opened.item) {
+      if (shown) message("Someone else took that item; showing the next one.");
+      display(opened.item);
+    } else if (!shown) {
+      display(candidate);
+    }
+    confirm(opened, true);
+    setBusy(false);
+    clearAlert();
+    if (opened.prefetch) {
+      // The item after this one came with the answer: no prefetch request of the page's own.
+      prefetched = { forItem: state.itemId, promise: Promise.resolve(opened.prefetch), value: opened.prefetch };
+    } else {
+      schedulePrefetch();
+    }
+  }
+
+  function readyNext(fromItem) {
+    var ready = prefetched && prefetched.forItem === fromItem && prefetched.value ? prefetched.value : null;
+    prefetched = null;
+    return ready && ready.item ? ready.item : null;
+  }
+
+  // The save of the item before (and this one's reservation) is under way: data-review-saving on the holder.
+  function setPending(on) {
+    pending = on;
+    var holder = itemHolder();
+    if (holder) holder.setAttribute("data-review-saving", on ? "true" : "false");
+  }
+
+  function stillSaving() {
+    if (!pending) return false;
+    message("Still saving the previous item; press it again in a moment.");
+    return true;
+  }
+
   function submitAndNext() {
-    if (busy) return;
+    if (busy || stillSaving()) return;
     if (!state.canSubmit) { message("This item is read-only for you."); return; }
     var root = panelRoot();
     var body = {};
@@ -302,17 +349,19 @@
     }
     var fromItem = state.itemId;
     var submitUrl = state.submitUrl;
-    setBusy(true);
     if (root && api()) api().setStatus(root, "Saving…", false);
-    // The next item is on screen at once when it was prefetched; keys stay swallowed until the save and
-    // its reservation are confirmed, and a failed save puts this item back as it was.
-    var ready = prefetched && prefetched.forItem === fromItem && prefetched.value ? prefetched.value : null;
+    // A prefetched next item is on screen at once and takes keys at once: nothing typed before the swap
+    // reaches it (the swap happens inside this key's handler), and only Submit / Skip / moving on wait
+    // for the save (`pending`). The one request saves this item and reserves the next; a failed save
+    // puts this item back as it was typed.
+    var ready = readyNext(fromItem);
     var kept = null;
-    if (ready && ready.item) {
+    if (ready) {
       kept = { nodes: Array.prototype.slice.call(itemHolder().childNodes), state: state };
-      prefetched = null;
-      display(ready.item);
-      document.documentElement.classList.remove("assay-review-swapping");
+      display(ready);
+      setPending(true);
+    } else {
+      setBusy(true); // nothing to show yet: keys are swallowed until the next item is on screen
     }
     var putBack = function () {
       if (!kept) return null;
@@ -322,7 +371,9 @@
       highlight(false);
       return panelRoot();
     };
-    http().postJSON(submitUrl + "?html=0", body).then(function (answer) {
+    var url = submitUrl + "?html=0&prefetch=1&open=" + (ready ? ready.item_id : "next");
+    http().postJSON(url, body).then(function (answer) {
+      setPending(false);
       if (!answer.ok) {
         root = putBack() || root;
         setBusy(false);
@@ -330,24 +381,9 @@
         showAlert("Not saved: " + (answer.data.error || "the server refused it") + ".", submitAndNext);
         return;
       }
-      if (!kept) { moveOn(fromItem); return; }
-      open(ready.item.url).then(function (opened) {
-        if (!opened.state.canSubmit && !opened.state.submitted) {
-          setBusy(true);
-          message("Someone else took that item; showing the next one.");
-          prefetched = null;
-          return moveOn(fromItem);
-        }
-        confirm(opened, true);
-        setBusy(false);
-        clearAlert();
-        schedulePrefetch();
-      }).catch(function (err) {
-        setBusy(false);
-        showAlert("Saved, but the next item did not open: " + ((err && err.message) || "error") + ".",
-          function () { load(ready.item.url, true); });
-      });
+      arrive(answer.data.opened, ready, !!ready, fromItem);
     }, function (err) {
+      setPending(false);
       root = putBack() || root;
       setBusy(false);
       if (root && api()) api().setStatus(root, "Not saved.", true);
@@ -356,17 +392,18 @@
   }
 
   function skip() {
-    if (busy) return;
+    if (busy || stillSaving()) return;
     if (!state.canSubmit || state.submitted) { message("Only an item you are reviewing can be skipped."); return; }
     var fromItem = state.itemId;
+    var ready = readyNext(fromItem);
     setBusy(true);
-    http().postJSON(state.skipUrl, {}).then(function (answer) {
+    http().postJSON(state.skipUrl + "?prefetch=1&open=" + (ready ? ready.item_id : "next"), {}).then(function (answer) {
       if (!answer.ok) {
         setBusy(false);
         showAlert("Not skipped: " + (answer.data.error || "the server refused it") + ".", skip);
         return;
       }
-      moveOn(fromItem);
+      arrive(answer.data.opened, ready, false, fromItem);
     }, function (err) {
       setBusy(false);
       showAlert("Not skipped: " + err.message, skip);
@@ -374,12 +411,14 @@
   }
 
   function next() {
+    if (stillSaving()) return;
     if (!state.nextUrl) { message("Submit (Ctrl+Enter) or skip (s) this item to move on."); return; }
     if (state.nextUrl === state.reviewUrl) { setBusy(true); moveOn(state.itemId); }
     else load(state.nextUrl, true);
   }
 
   function prev() {
+    if (stillSaving()) return;
     if (state.prevUrl) load(state.prevUrl, true);
     else message("No earlier review of yours in this queue.");
   }
@@ -480,7 +519,7 @@
 
   window.addEventListener("popstate", function (event) {
     // Back/forward: show the item the URL names (the page itself is never reloaded).
-    if (!state || busy) return;
+    if (!state || busy || pending) return;
     var match = window.location.pathname.match(/\/review\/(\d+)\/$/);
     if (match && Number(match[1]) !== state.itemId) load(window.location.pathname, false);
     else if (!match) window.location.reload();

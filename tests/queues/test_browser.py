@@ -52,8 +52,21 @@ def test_reviewer_scores_ten_items_keyboard_only_on_one_page(browser, live_serve
     page.goto(f"/admin/queues/reviewqueue/{queue.pk}/review/")
     page.wait_for_url(re.compile(r"/review/\d+/$"))
     wait_ready(page)
-    held = []  # the reservation ("open") of each next item is held back while keys are sent
-    page.route(re.compile(r"/review/\d+/open/$"), lambda route: held.append(route))
+    # Each submit (which also reserves the next item and brings the one after it) is held back while keys
+    # are sent. On even items the next one was prefetched: it is on screen at once and takes keys at once,
+    # while Skip waits for the save. Before odd items the prefetch is taken away (the submit is sent on
+    # without `prefetch=1` and the page's own peek is refused), so the swap waits for the held submit: keys
+    # sent then are swallowed and none reaches the item that arrives.
+    held, peeked, refuse_peek = [], [], [False]
+    page.route(re.compile(r"/review/\d+/submit/"), lambda route: held.append(route))
+
+    def on_peek(route):
+        if refuse_peek[0]:
+            route.abort()
+        else:
+            route.continue_()
+    page.route(re.compile(r"/review/peek/"), on_peek)
+    page.on("requestfinished", lambda req: peeked.append(req.url) if "/review/peek/" in req.url else None)
     seen = []
     for i in range(10):
         item_id = shown_item(page)
@@ -62,6 +75,12 @@ def test_reviewer_scores_ten_items_keyboard_only_on_one_page(browser, live_serve
         # The arriving item got none of the keys sent during the swap.
         assert page.locator("[data-comment]").input_value() == ""
         assert page.locator('[data-score-config="correct"] [aria-pressed="true"]').count() == 0
+        prefetched = i % 2 == 0
+        if i == 0:
+            for _ in range(1500):  # the page's first prefetch has arrived (later ones come with each submit)
+                if any(url.endswith(f"exclude={item_id}") for url in peeked):
+                    break
+                page.wait_for_timeout(10)
         if i == 0:
             page.keyboard.press("?")
             assert page.locator("[data-review-help]").is_visible()
@@ -88,20 +107,42 @@ def test_reviewer_scores_ten_items_keyboard_only_on_one_page(browser, live_serve
             page.keyboard.type("Fixed answer")
             page.keyboard.press("Escape")
         page.keyboard.press("Control+Enter")
-        if i == 9:
-            break
         for _ in range(1500):
             if held:
                 break
             page.wait_for_timeout(10)
         assert held, page.locator("[data-review-alert]").inner_text()
-        # Keys during the swap: skip, an option, a comment.
-        page.keyboard.press("s")
-        page.keyboard.press("1")
-        page.keyboard.press("c")
-        page.keyboard.type("zz")
-        held.pop().continue_()
+        if i == 9:
+            held.pop().continue_()
+            break
+        if prefetched:
+            # The next item is shown while its save is under way, and takes keys at once.
+            assert shown_item(page) != item_id
+            assert page.locator("[data-review-item]").get_attribute("aria-busy") == "false"
+            correct_yes = page.locator('[data-score-config="correct"] [data-option="true"]')
+            page.keyboard.press("1")
+            assert correct_yes.get_attribute("aria-pressed") == "true"
+            page.keyboard.press("1")        # and off again
+            assert correct_yes.get_attribute("aria-pressed") != "true"
+            page.keyboard.press("s")        # Skip waits for the save: refused, not queued
+            assert "Still saving" in page.locator("[data-review-message]").inner_text()
+        else:
+            assert shown_item(page) == item_id  # nothing to show until the submit answers
+            # Keys during the swap: skip, an option, a comment.
+            page.keyboard.press("s")
+            page.keyboard.press("1")
+            page.keyboard.press("c")
+            page.keyboard.type("zz")
+        route = held.pop()
+        if (i + 1) % 2 == 1:  # no prefetch for the next item: not in this answer, and no peek of its own
+            refuse_peek[0] = True
+            route.continue_(url=re.sub(r"prefetch=1&?", "", route.request.url))
+        else:
+            refuse_peek[0] = False
+            route.continue_()
         wait_swapped(page, item_id)
+        page.wait_for_function("() => location.pathname.endsWith("
+                               "'/' + document.querySelector('[data-review-item-id]').dataset.reviewItemId + '/')")
     page.wait_for_selector("[data-review-done]")
     page.wait_for_load_state("load")  # the element can be there before the page's load event fires
     assert len(set(seen)) == 10
@@ -119,7 +160,7 @@ def test_reviewer_scores_ten_items_keyboard_only_on_one_page(browser, live_serve
     assert ReviewItem.objects.get(pk=seen[2]).span.expected == {"role": "assistant", "content": "Fixed answer"}
     assert not Comment.objects.filter(author=reviewer).exists()  # "zz" typed during swaps went nowhere
     # Back, forward and reload follow the URL.
-    page.unroute(re.compile(r"/review/\d+/open/$"))
+    page.unroute(re.compile(r"/review/\d+/submit/"))
     page.goto(f"/admin/queues/reviewqueue/{queue.pk}/review/{seen[-1]}/")
     wait_ready(page)
     page.keyboard.press("k")

@@ -190,3 +190,88 @@ def test_the_rule_scopes_to_open_items_of_blind_queues(blind, project, member):
     # A viewer in another project's blind queue is not affected here, and a superuser never is.
     admin = factories.UserFactory(is_superuser=True)
     assert not annotations_visible_to(admin, [span.pk]).blinded
+
+
+def filter_matches(b, user) -> dict[str, bool]:
+    """Every list filter that could answer on another reviewer's annotations: does it pick the blind item
+    (its span, trace or card) for `user`?"""
+    span, trace, queue, item = b["span"], b["trace"], b["queue"], b["item"]
+    api = APIClient()
+    api.force_login(user)
+    admin = Client()
+    admin.force_login(user)
+
+    def rows(url):
+        res = api.get(url)
+        assert res.status_code == 200, (url, res.status_code)
+        data = res.json()
+        return data["results"] if isinstance(data, dict) else data
+
+    def listed(url, obj_url):
+        res = admin.get(url)
+        assert res.status_code == 200, (url, res.status_code)
+        body = res.content.decode()
+        start = body.index('id="result_list"') if 'id="result_list"' in body else len(body)
+        return obj_url in body[start:]
+
+    span_url = reverse("admin:traces_span_change", args=[span.pk])
+    trace_url = reverse("admin:traces_trace_change", args=[trace.pk])
+    spans, traces = reverse("admin:traces_span_changelist"), reverse("admin:traces_trace_changelist")
+    board = admin.get(reverse("admin:queues_reviewqueue_board", args=[queue.pk]) + f"?reviewer={b['alice'].pk}")
+    assert board.status_code == 200
+    return {
+        "api spans tags": any(r["span_id"] == span.span_id for r in rows("/api/v1/spans/?tags=alice-tag")),
+        "api traces tags": any(r["trace_id"] == trace.trace_id for r in rows("/api/v1/traces/?tags=alice-tag")),
+        "api spans has_expected": any(r["span_id"] == span.span_id for r in rows(
+            f"/api/v1/spans/?has_expected=true&trace_id={trace.trace_id}")),
+        "api spans without expected": any(r["span_id"] == span.span_id for r in rows(
+            f"/api/v1/spans/?has_expected=false&trace_id={trace.trace_id}")),
+        "api scores by value": bool(rows(f"/api/v1/scores/?span_id={span.span_id}&config=quality&value_lte=5")),
+        "api traces reviewed": any(r["trace_id"] == trace.trace_id for r in rows(
+            "/api/v1/traces/?review_status=reviewed")),
+        "span list tag": listed(f"{spans}?tag=alice-tag", span_url),
+        "span list has expected": listed(f"{spans}?has_expected=yes", span_url),
+        "span list without expected": listed(f"{spans}?has_expected=no", span_url),
+        "trace list tag": listed(f"{traces}?tag=alice-tag", trace_url),
+        "trace list reviewed": listed(f"{traces}?review_status__exact=reviewed", trace_url),
+        "board reviewed by alice": f'data-item="{item.pk}"' in board.content.decode(),
+    }
+
+
+# What the filters pick for someone who sees alice's work (a lead, or bob once he has submitted). The
+# item is still open (two reviewers each), so "reviewed" picks it for nobody: review status is queue
+# state, never another reviewer's annotation.
+SEES_ALICE = {
+    "api spans tags": True, "api traces tags": True, "api spans has_expected": True,
+    "api spans without expected": False, "api scores by value": True, "api traces reviewed": False,
+    "span list tag": True, "span list has expected": True, "span list without expected": False,
+    "trace list tag": True, "trace list reviewed": False, "board reviewed by alice": True,
+}
+
+
+def test_list_filters_answer_on_what_a_blind_reviewer_may_see(blind, project, member):
+    bob = blind["bob"]
+    # Before submitting, bob's filters behave as if alice had written nothing.
+    assert filter_matches(blind, bob) == {
+        **SEES_ALICE, "api spans tags": False, "api traces tags": False, "api spans has_expected": False,
+        "api spans without expected": True, "api scores by value": False, "span list tag": False,
+        "span list has expected": False, "span list without expected": True, "trace list tag": False,
+        "board reviewed by alice": False,
+    }
+    assert filter_matches(blind, blind["lead"]) == SEES_ALICE
+    # His own tag and correction count for him at once.
+    annotations_submit(span=blind["span"], user=bob, tags=["bob-tag"], expected="BOB-EXPECTED")
+    mine = filter_matches(blind, bob)
+    assert mine["api spans has_expected"] and mine["span list has expected"]
+    assert not mine["api spans tags"] and not mine["board reviewed by alice"] and not mine["api scores by value"]
+    api = APIClient()
+    api.force_login(bob)
+    assert [r["span_id"] for r in api.get("/api/v1/spans/?tags=bob-tag").json()["results"]] == ["sp-blind"]
+    assert [r["span_id"] for r in api.get("/api/v1/spans/?tags=ingested-tag").json()["results"]] == ["sp-blind"]
+
+
+def test_list_filters_see_everything_once_the_blind_reviewer_submitted(blind):
+    queue_services.review_item_submit(item=blind["item"], user=blind["bob"], scores={"quality": 9})
+    seen = filter_matches(blind, blind["bob"])
+    # The item is complete now (two reviewers): the trace reads "reviewed".
+    assert seen == {**SEES_ALICE, "api traces reviewed": True, "trace list reviewed": True}
