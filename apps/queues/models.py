@@ -89,6 +89,9 @@ class ReviewItem(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     reserved_until = models.DateTimeField(null=True, blank=True)
+    # When the current reservation was taken (kept while its holder re-opens it): the start of the
+    # reviewer's time on the item, read by review_item_submit for ReviewSubmission.seconds_open.
+    reserved_at = models.DateTimeField(null=True, blank=True)
     submission_count = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -125,6 +128,11 @@ class ReviewSubmission(models.Model):
     item = models.ForeignKey(ReviewItem, on_delete=models.CASCADE, related_name="submissions")
     reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     submitted_at = models.DateTimeField(auto_now_add=True)
+    # Server-side time on the item: from the reviewer's reservation (taken when the item is shown) to
+    # this submission. Null when they submitted without holding a reservation (it expired and was
+    # taken by someone else, or the submission came through the API without `next`).
+    opened_at = models.DateTimeField(null=True, blank=True)
+    seconds_open = models.FloatField(null=True, blank=True)
     # Mirrors "the item is not complete", kept by the services that complete or reopen items, so a
     # reviewer's "left for you" counts only their open work, not everything they ever reviewed.
     item_open = models.BooleanField(default=True)

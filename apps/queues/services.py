@@ -33,6 +33,7 @@ from .models import (
     ReviewSubmission,
     RuleTarget,
 )
+from .timing import reservation_start, submission_timing
 
 User = get_user_model()
 
@@ -285,6 +286,7 @@ def _reserve(item_id: int, old_status: str, queue: ReviewQueue, user, now) -> bo
         .update(
             reserved_by=user,
             reserved_until=now + timedelta(minutes=queue.reservation_minutes),
+            reserved_at=reservation_start(user, now),  # the same UPDATE: no extra write on open
             status=ItemStatus.PENDING,
             updated_at=now,
         )
@@ -482,7 +484,7 @@ def review_item_submit(
     annotations_submit_in_transaction(configs=configs, **kwargs)  # inside this transaction: no savepoint
     if already:
         return item
-    ReviewSubmission.objects.create(item=item, reviewer=user)
+    ReviewSubmission.objects.create(item=item, reviewer=user, **submission_timing(item=item, user=user, now=now))
     old = item.status
     item.submission_count += 1
     item.status = ItemStatus.COMPLETE if item.submission_count >= queue.reviewers_per_item else ItemStatus.PENDING
