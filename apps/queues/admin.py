@@ -26,6 +26,7 @@ class ReviewQueueForm(forms.ModelForm):
         fields = [
             "project", "name", "instructions", "score_configs", "assignees", "reviewers_per_item", "blind",
             "reservation_minutes", "rule_enabled", "rule_target", "rule_filter", "rule_sampling_rate",
+            "disagreement_threshold", "gold_question_rate",
         ]
 
     def clean(self):
@@ -63,6 +64,7 @@ class ReviewQueueAdmin(ProjectScopedAdmin):
     fieldsets = [
         (None, {"fields": ["project", "name", "instructions", "score_configs", "assignees"]}),
         ("Reviewing", {"fields": ["reviewers_per_item", "blind", "reservation_minutes", "counts"]}),
+        ("Gold", {"fields": ["disagreement_threshold", "gold_question_rate"]}),
         ("Rule: add matching traces as they are ingested", {
             "fields": ["rule_enabled", "rule_target", "rule_filter", "rule_sampling_rate"],
             "description": "The filter takes the parameters of GET /api/v1/traces/ (or /spans/), "
