@@ -16,7 +16,7 @@ from apps.core.admin import ProjectScopedAdmin
 from apps.projects.models import Membership
 from apps.projects.permissions import projects_where
 
-from . import admin_views, services
+from . import admin_views, quality_admin_views, services
 from .models import ReviewQueue, RuleTarget
 
 
@@ -124,5 +124,7 @@ class ReviewQueueAdmin(ProjectScopedAdmin):
             view(admin_views.board_view, "board", "<int:queue_id>/board/"),
             view(admin_views.board_column_view, "board_column", "<int:queue_id>/board/column/"),
             view(admin_views.analytics_view, "analytics", "<int:queue_id>/analytics/"),
+            view(quality_admin_views.reviewer_view, "reviewer", "<int:queue_id>/analytics/reviewer/"),
+            view(quality_admin_views.gold_questions_view, "gold_questions", "<int:queue_id>/gold-questions/"),
             *super().get_urls(),
         ]

@@ -208,6 +208,10 @@ def _bar_data(queue: ReviewQueue, item: ReviewItem, user) -> tuple[dict, int | N
     progress = selectors.queue_progress(queue=queue, user=None)
     progress["left_for_you"] = max(queue.open_count - counts["done_open"] - counts["skipped_open"]
                                    - counts["others"], 0)
+    if queue.gold_question_rate:
+        from .gold import gold_left_for_you
+
+        progress["left_for_you"] += gold_left_for_you(queue=queue, user=user, normal_left=progress["left_for_you"])
     return progress, counts["prev_id"], None
 
 
@@ -476,6 +480,9 @@ def analytics_view(request, queue_id: int, admin_site=None):
     queue = _queue_or_404(request, queue_id)
     data = analytics.queue_analytics(queue)
     data["progress"] = selectors.queue_progress(queue=queue, user=request.user)
+    from .quality_admin_views import quality_context
+
+    data["quality"] = quality_context(request, queue)
     return render(request, "admin/queues/analytics.html", _ctx(
         admin_site, request, title=f"Analytics · {queue.name}", queue=queue, **data,
     ))

@@ -278,3 +278,10 @@ def reviewer_items(queue: ReviewQueue, *, reviewer_id: int, gold_only: bool = Fa
             "seconds_open": sub.seconds_open, "values": values,
         })
     return out
+
+
+def without_gold(row: dict[str, Any]) -> dict[str, Any]:
+    """A drill-down row as its reviewer sees it: their values only (which items were gold questions,
+    and their known answers, stay with the leads)."""
+    return {**{k: v for k, v in row.items() if k != "gold_question"},
+            "values": [{"config": v["config"], "value": v["value"]} for v in row["values"]]}

@@ -24,6 +24,7 @@ from apps.projects.permissions import can
 from apps.traces.models import ReviewStatus, Span, Trace
 
 from .filtering import filter_errors, filtered_spans, filtered_traces, root_spans_of
+from .gold import gold_tier_for_next, gold_tier_for_peek
 from .models import (
     OPEN_STATUSES,
     ItemStatus,
@@ -146,8 +147,9 @@ def review_queue_recount(*, queue: ReviewQueue) -> ReviewQueue:
     with transaction.atomic():
         ReviewQueue.objects.select_for_update().filter(pk=queue.pk).first()
         counts = dict(
-            ReviewItem.objects.filter(queue_id=queue.pk).order_by().values_list("status").annotate(n=Count("id"))
-        )
+            ReviewItem.objects.filter(queue_id=queue.pk, is_gold_question=False).order_by().values_list("status")
+            .annotate(n=Count("id"))
+        )  # gold questions stay outside the counters (apps/queues/gold.py)
         ReviewQueue.objects.filter(pk=queue.pk).update(
             backlog_count=counts.get(ItemStatus.BACKLOG, 0),
             pending_count=counts.get(ItemStatus.PENDING, 0),
@@ -174,12 +176,12 @@ def _insert_items(queue: ReviewQueue, spans: QuerySet) -> int:
     table = ReviewItem._meta.db_table
     now = timezone.now()
     sql = (
-        f"INSERT INTO {table} (queue_id, span_id, status, submission_count, created_at, updated_at) "  # noqa: S608
-        f"SELECT %s, picked.id, %s, 0, %s, %s FROM ({span_sql}) picked WHERE 1 = 1 "
+        f"INSERT INTO {table} (queue_id, span_id, status, submission_count, is_gold_question, created_at, "  # noqa: S608
+        f"updated_at) SELECT %s, picked.id, %s, 0, %s, %s, %s FROM ({span_sql}) picked WHERE 1 = 1 "
         f"ON CONFLICT (queue_id, span_id) DO NOTHING"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [queue.pk, ItemStatus.BACKLOG, now, now, *span_params])
+        cursor.execute(sql, [queue.pk, ItemStatus.BACKLOG, False, now, now, *span_params])
         return max(cursor.rowcount, 0)
 
 
@@ -328,8 +330,11 @@ def review_item_next(*, queue: ReviewQueue, user) -> ReviewItem | None:
     )
     if mine is not None:
         return mine
-    base = ReviewItem.objects.filter(queue=queue, status__in=OPEN_STATUSES).filter(_open_q(now), _not_done_by(user))
-    for candidates in (base.filter(assignee=user), base.filter(assignee__isnull=True)):
+    base = (ReviewItem.objects.filter(queue=queue, status__in=OPEN_STATUSES, is_gold_question=False)
+            .filter(_open_q(now), _not_done_by(user)))
+    tiers = (base.filter(assignee=user), base.filter(assignee__isnull=True))
+    gold = gold_tier_for_next(queue=queue, user=user, now=now, normal=tiers)  # None unless one is due
+    for candidates in (tiers if gold is None else (gold, *tiers)):
         item = _reserve_first(candidates, queue, user, now)
         if item is not None:
             return item
@@ -341,15 +346,17 @@ def review_item_peek(*, queue: ReviewQueue, user, exclude: list[int] | tuple[int
     page prefetches it while the reviewer works; `review_item_open` reserves it when it is shown)."""
     reviewer_check(queue=queue, user=user)
     now = timezone.now()
-    base = (ReviewItem.objects.filter(queue=queue, status__in=OPEN_STATUSES).exclude(pk__in=list(exclude))
-            .filter(_not_done_by(user)).order_by("id").values("pk"))
+    every = (ReviewItem.objects.filter(queue=queue, status__in=OPEN_STATUSES).exclude(pk__in=list(exclude))
+             .filter(_not_done_by(user)).order_by("id").values("pk"))
+    base = every.filter(is_gold_question=False)
     # One query, in review_item_next's order: their live reservation, then assigned to them, then
     # unassigned. Each is the first by id (an index walk, not a sort of every open item).
-    first = Coalesce(
-        Subquery(base.filter(reserved_by=user, reserved_until__gt=now)[:1]),
-        Subquery(base.filter(_open_q(now), assignee=user)[:1]),
-        Subquery(base.filter(_open_q(now), assignee__isnull=True)[:1]),
-    )
+    tiers = [Subquery(every.filter(reserved_by=user, reserved_until__gt=now)[:1]),
+             Subquery(base.filter(_open_q(now), assignee=user)[:1]),
+             Subquery(base.filter(_open_q(now), assignee__isnull=True)[:1])]
+    gold = gold_tier_for_peek(queue=queue, user=user, now=now, exclude=exclude,
+                              normal=base.filter(_open_q(now)).filter(Q(assignee=user) | Q(assignee__isnull=True)))
+    first = Coalesce(*(tiers if gold is None else [tiers[0], gold, *tiers[1:]]))
     item = (
         ReviewItem.objects.filter(pk=first)
         .select_related("span__trace", "span__project", "assignee", "reserved_by").first()
@@ -484,10 +491,12 @@ def review_item_submit(
     annotations_submit_in_transaction(configs=configs, **kwargs)  # inside this transaction: no savepoint
     if already:
         return item
-    ReviewSubmission.objects.create(item=item, reviewer=user, **submission_timing(item=item, user=user, now=now))
+    ReviewSubmission.objects.create(item=item, reviewer=user, item_open=not item.is_gold_question,
+                                    **submission_timing(item=item, user=user, now=now))
     old = item.status
     item.submission_count += 1
-    item.status = ItemStatus.COMPLETE if item.submission_count >= queue.reviewers_per_item else ItemStatus.PENDING
+    done = item.submission_count >= queue.reviewers_per_item and not item.is_gold_question  # gold: served on
+    item.status = ItemStatus.COMPLETE if done else ItemStatus.PENDING
     if item.status == ItemStatus.COMPLETE:
         item.completed_at = now
         item.reserved_by = None
@@ -510,13 +519,14 @@ def review_item_skip(*, item: ReviewItem, user) -> ReviewItem:
     reviewer_check(queue=queue, user=user)
     item = ReviewItem.objects.select_for_update().get(pk=item.pk)
     ReviewSkip.objects.get_or_create(
-        item=item, reviewer=user, defaults={"item_open": item.status != ItemStatus.COMPLETE}
+        item=item, reviewer=user, defaults={"item_open": item.status != ItemStatus.COMPLETE and not item.is_gold_question}
     )
     old = item.status
     if item.reserved_by_id == user.pk:
         item.reserved_by = None
         item.reserved_until = None
-    if old == ItemStatus.PENDING and item.submission_count == 0 and item.reserved_by_id is None:
+    if old == ItemStatus.PENDING and item.submission_count == 0 and item.reserved_by_id is None \
+            and not item.is_gold_question:
         item.status = ItemStatus.BACKLOG
     item.save(update_fields=["reserved_by", "reserved_until", "status", "updated_at"])
     _shift(queue.pk, old, item.status)
@@ -542,6 +552,8 @@ def review_item_move(*, item: ReviewItem, status: str, user=None, actor: Any = N
     old = item.status
     if old == status:
         return item
+    if item.is_gold_question:
+        raise ApplicationError("A gold question is not moved on the board.", fields={"status": ["A gold question."]})
     if status == ItemStatus.COMPLETE and item.submission_count == 0:
         raise ApplicationError(
             "Nobody has submitted this item yet.", fields={"status": ["An item is complete once a reviewer has submitted it."]}

@@ -2,6 +2,7 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from .api import ReviewItemSkipView, ReviewItemSubmitView, ReviewItemView, ReviewQueueViewSet
+from .quality_api import QueueGoldQuestionsView, QueueReviewerItemsView, QueueReviewersView
 
 router = SimpleRouter()
 router.register("review-queues", ReviewQueueViewSet, basename="review-queue")
@@ -12,5 +13,10 @@ urlpatterns = [
          name="review-item-submit"),
     path("review-queues/<int:queue_pk>/items/<int:item_pk>/skip/", ReviewItemSkipView.as_view(),
          name="review-item-skip"),
+    path("review-queues/<int:queue_pk>/reviewers/", QueueReviewersView.as_view(), name="review-queue-reviewers"),
+    path("review-queues/<int:queue_pk>/reviewers/<int:reviewer_pk>/", QueueReviewerItemsView.as_view(),
+         name="review-queue-reviewer"),
+    path("review-queues/<int:queue_pk>/gold-questions/", QueueGoldQuestionsView.as_view(),
+         name="review-queue-gold-questions"),
     *router.urls,
 ]

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('queues', '0002_submission_item_open'),
+        ('queues', '0003_gold'),
     ]
 
     operations = [
