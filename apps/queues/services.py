@@ -38,7 +38,7 @@ User = get_user_model()
 
 QUEUE_FIELDS = {
     "name", "instructions", "reviewers_per_item", "blind", "reservation_minutes",
-    "rule_enabled", "rule_target", "rule_filter", "rule_sampling_rate",
+    "rule_enabled", "rule_target", "rule_filter", "rule_sampling_rate", "disagreement_threshold", "gold_question_rate",
 }
 
 
@@ -59,9 +59,10 @@ def _validate_queue(queue: ReviewQueue) -> None:
         fields["reviewers_per_item"] = ["A whole number from 1 to 20."]
     if not isinstance(queue.reservation_minutes, int) or not 1 <= queue.reservation_minutes <= 24 * 60:
         fields["reservation_minutes"] = ["A whole number of minutes from 1 to 1440."]
-    rate = queue.rule_sampling_rate
-    if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0.0 <= float(rate) <= 1.0:
-        fields["rule_sampling_rate"] = ["A number from 0 to 1."]
+    for key in ("rule_sampling_rate", "disagreement_threshold", "gold_question_rate"):
+        rate = getattr(queue, key)
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0.0 <= float(rate) <= 1.0:
+            fields[key] = ["A number from 0 to 1."]
     if queue.rule_target not in RuleTarget.values:
         fields["rule_target"] = [f"Choose one of {', '.join(RuleTarget.values)}."]
     if not isinstance(queue.rule_filter, dict):

@@ -2,6 +2,7 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from .api import ReviewItemSkipView, ReviewItemSubmitView, ReviewItemView, ReviewQueueViewSet
+from .api_adjudication import AdjudicationView, DisagreementsView
 
 router = SimpleRouter()
 router.register("review-queues", ReviewQueueViewSet, basename="review-queue")
@@ -12,5 +13,8 @@ urlpatterns = [
          name="review-item-submit"),
     path("review-queues/<int:queue_pk>/items/<int:item_pk>/skip/", ReviewItemSkipView.as_view(),
          name="review-item-skip"),
+    path("review-queues/<int:queue_pk>/disagreements/", DisagreementsView.as_view(), name="review-queue-disagreements"),
+    path("review-queues/<int:queue_pk>/items/<int:item_pk>/adjudication/", AdjudicationView.as_view(),
+         name="review-item-adjudication"),
     *router.urls,
 ]
