@@ -16,7 +16,7 @@ from apps.core.admin import ProjectScopedAdmin
 from apps.projects.models import Membership
 from apps.projects.permissions import projects_where
 
-from . import admin_views, quality_admin_views, services
+from . import admin_adjudication, admin_views, quality_admin_views, services
 from .models import ReviewQueue, RuleTarget
 
 
@@ -84,10 +84,12 @@ class ReviewQueueAdmin(ProjectScopedAdmin):
     @admin.display(description="")
     def queue_links(self, obj: ReviewQueue):
         return format_html(
-            '<a class="button" href="{}">Review</a> <a href="{}">Board</a> <a href="{}">Analytics</a>',
+            '<a class="button" href="{}">Review</a> <a href="{}">Board</a> <a href="{}">Analytics</a>'
+            ' <a href="{}">Disagreements</a>',
             reverse("admin:queues_reviewqueue_review", args=[obj.pk]),
             reverse("admin:queues_reviewqueue_board", args=[obj.pk]),
             reverse("admin:queues_reviewqueue_analytics", args=[obj.pk]),
+            reverse("admin:queues_reviewqueue_disagreements", args=[obj.pk]),
         )
 
     @admin.display(description="items")
@@ -126,5 +128,7 @@ class ReviewQueueAdmin(ProjectScopedAdmin):
             view(admin_views.analytics_view, "analytics", "<int:queue_id>/analytics/"),
             view(quality_admin_views.reviewer_view, "reviewer", "<int:queue_id>/analytics/reviewer/"),
             view(quality_admin_views.gold_questions_view, "gold_questions", "<int:queue_id>/gold-questions/"),
+            view(admin_adjudication.disagreements_view, "disagreements", "<int:queue_id>/disagreements/"),
+            view(admin_adjudication.adjudicate_view, "adjudicate", "<int:queue_id>/disagreements/<int:item_id>/"),
             *super().get_urls(),
         ]

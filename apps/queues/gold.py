@@ -1,158 +1,150 @@
-"""Gold questions in a reviewer's stream, and their known answers (reads).
-
-A gold question is a review item with known answers (`GoldValue` rows with source `known_answer`).
-It is served to every reviewer of the queue once (never again to one who submitted or skipped it),
-mixed into their stream at `ReviewQueue.gold_question_rate`, and it never completes: it stays
-`pending`, outside the queue's status counters (so the board and the progress line count only the
-real work).
-
-How the mix is decided (deterministic dithering): with `n` items already served to the reviewer in
-the queue (submitted, skipped, or held by a live reservation) and `g` of them gold questions, the next
-item is a gold question when `g < rate × (n + 1) − u`, where `u` in [0, 1) is a hash of (queue,
-reviewer, n). The count of gold questions a reviewer has been served therefore stays within one of
-`rate × n` at every point of the stream (as long as unanswered gold questions are left), while their
-positions move with `u` rather than falling every 1/rate items. The same inputs give the same answer,
-so the review page's prefetch (`review_item_peek`) and `review_item_next` agree. Gold questions are
-served only while the reviewer has normal work left: at the end of the queue nothing is served just
-because a gold question remains.
-"""
+"""Reads of gold values: an item's gold, a span's gold (for datasets, exports, the trace page and the span
+API), always as the caller may see it (blind queues hide gold from reviewers like other annotations)."""
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterable
 from typing import Any
 
-from django.db.models import Exists, Min, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Exists, OuterRef, QuerySet
 
-from .models import (
-    OPEN_STATUSES,
-    GoldSource,
-    GoldValue,
-    GoldValueRevision,
-    ReviewItem,
-    ReviewQueue,
-    ReviewSkip,
-    ReviewSubmission,
-)
+from .models import GoldSource, GoldValue, ReviewItem
+
+EXPECTED = "expected"  # the name the Expected row goes by in API bodies and answers
 
 
-def _dither(queue_id: int, user_id: int, n: int) -> float:
-    digest = hashlib.sha256(f"gold:{queue_id}:{user_id}:{n}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
+def gold_state(gold) -> Any:
+    """A gold score as a reviewer would give it: the labels, the label, the text, true/false or the number
+    (the shape `score_value_clean` accepts back). The Expected row answers its expected value."""
+    if gold.config_id is None:
+        return gold.expected
+    if gold.labels:
+        return list(gold.labels)
+    if gold.label:
+        return gold.label
+    if gold.text:
+        return gold.text
+    if gold.config.kind == "boolean":
+        return gold.value is not None and gold.value >= 0.5
+    return gold.value
 
 
-def gold_is_due(*, rate: float, served: int, gold_served: int, queue_id: int, user_id: int) -> bool:
-    """The schedule: is item number `served` (0-based) of this reviewer's stream a gold question?"""
-    if rate <= 0:
-        return False
-    return gold_served < rate * (served + 1) - _dither(queue_id, user_id, served)
+def gold_display(gold) -> str:
+    state = gold_state(gold)
+    if isinstance(state, bool):
+        return "yes" if state else "no"
+    if isinstance(state, list):
+        return ", ".join(map(str, state))
+    if state is None:
+        return ""
+    if isinstance(state, float):
+        return f"{state:g}"
+    if isinstance(state, str):
+        return state
+    import json
+
+    return json.dumps(state, ensure_ascii=False)
 
 
-def _not_done_by(user) -> Q:
-    from .services import _not_done_by as not_done
-
-    return not_done(user)
-
-
-def served_counts(*, queue: ReviewQueue, user, now) -> dict[str, int]:
-    """In one query: the items served to the reviewer in the queue (submitted, skipped without
-    submitting, or held by their live reservation) and how many of them are gold questions."""
-    from .selectors import _count
-
-    subs = ReviewSubmission.objects.filter(reviewer=user, item__queue=queue.pk)
-    skips = ReviewSkip.objects.filter(reviewer=user, item__queue=queue.pk).exclude(
-        Exists(ReviewSubmission.objects.filter(item_id=OuterRef("item_id"), reviewer=user)))
-    held = ReviewItem.objects.filter(queue=queue.pk, reserved_by=user, reserved_until__gt=now,
-                                     status__in=OPEN_STATUSES).filter(_not_done_by(user))
-    row = ReviewQueue.objects.filter(pk=queue.pk).values(
-        subs=_count(subs), skips=_count(skips), held=_count(held),
-        gold_subs=_count(subs.filter(item__is_gold_question=True)),
-        gold_skips=_count(skips.filter(item__is_gold_question=True)),
-        gold_held=_count(held.filter(is_gold_question=True)),
-    ).first() or {}
-    counts = {k: v or 0 for k, v in row.items()}
+def gold_row(gold) -> dict[str, Any]:
     return {
-        "done": counts.get("subs", 0) + counts.get("skips", 0),
-        "gold_done": counts.get("gold_subs", 0) + counts.get("gold_skips", 0),
-        "served": counts.get("subs", 0) + counts.get("skips", 0) + counts.get("held", 0),
-        "gold_served": counts.get("gold_subs", 0) + counts.get("gold_skips", 0) + counts.get("gold_held", 0),
+        "config": EXPECTED if gold.config_id is None else gold.config.name,
+        "config_id": gold.config_id,
+        "value": gold_state(gold),
+        "display": gold_display(gold),
+        "source": gold.source,
+        "chosen_from": None if gold.chosen_from is None else
+        {"id": gold.chosen_from_id, "username": gold.chosen_from.get_username()},
+        "note": gold.note,
+        "decided_by": None if gold.decided_by is None else
+        {"id": gold.decided_by_id, "username": gold.decided_by.get_username()},
+        "decided_at": gold.decided_at.isoformat(),
     }
 
 
-def _due(queue: ReviewQueue, user, now) -> bool:
-    if not queue.gold_question_rate:
-        return False
-    counts = served_counts(queue=queue, user=user, now=now)
-    return gold_is_due(rate=queue.gold_question_rate, served=counts["served"], gold_served=counts["gold_served"],
-                       queue_id=queue.pk, user_id=user.pk)
+def _gold_rows(qs: QuerySet) -> QuerySet:
+    return qs.select_related("config", "chosen_from", "decided_by").order_by("config__order", "config__name", "id")
 
 
-def gold_candidates(*, queue: ReviewQueue, user, now) -> QuerySet:
-    """The gold questions the reviewer may be served now: not done by them, not reserved by another."""
-    from .services import _open_q
-
-    return (ReviewItem.objects.filter(queue=queue, is_gold_question=True, status__in=OPEN_STATUSES)
-            .filter(_open_q(now), _not_done_by(user)))
+def item_gold(item: ReviewItem) -> list[dict[str, Any]]:
+    """An item's gold rows (Expected last), for leads and the API. Callers check visibility first."""
+    rows = [gold_row(g) for g in _gold_rows(GoldValue.objects.filter(item=item))]
+    return sorted(rows, key=lambda r: r["config"] == EXPECTED)
 
 
-def gold_tier_for_next(*, queue: ReviewQueue, user, now, normal: Iterable[QuerySet]) -> QuerySet | None:
-    """For `review_item_next`: the gold questions to try before the normal tiers, when the schedule
-    says the reviewer's next item is one and they still have normal work (else None: no query when the
-    queue mixes in no gold)."""
-    if not queue.gold_question_rate or not _due(queue, user, now):
+def item_gold_visible(item: ReviewItem, user) -> list[dict[str, Any]]:
+    """`item_gold` as `user` may see it: nothing on a span they are blinded on."""
+    from apps.reviews.selectors import annotations_visible_to
+
+    if not annotations_visible_to(user, [item.span_id]).sees_others(item.span_id):
+        return []
+    return item_gold(item)
+
+
+def item_revisions(item: ReviewItem, limit: int = 100) -> list[dict[str, Any]]:
+    from .models import GoldValueRevision
+
+    revisions = (GoldValueRevision.objects.filter(item=item).select_related("config", "chosen_from", "decided_by")
+                 .order_by("-decided_at", "-id")[:limit])
+    return [{**gold_row(r), "cleared": r.cleared} for r in revisions]
+
+
+def span_gold(span_pks: list[int], *, sources=(GoldSource.ADJUDICATED, GoldSource.KNOWN_ANSWER)) -> dict[int, dict]:
+    """The gold of each span, for datasets and exports: {span pk: {"scores": {config name: value},
+    "expected": value (key present only when an Expected is gold), "adjudicated": bool, "by": username,
+    "at": iso time, "items": [item ids]}}. A span reviewed in several queues takes, per config, the most
+    recently decided gold."""
+    out: dict[int, dict] = {}
+    if not span_pks:
+        return out
+    rows = (GoldValue.objects.filter(item__span_id__in=span_pks, source__in=sources)
+            .select_related("config", "decided_by", "item").order_by("decided_at", "id"))
+    for gold in rows:  # oldest first: a newer decision overwrites
+        entry = out.setdefault(gold.item.span_id, {"scores": {}, "adjudicated": False, "by": None, "at": None,
+                                                   "items": []})
+        if gold.config_id is None:
+            entry["expected"] = gold.expected
+        else:
+            entry["scores"][gold.config.name] = gold_state(gold)
+        entry["adjudicated"] = entry["adjudicated"] or gold.source == GoldSource.ADJUDICATED
+        entry["by"] = gold.decided_by.get_username() if gold.decided_by else None
+        entry["at"] = gold.decided_at.isoformat()
+        if gold.item_id not in entry["items"]:
+            entry["items"].append(gold.item_id)
+    return out
+
+
+def span_gold_visible(span_pks: list[int], user) -> dict[int, dict]:
+    """`span_gold` as `user` may see it (blind queues)."""
+    from apps.reviews.selectors import annotations_visible_to
+
+    visibility = annotations_visible_to(user, span_pks)
+    return {pk: g for pk, g in span_gold(span_pks).items() if visibility.sees_others(pk)}
+
+
+def adjudicated_items(queue) -> QuerySet:
+    """The queue's items with at least one adjudicated gold value."""
+    return ReviewItem.objects.filter(queue=queue).filter(
+        Exists(GoldValue.objects.filter(item_id=OuterRef("pk"), source=GoldSource.ADJUDICATED)))
+
+
+def span_gold_api_extension(spans, request) -> dict[int, dict[str, Any]]:
+    """Adds `gold` to spans of the trace/span read API that have one (as the caller may see it)."""
+    golds = span_gold_visible([s.pk for s in spans], request.user)
+    return {pk: {"gold": {k: v for k, v in g.items() if k != "items"}} for pk, g in golds.items()}
+
+
+def trace_page_gold_panel(*, request, trace, span=None, **_kwargs) -> dict | None:
+    """The trace page's Gold panel: the selected span's gold values, who decided them and why."""
+    from apps.projects.permissions import can
+
+    if span is None or not can(request.user, "project.view", trace.project):
         return None
-    if not any(qs.exists() for qs in normal):
+    from apps.reviews.selectors import annotations_visible_to
+
+    if not annotations_visible_to(request.user, [span.pk]).sees_others(span.pk):
         return None
-    return gold_candidates(queue=queue, user=user, now=now)
-
-
-def gold_tier_for_peek(*, queue: ReviewQueue, user, now, exclude, normal: QuerySet) -> Subquery | None:
-    """For `review_item_peek`: the first gold question (a pk subquery) in the same cases as
-    `gold_tier_for_next`. `normal` is the peek's normal candidates (values("pk"))."""
-    if not queue.gold_question_rate or not _due(queue, user, now):
+    golds = list(_gold_rows(GoldValue.objects.filter(item__span=span).select_related("item__queue")))
+    if not golds:
         return None
-    if not normal.exists():
-        return None
-    return Subquery(gold_candidates(queue=queue, user=user, now=now).exclude(pk__in=list(exclude))
-                    .order_by("id").values("pk")[:1])
-
-
-def gold_left_for_you(*, queue: ReviewQueue, user, normal_left: int, now=None) -> int:
-    """The gold questions a reviewer will still be served among their `normal_left` normal items, so
-    their "left for you" drops by one for every item they finish, gold question or not.
-
-    With d items done (g of them gold) and L normal items left, the stream ends after T = L + G more
-    items where g + G = rate × (d + T), so G = (rate × (d + L) − g) / (1 − rate): finishing a normal
-    item (d + 1, L − 1) leaves G as it is, finishing a gold question (d + 1, g + 1) lowers it by one."""
-    from django.utils import timezone
-
-    rate = queue.gold_question_rate
-    if not rate or normal_left <= 0 or user is None or not getattr(user, "is_authenticated", False):
-        return 0
-    counts = served_counts(queue=queue, user=user, now=now or timezone.now())
-    available = ReviewItem.objects.filter(queue=queue, is_gold_question=True).filter(_not_done_by(user)).count()
-    if rate >= 1:
-        return available
-    expected = (rate * (counts["done"] + normal_left) - counts["gold_done"]) / (1 - rate)
-    return max(0, min(available, int(expected + 0.5)))
-
-
-# ---------------------------------------------------------------- known answers
-
-
-def gold_question_answers(*, queue: ReviewQueue, config_ids: list[int]) -> Iterable[tuple[int, int, dict[str, Any]]]:
-    """(item id, config id, {value, label, labels, text}) of the known answers of the queue's gold questions."""
-    rows = GoldValue.objects.filter(
-        item__queue=queue, item__is_gold_question=True, source=GoldSource.KNOWN_ANSWER, config_id__in=config_ids,
-    ).values_list("item_id", "config_id", "value", "label", "labels", "text")
-    for item_id, config_id, value, label, labels, text in rows.iterator():
-        yield item_id, config_id, {"value": value, "label": label, "labels": labels, "text": text}
-
-
-def gold_marked_at(*, queue: ReviewQueue, item_ids: list[int]) -> dict[int, Any]:
-    """item id -> when its first known answer was set (the item became a gold question)."""
-    return dict(
-        GoldValueRevision.objects.filter(item_id__in=item_ids, item__queue=queue, source=GoldSource.KNOWN_ANSWER)
-        .order_by().values_list("item_id").annotate(at=Min("decided_at"))
-    )
+    rows = [{**gold_row(g), "queue": g.item.queue.name} for g in golds]
+    return {"title": "Gold", "template": "queues/_gold_panel.html", "context": {"gold_rows": rows}}

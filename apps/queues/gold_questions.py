@@ -1,6 +1,6 @@
 """Writes for gold questions: a lead (curator or admin: `queue.gold_questions`) marks review items as
 gold questions, from their current gold (adjudicated) values or from imported known answers, or
-unmarks them. How gold questions are served: `apps/queues/gold.py`."""
+unmarks them. How gold questions are served: `apps/queues/gold_stream.py`."""
 
 from __future__ import annotations
 

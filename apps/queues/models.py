@@ -103,7 +103,7 @@ class ReviewItem(models.Model):
     reserved_at = models.DateTimeField(null=True, blank=True)
     submission_count = models.PositiveSmallIntegerField(default=0)
     # A gold question: its known answers are GoldValue rows with source "known_answer".
-    is_gold_question = models.BooleanField(default=False)
+    is_gold_question = models.BooleanField(default=False, db_default=False)  # db_default: items are bulk-inserted in SQL
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     completed_at = models.DateTimeField(null=True, blank=True)

@@ -106,7 +106,7 @@ def submitted_answers(queue: ReviewQueue, config, *, item_ids=None, reviewer_id=
 
 def known_answers(queue: ReviewQueue, configs) -> dict[int, dict[int, Any]]:
     """item id -> {config id -> known answer} of the queue's gold questions."""
-    from .gold import gold_question_answers
+    from .gold_stream import gold_question_answers
 
     by_pk = {c.pk: c for c in configs}
     out: dict[int, dict[int, Any]] = defaultdict(dict)
@@ -119,7 +119,7 @@ def known_answers(queue: ReviewQueue, configs) -> dict[int, dict[int, Any]]:
 
 def gold_accuracy(queue: ReviewQueue, configs, *, reviewer_id=None) -> dict[int, dict[str, dict[str, Any]]]:
     """reviewer id -> {config name -> {answered, correct, accuracy}} over their gold-question answers."""
-    from .gold import gold_marked_at
+    from .gold_stream import gold_marked_at
 
     known = known_answers(queue, configs)
     if not known:

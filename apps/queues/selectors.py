@@ -29,8 +29,8 @@ def queue_progress(*, queue: ReviewQueue, user=None, with_done: bool = False) ->
     counts = queue_user_counts(queue=queue, user=user)
     done_open, skipped_open, others = counts["done_open"], counts["skipped_open"], counts["others"]
     progress["left_for_you"] = max(queue.open_count - done_open - skipped_open - others, 0)
-    if queue.gold_question_rate:  # the gold questions still to come count as items left (apps/queues/gold.py)
-        from .gold import gold_left_for_you
+    if queue.gold_question_rate:  # the gold questions still to come count as items left (apps/queues/gold_stream.py)
+        from .gold_stream import gold_left_for_you
 
         progress["left_for_you"] += gold_left_for_you(queue=queue, user=user, normal_left=progress["left_for_you"])
     return progress
@@ -137,7 +137,7 @@ def board_items(
     *, queue: ReviewQueue, status: str, assignee=None, reviewer=None, after: int | None = None,
     limit: int = BOARD_PAGE,
 ) -> list[ReviewItem]:
-    # Gold questions are not cards: they are outside the counters and never complete (apps/queues/gold.py).
+    # Gold questions are not cards: they are outside the counters and never complete (apps/queues/gold_stream.py).
     qs = _board_filter(ReviewItem.objects.filter(queue=queue, status=status, is_gold_question=False),
                        assignee=assignee, reviewer=reviewer)
     if after is not None:

@@ -24,7 +24,7 @@ from apps.projects.permissions import can
 from apps.traces.models import ReviewStatus, Span, Trace
 
 from .filtering import filter_errors, filtered_spans, filtered_traces, root_spans_of
-from .gold import gold_tier_for_next, gold_tier_for_peek
+from .gold_stream import gold_tier_for_next, gold_tier_for_peek
 from .models import (
     OPEN_STATUSES,
     ItemStatus,
@@ -40,7 +40,7 @@ User = get_user_model()
 
 QUEUE_FIELDS = {
     "name", "instructions", "reviewers_per_item", "blind", "reservation_minutes",
-    "rule_enabled", "rule_target", "rule_filter", "rule_sampling_rate",
+    "rule_enabled", "rule_target", "rule_filter", "rule_sampling_rate", "disagreement_threshold", "gold_question_rate",
 }
 
 
@@ -61,9 +61,10 @@ def _validate_queue(queue: ReviewQueue) -> None:
         fields["reviewers_per_item"] = ["A whole number from 1 to 20."]
     if not isinstance(queue.reservation_minutes, int) or not 1 <= queue.reservation_minutes <= 24 * 60:
         fields["reservation_minutes"] = ["A whole number of minutes from 1 to 1440."]
-    rate = queue.rule_sampling_rate
-    if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0.0 <= float(rate) <= 1.0:
-        fields["rule_sampling_rate"] = ["A number from 0 to 1."]
+    for key in ("rule_sampling_rate", "disagreement_threshold", "gold_question_rate"):
+        rate = getattr(queue, key)
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0.0 <= float(rate) <= 1.0:
+            fields[key] = ["A number from 0 to 1."]
     if queue.rule_target not in RuleTarget.values:
         fields["rule_target"] = [f"Choose one of {', '.join(RuleTarget.values)}."]
     if not isinstance(queue.rule_filter, dict):
@@ -149,7 +150,7 @@ def review_queue_recount(*, queue: ReviewQueue) -> ReviewQueue:
         counts = dict(
             ReviewItem.objects.filter(queue_id=queue.pk, is_gold_question=False).order_by().values_list("status")
             .annotate(n=Count("id"))
-        )  # gold questions stay outside the counters (apps/queues/gold.py)
+        )  # gold questions stay outside the counters (apps/queues/gold_stream.py)
         ReviewQueue.objects.filter(pk=queue.pk).update(
             backlog_count=counts.get(ItemStatus.BACKLOG, 0),
             pending_count=counts.get(ItemStatus.PENDING, 0),
@@ -176,12 +177,12 @@ def _insert_items(queue: ReviewQueue, spans: QuerySet) -> int:
     table = ReviewItem._meta.db_table
     now = timezone.now()
     sql = (
-        f"INSERT INTO {table} (queue_id, span_id, status, submission_count, is_gold_question, created_at, "  # noqa: S608
-        f"updated_at) SELECT %s, picked.id, %s, 0, %s, %s, %s FROM ({span_sql}) picked WHERE 1 = 1 "
+        f"INSERT INTO {table} (queue_id, span_id, status, submission_count, created_at, updated_at) "  # noqa: S608
+        f"SELECT %s, picked.id, %s, 0, %s, %s FROM ({span_sql}) picked WHERE 1 = 1 "
         f"ON CONFLICT (queue_id, span_id) DO NOTHING"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [queue.pk, ItemStatus.BACKLOG, False, now, now, *span_params])
+        cursor.execute(sql, [queue.pk, ItemStatus.BACKLOG, now, now, *span_params])
         return max(cursor.rowcount, 0)
 
 

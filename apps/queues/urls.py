@@ -2,6 +2,7 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from .api import ReviewItemSkipView, ReviewItemSubmitView, ReviewItemView, ReviewQueueViewSet
+from .api_adjudication import AdjudicationView, DisagreementsView
 from .quality_api import QueueGoldQuestionsView, QueueReviewerItemsView, QueueReviewersView
 
 router = SimpleRouter()
@@ -18,5 +19,8 @@ urlpatterns = [
          name="review-queue-reviewer"),
     path("review-queues/<int:queue_pk>/gold-questions/", QueueGoldQuestionsView.as_view(),
          name="review-queue-gold-questions"),
+    path("review-queues/<int:queue_pk>/disagreements/", DisagreementsView.as_view(), name="review-queue-disagreements"),
+    path("review-queues/<int:queue_pk>/items/<int:item_pk>/adjudication/", AdjudicationView.as_view(),
+         name="review-item-adjudication"),
     *router.urls,
 ]

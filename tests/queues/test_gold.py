@@ -1,4 +1,4 @@
-"""Gold questions (apps/queues/gold.py, gold_questions.py): mixed into each reviewer's stream at the
+"""Gold questions (apps/queues/gold_stream.py, gold_questions.py): mixed into each reviewer's stream at the
 queue's rate, never twice to one reviewer, indistinguishable on the review page and in the API,
 outside the queue's counters; marked and imported by leads only."""
 
@@ -15,7 +15,7 @@ from rest_framework.test import APIClient
 
 from apps.core.exceptions import ApplicationError
 from apps.projects.models import Role
-from apps.queues import gold, gold_questions, services
+from apps.queues import gold_questions, gold_stream, services
 from apps.queues.models import GoldSource, GoldValue, ItemStatus, ReviewItem
 
 from .conftest import make_spans
@@ -39,10 +39,10 @@ def test_the_schedule_keeps_the_gold_count_within_one_of_the_rate():
     for rate in (0.05, 0.1, 0.25, 0.5):
         g = 0
         for n in range(10_000):
-            if gold.gold_is_due(rate=rate, served=n, gold_served=g, queue_id=7, user_id=3):
+            if gold_stream.gold_is_due(rate=rate, served=n, gold_served=g, queue_id=7, user_id=3):
                 g += 1
             assert abs(g - rate * (n + 1)) < 1, (rate, n, g)
-    assert not gold.gold_is_due(rate=0.0, served=5, gold_served=0, queue_id=1, user_id=1)
+    assert not gold_stream.gold_is_due(rate=0.0, served=5, gold_served=0, queue_id=1, user_id=1)
 
 
 @pytest.mark.parametrize("rate", [0.2, 0.5])
@@ -176,7 +176,7 @@ def test_mark_from_adjudicated_values(project, make_queue, member):
     client = Client()
     client.force_login(lead)
     url = reverse("admin:queues_reviewqueue_gold_questions", args=[queue.pk])
-    assert 'data-item="%d"' % items[0].pk in client.get(url).content.decode()
+    assert f'data-item="{items[0].pk}"' in client.get(url).content.decode()
     res = client.post(url, {"op": "mark", "item": [items[0].pk, items[1].pk]})
     assert res.status_code == 302
     items[0].refresh_from_db()

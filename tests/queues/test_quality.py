@@ -12,8 +12,6 @@ from apps.projects.models import Role
 from apps.queues import gold_questions, quality, services
 from apps.queues.models import ReviewSubmission
 
-from .conftest import make_spans
-
 pytestmark = pytest.mark.django_db
 
 TONE_A = ["rude", "rude", "neutral", "kind", "kind", "neutral"]
