@@ -233,3 +233,30 @@ def test_import_through_the_api_validates_like_scores(project, make_queue, membe
     listed = api.get(url).json()["results"]
     assert listed[0]["span_id"] == fresh.span_id
     assert listed[0]["known_answers"] == {"correct": "yes", "tone": "kind", "quality": "7"}
+
+
+def test_a_queue_without_gold_mixing_pays_no_query_for_it(project, make_queue, member):
+    """Rate 0: next and peek run exactly the queries they did before gold questions existed; with a
+    rate, the schedule costs one counting query and the "normal work left" check."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def cost(queue, user):
+        with CaptureQueriesContext(connection) as peek:
+            services.review_item_peek(queue=queue, user=user)
+        with CaptureQueriesContext(connection) as nxt:
+            item = services.review_item_next(queue=queue, user=user)
+        services.review_item_submit(item=item, user=user, scores={"tone": "kind"})
+        return len(peek), len(nxt)
+
+    plain = make_queue(5, name="plain")
+    mixed = make_queue(5, name="mixed")
+    _add(mixed, 3, "g")
+    _import(mixed, member(project, Role.CURATOR), list(mixed.items.order_by("-id")[:3]))
+    mixed.refresh_from_db()
+    reviewer = member(project)
+    assert cost(mixed, reviewer) == cost(plain, reviewer)
+    services.review_queue_update(queue=mixed, gold_question_rate=0.5)
+    peek_plain, next_plain = cost(plain, reviewer)
+    peek_mixed, next_mixed = cost(mixed, reviewer)
+    assert peek_mixed - peek_plain <= 2 and next_mixed - next_plain <= 3
