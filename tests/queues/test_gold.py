@@ -260,3 +260,22 @@ def test_a_queue_without_gold_mixing_pays_no_query_for_it(project, make_queue, m
     peek_plain, next_plain = cost(plain, reviewer)
     peek_mixed, next_mixed = cost(mixed, reviewer)
     assert peek_mixed - peek_plain <= 2 and next_mixed - next_plain <= 3
+
+
+def test_known_answers_hidden_from_a_reviewer_until_they_answer_and_skips(project, make_queue, member):
+    from apps.queues.gold import item_gold_visible, span_gold_visible
+
+    queue = make_queue(3)
+    lead, alice, bob = member(project, Role.CURATOR), member(project), member(project)
+    gold_item = queue.items.order_by("id").first()
+    _import(queue, lead, [gold_item], {"tone": "rude"})
+    assert item_gold_visible(gold_item, alice) == [] and span_gold_visible([gold_item.span_id], alice) == {}
+    assert item_gold_visible(gold_item, lead)
+    services.review_item_submit(item=gold_item, user=alice, scores={"tone": "kind"})
+    assert item_gold_visible(gold_item, alice)  # after their answer, as in a blind queue
+    services.review_item_skip(item=gold_item, user=bob)
+    gold_item.refresh_from_db()
+    assert gold_item.status == ItemStatus.PENDING and gold_item.is_gold_question
+    services.review_queue_update(queue=queue, gold_question_rate=1.0)
+    served = {services.review_item_next(queue=queue, user=bob).pk}
+    assert gold_item.pk not in served  # skipped: never offered to bob again
