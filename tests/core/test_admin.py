@@ -268,6 +268,7 @@ WRITE_BODIES = {
     "reviews_annotation_submit": ("json", lambda w: {"comment": "hijacked"}),
     "queues_reviewqueue_review_submit": ("json", lambda w: {"comment": "hijacked"}),
     "queues_reviewqueue_review_skip": ("json", lambda w: {}),
+    "queues_reviewqueue_adjudicate": ("json", lambda w: {"scores": {w.extra["scoring"].name: {"value": 0.9}}}),
     "datasets_dataset_record_save": ("form", lambda w: {"record_id": "r9", "input": '{"q": "new"}',
                                                         "expected": "", "metadata": ""}),
     "datasets_dataset_record_delete": ("form", lambda w: {"record_id": "r1"}),
@@ -288,7 +289,8 @@ WRITE_BODIES = {
 }
 WRITE_ROLE = {  # the policy action behind each write screen
     "reviews_annotation_submit": "annotation.write", "queues_reviewqueue_review_submit": "queue.review",
-    "queues_reviewqueue_review_skip": "queue.review", "exports_exportjob_new": "export.run",
+    "queues_reviewqueue_review_skip": "queue.review", "queues_reviewqueue_adjudicate": "queue.adjudicate",
+    "exports_exportjob_new": "export.run",
     "exports_exportjob_cancel": "export.run", "views_traceview_editor": "trace_view.edit",
     "views_traceview_editor_new": "trace_view.edit", "reviews_scoreconfig_import": "score_config.manage",
     "reviews_scoreconfig_process_import": "score_config.manage",
