@@ -137,6 +137,8 @@ WRITES = {
     ("PATCH", "/api/v1/review-queues/{queue_pk}/items/{item_pk}/"): (
         "queue.lead", lambda w: {"status": "pending"}, "writes"),
     ("POST", "/api/v1/review-queues/{queue_pk}/items/{item_pk}/skip/"): ("queue.review", lambda w: {}, "ok"),
+    ("POST", "/api/v1/review-queues/{queue_pk}/items/{item_pk}/adjudication/"): (
+        "queue.adjudicate", lambda w: {"scores": {w.extra["scoring"].name: {"value": 0.9}}, "note": "x"}, "writes"),
     ("POST", "/api/v1/review-queues/{queue_pk}/items/{item_pk}/submit/"): (
         "queue.review", lambda w: {"comment": "looks right"}, "writes"),
     ("POST", "/api/v1/score-configs/"): (

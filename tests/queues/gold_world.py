@@ -26,6 +26,29 @@ def submit(item, user, scores, expected=None):
                                 .get(pk=item.pk), user=user, scores=scores, **kwargs)
 
 
+def standalone(project, **kwargs) -> GoldWorld:
+    """`disputed` without the queue tests' fixtures (for the dataset and export tests)."""
+    from tests.projects.world import member as make_member
+    from tests.queues.conftest import make_spans
+
+    configs = {
+        "correct": score_config_create(project=project, name="correct", kind="boolean"),
+        "tone": score_config_create(project=project, name="tone", kind="categorical", options=[
+            {"label": "rude", "value": 0}, {"label": "neutral", "value": 1}, {"label": "kind", "value": 2}]),
+        "quality": score_config_create(project=project, name="quality", kind="continuous", min_value=0,
+                                       max_value=10),
+    }
+
+    def make_queue(n, **fields):
+        queue = services.review_queue_create(project=project, name="Support answers",
+                                             score_configs=list(configs.values()), **fields)
+        spans = make_spans(project, n, prefix=f"q{queue.pk}")
+        services.review_items_add(queue=queue, spans=project.spans.filter(pk__in=[s.pk for s in spans]))
+        return queue
+
+    return disputed(project, configs, make_queue, lambda p, role, name: make_member(p, role, name), **kwargs)
+
+
 def build(project, configs, make_queue, member, *, blind=False, n=3) -> GoldWorld:
     notes = score_config_create(project=project, name="notes", kind="text")
     queue = make_queue(n, reviewers_per_item=2, blind=blind)
