@@ -29,9 +29,6 @@ from .models import ReviewItem, ReviewQueue, ReviewSkip, ReviewSubmission
 from .selectors import CONTINUOUS_AGREEMENT
 
 DRILL_DOWN_LIMIT = 200
-HEAT_CELL = 46
-HEAT_LABEL = 120
-BAR_WIDTH = 220
 
 
 # ---------------------------------------------------------------- answers
