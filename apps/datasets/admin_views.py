@@ -32,6 +32,7 @@ from apps.projects.selectors import projects_for_user
 
 from . import generation, importers, selectors, services
 from .forms import GenerateForm, ImportForm, RecordForm, SpanMappingForm, VersionTagForm
+from .gold import spans_gold, spans_with_gold_count
 from .models import Dataset, DatasetJob, DatasetRecord, DatasetVersion
 
 WRITE_ACTION = "dataset.write"
@@ -498,8 +499,11 @@ def add_to_dataset(model_admin, request, queryset):
             errors: dict = {}
             input_expr = services._jsonpath(mapping.input_path, "input_path", errors)
             expected_expr = services._jsonpath(mapping.expected_path, "expected_path", errors)
-            for span in spans.select_related("trace").order_by("pk")[:3]:
-                row = services.span_to_record(span, mapping, input_expr=input_expr, expected_expr=expected_expr)
+            shown = list(spans.select_related("trace").order_by("pk")[:3])
+            golds = spans_gold([s.pk for s in shown])
+            for span in shown:
+                row = services.span_to_record(span, mapping, input_expr=input_expr, expected_expr=expected_expr,
+                                              gold=golds.get(span.pk))
                 preview.append({"record_id": row["record_id"], "input": json.dumps(row["input"], ensure_ascii=False),
                                 "expected": json.dumps(row["expected"], ensure_ascii=False),
                                 "metadata": json.dumps(row["metadata"], ensure_ascii=False)})
@@ -525,6 +529,7 @@ def add_to_dataset(model_admin, request, queryset):
         "opts": model_admin.model._meta,
         "form": form,
         "span_count": spans.count(),
+        "gold_count": spans_with_gold_count(spans),
         "threshold": services.SPAN_ASYNC_THRESHOLD,
         "selected": selected,
         "select_across": select_across,

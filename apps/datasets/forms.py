@@ -13,7 +13,8 @@ from .models import Dataset
 from .services import EXPECTED_SOURCES
 
 EXPECTED_SOURCE_LABELS = {
-    "auto": "The span's correction if it has one, else its output",
+    "auto": "The gold Expected if the span was adjudicated, else its correction, else its output",
+    "gold": "The gold Expected (empty when the span has none)",
     "output": "The span's output",
     "correction": "The span's correction (empty when none)",
     "none": "Nothing",

@@ -18,6 +18,7 @@ from apps.audit.services import audit_record, audit_record_change, audit_snapsho
 from apps.core.exceptions import ApplicationError
 from apps.projects.models import Project
 
+from .gold import gold_expected, record_gold_metadata, spans_gold
 from .models import (
     Dataset,
     DatasetJob,
@@ -417,7 +418,7 @@ def dataset_delete(*, dataset: Dataset, actor: Any = None) -> None:
 # ---------------------------------------------------------------- from logs and feedback
 
 SPAN_ASYNC_THRESHOLD = 1000
-EXPECTED_SOURCES = ("auto", "output", "correction", "none")
+EXPECTED_SOURCES = ("auto", "gold", "output", "correction", "none")
 METADATA_KEY_MAX = 200
 
 
@@ -426,7 +427,7 @@ class SpanMapping:
     """How a span becomes a record."""
 
     input_path: str = ""  # JSONPath into the span's input; empty: the whole input
-    expected_source: str = "auto"  # auto: the correction if any, else the output
+    expected_source: str = "auto"  # auto: the gold Expected if any, else the correction, else the output
     expected_path: str = ""  # JSONPath into the output, when expected comes from the output
     metadata_keys: list[str] = field(default_factory=list)  # span metadata keys to keep; "*" keeps all
     carry_annotations: bool = False  # scores, tags, comments → metadata["annotations"]
@@ -513,10 +514,15 @@ def _jsonable(value: Any) -> Any:
 
 
 def span_to_record(span, mapping: SpanMapping, *, annotations: dict[str, Any] | None = None,
-                   input_expr=None, expected_expr=None) -> dict[str, Any]:
-    """The record a span becomes under `mapping` (record_id `span:<span_id>`, so re-adding updates it)."""
+                   input_expr=None, expected_expr=None, gold: dict | None = None) -> dict[str, Any]:
+    """The record a span becomes under `mapping` (record_id `span:<span_id>`, so re-adding updates it);
+    `gold`: the span's gold (apps/datasets/gold.py)."""
     output = _extract(span.output, expected_expr)
-    if mapping.expected_source == "auto":
+    has_gold, gold_value = gold_expected(gold)
+    from_gold = mapping.expected_source == "gold" or (mapping.expected_source == "auto" and has_gold)
+    if from_gold:
+        expected = gold_value
+    elif mapping.expected_source == "auto":
         expected = span.expected if span.expected is not None else output
     elif mapping.expected_source == "output":
         expected = output
@@ -532,6 +538,8 @@ def span_to_record(span, mapping: SpanMapping, *, annotations: dict[str, Any] | 
     metadata["source"] = {"span_id": span.span_id, "trace_id": span.trace.trace_id, "span_name": span.name}
     if annotations is not None:
         metadata["annotations"] = annotations
+    if gold is not None:
+        metadata["assay"] = record_gold_metadata(gold, expected_from_gold=has_gold and from_gold)
     return {
         "record_id": f"span:{span.span_id}", "input": _extract(span.input, input_expr), "expected": expected,
         "metadata": metadata, "tags": list(mapping.tags), "splits": list(mapping.splits), "source_span_id": span.pk,
@@ -588,9 +596,11 @@ def dataset_add_spans(
     done = 0
     for chunk in _span_chunks(dataset, spans_queryset, span_pks):
         notes = _span_annotations([s.pk for s in chunk]) if mapping.carry_annotations else {}
+        golds = spans_gold([s.pk for s in chunk])
         for span in chunk:
             row = span_to_record(span, mapping, annotations=notes.get(span.pk, {}) if mapping.carry_annotations
-                                 else None, input_expr=input_expr, expected_expr=expected_expr)
+                                 else None, input_expr=input_expr, expected_expr=expected_expr,
+                                 gold=golds.get(span.pk))
             if row["input"] is None:
                 skipped.append(span.span_id)
             else:

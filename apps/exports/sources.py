@@ -76,6 +76,9 @@ SPAN_FIELDS: list[tuple[str, str, Any, bool]] = span_fields(timestamp=IsoTimesta
 # `tags` above are the names; `tag_details` says who added each and when.
 ANNOTATIONS = {"scores": "scores", "tag_details": "tags", "comments": "comments", "corrections": "corrections"}
 ANNOTATION_COLUMNS = tuple(ANNOTATIONS)
+# Gold values of adjudicated review items (apps.queues.gold.span_gold), per chunk: `gold` maps each
+# config name to its gold value (CSV: gold.<config> columns), `gold_expected` is the gold Expected.
+GOLD_COLUMNS = ("gold", "gold_expected")
 
 TRACE_FIELDS: list[tuple[str, str, str]] = [
     ("trace_id", "str", "trace_id"),
@@ -96,8 +99,9 @@ TRACE_FIELDS: list[tuple[str, str, str]] = [
     ("created_at", "datetime", "created_at"),
     ("updated_at", "datetime", "updated_at"),
 ]
-# The trace-level input/output/expected come from the root span; then the span tree.
-TRACE_EXTRA = (("input", "json"), ("output", "json"), ("expected", "json"), ("spans", "json"))
+# The trace-level input/output/expected (and gold) come from the root span; then the span tree.
+TRACE_EXTRA = (("input", "json"), ("output", "json"), ("expected", "json"), ("gold", "json"),
+               ("gold_expected", "json"), ("spans", "json"))
 
 DATASET_FIELDS: list[tuple[str, str, Any, bool]] = [
     ("record_id", "str", "record_id", NOT_NULL),
@@ -116,7 +120,7 @@ SELECTION_COUNT_LIMIT = 5000  # SQLite allows ~32k bound parameters; counting bi
 
 SPAN_META = SourceMeta(
     columns=tuple(Column(n, k, nullable) for n, k, _, nullable in SPAN_FIELDS)
-    + tuple(Column(n, "json") for n in ANNOTATION_COLUMNS),
+    + tuple(Column(n, "json") for n in ANNOTATION_COLUMNS + GOLD_COLUMNS),
     id_column="span_id",
 )
 TRACE_META = SourceMeta(
@@ -211,6 +215,16 @@ def _annotated_among(span_pks: list[int]) -> list[int]:
     return sorted(found.intersection(span_pks))
 
 
+def _gold(span_pks: list[int]) -> dict[int, tuple]:
+    """span pk -> (gold scores by config, gold Expected or None), for spans with gold only."""
+    from apps.queues.gold import span_gold
+
+    return {pk: (g["scores"] or None, g.get("expected")) for pk, g in span_gold(span_pks).items()}
+
+
+NO_GOLD = (None, None)
+
+
 def _annotations(span_pks: list[int]) -> dict[int, dict]:
     from apps.reviews.selectors import span_annotations_bulk
 
@@ -280,10 +294,12 @@ class SpanSource(_ObservedSource):
         empty = tuple([] for _ in keys)
         for rows in self.pk_chunks(self.queryset(), fields):
             annotations = _annotations([row[0] for row in rows])
+            golds = _gold([row[0] for row in rows])
             out = []
             for row in rows:
                 found = annotations.get(row[0])
-                extra = tuple(found.get(key) or [] for key in keys) if found else empty
+                extra = (tuple(found.get(key) or [] for key in keys) if found else empty) + golds.get(
+                    row[0], NO_GOLD)
                 out.append(extra if lines else row[1:] + extra)
             yield Batch(rows=out, lines=[row[1] for row in rows] if lines else None)
 
@@ -314,6 +330,7 @@ class TraceSource(_ObservedSource):
         try:
             for rows in self.pk_chunks(self.queryset(), fields):
                 trace_pks = [row[0] for row in rows]
+                roots = {row[-1] for row in rows}
                 spans = list(
                     Span.objects.filter(trace_id__in=trace_pks)
                     .annotate(trace_pk=F("trace_id"))
@@ -321,6 +338,7 @@ class TraceSource(_ObservedSource):
                     .values("pk", *span_values)
                 )
                 annotations = _annotations([s["pk"] for s in spans])
+                golds = _gold([s["pk"] for s in spans if s["span_id"] in roots or not s["parent_span_id"]])
                 by_trace: dict[int, list[dict]] = {}
                 for span in spans:
                     by_trace.setdefault(span["trace_pk"], []).append(span)
@@ -335,6 +353,7 @@ class TraceSource(_ObservedSource):
                         root["input"] if root else None,
                         root["output"] if root else None,
                         root["expected"] if root else None,
+                        *(golds.get(root["pk"], NO_GOLD) if root else NO_GOLD),
                         [_span_dict(s, annotations.get(s["pk"])) for s in tree],
                     )
                     out.append(row[1:-1] + extra)

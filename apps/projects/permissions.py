@@ -43,6 +43,10 @@ POLICY: dict[str, Rule] = {
     "queue.review": Rule(Role.REVIEWER, ()),
     # leading a queue: moving cards, assigning, seeing scores in blind queues, adjudicating
     "queue.lead": Rule(Role.CURATOR, ("write",)),
+    # gold questions: marking, importing and reading their known answers
+    "queue.gold_questions": Rule(Role.CURATOR, ("write",)),
+    # settling disagreements: an item's gold values per score config and for its Expected
+    "queue.adjudicate": Rule(Role.CURATOR, ("write",)),
     # configuring: score types, queues, export schedules
     "score_config.manage": Rule(Role.ADMIN, ("write",)),
     "queue.manage": Rule(Role.ADMIN, ("write",)),

@@ -16,7 +16,7 @@ from apps.core.admin import ProjectScopedAdmin
 from apps.projects.models import Membership
 from apps.projects.permissions import projects_where
 
-from . import admin_views, board_views, services
+from . import admin_adjudication, admin_views, board_views, quality_admin_views, services
 from .models import ReviewQueue, RuleTarget
 
 
@@ -26,6 +26,7 @@ class ReviewQueueForm(forms.ModelForm):
         fields = [
             "project", "name", "instructions", "score_configs", "assignees", "reviewers_per_item", "blind",
             "reservation_minutes", "rule_enabled", "rule_target", "rule_filter", "rule_sampling_rate",
+            "disagreement_threshold", "gold_question_rate",
         ]
 
     def clean(self):
@@ -63,6 +64,7 @@ class ReviewQueueAdmin(ProjectScopedAdmin):
     fieldsets = [
         (None, {"fields": ["project", "name", "instructions", "score_configs", "assignees"]}),
         ("Reviewing", {"fields": ["reviewers_per_item", "blind", "reservation_minutes", "counts"]}),
+        ("Gold", {"fields": ["disagreement_threshold", "gold_question_rate"]}),
         ("Rule: add matching traces as they are ingested", {
             "fields": ["rule_enabled", "rule_target", "rule_filter", "rule_sampling_rate"],
             "description": "The filter takes the parameters of GET /api/v1/traces/ (or /spans/), "
@@ -82,10 +84,12 @@ class ReviewQueueAdmin(ProjectScopedAdmin):
     @admin.display(description="")
     def queue_links(self, obj: ReviewQueue):
         return format_html(
-            '<a class="button" href="{}">Review</a> <a href="{}">Board</a> <a href="{}">Analytics</a>',
+            '<a class="button" href="{}">Review</a> <a href="{}">Board</a> <a href="{}">Analytics</a>'
+            ' <a href="{}">Disagreements</a>',
             reverse("admin:queues_reviewqueue_review", args=[obj.pk]),
             reverse("admin:queues_reviewqueue_board", args=[obj.pk]),
             reverse("admin:queues_reviewqueue_analytics", args=[obj.pk]),
+            reverse("admin:queues_reviewqueue_disagreements", args=[obj.pk]),
         )
 
     @admin.display(description="items")
@@ -122,5 +126,9 @@ class ReviewQueueAdmin(ProjectScopedAdmin):
             view(board_views.board_view, "board", "<int:queue_id>/board/"),
             view(board_views.board_column_view, "board_column", "<int:queue_id>/board/column/"),
             view(board_views.analytics_view, "analytics", "<int:queue_id>/analytics/"),
+            view(quality_admin_views.reviewer_view, "reviewer", "<int:queue_id>/analytics/reviewer/"),
+            view(quality_admin_views.gold_questions_view, "gold_questions", "<int:queue_id>/gold-questions/"),
+            view(admin_adjudication.disagreements_view, "disagreements", "<int:queue_id>/disagreements/"),
+            view(admin_adjudication.adjudicate_view, "adjudicate", "<int:queue_id>/disagreements/<int:item_id>/"),
             *super().get_urls(),
         ]

@@ -123,6 +123,10 @@ def _bar_data(queue: ReviewQueue, item: ReviewItem, user) -> tuple[dict, int | N
     progress = selectors.queue_progress(queue=queue, user=None)
     progress["left_for_you"] = max(queue.open_count - counts["done_open"] - counts["skipped_open"]
                                    - counts["others"], 0)
+    if queue.gold_question_rate:
+        from .gold_stream import gold_left_for_you
+
+        progress["left_for_you"] += gold_left_for_you(queue=queue, user=user, normal_left=progress["left_for_you"])
     return progress, counts["prev_id"], None
 
 

@@ -91,6 +91,13 @@ def _ratings(queue: ReviewQueue, config) -> dict[int, dict[int, float]]:
     return out
 
 
+def _adjudicated(queue: ReviewQueue, config) -> int:
+    """Items of the queue whose gold value for `config` a lead adjudicated."""
+    from .models import GoldSource, GoldValue
+
+    return GoldValue.objects.filter(item__queue=queue, config=config, source=GoldSource.ADJUDICATED).count()
+
+
 def agreement_for_config(queue: ReviewQueue, config) -> dict[str, Any] | None:
     if config.kind == "text":
         return None
@@ -102,6 +109,7 @@ def agreement_for_config(queue: ReviewQueue, config) -> dict[str, Any] | None:
         "config": config.name, "kind": config.kind, "raters": len(raters), "items": len(units),
         "kappa": None, "kappa_kind": "", "alpha": None,
         "alpha_level": "interval" if config.kind == "continuous" else "nominal",
+        "adjudicated": _adjudicated(queue, config),
     }
     if len(raters) < 2 or not units:
         return result
@@ -183,6 +191,7 @@ def bar_chart(bars: list[tuple[str, int]]) -> dict[str, Any]:
 
 
 def queue_analytics(queue: ReviewQueue) -> dict[str, Any]:
+    from .disagreement import disagreement_counts
     from .selectors import queue_progress, queue_reviewers
 
     configs = list(queue.score_configs.all())
@@ -191,4 +200,5 @@ def queue_analytics(queue: ReviewQueue) -> dict[str, Any]:
         "reviewers": queue_reviewers(queue=queue),
         "distributions": [score_distribution(queue, c) for c in configs],
         "agreement": [row for row in (agreement_for_config(queue, c) for c in configs) if row is not None],
+        "disagreements": disagreement_counts(queue),
     }

@@ -56,6 +56,10 @@ class QueueInputSerializer(serializers.Serializer):
     rule_target = serializers.ChoiceField(choices=RuleTarget.choices, required=False)
     rule_filter = serializers.DictField(required=False)
     rule_sampling_rate = serializers.FloatField(required=False, min_value=0.0, max_value=1.0)
+    disagreement_threshold = serializers.FloatField(
+        required=False, min_value=0.0, max_value=1.0,
+        help_text="Continuous scores disagree when max − min exceeds this share of the config's range.")
+    gold_question_rate = serializers.FloatField(required=False, min_value=0.0, max_value=1.0)
 
 
 def _resolve_configs(project, refs: list) -> list[int]:
@@ -103,6 +107,8 @@ def queue_data(queue: ReviewQueue, *, user=None) -> dict[str, Any]:
         "rule_target": queue.rule_target,
         "rule_filter": queue.rule_filter,
         "rule_sampling_rate": queue.rule_sampling_rate,
+        "disagreement_threshold": queue.disagreement_threshold,
+        "gold_question_rate": queue.gold_question_rate,
         "progress": selectors.queue_progress(queue=queue, user=user, with_done=True),
         "created_at": queue.created_at,
         "updated_at": queue.updated_at,

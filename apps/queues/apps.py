@@ -8,11 +8,14 @@ class QueuesConfig(AppConfig):
 
     def ready(self) -> None:
         from apps.core import registry
+        from apps.traces.api import register_span_extension
 
-        from . import actions, dashboard, demo, services
+        from . import actions, dashboard, demo, gold, services
 
         registry.register_ingest_hook(services.queues_on_ingest)
         registry.register_trace_action(actions.add_traces_to_review_queue)
         registry.register_span_action(actions.add_spans_to_review_queue)
         registry.register_dashboard_panel(dashboard.review_dashboard_panel)
         registry.register_demo_loader(demo.demo_load, order=30)
+        registry.register_trace_page_panel(gold.trace_page_gold_panel)
+        register_span_extension(gold.span_gold_api_extension)

@@ -104,6 +104,9 @@ def analytics_view(request, queue_id: int, admin_site=None):
     queue = _queue_or_404(request, queue_id)
     data = analytics.queue_analytics(queue)
     data["progress"] = selectors.queue_progress(queue=queue, user=request.user)
+    from .quality_admin_views import quality_context
+
+    data["quality"] = quality_context(request, queue)
     return render(request, "admin/queues/analytics.html", _ctx(
         admin_site, request, title=f"Analytics · {queue.name}", queue=queue, **data,
     ))

@@ -45,6 +45,15 @@ class ReviewQueue(TimeStampedModel):
         default=10, validators=[MinValueValidator(1), MaxValueValidator(24 * 60)],
         help_text="How long an opened item stays reserved for its reviewer.",
     )
+    # Gold: when continuous scores disagree, and how many gold questions a reviewer's stream carries.
+    disagreement_threshold = models.FloatField(
+        default=0.1, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Continuous scores disagree when max − min exceeds this share (0–1) of the config's range.",
+    )
+    gold_question_rate = models.FloatField(
+        default=0.0, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Share (0–1) of each reviewer's items that are gold questions with known answers.",
+    )
     # Optional rule: traces or spans matching a saved filter are added as they are ingested.
     rule_enabled = models.BooleanField(default=False)
     rule_target = models.CharField(max_length=8, choices=RuleTarget.choices, default=RuleTarget.TRACES)
@@ -89,7 +98,12 @@ class ReviewItem(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     reserved_until = models.DateTimeField(null=True, blank=True)
+    # When the current reservation was taken (kept while its holder re-opens it): the start of the
+    # reviewer's time on the item, read by review_item_submit for ReviewSubmission.seconds_open.
+    reserved_at = models.DateTimeField(null=True, blank=True)
     submission_count = models.PositiveSmallIntegerField(default=0)
+    # A gold question: its known answers are GoldValue rows with source "known_answer".
+    is_gold_question = models.BooleanField(default=False, db_default=False)  # db_default: items are bulk-inserted in SQL
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     completed_at = models.DateTimeField(null=True, blank=True)
@@ -125,6 +139,11 @@ class ReviewSubmission(models.Model):
     item = models.ForeignKey(ReviewItem, on_delete=models.CASCADE, related_name="submissions")
     reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     submitted_at = models.DateTimeField(auto_now_add=True)
+    # Server-side time on the item: from the reviewer's reservation (taken when the item is shown) to
+    # this submission. Null when they submitted without holding a reservation (it expired and was
+    # taken by someone else, or the submission came through the API without `next`).
+    opened_at = models.DateTimeField(null=True, blank=True)
+    seconds_open = models.FloatField(null=True, blank=True)
     # Mirrors "the item is not complete", kept by the services that complete or reopen items, so a
     # reviewer's "left for you" counts only their open work, not everything they ever reviewed.
     item_open = models.BooleanField(default=True)
@@ -158,3 +177,73 @@ class ReviewSkip(models.Model):
 
     def __str__(self) -> str:
         return f"{self.reviewer_id} skipped item {self.item_id}"
+
+
+class GoldSource(models.TextChoices):
+    ADJUDICATED = "adjudicated", "Adjudicated by a lead"
+    KNOWN_ANSWER = "known_answer", "Known answer (gold question)"
+
+
+class GoldFields(models.Model):
+    """What a gold row holds: a score value (as Score: value, label, labels, text) for a config, or for
+    the Expected row (config null) the expected output. Shared by the current row and its history."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    item = models.ForeignKey(ReviewItem, on_delete=models.CASCADE, related_name="+")
+    # Null: the item's gold Expected (the adjudicated correction).
+    config = models.ForeignKey("reviews.ScoreConfig", null=True, blank=True, on_delete=models.CASCADE,
+                               related_name="+")
+    value = models.FloatField(null=True, blank=True)
+    label = models.CharField(max_length=200, blank=True, default="")
+    labels = models.JSONField(default=list, blank=True)
+    text = models.TextField(blank=True, default="")
+    expected = models.JSONField(null=True, blank=True)
+    source = models.CharField(max_length=16, choices=GoldSource.choices, default=GoldSource.ADJUDICATED)
+    # Whose value was picked; null when the lead wrote their own.
+    chosen_from = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    note = models.TextField(blank=True, default="")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField()
+
+    class Meta:
+        abstract = True
+
+
+class GoldValue(GoldFields):
+    """The current gold value of one review item for one score config (or its Expected). Written only
+    by `apps.queues.adjudication`, which appends a GoldValueRevision for every change."""
+
+    item = models.ForeignKey(ReviewItem, on_delete=models.CASCADE, related_name="gold_values")
+    config = models.ForeignKey("reviews.ScoreConfig", null=True, blank=True, on_delete=models.CASCADE,
+                               related_name="gold_values")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["item", "config"], condition=Q(config__isnull=False),
+                                    name="uniq_gold_item_config"),
+            models.UniqueConstraint(fields=["item"], condition=Q(config__isnull=True),
+                                    name="uniq_gold_item_expected"),
+        ]
+        indexes = [models.Index(fields=["project", "source", "item"], name="gold_project_source_item")]
+        ordering = ["item_id", "config_id"]
+
+    def __str__(self) -> str:
+        return f"gold {'expected' if self.config_id is None else self.config_id} of item {self.item_id}"
+
+
+class GoldValueRevision(GoldFields):
+    """Append-only history of gold values: each row is a gold value as it was set (`cleared`: removed)."""
+
+    gold = models.ForeignKey(GoldValue, null=True, blank=True, on_delete=models.SET_NULL, related_name="revisions")
+    cleared = models.BooleanField(default=False)
+
+    class Meta:
+        indexes = [models.Index(fields=["item", "decided_at"], name="goldrev_item_decided")]
+        ordering = ["decided_at", "id"]
+
+    def __str__(self) -> str:
+        return f"gold revision {self.pk} of item {self.item_id}"

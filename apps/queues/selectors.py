@@ -29,6 +29,10 @@ def queue_progress(*, queue: ReviewQueue, user=None, with_done: bool = False) ->
     counts = queue_user_counts(queue=queue, user=user)
     done_open, skipped_open, others = counts["done_open"], counts["skipped_open"], counts["others"]
     progress["left_for_you"] = max(queue.open_count - done_open - skipped_open - others, 0)
+    if queue.gold_question_rate:  # the gold questions still to come count as items left (apps/queues/gold_stream.py)
+        from .gold_stream import gold_left_for_you
+
+        progress["left_for_you"] += gold_left_for_you(queue=queue, user=user, normal_left=progress["left_for_you"])
     return progress
 
 
@@ -139,8 +143,9 @@ def board_items(
     *, queue: ReviewQueue, status: str, assignee=None, reviewer=None, after: int | None = None,
     limit: int = BOARD_PAGE, viewer=None,
 ) -> list[ReviewItem]:
-    qs = _board_filter(ReviewItem.objects.filter(queue=queue, status=status), assignee=assignee, reviewer=reviewer,
-                       queue=queue, viewer=viewer)
+    # Gold questions are not cards: they are outside the counters and never complete (apps/queues/gold_stream.py).
+    qs = _board_filter(ReviewItem.objects.filter(queue=queue, status=status, is_gold_question=False),
+                       assignee=assignee, reviewer=reviewer, queue=queue, viewer=viewer)
     if after is not None:
         qs = qs.filter(pk__gt=after)
     return list(
@@ -181,7 +186,7 @@ def board_counts(*, queue: ReviewQueue, assignee=None, reviewer=None, viewer=Non
         return {"backlog": queue.backlog_count, "pending": queue.pending_count, "complete": queue.complete_count}
     if reviewer is not None:
         # Counted from the reviewer's own submissions, bounded by their work rather than the queue.
-        subs = ReviewSubmission.objects.filter(reviewer=reviewer, item__queue=queue)
+        subs = ReviewSubmission.objects.filter(reviewer=reviewer, item__queue=queue, item__is_gold_question=False)
         hidden = _blind_to(queue, reviewer, viewer)
         if hidden is not None:
             subs = subs.exclude(item__span_id__in=hidden)
@@ -190,7 +195,7 @@ def board_counts(*, queue: ReviewQueue, assignee=None, reviewer=None, viewer=Non
         counts = dict(subs.order_by().values_list("item__status").annotate(n=Count("id")))
     else:
         counts = dict(
-            ReviewItem.objects.filter(queue=queue, assignee=assignee).order_by().values_list("status")
+            ReviewItem.objects.filter(queue=queue, assignee=assignee, is_gold_question=False).order_by().values_list("status")
             .annotate(n=Count("id"))
         )
     return {status: counts.get(status, 0) for status in ItemStatus.values}

@@ -25,6 +25,7 @@ from apps.traces.models import ReviewStatus, Span, Trace
 from apps.traces.selectors import root_spans_of
 
 from .filtering import filter_errors, filtered_spans, filtered_traces
+from .gold_stream import gold_tier_for_next, gold_tier_for_peek
 from .models import (
     OPEN_STATUSES,
     ItemStatus,
@@ -34,12 +35,13 @@ from .models import (
     ReviewSubmission,
     RuleTarget,
 )
+from .timing import reservation_start, submission_timing
 
 User = get_user_model()
 
 QUEUE_FIELDS = {
     "name", "instructions", "reviewers_per_item", "blind", "reservation_minutes",
-    "rule_enabled", "rule_target", "rule_filter", "rule_sampling_rate",
+    "rule_enabled", "rule_target", "rule_filter", "rule_sampling_rate", "disagreement_threshold", "gold_question_rate",
 }
 
 
@@ -60,9 +62,10 @@ def _validate_queue(queue: ReviewQueue) -> None:
         fields["reviewers_per_item"] = ["A whole number from 1 to 20."]
     if not isinstance(queue.reservation_minutes, int) or not 1 <= queue.reservation_minutes <= 24 * 60:
         fields["reservation_minutes"] = ["A whole number of minutes from 1 to 1440."]
-    rate = queue.rule_sampling_rate
-    if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0.0 <= float(rate) <= 1.0:
-        fields["rule_sampling_rate"] = ["A number from 0 to 1."]
+    for key in ("rule_sampling_rate", "disagreement_threshold", "gold_question_rate"):
+        rate = getattr(queue, key)
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0.0 <= float(rate) <= 1.0:
+            fields[key] = ["A number from 0 to 1."]
     if queue.rule_target not in RuleTarget.values:
         fields["rule_target"] = [f"Choose one of {', '.join(RuleTarget.values)}."]
     if not isinstance(queue.rule_filter, dict):
@@ -146,8 +149,9 @@ def review_queue_recount(*, queue: ReviewQueue) -> ReviewQueue:
     with transaction.atomic():
         ReviewQueue.objects.select_for_update().filter(pk=queue.pk).first()
         counts = dict(
-            ReviewItem.objects.filter(queue_id=queue.pk).order_by().values_list("status").annotate(n=Count("id"))
-        )
+            ReviewItem.objects.filter(queue_id=queue.pk, is_gold_question=False).order_by().values_list("status")
+            .annotate(n=Count("id"))
+        )  # gold questions stay outside the counters (apps/queues/gold_stream.py)
         ReviewQueue.objects.filter(pk=queue.pk).update(
             backlog_count=counts.get(ItemStatus.BACKLOG, 0),
             pending_count=counts.get(ItemStatus.PENDING, 0),
@@ -286,6 +290,7 @@ def _reserve(item_id: int, old_status: str, queue: ReviewQueue, user, now) -> bo
         .update(
             reserved_by=user,
             reserved_until=now + timedelta(minutes=queue.reservation_minutes),
+            reserved_at=reservation_start(user, now),  # the same UPDATE: no extra write on open
             status=ItemStatus.PENDING,
             updated_at=now,
         )
@@ -327,8 +332,11 @@ def review_item_next(*, queue: ReviewQueue, user) -> ReviewItem | None:
     )
     if mine is not None:
         return mine
-    base = ReviewItem.objects.filter(queue=queue, status__in=OPEN_STATUSES).filter(_open_q(now), _not_done_by(user))
-    for candidates in (base.filter(assignee=user), base.filter(assignee__isnull=True)):
+    base = (ReviewItem.objects.filter(queue=queue, status__in=OPEN_STATUSES, is_gold_question=False)
+            .filter(_open_q(now), _not_done_by(user)))
+    tiers = (base.filter(assignee=user), base.filter(assignee__isnull=True))
+    gold = gold_tier_for_next(queue=queue, user=user, now=now, normal=tiers)  # None unless one is due
+    for candidates in (tiers if gold is None else (gold, *tiers)):
         item = _reserve_first(candidates, queue, user, now)
         if item is not None:
             return item
@@ -340,15 +348,17 @@ def review_item_peek(*, queue: ReviewQueue, user, exclude: list[int] | tuple[int
     page prefetches it while the reviewer works; `review_item_open` reserves it when it is shown)."""
     reviewer_check(queue=queue, user=user)
     now = timezone.now()
-    base = (ReviewItem.objects.filter(queue=queue, status__in=OPEN_STATUSES).exclude(pk__in=list(exclude))
-            .filter(_not_done_by(user)).order_by("id").values("pk"))
+    every = (ReviewItem.objects.filter(queue=queue, status__in=OPEN_STATUSES).exclude(pk__in=list(exclude))
+             .filter(_not_done_by(user)).order_by("id").values("pk"))
+    base = every.filter(is_gold_question=False)
     # One query, in review_item_next's order: their live reservation, then assigned to them, then
     # unassigned. Each is the first by id (an index walk, not a sort of every open item).
-    first = Coalesce(
-        Subquery(base.filter(reserved_by=user, reserved_until__gt=now)[:1]),
-        Subquery(base.filter(_open_q(now), assignee=user)[:1]),
-        Subquery(base.filter(_open_q(now), assignee__isnull=True)[:1]),
-    )
+    tiers = [Subquery(every.filter(reserved_by=user, reserved_until__gt=now)[:1]),
+             Subquery(base.filter(_open_q(now), assignee=user)[:1]),
+             Subquery(base.filter(_open_q(now), assignee__isnull=True)[:1])]
+    gold = gold_tier_for_peek(queue=queue, user=user, now=now, exclude=exclude,
+                              normal=base.filter(_open_q(now)).filter(Q(assignee=user) | Q(assignee__isnull=True)))
+    first = Coalesce(*(tiers if gold is None else [tiers[0], gold, *tiers[1:]]))
     item = (
         ReviewItem.objects.filter(pk=first)
         .select_related("span__trace", "span__project", "assignee", "reserved_by").first()
@@ -483,10 +493,12 @@ def review_item_submit(
     annotations_submit_in_transaction(configs=configs, **kwargs)  # inside this transaction: no savepoint
     if already:
         return item
-    ReviewSubmission.objects.create(item=item, reviewer=user)
+    ReviewSubmission.objects.create(item=item, reviewer=user, item_open=not item.is_gold_question,
+                                    **submission_timing(item=item, user=user, now=now))
     old = item.status
     item.submission_count += 1
-    item.status = ItemStatus.COMPLETE if item.submission_count >= queue.reviewers_per_item else ItemStatus.PENDING
+    done = item.submission_count >= queue.reviewers_per_item and not item.is_gold_question  # gold: served on
+    item.status = ItemStatus.COMPLETE if done else ItemStatus.PENDING
     if item.status == ItemStatus.COMPLETE:
         item.completed_at = now
         item.reserved_by = None
@@ -509,13 +521,14 @@ def review_item_skip(*, item: ReviewItem, user) -> ReviewItem:
     reviewer_check(queue=queue, user=user)
     item = ReviewItem.objects.select_for_update().get(pk=item.pk)
     ReviewSkip.objects.get_or_create(
-        item=item, reviewer=user, defaults={"item_open": item.status != ItemStatus.COMPLETE}
+        item=item, reviewer=user, defaults={"item_open": item.status != ItemStatus.COMPLETE and not item.is_gold_question}
     )
     old = item.status
     if item.reserved_by_id == user.pk:
         item.reserved_by = None
         item.reserved_until = None
-    if old == ItemStatus.PENDING and item.submission_count == 0 and item.reserved_by_id is None:
+    if old == ItemStatus.PENDING and item.submission_count == 0 and item.reserved_by_id is None \
+            and not item.is_gold_question:
         item.status = ItemStatus.BACKLOG
     item.save(update_fields=["reserved_by", "reserved_until", "status", "updated_at"])
     _shift(queue.pk, old, item.status)
@@ -541,6 +554,8 @@ def review_item_move(*, item: ReviewItem, status: str, user=None, actor: Any = N
     old = item.status
     if old == status:
         return item
+    if item.is_gold_question:
+        raise ApplicationError("A gold question is not moved on the board.", fields={"status": ["A gold question."]})
     if status == ItemStatus.COMPLETE and item.submission_count == 0:
         raise ApplicationError(
             "Nobody has submitted this item yet.", fields={"status": ["An item is complete once a reviewer has submitted it."]}

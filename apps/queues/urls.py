@@ -2,6 +2,8 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from .api import ReviewItemSkipView, ReviewItemSubmitView, ReviewItemView, ReviewQueueViewSet
+from .api_adjudication import AdjudicationView, DisagreementsView
+from .quality_api import QueueGoldQuestionsView, QueueReviewerItemsView, QueueReviewersView
 
 router = SimpleRouter()
 router.register("review-queues", ReviewQueueViewSet, basename="review-queue")
@@ -12,5 +14,13 @@ urlpatterns = [
          name="review-item-submit"),
     path("review-queues/<int:queue_pk>/items/<int:item_pk>/skip/", ReviewItemSkipView.as_view(),
          name="review-item-skip"),
+    path("review-queues/<int:queue_pk>/reviewers/", QueueReviewersView.as_view(), name="review-queue-reviewers"),
+    path("review-queues/<int:queue_pk>/reviewers/<int:reviewer_pk>/", QueueReviewerItemsView.as_view(),
+         name="review-queue-reviewer"),
+    path("review-queues/<int:queue_pk>/gold-questions/", QueueGoldQuestionsView.as_view(),
+         name="review-queue-gold-questions"),
+    path("review-queues/<int:queue_pk>/disagreements/", DisagreementsView.as_view(), name="review-queue-disagreements"),
+    path("review-queues/<int:queue_pk>/items/<int:item_pk>/adjudication/", AdjudicationView.as_view(),
+         name="review-item-adjudication"),
     *router.urls,
 ]

@@ -55,14 +55,15 @@ def active_score_configs(project: Project | int) -> QuerySet[ScoreConfig]:
 
 def blinded_span_ids(user) -> QuerySet:
     """THE blind-review rule, as a subquery of span pks: spans that are an open item of a blind queue
-    which `user` has not submitted, in a project where `user` is not a lead (curator or admin).
+    (or a gold question of any queue) which `user` has not submitted, in a project where `user` is not a lead (curator or admin).
 
     On those spans `user` sees only what they wrote themselves. Superusers, leads, anonymous callers
     and API keys (which read as the project does) are never blinded."""
     if user is None or not getattr(user, "is_authenticated", False) or user.is_superuser:
         return ReviewItem.objects.none().values("span_id")
     return (
-        ReviewItem.objects.filter(queue__blind=True, status__in=OPEN_STATUSES)
+        # A gold question is blinded in any queue: its known answer and earlier answers stay hidden.
+        ReviewItem.objects.filter(Q(queue__blind=True) | Q(is_gold_question=True), status__in=OPEN_STATUSES)
         .exclude(queue__project__in=projects_where(user, "queue.lead"))
         .exclude(Exists(ReviewSubmission.objects.filter(item_id=OuterRef("pk"), reviewer=user)))
         .values("span_id")

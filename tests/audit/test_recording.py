@@ -130,7 +130,8 @@ def test_queue_admin_form_records_fields_and_many_to_many(client, project, admin
     config = factories.ScoreConfigFactory(project=project, name="accuracy")
     client.force_login(admin_member)
     data = {"project": project.pk, "name": "Q1", "instructions": "", "reviewers_per_item": 1,
-            "reservation_minutes": 30, "rule_target": "traces", "rule_filter": "{}", "rule_sampling_rate": 1.0}
+            "reservation_minutes": 30, "rule_target": "traces", "rule_filter": "{}", "rule_sampling_rate": 1.0,
+            "disagreement_threshold": 0.1, "gold_question_rate": 0}
     response = client.post(reverse("admin:queues_reviewqueue_add"), data)
     assert response.status_code == 302, response.context["adminform"].form.errors
     queue = ReviewQueue.objects.get(name="Q1")

@@ -268,6 +268,9 @@ WRITE_BODIES = {
     "reviews_annotation_submit": ("json", lambda w: {"comment": "hijacked"}),
     "queues_reviewqueue_review_submit": ("json", lambda w: {"comment": "hijacked"}),
     "queues_reviewqueue_review_skip": ("json", lambda w: {}),
+    # The control (a lead marks an item with gold values) is tests/queues/test_gold.py: the world's items have none.
+    "queues_reviewqueue_gold_questions": ("form", None),
+    "queues_reviewqueue_adjudicate": ("json", lambda w: {"scores": {w.extra["scoring"].name: {"value": 0.9}}}),
     "datasets_dataset_record_save": ("form", lambda w: {"record_id": "r9", "input": '{"q": "new"}',
                                                         "expected": "", "metadata": ""}),
     "datasets_dataset_record_delete": ("form", lambda w: {"record_id": "r1"}),
@@ -289,7 +292,8 @@ WRITE_BODIES = {
 }
 WRITE_ROLE = {  # the policy action behind each write screen
     "reviews_annotation_submit": "annotation.write", "queues_reviewqueue_review_submit": "queue.review",
-    "queues_reviewqueue_review_skip": "queue.review", "exports_exportjob_new": "export.run",
+    "queues_reviewqueue_review_skip": "queue.review", "queues_reviewqueue_adjudicate": "queue.adjudicate",
+    "exports_exportjob_new": "export.run", "queues_reviewqueue_gold_questions": "queue.gold_questions",
     "exports_exportjob_cancel": "export.run", "views_traceview_editor": "trace_view.edit",
     "views_traceview_editor_new": "trace_view.edit", "reviews_scoreconfig_import": "score_config.manage",
     "reviews_scoreconfig_process_import": "score_config.manage", "projects_project_member_add": "member.manage",

@@ -148,9 +148,14 @@ WRITES = {
     ("POST", "/api/v1/review-queues/{id}/items/"): (
         "queue.manage", lambda w: {"span_ids": [w.extra["loose_span"].span_id]}, "writes"),
     ("POST", "/api/v1/review-queues/{id}/next/"): ("queue.review", lambda w: {}, "writes"),
+    ("POST", "/api/v1/review-queues/{queue_pk}/gold-questions/"): (
+        "queue.gold_questions",
+        lambda w: {"questions": [{"span_id": w[Span].span_id, "answers": {w[Score].config.name: 0.5}}]}, "writes"),
     ("PATCH", "/api/v1/review-queues/{queue_pk}/items/{item_pk}/"): (
         "queue.lead", lambda w: {"status": "pending"}, "writes"),
     ("POST", "/api/v1/review-queues/{queue_pk}/items/{item_pk}/skip/"): ("queue.review", lambda w: {}, "ok"),
+    ("POST", "/api/v1/review-queues/{queue_pk}/items/{item_pk}/adjudication/"): (
+        "queue.adjudicate", lambda w: {"scores": {w.extra["scoring"].name: {"value": 0.9}}, "note": "x"}, "writes"),
     ("POST", "/api/v1/review-queues/{queue_pk}/items/{item_pk}/submit/"): (
         "queue.review", lambda w: {"comment": "looks right"}, "writes"),
     ("POST", "/api/v1/score-configs/"): (
@@ -197,7 +202,7 @@ def _fill(path: str, w, *, missing: bool = False) -> str:
         path = path.replace("{id}", str(MISSING if missing else w[model].pk))
     values = {
         "{record_id}": "r1", "{name}": "prod", "{number}": "1", "{queue_pk}": w[ReviewQueue].pk,
-        "{item_pk}": w[ReviewItem].pk, "{span_id}": w[Span].span_id, "{trace_id}": w[Trace].trace_id,
+        "{item_pk}": w[ReviewItem].pk, "{reviewer_pk}": w[Score].author_id, "{span_id}": w[Span].span_id, "{trace_id}": w[Trace].trace_id,
     }
     for param, value in values.items():
         path = path.replace(param, ("missing-ref" if param in ("{record_id}", "{name}", "{span_id}", "{trace_id}")
@@ -311,6 +316,8 @@ def test_another_projects_object_answers_like_a_missing_one(worlds, op):
 GET_OPS = [op for op in OPERATIONS if op[0] == "GET"]
 # Reads the table keeps for admins (`audit.read`, `member.manage`): a viewer is refused, the project's admin reads.
 ADMIN_READS = {("GET", "/api/v1/audit-events/"), ("GET", "/api/v1/audit-events/export/"), ("GET", "/api/v1/members/")}
+# Reads kept for leads (the known answers of gold questions are the test): a viewer is refused, a curator reads.
+LEAD_READS = {("GET", "/api/v1/review-queues/{queue_pk}/gold-questions/")}
 
 
 @pytest.mark.parametrize("op", GET_OPS, ids=lambda op: f"{op[0]} {op[1]}")
@@ -319,12 +326,18 @@ def test_a_viewer_reads_their_project(worlds, op):
     w = worlds["alpha"]
     client = _client(member(w.project, Role.VIEWER, "viewer-alpha"))
     admin_client = _client(member(w.project, Role.ADMIN, "admin-alpha"))
+    curator = _client(member(w.project, Role.CURATOR, "curator-alpha"))
     before = fingerprint()
     response = _call(client, method, _fill(path, w) if "{" in path else path, None)
     if op in ADMIN_READS:
         assert response.status_code == 403, (op, response.status_code)
         assert policy.action_role("audit.read") == Role.ADMIN
         response = _call(admin_client, method, path, None)
+        assert response.status_code == 200, (op, response.status_code)
+    if op in LEAD_READS:
+        assert response.status_code == 403, (op, response.status_code)
+        assert policy.action_role("queue.gold_questions") == Role.CURATOR
+        response = _call(curator, method, _fill(path, w), None)
         assert response.status_code == 200, (op, response.status_code)
     assert response.status_code not in (401, 403) and response.status_code < 500, (op, response.status_code)
     assert changed(before, fingerprint()) == [], op
