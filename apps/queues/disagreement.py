@@ -39,17 +39,17 @@ def _key(value: Any) -> str:
     return json.dumps(_normalised(value), sort_keys=True, ensure_ascii=False, default=str)
 
 
-def score_state(score) -> Any:
+def _state(kind: str, value, label: str, labels: list, text: str) -> Any:
     """A reviewer's score as they gave it (labels, label, text, true/false or the number)."""
-    if score.labels:
-        return sorted(score.labels)
-    if score.label:
-        return score.label
-    if score.text:
-        return score.text
-    if score.config.kind == "boolean":
-        return score.value is not None and score.value >= 0.5
-    return score.value
+    if labels:
+        return sorted(labels)
+    if label:
+        return label
+    if text:
+        return text
+    if kind == "boolean":
+        return value is not None and value >= 0.5
+    return value
 
 
 def _display(value: Any) -> str:
@@ -143,10 +143,14 @@ def item_disagreements(queue: ReviewQueue, items: list[ReviewItem]) -> list[Item
     span_pks = [i.span_id for i in items]
     submitted = {(i.span_id, r["id"]) for i in items for r in by_item[i.pk]}
     scores: dict[tuple[int, int], dict[int, Any]] = defaultdict(dict)  # (span, config) -> reviewer -> value
-    for score in (Score.objects.filter(span_id__in=span_pks, config__in=configs, source=ScoreSource.HUMAN,
-                                       author__isnull=False).select_related("config")):
-        if (score.span_id, score.author_id) in submitted:
-            scores[(score.span_id, score.config_id)][score.author_id] = score_state(score)
+    kinds = {c.pk: c.kind for c in configs}
+    for span_id, config_id, author_id, value, label, labels, text in (
+        Score.objects.filter(span_id__in=span_pks, config__in=configs, source=ScoreSource.HUMAN,
+                             author__isnull=False)
+        .values_list("span_id", "config_id", "author_id", "value", "label", "labels", "text")
+    ):  # tuples, not model instances: building Score objects was most of the time on large queues
+        if (span_id, author_id) in submitted:
+            scores[(span_id, config_id)][author_id] = _state(kinds[config_id], value, label, labels, text)
     corrections: dict[int, dict[int, Any]] = defaultdict(dict)  # span -> reviewer -> newest value
     for span_id, author_id, value in (Correction.objects.filter(span_id__in=span_pks, author__isnull=False)
                                       .order_by("created_at", "id").values_list("span_id", "author_id", "value")):
@@ -168,10 +172,18 @@ def item_disagreements(queue: ReviewQueue, items: list[ReviewItem]) -> list[Item
 
 
 def _candidates(queue: ReviewQueue):
+    """Multi-reviewed items, lean (their span and trace are read for the page shown only)."""
     return (ReviewItem.objects.filter(queue=queue, submission_count__gte=2, is_gold_question=False)
-            .select_related("span__trace")
-            .defer("span__input", "span__output", "span__expected", "span__metadata", "span__metrics",
-                   "span__annotation_metadata"))
+            .only("id", "queue_id", "span_id", "status"))
+
+
+def _with_spans(entries: list[ItemDisagreement]) -> list[ItemDisagreement]:
+    spans = {i.pk: i.span for i in ReviewItem.objects.filter(pk__in=[e.item.pk for e in entries])
+             .select_related("span__trace").only("id", "span__span_id", "span__trace__trace_id",
+                                                 "span__trace__name", "span__trace__input_preview")}
+    for entry in entries:
+        entry.item.span = spans[entry.item.pk]
+    return entries
 
 
 def disagreements_for_queue(queue: ReviewQueue, *, state: str = "open", after: int | None = None,
@@ -189,7 +201,7 @@ def disagreements_for_queue(queue: ReviewQueue, *, state: str = "open", after: i
     while len(found) < limit:
         chunk = list(qs.filter(Q(pk__gt=last) if last is not None else Q())[:SCAN_CHUNK])
         if not chunk:
-            return found, None
+            return _with_spans(found), None
         for entry in item_disagreements(queue, chunk):
             last = entry.item.pk
             if entry.disagreeing and (state == "all" or entry.open == (state == "open")):
@@ -199,7 +211,7 @@ def disagreements_for_queue(queue: ReviewQueue, *, state: str = "open", after: i
         else:
             last = chunk[-1].pk
     more = qs.filter(pk__gt=last).exists()
-    return found, (last if more else None)
+    return _with_spans(found), (last if more else None)
 
 
 def next_open_disagreement(queue: ReviewQueue, *, after: int | None) -> ReviewItem | None:

@@ -94,8 +94,6 @@ def item_scores(*, queue: ReviewQueue, items: list[ReviewItem], user) -> dict[in
     return out
 
 
-# Continuous scores "agree" when every reviewer's value lies within this share of the config's range.
-CONTINUOUS_AGREEMENT = 0.1
 
 
 def item_score_summaries(*, queue: ReviewQueue, items: list[ReviewItem], user) -> dict[int, list[dict[str, Any]]]:
@@ -113,19 +111,21 @@ def item_score_summaries(*, queue: ReviewQueue, items: list[ReviewItem], user) -
         for config in configs:
             rows = by_config.get(config.name)
             if rows:
-                lines.append({"config": config.name, "kind": config.kind, "n": len(rows), **_summary(config, rows)})
+                lines.append({"config": config.name, "kind": config.kind, "n": len(rows), **_summary(config, rows, queue.disagreement_threshold)})
         out[item.pk] = lines
     return out
 
 
-def _summary(config, rows: list[dict[str, Any]]) -> dict[str, Any]:
+def _summary(config, rows: list[dict[str, Any]], threshold: float) -> dict[str, Any]:
+    """Continuous scores agree when max − min is within the queue's `disagreement_threshold` share of
+    the config's range (the Disagreements list uses the same rule: apps/queues/disagreement.py)."""
     n = len(rows)
     if config.kind == "continuous":
         values = [r["value"] for r in rows if r["value"] is not None]
         if not values:
             return {"display": "", "agree": None}
         span = (config.max_value - config.min_value) or 1.0
-        agree = None if len(values) < 2 else (max(values) - min(values)) <= CONTINUOUS_AGREEMENT * abs(span)
+        agree = None if len(values) < 2 else (max(values) - min(values)) <= threshold * abs(span)
         return {"display": f"mean {sum(values) / len(values):.3g}", "agree": agree}
     if config.kind == "text":
         return {"display": f"{n} note{'s' if n != 1 else ''}", "agree": None}
