@@ -45,14 +45,20 @@ class ExportNewForm(forms.Form):
     version = forms.IntegerField(required=False, min_value=1, help_text="Empty: the latest version.")
     tag = forms.CharField(required=False, max_length=64, help_text="A version tag such as prod (instead of a number).")
     split = forms.CharField(required=False, max_length=100, help_text="Only records in this split.")
+    destination = forms.ModelChoiceField(queryset=None, required=False,
+                                         help_text="Empty: the deployment's export storage.")
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
         from apps.datasets.models import Dataset
 
+        from .models import ExportDestination
+
         projects = projects_where(user, EXPORT_ACTION)
         self.fields["project"].queryset = projects
         self.fields["dataset"].queryset = Dataset.objects.filter(project__in=projects).select_related("project")
+        self.fields["destination"].queryset = ExportDestination.objects.filter(
+            project__in=projects).select_related("project")
 
 
 def export_new_view(model_admin):
@@ -85,6 +91,7 @@ def export_new_view(model_admin):
                     filters=(data["filters"] or {}) if data["source"] != ExportSource.DATASET else {},
                     dataset=data["dataset"] if data["source"] == ExportSource.DATASET else None,
                     version=data["version"], tag=data["tag"], split=data["split"], requested_by=request.user,
+                    destination=data["destination"],
                 )
             except ApplicationError as exc:
                 for field, problems in (exc.fields or {}).items():

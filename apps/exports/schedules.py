@@ -41,15 +41,22 @@ def _apply(schedule: ExportSchedule, values: dict[str, Any]) -> None:
         setattr(schedule, name, value)
 
 
+def _check_name(schedule: ExportSchedule) -> None:
+    if ExportSchedule.objects.filter(project=schedule.project, name=schedule.name).exclude(pk=schedule.pk).exists():
+        raise ApplicationError("A schedule with this name exists.", fields={"name": ["Already used."]})
+
+
 def export_schedule_create(*, project: Project, actor: Any = None, **values) -> ExportSchedule:
     schedule = ExportSchedule(project=project,
                               created_by=actor if getattr(actor, "is_authenticated", False) else None)
     _apply(schedule, values)
+    _check_name(schedule)
     return export_schedule_save(schedule=schedule, actor=actor)
 
 
 def export_schedule_update(*, schedule: ExportSchedule, actor: Any = None, **values) -> ExportSchedule:
     _apply(schedule, values)
+    _check_name(schedule)
     return export_schedule_save(schedule=schedule, actor=actor)
 
 

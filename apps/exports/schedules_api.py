@@ -42,6 +42,7 @@ PERIODS = [("minutes", "Minutes"), ("hours", "Hours"), ("days", "Days")]
 class ExportDestinationSerializer(serializers.ModelSerializer):
     project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     has_credentials = serializers.BooleanField(read_only=True)
+    endpoint_url = serializers.CharField(read_only=True, help_text="S3-compatible endpoint (empty: AWS).")
 
     class Meta:
         model = ExportDestination

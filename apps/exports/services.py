@@ -280,7 +280,11 @@ def export_job_run(*, job_id: int) -> ExportJob | None:
         if not _mine(job.pk, token).exists():
             raise _Stop
         size = storage.publish(local_path=temp_path, key=job.storage_key, destination=job.destination)
-        side = publish_side_files(job=job, writer=writer)  # after the data, before the manifest
+        try:
+            side = publish_side_files(job=job, writer=writer)  # after the data, before the manifest
+        except Exception:
+            storage.remove(job.storage_key, job.destination)  # a failed job leaves no file
+            raise
         finished = _mine(job.pk, token).update(
             **side,
             status=ExportStatus.SUCCEEDED,

@@ -179,3 +179,21 @@ def test_keys_never_leave_a_destinations_prefix(project):
     with pytest.raises(ApplicationError):
         storage.publish_bytes(data=b"x", key="assay-exports/elsewhere/x.json", destination=destination)
     storage.publish_bytes(data=b"x", key="assay-exports/archive/x.json", destination=destination)
+
+
+def test_new_export_in_the_admin_picks_a_destination(project, other_project, client, member, annotated_spans):
+    client.force_login(member(project, role=Role.CURATOR))
+    mine = export_destination_create(project=project, name="archive", kind="local", prefix="archive")
+    theirs = export_destination_create(project=other_project, name="theirs", kind="local", prefix="theirs")
+    page = client.get("/admin/exports/exportjob/new/").content.decode()
+    assert "archive" in page and "theirs" not in page
+    response = client.post("/admin/exports/exportjob/new/", {
+        "project": project.pk, "source": "spans", "format": "jsonl", "filters": "{}", "destination": mine.pk})
+    assert response.status_code == 302
+    from apps.exports.models import ExportJob
+
+    job = ExportJob.objects.get()
+    assert job.destination == mine and job.storage_key.startswith("assay-exports/archive/")
+    refused = client.post("/admin/exports/exportjob/new/", {
+        "project": project.pk, "source": "spans", "format": "jsonl", "filters": "{}", "destination": theirs.pk})
+    assert refused.status_code == 200 and ExportJob.objects.count() == 1

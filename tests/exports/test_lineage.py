@@ -120,3 +120,29 @@ def test_span_exports_write_no_lineage(project, annotated_spans):
     assert job.lineage_key == "" and job.manifest_key == ""
     job = export_job_run(job_id=job.pk)  # already finished: nothing happens
     assert job is None
+
+
+def test_lineage_endpoint_follows_blind_review(project, reviewed_dataset, annotated_spans, client, member):
+    from apps.queues.services import review_items_add
+    from apps.traces.models import Span
+
+    queue = factories.ReviewQueueFactory(project=project, blind=True)
+    review_items_add(queue=queue, spans=Span.objects.filter(pk=annotated_spans[0].pk))
+    client.force_login(member(project, role=Role.REVIEWER))
+    entry = client.get(f"/api/v1/datasets/{reviewed_dataset.pk}/records/from-s1/lineage/").json()
+    assert entry["reviews"] == [] and entry["feedback"] == [] and entry["corrections"] == []
+    client.force_login(member(project, role=Role.CURATOR))  # a lead sees everyone's scores
+    entry = client.get(f"/api/v1/datasets/{reviewed_dataset.pk}/records/from-s1/lineage/").json()
+    assert [r["reviewer"] for r in entry["reviews"]] == ["rita"]
+
+
+def test_a_lineage_failure_fails_the_job_and_leaves_no_file(project, reviewed_dataset, monkeypatch):
+    from apps.exports import side_files
+
+    def explode(**kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(side_files, "write_dataset_lineage", explode)
+    job = run(project, source="dataset", dataset=reviewed_dataset)
+    assert job.status == "failed" and "disk full" in job.error
+    assert not storage.exists(job.storage_key) and job.lineage_key == "" and job.manifest_key == ""

@@ -130,3 +130,10 @@ def test_admin_pause_resume_and_run_now_use_the_same_service(project, client, me
     assert ExportJob.objects.filter(schedule=schedule).count() == 1
     actions = set(AuditEvent.objects.values_list("action", flat=True))
     assert {"export_schedule.pause", "export_schedule.resume", "export_schedule.trigger"} <= actions
+
+
+def test_a_second_schedule_with_the_same_name_is_refused(project, key_client):
+    client = key_client(project, scopes=("read", "write"))
+    assert _create(client).status_code == 201
+    response = _create(client)
+    assert response.status_code == 400 and "name" in response.json()["fields"]
