@@ -7,7 +7,7 @@ the manifest), and `GET /api/v1/datasets/{id}/records/{record_id}/lineage/` retu
 Per record: the revision (its row id and version range), the origin, the source span and trace,
 the reviews behind it (non-end-user scores on the source span: reviewer, score config, a SHA-256
 of the config's definition, value), the corrections (who wrote the expected value), the adjudication
-(see `adjudications_by_span`) and the feedback it came from (end-user scores). Reviews are the
+(`adjudications_by_span`: null when none or hidden from a blinded reviewer) and the feedback it came from (end-user scores). Reviews are the
 span's current ones; `after_revision` marks those changed after the revision was written.
 """
 
@@ -39,12 +39,25 @@ def config_definition_hash(config) -> str:
 
 
 def adjudications_by_span(span_pks: Iterable[int]) -> dict[int, list[dict]]:
-    """HOOK for adjudicated (gold) values: {span pk: [{config, value, adjudicator, note, at}, ...]}.
+    """Adjudicated (gold) values of the spans' review items: {span pk: [{queue_id, item_id, config, value,
+    chosen_from, decided_by, note, decided_at}, ...]} (config `expected` for the adjudicated Expected).
+    Known answers of gold questions are not adjudications and are left out."""
+    from apps.queues.gold import EXPECTED, gold_state
+    from apps.queues.models import GoldSource, GoldValue
 
-    The gold / adjudication models (apps.queues, branch `adjudicate`) are not on this branch, so
-    nothing is adjudicated yet and every lineage entry says `"adjudication": null`. When the model
-    lands, this function reads it for the spans' review items; nothing else in lineage changes."""
-    return {}
+    out: dict[int, list[dict]] = defaultdict(list)
+    rows = (GoldValue.objects.filter(item__span_id__in=list(span_pks), source=GoldSource.ADJUDICATED)
+            .select_related("config", "chosen_from", "decided_by", "item").order_by("item_id", "config_id", "id"))
+    for gold in rows:
+        out[gold.item.span_id].append({
+            "queue_id": gold.item.queue_id, "item_id": gold.item_id,
+            "config": EXPECTED if gold.config_id is None else gold.config.name,
+            "value": gold_state(gold),
+            "chosen_from": gold.chosen_from.get_username() if gold.chosen_from_id else None,
+            "decided_by": gold.decided_by.get_username() if gold.decided_by_id else None,
+            "note": gold.note, "decided_at": _iso(gold.decided_at),
+        })
+    return dict(out)
 
 
 def _iso(value) -> str | None:
@@ -113,7 +126,8 @@ def dataset_record_lineage(*, dataset, version: int | None, revisions: list[dict
             "reviews": [_score_entry(s, created, hashes) for s in span_scores if s.source != ScoreSource.END_USER],
             "corrections": [{"author": c.author.get_username() if c.author_id else None, "source": c.source,
                              "created_at": _iso(c.created_at)} for c in span_corrections],
-            "adjudication": adjudications.get(span_pk) if span_pk is not None else None,
+            "adjudication": (adjudications.get(span_pk) if span_pk is not None and (
+                visibility is None or visibility.sees_others(span_pk)) else None),
             "feedback": [_score_entry(s, created, hashes) for s in span_scores if s.source == ScoreSource.END_USER],
         }
         if skipped:

@@ -59,7 +59,7 @@ class RecordLineageSerializer(serializers.Serializer):
     reviews = LineageReviewSerializer(many=True)
     corrections = LineageCorrectionSerializer(many=True)
     adjudication = serializers.ListField(child=serializers.DictField(), allow_null=True,
-                                         help_text="Adjudicated values; null until adjudication exists.")
+                                         help_text="Adjudicated (gold) values of the source span's review items; null when none.")
     feedback = LineageReviewSerializer(many=True, help_text="End-user scores on the source span.")
 
 

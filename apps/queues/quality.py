@@ -3,8 +3,8 @@ reviewer, time per item and skip rate; and one reviewer's items with their value
 
 How answers are compared (one rule for accuracy and for the pairwise matrix, `answers_match`):
 categorical and boolean answers match on the exact label (a multi-select on the exact set of labels);
-continuous answers match when they differ by at most `selectors.CONTINUOUS_AGREEMENT` of the config's
-range (10 %: 1 point on a 0–10 scale); text answers match when equal after Unicode NFKC, case folding
+continuous answers match when they differ by at most the queue's `disagreement_threshold` share of the
+config's range (the rule the board and the Disagreements list use; default 10 %: 1 point on 0–10); text answers match when equal after Unicode NFKC, case folding
 and collapsing whitespace. The pairwise matrix gives Cohen's kappa for categorical and boolean configs
 and, where kappa does not apply (continuous, text), the share of common items that match.
 
@@ -26,7 +26,6 @@ from django.db.models import Count, Q
 
 from .analytics import AGREEMENT_MAX_ITEMS, cohen_kappa
 from .models import ReviewItem, ReviewQueue, ReviewSkip, ReviewSubmission
-from .selectors import CONTINUOUS_AGREEMENT
 
 DRILL_DOWN_LIMIT = 200
 
@@ -52,12 +51,13 @@ def answer_of(config, *, value=None, label: str = "", labels=None, text: str = "
     return normalise_text(text) or None
 
 
-def answers_match(config, a: Any, b: Any) -> bool:
+def answers_match(config, a: Any, b: Any, *, tolerance: float) -> bool:
+    """`tolerance`: the queue's `disagreement_threshold`, a share of a continuous config's range."""
     if a is None or b is None:
         return False
     if config.kind == "continuous":
         span = abs((config.max_value or 0.0) - (config.min_value or 0.0)) or 1.0
-        return abs(a - b) <= CONTINUOUS_AGREEMENT * span + 1e-9
+        return abs(a - b) <= tolerance * span + 1e-9
     return a == b
 
 
@@ -137,7 +137,7 @@ def gold_accuracy(queue: ReviewQueue, configs, *, reviewer_id=None) -> dict[int,
                 if truth is None or (item, reviewer) not in counted:
                     continue
                 answered += 1
-                correct += answers_match(config, answer, truth)
+                correct += answers_match(config, answer, truth, tolerance=queue.disagreement_threshold)
             if answered:
                 out[reviewer][config.name] = {"answered": answered, "correct": correct, "accuracy": correct / answered}
     return out
@@ -168,7 +168,7 @@ def pairwise_agreement(queue: ReviewQueue, config, *, usernames: dict[int, str],
             ys = [codes.setdefault(answers[b][i], len(codes)) for i in common]
             value = cohen_kappa(xs, ys)
         else:
-            value = sum(answers_match(config, answers[a][i], answers[b][i]) for i in common) / len(common)
+            value = sum(answers_match(config, answers[a][i], answers[b][i], tolerance=queue.disagreement_threshold) for i in common) / len(common)
         cells[(a, b)] = cells[(b, a)] = {"value": value, "items": len(common)}
     matrix = [[None if a == b else cells.get((a, b)) for b in raters] for a in raters]
     return {"config": config.name, "kind": config.kind, "measure": measure,
@@ -230,7 +230,7 @@ def queue_quality(queue: ReviewQueue, *, only_reviewer_id: int | None = None,
             "id": rid, "username": usernames.get(rid, str(rid)), **act,
             "gold": [{"config": c.name, **gold[c.name]} for c in configs if c.name in gold],
         })
-    data: dict[str, Any] = {"reviewers": reviewers, "tolerance": {"continuous_share_of_range": CONTINUOUS_AGREEMENT}}
+    data: dict[str, Any] = {"reviewers": reviewers, "tolerance": {"continuous_share_of_range": queue.disagreement_threshold}}
     if with_matrix:
         everyone = dict(get_user_model().objects.filter(
             pk__in=ReviewSubmission.objects.filter(item__queue=queue).values("reviewer_id")
@@ -265,7 +265,7 @@ def reviewer_items(queue: ReviewQueue, *, reviewer_id: int, gold_only: bool = Fa
             values.append({
                 "config": config.name, "value": display_answer(mine),
                 "gold": display_answer(truth) if truth is not None else None,
-                "match": answers_match(config, mine, truth) if truth is not None else None,
+                "match": answers_match(config, mine, truth, tolerance=queue.disagreement_threshold) if truth is not None else None,
             })
         span = sub.item.span
         out.append({

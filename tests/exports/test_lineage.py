@@ -77,7 +77,7 @@ def test_lineage_content(project, reviewed_dataset, annotated_spans):
     assert feedback["config"] == "thumbs" and feedback["source"] == "end_user" and feedback["value"] == 1.0
     assert traced["corrections"] == [{"author": "rita", "source": "human",
                                       "created_at": traced["corrections"][0]["created_at"]}]
-    assert traced["adjudication"] is None  # no adjudication model on this branch (lineage.adjudications_by_span)
+    assert traced["adjudication"] is None  # nothing adjudicated on this span
     assert manual["source"] is None and manual["reviews"] == [] and manual["feedback"] == []
     # A changed definition changes the hash, so a consumer sees the reviews were made against another rubric.
     helpful.max_value = 10
@@ -146,3 +146,22 @@ def test_a_lineage_failure_fails_the_job_and_leaves_no_file(project, reviewed_da
     job = run(project, source="dataset", dataset=reviewed_dataset)
     assert job.status == "failed" and "disk full" in job.error
     assert not storage.exists(job.storage_key) and job.lineage_key == "" and job.manifest_key == ""
+
+
+def test_lineage_carries_the_adjudication_of_the_source_span(project):
+    from apps.queues.adjudication import item_adjudicate
+    from tests.queues.gold_world import standalone
+
+    w = standalone(project)
+    item_adjudicate(actor=w.lead, item=w.items[0], decisions={"tone": {"from": w.bob.pk}}, note="bob is right")
+    dataset = factories.DatasetFactory(project=project)
+    dataset_records_upsert(dataset=dataset, origin="log", records=[
+        {"record_id": "settled", "input": {"q": "?"}, "source_span_id": w.items[0].span_id},
+        {"record_id": "open", "input": {"q": "?"}, "source_span_id": w.items[2].span_id},
+    ])
+    lines = {line["record_id"]: line for line in _lineage_lines(run(project, source="dataset", dataset=dataset))}
+    [decision] = lines["settled"]["adjudication"]
+    assert decision["config"] == "tone" and decision["value"] == "rude"
+    assert decision["chosen_from"] == "bob" and decision["decided_by"] == "lead" and decision["note"] == "bob is right"
+    assert decision["item_id"] == w.items[0].pk and decision["queue_id"] == w.items[0].queue_id
+    assert lines["open"]["adjudication"] is None
