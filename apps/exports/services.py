@@ -21,7 +21,7 @@ from apps.core.exceptions import ApplicationError
 from apps.projects.models import Project
 
 from . import storage
-from .formats import file_extension, writer_for
+from .formats import WriterRestart, file_extension, writer_for
 from .models import (
     FINISHED_STATUSES,
     ExportFormat,
@@ -32,6 +32,7 @@ from .models import (
     ScheduleKind,
     ScheduleMode,
 )
+from .options import export_options_clean
 from .sources import SpanSource, filtered_queryset, prefetched, source_for
 
 logger = logging.getLogger(__name__)
@@ -102,9 +103,11 @@ def export_job_create(
     window_end: datetime | None = None,
     dispatch: bool = True,
     actor: Any = None,
+    options: dict | None = None,
 ) -> ExportJob:
     """Validate, save a queued job and send it to a worker once the transaction commits."""
     _validate_choices(source=source, format=format, gzip=gzip)
+    options = export_options_clean(options=options, source=source, format=format)
     filters = filters or {}
     dataset_version = None
     if source == ExportSource.DATASET:
@@ -131,6 +134,7 @@ def export_job_create(
             source=source,
             format=format,
             gzip=bool(gzip),
+            options=options,
             filters=filters,
             selected_pks=selected_pks,
             dataset=dataset if source == ExportSource.DATASET else None,
@@ -248,21 +252,30 @@ def export_job_run(*, job_id: int) -> ExportJob | None:
         with open(temp_path, "wb", buffering=1 << 20) as raw:
             out = (gziplib.GzipFile(filename="", fileobj=raw, mode="wb", compresslevel=6, mtime=0)
                    if job.gzip else raw)
-            writer = writer_for(job.format)(out, source.meta)
-            rows = 0
-            batches = _batches(source, writer)
-            try:
-                for batch in batches:
-                    writer.write_batch(batch)
-                    rows += len(batch.rows)
-                    _heartbeat(job.pk, token, rows=rows, total=total)
-                    if delay:
-                        time.sleep(delay)
-            except BaseException:
-                writer.abort()
-                raise
-            finally:
-                batches.close()
+            restart = {}
+            for attempt in range(1, 4):  # a writer may ask to start over with a wider schema (Parquet)
+                writer = writer_for(job.format)(out, source.meta, **restart)
+                rows = 0
+                batches = _batches(source, writer)
+                try:
+                    for batch in batches:
+                        writer.write_batch(batch)
+                        rows += len(batch.rows)
+                        _heartbeat(job.pk, token, rows=rows, total=total)
+                        if delay:
+                            time.sleep(delay)
+                except WriterRestart as again:
+                    writer.abort()
+                    raw.seek(0)
+                    raw.truncate()
+                    restart = {"hints": again.hints, "attempt": attempt + 1}
+                    continue
+                except BaseException:
+                    writer.abort()
+                    raise
+                finally:
+                    batches.close()
+                break
             writer.close()
             if job.gzip:
                 out.close()
@@ -390,6 +403,7 @@ def _parse_cron(expression: str) -> dict[str, str]:
 
 def export_schedule_validate(*, schedule: ExportSchedule) -> None:
     _validate_choices(source=schedule.source, format=schedule.format, gzip=schedule.gzip)
+    schedule.options = export_options_clean(options=schedule.options, source=schedule.source, format=schedule.format)
     errors: dict[str, list[str]] = {}
     if schedule.source == ExportSource.DATASET:
         if schedule.mode == ScheduleMode.INCREMENTAL:
@@ -489,6 +503,7 @@ def export_schedule_run(*, schedule_id: int, now: datetime | None = None, reques
         source=schedule.source,
         format=schedule.format,
         gzip=schedule.gzip,
+        options=schedule.options,
         filters=schedule.filters,
         dataset=schedule.dataset,
         tag=schedule.dataset_tag,

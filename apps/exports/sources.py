@@ -19,10 +19,13 @@ from django.db.models import F, Func, TextField, Value
 from django.db.models.functions import Cast
 
 from apps.core.exceptions import ApplicationError
+from apps.core.filters import filterset_errors
 from apps.traces.models import Span, Trace
 
+from .columns import provided_values, providers_for
 from .formats.base import Batch, Column, SourceMeta
 from .models import ExportJob, ExportSource
+from .windows import changed_in_window
 
 
 def _raw(name: str):
@@ -120,8 +123,7 @@ TRACE_FIELDS: list[tuple[str, str, str]] = [
     ("created_at", "datetime", "created_at"),
     ("updated_at", "datetime", "updated_at"),
 ]
-# The trace-level input/output/expected come from the root span; then the span tree.
-TRACE_EXTRA = (("input", "json"), ("output", "json"), ("expected", "json"), ("spans", "json"))
+# The trace-level input/output/expected (and metrics) come from the root span; then the span tree.
 
 DATASET_FIELDS: list[tuple[str, str, Any, bool]] = [
     ("record_id", "str", "record_id", NOT_NULL),
@@ -143,10 +145,6 @@ SPAN_META = SourceMeta(
     + tuple(Column(n, "json") for n in ANNOTATION_COLUMNS),
     id_column="span_id",
 )
-TRACE_META = SourceMeta(
-    columns=tuple(Column(n, k) for n, k, _ in TRACE_FIELDS) + tuple(Column(n, k) for n, k in TRACE_EXTRA),
-    id_column="trace_id",
-)
 DATASET_META = SourceMeta(columns=tuple(Column(n, k, nullable) for n, k, _, nullable in DATASET_FIELDS),
                           id_column="record_id")
 
@@ -156,7 +154,8 @@ DATASET_META = SourceMeta(columns=tuple(Column(n, k, nullable) for n, k, _, null
 def _filterset_class(source: str):
     from apps.traces.filters import SpanFilter, TraceFilter
 
-    return {ExportSource.SPANS: SpanFilter, ExportSource.TRACES: TraceFilter}[source]
+    # A scores export picks the scores of the spans its span filters select.
+    return {ExportSource.SPANS: SpanFilter, ExportSource.SCORES: SpanFilter, ExportSource.TRACES: TraceFilter}[source]
 
 
 def filter_parameter_names(source: str) -> set[str]:
@@ -181,13 +180,13 @@ def filtered_queryset(*, source: str, project, filters: dict | None):
     if not filterset.is_valid():
         raise ApplicationError(
             "Invalid filters.",
-            fields={f"filters.{name}": [str(m) for m in messages] for name, messages in filterset.errors.items()},
+            fields={f"filters.{name}": messages for name, messages in filterset_errors(filterset).items()},
         )
     return filterset.qs
 
 
 def _base_queryset(source: str, project):
-    model = Span if source == ExportSource.SPANS else Trace
+    model = Trace if source == ExportSource.TRACES else Span
     qs = model.objects.all() if project is None else model.objects.filter(project=project)
     return qs
 
@@ -243,11 +242,18 @@ def _annotations(span_pks: list[int]) -> dict[int, dict]:
 
 
 class JobSource:
+    """`layout` is the writer's (formats.base.Writer.layout): "nested" rows keep the annotation lists;
+    "table" adds the computed columns (apps.exports.columns); "flat" has them instead of the lists."""
+
     meta: SourceMeta
 
     def __init__(self, job: ExportJob, *, chunk_size: int):
+        from .formats import writer_for
+
         self.job = job
         self.chunk_size = chunk_size
+        self.layout = writer_for(job.format).layout
+        self.options = job.options or {}
 
     def count(self) -> int:
         raise NotImplementedError
@@ -263,11 +269,7 @@ class _ObservedSource(JobSource):
 
     def queryset(self):
         qs = filtered_queryset(source=self.source, project=self.job.project, filters=self.job.filters)
-        if self.job.window_start is not None:
-            qs = qs.filter(updated_at__gte=self.job.window_start)
-        if self.job.window_end is not None:
-            qs = qs.filter(updated_at__lt=self.job.window_end)
-        return qs
+        return changed_in_window(qs, source=self.source, start=self.job.window_start, end=self.job.window_end)
 
     def count(self) -> int:
         """Rows to export, for the progress bar (a large admin selection counts as its size)."""
@@ -291,23 +293,34 @@ class _ObservedSource(JobSource):
 
 
 class SpanSource(_ObservedSource):
-    meta = SPAN_META
     source = ExportSource.SPANS
+
+    def __init__(self, job: ExportJob, *, chunk_size: int):
+        super().__init__(job, chunk_size=chunk_size)
+        self.providers = [] if self.layout == "nested" else providers_for(job.project, self.source, self.options)
+        self.lists = self.layout != "flat"  # the annotation list columns
+        columns = SPAN_META.columns if self.lists else SPAN_META.columns[:len(SPAN_FIELDS)]
+        self.meta = SourceMeta(columns=columns + tuple(c for p in self.providers for c in p.columns),
+                               id_column="span_id")
 
     def batches(self, *, json_lines: bool = False) -> Iterator[Batch]:
         """With `json_lines` (JSONL on PostgreSQL) the database renders each span's columns as one JSON
         object (`json_build_object`, the work COPY's `row_to_json` does); rows then hold only the
         annotation columns, and the writer splices them into the line."""
-        lines = json_lines and connections[self.queryset().db].vendor == "postgresql"
+        lines = json_lines and connections[self.queryset().db].vendor == "postgresql" and not self.providers
         fields = [JSONObjectText(SPAN_FIELDS)] if lines else [expr for _, _, expr, _ in SPAN_FIELDS]
-        keys = tuple(ANNOTATIONS.values())
+        keys = tuple(ANNOTATIONS.values()) if self.lists else ()
         empty = tuple([] for _ in keys)
         for rows in self.pk_chunks(self.queryset(), fields):
             annotations = _annotations([row[0] for row in rows])
+            provided = provided_values(self.providers, [[row[0]] for row in rows], annotations) if self.providers \
+                else None
             out = []
-            for row in rows:
+            for i, row in enumerate(rows):
                 found = annotations.get(row[0])
                 extra = tuple(found.get(key) or [] for key in keys) if found else empty
+                if provided is not None:
+                    extra += provided[i]
                 out.append(extra if lines else row[1:] + extra)
             yield Batch(rows=out, lines=[row[1] for row in rows] if lines else None)
 
@@ -326,8 +339,24 @@ SPAN_DICT_KEYS = [name for name, _, _, _ in SPAN_FIELDS if name != "trace_id"]
 
 
 class TraceSource(_ObservedSource):
-    meta = TRACE_META
+    """A trace with its root span's input, output and expected, and its span tree. In the flat layout
+    (CSV) the root's input/output are text cells and its metrics columns, and the span tree (a JSON
+    blob in a spreadsheet) is left out unless `options.spans_column` asks for it."""
+
     source = ExportSource.TRACES
+
+    def __init__(self, job: ExportJob, *, chunk_size: int):
+        super().__init__(job, chunk_size=chunk_size)
+        flat = self.layout == "flat"
+        self.providers = [] if self.layout == "nested" else providers_for(job.project, self.source, self.options)
+        self.with_metrics = self.layout != "nested"
+        self.with_spans = not flat or bool(self.options.get("spans_column"))
+        columns = [Column(n, k) for n, k, _ in TRACE_FIELDS]
+        columns += [Column(n, "json", as_text=flat) for n in ("input", "output", "expected")]
+        columns += [Column("metrics", "json")] if self.with_metrics else []
+        columns += [Column("spans", "json", as_text=flat)] if self.with_spans else []
+        columns += [c for p in self.providers for c in p.columns]
+        self.meta = SourceMeta(columns=tuple(columns), id_column="trace_id")
 
     def batches(self) -> Iterator[Batch]:
         fields = [expr for _, _, expr in TRACE_FIELDS] + ["root_span_id"]
@@ -348,9 +377,11 @@ class TraceSource(_ObservedSource):
                 by_trace: dict[int, list[dict]] = {}
                 for span in spans:
                     by_trace.setdefault(span["trace_pk"], []).append(span)
+                trees = [by_trace.get(row[0], []) for row in rows]
+                provided = provided_values(self.providers, [[s["pk"] for s in tree] for tree in trees],
+                                           annotations) if self.providers else None
                 out = []
-                for row in rows:
-                    tree = by_trace.get(row[0], [])
+                for i, (row, tree) in enumerate(zip(rows, trees, strict=True)):
                     root_span_id = row[-1]
                     root = next((s for s in tree if s["span_id"] == root_span_id), None) or next(
                         (s for s in tree if not s["parent_span_id"]), None
@@ -359,8 +390,13 @@ class TraceSource(_ObservedSource):
                         root["input"] if root else None,
                         root["output"] if root else None,
                         root["expected"] if root else None,
-                        [_span_dict(s, annotations.get(s["pk"])) for s in tree],
                     )
+                    if self.with_metrics:
+                        extra += (root["metrics"] if root else None,)
+                    if self.with_spans:
+                        extra += ([_span_dict(s, annotations.get(s["pk"])) for s in tree],)
+                    if provided is not None:
+                        extra += provided[i]
                     out.append(row[1:-1] + extra)
                 yield Batch(rows=out)
         finally:
@@ -393,6 +429,15 @@ SOURCES: dict[str, type[JobSource]] = {
     ExportSource.TRACES: TraceSource,
     ExportSource.DATASET: DatasetSource,
 }
+
+
+def _scores_source(job: ExportJob, *, chunk_size: int) -> JobSource:
+    from .score_rows import ScoreRowSource
+
+    return ScoreRowSource(job, chunk_size=chunk_size)
+
+
+SOURCES[ExportSource.SCORES] = _scores_source
 
 
 _DONE = object()

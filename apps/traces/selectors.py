@@ -9,6 +9,7 @@ from typing import Any
 from django.db.models import QuerySet
 
 from apps.core.exceptions import ApplicationError, not_found
+from apps.core.filters import filterset_errors
 
 from .filters import SpanFilter, TraceFilter
 from .models import Span, Trace
@@ -40,7 +41,7 @@ def _filtered(filterset_class, data: Mapping[str, Any] | None, queryset: QuerySe
     filterset = filterset_class(data=data or {}, queryset=queryset)
     if not filterset.is_valid():
         raise ApplicationError(
-            "Invalid filters.", fields={name: list(messages) for name, messages in filterset.errors.items()}
+            "Invalid filters.", fields=filterset_errors(filterset)
         )
     return filterset.qs
 
