@@ -8,7 +8,9 @@ from datetime import datetime
 import django_filters
 from django import forms
 from django_filters.fields import IsoDateTimeField, RangeField
+from django_filters.rest_framework import DjangoFilterBackend
 from django_filters.widgets import DateRangeWidget
+from rest_framework.exceptions import ValidationError
 
 from .times import TimeError, datetime_bounded, datetime_parse
 
@@ -66,6 +68,18 @@ def filterset_errors(filterset) -> dict[str, list[str]]:
         if not at_fault and not any(key in form.data for key in keys):
             out[name] = [str(m) for m in messages]
     return out
+
+
+class FilterBackend(DjangoFilterBackend):
+    """django-filter's DRF backend, with errors named as the parameters were written (`filterset_errors`)."""
+
+    def filter_queryset(self, request, queryset, view):
+        filterset = self.get_filterset(request, queryset, view)
+        if filterset is None:
+            return queryset
+        if not filterset.is_valid() and self.raise_exception:
+            raise ValidationError(filterset_errors(filterset))
+        return filterset.qs
 
 
 class NumberFilter(django_filters.NumberFilter):
