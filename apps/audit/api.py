@@ -4,12 +4,12 @@ needs the `write` scope (the scope that configures a project) and reads only its
 
 from __future__ import annotations
 
-from apps.core.filters import FilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers
 
 from apps.core.exceptions import ApplicationError
+from apps.core.filters import FilterBackend
 from apps.projects.models import ProjectAPIKey
 
 from .export import FORMATS, audit_events_download
