@@ -227,8 +227,10 @@ def _batches(source, writer):
     builds the next chunk while this process encodes the current one. A JSONL export of spans asks
     the database to render each row as JSON."""
     if writer.accepts_json_lines and isinstance(source, SpanSource):
+        rendering = writer.lines_options(source)  # Parquet decides its schema from a sample here
+
         def read():
-            return source.batches(json_lines=True)
+            return source.batches(json_lines=True, **rendering)
     else:
         read = source.batches
     if _setting("EXPORTS_PREFETCH", True) and connection.vendor == "postgresql" and not connection.in_atomic_block:

@@ -48,16 +48,26 @@ class IsoTimestamp(Func):
         return self.as_sql(compiler, connection, template="(replace(%(expressions)s, ' ', 'T') || '+00:00')", **extra)
 
 
+class JSONPlainText(Func):
+    """PostgreSQL: a jsonb value as plain text: a JSON string as the string itself, else its JSON text."""
+
+    output_field = TextField()
+    template = ("CASE jsonb_typeof(%(expressions)s) WHEN 'string' THEN %(expressions)s #>> '{}' "
+                "ELSE %(expressions)s::text END")
+
+
 class JSONObjectText(Func):
     """PostgreSQL: `json_build_object('name', expr, …)::text` over (name, kind, expr, nullable) fields."""
 
     function = "json_build_object"
     output_field = TextField()
 
-    def __init__(self, fields):
+    def __init__(self, fields, text_columns=()):
         pairs = []
         for name, kind, expr, _nullable in fields:
-            if kind == "rawjson":  # the jsonb column itself, embedded as JSON (not its text)
+            if kind == "rawjson" and name in text_columns:
+                expr = JSONPlainText(F(name))
+            elif kind == "rawjson":  # the jsonb column itself, embedded as JSON (not its text)
                 expr = F(name)
             elif kind == "timestamp":  # JSON renders timestamptz as ISO 8601 in the session zone (UTC)
                 expr = F(name)
@@ -303,26 +313,37 @@ class SpanSource(_ObservedSource):
         self.meta = SourceMeta(columns=columns + tuple(c for p in self.providers for c in p.columns),
                                id_column="span_id")
 
-    def batches(self, *, json_lines: bool = False) -> Iterator[Batch]:
-        """With `json_lines` (JSONL on PostgreSQL) the database renders each span's columns as one JSON
-        object (`json_build_object`, the work COPY's `row_to_json` does); rows then hold only the
-        annotation columns, and the writer splices them into the line."""
-        lines = json_lines and connections[self.queryset().db].vendor == "postgresql" and not self.providers
-        fields = [JSONObjectText(SPAN_FIELDS)] if lines else [expr for _, _, expr, _ in SPAN_FIELDS]
+    def batches(self, *, json_lines: bool = False, text_columns=()) -> Iterator[Batch]:
+        """With `json_lines` (JSONL and Parquet on PostgreSQL) the database renders each span's columns
+        as one JSON object (`json_build_object`, the work COPY's `row_to_json` does; `text_columns` as
+        plain text); rows then hold only the columns after them, which the writer splices into the line."""
+        lines = json_lines and connections[self.queryset().db].vendor == "postgresql"
+        fields = [JSONObjectText(SPAN_FIELDS, text_columns)] if lines else [expr for _, _, expr, _ in SPAN_FIELDS]
+        for rows in self.pk_chunks(self.queryset(), fields):
+            yield self._batch(rows, lines=lines)
+
+    def sample(self) -> Batch:
+        """The first chunk as plain rows (one LIMIT query), for a writer that infers its schema."""
+        qs = self.queryset().order_by("pk")
+        if self.job.selected_pks is not None:
+            qs = qs.filter(pk__in=sorted({int(pk) for pk in self.job.selected_pks})[:self.chunk_size])
+        rows = list(qs.values_list("pk", *[expr for _, _, expr, _ in SPAN_FIELDS])[:self.chunk_size])
+        return self._batch(rows, lines=False)
+
+    def _batch(self, rows: list[tuple], *, lines: bool) -> Batch:
         keys = tuple(ANNOTATIONS.values()) if self.lists else ()
         empty = tuple([] for _ in keys)
-        for rows in self.pk_chunks(self.queryset(), fields):
-            annotations = _annotations([row[0] for row in rows])
-            provided = provided_values(self.providers, [[row[0]] for row in rows], annotations) if self.providers \
-                else None
-            out = []
-            for i, row in enumerate(rows):
-                found = annotations.get(row[0])
-                extra = tuple(found.get(key) or [] for key in keys) if found else empty
-                if provided is not None:
-                    extra += provided[i]
-                out.append(extra if lines else row[1:] + extra)
-            yield Batch(rows=out, lines=[row[1] for row in rows] if lines else None)
+        annotations = _annotations([row[0] for row in rows])
+        provided = provided_values(self.providers, [[row[0]] for row in rows], annotations) if self.providers \
+            else None
+        out = []
+        for i, row in enumerate(rows):
+            found = annotations.get(row[0])
+            extra = tuple(found.get(key) or [] for key in keys) if found else empty
+            if provided is not None:
+                extra += provided[i]
+            out.append(extra if lines else row[1:] + extra)
+        return Batch(rows=out, lines=[row[1] for row in rows] if lines else None)
 
 
 def _span_dict(span: dict, annotations: dict | None) -> dict:

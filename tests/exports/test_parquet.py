@@ -161,3 +161,17 @@ def test_writing_parquet_never_imports_pandas():
                          timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_a_column_that_changes_shape_inside_a_later_batch_becomes_text(project, settings):
+    settings.EXPORTS_CHUNK_SIZE = 2
+    trace = factories.TraceFactory(project=project)
+    for i, span_input in enumerate([{"q": "a"}, {"q": "b"}, "just text", {"q": "c"}]):
+        factories.SpanFactory(trace=trace, span_id=f"s-{i}", input=span_input, metadata={"region": "eu"})
+    job = run(project, format="parquet")
+    assert job.status == "succeeded", job.error
+    table = pq.read_table(as_buffer(job))
+    assert table.schema.field("input").type == pa.string()
+    assert table.schema.field("metadata").type == pa.struct([("region", pa.string())])  # untouched
+    rows = {r["span_id"]: r["input"] for r in table.to_pylist()}
+    assert rows["s-2"] == "just text" and json.loads(rows["s-3"]) == {"q": "c"}

@@ -64,11 +64,11 @@ def _lines(texts) -> bytes:
     return "".join('{"v":' + ("null" if t is None else t) + "}\n" for t in texts).encode("utf-8", "surrogatepass")
 
 
-def read_lines(data: bytes, schema=None):
+def read_lines(data: bytes, schema=None, *, unexpected: str = "error"):
     import pyarrow.json as pajson
 
-    parse = pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="error") if schema is not None \
-        else pajson.ParseOptions()
+    parse = pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior=unexpected) \
+        if schema is not None else pajson.ParseOptions()
     read = pajson.ReadOptions(use_threads=False, block_size=max(1 << 20, len(data) + 1))
     return pajson.read_json(io.BytesIO(data), read_options=read, parse_options=parse)
 

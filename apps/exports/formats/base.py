@@ -99,6 +99,10 @@ class Writer:
         self.problems: list[Problem] = []
         self.rows_written = 0
 
+    def lines_options(self, source) -> dict:
+        """Before the first batch of database-rendered lines: how the source renders them."""
+        return {}
+
     def write_batch(self, batch: Batch) -> None:  # pragma: no cover - every format overrides
         raise NotImplementedError
 

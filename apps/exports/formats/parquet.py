@@ -18,6 +18,7 @@ pyarrow is imported when a Parquet export starts, so other exports and the web t
 from __future__ import annotations
 
 import contextlib
+import re
 from json.encoder import encode_basestring
 
 from . import arrow_types
@@ -26,6 +27,7 @@ from .base import Batch, Writer, WriterRestart
 from .jsonl import encode_column
 
 NESTED_KINDS = {"rawjson", "json"}
+COLUMN_IN_ERROR = re.compile(r"Column\(/([^/)]+)")
 MAX_PASSES = 3
 
 
@@ -56,6 +58,7 @@ class ParquetWriter(Writer):
     content_type = "application/vnd.apache.parquet"
     supports_gzip = False  # Parquet compresses its pages itself (zstd)
     layout = "table"
+    accepts_json_lines = True
 
     def __init__(self, fh, meta, *, hints: dict | None = None, attempt: int = 1):
         super().__init__(fh, meta)
@@ -116,9 +119,18 @@ class ParquetWriter(Writer):
 
     # --- writing --------------------------------------------------------------------------------
 
-    def _encode(self, columns: list) -> list:
+    def lines_options(self, source) -> dict:
+        """Database-rendered lines (PostgreSQL): decide the schema from the source's first chunk, then
+        have the database render the text columns as plain text."""
+        if self.types is None:
+            sample = source.sample()
+            self._decide(list(zip(*sample.rows, strict=True)) if sample.rows else [() for _ in self.columns])
+        return {"text_columns": tuple(c.name for c in self.columns
+                                      if c.kind == "rawjson" and self.types[c.name] is TEXT)}
+
+    def _encode(self, columns: list, specs: list | None = None) -> list:
         encoded = []
-        for c, column in zip(self.columns, columns, strict=True):
+        for c, column in zip(specs if specs is not None else self.columns, columns, strict=True):
             type_ = self.types[c.name]
             if c.name == "corrections" and c.kind == "json":
                 column = _corrections(column)
@@ -135,21 +147,68 @@ class ParquetWriter(Writer):
                 encoded.append(encode_column(c.kind, c.nullable if c.kind != "json" else True, column))
         return encoded
 
-    def write_batch(self, batch: Batch) -> None:
-        if not batch.rows:
-            return
-        columns = list(zip(*batch.rows, strict=True))
-        if self.types is None:
-            self._decide(columns)
-        data = "".join(map(self.template.__mod__, zip(*self._encode(columns), strict=True)))
+    def _lines_data(self, batch: Batch) -> bytes:
+        """Database-rendered lines with the columns after them (annotations, score columns) spliced in."""
+        width = len(batch.rows[0]) if batch.rows else 0
+        tail = self.columns[len(self.columns) - width:] if width else []
+        if not tail:
+            return ("\n".join(batch.lines) + "\n").encode("utf-8", "surrogatepass")
+        keys = [encode_basestring(c.name).replace("%", "%%") for c in tail]
+        template = "".join(f",{k}:%s" for k in keys) + "}\n"
+        encoded = self._encode(list(zip(*batch.rows, strict=True)), tail)
+        tails = map(template.__mod__, zip(*encoded, strict=True))
+        return "".join(line[:-1] + t for line, t in zip(batch.lines, tails, strict=True)).encode(
+            "utf-8", "surrogatepass")
+
+    def _restart_from_lines(self, data: bytes):
+        """As `_restart`, for lines: the batch's own inferred types, merged into the file's. When the batch
+        cannot be inferred (a column changes shape inside it), Arrow names that column: it becomes text."""
+        pa = self.pa
+        hints = dict(self.hints)
+        typed = [c for c in self.columns
+                 if c.kind in NESTED_KINDS and c.name not in self.fixed and self.types[c.name] is not TEXT]
         try:
-            table = arrow_types.read_lines(data.encode("utf-8", "surrogatepass"), self.schema)
+            inferred = arrow_types.read_lines(data).schema
+        except pa.ArrowInvalid as exc:
+            named = COLUMN_IN_ERROR.search(str(exc))
+            for c in typed:
+                if named and named.group(1) == c.name:
+                    hints[c.name] = TEXT
+            if hints == self.hints:  # not a column we can tell: every inferred column as text
+                hints.update({c.name: TEXT for c in typed})
+            return WriterRestart(hints=hints, reason=str(exc))
+        for c in typed:
+            current = self.types[c.name]
+            found = inferred.field(c.name).type if c.name in inferred.names else current
+            if pa.types.is_null(found):
+                continue
+            merged = arrow_types.unify(current, found)
+            if merged is TEXT or not merged.equals(current):
+                hints[c.name] = merged
+        if hints == self.hints:
+            hints.update({c.name: TEXT for c in typed})
+        return WriterRestart(hints=hints, reason="column shapes changed")
+
+    def write_batch(self, batch: Batch) -> None:
+        if not batch.rows and not batch.lines:
+            return
+        if batch.lines is not None:
+            data = self._lines_data(batch)
+            columns = None
+        else:
+            columns = list(zip(*batch.rows, strict=True))
+            if self.types is None:
+                self._decide(columns)
+            data = "".join(map(self.template.__mod__, zip(*self._encode(columns), strict=True))).encode(
+                "utf-8", "surrogatepass")
+        try:
+            table = arrow_types.read_lines(data, self.schema)
         except self.pa.ArrowInvalid:
             if self.attempt >= MAX_PASSES:
                 raise
-            raise self._restart(columns) from None
+            raise (self._restart(columns) if columns is not None else self._restart_from_lines(data)) from None
         self.writer.write_table(table)
-        self.rows_written += len(batch.rows)
+        self.rows_written += table.num_rows
 
     def close(self) -> None:
         if self.writer is None:  # no rows: an empty file with the declared scalar columns, nested as text
