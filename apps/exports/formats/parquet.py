@@ -102,8 +102,10 @@ class ParquetWriter(Writer):
         import pyarrow.parquet as pq
 
         scalar = [c.name for c in self.columns if c.kind not in NESTED_KINDS]
+        # Dictionaries and statistics pay off for scalar columns only (names, types, models); the nested
+        # text is mostly unique, and the writer keeps every row group's statistics until the footer.
         self.writer = pq.ParquetWriter(self.fh, self.schema, compression="zstd", compression_level=1,
-                                       write_statistics=scalar)
+                                       write_statistics=scalar, use_dictionary=scalar)
 
     def _restart(self, columns: list):
         """This batch does not fit the schema: find the columns that disagree, widen them or make them text."""
