@@ -175,3 +175,23 @@ def test_a_column_that_changes_shape_inside_a_later_batch_becomes_text(project, 
     assert table.schema.field("metadata").type == pa.struct([("region", pa.string())])  # untouched
     rows = {r["span_id"]: r["input"] for r in table.to_pylist()}
     assert rows["s-2"] == "just text" and json.loads(rows["s-3"]) == {"q": "c"}
+
+
+def test_dataset_version_as_parquet(project):
+    from apps.datasets.services import dataset_create, dataset_records_upsert
+
+    dataset = dataset_create(project=project, name="refunds")
+    dataset_records_upsert(dataset=dataset, records=[
+        {"record_id": "r1", "input": {"question": "Refund window?"}, "expected": "30 days", "splits": ["train"],
+         "tags": ["refunds"]},
+        {"record_id": "r2", "input": {"question": "Hi"}, "expected": "Hello", "splits": ["test", "hard"]},
+    ])
+    job = run(project, source="dataset", format="parquet", dataset=dataset)
+    assert job.status == "succeeded", job.error
+    table = pq.read_table(as_buffer(job))
+    assert table.schema.field("splits").type == pa.list_(pa.string())
+    assert table.schema.field("input").type == pa.struct([("question", pa.string())])
+    assert table.schema.field("expected").type == pa.string()
+    rows = {r["record_id"]: r for r in table.to_pylist()}
+    assert rows["r2"]["splits"] == ["test", "hard"] and rows["r1"]["tags"] == ["refunds"]
+    assert rows["r1"]["expected"] == "30 days" and rows["r1"]["input"] == {"question": "Refund window?"}
