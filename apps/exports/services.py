@@ -33,7 +33,8 @@ from .models import (
     ScheduleMode,
 )
 from .options import export_options_clean
-from .sources import SpanSource, filtered_queryset, prefetched, source_for
+from .prefetch import prefetched
+from .sources import SpanSource, filtered_queryset, source_for
 
 logger = logging.getLogger(__name__)
 

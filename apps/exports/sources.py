@@ -3,18 +3,17 @@
 Spans and dataset records stream from one query with `.iterator(chunk_size=…)` (a server-side
 cursor on PostgreSQL, `fetchmany` on SQLite) in primary-key / record-id order. JSON columns are
 read as their JSON text (`Cast(..., TextField())`) so the fast formats copy them without parsing.
-Annotations are fetched once per chunk for the chunk's spans. Traces carry their spans nested.
+Annotations are fetched once per chunk for the chunk's spans. Traces (`trace_rows`) carry their
+spans nested; scores (`score_rows`) are one row per score; reading ahead is `prefetch`.
 """
 
 from __future__ import annotations
 
-import queue
-import threading
 from collections.abc import Callable, Iterator
 from itertools import islice
 from typing import Any
 
-from django.db import connections, transaction
+from django.db import connections
 from django.db.models import F, Func, TextField, Value
 from django.db.models.functions import Cast
 
@@ -30,8 +29,6 @@ from .windows import changed_in_window
 
 def _raw(name: str):
     return Cast(name, TextField())
-
-
 
 
 class IsoTimestamp(Func):
@@ -346,84 +343,6 @@ class SpanSource(_ObservedSource):
         return Batch(rows=out, lines=[row[1] for row in rows] if lines else None)
 
 
-def _span_dict(span: dict, annotations: dict | None) -> dict:
-    data = {key: span[key] for key in SPAN_DICT_KEYS}
-    for key in ("start_time", "end_time", "created_at", "updated_at"):
-        data[key] = data[key].isoformat() if data[key] is not None else None
-    annotations = annotations or {}
-    for column, key in ANNOTATIONS.items():
-        data[column] = annotations.get(key) or []
-    return data
-
-
-SPAN_DICT_KEYS = [name for name, _, _, _ in SPAN_FIELDS if name != "trace_id"]
-
-
-class TraceSource(_ObservedSource):
-    """A trace with its root span's input, output and expected, and its span tree. In the flat layout
-    (CSV) the root's input/output are text cells and its metrics columns, and the span tree (a JSON
-    blob in a spreadsheet) is left out unless `options.spans_column` asks for it."""
-
-    source = ExportSource.TRACES
-
-    def __init__(self, job: ExportJob, *, chunk_size: int):
-        super().__init__(job, chunk_size=chunk_size)
-        flat = self.layout == "flat"
-        self.providers = [] if self.layout == "nested" else providers_for(job.project, self.source, self.options)
-        self.with_metrics = self.layout != "nested"
-        self.with_spans = not flat or bool(self.options.get("spans_column"))
-        columns = [Column(n, k) for n, k, _ in TRACE_FIELDS]
-        columns += [Column(n, "json", as_text=flat) for n in ("input", "output", "expected")]
-        columns += [Column("metrics", "json")] if self.with_metrics else []
-        columns += [Column("spans", "json", as_text=flat)] if self.with_spans else []
-        columns += [c for p in self.providers for c in p.columns]
-        self.meta = SourceMeta(columns=tuple(columns), id_column="trace_id")
-
-    def batches(self) -> Iterator[Batch]:
-        fields = [expr for _, _, expr in TRACE_FIELDS] + ["root_span_id"]
-        span_values = [name for name in SPAN_DICT_KEYS] + ["trace_pk"]
-        original_chunk = self.chunk_size
-        # A trace carries all its spans: read fewer traces per chunk.
-        self.chunk_size = max(20, original_chunk // 20)
-        try:
-            for rows in self.pk_chunks(self.queryset(), fields):
-                trace_pks = [row[0] for row in rows]
-                spans = list(
-                    Span.objects.filter(trace_id__in=trace_pks)
-                    .annotate(trace_pk=F("trace_id"))
-                    .order_by("trace_id", "start_time", "id")
-                    .values("pk", *span_values)
-                )
-                annotations = _annotations([s["pk"] for s in spans])
-                by_trace: dict[int, list[dict]] = {}
-                for span in spans:
-                    by_trace.setdefault(span["trace_pk"], []).append(span)
-                trees = [by_trace.get(row[0], []) for row in rows]
-                provided = provided_values(self.providers, [[s["pk"] for s in tree] for tree in trees],
-                                           annotations) if self.providers else None
-                out = []
-                for i, (row, tree) in enumerate(zip(rows, trees, strict=True)):
-                    root_span_id = row[-1]
-                    root = next((s for s in tree if s["span_id"] == root_span_id), None) or next(
-                        (s for s in tree if not s["parent_span_id"]), None
-                    )
-                    extra = (
-                        root["input"] if root else None,
-                        root["output"] if root else None,
-                        root["expected"] if root else None,
-                    )
-                    if self.with_metrics:
-                        extra += (root["metrics"] if root else None,)
-                    if self.with_spans:
-                        extra += ([_span_dict(s, annotations.get(s["pk"])) for s in tree],)
-                    if provided is not None:
-                        extra += provided[i]
-                    out.append(row[1:-1] + extra)
-                yield Batch(rows=out)
-        finally:
-            self.chunk_size = original_chunk
-
-
 class DatasetSource(JobSource):
     meta = DATASET_META
 
@@ -445,11 +364,16 @@ class DatasetSource(JobSource):
             yield Batch(rows=chunk)
 
 
-SOURCES: dict[str, type[JobSource]] = {
+SOURCES: dict[str, Callable[..., JobSource]] = {
     ExportSource.SPANS: SpanSource,
-    ExportSource.TRACES: TraceSource,
     ExportSource.DATASET: DatasetSource,
 }
+
+
+def _traces_source(job: ExportJob, *, chunk_size: int) -> JobSource:
+    from .trace_rows import TraceSource
+
+    return TraceSource(job, chunk_size=chunk_size)
 
 
 def _scores_source(job: ExportJob, *, chunk_size: int) -> JobSource:
@@ -458,56 +382,8 @@ def _scores_source(job: ExportJob, *, chunk_size: int) -> JobSource:
     return ScoreRowSource(job, chunk_size=chunk_size)
 
 
+SOURCES[ExportSource.TRACES] = _traces_source
 SOURCES[ExportSource.SCORES] = _scores_source
-
-
-_DONE = object()
-
-
-def prefetched(make_batches: Callable[[], Iterator[Batch]], *, depth: int = 2) -> Iterator[Batch]:
-    """Read batches in a thread with its own database connection (and server-side cursor), at most
-    `depth` ahead, so the database produces the next chunk while this thread encodes the current
-    one. Only for committed data: the reader's connection does not see an open transaction's rows."""
-    channel: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(item) -> bool:
-        while not stop.is_set():
-            try:
-                channel.put(item, timeout=0.2)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def reader() -> None:
-        try:
-            # Inside a transaction the server-side cursor is not WITH HOLD: PostgreSQL streams rows as
-            # it produces them instead of materialising the whole result before the first fetch.
-            # This thread's connection is its own, so the job's progress writes stay visible.
-            with transaction.atomic():
-                for batch in make_batches():
-                    if not put(batch):
-                        return
-            put(_DONE)
-        except BaseException as exc:  # handed to the consumer, which raises it
-            put(exc)
-        finally:
-            connections.close_all()  # this thread's connections only
-
-    thread = threading.Thread(target=reader, name="export-reader", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = channel.get()
-            if item is _DONE:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        thread.join(timeout=60)
 
 
 def source_for(job: ExportJob, *, chunk_size: int) -> JobSource:
