@@ -1,17 +1,21 @@
 #!/usr/bin/env python
 """Export throughput and worker memory on PostgreSQL.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/assay_h5 .venv/bin/python bench/export.py
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/assay_exfmt .venv/bin/python bench/export.py \
+        [--sizes 100000 1000000] [--formats jsonl parquet csv]
 
-Seeds (with COPY, once; re-used by later runs) two projects of ~1 KB spans: 100,000 and 1,000,000.
-For each size it measures the baseline, `COPY (SELECT row_to_json(t) FROM (<the same columns>) t)
-TO STDOUT` written to a local file, and then runs the real export service (the code a Celery worker
-runs: server-side cursor, annotations per chunk, format writer, publish) in a fresh subprocess for
-JSONL and for Parquet, recording its wall time and peak RSS (ru_maxrss).
+Seeds (with COPY, once; re-used by later runs) one project of ~1.4 KB spans per size, with two score
+configs and a score of each on every 100th span. For each size it measures the baseline,
+`COPY (SELECT row_to_json(t) FROM (<the same columns>) t) TO STDOUT` written to a local file, and
+then runs the real export service (the code a Celery worker runs: server-side cursor, annotations
+per chunk, format writer, publish) in a fresh subprocess per format — JSONL, typed Parquet, flat
+CSV with a column per score config — recording its wall time and peak RSS (the child's ru_maxrss).
 
-Targets: export rate >= 0.50 x COPY's rate; peak RSS <= 250 MB and <= 1.2 x from 100k to 1M rows.
-The last line prints the ratios. The child runs as a production worker would, without pandas (a dev
-dependency that pyarrow imports whenever it can); BENCH_WITH_PANDAS=1 keeps it importable.
+Targets at the largest size: JSONL and Parquet rate >= 0.50 x COPY's rate; peak RSS <= 250 MB and
+<= 1.2 x from the smallest to the largest size. The child runs with pandas importable, as the dev
+install has it (pyarrow imports pandas whenever `pyarrow.array()` is called; the Parquet writer does
+not call it). BENCH_WITHOUT_PANDAS=1 hides pandas, as a worker installed without the dev extra.
+The last line prints the ratios.
 """
 
 from __future__ import annotations
@@ -62,17 +66,14 @@ class _NoPandas:
 def _child(job_id: int) -> None:
     """Runs in a fresh process: one export, then its wall time and peak RSS as JSON."""
     _setup()
-    if os.environ.get("BENCH_WITH_PANDAS") != "1":
-        # A production worker installs Assay without the dev extra, so pandas is absent and pyarrow
-        # never imports it (~36 MB). Emulate that here; BENCH_WITH_PANDAS=1 measures the dev venv.
-        sys.meta_path.insert(0, _NoPandas())
-    import pyarrow as pa
-
-    from apps.exports.services import export_job_run
-
+    if os.environ.get("BENCH_WITHOUT_PANDAS") == "1":
+        sys.meta_path.insert(0, _NoPandas())  # a worker installed without the dev extra
     # A worker is long-lived: import what the first export imports before timing, as a warm worker
     # would have it. The peak RSS still counts it.
-    pa.array([0])
+    import pyarrow.json  # noqa: F401
+    import pyarrow.parquet  # noqa: F401
+
+    from apps.exports.services import export_job_run
 
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()
@@ -81,8 +82,32 @@ def _child(job_id: int) -> None:
     print(json.dumps({
         "seconds": seconds, "status": job.status, "error": job.error, "rows": job.row_count,
         "bytes": job.byte_size, "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "rss_after_setup_mb": rss_before / 1024,
+        "rss_after_setup_mb": rss_before / 1024, "pandas_imported": "pandas" in sys.modules,
     }))
+
+
+def _seed_scores(project) -> None:
+    """Two score configs and a score of each on every 100th span (source api: no author)."""
+    from django.db import connection
+
+    from apps.reviews.models import Score, ScoreConfig
+    from apps.reviews.services import score_config_create
+
+    if Score.objects.filter(project=project).exists():
+        return
+    for name in ("helpful", "correct"):
+        if not ScoreConfig.objects.filter(project=project, name=name).exists():
+            score_config_create(project=project, name=name, kind="continuous", min_value=0, max_value=1)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO reviews_score (project_id, span_id, config_id, value, label, labels, text, comment, "
+            "author_id, source, created_at, updated_at) "
+            "SELECT s.project_id, s.id, c.id, (s.id %% 10) / 10.0, '', '[]', '', '', NULL, 'api', now(), now() "
+            "FROM traces_span s JOIN reviews_scoreconfig c ON c.project_id = s.project_id "
+            "WHERE s.project_id = %s AND s.id %% 100 = 0",
+            [project.pk],
+        )
+        cursor.execute("ANALYZE reviews_score")
 
 
 def _seed(slug: str, rows: int) -> int:
@@ -93,6 +118,7 @@ def _seed(slug: str, rows: int) -> int:
 
     project = Project.objects.filter(slug=slug).first()
     if project is not None and Span.objects.filter(project=project).count() == rows:
+        _seed_scores(project)
         return project.pk
     if project is not None:
         with connection.cursor() as cursor:
@@ -151,6 +177,7 @@ def _seed(slug: str, rows: int) -> int:
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE traces_span")
         cursor.execute("ANALYZE traces_trace")
+    _seed_scores(project)
     return project.pk
 
 
@@ -189,8 +216,9 @@ def _export(project_id: int, fmt: str, directory: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--small", type=int, default=100_000)
-    parser.add_argument("--large", type=int, default=1_000_000)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000],
+                        help="span counts, smallest first (RSS growth is measured from the first to the last)")
+    parser.add_argument("--formats", nargs="+", default=["jsonl", "parquet", "csv"])
     args = parser.parse_args()
     if args.child:
         _child(args.child)
@@ -204,27 +232,27 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     results = {}
     with tempfile.TemporaryDirectory(prefix="assay-bench-export-") as directory:
-        for label, rows in (("small", args.small), ("large", args.large)):
+        for rows in args.sizes:
             project_id = _seed(f"bench-export-{rows}", rows)
             copy_seconds, copy_bytes = _copy_baseline(project_id, directory)
             print(f"{rows:>9,} rows  COPY row_to_json: {copy_seconds:7.2f} s  {rows / copy_seconds:>9,.0f} rows/s  "
                   f"{copy_bytes / 2**20:8.1f} MiB", flush=True)
             entry = {"rows": rows, "copy_seconds": copy_seconds}
-            for fmt in ("jsonl", "parquet"):
+            for fmt in args.formats:
                 r = _export(project_id, fmt, directory)
                 entry[fmt] = r
                 print(f"{rows:>9,} rows  export {fmt:8}: {r['seconds']:7.2f} s  {rows / r['seconds']:>9,.0f} rows/s  "
                       f"{r['bytes'] / 2**20:8.1f} MiB  rate vs COPY {copy_seconds / r['seconds']:.2f}  "
-                      f"peak RSS {r['maxrss_mb']:.0f} MB (after setup {r['rss_after_setup_mb']:.0f} MB)",
-                      flush=True)
-            results[label] = entry
-    small, large = results["small"], results["large"]
-    jsonl_rate = large["copy_seconds"] / large["jsonl"]["seconds"]
-    parquet_rate = large["copy_seconds"] / large["parquet"]["seconds"]
-    peak = max(large["jsonl"]["maxrss_mb"], large["parquet"]["maxrss_mb"])
-    growth = max(large[f]["maxrss_mb"] / small[f]["maxrss_mb"] for f in ("jsonl", "parquet"))
-    print(f"ratios: jsonl_vs_copy={jsonl_rate:.2f} parquet_vs_copy={parquet_rate:.2f} (target >= 0.50); "
-          f"peak_rss_mb={peak:.0f} (target <= 250); rss_growth_100k_to_1m={growth:.2f} (target <= 1.20)")
+                      f"peak RSS {r['maxrss_mb']:.0f} MB (after setup {r['rss_after_setup_mb']:.0f} MB)"
+                      f"{'  pandas imported' if r['pandas_imported'] else ''}", flush=True)
+            results[rows] = entry
+    small, large = results[args.sizes[0]], results[args.sizes[-1]]
+    rates = " ".join(f"{f}_vs_copy={large['copy_seconds'] / large[f]['seconds']:.2f}" for f in args.formats)
+    peak = max(large[f]["maxrss_mb"] for f in args.formats)
+    growth = max(large[f]["maxrss_mb"] / small[f]["maxrss_mb"] for f in args.formats)
+    print(f"ratios at {large['rows']:,} rows: {rates} (target >= 0.50 for jsonl, parquet); "
+          f"peak_rss_mb={peak:.0f} (target <= 250); "
+          f"rss_growth_{small['rows']:,}_to_{large['rows']:,}={growth:.2f} (target <= 1.20)")
 
 
 if __name__ == "__main__":

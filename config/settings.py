@@ -194,7 +194,7 @@ REST_FRAMEWORK = {
         "apps.core.parsing.BoundedFormParser",
         "apps.core.parsing.BoundedMultiPartParser",
     ],
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_FILTER_BACKENDS": ["apps.core.filters.FilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "apps.core.schema.AssayAutoSchema",
     "EXCEPTION_HANDLER": "apps.core.exceptions.api_exception_handler",
     "DEFAULT_PAGINATION_CLASS": "apps.core.pagination.CreatedCursorPagination",

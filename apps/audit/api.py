@@ -4,12 +4,12 @@ needs the `write` scope (the scope that configures a project) and reads only its
 
 from __future__ import annotations
 
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers
 
 from apps.core.exceptions import ApplicationError
+from apps.core.filters import FilterBackend
 from apps.projects.models import ProjectAPIKey
 
 from .export import FORMATS, audit_events_download
@@ -46,7 +46,7 @@ class AuditEventSerializer(serializers.Serializer):
 class _AuditView(generics.GenericAPIView):
     required_scope = "write"
     serializer_class = AuditEventSerializer
-    filter_backends = [DjangoFilterBackend]
+    filter_backends = [FilterBackend]
     filterset_class = AuditEventFilter
 
     def get_queryset(self):

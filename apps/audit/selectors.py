@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q, QuerySet
 
+from apps.core.filters import filterset_errors
 from apps.projects.models import Project, ProjectAPIKey
 from apps.projects.permissions import projects_where
 
@@ -32,7 +33,7 @@ def audit_events_filtered(queryset: QuerySet[AuditEvent], params) -> QuerySet[Au
 
     filterset = AuditEventFilter(params, queryset=queryset)
     if not filterset.is_valid():
-        raise ValidationError({k: list(v) for k, v in filterset.errors.items()})
+        raise ValidationError(filterset_errors(filterset))
     return filterset.qs
 
 

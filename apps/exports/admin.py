@@ -37,7 +37,7 @@ class ExportJobAdmin(ProjectScopedAdmin):
     show_full_result_count = False
     date_hierarchy = "created_at"
     readonly_fields = ("project", "source", "filters", "selected_count", "dataset", "dataset_version",
-                       "dataset_tag", "dataset_split", "format", "gzip", "status", "progress_bar",
+                       "dataset_tag", "dataset_split", "format", "gzip", "options", "status", "progress_bar",
                        "row_count", "total_rows", "size", "error", "problem_count", "problems",
                        "requested_by", "destination", "storage_key", "lineage_key", "validation_key", "validation",
                        "manifest_key", "attempts", "schedule", "window_start",
@@ -97,11 +97,14 @@ class ExportJobAdmin(ProjectScopedAdmin):
 class ExportScheduleForm(forms.ModelForm):
     filters = BoundedJSONFormField(required=False, initial=dict,
                               help_text='Span or trace filters, e.g. {"has_expected": true, "tags": ["golden"]}.')
+    options = BoundedJSONFormField(required=False, initial=dict,
+                              help_text='Format options, e.g. {"reviewer_scores": true} (CSV per-reviewer scores).')
 
     class Meta:
         model = ExportSchedule
-        fields = ("project", "name", "source", "filters", "dataset", "dataset_tag", "dataset_split", "format",
-                  "gzip", "mode", "kind", "every", "period", "cron", "safety_lag_seconds", "enabled", "destination")
+        fields = ("project", "name", "source", "filters", "options", "dataset", "dataset_tag", "dataset_split",
+                  "format", "gzip", "mode", "kind", "every", "period", "cron", "safety_lag_seconds", "enabled",
+                  "destination")
 
     def clean(self):
         cleaned = super().clean()
@@ -111,6 +114,7 @@ class ExportScheduleForm(forms.ModelForm):
         for name, value in cleaned.items():
             setattr(candidate, name, value)
         candidate.filters = cleaned.get("filters") or {}
+        candidate.options = cleaned.get("options") or {}
         try:
             export_schedule_validate(schedule=candidate)
         except ApplicationError as exc:

@@ -10,6 +10,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from apps.core.exceptions import ApplicationError
+from apps.core.forms import BoundedJSONFormField
 from apps.projects.permissions import can, projects_where
 from apps.projects.selectors import projects_for_user
 
@@ -40,6 +41,11 @@ class ExportNewForm(forms.Form):
     filters = forms.JSONField(
         required=False, initial=dict,
         help_text='Span or trace filters, e.g. {"has_expected": true, "type": ["llm"]} (see the API docs).',
+    )
+    options = BoundedJSONFormField(
+        required=False, initial=dict,
+        help_text='Format options, e.g. {"reviewer_scores": true} for CSV score.<config>.<reviewer> columns, '
+                  '{"spans_column": true} for the span tree in a traces CSV.',
     )
     dataset = forms.ModelChoiceField(queryset=None, required=False)
     version = forms.IntegerField(required=False, min_value=1, help_text="Empty: the latest version.")
@@ -89,6 +95,7 @@ def export_new_view(model_admin):
                 job = export_job_create(
                     project=data["project"], source=data["source"], format=data["format"], gzip=data["gzip"],
                     filters=(data["filters"] or {}) if data["source"] != ExportSource.DATASET else {},
+                    options=data["options"] or {},
                     dataset=data["dataset"] if data["source"] == ExportSource.DATASET else None,
                     version=data["version"], tag=data["tag"], split=data["split"], requested_by=request.user,
                     destination=data["destination"],

@@ -29,10 +29,10 @@ class ExportJobSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ExportJob
-        fields = ("id", "uid", "project", "source", "filters", "selected_count", "dataset", "dataset_version", "dataset_tag",
-                  "dataset_split", "format", "gzip", "status", "progress", "total_rows", "row_count", "byte_size",
-                  "error", "problem_count", "problems", "requested_by", "destination", "storage_key", "lineage_key", "validation_key",
-                  "validation", "manifest_key", "attempts",
+        fields = ("id", "uid", "project", "source", "filters", "selected_count", "dataset", "dataset_version",
+                  "dataset_tag", "dataset_split", "format", "gzip", "options", "status", "progress", "total_rows",
+                  "row_count", "byte_size", "error", "problem_count", "problems", "requested_by", "destination",
+                  "storage_key", "lineage_key", "validation_key", "validation", "manifest_key", "attempts",
                   "schedule", "window_start", "window_end", "created_at", "started_at", "heartbeat_at",
                   "finished_at", "download_url")
         read_only_fields = fields
@@ -56,6 +56,11 @@ class ExportCreateSerializer(serializers.Serializer):
     filters = serializers.DictField(
         required=False, default=dict,
         help_text="Span or trace filters: the parameters of GET /api/v1/spans/ or /api/v1/traces/.",
+    )
+    options = serializers.DictField(
+        required=False, default=dict,
+        help_text='Format options: {"reviewer_scores": true} (CSV: score.<config>.<reviewer> columns), '
+                  '{"spans_column": true} (traces CSV: the span tree as one JSON cell).',
     )
     dataset = serializers.IntegerField(required=False, allow_null=True)
     version = serializers.IntegerField(required=False, allow_null=True, min_value=1)
@@ -91,7 +96,7 @@ class ExportJobViewSet(ProjectScopedViewMixin, mixins.ListModelMixin, mixins.Ret
                                 status=status.HTTP_400_BAD_REQUEST)
         job = export_job_create(
             project=project, source=values["source"], format=values["format"], gzip=values["gzip"],
-            filters=values.get("filters") or {}, dataset=dataset, version=values.get("version"),
+            filters=values.get("filters") or {}, options=values.get("options") or {}, dataset=dataset, version=values.get("version"),
             tag=values.get("tag") or "", split=values.get("split") or "",
             requested_by=request.user if request.user.is_authenticated else None, actor=audit_actor(request),
             destination=values.get("destination"),

@@ -12,6 +12,7 @@ class ExportSource(models.TextChoices):
     SPANS = "spans", "Spans"
     TRACES = "traces", "Traces"
     DATASET = "dataset", "Dataset version"
+    SCORES = "scores", "Scores (one row per score)"
 
 
 class ExportFormat(models.TextChoices):
@@ -105,6 +106,8 @@ class ExportSchedule(models.Model):
     dataset_split = models.CharField(max_length=100, blank=True, default="")
     format = models.CharField(max_length=16, choices=ExportFormat.choices, default=ExportFormat.JSONL)
     gzip = models.BooleanField(default=False)
+    # Format options (apps.exports.options): e.g. {"reviewer_scores": true} for per-reviewer score columns.
+    options = models.JSONField(default=dict, blank=True)
     mode = models.CharField(max_length=16, choices=ScheduleMode.choices, default=ScheduleMode.INCREMENTAL)
     kind = models.CharField(max_length=16, choices=ScheduleKind.choices, default=ScheduleKind.INTERVAL)
     every = models.PositiveIntegerField(default=1)
@@ -163,6 +166,8 @@ class ExportJob(models.Model):
     dataset_split = models.CharField(max_length=100, blank=True, default="")
     format = models.CharField(max_length=16, choices=ExportFormat.choices, default=ExportFormat.JSONL)
     gzip = models.BooleanField(default=False)
+    # Format options (apps.exports.options), copied from the schedule for scheduled runs.
+    options = models.JSONField(default=dict, blank=True)
 
     status = models.CharField(max_length=16, choices=ExportStatus.choices, default=ExportStatus.QUEUED)
     progress = models.FloatField(default=0.0)

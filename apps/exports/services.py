@@ -22,7 +22,7 @@ from apps.projects.models import Project
 
 from . import storage
 from .destinations import deployment_id, destination_for_project
-from .formats import file_extension, writer_for
+from .formats import WriterRestart, file_extension, writer_for
 from .models import (
     FINISHED_STATUSES,
     ExportFormat,
@@ -33,8 +33,10 @@ from .models import (
     ScheduleKind,
     ScheduleMode,
 )
+from .options import export_options_clean
+from .prefetch import prefetched
 from .side_files import publish_side_files
-from .sources import SpanSource, filtered_queryset, prefetched, source_for
+from .sources import SpanSource, filtered_queryset, source_for
 
 logger = logging.getLogger(__name__)
 
@@ -107,11 +109,13 @@ def export_job_create(
     dispatch: bool = True,
     actor: Any = None,
     destination=None,
+    options: dict | None = None,
 ) -> ExportJob:
     """Validate, save a queued job and send it to a worker once the transaction commits.
     `destination` (one of the project's ExportDestinations, or its id) defaults to the deployment's storage."""
     _validate_choices(source=source, format=format, gzip=gzip)
     destination = destination_for_project(project=project, destination=destination)
+    options = export_options_clean(options=options, source=source, format=format)
     filters = filters or {}
     dataset_version = None
     if source == ExportSource.DATASET:
@@ -138,6 +142,7 @@ def export_job_create(
             source=source,
             format=format,
             gzip=bool(gzip),
+            options=options,
             filters=filters,
             selected_pks=selected_pks,
             dataset=dataset if source == ExportSource.DATASET else None,
@@ -233,8 +238,10 @@ def _batches(source, writer):
     builds the next chunk while this process encodes the current one. A JSONL export of spans asks
     the database to render each row as JSON."""
     if writer.accepts_json_lines and isinstance(source, SpanSource):
+        rendering = writer.lines_options(source)  # Parquet decides its schema from a sample here
+
         def read():
-            return source.batches(json_lines=True)
+            return source.batches(json_lines=True, **rendering)
     else:
         read = source.batches
     if _setting("EXPORTS_PREFETCH", True) and connection.vendor == "postgresql" and not connection.in_atomic_block:
@@ -258,21 +265,30 @@ def export_job_run(*, job_id: int) -> ExportJob | None:
         with open(temp_path, "wb", buffering=1 << 20) as raw:
             out = (gziplib.GzipFile(filename="", fileobj=raw, mode="wb", compresslevel=6, mtime=0)
                    if job.gzip else raw)
-            writer = writer_for(job.format)(out, source.meta)
-            rows = 0
-            batches = _batches(source, writer)
-            try:
-                for batch in batches:
-                    writer.write_batch(batch)
-                    rows += len(batch.rows)
-                    _heartbeat(job.pk, token, rows=rows, total=total)
-                    if delay:
-                        time.sleep(delay)
-            except BaseException:
-                writer.abort()
-                raise
-            finally:
-                batches.close()
+            restart = {}
+            for attempt in range(1, 4):  # a writer may ask to start over with a wider schema (Parquet)
+                writer = writer_for(job.format)(out, source.meta, **restart)
+                rows = 0
+                batches = _batches(source, writer)
+                try:
+                    for batch in batches:
+                        writer.write_batch(batch)
+                        rows += len(batch.rows)
+                        _heartbeat(job.pk, token, rows=rows, total=total)
+                        if delay:
+                            time.sleep(delay)
+                except WriterRestart as again:
+                    writer.abort()
+                    raw.seek(0)
+                    raw.truncate()
+                    restart = {"hints": again.hints, "attempt": attempt + 1}
+                    continue
+                except BaseException:
+                    writer.abort()
+                    raise
+                finally:
+                    batches.close()
+                break
             writer.close()
             if job.gzip:
                 out.close()
@@ -407,6 +423,7 @@ def _parse_cron(expression: str) -> dict[str, str]:
 
 def export_schedule_validate(*, schedule: ExportSchedule) -> None:
     _validate_choices(source=schedule.source, format=schedule.format, gzip=schedule.gzip)
+    schedule.options = export_options_clean(options=schedule.options, source=schedule.source, format=schedule.format)
     errors: dict[str, list[str]] = {}
     if schedule.source == ExportSource.DATASET:
         if schedule.mode == ScheduleMode.INCREMENTAL:
@@ -509,6 +526,7 @@ def export_schedule_run(*, schedule_id: int, now: datetime | None = None, reques
         source=schedule.source,
         format=schedule.format,
         gzip=schedule.gzip,
+        options=schedule.options,
         filters=schedule.filters,
         dataset=schedule.dataset,
         tag=schedule.dataset_tag,

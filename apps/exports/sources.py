@@ -3,33 +3,33 @@
 Spans and dataset records stream from one query with `.iterator(chunk_size=…)` (a server-side
 cursor on PostgreSQL, `fetchmany` on SQLite) in primary-key / record-id order. JSON columns are
 read as their JSON text (`Cast(..., TextField())`) so the fast formats copy them without parsing.
-Annotations are fetched once per chunk for the chunk's spans. Traces carry their spans nested.
+Annotations are fetched once per chunk for the chunk's spans. Traces (`trace_rows`) carry their
+spans nested; scores (`score_rows`) are one row per score; reading ahead is `prefetch`.
 """
 
 from __future__ import annotations
 
-import queue
-import threading
 from collections.abc import Callable, Iterator
 from itertools import islice
 from typing import Any
 
-from django.db import connections, transaction
+from django.db import connections
 from django.db.models import F, Func, TextField, Value
 from django.db.models.functions import Cast
 
 from apps.core.exceptions import ApplicationError
+from apps.core.filters import filterset_errors
 from apps.traces.models import Span, Trace
 
+from .columns import provided_values, providers_for
 from .formats.base import Batch, Column, SourceMeta
 from .models import ExportJob, ExportSource
 from .span_columns import span_fields
+from .windows import changed_in_window
 
 
 def _raw(name: str):
     return Cast(name, TextField())
-
-
 
 
 class IsoTimestamp(Func):
@@ -46,16 +46,26 @@ class IsoTimestamp(Func):
         return self.as_sql(compiler, connection, template="(replace(%(expressions)s, ' ', 'T') || '+00:00')", **extra)
 
 
+class JSONPlainText(Func):
+    """PostgreSQL: a jsonb value as plain text: a JSON string as the string itself, else its JSON text."""
+
+    output_field = TextField()
+    template = ("CASE jsonb_typeof(%(expressions)s) WHEN 'string' THEN %(expressions)s #>> '{}' "
+                "ELSE %(expressions)s::text END")
+
+
 class JSONObjectText(Func):
     """PostgreSQL: `json_build_object('name', expr, …)::text` over (name, kind, expr, nullable) fields."""
 
     function = "json_build_object"
     output_field = TextField()
 
-    def __init__(self, fields):
+    def __init__(self, fields, text_columns=()):
         pairs = []
         for name, kind, expr, _nullable in fields:
-            if kind == "rawjson":  # the jsonb column itself, embedded as JSON (not its text)
+            if kind == "rawjson" and name in text_columns:
+                expr = JSONPlainText(F(name))
+            elif kind == "rawjson":  # the jsonb column itself, embedded as JSON (not its text)
                 expr = F(name)
             elif kind == "timestamp":  # JSON renders timestamptz as ISO 8601 in the session zone (UTC)
                 expr = F(name)
@@ -76,9 +86,11 @@ SPAN_FIELDS: list[tuple[str, str, Any, bool]] = span_fields(timestamp=IsoTimesta
 # `tags` above are the names; `tag_details` says who added each and when.
 ANNOTATIONS = {"scores": "scores", "tag_details": "tags", "comments": "comments", "corrections": "corrections"}
 ANNOTATION_COLUMNS = tuple(ANNOTATIONS)
-# Gold values of adjudicated review items (apps.queues.gold.span_gold), per chunk: `gold` maps each
-# config name to its gold value (CSV: gold.<config> columns), `gold_expected` is the gold Expected.
+# Gold values of adjudicated review items (apps.queues.gold.span_gold), per chunk, in every layout:
+# `gold` maps each config name to its gold value (CSV: gold.<config> columns), `gold_expected` is the
+# gold Expected (CSV: gold_expected.<key> columns for an object).
 GOLD_COLUMNS = ("gold", "gold_expected")
+NO_GOLD = (None, None)
 
 TRACE_FIELDS: list[tuple[str, str, str]] = [
     ("trace_id", "str", "trace_id"),
@@ -99,9 +111,7 @@ TRACE_FIELDS: list[tuple[str, str, str]] = [
     ("created_at", "datetime", "created_at"),
     ("updated_at", "datetime", "updated_at"),
 ]
-# The trace-level input/output/expected (and gold) come from the root span; then the span tree.
-TRACE_EXTRA = (("input", "json"), ("output", "json"), ("expected", "json"), ("gold", "json"),
-               ("gold_expected", "json"), ("spans", "json"))
+# The trace-level input/output/expected (and metrics) come from the root span; then the span tree.
 
 DATASET_FIELDS: list[tuple[str, str, Any, bool]] = [
     ("record_id", "str", "record_id", NOT_NULL),
@@ -120,12 +130,8 @@ SELECTION_COUNT_LIMIT = 5000  # SQLite allows ~32k bound parameters; counting bi
 
 SPAN_META = SourceMeta(
     columns=tuple(Column(n, k, nullable) for n, k, _, nullable in SPAN_FIELDS)
-    + tuple(Column(n, "json") for n in ANNOTATION_COLUMNS + GOLD_COLUMNS),
+    + tuple(Column(n, "json") for n in ANNOTATION_COLUMNS),
     id_column="span_id",
-)
-TRACE_META = SourceMeta(
-    columns=tuple(Column(n, k) for n, k, _ in TRACE_FIELDS) + tuple(Column(n, k) for n, k in TRACE_EXTRA),
-    id_column="trace_id",
 )
 DATASET_META = SourceMeta(columns=tuple(Column(n, k, nullable) for n, k, _, nullable in DATASET_FIELDS),
                           id_column="record_id")
@@ -136,7 +142,8 @@ DATASET_META = SourceMeta(columns=tuple(Column(n, k, nullable) for n, k, _, null
 def _filterset_class(source: str):
     from apps.traces.filters import SpanFilter, TraceFilter
 
-    return {ExportSource.SPANS: SpanFilter, ExportSource.TRACES: TraceFilter}[source]
+    # A scores export picks the scores of the spans its span filters select.
+    return {ExportSource.SPANS: SpanFilter, ExportSource.SCORES: SpanFilter, ExportSource.TRACES: TraceFilter}[source]
 
 
 def filter_parameter_names(source: str) -> set[str]:
@@ -161,13 +168,13 @@ def filtered_queryset(*, source: str, project, filters: dict | None):
     if not filterset.is_valid():
         raise ApplicationError(
             "Invalid filters.",
-            fields={f"filters.{name}": [str(m) for m in messages] for name, messages in filterset.errors.items()},
+            fields={f"filters.{name}": messages for name, messages in filterset_errors(filterset).items()},
         )
     return filterset.qs
 
 
 def _base_queryset(source: str, project):
-    model = Span if source == ExportSource.SPANS else Trace
+    model = Trace if source == ExportSource.TRACES else Span
     qs = model.objects.all() if project is None else model.objects.filter(project=project)
     return qs
 
@@ -222,9 +229,6 @@ def _gold(span_pks: list[int]) -> dict[int, tuple]:
     return {pk: (g["scores"] or None, g.get("expected")) for pk, g in span_gold(span_pks).items()}
 
 
-NO_GOLD = (None, None)
-
-
 def _annotations(span_pks: list[int]) -> dict[int, dict]:
     from apps.reviews.selectors import span_annotations_bulk
 
@@ -233,11 +237,18 @@ def _annotations(span_pks: list[int]) -> dict[int, dict]:
 
 
 class JobSource:
+    """`layout` is the writer's (formats.base.Writer.layout): "nested" rows keep the annotation lists;
+    "table" adds the computed columns (apps.exports.columns); "flat" has them instead of the lists."""
+
     meta: SourceMeta
 
     def __init__(self, job: ExportJob, *, chunk_size: int):
+        from .formats import writer_for
+
         self.job = job
         self.chunk_size = chunk_size
+        self.layout = writer_for(job.format).layout
+        self.options = job.options or {}
 
     def count(self) -> int:
         raise NotImplementedError
@@ -253,11 +264,7 @@ class _ObservedSource(JobSource):
 
     def queryset(self):
         qs = filtered_queryset(source=self.source, project=self.job.project, filters=self.job.filters)
-        if self.job.window_start is not None:
-            qs = qs.filter(updated_at__gte=self.job.window_start)
-        if self.job.window_end is not None:
-            qs = qs.filter(updated_at__lt=self.job.window_end)
-        return qs
+        return changed_in_window(qs, source=self.source, start=self.job.window_start, end=self.job.window_end)
 
     def count(self) -> int:
         """Rows to export, for the progress bar (a large admin selection counts as its size)."""
@@ -281,85 +288,49 @@ class _ObservedSource(JobSource):
 
 
 class SpanSource(_ObservedSource):
-    meta = SPAN_META
     source = ExportSource.SPANS
 
-    def batches(self, *, json_lines: bool = False) -> Iterator[Batch]:
-        """With `json_lines` (JSONL on PostgreSQL) the database renders each span's columns as one JSON
-        object (`json_build_object`, the work COPY's `row_to_json` does); rows then hold only the
-        annotation columns, and the writer splices them into the line."""
+    def __init__(self, job: ExportJob, *, chunk_size: int):
+        super().__init__(job, chunk_size=chunk_size)
+        self.providers = [] if self.layout == "nested" else providers_for(job.project, self.source, self.options)
+        self.lists = self.layout != "flat"  # the annotation list columns
+        columns = SPAN_META.columns if self.lists else SPAN_META.columns[:len(SPAN_FIELDS)]
+        columns += tuple(Column(n, "json", optional=True) for n in GOLD_COLUMNS)
+        self.meta = SourceMeta(columns=columns + tuple(c for p in self.providers for c in p.columns),
+                               id_column="span_id")
+
+    def batches(self, *, json_lines: bool = False, text_columns=()) -> Iterator[Batch]:
+        """With `json_lines` (JSONL and Parquet on PostgreSQL) the database renders each span's columns
+        as one JSON object (`json_build_object`, the work COPY's `row_to_json` does; `text_columns` as
+        plain text); rows then hold only the columns after them, which the writer splices into the line."""
         lines = json_lines and connections[self.queryset().db].vendor == "postgresql"
-        fields = [JSONObjectText(SPAN_FIELDS)] if lines else [expr for _, _, expr, _ in SPAN_FIELDS]
-        keys = tuple(ANNOTATIONS.values())
-        empty = tuple([] for _ in keys)
+        fields = [JSONObjectText(SPAN_FIELDS, text_columns)] if lines else [expr for _, _, expr, _ in SPAN_FIELDS]
         for rows in self.pk_chunks(self.queryset(), fields):
-            annotations = _annotations([row[0] for row in rows])
-            golds = _gold([row[0] for row in rows])
-            out = []
-            for row in rows:
-                found = annotations.get(row[0])
-                extra = (tuple(found.get(key) or [] for key in keys) if found else empty) + golds.get(
-                    row[0], NO_GOLD)
-                out.append(extra if lines else row[1:] + extra)
-            yield Batch(rows=out, lines=[row[1] for row in rows] if lines else None)
+            yield self._batch(rows, lines=lines)
 
+    def sample(self) -> Batch:
+        """The first chunk as plain rows (one LIMIT query), for a writer that infers its schema."""
+        qs = self.queryset().order_by("pk")
+        if self.job.selected_pks is not None:
+            qs = qs.filter(pk__in=sorted({int(pk) for pk in self.job.selected_pks})[:self.chunk_size])
+        rows = list(qs.values_list("pk", *[expr for _, _, expr, _ in SPAN_FIELDS])[:self.chunk_size])
+        return self._batch(rows, lines=False)
 
-def _span_dict(span: dict, annotations: dict | None) -> dict:
-    data = {key: span[key] for key in SPAN_DICT_KEYS}
-    for key in ("start_time", "end_time", "created_at", "updated_at"):
-        data[key] = data[key].isoformat() if data[key] is not None else None
-    annotations = annotations or {}
-    for column, key in ANNOTATIONS.items():
-        data[column] = annotations.get(key) or []
-    return data
-
-
-SPAN_DICT_KEYS = [name for name, _, _, _ in SPAN_FIELDS if name != "trace_id"]
-
-
-class TraceSource(_ObservedSource):
-    meta = TRACE_META
-    source = ExportSource.TRACES
-
-    def batches(self) -> Iterator[Batch]:
-        fields = [expr for _, _, expr in TRACE_FIELDS] + ["root_span_id"]
-        span_values = [name for name in SPAN_DICT_KEYS] + ["trace_pk"]
-        original_chunk = self.chunk_size
-        # A trace carries all its spans: read fewer traces per chunk.
-        self.chunk_size = max(20, original_chunk // 20)
-        try:
-            for rows in self.pk_chunks(self.queryset(), fields):
-                trace_pks = [row[0] for row in rows]
-                roots = {row[-1] for row in rows}
-                spans = list(
-                    Span.objects.filter(trace_id__in=trace_pks)
-                    .annotate(trace_pk=F("trace_id"))
-                    .order_by("trace_id", "start_time", "id")
-                    .values("pk", *span_values)
-                )
-                annotations = _annotations([s["pk"] for s in spans])
-                golds = _gold([s["pk"] for s in spans if s["span_id"] in roots or not s["parent_span_id"]])
-                by_trace: dict[int, list[dict]] = {}
-                for span in spans:
-                    by_trace.setdefault(span["trace_pk"], []).append(span)
-                out = []
-                for row in rows:
-                    tree = by_trace.get(row[0], [])
-                    root_span_id = row[-1]
-                    root = next((s for s in tree if s["span_id"] == root_span_id), None) or next(
-                        (s for s in tree if not s["parent_span_id"]), None
-                    )
-                    extra = (
-                        root["input"] if root else None,
-                        root["output"] if root else None,
-                        root["expected"] if root else None,
-                        *(golds.get(root["pk"], NO_GOLD) if root else NO_GOLD),
-                        [_span_dict(s, annotations.get(s["pk"])) for s in tree],
-                    )
-                    out.append(row[1:-1] + extra)
-                yield Batch(rows=out)
-        finally:
-            self.chunk_size = original_chunk
+    def _batch(self, rows: list[tuple], *, lines: bool) -> Batch:
+        keys = tuple(ANNOTATIONS.values()) if self.lists else ()
+        empty = tuple([] for _ in keys)
+        annotations = _annotations([row[0] for row in rows])
+        golds = _gold([row[0] for row in rows])
+        provided = provided_values(self.providers, [[row[0]] for row in rows], annotations) if self.providers \
+            else None
+        out = []
+        for i, row in enumerate(rows):
+            found = annotations.get(row[0])
+            extra = (tuple(found.get(key) or [] for key in keys) if found else empty) + golds.get(row[0], NO_GOLD)
+            if provided is not None:
+                extra += provided[i]
+            out.append(extra if lines else row[1:] + extra)
+        return Batch(rows=out, lines=[row[1] for row in rows] if lines else None)
 
 
 class DatasetSource(JobSource):
@@ -383,60 +354,26 @@ class DatasetSource(JobSource):
             yield Batch(rows=chunk)
 
 
-SOURCES: dict[str, type[JobSource]] = {
+SOURCES: dict[str, Callable[..., JobSource]] = {
     ExportSource.SPANS: SpanSource,
-    ExportSource.TRACES: TraceSource,
     ExportSource.DATASET: DatasetSource,
 }
 
 
-_DONE = object()
+def _traces_source(job: ExportJob, *, chunk_size: int) -> JobSource:
+    from .trace_rows import TraceSource
+
+    return TraceSource(job, chunk_size=chunk_size)
 
 
-def prefetched(make_batches: Callable[[], Iterator[Batch]], *, depth: int = 2) -> Iterator[Batch]:
-    """Read batches in a thread with its own database connection (and server-side cursor), at most
-    `depth` ahead, so the database produces the next chunk while this thread encodes the current
-    one. Only for committed data: the reader's connection does not see an open transaction's rows."""
-    channel: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
+def _scores_source(job: ExportJob, *, chunk_size: int) -> JobSource:
+    from .score_rows import ScoreRowSource
 
-    def put(item) -> bool:
-        while not stop.is_set():
-            try:
-                channel.put(item, timeout=0.2)
-                return True
-            except queue.Full:
-                continue
-        return False
+    return ScoreRowSource(job, chunk_size=chunk_size)
 
-    def reader() -> None:
-        try:
-            # Inside a transaction the server-side cursor is not WITH HOLD: PostgreSQL streams rows as
-            # it produces them instead of materialising the whole result before the first fetch.
-            # This thread's connection is its own, so the job's progress writes stay visible.
-            with transaction.atomic():
-                for batch in make_batches():
-                    if not put(batch):
-                        return
-            put(_DONE)
-        except BaseException as exc:  # handed to the consumer, which raises it
-            put(exc)
-        finally:
-            connections.close_all()  # this thread's connections only
 
-    thread = threading.Thread(target=reader, name="export-reader", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = channel.get()
-            if item is _DONE:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        thread.join(timeout=60)
+SOURCES[ExportSource.TRACES] = _traces_source
+SOURCES[ExportSource.SCORES] = _scores_source
 
 
 def source_for(job: ExportJob, *, chunk_size: int) -> JobSource:

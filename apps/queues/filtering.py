@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from apps.core.exceptions import ApplicationError
+from apps.core.filters import filterset_errors
 from apps.projects.models import Project
 from apps.traces.models import Span, Trace
 
@@ -15,7 +16,7 @@ def filter_errors(filter_cls, *, params: dict, queryset: QuerySet) -> tuple[dict
 
     params = {k: v for k, v in params.items() if k != "project"}
     fs = filter_cls(data=params, queryset=queryset)
-    errors = {k: list(v) for k, v in fs.form.errors.items()} if not fs.is_valid() else {}
+    errors = filterset_errors(fs) if not fs.is_valid() else {}
     for key in sorted(set(params) - filter_parameter_names(filter_cls)):
         errors[key] = ["Unknown filter."]
     return errors, fs

@@ -254,7 +254,7 @@ def filter_parameter_names(filterset_class) -> set[str]:
 
     Use it to reject unknown keys (`set(data) - filter_parameter_names(SpanFilter)`); the form's
     field names alone miss the range suffixes. Errors of a range filter are keyed by its name
-    (`start_time`)."""
+    (`start_time`) in `filterset.errors`; `apps.core.filters.filterset_errors` names the parameter."""
     names: set[str] = set()
     form = filterset_class(data={}, queryset=filterset_class._meta.model.objects.none()).form
     for name, form_field in form.fields.items():

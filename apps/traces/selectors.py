@@ -10,6 +10,7 @@ from typing import Any
 from django.db.models import Case, F, OuterRef, QuerySet, Subquery, Value, When
 
 from apps.core.exceptions import ApplicationError, not_found
+from apps.core.filters import filterset_errors
 
 from .columns import SPAN_LIGHT_FIELDS
 from .filters import SpanFilter, TraceFilter
@@ -36,7 +37,7 @@ def _filtered(filterset_class, data: Mapping[str, Any] | None, queryset: QuerySe
     filterset = filterset_class(data=data or {}, queryset=queryset)
     if not filterset.is_valid():
         raise ApplicationError(
-            "Invalid filters.", fields={name: list(messages) for name, messages in filterset.errors.items()}
+            "Invalid filters.", fields=filterset_errors(filterset)
         )
     return filterset.qs
 

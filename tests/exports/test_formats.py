@@ -9,7 +9,6 @@ import json
 import pandas as pd
 import pyarrow.csv as pacsv
 import pyarrow.json as pajson
-import pyarrow.parquet as pq
 import pytest
 
 from apps.exports.formats.csv import neutralise
@@ -65,20 +64,6 @@ def test_csv_flattens_neutralises_and_reads_back(project, annotated_spans):
 def test_csv_neutralise_every_formula_prefix(cell):
     assert neutralise(cell) == "'" + cell
     assert neutralise("plain") == "plain"
-
-
-def test_parquet_reads_back_with_pandas_and_pyarrow(project, annotated_spans):
-    job = run(project, format="parquet")
-    assert job.status == "succeeded", job.error
-    parquet_file = pq.ParquetFile(as_buffer(job))
-    assert parquet_file.metadata.num_rows == 3
-    assert parquet_file.schema_arrow.field("start_time").type.tz == "UTC"
-    frame = pd.read_parquet(as_buffer(job))
-    first = frame.set_index("span_id").loc["s-1"]
-    assert json.loads(first["metadata"]) == {"customer": {"tier": "gold"}, "region": "eu"}
-    assert json.loads(first["scores"])[0]["config"] == "helpful"
-    assert first["is_error"] == False  # noqa: E712 - numpy bool
-    assert str(frame["start_time"].dtype).startswith("datetime64")
 
 
 def test_parquet_refuses_gzip(project):

@@ -138,7 +138,7 @@ def test_bad_filters_answer_400_naming_the_field(key_client, project):
     client = key_client(project, scopes=["read"])
     for params, field in [
         ({"has_error": "perhaps"}, "has_error"),
-        ({"start_time_after": "not a date"}, "start_time"),
+        ({"start_time_after": "not a date"}, "start_time_after"),
         ({"span_type": "robot"}, "span_type"),
         ({"metadata": "nocolon"}, "metadata"),
         ({"cursor": "!!garbage"}, "cursor"),

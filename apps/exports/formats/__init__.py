@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from apps.core.exceptions import ApplicationError
 
-from .base import Batch, Column, Problem, SourceMeta, Writer
+from .base import Batch, Column, Problem, SourceMeta, Writer, WriterRestart
 from .csv import CSVWriter
 from .jsonl import JSONLWriter
 from .openai_chat import OpenAIChatWriter
@@ -33,4 +33,4 @@ def file_extension(name: str, *, gzip: bool) -> str:
     return writer_for(name).extension + (".gz" if gzip else "")
 
 
-__all__ = ["Batch", "Column", "Problem", "SourceMeta", "Writer", "WRITERS", "writer_for", "file_extension"]
+__all__ = ["Batch", "Column", "Problem", "SourceMeta", "Writer", "WriterRestart", "WRITERS", "writer_for", "file_extension"]

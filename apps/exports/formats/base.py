@@ -24,6 +24,12 @@ class Column:
     name: str
     kind: str
     nullable: bool = True
+    # CSV: write the value as one text cell (a string as itself, else its JSON) instead of dotted columns.
+    as_text: bool = False
+    # CSV: only the dotted columns of its keys (`score.<config>.<reviewer>`), never a column of its own.
+    spread: bool = False
+    # CSV: no cell for an empty value, so a file where it is always empty has no such column (gold).
+    optional: bool = False
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -48,6 +54,15 @@ class Batch:
     rows: list[tuple]
     # JSON objects rendered by the database, one a row; `rows` then holds only the columns after them.
     lines: list[str] | None = None
+
+
+class WriterRestart(Exception):
+    """A writer found, after writing, that the file's schema cannot hold a later batch: the job writes
+    the file again from the start with a new writer built with `hints` (see formats.parquet)."""
+
+    def __init__(self, *, hints: dict, reason: str):
+        super().__init__(reason)
+        self.hints = hints
 
 
 @dataclass
@@ -76,12 +91,19 @@ class Writer:
     content_type = "application/octet-stream"
     supports_gzip = True
     accepts_json_lines = False  # may be given Batch.lines (see sources.SpanSource.batches)
+    # What rows the source builds (sources.JobSource.layout): "nested" keeps annotations as lists;
+    # "table" adds one column per score config; "flat" (CSV) has those columns instead of the lists.
+    layout = "nested"
 
     def __init__(self, fh: BinaryIO, meta: SourceMeta):
         self.fh = fh
         self.meta = meta
         self.problems: list[Problem] = []
         self.rows_written = 0
+
+    def lines_options(self, source) -> dict:
+        """Before the first batch of database-rendered lines: how the source renders them."""
+        return {}
 
     def write_batch(self, batch: Batch) -> None:  # pragma: no cover - every format overrides
         raise NotImplementedError

@@ -1,5 +1,9 @@
 """CSV: nested objects flattened to dotted columns, lists kept as JSON text, formula cells neutralised.
 
+The rows are the "flat" layout of the source (sources.JobSource): one `score.<config>` column per
+score config (the mean), `latest_comment`, `expected` (the correction) and, when asked
+(`options.reviewer_scores`), `score.<config>.<reviewer>`; no JSON list of scores or comments.
+
 The header must list every column, and a later row may bring a new metadata key, so rows are
 spooled (flattened, one JSON line each) to a local temporary file while the column set is
 collected; `close()` writes the header and then streams the spool. Memory stays flat; the cost is
@@ -51,11 +55,15 @@ def cell_text(value) -> str:
 class CSVWriter(Writer):
     extension = "csv"
     content_type = "text/csv"
+    layout = "flat"
 
     def __init__(self, fh, meta):
         super().__init__(fh, meta)
         self.names = [c.name for c in meta.columns]
         self.converters = [python_value(c.kind) for c in meta.columns]
+        self.as_text = [c.as_text for c in meta.columns]
+        self.spread = [c.spread for c in meta.columns]
+        self.optional = [c.optional for c in meta.columns]
         self.header: dict[str, None] = {}  # ordered set
         fd, self.spool_path = tempfile.mkstemp(prefix="assay-csv-", suffix=".spool", dir=temp_dir())
         self.spool = os.fdopen(fd, "wb", buffering=1 << 20)
@@ -65,8 +73,15 @@ class CSVWriter(Writer):
         lines = []
         for row in batch.rows:
             flat: dict = {}
-            for name, convert, value in zip(self.names, self.converters, row, strict=True):
-                flatten(name, convert(value), flat)
+            for name, convert, as_text, spread, optional, value in zip(
+                    self.names, self.converters, self.as_text, self.spread, self.optional, row, strict=True):
+                value = convert(value)
+                if optional and value is None:
+                    continue
+                if as_text:
+                    flat[name] = value if value is None or isinstance(value, str) else dumps_json(value)
+                elif not spread or isinstance(value, dict) and value:
+                    flatten(name, value, flat)
             for key in flat:
                 if key not in header:
                     header[key] = None

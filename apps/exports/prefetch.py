@@ -1,0 +1,59 @@
+"""Reading an export's batches one chunk ahead, in a thread with its own database connection."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterator
+
+from django.db import connections, transaction
+
+from .formats.base import Batch
+
+_DONE = object()
+
+
+def prefetched(make_batches: Callable[[], Iterator[Batch]], *, depth: int = 2) -> Iterator[Batch]:
+    """Read batches in a thread with its own database connection (and server-side cursor), at most
+    `depth` ahead, so the database produces the next chunk while this thread encodes the current
+    one. Only for committed data: the reader's connection does not see an open transaction's rows."""
+    channel: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                channel.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def reader() -> None:
+        try:
+            # Inside a transaction the server-side cursor is not WITH HOLD: PostgreSQL streams rows as
+            # it produces them instead of materialising the whole result before the first fetch.
+            # This thread's connection is its own, so the job's progress writes stay visible.
+            with transaction.atomic():
+                for batch in make_batches():
+                    if not put(batch):
+                        return
+            put(_DONE)
+        except BaseException as exc:  # handed to the consumer, which raises it
+            put(exc)
+        finally:
+            connections.close_all()  # this thread's connections only
+
+    thread = threading.Thread(target=reader, name="export-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = channel.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=60)
