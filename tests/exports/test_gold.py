@@ -48,9 +48,11 @@ def test_trace_export_takes_the_root_spans_gold(project, gold):
     assert rows[gold.items[1].span.trace.trace_id]["gold"] is None
 
 
-def test_parquet_carries_gold_as_json_text(project, gold):
+def test_parquet_carries_gold_as_a_typed_struct(project, gold):
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pq.read_table(io.BytesIO(read_file(run(project, format="parquet")))).to_pylist()
-    row = next(r for r in table if r["span_id"] == gold.items[0].span.span_id)
-    assert json.loads(row["gold"]) == {"tone": "rude", "quality": 6.0}
+    table = pq.read_table(io.BytesIO(read_file(run(project, format="parquet"))))
+    assert pa.types.is_struct(table.schema.field("gold").type)
+    row = next(r for r in table.to_pylist() if r["span_id"] == gold.items[0].span.span_id)
+    assert {k: v for k, v in row["gold"].items() if v is not None} == {"tone": "rude", "quality": 6.0}
