@@ -99,20 +99,25 @@ def redis_broker(redis_url, transactional_db):
         conn.default_channel.client.flushdb()
 
 
+def _database_url_of_this_process() -> str:
+    """The test database, for a worker subprocess to connect to (a file on SQLite)."""
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
 def test_a_worker_killed_mid_export_leaves_no_file_and_the_job_is_retried(
     redis_broker, project, settings, tmp_path
 ):
-    if connection.vendor != "postgresql":
-        pytest.skip("the worker subprocess shares the test database: run with DATABASE_URL=postgres://…")
     settings.EXPORTS_STALE_AFTER_SECONDS = 2
     settings.EXPORTS_MAX_ATTEMPTS = 2
     _spans(project, 40)
     export_root = django_settings.STORAGES["exports"]["OPTIONS"]["location"]
-    db = connection.settings_dict
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.exports.worker_settings",
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        "DATABASE_URL": _database_url_of_this_process(),
         "REDIS_URL": redis_broker,
         "EXPORTS_LOCAL_ROOT": export_root,
         "EXPORTS_TMP_DIR": str(tmp_path / "worker-tmp"),
