@@ -85,16 +85,18 @@ def test_read_key_cannot_write(project, make_queue, key_client):
 
 
 def test_reviewer_flow_next_submit_skip(project, make_queue, member):
-    queue = make_queue(3, reviewers_per_item=1)
-    alice, bob = session(member(project)), session(member(project))
+    queue = make_queue(4, reviewers_per_item=1)
+    bob_user = member(project)
+    alice, bob = session(member(project)), session(bob_user)
     a = alice.post(f"/api/v1/review-queues/{queue.pk}/next/").json()
     b = bob.post(f"/api/v1/review-queues/{queue.pk}/next/").json()
     assert a["item"]["id"] != b["item"]["id"]
-    assert a["progress"]["total"] == 3
+    assert a["progress"]["total"] == 4
     res = alice.post(f"/api/v1/review-queues/{queue.pk}/items/{a['item']['id']}/submit/",
                      {"scores": {"correct": True, "tone": "kind"}, "comment": "fine"}, format="json")
     assert res.status_code == 200, res.json()
-    assert res.json()["next"]["id"] not in (a["item"]["id"], b["item"]["id"])
+    alice_next = res.json()["next"]["id"]
+    assert alice_next not in (a["item"]["id"], b["item"]["id"])
     assert res.json()["progress"]["complete"] == 1
     res = alice.post(f"/api/v1/review-queues/{queue.pk}/items/{b['item']['id']}/submit/",
                      {"scores": {"correct": True}}, format="json")
@@ -102,8 +104,11 @@ def test_reviewer_flow_next_submit_skip(project, make_queue, member):
     res = alice.post(f"/api/v1/review-queues/{queue.pk}/items/{res.json().get('id', a['item']['id'])}/submit/",
                      {"scores": {"tone": "weird"}}, format="json")
     assert res.status_code == 400 and "scores.tone" in res.json()["fields"]
+    # Skipping offers bob the one item nobody holds: not the skipped one, not alice's, not the done one.
     nxt = bob.post(f"/api/v1/review-queues/{queue.pk}/items/{b['item']['id']}/skip/").json()["next"]
-    assert nxt is None or nxt["id"] != b["item"]["id"]
+    untouched = queue.items.exclude(pk__in=[a["item"]["id"], b["item"]["id"], alice_next]).get()
+    assert nxt is not None and nxt["id"] == untouched.pk
+    assert ReviewItem.objects.get(pk=untouched.pk).reserved_by == bob_user
 
 
 def test_reviewing_needs_a_user_not_a_key(project, make_queue, key_client):

@@ -1,7 +1,7 @@
 import pytest
 
 from apps.projects.models import Role
-from apps.reviews.models import Comment, Correction, Score, ScoreConfig, TagEvent
+from apps.reviews.models import Comment, Correction, Feedback, Score, ScoreConfig, TagEvent
 from apps.reviews.services import tag_add
 from apps.traces.models import SpanTag
 from tests import factories
@@ -214,9 +214,15 @@ def test_feedback_id_makes_retries_idempotent(project, key_client, span, configs
     assert Score.objects.count() == 1 and Comment.objects.count() == 1
     changed = client.post(FEEDBACK, {**body, "comment": "different"}, format="json")
     assert changed.status_code == 409 and "feedback_id" in changed.json()["fields"]
-    # Ids are per project.
-    factories.SpanFactory(trace=factories.TraceFactory(project=factories.ProjectFactory(slug="third")))
-    assert Comment.objects.count() == 1
+    # Ids are per project: the same id sent by another project's key records that project's feedback.
+    third = factories.ProjectFactory(slug="third")
+    factories.SpanFactory(trace=factories.TraceFactory(project=third, trace_id="t-3"), span_id="root-1")
+    factories.ScoreConfigFactory(project=third, name="thumbs", boolean=True)
+    theirs = key_client(third).post(FEEDBACK, body, format="json")
+    assert theirs.status_code == 201 and "Idempotent-Replayed" not in theirs, theirs.content
+    assert theirs.json()["trace_id"] == "t-3"
+    assert Comment.objects.count() == 2 and Comment.objects.filter(span__project=third).count() == 1
+    assert Feedback.objects.filter(feedback_id="fb-1").count() == 2
 
 
 def test_session_member_feedback_is_human_by_default(project, member, api_client, span, configs):
@@ -248,15 +254,12 @@ def test_feedback_only_key_can_send_end_user_feedback_and_nothing_else(project, 
         client.get("/api/v1/traces/t-1/annotations/"),
     ]
     assert [r.status_code for r in refused] == [403] * len(refused)
-    # Every other app's endpoints that exist refuse it too.
-    from django.urls import Resolver404, resolve
+    # Every other app's endpoints refuse it too (a route that disappears fails here: update the list).
+    from django.urls import resolve
 
-    for path in ("/api/v1/datasets/", "/api/v1/exports/", "/api/v1/review-queues/", "/api/v1/views/",
-                 "/api/v1/trace-views/"):
-        try:
-            resolve(path)
-        except Resolver404:
-            continue
+    for path in ("/api/v1/datasets/", "/api/v1/exports/", "/api/v1/review-queues/", "/api/v1/trace-views/",
+                 "/api/v1/share-links/"):
+        assert resolve(path).url_name.endswith("-list"), path
         assert client.get(path).status_code == 403, path
         assert client.post(path, {}, format="json").status_code == 403, path
     otlp = client.post("/v1/traces", b"{}", content_type="application/json")
