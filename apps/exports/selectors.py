@@ -4,15 +4,11 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from .models import ExportJob, ExportSchedule
+from .models import ExportJob
 
 
 def export_jobs_for_projects(*, projects) -> QuerySet[ExportJob]:
     return ExportJob.objects.filter(project__in=projects).select_related("project", "requested_by", "schedule")
-
-
-def export_schedules_for_projects(*, projects) -> QuerySet[ExportSchedule]:
-    return ExportSchedule.objects.filter(project__in=projects).select_related("project", "dataset")
 
 
 def export_job_status(job: ExportJob) -> dict:

@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 
 from apps.core.exceptions import ApplicationError, not_found
 
-from .filters import SpanFilter, TraceFilter
+from .filters import SpanFilter
 from .models import Span, Trace
 
 # Columns of a span that are cheap to load for every span of a tree (no input/output/metadata JSON).
@@ -43,11 +43,6 @@ def _filtered(filterset_class, data: Mapping[str, Any] | None, queryset: QuerySe
             "Invalid filters.", fields={name: list(messages) for name, messages in filterset.errors.items()}
         )
     return filterset.qs
-
-
-def trace_list(*, projects, filters: Mapping[str, Any] | None = None) -> QuerySet[Trace]:
-    """Traces of `projects` matching TraceFilter `filters`; ApplicationError (400) naming bad fields."""
-    return _filtered(TraceFilter, filters, traces_visible(projects=projects))
 
 
 def span_list(*, projects, filters: Mapping[str, Any] | None = None) -> QuerySet[Span]:

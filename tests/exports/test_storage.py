@@ -88,7 +88,7 @@ def test_a_reader_sees_the_old_file_or_the_whole_new_one_never_a_part(settings, 
             replace(src, dst)
 
         monkeypatch.setattr(os, "replace", cross_device)
-    sizes, stop = set(), threading.Event()
+    sizes, watching, stop = set(), threading.Event(), threading.Event()
 
     def watch():
         while not stop.is_set():
@@ -96,10 +96,12 @@ def test_a_reader_sees_the_old_file_or_the_whole_new_one_never_a_part(settings, 
                 sizes.add(os.stat(target).st_size)
             except FileNotFoundError:
                 sizes.add(None)
+            watching.set()
 
     watcher = threading.Thread(target=watch)
     watcher.start()
     try:
+        assert watching.wait(timeout=10)
         storage.publish(local_path=path, key=key)
     finally:
         stop.set()
