@@ -117,7 +117,7 @@ def test_analytics_page_renders_escaped_svg(project, make_queue, member):
     assert 'data-config="correct"' in html
 
 
-def test_dashboard_panel(project, make_queue, member):
+def test_admin_dashboard_shows_queue_progress_distributions_agreement_and_reviewers(project, make_queue, member):
     queue = make_queue(2, name="Dash queue", reviewers_per_item=2)
     users = [member(project), member(project)]
     for user, verdict in zip(users, (True, False), strict=True):
