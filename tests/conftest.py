@@ -156,6 +156,25 @@ def member():
 
 
 @pytest.fixture
+def client_as(member):
+    """client_as(role, project) -> an APIClient signed in (a real session) as a new member with that role
+    in the project; client_as(user=u) signs in an existing user. For admin pages and the API alike;
+    the user is `client.user`."""
+
+    def make(role: str | None = None, project=None, *, user=None, username: str | None = None) -> APIClient:
+        if user is None:
+            user = member(project, role=role or Role.REVIEWER, username=username)
+        elif role is not None:
+            membership_set(project=project, user=user, role=role)
+        client = APIClient()
+        client.force_login(user)
+        client.user = user
+        return client
+
+    return make
+
+
+@pytest.fixture
 def http_as(live_server):
     """http_as(user) -> an httpx.Client signed in as `user` on the live server (a real session
     cookie and a CSRF token), for tests that drive concurrent clients over HTTP."""

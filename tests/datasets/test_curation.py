@@ -25,10 +25,8 @@ def dataset(project):
 
 
 @pytest.fixture
-def curator_client(project, member):
-    client = APIClient()
-    client.force_login(member(project, role="curator"))
-    return client
+def curator_client(client_as, project):
+    return client_as("curator", project)
 
 
 def make_span(project, **kwargs):
