@@ -360,3 +360,36 @@ def test_trace_detail_api_carries_each_spans_annotations(project, key_client):
     (root,) = body["spans"]
     assert root["annotations"]["scores"][0]["config"] == "thumbs"
     assert root["annotations"]["comments"][0]["text"] == "needs a source"
+
+
+def test_documented_score_filters(project, key_client, span, configs, member):
+    """docs/api.md `GET /api/v1/scores/`: config, source, span_id, trace_id, author, label, value_gte,
+    value_lte, created_after, created_before."""
+    from apps.reviews.services import score_record
+
+    child = factories.SpanFactory(trace=span.trace, span_id="child-2", parent_span_id="root-1")
+    rita = member(project, username="rita")
+    score_record(span=span, config=configs["helpful"], value=8, author=rita)
+    score_record(span=child, config=configs["helpful"], value=2, source="api")
+    score_record(span=span, config=configs["correct"], label="partially", source="automated")
+    client = key_client(project, scopes=("read",))
+
+    def found(**params):
+        response = client.get("/api/v1/scores/", params)
+        assert response.status_code == 200, response.json()
+        return sorted((s["config"], s["value"], s["source"]) for s in response.json()["results"])
+
+    helpful_rita, helpful_api, correct = ("helpful", 8.0, "human"), ("helpful", 2.0, "api"), ("correct", 0.5, "automated")
+    assert found(config="helpful") == sorted([helpful_rita, helpful_api])
+    assert found(source="automated") == [correct]
+    assert found(span_id="child-2") == [helpful_api]
+    assert found(trace_id=span.trace.trace_id) == sorted([helpful_rita, helpful_api, correct])
+    assert found(trace_id="nope") == []
+    assert found(author="rita") == [helpful_rita]
+    assert found(label="partially") == [correct]
+    assert found(value_gte=5) == [helpful_rita]
+    assert found(value_lte=5) == sorted([helpful_api, correct])
+    assert found(created_after="2999-01-01T00:00:00Z") == []
+    assert len(found(created_before="2999-01-01T00:00:00Z")) == 3
+    bad = client.get("/api/v1/scores/", {"value_gte": "lots"})
+    assert bad.status_code == 400 and "value_gte" in bad.json()["fields"]
