@@ -235,3 +235,31 @@ def test_assign_and_unassign_through_the_items_api(project, other_project, make_
     assert res.status_code == 403
     res = lead.patch(url, {"assignee": None}, format="json")
     assert res.status_code == 200 and res.json()["assignee"] is None
+
+
+def test_admins_edit_and_delete_a_queue_reviewers_and_other_projects_cannot(project, other_project, make_queue,
+                                                                          configs, client_as, key_client):
+    queue = make_queue(2, name="Refunds")
+    url = f"/api/v1/review-queues/{queue.pk}/"
+    reviewer, admin = client_as("reviewer", project), client_as("admin", project)
+    assert reviewer.patch(url, {"name": "Mine now"}, format="json").status_code == 403
+    assert reviewer.delete(url).status_code == 403
+    outsider = client_as("admin", other_project)
+    assert outsider.patch(url, {"name": "Theirs"}, format="json").status_code == 404
+    assert outsider.delete(url).status_code == 404
+
+    edited = admin.patch(url, {"name": "Refund answers", "instructions": "Check **dates**", "reviewers_per_item": 2,
+                               "score_configs": ["correct"], "assignees": [reviewer.user.username]}, format="json")
+    assert edited.status_code == 200, edited.json()
+    queue.refresh_from_db()
+    assert (queue.name, queue.instructions, queue.reviewers_per_item) == ("Refund answers", "Check **dates**", 2)
+    assert [c.name for c in queue.score_configs.all()] == ["correct"]
+    assert [u.username for u in queue.assignees.all()] == [reviewer.user.username]
+    assert admin.get(url).json()["name"] == "Refund answers"
+
+    span_ids = list(queue.items.values_list("span_id", flat=True))
+    assert admin.delete(url).status_code == 204
+    assert not ReviewQueue.objects.filter(pk=queue.pk).exists()
+    assert not ReviewItem.objects.filter(queue_id=queue.pk).exists()
+    assert project.spans.filter(pk__in=span_ids).count() == 2  # the traces stay
+    assert admin.get(url).status_code == 404
