@@ -125,7 +125,7 @@ REST_FRAMEWORK = {
         "apps.projects.authentication.ProjectAPIKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["apps.core.permissions.IsProjectMember"],
+    "DEFAULT_PERMISSION_CLASSES": ["apps.projects.api_permissions.IsProjectMember"],
     # One layer bounds every parsed body: size, depth, lone surrogates, U+0000 (apps/core/parsing.py).
     "DEFAULT_PARSER_CLASSES": [
         "apps.core.parsing.BoundedJSONParser",

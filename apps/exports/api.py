@@ -9,8 +9,8 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from apps.audit.services import audit_actor
-from apps.core.api import ProjectScopedViewMixin, request_projects
 from apps.core.schema import error
+from apps.projects.api_scope import ProjectScopedViewMixin, request_projects
 
 from .admin_views import download_response
 from .models import ExportFormat, ExportJob, ExportSource

@@ -1,8 +1,8 @@
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
-from apps.core.admin import ProjectScopedAdmin, ProjectScopedInline, policy_action
 from apps.core.exceptions import ApplicationError
+from apps.projects.admin_scope import ProjectScopedAdmin, ProjectScopedInline, policy_action
 
 from .models import Membership, Project, ProjectAPIKey
 from .services import api_key_create

@@ -8,10 +8,10 @@ from django.utils.html import format_html
 from import_export.admin import ImportExportMixin
 from import_export.forms import ConfirmImportForm, ImportForm
 
-from apps.core.admin import ProjectScopedAdmin
 from apps.core.exceptions import ApplicationError
 from apps.core.json_preview import json_preview
 from apps.core.markdown import render_markdown
+from apps.projects.admin_scope import ProjectScopedAdmin
 from apps.projects.models import Project
 
 from . import admin_views

@@ -1,5 +1,5 @@
-"""What `make run` runs after migrating: `ensure_admin` (the development admin) and `run_all` (web,
-worker and beat in one terminal; here with Popen replaced, so no process is started)."""
+"""`run_all`, what `make run` ends with: web, worker and beat in one terminal (here with Popen replaced,
+so no process is started). `ensure_admin` moved with the project commands: tests/projects/test_commands.py."""
 
 from __future__ import annotations
 
@@ -7,52 +7,9 @@ import signal
 import sys
 from io import StringIO
 
-import pytest
-from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
 from apps.core.management.commands import run_all
-from apps.projects.models import Membership, Role
-from tests import factories
-
-
-def _ensure_admin(*args) -> str:
-    out = StringIO()
-    call_command("ensure_admin", *args, stdout=out)
-    return out.getvalue()
-
-
-@pytest.mark.django_db
-def test_ensure_admin_creates_a_superuser_once_prints_a_working_password_and_admins_every_project():
-    factories.ProjectFactory(slug="acme"), factories.ProjectFactory(slug="shop")
-    line = _ensure_admin().strip().splitlines()[-1]
-    assert line.startswith("Admin login: admin / ")
-    password = line.removeprefix("Admin login: admin / ")
-    user = get_user_model().objects.get(username="admin")
-    assert user.check_password(password) and user.is_superuser and user.is_staff
-    assert {(m.project.slug, m.role) for m in Membership.objects.filter(user=user)} == {
-        ("acme", Role.ADMIN), ("shop", Role.ADMIN)}
-
-    # A second run keeps the password, and makes the admin an admin of projects added since.
-    factories.ProjectFactory(slug="later")
-    again = _ensure_admin()
-    assert "exists (password unchanged" in again and password not in again
-    user.refresh_from_db()
-    assert user.check_password(password)
-    assert Membership.objects.filter(user=user, role=Role.ADMIN).count() == 3
-    assert get_user_model().objects.filter(username="admin").count() == 1
-
-
-@pytest.mark.django_db
-def test_ensure_admin_sets_a_given_password_and_raises_a_lower_role_to_admin(project):
-    _ensure_admin("--username", "root", "--password", "first-pass-123")
-    user = get_user_model().objects.get(username="root")
-    Membership.objects.filter(user=user, project=project).update(role=Role.VIEWER)
-    assert "Admin login: root / second-pass-456" in _ensure_admin("--username", "root", "--password",
-                                                                  "second-pass-456")
-    user.refresh_from_db()
-    assert not user.check_password("first-pass-123") and user.check_password("second-pass-456")
-    assert Membership.objects.get(user=user, project=project).role == Role.ADMIN
 
 
 class FakeProcess:
