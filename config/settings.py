@@ -5,16 +5,8 @@ filesystem broker, exports to a local folder. Production is config.settings_prod
 """
 
 from datetime import timedelta
-from pathlib import Path
 
-import environ
-
-BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = BASE_DIR / "var"
-VAR_DIR.mkdir(exist_ok=True)
-
-env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+from config.env import BASE_DIR, VAR_DIR, env
 
 DEBUG = env.bool("DEBUG", default=True)
 # Only the embedded development default has a key; production refuses it (and any weak key).
@@ -112,82 +104,28 @@ STATIC_URL = "static/"
 STATIC_ROOT = env.path("STATIC_ROOT", default=str(VAR_DIR / "static"))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
-EXPORTS_STORAGE_BACKEND = env("EXPORTS_STORAGE_BACKEND", default="local")
-EXPORTS_LOCAL_ROOT = env.path("EXPORTS_LOCAL_ROOT", default=str(VAR_DIR / "exports"))
-EXPORTS_PREFIX = env("EXPORTS_PREFIX", default="assay-exports")
-if EXPORTS_STORAGE_BACKEND == "s3":
-    _exports_storage = {
-        "BACKEND": "storages.backends.s3.S3Storage",
-        "OPTIONS": {
-            "bucket_name": env("EXPORTS_S3_BUCKET"),
-            "endpoint_url": env("EXPORTS_S3_ENDPOINT_URL", default=None),
-            "region_name": env("EXPORTS_S3_REGION", default=None),
-            "access_key": env("EXPORTS_S3_ACCESS_KEY_ID", default=None),
-            "secret_key": env("EXPORTS_S3_SECRET_ACCESS_KEY", default=None),
-            "file_overwrite": True,
-            "default_acl": None,
-        },
-    }
-else:
-    _exports_storage = {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": str(EXPORTS_LOCAL_ROOT)},
-    }
-# Export jobs: rows per chunk (one progress/heartbeat/cancel check each), when a silent job counts as dead,
-# how many runs a job gets, where files are written before they are published.
-EXPORTS_CHUNK_SIZE = env.int("EXPORTS_CHUNK_SIZE", default=2000)
-EXPORTS_STALE_AFTER_SECONDS = env.int("EXPORTS_STALE_AFTER_SECONDS", default=600)
-EXPORTS_MAX_ATTEMPTS = env.int("EXPORTS_MAX_ATTEMPTS", default=2)
-EXPORTS_MAX_SELECTED = env.int("EXPORTS_MAX_SELECTED", default=500_000)
-EXPORTS_TMP_DIR = env("EXPORTS_TMP_DIR", default="")
-# On PostgreSQL, read the next chunk in a thread while the current one is written.
-EXPORTS_PREFETCH = env.bool("EXPORTS_PREFETCH", default=True)
-# Test-only: seconds to sleep after each chunk, so tests can act on a running export.
-EXPORTS_TEST_CHUNK_DELAY = env.float("EXPORTS_TEST_CHUNK_DELAY", default=0.0)
+# Integrations, one module each (config/settings_parts/): exports storage, Celery, the LLM endpoint.
+from config.settings_parts.celery import *  # noqa: E402,F403
+from config.settings_parts.celery import REDIS_URL  # noqa: E402
+from config.settings_parts.exports import *  # noqa: E402,F403
+from config.settings_parts.exports import EXPORTS_STORAGE  # noqa: E402
+from config.settings_parts.llm import *  # noqa: E402,F403
+
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage",
                 "OPTIONS": {"location": str(VAR_DIR / "media")}},
     "staticfiles": {"BACKEND": env("STATICFILES_BACKEND",
                                    default="django.contrib.staticfiles.storage.StaticFilesStorage")},
-    "exports": _exports_storage,
+    "exports": EXPORTS_STORAGE,
 }
-
-# Jobs: Redis when REDIS_URL is set, else kombu's filesystem transport so one machine needs nothing else.
-REDIS_URL = env("REDIS_URL", default="")
-if REDIS_URL:
-    CELERY_BROKER_URL = REDIS_URL
-    CELERY_RESULT_BACKEND = None
-else:
-    _broker_dir = VAR_DIR / "broker"
-    for _sub in ("queue", "processed", "control"):
-        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_URL = "filesystem://"
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(_broker_dir / "queue"),
-        "data_folder_out": str(_broker_dir / "queue"),
-        "processed_folder": str(_broker_dir / "processed"),
-        "control_folder": str(_broker_dir / "control"),
-        "store_processed": False,
-    }
-CELERY_TASK_ACKS_LATE = True
-CELERY_TASK_REJECT_ON_WORKER_LOST = True
-CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_SERIALIZER = "json"
-CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-# Fixed periodic tasks (beat copies them into django-celery-beat's tables); user schedules live there too.
-CELERY_BEAT_SCHEDULE = {
-    "exports.reap_stale_jobs": {"task": "exports.reap_stale_jobs", "schedule": 60.0},
-}
-CELERY_TASK_ALWAYS_EAGER = False
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "apps.projects.authentication.ProjectAPIKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["apps.core.permissions.IsProjectMember"],
+    "DEFAULT_PERMISSION_CLASSES": ["apps.projects.api_permissions.IsProjectMember"],
     # One layer bounds every parsed body: size, depth, lone surrogates, U+0000 (apps/core/parsing.py).
     "DEFAULT_PARSER_CLASSES": [
         "apps.core.parsing.BoundedJSONParser",
@@ -224,12 +162,6 @@ SPECTACULAR_SETTINGS = {
 # Ingest limits.
 INGEST_MAX_BODY_BYTES = env.int("INGEST_MAX_BODY_BYTES", default=10 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = INGEST_MAX_BODY_BYTES
-
-# OpenAI-compatible endpoint for generation features; never taken from a request.
-LLM_BASE_URL = env("LLM_BASE_URL", default="")
-LLM_API_KEY = env("LLM_API_KEY", default="")
-LLM_MODEL = env("LLM_MODEL", default="")
-LLM_TIMEOUT_SECONDS = env.float("LLM_TIMEOUT_SECONDS", default=60.0)
 
 # Rate limits on the public surfaces (apps/core/throttling.py), "N/s|m|h|d", empty for none. Counted
 # in the default cache: Redis when REDIS_URL is set (shared by all web processes), else per process.
@@ -284,12 +216,3 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
 }
-
-# Secrets kept in the database (export destination credentials) are Fernet-encrypted with this key:
-# comma-separated Fernet keys, the first encrypts (rotation: put the new one first). Unset: derived
-# from SECRET_KEY (rotating SECRET_KEY then loses them). See apps/core/encryption.py.
-ASSAY_FIELD_ENCRYPTION_KEY = env("ASSAY_FIELD_ENCRYPTION_KEY", default="")
-# Stable id of this deployment in export object keys (empty: a random id stored in the database once).
-EXPORTS_DEPLOYMENT_ID = env("EXPORTS_DEPLOYMENT_ID", default="")
-# Hosts a project's S3 destination may name as endpoint URL (comma-separated; empty: any https host).
-EXPORTS_DESTINATION_ENDPOINT_HOSTS = env.list("EXPORTS_DESTINATION_ENDPOINT_HOSTS", default=[])

@@ -34,3 +34,4 @@ LOGGING = {"version": 1, "disable_existing_loggers": False}
 # (tests/core/test_throttling.py), as the suite sends many requests from 127.0.0.1.
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "assay-test"}}
 RATE_LIMITS = dict.fromkeys(RATE_LIMITS, "")  # noqa: F405
+CELERY_BROKER_TRANSPORT = None  # the URL above picks the transport, not the embedded filesystem default

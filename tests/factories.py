@@ -1,12 +1,17 @@
-"""factory_boy factories for every model; each app's section keeps to its own models."""
+"""factory_boy factories, one section per app in dependency order; each section keeps to its app's models."""
 
 import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from apps.datasets.models import Dataset
 from apps.projects.models import Project
+from apps.queues.models import ReviewQueue
+from apps.reviews.models import ScoreConfig
 from apps.traces.models import Span, Trace
+from apps.views.models import TraceView
 
+# ---------------------------------------------------------------- projects
 
 class UserFactory(factory.django.DjangoModelFactory):
     class Meta:
@@ -27,6 +32,8 @@ class ProjectFactory(factory.django.DjangoModelFactory):
     slug = factory.Sequence(lambda n: f"project-{n}")
     name = factory.LazyAttribute(lambda p: p.slug.title())
 
+
+# ---------------------------------------------------------------- traces
 
 class TraceFactory(factory.django.DjangoModelFactory):
     class Meta:
@@ -57,60 +64,7 @@ class SpanFactory(factory.django.DjangoModelFactory):
     metrics = factory.LazyFunction(dict)
 
 
-# ---------------------------------------------------------------- datasets (h4)
-
-from apps.datasets.models import Dataset  # noqa: E402
-
-
-class DatasetFactory(factory.django.DjangoModelFactory):
-    """An empty dataset; add records with `apps.datasets.services.dataset_records_upsert`."""
-
-    class Meta:
-        model = Dataset
-
-    project = factory.SubFactory(ProjectFactory)
-    name = factory.Sequence(lambda n: f"dataset-{n}")
-    description = "Refund questions"
-
-
-# ---------------------------------------------------------------- review queues (h6)
-
-from apps.queues.models import ReviewQueue  # noqa: E402
-
-
-class ReviewQueueFactory(factory.django.DjangoModelFactory):
-    """A queue without items; fill it with `apps.queues.services.review_items_add`."""
-
-    class Meta:
-        model = ReviewQueue
-
-    project = factory.SubFactory(ProjectFactory)
-    name = factory.Sequence(lambda n: f"queue-{n}")
-    instructions = "Check the answer against the **refund policy**."
-
-
-# ---------------------------------------------------------------- trace views (h7)
-
-from apps.views.models import TraceView  # noqa: E402
-
-
-class TraceViewFactory(factory.django.DjangoModelFactory):
-    """A view with one conversation component; pass `spec=` for others (not validated here)."""
-
-    class Meta:
-        model = TraceView
-
-    project = factory.SubFactory(ProjectFactory)
-    name = factory.Sequence(lambda n: f"view-{n}")
-    spec = factory.LazyFunction(
-        lambda: {"version": 1, "components": [{"type": "conversation", "path": ["$.input", "$.output"]}]}
-    )
-
-
-# ---------------------------------------------------------------- reviews (h3)
-
-from apps.reviews.models import ScoreConfig  # noqa: E402
-
+# ---------------------------------------------------------------- reviews
 
 class ScoreConfigFactory(factory.django.DjangoModelFactory):
     """A continuous 0–1 config by default; traits: categorical, multi, boolean, text."""
@@ -137,3 +91,44 @@ class ScoreConfigFactory(factory.django.DjangoModelFactory):
         )
         boolean = factory.Trait(kind="boolean")
         text = factory.Trait(kind="text", max_length=50)
+
+
+# ---------------------------------------------------------------- review queues
+
+class ReviewQueueFactory(factory.django.DjangoModelFactory):
+    """A queue without items; fill it with `apps.queues.services.review_items_add`."""
+
+    class Meta:
+        model = ReviewQueue
+
+    project = factory.SubFactory(ProjectFactory)
+    name = factory.Sequence(lambda n: f"queue-{n}")
+    instructions = "Check the answer against the **refund policy**."
+
+
+# ---------------------------------------------------------------- datasets
+
+class DatasetFactory(factory.django.DjangoModelFactory):
+    """An empty dataset; add records with `apps.datasets.services.dataset_records_upsert`."""
+
+    class Meta:
+        model = Dataset
+
+    project = factory.SubFactory(ProjectFactory)
+    name = factory.Sequence(lambda n: f"dataset-{n}")
+    description = "Refund questions"
+
+
+# ---------------------------------------------------------------- trace views
+
+class TraceViewFactory(factory.django.DjangoModelFactory):
+    """A view with one conversation component; pass `spec=` for others (not validated here)."""
+
+    class Meta:
+        model = TraceView
+
+    project = factory.SubFactory(ProjectFactory)
+    name = factory.Sequence(lambda n: f"view-{n}")
+    spec = factory.LazyFunction(
+        lambda: {"version": 1, "components": [{"type": "conversation", "path": ["$.input", "$.output"]}]}
+    )

@@ -85,9 +85,8 @@ class FeedbackKeyThrottle(AssayRateThrottle):
     scope = "feedback_key"
 
     def identity(self, request, view) -> str | None:
-        from apps.projects.models import ProjectAPIKey
-
-        if isinstance(request.auth, ProjectAPIKey):
+        # request.auth is set only by the project API key authentication (sessions leave it None).
+        if request.auth is not None:
             return f"key-{request.auth.pk}"
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated:

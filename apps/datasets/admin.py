@@ -8,8 +8,8 @@ from django.db.models import OuterRef, Subquery
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from apps.core.admin import ProjectScopedAdmin
 from apps.core.json_preview import json_preview
+from apps.projects.admin_scope import ProjectScopedAdmin
 
 from . import admin_views
 from .models import Dataset, DatasetJob, DatasetVersion

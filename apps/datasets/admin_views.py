@@ -23,10 +23,10 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.views import View
 
-from apps.core.admin import policy_action
 from apps.core.exceptions import ApplicationError
 from apps.core.json_preview import json_preview
 from apps.core.llm import LLM_HELP, llm_configured
+from apps.projects.admin_scope import policy_action
 from apps.projects.permissions import action_role, can, projects_where
 from apps.projects.selectors import projects_for_user
 

@@ -13,10 +13,10 @@ from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
 from apps.audit.services import audit_actor
-from apps.core.api import request_project, request_projects, request_require
 from apps.core.exceptions import ApplicationError, not_found
 from apps.core.pagination import CreatedCursorPagination
 from apps.core.schema import llm_errors
+from apps.projects.api_scope import request_project, request_projects, request_require
 
 from . import selectors, services
 from .models import Dataset, DatasetJob, DatasetRecord, DatasetVersion, DatasetVersionTag

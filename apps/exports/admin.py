@@ -6,9 +6,9 @@ from django.template.defaultfilters import filesizeformat
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from apps.core.admin import ProjectScopedAdmin
 from apps.core.exceptions import ApplicationError
 from apps.core.forms import BoundedJSONFormField
+from apps.projects.admin_scope import ProjectScopedAdmin
 
 from . import admin_views
 from .destinations import (

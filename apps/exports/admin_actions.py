@@ -17,8 +17,8 @@ from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
-from apps.core.admin import policy_action
 from apps.core.exceptions import ApplicationError
+from apps.projects.admin_scope import policy_action
 from apps.projects.models import Project
 from apps.projects.permissions import action_role, can
 

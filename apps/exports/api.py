@@ -9,9 +9,9 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from apps.audit.services import audit_actor
-from apps.core.api import ProjectScopedViewMixin, request_projects
 from apps.core.exceptions import ApplicationError
 from apps.core.schema import error
+from apps.projects.api_scope import ProjectScopedViewMixin, request_projects
 
 from .admin_views import SIDE_FILES, download_response
 from .models import ExportFormat, ExportJob, ExportSource

@@ -6,10 +6,10 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from apps.core.api import request_actor
 from apps.core.exceptions import not_found
 from apps.datasets.api import DatasetScopedView
 from apps.datasets.selectors import dataset_records_at_version, dataset_version_resolve
+from apps.projects.api_scope import request_actor
 from apps.projects.models import ProjectAPIKey
 
 from .lineage import REVISION_FIELDS, dataset_record_lineage

@@ -9,8 +9,8 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from apps.audit.services import audit_actor
-from apps.core.api import ProjectScopedViewMixin, request_projects, request_require
 from apps.core.schema import error
+from apps.projects.api_scope import ProjectScopedViewMixin, request_projects, request_require
 
 from .api import ExportJobSerializer
 from .destinations import export_destination_create, export_destination_delete, export_destination_save

@@ -6,7 +6,6 @@ import gzip as gziplib
 import json
 import logging
 import os
-import time
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -257,7 +256,6 @@ def export_job_run(*, job_id: int) -> ExportJob | None:
         return None
     job = ExportJob.objects.select_related("project", "dataset", "schedule", "destination").get(pk=job_id)
     temp_path = storage.temp_file_for(job.pk)
-    delay = float(_setting("EXPORTS_TEST_CHUNK_DELAY", 0) or 0)
     try:
         source = source_for(job, chunk_size=chunk_size())
         total = source.count()
@@ -275,8 +273,6 @@ def export_job_run(*, job_id: int) -> ExportJob | None:
                         writer.write_batch(batch)
                         rows += len(batch.rows)
                         _heartbeat(job.pk, token, rows=rows, total=total)
-                        if delay:
-                            time.sleep(delay)
                 except WriterRestart as again:
                     writer.abort()
                     raw.seek(0)

@@ -4,8 +4,8 @@ from django.forms.models import BaseInlineFormSet
 from django.urls import path
 from django.utils.html import format_html
 
-from apps.core.admin import ProjectScopedAdmin, ProjectScopedInline, admin_can, policy_action
 from apps.core.exceptions import ApplicationError
+from apps.projects.admin_scope import ProjectScopedAdmin, ProjectScopedInline, admin_can, policy_action
 
 from . import admin_views
 from .models import Membership, Project, ProjectAPIKey, Role

@@ -12,8 +12,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.template.response import TemplateResponse
 
-from apps.core.admin import admin_can
 from apps.core.exceptions import ApplicationError
+from apps.projects.admin_scope import admin_can
 
 from .models import Role
 from .services import member_add

@@ -14,8 +14,8 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.response import Response
 
 from apps.audit.services import audit_actor
-from apps.core.api import request_project
 from apps.core.exceptions import ApplicationError
+from apps.projects.api_scope import request_project
 from apps.queues.models import ReviewQueue
 
 from .models import Membership, ProjectAPIKey, Role

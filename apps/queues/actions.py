@@ -7,9 +7,9 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.html import format_html
 
-from apps.core.admin import policy_action
 from apps.core.exceptions import ApplicationError
 from apps.core.parsing import is_id
+from apps.projects.admin_scope import policy_action
 from apps.projects.permissions import projects_where
 
 from . import services

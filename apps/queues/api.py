@@ -13,12 +13,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.audit.services import audit_actor
-from apps.core.api import ProjectScopedViewMixin, request_projects, request_require
 from apps.core.exceptions import ApplicationError, not_found
 from apps.core.markdown import render_markdown
 from apps.core.pagination import CreatedCursorPagination
 from apps.core.parsing import is_id
 from apps.core.schema import error, paginated, pagination_parameters
+from apps.projects.api_scope import ProjectScopedViewMixin, request_projects, request_require
 from apps.projects.models import ProjectAPIKey
 from apps.traces.models import Span, Trace
 

@@ -10,9 +10,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.audit.services import audit_actor
-from apps.core.api import request_actor, request_projects
 from apps.core.exceptions import ApplicationError, not_found
 from apps.core.parsing import is_id
+from apps.projects.api_scope import request_actor, request_projects
 
 from . import adjudication, disagreement, gold
 from .models import ReviewItem, ReviewQueue

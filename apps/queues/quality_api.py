@@ -13,8 +13,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.audit.services import audit_actor
-from apps.core.api import request_actor, request_projects, request_require
 from apps.core.exceptions import ApplicationError, not_found
+from apps.projects.api_scope import request_actor, request_projects, request_require
 from apps.projects.models import ProjectAPIKey
 
 from . import gold_questions, quality

@@ -263,12 +263,3 @@ def user_may_review(*, queue: ReviewQueue, user) -> bool:
     if user.is_superuser or not queue.assignees.exists():
         return True
     return queue.assignees.filter(pk=user.pk).exists() or can(user, "queue.manage", queue.project)
-
-
-def reviewer_history(*, queue: ReviewQueue, user, limit: int = 1, before_submission: int | None = None):
-    qs = ReviewSubmission.objects.filter(reviewer=user, item__queue=queue)
-    if before_submission is not None:
-        qs = qs.filter(pk__lt=before_submission)
-    return qs.order_by("-id")
-
-

@@ -606,16 +606,6 @@ def review_item_assign(*, item: ReviewItem, assignee, user=None, actor: Any = No
     return item
 
 
-def item_for_project_scope(*, projects: QuerySet, queue_id: int, item_id: int) -> ReviewItem:
-    item = (
-        ReviewItem.objects.select_related("queue", "queue__project")
-        .filter(queue_id=queue_id, pk=item_id, queue__project__in=projects).first()
-    )
-    if item is None:
-        raise not_found()
-    return item
-
-
 @transaction.atomic
 def review_queue_delete(*, queue: ReviewQueue, actor: Any = None) -> None:
     audit_record(actor=actor, action="review_queue.delete", obj=queue, before=audit_snapshot(queue))

@@ -1,19 +1,17 @@
 from __future__ import annotations
 
-from functools import partial
-
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count
-from django.urls import NoReverseMatch, path, reverse
+from django.urls import path, reverse
 from django.utils.html import format_html
 from import_export.admin import ImportExportMixin
 from import_export.forms import ConfirmImportForm, ImportForm
 
-from apps.core.admin import ProjectScopedAdmin
 from apps.core.exceptions import ApplicationError
 from apps.core.json_preview import json_preview
 from apps.core.markdown import render_markdown
+from apps.projects.admin_scope import ProjectScopedAdmin
 from apps.projects.models import Project
 
 from . import admin_views
@@ -211,10 +209,8 @@ class ScoreAdmin(ReadMostlyAdmin):
 
     @admin.display(description="span")
     def span_link(self, obj):
-        try:  # the span page of the traces admin shows the annotation panel beside the span
-            url = reverse("admin:traces_span_change", args=[obj.span_id])
-        except NoReverseMatch:
-            url = reverse("admin:reviews_span_annotate", args=[obj.span_id])
+        # The span page of the traces admin shows the annotation panel beside the span.
+        url = reverse("admin:traces_span_change", args=[obj.span_id])
         return format_html('<a href="{}">{}</a>', url, obj.span.name or obj.span.span_id)
 
     @admin.display(description="value")
@@ -236,8 +232,6 @@ class ScoreAdmin(ReadMostlyAdmin):
                  name="reviews_annotation_panel"),
             path("panel/<int:span_pk>/submit/", site.admin_view(admin_views.annotation_submit_view),
                  name="reviews_annotation_submit"),
-            path("span/<int:span_pk>/", site.admin_view(partial(admin_views.span_annotate_view, admin_site=site)),
-                 name="reviews_span_annotate"),
         ]
         return urls + super().get_urls()
 

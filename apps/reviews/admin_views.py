@@ -1,8 +1,6 @@
-"""Admin screens of the annotation panel: the panel fragment, its JSON save endpoint, a span page."""
+"""Admin screens of the annotation panel: the panel fragment and its JSON save endpoint."""
 
 from __future__ import annotations
-
-import json
 
 from django.http import Http404, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import render
@@ -41,30 +39,6 @@ def annotation_panel_view(request, span_pk: int):
     span = _span_or_404(request, span_pk)
     ctx = _panel_context(request, span)
     return render(request, PANEL_TEMPLATE, {"annotation_panel": ctx})
-
-
-def span_annotate_view(request, span_pk: int, admin_site=None):
-    """A span's own page: its input, output and the annotation panel."""
-    span = _span_or_404(request, span_pk)
-    ctx = annotation_panel_context(request, span)
-    context = {
-        **(admin_site.each_context(request) if admin_site else {}),
-        "title": f"Annotate span {span.name or span.span_id}",
-        "span": span,
-        "input_text": _pretty(span.input),
-        "output_text": _pretty(span.output),
-        "metadata_text": _pretty(span.metadata),
-        "annotation_panel": ctx,
-    }
-    return render(request, "admin/reviews/span_annotate.html", context)
-
-
-def _pretty(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
 
 
 def annotation_submit_view(request, span_pk: int):

@@ -12,12 +12,17 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.audit.services import audit_actor
-from apps.core.api import ProjectScopedViewMixin, request_project, request_projects, request_require
 from apps.core.exceptions import ApplicationError
 from apps.core.markdown import render_markdown
-from apps.core.permissions import IsProjectMember
 from apps.core.schema import error
 from apps.core.throttling import FeedbackAddressThrottle, FeedbackKeyThrottle
+from apps.projects.api_permissions import IsProjectMember
+from apps.projects.api_scope import (
+    ProjectScopedViewMixin,
+    request_project,
+    request_projects,
+    request_require,
+)
 from apps.projects.models import Project, ProjectAPIKey
 from apps.traces.models import Span, Trace
 from apps.traces.selectors import trace_root_span

@@ -29,8 +29,8 @@ from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
 from apps.core import registry
-from apps.core.admin import ProjectScopedAdmin
 from apps.core.parsing import is_id
+from apps.projects.admin_scope import ProjectScopedAdmin
 
 from . import admin_views
 from .columns import SPAN_LIGHT_FIELDS

@@ -31,8 +31,8 @@ from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
-from apps.core.api import request_projects
 from apps.core.pagination import page_size_from_request, page_size_schema_parameter
+from apps.projects.api_scope import request_projects
 
 from . import selectors
 from .columns import SPAN_COLUMNS

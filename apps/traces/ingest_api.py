@@ -20,9 +20,9 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core.api import request_project
 from apps.core.exceptions import ApplicationError
 from apps.core.parsing import JSON_PARSE_DEPTH_MAX, RawBodyParser, json_parse, too_large
+from apps.projects.api_scope import request_project
 
 from . import otlp
 from .ingest import RejectedItem

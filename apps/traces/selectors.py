@@ -13,7 +13,7 @@ from apps.core.exceptions import ApplicationError, not_found
 from apps.core.filters import filterset_errors
 
 from .columns import SPAN_LIGHT_FIELDS
-from .filters import SpanFilter, TraceFilter
+from .filters import SpanFilter
 from .models import Span, Trace
 
 
@@ -40,11 +40,6 @@ def _filtered(filterset_class, data: Mapping[str, Any] | None, queryset: QuerySe
             "Invalid filters.", fields=filterset_errors(filterset)
         )
     return filterset.qs
-
-
-def trace_list(*, projects, filters: Mapping[str, Any] | None = None) -> QuerySet[Trace]:
-    """Traces of `projects` matching TraceFilter `filters`; ApplicationError (400) naming bad fields."""
-    return _filtered(TraceFilter, filters, traces_visible(projects=projects))
 
 
 def span_list(*, projects, filters: Mapping[str, Any] | None = None) -> QuerySet[Span]:

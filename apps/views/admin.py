@@ -10,8 +10,8 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from apps.core.admin import ProjectScopedAdmin
 from apps.core.parsing import is_id
+from apps.projects.admin_scope import ProjectScopedAdmin
 
 from . import admin_views, services
 from .models import ShareLink, TraceView, TraceViewDefault

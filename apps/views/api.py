@@ -13,11 +13,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.audit.services import audit_actor
-from apps.core.api import ProjectScopedViewMixin, request_can, request_project, request_projects
 from apps.core.exceptions import ApplicationError, not_found
 from apps.core.llm import llm_configured
 from apps.core.parsing import is_id
 from apps.core.schema import llm_errors
+from apps.projects.api_scope import ProjectScopedViewMixin, request_can, request_project, request_projects
 from apps.projects.permissions import action_role
 
 from . import generation, services

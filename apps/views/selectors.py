@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.core import signing
-from django.db.models import Q, QuerySet
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.core.parsing import is_id
@@ -12,10 +12,6 @@ from apps.traces.models import Trace
 from .models import ShareLink, TraceView, TraceViewDefault
 
 SHARE_SALT = "assay.views.share"
-
-
-def trace_views_for_projects(projects) -> QuerySet[TraceView]:
-    return TraceView.objects.filter(project__in=projects).select_related("project")
 
 
 def trace_for_projects(projects, trace_ref) -> Trace | None:
@@ -53,15 +49,3 @@ def trace_view_default(*, project, queue=None) -> TraceView | None:
         queue__isnull=True)
     by_queue = {row.queue_id: row.view for row in rows}
     return by_queue.get(queue.pk if queue is not None else None) or by_queue.get(None)
-
-
-def annotation_panel_context_fn():
-    """apps.reviews' panel context builder, when that app provides it."""
-    try:
-        from apps.reviews.selectors import annotation_panel_context
-    except ImportError:
-        try:
-            from apps.reviews.panel import annotation_panel_context
-        except ImportError:
-            return None
-    return annotation_panel_context

@@ -18,7 +18,7 @@ from apps.traces.models import Trace
 
 from .models import ShareLink, TraceView, TraceViewDefault
 from .schema import spec_errors
-from .selectors import SHARE_SALT, annotation_panel_context_fn
+from .selectors import SHARE_SALT
 
 SHARE_MIN_HOURS = 1
 SHARE_MAX_DAYS = 365
@@ -146,11 +146,9 @@ def share_link_revoke(*, link: ShareLink, actor: Any = None) -> ShareLink:
 
 
 def score_controls_context(*, request, span_pk: int, config_names: list[str]) -> dict | None:
-    """The review panel's controls (apps.reviews) for these configs on this span, or None if unavailable."""
-    panel_fn = annotation_panel_context_fn()
-    if panel_fn is None:
-        return None
+    """The review panel's controls (apps.reviews) for these configs on this span, or None without the span."""
     from apps.reviews.models import ScoreConfig
+    from apps.reviews.selectors import annotation_panel_context
     from apps.traces.models import Span
 
     span = Span.objects.select_related("trace", "project").filter(pk=span_pk).first()
@@ -158,7 +156,7 @@ def score_controls_context(*, request, span_pk: int, config_names: list[str]) ->
         return None
     by_name = {c.name: c for c in ScoreConfig.objects.filter(project_id=span.project_id, name__in=config_names)}
     configs = [by_name[n] for n in config_names if n in by_name]
-    context = panel_fn(request, span, configs=configs)
+    context = annotation_panel_context(request, span, configs=configs)
     # The review page may show the full panel of the same span: make this one's DOM ids its own.
     suffix = f"-tv{next(_panel_counter)}"
     context["panel_id"] += suffix

@@ -44,7 +44,7 @@ def test_project_admin_reads_own_project_newest_first(api_client, admin_member, 
     assert "secret-config" not in response.content.decode()
 
 
-def test_filters(api_client, admin_member, logged):
+def test_audit_log_filters_by_action_actor_object_and_time_and_names_a_bad_time(api_client, admin_member, logged):
     api_client.force_login(admin_member)
     mine, _ = logged
     assert _actions(api_client.get(URL, {"action": "score_config.update"})) == ["score_config.update"]
@@ -60,7 +60,7 @@ def test_filters(api_client, admin_member, logged):
     assert bad.status_code == 400 and "created_after" in bad.json()["fields"]
 
 
-def test_cursor_pagination(api_client, project, admin_member):
+def test_audit_log_pages_newest_first_without_repeats(api_client, project, admin_member):
     for n in range(5):
         audit_record(actor=admin_member, action=f"x.{n}", obj=project)
     api_client.force_login(admin_member)

@@ -28,11 +28,6 @@ def _key_of(client) -> ProjectAPIKey:
     return ProjectAPIKey.objects.get_from_key(client.raw_key)
 
 
-def _session(api_client, user):
-    api_client.force_login(user)
-    return api_client
-
-
 # ---------------------------------------------------------------- score configs
 
 
@@ -91,10 +86,10 @@ def test_a_refused_change_records_nothing(project, key_client):
 # ---------------------------------------------------------------- queues and item moves
 
 
-def test_queue_and_item_moves_through_the_api(project, member, api_client, events):
-    curator = member(project, role=Role.ADMIN, username="carol")
+def test_queue_and_item_moves_through_the_api(project, member, client_as, events):
+    client = client_as(Role.ADMIN, project, username="carol")
+    curator = client.user
     reviewer = member(project, role=Role.REVIEWER, username="rob")
-    client = _session(api_client, curator)
     spans = [factories.SpanFactory(trace=factories.TraceFactory(project=project)) for _ in range(2)]
     created = client.post("/api/v1/review-queues/", {"project": "acme", "name": "Refunds"}, format="json")
     assert created.status_code == 201, created.json()

@@ -15,8 +15,8 @@ from django.test import RequestFactory
 from django.urls import URLPattern, reverse
 
 from apps.audit.models import AuditEvent
-from apps.core.admin import ProjectScopedAdmin
 from apps.projects import permissions as policy
+from apps.projects.admin_scope import ProjectScopedAdmin
 from apps.projects.models import Project, Role
 from tests import factories
 from tests.projects.world import build_world, changed, fingerprint, member

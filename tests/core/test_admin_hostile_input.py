@@ -10,7 +10,7 @@ import pytest
 from django.contrib import admin
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import models
-from django.test import Client, RequestFactory
+from django.test import RequestFactory
 from django.urls import reverse
 
 from apps.core.forms import BoundedJSONFormField
@@ -23,12 +23,6 @@ from tests import factories
 
 DEEP = "[" * 10_000 + "]" * 10_000
 LONE = '"\\ud800"'
-
-
-def login(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def test_every_json_field_of_every_model_admin_form_is_bounded(db):
@@ -65,10 +59,10 @@ def test_the_bounded_form_field_strips_nul_and_refuses_depth_and_surrogates(text
         assert expected in " ".join(raised.value.messages)
 
 
-def test_admin_json_endpoints_answer_400_naming_the_field_and_strip_nul(project, member):
+def test_admin_json_endpoints_answer_400_naming_the_field_and_strip_nul(project, member, client_as):
     reviewer = member(project, role=Role.REVIEWER)
     span = factories.SpanFactory(trace=factories.TraceFactory(project=project))
-    client = login(reviewer)
+    client = client_as(user=reviewer)
     url = reverse("admin:reviews_annotation_submit", args=[span.pk])
     deep = client.post(url, DEEP, content_type="application/json")
     assert deep.status_code == 400 and "levels deep" in deep.json()["error"]
@@ -80,7 +74,7 @@ def test_admin_json_endpoints_answer_400_naming_the_field_and_strip_nul(project,
     assert Comment.objects.get(span=span).text == "fine text"
 
 
-def test_review_submit_refuses_deep_and_surrogate_bodies(project, member):
+def test_review_submit_refuses_deep_and_surrogate_bodies(project, member, client_as):
     from apps.queues.services import review_items_add, review_queue_create
 
     reviewer = member(project, role=Role.REVIEWER)
@@ -88,7 +82,7 @@ def test_review_submit_refuses_deep_and_surrogate_bodies(project, member):
     queue = review_queue_create(project=project, name="Q")
     review_items_add(queue=queue, spans=project.spans.filter(pk=span.pk))
     item = queue.items.get()
-    client = login(reviewer)
+    client = client_as(user=reviewer)
     url = reverse("admin:queues_reviewqueue_review_submit", args=[queue.pk, item.pk])
     for body, needle in ((DEEP, "levels deep"), (f'{{"comment": {LONE}}}', "surrogate")):
         response = client.post(url, body, content_type="application/json")
@@ -96,8 +90,8 @@ def test_review_submit_refuses_deep_and_surrogate_bodies(project, member):
         assert needle in json.dumps(response.json())
 
 
-def test_trace_view_editor_shows_a_form_error_for_hostile_specs(project, member):
-    curator = login(member(project, role=Role.CURATOR))
+def test_trace_view_editor_shows_a_form_error_for_hostile_specs(project, member, client_as):
+    curator = client_as(Role.CURATOR, project)
     for spec, needle in ((DEEP, "levels deep"), (f'{{"version": 1, "title": {LONE}}}', "surrogate")):
         response = curator.post("/admin/views/traceview/editor/", {
             "name": "Hostile", "description": "", "project": project.slug, "spec": spec})
@@ -106,8 +100,8 @@ def test_trace_view_editor_shows_a_form_error_for_hostile_specs(project, member)
     assert not TraceView.objects.filter(name="Hostile").exists()
 
 
-def test_dataset_import_strips_nul_and_names_the_row_with_a_surrogate(project, member):
-    curator = login(member(project, role=Role.CURATOR))
+def test_dataset_import_strips_nul_and_names_the_row_with_a_surrogate(project, member, client_as):
+    curator = client_as(Role.CURATOR, project)
     dataset = Dataset.objects.create(project=project, name="Imports")
     url = reverse("admin:datasets_dataset_import", args=[dataset.pk])
     bad = SimpleUploadedFile("rows.jsonl", b'{"input": "ok"}\n{"input": ' + LONE.encode() + b'}\n')

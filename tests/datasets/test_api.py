@@ -37,7 +37,7 @@ def ids(response):
     return [r["record_id"] for r in response.json()["results"]]
 
 
-def test_dataset_crud(client, project):
+def test_dataset_create_refuses_a_duplicate_name_then_update_list_delete(client, project):
     created = client.post("/api/v1/datasets/", {"name": "qa", "description": "d"}, format="json")
     assert created.status_code == 201
     body = created.json()

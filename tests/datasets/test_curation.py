@@ -25,10 +25,8 @@ def dataset(project):
 
 
 @pytest.fixture
-def curator_client(project, member):
-    client = APIClient()
-    client.force_login(member(project, role="curator"))
-    return client
+def curator_client(client_as, project):
+    return client_as("curator", project)
 
 
 def make_span(project, **kwargs):
@@ -103,10 +101,6 @@ def test_api_adds_spans_by_filter(project, curator_client, dataset):
 
 
 def test_large_add_runs_as_a_job_on_a_real_worker(project, celery_worker):
-    from django.db import connection
-
-    if connection.vendor == "sqlite":
-        pytest.skip("in-memory SQLite locks whole tables across threads; run with DATABASE_URL=postgres://…")
     dataset = factories.DatasetFactory(project=project)
     trace = factories.TraceFactory(project=project)
     from apps.traces.models import Span

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from django.db import connection, connections
+from django.db import connections
 
 from apps.core.exceptions import ApplicationError
 from apps.datasets.models import DatasetRecord, DatasetVersion
@@ -164,8 +164,6 @@ def test_tags_name_versions_and_move(dataset):
 
 @pytest.mark.django_db(transaction=True)
 def test_two_concurrent_writers_make_two_consecutive_versions(project):
-    if connection.vendor != "postgresql":
-        pytest.skip("threads need a shared database: run with DATABASE_URL=postgres://…")
     dataset = factories.DatasetFactory(project=project)
     dataset_records_upsert(dataset=dataset, records=[{"record_id": "seed", "input": "q"}])
     barrier = threading.Barrier(2)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import socket
+import time
 
 import boto3
 import pytest
@@ -52,6 +53,29 @@ def annotated_spans(project):
     for span in (first, second, third):
         span.refresh_from_db()
     return [first, second, third]
+
+
+def slow_down_chunks(seconds: float) -> None:
+    """Make every export run sleep `seconds` after each chunk, so a test can act on a running export
+    (cancel it, kill its worker, watch its progress). For a worker process of its own, see slow_worker.py."""
+    from apps.exports import services
+
+    heartbeat = services._heartbeat
+
+    def slow(*args, **kwargs):
+        heartbeat(*args, **kwargs)
+        time.sleep(seconds)
+
+    services._heartbeat = slow
+
+
+@pytest.fixture
+def slow_chunks(monkeypatch):
+    """slow_chunks(seconds): export runs in this process sleep that long after each chunk."""
+    from apps.exports import services
+
+    monkeypatch.setattr(services, "_heartbeat", services._heartbeat)  # restored after the test
+    return slow_down_chunks
 
 
 def run(project, **kwargs):

@@ -24,9 +24,8 @@ def spans(project):
 
 
 @pytest.fixture
-def curator_client(client, project, member):
-    client.force_login(member(project, role=Role.CURATOR))
-    return client
+def curator_client(client_as, project):
+    return client_as(Role.CURATOR, project)
 
 
 def test_span_action_select_across_honours_the_changelist_filter(curator_client, spans):

@@ -65,7 +65,7 @@ def test_download_before_success_is_a_conflict(project, key_client):
     assert response.status_code == 409 and "error" in response.json()
 
 
-def test_cancel(project, key_client):
+def test_cancel_stops_a_job_once_and_a_second_cancel_conflicts(project, key_client):
     client = key_client(project, scopes=("read", "write"))
     job_id = _create(client).json()["id"]
     response = client.post(f"/api/v1/exports/{job_id}/cancel/")
@@ -73,7 +73,7 @@ def test_cancel(project, key_client):
     assert client.post(f"/api/v1/exports/{job_id}/cancel/").status_code == 409
 
 
-def test_scopes(project, key_client):
+def test_creating_needs_write_reading_needs_read_and_ingest_keys_see_nothing(project, key_client):
     reader = key_client(project, scopes=("read",))
     assert _create(reader).status_code == 403
     writer = key_client(project, scopes=("read", "write"))

@@ -18,9 +18,10 @@ from tests.browser import login_through_form
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_progress_bar_follows_a_running_export_and_offers_the_download(browser, live_server, settings, tmp_path):
+def test_progress_bar_follows_a_running_export_and_offers_the_download(browser, live_server, settings, tmp_path,
+                                                                       slow_chunks):
     settings.EXPORTS_CHUNK_SIZE = 5
-    settings.EXPORTS_TEST_CHUNK_DELAY = 0.4
+    slow_chunks(0.4)
     project = factories.ProjectFactory(slug="web")
     user = get_user_model().objects.create_user("cur", password="pw", is_staff=True)
     membership_set(project=project, user=user, role=Role.CURATOR)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from datetime import UTC, datetime
 
 import pytest
@@ -69,3 +70,45 @@ def test_publish_moves_a_complete_file_and_overwrites_only_its_key(settings):
         assert fh.read() == b"other job\n"
     with pytest.raises(ApplicationError):
         storage.publish_bytes(data=b"x", key="assay-exports/../escape.json")
+
+
+@pytest.mark.parametrize("same_filesystem", [True, False], ids=["rename", "copy-then-rename"])
+def test_a_reader_sees_the_old_file_or_the_whole_new_one_never_a_part(settings, monkeypatch, same_filesystem):
+    settings.EXPORTS_PREFIX = "assay-exports"
+    key = "assay-exports/acme/spans/2026/01/01/7.jsonl"
+    storage.publish_bytes(data=b"old\n", key=key)
+    target = storages["exports"].path(key)
+    new = b"x" * (48 << 20)
+    path = storage.temp_file_for(7)
+    with open(path, "wb") as fh:
+        fh.write(new)
+    if not same_filesystem:  # the temp folder on another filesystem: moving the file itself fails
+        replace = os.replace
+
+        def cross_device(src, dst):
+            if src == path:
+                raise OSError(18, "Invalid cross-device link")
+            replace(src, dst)
+
+        monkeypatch.setattr(os, "replace", cross_device)
+    sizes, watching, stop = set(), threading.Event(), threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            try:
+                sizes.add(os.stat(target).st_size)
+            except FileNotFoundError:
+                sizes.add(None)
+            watching.set()
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        assert watching.wait(timeout=10)
+        storage.publish(local_path=path, key=key)
+    finally:
+        stop.set()
+        watcher.join()
+    assert sizes <= {4, len(new)} and 4 in sizes
+    assert os.path.getsize(target) == len(new)
+    assert os.listdir(os.path.dirname(target)) == ["7.jsonl"]  # no staging file left behind

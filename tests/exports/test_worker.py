@@ -71,9 +71,9 @@ def test_export_runs_on_a_real_worker(celery_worker, project, member, client):
     assert b"".join(body.streaming_content).decode().count("\n") == 6  # header + 5 rows
 
 
-def test_cancel_a_running_export_on_the_worker(celery_worker, project, member, client, settings):
+def test_cancel_a_running_export_on_the_worker(celery_worker, project, member, client, settings, slow_chunks):
     settings.EXPORTS_CHUNK_SIZE = 2
-    settings.EXPORTS_TEST_CHUNK_DELAY = 0.3
+    slow_chunks(0.3)
     _spans(project, 30)
     client.force_login(member(project, role="curator"))
     job_id = client.post("/api/v1/exports/", {"project": "acme", "source": "spans", "format": "jsonl"},
@@ -99,28 +99,32 @@ def redis_broker(redis_url, transactional_db):
         conn.default_channel.client.flushdb()
 
 
+def _database_url_of_this_process() -> str:
+    """The test database, for a worker subprocess to connect to (a file on SQLite)."""
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
 def test_a_worker_killed_mid_export_leaves_no_file_and_the_job_is_retried(
     redis_broker, project, settings, tmp_path
 ):
-    if connection.vendor != "postgresql":
-        pytest.skip("the worker subprocess shares the test database: run with DATABASE_URL=postgres://…")
     settings.EXPORTS_STALE_AFTER_SECONDS = 2
     settings.EXPORTS_MAX_ATTEMPTS = 2
     _spans(project, 40)
     export_root = django_settings.STORAGES["exports"]["OPTIONS"]["location"]
-    db = connection.settings_dict
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.exports.worker_settings",
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        "DATABASE_URL": _database_url_of_this_process(),
         "REDIS_URL": redis_broker,
         "EXPORTS_LOCAL_ROOT": export_root,
         "EXPORTS_TMP_DIR": str(tmp_path / "worker-tmp"),
         "EXPORTS_CHUNK_SIZE": "2",
-        "EXPORTS_TEST_CHUNK_DELAY": "0.4",
     }
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo", "--concurrency=1",
+        [sys.executable, "-m", "tests.exports.slow_worker", "0.4", "--pool=solo", "--concurrency=1",
          "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel=WARNING"],
         cwd=str(django_settings.BASE_DIR), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )

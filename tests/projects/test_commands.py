@@ -1,9 +1,11 @@
 from io import StringIO
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
-from apps.projects.models import Project, ProjectAPIKey
+from apps.projects.models import Membership, Project, ProjectAPIKey, Role
+from tests import factories
 
 pytestmark = pytest.mark.django_db
 
@@ -63,3 +65,42 @@ def test_add_member_refuses_what_it_cannot_do():
     from django.contrib.auth import get_user_model
 
     assert not get_user_model().objects.filter(username="rita").exists()
+
+
+def _ensure_admin(*args) -> str:
+    out = StringIO()
+    call_command("ensure_admin", *args, stdout=out)
+    return out.getvalue()
+
+
+@pytest.mark.django_db
+def test_ensure_admin_creates_a_superuser_once_prints_a_working_password_and_admins_every_project():
+    factories.ProjectFactory(slug="acme"), factories.ProjectFactory(slug="shop")
+    line = _ensure_admin().strip().splitlines()[-1]
+    assert line.startswith("Admin login: admin / ")
+    password = line.removeprefix("Admin login: admin / ")
+    user = get_user_model().objects.get(username="admin")
+    assert user.check_password(password) and user.is_superuser and user.is_staff
+    assert {(m.project.slug, m.role) for m in Membership.objects.filter(user=user)} == {
+        ("acme", Role.ADMIN), ("shop", Role.ADMIN)}
+
+    # A second run keeps the password, and makes the admin an admin of projects added since.
+    factories.ProjectFactory(slug="later")
+    again = _ensure_admin()
+    assert "exists (password unchanged" in again and password not in again
+    user.refresh_from_db()
+    assert user.check_password(password)
+    assert Membership.objects.filter(user=user, role=Role.ADMIN).count() == 3
+    assert get_user_model().objects.filter(username="admin").count() == 1
+
+
+@pytest.mark.django_db
+def test_ensure_admin_sets_a_given_password_and_raises_a_lower_role_to_admin(project):
+    _ensure_admin("--username", "root", "--password", "first-pass-123")
+    user = get_user_model().objects.get(username="root")
+    Membership.objects.filter(user=user, project=project).update(role=Role.VIEWER)
+    assert "Admin login: root / second-pass-456" in _ensure_admin("--username", "root", "--password",
+                                                                  "second-pass-456")
+    user.refresh_from_db()
+    assert not user.check_password("first-pass-123") and user.check_password("second-pass-456")
+    assert Membership.objects.get(user=user, project=project).role == Role.ADMIN

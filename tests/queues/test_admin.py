@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 
+from apps.projects.models import Role
 from apps.queues import services
 from apps.queues.models import ItemStatus, ReviewItem
 from apps.reviews.models import Score
@@ -18,19 +18,13 @@ from .conftest import make_spans
 pytestmark = pytest.mark.django_db
 
 
-def login(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-def test_review_page_reserves_renders_and_escapes(project, make_queue, member):
+def test_review_page_reserves_renders_and_escapes(project, make_queue, member, client_as):
     queue = make_queue(2, instructions="Use <script>alert(1)</script> **care**")
     span = queue.items.order_by("id").first().span
     span.input = [{"role": "user", "content": "<img src=x onerror=alert(1)> hello"}]
     span.save()
     alice = member(project)
-    client = login(alice)
+    client = client_as(user=alice)
     res = client.get(reverse("admin:queues_reviewqueue_review", args=[queue.pk]))
     assert res.status_code == 302
     res = client.get(res["Location"])
@@ -43,10 +37,10 @@ def test_review_page_reserves_renders_and_escapes(project, make_queue, member):
     assert ReviewItem.objects.get(span=span).reserved_by == alice
 
 
-def test_submit_endpoint_saves_through_annotations_and_points_to_next(project, make_queue, member):
+def test_submit_endpoint_saves_through_annotations_and_points_to_next(project, make_queue, member, client_as):
     queue = make_queue(2)
     alice = member(project)
-    client = login(alice)
+    client = client_as(user=alice)
     item = services.review_item_next(queue=queue, user=alice)
     url = reverse("admin:queues_reviewqueue_review_submit", args=[queue.pk, item.pk])
     res = client.post(url, json.dumps({"scores": {"tone": "kind"}, "comment": "ok", "tags": ["good"]}),
@@ -63,21 +57,21 @@ def test_submit_endpoint_saves_through_annotations_and_points_to_next(project, m
     assert client.post(url, "[1]", content_type="application/json").status_code == 400
 
 
-def test_other_projects_queue_is_404(project, other_project, make_queue, member):
+def test_other_projects_queue_is_404(project, other_project, make_queue, member, client_as):
     queue = make_queue(1)
-    outsider = login(member(other_project, role="admin"))
+    outsider = client_as("admin", other_project)
     for name in ("review", "board", "analytics"):
         assert outsider.get(reverse(f"admin:queues_reviewqueue_{name}", args=[queue.pk])).status_code == 404
 
 
-def test_board_shows_columns_counts_cards_and_filters(project, make_queue, member):
+def test_board_shows_columns_counts_cards_and_filters(project, make_queue, member, client_as):
     queue = make_queue(3)
     alice = member(project)
     lead = member(project, role="curator")
     first = services.review_item_next(queue=queue, user=alice)
     services.review_item_submit(item=first, user=alice, scores={"tone": "rude"})
     services.review_item_assign(item=queue.items.order_by("-id").first(), assignee=lead)
-    client = login(lead)
+    client = client_as(user=lead)
     html = client.get(reverse("admin:queues_reviewqueue_board", args=[queue.pk])).content.decode()
     assert 'data-column="backlog"' in html and 'data-column="complete"' in html
     assert html.count('class="assay-card"') == 3
@@ -89,9 +83,9 @@ def test_board_shows_columns_counts_cards_and_filters(project, make_queue, membe
     assert by_alice.count('class="assay-card"') == 1
 
 
-def test_board_columns_are_paginated(project, make_queue, member):
+def test_board_columns_are_paginated(project, make_queue, member, client_as):
     queue = make_queue(55)
-    client = login(member(project, role="curator"))
+    client = client_as("curator", project)
     html = client.get(reverse("admin:queues_reviewqueue_board", args=[queue.pk])).content.decode()
     assert html.count('class="assay-card"') == 50 and 'data-more="backlog"' in html
     last = queue.items.order_by("id")[49].pk
@@ -100,7 +94,7 @@ def test_board_columns_are_paginated(project, make_queue, member):
     assert more["html"].count('class="assay-card"') == 5 and more["more"] is False
 
 
-def test_analytics_page_renders_escaped_svg(project, make_queue, member):
+def test_analytics_page_renders_escaped_svg(project, make_queue, member, client_as):
     from apps.reviews.services import score_config_create
 
     config = score_config_create(project=project, name="<b>label</b>", kind="categorical",
@@ -112,27 +106,27 @@ def test_analytics_page_renders_escaped_svg(project, make_queue, member):
         for _ in range(2):
             item = services.review_item_next(queue=queue, user=user)
             services.review_item_submit(item=item, user=user, scores={"<b>label</b>": "<i>x</i>", "correct": True})
-    html = login(users[0]).get(reverse("admin:queues_reviewqueue_analytics", args=[queue.pk])).content.decode()
+    html = client_as(user=users[0]).get(reverse("admin:queues_reviewqueue_analytics", args=[queue.pk])).content.decode()
     assert "<svg" in html and "&lt;i&gt;x&lt;/i&gt;" in html and "<i>x</i>" not in html
     assert 'data-config="correct"' in html
 
 
-def test_dashboard_panel(project, make_queue, member):
+def test_admin_dashboard_shows_queue_progress_distributions_agreement_and_reviewers(project, make_queue, member, client_as):
     queue = make_queue(2, name="Dash queue", reviewers_per_item=2)
     users = [member(project), member(project)]
     for user, verdict in zip(users, (True, False), strict=True):
         item = services.review_item_next(queue=queue, user=user)
         services.review_item_submit(item=item, user=user, scores={"correct": verdict, "tone": "kind"})
-    html = login(member(project, role="admin")).get(reverse("admin:index")).content.decode()
+    html = client_as("admin", project).get(reverse("admin:index")).content.decode()
     assert "Review queues" in html and "Dash queue" in html and "1 of 2</strong> complete" in html
     assert 'data-distribution="tone"' in html and "<svg" in html
     assert 'data-config="correct"' in html  # agreement row
     assert f"{users[0].username}: 1" in html
 
 
-def test_queue_changelist_and_form(project, make_queue, member, configs):
+def test_queue_changelist_and_form(project, make_queue, member, configs, client_as):
     make_queue(1, name="Listed")
-    client = login(member(project, role="admin"))
+    client = client_as("admin", project)
     html = client.get(reverse("admin:queues_reviewqueue_changelist")).content.decode()
     assert "Listed" in html and "0 / 1" in html
     form = client.get(reverse("admin:queues_reviewqueue_add"))
@@ -145,12 +139,12 @@ def test_queue_changelist_and_form(project, make_queue, member, configs):
     assert res.status_code == 200 and b"bogus: Unknown filter." in res.content
 
 
-def test_add_to_queue_action_with_select_across_honours_filters(project, make_queue, member):
+def test_add_to_queue_action_with_select_across_honours_filters(project, make_queue, member, client_as):
     queue = make_queue()
     ok = make_spans(project, 3, name="refund")
     failing = make_spans(project, 2, name="crash")
     Trace.objects.filter(pk__in=[s.trace_id for s in failing]).update(has_error=True)
-    client = login(member(project, role="admin"))
+    client = client_as("admin", project)
     url = reverse("admin:traces_trace_changelist") + "?has_error__exact=1"
     form = {"action": "add_traces_to_review_queue", "select_across": "1", "index": "0",
             "_selected_action": [str(failing[0].trace_id)]}
@@ -176,7 +170,7 @@ def _card(html: str, item_pk: int) -> str:
     return html[start:html.index("</li>\n", html.index('class="assay-card-meta"', start))]
 
 
-def test_board_card_is_one_line_per_config_with_agreement(project, make_queue, member):
+def test_board_card_is_one_line_per_config_with_agreement(project, make_queue, member, client_as):
     queue = make_queue(1, reviewers_per_item=3)
     users = [member(project) for _ in range(3)]
     votes = [{"tone": "kind", "correct": True, "quality": 7}, {"tone": "kind", "correct": False, "quality": 7.5},
@@ -185,7 +179,7 @@ def test_board_card_is_one_line_per_config_with_agreement(project, make_queue, m
         item = services.review_item_next(queue=queue, user=user)
         services.review_item_submit(item=item, user=user, scores=scores)
     lead = member(project, role="curator")
-    html = login(lead).get(reverse("admin:queues_reviewqueue_board", args=[queue.pk])).content.decode()
+    html = client_as(user=lead).get(reverse("admin:queues_reviewqueue_board", args=[queue.pk])).content.decode()
     card = _card(html, item.pk)
     assert card.count("data-score-line=") == 3  # one line per config, not one per reviewer's score
     assert '<strong>kind</strong> <span class="assay-muted">2/3</span>' in card
@@ -195,38 +189,38 @@ def test_board_card_is_one_line_per_config_with_agreement(project, make_queue, m
     assert not any(u.username in card for u in users)  # the card names no reviewer
 
 
-def test_board_card_in_a_blind_queue_summarises_only_the_viewers_own_scores(project, make_queue, member):
+def test_board_card_in_a_blind_queue_summarises_only_the_viewers_own_scores(project, make_queue, member, client_as):
     queue = make_queue(1, reviewers_per_item=2, blind=True)
     alice, bob = member(project), member(project)
     item = services.review_item_next(queue=queue, user=alice)
     services.review_item_submit(item=item, user=alice, scores={"tone": "rude"})
-    html = login(bob).get(reverse("admin:queues_reviewqueue_board", args=[queue.pk])).content.decode()
+    html = client_as(user=bob).get(reverse("admin:queues_reviewqueue_board", args=[queue.pk])).content.decode()
     assert "rude" not in _card(html, item.pk) and 'data-score-line="tone"' not in _card(html, item.pk)
-    html = login(alice).get(reverse("admin:queues_reviewqueue_board", args=[queue.pk])).content.decode()
+    html = client_as(user=alice).get(reverse("admin:queues_reviewqueue_board", args=[queue.pk])).content.decode()
     assert "<strong>rude</strong>" in _card(html, item.pk)  # her own
 
 
-def test_board_offers_assignment_only_to_leads_and_only_assignable_people(project, make_queue, member):
+def test_board_offers_assignment_only_to_leads_and_only_assignable_people(project, make_queue, member, client_as):
     viewer = member(project, role="viewer")
     alice = member(project)
     queue = make_queue(1)
     lead = member(project, role="curator")
-    state = json.loads(login(lead).get(reverse("admin:queues_reviewqueue_board", args=[queue.pk]))
+    state = json.loads(client_as(user=lead).get(reverse("admin:queues_reviewqueue_board", args=[queue.pk]))
                        .content.decode().split('id="assay-board-state" type="application/json">')[1].split("</script>")[0])
     names = [u["username"] for u in state["assignees"]]
     assert state["canAssign"] and alice.username in names and lead.username in names
     assert viewer.username not in names
-    html = login(alice).get(reverse("admin:queues_reviewqueue_board", args=[queue.pk])).content.decode()
+    html = client_as(user=alice).get(reverse("admin:queues_reviewqueue_board", args=[queue.pk])).content.decode()
     assert "data-assign-toggle" not in html
 
 
 # ---------------------------------------------------------------- the one-page loop's JSON endpoints
 
 
-def test_peek_prefetches_without_reserving_and_open_reserves(project, make_queue, member):
+def test_peek_prefetches_without_reserving_and_open_reserves(project, make_queue, member, client_as):
     queue = make_queue(3)
     alice, bob = member(project), member(project)
-    client = login(alice)
+    client = client_as(user=alice)
     base = f"/admin/queues/reviewqueue/{queue.pk}/review/"
     first, second, third = queue.items.order_by("id")
     client.get(f"{base}{first.pk}/")  # the page reserves what it shows
@@ -236,7 +230,7 @@ def test_peek_prefetches_without_reserving_and_open_reserves(project, make_queue
     assert f'data-review-item-id="{second.pk}"' in peek["html"] and peek["state"]["canSubmit"]
     assert ReviewItem.objects.get(pk=second.pk).reserved_by is None  # prefetched, not reserved
     # Bob opens it meanwhile: Alice's open then says it is not hers, and the next peek skips it.
-    assert login(bob).post(f"{base}{second.pk}/open/").json()["state"]["canSubmit"]
+    assert client_as(user=bob).post(f"{base}{second.pk}/open/").json()["state"]["canSubmit"]
     opened = client.post(f"{base}{second.pk}/open/").json()
     assert opened["state"]["canSubmit"] is False and opened["state"]["reservedByOther"] is True
     assert "read-only for you" in opened["bar"]
@@ -248,10 +242,10 @@ def test_peek_prefetches_without_reserving_and_open_reserves(project, make_queue
     assert client.get(f"{base}{third.pk}/open/").status_code == 405
 
 
-def test_submit_without_html_and_peek_when_nothing_is_left(project, make_queue, member):
+def test_submit_without_html_and_peek_when_nothing_is_left(project, make_queue, member, client_as):
     queue = make_queue(1)
     alice = member(project)
-    client = login(alice)
+    client = client_as(user=alice)
     item = queue.items.get()
     base = f"/admin/queues/reviewqueue/{queue.pk}/review/"
     res = client.post(f"{base}{item.pk}/submit/?html=0", json.dumps({"scores": {"tone": "kind"}}),
@@ -263,18 +257,18 @@ def test_submit_without_html_and_peek_when_nothing_is_left(project, make_queue, 
     assert data["state"] == {"canSubmit": True, "submitted": True, "reservedByOther": False}
 
 
-def test_loop_endpoints_are_scoped_to_the_users_projects(project, other_project, make_queue, member):
+def test_loop_endpoints_are_scoped_to_the_users_projects(project, other_project, make_queue, member, client_as):
     queue = services.review_queue_create(project=other_project, name="theirs")
     spans = make_spans(other_project, 1, prefix="theirs")
     services.review_items_add(queue=queue, spans=other_project.spans.filter(pk__in=[s.pk for s in spans]))
     item = queue.items.get()
-    client = login(member(project))
+    client = client_as(Role.REVIEWER, project)
     base = f"/admin/queues/reviewqueue/{queue.pk}/review/"
     assert client.get(f"{base}peek/").status_code == 404
     assert client.get(f"{base}{item.pk}/data/").status_code == 404
     assert client.post(f"{base}{item.pk}/open/").status_code == 404
     assert ReviewItem.objects.get(pk=item.pk).reserved_by is None
-    viewer = login(member(other_project, role="viewer"))
+    viewer = client_as("viewer", other_project)
     assert viewer.get(f"{base}peek/").status_code == 403
     assert viewer.post(f"{base}{item.pk}/open/").status_code == 403
 
@@ -289,10 +283,10 @@ SUBMIT_NEXT_MAX_QUERIES = 31
 
 
 def test_submit_plus_next_items_data_stays_within_its_query_budget(
-        project, make_queue, member, django_assert_max_num_queries):
+        project, make_queue, member, django_assert_max_num_queries, client_as):
     queue = make_queue(5, reviewers_per_item=2)
     base = f"/admin/queues/reviewqueue/{queue.pk}/review/"
-    client = login(member(project))
+    client = client_as(Role.REVIEWER, project)
     item_id = int(client.get(base, follow=True).redirect_chain[-1][0].rstrip("/").rsplit("/", 1)[1])
     next_id = client.get(f"{base}peek/?exclude={item_id}").json()["item"]["item_id"]
     payload = json.dumps({"scores": {"correct": True, "tone": "kind", "quality": 8}})
@@ -313,14 +307,14 @@ def test_submit_plus_next_items_data_stays_within_its_query_budget(
         item_id, next_id = next_id, after["item_id"]
 
 
-def test_submit_opens_the_next_item_or_another_when_it_was_taken(project, make_queue, member):
+def test_submit_opens_the_next_item_or_another_when_it_was_taken(project, make_queue, member, client_as):
     queue = make_queue(4)
     alice, bob = member(project), member(project)
-    client = login(alice)
+    client = client_as(user=alice)
     base = f"/admin/queues/reviewqueue/{queue.pk}/review/"
     first, second, third, fourth = queue.items.order_by("id")
     client.get(f"{base}{first.pk}/")
-    login(bob).post(f"{base}{second.pk}/open/")  # Bob takes the item Alice's page prefetched
+    client_as(user=bob).post(f"{base}{second.pk}/open/")  # Bob takes the item Alice's page prefetched
     res = client.post(f"{base}{first.pk}/submit/?html=0&open={second.pk}", json.dumps({"scores": {"tone": "kind"}}),
                       content_type="application/json").json()
     opened = res["opened"]  # the next free one instead, with its HTML, reserved for Alice

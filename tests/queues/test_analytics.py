@@ -92,7 +92,7 @@ def test_agreement_needs_two_reviewers_and_varied_values(project, member):
     assert row["items"] == 3 and row["alpha"] is None  # one value everywhere: alpha is 0/0
 
 
-def test_pure_functions():
+def test_krippendorff_alpha_matches_the_published_example_and_identical_raters_agree_fully():
     matrix = [[math.nan if v is None else v for v in row] for row in KRIPPENDORFF_2011]
     assert round(analytics.krippendorff_alpha(matrix, "nominal"), 3) == 0.743
     assert analytics.cohen_kappa([1, 0, 1, 0], [1, 0, 1, 0]) == 1.0

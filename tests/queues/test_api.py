@@ -85,16 +85,18 @@ def test_read_key_cannot_write(project, make_queue, key_client):
 
 
 def test_reviewer_flow_next_submit_skip(project, make_queue, member):
-    queue = make_queue(3, reviewers_per_item=1)
-    alice, bob = session(member(project)), session(member(project))
+    queue = make_queue(4, reviewers_per_item=1)
+    bob_user = member(project)
+    alice, bob = session(member(project)), session(bob_user)
     a = alice.post(f"/api/v1/review-queues/{queue.pk}/next/").json()
     b = bob.post(f"/api/v1/review-queues/{queue.pk}/next/").json()
     assert a["item"]["id"] != b["item"]["id"]
-    assert a["progress"]["total"] == 3
+    assert a["progress"]["total"] == 4
     res = alice.post(f"/api/v1/review-queues/{queue.pk}/items/{a['item']['id']}/submit/",
                      {"scores": {"correct": True, "tone": "kind"}, "comment": "fine"}, format="json")
     assert res.status_code == 200, res.json()
-    assert res.json()["next"]["id"] not in (a["item"]["id"], b["item"]["id"])
+    alice_next = res.json()["next"]["id"]
+    assert alice_next not in (a["item"]["id"], b["item"]["id"])
     assert res.json()["progress"]["complete"] == 1
     res = alice.post(f"/api/v1/review-queues/{queue.pk}/items/{b['item']['id']}/submit/",
                      {"scores": {"correct": True}}, format="json")
@@ -102,8 +104,11 @@ def test_reviewer_flow_next_submit_skip(project, make_queue, member):
     res = alice.post(f"/api/v1/review-queues/{queue.pk}/items/{res.json().get('id', a['item']['id'])}/submit/",
                      {"scores": {"tone": "weird"}}, format="json")
     assert res.status_code == 400 and "scores.tone" in res.json()["fields"]
+    # Skipping offers bob the one item nobody holds: not the skipped one, not alice's, not the done one.
     nxt = bob.post(f"/api/v1/review-queues/{queue.pk}/items/{b['item']['id']}/skip/").json()["next"]
-    assert nxt is None or nxt["id"] != b["item"]["id"]
+    untouched = queue.items.exclude(pk__in=[a["item"]["id"], b["item"]["id"], alice_next]).get()
+    assert nxt is not None and nxt["id"] == untouched.pk
+    assert ReviewItem.objects.get(pk=untouched.pk).reserved_by == bob_user
 
 
 def test_reviewing_needs_a_user_not_a_key(project, make_queue, key_client):
@@ -230,3 +235,31 @@ def test_assign_and_unassign_through_the_items_api(project, other_project, make_
     assert res.status_code == 403
     res = lead.patch(url, {"assignee": None}, format="json")
     assert res.status_code == 200 and res.json()["assignee"] is None
+
+
+def test_admins_edit_and_delete_a_queue_reviewers_and_other_projects_cannot(project, other_project, make_queue,
+                                                                          configs, client_as, key_client):
+    queue = make_queue(2, name="Refunds")
+    url = f"/api/v1/review-queues/{queue.pk}/"
+    reviewer, admin = client_as("reviewer", project), client_as("admin", project)
+    assert reviewer.patch(url, {"name": "Mine now"}, format="json").status_code == 403
+    assert reviewer.delete(url).status_code == 403
+    outsider = client_as("admin", other_project)
+    assert outsider.patch(url, {"name": "Theirs"}, format="json").status_code == 404
+    assert outsider.delete(url).status_code == 404
+
+    edited = admin.patch(url, {"name": "Refund answers", "instructions": "Check **dates**", "reviewers_per_item": 2,
+                               "score_configs": ["correct"], "assignees": [reviewer.user.username]}, format="json")
+    assert edited.status_code == 200, edited.json()
+    queue.refresh_from_db()
+    assert (queue.name, queue.instructions, queue.reviewers_per_item) == ("Refund answers", "Check **dates**", 2)
+    assert [c.name for c in queue.score_configs.all()] == ["correct"]
+    assert [u.username for u in queue.assignees.all()] == [reviewer.user.username]
+    assert admin.get(url).json()["name"] == "Refund answers"
+
+    span_ids = list(queue.items.values_list("span_id", flat=True))
+    assert admin.delete(url).status_code == 204
+    assert not ReviewQueue.objects.filter(pk=queue.pk).exists()
+    assert not ReviewItem.objects.filter(queue_id=queue.pk).exists()
+    assert project.spans.filter(pk__in=span_ids).count() == 2  # the traces stay
+    assert admin.get(url).status_code == 404

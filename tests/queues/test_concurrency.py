@@ -3,10 +3,12 @@ PostgreSQL: no 5xx, every submission stored once, counters right."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import Counter
 
 import pytest
+from django.db import connections
 from django.db.models import Count
 from django.urls import reverse
 from django.utils import timezone
@@ -240,3 +242,37 @@ def test_reservation_compare_and_set(project, make_queue, member):
     assert services._reserve(item.pk, "backlog", queue, bob, now) is False  # status moved on
     item.refresh_from_db()
     assert item.reserved_by == alice
+
+
+@pytest.mark.postgres  # on SQLite, BEGIN IMMEDIATE runs the two reservations one after the other
+def test_two_reviewers_reserving_at_the_same_instant_get_different_items(project, make_queue, member, monkeypatch):
+    """Both reviewers have read the first free item before either writes its reservation (a barrier
+    between the read and the write): the row lock (skip locked) and the compare-and-set still hand
+    them two different items."""
+    queue = make_queue(3)
+    alice, bob = member(project), member(project)
+    between_read_and_write = threading.Barrier(2)
+    reserve = services._reserve
+
+    def reserve_after_both_read(*args, **kwargs):
+        with contextlib.suppress(threading.BrokenBarrierError):
+            between_read_and_write.wait(timeout=5)
+        return reserve(*args, **kwargs)
+
+    monkeypatch.setattr(services, "_reserve", reserve_after_both_read)
+    got: dict[str, int] = {}
+
+    def take(name, user):
+        def work():
+            try:
+                got[name] = services.review_item_next(queue=queue, user=user).pk
+            finally:
+                connections.close_all()
+
+        return work
+
+    assert run_together([take("alice", alice), take("bob", bob)]) == []
+    assert got["alice"] != got["bob"]
+    reserved = dict(ReviewItem.objects.filter(queue=queue, reserved_by__isnull=False).values_list("pk", "reserved_by"))
+    assert reserved == {got["alice"]: alice.pk, got["bob"]: bob.pk}
+    assert_counters_match_rows(queue)

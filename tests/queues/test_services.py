@@ -157,7 +157,7 @@ def test_assign_refuses_non_members(project, other_project, make_queue, member):
     assert "assignee" in exc.value.fields
 
 
-def test_move_rules(project, make_queue, member):
+def test_only_leads_move_cards_complete_needs_a_submission_and_moving_back_reopens(project, make_queue, member):
     queue = make_queue(2)
     lead, reviewer = member(project, role="curator"), member(project)
     item = queue.items.order_by("id").first()
@@ -179,7 +179,7 @@ def test_move_rules(project, make_queue, member):
     _counts(queue)
 
 
-def test_progress_line(project, make_queue, member):
+def test_progress_counts_what_is_left_and_done_for_each_reviewer(project, make_queue, member):
     queue = make_queue(4, reviewers_per_item=1)
     alice, bob = member(project), member(project)
     item = services.review_item_next(queue=queue, user=alice)

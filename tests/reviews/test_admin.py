@@ -41,7 +41,7 @@ def submit(client, span, payload):
 
 
 def page(client, span):
-    return client.get(reverse("admin:reviews_span_annotate", args=[span.pk]))
+    return client.get(reverse("admin:traces_span_change", args=[span.pk]))
 
 
 def test_span_page_renders_each_config_as_its_control(admin_client, span, configs):

@@ -1,7 +1,7 @@
 import pytest
 
 from apps.projects.models import Role
-from apps.reviews.models import Comment, Correction, Score, ScoreConfig, TagEvent
+from apps.reviews.models import Comment, Correction, Feedback, Score, ScoreConfig, TagEvent
 from apps.reviews.services import tag_add
 from apps.traces.models import SpanTag
 from tests import factories
@@ -214,9 +214,15 @@ def test_feedback_id_makes_retries_idempotent(project, key_client, span, configs
     assert Score.objects.count() == 1 and Comment.objects.count() == 1
     changed = client.post(FEEDBACK, {**body, "comment": "different"}, format="json")
     assert changed.status_code == 409 and "feedback_id" in changed.json()["fields"]
-    # Ids are per project.
-    factories.SpanFactory(trace=factories.TraceFactory(project=factories.ProjectFactory(slug="third")))
-    assert Comment.objects.count() == 1
+    # Ids are per project: the same id sent by another project's key records that project's feedback.
+    third = factories.ProjectFactory(slug="third")
+    factories.SpanFactory(trace=factories.TraceFactory(project=third, trace_id="t-3"), span_id="root-1")
+    factories.ScoreConfigFactory(project=third, name="thumbs", boolean=True)
+    theirs = key_client(third).post(FEEDBACK, body, format="json")
+    assert theirs.status_code == 201 and "Idempotent-Replayed" not in theirs, theirs.content
+    assert theirs.json()["trace_id"] == "t-3"
+    assert Comment.objects.count() == 2 and Comment.objects.filter(span__project=third).count() == 1
+    assert Feedback.objects.filter(feedback_id="fb-1").count() == 2
 
 
 def test_session_member_feedback_is_human_by_default(project, member, api_client, span, configs):
@@ -248,15 +254,12 @@ def test_feedback_only_key_can_send_end_user_feedback_and_nothing_else(project, 
         client.get("/api/v1/traces/t-1/annotations/"),
     ]
     assert [r.status_code for r in refused] == [403] * len(refused)
-    # Every other app's endpoints that exist refuse it too.
-    from django.urls import Resolver404, resolve
+    # Every other app's endpoints refuse it too (a route that disappears fails here: update the list).
+    from django.urls import resolve
 
-    for path in ("/api/v1/datasets/", "/api/v1/exports/", "/api/v1/review-queues/", "/api/v1/views/",
-                 "/api/v1/trace-views/"):
-        try:
-            resolve(path)
-        except Resolver404:
-            continue
+    for path in ("/api/v1/datasets/", "/api/v1/exports/", "/api/v1/review-queues/", "/api/v1/trace-views/",
+                 "/api/v1/share-links/"):
+        assert resolve(path).url_name.endswith("-list"), path
         assert client.get(path).status_code == 403, path
         assert client.post(path, {}, format="json").status_code == 403, path
     otlp = client.post("/v1/traces", b"{}", content_type="application/json")
@@ -357,3 +360,36 @@ def test_trace_detail_api_carries_each_spans_annotations(project, key_client):
     (root,) = body["spans"]
     assert root["annotations"]["scores"][0]["config"] == "thumbs"
     assert root["annotations"]["comments"][0]["text"] == "needs a source"
+
+
+def test_documented_score_filters(project, key_client, span, configs, member):
+    """docs/api.md `GET /api/v1/scores/`: config, source, span_id, trace_id, author, label, value_gte,
+    value_lte, created_after, created_before."""
+    from apps.reviews.services import score_record
+
+    child = factories.SpanFactory(trace=span.trace, span_id="child-2", parent_span_id="root-1")
+    rita = member(project, username="rita")
+    score_record(span=span, config=configs["helpful"], value=8, author=rita)
+    score_record(span=child, config=configs["helpful"], value=2, source="api")
+    score_record(span=span, config=configs["correct"], label="partially", source="automated")
+    client = key_client(project, scopes=("read",))
+
+    def found(**params):
+        response = client.get("/api/v1/scores/", params)
+        assert response.status_code == 200, response.json()
+        return sorted((s["config"], s["value"], s["source"]) for s in response.json()["results"])
+
+    helpful_rita, helpful_api, correct = ("helpful", 8.0, "human"), ("helpful", 2.0, "api"), ("correct", 0.5, "automated")
+    assert found(config="helpful") == sorted([helpful_rita, helpful_api])
+    assert found(source="automated") == [correct]
+    assert found(span_id="child-2") == [helpful_api]
+    assert found(trace_id=span.trace.trace_id) == sorted([helpful_rita, helpful_api, correct])
+    assert found(trace_id="nope") == []
+    assert found(author="rita") == [helpful_rita]
+    assert found(label="partially") == [correct]
+    assert found(value_gte=5) == [helpful_rita]
+    assert found(value_lte=5) == sorted([helpful_api, correct])
+    assert found(created_after="2999-01-01T00:00:00Z") == []
+    assert len(found(created_before="2999-01-01T00:00:00Z")) == 3
+    bad = client.get("/api/v1/scores/", {"value_gte": "lots"})
+    assert bad.status_code == 400 and "value_gte" in bad.json()["fields"]

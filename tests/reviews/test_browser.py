@@ -32,7 +32,7 @@ def test_reviewer_annotates_with_every_control_and_saves_once(browser, live_serv
     errors = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     login(page, live_server, "rev")
-    page.goto(f"{live_server.url}{reverse('admin:reviews_span_annotate', args=[span.pk])}")
+    page.goto(f"{live_server.url}{reverse('admin:traces_span_change', args=[span.pk])}")
     panel = page.locator("[data-assay-annotations]")
 
     slider = panel.locator('[data-score-config="helpfulness"] input[type=range]')

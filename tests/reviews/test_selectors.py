@@ -80,7 +80,6 @@ def surfaces(b, user) -> dict[str, str]:
         "trace page": reverse("admin:traces_trace_change", args=[trace.pk]) + f"?span={span.span_id}",
         "span page": reverse("admin:traces_span_change", args=[span.pk]),
         "annotation panel": reverse("admin:reviews_annotation_panel", args=[span.pk]),
-        "span annotate page": reverse("admin:reviews_span_annotate", args=[span.pk]),
         "review page": reverse("admin:queues_reviewqueue_review_item", args=[queue.pk, item.pk]),
         "board": reverse("admin:queues_reviewqueue_board", args=[queue.pk]),
         "trace view page": reverse("admin:views_traceview_trace", args=[b["view"].pk, trace.trace_id]),
@@ -119,7 +118,7 @@ SHOWN = {
     "api scores": ["ALICE-NOTE", "alice-first"],
     "api queue item": [NOW, "ALICE-NOTE"], "api queue items": ["ALICE-NOTE"],
     "api trace view render": [NOW, "ALICE-META", "alice-tag"],
-    "trace page": ALICE, "span page": ALICE, "annotation panel": ALICE, "span annotate page": ALICE,
+    "trace page": ALICE, "span page": ALICE, "annotation panel": ALICE,
     "review page": ["ALICE-NOTE", "ALICE-COMMENT", "alice-tag", "ALICE-EXPECTED"],
     # Board cards summarise (a mean per continuous config, a count of text notes), never quote notes.
     "board": [BOARD_ALICE],

@@ -232,3 +232,48 @@ def test_schema_of_the_trace_endpoints_has_no_warnings_or_errors():
     params = {p["name"] for p in schema["paths"]["/api/v1/traces/"]["get"]["parameters"]}
     assert {"cursor", "page_size", "metadata", "tags", "q", "start_time_after", "span_type"} <= params
     assert "spans" in schema["components"]["schemas"]["TraceDetail"]["properties"]
+
+
+def test_documented_trace_filters_on_end_time_and_duration(key_client, project):
+    """docs/api.md: `end_time_after` / `end_time_before`, `min_duration_ms` / `max_duration_ms`."""
+    from datetime import UTC, datetime
+
+    ends = {"quick": (datetime(2026, 1, 1, 10, tzinfo=UTC), 120.0), "slow": (datetime(2026, 1, 2, 10, tzinfo=UTC), 9000.0),
+            "open": (None, None)}
+    for trace_id, (end, duration) in ends.items():
+        TraceFactory(project=project, trace_id=trace_id, end_time=end, duration_ms=duration)
+    client = key_client(project, scopes=["read"])
+
+    def ids(**params):
+        response = client.get("/api/v1/traces/", params)
+        assert response.status_code == 200, response.json()
+        return sorted(t["trace_id"] for t in response.json()["results"])
+
+    assert ids(end_time_after="2026-01-01T12:00:00Z") == ["slow"]
+    assert ids(end_time_before="2026-01-01T12:00:00Z") == ["quick"]
+    assert ids(min_duration_ms=1000) == ["slow"]
+    assert ids(max_duration_ms=1000) == ["quick"]
+    assert ids(min_duration_ms=100, max_duration_ms=10_000) == ["quick", "slow"]
+    bad = client.get("/api/v1/traces/", {"min_duration_ms": "long"})
+    assert bad.status_code == 400 and "min_duration_ms" in bad.json()["fields"]
+
+
+def test_documented_span_filters_on_parent_model_and_duration(key_client, tree):
+    """docs/api.md: `parent_span_id`, `model` (repeatable as a comma list), durations."""
+    from apps.traces.models import Span
+
+    Span.objects.filter(span_id="s-llm").update(model="gpt-4o", duration_ms=800)
+    Span.objects.filter(span_id="s-ret").update(model="", duration_ms=40)
+    Span.objects.filter(span_id="s-tool").update(model="claude-3", duration_ms=5)
+    client = key_client(tree[0].project, scopes=["read"])
+
+    def ids(**params):
+        response = client.get("/api/v1/spans/", params)
+        assert response.status_code == 200, response.json()
+        return sorted(s["span_id"] for s in response.json()["results"])
+
+    assert ids(parent_span_id="s-root") == ["s-llm", "s-ret"]
+    assert ids(parent_span_id="s-llm") == ["s-tool"]
+    assert ids(model="gpt-4o") == ["s-llm"]
+    assert ids(model="gpt-4o,claude-3") == ["s-llm", "s-tool"]
+    assert ids(min_duration_ms=30, max_duration_ms=100) == ["s-ret"]

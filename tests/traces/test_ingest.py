@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import threading
+import zlib
 
 import httpx
 import pytest
@@ -167,6 +168,16 @@ def test_gzip_body(project, key_client):
         URL, data=body, content_type="application/json", HTTP_CONTENT_ENCODING="gzip"
     )
     assert response.status_code == 200 and response.json()["accepted"] == 3
+
+
+def test_deflate_body(project, key_client):
+    body = zlib.compress(json.dumps({"spans": agent_trace()}).encode())
+    client = key_client(project, scopes=("ingest",))
+    response = client.post(URL, data=body, content_type="application/json", HTTP_CONTENT_ENCODING="deflate")
+    assert response.status_code == 200 and response.json()["accepted"] == 3
+    assert Span.objects.filter(project=project).count() == 3
+    bad = client.post(URL, data=b"not deflate", content_type="application/json", HTTP_CONTENT_ENCODING="deflate")
+    assert bad.status_code == 400 and "body" in bad.json()["fields"]
 
 
 def test_bad_gzip_and_unknown_encoding(project, key_client):

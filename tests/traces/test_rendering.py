@@ -5,7 +5,7 @@ from django.template.loader import render_to_string
 from apps.traces.rendering import span_value_display
 
 
-def test_plain_values():
+def test_empty_text_and_json_values_are_shown_by_kind_and_big_json_starts_closed():
     assert span_value_display(None) == {"kind": "empty"}
     assert span_value_display("") == {"kind": "empty"}
     assert span_value_display("hello") == {"kind": "text", "text": "hello"}
@@ -16,7 +16,7 @@ def test_plain_values():
     assert big["kind"] == "json" and not big["open"]
 
 
-def test_conversation_shapes():
+def test_openai_message_lists_single_messages_and_completions_show_as_conversations():
     messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
     for value in (messages, {"messages": messages, "temperature": 0}):
         shown = span_value_display(value)

@@ -204,7 +204,7 @@ def test_trace_summaries_refresh_recomputes(project):
         ("2023-11-14T22:13:20", datetime.fromtimestamp(T0, UTC)),
     ],
 )
-def test_time_formats(value, expected):
+def test_epoch_seconds_millis_nanos_and_iso_times_parse_to_utc(value, expected):
     assert parse_time(value) == expected
 
 

@@ -12,9 +12,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def curator_client(client, project, member):
-    client.force_login(member(project, role="curator"))
-    return client
+def curator_client(client_as, project):
+    return client_as("curator", project)
 
 
 def test_editor_creates_view_from_template(curator_client, project, chat_trace):

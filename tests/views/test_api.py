@@ -109,7 +109,7 @@ def test_schema_is_published_and_gallery_listed(project, key_client):
     assert [t["key"] for t in gallery] == ["chat", "rag", "agent", "classification"]
 
 
-def test_make_default(project, key_client):
+def test_make_default_sets_the_projects_default_view(project, key_client):
     view = factories.TraceViewFactory(project=project)
     assert key_client(project).post(f"/api/v1/trace-views/{view.pk}/make-default/").json() == {
         "default": view.pk, "queue": None}

@@ -33,9 +33,8 @@ def secret_trace(project):
 
 
 @pytest.fixture
-def curator(client, project, member):
-    client.force_login(member(project, role="curator"))
-    return client
+def curator(client_as, project):
+    return client_as("curator", project)
 
 
 VALID = {"version": 1, "components": [

@@ -45,7 +45,7 @@ def test_conversation_missing_path_says_so(chat_trace):
     assert "No messages at $.input.nope." in html
 
 
-def test_fields_table(chat_trace):
+def test_fields_table_shows_values_marks_missing_and_blocks_nested(chat_trace):
     node, html = one({"type": "fields", "fields": [
         {"label": "Model", "path": "$.model"}, {"label": "Customer", "path": "$.metadata.customer"},
         {"label": "Tokens", "path": "$.metrics.total_tokens"}, {"label": "Missing", "path": "$.metadata.none"},

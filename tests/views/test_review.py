@@ -23,9 +23,8 @@ def queue_item(project, rag_trace):
 
 
 @pytest.fixture
-def reviewer_client(client, project, member):
-    client.force_login(member(project, role="reviewer"))
-    return client
+def reviewer_client(client_as, project):
+    return client_as("reviewer", project)
 
 
 def url(queue, item, query=""):

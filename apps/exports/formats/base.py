@@ -11,7 +11,7 @@ string joins.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 import orjson
@@ -113,14 +113,3 @@ class Writer:
 
     def abort(self) -> None:
         """The export stopped early: release resources; the partial file is deleted by the caller."""
-
-
-@dataclass
-class FormatInfo:
-    name: str
-    label: str
-    writer: type[Writer]
-    extension: str = field(init=False)
-
-    def __post_init__(self):
-        self.extension = self.writer.extension

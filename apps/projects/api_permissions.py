@@ -1,10 +1,10 @@
-"""Who may call an API view.
+"""Who may call an API view (DRF's DEFAULT_PERMISSION_CLASSES).
 
-A view declares `required_scope` (for API keys; default: `read` for safe methods, `write`
-otherwise). A key whose scopes lack the one a view needs is refused; a key with only the
-`feedback` scope can therefore call nothing but the feedback endpoint. What a member may do to an
-object is the permission policy's answer for the object's project (`apps.projects.permissions`,
-through `apps.core.api.request_require`).
+A view declares `required_scope` (for API keys; default: `read` for safe methods, `write` otherwise). A key
+whose scopes lack the one a view needs is refused. What a member may do to an object is the permission
+policy's answer for the object's project (`apps.projects.permissions`, through
+`apps.projects.api_scope.request_require`). This module imports no more than DRF and the key model: DRF
+loads it while `rest_framework.views` is being imported.
 """
 
 from rest_framework.permissions import SAFE_METHODS, BasePermission
@@ -13,6 +13,8 @@ from apps.projects.models import ProjectAPIKey
 
 
 def view_scope(request, view) -> str:
+    """The key scope a view needs: its `required_scope` (per method with a dict), else `read` for safe
+    methods and `write` otherwise. A key with only `feedback` can therefore call only the feedback endpoint."""
     scope = getattr(view, "required_scope", None)
     if isinstance(scope, dict):
         scope = scope.get(request.method) or scope.get("*")

@@ -1,4 +1,5 @@
-"""Project scoping shared by every API view."""
+"""Project scoping shared by every API view: which projects a request acts on, and the permission policy
+(`apps.projects.permissions`) for its key or user. Who may call a view at all is api_permissions.py."""
 
 from __future__ import annotations
 
