@@ -28,7 +28,8 @@ def panel_context(request, queue: ReviewQueue, item: ReviewItem, *, can_submit: 
     from apps.reviews.selectors import annotation_panel_context
 
     configs = list(queue.score_configs.all()) if configs is None else configs
-    ctx = annotation_panel_context(request, span or item.span, configs=configs, visibility=visibility)
+    ctx = annotation_panel_context(request, span or item.span, configs=configs, visibility=visibility,
+                                   lazy_history=True)  # fetched when opened: two queries less a step
     # Reviewing a queue item saves through the queue's submit, which records the submission too.
     ctx["panel_state"] = {**ctx["panel_state"],
                           "submitUrl": reverse("admin:queues_reviewqueue_review_submit", args=[queue.pk, item.pk]),

@@ -143,9 +143,10 @@ def visible_annotations_q(user, *, span_field: str = "span", author_field: str =
 
 
 def span_annotations_visible(span_pks: list[int], user, *, visibility: AnnotationVisibility | None = None,
-                             spans: list[Span] | None = None, rows: dict | None = None) -> dict[int, dict[str, Any]]:
+                             spans: list[Span] | None = None, rows: dict | None = None,
+                             tag_history: bool = True) -> dict[int, dict[str, Any]]:
     """`span_annotations_bulk` as `user` may see it."""
-    bulk = span_annotations_bulk(span_pks, spans=spans, rows=rows)
+    bulk = span_annotations_bulk(span_pks, spans=spans, rows=rows, tag_history=tag_history)
     if visibility is None:
         visibility = annotations_visible_to(user, list(bulk))
     if visibility.blinded:
@@ -233,7 +234,7 @@ def span_annotations_api_extension(spans, request) -> dict[int, dict[str, Any]]:
 
 
 def span_annotations_bulk(span_pks: list[int], *, spans: list[Span] | None = None,
-                          rows: dict | None = None) -> dict[int, dict[str, Any]]:
+                          rows: dict | None = None, tag_history: bool = True) -> dict[int, dict[str, Any]]:
     """Every annotation of the given spans, one query per kind (not per span).
 
     Per span: scores (config name/kind, value, label(s), text, comment, author, source, times), tags
@@ -278,7 +279,7 @@ def span_annotations_bulk(span_pks: list[int], *, spans: list[Span] | None = Non
             "name": st.tag.name, "colour": st.tag.colour, "added_by": _user_name(st.added_by),
             "source": st.source, "added_at": _iso(st.added_at),
         })
-    for ev in TagEvent.objects.filter(span_id__in=pks).select_related("user"):
+    for ev in TagEvent.objects.filter(span_id__in=pks).select_related("user") if tag_history else ():
         out[ev.span_id]["tag_history"].append({
             "name": ev.tag_name, "action": ev.action, "user": _user_name(ev.user), "source": ev.source,
             "at": _iso(ev.created_at),
@@ -429,12 +430,14 @@ def _score_state(score: Score) -> Any:
 
 
 def annotation_panel_context(request, span: Span, configs=None, *,
-                             visibility: AnnotationVisibility | None = None) -> dict[str, Any]:
+                             visibility: AnnotationVisibility | None = None,
+                             lazy_history: bool = False) -> dict[str, Any]:
     """Everything `reviews/_annotation_panel.html` and `annotation_panel.js` need for one span.
 
     `configs` narrows the controls (a review queue's configs); archived configs never get a control.
     `visibility`: `annotations_visible_to(request.user, [span.pk])` when the caller has it already.
     Each kind of annotation is read once (the scores serve the controls, the list and the summary).
+    `lazy_history`: the tag and score history are left out, fetched when opened (`history_url`).
     """
     user = request.user
     project = span.project
@@ -447,7 +450,8 @@ def annotation_panel_context(request, span: Span, configs=None, *,
     if visibility is None:
         visibility = annotations_visible_to(user, [span.pk])
     rows: dict[str, list] = {}
-    annotations = span_annotations_visible([span.pk], user, visibility=visibility, spans=[span], rows=rows)[span.pk]
+    annotations = span_annotations_visible([span.pk], user, visibility=visibility, spans=[span], rows=rows,
+                                           tag_history=not lazy_history)[span.pk]
     mine = {s.config_id: s for s in rows["scores"]
             if s.author_id == user.pk and s.author_id is not None and s.source == ScoreSource.HUMAN}
     controls = []
@@ -504,8 +508,7 @@ def annotation_panel_context(request, span: Span, configs=None, *,
         colour = tag.get("colour") or ""
         return {**tag, "colour": colour if HEX_COLOUR.fullmatch(colour) else "#64748b"}
 
-    history = visibility.own(span.pk, ScoreEvent.objects.filter(span=span).select_related("config", "author")
-                             .order_by("-created_at", "-id")[:50])
+    history = [] if lazy_history else score_history_visible(span, visibility)
     ctx = {
         "span": span,
         "panel_id": f"assay-annotations-{span.pk}",
@@ -522,10 +525,17 @@ def annotation_panel_context(request, span: Span, configs=None, *,
         "metadata_items": [(k, v if isinstance(v, str) else json.dumps(v, ensure_ascii=False))
                            for k, v in sorted(annotations["metadata"].items())],
         "score_history": history,
+        "history_url": reverse("admin:reviews_annotation_history", args=[span.pk]) if lazy_history else "",
         "panel_state": state,
         "state_id": f"assay-annotations-state-{span.pk}",
     }
     return ctx
+
+
+def score_history_visible(span: Span, visibility: AnnotationVisibility) -> list:
+    """The span's last 50 score events, newest first, as the visibility allows."""
+    return visibility.own(span.pk, ScoreEvent.objects.filter(span=span).select_related("config", "author")
+                          .order_by("-created_at", "-id")[:50])
 
 
 def trace_page_panel(*, request, trace, span) -> dict[str, Any] | None:
