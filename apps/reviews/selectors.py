@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import BooleanField, Exists, OuterRef, Q, QuerySet, Value
 from django.urls import reverse
 
 from apps.core.chat import editable_text
@@ -114,6 +114,24 @@ class AnnotationVisibility:
             "metadata": {k: v for k, v in (data["metadata"] or {}).items() if k in my_metadata_keys},
             "expected": expected,
         }
+
+
+def annotations_visible_in(user, rows, flag: str = "_blinded") -> AnnotationVisibility:
+    """`annotations_visible_to` for span rows read with `blinded_flag(user)` annotated as `flag`: the
+    same rule, decided inside the query that reads the spans instead of one of its own."""
+    authenticated = user is not None and getattr(user, "is_authenticated", False)
+    return AnnotationVisibility(
+        user_id=user.pk if authenticated else None,
+        username=user.get_username() if authenticated else None,
+        blinded=frozenset(r.pk for r in rows if getattr(r, flag)) if authenticated else frozenset(),
+    )
+
+
+def blinded_flag(user):
+    """Whether a span (the outer query's row) is blinded for `user` (`blinded_span_ids`), as a column."""
+    if user is None or not getattr(user, "is_authenticated", False) or user.is_superuser:
+        return Value(False, output_field=BooleanField())
+    return Exists(blinded_span_ids(user).filter(span_id=OuterRef("pk")))
 
 
 def annotations_visible_to(user, span_pks) -> AnnotationVisibility:
