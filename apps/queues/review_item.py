@@ -29,7 +29,8 @@ def panel_context(request, queue: ReviewQueue, item: ReviewItem, *, can_submit: 
 
     configs = list(queue.score_configs.all()) if configs is None else configs
     ctx = annotation_panel_context(request, span or item.span, configs=configs, visibility=visibility,
-                                   lazy_history=True)  # fetched when opened: two queries less a step
+                                   # History fetched when opened, tag names once a page: 3 queries less a step.
+                                   lazy_history=True, page_tags=True)
     # Reviewing a queue item saves through the queue's submit, which records the submission too.
     ctx["panel_state"] = {**ctx["panel_state"],
                           "submitUrl": reverse("admin:queues_reviewqueue_review_submit", args=[queue.pk, item.pk]),

@@ -449,13 +449,14 @@ def _score_state(score: Score) -> Any:
 
 def annotation_panel_context(request, span: Span, configs=None, *,
                              visibility: AnnotationVisibility | None = None,
-                             lazy_history: bool = False) -> dict[str, Any]:
+                             lazy_history: bool = False, page_tags: bool = False) -> dict[str, Any]:
     """Everything `reviews/_annotation_panel.html` and `annotation_panel.js` need for one span.
 
     `configs` narrows the controls (a review queue's configs); archived configs never get a control.
     `visibility`: `annotations_visible_to(request.user, [span.pk])` when the caller has it already.
     Each kind of annotation is read once (the scores serve the controls, the list and the summary).
     `lazy_history`: the tag and score history are left out, fetched when opened (`history_url`).
+    `page_tags`: the project's tag names are not read; the page holds them once (`project_tag_names`).
     """
     user = request.user
     project = span.project
@@ -513,8 +514,9 @@ def annotation_panel_context(request, span: Span, configs=None, *,
         "mine": {c.name: (_score_state(mine[c.pk]) if c.pk in mine else None) for c in config_list},
         "tags": [t["name"] for t in annotations["tags"]],
         "tagColours": {t["name"]: t["colour"] for t in annotations["tags"] if HEX_COLOUR.fullmatch(t["colour"] or "")},
-        "projectTags": [name for name in Tag.objects.filter(project=project).exclude(name__in=hidden_tags)
-                        .order_by("name").values_list("name", flat=True)[:500]],
+        "projectTags": None if page_tags else [
+            name for name in Tag.objects.filter(project=project).exclude(name__in=hidden_tags)
+            .order_by("name").values_list("name", flat=True)[:500]],
         "expected": {"mode": seed_mode, "text": chat_text if chat_text is not None else _as_text(seed),
                      "json": _as_text(seed), "chat": seed if chat_text is not None else None},
         "metadata": annotations["metadata"],
@@ -543,11 +545,21 @@ def annotation_panel_context(request, span: Span, configs=None, *,
         "metadata_items": [(k, v if isinstance(v, str) else json.dumps(v, ensure_ascii=False))
                            for k, v in sorted(annotations["metadata"].items())],
         "score_history": history,
+        "tag_list_id": "assay-project-tags" if page_tags else f"assay-tag-options-{span.pk}",
         "history_url": reverse("admin:reviews_annotation_history", args=[span.pk]) if lazy_history else "",
         "panel_state": state,
         "state_id": f"assay-annotations-state-{span.pk}",
     }
     return ctx
+
+
+def project_tag_names(user, project) -> list[str]:
+    """The project's tag names as suggestions for a page of many spans (the review page holds them once):
+    blind, no name another reviewer put on a span blinded for `user` (as the panel's own list does)."""
+    others = (SpanTag.objects.filter(tag_id=OuterRef("pk"), span_id__in=blinded_span_ids(user))
+              .exclude(added_by=user).exclude(added_by__isnull=True, source=AnnotationSource.INGEST))
+    return list(Tag.objects.filter(project=project).exclude(Exists(others))
+                .order_by("name").values_list("name", flat=True)[:500])
 
 
 def score_history_visible(span: Span, visibility: AnnotationVisibility) -> list:

@@ -403,7 +403,11 @@
         }
       });
       tagInput.addEventListener("change", function () {
-        if (panel.state.projectTags.indexOf(tagInput.value.trim()) !== -1) {
+        // A review page holds the project's tag names once, in the datalist the input names.
+        var names = panel.state.projectTags || Array.prototype.map.call(
+          document.querySelectorAll("datalist#" + tagInput.getAttribute("list") + " option"),
+          function (o) { return o.value; });
+        if (names.indexOf(tagInput.value.trim()) !== -1) {
           addTag(panel, tagInput.value);
           tagInput.value = "";
         }
