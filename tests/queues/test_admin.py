@@ -283,9 +283,9 @@ def test_loop_endpoints_are_scoped_to_the_users_projects(project, other_project,
 # What bench/review.py counts per item of the one-page loop: one request, the submit (three scores,
 # `?html=0`) with `?open=<next>&prefetch=1`: the reservation of the next item (already shown from the
 # prefetch) and the data of the item after it (the next prefetch). Before issue 11: a POST, a redirect and
-# a page (85 queries); then submit, peek and open (41); now 31, in the bench on PostgreSQL and here on
-# SQLite. Issue 11's budget is 25, not reached (docs/performance.md says where the rest goes). A bound, so
-# a regression fails.
+# a page (85 queries); then submit, peek and open (41); one request (31); now 25, issue 11's budget, in the
+# bench on PostgreSQL and here on SQLite (docs/performance.md says where they go). A bound, so a regression
+# fails.
 SUBMIT_NEXT_MAX_QUERIES = 25
 
 
