@@ -192,6 +192,8 @@ def _service_error(exc: ApplicationError):
 
 
 def review_item_view(request, queue_id: int, item_id: int, admin_site=None):
+    from apps.reviews.selectors import project_tag_names
+
     queue = _queue_or_404(request, queue_id)
     item = _item_or_404(queue, item_id)
     try:
@@ -201,7 +203,8 @@ def review_item_view(request, queue_id: int, item_id: int, admin_site=None):
     item = _item_or_404(queue, item_id)
     queue.refresh_from_db()
     context = _ctx(admin_site, request, title=f"Review · {queue.name}",
-                   **{**item_context(request, queue, item, state), **_bar_context(request, queue, item, state)})
+                   **{**item_context(request, queue, item, state), **_bar_context(request, queue, item, state)},
+                   project_tags=project_tag_names(request.user, queue.project))
     return render(request, "admin/queues/review.html", context)
 
 

@@ -230,6 +230,8 @@ class ScoreAdmin(ReadMostlyAdmin):
         urls = [
             path("panel/<int:span_pk>/", site.admin_view(admin_views.annotation_panel_view),
                  name="reviews_annotation_panel"),
+            path("panel/<int:span_pk>/history/", site.admin_view(admin_views.annotation_history_view),
+                 name="reviews_annotation_history"),
             path("panel/<int:span_pk>/submit/", site.admin_view(admin_views.annotation_submit_view),
                  name="reviews_annotation_submit"),
         ]

@@ -11,7 +11,13 @@ from apps.core.parsing import json_parse
 from apps.projects.permissions import can
 
 from .models import ScoreConfig
-from .selectors import annotation_panel_context, span_for_user
+from .selectors import (
+    annotation_panel_context,
+    annotations_visible_to,
+    score_history_visible,
+    span_annotations_visible,
+    span_for_user,
+)
 from .services import annotations_submit
 
 PANEL_TEMPLATE = "reviews/_annotation_panel.html"
@@ -39,6 +45,18 @@ def annotation_panel_view(request, span_pk: int):
     span = _span_or_404(request, span_pk)
     ctx = _panel_context(request, span)
     return render(request, PANEL_TEMPLATE, {"annotation_panel": ctx})
+
+
+def annotation_history_view(request, span_pk: int):
+    """The span's tag and score history as an HTML fragment (the review page loads it when opened),
+    under the same visibility rule as the panel (blind: only the reviewer's own events)."""
+    span = _span_or_404(request, span_pk)
+    visibility = annotations_visible_to(request.user, [span.pk])
+    tags = span_annotations_visible([span.pk], request.user, visibility=visibility, spans=[span])[span.pk]
+    tag_history = [{**e, "when": (e.get("at") or "")[:16].replace("T", " ")}
+                   for e in reversed(tags["tag_history"])][:50]
+    return render(request, "reviews/_annotation_history.html",
+                  {"tag_history": tag_history, "score_history": score_history_visible(span, visibility)})
 
 
 def annotation_submit_view(request, span_pk: int):

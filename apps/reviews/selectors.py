@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import BooleanField, Exists, OuterRef, Q, QuerySet, Value
 from django.urls import reverse
 
 from apps.core.chat import editable_text
@@ -117,6 +117,24 @@ class AnnotationVisibility:
         }
 
 
+def annotations_visible_in(user, rows, flag: str = "_blinded") -> AnnotationVisibility:
+    """`annotations_visible_to` for span rows read with `blinded_flag(user)` annotated as `flag`: the
+    same rule, decided inside the query that reads the spans instead of one of its own."""
+    authenticated = user is not None and getattr(user, "is_authenticated", False)
+    return AnnotationVisibility(
+        user_id=user.pk if authenticated else None,
+        username=user.get_username() if authenticated else None,
+        blinded=frozenset(r.pk for r in rows if getattr(r, flag)) if authenticated else frozenset(),
+    )
+
+
+def blinded_flag(user):
+    """Whether a span (the outer query's row) is blinded for `user` (`blinded_span_ids`), as a column."""
+    if user is None or not getattr(user, "is_authenticated", False) or user.is_superuser:
+        return Value(False, output_field=BooleanField())
+    return Exists(blinded_span_ids(user).filter(span_id=OuterRef("pk")))
+
+
 def annotations_visible_to(user, span_pks) -> AnnotationVisibility:
     """The one visibility decision every reader of annotations asks (API, admin pages, the annotation
     panel, the review page, board cards, trace views and share pages): which of `span_pks` `user`
@@ -144,9 +162,10 @@ def visible_annotations_q(user, *, span_field: str = "span", author_field: str =
 
 
 def span_annotations_visible(span_pks: list[int], user, *, visibility: AnnotationVisibility | None = None,
-                             spans: list[Span] | None = None, rows: dict | None = None) -> dict[int, dict[str, Any]]:
+                             spans: list[Span] | None = None, rows: dict | None = None,
+                             tag_history: bool = True) -> dict[int, dict[str, Any]]:
     """`span_annotations_bulk` as `user` may see it."""
-    bulk = span_annotations_bulk(span_pks, spans=spans, rows=rows)
+    bulk = span_annotations_bulk(span_pks, spans=spans, rows=rows, tag_history=tag_history)
     if visibility is None:
         visibility = annotations_visible_to(user, list(bulk))
     if visibility.blinded:
@@ -234,7 +253,7 @@ def span_annotations_api_extension(spans, request) -> dict[int, dict[str, Any]]:
 
 
 def span_annotations_bulk(span_pks: list[int], *, spans: list[Span] | None = None,
-                          rows: dict | None = None) -> dict[int, dict[str, Any]]:
+                          rows: dict | None = None, tag_history: bool = True) -> dict[int, dict[str, Any]]:
     """Every annotation of the given spans, one query per kind (not per span).
 
     Per span: scores (config name/kind, value, label(s), text, comment, author, source, times), tags
@@ -279,7 +298,7 @@ def span_annotations_bulk(span_pks: list[int], *, spans: list[Span] | None = Non
             "name": st.tag.name, "colour": st.tag.colour, "added_by": _user_name(st.added_by),
             "source": st.source, "added_at": _iso(st.added_at),
         })
-    for ev in TagEvent.objects.filter(span_id__in=pks).select_related("user"):
+    for ev in TagEvent.objects.filter(span_id__in=pks).select_related("user") if tag_history else ():
         out[ev.span_id]["tag_history"].append({
             "name": ev.tag_name, "action": ev.action, "user": _user_name(ev.user), "source": ev.source,
             "at": _iso(ev.created_at),
@@ -430,12 +449,15 @@ def _score_state(score: Score) -> Any:
 
 
 def annotation_panel_context(request, span: Span, configs=None, *,
-                             visibility: AnnotationVisibility | None = None) -> dict[str, Any]:
+                             visibility: AnnotationVisibility | None = None,
+                             lazy_history: bool = False, page_tags: bool = False) -> dict[str, Any]:
     """Everything `reviews/_annotation_panel.html` and `annotation_panel.js` need for one span.
 
     `configs` narrows the controls (a review queue's configs); archived configs never get a control.
     `visibility`: `annotations_visible_to(request.user, [span.pk])` when the caller has it already.
     Each kind of annotation is read once (the scores serve the controls, the list and the summary).
+    `lazy_history`: the tag and score history are left out, fetched when opened (`history_url`).
+    `page_tags`: the project's tag names are not read; the page holds them once (`project_tag_names`).
     """
     user = request.user
     project = span.project
@@ -448,7 +470,8 @@ def annotation_panel_context(request, span: Span, configs=None, *,
     if visibility is None:
         visibility = annotations_visible_to(user, [span.pk])
     rows: dict[str, list] = {}
-    annotations = span_annotations_visible([span.pk], user, visibility=visibility, spans=[span], rows=rows)[span.pk]
+    annotations = span_annotations_visible([span.pk], user, visibility=visibility, spans=[span], rows=rows,
+                                           tag_history=not lazy_history)[span.pk]
     mine = {s.config_id: s for s in rows["scores"]
             if s.author_id == user.pk and s.author_id is not None and s.source == ScoreSource.HUMAN}
     controls = []
@@ -492,8 +515,9 @@ def annotation_panel_context(request, span: Span, configs=None, *,
         "mine": {c.name: (_score_state(mine[c.pk]) if c.pk in mine else None) for c in config_list},
         "tags": [t["name"] for t in annotations["tags"]],
         "tagColours": {t["name"]: t["colour"] for t in annotations["tags"] if HEX_COLOUR.fullmatch(t["colour"] or "")},
-        "projectTags": [name for name in Tag.objects.filter(project=project).exclude(name__in=hidden_tags)
-                        .order_by("name").values_list("name", flat=True)[:500]],
+        "projectTags": None if page_tags else [
+            name for name in Tag.objects.filter(project=project).exclude(name__in=hidden_tags)
+            .order_by("name").values_list("name", flat=True)[:500]],
         "expected": {"mode": seed_mode, "text": chat_text if chat_text is not None else _as_text(seed),
                      "json": _as_text(seed), "chat": seed if chat_text is not None else None},
         "metadata": annotations["metadata"],
@@ -505,8 +529,7 @@ def annotation_panel_context(request, span: Span, configs=None, *,
         colour = tag.get("colour") or ""
         return {**tag, "colour": colour if HEX_COLOUR.fullmatch(colour) else "#64748b"}
 
-    history = visibility.own(span.pk, ScoreEvent.objects.filter(span=span).select_related("config", "author")
-                             .order_by("-created_at", "-id")[:50])
+    history = [] if lazy_history else score_history_visible(span, visibility)
     ctx = {
         "span": span,
         "panel_id": f"assay-annotations-{span.pk}",
@@ -523,10 +546,27 @@ def annotation_panel_context(request, span: Span, configs=None, *,
         "metadata_items": [(k, v if isinstance(v, str) else json.dumps(v, ensure_ascii=False))
                            for k, v in sorted(annotations["metadata"].items())],
         "score_history": history,
+        "tag_list_id": "assay-project-tags" if page_tags else f"assay-tag-options-{span.pk}",
+        "history_url": reverse("admin:reviews_annotation_history", args=[span.pk]) if lazy_history else "",
         "panel_state": state,
         "state_id": f"assay-annotations-state-{span.pk}",
     }
     return ctx
+
+
+def project_tag_names(user, project) -> list[str]:
+    """The project's tag names as suggestions for a page of many spans (the review page holds them once):
+    blind, no name another reviewer put on a span blinded for `user` (as the panel's own list does)."""
+    others = (SpanTag.objects.filter(tag_id=OuterRef("pk"), span_id__in=blinded_span_ids(user))
+              .exclude(added_by=user).exclude(added_by__isnull=True, source=AnnotationSource.INGEST))
+    return list(Tag.objects.filter(project=project).exclude(Exists(others))
+                .order_by("name").values_list("name", flat=True)[:500])
+
+
+def score_history_visible(span: Span, visibility: AnnotationVisibility) -> list:
+    """The span's last 50 score events, newest first, as the visibility allows."""
+    return visibility.own(span.pk, ScoreEvent.objects.filter(span=span).select_related("config", "author")
+                          .order_by("-created_at", "-id")[:50])
 
 
 def trace_page_panel(*, request, trace, span) -> dict[str, Any] | None:

@@ -37,6 +37,7 @@ from .models import (
     ScoreSource,
     TagEvent,
 )
+from .score_insert import human_scores_insert_new
 
 MAX_CONFIG_NAME = 100
 MAX_TAG_LENGTH = 200
@@ -466,10 +467,7 @@ def _human_scores_write(*, span: Span, cleans: list[CleanScore], author) -> list
                 changed.append(score)
             out.append(score)
     if new:
-        try:
-            with transaction.atomic():
-                Score.objects.bulk_create(new)
-        except IntegrityError:
+        if not human_scores_insert_new(new):
             # A concurrent save by the same reviewer won an insert: write these one by one (that path
             # updates what the other save created).
             return [_score_write(span=span, clean=clean, author=author, source=ScoreSource.HUMAN)

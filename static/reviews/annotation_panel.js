@@ -403,7 +403,11 @@
         }
       });
       tagInput.addEventListener("change", function () {
-        if (panel.state.projectTags.indexOf(tagInput.value.trim()) !== -1) {
+        // A review page holds the project's tag names once, in the datalist the input names.
+        var names = panel.state.projectTags || Array.prototype.map.call(
+          document.querySelectorAll("datalist#" + tagInput.getAttribute("list") + " option"),
+          function (o) { return o.value; });
+        if (names.indexOf(tagInput.value.trim()) !== -1) {
           addTag(panel, tagInput.value);
           tagInput.value = "";
         }
@@ -517,6 +521,21 @@
     showErrors: function (root, data) { var panel = init(root); if (panel) showErrors(panel, data); },
     setStatus: function (root, text, isError) { var panel = init(root); if (panel) setStatus(panel, text, isError); },
   };
+
+  // A panel's tag and score history (review pages) is fetched the first time it is opened.
+  document.addEventListener("toggle", function (event) {
+    var details = event.target;
+    if (!details || !details.open || !details.dataset || !details.dataset.historyUrl || details.dataset.historyLoaded) return;
+    details.dataset.historyLoaded = "1";
+    var body = details.querySelector("[data-history-body]");
+    fetch(details.dataset.historyUrl, { credentials: "same-origin", headers: { "X-Requested-With": "XMLHttpRequest" } })
+      .then(function (res) { if (!res.ok) throw new Error("HTTP " + res.status); return res.text(); })
+      .then(function (html) { if (body) body.innerHTML = html; })
+      .catch(function () {
+        delete details.dataset.historyLoaded;
+        if (body) body.textContent = "Could not load the history; close and open again to retry.";
+      });
+  }, true);
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", initAll);
   else initAll();
