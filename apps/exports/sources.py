@@ -222,11 +222,20 @@ def _annotated_among(span_pks: list[int]) -> list[int]:
     return sorted(found.intersection(span_pks))
 
 
-def _gold(span_pks: list[int]) -> dict[int, tuple]:
-    """span pk -> (gold scores by config, gold Expected or None), for spans with gold only."""
+def _gold(span_pks: list[int], *, project_has_gold: bool = True) -> dict[int, tuple]:
+    """span pk -> (gold scores by config, gold Expected or None), for spans with gold only.
+    `project_has_gold` False (asked once per job, `project_has_gold`): no query per chunk."""
+    if not project_has_gold or not span_pks:
+        return {}
     from apps.queues.gold import span_gold
 
     return {pk: (g["scores"] or None, g.get("expected")) for pk, g in span_gold(span_pks).items()}
+
+
+def project_has_gold(project) -> bool:
+    from apps.queues.models import GoldValue
+
+    return GoldValue.objects.filter(project=project).exists()
 
 
 def _annotations(span_pks: list[int]) -> dict[int, dict]:
@@ -261,6 +270,7 @@ class _ObservedSource(JobSource):
     """Spans or traces: FilterSet, optional admin selection, optional incremental window."""
 
     source = ExportSource.SPANS
+    has_gold: bool | None = None  # whether the project has any gold value (asked at the first chunk)
 
     def queryset(self):
         qs = filtered_queryset(source=self.source, project=self.job.project, filters=self.job.filters)
@@ -320,7 +330,9 @@ class SpanSource(_ObservedSource):
         keys = tuple(ANNOTATIONS.values()) if self.lists else ()
         empty = tuple([] for _ in keys)
         annotations = _annotations([row[0] for row in rows])
-        golds = _gold([row[0] for row in rows])
+        if self.has_gold is None:
+            self.has_gold = project_has_gold(self.job.project)
+        golds = _gold([row[0] for row in rows], project_has_gold=self.has_gold)
         provided = provided_values(self.providers, [[row[0]] for row in rows], annotations) if self.providers \
             else None
         out = []

@@ -20,6 +20,7 @@ from .sources import (
     _annotations,
     _gold,
     _ObservedSource,
+    project_has_gold,
 )
 
 
@@ -74,7 +75,10 @@ class TraceSource(_ObservedSource):
                 )
                 annotations = _annotations([s["pk"] for s in spans])
                 roots = {row[-1] for row in rows}
-                golds = _gold([s["pk"] for s in spans if s["span_id"] in roots or not s["parent_span_id"]])
+                if self.has_gold is None:
+                    self.has_gold = project_has_gold(self.job.project)
+                golds = _gold([s["pk"] for s in spans if s["span_id"] in roots or not s["parent_span_id"]],
+                              project_has_gold=self.has_gold)
                 by_trace: dict[int, list[dict]] = {}
                 for span in spans:
                     by_trace.setdefault(span["trace_pk"], []).append(span)
