@@ -48,14 +48,24 @@ def setup_django():
 
 def record_row(i: int, variant: int = 0) -> tuple:
     question = f"Customer {i} asks about order {i * 7 % 100000}: can I return item {i % 97} after {i % 45} days?"
-    input_ = {"messages": [{"role": "system", "content": "You are a helpful support assistant."},
-                           {"role": "user", "content": question}]}
+    input_ = {
+        "messages": [
+            {"role": "system", "content": "You are a helpful support assistant."},
+            {"role": "user", "content": question},
+        ]
+    }
     expected = {"role": "assistant", "content": f"Answer v{variant}: returns are accepted within 30 days ({i})."}
     metadata = {"topic": ["refunds", "shipping", "billing"][i % 3], "source": {"span_id": f"s{i}"}, "n": i}
     tags = ["refunds"] if i % 3 == 0 else []
     splits = ["test"] if i % 10 == 0 else ["train"]
-    return (f"rec-{i:07d}", json.dumps(input_), json.dumps(expected), json.dumps(metadata), json.dumps(tags),
-            json.dumps(splits))
+    return (
+        f"rec-{i:07d}",
+        json.dumps(input_),
+        json.dumps(expected),
+        json.dumps(metadata),
+        json.dumps(tags),
+        json.dumps(splits),
+    )
 
 
 def seed(project, name: str, size: int):
@@ -66,7 +76,9 @@ def seed(project, name: str, size: int):
 
     dataset = Dataset.objects.create(project=project, name=name)
     table = DatasetRecord._meta.db_table
-    columns = "dataset_id, record_id, input, expected, metadata, tags, splits, origin, version_from, version_to, created_at"
+    columns = (
+        "dataset_id, record_id, input, expected, metadata, tags, splits, origin, version_from, version_to, created_at"
+    )
     updated = set(range(0, size, 10))
     deleted = set(range(5, size, 100))
     with transaction.atomic(), connection.cursor() as cursor:
@@ -78,8 +90,9 @@ def seed(project, name: str, size: int):
                 copy.write_row((dataset.pk, *record_row(i, 2), "manual", 2, None, "2026-01-02T00:00:00Z"))
         live = size - len(deleted)
         DatasetVersion.objects.create(dataset=dataset, number=1, added=size, record_count=size)
-        DatasetVersion.objects.create(dataset=dataset, number=2, updated=len(updated - deleted),
-                                      removed=len(deleted), record_count=live)
+        DatasetVersion.objects.create(
+            dataset=dataset, number=2, updated=len(updated - deleted), removed=len(deleted), record_count=live
+        )
         Dataset.objects.filter(pk=dataset.pk).update(latest_version=2)
     with connection.cursor() as cursor:
         cursor.execute(f"ANALYZE {table}")
@@ -100,8 +113,14 @@ def one_record_commit(dataset, i: int, round_: int) -> tuple[float, int]:
     from apps.datasets.services import dataset_records_upsert
 
     record_id, input_, expected, metadata, tags, splits = record_row(i, 100 + round_)
-    record = {"record_id": record_id, "input": json.loads(input_), "expected": json.loads(expected),
-              "metadata": json.loads(metadata), "tags": json.loads(tags), "splits": json.loads(splits)}
+    record = {
+        "record_id": record_id,
+        "input": json.loads(input_),
+        "expected": json.loads(expected),
+        "metadata": json.loads(metadata),
+        "tags": json.loads(tags),
+        "splits": json.loads(splits),
+    }
     started = time.perf_counter()
     version = dataset_records_upsert(dataset=dataset, records=[record], message="bench: one change")
     elapsed = time.perf_counter() - started
@@ -140,8 +159,10 @@ def main() -> None:
         started = time.perf_counter()
         big = seed(project, "big", args.records)
         small = seed(project, "small", args.small)
-        print(f"seeded {args.records:,} + {args.small:,} records (2 versions each) in "
-              f"{time.perf_counter() - started:.1f}s")
+        print(
+            f"seeded {args.records:,} + {args.small:,} records (2 versions each) in "
+            f"{time.perf_counter() - started:.1f}s"
+        )
 
         # Warm up both paths once, then alternate so drift hits both equally.
         one_record_commit(big, 1, 0)
@@ -155,13 +176,16 @@ def main() -> None:
             small_times.append(t)
             small_rows.add(rows)
         big_ms, small_ms = statistics.median(big_times) * 1000, statistics.median(small_times) * 1000
-        print(f"one-record commit: {args.records:,} records {big_ms:.2f} ms (rows written {sorted(big_rows)}), "
-              f"{args.small:,} records {small_ms:.2f} ms (rows written {sorted(small_rows)})")
+        print(
+            f"one-record commit: {args.records:,} records {big_ms:.2f} ms (rows written {sorted(big_rows)}), "
+            f"{args.small:,} records {small_ms:.2f} ms (rows written {sorted(small_rows)})"
+        )
         assert big_rows == small_rows and len(big_rows) == 1, "a one-record commit must write a constant row count"
 
         big.refresh_from_db()
         qs = dataset_records_at_version(dataset=big, version=big.latest_version).values_list(
-            "record_id", "input", "expected", "metadata", "tags", "splits")
+            "record_id", "input", "expected", "metadata", "tags", "splits"
+        )
         version_sql, version_params = qs.query.sql_with_params()
         with connection.cursor() as cursor:
             cursor.execute("DROP TABLE IF EXISTS bench_dataset_snapshot")
@@ -181,17 +205,21 @@ def main() -> None:
             ordered_times.append(fetch_all(ordered_sql, ())[0])
         assert n_version == n_plain, (n_version, n_plain)
         version_ms, plain_ms = statistics.median(version_times) * 1000, statistics.median(plain_times) * 1000
-        print(f"read version {big.latest_version} ({n_version:,} records, in record_id order): {version_ms:.0f} ms; "
-              f"plain SELECT of the same rows: {plain_ms:.0f} ms unordered, "
-              f"{statistics.median(ordered_times) * 1000:.0f} ms ordered")
+        print(
+            f"read version {big.latest_version} ({n_version:,} records, in record_id order): {version_ms:.0f} ms; "
+            f"plain SELECT of the same rows: {plain_ms:.0f} ms unordered, "
+            f"{statistics.median(ordered_times) * 1000:.0f} ms ordered"
+        )
         with connection.cursor() as cursor:
             cursor.execute("EXPLAIN " + version_sql, version_params)
             print("plan: " + " | ".join(row[0].strip() for row in cursor.fetchall()[:4]))
 
         commit_ratio = big_ms / small_ms
         read_ratio = plain_ms / version_ms
-        print(f"commit_100k_vs_1k={commit_ratio:.2f} (target <= 2.00) "
-              f"read_vs_plain_select={read_ratio:.2f} (target >= 0.50)")
+        print(
+            f"commit_100k_vs_1k={commit_ratio:.2f} (target <= 2.00) "
+            f"read_vs_plain_select={read_ratio:.2f} (target >= 0.50)"
+        )
     finally:
         with connection.cursor() as cursor:
             cursor.execute("DROP TABLE IF EXISTS bench_dataset_snapshot")

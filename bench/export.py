@@ -79,11 +79,20 @@ def _child(job_id: int) -> None:
     started = time.perf_counter()
     job = export_job_run(job_id=job_id)
     seconds = time.perf_counter() - started
-    print(json.dumps({
-        "seconds": seconds, "status": job.status, "error": job.error, "rows": job.row_count,
-        "bytes": job.byte_size, "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "rss_after_setup_mb": rss_before / 1024, "pandas_imported": "pandas" in sys.modules,
-    }))
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "status": job.status,
+                "error": job.error,
+                "rows": job.row_count,
+                "bytes": job.byte_size,
+                "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "rss_after_setup_mb": rss_before / 1024,
+                "pandas_imported": "pandas" in sys.modules,
+            }
+        )
+    )
 
 
 def _seed_scores(project) -> None:
@@ -128,8 +137,10 @@ def _seed(slug: str, rows: int) -> int:
     project = Project.objects.create(slug=slug, name=slug)
     print(f"seeding {rows:,} spans into {slug} with COPY…", flush=True)
     rng = random.Random(7)
-    words = ("refund order shipping delivery invoice account password warranty return exchange discount "
-             "subscription cancel upgrade billing address tracking damaged missing late").split()
+    words = (
+        "refund order shipping delivery invoice account password warranty return exchange discount "
+        "subscription cancel upgrade billing address tracking damaged missing late"
+    ).split()
     now = "2026-11-01 12:00:00+00"
     traces = rows // SPANS_PER_TRACE
     raw = connection.connection  # psycopg 3 connection
@@ -140,9 +151,11 @@ def _seed(slug: str, rows: int) -> int:
             "user_id, session_id, tags, review_status, created_at, updated_at, project_id) FROM STDIN"
         ) as copy:
             for t in range(traces):
-                copy.write(f"t{t:08d}\tchat\ts{t * SPANS_PER_TRACE:09d}\t{now}\t{now}\t1200\t{SPANS_PER_TRACE}\t"
-                           f"f\t500\t200\t700\t0.01\tquestion {t}\tanswer {t}\tuser-{t % 977}\tsess-{t % 5003}\t"
-                           f"[]\tnone\t{now}\t{now}\t{project.pk}\n")
+                copy.write(
+                    f"t{t:08d}\tchat\ts{t * SPANS_PER_TRACE:09d}\t{now}\t{now}\t1200\t{SPANS_PER_TRACE}\t"
+                    f"f\t500\t200\t700\t0.01\tquestion {t}\tanswer {t}\tuser-{t % 977}\tsess-{t % 5003}\t"
+                    f"[]\tnone\t{now}\t{now}\t{project.pk}\n"
+                )
         cursor.execute("SELECT id, trace_id FROM traces_trace WHERE project_id = %s", [project.pk])
         trace_pk = {trace_id: pk for pk, trace_id in cursor.fetchall()}
         with cursor.copy(
@@ -155,18 +168,51 @@ def _seed(slug: str, rows: int) -> int:
                 t = i // SPANS_PER_TRACE
                 question = " ".join(rng.choice(words) for _ in range(45))
                 answer = " ".join(rng.choice(words) for _ in range(35))
-                span_input = json.dumps([{"role": "system", "content": "You are a support assistant."},
-                                         {"role": "user", "content": f"#{i} {question}?"}])
+                span_input = json.dumps(
+                    [
+                        {"role": "system", "content": "You are a support assistant."},
+                        {"role": "user", "content": f"#{i} {question}?"},
+                    ]
+                )
                 span_output = json.dumps({"role": "assistant", "content": answer})
-                metadata = json.dumps({"customer": {"tier": rng.choice(["gold", "free"]), "region": "eu"},
-                                       "release": "2026.11", "feature_flags": ["a", "b"]})
+                metadata = json.dumps(
+                    {
+                        "customer": {"tier": rng.choice(["gold", "free"]), "region": "eu"},
+                        "release": "2026.11",
+                        "feature_flags": ["a", "b"],
+                    }
+                )
                 metrics = json.dumps({"latency_ms": rng.randint(100, 4000), "input_tokens": 120})
                 parent = "" if i % SPANS_PER_TRACE == 0 else f"s{t * SPANS_PER_TRACE:09d}"
-                line = "\t".join([
-                    f"s{i:09d}", parent, "llm-call", "llm", now, now, "850", span_input, span_output, r"\N",
-                    metadata, metrics, "{}", "", "f", "gpt-4o-mini", "120", "60", "180", "0.0004", "[]", now, now,
-                    str(project.pk), str(trace_pk[f"t{t:08d}"]),
-                ])
+                line = "\t".join(
+                    [
+                        f"s{i:09d}",
+                        parent,
+                        "llm-call",
+                        "llm",
+                        now,
+                        now,
+                        "850",
+                        span_input,
+                        span_output,
+                        r"\N",
+                        metadata,
+                        metrics,
+                        "{}",
+                        "",
+                        "f",
+                        "gpt-4o-mini",
+                        "120",
+                        "60",
+                        "180",
+                        "0.0004",
+                        "[]",
+                        now,
+                        now,
+                        str(project.pk),
+                        str(trace_pk[f"t{t:08d}"]),
+                    ]
+                )
                 buffer.append(line.replace("\\", "\\\\").replace("\\\\N", "\\N"))
                 if len(buffer) >= 10_000:
                     copy.write("\n".join(buffer) + "\n")
@@ -202,11 +248,16 @@ def _export(project_id: int, fmt: str, directory: str) -> dict:
     from apps.exports.services import export_job_create
     from apps.projects.models import Project
 
-    job = export_job_create(project=Project.objects.get(pk=project_id), source="spans", format=fmt,
-                            dispatch=False)
+    job = export_job_create(project=Project.objects.get(pk=project_id), source="spans", format=fmt, dispatch=False)
     env = {**os.environ, "EXPORTS_LOCAL_ROOT": directory, "EXPORTS_TMP_DIR": directory}
-    out = subprocess.run([sys.executable, __file__, "--child", str(job.pk)], env=env, cwd=str(ROOT),
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", str(job.pk)],
+        env=env,
+        cwd=str(ROOT),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     result = json.loads(out.stdout.strip().splitlines()[-1])
     if result["status"] != "succeeded":
         raise SystemExit(f"export failed: {result['error']}")
@@ -216,8 +267,13 @@ def _export(project_id: int, fmt: str, directory: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000],
-                        help="span counts, smallest first (RSS growth is measured from the first to the last)")
+    parser.add_argument(
+        "--sizes",
+        type=int,
+        nargs="+",
+        default=[100_000, 1_000_000],
+        help="span counts, smallest first (RSS growth is measured from the first to the last)",
+    )
     parser.add_argument("--formats", nargs="+", default=["jsonl", "parquet", "csv"])
     args = parser.parse_args()
     if args.child:
@@ -235,24 +291,32 @@ def main() -> None:
         for rows in args.sizes:
             project_id = _seed(f"bench-export-{rows}", rows)
             copy_seconds, copy_bytes = _copy_baseline(project_id, directory)
-            print(f"{rows:>9,} rows  COPY row_to_json: {copy_seconds:7.2f} s  {rows / copy_seconds:>9,.0f} rows/s  "
-                  f"{copy_bytes / 2**20:8.1f} MiB", flush=True)
+            print(
+                f"{rows:>9,} rows  COPY row_to_json: {copy_seconds:7.2f} s  {rows / copy_seconds:>9,.0f} rows/s  "
+                f"{copy_bytes / 2**20:8.1f} MiB",
+                flush=True,
+            )
             entry = {"rows": rows, "copy_seconds": copy_seconds}
             for fmt in args.formats:
                 r = _export(project_id, fmt, directory)
                 entry[fmt] = r
-                print(f"{rows:>9,} rows  export {fmt:8}: {r['seconds']:7.2f} s  {rows / r['seconds']:>9,.0f} rows/s  "
-                      f"{r['bytes'] / 2**20:8.1f} MiB  rate vs COPY {copy_seconds / r['seconds']:.2f}  "
-                      f"peak RSS {r['maxrss_mb']:.0f} MB (after setup {r['rss_after_setup_mb']:.0f} MB)"
-                      f"{'  pandas imported' if r['pandas_imported'] else ''}", flush=True)
+                print(
+                    f"{rows:>9,} rows  export {fmt:8}: {r['seconds']:7.2f} s  {rows / r['seconds']:>9,.0f} rows/s  "
+                    f"{r['bytes'] / 2**20:8.1f} MiB  rate vs COPY {copy_seconds / r['seconds']:.2f}  "
+                    f"peak RSS {r['maxrss_mb']:.0f} MB (after setup {r['rss_after_setup_mb']:.0f} MB)"
+                    f"{'  pandas imported' if r['pandas_imported'] else ''}",
+                    flush=True,
+                )
             results[rows] = entry
     small, large = results[args.sizes[0]], results[args.sizes[-1]]
     rates = " ".join(f"{f}_vs_copy={large['copy_seconds'] / large[f]['seconds']:.2f}" for f in args.formats)
     peak = max(large[f]["maxrss_mb"] for f in args.formats)
     growth = max(large[f]["maxrss_mb"] / small[f]["maxrss_mb"] for f in args.formats)
-    print(f"ratios at {large['rows']:,} rows: {rates} (target >= 0.50 for jsonl, parquet); "
-          f"peak_rss_mb={peak:.0f} (target <= 250); "
-          f"rss_growth_{small['rows']:,}_to_{large['rows']:,}={growth:.2f} (target <= 1.20)")
+    print(
+        f"ratios at {large['rows']:,} rows: {rates} (target >= 0.50 for jsonl, parquet); "
+        f"peak_rss_mb={peak:.0f} (target <= 250); "
+        f"rss_growth_{small['rows']:,}_to_{large['rows']:,}={growth:.2f} (target <= 1.20)"
+    )
 
 
 if __name__ == "__main__":

@@ -57,35 +57,57 @@ def build_spans(count: int, *, seed: int, prefix: str) -> list[dict]:
         start = base + timedelta(seconds=t * 7)
         root_id = f"{prefix}-{t:07d}-0"
         question = sentence(rng, 20)
-        trace_spans = [{
-            "trace_id": trace_id, "span_id": root_id, "name": "support-agent", "type": "task",
-            "start_time": start.isoformat(), "end_time": (start + timedelta(seconds=6)).isoformat(),
-            "input": [{"role": "user", "content": question}],
-            "output": {"role": "assistant", "content": sentence(rng, 45)},
-            "metadata": {"user_id": f"user-{rng.randrange(5000)}", "session_id": f"sess-{t // 3}",
-                         "release": "2025.06.1", "region": rng.choice(["eu-west-1", "us-east-1"])},
-            "tags": ["prod", rng.choice(["web", "mobile"])],
-        }]
+        trace_spans = [
+            {
+                "trace_id": trace_id,
+                "span_id": root_id,
+                "name": "support-agent",
+                "type": "task",
+                "start_time": start.isoformat(),
+                "end_time": (start + timedelta(seconds=6)).isoformat(),
+                "input": [{"role": "user", "content": question}],
+                "output": {"role": "assistant", "content": sentence(rng, 45)},
+                "metadata": {
+                    "user_id": f"user-{rng.randrange(5000)}",
+                    "session_id": f"sess-{t // 3}",
+                    "release": "2025.06.1",
+                    "region": rng.choice(["eu-west-1", "us-east-1"]),
+                },
+                "tags": ["prod", rng.choice(["web", "mobile"])],
+            }
+        ]
         for i in range(1, 10):
             kind = ("retrieval", "llm", "tool")[i % 3]
             span_start = start + timedelta(milliseconds=i * 500)
             item = {
-                "trace_id": trace_id, "span_id": f"{prefix}-{t:07d}-{i}", "parent_span_id": root_id,
-                "name": {"retrieval": "search-kb", "llm": "chat", "tool": "lookup_order"}[kind], "type": kind,
-                "start_time": span_start.timestamp(), "end_time": (span_start + timedelta(milliseconds=450)).timestamp(),
+                "trace_id": trace_id,
+                "span_id": f"{prefix}-{t:07d}-{i}",
+                "parent_span_id": root_id,
+                "name": {"retrieval": "search-kb", "llm": "chat", "tool": "lookup_order"}[kind],
+                "type": kind,
+                "start_time": span_start.timestamp(),
+                "end_time": (span_start + timedelta(milliseconds=450)).timestamp(),
                 "metadata": {"step": i, "attempt": 1, "host": f"worker-{rng.randrange(40)}"},
             }
             if kind == "llm":
-                item["input"] = [{"role": "system", "content": "You are a helpful support agent."},
-                                 {"role": "user", "content": question}]
+                item["input"] = [
+                    {"role": "system", "content": "You are a helpful support agent."},
+                    {"role": "user", "content": question},
+                ]
                 item["output"] = {"role": "assistant", "content": sentence(rng, 60)}
                 prompt, completion = rng.randrange(200, 900), rng.randrange(20, 200)
-                item["metrics"] = {"input_tokens": prompt, "output_tokens": completion, "model": "gpt-4o-mini",
-                                   "cost": round((prompt * 0.15 + completion * 0.6) / 1e6, 8)}
+                item["metrics"] = {
+                    "input_tokens": prompt,
+                    "output_tokens": completion,
+                    "model": "gpt-4o-mini",
+                    "cost": round((prompt * 0.15 + completion * 0.6) / 1e6, 8),
+                }
             elif kind == "retrieval":
                 item["input"] = {"query": question, "top_k": 3}
-                item["output"] = [{"id": f"kb-{rng.randrange(900)}", "score": round(rng.random(), 3),
-                                   "text": sentence(rng, 22)} for _ in range(3)]
+                item["output"] = [
+                    {"id": f"kb-{rng.randrange(900)}", "score": round(rng.random(), 3), "text": sentence(rng, 22)}
+                    for _ in range(3)
+                ]
             else:
                 item["input"] = {"order_id": f"ord-{rng.randrange(10**6)}"}
                 item["output"] = {"status": rng.choice(["shipped", "pending"]), "eta": sentence(rng, 50)}
@@ -122,9 +144,12 @@ def otlp_bodies(spans: list[dict], batch: int) -> list[bytes]:
         scope_spans.scope.name = "bench"
         for item in spans[start : start + batch]:
             span = scope_spans.spans.add(
-                trace_id=hex_id(item["trace_id"], 16), span_id=hex_id(item["span_id"], 8),
+                trace_id=hex_id(item["trace_id"], 16),
+                span_id=hex_id(item["span_id"], 8),
                 parent_span_id=hex_id(item["parent_span_id"], 8) if item.get("parent_span_id") else b"",
-                name=item["name"], kind=3, start_time_unix_nano=ns(item["start_time"]),
+                name=item["name"],
+                kind=3,
+                start_time_unix_nano=ns(item["start_time"]),
                 end_time_unix_nano=ns(item["end_time"]),
             )
             attributes = span.attributes
@@ -165,6 +190,7 @@ def otlp_bodies(spans: list[dict], batch: int) -> list[bytes]:
 
 
 # ---- database ---------------------------------------------------------------------------------
+
 
 def ensure_database(url: str) -> None:
     import psycopg
@@ -209,8 +235,10 @@ def bench_rows_clear(project_pk: int) -> None:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("DELETE FROM traces_spantag WHERE span_id IN (SELECT id FROM traces_span WHERE project_id = %s)",
-                       [project_pk])
+        cursor.execute(
+            "DELETE FROM traces_spantag WHERE span_id IN (SELECT id FROM traces_span WHERE project_id = %s)",
+            [project_pk],
+        )
         cursor.execute("DELETE FROM traces_span WHERE project_id = %s", [project_pk])
         cursor.execute("DELETE FROM traces_trace WHERE project_id = %s", [project_pk])
         cursor.execute("DELETE FROM traces_tag WHERE project_id = %s", [project_pk])
@@ -239,11 +267,35 @@ def copy_baseline(spans: list[dict], project_pk: int) -> float:
     for n, item in enumerate(spans):
         s, errors = span_item_clean(item)
         assert not errors, errors
-        rows.append((
-            project_pk, n // 10 + 1, s.span_id, s.parent_span_id, s.name, s.type, s.start_time, s.end_time,
-            s.duration_ms, s.input, s.output, s.expected, s.metadata, s.metrics, "{}", s.error, s.is_error,
-            s.model, s.input_tokens, s.output_tokens, s.total_tokens, s.cost, json.dumps(s.tags), now, now,
-        ))
+        rows.append(
+            (
+                project_pk,
+                n // 10 + 1,
+                s.span_id,
+                s.parent_span_id,
+                s.name,
+                s.type,
+                s.start_time,
+                s.end_time,
+                s.duration_ms,
+                s.input,
+                s.output,
+                s.expected,
+                s.metadata,
+                s.metrics,
+                "{}",
+                s.error,
+                s.is_error,
+                s.model,
+                s.input_tokens,
+                s.output_tokens,
+                s.total_tokens,
+                s.cost,
+                json.dumps(s.tags),
+                now,
+                now,
+            )
+        )
     columns = (
         "project_id, trace_id, span_id, parent_span_id, name, type, start_time, end_time, duration_ms, input, "
         "output, expected, metadata, metrics, annotation_metadata, error, is_error, model, input_tokens, "
@@ -251,8 +303,10 @@ def copy_baseline(spans: list[dict], project_pk: int) -> float:
     )
     with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as conn:
         conn.execute("DROP TABLE IF EXISTS bench_copy_span")
-        conn.execute("CREATE TABLE bench_copy_span (LIKE traces_span INCLUDING DEFAULTS INCLUDING INDEXES "
-                     "INCLUDING CONSTRAINTS INCLUDING IDENTITY)")
+        conn.execute(
+            "CREATE TABLE bench_copy_span (LIKE traces_span INCLUDING DEFAULTS INCLUDING INDEXES "
+            "INCLUDING CONSTRAINTS INCLUDING IDENTITY)"
+        )
         conn.execute("CHECKPOINT")
         backend = conn.info.backend_pid
         cpu_before, client_before = cpu_seconds([backend]), time.process_time()
@@ -268,8 +322,10 @@ def copy_baseline(spans: list[dict], project_pk: int) -> float:
         assert copied == len(rows)
         size = conn.execute("SELECT pg_total_relation_size('bench_copy_span')").fetchone()[0]
         conn.execute("DROP TABLE bench_copy_span")
-    print(f"copy: {len(rows)} rows in {elapsed:.2f}s, table+indexes {size / len(rows):.0f} bytes/row, "
-          f"CPU µs a row: postgres {server_cpu / len(rows) * 1e6:.0f}, client {client_cpu / len(rows) * 1e6:.0f}")
+    print(
+        f"copy: {len(rows)} rows in {elapsed:.2f}s, table+indexes {size / len(rows):.0f} bytes/row, "
+        f"CPU µs a row: postgres {server_cpu / len(rows) * 1e6:.0f}, client {client_cpu / len(rows) * 1e6:.0f}"
+    )
     return len(rows) / elapsed
 
 
@@ -307,6 +363,7 @@ def server_pids(server: subprocess.Popen) -> list[int]:
 
 # ---- server and clients -------------------------------------------------------------------------
 
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -325,9 +382,20 @@ def start_server(url: str, port: int, workers: int) -> subprocess.Popen:
         CONN_MAX_AGE="600",
     )
     server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "gunicorn"), "config.wsgi:application", "--workers", str(workers),
-         "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "--timeout", "120"],
-        cwd=ROOT, env=env,
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "config.wsgi:application",
+            "--workers",
+            str(workers),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            "--timeout",
+            "120",
+        ],
+        cwd=ROOT,
+        env=env,
     )
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -414,38 +482,46 @@ def main() -> None:
     try:
         # Warm-up: import paths, connections, the staging table in each worker.
         warm = build_spans(200, seed=1, prefix="warm")
-        post_all(base, "/api/v1/ingest/", [json.dumps(warm).encode()] * 4, {**auth, "Content-Type": "application/json"}, 2)
+        post_all(
+            base, "/api/v1/ingest/", [json.dumps(warm).encode()] * 4, {**auth, "Content-Type": "application/json"}, 2
+        )
         bench_rows_clear(project.pk)
 
         web, db = server_pids(server), backend_pids()
         cpu_before, web_before = cpu_seconds(web + db), cpu_seconds(web)
-        elapsed, answers = post_all(base, "/api/v1/ingest/", rest_bodies,
-                                    {**auth, "Content-Type": "application/json"}, args.threads)
+        elapsed, answers = post_all(
+            base, "/api/v1/ingest/", rest_bodies, {**auth, "Content-Type": "application/json"}, args.threads
+        )
         rest_cpu = cpu_seconds(web + db + [p for p in backend_pids() if p not in db]) - cpu_before
         rest_web = cpu_seconds(web) - web_before
         bad = [a for a in answers if a[0] != 200 or json.loads(a[1])["rejected"]]
         assert not bad, bad[:2]
         check_landed(project.pk, len(spans), len(spans) // 10)
         rest_rate = len(spans) / elapsed
-        print(f"ingest: {len(spans)} spans in {elapsed:.2f}s, {args.threads} client threads, "
-              f"server CPU {rest_cpu / len(spans) * 1e6:.0f} µs a span "
-              f"(gunicorn {rest_web / len(spans) * 1e6:.0f}, postgres {(rest_cpu - rest_web) / len(spans) * 1e6:.0f})")
+        print(
+            f"ingest: {len(spans)} spans in {elapsed:.2f}s, {args.threads} client threads, "
+            f"server CPU {rest_cpu / len(spans) * 1e6:.0f} µs a span "
+            f"(gunicorn {rest_web / len(spans) * 1e6:.0f}, postgres {(rest_cpu - rest_web) / len(spans) * 1e6:.0f})"
+        )
         print(f"ingest_rows_per_s={rest_rate:.0f}")
         bench_rows_clear(project.pk)
 
         web, db = server_pids(server), backend_pids()
         cpu_before, web_before = cpu_seconds(web + db), cpu_seconds(web)
-        elapsed, answers = post_all(base, "/v1/traces", otlp, {**auth, "Content-Type": "application/x-protobuf"},
-                                    args.threads)
+        elapsed, answers = post_all(
+            base, "/v1/traces", otlp, {**auth, "Content-Type": "application/x-protobuf"}, args.threads
+        )
         otlp_cpu = cpu_seconds(web + db + [p for p in backend_pids() if p not in db]) - cpu_before
         otlp_web = cpu_seconds(web) - web_before
         bad = [a for a in answers if a[0] != 200 or a[1]]
         assert not bad, bad[:2]
         check_landed(project.pk, len(spans), len(spans) // 10)
         otlp_rate = len(spans) / elapsed
-        print(f"otlp: {len(spans)} spans in {elapsed:.2f}s, {args.threads} client threads, "
-              f"server CPU {otlp_cpu / len(spans) * 1e6:.0f} µs a span "
-              f"(gunicorn {otlp_web / len(spans) * 1e6:.0f}, postgres {(otlp_cpu - otlp_web) / len(spans) * 1e6:.0f})")
+        print(
+            f"otlp: {len(spans)} spans in {elapsed:.2f}s, {args.threads} client threads, "
+            f"server CPU {otlp_cpu / len(spans) * 1e6:.0f} µs a span "
+            f"(gunicorn {otlp_web / len(spans) * 1e6:.0f}, postgres {(otlp_cpu - otlp_web) / len(spans) * 1e6:.0f})"
+        )
         print(f"otlp_rows_per_s={otlp_rate:.0f}")
         bench_rows_clear(project.pk)
     finally:

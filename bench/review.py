@@ -66,10 +66,21 @@ def _filler(cursor, table: str, given: dict[str, str]) -> tuple[str, str]:
     working when other apps add columns."""
     cursor.execute(
         "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = %s "
-        "AND is_nullable = 'NO' AND column_default IS NULL ORDER BY ordinal_position", [table])
-    defaults = {"text": "''", "character varying": "''", "integer": "0", "bigint": "0", "smallint": "0",
-                "double precision": "0", "boolean": "false", "jsonb": "'{}'::jsonb",
-                "timestamp with time zone": "now()", "numeric": "0"}
+        "AND is_nullable = 'NO' AND column_default IS NULL ORDER BY ordinal_position",
+        [table],
+    )
+    defaults = {
+        "text": "''",
+        "character varying": "''",
+        "integer": "0",
+        "bigint": "0",
+        "smallint": "0",
+        "double precision": "0",
+        "boolean": "false",
+        "jsonb": "'{}'::jsonb",
+        "timestamp with time zone": "now()",
+        "numeric": "0",
+    }
     cols, exprs = [], []
     for name, dtype in cursor.fetchall():
         if name == "id":
@@ -104,37 +115,61 @@ def seed(*, slug: str, traces: int, spans_per_trace: int = 10) -> dict:
         membership_set(project=project, user=user, role=role)
     configs = [
         score_config_create(project=project, name="correct", kind="boolean"),
-        score_config_create(project=project, name="tone", kind="categorical",
-                            options=[{"label": "rude", "value": 0}, {"label": "neutral", "value": 1},
-                                     {"label": "kind", "value": 2}]),
+        score_config_create(
+            project=project,
+            name="tone",
+            kind="categorical",
+            options=[{"label": "rude", "value": 0}, {"label": "neutral", "value": 1}, {"label": "kind", "value": 2}],
+        ),
         score_config_create(project=project, name="helpfulness", kind="continuous", min_value=0, max_value=1),
     ]
-    queue = queue_services.review_queue_create(project=project, name="bench", score_configs=configs,
-                                               reviewers_per_item=2)
+    queue = queue_services.review_queue_create(
+        project=project, name="bench", score_configs=configs, reviewers_per_item=2
+    )
     with connection.cursor() as cur:
-        cols, exprs = _filler(cur, "traces_trace", {
-            "project_id": str(project.pk), "trace_id": f"'{slug}-' || g", "name": "'support-agent'",
-            "root_span_id": f"'{slug}-' || g || '-0'", "start_time": "now() - g * interval '1 second'",
-            "span_count": str(spans_per_trace), "review_status": "'queued'",
-            "input_preview": "'Where is my parcel number ' || g || '? It was due last week.'",
-            "output_preview": "'Your parcel is on its way and arrives tomorrow.'", "tags": "'[]'::jsonb",
-        })
+        cols, exprs = _filler(
+            cur,
+            "traces_trace",
+            {
+                "project_id": str(project.pk),
+                "trace_id": f"'{slug}-' || g",
+                "name": "'support-agent'",
+                "root_span_id": f"'{slug}-' || g || '-0'",
+                "start_time": "now() - g * interval '1 second'",
+                "span_count": str(spans_per_trace),
+                "review_status": "'queued'",
+                "input_preview": "'Where is my parcel number ' || g || '? It was due last week.'",
+                "output_preview": "'Your parcel is on its way and arrives tomorrow.'",
+                "tags": "'[]'::jsonb",
+            },
+        )
         cur.execute(f"INSERT INTO traces_trace ({cols}) SELECT {exprs} FROM generate_series(1, %s) g", [traces])
-        cols, exprs = _filler(cur, "traces_span", {
-            "project_id": str(project.pk), "trace_id": "t.id", "span_id": "t.trace_id || '-' || s",
-            "parent_span_id": "CASE WHEN s = 0 THEN '' ELSE t.trace_id || '-0' END",
-            "name": "CASE WHEN s = 0 THEN 'support-agent' ELSE 'llm-call-' || s END",
-            "type": "CASE WHEN s = 0 THEN 'task' ELSE 'llm' END",
-            "start_time": "t.start_time + s * interval '10 milliseconds'", "duration_ms": "120",
-            "input": """jsonb_build_array(jsonb_build_object('role', 'system', 'content', 'You are a helpful support agent.'),
+        cols, exprs = _filler(
+            cur,
+            "traces_span",
+            {
+                "project_id": str(project.pk),
+                "trace_id": "t.id",
+                "span_id": "t.trace_id || '-' || s",
+                "parent_span_id": "CASE WHEN s = 0 THEN '' ELSE t.trace_id || '-0' END",
+                "name": "CASE WHEN s = 0 THEN 'support-agent' ELSE 'llm-call-' || s END",
+                "type": "CASE WHEN s = 0 THEN 'task' ELSE 'llm' END",
+                "start_time": "t.start_time + s * interval '10 milliseconds'",
+                "duration_ms": "120",
+                "input": """jsonb_build_array(jsonb_build_object('role', 'system', 'content', 'You are a helpful support agent.'),
                         jsonb_build_object('role', 'user', 'content', 'Where is my parcel number ' || t.id || '? It was due last week and the tracking page shows nothing.'))""",
-            "output": "jsonb_build_object('role', 'assistant', 'content', 'Your parcel is on its way and arrives tomorrow. I have added a note to your order.')",
-            "metadata": "jsonb_build_object('model', 'gpt-4o-mini', 'region', 'eu')", "metrics": "'{}'::jsonb",
-            "annotation_metadata": "'{}'::jsonb", "tags": "'[]'::jsonb",
-        })
+                "output": "jsonb_build_object('role', 'assistant', 'content', 'Your parcel is on its way and arrives tomorrow. I have added a note to your order.')",
+                "metadata": "jsonb_build_object('model', 'gpt-4o-mini', 'region', 'eu')",
+                "metrics": "'{}'::jsonb",
+                "annotation_metadata": "'{}'::jsonb",
+                "tags": "'[]'::jsonb",
+            },
+        )
         cur.execute(
             f"INSERT INTO traces_span ({cols}) SELECT {exprs} FROM traces_trace t "
-            f"CROSS JOIN generate_series(0, %s) s WHERE t.project_id = %s", [spans_per_trace - 1, project.pk])
+            f"CROSS JOIN generate_series(0, %s) s WHERE t.project_id = %s",
+            [spans_per_trace - 1, project.pk],
+        )
         # Items: 40% complete (two reviews by `other`… and the lead), 20% pending (one review), 40% backlog.
         cur.execute(
             "INSERT INTO queues_reviewitem (queue_id, span_id, status, submission_count, created_at, updated_at, completed_at) "
@@ -143,33 +178,56 @@ def seed(*, slug: str, traces: int, spans_per_trace: int = 10) -> dict:
             "CASE WHEN n <= %s THEN now() END FROM ("
             "  SELECT id, row_number() OVER (ORDER BY id) AS n FROM traces_span WHERE project_id = %s AND parent_span_id = ''"
             ") sp",
-            [queue.pk, int(traces * 0.4), int(traces * 0.6), int(traces * 0.4), int(traces * 0.6),
-             int(traces * 0.4), project.pk])
+            [
+                queue.pk,
+                int(traces * 0.4),
+                int(traces * 0.6),
+                int(traces * 0.4),
+                int(traces * 0.6),
+                int(traces * 0.4),
+                project.pk,
+            ],
+        )
         cur.execute(
             "INSERT INTO queues_reviewsubmission (item_id, reviewer_id, submitted_at, item_open) "
             "SELECT id, %s, now(), status <> 'complete' FROM queues_reviewitem WHERE queue_id = %s AND submission_count >= 1",
-            [other.pk, queue.pk])
+            [other.pk, queue.pk],
+        )
         cur.execute(
             "INSERT INTO queues_reviewsubmission (item_id, reviewer_id, submitted_at, item_open) "
             "SELECT id, %s, now(), false FROM queues_reviewitem WHERE queue_id = %s AND submission_count = 2",
-            [lead.pk, queue.pk])
+            [lead.pk, queue.pk],
+        )
         # The reviews' scores, so cards and analytics read real rows.
-        cols, exprs = _filler(cur, "reviews_score", {
-            "project_id": str(project.pk), "span_id": "i.span_id", "config_id": str(configs[0].pk),
-            "value": "CASE WHEN i.id %% 3 = 0 THEN 0 ELSE 1 END", "author_id": "s.reviewer_id",
-            "source": "'human'", "labels": "'[]'::jsonb",
-        })
+        cols, exprs = _filler(
+            cur,
+            "reviews_score",
+            {
+                "project_id": str(project.pk),
+                "span_id": "i.span_id",
+                "config_id": str(configs[0].pk),
+                "value": "CASE WHEN i.id %% 3 = 0 THEN 0 ELSE 1 END",
+                "author_id": "s.reviewer_id",
+                "source": "'human'",
+                "labels": "'[]'::jsonb",
+            },
+        )
         cur.execute(
             f"INSERT INTO reviews_score ({cols}) SELECT {exprs} FROM queues_reviewsubmission s "
-            f"JOIN queues_reviewitem i ON i.id = s.item_id WHERE i.queue_id = %s", [queue.pk])
+            f"JOIN queues_reviewitem i ON i.id = s.item_id WHERE i.queue_id = %s",
+            [queue.pk],
+        )
         for table in ("traces_trace", "traces_span", "queues_reviewitem", "queues_reviewsubmission", "reviews_score"):
             cur.execute(f"ANALYZE {table}")
     queue_services.review_queue_recount(queue=queue)
     queue = ReviewQueue.objects.get(pk=queue.pk)
     seconds = time.perf_counter() - started
-    print(f"seeded {slug}: {traces * spans_per_trace:,} spans, queue of {queue.item_count:,} items "
-          f"({queue.complete_count:,} complete, {queue.pending_count:,} pending, {queue.backlog_count:,} backlog) "
-          f"in {seconds:.1f}s", flush=True)
+    print(
+        f"seeded {slug}: {traces * spans_per_trace:,} spans, queue of {queue.item_count:,} items "
+        f"({queue.complete_count:,} complete, {queue.pending_count:,} pending, {queue.backlog_count:,} backlog) "
+        f"in {seconds:.1f}s",
+        flush=True,
+    )
     return {"project": project, "queue": queue, "reviewer": reviewer, "lead": lead}
 
 
@@ -205,8 +263,11 @@ class Runner:
         connection.queries_log.clear()  # a full log (9,000 entries) would make the capture read 0
         with CaptureQueriesContext(connection) as captured:
             t0 = time.perf_counter()
-            res = self.reviewer.post(f"{base}{item_id}/submit/?html=0&prefetch=1&open={next_id}", self.payload,
-                                     content_type="application/json")
+            res = self.reviewer.post(
+                f"{base}{item_id}/submit/?html=0&prefetch=1&open={next_id}",
+                self.payload,
+                content_type="application/json",
+            )
             elapsed = time.perf_counter() - t0
         assert res.status_code == 200, res.content[:300]
         opened = res.json()["opened"]
@@ -235,8 +296,12 @@ class Runner:
 
     def summary(self) -> dict:
         r = self.results
-        return {"submit_time": statistics.median(r["submit_time"]), "submit_queries": sorted(set(r["submit_queries"])),
-                "board_time": statistics.median(r["board_time"]), "board_queries": sorted(set(r["board_queries"]))}
+        return {
+            "submit_time": statistics.median(r["submit_time"]),
+            "submit_queries": sorted(set(r["submit_queries"])),
+            "board_time": statistics.median(r["board_time"]),
+            "board_queries": sorted(set(r["board_queries"])),
+        }
 
 
 def measure(small: Runner, large: Runner, rounds: int) -> None:
@@ -265,18 +330,31 @@ def main() -> None:
     large_runner = Runner(seed(slug="bench-large", traces=args.large_traces))
     measure(small_runner, large_runner, args.rounds)
     small, large = small_runner.summary(), large_runner.summary()
-    print(f"small: submit+next {small['submit_time'] * 1000:.1f} ms, queries {small['submit_queries']}; "
-          f"board {small['board_time'] * 1000:.1f} ms, queries {small['board_queries']}", flush=True)
-    print(f"large: submit+next {large['submit_time'] * 1000:.1f} ms, queries {large['submit_queries']}; "
-          f"board {large['board_time'] * 1000:.1f} ms, queries {large['board_queries']}", flush=True)
+    print(
+        f"small: submit+next {small['submit_time'] * 1000:.1f} ms, queries {small['submit_queries']}; "
+        f"board {small['board_time'] * 1000:.1f} ms, queries {small['board_queries']}",
+        flush=True,
+    )
+    print(
+        f"large: submit+next {large['submit_time'] * 1000:.1f} ms, queries {large['submit_queries']}; "
+        f"board {large['board_time'] * 1000:.1f} ms, queries {large['board_queries']}",
+        flush=True,
+    )
     submit_ratio = large["submit_time"] / small["submit_time"]
     board_ratio = large["board_time"] / small["board_time"]
-    ok = (small["submit_queries"] == large["submit_queries"] and small["board_queries"] == large["board_queries"]
-          and max(large["submit_queries"]) <= SUBMIT_QUERY_BUDGET and submit_ratio <= 1.2 and board_ratio <= 1.5)
-    print(f"submit_next: queries {'/'.join(map(str, small['submit_queries']))} vs "
-          f"{'/'.join(map(str, large['submit_queries']))} time x{submit_ratio:.2f}; "
-          f"board: queries {'/'.join(map(str, small['board_queries']))} vs "
-          f"{'/'.join(map(str, large['board_queries']))} time x{board_ratio:.2f}; {'PASS' if ok else 'FAIL'}")
+    ok = (
+        small["submit_queries"] == large["submit_queries"]
+        and small["board_queries"] == large["board_queries"]
+        and max(large["submit_queries"]) <= SUBMIT_QUERY_BUDGET
+        and submit_ratio <= 1.2
+        and board_ratio <= 1.5
+    )
+    print(
+        f"submit_next: queries {'/'.join(map(str, small['submit_queries']))} vs "
+        f"{'/'.join(map(str, large['submit_queries']))} time x{submit_ratio:.2f}; "
+        f"board: queries {'/'.join(map(str, small['board_queries']))} vs "
+        f"{'/'.join(map(str, large['board_queries']))} time x{board_ratio:.2f}; {'PASS' if ok else 'FAIL'}"
+    )
 
 
 if __name__ == "__main__":

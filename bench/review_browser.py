@@ -75,24 +75,46 @@ def seed(items: int) -> dict:
     configs = [
         score_config_create(project=project, name="correct", kind="boolean"),
         score_config_create(project=project, name="quality", kind="continuous", min_value=0, max_value=10),
-        score_config_create(project=project, name="tone", kind="categorical",
-                            options=[{"label": "rude", "value": 0}, {"label": "neutral", "value": 1},
-                                     {"label": "kind", "value": 2}]),
+        score_config_create(
+            project=project,
+            name="tone",
+            kind="categorical",
+            options=[{"label": "rude", "value": 0}, {"label": "neutral", "value": 1}, {"label": "kind", "value": 2}],
+        ),
         score_config_create(project=project, name="why", kind="text"),
     ]
     batch = []
     for i in range(items + 5):
         trace = f"bench-chat-{i}"
-        batch.append({"trace_id": trace, "span_id": f"{trace}-root", "name": "support-chat", "type": "llm",
-                      "start_time": 1_700_000_000 + i, "end_time": 1_700_000_001 + i,
-                      "input": [{"role": "system", "content": "You are a helpful support agent."},
-                                {"role": "user", "content": f"Where is my parcel number {i}? It was due last week."}],
-                      "output": {"role": "assistant", "content": "Your parcel is on its way and arrives tomorrow."},
-                      "metadata": {"model": "gpt-4o-mini"}})
+        batch.append(
+            {
+                "trace_id": trace,
+                "span_id": f"{trace}-root",
+                "name": "support-chat",
+                "type": "llm",
+                "start_time": 1_700_000_000 + i,
+                "end_time": 1_700_000_001 + i,
+                "input": [
+                    {"role": "system", "content": "You are a helpful support agent."},
+                    {"role": "user", "content": f"Where is my parcel number {i}? It was due last week."},
+                ],
+                "output": {"role": "assistant", "content": "Your parcel is on its way and arrives tomorrow."},
+                "metadata": {"model": "gpt-4o-mini"},
+            }
+        )
         for step in range(3):
-            batch.append({"trace_id": trace, "span_id": f"{trace}-tool-{step}", "parent_span_id": f"{trace}-root",
-                          "name": f"lookup-{step}", "type": "tool", "start_time": 1_700_000_000 + i,
-                          "input": {"parcel": i}, "output": {"status": "in transit"}})
+            batch.append(
+                {
+                    "trace_id": trace,
+                    "span_id": f"{trace}-tool-{step}",
+                    "parent_span_id": f"{trace}-root",
+                    "name": f"lookup-{step}",
+                    "type": "tool",
+                    "start_time": 1_700_000_000 + i,
+                    "input": {"parcel": i},
+                    "output": {"status": "in transit"},
+                }
+            )
     span_batch_ingest(project=project, items=batch)
     queue = queue_services.review_queue_create(project=project, name="browser bench", score_configs=configs)
     queue_services.review_items_add(queue=queue, spans=Span.objects.filter(project=project, parent_span_id=""))
@@ -133,16 +155,22 @@ def main() -> None:
     base = f"http://localhost:{server.port}"
     client = Client()
     client.force_login(ctx["reviewer"])
-    cookie = {"name": settings.SESSION_COOKIE_NAME, "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
-              "url": base}
+    cookie = {
+        "name": settings.SESSION_COOKIE_NAME,
+        "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+        "url": base,
+    }
     steps: list[float] = []  # submit key → next item on screen
     ready: list[float] = []  # submit key → the next item takes keys (not dimmed, aria-busy false)
     saved: list[float] = []  # submit key → the save and the next item's reservation answered (Submit/Skip accepted)
     pages: list[float] = []
     try:
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=os.environ.get("CHROMIUM", "/usr/bin/chromium"),
-                                         headless=True, args=["--no-sandbox", "--disable-gpu"])
+            browser = pw.chromium.launch(
+                executable_path=os.environ.get("CHROMIUM", "/usr/bin/chromium"),
+                headless=True,
+                args=["--no-sandbox", "--disable-gpu"],
+            )
             context = browser.new_context(base_url=base, viewport={"width": 1440, "height": 900})
             context.add_cookies([cookie])
             context.add_init_script(MARK_SUBMIT)
@@ -157,8 +185,10 @@ def main() -> None:
                 page.wait_for_timeout(300)  # a reviewer reads; the next item is prefetched meanwhile
                 for key in ("1", "ArrowDown", "7", "ArrowDown", "3"):
                     page.keyboard.press(key)
-                page.evaluate("() => { window.__assaySubmitAt = null; window.__assayShownAt = null;"
-                              " window.__assayReadyAt = null; window.__assaySavedAt = null; }")
+                page.evaluate(
+                    "() => { window.__assaySubmitAt = null; window.__assayShownAt = null;"
+                    " window.__assayReadyAt = null; window.__assaySavedAt = null; }"
+                )
                 page.keyboard.press("Control+Enter")
                 page.wait_for_function(SHOWN, arg=before, polling="raf")
                 page.evaluate("() => new Promise(r => requestAnimationFrame(() => r()))")
@@ -166,24 +196,42 @@ def main() -> None:
                 ready.append(page.evaluate("() => window.__assayReadyAt - window.__assaySubmitAt"))
                 saved.append(page.evaluate("() => window.__assaySavedAt - window.__assaySubmitAt"))
                 if os.environ.get("BENCH_TRACE"):
-                    print(page.evaluate("() => performance.getEntriesByType('resource').slice(-4).map(e => "
-                                        "[e.name.split('/review/')[1], Math.round(e.startTime - window.__assaySubmitAt), "
-                                        "Math.round(e.duration)])"), steps[-1], flush=True)
+                    print(
+                        page.evaluate(
+                            "() => performance.getEntriesByType('resource').slice(-4).map(e => "
+                            "[e.name.split('/review/')[1], Math.round(e.startTime - window.__assaySubmitAt), "
+                            "Math.round(e.duration)])"
+                        ),
+                        steps[-1],
+                        flush=True,
+                    )
                 other.goto("/admin/password_change/", wait_until="load")
-                pages.append(other.evaluate(
-                    "() => { const n = performance.getEntriesByType('navigation')[0];"
-                    " return n.loadEventEnd - n.startTime; }"))
+                pages.append(
+                    other.evaluate(
+                        "() => { const n = performance.getEntriesByType('navigation')[0];"
+                        " return n.loadEventEnd - n.startTime; }"
+                    )
+                )
             browser.close()
     finally:
         server.terminate()
     step_median, step_p90 = statistics.median(steps), percentile(steps, 0.9)
     page_median, page_p90 = statistics.median(pages), percentile(pages, 0.9)
-    print(f"review step (submit key to next item shown): median {step_median:.1f} ms, p90 {step_p90:.1f} ms "
-          f"over {len(steps)} items", flush=True)
-    print(f"review step until the next item takes keys: median "
-          f"{statistics.median(ready):.1f} ms, p90 {percentile(ready, 0.9):.1f} ms", flush=True)
-    print(f"review step until the save and the next item's reservation are answered (one request): median "
-          f"{statistics.median(saved):.1f} ms, p90 {percentile(saved, 0.9):.1f} ms", flush=True)
+    print(
+        f"review step (submit key to next item shown): median {step_median:.1f} ms, p90 {step_p90:.1f} ms "
+        f"over {len(steps)} items",
+        flush=True,
+    )
+    print(
+        f"review step until the next item takes keys: median "
+        f"{statistics.median(ready):.1f} ms, p90 {percentile(ready, 0.9):.1f} ms",
+        flush=True,
+    )
+    print(
+        f"review step until the save and the next item's reservation are answered (one request): median "
+        f"{statistics.median(saved):.1f} ms, p90 {percentile(saved, 0.9):.1f} ms",
+        flush=True,
+    )
     print(f"admin page load (password change): median {page_median:.1f} ms, p90 {page_p90:.1f} ms", flush=True)
     print(f"review_step_vs_admin_page={step_median / page_median:.2f} p90={step_p90 / page_median:.2f}")
 

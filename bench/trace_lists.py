@@ -62,10 +62,21 @@ def _filler(cursor, table: str, given: dict[str, str]) -> tuple[str, str]:
     """Columns and expressions for every NOT NULL column without a default (robust to new columns)."""
     cursor.execute(
         "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = %s "
-        "AND is_nullable = 'NO' AND column_default IS NULL ORDER BY ordinal_position", [table])
-    defaults = {"text": "''", "character varying": "''", "integer": "0", "bigint": "0", "smallint": "0",
-                "double precision": "0", "boolean": "false", "jsonb": "'{}'::jsonb",
-                "timestamp with time zone": "now()", "numeric": "0"}
+        "AND is_nullable = 'NO' AND column_default IS NULL ORDER BY ordinal_position",
+        [table],
+    )
+    defaults = {
+        "text": "''",
+        "character varying": "''",
+        "integer": "0",
+        "bigint": "0",
+        "smallint": "0",
+        "double precision": "0",
+        "boolean": "false",
+        "jsonb": "'{}'::jsonb",
+        "timestamp with time zone": "now()",
+        "numeric": "0",
+    }
     cols, exprs = [], []
     for name, dtype in cursor.fetchall():
         if name == "id":
@@ -97,46 +108,72 @@ def seed(*, slug: str, traces: int) -> dict:
     membership_set(project=project, user=viewer, role=Role.VIEWER)
     tag = Tag.objects.create(project=project, name="vip")
     with connection.cursor() as cur:
-        cols, exprs = _filler(cur, "traces_trace", {
-            "project_id": str(project.pk), "trace_id": f"'{slug}-' || g",
-            "name": "CASE WHEN g %% 3 = 0 THEN 'rag-answer' ELSE 'support-agent' END",
-            "root_span_id": f"'{slug}-' || g || '-0'",
-            "start_time": f"now() - (g::float / {traces}) * interval '14 days'",
-            "end_time": f"now() - (g::float / {traces}) * interval '14 days' + interval '1 second'",
-            "duration_ms": "1000 + g %% 700", "span_count": str(SPANS_PER_TRACE), "has_error": "g %% 10 = 0",
-            "total_tokens": "300 + g %% 500", "total_cost": "0.0004", "review_status": "'none'",
-            "input_preview": "'Where is my parcel number ' || g || '? It was due last week.'",
-            "output_preview": "'Your parcel is on its way and arrives tomorrow.'",
-            "user_id": "'user-' || g %% 97", "session_id": "'sess-' || g %% 911",
-            "tags": "CASE WHEN g %% 50 = 0 THEN '[\"vip\"]'::jsonb ELSE '[]'::jsonb END",
-        })
+        cols, exprs = _filler(
+            cur,
+            "traces_trace",
+            {
+                "project_id": str(project.pk),
+                "trace_id": f"'{slug}-' || g",
+                "name": "CASE WHEN g %% 3 = 0 THEN 'rag-answer' ELSE 'support-agent' END",
+                "root_span_id": f"'{slug}-' || g || '-0'",
+                "start_time": f"now() - (g::float / {traces}) * interval '14 days'",
+                "end_time": f"now() - (g::float / {traces}) * interval '14 days' + interval '1 second'",
+                "duration_ms": "1000 + g %% 700",
+                "span_count": str(SPANS_PER_TRACE),
+                "has_error": "g %% 10 = 0",
+                "total_tokens": "300 + g %% 500",
+                "total_cost": "0.0004",
+                "review_status": "'none'",
+                "input_preview": "'Where is my parcel number ' || g || '? It was due last week.'",
+                "output_preview": "'Your parcel is on its way and arrives tomorrow.'",
+                "user_id": "'user-' || g %% 97",
+                "session_id": "'sess-' || g %% 911",
+                "tags": "CASE WHEN g %% 50 = 0 THEN '[\"vip\"]'::jsonb ELSE '[]'::jsonb END",
+            },
+        )
         cur.execute(f"INSERT INTO traces_trace ({cols}) SELECT {exprs} FROM generate_series(1, %s) g", [traces])
-        cols, exprs = _filler(cur, "traces_span", {
-            "project_id": str(project.pk), "trace_id": "t.id", "span_id": "t.trace_id || '-' || s",
-            "parent_span_id": "CASE WHEN s = 0 THEN '' ELSE t.trace_id || '-0' END",
-            "name": "CASE s WHEN 0 THEN t.name WHEN 1 THEN 'vector-search' WHEN 2 THEN 'lookup_order' "
-                    "ELSE 'chat-completion' END",
-            "type": "CASE s WHEN 0 THEN 'task' WHEN 1 THEN 'retrieval' WHEN 2 THEN 'tool' ELSE 'llm' END",
-            "start_time": "t.start_time + s * interval '10 milliseconds'",
-            "end_time": "t.start_time + s * interval '10 milliseconds' + interval '80 milliseconds'",
-            "duration_ms": "80", "model": "CASE WHEN s >= 3 THEN 'gpt-4o-mini' ELSE '' END",
-            "total_tokens": "CASE WHEN s >= 3 THEN 40 ELSE 0 END",
-            "is_error": "s = 2 AND t.has_error", "error": "CASE WHEN s = 2 AND t.has_error THEN 'TimeoutError' ELSE '' END",
-            "input": """jsonb_build_array(jsonb_build_object('role', 'system', 'content', 'You are the support assistant of Northwind Outfitters. Answer briefly and politely; use the tools to look up orders and never invent details.'),
+        cols, exprs = _filler(
+            cur,
+            "traces_span",
+            {
+                "project_id": str(project.pk),
+                "trace_id": "t.id",
+                "span_id": "t.trace_id || '-' || s",
+                "parent_span_id": "CASE WHEN s = 0 THEN '' ELSE t.trace_id || '-0' END",
+                "name": "CASE s WHEN 0 THEN t.name WHEN 1 THEN 'vector-search' WHEN 2 THEN 'lookup_order' "
+                "ELSE 'chat-completion' END",
+                "type": "CASE s WHEN 0 THEN 'task' WHEN 1 THEN 'retrieval' WHEN 2 THEN 'tool' ELSE 'llm' END",
+                "start_time": "t.start_time + s * interval '10 milliseconds'",
+                "end_time": "t.start_time + s * interval '10 milliseconds' + interval '80 milliseconds'",
+                "duration_ms": "80",
+                "model": "CASE WHEN s >= 3 THEN 'gpt-4o-mini' ELSE '' END",
+                "total_tokens": "CASE WHEN s >= 3 THEN 40 ELSE 0 END",
+                "is_error": "s = 2 AND t.has_error",
+                "error": "CASE WHEN s = 2 AND t.has_error THEN 'TimeoutError' ELSE '' END",
+                "input": """jsonb_build_array(jsonb_build_object('role', 'system', 'content', 'You are the support assistant of Northwind Outfitters. Answer briefly and politely; use the tools to look up orders and never invent details.'),
                         jsonb_build_object('role', 'user', 'content', 'Where is my parcel number ' || t.id || '? It was due last week and the tracking page shows nothing at all, can you check?'))""",
-            "output": "jsonb_build_object('role', 'assistant', 'content', 'Your parcel is on its way with DHL and arrives tomorrow before noon. I have added a note to your order so the courier calls ahead.')",
-            "metadata": "jsonb_build_object('region', CASE WHEN t.id %% 2 = 0 THEN 'eu' ELSE 'us' END, 'user_id', t.user_id)",
-            "metrics": "'{}'::jsonb", "annotation_metadata": "'{}'::jsonb",
-            "tags": "CASE WHEN s = 0 AND t.tags <> '[]'::jsonb THEN t.tags ELSE '[]'::jsonb END",
-        })
+                "output": "jsonb_build_object('role', 'assistant', 'content', 'Your parcel is on its way with DHL and arrives tomorrow before noon. I have added a note to your order so the courier calls ahead.')",
+                "metadata": "jsonb_build_object('region', CASE WHEN t.id %% 2 = 0 THEN 'eu' ELSE 'us' END, 'user_id', t.user_id)",
+                "metrics": "'{}'::jsonb",
+                "annotation_metadata": "'{}'::jsonb",
+                "tags": "CASE WHEN s = 0 AND t.tags <> '[]'::jsonb THEN t.tags ELSE '[]'::jsonb END",
+            },
+        )
         cur.execute(
             f"INSERT INTO traces_span ({cols}) SELECT {exprs} FROM traces_trace t "
-            f"CROSS JOIN generate_series(0, %s) s WHERE t.project_id = %s", [SPANS_PER_TRACE - 1, project.pk])
-        cols, exprs = _filler(cur, "traces_spantag", {"span_id": "sp.id", "tag_id": str(tag.pk),
-                                                      "source": "'ingest'", "added_at": "now()"})
+            f"CROSS JOIN generate_series(0, %s) s WHERE t.project_id = %s",
+            [SPANS_PER_TRACE - 1, project.pk],
+        )
+        cols, exprs = _filler(
+            cur,
+            "traces_spantag",
+            {"span_id": "sp.id", "tag_id": str(tag.pk), "source": "'ingest'", "added_at": "now()"},
+        )
         cur.execute(
             f"INSERT INTO traces_spantag ({cols}) SELECT {exprs} FROM traces_span sp "
-            f"WHERE sp.project_id = %s AND sp.tags <> '[]'::jsonb", [project.pk])
+            f"WHERE sp.project_id = %s AND sp.tags <> '[]'::jsonb",
+            [project.pk],
+        )
         for table in ("traces_trace", "traces_span", "traces_spantag"):
             cur.execute(f"ANALYZE {table}")
     print(f"seeded {slug}: {traces * SPANS_PER_TRACE:,} spans in {time.perf_counter() - started:.1f}s", flush=True)

@@ -79,11 +79,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # takes the write lock when it begins (BEGIN IMMEDIATE): a deferred one that reads and then
     # writes fails at once with "database is locked" when another writer got in between, whatever
     # the timeout; an immediate one waits up to `timeout` seconds for its turn instead.
-    DATABASES["default"].setdefault("OPTIONS", {}).update({
-        "timeout": env.int("SQLITE_TIMEOUT", default=30),
-        "transaction_mode": "IMMEDIATE",
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-    })
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": env.int("SQLITE_TIMEOUT", default=30),
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -112,10 +114,13 @@ from config.settings_parts.exports import EXPORTS_STORAGE  # noqa: E402
 from config.settings_parts.llm import *  # noqa: E402,F403
 
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage",
-                "OPTIONS": {"location": str(VAR_DIR / "media")}},
-    "staticfiles": {"BACKEND": env("STATICFILES_BACKEND",
-                                   default="django.contrib.staticfiles.storage.StaticFilesStorage")},
+    "default": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(VAR_DIR / "media")},
+    },
+    "staticfiles": {
+        "BACKEND": env("STATICFILES_BACKEND", default="django.contrib.staticfiles.storage.StaticFilesStorage")
+    },
     "exports": EXPORTS_STORAGE,
 }
 CELERY_TIMEZONE = TIME_ZONE
@@ -166,8 +171,13 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = INGEST_MAX_BODY_BYTES
 # Rate limits on the public surfaces (apps/core/throttling.py), "N/s|m|h|d", empty for none. Counted
 # in the default cache: Redis when REDIS_URL is set (shared by all web processes), else per process.
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                          "LOCATION": REDIS_URL, "KEY_PREFIX": "assay"}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "assay",
+        }
+    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "assay"}}
 RATE_LIMITS = {
@@ -187,8 +197,9 @@ MIDDLEWARE += ["apps.core.security.ContentSecurityPolicyMiddleware", "axes.middl
 AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 AXES_FAILURE_LIMIT = env.int("ADMIN_LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.float("ADMIN_LOGIN_LOCKOUT_MINUTES", default=15))
-AXES_LOCKOUT_PARAMETERS = [p.split("+") if "+" in p else p
-                           for p in env.list("ADMIN_LOGIN_LOCKOUT_BY", default=["ip_address", "username"])]
+AXES_LOCKOUT_PARAMETERS = [
+    p.split("+") if "+" in p else p for p in env.list("ADMIN_LOGIN_LOCKOUT_BY", default=["ip_address", "username"])
+]
 AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "apps.core.throttling.client_ip"
 AXES_LOCKOUT_CALLABLE = "apps.core.admin_lockout.lockout_response"

@@ -16,8 +16,9 @@ except ImproperlyConfigured as exc:
     raise ImproperlyConfigured(f"Production needs SECRET_KEY and ALLOWED_HOSTS in the environment: {exc}")
 _key_problem = secret_key_problem(SECRET_KEY, development_key=DEVELOPMENT_SECRET_KEY)
 if _key_problem:
-    raise ImproperlyConfigured(f"{_key_problem} Generate one, e.g. "
-                               "python -c 'import secrets; print(secrets.token_urlsafe(50))'")
+    raise ImproperlyConfigured(
+        f"{_key_problem} Generate one, e.g. python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+    )
 if not ALLOWED_HOSTS or "*" in ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS must list the real host names in production.")
 

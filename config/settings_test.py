@@ -15,15 +15,22 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not shared-cache memory: a Celery worker thread or live server then gets its own
     # connection with ordinary locking (WAL, busy timeout) instead of "database table is locked".
     # As in production (config/settings.py): BEGIN IMMEDIATE, and a busy timeout that is waited on.
-    DATABASES["default"]["OPTIONS"] = {"timeout": 30, "transaction_mode": "IMMEDIATE",
-                                       "init_command": "PRAGMA journal_mode=WAL;"}
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 30,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL;",
+    }
     DATABASES["default"]["TEST"] = {"NAME": os.path.join(_tmp, "test.sqlite3")}
 EXPORTS_LOCAL_ROOT = os.path.join(_tmp, "exports")
 if STORAGES["exports"]["BACKEND"].endswith("FileSystemStorage"):
-    STORAGES["exports"] = {"BACKEND": "django.core.files.storage.FileSystemStorage",
-                           "OPTIONS": {"location": EXPORTS_LOCAL_ROOT}}
-STORAGES["default"] = {"BACKEND": "django.core.files.storage.FileSystemStorage",
-                       "OPTIONS": {"location": os.path.join(_tmp, "media")}}
+    STORAGES["exports"] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": EXPORTS_LOCAL_ROOT},
+    }
+STORAGES["default"] = {
+    "BACKEND": "django.core.files.storage.FileSystemStorage",
+    "OPTIONS": {"location": os.path.join(_tmp, "media")},
+}
 STATIC_ROOT = os.path.join(_tmp, "static")
 os.makedirs(STATIC_ROOT, exist_ok=True)
 STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}

@@ -17,12 +17,16 @@ api_v1 = [
 urlpatterns = [
     # New members choose their password through the one-time link `member_add` makes (Django's views and
     # the admin's templates); the names are Django's, so its views find each other.
-    path("accounts/set-password/<uidb64>/<token>/",
-         auth_views.PasswordResetConfirmView.as_view(extra_context={"site_header": "Assay"}),
-         name="password_reset_confirm"),
-    path("accounts/set-password/done/",
-         auth_views.PasswordResetCompleteView.as_view(extra_context={"site_header": "Assay"}),
-         name="password_reset_complete"),
+    path(
+        "accounts/set-password/<uidb64>/<token>/",
+        auth_views.PasswordResetConfirmView.as_view(extra_context={"site_header": "Assay"}),
+        name="password_reset_confirm",
+    ),
+    path(
+        "accounts/set-password/done/",
+        auth_views.PasswordResetCompleteView.as_view(extra_context={"site_header": "Assay"}),
+        name="password_reset_complete",
+    ),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

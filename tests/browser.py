@@ -10,8 +10,11 @@ def session_cookie(user, live_server) -> dict:
     """A session cookie for `user`, made without going through the login form."""
     client = Client()
     client.force_login(user)
-    return {"name": settings.SESSION_COOKIE_NAME,
-            "value": client.cookies[settings.SESSION_COOKIE_NAME].value, "url": live_server.url}
+    return {
+        "name": settings.SESSION_COOKIE_NAME,
+        "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+        "url": live_server.url,
+    }
 
 
 def logged_in_page(browser, live_server, user, **context_options):

@@ -100,8 +100,14 @@ def browser(chromium_path):
         browser = pw.chromium.launch(
             executable_path=chromium_path,
             headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
         )
         yield browser
         browser.close()
@@ -190,9 +196,13 @@ def http_as(live_server):
         signed_in.force_login(user)
         secret = get_random_string(32)
         http = httpx.Client(
-            base_url=live_server.url, timeout=120, follow_redirects=False,
-            cookies={settings.SESSION_COOKIE_NAME: signed_in.cookies[settings.SESSION_COOKIE_NAME].value,
-                     settings.CSRF_COOKIE_NAME: secret},
+            base_url=live_server.url,
+            timeout=120,
+            follow_redirects=False,
+            cookies={
+                settings.SESSION_COOKIE_NAME: signed_in.cookies[settings.SESSION_COOKIE_NAME].value,
+                settings.CSRF_COOKIE_NAME: secret,
+            },
             headers={"X-CSRFToken": secret},
         )
         opened.append(http)

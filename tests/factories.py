@@ -13,6 +13,7 @@ from apps.views.models import TraceView
 
 # ---------------------------------------------------------------- projects
 
+
 class UserFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = get_user_model()
@@ -34,6 +35,7 @@ class ProjectFactory(factory.django.DjangoModelFactory):
 
 
 # ---------------------------------------------------------------- traces
+
 
 class TraceFactory(factory.django.DjangoModelFactory):
     class Meta:
@@ -66,6 +68,7 @@ class SpanFactory(factory.django.DjangoModelFactory):
 
 # ---------------------------------------------------------------- reviews
 
+
 class ScoreConfigFactory(factory.django.DjangoModelFactory):
     """A continuous 0–1 config by default; traits: categorical, multi, boolean, text."""
 
@@ -81,19 +84,27 @@ class ScoreConfigFactory(factory.django.DjangoModelFactory):
     class Params:
         categorical = factory.Trait(
             kind="categorical",
-            options=[{"label": "correct", "value": 1}, {"label": "partially", "value": 0.5},
-                     {"label": "incorrect", "value": 0}],
+            options=[
+                {"label": "correct", "value": 1},
+                {"label": "partially", "value": 0.5},
+                {"label": "incorrect", "value": 0},
+            ],
         )
         multi = factory.Trait(
-            kind="categorical", multi_select=True,
-            options=[{"label": "hallucination", "value": 0}, {"label": "tone", "value": 0.5},
-                     {"label": "too long", "value": 1}],
+            kind="categorical",
+            multi_select=True,
+            options=[
+                {"label": "hallucination", "value": 0},
+                {"label": "tone", "value": 0.5},
+                {"label": "too long", "value": 1},
+            ],
         )
         boolean = factory.Trait(kind="boolean")
         text = factory.Trait(kind="text", max_length=50)
 
 
 # ---------------------------------------------------------------- review queues
+
 
 class ReviewQueueFactory(factory.django.DjangoModelFactory):
     """A queue without items; fill it with `apps.queues.services.review_items_add`."""
@@ -108,6 +119,7 @@ class ReviewQueueFactory(factory.django.DjangoModelFactory):
 
 # ---------------------------------------------------------------- datasets
 
+
 class DatasetFactory(factory.django.DjangoModelFactory):
     """An empty dataset; add records with `apps.datasets.services.dataset_records_upsert`."""
 
@@ -120,6 +132,7 @@ class DatasetFactory(factory.django.DjangoModelFactory):
 
 
 # ---------------------------------------------------------------- trace views
+
 
 class TraceViewFactory(factory.django.DjangoModelFactory):
     """A view with one conversation component; pass `spec=` for others (not validated here)."""

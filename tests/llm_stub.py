@@ -23,8 +23,9 @@ class StubLLM:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802 - http.server API
                 raw = self.rfile.read(int(self.headers["Content-Length"])).decode()
-                stub.requests.append({"path": self.path, "auth": self.headers.get("Authorization"),
-                                      "raw": raw, "body": json.loads(raw)})
+                stub.requests.append(
+                    {"path": self.path, "auth": self.headers.get("Authorization"), "raw": raw, "body": json.loads(raw)}
+                )
                 reply = stub.replies.pop(0) if stub.replies else json.dumps(stub.answer or {})
                 if isinstance(reply, int | tuple):
                     status, headers = reply if isinstance(reply, tuple) else (reply, {})
@@ -34,8 +35,11 @@ class StubLLM:
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
-                answer = reply if isinstance(reply, dict) else {
-                    "choices": [{"message": {"role": "assistant", "content": reply}}]}
+                answer = (
+                    reply
+                    if isinstance(reply, dict)
+                    else {"choices": [{"message": {"role": "assistant", "content": reply}}]}
+                )
                 payload = json.dumps(answer).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")

@@ -49,11 +49,22 @@ print("left", len(os.listdir(root / "queue")))
 
 def test_without_redis_jobs_go_through_folders_made_on_first_use(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in {"DJANGO_SETTINGS_MODULE", "REDIS_URL"}}
-    env.update({"DJANGO_SETTINGS_MODULE": "config.settings", "REDIS_URL": "",
-                "DATABASE_URL": f"sqlite:///{tmp_path / 'embedded.sqlite3'}"})
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "REDIS_URL": "",
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'embedded.sqlite3'}",
+        }
+    )
     root = tmp_path / "broker"
-    result = subprocess.run([sys.executable, "-c", FILESYSTEM_ROUND_TRIP, str(root)], cwd=BASE_DIR, env=env,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", FILESYSTEM_ROUND_TRIP, str(root)],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     lines = dict(line.split(" ", 1) for line in result.stdout.strip().splitlines())
     assert lines["import-made"] == "[]"  # importing the settings and setting Django up made no folder

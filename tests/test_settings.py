@@ -15,19 +15,27 @@ def _dotenv_sets(name: str) -> bool:
     dotenv = BASE_DIR / ".env"
     if not dotenv.exists():
         return False
-    return any(line.split("=", 1)[0].strip() == name and line.split("=", 1)[1].strip()
-               for line in dotenv.read_text().splitlines() if "=" in line and not line.startswith("#"))
+    return any(
+        line.split("=", 1)[0].strip() == name and line.split("=", 1)[1].strip()
+        for line in dotenv.read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    )
 
 
 def manage(*args: str, tmp_path, **env: str) -> subprocess.CompletedProcess:
     # Also drop what other tests of the same run may have set (the browser tests allow async-unsafe calls).
     dropped = {"SECRET_KEY", "ALLOWED_HOSTS", "DJANGO_SETTINGS_MODULE", "DEBUG", "DJANGO_ALLOW_ASYNC_UNSAFE"}
     clean = {k: v for k, v in os.environ.items() if k not in dropped}
-    clean.update({"DJANGO_SETTINGS_MODULE": "config.settings_production",
-                  "DATABASE_URL": f"sqlite:///{tmp_path / 'prod.sqlite3'}"})
+    clean.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "config.settings_production",
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'prod.sqlite3'}",
+        }
+    )
     clean.update(env)
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=BASE_DIR, env=clean,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=BASE_DIR, env=clean, capture_output=True, text=True, timeout=120
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -55,22 +63,33 @@ def test_refuses_a_wildcard_host(tmp_path):
 
 
 def test_passes_check_deploy_with_debug_forced_off(tmp_path):
-    result = manage("check", "--deploy", tmp_path=tmp_path, SECRET_KEY=GOOD_KEY,
-                    ALLOWED_HOSTS="assay.example.com", DEBUG="True")
+    result = manage(
+        "check", "--deploy", tmp_path=tmp_path, SECRET_KEY=GOOD_KEY, ALLOWED_HOSTS="assay.example.com", DEBUG="True"
+    )
     assert result.returncode == 0, result.stderr
     assert "security.W" not in result.stdout + result.stderr
-    shown = manage("shell", "-c", "from django.conf import settings; print(settings.DEBUG, settings.ALLOWED_HOSTS)",
-                   tmp_path=tmp_path, SECRET_KEY=GOOD_KEY, ALLOWED_HOSTS="assay.example.com", DEBUG="True")
+    shown = manage(
+        "shell",
+        "-c",
+        "from django.conf import settings; print(settings.DEBUG, settings.ALLOWED_HOSTS)",
+        tmp_path=tmp_path,
+        SECRET_KEY=GOOD_KEY,
+        ALLOWED_HOSTS="assay.example.com",
+        DEBUG="True",
+    )
     assert shown.stdout.strip().splitlines()[-1] == "False ['assay.example.com']", shown.stderr
 
 
-@pytest.mark.parametrize("key, reason", [
-    ("assay-insecure-development-key-change-me-0123456789", "development key"),
-    ("django-insecure-" + "k3Jx9Lq2Zr7Wm4Tn8Vb5Yc1Hd6Gf0Sa" * 2, "development key"),
-    ("Qz8vR2mK5pX9wL3nT7yB4cH6jF1dG0sA" + "e5Wq9Zr2Tk7", "characters long"),
-    ("a" * 64, "distinct characters"),
-    ("abcabc123" * 8, "distinct characters"),
-])
+@pytest.mark.parametrize(
+    "key, reason",
+    [
+        ("assay-insecure-development-key-change-me-0123456789", "development key"),
+        ("django-insecure-" + "k3Jx9Lq2Zr7Wm4Tn8Vb5Yc1Hd6Gf0Sa" * 2, "development key"),
+        ("Qz8vR2mK5pX9wL3nT7yB4cH6jF1dG0sA" + "e5Wq9Zr2Tk7", "characters long"),
+        ("a" * 64, "distinct characters"),
+        ("abcabc123" * 8, "distinct characters"),
+    ],
+)
 def test_refuses_a_weak_or_published_secret_key(tmp_path, key, reason):
     from config.settings import DEVELOPMENT_SECRET_KEY
 
@@ -81,27 +100,44 @@ def test_refuses_a_weak_or_published_secret_key(tmp_path, key, reason):
     assert key not in result.stderr  # the refused key itself is not echoed into logs
 
 
-@pytest.mark.parametrize("key", [
-    "ci-only-secret-key-that-is-long-enough-for-check-deploy-0123456789abcdef",  # what .ci/run uses
-    "0f8e2c4b6a1d3957e8c0b2a4d6f81357924680ace13579bdf02468ace1357924",  # openssl rand -hex 32
-])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "ci-only-secret-key-that-is-long-enough-for-check-deploy-0123456789abcdef",  # what .ci/run uses
+        "0f8e2c4b6a1d3957e8c0b2a4d6f81357924680ace13579bdf02468ace1357924",  # openssl rand -hex 32
+    ],
+)
 def test_accepts_a_long_random_key_and_check_deploy_is_clean_at_warning_level(tmp_path, key):
-    result = manage("check", "--deploy", "--fail-level", "WARNING", tmp_path=tmp_path, SECRET_KEY=key,
-                    ALLOWED_HOSTS="assay.example.com")
+    result = manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        tmp_path=tmp_path,
+        SECRET_KEY=key,
+        ALLOWED_HOSTS="assay.example.com",
+    )
     assert result.returncode == 0, result.stderr
     assert "System check identified no issues" in result.stdout
 
 
 def _cache_backend(tmp_path, **env: str) -> str:
-    shown = manage("shell", "-c", "from django.conf import settings; print(settings.CACHES['default']['BACKEND'])",
-                   tmp_path=tmp_path, DJANGO_SETTINGS_MODULE="config.settings", **env)
+    shown = manage(
+        "shell",
+        "-c",
+        "from django.conf import settings; print(settings.CACHES['default']['BACKEND'])",
+        tmp_path=tmp_path,
+        DJANGO_SETTINGS_MODULE="config.settings",
+        **env,
+    )
     assert shown.returncode == 0, shown.stderr
     return shown.stdout.strip().splitlines()[-1]
 
 
 def test_rate_limit_counts_live_in_redis_when_redis_url_is_set_else_in_memory(tmp_path):
-    assert _cache_backend(tmp_path, REDIS_URL="redis://127.0.0.1:6379/5") == \
-        "django.core.cache.backends.redis.RedisCache"
+    assert (
+        _cache_backend(tmp_path, REDIS_URL="redis://127.0.0.1:6379/5") == "django.core.cache.backends.redis.RedisCache"
+    )
     assert _cache_backend(tmp_path, REDIS_URL="") == "django.core.cache.backends.locmem.LocMemCache"
 
 
@@ -147,10 +183,12 @@ def test_embedded_sqlite_takes_the_write_lock_up_front_and_waits_for_it(tmp_path
     first (BEGIN IMMEDIATE with a busy timeout) instead of failing with "database is locked", and
     neither loses the other's update."""
     clean = {k: v for k, v in os.environ.items() if k not in {"DJANGO_SETTINGS_MODULE", "DATABASE_URL"}}
-    clean.update({"DJANGO_SETTINGS_MODULE": "config.settings",
-                  "DATABASE_URL": f"sqlite:///{tmp_path / 'embedded.sqlite3'}"})
-    result = subprocess.run([sys.executable, "-c", SQLITE_WRITERS], cwd=BASE_DIR, env=clean,
-                            capture_output=True, text=True, timeout=120)
+    clean.update(
+        {"DJANGO_SETTINGS_MODULE": "config.settings", "DATABASE_URL": f"sqlite:///{tmp_path / 'embedded.sqlite3'}"}
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", SQLITE_WRITERS], cwd=BASE_DIR, env=clean, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     lines = dict(line.split(" ", 1) for line in result.stdout.strip().splitlines())
     assert lines["mode"] == "IMMEDIATE"

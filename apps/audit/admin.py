@@ -59,8 +59,13 @@ def _record_saved(request, obj, before: dict | None) -> None:
 
 
 def _record_deleted(request, obj) -> None:
-    audit_record(actor=request.user, action=f"{ADMIN_ACTION_PREFIX[obj._meta.label_lower]}.delete", obj=obj,
-                 parent=_parent_of(obj), before=audit_snapshot(obj))
+    audit_record(
+        actor=request.user,
+        action=f"{ADMIN_ACTION_PREFIX[obj._meta.label_lower]}.delete",
+        obj=obj,
+        parent=_parent_of(obj),
+        before=audit_snapshot(obj),
+    )
 
 
 def _audited(model) -> bool:
@@ -124,8 +129,16 @@ def _summary(value) -> str:
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "project", "actor_label", "action", "object_type", "object_label",
-                    "before_summary", "after_summary"]
+    list_display = [
+        "created_at",
+        "project",
+        "actor_label",
+        "action",
+        "object_type",
+        "object_label",
+        "before_summary",
+        "after_summary",
+    ]
     list_filter = [
         "project",
         ("actor_label", admin.AllValuesFieldListFilter),
@@ -138,8 +151,21 @@ class AuditEventAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     show_full_result_count = False
     list_per_page = 100
-    fields = ["created_at", "project", "actor_label", "actor_user", "actor_key", "action", "object_type",
-              "object_id", "object_repr", "parent_type", "parent_id", "before", "after"]
+    fields = [
+        "created_at",
+        "project",
+        "actor_label",
+        "actor_user",
+        "actor_key",
+        "action",
+        "object_type",
+        "object_id",
+        "object_repr",
+        "parent_type",
+        "parent_id",
+        "before",
+        "after",
+    ]
     readonly_fields = fields
 
     @admin.display(description="object")
@@ -171,8 +197,7 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_view_permission(self, request, obj=None):
         if obj is not None and not request.user.is_superuser:
-            return self._may_read(request) and audit_projects_for_user(request.user).filter(
-                pk=obj.project_id).exists()
+            return self._may_read(request) and audit_projects_for_user(request.user).filter(pk=obj.project_id).exists()
         return self._may_read(request)
 
     # Append-only: no add, change or delete for anyone, superusers included.

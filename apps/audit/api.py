@@ -67,14 +67,17 @@ class AuditEventExportView(_AuditView):
 
     @extend_schema(
         operation_id="audit_events_export",
-        parameters=[OpenApiParameter("file_format", enum=sorted(FORMATS), default="jsonl",
-                                     description="Download format.")],
+        parameters=[
+            OpenApiParameter("file_format", enum=sorted(FORMATS), default="jsonl", description="Download format.")
+        ],
         responses={(200, "text/csv"): OpenApiTypes.STR, (200, "application/x-ndjson"): OpenApiTypes.STR},
     )
     def get(self, request):
         fmt = request.query_params.get("file_format", "jsonl")
         if fmt not in FORMATS:
-            raise ApplicationError("Unknown format.", fields={"file_format": [f"Choose {' or '.join(sorted(FORMATS))}."]})
+            raise ApplicationError(
+                "Unknown format.", fields={"file_format": [f"Choose {' or '.join(sorted(FORMATS))}."]}
+            )
         params = request.query_params.copy()
         params.pop("file_format", None)
         return audit_events_download(audit_events_filtered(self.get_queryset(), params), fmt)

@@ -19,10 +19,20 @@ from .selectors import EXPORT_COLUMNS
 
 # Plain values, not model instances: a download of many events builds no objects.
 _VALUES = {
-    "id": "id", "created_at": "created_at", "project": "project__slug", "actor": "actor_label",
-    "actor_user": "actor_user__username", "actor_key": "actor_key__prefix", "action": "action",
-    "object_type": "object_type", "object_id": "object_id", "object_repr": "object_repr",
-    "parent_type": "parent_type", "parent_id": "parent_id", "before": "before", "after": "after",
+    "id": "id",
+    "created_at": "created_at",
+    "project": "project__slug",
+    "actor": "actor_label",
+    "actor_user": "actor_user__username",
+    "actor_key": "actor_key__prefix",
+    "action": "action",
+    "object_type": "object_type",
+    "object_id": "object_id",
+    "object_repr": "object_repr",
+    "parent_type": "parent_type",
+    "parent_id": "parent_id",
+    "before": "before",
+    "after": "after",
 }
 
 
@@ -32,6 +42,7 @@ def _rows(queryset: QuerySet[AuditEvent]) -> Iterator[dict]:
         row = dict(zip(names, values, strict=True))
         row["created_at"] = row["created_at"].isoformat()
         yield row
+
 
 FORMATS = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
 

@@ -35,9 +35,7 @@ class AuditEvent(models.Model):
     actor_user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    actor_key = models.ForeignKey(
-        ProjectAPIKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    actor_key = models.ForeignKey(ProjectAPIKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     # Who it was, kept when the user or key is gone: a username, "key <prefix>", or "system".
     actor_label = models.CharField(max_length=200)
     action = models.CharField(max_length=64, db_index=True)

@@ -45,8 +45,22 @@ def audit_events_for_object(obj: models.Model) -> QuerySet[AuditEvent]:
     )
 
 
-EXPORT_COLUMNS = ["id", "created_at", "project", "actor", "actor_user", "actor_key", "action", "object_type",
-                  "object_id", "object_repr", "parent_type", "parent_id", "before", "after"]
+EXPORT_COLUMNS = [
+    "id",
+    "created_at",
+    "project",
+    "actor",
+    "actor_user",
+    "actor_key",
+    "action",
+    "object_type",
+    "object_id",
+    "object_repr",
+    "parent_type",
+    "parent_id",
+    "before",
+    "after",
+]
 
 
 def audit_event_row(event: AuditEvent) -> dict:

@@ -25,22 +25,70 @@ AUDIT_FIELDS: dict[str, list[str]] = {
     "projects.project": ["slug", "name", "description", "allowed_origins"],
     "projects.membership": ["user", "role"],
     "projects.projectapikey": ["name", "prefix", "scopes", "revoked", "expiry_date"],
-    "reviews.scoreconfig": ["name", "description", "kind", "order", "min_value", "max_value", "options",
-                            "multi_select", "max_length", "is_archived"],
-    "queues.reviewqueue": ["name", "instructions", "score_configs", "assignees", "reviewers_per_item", "blind",
-                           "reservation_minutes", "rule_enabled", "rule_target", "rule_filter",
-                           "rule_sampling_rate", "disagreement_threshold", "gold_question_rate"],
+    "reviews.scoreconfig": [
+        "name",
+        "description",
+        "kind",
+        "order",
+        "min_value",
+        "max_value",
+        "options",
+        "multi_select",
+        "max_length",
+        "is_archived",
+    ],
+    "queues.reviewqueue": [
+        "name",
+        "instructions",
+        "score_configs",
+        "assignees",
+        "reviewers_per_item",
+        "blind",
+        "reservation_minutes",
+        "rule_enabled",
+        "rule_target",
+        "rule_filter",
+        "rule_sampling_rate",
+        "disagreement_threshold",
+        "gold_question_rate",
+    ],
     "queues.reviewitem": ["queue", "span", "status", "assignee", "is_gold_question"],
     "datasets.dataset": ["name", "description", "latest_version"],
     "datasets.datasetversiontag": ["name", "version"],
     "views.traceview": ["name", "description", "spec"],
     "views.sharelink": ["view", "trace", "expires_at", "revoked_at"],
     "views.traceviewdefault": ["queue", "view"],
-    "exports.exportjob": ["source", "filters", "dataset", "dataset_version", "dataset_tag", "dataset_split",
-                          "format", "gzip", "status", "schedule", "destination"],
-    "exports.exportschedule": ["name", "source", "filters", "dataset", "dataset_tag", "dataset_split", "format",
-                               "gzip", "mode", "kind", "every", "period", "cron", "safety_lag_seconds",
-                               "enabled", "destination"],
+    "exports.exportjob": [
+        "source",
+        "filters",
+        "dataset",
+        "dataset_version",
+        "dataset_tag",
+        "dataset_split",
+        "format",
+        "gzip",
+        "status",
+        "schedule",
+        "destination",
+    ],
+    "exports.exportschedule": [
+        "name",
+        "source",
+        "filters",
+        "dataset",
+        "dataset_tag",
+        "dataset_split",
+        "format",
+        "gzip",
+        "mode",
+        "kind",
+        "every",
+        "period",
+        "cron",
+        "safety_lag_seconds",
+        "enabled",
+        "destination",
+    ],
 }
 
 
@@ -163,23 +211,38 @@ def audit_record(
 
 
 def audit_record_change(
-    *, actor: Any, action: str, obj: models.Model, before: dict | None, fields: Iterable[str] | None = None,
-    parent: models.Model | None = None, project: Project | int | None = None,
+    *,
+    actor: Any,
+    action: str,
+    obj: models.Model,
+    before: dict | None,
+    fields: Iterable[str] | None = None,
+    parent: models.Model | None = None,
+    project: Project | int | None = None,
 ) -> AuditEvent | None:
     """Record an update from `audit_snapshot` taken before it; nothing is recorded when nothing changed."""
     before, after = audit_diff(before, audit_snapshot(obj, fields))
     if before == {} and after == {}:
         return None
-    return audit_record(project=project, actor=actor, action=action, obj=obj, parent=parent,
-                        before=before, after=after)
+    return audit_record(project=project, actor=actor, action=action, obj=obj, parent=parent, before=before, after=after)
 
 
 def adjudication_record(
-    *, project: Project | int | None = None, actor: Any, item: models.Model, config: models.Model | None = None,
-    before: dict | None = None, after: dict | None = None,
+    *,
+    project: Project | int | None = None,
+    actor: Any,
+    item: models.Model,
+    config: models.Model | None = None,
+    before: dict | None = None,
+    after: dict | None = None,
 ) -> AuditEvent:
     """For the adjudication feature when it exists: an adjudicated value set on a review item."""
     return audit_record(
-        project=project, actor=actor, action="adjudication.set", obj=item,
-        parent=config, before=before, after=after,
+        project=project,
+        actor=actor,
+        action="adjudication.set",
+        obj=item,
+        parent=config,
+        before=before,
+        after=after,
     )

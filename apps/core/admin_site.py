@@ -6,8 +6,16 @@ from .login import AssayAuthenticationForm
 # The dashboard's app list in the order of the work: traces come in, are reviewed in queues, become
 # datasets and leave as exports; configuration follows, and keys and schedules come last.
 APP_ORDER = [
-    "traces", "queues", "datasets", "exports", "reviews", "views", "projects", "auth",
-    "rest_framework_api_key", "django_celery_beat",
+    "traces",
+    "queues",
+    "datasets",
+    "exports",
+    "reviews",
+    "views",
+    "projects",
+    "auth",
+    "rest_framework_api_key",
+    "django_celery_beat",
 ]
 MODEL_ORDER = {
     "traces": ["Trace", "Span", "Tag"],
@@ -35,7 +43,9 @@ class AssaySite(admin.AdminSite):
         for app in apps:
             order = MODEL_ORDER.get(app["app_label"])
             if order:
-                app["models"].sort(key=lambda m: order.index(m["object_name"]) if m["object_name"] in order else len(order))
+                app["models"].sort(
+                    key=lambda m: order.index(m["object_name"]) if m["object_name"] in order else len(order)
+                )
         return apps
 
     def index(self, request, extra_context=None):

@@ -59,8 +59,11 @@ def chat_split(value: Any) -> tuple[list[dict], dict] | None:
     if is_message(value) and ("content" in value or "tool_calls" in value or "function_call" in value):
         return [value], {}
     choices = value.get("choices")
-    if isinstance(choices, list) and choices and all(isinstance(c, dict) and is_message(c.get("message"))
-                                                     for c in choices):
+    if (
+        isinstance(choices, list)
+        and choices
+        and all(isinstance(c, dict) and is_message(c.get("message")) for c in choices)
+    ):
         return [c["message"] for c in choices], {k: v for k, v in value.items() if k != "choices"}
     return None
 
@@ -100,8 +103,12 @@ def _tool_call(call: Any, source: str) -> dict:
     if not isinstance(call, dict):
         return {"id": "", "name": "", "arguments": call, "source": source}
     function = call.get("function") if isinstance(call.get("function"), dict) else {}
-    return {"id": str(call.get("id") or ""), "name": str(function.get("name") or call.get("name") or ""),
-            "arguments": function.get("arguments", call.get("arguments", call.get("input"))), "source": source}
+    return {
+        "id": str(call.get("id") or ""),
+        "name": str(function.get("name") or call.get("name") or ""),
+        "arguments": function.get("arguments", call.get("arguments", call.get("input"))),
+        "source": source,
+    }
 
 
 def _image_url(block: dict) -> Any:
@@ -110,7 +117,8 @@ def _image_url(block: dict) -> Any:
     source = block.get("source")
     if url is None and isinstance(source, dict):  # Anthropic
         url = source.get("url") or (
-            f"data:{source.get('media_type')};base64,{source.get('data')}" if source.get("data") else None)
+            f"data:{source.get('media_type')};base64,{source.get('data')}" if source.get("data") else None
+        )
     return url
 
 
@@ -136,8 +144,13 @@ def content_parts(content: Any, tool_calls: list[dict] | None = None) -> list[di
         elif kind == "tool_use":
             calls.append(_tool_call(block, "tool_use"))
         elif kind == "tool_result":
-            parts.append({"kind": "tool_result", "id": str(block.get("tool_use_id") or ""),
-                          "parts": content_parts(block.get("content"), calls)})
+            parts.append(
+                {
+                    "kind": "tool_result",
+                    "id": str(block.get("tool_use_id") or ""),
+                    "parts": content_parts(block.get("content"), calls),
+                }
+            )
         else:
             parts.append({"kind": "json", "value": block})
     return parts

@@ -55,5 +55,6 @@ def decrypt_json(token: str) -> Any:
     except InvalidToken:
         raise ApplicationError(
             "Stored credentials cannot be decrypted with the current ASSAY_FIELD_ENCRYPTION_KEY; enter them again.",
-            fields={"credentials": ["Unreadable with the current key."]}, status=409,
+            fields={"credentials": ["Unreadable with the current key."]},
+            status=409,
         )

@@ -13,8 +13,12 @@ class BoundedJSONFormField(forms.JSONField):
     surrogates refused, U+0000 stripped (PostgreSQL cannot store it)."""
 
     def to_python(self, value):
-        if (self.disabled or value in self.empty_values or isinstance(value, forms.fields.JSONString)
-                or not isinstance(value, str | bytes)):
+        if (
+            self.disabled
+            or value in self.empty_values
+            or isinstance(value, forms.fields.JSONString)
+            or not isinstance(value, str | bytes)
+        ):
             return super().to_python(value)
         try:
             parsed = json_text_parse(value, field=self.label or "value")

@@ -42,8 +42,13 @@ def json_from_reply(content: str) -> Any:
 
 
 def llm_chat(
-    messages: list[dict[str, Any]], *, json_mode: bool = False, model: str | None = None, temperature: float = 0.0,
-    timeout: float | None = None, retries: int = 2,
+    messages: list[dict[str, Any]],
+    *,
+    json_mode: bool = False,
+    model: str | None = None,
+    temperature: float = 0.0,
+    timeout: float | None = None,
+    retries: int = 2,
 ) -> Any:
     """One chat completion: the assistant's text, or with `json_mode` (the endpoint is asked for a
     JSON object) the parsed JSON value."""
@@ -75,16 +80,18 @@ def _post(body: dict[str, Any], *, timeout: float, retries: int) -> httpx.Respon
             try:
                 response = client.post(url, json=body, headers=headers)
             except httpx.HTTPError as exc:
-                raise ApplicationError(f"The LLM endpoint could not be reached ({exc.__class__.__name__}).",
-                                       status=502)
+                raise ApplicationError(f"The LLM endpoint could not be reached ({exc.__class__.__name__}).", status=502)
             if response.status_code == 200:
                 return response
             if response.status_code not in RETRY_STATUSES or attempt == retries:
                 break
             time.sleep(_wait(response, attempt))
     if 300 <= response.status_code < 400:
-        raise ApplicationError(f"The LLM endpoint answered HTTP {response.status_code} (a redirect, not followed: "
-                               "set LLM_BASE_URL to the final address).", status=502)
+        raise ApplicationError(
+            f"The LLM endpoint answered HTTP {response.status_code} (a redirect, not followed: "
+            "set LLM_BASE_URL to the final address).",
+            status=502,
+        )
     raise ApplicationError(f"The LLM endpoint answered HTTP {response.status_code}.", status=502)
 
 

@@ -24,8 +24,12 @@ def _answer(request, status: int, message: str, fields: dict) -> HttpResponse:
 
 
 def _too_large(request, limit: int) -> HttpResponse:
-    return _answer(request, 413, f"The body is over the {limit} byte limit; send smaller batches.",
-                   {"body": [f"At most {limit} bytes."]})
+    return _answer(
+        request,
+        413,
+        f"The body is over the {limit} byte limit; send smaller batches.",
+        {"body": [f"At most {limit} bytes."]},
+    )
 
 
 class HostileRequestMiddleware:
@@ -36,20 +40,36 @@ class HostileRequestMiddleware:
         if "\x00" in request.path:
             return _answer(request, 404, "Not found.", {})
         # HTTP servers refuse NUL in headers; behind one that does not, a key or cookie lookup would 500.
-        headers = sorted(k.removeprefix("HTTP_") for k, v in request.META.items()
-                         if k.startswith("HTTP_") and isinstance(v, str) and "\x00" in v)
+        headers = sorted(
+            k.removeprefix("HTTP_")
+            for k, v in request.META.items()
+            if k.startswith("HTTP_") and isinstance(v, str) and "\x00" in v
+        )
         if headers:
-            return _answer(request, 400, "Headers may not contain U+0000.",
-                           {name: ["Contains a NUL character (U+0000)."] for name in headers})
+            return _answer(
+                request,
+                400,
+                "Headers may not contain U+0000.",
+                {name: ["Contains a NUL character (U+0000)."] for name in headers},
+            )
         try:
             params = request.GET
-            bad = sorted({key.replace("\x00", "\\u0000") for key, values in params.lists()
-                          if "\x00" in key or any("\x00" in v for v in values)})
+            bad = sorted(
+                {
+                    key.replace("\x00", "\\u0000")
+                    for key, values in params.lists()
+                    if "\x00" in key or any("\x00" in v for v in values)
+                }
+            )
         except TooManyFieldsSent:
             return _answer(request, 400, "Too many query parameters.", {"query": ["Too many parameters."]})
         if bad:
-            return _answer(request, 400, "Query parameters may not contain U+0000.",
-                           {key: ["Contains a NUL character (U+0000)."] for key in bad})
+            return _answer(
+                request,
+                400,
+                "Query parameters may not contain U+0000.",
+                {key: ["Contains a NUL character (U+0000)."] for key in bad},
+            )
         limit = _limit(request.path)
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)

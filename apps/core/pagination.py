@@ -21,7 +21,9 @@ def page_size_from_request(request, *, param: str, default: int, maximum: int) -
 
 def page_size_schema_parameter(*, param: str, default: int, maximum: int) -> dict:
     return {
-        "name": param, "required": False, "in": "query",
+        "name": param,
+        "required": False,
+        "in": "query",
         "description": f"Results per page (default {default}, at most {maximum}).",
         "schema": {"type": "integer", "minimum": 1, "maximum": maximum, "default": default},
     }
@@ -36,8 +38,9 @@ class CreatedCursorPagination(CursorPagination):
     max_page_size = 500
 
     def get_page_size(self, request):
-        return page_size_from_request(request, param=self.page_size_query_param, default=self.page_size,
-                                      maximum=self.max_page_size)
+        return page_size_from_request(
+            request, param=self.page_size_query_param, default=self.page_size, maximum=self.max_page_size
+        )
 
     def decode_cursor(self, request):
         try:
@@ -46,7 +49,16 @@ class CreatedCursorPagination(CursorPagination):
             raise ValidationError({self.cursor_query_param: ["Invalid cursor."]})
 
     def get_schema_operation_parameters(self, view):
-        cursor = {"name": self.cursor_query_param, "required": False, "in": "query",
-                  "description": "The `next` (or `previous`) link's cursor.", "schema": {"type": "string"}}
-        return [cursor, page_size_schema_parameter(param=self.page_size_query_param, default=self.page_size,
-                                                   maximum=self.max_page_size)]
+        cursor = {
+            "name": self.cursor_query_param,
+            "required": False,
+            "in": "query",
+            "description": "The `next` (or `previous`) link's cursor.",
+            "schema": {"type": "string"},
+        }
+        return [
+            cursor,
+            page_size_schema_parameter(
+                param=self.page_size_query_param, default=self.page_size, maximum=self.max_page_size
+            ),
+        ]

@@ -155,24 +155,34 @@ def json_parse(body: bytes, *, max_depth: int = JSON_DEPTH_MAX, surrogates: str 
     except orjson.JSONDecodeError as exc:
         message = str(exc)
         if "depth limit" in message or "recursion" in message:
-            raise exceptions.ApplicationError(f"The body nests more than {max_depth} levels deep.",
-                                   fields={"body": [f"Nested more than {max_depth} levels deep."]})
+            raise exceptions.ApplicationError(
+                f"The body nests more than {max_depth} levels deep.",
+                fields={"body": [f"Nested more than {max_depth} levels deep."]},
+            )
         if "surrogate" not in message:
             raise exceptions.ApplicationError("Malformed JSON.", fields={"body": [message]})
         try:  # valid JSON that is not valid Unicode: find where, to name the fields
-            value = json.loads(body.decode("utf-8"), parse_float=_finite_float, parse_int=_int_like_orjson,
-                               parse_constant=_no_constant)
+            value = json.loads(
+                body.decode("utf-8"), parse_float=_finite_float, parse_int=_int_like_orjson, parse_constant=_no_constant
+            )
         except RecursionError:
-            raise exceptions.ApplicationError(f"The body nests more than {max_depth} levels deep.",
-                                   fields={"body": [f"Nested more than {max_depth} levels deep."]})
+            raise exceptions.ApplicationError(
+                f"The body nests more than {max_depth} levels deep.",
+                fields={"body": [f"Nested more than {max_depth} levels deep."]},
+            )
         except ValueError as decode_error:
             raise exceptions.ApplicationError("Malformed JSON.", fields={"body": [str(decode_error)]})
         bad = {path: [SURROGATE_MESSAGE] for path in surrogate_paths(value)}
-    if max_depth < JSON_PARSE_DEPTH_MAX and (body.count(b"[") + body.count(b"{")) > max_depth \
-            and _deeper_than(value, max_depth):
+    if (
+        max_depth < JSON_PARSE_DEPTH_MAX
+        and (body.count(b"[") + body.count(b"{")) > max_depth
+        and _deeper_than(value, max_depth)
+    ):
         where = _deep_path(value, max_depth)
-        raise exceptions.ApplicationError(f"The body nests more than {max_depth} levels deep.",
-                               fields={where: [f"Nested more than {max_depth} levels deep."]})
+        raise exceptions.ApplicationError(
+            f"The body nests more than {max_depth} levels deep.",
+            fields={where: [f"Nested more than {max_depth} levels deep."]},
+        )
     if bad and surrogates == "raise":
         raise exceptions.ApplicationError("Text with lone surrogates is not valid Unicode.", fields=bad)
     if b"\\u0000" in body:
@@ -189,12 +199,16 @@ def value_clean(value: Any, *, field: str, max_depth: int = JSON_DEPTH_MAX) -> A
     body: deeper than `max_depth` or holding a lone surrogate is refused naming `field`, U+0000 is
     stripped."""
     if isinstance(value, dict | list) and _deeper_than(value, max_depth):
-        raise exceptions.ApplicationError(f"{field} nests more than {max_depth} levels deep.",
-                                          fields={field: [f"Nested more than {max_depth} levels deep."]})
+        raise exceptions.ApplicationError(
+            f"{field} nests more than {max_depth} levels deep.",
+            fields={field: [f"Nested more than {max_depth} levels deep."]},
+        )
     bad = surrogate_paths(value)
     if bad:
-        raise exceptions.ApplicationError("Text with lone surrogates is not valid Unicode.",
-                                          fields={_under(field, path): [SURROGATE_MESSAGE] for path in bad})
+        raise exceptions.ApplicationError(
+            "Text with lone surrogates is not valid Unicode.",
+            fields={_under(field, path): [SURROGATE_MESSAGE] for path in bad},
+        )
     return strip_nul(value)
 
 
@@ -204,8 +218,9 @@ def json_text_parse(text: str | bytes, *, field: str, max_depth: int = JSON_DEPT
     try:
         value, _ = json_parse(data, max_depth=max_depth)
     except exceptions.ApplicationError as exc:
-        raise exceptions.ApplicationError(exc.message, fields={
-            _under(field, path): messages for path, messages in exc.fields.items()}) from None
+        raise exceptions.ApplicationError(
+            exc.message, fields={_under(field, path): messages for path, messages in exc.fields.items()}
+        ) from None
     return value
 
 
@@ -236,13 +251,13 @@ class BoundedJSONParser(parsers.JSONParser):
 class _NulFreeQueryDict:
     @staticmethod
     def clean(data: QueryDict) -> QueryDict:
-        if not any("\x00" in key or any("\x00" in v for v in values if isinstance(v, str))
-                   for key, values in data.lists()):
+        if not any(
+            "\x00" in key or any("\x00" in v for v in values if isinstance(v, str)) for key, values in data.lists()
+        ):
             return data
         clean = QueryDict(mutable=True)
         for key, values in data.lists():
-            clean.setlist(key.replace("\x00", ""),
-                          [v.replace("\x00", "") if isinstance(v, str) else v for v in values])
+            clean.setlist(key.replace("\x00", ""), [v.replace("\x00", "") if isinstance(v, str) else v for v in values])
         clean._mutable = False
         return clean
 

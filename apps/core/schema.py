@@ -40,8 +40,10 @@ def error(code: int, description: str = "") -> OpenApiResponse:
 
 def pagination_parameters(paginator_class) -> list[OpenApiParameter]:
     """The paginator's query parameters, for a view that paginates by hand (no list action)."""
-    return [OpenApiParameter(p["name"], p["schema"], description=p.get("description", ""))
-            for p in paginator_class().get_schema_operation_parameters(None)]
+    return [
+        OpenApiParameter(p["name"], p["schema"], description=p.get("description", ""))
+        for p in paginator_class().get_schema_operation_parameters(None)
+    ]
 
 
 def paginated(paginator_class, item: dict | None = None, description: str = "") -> OpenApiResponse:
@@ -119,9 +121,12 @@ class AssayAutoSchema(AutoSchema):
         response = self._get_response_for_code(ErrorSerializer, code)
         response["description"] = description
         if code == "429":
-            response["headers"] = {"Retry-After": {
-                "schema": {"type": "integer", "minimum": 0}, "description": "Seconds to wait before retrying.",
-            }}
+            response["headers"] = {
+                "Retry-After": {
+                    "schema": {"type": "integer", "minimum": 0},
+                    "description": "Seconds to wait before retrying.",
+                }
+            }
         elif code == "401":
             response["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}}}
         return response

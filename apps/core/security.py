@@ -55,6 +55,8 @@ def secret_key_problem(key: str, *, development_key: str) -> str | None:
     if len(key) < SECRET_KEY_MIN_LENGTH:
         return f"SECRET_KEY is {len(key)} characters long; use at least {SECRET_KEY_MIN_LENGTH}."
     if len(set(key)) < SECRET_KEY_MIN_UNIQUE:
-        return (f"SECRET_KEY has only {len(set(key))} distinct characters; a random key has far more "
-                f"(at least {SECRET_KEY_MIN_UNIQUE} required).")
+        return (
+            f"SECRET_KEY has only {len(set(key))} distinct characters; a random key has far more "
+            f"(at least {SECRET_KEY_MIN_UNIQUE} required)."
+        )
     return None

@@ -30,8 +30,7 @@ class DatasetAdmin(ProjectScopedAdmin):
 
     def get_queryset(self, request):
         current = DatasetVersion.objects.filter(dataset=OuterRef("pk"), number=OuterRef("latest_version"))
-        return super().get_queryset(request).annotate(
-            current_record_count=Subquery(current.values("record_count")[:1]))
+        return super().get_queryset(request).annotate(current_record_count=Subquery(current.values("record_count")[:1]))
 
     def get_readonly_fields(self, request, obj=None):
         return ["project"] if obj is not None else []
@@ -40,8 +39,9 @@ class DatasetAdmin(ProjectScopedAdmin):
     def version_link(self, obj):
         if not obj.latest_version:
             return "—"
-        return format_html('<a href="{}">v{}</a>', reverse("admin:datasets_dataset_versions", args=[obj.pk]),
-                           obj.latest_version)
+        return format_html(
+            '<a href="{}">v{}</a>', reverse("admin:datasets_dataset_versions", args=[obj.pk]), obj.latest_version
+        )
 
     @admin.display(description="Records", ordering="current_record_count")
     def record_count(self, obj):
@@ -49,17 +49,27 @@ class DatasetAdmin(ProjectScopedAdmin):
 
     @admin.display(description="")
     def screens(self, obj):
-        return format_html('<a href="{}">Records</a> · <a href="{}">History</a>',
-                           reverse("admin:datasets_dataset_records", args=[obj.pk]),
-                           reverse("admin:datasets_dataset_versions", args=[obj.pk]))
+        return format_html(
+            '<a href="{}">Records</a> · <a href="{}">History</a>',
+            reverse("admin:datasets_dataset_records", args=[obj.pk]),
+            reverse("admin:datasets_dataset_versions", args=[obj.pk]),
+        )
 
     def save_model(self, request, obj, form, change):
         if change:
-            dataset_update(dataset=Dataset.objects.get(pk=obj.pk), name=form.cleaned_data["name"],
-                           description=form.cleaned_data.get("description", ""), actor=request.user)
+            dataset_update(
+                dataset=Dataset.objects.get(pk=obj.pk),
+                name=form.cleaned_data["name"],
+                description=form.cleaned_data.get("description", ""),
+                actor=request.user,
+            )
         else:
-            created = dataset_create(project=form.cleaned_data["project"], name=form.cleaned_data["name"],
-                                     description=form.cleaned_data.get("description", ""), created_by=request.user)
+            created = dataset_create(
+                project=form.cleaned_data["project"],
+                name=form.cleaned_data["name"],
+                description=form.cleaned_data.get("description", ""),
+                created_by=request.user,
+            )
             obj.pk = created.pk
             obj.refresh_from_db()
 
@@ -77,42 +87,80 @@ class DatasetAdmin(ProjectScopedAdmin):
             extra_context = {
                 **(extra_context or {}),
                 "record_total": dataset.current_record_count or 0,
-                "preview_rows": [{"record": r, "input": json_preview(r.input, 120),
-                                  "expected": json_preview(r.expected, 120)} for r in records[:10]],
+                "preview_rows": [
+                    {"record": r, "input": json_preview(r.input, 120), "expected": json_preview(r.expected, 120)}
+                    for r in records[:10]
+                ],
             }
         return super().change_view(request, object_id, form_url, extra_context)
 
     def get_urls(self):
         wrap = self.admin_site.admin_view
         mine = [
-            path("<int:pk>/records/", wrap(admin_views.RecordsView.as_view(model_admin=self)),
-                 name="datasets_dataset_records"),
-            path("<int:pk>/records/export/", wrap(admin_views.RecordsExportView.as_view(model_admin=self)),
-                 name="datasets_dataset_records_export"),
-            path("<int:pk>/records/save/", wrap(admin_views.RecordSaveView.as_view(model_admin=self)),
-                 name="datasets_dataset_record_save"),
-            path("<int:pk>/records/history/", wrap(admin_views.RecordHistoryView.as_view(model_admin=self)),
-                 name="datasets_dataset_record_history"),
-            path("<int:pk>/records/delete/", wrap(admin_views.RecordDeleteView.as_view(model_admin=self)),
-                 name="datasets_dataset_record_delete"),
-            path("<int:pk>/versions/", wrap(admin_views.VersionsView.as_view(model_admin=self)),
-                 name="datasets_dataset_versions"),
-            path("<int:pk>/versions/restore/", wrap(admin_views.RestoreView.as_view(model_admin=self)),
-                 name="datasets_dataset_restore"),
-            path("<int:pk>/versions/tag/", wrap(admin_views.TagView.as_view(model_admin=self)),
-                 name="datasets_dataset_tag"),
-            path("<int:pk>/diff/", wrap(admin_views.DiffView.as_view(model_admin=self)),
-                 name="datasets_dataset_diff"),
-            path("<int:pk>/import/", wrap(admin_views.ImportView.as_view(model_admin=self)),
-                 name="datasets_dataset_import"),
-            path("<int:pk>/generate/", wrap(admin_views.GenerateView.as_view(model_admin=self)),
-                 name="datasets_dataset_generate"),
-            path("<int:pk>/from-feedback/", wrap(admin_views.FromFeedbackView.as_view(model_admin=self)),
-                 name="datasets_dataset_from_feedback"),
-            path("jobs/<int:job_id>/", wrap(admin_views.JobView.as_view(model_admin=self)),
-                 name="datasets_dataset_job"),
-            path("jobs/<int:job_id>/status/", wrap(admin_views.JobStatusView.as_view(model_admin=self)),
-                 name="datasets_dataset_job_status"),
+            path(
+                "<int:pk>/records/",
+                wrap(admin_views.RecordsView.as_view(model_admin=self)),
+                name="datasets_dataset_records",
+            ),
+            path(
+                "<int:pk>/records/export/",
+                wrap(admin_views.RecordsExportView.as_view(model_admin=self)),
+                name="datasets_dataset_records_export",
+            ),
+            path(
+                "<int:pk>/records/save/",
+                wrap(admin_views.RecordSaveView.as_view(model_admin=self)),
+                name="datasets_dataset_record_save",
+            ),
+            path(
+                "<int:pk>/records/history/",
+                wrap(admin_views.RecordHistoryView.as_view(model_admin=self)),
+                name="datasets_dataset_record_history",
+            ),
+            path(
+                "<int:pk>/records/delete/",
+                wrap(admin_views.RecordDeleteView.as_view(model_admin=self)),
+                name="datasets_dataset_record_delete",
+            ),
+            path(
+                "<int:pk>/versions/",
+                wrap(admin_views.VersionsView.as_view(model_admin=self)),
+                name="datasets_dataset_versions",
+            ),
+            path(
+                "<int:pk>/versions/restore/",
+                wrap(admin_views.RestoreView.as_view(model_admin=self)),
+                name="datasets_dataset_restore",
+            ),
+            path(
+                "<int:pk>/versions/tag/",
+                wrap(admin_views.TagView.as_view(model_admin=self)),
+                name="datasets_dataset_tag",
+            ),
+            path("<int:pk>/diff/", wrap(admin_views.DiffView.as_view(model_admin=self)), name="datasets_dataset_diff"),
+            path(
+                "<int:pk>/import/",
+                wrap(admin_views.ImportView.as_view(model_admin=self)),
+                name="datasets_dataset_import",
+            ),
+            path(
+                "<int:pk>/generate/",
+                wrap(admin_views.GenerateView.as_view(model_admin=self)),
+                name="datasets_dataset_generate",
+            ),
+            path(
+                "<int:pk>/from-feedback/",
+                wrap(admin_views.FromFeedbackView.as_view(model_admin=self)),
+                name="datasets_dataset_from_feedback",
+            ),
+            path(
+                "jobs/<int:job_id>/", wrap(admin_views.JobView.as_view(model_admin=self)), name="datasets_dataset_job"
+            ),
+            path(
+                "jobs/<int:job_id>/status/",
+                wrap(admin_views.JobStatusView.as_view(model_admin=self)),
+                name="datasets_dataset_job_status",
+            ),
         ]
         return mine + super().get_urls()
 
@@ -127,8 +175,18 @@ class DatasetJobAdmin(ProjectScopedAdmin):
     list_display = ["id", "kind", "dataset", "status", "done", "total", "created_at", "finished_at"]
     list_select_related = ["dataset", "project"]
     list_filter = ["status", "kind"]
-    fields = ["kind", "dataset", "status", "done", "total", "error", "version", "requested_by", "created_at",
-              "finished_at"]
+    fields = [
+        "kind",
+        "dataset",
+        "status",
+        "done",
+        "total",
+        "error",
+        "version",
+        "requested_by",
+        "created_at",
+        "finished_at",
+    ]
     readonly_fields = fields
     show_full_result_count = False
 

@@ -54,8 +54,9 @@ class DatasetAdminView(View):
         if not self.model_admin.has_view_permission(request):
             raise PermissionDenied
         if "pk" in kwargs:
-            self.dataset = self.model_admin.get_queryset(request).select_related("project").filter(
-                pk=kwargs["pk"]).first()
+            self.dataset = (
+                self.model_admin.get_queryset(request).select_related("project").filter(pk=kwargs["pk"]).first()
+            )
             if self.dataset is None:
                 raise Http404("Dataset not found.")
             self.can_write = self.model_admin.has_change_permission(request, self.dataset)
@@ -70,8 +71,14 @@ class DatasetAdminView(View):
             "app_label": Dataset._meta.app_label,
         }
         if getattr(self, "dataset", None) is not None:
-            ctx.update({"dataset": self.dataset, "original": self.dataset, "can_write": self.can_write,
-                        "llm_configured": llm_configured()})
+            ctx.update(
+                {
+                    "dataset": self.dataset,
+                    "original": self.dataset,
+                    "can_write": self.can_write,
+                    "llm_configured": llm_configured(),
+                }
+            )
         ctx.update(extra)
         return ctx
 
@@ -87,8 +94,11 @@ class DatasetAdminView(View):
         if version is None:
             messages.info(self.request, f"{what}: nothing changed, so no new version was made.")
         else:
-            messages.success(self.request, f"{what}: saved as version {version.number} (+{version.added} added, "
-                                           f"{version.updated} updated, {version.removed} removed).")
+            messages.success(
+                self.request,
+                f"{what}: saved as version {version.number} (+{version.added} added, "
+                f"{version.updated} updated, {version.removed} removed).",
+            )
 
 
 def _record_row(record: DatasetRecord, *, editable: bool) -> dict[str, Any]:
@@ -98,11 +108,17 @@ def _record_row(record: DatasetRecord, *, editable: bool) -> dict[str, Any]:
         "expected_preview": json_preview(record.expected, 160),
     }
     if editable:
-        row["form"] = RecordForm(initial={
-            "record_id": record.record_id, "input": record.input, "expected": record.expected,
-            "metadata": record.metadata, "tags": ", ".join(record.tags or []),
-            "splits": ", ".join(record.splits or []),
-        }, prefix=f"r{record.pk}")
+        row["form"] = RecordForm(
+            initial={
+                "record_id": record.record_id,
+                "input": record.input,
+                "expected": record.expected,
+                "metadata": record.metadata,
+                "tags": ", ".join(record.tags or []),
+                "splits": ", ".join(record.splits or []),
+            },
+            prefix=f"r{record.pk}",
+        )
     return row
 
 
@@ -119,8 +135,9 @@ class RecordsView(DatasetAdminView):
             except ApplicationError as exc:
                 raise Http404(exc.message)
         latest = version is None or version == dataset.latest_version
-        qs = selectors.dataset_records_at_version(dataset=dataset, version=version,
-                                                  split=params.get("split") or None, tag=params.get("tag") or None)
+        qs = selectors.dataset_records_at_version(
+            dataset=dataset, version=version, split=params.get("split") or None, tag=params.get("tag") or None
+        )
         q = (params.get("q") or "").strip()
         if q:
             qs = qs.filter(Q(record_id__icontains=q) | Q(input__icontains=q) | Q(expected__icontains=q))
@@ -128,10 +145,15 @@ class RecordsView(DatasetAdminView):
         editable = latest and self.can_write
         return self.render(
             "admin/datasets/dataset/records.html",
-            title=f"{dataset.name}: records", page=page,
+            title=f"{dataset.name}: records",
+            page=page,
             rows=[_record_row(r, editable=editable) for r in page.object_list],
-            version=version or dataset.latest_version, latest=latest, editable=editable,
-            q=q, tag=params.get("tag") or "", split=params.get("split") or "",
+            version=version or dataset.latest_version,
+            latest=latest,
+            editable=editable,
+            q=q,
+            tag=params.get("tag") or "",
+            split=params.get("split") or "",
             tag_names=selectors.dataset_record_tag_names(dataset=dataset, version=version),
             split_names=selectors.dataset_record_split_names(dataset=dataset, version=version),
             new_form=RecordForm(prefix="new") if editable else None,
@@ -165,8 +187,12 @@ class RecordSaveView(DatasetAdminView):
         if form.is_valid():
             try:
                 version = services.dataset_records_upsert(
-                    dataset=self.dataset, records=[form.record()], author=request.user,
-                    message=form.cleaned_data.get("message") or f"Edit {form.cleaned_data.get('record_id') or 'record'}")
+                    dataset=self.dataset,
+                    records=[form.record()],
+                    author=request.user,
+                    message=form.cleaned_data.get("message")
+                    or f"Edit {form.cleaned_data.get('record_id') or 'record'}",
+                )
             except ApplicationError as exc:
                 for key, msgs in exc.fields.items():
                     field = key.split(".", 1)[-1] if "." in key else None
@@ -174,8 +200,12 @@ class RecordSaveView(DatasetAdminView):
             else:
                 self.version_message(version, "Record saved")
                 return self.back_to_records(q=request.POST.get("return_q", ""))
-        return self.render("admin/datasets/dataset/record_form.html", title=f"{self.dataset.name}: edit record",
-                           form=form, prefix=prefix or "")
+        return self.render(
+            "admin/datasets/dataset/record_form.html",
+            title=f"{self.dataset.name}: edit record",
+            form=form,
+            prefix=prefix or "",
+        )
 
 
 class RecordHistoryView(DatasetAdminView):
@@ -183,8 +213,11 @@ class RecordHistoryView(DatasetAdminView):
 
     def get(self, request, pk):
         record_id = request.GET.get("record_id") or ""
-        revisions = list(selectors.dataset_record_history(dataset=self.dataset, record_id=record_id)
-                         .select_related("source_span")[:200])
+        revisions = list(
+            selectors.dataset_record_history(dataset=self.dataset, record_id=record_id).select_related("source_span")[
+                :200
+            ]
+        )
         if not revisions:
             raise Http404("Record not found.")
         rows = []
@@ -193,20 +226,30 @@ class RecordHistoryView(DatasetAdminView):
             if older is not None:
                 for name in selectors.RECORD_CONTENT_FIELDS:
                     if getattr(older, name) != getattr(newer, name):
-                        changes.append({"name": name, "rows": side_by_side(getattr(older, name),
-                                                                           getattr(newer, name))})
-            rows.append({"revision": newer, "older": older, "changes": changes,
-                         "content": side_by_side(None, selectors.record_content(newer)) if older is None else []})
-        return self.render("admin/datasets/dataset/record_history.html",
-                           title=f"{self.dataset.name}: history of {record_id}", record_id=record_id, rows=rows)
+                        changes.append({"name": name, "rows": side_by_side(getattr(older, name), getattr(newer, name))})
+            rows.append(
+                {
+                    "revision": newer,
+                    "older": older,
+                    "changes": changes,
+                    "content": side_by_side(None, selectors.record_content(newer)) if older is None else [],
+                }
+            )
+        return self.render(
+            "admin/datasets/dataset/record_history.html",
+            title=f"{self.dataset.name}: history of {record_id}",
+            record_id=record_id,
+            rows=rows,
+        )
 
 
 class RecordDeleteView(DatasetAdminView):
     def post(self, request, pk):
         record_id = request.POST.get("record_id") or ""
         try:
-            version = services.dataset_records_delete(dataset=self.dataset, record_ids=[record_id],
-                                                      author=request.user, message=f"Delete {record_id}")
+            version = services.dataset_records_delete(
+                dataset=self.dataset, record_ids=[record_id], author=request.user, message=f"Delete {record_id}"
+            )
         except ApplicationError as exc:
             messages.error(request, _error_text(exc))
         else:
@@ -218,8 +261,10 @@ class VersionsView(DatasetAdminView):
     def get(self, request, pk):
         versions = Paginator(selectors.dataset_versions(dataset=self.dataset), 50).get_page(request.GET.get("page"))
         return self.render(
-            "admin/datasets/dataset/versions.html", title=f"{self.dataset.name}: version history",
-            page=versions, tags=selectors.dataset_version_tags(dataset=self.dataset),
+            "admin/datasets/dataset/versions.html",
+            title=f"{self.dataset.name}: version history",
+            page=versions,
+            tags=selectors.dataset_version_tags(dataset=self.dataset),
             tag_form=VersionTagForm(initial={"version": self.dataset.latest_version}),
         )
 
@@ -227,8 +272,9 @@ class VersionsView(DatasetAdminView):
 class RestoreView(DatasetAdminView):
     def post(self, request, pk):
         try:
-            version = services.dataset_version_restore(dataset=self.dataset, version=request.POST.get("version"),
-                                                       author=request.user)
+            version = services.dataset_version_restore(
+                dataset=self.dataset, version=request.POST.get("version"), author=request.user
+            )
         except ApplicationError as exc:
             messages.error(request, _error_text(exc))
         else:
@@ -240,8 +286,9 @@ class TagView(DatasetAdminView):
     def post(self, request, pk):
         if request.POST.get("delete"):
             try:
-                services.dataset_version_tag_delete(dataset=self.dataset, name=request.POST.get("name", ""),
-                                                    actor=request.user)
+                services.dataset_version_tag_delete(
+                    dataset=self.dataset, name=request.POST.get("name", ""), actor=request.user
+                )
             except ApplicationError as exc:
                 messages.error(request, _error_text(exc))
             else:
@@ -278,10 +325,13 @@ def side_by_side(a: Any, b: Any) -> list[dict[str, str]]:
             continue
         span = max(i2 - i1, j2 - j1)
         for k in range(span):
-            rows.append({
-                "left": left[i1 + k] if i1 + k < i2 else "", "right": right[j1 + k] if j1 + k < j2 else "",
-                "kind": {"replace": "changed", "delete": "removed", "insert": "added"}[op],
-            })
+            rows.append(
+                {
+                    "left": left[i1 + k] if i1 + k < i2 else "",
+                    "right": right[j1 + k] if j1 + k < j2 else "",
+                    "kind": {"replace": "changed", "delete": "removed", "insert": "added"}[op],
+                }
+            )
     return rows
 
 
@@ -297,24 +347,40 @@ class DiffView(DatasetAdminView):
             raise Http404("Unknown version.")
         except ApplicationError as exc:
             raise Http404(exc.message)
-        changed = [{"record_id": c.record_id,
-                    "fields": [{"name": name, "rows": side_by_side(v["a"], v["b"])} for name, v in c.fields.items()]}
-                   for c in diff.changed]
-        added = [{"record_id": r["record_id"], "rows": side_by_side(None, {k: v for k, v in r.items()
-                                                                            if k != "record_id"})}
-                 for r in diff.added]
-        removed = [{"record_id": r["record_id"], "rows": side_by_side({k: v for k, v in r.items()
-                                                                        if k != "record_id"}, None)}
-                   for r in diff.removed]
-        return self.render("admin/datasets/dataset/diff.html", title=f"{dataset.name}: v{a} → v{b}",
-                           diff=diff, a=a, b=b, changed=changed, added=added, removed=removed, limit=DIFF_LIMIT,
-                           numbers=list(range(latest, -1, -1)))
+        changed = [
+            {
+                "record_id": c.record_id,
+                "fields": [{"name": name, "rows": side_by_side(v["a"], v["b"])} for name, v in c.fields.items()],
+            }
+            for c in diff.changed
+        ]
+        added = [
+            {"record_id": r["record_id"], "rows": side_by_side(None, {k: v for k, v in r.items() if k != "record_id"})}
+            for r in diff.added
+        ]
+        removed = [
+            {"record_id": r["record_id"], "rows": side_by_side({k: v for k, v in r.items() if k != "record_id"}, None)}
+            for r in diff.removed
+        ]
+        return self.render(
+            "admin/datasets/dataset/diff.html",
+            title=f"{dataset.name}: v{a} → v{b}",
+            diff=diff,
+            a=a,
+            b=b,
+            changed=changed,
+            added=added,
+            removed=removed,
+            limit=DIFF_LIMIT,
+            numbers=list(range(latest, -1, -1)),
+        )
 
 
 class ImportView(DatasetAdminView):
     def get(self, request, pk):
-        return self.render("admin/datasets/dataset/import.html", title=f"{self.dataset.name}: import records",
-                           form=ImportForm())
+        return self.render(
+            "admin/datasets/dataset/import.html", title=f"{self.dataset.name}: import records", form=ImportForm()
+        )
 
     def post(self, request, pk):
         form = ImportForm(request.POST, request.FILES)
@@ -327,10 +393,16 @@ class ImportView(DatasetAdminView):
             try:
                 columns = form.column_mapping()
                 count, version = importers.dataset_import_file(
-                    dataset=self.dataset, content=upload.read(), filename=upload.name,
-                    fmt=form.cleaned_data["format"], columns=columns, tags=split(form.cleaned_data.get("tags")),
-                    splits=split(form.cleaned_data.get("splits")), author=request.user,
-                    message=form.cleaned_data.get("message") or "", dry_run=form.cleaned_data.get("dry_run"),
+                    dataset=self.dataset,
+                    content=upload.read(),
+                    filename=upload.name,
+                    fmt=form.cleaned_data["format"],
+                    columns=columns,
+                    tags=split(form.cleaned_data.get("tags")),
+                    splits=split(form.cleaned_data.get("splits")),
+                    author=request.user,
+                    message=form.cleaned_data.get("message") or "",
+                    dry_run=form.cleaned_data.get("dry_run"),
                 )
             except ApplicationError as exc:
                 error_message, errors = exc.message, exc.fields
@@ -342,57 +414,93 @@ class ImportView(DatasetAdminView):
                 else:
                     self.version_message(version, f"Imported {count} row(s) from {upload.name}")
                     return self.back_to_records()
-        return self.render("admin/datasets/dataset/import.html", title=f"{self.dataset.name}: import records",
-                           form=form, error_message=error_message, row_errors=sorted(errors.items()),
-                           valid_rows=valid_rows)
+        return self.render(
+            "admin/datasets/dataset/import.html",
+            title=f"{self.dataset.name}: import records",
+            form=form,
+            error_message=error_message,
+            row_errors=sorted(errors.items()),
+            valid_rows=valid_rows,
+        )
 
 
 class GenerateView(DatasetAdminView):
     def get(self, request, pk):
-        return self.render("admin/datasets/dataset/generate.html", title=f"{self.dataset.name}: generate examples",
-                           form=GenerateForm(), how_to=LLM_HELP)
+        return self.render(
+            "admin/datasets/dataset/generate.html",
+            title=f"{self.dataset.name}: generate examples",
+            form=GenerateForm(),
+            how_to=LLM_HELP,
+        )
 
     def post(self, request, pk):
         form = GenerateForm(request.POST)
         if form.is_valid() and llm_configured():
             try:
-                version = generation.dataset_generate_records(dataset=self.dataset, author=request.user,
-                                                              **form.cleaned_data)
+                version = generation.dataset_generate_records(
+                    dataset=self.dataset, author=request.user, **form.cleaned_data
+                )
             except ApplicationError as exc:
                 messages.error(request, _error_text(exc))
             else:
                 self.version_message(version, "Generated records (tagged needs-review)")
                 return self.back_to_records(tag=generation.GENERATED_TAG)
-        return self.render("admin/datasets/dataset/generate.html", title=f"{self.dataset.name}: generate examples",
-                           form=form, how_to=LLM_HELP)
+        return self.render(
+            "admin/datasets/dataset/generate.html",
+            title=f"{self.dataset.name}: generate examples",
+            form=form,
+            how_to=LLM_HELP,
+        )
 
 
 def _start_or_run(request, dataset: Dataset, span_pks: list[int], *, kind: str, mapping: dict, message: str):
     """Run now (≤ threshold) and return None, or queue a job and return a redirect to its page."""
     if len(span_pks) > services.SPAN_ASYNC_THRESHOLD:
-        job = services.dataset_job_start(dataset=dataset, kind=kind, span_pks=span_pks, mapping=mapping,
-                                         author=request.user, message=message)
+        job = services.dataset_job_start(
+            dataset=dataset, kind=kind, span_pks=span_pks, mapping=mapping, author=request.user, message=message
+        )
         messages.info(request, f"Adding {len(span_pks)} spans to {dataset.name} in the background.")
         return redirect("admin:datasets_dataset_job", job.pk)
     from apps.traces.models import Span
 
     if kind == DatasetJob.Kind.FROM_FEEDBACK:
-        result = services.dataset_add_from_feedback(dataset=dataset, mapping=mapping, author=request.user,
-                                                    spans_queryset=Span.objects.filter(pk__in=span_pks),
-                                                    message=message)
+        result = services.dataset_add_from_feedback(
+            dataset=dataset,
+            mapping=mapping,
+            author=request.user,
+            spans_queryset=Span.objects.filter(pk__in=span_pks),
+            message=message,
+        )
     else:
-        result = services.dataset_add_spans(dataset=dataset, span_pks=span_pks, mapping=mapping,
-                                            author=request.user, message=message)
+        result = services.dataset_add_spans(
+            dataset=dataset, span_pks=span_pks, mapping=mapping, author=request.user, message=message
+        )
     records_url = reverse("admin:datasets_dataset_records", args=[dataset.pk])
     skipped = f" {len(result.skipped)} span(s) had no input at that path and were skipped." if result.skipped else ""
     if result.version is None:
-        messages.info(request, format_html('{} already holds these spans unchanged: no new version.{} '
-                                           '<a href="{}">Open the records</a>.', dataset.name, skipped, records_url))
+        messages.info(
+            request,
+            format_html(
+                '{} already holds these spans unchanged: no new version.{} <a href="{}">Open the records</a>.',
+                dataset.name,
+                skipped,
+                records_url,
+            ),
+        )
     else:
         v = result.version
-        messages.success(request, format_html(
-            'Added to {} as version {} ({} added, {} updated).{} <a href="{}">Open the records</a>.',
-            dataset.name, v.number, v.added, v.updated, skipped, records_url))
+        messages.success(
+            request,
+            format_html(
+                'Added to {} as version {} ({} added, {} updated).{} <a href="{}">Open the records</a>.',
+                dataset.name,
+                v.number,
+                v.added,
+                v.updated,
+                skipped,
+                records_url,
+            ),
+        )
     return None
 
 
@@ -404,8 +512,14 @@ class FromFeedbackView(DatasetAdminView):
             if not span_pks:
                 messages.info(request, "No span has negative end-user feedback and a correction yet.")
                 return self.back_to_records()
-            response = _start_or_run(request, self.dataset, span_pks, kind=DatasetJob.Kind.FROM_FEEDBACK,
-                                     mapping={"carry_annotations": True}, message="Add corrected negative feedback")
+            response = _start_or_run(
+                request,
+                self.dataset,
+                span_pks,
+                kind=DatasetJob.Kind.FROM_FEEDBACK,
+                mapping={"carry_annotations": True},
+                message="Add corrected negative feedback",
+            )
         except ApplicationError as exc:
             messages.error(request, _error_text(exc))
             response = None
@@ -423,8 +537,14 @@ def add_negative_feedback(model_admin, request, queryset):
             if not span_pks:
                 messages.info(request, f"{dataset.project}: no span has negative feedback and a correction yet.")
                 continue
-            response = _start_or_run(request, dataset, span_pks, kind=DatasetJob.Kind.FROM_FEEDBACK,
-                                     mapping={"carry_annotations": True}, message="Add corrected negative feedback")
+            response = _start_or_run(
+                request,
+                dataset,
+                span_pks,
+                kind=DatasetJob.Kind.FROM_FEEDBACK,
+                mapping={"carry_annotations": True},
+                message="Add corrected negative feedback",
+            )
         except ApplicationError as exc:
             messages.error(request, _error_text(exc))
             continue
@@ -436,10 +556,13 @@ def add_negative_feedback(model_admin, request, queryset):
 class JobView(DatasetAdminView):
     def get(self, request, job_id):
         job = self._job(request, job_id)
-        return self.render("admin/datasets/dataset/job.html", title=f"{job.get_kind_display()} #{job.pk}", job=job,
-                           status_url=reverse("admin:datasets_dataset_job_status", args=[job.pk]),
-                           records_url=reverse("admin:datasets_dataset_records", args=[job.dataset_id])
-                           if job.dataset_id else "")
+        return self.render(
+            "admin/datasets/dataset/job.html",
+            title=f"{job.get_kind_display()} #{job.pk}",
+            job=job,
+            status_url=reverse("admin:datasets_dataset_job_status", args=[job.pk]),
+            records_url=reverse("admin:datasets_dataset_records", args=[job.dataset_id]) if job.dataset_id else "",
+        )
 
     @staticmethod
     def _job(request, job_id) -> DatasetJob:
@@ -453,8 +576,16 @@ class JobView(DatasetAdminView):
 class JobStatusView(DatasetAdminView):
     def get(self, request, job_id):
         job = JobView._job(request, job_id)
-        return JsonResponse({"status": job.status, "done": job.done, "total": job.total, "progress": job.progress,
-                             "error": job.error, "version": job.version.number if job.version else None})
+        return JsonResponse(
+            {
+                "status": job.status,
+                "done": job.done,
+                "total": job.total,
+                "progress": job.progress,
+                "error": job.error,
+                "version": job.version.number if job.version else None,
+            }
+        )
 
 
 # ---------------------------------------------------------------- "Add to dataset…" on traces and spans
@@ -502,40 +633,58 @@ def add_to_dataset(model_admin, request, queryset):
             shown = list(spans.select_related("trace").order_by("pk")[:3])
             golds = spans_gold([s.pk for s in shown])
             for span in shown:
-                row = services.span_to_record(span, mapping, input_expr=input_expr, expected_expr=expected_expr,
-                                              gold=golds.get(span.pk))
-                preview.append({"record_id": row["record_id"], "input": json.dumps(row["input"], ensure_ascii=False),
-                                "expected": json.dumps(row["expected"], ensure_ascii=False),
-                                "metadata": json.dumps(row["metadata"], ensure_ascii=False)})
+                row = services.span_to_record(
+                    span, mapping, input_expr=input_expr, expected_expr=expected_expr, gold=golds.get(span.pk)
+                )
+                preview.append(
+                    {
+                        "record_id": row["record_id"],
+                        "input": json.dumps(row["input"], ensure_ascii=False),
+                        "expected": json.dumps(row["expected"], ensure_ascii=False),
+                        "metadata": json.dumps(row["metadata"], ensure_ascii=False),
+                    }
+                )
         except ApplicationError as exc:
             messages.error(request, _error_text(exc))
     elif "apply" in request.POST and form.is_valid():
         try:
             dataset = form.cleaned_data.get("dataset") or services.dataset_get_or_create(
-                project=writable.get(pk=project_ids[0]), name=form.cleaned_data["new_dataset_name"],
-                created_by=request.user)
+                project=writable.get(pk=project_ids[0]),
+                name=form.cleaned_data["new_dataset_name"],
+                created_by=request.user,
+            )
             span_pks = list(spans.order_by().values_list("pk", flat=True))
-            return _start_or_run(request, dataset, span_pks, kind=DatasetJob.Kind.ADD_SPANS,
-                                 mapping=form.mapping(), message=form.cleaned_data.get("message") or "")
+            return _start_or_run(
+                request,
+                dataset,
+                span_pks,
+                kind=DatasetJob.Kind.ADD_SPANS,
+                mapping=form.mapping(),
+                message=form.cleaned_data.get("message") or "",
+            )
         except ApplicationError as exc:
             messages.error(request, _error_text(exc))
     selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
     select_across = request.POST.get("select_across") == "1"
     if select_across and not selected:
         selected = [str(pk) for pk in queryset.values_list("pk", flat=True)[:1]]
-    return TemplateResponse(request, "admin/datasets/add_to_dataset.html", {
-        **model_admin.admin_site.each_context(request),
-        "title": "Add to dataset",
-        "opts": model_admin.model._meta,
-        "form": form,
-        "span_count": spans.count(),
-        "gold_count": spans_with_gold_count(spans),
-        "threshold": services.SPAN_ASYNC_THRESHOLD,
-        "selected": selected,
-        "select_across": select_across,
-        "action_name": request.POST.get("action", "add_to_dataset"),
-        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-        "form_url": request.get_full_path(),
-        "is_traces": queryset.model.__name__ == "Trace",
-        "preview": preview,
-    })
+    return TemplateResponse(
+        request,
+        "admin/datasets/add_to_dataset.html",
+        {
+            **model_admin.admin_site.each_context(request),
+            "title": "Add to dataset",
+            "opts": model_admin.model._meta,
+            "form": form,
+            "span_count": spans.count(),
+            "gold_count": spans_with_gold_count(spans),
+            "threshold": services.SPAN_ASYNC_THRESHOLD,
+            "selected": selected,
+            "select_across": select_across,
+            "action_name": request.POST.get("action", "add_to_dataset"),
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "form_url": request.get_full_path(),
+            "is_traces": queryset.model.__name__ == "Trace",
+            "preview": preview,
+        },
+    )

@@ -34,8 +34,17 @@ class DatasetSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Dataset
-        fields = ["id", "project", "name", "description", "latest_version", "record_count", "version_tags",
-                  "created_at", "updated_at"]
+        fields = [
+            "id",
+            "project",
+            "name",
+            "description",
+            "latest_version",
+            "record_count",
+            "version_tags",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = ["latest_version", "created_at", "updated_at"]
 
     def get_version_tags(self, obj) -> dict[str, int]:
@@ -58,8 +67,19 @@ class RecordSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = DatasetRecord
-        fields = ["record_id", "input", "expected", "metadata", "tags", "splits", "origin", "source_span_id",
-                  "version_from", "version_to", "created_at"]
+        fields = [
+            "record_id",
+            "input",
+            "expected",
+            "metadata",
+            "tags",
+            "splits",
+            "origin",
+            "source_span_id",
+            "version_from",
+            "version_to",
+            "created_at",
+        ]
 
 
 class VersionSerializer(serializers.ModelSerializer):
@@ -68,8 +88,18 @@ class VersionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = DatasetVersion
-        fields = ["number", "message", "author", "created_at", "added", "updated", "removed", "record_count",
-                  "restored_from", "tags"]
+        fields = [
+            "number",
+            "message",
+            "author",
+            "created_at",
+            "added",
+            "updated",
+            "removed",
+            "record_count",
+            "restored_from",
+            "tags",
+        ]
 
     def get_tags(self, obj) -> list[str]:
         return sorted(t.name for t in obj.tags.all())
@@ -92,8 +122,20 @@ class JobSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = DatasetJob
-        fields = ["id", "dataset", "kind", "status", "total", "done", "progress", "error", "version", "result",
-                  "created_at", "finished_at"]
+        fields = [
+            "id",
+            "dataset",
+            "kind",
+            "status",
+            "total",
+            "done",
+            "progress",
+            "error",
+            "version",
+            "result",
+            "created_at",
+            "finished_at",
+        ]
 
     def get_result(self, obj) -> dict:
         return (obj.params or {}).get("result") or {}
@@ -120,10 +162,12 @@ class JobQueuedSerializer(serializers.Serializer):
 
 
 WRITE_RESPONSES = {
-    201: VersionWriteResultSerializer, 200: VersionWriteResultSerializer,
+    201: VersionWriteResultSerializer,
+    200: VersionWriteResultSerializer,
 }
 SPANS_RESPONSES = {
-    201: SpansAddedResultSerializer, 200: SpansAddedResultSerializer,
+    201: SpansAddedResultSerializer,
+    200: SpansAddedResultSerializer,
     202: OpenApiResponse(JobQueuedSerializer, description="Many spans: a job adds them; poll /dataset-jobs/{id}/."),
 }
 
@@ -131,10 +175,15 @@ SPANS_RESPONSES = {
 def version_payload(version: DatasetVersion | None, dataset: Dataset, *, created: bool) -> dict:
     if version is None:
         latest = DatasetVersion.objects.filter(dataset=dataset, number=dataset.latest_version).first()
-        return {"created": False, "version": latest.number if latest else None,
-                "added": 0, "updated": 0, "removed": 0}
-    return {"created": created, "version": version.number, "added": version.added, "updated": version.updated,
-            "removed": version.removed, "record_count": version.record_count}
+        return {"created": False, "version": latest.number if latest else None, "added": 0, "updated": 0, "removed": 0}
+    return {
+        "created": created,
+        "version": version.number,
+        "added": version.added,
+        "updated": version.updated,
+        "removed": version.removed,
+        "record_count": version.record_count,
+    }
 
 
 # ---------------------------------------------------------------- helpers
@@ -142,9 +191,11 @@ def version_payload(version: DatasetVersion | None, dataset: Dataset, *, created
 
 def _datasets_queryset(request) -> QuerySet[Dataset]:
     record_count = DatasetVersion.objects.filter(dataset=OuterRef("pk"), number=OuterRef("latest_version"))
-    return (selectors.datasets_for_projects(projects=request_projects(request))
-            .annotate(record_count=Coalesce(Subquery(record_count.values("record_count")[:1]), Value(0)))
-            .prefetch_related("version_tags__version"))
+    return (
+        selectors.datasets_for_projects(projects=request_projects(request))
+        .annotate(record_count=Coalesce(Subquery(record_count.values("record_count")[:1]), Value(0)))
+        .prefetch_related("version_tags__version")
+    )
 
 
 def _check_write(request, dataset: Dataset) -> None:
@@ -162,8 +213,9 @@ def _check_body_size(request) -> None:
     except ValueError:
         length = 0
     if length > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
-        raise ApplicationError(f"Body over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes; send smaller batches.",
-                               status=413)
+        raise ApplicationError(
+            f"Body over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes; send smaller batches.", status=413
+        )
 
 
 def _body_dict(request) -> dict:
@@ -177,8 +229,11 @@ class DatasetScopedView(APIView):
     """A view under /datasets/{pk}/: loads the dataset within the request's projects (404 otherwise)."""
 
     def get_dataset(self, *, write: bool = False) -> Dataset:
-        dataset = (Dataset.objects.filter(project__in=request_projects(self.request), pk=self.kwargs["pk"])
-                   .select_related("project").first())
+        dataset = (
+            Dataset.objects.filter(project__in=request_projects(self.request), pk=self.kwargs["pk"])
+            .select_related("project")
+            .first()
+        )
         if dataset is None:
             raise not_found()
         if write:
@@ -200,9 +255,11 @@ class DatasetListCreateView(generics.GenericAPIView):
             qs = qs.filter(name=name)
         return qs
 
-    @extend_schema(operation_id="datasets_list", parameters=[OpenApiParameter("project", str),
-                                                             OpenApiParameter("name", str)],
-                   responses=DatasetSerializer(many=True))
+    @extend_schema(
+        operation_id="datasets_list",
+        parameters=[OpenApiParameter("project", str), OpenApiParameter("name", str)],
+        responses=DatasetSerializer(many=True),
+    )
     def get(self, request):
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(DatasetSerializer(page, many=True).data)
@@ -212,11 +269,16 @@ class DatasetListCreateView(generics.GenericAPIView):
         body = DatasetWriteSerializer(data=_body_dict(request))
         body.is_valid(raise_exception=True)
         project = request_project(request, slug=body.validated_data.get("project"), action=WRITE_ACTION)
-        dataset = services.dataset_create(project=project, name=body.validated_data["name"],
-                                          description=body.validated_data.get("description", ""),
-                                          created_by=_user(request), actor=audit_actor(request))
-        return Response(DatasetSerializer(_datasets_queryset(request).get(pk=dataset.pk)).data,
-                        status=status.HTTP_201_CREATED)
+        dataset = services.dataset_create(
+            project=project,
+            name=body.validated_data["name"],
+            description=body.validated_data.get("description", ""),
+            created_by=_user(request),
+            actor=audit_actor(request),
+        )
+        return Response(
+            DatasetSerializer(_datasets_queryset(request).get(pk=dataset.pk)).data, status=status.HTTP_201_CREATED
+        )
 
 
 class DatasetDetailView(DatasetScopedView):
@@ -254,9 +316,10 @@ class RecordCursorPagination(CreatedCursorPagination):
 
     def get_paginated_response_schema(self, schema):
         paginated = super().get_paginated_response_schema(schema)
-        paginated["properties"] = {"version": {"type": "integer", "nullable": True, "description":
-                                               "The version read; `next` stays on it."},
-                                   **paginated["properties"]}
+        paginated["properties"] = {
+            "version": {"type": "integer", "nullable": True, "description": "The version read; `next` stays on it."},
+            **paginated["properties"],
+        }
         paginated["required"] = ["version", "next", "previous", "results"]
         return paginated
 
@@ -280,14 +343,19 @@ def _records_at(request, dataset: Dataset) -> tuple[int | None, QuerySet[Dataset
     number: int | None = None
     if params.get("version") not in (None, "") or params.get("tag"):
         number = selectors.dataset_version_resolve(
-            dataset=dataset, version=params.get("version") or None, tag=params.get("tag") or None).number
+            dataset=dataset, version=params.get("version") or None, tag=params.get("tag") or None
+        ).number
     elif dataset.latest_version:
         number = dataset.latest_version
-    qs = selectors.dataset_records_at_version(dataset=dataset, version=number if number else None,
-                                              split=params.get("split") or None,
-                                              tag=params.get("record_tag") or None)
-    return number, qs.select_related(None).annotate(source_span_ref=Subquery(
-        _span_ref_queryset().filter(pk=OuterRef("source_span_id")).values("span_id")[:1]))
+    qs = selectors.dataset_records_at_version(
+        dataset=dataset,
+        version=number if number else None,
+        split=params.get("split") or None,
+        tag=params.get("record_tag") or None,
+    )
+    return number, qs.select_related(None).annotate(
+        source_span_ref=Subquery(_span_ref_queryset().filter(pk=OuterRef("source_span_id")).values("span_id")[:1])
+    )
 
 
 def _span_ref_queryset():
@@ -301,8 +369,12 @@ class RecordsView(DatasetScopedView):
     pagination_class = RecordCursorPagination  # documents the page (with `version`) and its parameters
 
     @extend_schema(
-        parameters=[OpenApiParameter("version", int), OpenApiParameter("tag", str, description="a version tag"),
-                    OpenApiParameter("split", str), OpenApiParameter("record_tag", str)],
+        parameters=[
+            OpenApiParameter("version", int),
+            OpenApiParameter("tag", str, description="a version tag"),
+            OpenApiParameter("split", str),
+            OpenApiParameter("record_tag", str),
+        ],
         responses=RecordSerializer(many=True),
     )
     def get(self, request, pk):
@@ -314,12 +386,14 @@ class RecordsView(DatasetScopedView):
         if number:
             # Pages after the first stay on the version the first page read, even if a write lands between.
             links = [replace_query_param(link, "version", number) if link else None for link in links]
-        return Response({
-            "version": number,
-            "next": links[0],
-            "previous": links[1],
-            "results": RecordSerializer(page, many=True).data,
-        })
+        return Response(
+            {
+                "version": number,
+                "next": links[0],
+                "previous": links[1],
+                "results": RecordSerializer(page, many=True).data,
+            }
+        )
 
     @extend_schema(request=RecordsUpsertSerializer, responses=WRITE_RESPONSES)
     def post(self, request, pk):
@@ -329,30 +403,41 @@ class RecordsView(DatasetScopedView):
         if isinstance(data, list):
             data = {"records": data}
         if not isinstance(data, dict):
-            raise ApplicationError("Send {\"records\": [...]}.", fields={"records": ["This field is required."]})
+            raise ApplicationError('Send {"records": [...]}.', fields={"records": ["This field is required."]})
         records = data.get("records")
         if isinstance(records, list) and len(records) > services.MAX_RECORDS_PER_BATCH:
             raise ApplicationError(
                 f"At most {services.MAX_RECORDS_PER_BATCH} records per call; split the batch.",
                 fields={"records": [f"{len(records)} records; the limit is {services.MAX_RECORDS_PER_BATCH}."]},
-                status=413)
+                status=413,
+            )
         message = data.get("message") or ""
         if not isinstance(message, str):
             raise ApplicationError("Invalid message.", fields={"message": ["Must be a string."]})
-        version = services.dataset_records_upsert(dataset=dataset, records=records, author=audit_actor(request),
-                                                  message=message)
+        version = services.dataset_records_upsert(
+            dataset=dataset, records=records, author=audit_actor(request), message=message
+        )
         dataset.refresh_from_db()
-        return Response(version_payload(version, dataset, created=True),
-                        status=status.HTTP_201_CREATED if version else status.HTTP_200_OK)
+        return Response(
+            version_payload(version, dataset, created=True),
+            status=status.HTTP_201_CREATED if version else status.HTTP_200_OK,
+        )
 
-    @extend_schema(operation_id="dataset_records_delete_batch", request=RecordsDeleteSerializer,
-                   responses={200: VersionWriteResultSerializer})
+    @extend_schema(
+        operation_id="dataset_records_delete_batch",
+        request=RecordsDeleteSerializer,
+        responses={200: VersionWriteResultSerializer},
+    )
     def delete(self, request, pk):
         _check_body_size(request)
         dataset = self.get_dataset(write=True)
         data = _body_dict(request)
-        version = services.dataset_records_delete(dataset=dataset, record_ids=data.get("record_ids"),
-                                                  author=audit_actor(request), message=str(data.get("message") or ""))
+        version = services.dataset_records_delete(
+            dataset=dataset,
+            record_ids=data.get("record_ids"),
+            author=audit_actor(request),
+            message=str(data.get("message") or ""),
+        )
         dataset.refresh_from_db()
         return Response(version_payload(version, dataset, created=True))
 
@@ -365,17 +450,26 @@ class RecordHistorySerializer(serializers.Serializer):
 class RecordDetailView(DatasetScopedView):
     serializer_class = RecordSerializer
 
-    @extend_schema(parameters=[OpenApiParameter("version", int), OpenApiParameter("tag", str),
-                               OpenApiParameter("history", bool, description="every revision, newest first")],
-                   responses=PolymorphicProxySerializer(
-                       component_name="RecordOrHistory", resource_type_field_name=None,
-                       serializers=[RecordSerializer, RecordHistorySerializer]))
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("version", int),
+            OpenApiParameter("tag", str),
+            OpenApiParameter("history", bool, description="every revision, newest first"),
+        ],
+        responses=PolymorphicProxySerializer(
+            component_name="RecordOrHistory",
+            resource_type_field_name=None,
+            serializers=[RecordSerializer, RecordHistorySerializer],
+        ),
+    )
     def get(self, request, pk, record_id):
         dataset = self.get_dataset()
         if request.query_params.get("history") in ("1", "true", "yes"):
             revisions = selectors.dataset_record_history(dataset=dataset, record_id=record_id).annotate(
-                source_span_ref=Subquery(_span_ref_queryset().filter(pk=OuterRef("source_span_id"))
-                                         .values("span_id")[:1]))[:1000]
+                source_span_ref=Subquery(
+                    _span_ref_queryset().filter(pk=OuterRef("source_span_id")).values("span_id")[:1]
+                )
+            )[:1000]
             data = RecordSerializer(revisions, many=True).data
             if not data:
                 raise not_found("Record not found.")
@@ -389,8 +483,9 @@ class RecordDetailView(DatasetScopedView):
     @extend_schema(responses={200: VersionWriteResultSerializer})
     def delete(self, request, pk, record_id):
         dataset = self.get_dataset(write=True)
-        version = services.dataset_records_delete(dataset=dataset, record_ids=[record_id], author=audit_actor(request),
-                                                  message=f"Delete {record_id}")
+        version = services.dataset_records_delete(
+            dataset=dataset, record_ids=[record_id], author=audit_actor(request), message=f"Delete {record_id}"
+        )
         if version is None:
             raise not_found("Record not found.")
         dataset.refresh_from_db()
@@ -428,11 +523,14 @@ class VersionRestoreView(DatasetScopedView):
     def post(self, request, pk, number):
         dataset = self.get_dataset(write=True)
         message = request.data.get("message", "") if isinstance(request.data, dict) else ""
-        version = services.dataset_version_restore(dataset=dataset, version=number, author=audit_actor(request),
-                                                   message=str(message or ""))
+        version = services.dataset_version_restore(
+            dataset=dataset, version=number, author=audit_actor(request), message=str(message or "")
+        )
         dataset.refresh_from_db()
-        return Response(version_payload(version, dataset, created=True),
-                        status=status.HTTP_201_CREATED if version else status.HTTP_200_OK)
+        return Response(
+            version_payload(version, dataset, created=True),
+            status=status.HTTP_201_CREATED if version else status.HTTP_200_OK,
+        )
 
 
 class TagSetSerializer(serializers.Serializer):
@@ -470,8 +568,7 @@ class TagDetailView(DatasetScopedView):
         return Response(VersionTagSerializer(tag).data)
 
     def delete(self, request, pk, name):
-        services.dataset_version_tag_delete(dataset=self.get_dataset(write=True), name=name,
-                                            actor=audit_actor(request))
+        services.dataset_version_tag_delete(dataset=self.get_dataset(write=True), name=name, actor=audit_actor(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -479,8 +576,10 @@ DIFF_LIMIT = 1000
 
 
 class DiffView(DatasetScopedView):
-    @extend_schema(parameters=[OpenApiParameter("a", int, required=True), OpenApiParameter("b", int, required=True)],
-                   responses=dict)
+    @extend_schema(
+        parameters=[OpenApiParameter("a", int, required=True), OpenApiParameter("b", int, required=True)],
+        responses=dict,
+    )
     def get(self, request, pk):
         dataset = self.get_dataset()
         numbers = {}
@@ -491,11 +590,17 @@ class DiffView(DatasetScopedView):
             except (TypeError, ValueError):
                 raise ApplicationError("Name two versions.", fields={name: ["Enter a version number."]})
         diff = selectors.dataset_versions_diff(dataset=dataset, limit=DIFF_LIMIT, **numbers)
-        return Response({
-            "a": diff.a, "b": diff.b, "counts": diff.counts, "truncated": diff.truncated,
-            "added": diff.added, "removed": diff.removed,
-            "changed": [{"record_id": c.record_id, "fields": c.fields} for c in diff.changed],
-        })
+        return Response(
+            {
+                "a": diff.a,
+                "b": diff.b,
+                "counts": diff.counts,
+                "truncated": diff.truncated,
+                "added": diff.added,
+                "removed": diff.removed,
+                "changed": [{"record_id": c.record_id, "fields": c.fields} for c in diff.changed],
+            }
+        )
 
 
 # ---------------------------------------------------------------- curation
@@ -514,15 +619,18 @@ def _run_or_queue(request, dataset: Dataset, spans, *, kind: str, mapping, messa
     mapping = services.span_mapping_clean(mapping)
     span_pks = list(spans.values_list("pk", flat=True))
     if len(span_pks) > services.SPAN_ASYNC_THRESHOLD:
-        job = services.dataset_job_start(dataset=dataset, kind=kind, span_pks=span_pks, mapping=mapping,
-                                         author=audit_actor(request), message=message)
+        job = services.dataset_job_start(
+            dataset=dataset, kind=kind, span_pks=span_pks, mapping=mapping, author=audit_actor(request), message=message
+        )
         return Response({"job": JobSerializer(job).data}, status=status.HTTP_202_ACCEPTED)
     if kind == DatasetJob.Kind.FROM_FEEDBACK:
-        result = services.dataset_add_from_feedback(dataset=dataset, spans_queryset=spans, mapping=mapping,
-                                                    author=audit_actor(request), message=message)
+        result = services.dataset_add_from_feedback(
+            dataset=dataset, spans_queryset=spans, mapping=mapping, author=audit_actor(request), message=message
+        )
     else:
-        result = services.dataset_add_spans(dataset=dataset, span_pks=span_pks, mapping=mapping,
-                                            author=audit_actor(request), message=message)
+        result = services.dataset_add_spans(
+            dataset=dataset, span_pks=span_pks, mapping=mapping, author=audit_actor(request), message=message
+        )
     dataset.refresh_from_db()
     payload = version_payload(result.version, dataset, created=True)
     payload.update({"spans": result.spans, "skipped_span_ids": result.skipped[:100]})
@@ -539,13 +647,20 @@ class AddSpansView(DatasetScopedView):
         body.is_valid(raise_exception=True)
         data = body.validated_data
         if not data.get("filters") and not data.get("span_ids"):
-            raise ApplicationError("Choose spans with `filters` or `span_ids`.",
-                                   fields={"filters": ["Give filters or span_ids."]})
+            raise ApplicationError(
+                "Choose spans with `filters` or `span_ids`.", fields={"filters": ["Give filters or span_ids."]}
+            )
         spans = span_list(projects=[dataset.project], filters=data.get("filters") or {})
         if data.get("span_ids"):
             spans = spans.filter(span_id__in=data["span_ids"])
-        return _run_or_queue(request, dataset, spans, kind=DatasetJob.Kind.ADD_SPANS,
-                             mapping=data.get("mapping") or {}, message=data.get("message") or "")
+        return _run_or_queue(
+            request,
+            dataset,
+            spans,
+            kind=DatasetJob.Kind.ADD_SPANS,
+            mapping=data.get("mapping") or {},
+            message=data.get("message") or "",
+        )
 
 
 class FromFeedbackSerializer(serializers.Serializer):
@@ -566,8 +681,14 @@ class FromFeedbackView(DatasetScopedView):
         spans = services.feedback_spans(project=dataset.project)
         if data.get("filters"):
             spans = spans.filter(pk__in=span_list(projects=[dataset.project], filters=data["filters"]).values("pk"))
-        return _run_or_queue(request, dataset, spans, kind=DatasetJob.Kind.FROM_FEEDBACK,
-                             mapping=data.get("mapping") or {}, message=data.get("message") or "")
+        return _run_or_queue(
+            request,
+            dataset,
+            spans,
+            kind=DatasetJob.Kind.FROM_FEEDBACK,
+            mapping=data.get("mapping") or {},
+            message=data.get("message") or "",
+        )
 
 
 class GenerateSerializer(serializers.Serializer):
@@ -577,8 +698,7 @@ class GenerateSerializer(serializers.Serializer):
 
 
 class GenerateView(DatasetScopedView):
-    @extend_schema(request=GenerateSerializer, responses={
-        **WRITE_RESPONSES, **llm_errors()})
+    @extend_schema(request=GenerateSerializer, responses={**WRITE_RESPONSES, **llm_errors()})
     def post(self, request, pk):
         from .generation import dataset_generate_records
 
@@ -587,8 +707,10 @@ class GenerateView(DatasetScopedView):
         body.is_valid(raise_exception=True)
         version = dataset_generate_records(dataset=dataset, author=audit_actor(request), **body.validated_data)
         dataset.refresh_from_db()
-        return Response(version_payload(version, dataset, created=True),
-                        status=status.HTTP_201_CREATED if version else status.HTTP_200_OK)
+        return Response(
+            version_payload(version, dataset, created=True),
+            status=status.HTTP_201_CREATED if version else status.HTTP_200_OK,
+        )
 
 
 class JobDetailView(APIView):

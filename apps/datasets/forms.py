@@ -22,19 +22,34 @@ EXPECTED_SOURCE_LABELS = {
 
 
 class SpanMappingForm(forms.Form):
-    dataset = forms.ModelChoiceField(queryset=Dataset.objects.none(), required=False,
-                                     help_text="Leave empty to create a new dataset below.")
+    dataset = forms.ModelChoiceField(
+        queryset=Dataset.objects.none(), required=False, help_text="Leave empty to create a new dataset below."
+    )
     new_dataset_name = forms.CharField(max_length=200, required=False, label="…or a new dataset named")
-    input_path = forms.CharField(required=False, max_length=500, label="Input JSONPath",
-                                 help_text="Empty: the whole span input. E.g. $[-1].content or $.messages[0].content")
-    expected_source = forms.ChoiceField(choices=[(s, EXPECTED_SOURCE_LABELS[s]) for s in EXPECTED_SOURCES],
-                                        initial="auto", label="Expected output from")
-    expected_path = forms.CharField(required=False, max_length=500, label="Output JSONPath",
-                                    help_text="Applied to the output when expected comes from it. E.g. $.content")
-    metadata_keys = forms.CharField(required=False, max_length=2000, label="Span metadata keys to keep",
-                                    help_text="Comma-separated; * keeps all. The span and trace ids are always kept.")
-    carry_annotations = forms.BooleanField(required=False, initial=True,
-                                           label="Carry annotations (scores, tags, comments) into record metadata")
+    input_path = forms.CharField(
+        required=False,
+        max_length=500,
+        label="Input JSONPath",
+        help_text="Empty: the whole span input. E.g. $[-1].content or $.messages[0].content",
+    )
+    expected_source = forms.ChoiceField(
+        choices=[(s, EXPECTED_SOURCE_LABELS[s]) for s in EXPECTED_SOURCES], initial="auto", label="Expected output from"
+    )
+    expected_path = forms.CharField(
+        required=False,
+        max_length=500,
+        label="Output JSONPath",
+        help_text="Applied to the output when expected comes from it. E.g. $.content",
+    )
+    metadata_keys = forms.CharField(
+        required=False,
+        max_length=2000,
+        label="Span metadata keys to keep",
+        help_text="Comma-separated; * keeps all. The span and trace ids are always kept.",
+    )
+    carry_annotations = forms.BooleanField(
+        required=False, initial=True, label="Carry annotations (scores, tags, comments) into record metadata"
+    )
     tags = forms.CharField(required=False, max_length=1000, help_text="Record tags, comma-separated.")
     splits = forms.CharField(required=False, max_length=1000, help_text="Splits, comma-separated (e.g. test).")
     message = forms.CharField(required=False, max_length=500, label="Version message")
@@ -54,9 +69,12 @@ class SpanMappingForm(forms.Form):
         data = self.cleaned_data
         split = lambda text: [v.strip() for v in (text or "").split(",") if v.strip()]  # noqa: E731
         return {
-            "input_path": data.get("input_path") or "", "expected_source": data["expected_source"],
-            "expected_path": data.get("expected_path") or "", "metadata_keys": split(data.get("metadata_keys")),
-            "carry_annotations": bool(data.get("carry_annotations")), "tags": split(data.get("tags")),
+            "input_path": data.get("input_path") or "",
+            "expected_source": data["expected_source"],
+            "expected_path": data.get("expected_path") or "",
+            "metadata_keys": split(data.get("metadata_keys")),
+            "carry_annotations": bool(data.get("carry_annotations")),
+            "tags": split(data.get("tags")),
             "splits": split(data.get("splits")),
         }
 
@@ -112,8 +130,9 @@ class JSONTextField(forms.CharField):
 
 
 class RecordForm(forms.Form):
-    record_id = forms.CharField(max_length=255, required=False,
-                                help_text="Leave empty for a new record to get a generated id.")
+    record_id = forms.CharField(
+        max_length=255, required=False, help_text="Leave empty for a new record to get a generated id."
+    )
     input = JSONTextField(required=True, help_text="JSON, or plain text.")
     expected = JSONTextField(help_text="JSON, or plain text; empty for none.")
     metadata = JSONTextField(allow_text=False, expect_object=True)
@@ -124,23 +143,37 @@ class RecordForm(forms.Form):
     def record(self) -> dict:
         data = self.cleaned_data
         split = lambda text: [v.strip() for v in (text or "").split(",") if v.strip()]  # noqa: E731
-        return {"record_id": data.get("record_id") or None, "input": data["input"], "expected": data["expected"],
-                "metadata": data["metadata"] or {}, "tags": split(data["tags"]), "splits": split(data["splits"])}
+        return {
+            "record_id": data.get("record_id") or None,
+            "input": data["input"],
+            "expected": data["expected"],
+            "metadata": data["metadata"] or {},
+            "tags": split(data["tags"]),
+            "splits": split(data["splits"]),
+        }
 
 
-IMPORT_FORMATS = [("auto", "From the file name"), ("csv", "CSV"), ("json", "JSON"), ("jsonl", "JSON Lines"),
-                  ("xlsx", "Excel (XLSX)")]
+IMPORT_FORMATS = [
+    ("auto", "From the file name"),
+    ("csv", "CSV"),
+    ("json", "JSON"),
+    ("jsonl", "JSON Lines"),
+    ("xlsx", "Excel (XLSX)"),
+]
 
 
 class ImportForm(forms.Form):
     file = forms.FileField()
     format = forms.ChoiceField(choices=IMPORT_FORMATS, initial="auto")
     columns = forms.CharField(
-        required=False, widget=forms.Textarea(attrs={"rows": 4, "cols": 60}), label="Column mapping",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 60}),
+        label="Column mapping",
         help_text="One per line: column=target, target one of record_id, input, expected, metadata, tags, splits, "
-                  "input.<key>, expected.<key>, metadata.<key>, or ignore. Columns named like a target "
-                  "(input, expected, input.question, metadata.source…) map themselves; other columns go to "
-                  "metadata.<column>.")
+        "input.<key>, expected.<key>, metadata.<key>, or ignore. Columns named like a target "
+        "(input, expected, input.question, metadata.source…) map themselves; other columns go to "
+        "metadata.<column>.",
+    )
     tags = forms.CharField(required=False, max_length=1000, help_text="Tags added to every imported record.")
     splits = forms.CharField(required=False, max_length=1000, help_text="Splits added to every imported record.")
     message = forms.CharField(required=False, max_length=500, label="Version message")
@@ -160,10 +193,13 @@ class ImportForm(forms.Form):
 
 class GenerateForm(forms.Form):
     count = forms.IntegerField(min_value=1, max_value=50, initial=10, label="Number of records")
-    instructions = forms.CharField(required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 5}),
-                                   help_text="What the new examples should cover (edge cases, languages, tone…).")
-    sample_size = forms.IntegerField(min_value=0, max_value=20, initial=5,
-                                     label="Existing records to show as examples")
+    instructions = forms.CharField(
+        required=False,
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 5}),
+        help_text="What the new examples should cover (edge cases, languages, tone…).",
+    )
+    sample_size = forms.IntegerField(min_value=0, max_value=20, initial=5, label="Existing records to show as examples")
 
 
 class VersionTagForm(forms.Form):

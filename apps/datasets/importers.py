@@ -45,7 +45,9 @@ def read_jsonl(content: bytes) -> list[dict[str, Any]]:
         except ApplicationError as exc:
             if exc.message != "Malformed JSON.":
                 raise
-            raise ApplicationError("The file is not valid JSON Lines.", fields={f"line {number}": sum(exc.fields.values(), [])})
+            raise ApplicationError(
+                "The file is not valid JSON Lines.", fields={f"line {number}": sum(exc.fields.values(), [])}
+            )
         except ValueError as exc:
             raise ApplicationError("The file is not valid JSON Lines.", fields={f"line {number}": [str(exc)]})
         if not isinstance(value, dict):
@@ -85,8 +87,9 @@ def detect_format(filename: str, chosen: str = "auto") -> str:
     suffix = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
     suffix = {"ndjson": "jsonl", "xls": "xlsx"}.get(suffix, suffix)
     if suffix not in READERS:
-        raise ApplicationError("Unknown file type; choose the format.",
-                               fields={"format": [f"Use one of {', '.join(READERS)}."]})
+        raise ApplicationError(
+            "Unknown file type; choose the format.", fields={"format": [f"Use one of {', '.join(READERS)}."]}
+        )
     return suffix
 
 
@@ -99,11 +102,13 @@ def read_rows(*, content: bytes, filename: str, fmt: str = "auto") -> list[dict[
     except ApplicationError:
         raise
     except Exception as exc:  # tablib/openpyxl raise many types for a broken file
-        raise ApplicationError(f"Could not read the file as {fmt.upper()}.",
-                               fields={"file": [f"{exc.__class__.__name__}: {exc}"[:300]]})
+        raise ApplicationError(
+            f"Could not read the file as {fmt.upper()}.", fields={"file": [f"{exc.__class__.__name__}: {exc}"[:300]]}
+        )
     if len(rows) > MAX_IMPORT_ROWS:
-        raise ApplicationError("Too many rows.", fields={"file": [f"At most {MAX_IMPORT_ROWS} rows per import."]},
-                               status=413)
+        raise ApplicationError(
+            "Too many rows.", fields={"file": [f"At most {MAX_IMPORT_ROWS} rows per import."]}, status=413
+        )
     if not rows:
         raise ApplicationError("The file has no rows.", fields={"file": ["No rows."]})
     # Every format's cells under the body rules: U+0000 stripped, lone surrogates and depth refused.
@@ -127,7 +132,7 @@ def default_target(column: str) -> str:
 def _cell(value: Any, *, parse_json: bool) -> Any:
     if isinstance(value, str):
         text = value.strip()
-        if parse_json and text[:1] in "{[\"" and text:
+        if parse_json and text[:1] in '{["' and text:
             try:
                 return json_text_parse(text, field="cell", max_depth=JSON_PARSE_DEPTH_MAX)
             except (ApplicationError, ValueError):
@@ -148,7 +153,10 @@ def _set_path(target: dict, dotted: str, value: Any) -> None:
 
 
 def rows_to_records(
-    rows: list[dict[str, Any]], *, columns: dict[str, str] | None = None, tags: list[str] | None = None,
+    rows: list[dict[str, Any]],
+    *,
+    columns: dict[str, str] | None = None,
+    tags: list[str] | None = None,
     splits: list[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Map file rows to record dicts. Errors name `rows[i].<column>`; the row index is 0-based, the line
@@ -156,8 +164,9 @@ def rows_to_records(
     columns = columns or {}
     bad = {c: t for c, t in columns.items() if not _target_ok(t)}
     if bad:
-        raise ApplicationError("Invalid column mapping.", fields={
-            f"columns.{c}": [f"Unknown target {t!r}."] for c, t in bad.items()})
+        raise ApplicationError(
+            "Invalid column mapping.", fields={f"columns.{c}": [f"Unknown target {t!r}."] for c, t in bad.items()}
+        )
     records = []
     errors: dict[str, list[str]] = {}
     for index, row in enumerate(rows):
@@ -175,11 +184,13 @@ def rows_to_records(
                 record[target] = value
             elif target in ("tags", "splits"):
                 value = _cell(raw, parse_json=True)
-                record[target] = value if isinstance(value, list) else [
-                    v.strip() for v in str(value).split(",") if v.strip()]
+                record[target] = (
+                    value if isinstance(value, list) else [v.strip() for v in str(value).split(",") if v.strip()]
+                )
             elif target == "record_id":
-                record["record_id"] = str(raw).strip() if not isinstance(raw, float) or not raw.is_integer() \
-                    else str(int(raw))
+                record["record_id"] = (
+                    str(raw).strip() if not isinstance(raw, float) or not raw.is_integer() else str(int(raw))
+                )
             else:
                 head, _, key = target.partition(".")
                 existing = record.get(head)
@@ -187,7 +198,8 @@ def rows_to_records(
                     existing = record[head] = {}
                 if not isinstance(existing, dict):
                     errors.setdefault(f"rows[{index}].{column}", []).append(
-                        f"{head} is already a plain value; cannot set {target}.")
+                        f"{head} is already a plain value; cannot set {target}."
+                    )
                     continue
                 _set_path(existing, key, _cell(raw, parse_json=False))
         for name, extra in (("tags", tags), ("splits", splits)):
@@ -206,8 +218,16 @@ def _rename_errors(exc: ApplicationError) -> ApplicationError:
 
 
 def dataset_import_file(
-    *, dataset: Dataset, content: bytes, filename: str, fmt: str = "auto", columns: dict[str, str] | None = None,
-    tags: list[str] | None = None, splits: list[str] | None = None, author=None, message: str = "",
+    *,
+    dataset: Dataset,
+    content: bytes,
+    filename: str,
+    fmt: str = "auto",
+    columns: dict[str, str] | None = None,
+    tags: list[str] | None = None,
+    splits: list[str] | None = None,
+    author=None,
+    message: str = "",
     dry_run: bool = False,
 ) -> tuple[int, DatasetVersion | None]:
     """Validate every row, then commit them all as ONE version (origin import). Returns (rows, version)."""
@@ -217,8 +237,13 @@ def dataset_import_file(
         if dry_run:
             records_validate(records)
             return len(records), None
-        version = dataset_records_upsert(dataset=dataset, records=records, author=author,
-                                         origin=RecordOrigin.IMPORT, message=message or f"Import {filename}"[:500])
+        version = dataset_records_upsert(
+            dataset=dataset,
+            records=records,
+            author=author,
+            origin=RecordOrigin.IMPORT,
+            message=message or f"Import {filename}"[:500],
+        )
     except ApplicationError as exc:
         raise _rename_errors(exc)
     return len(records), version

@@ -60,24 +60,26 @@ def dataset_version_resolve(
     if tag:
         found = DatasetVersionTag.objects.filter(dataset=dataset, name=tag).select_related("version").first()
         if found is None:
-            raise ApplicationError(f"Dataset has no version tagged {tag!r}.", fields={"tag": ["Unknown tag."]},
-                                   status=404)
+            raise ApplicationError(
+                f"Dataset has no version tagged {tag!r}.", fields={"tag": ["Unknown tag."]}, status=404
+            )
         return found.version
     if version is None or version == "":
         number = dataset.latest_version
         if not number:
-            raise ApplicationError("Dataset has no versions yet.", fields={"version": ["No versions yet."]},
-                                   status=404)
+            raise ApplicationError("Dataset has no versions yet.", fields={"version": ["No versions yet."]}, status=404)
     else:
         try:
             number = int(version)
         except (TypeError, ValueError):
-            raise ApplicationError("Version must be a number.", fields={"version": ["Enter a whole number."]},
-                                   status=404)
+            raise ApplicationError(
+                "Version must be a number.", fields={"version": ["Enter a whole number."]}, status=404
+            )
     found = DatasetVersion.objects.filter(dataset=dataset, number=number).select_related("author").first()
     if found is None:
-        raise ApplicationError(f"Dataset has no version {number}.", fields={"version": ["Unknown version."]},
-                               status=404)
+        raise ApplicationError(
+            f"Dataset has no version {number}.", fields={"version": ["Unknown version."]}, status=404
+        )
     return found
 
 
@@ -162,10 +164,10 @@ def dataset_versions_diff(*, dataset: Dataset, a: int, b: int, limit: int | None
     for ids, pk_map, target in ((added, only_b, diff.added), (removed, only_a, diff.removed)):
         shown = ids[:keep]
         for i in range(0, len(shown), DIFF_BATCH):
-            loaded = rows([pk_map[r] for r in shown[i:i + DIFF_BATCH]])
-            target.extend({"record_id": r, **record_content(loaded[pk_map[r]])} for r in shown[i:i + DIFF_BATCH])
+            loaded = rows([pk_map[r] for r in shown[i : i + DIFF_BATCH]])
+            target.extend({"record_id": r, **record_content(loaded[pk_map[r]])} for r in shown[i : i + DIFF_BATCH])
     for i in range(0, len(both), DIFF_BATCH):
-        chunk = both[i:i + DIFF_BATCH]
+        chunk = both[i : i + DIFF_BATCH]
         loaded = rows([only_a[r] for r in chunk] + [only_b[r] for r in chunk])
         for record_id in chunk:
             ca, cb = record_content(loaded[only_a[record_id]]), record_content(loaded[only_b[record_id]])

@@ -47,8 +47,9 @@ ID_CHUNK = 500
 
 
 @transaction.atomic
-def dataset_create(*, project: Project, name: str, description: str = "", created_by=None,
-                   actor: Any = None) -> Dataset:
+def dataset_create(
+    *, project: Project, name: str, description: str = "", created_by=None, actor: Any = None
+) -> Dataset:
     name = (name or "").strip()
     if not name:
         raise ApplicationError("A dataset needs a name.", fields={"name": ["This field is required."]})
@@ -62,8 +63,9 @@ def dataset_create(*, project: Project, name: str, description: str = "", create
 
 
 @transaction.atomic
-def dataset_update(*, dataset: Dataset, name: str | None = None, description: str | None = None,
-                   actor: Any = None) -> Dataset:
+def dataset_update(
+    *, dataset: Dataset, name: str | None = None, description: str | None = None, actor: Any = None
+) -> Dataset:
     before = audit_snapshot(dataset)
     if name is not None:
         name = name.strip()
@@ -172,13 +174,21 @@ def records_validate(records: Any, *, prefix: str = "records") -> list[dict[str,
         source_span_id = row.get("source_span_id")
         if source_span_id is not None and (not isinstance(source_span_id, int) or isinstance(source_span_id, bool)):
             errors[f"{where}.source_span_id"] = ["Must be a span's internal id."]
-        cleaned.append({
-            "record_id": record_id, "input": row.get("input"), "expected": row.get("expected"),
-            "metadata": metadata, "tags": tags, "splits": splits, "source_span_id": source_span_id,
-        })
+        cleaned.append(
+            {
+                "record_id": record_id,
+                "input": row.get("input"),
+                "expected": row.get("expected"),
+                "metadata": metadata,
+                "tags": tags,
+                "splits": splits,
+                "source_span_id": source_span_id,
+            }
+        )
     if errors:
-        raise ApplicationError(f"{len({k.split('.')[0] for k in errors})} record(s) are invalid; nothing was written.",
-                               fields=errors)
+        raise ApplicationError(
+            f"{len({k.split('.')[0] for k in errors})} record(s) are invalid; nothing was written.", fields=errors
+        )
     return cleaned
 
 
@@ -191,10 +201,16 @@ def _check_source_spans(dataset: Dataset, rows: list[dict[str, Any]]) -> None:
     known: set[int] = set()
     id_list = list(ids)
     for i in range(0, len(id_list), ID_CHUNK):
-        known.update(Span.objects.filter(project_id=dataset.project_id, pk__in=id_list[i:i + ID_CHUNK])
-                     .values_list("pk", flat=True))
-    errors = {f"records[{i}].source_span_id": ["Unknown span."]
-              for i, r in enumerate(rows) if r["source_span_id"] is not None and r["source_span_id"] not in known}
+        known.update(
+            Span.objects.filter(project_id=dataset.project_id, pk__in=id_list[i : i + ID_CHUNK]).values_list(
+                "pk", flat=True
+            )
+        )
+    errors = {
+        f"records[{i}].source_span_id": ["Unknown span."]
+        for i, r in enumerate(rows)
+        if r["source_span_id"] is not None and r["source_span_id"] not in known
+    }
     if errors:
         raise ApplicationError("Unknown source spans; nothing was written.", fields=errors)
 
@@ -218,8 +234,9 @@ def _live_by_record_id(dataset: Dataset, record_ids: Iterable[str]) -> dict[str,
     ids = list(record_ids)
     live: dict[str, DatasetRecord] = {}
     for i in range(0, len(ids), ID_CHUNK):
-        for rec in DatasetRecord.objects.filter(dataset=dataset, version_to__isnull=True,
-                                                record_id__in=ids[i:i + ID_CHUNK]):
+        for rec in DatasetRecord.objects.filter(
+            dataset=dataset, version_to__isnull=True, record_id__in=ids[i : i + ID_CHUNK]
+        ):
             live[rec.record_id] = rec
     return live
 
@@ -229,18 +246,39 @@ def _same_content(record: DatasetRecord, row: dict[str, Any]) -> bool:
 
 
 def _commit_version(
-    *, dataset: Dataset, number: int, author, message: str, added: int, updated: int, removed: int,
+    *,
+    dataset: Dataset,
+    number: int,
+    author,
+    message: str,
+    added: int,
+    updated: int,
+    removed: int,
     restored_from: int | None = None,
 ) -> DatasetVersion:
-    live_count = DatasetRecord.objects.filter(dataset=dataset, version_to__isnull=True).count() \
-        if number == 1 or restored_from else None
+    live_count = (
+        DatasetRecord.objects.filter(dataset=dataset, version_to__isnull=True).count()
+        if number == 1 or restored_from
+        else None
+    )
     if live_count is None:
-        previous = DatasetVersion.objects.filter(dataset=dataset, number=number - 1).values_list(
-            "record_count", flat=True).first() or 0
+        previous = (
+            DatasetVersion.objects.filter(dataset=dataset, number=number - 1)
+            .values_list("record_count", flat=True)
+            .first()
+            or 0
+        )
         live_count = previous + added - removed
     version = DatasetVersion.objects.create(
-        dataset=dataset, number=number, message=(message or "")[:500], author=author,
-        added=added, updated=updated, removed=removed, record_count=live_count, restored_from=restored_from,
+        dataset=dataset,
+        number=number,
+        message=(message or "")[:500],
+        author=author,
+        added=added,
+        updated=updated,
+        removed=removed,
+        record_count=live_count,
+        restored_from=restored_from,
     )
     Dataset.objects.filter(pk=dataset.pk).update(latest_version=number, updated_at=timezone.now())
     dataset.latest_version = number
@@ -253,13 +291,29 @@ def _author(author):
 
 def _audit_version(actor, action: str, dataset: Dataset, version: DatasetVersion) -> None:
     # `actor` may be an API key (the version's author column keeps users only).
-    audit_record(actor=actor, action=action, obj=dataset, before={"latest_version": version.number - 1}, after={
-        "version": version.number, "added": version.added, "updated": version.updated, "removed": version.removed,
-        "restored_from": version.restored_from, "message": version.message})
+    audit_record(
+        actor=actor,
+        action=action,
+        obj=dataset,
+        before={"latest_version": version.number - 1},
+        after={
+            "version": version.number,
+            "added": version.added,
+            "updated": version.updated,
+            "removed": version.removed,
+            "restored_from": version.restored_from,
+            "message": version.message,
+        },
+    )
 
 
 def dataset_records_upsert(
-    *, dataset: Dataset, records: list[dict], author=None, message: str = "", origin: str = RecordOrigin.MANUAL,
+    *,
+    dataset: Dataset,
+    records: list[dict],
+    author=None,
+    message: str = "",
+    origin: str = RecordOrigin.MANUAL,
     extra_tags: list[str] | None = None,
 ) -> DatasetVersion | None:
     """Insert or update records by `record_id` as ONE new version.
@@ -268,7 +322,9 @@ def dataset_records_upsert(
     to their live revision write nothing; when no row changes, no version is made and None is returned.
     """
     if origin not in RecordOrigin.values:
-        raise ApplicationError("Unknown origin.", fields={"origin": [f"Choose one of {', '.join(RecordOrigin.values)}."]})
+        raise ApplicationError(
+            "Unknown origin.", fields={"origin": [f"Choose one of {', '.join(RecordOrigin.values)}."]}
+        )
     rows = records_validate(records)
     if extra_tags:
         for row in rows:
@@ -290,20 +346,36 @@ def dataset_records_upsert(
                 updated += 1
             else:
                 added += 1
-            to_insert.append(DatasetRecord(
-                dataset=locked, record_id=row["record_id"], input=row["input"], expected=row["expected"],
-                metadata=row["metadata"], tags=row["tags"], splits=row["splits"], origin=origin,
-                source_span_id=row["source_span_id"] if row["source_span_id"] is not None
-                else (current.source_span_id if current is not None else None),
-                version_from=number,
-            ))
+            to_insert.append(
+                DatasetRecord(
+                    dataset=locked,
+                    record_id=row["record_id"],
+                    input=row["input"],
+                    expected=row["expected"],
+                    metadata=row["metadata"],
+                    tags=row["tags"],
+                    splits=row["splits"],
+                    origin=origin,
+                    source_span_id=row["source_span_id"]
+                    if row["source_span_id"] is not None
+                    else (current.source_span_id if current is not None else None),
+                    version_from=number,
+                )
+            )
         if not to_insert:
             return None
         for i in range(0, len(to_close), ID_CHUNK):
-            DatasetRecord.objects.filter(pk__in=to_close[i:i + ID_CHUNK]).update(version_to=number)
+            DatasetRecord.objects.filter(pk__in=to_close[i : i + ID_CHUNK]).update(version_to=number)
         DatasetRecord.objects.bulk_create(to_insert, batch_size=1000)
-        version = _commit_version(dataset=locked, number=number, author=_author(author), message=message,
-                                  added=added, updated=updated, removed=0)
+        version = _commit_version(
+            dataset=locked,
+            number=number,
+            author=_author(author),
+            message=message,
+            added=added,
+            updated=updated,
+            removed=0,
+        )
         _audit_version(author, "dataset.records_upsert", locked, version)
     dataset.latest_version = number
     return version
@@ -317,10 +389,15 @@ def dataset_records_delete(
     Unknown ids are ignored; when none is live, no version is made and None is returned.
     """
     if not isinstance(record_ids, list) or not record_ids or not all(isinstance(r, str) for r in record_ids):
-        raise ApplicationError("Send a list of record ids.", fields={"record_ids": ["Must be a non-empty list of strings."]})
+        raise ApplicationError(
+            "Send a list of record ids.", fields={"record_ids": ["Must be a non-empty list of strings."]}
+        )
     if len(record_ids) > MAX_RECORDS_PER_BATCH * 10:
-        raise ApplicationError("Too many record ids in one call.", status=413,
-                               fields={"record_ids": [f"At most {MAX_RECORDS_PER_BATCH * 10}."]})
+        raise ApplicationError(
+            "Too many record ids in one call.",
+            status=413,
+            fields={"record_ids": [f"At most {MAX_RECORDS_PER_BATCH * 10}."]},
+        )
     with transaction.atomic():
         locked = _lock_dataset(dataset)
         number = locked.latest_version + 1
@@ -329,9 +406,10 @@ def dataset_records_delete(
             return None
         pks = [r.pk for r in live.values()]
         for i in range(0, len(pks), ID_CHUNK):
-            DatasetRecord.objects.filter(pk__in=pks[i:i + ID_CHUNK]).update(version_to=number)
-        version = _commit_version(dataset=locked, number=number, author=_author(author), message=message,
-                                  added=0, updated=0, removed=len(pks))
+            DatasetRecord.objects.filter(pk__in=pks[i : i + ID_CHUNK]).update(version_to=number)
+        version = _commit_version(
+            dataset=locked, number=number, author=_author(author), message=message, added=0, updated=0, removed=len(pks)
+        )
         _audit_version(author, "dataset.records_delete", locked, version)
     dataset.latest_version = number
     return version
@@ -364,19 +442,35 @@ def dataset_version_restore(*, dataset: Dataset, version: int, author=None, mess
                 updated += 1
             else:
                 added += 1
-            to_insert.append(DatasetRecord(
-                dataset=locked, record_id=was.record_id, input=was.input, expected=was.expected,
-                metadata=was.metadata, tags=was.tags, splits=was.splits, origin=was.origin,
-                source_span_id=was.source_span_id, version_from=number,
-            ))
+            to_insert.append(
+                DatasetRecord(
+                    dataset=locked,
+                    record_id=was.record_id,
+                    input=was.input,
+                    expected=was.expected,
+                    metadata=was.metadata,
+                    tags=was.tags,
+                    splits=was.splits,
+                    origin=was.origin,
+                    source_span_id=was.source_span_id,
+                    version_from=number,
+                )
+            )
         if not to_close and not to_insert:
             return None
         for i in range(0, len(to_close), ID_CHUNK):
-            DatasetRecord.objects.filter(pk__in=to_close[i:i + ID_CHUNK]).update(version_to=number)
+            DatasetRecord.objects.filter(pk__in=to_close[i : i + ID_CHUNK]).update(version_to=number)
         DatasetRecord.objects.bulk_create(to_insert, batch_size=1000)
-        result = _commit_version(dataset=locked, number=number, author=_author(author),
-                                 message=message or f"Restore version {target}",
-                                 added=added, updated=updated, removed=removed, restored_from=target)
+        result = _commit_version(
+            dataset=locked,
+            number=number,
+            author=_author(author),
+            message=message or f"Restore version {target}",
+            added=added,
+            updated=updated,
+            removed=removed,
+            restored_from=target,
+        )
         _audit_version(author, "dataset.version_restore", locked, result)
     dataset.latest_version = number
     return result
@@ -387,26 +481,39 @@ def dataset_version_tag_set(*, dataset: Dataset, name: str, version: int, author
     """Point the tag `name` (prod, baseline…) at `version`, creating it or moving it."""
     name = (name or "").strip()
     if not TAG_NAME_RE.match(name):
-        raise ApplicationError("Invalid tag name.", fields={
-            "name": ["Start with a letter; then letters, digits, '_', '.' or '-' (at most 64)."]})
+        raise ApplicationError(
+            "Invalid tag name.",
+            fields={"name": ["Start with a letter; then letters, digits, '_', '.' or '-' (at most 64)."]},
+        )
     target = dataset_version_resolve(dataset=dataset, version=version)
-    previous = DatasetVersionTag.objects.filter(dataset=dataset, name=name).values_list("version__number", flat=True).first()
-    tag, _ = DatasetVersionTag.objects.update_or_create(
-        dataset=dataset, name=name, defaults={"version": target, "updated_by": _author(author)},
+    previous = (
+        DatasetVersionTag.objects.filter(dataset=dataset, name=name).values_list("version__number", flat=True).first()
     )
-    audit_record(actor=author, action="dataset.tag_set", obj=dataset, object_repr=f"{dataset} tag {name}",
-                 before={"tag": name, "version": previous}, after={"tag": name, "version": target.number})
+    tag, _ = DatasetVersionTag.objects.update_or_create(
+        dataset=dataset,
+        name=name,
+        defaults={"version": target, "updated_by": _author(author)},
+    )
+    audit_record(
+        actor=author,
+        action="dataset.tag_set",
+        obj=dataset,
+        object_repr=f"{dataset} tag {name}",
+        before={"tag": name, "version": previous},
+        after={"tag": name, "version": target.number},
+    )
     return tag
 
 
 @transaction.atomic
 def dataset_version_tag_delete(*, dataset: Dataset, name: str, actor: Any = None) -> None:
-    previous = DatasetVersionTag.objects.filter(dataset=dataset, name=name).values_list("version__number", flat=True).first()
+    previous = (
+        DatasetVersionTag.objects.filter(dataset=dataset, name=name).values_list("version__number", flat=True).first()
+    )
     audit_record(actor=actor, action="dataset.tag_delete", obj=dataset, before={"tag": name, "version": previous})
     deleted, _ = DatasetVersionTag.objects.filter(dataset=dataset, name=name).delete()
     if not deleted:
-        raise ApplicationError(f"Dataset has no version tagged {name!r}.", fields={"tag": ["Unknown tag."]},
-                               status=404)
+        raise ApplicationError(f"Dataset has no version tagged {name!r}.", fields={"tag": ["Unknown tag."]}, status=404)
 
 
 @transaction.atomic
@@ -513,8 +620,15 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
-def span_to_record(span, mapping: SpanMapping, *, annotations: dict[str, Any] | None = None,
-                   input_expr=None, expected_expr=None, gold: dict | None = None) -> dict[str, Any]:
+def span_to_record(
+    span,
+    mapping: SpanMapping,
+    *,
+    annotations: dict[str, Any] | None = None,
+    input_expr=None,
+    expected_expr=None,
+    gold: dict | None = None,
+) -> dict[str, Any]:
     """The record a span becomes under `mapping` (record_id `span:<span_id>`, so re-adding updates it);
     `gold`: the span's gold (apps/datasets/gold.py)."""
     output = _extract(span.output, expected_expr)
@@ -541,8 +655,13 @@ def span_to_record(span, mapping: SpanMapping, *, annotations: dict[str, Any] | 
     if gold is not None:
         metadata["assay"] = record_gold_metadata(gold, expected_from_gold=has_gold and from_gold)
     return {
-        "record_id": f"span:{span.span_id}", "input": _extract(span.input, input_expr), "expected": expected,
-        "metadata": metadata, "tags": list(mapping.tags), "splits": list(mapping.splits), "source_span_id": span.pk,
+        "record_id": f"span:{span.span_id}",
+        "input": _extract(span.input, input_expr),
+        "expected": expected,
+        "metadata": metadata,
+        "tags": list(mapping.tags),
+        "splits": list(mapping.splits),
+        "source_span_id": span.pk,
     }
 
 
@@ -558,12 +677,19 @@ def _span_chunks(dataset: Dataset, spans_queryset, span_pks: list[int] | None, s
 
     if span_pks is not None:
         for i in range(0, len(span_pks), size):
-            yield list(Span.objects.filter(project_id=dataset.project_id, pk__in=span_pks[i:i + size])
-                       .select_related("trace").order_by("pk"))
+            yield list(
+                Span.objects.filter(project_id=dataset.project_id, pk__in=span_pks[i : i + size])
+                .select_related("trace")
+                .order_by("pk")
+            )
         return
     chunk: list = []
-    for span in spans_queryset.filter(project_id=dataset.project_id).select_related("trace").order_by("pk") \
-            .iterator(chunk_size=size):
+    for span in (
+        spans_queryset.filter(project_id=dataset.project_id)
+        .select_related("trace")
+        .order_by("pk")
+        .iterator(chunk_size=size)
+    ):
         chunk.append(span)
         if len(chunk) >= size:
             yield chunk
@@ -573,8 +699,15 @@ def _span_chunks(dataset: Dataset, spans_queryset, span_pks: list[int] | None, s
 
 
 def dataset_add_spans(
-    *, dataset: Dataset, spans_queryset=None, mapping: SpanMapping | dict, author=None, message: str = "",
-    origin: str = RecordOrigin.LOG, progress=None, span_pks: list[int] | None = None,
+    *,
+    dataset: Dataset,
+    spans_queryset=None,
+    mapping: SpanMapping | dict,
+    author=None,
+    message: str = "",
+    origin: str = RecordOrigin.LOG,
+    progress=None,
+    span_pks: list[int] | None = None,
 ) -> AddSpansResult:
     """Add (or update) one record per span of `spans_queryset` (or `span_pks`) in the dataset's project,
     as ONE version.
@@ -598,9 +731,14 @@ def dataset_add_spans(
         notes = _span_annotations([s.pk for s in chunk]) if mapping.carry_annotations else {}
         golds = spans_gold([s.pk for s in chunk])
         for span in chunk:
-            row = span_to_record(span, mapping, annotations=notes.get(span.pk, {}) if mapping.carry_annotations
-                                 else None, input_expr=input_expr, expected_expr=expected_expr,
-                                 gold=golds.get(span.pk))
+            row = span_to_record(
+                span,
+                mapping,
+                annotations=notes.get(span.pk, {}) if mapping.carry_annotations else None,
+                input_expr=input_expr,
+                expected_expr=expected_expr,
+                gold=golds.get(span.pk),
+            )
             if row["input"] is None:
                 skipped.append(span.span_id)
             else:
@@ -610,8 +748,9 @@ def dataset_add_spans(
             progress(min(done, total), total)
     if not rows:
         return AddSpansResult(version=None, spans=done, skipped=skipped)
-    version = dataset_records_upsert(dataset=dataset, records=rows, author=author, origin=origin,
-                                     message=message or f"Add {len(rows)} span(s)")
+    version = dataset_records_upsert(
+        dataset=dataset, records=rows, author=author, origin=origin, message=message or f"Add {len(rows)} span(s)"
+    )
     return AddSpansResult(version=version, spans=done, skipped=skipped)
 
 
@@ -623,8 +762,13 @@ def feedback_spans(*, project: Project):
 
 
 def dataset_add_from_feedback(
-    *, dataset: Dataset, author=None, spans_queryset=None, mapping: SpanMapping | dict | None = None,
-    message: str = "", progress=None,
+    *,
+    dataset: Dataset,
+    author=None,
+    spans_queryset=None,
+    mapping: SpanMapping | dict | None = None,
+    message: str = "",
+    progress=None,
 ) -> AddSpansResult:
     """Turn spans with negative end-user feedback and a correction into records whose expected is it."""
     spans = feedback_spans(project=dataset.project)
@@ -635,16 +779,27 @@ def dataset_add_from_feedback(
         mapping = {"carry_annotations": True, **(mapping or {})}
     mapping = span_mapping_clean(mapping)
     mapping.expected_source = "correction"
-    return dataset_add_spans(dataset=dataset, spans_queryset=spans, mapping=mapping, author=author,
-                             origin=RecordOrigin.FEEDBACK, message=message or "Add corrected negative feedback",
-                             progress=progress)
+    return dataset_add_spans(
+        dataset=dataset,
+        spans_queryset=spans,
+        mapping=mapping,
+        author=author,
+        origin=RecordOrigin.FEEDBACK,
+        message=message or "Add corrected negative feedback",
+        progress=progress,
+    )
 
 
 # ---------------------------------------------------------------- jobs
 
 
 def dataset_job_start(
-    *, dataset: Dataset, kind: str, span_pks: list[int], mapping: SpanMapping | dict, author=None,
+    *,
+    dataset: Dataset,
+    kind: str,
+    span_pks: list[int],
+    mapping: SpanMapping | dict,
+    author=None,
     message: str = "",
 ) -> DatasetJob:
     """Queue a long add-spans write as a Celery job (dispatched once this transaction commits)."""
@@ -652,7 +807,10 @@ def dataset_job_start(
     if kind not in DatasetJob.Kind.values:
         raise ApplicationError("Unknown job kind.", fields={"kind": ["Unknown."]})
     job = DatasetJob.objects.create(
-        project_id=dataset.project_id, dataset=dataset, kind=kind, total=len(span_pks),
+        project_id=dataset.project_id,
+        dataset=dataset,
+        kind=kind,
+        total=len(span_pks),
         params={"span_pks": list(span_pks), "mapping": mapping.as_dict(), "message": message},
         requested_by=_author(author),
     )
@@ -680,9 +838,15 @@ def dataset_job_execute(*, job_id: int) -> DatasetJob | None:
         mapping["expected_source"] = "correction"
         origin = RecordOrigin.FEEDBACK
     try:
-        result = dataset_add_spans(dataset=job.dataset, span_pks=params.get("span_pks") or [], mapping=mapping,
-                                   author=job.requested_by, message=params.get("message") or "",
-                                   origin=origin, progress=progress)
+        result = dataset_add_spans(
+            dataset=job.dataset,
+            span_pks=params.get("span_pks") or [],
+            mapping=mapping,
+            author=job.requested_by,
+            message=params.get("message") or "",
+            origin=origin,
+            progress=progress,
+        )
     except ApplicationError as exc:
         detail = "; ".join(f"{k}: {' '.join(v)}" for k, v in list(exc.fields.items())[:10])
         _job_finish(job, status=JobStatus.FAILED, error=f"{exc.message} {detail}".strip())
@@ -690,9 +854,12 @@ def dataset_job_execute(*, job_id: int) -> DatasetJob | None:
         logger.exception("dataset job %s failed", job.pk)
         _job_finish(job, status=JobStatus.FAILED, error=f"Unexpected error: {exc.__class__.__name__}")
     else:
-        _job_finish(job, status=JobStatus.SUCCEEDED, version=result.version,
-                    result={"spans": result.spans, "skipped": len(result.skipped),
-                            "skipped_span_ids": result.skipped[:50]})
+        _job_finish(
+            job,
+            status=JobStatus.SUCCEEDED,
+            version=result.version,
+            result={"spans": result.spans, "skipped": len(result.skipped), "skipped_span_ids": result.skipped[:50]},
+        )
     job.refresh_from_db()
     return job
 
@@ -702,8 +869,13 @@ def _job_finish(job: DatasetJob, *, status: str, error: str = "", version=None, 
     params.pop("span_pks", None)  # no need to keep a large selection once done
     if result is not None:
         params["result"] = result
-    fields = {"status": status, "error": error[:5000], "finished_at": timezone.now(), "updated_at": timezone.now(),
-              "params": params}
+    fields = {
+        "status": status,
+        "error": error[:5000],
+        "finished_at": timezone.now(),
+        "updated_at": timezone.now(),
+        "params": params,
+    }
     if status == JobStatus.SUCCEEDED:
         fields["done"] = job.total if job.total else 0
         DatasetJob.objects.filter(pk=job.pk).update(version=version, **fields)

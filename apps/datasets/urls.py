@@ -9,13 +9,19 @@ urlpatterns = [
     path("datasets/<int:pk>/", api.DatasetDetailView.as_view(), name="dataset-detail"),
     path("datasets/<int:pk>/records/", api.RecordsView.as_view(), name="dataset-records"),
     # Before the record route: its <path:record_id> would take "<id>/lineage" as a record id.
-    path("datasets/<int:pk>/records/<path:record_id>/lineage/", RecordLineageView.as_view(),
-         name="dataset-record-lineage"),
+    path(
+        "datasets/<int:pk>/records/<path:record_id>/lineage/",
+        RecordLineageView.as_view(),
+        name="dataset-record-lineage",
+    ),
     path("datasets/<int:pk>/records/<path:record_id>/", api.RecordDetailView.as_view(), name="dataset-record"),
     path("datasets/<int:pk>/versions/", api.VersionListView.as_view(), name="dataset-versions"),
     path("datasets/<int:pk>/versions/<int:number>/", api.VersionDetailView.as_view(), name="dataset-version"),
-    path("datasets/<int:pk>/versions/<int:number>/restore/", api.VersionRestoreView.as_view(),
-         name="dataset-version-restore"),
+    path(
+        "datasets/<int:pk>/versions/<int:number>/restore/",
+        api.VersionRestoreView.as_view(),
+        name="dataset-version-restore",
+    ),
     path("datasets/<int:pk>/tags/", api.TagListView.as_view(), name="dataset-tags"),
     path("datasets/<int:pk>/tags/<str:name>/", api.TagDetailView.as_view(), name="dataset-tag"),
     path("datasets/<int:pk>/diff/", api.DiffView.as_view(), name="dataset-diff"),

@@ -30,18 +30,58 @@ from .services import (
 class ExportJobAdmin(ProjectScopedAdmin):
     manage_action = "export.run"
     # The progress column names the status; the export's own label repeats source, format and status.
-    list_display = ("export_label", "project", "source", "format", "progress_bar", "row_count",
-                    "size", "requested_by", "created_at", "download")
+    list_display = (
+        "export_label",
+        "project",
+        "source",
+        "format",
+        "progress_bar",
+        "row_count",
+        "size",
+        "requested_by",
+        "created_at",
+        "download",
+    )
     list_filter = ("status", "source", "format", "project")
     list_select_related = ("project", "requested_by")
     show_full_result_count = False
     date_hierarchy = "created_at"
-    readonly_fields = ("project", "source", "filters", "selected_count", "dataset", "dataset_version",
-                       "dataset_tag", "dataset_split", "format", "gzip", "options", "status", "progress_bar",
-                       "row_count", "total_rows", "size", "error", "problem_count", "problems",
-                       "requested_by", "destination", "storage_key", "lineage_key", "validation_key", "validation",
-                       "manifest_key", "attempts", "schedule", "window_start",
-                       "window_end", "created_at", "started_at", "heartbeat_at", "finished_at")
+    readonly_fields = (
+        "project",
+        "source",
+        "filters",
+        "selected_count",
+        "dataset",
+        "dataset_version",
+        "dataset_tag",
+        "dataset_split",
+        "format",
+        "gzip",
+        "options",
+        "status",
+        "progress_bar",
+        "row_count",
+        "total_rows",
+        "size",
+        "error",
+        "problem_count",
+        "problems",
+        "requested_by",
+        "destination",
+        "storage_key",
+        "lineage_key",
+        "validation_key",
+        "validation",
+        "manifest_key",
+        "attempts",
+        "schedule",
+        "window_start",
+        "window_end",
+        "created_at",
+        "started_at",
+        "heartbeat_at",
+        "finished_at",
+    )
     exclude = ("selected_pks", "run_token", "byte_size", "progress", "dispatched_at")
     change_list_template = "admin/exports/exportjob/change_list.html"
     change_form_template = "admin/exports/exportjob/change_form.html"
@@ -54,10 +94,14 @@ class ExportJobAdmin(ProjectScopedAdmin):
         return [
             path("new/", wrap(admin_views.export_new_view(self)), name="exports_exportjob_new"),
             path("status/", wrap(admin_views.export_status_view(self)), name="exports_exportjob_status"),
-            path("<int:object_id>/cancel/", wrap(admin_views.export_cancel_view(self)),
-                 name="exports_exportjob_cancel"),
-            path("<int:object_id>/download/", wrap(admin_views.export_download_view(self)),
-                 name="exports_exportjob_download"),
+            path(
+                "<int:object_id>/cancel/", wrap(admin_views.export_cancel_view(self)), name="exports_exportjob_cancel"
+            ),
+            path(
+                "<int:object_id>/download/",
+                wrap(admin_views.export_download_view(self)),
+                name="exports_exportjob_download",
+            ),
         ] + super().get_urls()
 
     def add_view(self, request, form_url="", extra_context=None):
@@ -75,7 +119,12 @@ class ExportJobAdmin(ProjectScopedAdmin):
         return format_html(
             '<progress class="export-progress" max="1" value="{}" data-export-id="{}" data-status="{}">{}%</progress>'
             ' <span class="export-status" data-export-id="{}">{}</span>',
-            obj.progress, obj.pk, obj.status, round(obj.progress * 100), obj.pk, obj.get_status_display(),
+            obj.progress,
+            obj.pk,
+            obj.status,
+            round(obj.progress * 100),
+            obj.pk,
+            obj.get_status_display(),
         )
 
     @admin.display(description="Size")
@@ -90,21 +139,45 @@ class ExportJobAdmin(ProjectScopedAdmin):
     def download(self, obj):
         if obj.status != ExportStatus.SUCCEEDED:
             return "—"
-        return format_html('<a href="{}">{}</a>', reverse("admin:exports_exportjob_download", args=[obj.pk]),
-                           obj.file_name)
+        return format_html(
+            '<a href="{}">{}</a>', reverse("admin:exports_exportjob_download", args=[obj.pk]), obj.file_name
+        )
 
 
 class ExportScheduleForm(forms.ModelForm):
-    filters = BoundedJSONFormField(required=False, initial=dict,
-                              help_text='Span or trace filters, e.g. {"has_expected": true, "tags": ["golden"]}.')
-    options = BoundedJSONFormField(required=False, initial=dict,
-                              help_text='Format options, e.g. {"reviewer_scores": true} (CSV per-reviewer scores).')
+    filters = BoundedJSONFormField(
+        required=False,
+        initial=dict,
+        help_text='Span or trace filters, e.g. {"has_expected": true, "tags": ["golden"]}.',
+    )
+    options = BoundedJSONFormField(
+        required=False,
+        initial=dict,
+        help_text='Format options, e.g. {"reviewer_scores": true} (CSV per-reviewer scores).',
+    )
 
     class Meta:
         model = ExportSchedule
-        fields = ("project", "name", "source", "filters", "options", "dataset", "dataset_tag", "dataset_split",
-                  "format", "gzip", "mode", "kind", "every", "period", "cron", "safety_lag_seconds", "enabled",
-                  "destination")
+        fields = (
+            "project",
+            "name",
+            "source",
+            "filters",
+            "options",
+            "dataset",
+            "dataset_tag",
+            "dataset_split",
+            "format",
+            "gzip",
+            "mode",
+            "kind",
+            "every",
+            "period",
+            "cron",
+            "safety_lag_seconds",
+            "enabled",
+            "destination",
+        )
 
     def clean(self):
         cleaned = super().clean()
@@ -128,8 +201,18 @@ class ExportScheduleForm(forms.ModelForm):
 class ExportScheduleAdmin(ProjectScopedAdmin):
     manage_action = "export.schedule"
     form = ExportScheduleForm
-    list_display = ("name", "project", "source", "format", "mode", "when", "enabled", "watermark", "last_run_at",
-                    "last_job")
+    list_display = (
+        "name",
+        "project",
+        "source",
+        "format",
+        "mode",
+        "when",
+        "enabled",
+        "watermark",
+        "last_run_at",
+        "last_job",
+    )
     list_filter = ("enabled", "mode", "source", "project")
     list_select_related = ("project", "periodic_task")
     readonly_fields = ("watermark", "last_run_at", "periodic_task", "created_by")
@@ -144,8 +227,12 @@ class ExportScheduleAdmin(ProjectScopedAdmin):
         job = obj.jobs.order_by("-created_at").first()
         if job is None:
             return "—"
-        return format_html('<a href="{}">#{} {}</a>', reverse("admin:exports_exportjob_change", args=[job.pk]),
-                           job.pk, job.get_status_display())
+        return format_html(
+            '<a href="{}">#{} {}</a>',
+            reverse("admin:exports_exportjob_change", args=[job.pk]),
+            job.pk,
+            job.get_status_display(),
+        )
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "dataset" and not request.user.is_superuser:
@@ -154,7 +241,8 @@ class ExportScheduleAdmin(ProjectScopedAdmin):
             kwargs["queryset"] = Dataset.objects.filter(project__in=self.user_projects(request, self.manage_action))
         if db_field.name == "destination" and not request.user.is_superuser:
             kwargs["queryset"] = ExportDestination.objects.filter(
-                project__in=self.user_projects(request, self.manage_action))
+                project__in=self.user_projects(request, self.manage_action)
+            )
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def save_model(self, request, obj, form, change):
@@ -175,8 +263,9 @@ class ExportScheduleAdmin(ProjectScopedAdmin):
             try:
                 job = export_schedule_trigger(schedule=schedule, actor=request.user)
             except ApplicationError:
-                self.message_user(request, f"{schedule}: the previous run is unfinished or nothing is due.",
-                                  messages.WARNING)
+                self.message_user(
+                    request, f"{schedule}: the previous run is unfinished or nothing is due.", messages.WARNING
+                )
             else:
                 self.message_user(request, f"{schedule}: export #{job.pk} queued.", messages.SUCCESS)
 
@@ -197,12 +286,12 @@ class ExportDestinationForm(forms.ModelForm):
     """Credentials are typed in, never shown back: the fields are always empty; empty keeps the stored ones."""
 
     access_key_id = forms.CharField(required=False, max_length=256, widget=forms.PasswordInput(render_value=False))
-    secret_access_key = forms.CharField(required=False, max_length=512,
-                                        widget=forms.PasswordInput(render_value=False))
+    secret_access_key = forms.CharField(required=False, max_length=512, widget=forms.PasswordInput(render_value=False))
     session_token = forms.CharField(required=False, max_length=4096, widget=forms.PasswordInput(render_value=False))
     clear_credentials = forms.BooleanField(required=False, help_text="Remove the stored credentials.")
-    endpoint_url = forms.URLField(required=False, max_length=500, assume_scheme="https",
-                                  help_text="S3-compatible endpoint (empty: AWS).")
+    endpoint_url = forms.URLField(
+        required=False, max_length=500, assume_scheme="https", help_text="S3-compatible endpoint (empty: AWS)."
+    )
 
     class Meta:
         model = ExportDestination

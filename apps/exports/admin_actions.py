@@ -41,7 +41,8 @@ def _export_action(modeladmin, request, queryset, *, source: str):
     project = Project.objects.get(pk=project_ids[0])
     if not can(request.user, EXPORT_ACTION, project):
         modeladmin.message_user(
-            request, f"Exporting needs the {action_role(EXPORT_ACTION)} role in {project}.", messages.ERROR)
+            request, f"Exporting needs the {action_role(EXPORT_ACTION)} role in {project}.", messages.ERROR
+        )
         return None
     limit = int(getattr(settings, "EXPORTS_MAX_SELECTED", 500_000))
     form = ExportActionForm(request.POST if request.POST.get("export_confirm") else None)
@@ -49,14 +50,19 @@ def _export_action(modeladmin, request, queryset, *, source: str):
         pks = list(queryset.order_by().values_list("pk", flat=True)[: limit + 1])
         if len(pks) > limit:
             modeladmin.message_user(
-                request, f"At most {limit} rows can be exported from the admin; use the API with filters.",
+                request,
+                f"At most {limit} rows can be exported from the admin; use the API with filters.",
                 messages.ERROR,
             )
             return None
         try:
             job = export_job_create(
-                project=project, source=source, format=form.cleaned_data["format"],
-                gzip=form.cleaned_data["gzip"], selected_pks=pks, requested_by=request.user,
+                project=project,
+                source=source,
+                format=form.cleaned_data["format"],
+                gzip=form.cleaned_data["gzip"],
+                selected_pks=pks,
+                requested_by=request.user,
             )
         except ApplicationError as exc:
             modeladmin.message_user(request, exc.message, messages.ERROR)

@@ -39,20 +39,23 @@ class ExportNewForm(forms.Form):
     format = forms.ChoiceField(choices=ExportFormat.choices, initial=ExportFormat.JSONL)
     gzip = forms.BooleanField(required=False, help_text="Compress the file (not for Parquet).")
     filters = forms.JSONField(
-        required=False, initial=dict,
+        required=False,
+        initial=dict,
         help_text='Span or trace filters, e.g. {"has_expected": true, "type": ["llm"]} (see the API docs).',
     )
     options = BoundedJSONFormField(
-        required=False, initial=dict,
+        required=False,
+        initial=dict,
         help_text='Format options, e.g. {"reviewer_scores": true} for CSV score.<config>.<reviewer> columns, '
-                  '{"spans_column": true} for the span tree in a traces CSV.',
+        '{"spans_column": true} for the span tree in a traces CSV.',
     )
     dataset = forms.ModelChoiceField(queryset=None, required=False)
     version = forms.IntegerField(required=False, min_value=1, help_text="Empty: the latest version.")
     tag = forms.CharField(required=False, max_length=64, help_text="A version tag such as prod (instead of a number).")
     split = forms.CharField(required=False, max_length=100, help_text="Only records in this split.")
-    destination = forms.ModelChoiceField(queryset=None, required=False,
-                                         help_text="Empty: the deployment's export storage.")
+    destination = forms.ModelChoiceField(
+        queryset=None, required=False, help_text="Empty: the deployment's export storage."
+    )
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
@@ -63,8 +66,9 @@ class ExportNewForm(forms.Form):
         projects = projects_where(user, EXPORT_ACTION)
         self.fields["project"].queryset = projects
         self.fields["dataset"].queryset = Dataset.objects.filter(project__in=projects).select_related("project")
-        self.fields["destination"].queryset = ExportDestination.objects.filter(
-            project__in=projects).select_related("project")
+        self.fields["destination"].queryset = ExportDestination.objects.filter(project__in=projects).select_related(
+            "project"
+        )
 
 
 def export_new_view(model_admin):
@@ -93,17 +97,25 @@ def export_new_view(model_admin):
             data = form.cleaned_data
             try:
                 job = export_job_create(
-                    project=data["project"], source=data["source"], format=data["format"], gzip=data["gzip"],
+                    project=data["project"],
+                    source=data["source"],
+                    format=data["format"],
+                    gzip=data["gzip"],
                     filters=(data["filters"] or {}) if data["source"] != ExportSource.DATASET else {},
                     options=data["options"] or {},
                     dataset=data["dataset"] if data["source"] == ExportSource.DATASET else None,
-                    version=data["version"], tag=data["tag"], split=data["split"], requested_by=request.user,
+                    version=data["version"],
+                    tag=data["tag"],
+                    split=data["split"],
+                    requested_by=request.user,
                     destination=data["destination"],
                 )
             except ApplicationError as exc:
                 for field, problems in (exc.fields or {}).items():
                     name = field.split(".")[0]
-                    text = f"{field}: {'; '.join(map(str, problems))}" if "." in field else "; ".join(map(str, problems))
+                    text = (
+                        f"{field}: {'; '.join(map(str, problems))}" if "." in field else "; ".join(map(str, problems))
+                    )
                     form.add_error(name if name in form.fields else None, text)
                 if not exc.fields:
                     form.add_error(None, exc.message)
@@ -135,7 +147,8 @@ def export_status_view(model_admin):
             status["status_display"] = job.get_status_display()
             status["download_url"] = (
                 reverse("admin:exports_exportjob_download", args=[job.pk])
-                if job.status == ExportStatus.SUCCEEDED else None
+                if job.status == ExportStatus.SUCCEEDED
+                else None
             )
             payload.append(status)
         return JsonResponse({"jobs": payload})
@@ -168,12 +181,12 @@ def download_response(job: ExportJob, file: str = "data") -> FileResponse:
     """The file (or a side file: lineage, validation, manifest) as a streamed attachment that browsers
     never render or sniff."""
     if job.status != ExportStatus.SUCCEEDED or not job.storage_key:
-        raise ApplicationError("The export has no file yet.", fields={"status": [f"The export is {job.status}."]},
-                               status=409)
+        raise ApplicationError(
+            "The export has no file yet.", fields={"status": [f"The export is {job.status}."]}, status=409
+        )
     key = job.storage_key if file == "data" else getattr(job, SIDE_FILES.get(file, ""), "")
     if not key:
-        raise ApplicationError(f"This export has no {file} file.", fields={"file": [f"No {file} file."]},
-                               status=404)
+        raise ApplicationError(f"This export has no {file} file.", fields={"file": [f"No {file} file."]}, status=404)
     try:
         handle = storage.open_for_download(key, job.destination)
     except FileNotFoundError:

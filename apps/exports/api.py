@@ -29,12 +29,45 @@ class ExportJobSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ExportJob
-        fields = ("id", "uid", "project", "source", "filters", "selected_count", "dataset", "dataset_version",
-                  "dataset_tag", "dataset_split", "format", "gzip", "options", "status", "progress", "total_rows",
-                  "row_count", "byte_size", "error", "problem_count", "problems", "requested_by", "destination",
-                  "storage_key", "lineage_key", "validation_key", "validation", "manifest_key", "attempts",
-                  "schedule", "window_start", "window_end", "created_at", "started_at", "heartbeat_at",
-                  "finished_at", "download_url")
+        fields = (
+            "id",
+            "uid",
+            "project",
+            "source",
+            "filters",
+            "selected_count",
+            "dataset",
+            "dataset_version",
+            "dataset_tag",
+            "dataset_split",
+            "format",
+            "gzip",
+            "options",
+            "status",
+            "progress",
+            "total_rows",
+            "row_count",
+            "byte_size",
+            "error",
+            "problem_count",
+            "problems",
+            "requested_by",
+            "destination",
+            "storage_key",
+            "lineage_key",
+            "validation_key",
+            "validation",
+            "manifest_key",
+            "attempts",
+            "schedule",
+            "window_start",
+            "window_end",
+            "created_at",
+            "started_at",
+            "heartbeat_at",
+            "finished_at",
+            "download_url",
+        )
         read_only_fields = fields
 
     def get_download_url(self, job) -> str | None:
@@ -54,25 +87,30 @@ class ExportCreateSerializer(serializers.Serializer):
     format = serializers.ChoiceField(choices=ExportFormat.choices, default=ExportFormat.JSONL)
     gzip = serializers.BooleanField(default=False)
     filters = serializers.DictField(
-        required=False, default=dict,
+        required=False,
+        default=dict,
         help_text="Span or trace filters: the parameters of GET /api/v1/spans/ or /api/v1/traces/.",
     )
     options = serializers.DictField(
-        required=False, default=dict,
+        required=False,
+        default=dict,
         help_text='Format options: {"reviewer_scores": true} (CSV: score.<config>.<reviewer> columns), '
-                  '{"spans_column": true} (traces CSV: the span tree as one JSON cell).',
+        '{"spans_column": true} (traces CSV: the span tree as one JSON cell).',
     )
     dataset = serializers.IntegerField(required=False, allow_null=True)
     version = serializers.IntegerField(required=False, allow_null=True, min_value=1)
     tag = serializers.CharField(required=False, allow_blank=True, default="", max_length=64)
     split = serializers.CharField(required=False, allow_blank=True, default="", max_length=100)
-    destination = serializers.IntegerField(required=False, allow_null=True,
-                                           help_text="An export destination of the project (empty: the "
-                                                     "deployment's export storage).")
+    destination = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        help_text="An export destination of the project (empty: the deployment's export storage).",
+    )
 
 
-class ExportJobViewSet(ProjectScopedViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
-                       viewsets.GenericViewSet):
+class ExportJobViewSet(
+    ProjectScopedViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     serializer_class = ExportJobSerializer
     write_action = "export.run"
     filter_backends: list = []
@@ -92,13 +130,23 @@ class ExportJobViewSet(ProjectScopedViewMixin, mixins.ListModelMixin, mixins.Ret
 
             dataset = Dataset.objects.filter(project=project, pk=values["dataset"]).first()
             if dataset is None:
-                return Response({"error": "Unknown dataset.", "fields": {"dataset": ["Unknown dataset."]}},
-                                status=status.HTTP_400_BAD_REQUEST)
+                return Response(
+                    {"error": "Unknown dataset.", "fields": {"dataset": ["Unknown dataset."]}},
+                    status=status.HTTP_400_BAD_REQUEST,
+                )
         job = export_job_create(
-            project=project, source=values["source"], format=values["format"], gzip=values["gzip"],
-            filters=values.get("filters") or {}, options=values.get("options") or {}, dataset=dataset, version=values.get("version"),
-            tag=values.get("tag") or "", split=values.get("split") or "",
-            requested_by=request.user if request.user.is_authenticated else None, actor=audit_actor(request),
+            project=project,
+            source=values["source"],
+            format=values["format"],
+            gzip=values["gzip"],
+            filters=values.get("filters") or {},
+            options=values.get("options") or {},
+            dataset=dataset,
+            version=values.get("version"),
+            tag=values.get("tag") or "",
+            split=values.get("split") or "",
+            requested_by=request.user if request.user.is_authenticated else None,
+            actor=audit_actor(request),
             destination=values.get("destination"),
         )
         return Response(ExportJobSerializer(job, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
@@ -111,13 +159,22 @@ class ExportJobViewSet(ProjectScopedViewMixin, mixins.ListModelMixin, mixins.Ret
         job = export_job_cancel(job=job, actor=audit_actor(request))
         return Response(ExportJobSerializer(job, context={"request": request}).data)
 
-    @extend_schema(parameters=[OpenApiParameter(
-                       "file", str, enum=["data", *SIDE_FILES],
-                       description="data (default), or a side file: lineage (dataset exports), validation "
-                                   "(fine-tuning formats), manifest (scheduled and dataset exports).")],
-                   responses={(200, "application/octet-stream"): OpenApiTypes.BINARY,
-                              409: error(409, "The export has no file yet."),
-                              410: error(410, "The export file is no longer in storage.")})
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "file",
+                str,
+                enum=["data", *SIDE_FILES],
+                description="data (default), or a side file: lineage (dataset exports), validation "
+                "(fine-tuning formats), manifest (scheduled and dataset exports).",
+            )
+        ],
+        responses={
+            (200, "application/octet-stream"): OpenApiTypes.BINARY,
+            409: error(409, "The export has no file yet."),
+            410: error(410, "The export file is no longer in storage."),
+        },
+    )
     @action(detail=True, methods=["get"])
     def download(self, request, pk=None):
         file = request.query_params.get("file") or "data"

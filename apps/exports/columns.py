@@ -61,8 +61,10 @@ def score_columns(project, source: str, options: dict) -> ColumnProvider | None:
             latest = max(comments, key=lambda c: (c["created_at"] or "", c["id"]))["text"] if comments else None
             row = tuple(_mean(numeric.get(name, [])) for name in names) + (latest,)
             if per_reviewer:
-                row += ({config: {who: _mean(v) for who, v in people.items()}
-                         for config, people in by_reviewer.items()} or None,)
+                row += (
+                    {config: {who: _mean(v) for who, v in people.items()} for config, people in by_reviewer.items()}
+                    or None,
+                )
             out.append(row)
         return out
 
@@ -75,8 +77,9 @@ def providers_for(project, source: str, options: dict) -> list[ColumnProvider]:
     return [p for p in found if p is not None and p.columns]
 
 
-def provided_values(providers: Iterable[ColumnProvider], span_groups: list[list[int]],
-                    annotations: dict[int, dict]) -> list[tuple]:
+def provided_values(
+    providers: Iterable[ColumnProvider], span_groups: list[list[int]], annotations: dict[int, dict]
+) -> list[tuple]:
     """Per row, the values of every provider's columns, in order."""
     rows = [()] * len(span_groups)
     for provider in providers:

@@ -44,8 +44,10 @@ def deployment_id() -> str:
 
 
 def _snapshot(destination: ExportDestination) -> dict[str, Any]:
-    return {**{name: getattr(destination, name) for name in DESTINATION_AUDIT_FIELDS},
-            "has_credentials": destination.has_credentials}
+    return {
+        **{name: getattr(destination, name) for name in DESTINATION_AUDIT_FIELDS},
+        "has_credentials": destination.has_credentials,
+    }
 
 
 def export_destination_validate(*, destination: ExportDestination, credentials: dict | None = None) -> None:
@@ -69,11 +71,16 @@ def export_destination_validate(*, destination: ExportDestination, credentials: 
             elif parts.scheme not in ("http", "https") or parts.username or parts.password:
                 errors["endpoint_url"] = ["An http(s) URL without user or password."]
     elif destination.bucket or destination.endpoint_url or destination.region or credentials:
-        errors["kind"] = ["A local destination is a folder of this deployment's export storage: no bucket, "
-                          "endpoint, region or credentials."]
+        errors["kind"] = [
+            "A local destination is a folder of this deployment's export storage: no bucket, "
+            "endpoint, region or credentials."
+        ]
     if credentials is not None:
-        if not isinstance(credentials, dict) or set(credentials) - set(CREDENTIAL_KEYS) or not all(
-                isinstance(v, str) for v in credentials.values()):
+        if (
+            not isinstance(credentials, dict)
+            or set(credentials) - set(CREDENTIAL_KEYS)
+            or not all(isinstance(v, str) for v in credentials.values())
+        ):
             errors["credentials"] = [f"An object with {', '.join(CREDENTIAL_KEYS)} (text)."]
         elif credentials and not (credentials.get("access_key_id") and credentials.get("secret_access_key")):
             errors["credentials"] = ["access_key_id and secret_access_key go together."]
@@ -82,8 +89,9 @@ def export_destination_validate(*, destination: ExportDestination, credentials: 
 
 
 @transaction.atomic
-def export_destination_save(*, destination: ExportDestination, credentials: dict | None = None,
-                            actor: Any = None) -> ExportDestination:
+def export_destination_save(
+    *, destination: ExportDestination, credentials: dict | None = None, actor: Any = None
+) -> ExportDestination:
     """Create or change a destination. `credentials` None keeps the stored ones; {} removes them."""
     export_destination_validate(destination=destination, credentials=credentials)
     before = None
@@ -92,25 +100,47 @@ def export_destination_save(*, destination: ExportDestination, credentials: dict
         before = _snapshot(stored) if stored else None
     if credentials is not None:
         destination.credentials_encrypted = encrypt_json(credentials)
-    if ExportDestination.objects.filter(project=destination.project, name=destination.name).exclude(
-            pk=destination.pk).exists():
+    if (
+        ExportDestination.objects.filter(project=destination.project, name=destination.name)
+        .exclude(pk=destination.pk)
+        .exists()
+    ):
         raise ApplicationError("A destination with this name exists.", fields={"name": ["Already used."]})
     destination.save()
     after = _snapshot(destination)
     changed = before != after or credentials is not None
     if changed:
-        audit_record(actor=actor, action="export_destination.update" if before else "export_destination.create",
-                     obj=destination, before=before,
-                     after={**after, "credentials_changed": credentials is not None})
+        audit_record(
+            actor=actor,
+            action="export_destination.update" if before else "export_destination.create",
+            obj=destination,
+            before=before,
+            after={**after, "credentials_changed": credentials is not None},
+        )
     return destination
 
 
-def export_destination_create(*, project: Project, name: str, kind: str = DestinationKind.S3, bucket: str = "",
-                              prefix: str = "assay-exports", endpoint_url: str = "", region: str = "",
-                              credentials: dict | None = None, actor: Any = None) -> ExportDestination:
+def export_destination_create(
+    *,
+    project: Project,
+    name: str,
+    kind: str = DestinationKind.S3,
+    bucket: str = "",
+    prefix: str = "assay-exports",
+    endpoint_url: str = "",
+    region: str = "",
+    credentials: dict | None = None,
+    actor: Any = None,
+) -> ExportDestination:
     destination = ExportDestination(
-        project=project, name=name, kind=kind, bucket=bucket, prefix=prefix, endpoint_url=endpoint_url,
-        region=region, created_by=actor if getattr(actor, "is_authenticated", False) else None,
+        project=project,
+        name=name,
+        kind=kind,
+        bucket=bucket,
+        prefix=prefix,
+        endpoint_url=endpoint_url,
+        region=region,
+        created_by=actor if getattr(actor, "is_authenticated", False) else None,
     )
     return export_destination_save(destination=destination, credentials=credentials, actor=actor)
 
@@ -119,8 +149,11 @@ def export_destination_create(*, project: Project, name: str, kind: str = Destin
 def export_destination_delete(*, destination: ExportDestination, actor: Any = None) -> None:
     """Refused (409) while a schedule or a job names it: their files are found through it."""
     if destination.schedules.exists() or destination.jobs.exists():
-        raise ApplicationError("Schedules or exports use this destination; remove them first.",
-                               fields={"destination": ["In use."]}, status=409)
+        raise ApplicationError(
+            "Schedules or exports use this destination; remove them first.",
+            fields={"destination": ["In use."]},
+            status=409,
+        )
     audit_record(actor=actor, action="export_destination.delete", obj=destination, before=_snapshot(destination))
     destination.delete()
 

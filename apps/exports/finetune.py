@@ -52,12 +52,17 @@ def _content_problems(message: dict, where: str) -> list[dict]:
         problems = []
         for i, part in enumerate(content):
             if not isinstance(part, dict) or part.get("type") not in PART_TYPES:
-                problems.append(_problem("content.part", f"{where} part {i} is not a content part "
-                                                         f"(type one of {', '.join(sorted(PART_TYPES))})"))
+                problems.append(
+                    _problem(
+                        "content.part",
+                        f"{where} part {i} is not a content part (type one of {', '.join(sorted(PART_TYPES))})",
+                    )
+                )
             elif part["type"] == "text" and not isinstance(part.get("text"), str):
                 problems.append(_problem("content.part", f"{where} part {i} (text) has no text"))
-            elif part["type"] == "image_url" and not (isinstance(part.get("image_url"), dict)
-                                                      and isinstance(part["image_url"].get("url"), str)):
+            elif part["type"] == "image_url" and not (
+                isinstance(part.get("image_url"), dict) and isinstance(part["image_url"].get("url"), str)
+            ):
                 problems.append(_problem("content.part", f"{where} part {i} (image_url) has no image_url.url"))
         return problems
     if content is None and message.get("role") == "assistant" and message.get("tool_calls"):
@@ -71,13 +76,23 @@ def _tool_call_problems(calls: Any, where: str, seen_ids: set[str]) -> list[dict
     problems = []
     for i, call in enumerate(calls):
         function = call.get("function") if isinstance(call, dict) else None
-        if not (isinstance(call, dict) and isinstance(call.get("id"), str) and call["id"]
-                and call.get("type") == "function" and isinstance(function, dict)
-                and isinstance(function.get("name"), str) and function["name"]
-                and isinstance(function.get("arguments"), str)):
-            problems.append(_problem(
-                "tool_calls.shape", f"{where} tool call {i} is not "
-                '{"id": text, "type": "function", "function": {"name": text, "arguments": JSON text}}'))
+        if not (
+            isinstance(call, dict)
+            and isinstance(call.get("id"), str)
+            and call["id"]
+            and call.get("type") == "function"
+            and isinstance(function, dict)
+            and isinstance(function.get("name"), str)
+            and function["name"]
+            and isinstance(function.get("arguments"), str)
+        ):
+            problems.append(
+                _problem(
+                    "tool_calls.shape",
+                    f"{where} tool call {i} is not "
+                    '{"id": text, "type": "function", "function": {"name": text, "arguments": JSON text}}',
+                )
+            )
             continue
         try:
             orjson.loads(function["arguments"])
@@ -100,8 +115,7 @@ def message_problems(messages: Any, *, need_assistant: bool = True) -> list[dict
             continue
         role = message.get("role")
         if role not in ROLES:
-            problems.append(_problem("message.role", f"{where} has role {role!r}; expected one of "
-                                                     f"{', '.join(ROLES)}"))
+            problems.append(_problem("message.role", f"{where} has role {role!r}; expected one of {', '.join(ROLES)}"))
             continue
         where = f"{where} ({role})"
         extra = set(message) - MESSAGE_KEYS[role]
@@ -118,8 +132,11 @@ def message_problems(messages: Any, *, need_assistant: bool = True) -> list[dict
             if not isinstance(call_id, str) or not call_id:
                 problems.append(_problem("tool.tool_call_id", f"{where} has no tool_call_id"))
             elif call_id not in tool_call_ids:
-                problems.append(_problem("tool.tool_call_id", f"{where} answers {call_id!r}, which no earlier "
-                                                              "assistant tool call has"))
+                problems.append(
+                    _problem(
+                        "tool.tool_call_id", f"{where} answers {call_id!r}, which no earlier assistant tool call has"
+                    )
+                )
     if need_assistant and not any(isinstance(m, dict) and m.get("role") == "assistant" for m in messages):
         problems.append(_problem("assistant.missing", "no assistant message"))
     return problems
@@ -136,8 +153,12 @@ def chat_line_problems(line: Any) -> list[dict]:
 
 
 def _single_assistant(value: Any, name: str) -> list[dict]:
-    if not (isinstance(value, list) and len(value) == 1 and isinstance(value[0], dict)
-            and value[0].get("role") == "assistant"):
+    if not (
+        isinstance(value, list)
+        and len(value) == 1
+        and isinstance(value[0], dict)
+        and value[0].get("role") == "assistant"
+    ):
         return [_problem("preference.output", f"{name} is not a list of exactly one assistant message")]
     return [{**p, "message": f"{name}: {p['message']}"} for p in message_problems(value)]
 
@@ -145,8 +166,12 @@ def _single_assistant(value: Any, name: str) -> list[dict]:
 def preference_line_problems(line: Any) -> list[dict]:
     """A preference (DPO) fine-tuning line against OpenAI's format."""
     if not isinstance(line, dict) or set(line) != {"input", "preferred_output", "non_preferred_output"}:
-        return [_problem("line.shape", 'a line is {"input": {"messages": [...]}, "preferred_output": [...], '
-                                       '"non_preferred_output": [...]}')]
+        return [
+            _problem(
+                "line.shape",
+                'a line is {"input": {"messages": [...]}, "preferred_output": [...], "non_preferred_output": [...]}',
+            )
+        ]
     problems = []
     if not isinstance(line["input"], dict) or "messages" not in line["input"]:
         problems.append(_problem("line.shape", 'input is not {"messages": [...]}'))
@@ -186,5 +211,9 @@ class ValidationReport:
             os.remove(self.path)
 
     def summary(self) -> dict[str, Any]:
-        return {"valid": self.valid, "invalid": self.invalid, "rules": dict(sorted(self.rules.items())),
-                "invalid_records": "skipped"}
+        return {
+            "valid": self.valid,
+            "invalid": self.invalid,
+            "rules": dict(sorted(self.rules.items())),
+            "invalid_records": "skipped",
+        }

@@ -22,8 +22,17 @@ from typing import Any, BinaryIO
 import orjson
 from django.db.models import Q
 
-REVISION_FIELDS = ("pk", "record_id", "version_from", "version_to", "origin", "created_at", "source_span_id",
-                   "source_span__span_id", "source_span__trace__trace_id")
+REVISION_FIELDS = (
+    "pk",
+    "record_id",
+    "version_from",
+    "version_to",
+    "origin",
+    "created_at",
+    "source_span_id",
+    "source_span__span_id",
+    "source_span__trace__trace_id",
+)
 LINEAGE_CHUNK = 1000
 
 
@@ -31,9 +40,14 @@ def config_definition_hash(config) -> str:
     """SHA-256 over what a score config's values mean (name, kind, range, options, multi-select, text
     length, description). Two exports whose hashes agree were scored against the same definition."""
     definition = {
-        "name": config.name, "kind": config.kind, "description": config.description,
-        "min_value": config.min_value, "max_value": config.max_value, "options": config.options,
-        "multi_select": config.multi_select, "max_length": config.max_length,
+        "name": config.name,
+        "kind": config.kind,
+        "description": config.description,
+        "min_value": config.min_value,
+        "max_value": config.max_value,
+        "options": config.options,
+        "multi_select": config.multi_select,
+        "max_length": config.max_length,
     }
     return "sha256:" + hashlib.sha256(json.dumps(definition, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -46,17 +60,24 @@ def adjudications_by_span(span_pks: Iterable[int]) -> dict[int, list[dict]]:
     from apps.queues.models import GoldSource, GoldValue
 
     out: dict[int, list[dict]] = defaultdict(list)
-    rows = (GoldValue.objects.filter(item__span_id__in=list(span_pks), source=GoldSource.ADJUDICATED)
-            .select_related("config", "chosen_from", "decided_by", "item").order_by("item_id", "config_id", "id"))
+    rows = (
+        GoldValue.objects.filter(item__span_id__in=list(span_pks), source=GoldSource.ADJUDICATED)
+        .select_related("config", "chosen_from", "decided_by", "item")
+        .order_by("item_id", "config_id", "id")
+    )
     for gold in rows:
-        out[gold.item.span_id].append({
-            "queue_id": gold.item.queue_id, "item_id": gold.item_id,
-            "config": EXPECTED if gold.config_id is None else gold.config.name,
-            "value": gold_state(gold),
-            "chosen_from": gold.chosen_from.get_username() if gold.chosen_from_id else None,
-            "decided_by": gold.decided_by.get_username() if gold.decided_by_id else None,
-            "note": gold.note, "decided_at": _iso(gold.decided_at),
-        })
+        out[gold.item.span_id].append(
+            {
+                "queue_id": gold.item.queue_id,
+                "item_id": gold.item_id,
+                "config": EXPECTED if gold.config_id is None else gold.config.name,
+                "value": gold_state(gold),
+                "chosen_from": gold.chosen_from.get_username() if gold.chosen_from_id else None,
+                "decided_by": gold.decided_by.get_username() if gold.decided_by_id else None,
+                "note": gold.note,
+                "decided_at": _iso(gold.decided_at),
+            }
+        )
     return dict(out)
 
 
@@ -85,8 +106,9 @@ def _score_entry(score, revision_created, hashes: dict[int, str]) -> dict[str, A
     }
 
 
-def dataset_record_lineage(*, dataset, version: int | None, revisions: list[dict], visibility=None,
-                           skipped: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
+def dataset_record_lineage(
+    *, dataset, version: int | None, revisions: list[dict], visibility=None, skipped: frozenset[str] = frozenset()
+) -> list[dict[str, Any]]:
     """Lineage entries for `revisions` (dicts of REVISION_FIELDS), in their order.
 
     `visibility` (reviews.selectors.AnnotationVisibility) narrows scores and corrections for a user
@@ -97,11 +119,17 @@ def dataset_record_lineage(*, dataset, version: int | None, revisions: list[dict
     scores: dict[int, list] = defaultdict(list)
     corrections: dict[int, list] = defaultdict(list)
     if span_pks:
-        for score in (Score.objects.filter(span_id__in=span_pks).select_related("config", "author")
-                      .order_by("span_id", "config__name", "id")):
+        for score in (
+            Score.objects.filter(span_id__in=span_pks)
+            .select_related("config", "author")
+            .order_by("span_id", "config__name", "id")
+        ):
             scores[score.span_id].append(score)
-        for correction in Correction.objects.filter(span_id__in=span_pks).select_related("author").order_by(
-                "span_id", "created_at", "id"):
+        for correction in (
+            Correction.objects.filter(span_id__in=span_pks)
+            .select_related("author")
+            .order_by("span_id", "created_at", "id")
+        ):
             corrections[correction.span_id].append(correction)
     adjudications = adjudications_by_span(span_pks)
     hashes: dict[int, str] = {}
@@ -118,16 +146,30 @@ def dataset_record_lineage(*, dataset, version: int | None, revisions: list[dict
             "record_id": revision["record_id"],
             "dataset_id": dataset.pk,
             "version": version,
-            "revision": {"id": revision["pk"], "version_from": revision["version_from"],
-                         "version_to": revision["version_to"], "created_at": _iso(created)},
+            "revision": {
+                "id": revision["pk"],
+                "version_from": revision["version_from"],
+                "version_to": revision["version_to"],
+                "created_at": _iso(created),
+            },
             "origin": revision["origin"],
-            "source": None if span_pk is None else {
-                "span_id": revision["source_span__span_id"], "trace_id": revision["source_span__trace__trace_id"]},
+            "source": None
+            if span_pk is None
+            else {"span_id": revision["source_span__span_id"], "trace_id": revision["source_span__trace__trace_id"]},
             "reviews": [_score_entry(s, created, hashes) for s in span_scores if s.source != ScoreSource.END_USER],
-            "corrections": [{"author": c.author.get_username() if c.author_id else None, "source": c.source,
-                             "created_at": _iso(c.created_at)} for c in span_corrections],
-            "adjudication": (adjudications.get(span_pk) if span_pk is not None and (
-                visibility is None or visibility.sees_others(span_pk)) else None),
+            "corrections": [
+                {
+                    "author": c.author.get_username() if c.author_id else None,
+                    "source": c.source,
+                    "created_at": _iso(c.created_at),
+                }
+                for c in span_corrections
+            ],
+            "adjudication": (
+                adjudications.get(span_pk)
+                if span_pk is not None and (visibility is None or visibility.sees_others(span_pk))
+                else None
+            ),
             "feedback": [_score_entry(s, created, hashes) for s in span_scores if s.source == ScoreSource.END_USER],
         }
         if skipped:
@@ -154,12 +196,14 @@ def write_dataset_lineage(*, job, fh: BinaryIO, skipped: frozenset[str] = frozen
     """The lineage of every record a dataset-version export read, one JSON object a line. Returns the count."""
     from apps.datasets.selectors import dataset_records_at_version
 
-    queryset = dataset_records_at_version(dataset=job.dataset, version=job.dataset_version,
-                                          split=job.dataset_split or None)
+    queryset = dataset_records_at_version(
+        dataset=job.dataset, version=job.dataset_version, split=job.dataset_split or None
+    )
     count = 0
     for chunk in dataset_revisions(queryset):
-        entries = dataset_record_lineage(dataset=job.dataset, version=job.dataset_version, revisions=chunk,
-                                         skipped=skipped)
+        entries = dataset_record_lineage(
+            dataset=job.dataset, version=job.dataset_version, revisions=chunk, skipped=skipped
+        )
         fh.write(b"".join(orjson.dumps(e, option=orjson.OPT_NON_STR_KEYS) + b"\n" for e in entries))
         count += len(entries)
     return count

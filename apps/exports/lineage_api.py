@@ -58,24 +58,34 @@ class RecordLineageSerializer(serializers.Serializer):
     source = LineageSourceSerializer(allow_null=True)
     reviews = LineageReviewSerializer(many=True)
     corrections = LineageCorrectionSerializer(many=True)
-    adjudication = serializers.ListField(child=serializers.DictField(), allow_null=True,
-                                         help_text="Adjudicated (gold) values of the source span's review items; null when none.")
+    adjudication = serializers.ListField(
+        child=serializers.DictField(),
+        allow_null=True,
+        help_text="Adjudicated (gold) values of the source span's review items; null when none.",
+    )
     feedback = LineageReviewSerializer(many=True, help_text="End-user scores on the source span.")
 
 
 class RecordLineageView(DatasetScopedView):
-    @extend_schema(operation_id="datasets_records_lineage",
-                   parameters=[OpenApiParameter("version", int), OpenApiParameter("tag", str)],
-                   responses=RecordLineageSerializer)
+    @extend_schema(
+        operation_id="datasets_records_lineage",
+        parameters=[OpenApiParameter("version", int), OpenApiParameter("tag", str)],
+        responses=RecordLineageSerializer,
+    )
     def get(self, request, pk, record_id):
         dataset = self.get_dataset()
         params = request.query_params
         number = dataset.latest_version or None
         if params.get("version") not in (None, "") or params.get("tag"):
-            number = dataset_version_resolve(dataset=dataset, version=params.get("version") or None,
-                                             tag=params.get("tag") or None).number
-        revision = (dataset_records_at_version(dataset=dataset, version=number).filter(record_id=record_id)
-                    .values(*REVISION_FIELDS).first())
+            number = dataset_version_resolve(
+                dataset=dataset, version=params.get("version") or None, tag=params.get("tag") or None
+            ).number
+        revision = (
+            dataset_records_at_version(dataset=dataset, version=number)
+            .filter(record_id=record_id)
+            .values(*REVISION_FIELDS)
+            .first()
+        )
         if revision is None:
             raise not_found("Record not found.")
         visibility = None
@@ -84,6 +94,5 @@ class RecordLineageView(DatasetScopedView):
             from apps.reviews.selectors import annotations_visible_to
 
             visibility = annotations_visible_to(actor, [revision["source_span_id"]])
-        entry = dataset_record_lineage(dataset=dataset, version=number, revisions=[revision],
-                                       visibility=visibility)[0]
+        entry = dataset_record_lineage(dataset=dataset, version=number, revisions=[revision], visibility=visibility)[0]
         return Response(entry)

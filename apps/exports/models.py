@@ -56,10 +56,14 @@ class ExportDestination(models.Model):
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=8, choices=DestinationKind.choices, default=DestinationKind.S3)
     bucket = models.CharField(max_length=255, blank=True, default="")
-    prefix = models.CharField(max_length=200, default="assay-exports",
-                              help_text="Every object key starts with it; nothing is ever written outside it.")
-    endpoint_url = models.URLField(max_length=500, blank=True, default="",
-                                   help_text="S3-compatible endpoint (empty: AWS).")
+    prefix = models.CharField(
+        max_length=200,
+        default="assay-exports",
+        help_text="Every object key starts with it; nothing is ever written outside it.",
+    )
+    endpoint_url = models.URLField(
+        max_length=500, blank=True, default="", help_text="S3-compatible endpoint (empty: AWS)."
+    )
     region = models.CharField(max_length=64, blank=True, default="")
     credentials_encrypted = models.TextField(blank=True, default="", editable=False)
     created_by = models.ForeignKey(
@@ -126,8 +130,14 @@ class ExportSchedule(models.Model):
     # Incremental runs export spans with watermark <= updated_at < window end; moved when a run succeeds.
     watermark = models.DateTimeField(null=True, blank=True)
     enabled = models.BooleanField(default=True)
-    destination = models.ForeignKey(ExportDestination, null=True, blank=True, on_delete=models.PROTECT,
-                                    related_name="schedules", help_text="Empty: the deployment's export storage.")
+    destination = models.ForeignKey(
+        ExportDestination,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="schedules",
+        help_text="Empty: the deployment's export storage.",
+    )
     periodic_task = models.OneToOneField(
         "django_celery_beat.PeriodicTask", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -181,8 +191,9 @@ class ExportJob(models.Model):
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    destination = models.ForeignKey(ExportDestination, null=True, blank=True, on_delete=models.PROTECT,
-                                    related_name="jobs")
+    destination = models.ForeignKey(
+        ExportDestination, null=True, blank=True, on_delete=models.PROTECT, related_name="jobs"
+    )
     storage_key = models.CharField(max_length=1024, blank=True, default="")
     # Files written next to the data: lineage.jsonl (dataset exports), validation.jsonl (fine-tuning formats).
     lineage_key = models.CharField(max_length=1024, blank=True, default="")
@@ -194,9 +205,7 @@ class ExportJob(models.Model):
     # Set on each claim; only the holder may report progress or publish, so a stale run never overwrites.
     run_token = models.CharField(max_length=32, blank=True, default="")
 
-    schedule = models.ForeignKey(
-        ExportSchedule, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
-    )
+    schedule = models.ForeignKey(ExportSchedule, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs")
     window_start = models.DateTimeField(null=True, blank=True)
     window_end = models.DateTimeField(null=True, blank=True)
 

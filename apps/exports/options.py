@@ -8,10 +8,16 @@ from .models import ExportFormat, ExportSource
 
 # option -> (what it does, the formats it applies to, the sources it applies to)
 OPTIONS: dict[str, tuple[str, set[str], set[str]]] = {
-    "reviewer_scores": ("CSV: a score.<config>.<reviewer> column per reviewer next to each config's mean.",
-                        {ExportFormat.CSV}, {ExportSource.SPANS, ExportSource.TRACES}),
-    "spans_column": ("Traces CSV: also the span tree as one JSON cell (left out by default).",
-                     {ExportFormat.CSV}, {ExportSource.TRACES}),
+    "reviewer_scores": (
+        "CSV: a score.<config>.<reviewer> column per reviewer next to each config's mean.",
+        {ExportFormat.CSV},
+        {ExportSource.SPANS, ExportSource.TRACES},
+    ),
+    "spans_column": (
+        "Traces CSV: also the span tree as one JSON cell (left out by default).",
+        {ExportFormat.CSV},
+        {ExportSource.TRACES},
+    ),
 }
 
 
@@ -30,7 +36,9 @@ def export_options_clean(*, options, source: str, format: str) -> dict:
         if not isinstance(value, bool):
             errors[f"options.{name}"] = ["true or false."]
         elif value and (format not in formats or source not in sources):
-            errors[f"options.{name}"] = [f"Only for {'/'.join(sorted(sources))} exports as {'/'.join(sorted(formats))}."]
+            errors[f"options.{name}"] = [
+                f"Only for {'/'.join(sorted(sources))} exports as {'/'.join(sorted(formats))}."
+            ]
         elif value:
             clean[name] = True
     if source == ExportSource.SCORES and format == ExportFormat.OPENAI_CHAT:

@@ -19,8 +19,24 @@ from .destinations import destination_for_project
 from .models import ExportJob, ExportSchedule
 from .services import _periodic_task_sync, export_schedule_run, export_schedule_save
 
-SCHEDULE_FIELDS = ("name", "source", "filters", "dataset", "dataset_tag", "dataset_split", "format", "gzip", "mode",
-                   "kind", "every", "period", "cron", "safety_lag_seconds", "enabled", "destination")
+SCHEDULE_FIELDS = (
+    "name",
+    "source",
+    "filters",
+    "dataset",
+    "dataset_tag",
+    "dataset_split",
+    "format",
+    "gzip",
+    "mode",
+    "kind",
+    "every",
+    "period",
+    "cron",
+    "safety_lag_seconds",
+    "enabled",
+    "destination",
+)
 
 
 def _apply(schedule: ExportSchedule, values: dict[str, Any]) -> None:
@@ -47,8 +63,7 @@ def _check_name(schedule: ExportSchedule) -> None:
 
 
 def export_schedule_create(*, project: Project, actor: Any = None, **values) -> ExportSchedule:
-    schedule = ExportSchedule(project=project,
-                              created_by=actor if getattr(actor, "is_authenticated", False) else None)
+    schedule = ExportSchedule(project=project, created_by=actor if getattr(actor, "is_authenticated", False) else None)
     _apply(schedule, values)
     _check_name(schedule)
     return export_schedule_save(schedule=schedule, actor=actor)
@@ -67,8 +82,13 @@ def _set_enabled(schedule: ExportSchedule, *, enabled: bool, actor: Any) -> Expo
     schedule.enabled = enabled
     schedule.save(update_fields=["enabled", "updated_at"])
     _periodic_task_sync(schedule)
-    audit_record(actor=actor, action="export_schedule.resume" if enabled else "export_schedule.pause",
-                 obj=schedule, before={"enabled": not enabled}, after={"enabled": enabled})
+    audit_record(
+        actor=actor,
+        action="export_schedule.resume" if enabled else "export_schedule.pause",
+        obj=schedule,
+        before={"enabled": not enabled},
+        after={"enabled": enabled},
+    )
     return schedule
 
 
@@ -87,7 +107,10 @@ def export_schedule_trigger(*, schedule: ExportSchedule, actor: Any = None) -> E
     user = actor if getattr(actor, "is_authenticated", False) else None
     job = export_schedule_run(schedule_id=schedule.pk, requested_by=user)
     if job is None:
-        raise ApplicationError("The previous run is unfinished or nothing is due yet.",
-                               fields={"schedule": ["Nothing to run now."]}, status=409)
+        raise ApplicationError(
+            "The previous run is unfinished or nothing is due yet.",
+            fields={"schedule": ["Nothing to run now."]},
+            status=409,
+        )
     audit_record(actor=actor, action="export_schedule.trigger", obj=schedule, after={"job": job.pk})
     return job

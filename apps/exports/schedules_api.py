@@ -46,8 +46,19 @@ class ExportDestinationSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ExportDestination
-        fields = ("id", "project", "name", "kind", "bucket", "prefix", "endpoint_url", "region", "has_credentials",
-                  "created_at", "updated_at")
+        fields = (
+            "id",
+            "project",
+            "name",
+            "kind",
+            "bucket",
+            "prefix",
+            "endpoint_url",
+            "region",
+            "has_credentials",
+            "created_at",
+            "updated_at",
+        )
         read_only_fields = fields
 
 
@@ -66,12 +77,16 @@ class ExportDestinationWriteSerializer(serializers.Serializer):
     endpoint_url = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
     region = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
     credentials = CredentialsSerializer(
-        required=False, allow_null=True, write_only=True,
-        help_text="Write-only: stored encrypted, never answered. Omit to keep the stored ones; null removes them.")
+        required=False,
+        allow_null=True,
+        write_only=True,
+        help_text="Write-only: stored encrypted, never answered. Omit to keep the stored ones; null removes them.",
+    )
 
 
-class ExportDestinationViewSet(ProjectScopedViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
-                               viewsets.GenericViewSet):
+class ExportDestinationViewSet(
+    ProjectScopedViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     serializer_class = ExportDestinationSerializer
     write_action = "export.destination"
     filter_backends: list = []
@@ -91,8 +106,9 @@ class ExportDestinationViewSet(ProjectScopedViewMixin, mixins.ListModelMixin, mi
         values = dict(data.validated_data)
         project = self.write_project(values.pop("project", None))
         credentials = values.pop("credentials", None)
-        destination = export_destination_create(project=project, credentials=credentials,
-                                                actor=audit_actor(request), **values)
+        destination = export_destination_create(
+            project=project, credentials=credentials, actor=audit_actor(request), **values
+        )
         return self._answer(destination, status.HTTP_201_CREATED)
 
     @extend_schema(request=ExportDestinationWriteSerializer(partial=True), responses=ExportDestinationSerializer)
@@ -108,8 +124,9 @@ class ExportDestinationViewSet(ProjectScopedViewMixin, mixins.ListModelMixin, mi
             credentials = values.pop("credentials") or {}
         for name, value in values.items():
             setattr(destination, name, value)
-        destination = export_destination_save(destination=destination, credentials=credentials,
-                                              actor=audit_actor(request))
+        destination = export_destination_save(
+            destination=destination, credentials=credentials, actor=audit_actor(request)
+        )
         return self._answer(destination)
 
     @extend_schema(responses={204: None, 409: error(409, "Schedules or exports use the destination.")})
@@ -129,24 +146,57 @@ class ExportScheduleSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ExportSchedule
-        fields = ("id", "project", "name", "source", "filters", "dataset", "dataset_tag", "dataset_split", "format",
-                  "gzip", "mode", "kind", "every", "period", "cron", "safety_lag_seconds", "enabled", "destination",
-                  "watermark", "last_run_at", "last_run", "created_at", "updated_at")
+        fields = (
+            "id",
+            "project",
+            "name",
+            "source",
+            "filters",
+            "dataset",
+            "dataset_tag",
+            "dataset_split",
+            "format",
+            "gzip",
+            "mode",
+            "kind",
+            "every",
+            "period",
+            "cron",
+            "safety_lag_seconds",
+            "enabled",
+            "destination",
+            "watermark",
+            "last_run_at",
+            "last_run",
+            "created_at",
+            "updated_at",
+        )
         read_only_fields = fields
 
     def get_last_run(self, schedule) -> dict | None:
         job = schedule.jobs.order_by("-created_at", "-id").first()
-        return None if job is None else {"id": job.pk, "status": job.status, "row_count": job.row_count,
-                                         "created_at": job.created_at, "finished_at": job.finished_at}
+        return (
+            None
+            if job is None
+            else {
+                "id": job.pk,
+                "status": job.status,
+                "row_count": job.row_count,
+                "created_at": job.created_at,
+                "finished_at": job.finished_at,
+            }
+        )
 
 
 class ExportScheduleWriteSerializer(serializers.Serializer):
     project = serializers.SlugField(required=False, help_text="Project slug (session users with several projects).")
     name = serializers.CharField(max_length=200)
     source = serializers.ChoiceField(choices=ExportSource.choices, default=ExportSource.SPANS)
-    filters = serializers.DictField(required=False, default=dict,
-                                    help_text="Span or trace filters: the parameters of GET /api/v1/spans/ or "
-                                              "/api/v1/traces/.")
+    filters = serializers.DictField(
+        required=False,
+        default=dict,
+        help_text="Span or trace filters: the parameters of GET /api/v1/spans/ or /api/v1/traces/.",
+    )
     dataset = serializers.IntegerField(required=False, allow_null=True, default=None)
     dataset_tag = serializers.CharField(required=False, allow_blank=True, default="", max_length=64)
     dataset_split = serializers.CharField(required=False, allow_blank=True, default="", max_length=100)
@@ -159,13 +209,17 @@ class ExportScheduleWriteSerializer(serializers.Serializer):
     cron = serializers.CharField(required=False, allow_blank=True, default="", max_length=100)
     safety_lag_seconds = serializers.IntegerField(min_value=0, max_value=86_400 * 7, default=300)
     enabled = serializers.BooleanField(default=True)
-    destination = serializers.IntegerField(required=False, allow_null=True, default=None,
-                                           help_text="An export destination of the project (empty: the "
-                                                     "deployment's export storage).")
+    destination = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="An export destination of the project (empty: the deployment's export storage).",
+    )
 
 
-class ExportScheduleViewSet(ProjectScopedViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
-                            viewsets.GenericViewSet):
+class ExportScheduleViewSet(
+    ProjectScopedViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     serializer_class = ExportScheduleSerializer
     write_action = "export.schedule"
     filter_backends: list = []
@@ -215,8 +269,10 @@ class ExportScheduleViewSet(ProjectScopedViewMixin, mixins.ListModelMixin, mixin
     def resume(self, request, pk=None):
         return self._answer(export_schedule_resume(schedule=self._writable(), actor=audit_actor(request)))
 
-    @extend_schema(request=None, responses={202: ExportJobSerializer,
-                                            409: error(409, "The previous run is unfinished or nothing is due.")})
+    @extend_schema(
+        request=None,
+        responses={202: ExportJobSerializer, 409: error(409, "The previous run is unfinished or nothing is due.")},
+    )
     @action(detail=True, methods=["post"])
     def trigger(self, request, pk=None):
         job = export_schedule_trigger(schedule=self._writable(), actor=audit_actor(request))
@@ -227,7 +283,7 @@ class ExportScheduleViewSet(ProjectScopedViewMixin, mixins.ListModelMixin, mixin
     def runs(self, request, pk=None):
         """The export jobs this schedule made, newest first."""
         schedule = self.get_object()
-        page = self.paginate_queryset(schedule.jobs.select_related("project", "requested_by", "schedule")
-                                      .order_by("-id"))
+        page = self.paginate_queryset(
+            schedule.jobs.select_related("project", "requested_by", "schedule").order_by("-id")
+        )
         return self.get_paginated_response(ExportJobSerializer(page, many=True, context={"request": request}).data)
-

@@ -36,8 +36,7 @@ def _fields():
     ]
 
 
-SCORE_META = SourceMeta(columns=tuple(Column(n, k, nullable) for n, k, _, nullable in _fields()),
-                        id_column="score_id")
+SCORE_META = SourceMeta(columns=tuple(Column(n, k, nullable) for n, k, _, nullable in _fields()), id_column="score_id")
 
 
 class ScoreRowSource(_ObservedSource):

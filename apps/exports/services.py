@@ -61,6 +61,7 @@ def max_attempts() -> int:
 
 # --- creating ----------------------------------------------------------------------------------
 
+
 def _validate_choices(*, source: str, format: str, gzip: bool) -> None:
     errors: dict[str, list[str]] = {}
     if source not in ExportSource.values:
@@ -119,8 +120,10 @@ def export_job_create(
     dataset_version = None
     if source == ExportSource.DATASET:
         if filters or selected_pks is not None:
-            raise ApplicationError("Dataset exports take a version, tag or split, not filters.",
-                                   fields={"filters": ["Not used for dataset exports."]})
+            raise ApplicationError(
+                "Dataset exports take a version, tag or split, not filters.",
+                fields={"filters": ["Not used for dataset exports."]},
+            )
         dataset_version = _resolve_dataset(project=project, dataset=dataset, version=version, tag=tag)
     else:
         if dataset is not None:
@@ -193,11 +196,10 @@ def export_job_dispatch(*, job_id: int) -> bool:
 
 # --- running -----------------------------------------------------------------------------------
 
+
 def _claim(job_id: int, token: str) -> bool:
     now = timezone.now()
-    claimable = Q(status=ExportStatus.QUEUED) | Q(
-        status=ExportStatus.RUNNING, heartbeat_at__lt=now - stale_after()
-    )
+    claimable = Q(status=ExportStatus.QUEUED) | Q(status=ExportStatus.RUNNING, heartbeat_at__lt=now - stale_after())
     return bool(
         ExportJob.objects.filter(pk=job_id, attempts__lt=max_attempts())
         .filter(claimable)
@@ -261,8 +263,7 @@ def export_job_run(*, job_id: int) -> ExportJob | None:
         total = source.count()
         _mine(job.pk, token).update(total_rows=total)
         with open(temp_path, "wb", buffering=1 << 20) as raw:
-            out = (gziplib.GzipFile(filename="", fileobj=raw, mode="wb", compresslevel=6, mtime=0)
-                   if job.gzip else raw)
+            out = gziplib.GzipFile(filename="", fileobj=raw, mode="wb", compresslevel=6, mtime=0) if job.gzip else raw
             restart = {}
             for attempt in range(1, 4):  # a writer may ask to start over with a wider schema (Parquet)
                 writer = writer_for(job.format)(out, source.meta, **restart)
@@ -322,9 +323,7 @@ def export_job_run(*, job_id: int) -> ExportJob | None:
         message = exc.message if isinstance(exc, ApplicationError) else f"{type(exc).__name__}: {exc}"
         if not isinstance(exc, ApplicationError):
             logger.exception("Export job %s failed", job_id)
-        _mine(job.pk, token).update(
-            status=ExportStatus.FAILED, error=message[:2000], finished_at=timezone.now()
-        )
+        _mine(job.pk, token).update(status=ExportStatus.FAILED, error=message[:2000], finished_at=timezone.now())
         job.refresh_from_db()
         return job
     finally:
@@ -339,7 +338,9 @@ def export_job_run(*, job_id: int) -> ExportJob | None:
 def _fail_if_out_of_attempts(job_id: int) -> None:
     """A job redelivered after its last attempt died: fail it rather than leave it running."""
     ExportJob.objects.filter(
-        pk=job_id, attempts__gte=max_attempts(), status=ExportStatus.RUNNING,
+        pk=job_id,
+        attempts__gte=max_attempts(),
+        status=ExportStatus.RUNNING,
         heartbeat_at__lt=timezone.now() - stale_after(),
     ).update(
         status=ExportStatus.FAILED,
@@ -376,8 +377,7 @@ def export_jobs_reap_stale(*, now: datetime | None = None) -> dict[str, int]:
             if same.update(
                 status=ExportStatus.QUEUED,
                 run_token="",
-                error=f"The worker stopped responding (last heartbeat {heartbeat_at:%Y-%m-%d %H:%M:%S} UTC); "
-                f"retrying.",
+                error=f"The worker stopped responding (last heartbeat {heartbeat_at:%Y-%m-%d %H:%M:%S} UTC); retrying.",
             ):
                 counts["requeued"] += 1
                 transaction.on_commit(lambda job_id=job_id: export_job_dispatch(job_id=job_id))
@@ -400,21 +400,29 @@ def export_jobs_reap_stale(*, now: datetime | None = None) -> dict[str, int]:
 
 # --- schedules ---------------------------------------------------------------------------------
 
+
 def _parse_cron(expression: str) -> dict[str, str]:
     fields = expression.split()
     if len(fields) != 5:
-        raise ApplicationError("A cron expression has five fields.",
-                               fields={"cron": ["Use: minute hour day-of-month month day-of-week."]})
+        raise ApplicationError(
+            "A cron expression has five fields.", fields={"cron": ["Use: minute hour day-of-month month day-of-week."]}
+        )
     minute, hour, day_of_month, month_of_year, day_of_week = fields
     from celery.schedules import crontab
 
     try:
-        crontab(minute=minute, hour=hour, day_of_month=day_of_month, month_of_year=month_of_year,
-                day_of_week=day_of_week)
+        crontab(
+            minute=minute, hour=hour, day_of_month=day_of_month, month_of_year=month_of_year, day_of_week=day_of_week
+        )
     except (ValueError, TypeError) as exc:
         raise ApplicationError("Invalid cron expression.", fields={"cron": [str(exc)]})
-    return {"minute": minute, "hour": hour, "day_of_month": day_of_month, "month_of_year": month_of_year,
-            "day_of_week": day_of_week}
+    return {
+        "minute": minute,
+        "hour": hour,
+        "day_of_month": day_of_month,
+        "month_of_year": month_of_year,
+        "day_of_week": day_of_week,
+    }
 
 
 def export_schedule_validate(*, schedule: ExportSchedule) -> None:
@@ -481,8 +489,13 @@ def export_schedule_save(*, schedule: ExportSchedule, actor: Any = None) -> Expo
     _periodic_task_sync(schedule)
     before, after = audit_diff(before, audit_snapshot(schedule))
     if after:
-        audit_record(actor=actor, action="export_schedule.update" if before is not None else "export_schedule.create",
-                     obj=schedule, before=before, after=after)
+        audit_record(
+            actor=actor,
+            action="export_schedule.update" if before is not None else "export_schedule.create",
+            obj=schedule,
+            before=before,
+            after=after,
+        )
     return schedule
 
 
@@ -501,10 +514,12 @@ def export_schedule_run(*, schedule_id: int, now: datetime | None = None, reques
     `updated_at`; the watermark moves to the window end only when that run succeeds, so a failed run's
     window is covered again by the next one. Skipped (None) while an earlier run is unfinished."""
     # Two beats firing at once serialise on the schedule row (the dataset join is nullable: lock only "self").
-    schedule = ExportSchedule.objects.select_for_update(of=("self",)).select_related(
-        "project", "dataset", "destination").filter(
-        pk=schedule_id
-    ).first()
+    schedule = (
+        ExportSchedule.objects.select_for_update(of=("self",))
+        .select_related("project", "dataset", "destination")
+        .filter(pk=schedule_id)
+        .first()
+    )
     if schedule is None:
         return None
     if schedule.jobs.exclude(status__in=FINISHED_STATUSES).exists():
@@ -555,8 +570,11 @@ def _schedule_run_finished(job: ExportJob) -> None:
         "format": job.format,
         "gzip": job.gzip,
         "files": [{"key": job.storage_key, "rows": job.row_count, "bytes": job.byte_size}]
-        + [{"key": key, "kind": kind} for kind, key in (("lineage", job.lineage_key),
-                                                         ("validation", job.validation_key)) if key],
+        + [
+            {"key": key, "kind": kind}
+            for kind, key in (("lineage", job.lineage_key), ("validation", job.validation_key))
+            if key
+        ],
         "validation": job.validation,
         "row_count": job.row_count,
         "problem_count": job.problem_count,
@@ -568,7 +586,6 @@ def _schedule_run_finished(job: ExportJob) -> None:
         "dataset_version": job.dataset_version,
         "finished_at": job.finished_at.isoformat() if job.finished_at else None,
     }
-    storage.publish_bytes(data=json.dumps(manifest, indent=2).encode(), key=manifest_key,
-                          destination=job.destination)
+    storage.publish_bytes(data=json.dumps(manifest, indent=2).encode(), key=manifest_key, destination=job.destination)
     ExportJob.objects.filter(pk=job.pk).update(manifest_key=manifest_key)
     job.manifest_key = manifest_key

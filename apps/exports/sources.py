@@ -50,8 +50,9 @@ class JSONPlainText(Func):
     """PostgreSQL: a jsonb value as plain text: a JSON string as the string itself, else its JSON text."""
 
     output_field = TextField()
-    template = ("CASE jsonb_typeof(%(expressions)s) WHEN 'string' THEN %(expressions)s #>> '{}' "
-                "ELSE %(expressions)s::text END")
+    template = (
+        "CASE jsonb_typeof(%(expressions)s) WHEN 'string' THEN %(expressions)s #>> '{}' ELSE %(expressions)s::text END"
+    )
 
 
 class JSONObjectText(Func):
@@ -133,11 +134,13 @@ SPAN_META = SourceMeta(
     + tuple(Column(n, "json") for n in ANNOTATION_COLUMNS),
     id_column="span_id",
 )
-DATASET_META = SourceMeta(columns=tuple(Column(n, k, nullable) for n, k, _, nullable in DATASET_FIELDS),
-                          id_column="record_id")
+DATASET_META = SourceMeta(
+    columns=tuple(Column(n, k, nullable) for n, k, _, nullable in DATASET_FIELDS), id_column="record_id"
+)
 
 
 # --- filters -----------------------------------------------------------------------------------
+
 
 def _filterset_class(source: str):
     from apps.traces.filters import SpanFilter, TraceFilter
@@ -181,6 +184,7 @@ def _base_queryset(source: str, project):
 
 # --- readers -----------------------------------------------------------------------------------
 
+
 def _chunks(iterator: Iterator, size: int) -> Iterator[list]:
     while True:
         rows = list(islice(iterator, size))
@@ -216,8 +220,10 @@ def _annotated_among(span_pks: list[int]) -> list[int]:
     from apps.traces.models import SpanTag
 
     low, high = min(span_pks), max(span_pks)
-    probes = [model.objects.filter(span_id__gte=low, span_id__lte=high).order_by().values_list("span_id", flat=True)
-              for model in (Score, SpanTag, Comment, Correction)]
+    probes = [
+        model.objects.filter(span_id__gte=low, span_id__lte=high).order_by().values_list("span_id", flat=True)
+        for model in (Score, SpanTag, Comment, Correction)
+    ]
     found = set(probes[0].union(*probes[1:]))  # one round trip
     return sorted(found.intersection(span_pks))
 
@@ -292,7 +298,7 @@ class _ObservedSource(JobSource):
             return
         pks = sorted({int(pk) for pk in self.job.selected_pks})
         for start in range(0, len(pks), self.chunk_size):
-            rows = list(qs.filter(pk__in=pks[start:start + self.chunk_size]).values_list("pk", *fields))
+            rows = list(qs.filter(pk__in=pks[start : start + self.chunk_size]).values_list("pk", *fields))
             if rows:
                 yield rows
 
@@ -304,10 +310,11 @@ class SpanSource(_ObservedSource):
         super().__init__(job, chunk_size=chunk_size)
         self.providers = [] if self.layout == "nested" else providers_for(job.project, self.source, self.options)
         self.lists = self.layout != "flat"  # the annotation list columns
-        columns = SPAN_META.columns if self.lists else SPAN_META.columns[:len(SPAN_FIELDS)]
+        columns = SPAN_META.columns if self.lists else SPAN_META.columns[: len(SPAN_FIELDS)]
         columns += tuple(Column(n, "json", optional=True) for n in GOLD_COLUMNS)
-        self.meta = SourceMeta(columns=columns + tuple(c for p in self.providers for c in p.columns),
-                               id_column="span_id")
+        self.meta = SourceMeta(
+            columns=columns + tuple(c for p in self.providers for c in p.columns), id_column="span_id"
+        )
 
     def batches(self, *, json_lines: bool = False, text_columns=()) -> Iterator[Batch]:
         """With `json_lines` (JSONL and Parquet on PostgreSQL) the database renders each span's columns
@@ -322,8 +329,8 @@ class SpanSource(_ObservedSource):
         """The first chunk as plain rows (one LIMIT query), for a writer that infers its schema."""
         qs = self.queryset().order_by("pk")
         if self.job.selected_pks is not None:
-            qs = qs.filter(pk__in=sorted({int(pk) for pk in self.job.selected_pks})[:self.chunk_size])
-        rows = list(qs.values_list("pk", *[expr for _, _, expr, _ in SPAN_FIELDS])[:self.chunk_size])
+            qs = qs.filter(pk__in=sorted({int(pk) for pk in self.job.selected_pks})[: self.chunk_size])
+        rows = list(qs.values_list("pk", *[expr for _, _, expr, _ in SPAN_FIELDS])[: self.chunk_size])
         return self._batch(rows, lines=False)
 
     def _batch(self, rows: list[tuple], *, lines: bool) -> Batch:
@@ -333,8 +340,7 @@ class SpanSource(_ObservedSource):
         if self.has_gold is None:
             self.has_gold = project_has_gold(self.job.project)
         golds = _gold([row[0] for row in rows], project_has_gold=self.has_gold)
-        provided = provided_values(self.providers, [[row[0]] for row in rows], annotations) if self.providers \
-            else None
+        provided = provided_values(self.providers, [[row[0]] for row in rows], annotations) if self.providers else None
         out = []
         for i, row in enumerate(rows):
             found = annotations.get(row[0])

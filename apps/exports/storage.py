@@ -86,12 +86,17 @@ def key_within_prefix(key: str, *, prefix: str | None = None) -> str:
     return key
 
 
-def export_key(*, project_slug: str, source: str, created_at: datetime, name: str, deployment_id: str,
-               prefix: str | None = None) -> str:
+def export_key(
+    *, project_slug: str, source: str, created_at: datetime, name: str, deployment_id: str, prefix: str | None = None
+) -> str:
     """`{prefix}/{deployment}/{project}/{source}/dt={yyyy-mm-dd}/{name}`; every segment is checked."""
     prefix = (prefix if prefix is not None else settings.EXPORTS_PREFIX).strip("/")
-    for label, segment in (("deployment", deployment_id), ("project", project_slug), ("source", source),
-                           ("name", name)):
+    for label, segment in (
+        ("deployment", deployment_id),
+        ("project", project_slug),
+        ("source", source),
+        ("name", name),
+    ):
         if not _SEGMENT_RE.match(segment or "") or ".." in segment:
             raise _refuse(f"Unsafe {label} for an export key: {segment!r}.")
     key = f"{prefix}/{deployment_id}/{project_slug}/{source}/dt={created_at:%Y-%m-%d}/{name}"

@@ -77,14 +77,19 @@ class TraceSource(_ObservedSource):
                 roots = {row[-1] for row in rows}
                 if self.has_gold is None:
                     self.has_gold = project_has_gold(self.job.project)
-                golds = _gold([s["pk"] for s in spans if s["span_id"] in roots or not s["parent_span_id"]],
-                              project_has_gold=self.has_gold)
+                golds = _gold(
+                    [s["pk"] for s in spans if s["span_id"] in roots or not s["parent_span_id"]],
+                    project_has_gold=self.has_gold,
+                )
                 by_trace: dict[int, list[dict]] = {}
                 for span in spans:
                     by_trace.setdefault(span["trace_pk"], []).append(span)
                 trees = [by_trace.get(row[0], []) for row in rows]
-                provided = provided_values(self.providers, [[s["pk"] for s in tree] for tree in trees],
-                                           annotations) if self.providers else None
+                provided = (
+                    provided_values(self.providers, [[s["pk"] for s in tree] for tree in trees], annotations)
+                    if self.providers
+                    else None
+                )
                 out = []
                 for i, (row, tree) in enumerate(zip(rows, trees, strict=True)):
                     root_span_id = row[-1]

@@ -28,8 +28,10 @@ def annotated_span_pks(start: datetime | None, end: datetime | None) -> list[Que
     """One `span_id` subquery per annotation table, for the spans annotated in the window."""
     from apps.reviews.models import Comment, Correction, MetadataEvent, ScoreEvent, TagEvent
 
-    return [model.objects.filter(_range("created_at", start, end)).values("span_id")
-            for model in (ScoreEvent, TagEvent, MetadataEvent, Comment, Correction)]
+    return [
+        model.objects.filter(_range("created_at", start, end)).values("span_id")
+        for model in (ScoreEvent, TagEvent, MetadataEvent, Comment, Correction)
+    ]
 
 
 def changed_in_window(qs: QuerySet, *, source: str, start: datetime | None, end: datetime | None) -> QuerySet:

@@ -20,7 +20,9 @@ class MembershipFormSet(BaseInlineFormSet):
         had_admin = self.instance.memberships.filter(role=Role.ADMIN, user__is_active=True).exists()
         keeps_admin = any(
             form.cleaned_data.get("role") == Role.ADMIN and form.instance.user.is_active
-            for form in self.forms if form.instance.pk and not self._should_delete_form(form))
+            for form in self.forms
+            if form.instance.pk and not self._should_delete_form(form)
+        )
         if had_admin and not keeps_admin:
             raise forms.ValidationError("A project keeps at least one admin: make someone else admin first.")
 
@@ -98,8 +100,11 @@ class ProjectAdmin(ProjectScopedAdmin):
         changed = [f for f in formset.forms if f not in deleted and f.instance.pk and f.has_changed()]
         changed.sort(key=lambda f: f.cleaned_data["role"] != Role.ADMIN)
         for inline_form in changed:
-            member_role_set(actor=request.user, membership=Membership.objects.get(pk=inline_form.instance.pk),
-                            role=inline_form.cleaned_data["role"])
+            member_role_set(
+                actor=request.user,
+                membership=Membership.objects.get(pk=inline_form.instance.pk),
+                role=inline_form.cleaned_data["role"],
+            )
         for inline_form in deleted:
             member_remove(actor=request.user, membership=Membership.objects.get(pk=inline_form.instance.pk))
         # What the admin's change message reads from a saved formset.
@@ -126,7 +131,9 @@ class ProjectAdmin(ProjectScopedAdmin):
                 request,
                 format_html(
                     "New {} key for {}: <code>{}</code> — copy it now, it is not shown again.",
-                    "+".join(scopes), project.slug, key,
+                    "+".join(scopes),
+                    project.slug,
+                    key,
                 ),
                 messages.WARNING,
             )

@@ -49,9 +49,11 @@ def admin_projects(request, action: str):
 
 def policy_action(action: str):
     """Mark an admin action with the policy action the selected objects' projects must grant."""
+
     def mark(fn):
         fn.policy_action = action
         return fn
+
     return mark
 
 
@@ -148,6 +150,7 @@ class ProjectScopedAdmin(AuditAdminMixin, admin.ModelAdmin):
                 )
                 return None
             return func(modeladmin, request, queryset)
+
         return guarded
 
     def get_actions(self, request):

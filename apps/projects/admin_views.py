@@ -23,16 +23,23 @@ MANAGE_ACTION = "member.manage"
 
 class MemberAddForm(forms.Form):
     username_or_email = forms.CharField(
-        label="User name or email", max_length=254,
+        label="User name or email",
+        max_length=254,
         help_text="An existing account (by user name or email address), or a new one: an email address "
-                  "makes an account with that address; a new user name makes an account with that name.")
+        "makes an account with that address; a new user name makes an account with that name.",
+    )
     email = forms.EmailField(
-        required=False, label="Email (new user name only)",
-        help_text="Where the set-password link is mailed, when email is configured.")
+        required=False,
+        label="Email (new user name only)",
+        help_text="Where the set-password link is mailed, when email is configured.",
+    )
     role = forms.ChoiceField(choices=Role.choices, initial=Role.REVIEWER)
     queues = forms.ModelMultipleChoiceField(
-        queryset=None, required=False, widget=forms.CheckboxSelectMultiple,
-        help_text="Review queues of this project to assign them to.")
+        queryset=None,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Review queues of this project to assign them to.",
+    )
 
     def __init__(self, *args, project, **kwargs):
         super().__init__(*args, **kwargs)
@@ -55,15 +62,22 @@ def member_add_view(model_admin, request, pk):
     form = MemberAddForm(request.POST or None, project=project)
     context = {
         **model_admin.admin_site.each_context(request),
-        "opts": model_admin.model._meta, "original": project, "project": project,
-        "title": f"Add a member to {project.name}", "form": form,
+        "opts": model_admin.model._meta,
+        "original": project,
+        "project": project,
+        "title": f"Add a member to {project.name}",
+        "form": form,
     }
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
             added = member_add(
-                actor=request.user, project=project, username_or_email=data["username_or_email"],
-                role=data["role"], queues=list(data["queues"]), email=data["email"] or "",
+                actor=request.user,
+                project=project,
+                username_or_email=data["username_or_email"],
+                role=data["role"],
+                queues=list(data["queues"]),
+                email=data["email"] or "",
                 base_url=f"{request.scheme}://{request.get_host()}",
             )
         except ApplicationError as exc:

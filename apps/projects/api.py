@@ -44,7 +44,8 @@ class MemberSerializer(serializers.ModelSerializer):
 class MemberAddedSerializer(MemberSerializer):
     user_created = serializers.BooleanField(help_text="A new account was made.")
     password_link = serializers.CharField(
-        allow_null=True, help_text="A new account's one-time set-password link (shown only in this answer).")
+        allow_null=True, help_text="A new account's one-time set-password link (shown only in this answer)."
+    )
     mailed = serializers.BooleanField(help_text="The link was mailed to the account's address.")
 
     class Meta(MemberSerializer.Meta):
@@ -55,11 +56,17 @@ class MemberAddedSerializer(MemberSerializer):
 class MemberAddSerializer(serializers.Serializer):
     project = serializers.SlugField(required=False, help_text="Project slug (session users in several projects).")
     username_or_email = serializers.CharField(
-        max_length=254, help_text="An existing account's user name or email, or a new one's.")
+        max_length=254, help_text="An existing account's user name or email, or a new one's."
+    )
     email = serializers.EmailField(required=False, allow_blank=True, help_text="A new user name's email address.")
     role = serializers.ChoiceField(choices=Role.choices, default=Role.REVIEWER)
-    queues = serializers.ListField(child=serializers.CharField(max_length=200), required=False, default=list,
-                                   max_length=200, help_text="Names of the project's review queues to assign.")
+    queues = serializers.ListField(
+        child=serializers.CharField(max_length=200),
+        required=False,
+        default=list,
+        max_length=200,
+        help_text="Names of the project's review queues to assign.",
+    )
 
 
 class MemberRoleSerializer(serializers.Serializer):
@@ -112,22 +119,32 @@ class MemberViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         body.is_valid(raise_exception=True)
         data = body.validated_data
         project = request_project(request, slug=data.get("project"), action=MANAGE_ACTION)
-        added = member_add(actor=audit_actor(request), project=project,
-                           username_or_email=data["username_or_email"], role=data["role"],
-                           queues=data["queues"], email=data.get("email") or "",
-                           base_url=f"{request.scheme}://{request.get_host()}")
+        added = member_add(
+            actor=audit_actor(request),
+            project=project,
+            username_or_email=data["username_or_email"],
+            role=data["role"],
+            queues=data["queues"],
+            email=data.get("email") or "",
+            base_url=f"{request.scheme}://{request.get_host()}",
+        )
         code = status.HTTP_201_CREATED if added.previous_role is None else status.HTTP_200_OK
-        return self._respond(added.membership, code, user_created=added.user_created,
-                             password_link=added.password_link or None,
-                             mailed=bool(added.password_link) and added.mail_problem is None)
+        return self._respond(
+            added.membership,
+            code,
+            user_created=added.user_created,
+            password_link=added.password_link or None,
+            mailed=bool(added.password_link) and added.mail_problem is None,
+        )
 
     @extend_schema(request=MemberRoleSerializer, responses=MemberSerializer)
     def partial_update(self, request, *args, **kwargs):
         membership = self.get_object()
         body = MemberRoleSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        membership = member_role_set(actor=audit_actor(request), membership=membership,
-                                     role=body.validated_data["role"])
+        membership = member_role_set(
+            actor=audit_actor(request), membership=membership, role=body.validated_data["role"]
+        )
         return self._respond(membership)
 
     def destroy(self, request, *args, **kwargs):

@@ -127,8 +127,7 @@ def projects_where(user, action: str) -> QuerySet[Project]:
     if user.is_superuser:
         return Project.objects.all()
     allowed = roles_allowing(action)
-    return Project.objects.filter(
-        pk__in=Membership.objects.filter(user=user, role__in=allowed).values("project_id"))
+    return Project.objects.filter(pk__in=Membership.objects.filter(user=user, role__in=allowed).values("project_id"))
 
 
 def roles_table() -> list[tuple[str, str, tuple[str, ...]]]:

@@ -40,8 +40,14 @@ def membership_set(*, project: Project, user, role: str = Role.VIEWER, actor: An
     before = audit_snapshot(Membership.objects.filter(project=project, user=user).first())
     membership, created = Membership.objects.update_or_create(project=project, user=user, defaults={"role": role})
     if before != audit_snapshot(membership):
-        audit_record(actor=actor, action="membership.create" if created else "membership.update", obj=membership,
-                     parent=project, before=before, after=audit_snapshot(membership))
+        audit_record(
+            actor=actor,
+            action="membership.create" if created else "membership.update",
+            obj=membership,
+            parent=project,
+            before=before,
+            after=audit_snapshot(membership),
+        )
     return membership
 
 
@@ -58,8 +64,7 @@ def api_key_create(
     api_key, key = ProjectAPIKey.objects.create_key(
         name=name or f"{project.slug} {'+'.join(scopes)}", project=project, scopes=scopes, created_by=created_by
     )
-    audit_record(actor=created_by, action="api_key.create", obj=api_key, parent=project,
-                 after=audit_snapshot(api_key))
+    audit_record(actor=created_by, action="api_key.create", obj=api_key, parent=project, after=audit_snapshot(api_key))
     return api_key, key
 
 
@@ -77,9 +82,14 @@ def api_key_mark_used(*, api_key: ProjectAPIKey) -> None:
         idle = Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - timedelta(seconds=KEY_USE_AUDIT_SECONDS))
         previous = api_key.last_used_at
         if ProjectAPIKey.objects.filter(idle, pk=api_key.pk).update(last_used_at=now):
-            audit_record(actor=api_key, action="api_key.use", obj=api_key, parent=api_key.project,
-                         before={"last_used_at": previous.isoformat() if previous else None},
-                         after={"last_used_at": now.isoformat()})
+            audit_record(
+                actor=api_key,
+                action="api_key.use",
+                obj=api_key,
+                parent=api_key.project,
+                before={"last_used_at": previous.isoformat() if previous else None},
+                after={"last_used_at": now.isoformat()},
+            )
         else:
             ProjectAPIKey.objects.filter(stale, pk=api_key.pk).update(last_used_at=now)
     api_key.last_used_at = now
@@ -111,11 +121,15 @@ def _user_for(identifier: str, *, email: str) -> tuple[Any, bool]:
         try:
             validate_email(identifier)
         except DjangoValidationError:
-            raise ApplicationError("Not an email address.", fields={"username_or_email": ["Enter a valid email address."]})
+            raise ApplicationError(
+                "Not an email address.", fields={"username_or_email": ["Enter a valid email address."]}
+            )
         found = list(User.objects.filter(email__iexact=identifier)[:2])
         if len(found) > 1:
-            raise ApplicationError("Several accounts have this email address.",
-                                   fields={"username_or_email": ["Several accounts share it: give the user name."]})
+            raise ApplicationError(
+                "Several accounts have this email address.",
+                fields={"username_or_email": ["Several accounts share it: give the user name."]},
+            )
         if found:
             return found[0], False
         email = identifier
@@ -138,8 +152,10 @@ def _user_for(identifier: str, *, email: str) -> tuple[Any, bool]:
     try:
         user.full_clean(exclude=["password"])
     except DjangoValidationError as exc:
-        raise ApplicationError("This user name cannot be used.",
-                               fields={"username_or_email": [m for ms in exc.message_dict.values() for m in ms]})
+        raise ApplicationError(
+            "This user name cannot be used.",
+            fields={"username_or_email": [m for ms in exc.message_dict.values() for m in ms]},
+        )
     user.set_unusable_password()
     return user, True
 
@@ -154,8 +170,9 @@ def _queues_of(project: Project, queues: Iterable) -> list:
     if len(found) != len(set(ids)) + len(set(names)):
         known = {q.pk for q in found} | {q.name for q in found}
         missing = [str(q) for q in [*ids, *names] if q not in known]
-        raise ApplicationError("Unknown review queue.",
-                               fields={"queues": [f"Not a queue of {project.slug}: {', '.join(missing)}."]})
+        raise ApplicationError(
+            "Unknown review queue.", fields={"queues": [f"Not a queue of {project.slug}: {', '.join(missing)}."]}
+        )
     return found
 
 
@@ -166,45 +183,76 @@ def _assign(*, actor: Any, user, queues: list) -> list:
             continue
         before = audit_snapshot(queue, ["assignees"])
         queue.assignees.add(user)
-        audit_record(actor=actor, action="review_queue.update", obj=queue, before=before,
-                     after=audit_snapshot(queue, ["assignees"]))
+        audit_record(
+            actor=actor,
+            action="review_queue.update",
+            obj=queue,
+            before=before,
+            after=audit_snapshot(queue, ["assignees"]),
+        )
         assigned.append(queue)
     return assigned
 
 
 @transaction.atomic
-def _member_add(*, actor: Any, project: Project, username_or_email: str, role: str, queues: Iterable,
-                email: str) -> MemberAdded:
+def _member_add(
+    *, actor: Any, project: Project, username_or_email: str, role: str, queues: Iterable, email: str
+) -> MemberAdded:
     if role not in Role.values:
         raise ApplicationError("Unknown role.", fields={"role": [f"Choose one of {', '.join(Role.values)}."]})
     user, created = _user_for(username_or_email, email=email)
     if not created and not user.is_active:
-        raise ApplicationError("This account is deactivated; a superuser can reactivate it.",
-                               fields={"username_or_email": ["The account is deactivated."]})
+        raise ApplicationError(
+            "This account is deactivated; a superuser can reactivate it.",
+            fields={"username_or_email": ["The account is deactivated."]},
+        )
     chosen = _queues_of(project, queues)
     staff_granted = False
     if created:
         user.save()
-        audit_record(actor=actor, action="user.create", obj=user, project=project,
-                     after={"username": user.get_username(), "email": user.email, "is_staff": True})
+        audit_record(
+            actor=actor,
+            action="user.create",
+            obj=user,
+            project=project,
+            after={"username": user.get_username(), "email": user.email, "is_staff": True},
+        )
     elif not user.is_staff:
         user.is_staff = True  # a member needs admin access to sign in; it grants nothing by itself
         user.save(update_fields=["is_staff"])
         staff_granted = True
-        audit_record(actor=actor, action="user.update", obj=user, project=project,
-                     before={"is_staff": False}, after={"is_staff": True})
+        audit_record(
+            actor=actor,
+            action="user.update",
+            obj=user,
+            project=project,
+            before={"is_staff": False},
+            after={"is_staff": True},
+        )
     previous = Membership.objects.filter(project=project, user=user).values_list("role", flat=True).first()
     if previous == Role.ADMIN and role != Role.ADMIN:
         _keep_an_admin(project=project, leaving=user)
     membership = membership_set(project=project, user=user, role=role, actor=actor)
     assigned = _assign(actor=actor, user=user, queues=chosen)
-    return MemberAdded(membership=membership, user=user, user_created=created, staff_granted=staff_granted,
-                       previous_role=previous, queues=assigned)
+    return MemberAdded(
+        membership=membership,
+        user=user,
+        user_created=created,
+        staff_granted=staff_granted,
+        previous_role=previous,
+        queues=assigned,
+    )
 
 
 def member_add(
-    *, actor: Any, project: Project, username_or_email: str, role: str = Role.REVIEWER,
-    queues: Iterable = (), email: str = "", base_url: str = "",
+    *,
+    actor: Any,
+    project: Project,
+    username_or_email: str,
+    role: str = Role.REVIEWER,
+    queues: Iterable = (),
+    email: str = "",
+    base_url: str = "",
 ) -> MemberAdded:
     """Add a person to `project` in one step: find the account by user name or email, or create it with
     admin access (`is_staff`) and no password; set the membership's role; assign them to `queues` (ids,
@@ -212,23 +260,26 @@ def member_add(
     set-password link, mailed when email settings exist. `actor` None: the command line."""
     if actor is not None:
         require(actor, "member.manage", project)
-    added = _member_add(actor=actor, project=project, username_or_email=username_or_email, role=role,
-                        queues=queues, email=email)
+    added = _member_add(
+        actor=actor, project=project, username_or_email=username_or_email, role=role, queues=queues, email=email
+    )
     user = added.user
     if not user.has_usable_password():
         added.password_link = absolute_url(password_link_path(user), base_url=base_url)
         audit_record(actor=actor, action="user.password_link", obj=user, project=project)
         inviter = getattr(actor, "get_username", lambda: "A project admin")()
-        added.mail_problem = password_link_mail(user=user, project=project, link=added.password_link,
-                                                invited_by=inviter)
+        added.mail_problem = password_link_mail(
+            user=user, project=project, link=added.password_link, invited_by=inviter
+        )
     return added
 
 
 def _keep_an_admin(*, project: Project, leaving) -> None:
     others = Membership.objects.filter(project=project, role=Role.ADMIN).exclude(user=leaving)
     if not others.filter(user__is_active=True).exists():
-        raise ApplicationError("A project keeps at least one admin.",
-                               fields={"role": ["Make someone else admin first."]})
+        raise ApplicationError(
+            "A project keeps at least one admin.", fields={"role": ["Make someone else admin first."]}
+        )
 
 
 @transaction.atomic
@@ -254,8 +305,18 @@ def member_remove(*, actor: Any, membership: Membership) -> None:
     for queue in ReviewQueue.objects.filter(project_id=membership.project_id, assignees=user):
         before = audit_snapshot(queue, ["assignees"])
         queue.assignees.remove(user)
-        audit_record(actor=actor, action="review_queue.update", obj=queue, before=before,
-                     after=audit_snapshot(queue, ["assignees"]))
-    audit_record(actor=actor, action="membership.delete", obj=membership, parent=membership.project,
-                 before=audit_snapshot(membership))
+        audit_record(
+            actor=actor,
+            action="review_queue.update",
+            obj=queue,
+            before=before,
+            after=audit_snapshot(queue, ["assignees"]),
+        )
+    audit_record(
+        actor=actor,
+        action="membership.delete",
+        obj=membership,
+        parent=membership.project,
+        before=audit_snapshot(membership),
+    )
     membership.delete()

@@ -19,9 +19,11 @@ from .models import ReviewQueue
 def _add_to_queue(modeladmin, request, queryset, *, kind: str):
     """The intermediate page of "Add to review queue…". With "select all", `queryset` is the whole
     filtered changelist; the insert runs in the database without loading the rows."""
-    queues = ReviewQueue.objects.filter(
-        project__in=projects_where(request.user, "queue.manage")
-    ).select_related("project").order_by("project__slug", "name")
+    queues = (
+        ReviewQueue.objects.filter(project__in=projects_where(request.user, "queue.manage"))
+        .select_related("project")
+        .order_by("project__slug", "name")
+    )
     if request.POST.get("queue"):
         queue = queues.filter(pk=request.POST["queue"]).first() if is_id(request.POST["queue"]) else None
         if queue is None:
@@ -38,8 +40,11 @@ def _add_to_queue(modeladmin, request, queryset, *, kind: str):
         modeladmin.message_user(
             request,
             format_html(
-                'Added {} item(s) to <a href="{}">{}</a> ({} already there).', result["added"],
-                reverse("admin:queues_reviewqueue_board", args=[queue.pk]), queue.name, result["already_queued"],
+                'Added {} item(s) to <a href="{}">{}</a> ({} already there).',
+                result["added"],
+                reverse("admin:queues_reviewqueue_board", args=[queue.pk]),
+                queue.name,
+                result["already_queued"],
             ),
             messages.SUCCESS,
         )
@@ -47,18 +52,23 @@ def _add_to_queue(modeladmin, request, queryset, *, kind: str):
     if not queues:
         modeladmin.message_user(request, "You administer no review queue yet: create one first.", messages.WARNING)
         return None
-    return render(request, "admin/queues/add_to_queue.html", {
-        **modeladmin.admin_site.each_context(request),
-        "title": "Add to review queue",
-        "queues": queues,
-        "kind": kind,
-        "opts": modeladmin.model._meta,
-        "action_name": request.POST.get("action", ""),
-        "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
-        "select_across": request.POST.get("select_across", "0"),
-        "selected_count": None if request.POST.get("select_across") == "1" else len(
-            request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME)),
-    })
+    return render(
+        request,
+        "admin/queues/add_to_queue.html",
+        {
+            **modeladmin.admin_site.each_context(request),
+            "title": "Add to review queue",
+            "queues": queues,
+            "kind": kind,
+            "opts": modeladmin.model._meta,
+            "action_name": request.POST.get("action", ""),
+            "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+            "select_across": request.POST.get("select_across", "0"),
+            "selected_count": None
+            if request.POST.get("select_across") == "1"
+            else len(request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME)),
+        },
+    )
 
 
 @policy_action("queue.manage")

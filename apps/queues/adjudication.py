@@ -29,21 +29,40 @@ _UNSET: Any = object()
 def _summary(gold: GoldValue | None) -> dict | None:
     if gold is None:
         return None
-    return {"value": gold_display(gold)[:500], "source": gold.source, "chosen_from": gold.chosen_from_id,
-            "note": gold.note[:500]}
+    return {
+        "value": gold_display(gold)[:500],
+        "source": gold.source,
+        "chosen_from": gold.chosen_from_id,
+        "note": gold.note[:500],
+    }
 
 
 def _revision(gold: GoldValue, *, cleared: bool = False) -> GoldValueRevision:
     return GoldValueRevision.objects.create(
-        gold=None if cleared else gold, cleared=cleared, project_id=gold.project_id, item_id=gold.item_id,
-        config_id=gold.config_id, **{f: getattr(gold, f) for f in VALUE_FIELDS}, source=gold.source,
-        chosen_from_id=gold.chosen_from_id, note=gold.note, decided_by_id=gold.decided_by_id,
+        gold=None if cleared else gold,
+        cleared=cleared,
+        project_id=gold.project_id,
+        item_id=gold.item_id,
+        config_id=gold.config_id,
+        **{f: getattr(gold, f) for f in VALUE_FIELDS},
+        source=gold.source,
+        chosen_from_id=gold.chosen_from_id,
+        note=gold.note,
+        decided_by_id=gold.decided_by_id,
         decided_at=gold.decided_at,
     )
 
 
-def gold_value_set(*, item: ReviewItem, config, fields: dict[str, Any] | None, source: str = GoldSource.ADJUDICATED,
-                   chosen_from=None, note: str = "", actor: Any = None) -> GoldValue | None:
+def gold_value_set(
+    *,
+    item: ReviewItem,
+    config,
+    fields: dict[str, Any] | None,
+    source: str = GoldSource.ADJUDICATED,
+    chosen_from=None,
+    note: str = "",
+    actor: Any = None,
+) -> GoldValue | None:
     """Write one gold row of `item` (config None: the Expected) from already validated `fields` (the
     VALUE_FIELDS), or clear it (`fields` None). Unchanged values write nothing. Callers check the role
     and run inside a transaction."""
@@ -58,14 +77,21 @@ def gold_value_set(*, item: ReviewItem, config, fields: dict[str, Any] | None, s
         existing.note = note
         _revision(existing, cleared=True)
         existing.delete()
-        adjudication_record(project=item.queue.project_id, actor=actor, item=item, config=config,
-                            before=before, after=None)
+        adjudication_record(
+            project=item.queue.project_id, actor=actor, item=item, config=config, before=before, after=None
+        )
         return None
-    values = {f: fields.get(f, [] if f == "labels" else None if f in ("value", "expected") else "")
-              for f in VALUE_FIELDS}
+    values = {
+        f: fields.get(f, [] if f == "labels" else None if f in ("value", "expected") else "") for f in VALUE_FIELDS
+    }
     chosen_id = getattr(chosen_from, "pk", chosen_from)
-    if existing is not None and all(getattr(existing, f) == v for f, v in values.items()) \
-            and existing.source == source and existing.chosen_from_id == chosen_id and existing.note == note:
+    if (
+        existing is not None
+        and all(getattr(existing, f) == v for f, v in values.items())
+        and existing.source == source
+        and existing.chosen_from_id == chosen_id
+        and existing.note == note
+    ):
         return existing
     gold = existing or GoldValue(project_id=item.queue.project_id, item=item, config=config)
     for f, v in values.items():
@@ -74,8 +100,9 @@ def gold_value_set(*, item: ReviewItem, config, fields: dict[str, Any] | None, s
     gold.decided_by, gold.decided_at = decided_by, timezone.now()
     gold.save()
     _revision(gold)
-    adjudication_record(project=item.queue.project_id, actor=actor, item=item, config=config,
-                        before=before, after=_summary(gold))
+    adjudication_record(
+        project=item.queue.project_id, actor=actor, item=item, config=config, before=before, after=_summary(gold)
+    )
     return gold
 
 
@@ -111,8 +138,12 @@ def _score_fields(config, decision: dict, *, span, submitters, errors, name) -> 
         if score is None:
             errors.add(name, f"{submitters[reviewer]} gave no {config.name} score on this item.")
             return None
-        return {"value": score.value, "label": score.label, "labels": list(score.labels or []),
-                "text": score.text}, reviewer
+        return {
+            "value": score.value,
+            "label": score.label,
+            "labels": list(score.labels or []),
+            "text": score.text,
+        }, reviewer
     clean = score_value_clean(config=config, raw=decision["value"], errors=errors, name=name)
     if clean is None:
         return None
@@ -143,8 +174,9 @@ def _expected_fields(decision: dict, *, span, submitters, errors) -> tuple[dict,
 
 
 @transaction.atomic
-def item_adjudicate(*, actor: Any, item: ReviewItem, decisions: dict | None = None, expected: Any = _UNSET,
-                    note: str = "") -> list[dict[str, Any]]:
+def item_adjudicate(
+    *, actor: Any, item: ReviewItem, decisions: dict | None = None, expected: Any = _UNSET, note: str = ""
+) -> list[dict[str, Any]]:
     """Settle `item`'s gold. `decisions` maps a config name (or id) of the queue to {"from": reviewer}
     (their value), {"value": …} (the lead's own, validated like a score) or None (clear); `expected` is
     the same for the Expected. Every field at fault is named before anything is written. Answers the
@@ -153,7 +185,12 @@ def item_adjudicate(*, actor: Any, item: ReviewItem, decisions: dict | None = No
 
     queue = item.queue
     require(actor, "queue.adjudicate", queue.project)
-    locked = ReviewItem.objects.select_for_update(of=("self",)).select_related("span").filter(pk=item.pk, queue=queue).first()
+    locked = (
+        ReviewItem.objects.select_for_update(of=("self",))
+        .select_related("span")
+        .filter(pk=item.pk, queue=queue)
+        .first()
+    )
     if locked is None:
         raise not_found("Item not found.")
     locked.queue = queue
@@ -195,6 +232,5 @@ def item_adjudicate(*, actor: Any, item: ReviewItem, decisions: dict | None = No
                 planned.append((None, *result))
     errors.raise_if_any("Invalid adjudication.")
     for config, fields, reviewer in planned:
-        gold_value_set(item=locked, config=config, fields=fields, chosen_from=reviewer, note=note.strip(),
-                       actor=actor)
+        gold_value_set(item=locked, config=config, fields=fields, chosen_from=reviewer, note=note.strip(), actor=actor)
     return item_gold(locked)

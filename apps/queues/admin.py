@@ -24,9 +24,20 @@ class ReviewQueueForm(forms.ModelForm):
     class Meta:
         model = ReviewQueue
         fields = [
-            "project", "name", "instructions", "score_configs", "assignees", "reviewers_per_item", "blind",
-            "reservation_minutes", "rule_enabled", "rule_target", "rule_filter", "rule_sampling_rate",
-            "disagreement_threshold", "gold_question_rate",
+            "project",
+            "name",
+            "instructions",
+            "score_configs",
+            "assignees",
+            "reviewers_per_item",
+            "blind",
+            "reservation_minutes",
+            "rule_enabled",
+            "rule_target",
+            "rule_filter",
+            "rule_sampling_rate",
+            "disagreement_threshold",
+            "gold_question_rate",
         ]
 
     def clean(self):
@@ -65,11 +76,14 @@ class ReviewQueueAdmin(ProjectScopedAdmin):
         (None, {"fields": ["project", "name", "instructions", "score_configs", "assignees"]}),
         ("Reviewing", {"fields": ["reviewers_per_item", "blind", "reservation_minutes", "counts"]}),
         ("Gold", {"fields": ["disagreement_threshold", "gold_question_rate"]}),
-        ("Rule: add matching traces as they are ingested", {
-            "fields": ["rule_enabled", "rule_target", "rule_filter", "rule_sampling_rate"],
-            "description": "The filter takes the parameters of GET /api/v1/traces/ (or /spans/), "
-                           'e.g. {"name": ["chat"], "has_error": false}.',
-        }),
+        (
+            "Rule: add matching traces as they are ingested",
+            {
+                "fields": ["rule_enabled", "rule_target", "rule_filter", "rule_sampling_rate"],
+                "description": "The filter takes the parameters of GET /api/v1/traces/ (or /spans/), "
+                'e.g. {"name": ["chat"], "has_error": false}.',
+            },
+        ),
     ]
 
     @admin.display(description="progress")
@@ -78,7 +92,11 @@ class ReviewQueueAdmin(ProjectScopedAdmin):
         done = round(100 * obj.complete_count / total) if total else 0
         return format_html(
             '<progress max="100" value="{}" aria-label="{} of {} complete"></progress> {} / {}',
-            done, obj.complete_count, total, obj.complete_count, total,
+            done,
+            obj.complete_count,
+            total,
+            obj.complete_count,
+            total,
         )
 
     @admin.display(description="")
@@ -113,7 +131,9 @@ class ReviewQueueAdmin(ProjectScopedAdmin):
         def view(fn, name_suffix, route, framed=False):
             body = site.admin_view(partial(fn, admin_site=site))
             # The board shows an item's review in a side panel (an iframe of this origin).
-            return path(route, xframe_options_sameorigin(body) if framed else body, name=f"queues_reviewqueue_{name_suffix}")
+            return path(
+                route, xframe_options_sameorigin(body) if framed else body, name=f"queues_reviewqueue_{name_suffix}"
+            )
 
         return [
             view(admin_views.review_next_view, "review", "<int:queue_id>/review/", framed=True),

@@ -37,13 +37,24 @@ def disagreements_view(request, queue_id: int, admin_site=None):
         state = "open"
     after = request.GET.get("after", "")
     entries, next_after = disagreement.disagreements_for_queue(
-        queue, state=state, after=int(after) if after.isdigit() else None)
+        queue, state=state, after=int(after) if after.isdigit() else None
+    )
     rows = [e.as_dict() for e in _visible(request, entries)]
-    return render(request, "admin/queues/disagreements.html", _ctx(
-        admin_site, request, title=f"Disagreements · {queue.name}", queue=queue, rows=rows, state=state,
-        next_after=next_after, can_adjudicate=can(request.user, "queue.adjudicate", queue.project),
-        threshold_percent=round(queue.disagreement_threshold * 100, 1),
-    ))
+    return render(
+        request,
+        "admin/queues/disagreements.html",
+        _ctx(
+            admin_site,
+            request,
+            title=f"Disagreements · {queue.name}",
+            queue=queue,
+            rows=rows,
+            state=state,
+            next_after=next_after,
+            can_adjudicate=can(request.user, "queue.adjudicate", queue.project),
+            threshold_percent=round(queue.disagreement_threshold * 100, 1),
+        ),
+    )
 
 
 def _next_url(queue, item_id: int) -> str:
@@ -62,8 +73,9 @@ def _post(request, queue, item) -> JsonResponse:
         if unknown:
             raise ApplicationError("Unknown fields.", fields={k: ["Unknown field."] for k in unknown})
         kwargs = {"expected": data["expected"]} if "expected" in data else {}
-        rows = adjudication.item_adjudicate(actor=request.user, item=item, decisions=data.get("scores") or {},
-                                            note=data.get("note") or "", **kwargs)
+        rows = adjudication.item_adjudicate(
+            actor=request.user, item=item, decisions=data.get("scores") or {}, note=data.get("note") or "", **kwargs
+        )
     except ApplicationError as exc:
         return _json_error(exc)
     return JsonResponse({"gold": rows, "next_url": _next_url(queue, item.pk)})
@@ -88,19 +100,40 @@ def adjudicate_view(request, queue_id: int, item_id: int, admin_site=None):
         config = configs.get(row["config_id"])
         row["options"] = [o["label"] for o in config.options] if config is not None and config.options else []
         row["multi"] = bool(config and config.multi_select)
-        row["range"] = [config.min_value, config.max_value] if config is not None and config.kind == "continuous" else None
+        row["range"] = (
+            [config.min_value, config.max_value] if config is not None and config.kind == "continuous" else None
+        )
     state = {
         "saveUrl": reverse("admin:queues_reviewqueue_adjudicate", args=[queue.pk, item.pk]),
         "skipUrl": _next_url(queue, item.pk),
-        "rows": [{"config": r["config"], "kind": r["kind"], "options": r["options"], "multi": r["multi"],
-                  "gold": r["gold"]["value"] if r["gold"] else None,
-                  "chosenFrom": r["gold"]["chosen_from"]["id"] if r["gold"] and r["gold"]["chosen_from"] else None,
-                  "given": [v["reviewer"]["id"] for v in r["values"] if v["given"]]} for r in data["configs"]],
+        "rows": [
+            {
+                "config": r["config"],
+                "kind": r["kind"],
+                "options": r["options"],
+                "multi": r["multi"],
+                "gold": r["gold"]["value"] if r["gold"] else None,
+                "chosenFrom": r["gold"]["chosen_from"]["id"] if r["gold"] and r["gold"]["chosen_from"] else None,
+                "given": [v["reviewer"]["id"] for v in r["values"] if v["given"]],
+            }
+            for r in data["configs"]
+        ],
         "reviewers": [r["id"] for r in data["reviewers"]],
     }
-    return render(request, "admin/queues/adjudicate.html", _ctx(
-        admin_site, request, title=f"Adjudicate item {item.pk} · {queue.name}", queue=queue, item=item,
-        entry=data, adjudication_state=state, history=gold.item_revisions(item, limit=20),
-        trace_url=reverse("admin:traces_trace_change", args=[item.span.trace_id]) + "?" + urlencode(
-            {"span": item.span.span_id}),
-    ))
+    return render(
+        request,
+        "admin/queues/adjudicate.html",
+        _ctx(
+            admin_site,
+            request,
+            title=f"Adjudicate item {item.pk} · {queue.name}",
+            queue=queue,
+            item=item,
+            entry=data,
+            adjudication_state=state,
+            history=gold.item_revisions(item, limit=20),
+            trace_url=reverse("admin:traces_trace_change", args=[item.span.trace_id])
+            + "?"
+            + urlencode({"span": item.span.span_id}),
+        ),
+    )

@@ -37,13 +37,20 @@ def _queue_or_404(request, queue_id: int, action: str = "project.view") -> Revie
     from apps.projects.models import Membership
 
     user = request.user
-    queue = ReviewQueue.objects.filter(pk=queue_id).select_related("project").annotate(
-        _role=Subquery(Membership.objects.filter(user_id=user.pk, project_id=OuterRef("project_id"))
-                       .values("role")[:1]),
-        _has_assignees=Exists(ReviewQueue.assignees.through.objects.filter(reviewqueue_id=OuterRef("pk"))),
-        _user_assigned=Exists(ReviewQueue.assignees.through.objects.filter(
-            reviewqueue_id=OuterRef("pk"), user_id=user.pk)),
-    ).first()
+    queue = (
+        ReviewQueue.objects.filter(pk=queue_id)
+        .select_related("project")
+        .annotate(
+            _role=Subquery(
+                Membership.objects.filter(user_id=user.pk, project_id=OuterRef("project_id")).values("role")[:1]
+            ),
+            _has_assignees=Exists(ReviewQueue.assignees.through.objects.filter(reviewqueue_id=OuterRef("pk"))),
+            _user_assigned=Exists(
+                ReviewQueue.assignees.through.objects.filter(reviewqueue_id=OuterRef("pk"), user_id=user.pk)
+            ),
+        )
+        .first()
+    )
     if queue is None or not user.is_authenticated or (queue._role is None and not user.is_superuser):
         raise Http404("Review queue not found.")
     roles = {queue.project_id: queue._role} if queue._role is not None else {}
@@ -81,18 +88,37 @@ def review_next_view(request, queue_id: int, admin_site=None):
     try:
         item = services.review_item_next(queue=queue, user=request.user)
     except ApplicationError as exc:
-        return render(request, "admin/queues/review_done.html", _ctx(
-            admin_site, request, title=queue.name, queue=queue, error=exc.message,
-            progress=selectors.queue_progress(queue=queue, user=request.user, with_done=True)), status=exc.status)
+        return render(
+            request,
+            "admin/queues/review_done.html",
+            _ctx(
+                admin_site,
+                request,
+                title=queue.name,
+                queue=queue,
+                error=exc.message,
+                progress=selectors.queue_progress(queue=queue, user=request.user, with_done=True),
+            ),
+            status=exc.status,
+        )
     if item is not None:
         return redirect("admin:queues_reviewqueue_review_item", queue.pk, item.pk)
     queue.refresh_from_db()
-    return render(request, "admin/queues/review_done.html", _ctx(
-        admin_site, request, title=queue.name, queue=queue,
-        progress=selectors.queue_progress(queue=queue, user=request.user, with_done=True),
-        last=ReviewSubmission.objects.filter(item__queue=queue, reviewer=request.user).order_by("-id")
-        .values_list("item_id", flat=True).first(),
-    ))
+    return render(
+        request,
+        "admin/queues/review_done.html",
+        _ctx(
+            admin_site,
+            request,
+            title=queue.name,
+            queue=queue,
+            progress=selectors.queue_progress(queue=queue, user=request.user, with_done=True),
+            last=ReviewSubmission.objects.filter(item__queue=queue, reviewer=request.user)
+            .order_by("-id")
+            .values_list("item_id", flat=True)
+            .first(),
+        ),
+    )
 
 
 def _neighbours(queue: ReviewQueue, item: ReviewItem, user) -> tuple[int | None, int | None]:
@@ -121,8 +147,9 @@ def _bar_data(queue: ReviewQueue, item: ReviewItem, user) -> tuple[dict, int | N
         counts = selectors.queue_user_counts(queue=queue, user=user, extra=_bar_exprs(queue, user, counters=""))
         _take_counters(queue, counts)
     progress = selectors.queue_progress(queue=queue, user=None)
-    progress["left_for_you"] = max(queue.open_count - counts["done_open"] - counts["skipped_open"]
-                                   - counts["others"], 0)
+    progress["left_for_you"] = max(
+        queue.open_count - counts["done_open"] - counts["skipped_open"] - counts["others"], 0
+    )
     if queue.gold_question_rate:
         from .gold_stream import gold_left_for_you
 
@@ -133,10 +160,11 @@ def _bar_data(queue: ReviewQueue, item: ReviewItem, user) -> tuple[dict, int | N
 def _bar_exprs(queue: ReviewQueue, user, *, counters: str) -> dict[str, Any]:
     """The bar's previous-in-history link and the queue's counters as they stand (a submit in this request
     moved them in the database only); `counters`: the path to the queue's row ("" or "queue__")."""
-    last = (ReviewSubmission.objects.filter(item__queue=queue.pk, reviewer=user).order_by("-id")
-            .values("item_id")[:1])
-    return {"prev_id": Subquery(last, output_field=IntegerField()),
-            **{f"_{name}": F(f"{counters}{name}") for name in COUNTERS}}
+    last = ReviewSubmission.objects.filter(item__queue=queue.pk, reviewer=user).order_by("-id").values("item_id")[:1]
+    return {
+        "prev_id": Subquery(last, output_field=IntegerField()),
+        **{f"_{name}": F(f"{counters}{name}") for name in COUNTERS},
+    }
 
 
 def _take_counters(queue: ReviewQueue, counts: dict) -> None:
@@ -149,8 +177,11 @@ def _with_bar_counts(queue: ReviewQueue, item_id: int, user) -> ReviewItem | Non
     """The item with the user's state and everything its action bar counts, in one query (the queue's
     counters are taken before a reservation, which `review_item_open` then applies to them)."""
     extra = {**selectors.queue_user_count_exprs(queue=queue, user=user), **_bar_exprs(queue, user, counters="queue__")}
-    item = services.with_user_state(ReviewItem.objects.filter(queue=queue, pk=item_id), user).annotate(
-        **{f"_bar_{k}": v for k, v in extra.items()}).first()
+    item = (
+        services.with_user_state(ReviewItem.objects.filter(queue=queue, pk=item_id), user)
+        .annotate(**{f"_bar_{k}": v for k, v in extra.items()})
+        .first()
+    )
     if item is not None:
         item.queue = queue
         item._bar_counts = {k: getattr(item, f"_bar_{k}") for k in extra}
@@ -163,7 +194,9 @@ def _bar_context(request, queue: ReviewQueue, item: ReviewItem, state: dict) -> 
     progress, prev_id, next_id = _bar_data(queue, item, request.user)
     review_url = reverse("admin:queues_reviewqueue_review", args=[queue.pk])
     return {
-        "queue": queue, "item": item, "state": state,
+        "queue": queue,
+        "item": item,
+        "state": state,
         "progress": progress,
         "page_state": {
             "queueId": queue.pk,
@@ -175,7 +208,8 @@ def _bar_context(request, queue: ReviewQueue, item: ReviewItem, state: dict) -> 
             "peekUrl": reverse("admin:queues_reviewqueue_review_peek", args=[queue.pk]),
             "itemTemplateUrl": item_url(queue, 0).replace("/0/", "/{id}/"),
             "reviewUrl": review_url,
-            "nextUrl": item_url(queue, next_id) if next_id
+            "nextUrl": item_url(queue, next_id)
+            if next_id
             else (review_url if state["submitted"] or not state["can_submit"] else None),
             "prevUrl": item_url(queue, prev_id) if prev_id else None,
             "canSubmit": state["can_submit"],
@@ -202,9 +236,13 @@ def review_item_view(request, queue_id: int, item_id: int, admin_site=None):
         _service_error(exc)
     item = _item_or_404(queue, item_id)
     queue.refresh_from_db()
-    context = _ctx(admin_site, request, title=f"Review · {queue.name}",
-                   **{**item_context(request, queue, item, state), **_bar_context(request, queue, item, state)},
-                   project_tags=project_tag_names(request.user, queue.project))
+    context = _ctx(
+        admin_site,
+        request,
+        title=f"Review · {queue.name}",
+        **{**item_context(request, queue, item, state), **_bar_context(request, queue, item, state)},
+        project_tags=project_tag_names(request.user, queue.project),
+    )
     return render(request, "admin/queues/review.html", context)
 
 
@@ -231,14 +269,14 @@ def review_peek_view(request, queue_id: int, admin_site=None):
     if item is None:
         return JsonResponse({"item": None, "done_url": reverse("admin:queues_reviewqueue_review", args=[queue.pk])})
     item.queue = queue
-    return JsonResponse({"item": item_payload(request, queue, item,
-                                               services.review_item_state(item=item, user=request.user))})
+    return JsonResponse(
+        {"item": item_payload(request, queue, item, services.review_item_state(item=item, user=request.user))}
+    )
 
 
 def _opened(request, queue: ReviewQueue, item: ReviewItem, state: dict) -> dict[str, Any]:
     bar = _bar_context(request, queue, item, state)
-    return {"state": bar["page_state"],
-            "bar": render_to_string("admin/queues/_review_bar.html", bar, request=request)}
+    return {"state": bar["page_state"], "bar": render_to_string("admin/queues/_review_bar.html", bar, request=request)}
 
 
 def review_open_view(request, queue_id: int, item_id: int, admin_site=None):
@@ -286,8 +324,13 @@ def _open_next(request, queue: ReviewQueue, *, wanted: str, done: int) -> dict[s
         return {"item": None, "done_url": done_url}
     if request.GET.get("prefetch") == "1":
         after = services.review_item_peek(queue=queue, user=request.user, exclude=exclude)
-        opened["prefetch"] = ({"item": None, "done_url": done_url} if after is None else {"item": item_payload(
-            request, queue, after, services.review_item_state(item=after, user=request.user))})
+        opened["prefetch"] = (
+            {"item": None, "done_url": done_url}
+            if after is None
+            else {
+                "item": item_payload(request, queue, after, services.review_item_state(item=after, user=request.user))
+            }
+        )
     return opened
 
 
@@ -331,7 +374,8 @@ def review_submit_view(request, queue_id: int, item_id: int, admin_site=None):
     answer["html"] = render_to_string(PANEL_TEMPLATE, {"annotation_panel": panel}, request=request)
     _, next_in_history = _neighbours(queue, item, request.user)
     answer["result"]["next_url"] = (
-        item_url(queue, next_in_history) if next_in_history
+        item_url(queue, next_in_history)
+        if next_in_history
         else reverse("admin:queues_reviewqueue_review", args=[queue.pk])
     )
     return JsonResponse(answer)

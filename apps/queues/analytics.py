@@ -64,16 +64,16 @@ def _ratings(queue: ReviewQueue, config) -> dict[int, dict[int, float]]:
     from apps.reviews.models import Score, ScoreSource
 
     item_ids = list(
-        ReviewItem.objects.filter(queue=queue, submission_count__gte=2).order_by("-id")
+        ReviewItem.objects.filter(queue=queue, submission_count__gte=2)
+        .order_by("-id")
         .values_list("id", flat=True)[:AGREEMENT_MAX_ITEMS]
     )
     # Only the scores of the people who submitted the item in this queue count.
-    submitted = set(
-        ReviewSubmission.objects.filter(item_id__in=item_ids).values_list("item__span_id", "reviewer_id")
-    )
+    submitted = set(ReviewSubmission.objects.filter(item_id__in=item_ids).values_list("item__span_id", "reviewer_id"))
     spans = sorted({span for span, _ in submitted})
     rows = [
-        row for row in Score.objects.filter(
+        row
+        for row in Score.objects.filter(
             config=config, source=ScoreSource.HUMAN, author__isnull=False, span_id__in=spans
         ).values_list("author_id", "span_id", "value", "label", "labels")
         if (row[1], row[0]) in submitted
@@ -106,8 +106,13 @@ def agreement_for_config(queue: ReviewQueue, config) -> dict[str, Any] | None:
     units = sorted({span for by_span in ratings.values() for span in by_span})
     units = [u for u in units if sum(1 for r in raters if u in ratings[r]) >= 2]
     result: dict[str, Any] = {
-        "config": config.name, "kind": config.kind, "raters": len(raters), "items": len(units),
-        "kappa": None, "kappa_kind": "", "alpha": None,
+        "config": config.name,
+        "kind": config.kind,
+        "raters": len(raters),
+        "items": len(units),
+        "kappa": None,
+        "kappa_kind": "",
+        "alpha": None,
         "alpha_level": "interval" if config.kind == "continuous" else "nominal",
         "adjudicated": _adjudicated(queue, config),
     }
@@ -142,11 +147,17 @@ def score_distribution(queue: ReviewQueue, config) -> dict[str, Any]:
     from apps.reviews.models import Score, ScoreSource
 
     # The scores the queue's reviewers gave when they submitted its items.
-    scores = Score.objects.filter(config=config, source=ScoreSource.HUMAN).filter(
-        Exists(ReviewSubmission.objects.filter(
-            item__queue=queue, item__span_id=OuterRef("span_id"), reviewer_id=OuterRef("author_id")
-        ))
-    ).order_by()
+    scores = (
+        Score.objects.filter(config=config, source=ScoreSource.HUMAN)
+        .filter(
+            Exists(
+                ReviewSubmission.objects.filter(
+                    item__queue=queue, item__span_id=OuterRef("span_id"), reviewer_id=OuterRef("author_id")
+                )
+            )
+        )
+        .order_by()
+    )
     bars: list[tuple[str, int]] = []
     if config.kind == "categorical" and not config.multi_select:
         counts = dict(scores.values_list("label").annotate(n=Count("id")))
@@ -163,10 +174,17 @@ def score_distribution(queue: ReviewQueue, config) -> dict[str, Any]:
     elif config.kind == "continuous":
         lo, hi = config.min_value, config.max_value
         width = (hi - lo) or 1.0
-        binned = scores.filter(value__isnull=False).annotate(
-            bin=Least(Greatest(Floor((Cast("value", FloatField()) - Value(lo)) / Value(width) * HIST_BINS), Value(0.0)),
-                      Value(float(HIST_BINS - 1)))
-        ).values_list("bin").annotate(n=Count("id"))
+        binned = (
+            scores.filter(value__isnull=False)
+            .annotate(
+                bin=Least(
+                    Greatest(Floor((Cast("value", FloatField()) - Value(lo)) / Value(width) * HIST_BINS), Value(0.0)),
+                    Value(float(HIST_BINS - 1)),
+                )
+            )
+            .values_list("bin")
+            .annotate(n=Count("id"))
+        )
         counts = {int(b): n for b, n in binned}
         step = width / HIST_BINS
         bars = [(f"{lo + i * step:g}–{lo + (i + 1) * step:g}", counts.get(i, 0)) for i in range(HIST_BINS)]
@@ -181,13 +199,25 @@ def bar_chart(bars: list[tuple[str, int]]) -> dict[str, Any]:
     plot = CHART_WIDTH - LABEL_WIDTH - 50
     rows = []
     for i, (label, n) in enumerate(bars):
-        rows.append({
-            "label": label if len(label) <= 24 else label[:23] + "…", "full_label": label, "count": n,
-            "y": i * (BAR_HEIGHT + 6), "text_y": i * (BAR_HEIGHT + 6) + BAR_HEIGHT * 0.7,
-            "width": round(plot * n / peak, 1), "count_x": LABEL_WIDTH + round(plot * n / peak, 1) + 6,
-        })
-    return {"rows": rows, "width": CHART_WIDTH, "height": max(len(rows) * (BAR_HEIGHT + 6), BAR_HEIGHT),
-            "label_width": LABEL_WIDTH, "bar_x": LABEL_WIDTH, "bar_height": BAR_HEIGHT}
+        rows.append(
+            {
+                "label": label if len(label) <= 24 else label[:23] + "…",
+                "full_label": label,
+                "count": n,
+                "y": i * (BAR_HEIGHT + 6),
+                "text_y": i * (BAR_HEIGHT + 6) + BAR_HEIGHT * 0.7,
+                "width": round(plot * n / peak, 1),
+                "count_x": LABEL_WIDTH + round(plot * n / peak, 1) + 6,
+            }
+        )
+    return {
+        "rows": rows,
+        "width": CHART_WIDTH,
+        "height": max(len(rows) * (BAR_HEIGHT + 6), BAR_HEIGHT),
+        "label_width": LABEL_WIDTH,
+        "bar_x": LABEL_WIDTH,
+        "bar_height": BAR_HEIGHT,
+    }
 
 
 def queue_analytics(queue: ReviewQueue) -> dict[str, Any]:

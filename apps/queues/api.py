@@ -43,7 +43,9 @@ class QueueInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     instructions = serializers.CharField(required=False, allow_blank=True, max_length=50_000)
     score_configs = serializers.ListField(
-        child=serializers.JSONField(), required=False, max_length=100,
+        child=serializers.JSONField(),
+        required=False,
+        max_length=100,
         help_text="Score config ids or names.",
     )
     assignees = serializers.ListField(
@@ -57,8 +59,11 @@ class QueueInputSerializer(serializers.Serializer):
     rule_filter = serializers.DictField(required=False)
     rule_sampling_rate = serializers.FloatField(required=False, min_value=0.0, max_value=1.0)
     disagreement_threshold = serializers.FloatField(
-        required=False, min_value=0.0, max_value=1.0,
-        help_text="Continuous scores disagree when max − min exceeds this share of the config's range.")
+        required=False,
+        min_value=0.0,
+        max_value=1.0,
+        help_text="Continuous scores disagree when max − min exceeds this share of the config's range.",
+    )
     gold_question_rate = serializers.FloatField(required=False, min_value=0.0, max_value=1.0)
 
 
@@ -69,8 +74,9 @@ def _resolve_configs(project, refs: list) -> list[int]:
     names = [r for r in refs if isinstance(r, str)]
     if len(ids) + len(names) != len(refs):
         raise ApplicationError("Invalid score configs.", fields={"score_configs": ["Give ids or names."]})
-    found = dict(ScoreConfig.objects.filter(project=project).filter(Q(pk__in=ids) | Q(name__in=names))
-                 .values_list("pk", "name"))
+    found = dict(
+        ScoreConfig.objects.filter(project=project).filter(Q(pk__in=ids) | Q(name__in=names)).values_list("pk", "name")
+    )
     missing = [str(i) for i in ids if i not in found] + [n for n in names if n not in found.values()]
     if missing:
         raise ApplicationError(
@@ -159,9 +165,7 @@ class ReviewQueueViewSet(ProjectScopedViewMixin, viewsets.ViewSet):
     queryset = ReviewQueue.objects.none()  # for the schema: the id is an integer
 
     def _queues(self):
-        return self.scoped(ReviewQueue.objects.select_related("project")).prefetch_related(
-            "score_configs", "assignees"
-        )
+        return self.scoped(ReviewQueue.objects.select_related("project")).prefetch_related("score_configs", "assignees")
 
     def _queue(self, pk) -> ReviewQueue:
         try:
@@ -194,8 +198,12 @@ class ReviewQueueViewSet(ProjectScopedViewMixin, viewsets.ViewSet):
         configs = _resolve_configs(project, data.pop("score_configs")) if "score_configs" in data else None
         assignees = _resolve_users(data.pop("assignees"), "assignees") if "assignees" in data else None
         queue = services.review_queue_create(
-            project=project, created_by=_session_user(request), score_configs=configs, assignees=assignees,
-            actor=audit_actor(request), **data
+            project=project,
+            created_by=_session_user(request),
+            score_configs=configs,
+            assignees=assignees,
+            actor=audit_actor(request),
+            **data,
         )
         return Response(queue_data(queue, user=_session_user(request)), status=status.HTTP_201_CREATED)
 
@@ -211,8 +219,9 @@ class ReviewQueueViewSet(ProjectScopedViewMixin, viewsets.ViewSet):
         data.pop("project", None)
         configs = _resolve_configs(queue.project, data.pop("score_configs")) if "score_configs" in data else None
         assignees = _resolve_users(data.pop("assignees"), "assignees") if "assignees" in data else None
-        queue = services.review_queue_update(queue=queue, score_configs=configs, assignees=assignees,
-                                             actor=audit_actor(request), **data)
+        queue = services.review_queue_update(
+            queue=queue, score_configs=configs, assignees=assignees, actor=audit_actor(request), **data
+        )
         return Response(queue_data(self._queue(queue.pk), user=_session_user(request)))
 
     @extend_schema(responses={204: None})
@@ -223,10 +232,13 @@ class ReviewQueueViewSet(ProjectScopedViewMixin, viewsets.ViewSet):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(
-        methods=["GET"], operation_id="review_queue_items_list",
-        parameters=[OpenApiParameter("status", str, enum=ItemStatus.values),
-                    OpenApiParameter("assignee", str, description="`me`, a user id or a username"),
-                    *pagination_parameters(ItemCursorPagination)],
+        methods=["GET"],
+        operation_id="review_queue_items_list",
+        parameters=[
+            OpenApiParameter("status", str, enum=ItemStatus.values),
+            OpenApiParameter("assignee", str, description="`me`, a user id or a username"),
+            *pagination_parameters(ItemCursorPagination),
+        ],
         responses={200: paginated(ItemCursorPagination)},
     )
     @extend_schema(
@@ -244,14 +256,24 @@ class ReviewQueueViewSet(ProjectScopedViewMixin, viewsets.ViewSet):
         queue = self._queue(pk)
         if request.method == "POST":
             return self._add(request, queue)
-        qs = ReviewItem.objects.filter(queue=queue).select_related(
-            "span__trace", "assignee", "reserved_by"
-        ).defer("span__input", "span__output", "span__expected", "span__metadata", "span__metrics",
-                "span__annotation_metadata")
+        qs = (
+            ReviewItem.objects.filter(queue=queue)
+            .select_related("span__trace", "assignee", "reserved_by")
+            .defer(
+                "span__input",
+                "span__output",
+                "span__expected",
+                "span__metadata",
+                "span__metrics",
+                "span__annotation_metadata",
+            )
+        )
         wanted = request.query_params.get("status")
         if wanted:
             if wanted not in ItemStatus.values:
-                raise ApplicationError("Invalid filter.", fields={"status": [f"Choose from {', '.join(ItemStatus.values)}."]})
+                raise ApplicationError(
+                    "Invalid filter.", fields={"status": [f"Choose from {', '.join(ItemStatus.values)}."]}
+                )
             qs = qs.filter(status=wanted)
         assignee = request.query_params.get("assignee")
         if assignee:
@@ -280,8 +302,12 @@ class ReviewQueueViewSet(ProjectScopedViewMixin, viewsets.ViewSet):
         key = given[0]
         value = body[key]
         if key in ("span_ids", "trace_ids"):
-            if (not isinstance(value, list) or not value or len(value) > MAX_IDS
-                    or not all(isinstance(v, str) and v for v in value)):
+            if (
+                not isinstance(value, list)
+                or not value
+                or len(value) > MAX_IDS
+                or not all(isinstance(v, str) and v for v in value)
+            ):
                 raise ApplicationError("Invalid ids.", fields={key: [f"A list of 1 to {MAX_IDS} id strings."]})
             if key == "span_ids":
                 spans = Span.objects.filter(project=queue.project, span_id__in=value)
@@ -296,8 +322,9 @@ class ReviewQueueViewSet(ProjectScopedViewMixin, viewsets.ViewSet):
             target = RuleTarget.SPANS if key == "span_filter" else RuleTarget.TRACES
             if not isinstance(value, dict):
                 raise ApplicationError("Invalid filter.", fields={key: ["An object of filter parameters."]})
-            result = services.review_items_add_by_filter(queue=queue, target=target, params=value,
-                                                             actor=audit_actor(request))
+            result = services.review_items_add_by_filter(
+                queue=queue, target=target, params=value, actor=audit_actor(request)
+            )
         queue.refresh_from_db()
         result["progress"] = selectors.queue_progress(queue=queue)
         return Response(result)
@@ -314,10 +341,12 @@ class ReviewQueueViewSet(ProjectScopedViewMixin, viewsets.ViewSet):
         item = _item_qs().get(pk=item.pk)
         queue.refresh_from_db()
         scores = selectors.item_scores(queue=queue, items=[item], user=user)
-        return Response({
-            "item": item_data(item, scores=scores.get(item.pk, [])),
-            "progress": selectors.queue_progress(queue=queue, user=user),
-        })
+        return Response(
+            {
+                "item": item_data(item, scores=scores.get(item.pk, [])),
+                "progress": selectors.queue_progress(queue=queue, user=user),
+            }
+        )
 
     @extend_schema(responses={200: dict})
     @action(detail=True, methods=["get"], url_path="analytics")
@@ -336,7 +365,9 @@ def _item_qs():
 
 class ItemPatchSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=ItemStatus.choices, required=False)
-    assignee = serializers.JSONField(required=False, allow_null=True, help_text="A user id or username; null unassigns.")
+    assignee = serializers.JSONField(
+        required=False, allow_null=True, help_text="A user id or username; null unassigns."
+    )
 
 
 class SubmitSerializer(serializers.Serializer):
@@ -369,8 +400,12 @@ class ReviewItemView(_ItemBase):
         from apps.reviews.selectors import span_as_seen_by
 
         span = span_as_seen_by(request.user, item.span)  # blind queues: only the caller's own correction
-        data["span"] = {"input": span.input, "output": span.output, "expected": span.expected,
-                        "metadata": span.metadata}
+        data["span"] = {
+            "input": span.input,
+            "output": span.output,
+            "expected": span.expected,
+            "metadata": span.metadata,
+        }
         if span is not item.span:  # blinded: who else reviewed it stays hidden too
             data["submissions"] = [s for s in data["submissions"] if s["reviewer"]["id"] == request.user.pk]
         return Response(data)
@@ -393,13 +428,16 @@ class ReviewItemView(_ItemBase):
         item = _item_qs().get(pk=item.pk)
         item.queue.refresh_from_db()
         scores = selectors.item_scores(queue=item.queue, items=[item], user=user)
-        return Response({**item_data(item, scores=scores.get(item.pk, [])),
-                         "counts": selectors.board_counts(queue=item.queue)})
+        return Response(
+            {**item_data(item, scores=scores.get(item.pk, [])), "counts": selectors.board_counts(queue=item.queue)}
+        )
 
 
 class ReviewItemSubmitView(_ItemBase):
-    @extend_schema(request=SubmitSerializer, responses={
-        200: dict, 409: error(409, "The item is complete, or reserved by another reviewer.")})
+    @extend_schema(
+        request=SubmitSerializer,
+        responses={200: dict, 409: error(409, "The item is complete, or reserved by another reviewer.")},
+    )
     def post(self, request, queue_pk: int, item_pk: int):
         """Submit the caller's review of an item (the annotation fields of `/feedback/`), then answer
         with their next reserved item."""
@@ -431,4 +469,3 @@ def _next_payload(queue: ReviewQueue, user) -> dict[str, Any]:
         scores = selectors.item_scores(queue=queue, items=[nxt], user=user)
         payload["next"] = item_data(nxt, scores=scores.get(nxt.pk, []))
     return payload
-

@@ -25,8 +25,9 @@ def _visible(entries, request):
     """Drop items whose span the caller is blinded on (their reviewers' values are hidden from them)."""
     from apps.reviews.selectors import annotations_visible_to
 
-    visibility = annotations_visible_to(request.user if request_actor(request) is request.user else None,
-                                        [e.item.span_id for e in entries])
+    visibility = annotations_visible_to(
+        request.user if request_actor(request) is request.user else None, [e.item.span_id for e in entries]
+    )
     return [e for e in entries if visibility.sees_others(e.item.span_id)]
 
 
@@ -34,8 +35,12 @@ class DisagreementsView(APIView):
     @extend_schema(
         operation_id="review_queue_disagreements_list",
         parameters=[
-            OpenApiParameter("state", str, enum=list(STATES),
-                             description="`open` (default: some disagreement has no gold yet), `adjudicated`, `all`"),
+            OpenApiParameter(
+                "state",
+                str,
+                enum=list(STATES),
+                description="`open` (default: some disagreement has no gold yet), `adjudicated`, `all`",
+            ),
             OpenApiParameter("after", int, description="Item id: the page after it (`next_after` of the last page)"),
             OpenApiParameter("limit", int, description=f"Items per page (1–{MAX_LIMIT}, default {disagreement.PAGE})"),
         ],
@@ -61,23 +66,34 @@ class DisagreementsView(APIView):
         if fields:
             raise ApplicationError("Invalid filter.", fields=fields)
         entries, next_after = disagreement.disagreements_for_queue(
-            queue, state=state, after=int(after) if after else None, limit=int(limit))
-        return Response({"results": [e.as_dict() for e in _visible(entries, request)], "next_after": next_after,
-                         "threshold": queue.disagreement_threshold})
+            queue, state=state, after=int(after) if after else None, limit=int(limit)
+        )
+        return Response(
+            {
+                "results": [e.as_dict() for e in _visible(entries, request)],
+                "next_after": next_after,
+                "threshold": queue.disagreement_threshold,
+            }
+        )
 
 
 class AdjudicationSerializer(serializers.Serializer):
     scores = serializers.DictField(
-        required=False, help_text='Config name (or id) → {"from": reviewer id or username} | {"value": …} | null.')
+        required=False, help_text='Config name (or id) → {"from": reviewer id or username} | {"value": …} | null.'
+    )
     expected = serializers.JSONField(
-        required=False, allow_null=True, help_text='{"from": reviewer} | {"value": …} | null (clears it).')
+        required=False, allow_null=True, help_text='{"from": reviewer} | {"value": …} | null (clears it).'
+    )
     note = serializers.CharField(required=False, allow_blank=True, max_length=adjudication.MAX_NOTE)
 
 
 class AdjudicationView(APIView):
     def _item(self, queue_pk, item_pk) -> ReviewItem:
-        item = (ReviewItem.objects.select_related("queue__project", "span__trace")
-                .filter(pk=item_pk, queue_id=queue_pk, queue__project__in=request_projects(self.request)).first())
+        item = (
+            ReviewItem.objects.select_related("queue__project", "span__trace")
+            .filter(pk=item_pk, queue_id=queue_pk, queue__project__in=request_projects(self.request))
+            .first()
+        )
         if item is None:
             raise not_found()
         return item
@@ -86,9 +102,12 @@ class AdjudicationView(APIView):
         user = request.user if request_actor(request) is request.user else None
         rows = gold.item_gold_visible(item, user)
         entries = _visible(disagreement.item_disagreements(item.queue, [item]), request)
-        return {"item": item.pk, "gold": rows,
-                "history": gold.item_revisions(item) if rows else [],
-                "comparison": entries[0].as_dict(all_rows=True)["configs"] if entries else []}
+        return {
+            "item": item.pk,
+            "gold": rows,
+            "history": gold.item_revisions(item) if rows else [],
+            "comparison": entries[0].as_dict(all_rows=True)["configs"] if entries else [],
+        }
 
     @extend_schema(operation_id="review_queue_item_adjudication_retrieve", responses={200: dict})
     def get(self, request, queue_pk: int, item_pk: int):
@@ -104,6 +123,11 @@ class AdjudicationView(APIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         kwargs = {"expected": data["expected"]} if "expected" in data else {}
-        adjudication.item_adjudicate(actor=audit_actor(request), item=item, decisions=data.get("scores") or {},
-                                     note=data.get("note") or "", **kwargs)
+        adjudication.item_adjudicate(
+            actor=audit_actor(request),
+            item=item,
+            decisions=data.get("scores") or {},
+            note=data.get("note") or "",
+            **kwargs,
+        )
         return Response(self._answer(request, item))

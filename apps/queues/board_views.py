@@ -31,8 +31,9 @@ def _board_filters(request, queue: ReviewQueue) -> dict[str, Any]:
 
 
 def _cards(request, queue: ReviewQueue, status: str, filters: dict, after: int | None = None):
-    items = selectors.board_items(queue=queue, status=status, after=after, limit=selectors.BOARD_PAGE + 1,
-                                  viewer=request.user, **filters)
+    items = selectors.board_items(
+        queue=queue, status=status, after=after, limit=selectors.BOARD_PAGE + 1, viewer=request.user, **filters
+    )
     more = len(items) > selectors.BOARD_PAGE
     items = items[: selectors.BOARD_PAGE]
     summaries = selectors.item_score_summaries(queue=queue, items=items, user=request.user)
@@ -61,26 +62,38 @@ def board_view(request, queue_id: int, admin_site=None):
     assignable = (
         list(selectors.queue_assignable_users(queue=queue).values("id", "username")[:MAX_ASSIGNEES]) if can_move else []
     )
-    return render(request, "admin/queues/board.html", _ctx(
-        admin_site, request, title=f"Board · {queue.name}", queue=queue, columns=columns,
-        reviewers=reviewers, filters=filters, mine=request.GET.get("mine") == "1",
-        can_move=can_move,
-        can_review=selectors.user_may_review(queue=queue, user=request.user),
-        progress=selectors.queue_progress(queue=queue, user=request.user),
-        filtered=any(filters.values()),
-        board_state={
-            "queueId": queue.pk,
-            "itemUrl": reverse("review-item", args=[queue.pk, 0]).replace("/0/", "/{id}/"),
-            "columnUrl": reverse("admin:queues_reviewqueue_board_column", args=[queue.pk]),
-            "reviewUrl": reverse("admin:queues_reviewqueue_review_item", args=[queue.pk, 0]).replace("/0/", "/{id}/"),
-            "query": request.GET.urlencode(),
-            "filtered": any(filters.values()),
-            "canAssign": can_move,
-            "assignees": assignable,
-            "me": request.user.pk,
-            "mine": request.GET.get("mine") == "1",
-        },
-    ))
+    return render(
+        request,
+        "admin/queues/board.html",
+        _ctx(
+            admin_site,
+            request,
+            title=f"Board · {queue.name}",
+            queue=queue,
+            columns=columns,
+            reviewers=reviewers,
+            filters=filters,
+            mine=request.GET.get("mine") == "1",
+            can_move=can_move,
+            can_review=selectors.user_may_review(queue=queue, user=request.user),
+            progress=selectors.queue_progress(queue=queue, user=request.user),
+            filtered=any(filters.values()),
+            board_state={
+                "queueId": queue.pk,
+                "itemUrl": reverse("review-item", args=[queue.pk, 0]).replace("/0/", "/{id}/"),
+                "columnUrl": reverse("admin:queues_reviewqueue_board_column", args=[queue.pk]),
+                "reviewUrl": reverse("admin:queues_reviewqueue_review_item", args=[queue.pk, 0]).replace(
+                    "/0/", "/{id}/"
+                ),
+                "query": request.GET.urlencode(),
+                "filtered": any(filters.values()),
+                "canAssign": can_move,
+                "assignees": assignable,
+                "me": request.user.pk,
+                "mine": request.GET.get("mine") == "1",
+            },
+        ),
+    )
 
 
 def board_column_view(request, queue_id: int, admin_site=None):
@@ -91,9 +104,15 @@ def board_column_view(request, queue_id: int, admin_site=None):
     if status not in ItemStatus.values or not after.isdigit():
         return JsonResponse({"error": "Invalid column.", "fields": {"status": ["Give status and after."]}}, status=400)
     cards, more = _cards(request, queue, status, _board_filters(request, queue), after=int(after))
-    html = render_to_string("admin/queues/_cards.html", {
-        "cards": cards, "queue": queue, "can_move": selectors.user_may_lead(queue=queue, user=request.user),
-    }, request=request)
+    html = render_to_string(
+        "admin/queues/_cards.html",
+        {
+            "cards": cards,
+            "queue": queue,
+            "can_move": selectors.user_may_lead(queue=queue, user=request.user),
+        },
+        request=request,
+    )
     return JsonResponse({"html": html, "more": more})
 
 
@@ -107,6 +126,14 @@ def analytics_view(request, queue_id: int, admin_site=None):
     from .quality_admin_views import quality_context
 
     data["quality"] = quality_context(request, queue)
-    return render(request, "admin/queues/analytics.html", _ctx(
-        admin_site, request, title=f"Analytics · {queue.name}", queue=queue, **data,
-    ))
+    return render(
+        request,
+        "admin/queues/analytics.html",
+        _ctx(
+            admin_site,
+            request,
+            title=f"Analytics · {queue.name}",
+            queue=queue,
+            **data,
+        ),
+    )

@@ -19,8 +19,11 @@ def review_dashboard_panel(request) -> dict[str, Any] | None:
         return None
     rows = [{"queue": q, "progress": queue_progress(queue=q, user=user)} for q in queues]
     reviewers = list(
-        ReviewSubmission.objects.filter(item__queue__in=queues).order_by()
-        .values("reviewer__username").annotate(n=Count("id")).order_by("-n")[:10]
+        ReviewSubmission.objects.filter(item__queue__in=queues)
+        .order_by()
+        .values("reviewer__username")
+        .annotate(n=Count("id"))
+        .order_by("-n")[:10]
     )
     # The most recently active queue gets its charts and agreement figures on the dashboard too.
     from .analytics import queue_agreement, score_distribution
@@ -31,5 +34,8 @@ def review_dashboard_panel(request) -> dict[str, Any] | None:
         "distributions": [score_distribution(focus, c) for c in focus.score_configs.all()],
         "agreement": queue_agreement(focus),
     }
-    return {"title": "Review queues", "template": "queues/_dashboard_panel.html",
-            "context": {"rows": rows, "reviewers": reviewers, "focus": focus_data}}
+    return {
+        "title": "Review queues",
+        "template": "queues/_dashboard_panel.html",
+        "context": {"rows": rows, "reviewers": reviewers, "focus": focus_data},
+    }

@@ -39,9 +39,15 @@ def _configs(project):
     from apps.reviews.services import score_config_create
 
     wanted = [
-        {"name": "correctness", "kind": "categorical",
-         "options": [{"label": "correct", "value": 1}, {"label": "partially", "value": 0.5},
-                     {"label": "incorrect", "value": 0}]},
+        {
+            "name": "correctness",
+            "kind": "categorical",
+            "options": [
+                {"label": "correct", "value": 1},
+                {"label": "partially", "value": 0.5},
+                {"label": "incorrect", "value": 0},
+            ],
+        },
         {"name": "helpfulness", "kind": "continuous", "min_value": 0.0, "max_value": 1.0},
         {"name": "follows policy", "kind": "boolean"},
     ]
@@ -60,8 +66,12 @@ def demo_load(*, project, stdout=None, **_options) -> None:
     for user in (alice, bob):
         membership_set(project=project, user=user, role=Role.REVIEWER)
     queue = services.review_queue_create(
-        project=project, name=QUEUE_NAME, instructions=INSTRUCTIONS, score_configs=configs,
-        reviewers_per_item=2, blind=True,
+        project=project,
+        name=QUEUE_NAME,
+        instructions=INSTRUCTIONS,
+        score_configs=configs,
+        reviewers_per_item=2,
+        blind=True,
     )
     roots = Span.objects.filter(project=project, parent_span_id="").order_by("start_time", "id")
     picked = list(roots.values_list("pk", flat=True)[:60])
@@ -73,9 +83,13 @@ def demo_load(*, project, stdout=None, **_options) -> None:
         truth = rng.choices(labels, weights=[6, 3, 1])[0]
         label = truth if rng.random() < 0.8 else rng.choice(labels)
         services.review_item_submit(
-            item=item, user=user,
-            scores={"correctness": label, "helpfulness": round(rng.uniform(0.3, 1.0), 2),
-                    "follows policy": label != "incorrect" or rng.random() < 0.3},
+            item=item,
+            user=user,
+            scores={
+                "correctness": label,
+                "helpfulness": round(rng.uniform(0.3, 1.0), 2),
+                "follows policy": label != "incorrect" or rng.random() < 0.3,
+            },
         )
 
     # 15 items reviewed by both (complete), 8 by Alice only (pending), the rest left in the backlog.
@@ -86,5 +100,7 @@ def demo_load(*, project, stdout=None, **_options) -> None:
         review(alice, services.review_item_next(queue=queue, user=alice))
     queue.refresh_from_db()
     if stdout is not None:
-        stdout.write(f"  review queue: {queue.complete_count} complete, {queue.pending_count} pending, "
-                     f"{queue.backlog_count} backlog")
+        stdout.write(
+            f"  review queue: {queue.complete_count} complete, {queue.pending_count} pending, "
+            f"{queue.backlog_count} backlog"
+        )

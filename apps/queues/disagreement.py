@@ -92,12 +92,21 @@ class ConfigRow:
 
     def as_dict(self, reviewers: list[dict]) -> dict[str, Any]:
         return {
-            "config": self.name, "config_id": None if self.config is None else self.config.pk,
+            "config": self.name,
+            "config_id": None if self.config is None else self.config.pk,
             "kind": "expected" if self.config is None else self.config.kind,
-            "values": [{"reviewer": r, "value": self.values.get(r["id"]),
-                        "display": _display(self.values.get(r["id"])), "given": r["id"] in self.values}
-                       for r in reviewers],
-            "disagree": self.disagree, "spread": self.spread, "gold": self.gold,
+            "values": [
+                {
+                    "reviewer": r,
+                    "value": self.values.get(r["id"]),
+                    "display": _display(self.values.get(r["id"])),
+                    "given": r["id"] in self.values,
+                }
+                for r in reviewers
+            ],
+            "disagree": self.disagree,
+            "spread": self.spread,
+            "gold": self.gold,
         }
 
 
@@ -119,9 +128,13 @@ class ItemDisagreement:
     def as_dict(self, *, all_rows: bool = False) -> dict[str, Any]:
         span = self.item.span
         return {
-            "item": self.item.pk, "status": self.item.status, "span_id": span.span_id,
-            "trace_id": span.trace.trace_id, "trace_name": span.trace.name,
-            "input_preview": span.trace.input_preview, "reviewers": self.reviewers,
+            "item": self.item.pk,
+            "status": self.item.status,
+            "span_id": span.span_id,
+            "trace_id": span.trace.trace_id,
+            "trace_name": span.trace.name,
+            "input_preview": span.trace.input_preview,
+            "reviewers": self.reviewers,
             "adjudicated": not self.open,
             "configs": [r.as_dict(self.reviewers) for r in (self.rows if all_rows else self.disagreeing)],
         }
@@ -136,7 +149,8 @@ def item_disagreements(queue: ReviewQueue, items: list[ReviewItem]) -> list[Item
     configs = list(queue.score_configs.all())
     by_item: dict[int, list[dict]] = defaultdict(list)
     for item_id, reviewer_id, username in (
-        ReviewSubmission.objects.filter(item__in=items).order_by("submitted_at", "id")
+        ReviewSubmission.objects.filter(item__in=items)
+        .order_by("submitted_at", "id")
         .values_list("item_id", "reviewer_id", "reviewer__username")
     ):
         by_item[item_id].append({"id": reviewer_id, "username": username})
@@ -144,20 +158,25 @@ def item_disagreements(queue: ReviewQueue, items: list[ReviewItem]) -> list[Item
     submitted = {(i.span_id, r["id"]) for i in items for r in by_item[i.pk]}
     scores: dict[tuple[int, int], dict[int, Any]] = defaultdict(dict)  # (span, config) -> reviewer -> value
     kinds = {c.pk: c.kind for c in configs}
-    for span_id, config_id, author_id, value, label, labels, text in (
-        Score.objects.filter(span_id__in=span_pks, config__in=configs, source=ScoreSource.HUMAN,
-                             author__isnull=False)
-        .values_list("span_id", "config_id", "author_id", "value", "label", "labels", "text")
+    for span_id, config_id, author_id, value, label, labels, text in Score.objects.filter(
+        span_id__in=span_pks, config__in=configs, source=ScoreSource.HUMAN, author__isnull=False
+    ).values_list(
+        "span_id", "config_id", "author_id", "value", "label", "labels", "text"
     ):  # tuples, not model instances: building Score objects was most of the time on large queues
         if (span_id, author_id) in submitted:
             scores[(span_id, config_id)][author_id] = _state(kinds[config_id], value, label, labels, text)
     corrections: dict[int, dict[int, Any]] = defaultdict(dict)  # span -> reviewer -> newest value
-    for span_id, author_id, value in (Correction.objects.filter(span_id__in=span_pks, author__isnull=False)
-                                      .order_by("created_at", "id").values_list("span_id", "author_id", "value")):
+    for span_id, author_id, value in (
+        Correction.objects.filter(span_id__in=span_pks, author__isnull=False)
+        .order_by("created_at", "id")
+        .values_list("span_id", "author_id", "value")
+    ):
         if (span_id, author_id) in submitted:
             corrections[span_id][author_id] = value
-    golds = {(g.item_id, g.config_id): gold_row(g) for g in GoldValue.objects.filter(item__in=items)
-             .select_related("config", "chosen_from", "decided_by")}
+    golds = {
+        (g.item_id, g.config_id): gold_row(g)
+        for g in GoldValue.objects.filter(item__in=items).select_related("config", "chosen_from", "decided_by")
+    }
     out = []
     threshold = queue.disagreement_threshold
     for item in items:
@@ -165,29 +184,41 @@ def item_disagreements(queue: ReviewQueue, items: list[ReviewItem]) -> list[Item
         for config in [*configs, None]:
             values = corrections[item.span_id] if config is None else scores[(item.span_id, config.pk)]
             disagree, spread = values_disagree(config, list(values.values()), threshold)
-            rows.append(ConfigRow(config=config, values=dict(values), disagree=disagree, spread=spread,
-                                  gold=golds.get((item.pk, None if config is None else config.pk))))
+            rows.append(
+                ConfigRow(
+                    config=config,
+                    values=dict(values),
+                    disagree=disagree,
+                    spread=spread,
+                    gold=golds.get((item.pk, None if config is None else config.pk)),
+                )
+            )
         out.append(ItemDisagreement(item=item, reviewers=by_item[item.pk], rows=rows))
     return out
 
 
 def _candidates(queue: ReviewQueue):
     """Multi-reviewed items, lean (their span and trace are read for the page shown only)."""
-    return (ReviewItem.objects.filter(queue=queue, submission_count__gte=2, is_gold_question=False)
-            .only("id", "queue_id", "span_id", "status"))
+    return ReviewItem.objects.filter(queue=queue, submission_count__gte=2, is_gold_question=False).only(
+        "id", "queue_id", "span_id", "status"
+    )
 
 
 def _with_spans(entries: list[ItemDisagreement]) -> list[ItemDisagreement]:
-    spans = {i.pk: i.span for i in ReviewItem.objects.filter(pk__in=[e.item.pk for e in entries])
-             .select_related("span__trace").only("id", "span__span_id", "span__trace__trace_id",
-                                                 "span__trace__name", "span__trace__input_preview")}
+    spans = {
+        i.pk: i.span
+        for i in ReviewItem.objects.filter(pk__in=[e.item.pk for e in entries])
+        .select_related("span__trace")
+        .only("id", "span__span_id", "span__trace__trace_id", "span__trace__name", "span__trace__input_preview")
+    }
     for entry in entries:
         entry.item.span = spans[entry.item.pk]
     return entries
 
 
-def disagreements_for_queue(queue: ReviewQueue, *, state: str = "open", after: int | None = None,
-                            limit: int = PAGE) -> tuple[list[ItemDisagreement], int | None]:
+def disagreements_for_queue(
+    queue: ReviewQueue, *, state: str = "open", after: int | None = None, limit: int = PAGE
+) -> tuple[list[ItemDisagreement], int | None]:
     """A page of the queue's items whose reviewers disagree, in item order after `after`: `state` "open"
     (some disagreement has no gold yet), "adjudicated" (every one has) or "all". Answers (page, the
     cursor of the next page or None)."""
@@ -230,9 +261,13 @@ def disagreement_counts(queue: ReviewQueue) -> dict[str, int]:
     items = list(_candidates(queue).order_by("-id")[:COUNT_MAX_ITEMS])
     disagreeing = open_ = 0
     for start in range(0, len(items), SCAN_CHUNK):
-        for entry in item_disagreements(queue, items[start:start + SCAN_CHUNK]):
+        for entry in item_disagreements(queue, items[start : start + SCAN_CHUNK]):
             if entry.disagreeing:
                 disagreeing += 1
                 open_ += entry.open
-    return {"scanned": len(items), "disagreeing": disagreeing, "open": open_,
-            "adjudicated": adjudicated_items(queue).count()}
+    return {
+        "scanned": len(items),
+        "disagreeing": disagreeing,
+        "open": open_,
+        "adjudicated": adjudicated_items(queue).count(),
+    }

@@ -52,11 +52,13 @@ def gold_row(gold) -> dict[str, Any]:
         "value": gold_state(gold),
         "display": gold_display(gold),
         "source": gold.source,
-        "chosen_from": None if gold.chosen_from is None else
-        {"id": gold.chosen_from_id, "username": gold.chosen_from.get_username()},
+        "chosen_from": None
+        if gold.chosen_from is None
+        else {"id": gold.chosen_from_id, "username": gold.chosen_from.get_username()},
         "note": gold.note,
-        "decided_by": None if gold.decided_by is None else
-        {"id": gold.decided_by_id, "username": gold.decided_by.get_username()},
+        "decided_by": None
+        if gold.decided_by is None
+        else {"id": gold.decided_by_id, "username": gold.decided_by.get_username()},
         "decided_at": gold.decided_at.isoformat(),
     }
 
@@ -83,8 +85,11 @@ def item_gold_visible(item: ReviewItem, user) -> list[dict[str, Any]]:
 def item_revisions(item: ReviewItem, limit: int = 100) -> list[dict[str, Any]]:
     from .models import GoldValueRevision
 
-    revisions = (GoldValueRevision.objects.filter(item=item).select_related("config", "chosen_from", "decided_by")
-                 .order_by("-decided_at", "-id")[:limit])
+    revisions = (
+        GoldValueRevision.objects.filter(item=item)
+        .select_related("config", "chosen_from", "decided_by")
+        .order_by("-decided_at", "-id")[:limit]
+    )
     return [{**gold_row(r), "cleared": r.cleared} for r in revisions]
 
 
@@ -96,11 +101,15 @@ def span_gold(span_pks: list[int], *, sources=(GoldSource.ADJUDICATED, GoldSourc
     out: dict[int, dict] = {}
     if not span_pks:
         return out
-    rows = (GoldValue.objects.filter(item__span_id__in=span_pks, source__in=sources)
-            .select_related("config", "decided_by", "item").order_by("decided_at", "id"))
+    rows = (
+        GoldValue.objects.filter(item__span_id__in=span_pks, source__in=sources)
+        .select_related("config", "decided_by", "item")
+        .order_by("decided_at", "id")
+    )
     for gold in rows:  # oldest first: a newer decision overwrites
-        entry = out.setdefault(gold.item.span_id, {"scores": {}, "adjudicated": False, "by": None, "at": None,
-                                                   "items": []})
+        entry = out.setdefault(
+            gold.item.span_id, {"scores": {}, "adjudicated": False, "by": None, "at": None, "items": []}
+        )
         if gold.config_id is None:
             entry["expected"] = gold.expected
         else:
@@ -124,7 +133,8 @@ def span_gold_visible(span_pks: list[int], user) -> dict[int, dict]:
 def adjudicated_items(queue) -> QuerySet:
     """The queue's items with at least one adjudicated gold value."""
     return ReviewItem.objects.filter(queue=queue).filter(
-        Exists(GoldValue.objects.filter(item_id=OuterRef("pk"), source=GoldSource.ADJUDICATED)))
+        Exists(GoldValue.objects.filter(item_id=OuterRef("pk"), source=GoldSource.ADJUDICATED))
+    )
 
 
 def span_gold_api_extension(spans, request) -> dict[int, dict[str, Any]]:

@@ -26,8 +26,18 @@ from .models import (
 )
 
 MAX_IMPORT = 1_000
-GOLD_FIELDS = ("value", "label", "labels", "text", "expected", "source", "chosen_from_id", "note",
-               "decided_by_id", "decided_at")
+GOLD_FIELDS = (
+    "value",
+    "label",
+    "labels",
+    "text",
+    "expected",
+    "source",
+    "chosen_from_id",
+    "note",
+    "decided_by_id",
+    "decided_at",
+)
 
 
 def _user(actor):
@@ -36,7 +46,10 @@ def _user(actor):
 
 def _revision(gold: GoldValue) -> None:
     GoldValueRevision.objects.create(
-        gold=gold, project_id=gold.project_id, item_id=gold.item_id, config_id=gold.config_id,
+        gold=gold,
+        project_id=gold.project_id,
+        item_id=gold.item_id,
+        config_id=gold.config_id,
         **{f: getattr(gold, f) for f in GOLD_FIELDS},
     )
 
@@ -47,7 +60,8 @@ def _make_gold(queue: ReviewQueue, item_ids: list[int]) -> None:
     from .services import review_queue_recount
 
     ReviewItem.objects.filter(pk__in=item_ids).update(
-        is_gold_question=True, status=ItemStatus.PENDING, assignee=None, completed_at=None, updated_at=timezone.now())
+        is_gold_question=True, status=ItemStatus.PENDING, assignee=None, completed_at=None, updated_at=timezone.now()
+    )
     ReviewSubmission.objects.filter(item_id__in=item_ids, item_open=True).update(item_open=False)
     ReviewSkip.objects.filter(item_id__in=item_ids, item_open=True).update(item_open=False)
     review_queue_recount(queue=queue)
@@ -94,13 +108,15 @@ def gold_questions_unmark(*, queue: ReviewQueue, item_ids: list[int], actor: Any
         done = item.submission_count >= queue.reviewers_per_item
         status = ItemStatus.COMPLETE if done else ItemStatus.PENDING if item.submission_count else ItemStatus.BACKLOG
         ReviewItem.objects.filter(pk=item.pk).update(
-            is_gold_question=False, status=status, completed_at=now if done else None, updated_at=now)
+            is_gold_question=False, status=status, completed_at=now if done else None, updated_at=now
+        )
         ReviewSubmission.objects.filter(item=item).update(item_open=not done)
         ReviewSkip.objects.filter(item=item).update(item_open=not done)
     if items:
         review_queue_recount(queue=queue)
-        audit_record(actor=actor, action="review_queue.gold_questions_unmark", obj=queue,
-                     after={"items": [i.pk for i in items]})
+        audit_record(
+            actor=actor, action="review_queue.gold_questions_unmark", obj=queue, after={"items": [i.pk for i in items]}
+        )
     return {"unmarked": [i.pk for i in items]}
 
 
@@ -156,7 +172,9 @@ def gold_questions_import(*, queue: ReviewQueue, questions: Any, actor: Any) -> 
     spans = dict(Span.objects.filter(project=queue.project, span_id__in=span_ids).values_list("span_id", "pk"))
     missing = [s for s in span_ids if s not in spans]
     if missing:
-        raise ApplicationError("Unknown span.", fields={"questions": [f"Not spans of this project: {', '.join(missing[:20])}."]})
+        raise ApplicationError(
+            "Unknown span.", fields={"questions": [f"Not spans of this project: {', '.join(missing[:20])}."]}
+        )
     added = review_items_add(queue=queue, spans=Span.objects.filter(pk__in=list(spans.values())), actor=actor)["added"]
     items = dict(ReviewItem.objects.filter(queue=queue, span_id__in=list(spans.values())).values_list("span_id", "pk"))
     now, user = timezone.now(), _user(actor)
@@ -164,16 +182,30 @@ def gold_questions_import(*, queue: ReviewQueue, questions: Any, actor: Any) -> 
         item_id = items[spans[span_id]]
         for clean in cleans:
             gold, _ = GoldValue.objects.update_or_create(
-                item_id=item_id, config=clean.config,
-                defaults={"project_id": queue.project_id, "value": clean.value, "label": clean.label,
-                          "labels": clean.labels, "text": clean.text, "expected": None,
-                          "source": GoldSource.KNOWN_ANSWER, "chosen_from": None, "note": "imported known answer",
-                          "decided_by": user, "decided_at": now},
+                item_id=item_id,
+                config=clean.config,
+                defaults={
+                    "project_id": queue.project_id,
+                    "value": clean.value,
+                    "label": clean.label,
+                    "labels": clean.labels,
+                    "text": clean.text,
+                    "expected": None,
+                    "source": GoldSource.KNOWN_ANSWER,
+                    "chosen_from": None,
+                    "note": "imported known answer",
+                    "decided_by": user,
+                    "decided_at": now,
+                },
             )
             _revision(gold)
     _make_gold(queue, list(items.values()))
-    audit_record(actor=actor, action="review_queue.gold_questions_import", obj=queue,
-                 after={"questions": len(cleaned), "added_to_queue": added})
+    audit_record(
+        actor=actor,
+        action="review_queue.gold_questions_import",
+        obj=queue,
+        after={"questions": len(cleaned), "added_to_queue": added},
+    )
     return {"imported": len(cleaned), "added_to_queue": added, "items": sorted(items.values())}
 
 
@@ -182,15 +214,28 @@ def gold_questions_of(*, queue: ReviewQueue) -> list[dict[str, Any]]:
     from .quality import answer_of, display_answer
 
     configs = {c.pk: c for c in queue.score_configs.all()}
-    items = list(ReviewItem.objects.filter(queue=queue, is_gold_question=True).select_related("span__trace")
-                 .only("id", "submission_count", "span__span_id", "span__name", "span__trace__name",
-                       "span__trace__trace_id").order_by("id")[:MAX_IMPORT])
+    items = list(
+        ReviewItem.objects.filter(queue=queue, is_gold_question=True)
+        .select_related("span__trace")
+        .only("id", "submission_count", "span__span_id", "span__name", "span__trace__name", "span__trace__trace_id")
+        .order_by("id")[:MAX_IMPORT]
+    )
     answers: dict[int, dict[str, Any]] = {}
     for gold in GoldValue.objects.filter(item__in=items, config_id__in=list(configs)).filter(
-            Q(source=GoldSource.KNOWN_ANSWER)):
+        Q(source=GoldSource.KNOWN_ANSWER)
+    ):
         config = configs[gold.config_id]
-        answers.setdefault(gold.item_id, {})[config.name] = display_answer(answer_of(
-            config, value=gold.value, label=gold.label, labels=gold.labels, text=gold.text))
-    return [{"item": i.pk, "span_id": i.span.span_id, "trace_id": i.span.trace.trace_id,
-             "name": i.span.trace.name or i.span.name, "answered": i.submission_count,
-             "known_answers": answers.get(i.pk, {})} for i in items]
+        answers.setdefault(gold.item_id, {})[config.name] = display_answer(
+            answer_of(config, value=gold.value, label=gold.label, labels=gold.labels, text=gold.text)
+        )
+    return [
+        {
+            "item": i.pk,
+            "span_id": i.span.span_id,
+            "trace_id": i.span.trace.trace_id,
+            "name": i.span.trace.name or i.span.name,
+            "answered": i.submission_count,
+            "known_answers": answers.get(i.pk, {}),
+        }
+        for i in items
+    ]

@@ -62,15 +62,24 @@ def served_counts(*, queue: ReviewQueue, user, now) -> dict[str, int]:
 
     subs = ReviewSubmission.objects.filter(reviewer=user, item__queue=queue.pk)
     skips = ReviewSkip.objects.filter(reviewer=user, item__queue=queue.pk).exclude(
-        Exists(ReviewSubmission.objects.filter(item_id=OuterRef("item_id"), reviewer=user)))
-    held = ReviewItem.objects.filter(queue=queue.pk, reserved_by=user, reserved_until__gt=now,
-                                     status__in=OPEN_STATUSES).filter(_not_done_by(user))
-    row = ReviewQueue.objects.filter(pk=queue.pk).values(
-        subs=_count(subs), skips=_count(skips), held=_count(held),
-        gold_subs=_count(subs.filter(item__is_gold_question=True)),
-        gold_skips=_count(skips.filter(item__is_gold_question=True)),
-        gold_held=_count(held.filter(is_gold_question=True)),
-    ).first() or {}
+        Exists(ReviewSubmission.objects.filter(item_id=OuterRef("item_id"), reviewer=user))
+    )
+    held = ReviewItem.objects.filter(
+        queue=queue.pk, reserved_by=user, reserved_until__gt=now, status__in=OPEN_STATUSES
+    ).filter(_not_done_by(user))
+    row = (
+        ReviewQueue.objects.filter(pk=queue.pk)
+        .values(
+            subs=_count(subs),
+            skips=_count(skips),
+            held=_count(held),
+            gold_subs=_count(subs.filter(item__is_gold_question=True)),
+            gold_skips=_count(skips.filter(item__is_gold_question=True)),
+            gold_held=_count(held.filter(is_gold_question=True)),
+        )
+        .first()
+        or {}
+    )
     counts = {k: v or 0 for k, v in row.items()}
     return {
         "done": counts.get("subs", 0) + counts.get("skips", 0),
@@ -84,16 +93,22 @@ def _due(queue: ReviewQueue, user, now) -> bool:
     if not queue.gold_question_rate:
         return False
     counts = served_counts(queue=queue, user=user, now=now)
-    return gold_is_due(rate=queue.gold_question_rate, served=counts["served"], gold_served=counts["gold_served"],
-                       queue_id=queue.pk, user_id=user.pk)
+    return gold_is_due(
+        rate=queue.gold_question_rate,
+        served=counts["served"],
+        gold_served=counts["gold_served"],
+        queue_id=queue.pk,
+        user_id=user.pk,
+    )
 
 
 def gold_candidates(*, queue: ReviewQueue, user, now) -> QuerySet:
     """The gold questions the reviewer may be served now: not done by them, not reserved by another."""
     from .services import _open_q
 
-    return (ReviewItem.objects.filter(queue=queue, is_gold_question=True, status__in=OPEN_STATUSES)
-            .filter(_open_q(now), _not_done_by(user)))
+    return ReviewItem.objects.filter(queue=queue, is_gold_question=True, status__in=OPEN_STATUSES).filter(
+        _open_q(now), _not_done_by(user)
+    )
 
 
 def gold_tier_for_next(*, queue: ReviewQueue, user, now, normal: Iterable[QuerySet]) -> QuerySet | None:
@@ -114,8 +129,9 @@ def gold_tier_for_peek(*, queue: ReviewQueue, user, now, exclude, normal: QueryS
         return None
     if not normal.exists():
         return None
-    return Subquery(gold_candidates(queue=queue, user=user, now=now).exclude(pk__in=list(exclude))
-                    .order_by("id").values("pk")[:1])
+    return Subquery(
+        gold_candidates(queue=queue, user=user, now=now).exclude(pk__in=list(exclude)).order_by("id").values("pk")[:1]
+    )
 
 
 def gold_left_for_you(*, queue: ReviewQueue, user, normal_left: int, now=None) -> int:
@@ -144,7 +160,10 @@ def gold_left_for_you(*, queue: ReviewQueue, user, normal_left: int, now=None) -
 def gold_question_answers(*, queue: ReviewQueue, config_ids: list[int]) -> Iterable[tuple[int, int, dict[str, Any]]]:
     """(item id, config id, {value, label, labels, text}) of the known answers of the queue's gold questions."""
     rows = GoldValue.objects.filter(
-        item__queue=queue, item__is_gold_question=True, source=GoldSource.KNOWN_ANSWER, config_id__in=config_ids,
+        item__queue=queue,
+        item__is_gold_question=True,
+        source=GoldSource.KNOWN_ANSWER,
+        config_id__in=config_ids,
     ).values_list("item_id", "config_id", "value", "label", "labels", "text")
     for item_id, config_id, value, label, labels, text in rows.iterator():
         yield item_id, config_id, {"value": value, "label": label, "labels": labels, "text": text}
@@ -154,5 +173,7 @@ def gold_marked_at(*, queue: ReviewQueue, item_ids: list[int]) -> dict[int, Any]
     """item id -> when its first known answer was set (the item became a gold question)."""
     return dict(
         GoldValueRevision.objects.filter(item_id__in=item_ids, item__queue=queue, source=GoldSource.KNOWN_ANSWER)
-        .order_by().values_list("item_id").annotate(at=Min("decided_at"))
+        .order_by()
+        .values_list("item_id")
+        .annotate(at=Min("decided_at"))
     )

@@ -31,27 +31,33 @@ class ReviewQueue(TimeStampedModel):
     instructions = models.TextField(blank=True, default="", help_text="Markdown; rendered sanitised.")
     score_configs = models.ManyToManyField("reviews.ScoreConfig", blank=True, related_name="review_queues")
     assignees = models.ManyToManyField(
-        settings.AUTH_USER_MODEL, blank=True, related_name="assigned_review_queues",
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="assigned_review_queues",
         help_text="The people who review this queue (empty: every reviewer of the project).",
     )
     reviewers_per_item = models.PositiveSmallIntegerField(
-        default=1, validators=[MinValueValidator(1), MaxValueValidator(20)],
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(20)],
         help_text="An item is complete once this many reviewers have submitted it.",
     )
     blind = models.BooleanField(
         default=False, help_text="A reviewer does not see other reviewers' scores until they submit."
     )
     reservation_minutes = models.PositiveIntegerField(
-        default=10, validators=[MinValueValidator(1), MaxValueValidator(24 * 60)],
+        default=10,
+        validators=[MinValueValidator(1), MaxValueValidator(24 * 60)],
         help_text="How long an opened item stays reserved for its reviewer.",
     )
     # Gold: when continuous scores disagree, and how many gold questions a reviewer's stream carries.
     disagreement_threshold = models.FloatField(
-        default=0.1, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        default=0.1,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="Continuous scores disagree when max − min exceeds this share (0–1) of the config's range.",
     )
     gold_question_rate = models.FloatField(
-        default=0.0, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        default=0.0,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="Share (0–1) of each reviewer's items that are gold questions with known answers.",
     )
     # Optional rule: traces or spans matching a saved filter are added as they are ingested.
@@ -59,7 +65,8 @@ class ReviewQueue(TimeStampedModel):
     rule_target = models.CharField(max_length=8, choices=RuleTarget.choices, default=RuleTarget.TRACES)
     rule_filter = models.JSONField(default=dict, blank=True, help_text="Query parameters of the trace or span filter.")
     rule_sampling_rate = models.FloatField(
-        default=1.0, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        default=1.0,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="Share of matching traces/spans added (0–1), chosen deterministically by id.",
     )
     # Counters kept by the services that change item statuses (in the same transaction), so the
@@ -103,7 +110,9 @@ class ReviewItem(models.Model):
     reserved_at = models.DateTimeField(null=True, blank=True)
     submission_count = models.PositiveSmallIntegerField(default=0)
     # A gold question: its known answers are GoldValue rows with source "known_answer".
-    is_gold_question = models.BooleanField(default=False, db_default=False)  # db_default: items are bulk-inserted in SQL
+    is_gold_question = models.BooleanField(
+        default=False, db_default=False
+    )  # db_default: items are bulk-inserted in SQL
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     completed_at = models.DateTimeField(null=True, blank=True)
@@ -114,7 +123,8 @@ class ReviewItem(models.Model):
             models.Index(fields=["queue", "status", "id"], name="reviewitem_queue_status"),
             # "next": the open items of a queue in id order, without reading complete ones.
             models.Index(
-                fields=["queue", "id"], name="reviewitem_queue_open",
+                fields=["queue", "id"],
+                name="reviewitem_queue_open",
                 condition=Q(status__in=["backlog", "pending"]),
             ),
             models.Index(fields=["queue", "assignee", "status"], name="reviewitem_queue_assignee"),
@@ -130,7 +140,9 @@ class ReviewItem(models.Model):
         """A live reservation (an expired one is simply ignored everywhere)."""
         from django.utils import timezone
 
-        return self.reserved_by_id is not None and self.reserved_until is not None and self.reserved_until > timezone.now()
+        return (
+            self.reserved_by_id is not None and self.reserved_until is not None and self.reserved_until > timezone.now()
+        )
 
 
 class ReviewSubmission(models.Model):
@@ -191,8 +203,7 @@ class GoldFields(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
     item = models.ForeignKey(ReviewItem, on_delete=models.CASCADE, related_name="+")
     # Null: the item's gold Expected (the adjudicated correction).
-    config = models.ForeignKey("reviews.ScoreConfig", null=True, blank=True, on_delete=models.CASCADE,
-                               related_name="+")
+    config = models.ForeignKey("reviews.ScoreConfig", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     value = models.FloatField(null=True, blank=True)
     label = models.CharField(max_length=200, blank=True, default="")
     labels = models.JSONField(default=list, blank=True)
@@ -218,15 +229,16 @@ class GoldValue(GoldFields):
     by `apps.queues.adjudication`, which appends a GoldValueRevision for every change."""
 
     item = models.ForeignKey(ReviewItem, on_delete=models.CASCADE, related_name="gold_values")
-    config = models.ForeignKey("reviews.ScoreConfig", null=True, blank=True, on_delete=models.CASCADE,
-                               related_name="gold_values")
+    config = models.ForeignKey(
+        "reviews.ScoreConfig", null=True, blank=True, on_delete=models.CASCADE, related_name="gold_values"
+    )
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["item", "config"], condition=Q(config__isnull=False),
-                                    name="uniq_gold_item_config"),
-            models.UniqueConstraint(fields=["item"], condition=Q(config__isnull=True),
-                                    name="uniq_gold_item_expected"),
+            models.UniqueConstraint(
+                fields=["item", "config"], condition=Q(config__isnull=False), name="uniq_gold_item_config"
+            ),
+            models.UniqueConstraint(fields=["item"], condition=Q(config__isnull=True), name="uniq_gold_item_expected"),
         ]
         indexes = [models.Index(fields=["project", "source", "item"], name="gold_project_source_item")]
         ordering = ["item_id", "config_id"]

@@ -80,11 +80,15 @@ def submitted_answers(queue: ReviewQueue, config, *, item_ids=None, reviewer_id=
         subs = subs.filter(item_id__in=list(item_ids))
     if reviewer_id is not None:
         subs = subs.filter(reviewer_id=reviewer_id)
-    pairs = {(span, reviewer): item for item, span, reviewer in subs.values_list("item_id", "item__span_id", "reviewer_id")}
+    pairs = {
+        (span, reviewer): item for item, span, reviewer in subs.values_list("item_id", "item__span_id", "reviewer_id")
+    }
     if not pairs:
         return {}
     rows = Score.objects.filter(
-        config=config, source=ScoreSource.HUMAN, span_id__in={span for span, _ in pairs},
+        config=config,
+        source=ScoreSource.HUMAN,
+        span_id__in={span for span, _ in pairs},
         author_id__in={reviewer for _, reviewer in pairs},
     ).values_list("author_id", "span_id", "value", "label", "labels", "text")
     out: dict[int, dict[int, Any]] = defaultdict(dict)
@@ -125,8 +129,11 @@ def gold_accuracy(queue: ReviewQueue, configs, *, reviewer_id=None) -> dict[int,
     subs = ReviewSubmission.objects.filter(item_id__in=list(known))
     if reviewer_id is not None:
         subs = subs.filter(reviewer_id=reviewer_id)
-    counted = {(item, reviewer) for item, reviewer, at in subs.values_list("item_id", "reviewer_id", "submitted_at")
-               if marked.get(item) is None or at >= marked[item]}
+    counted = {
+        (item, reviewer)
+        for item, reviewer, at in subs.values_list("item_id", "reviewer_id", "submitted_at")
+        if marked.get(item) is None or at >= marked[item]
+    }
     out: dict[int, dict[str, dict[str, Any]]] = defaultdict(dict)
     for config in configs:
         answers = submitted_answers(queue, config, item_ids=list(known), reviewer_id=reviewer_id)
@@ -147,8 +154,11 @@ def gold_accuracy(queue: ReviewQueue, configs, *, reviewer_id=None) -> dict[int,
 
 
 def _recent_multi_items(queue: ReviewQueue) -> list[int]:
-    return list(ReviewItem.objects.filter(queue=queue, submission_count__gte=2).order_by("-id")
-                .values_list("id", flat=True)[:AGREEMENT_MAX_ITEMS])
+    return list(
+        ReviewItem.objects.filter(queue=queue, submission_count__gte=2)
+        .order_by("-id")
+        .values_list("id", flat=True)[:AGREEMENT_MAX_ITEMS]
+    )
 
 
 def pairwise_agreement(queue: ReviewQueue, config, *, usernames: dict[int, str], item_ids=None) -> dict[str, Any]:
@@ -168,11 +178,19 @@ def pairwise_agreement(queue: ReviewQueue, config, *, usernames: dict[int, str],
             ys = [codes.setdefault(answers[b][i], len(codes)) for i in common]
             value = cohen_kappa(xs, ys)
         else:
-            value = sum(answers_match(config, answers[a][i], answers[b][i], tolerance=queue.disagreement_threshold) for i in common) / len(common)
+            value = sum(
+                answers_match(config, answers[a][i], answers[b][i], tolerance=queue.disagreement_threshold)
+                for i in common
+            ) / len(common)
         cells[(a, b)] = cells[(b, a)] = {"value": value, "items": len(common)}
     matrix = [[None if a == b else cells.get((a, b)) for b in raters] for a in raters]
-    return {"config": config.name, "kind": config.kind, "measure": measure,
-            "reviewers": [{"id": r, "username": usernames.get(r, str(r))} for r in raters], "matrix": matrix}
+    return {
+        "config": config.name,
+        "kind": config.kind,
+        "measure": measure,
+        "reviewers": [{"id": r, "username": usernames.get(r, str(r))} for r in raters],
+        "matrix": matrix,
+    }
 
 
 # ---------------------------------------------------------------- time and skips
@@ -189,13 +207,16 @@ def reviewer_activity(queue: ReviewQueue, *, reviewer_id=None) -> dict[int, dict
         out[reviewer]["submitted"] = n
     for reviewer, n in skips.order_by().values_list("reviewer_id").annotate(n=Count("id")):
         out[reviewer]["skipped"] = n
-    for reviewer, seconds in subs.filter(seconds_open__isnull=False).values_list("reviewer_id", "seconds_open").iterator():
+    for reviewer, seconds in (
+        subs.filter(seconds_open__isnull=False).values_list("reviewer_id", "seconds_open").iterator()
+    ):
         out[reviewer]["seconds"].append(seconds)
     result = {}
     for reviewer, row in out.items():
         seen = row["submitted"] + row["skipped"]
         result[reviewer] = {
-            "submitted": row["submitted"], "skipped": row["skipped"],
+            "submitted": row["submitted"],
+            "skipped": row["skipped"],
             "skip_rate": row["skipped"] / seen if seen else None,
             "median_seconds": statistics.median(row["seconds"]) if row["seconds"] else None,
             "timed": len(row["seconds"]),
@@ -213,8 +234,9 @@ def may_see_everyone(*, queue: ReviewQueue, actor) -> bool:
     return actor is not None and can(actor, "queue.lead", queue.project)
 
 
-def queue_quality(queue: ReviewQueue, *, only_reviewer_id: int | None = None,
-                  with_matrix: bool = True) -> dict[str, Any]:
+def queue_quality(
+    queue: ReviewQueue, *, only_reviewer_id: int | None = None, with_matrix: bool = True
+) -> dict[str, Any]:
     """Per reviewer (all, or one): counts, skip rate, median seconds per item, gold accuracy per config;
     and the pairwise agreement matrix per config (leads only: `with_matrix`)."""
     configs = list(queue.score_configs.all())
@@ -226,59 +248,96 @@ def queue_quality(queue: ReviewQueue, *, only_reviewer_id: int | None = None,
     for rid in sorted(ids, key=lambda r: usernames.get(r, "")):
         act = activity.get(rid, {"submitted": 0, "skipped": 0, "skip_rate": None, "median_seconds": None, "timed": 0})
         gold = accuracy.get(rid, {})
-        reviewers.append({
-            "id": rid, "username": usernames.get(rid, str(rid)), **act,
-            "gold": [{"config": c.name, **gold[c.name]} for c in configs if c.name in gold],
-        })
-    data: dict[str, Any] = {"reviewers": reviewers, "tolerance": {"continuous_share_of_range": queue.disagreement_threshold}}
+        reviewers.append(
+            {
+                "id": rid,
+                "username": usernames.get(rid, str(rid)),
+                **act,
+                "gold": [{"config": c.name, **gold[c.name]} for c in configs if c.name in gold],
+            }
+        )
+    data: dict[str, Any] = {
+        "reviewers": reviewers,
+        "tolerance": {"continuous_share_of_range": queue.disagreement_threshold},
+    }
     if with_matrix:
-        everyone = dict(get_user_model().objects.filter(
-            pk__in=ReviewSubmission.objects.filter(item__queue=queue).values("reviewer_id")
-        ).values_list("pk", "username"))
+        everyone = dict(
+            get_user_model()
+            .objects.filter(pk__in=ReviewSubmission.objects.filter(item__queue=queue).values("reviewer_id"))
+            .values_list("pk", "username")
+        )
         items = _recent_multi_items(queue)
         data["agreement"] = [pairwise_agreement(queue, c, usernames=everyone, item_ids=items) for c in configs]
     return data
 
 
-def reviewer_items(queue: ReviewQueue, *, reviewer_id: int, gold_only: bool = False,
-                   limit: int = DRILL_DOWN_LIMIT) -> list[dict[str, Any]]:
+def reviewer_items(
+    queue: ReviewQueue, *, reviewer_id: int, gold_only: bool = False, limit: int = DRILL_DOWN_LIMIT
+) -> list[dict[str, Any]]:
     """A reviewer's latest submitted items: per config their answer, the gold answer (a gold question's
     known answer) when there is one, and whether they match."""
     configs = list(queue.score_configs.all())
     subs = ReviewSubmission.objects.filter(item__queue=queue, reviewer_id=reviewer_id)
     if gold_only:
         subs = subs.filter(Q(item__is_gold_question=True))
-    rows = list(subs.select_related("item__span__trace").only(
-        "id", "submitted_at", "seconds_open", "item__id", "item__span__span_id", "item__span__name",
-        "item__span__trace__name", "item__span__trace__trace_id", "item__span__trace__input_preview",
-    ).order_by("-id")[:limit])
+    rows = list(
+        subs.select_related("item__span__trace")
+        .only(
+            "id",
+            "submitted_at",
+            "seconds_open",
+            "item__id",
+            "item__span__span_id",
+            "item__span__name",
+            "item__span__trace__name",
+            "item__span__trace__trace_id",
+            "item__span__trace__input_preview",
+        )
+        .order_by("-id")[:limit]
+    )
     item_ids = [s.item_id for s in rows]
     known = known_answers(queue, configs)
-    answers = {c.pk: submitted_answers(queue, c, item_ids=item_ids, reviewer_id=reviewer_id).get(reviewer_id, {})
-               for c in configs}
+    answers = {
+        c.pk: submitted_answers(queue, c, item_ids=item_ids, reviewer_id=reviewer_id).get(reviewer_id, {})
+        for c in configs
+    }
     out = []
     for sub in rows:
         values = []
         for config in configs:
             mine = answers[config.pk].get(sub.item_id)
             truth = known.get(sub.item_id, {}).get(config.pk)
-            values.append({
-                "config": config.name, "value": display_answer(mine),
-                "gold": display_answer(truth) if truth is not None else None,
-                "match": answers_match(config, mine, truth, tolerance=queue.disagreement_threshold) if truth is not None else None,
-            })
+            values.append(
+                {
+                    "config": config.name,
+                    "value": display_answer(mine),
+                    "gold": display_answer(truth) if truth is not None else None,
+                    "match": answers_match(config, mine, truth, tolerance=queue.disagreement_threshold)
+                    if truth is not None
+                    else None,
+                }
+            )
         span = sub.item.span
-        out.append({
-            "item": sub.item_id, "span_id": span.span_id, "trace_id": span.trace.trace_id,
-            "name": span.trace.name or span.name, "preview": span.trace.input_preview,
-            "gold_question": sub.item_id in known, "submitted_at": sub.submitted_at,
-            "seconds_open": sub.seconds_open, "values": values,
-        })
+        out.append(
+            {
+                "item": sub.item_id,
+                "span_id": span.span_id,
+                "trace_id": span.trace.trace_id,
+                "name": span.trace.name or span.name,
+                "preview": span.trace.input_preview,
+                "gold_question": sub.item_id in known,
+                "submitted_at": sub.submitted_at,
+                "seconds_open": sub.seconds_open,
+                "values": values,
+            }
+        )
     return out
 
 
 def without_gold(row: dict[str, Any]) -> dict[str, Any]:
     """A drill-down row as its reviewer sees it: their values only (which items were gold questions,
     and their known answers, stay with the leads)."""
-    return {**{k: v for k, v in row.items() if k != "gold_question"},
-            "values": [{"config": v["config"], "value": v["value"]} for v in row["values"]]}
+    return {
+        **{k: v for k, v in row.items() if k != "gold_question"},
+        "values": [{"config": v["config"], "value": v["value"]} for v in row["values"]],
+    }

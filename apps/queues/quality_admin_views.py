@@ -28,8 +28,12 @@ def quality_context(request, queue) -> dict[str, Any]:
         data = quality.queue_quality(queue, only_reviewer_id=request.user.pk, with_matrix=False)
         for row in data["reviewers"]:
             row.pop("gold", None)
-    return {"lead": lead, "may_mark_gold": can(request.user, "queue.gold_questions", queue.project),
-            **data, "charts": quality_charts(data)}
+    return {
+        "lead": lead,
+        "may_mark_gold": can(request.user, "queue.gold_questions", queue.project),
+        **data,
+        "charts": quality_charts(data),
+    }
 
 
 def reviewer_view(request, queue_id: int, admin_site=None):
@@ -53,11 +57,22 @@ def reviewer_view(request, queue_id: int, admin_site=None):
     row = data["reviewers"][0]
     if not lead:
         row.pop("gold", None)
-    return render(request, "admin/queues/reviewer.html", _ctx(
-        admin_site, request, title=f"{row['username']} · {queue.name}", queue=queue, reviewer=row, items=items,
-        lead=lead, gold_only=gold_only, configs=[c.name for c in queue.score_configs.all()],
-        limit=quality.DRILL_DOWN_LIMIT,
-    ))
+    return render(
+        request,
+        "admin/queues/reviewer.html",
+        _ctx(
+            admin_site,
+            request,
+            title=f"{row['username']} · {queue.name}",
+            queue=queue,
+            reviewer=row,
+            items=items,
+            lead=lead,
+            gold_only=gold_only,
+            configs=[c.name for c in queue.score_configs.all()],
+            limit=quality.DRILL_DOWN_LIMIT,
+        ),
+    )
 
 
 def gold_questions_view(request, queue_id: int, admin_site=None):
@@ -67,14 +82,18 @@ def gold_questions_view(request, queue_id: int, admin_site=None):
     if not can(request.user, "queue.gold_questions", queue.project):
         raise PermissionDenied("Gold questions need the curator role in the project.")
     if request.method == "POST":
-        ids = [int(x) for x in request.POST.getlist("item") if x.isdigit()][:gold_questions.MAX_IMPORT]
+        ids = [int(x) for x in request.POST.getlist("item") if x.isdigit()][: gold_questions.MAX_IMPORT]
         op = request.POST.get("op")
         try:
             if op == "mark" and ids:
                 result = gold_questions.gold_questions_mark(queue=queue, item_ids=ids, actor=request.user)
-                messages.success(request, f"{len(result['marked'])} item(s) are gold questions now."
-                                 + (f" {len(result['skipped'])} without gold values left as they were."
-                                    if result["skipped"] else ""))
+                messages.success(
+                    request,
+                    f"{len(result['marked'])} item(s) are gold questions now."
+                    + (
+                        f" {len(result['skipped'])} without gold values left as they were." if result["skipped"] else ""
+                    ),
+                )
             elif op == "unmark" and ids:
                 result = gold_questions.gold_questions_unmark(queue=queue, item_ids=ids, actor=request.user)
                 messages.success(request, f"{len(result['unmarked'])} gold question(s) are normal items again.")
@@ -83,13 +102,24 @@ def gold_questions_view(request, queue_id: int, admin_site=None):
         except ApplicationError as exc:
             messages.error(request, exc.message)
         return redirect("admin:queues_reviewqueue_gold_questions", queue.pk)
-    candidates = (ReviewItem.objects.filter(queue=queue, is_gold_question=False, gold_values__config__isnull=False)
-                  .distinct().select_related("span__trace").order_by("-id")[:200])
+    candidates = (
+        ReviewItem.objects.filter(queue=queue, is_gold_question=False, gold_values__config__isnull=False)
+        .distinct()
+        .select_related("span__trace")
+        .order_by("-id")[:200]
+    )
     sources = {}
     for item_id, source in GoldValue.objects.filter(item__in=candidates).values_list("item_id", "source"):
         sources.setdefault(item_id, set()).add(GoldSource(source).label)
-    return render(request, "admin/queues/gold_questions.html", _ctx(
-        admin_site, request, title=f"Gold questions · {queue.name}", queue=queue,
-        questions=gold_questions.gold_questions_of(queue=queue),
-        candidates=[{"item": i, "sources": sorted(sources.get(i.pk, []))} for i in candidates],
-    ))
+    return render(
+        request,
+        "admin/queues/gold_questions.html",
+        _ctx(
+            admin_site,
+            request,
+            title=f"Gold questions · {queue.name}",
+            queue=queue,
+            questions=gold_questions.gold_questions_of(queue=queue),
+            candidates=[{"item": i, "sources": sorted(sources.get(i.pk, []))} for i in candidates],
+        ),
+    )

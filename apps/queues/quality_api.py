@@ -22,8 +22,9 @@ from .models import ReviewQueue
 
 
 def _queue(request, queue_pk) -> ReviewQueue:
-    queue = (ReviewQueue.objects.filter(pk=queue_pk, project__in=request_projects(request))
-             .select_related("project").first())
+    queue = (
+        ReviewQueue.objects.filter(pk=queue_pk, project__in=request_projects(request)).select_related("project").first()
+    )
     if queue is None:
         raise not_found()
     return queue
@@ -55,8 +56,11 @@ class QueueReviewersView(APIView):
 
 
 class QueueReviewerItemsView(APIView):
-    @extend_schema(operation_id="review_queue_reviewer_items", parameters=[
-        OpenApiParameter("gold", bool, description="Only gold questions (leads)")], responses={200: dict})
+    @extend_schema(
+        operation_id="review_queue_reviewer_items",
+        parameters=[OpenApiParameter("gold", bool, description="Only gold questions (leads)")],
+        responses={200: dict},
+    )
     def get(self, request, queue_pk: int, reviewer_pk: int):
         """One reviewer's figures and latest items (their value per config; for leads beside the gold)."""
         queue = _queue(request, queue_pk)
@@ -67,8 +71,9 @@ class QueueReviewerItemsView(APIView):
         data = quality.queue_quality(queue, only_reviewer_id=int(reviewer_pk), with_matrix=False)
         if not data["reviewers"]:
             raise not_found("Reviewer not found.")
-        items = quality.reviewer_items(queue, reviewer_id=int(reviewer_pk),
-                                       gold_only=lead and request.query_params.get("gold") in ("1", "true"))
+        items = quality.reviewer_items(
+            queue, reviewer_id=int(reviewer_pk), gold_only=lead and request.query_params.get("gold") in ("1", "true")
+        )
         if not lead:
             data = _own_view(data)
             items = [quality.without_gold(row) for row in items]
@@ -92,6 +97,7 @@ class QueueGoldQuestionsView(APIView):
         body = request.data if isinstance(request.data, dict) else None
         if body is None or set(body) != {"questions"}:
             raise ApplicationError("Give only questions.", fields={"questions": ['{"questions": [...]}']})
-        result = gold_questions.gold_questions_import(queue=queue, questions=body["questions"],
-                                                      actor=audit_actor(request))
+        result = gold_questions.gold_questions_import(
+            queue=queue, questions=body["questions"], actor=audit_actor(request)
+        )
         return Response(result, status=status.HTTP_201_CREATED)

@@ -23,19 +23,36 @@ def item_url(queue: ReviewQueue, item_id: int) -> str:
     return reverse("admin:queues_reviewqueue_review_item", args=[queue.pk, item_id])
 
 
-def panel_context(request, queue: ReviewQueue, item: ReviewItem, *, can_submit: bool, submitted: bool,
-                  configs: list | None = None, span: Span | None = None, visibility=None):
+def panel_context(
+    request,
+    queue: ReviewQueue,
+    item: ReviewItem,
+    *,
+    can_submit: bool,
+    submitted: bool,
+    configs: list | None = None,
+    span: Span | None = None,
+    visibility=None,
+):
     from apps.reviews.selectors import annotation_panel_context
 
     configs = list(queue.score_configs.all()) if configs is None else configs
-    ctx = annotation_panel_context(request, span or item.span, configs=configs, visibility=visibility,
-                                   # History fetched when opened, tag names once a page: 3 queries less a step.
-                                   lazy_history=True, page_tags=True)
+    ctx = annotation_panel_context(
+        request,
+        span or item.span,
+        configs=configs,
+        visibility=visibility,
+        # History fetched when opened, tag names once a page: 3 queries less a step.
+        lazy_history=True,
+        page_tags=True,
+    )
     # Reviewing a queue item saves through the queue's submit, which records the submission too.
-    ctx["panel_state"] = {**ctx["panel_state"],
-                          "submitUrl": reverse("admin:queues_reviewqueue_review_submit", args=[queue.pk, item.pk]),
-                          # One Text/JSON choice for the Expected box per queue (kept by review.js).
-                          "expectedModeKey": f"assay.review.{queue.pk}.expected-mode"}
+    ctx["panel_state"] = {
+        **ctx["panel_state"],
+        "submitUrl": reverse("admin:queues_reviewqueue_review_submit", args=[queue.pk, item.pk]),
+        # One Text/JSON choice for the Expected box per queue (kept by review.js).
+        "expectedModeKey": f"assay.review.{queue.pk}.expected-mode",
+    }
     if not can_submit:
         ctx["can_edit"] = False
         ctx["panel_state"]["canEdit"] = False
@@ -49,8 +66,11 @@ def _trace_spans(span: Span, user) -> tuple[list[Span], Any]:
     from apps.reviews.selectors import annotations_visible_in, blinded_flag
     from apps.views.renderer import MAX_TRACE_SPANS
 
-    rows = list(Span.objects.filter(trace_id=span.trace_id).annotate(_blinded=blinded_flag(user))
-                .order_by("start_time", "id")[:MAX_TRACE_SPANS])
+    rows = list(
+        Span.objects.filter(trace_id=span.trace_id)
+        .annotate(_blinded=blinded_flag(user))
+        .order_by("start_time", "id")[:MAX_TRACE_SPANS]
+    )
     visibility = annotations_visible_in(user, rows) if any(r.pk == span.pk for r in rows) else None
     return [span if r.pk == span.pk else r for r in rows], visibility
 
@@ -85,10 +105,13 @@ def _review_body(request, queue, span, spans: list[Span]) -> str:
         rendered = renderer(request=request, queue=queue, trace=span.trace, span=span, seen_spans=spans)
         if rendered:
             return render_to_string(rendered["template"], rendered.get("context") or {}, request=request)
-    values = [("Input", span.input), ("Output", span.output)] + ([("Expected", span.expected)]
-                                                                 if span.expected is not None else [])
-    return "".join(render_to_string("traces/_span_io.html", {"value": value, "label": label}, request=request)
-                   for label, value in values)
+    values = [("Input", span.input), ("Output", span.output)] + (
+        [("Expected", span.expected)] if span.expected is not None else []
+    )
+    return "".join(
+        render_to_string("traces/_span_io.html", {"value": value, "label": label}, request=request)
+        for label, value in values
+    )
 
 
 def item_context(request, queue: ReviewQueue, item: ReviewItem, state: dict) -> dict[str, Any]:
@@ -104,12 +127,21 @@ def item_context(request, queue: ReviewQueue, item: ReviewItem, state: dict) -> 
     span = next(s for s in spans if s.pk == item.span_id)
     prefetch_related_objects([queue], "score_configs")  # the panel and a view's score controls read them
     return {
-        "queue": queue, "item": item, "span": span, "trace": span.trace,
+        "queue": queue,
+        "item": item,
+        "span": span,
+        "trace": span.trace,
         "instructions_html": render_markdown(queue.instructions),
-        "annotation_panel": panel_context(request, queue, item, can_submit=state["can_submit"],
-                                           submitted=state["submitted"], configs=list(queue.score_configs.all()),
-                                           span=item.span,
-                                           visibility=replace(visibility, blinded=visibility.blinded & {item.span_id})),
+        "annotation_panel": panel_context(
+            request,
+            queue,
+            item,
+            can_submit=state["can_submit"],
+            submitted=state["submitted"],
+            configs=list(queue.score_configs.all()),
+            span=item.span,
+            visibility=replace(visibility, blinded=visibility.blinded & {item.span_id}),
+        ),
         "review_body_html": _review_body(request, queue, span, spans),
         "span_tree": _span_tree(span, spans),
     }
@@ -117,8 +149,16 @@ def item_context(request, queue: ReviewQueue, item: ReviewItem, state: dict) -> 
 
 def item_payload(request, queue: ReviewQueue, item: ReviewItem, state: dict) -> dict[str, Any]:
     """An item as the review page swaps it in: its HTML and what the page needs to show it."""
-    html = render_to_string("admin/queues/_review_item.html", item_context(request, queue, item, state),
-                            request=request)
-    return {"item_id": item.pk, "url": item_url(queue, item.pk), "html": html,
-            "state": {"canSubmit": state["can_submit"], "submitted": state["submitted"],
-                      "reservedByOther": state["reserved_by_other"]}}
+    html = render_to_string(
+        "admin/queues/_review_item.html", item_context(request, queue, item, state), request=request
+    )
+    return {
+        "item_id": item.pk,
+        "url": item_url(queue, item.pk),
+        "html": html,
+        "state": {
+            "canSubmit": state["can_submit"],
+            "submitted": state["submitted"],
+            "reservedByOther": state["reserved_by_other"],
+        },
+    }

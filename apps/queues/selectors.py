@@ -19,8 +19,11 @@ def queue_progress(*, queue: ReviewQueue, user=None, with_done: bool = False) ->
     work (items they submitted or skipped that are not complete yet). `done_by_you` (everything the
     user ever submitted in the queue) is counted only on request."""
     progress = {
-        "total": queue.item_count, "backlog": queue.backlog_count, "pending": queue.pending_count,
-        "complete": queue.complete_count, "left_for_you": 0,
+        "total": queue.item_count,
+        "backlog": queue.backlog_count,
+        "pending": queue.pending_count,
+        "complete": queue.complete_count,
+        "left_for_you": 0,
     }
     if user is None or not user.is_authenticated:
         return progress
@@ -39,8 +42,10 @@ def queue_progress(*, queue: ReviewQueue, user=None, with_done: bool = False) ->
 def _count(qs: QuerySet) -> Subquery:
     """`qs.count()` as a scalar subquery (`SELECT COUNT(id) … WHERE …`: one row, no GROUP BY), so several
     counts travel in one SELECT."""
-    return Subquery(qs.order_by().annotate(n=Func(F("pk"), function="COUNT", output_field=IntegerField()))
-                    .values("n"), output_field=IntegerField())
+    return Subquery(
+        qs.order_by().annotate(n=Func(F("pk"), function="COUNT", output_field=IntegerField())).values("n"),
+        output_field=IntegerField(),
+    )
 
 
 def queue_user_count_exprs(*, queue: ReviewQueue, user) -> dict[str, Subquery]:
@@ -48,19 +53,29 @@ def queue_user_count_exprs(*, queue: ReviewQueue, user) -> dict[str, Subquery]:
     return {
         "done_open": _count(ReviewSubmission.objects.filter(reviewer=user, item_open=True, item__queue=queue.pk)),
         "skipped_open": _count(
-            ReviewSkip.objects.filter(reviewer=user, item_open=True, item__queue=queue.pk)
-            .exclude(Exists(ReviewSubmission.objects.filter(item_id=OuterRef("item_id"), reviewer=user)))),
-        "others": _count(ReviewItem.objects.filter(queue=queue.pk, status__in=OPEN_STATUSES, assignee__isnull=False)
-                         .exclude(assignee=user)),
+            ReviewSkip.objects.filter(reviewer=user, item_open=True, item__queue=queue.pk).exclude(
+                Exists(ReviewSubmission.objects.filter(item_id=OuterRef("item_id"), reviewer=user))
+            )
+        ),
+        "others": _count(
+            ReviewItem.objects.filter(queue=queue.pk, status__in=OPEN_STATUSES, assignee__isnull=False).exclude(
+                assignee=user
+            )
+        ),
     }
 
 
 def queue_user_counts(*, queue: ReviewQueue, user, extra: dict | None = None) -> dict[str, Any]:
     """In one query: the user's open submissions and skips in the queue and the open items assigned to
     others (for `queue_progress`), plus any `extra` scalar subqueries (the review bar's neighbour)."""
-    row = ReviewQueue.objects.filter(pk=queue.pk).values(
-        **queue_user_count_exprs(queue=queue, user=user), **(extra or {}),
-    ).first()
+    row = (
+        ReviewQueue.objects.filter(pk=queue.pk)
+        .values(
+            **queue_user_count_exprs(queue=queue, user=user),
+            **(extra or {}),
+        )
+        .first()
+    )
     return row or {"done_open": 0, "skipped_open": 0, "others": 0, **{k: None for k in extra or {}}}
 
 
@@ -77,7 +92,8 @@ def item_scores(*, queue: ReviewQueue, items: list[ReviewItem], user) -> dict[in
     configs = list(queue.score_configs.all())
     rows = (
         Score.objects.filter(span_id__in=list(by_span), config__in=configs, source=ScoreSource.HUMAN)
-        .select_related("config", "author").order_by("config__order", "config__name", "id")
+        .select_related("config", "author")
+        .order_by("config__order", "config__name", "id")
     )
     out: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for score in rows:
@@ -87,13 +103,18 @@ def item_scores(*, queue: ReviewQueue, items: list[ReviewItem], user) -> dict[in
         display = score.display_value
         if score.config.kind == "boolean" and score.value is not None:
             display = "yes" if score.value >= 0.5 else "no"
-        out[item.pk].append({
-            "config": score.config.name, "value": score.value, "label": score.label, "labels": score.labels,
-            "text": score.text, "display": display, "author": score.author.get_username() if score.author else "",
-        })
+        out[item.pk].append(
+            {
+                "config": score.config.name,
+                "value": score.value,
+                "label": score.label,
+                "labels": score.labels,
+                "text": score.text,
+                "display": display,
+                "author": score.author.get_username() if score.author else "",
+            }
+        )
     return out
-
-
 
 
 def item_score_summaries(*, queue: ReviewQueue, items: list[ReviewItem], user) -> dict[int, list[dict[str, Any]]]:
@@ -111,7 +132,14 @@ def item_score_summaries(*, queue: ReviewQueue, items: list[ReviewItem], user) -
         for config in configs:
             rows = by_config.get(config.name)
             if rows:
-                lines.append({"config": config.name, "kind": config.kind, "n": len(rows), **_summary(config, rows, queue.disagreement_threshold)})
+                lines.append(
+                    {
+                        "config": config.name,
+                        "kind": config.kind,
+                        "n": len(rows),
+                        **_summary(config, rows, queue.disagreement_threshold),
+                    }
+                )
         out[item.pk] = lines
     return out
 
@@ -140,21 +168,43 @@ def _summary(config, rows: list[dict[str, Any]], threshold: float) -> dict[str, 
 
 
 def board_items(
-    *, queue: ReviewQueue, status: str, assignee=None, reviewer=None, after: int | None = None,
-    limit: int = BOARD_PAGE, viewer=None,
+    *,
+    queue: ReviewQueue,
+    status: str,
+    assignee=None,
+    reviewer=None,
+    after: int | None = None,
+    limit: int = BOARD_PAGE,
+    viewer=None,
 ) -> list[ReviewItem]:
     # Gold questions are not cards: they are outside the counters and never complete (apps/queues/gold_stream.py).
-    qs = _board_filter(ReviewItem.objects.filter(queue=queue, status=status, is_gold_question=False),
-                       assignee=assignee, reviewer=reviewer, queue=queue, viewer=viewer)
+    qs = _board_filter(
+        ReviewItem.objects.filter(queue=queue, status=status, is_gold_question=False),
+        assignee=assignee,
+        reviewer=reviewer,
+        queue=queue,
+        viewer=viewer,
+    )
     if after is not None:
         qs = qs.filter(pk__gt=after)
     return list(
         qs.select_related("span__trace", "assignee", "reserved_by")
         .only(
-            "id", "status", "submission_count", "reserved_until", "completed_at", "queue_id", "span_id",
-            "span__name", "span__span_id", "span__trace__name", "span__trace__trace_id",
-            "span__trace__input_preview", "span__trace__output_preview",
-            "assignee__username", "reserved_by__username",
+            "id",
+            "status",
+            "submission_count",
+            "reserved_until",
+            "completed_at",
+            "queue_id",
+            "span_id",
+            "span__name",
+            "span__span_id",
+            "span__trace__name",
+            "span__trace__trace_id",
+            "span__trace__input_preview",
+            "span__trace__output_preview",
+            "assignee__username",
+            "reserved_by__username",
         )
         .order_by("id")[:limit]
     )
@@ -195,7 +245,9 @@ def board_counts(*, queue: ReviewQueue, assignee=None, reviewer=None, viewer=Non
         counts = dict(subs.order_by().values_list("item__status").annotate(n=Count("id")))
     else:
         counts = dict(
-            ReviewItem.objects.filter(queue=queue, assignee=assignee, is_gold_question=False).order_by().values_list("status")
+            ReviewItem.objects.filter(queue=queue, assignee=assignee, is_gold_question=False)
+            .order_by()
+            .values_list("status")
             .annotate(n=Count("id"))
         )
     return {status: counts.get(status, 0) for status in ItemStatus.values}
@@ -205,21 +257,36 @@ def queue_reviewers(*, queue: ReviewQueue) -> list[dict[str, Any]]:
     """Per reviewer: submitted, skipped, last activity."""
     rows: dict[int, dict[str, Any]] = {}
     subs = (
-        ReviewSubmission.objects.filter(item__queue=queue).order_by().values("reviewer_id", "reviewer__username")
+        ReviewSubmission.objects.filter(item__queue=queue)
+        .order_by()
+        .values("reviewer_id", "reviewer__username")
         .annotate(n=Count("id"), last=Max("submitted_at"))
     )
     for row in subs:
-        rows[row["reviewer_id"]] = {"reviewer_id": row["reviewer_id"], "username": row["reviewer__username"],
-                                    "submitted": row["n"], "skipped": 0, "last_activity": row["last"]}
+        rows[row["reviewer_id"]] = {
+            "reviewer_id": row["reviewer_id"],
+            "username": row["reviewer__username"],
+            "submitted": row["n"],
+            "skipped": 0,
+            "last_activity": row["last"],
+        }
     skips = (
-        ReviewSkip.objects.filter(item__queue=queue).order_by().values("reviewer_id", "reviewer__username")
+        ReviewSkip.objects.filter(item__queue=queue)
+        .order_by()
+        .values("reviewer_id", "reviewer__username")
         .annotate(n=Count("id"), last=Max("skipped_at"))
     )
     for row in skips:
-        entry = rows.setdefault(row["reviewer_id"], {
-            "reviewer_id": row["reviewer_id"], "username": row["reviewer__username"], "submitted": 0,
-            "skipped": 0, "last_activity": row["last"],
-        })
+        entry = rows.setdefault(
+            row["reviewer_id"],
+            {
+                "reviewer_id": row["reviewer_id"],
+                "username": row["reviewer__username"],
+                "submitted": 0,
+                "skipped": 0,
+                "last_activity": row["last"],
+            },
+        )
         entry["skipped"] = row["n"]
         if entry["last_activity"] is None or (row["last"] and row["last"] > entry["last_activity"]):
             entry["last_activity"] = row["last"]

@@ -40,8 +40,17 @@ from .timing import reservation_start, submission_timing
 User = get_user_model()
 
 QUEUE_FIELDS = {
-    "name", "instructions", "reviewers_per_item", "blind", "reservation_minutes",
-    "rule_enabled", "rule_target", "rule_filter", "rule_sampling_rate", "disagreement_threshold", "gold_question_rate",
+    "name",
+    "instructions",
+    "reviewers_per_item",
+    "blind",
+    "reservation_minutes",
+    "rule_enabled",
+    "rule_target",
+    "rule_filter",
+    "rule_sampling_rate",
+    "disagreement_threshold",
+    "gold_question_rate",
 }
 
 
@@ -94,7 +103,8 @@ def _set_relations(queue: ReviewQueue, *, score_configs, assignees) -> None:
         found = list(ScoreConfig.objects.filter(project_id=queue.project_id, pk__in=ids))
         if len(found) != len(set(ids)):
             raise ApplicationError(
-                "Unknown score configuration.", fields={"score_configs": ["Every score config must belong to the project."]}
+                "Unknown score configuration.",
+                fields={"score_configs": ["Every score config must belong to the project."]},
             )
         queue.score_configs.set(found)
     if assignees is not None:
@@ -112,8 +122,14 @@ def _set_relations(queue: ReviewQueue, *, score_configs, assignees) -> None:
 
 @transaction.atomic
 def review_queue_create(
-    *, project: Project, name: str, created_by=None, score_configs: Iterable | None = None,
-    assignees: Iterable | None = None, actor: Any = None, **fields: Any,
+    *,
+    project: Project,
+    name: str,
+    created_by=None,
+    score_configs: Iterable | None = None,
+    assignees: Iterable | None = None,
+    actor: Any = None,
+    **fields: Any,
 ) -> ReviewQueue:
     unknown = set(fields) - QUEUE_FIELDS
     if unknown:
@@ -128,8 +144,12 @@ def review_queue_create(
 
 @transaction.atomic
 def review_queue_update(
-    *, queue: ReviewQueue, score_configs: Iterable | None = None, assignees: Iterable | None = None,
-    actor: Any = None, **fields: Any,
+    *,
+    queue: ReviewQueue,
+    score_configs: Iterable | None = None,
+    assignees: Iterable | None = None,
+    actor: Any = None,
+    **fields: Any,
 ) -> ReviewQueue:
     unknown = set(fields) - QUEUE_FIELDS
     if unknown:
@@ -149,7 +169,9 @@ def review_queue_recount(*, queue: ReviewQueue) -> ReviewQueue:
     with transaction.atomic():
         ReviewQueue.objects.select_for_update().filter(pk=queue.pk).first()
         counts = dict(
-            ReviewItem.objects.filter(queue_id=queue.pk, is_gold_question=False).order_by().values_list("status")
+            ReviewItem.objects.filter(queue_id=queue.pk, is_gold_question=False)
+            .order_by()
+            .values_list("status")
             .annotate(n=Count("id"))
         )  # gold questions stay outside the counters (apps/queues/gold_stream.py)
         ReviewQueue.objects.filter(pk=queue.pk).update(
@@ -196,9 +218,9 @@ def review_items_add(*, queue: ReviewQueue, spans: QuerySet, actor: Any = None) 
     added = _insert_items(queue, spans) if matched else 0
     if added:
         review_queue_recount(queue=queue)
-        Trace.objects.filter(
-            pk__in=spans.order_by().values("trace_id"), review_status=ReviewStatus.NONE
-        ).update(review_status=ReviewStatus.QUEUED)
+        Trace.objects.filter(pk__in=spans.order_by().values("trace_id"), review_status=ReviewStatus.NONE).update(
+            review_status=ReviewStatus.QUEUED
+        )
         audit_record(actor=actor, action="review_queue.items_add", obj=queue, after={"added": added})
     return {"matched": matched, "added": added, "already_queued": matched - added}
 
@@ -265,7 +287,7 @@ def reviewer_check(*, queue: ReviewQueue, user) -> None:
     if user.is_superuser or not (queue.assignees.exists() if has_assignees is None else has_assignees):
         return
     assigned = getattr(queue, "_user_assigned", None)
-    if (queue.assignees.filter(pk=user.pk).exists() if assigned is None else assigned):
+    if queue.assignees.filter(pk=user.pk).exists() if assigned is None else assigned:
         return
     if can(user, "queue.manage", queue.project):
         return
@@ -328,15 +350,18 @@ def review_item_next(*, queue: ReviewQueue, user) -> ReviewItem | None:
     now = timezone.now()
     mine = (
         ReviewItem.objects.filter(queue=queue, reserved_by=user, reserved_until__gt=now, status__in=OPEN_STATUSES)
-        .filter(_not_done_by(user)).order_by("id").first()
+        .filter(_not_done_by(user))
+        .order_by("id")
+        .first()
     )
     if mine is not None:
         return mine
-    base = (ReviewItem.objects.filter(queue=queue, status__in=OPEN_STATUSES, is_gold_question=False)
-            .filter(_open_q(now), _not_done_by(user)))
+    base = ReviewItem.objects.filter(queue=queue, status__in=OPEN_STATUSES, is_gold_question=False).filter(
+        _open_q(now), _not_done_by(user)
+    )
     tiers = (base.filter(assignee=user), base.filter(assignee__isnull=True))
     gold = gold_tier_for_next(queue=queue, user=user, now=now, normal=tiers)  # None unless one is due
-    for candidates in (tiers if gold is None else (gold, *tiers)):
+    for candidates in tiers if gold is None else (gold, *tiers):
         item = _reserve_first(candidates, queue, user, now)
         if item is not None:
             return item
@@ -348,20 +373,33 @@ def review_item_peek(*, queue: ReviewQueue, user, exclude: list[int] | tuple[int
     page prefetches it while the reviewer works; `review_item_open` reserves it when it is shown)."""
     reviewer_check(queue=queue, user=user)
     now = timezone.now()
-    every = (ReviewItem.objects.filter(queue=queue, status__in=OPEN_STATUSES).exclude(pk__in=list(exclude))
-             .filter(_not_done_by(user)).order_by("id").values("pk"))
+    every = (
+        ReviewItem.objects.filter(queue=queue, status__in=OPEN_STATUSES)
+        .exclude(pk__in=list(exclude))
+        .filter(_not_done_by(user))
+        .order_by("id")
+        .values("pk")
+    )
     base = every.filter(is_gold_question=False)
     # One query, in review_item_next's order: their live reservation, then assigned to them, then
     # unassigned. Each is the first by id (an index walk, not a sort of every open item).
-    tiers = [Subquery(every.filter(reserved_by=user, reserved_until__gt=now)[:1]),
-             Subquery(base.filter(_open_q(now), assignee=user)[:1]),
-             Subquery(base.filter(_open_q(now), assignee__isnull=True)[:1])]
-    gold = gold_tier_for_peek(queue=queue, user=user, now=now, exclude=exclude,
-                              normal=base.filter(_open_q(now)).filter(Q(assignee=user) | Q(assignee__isnull=True)))
+    tiers = [
+        Subquery(every.filter(reserved_by=user, reserved_until__gt=now)[:1]),
+        Subquery(base.filter(_open_q(now), assignee=user)[:1]),
+        Subquery(base.filter(_open_q(now), assignee__isnull=True)[:1]),
+    ]
+    gold = gold_tier_for_peek(
+        queue=queue,
+        user=user,
+        now=now,
+        exclude=exclude,
+        normal=base.filter(_open_q(now)).filter(Q(assignee=user) | Q(assignee__isnull=True)),
+    )
     first = Coalesce(*(tiers if gold is None else [tiers[0], gold, *tiers[1:]]))
     item = (
         ReviewItem.objects.filter(pk=first)
-        .select_related("span__trace", "span__project", "assignee", "reserved_by").first()
+        .select_related("span__trace", "span__project", "assignee", "reserved_by")
+        .first()
     )
     if item is not None:  # neither submitted nor skipped by the user (`_not_done_by`), as user_item_state reads
         item._submitted, item._skipped, item._state_user_id = False, False, user.pk
@@ -443,8 +481,15 @@ def _complete_traces(span_ids: list[int]) -> None:
 
 @transaction.atomic
 def review_item_submit(
-    *, item: ReviewItem, user, scores: dict | None = None, comment: str = "", tags: list | None = None,
-    remove_tags: list | None = None, expected: Any = None, metadata: dict | None = None,
+    *,
+    item: ReviewItem,
+    user,
+    scores: dict | None = None,
+    comment: str = "",
+    tags: list | None = None,
+    remove_tags: list | None = None,
+    expected: Any = None,
+    metadata: dict | None = None,
     expected_set: bool = False,
 ) -> ReviewItem:
     """Save the annotations through the annotation service, record the submission, complete the
@@ -466,9 +511,14 @@ def review_item_submit(
         item.span = span  # read (with its project) by the caller in this request; spans do not move
     item.queue = queue
     now = timezone.now()
-    seen = ReviewItem.objects.filter(pk=item.pk).values(
-        already=Exists(ReviewSubmission.objects.filter(item_id=OuterRef("pk"), reviewer=user)),
-        has_skips=Exists(ReviewSkip.objects.filter(item_id=OuterRef("pk")))).first()
+    seen = (
+        ReviewItem.objects.filter(pk=item.pk)
+        .values(
+            already=Exists(ReviewSubmission.objects.filter(item_id=OuterRef("pk"), reviewer=user)),
+            has_skips=Exists(ReviewSkip.objects.filter(item_id=OuterRef("pk"))),
+        )
+        .first()
+    )
     already, item._has_skips = seen["already"], seen["has_skips"]  # (_has_skips: for _sync_open)
     if not already:
         if item.status == ItemStatus.COMPLETE:
@@ -482,19 +532,29 @@ def review_item_submit(
     extra = sorted(set(scores or {}) - allowed)
     if extra:
         raise ApplicationError(
-            "Score configs outside this queue.", fields={f"scores.{name}": ["Not a score config of this queue."] for name in extra}
+            "Score configs outside this queue.",
+            fields={f"scores.{name}": ["Not a score config of this queue."] for name in extra},
         )
     kwargs: dict[str, Any] = {
-        "span": item.span, "user": user, "scores": scores or {}, "comment": comment or "",
-        "tags": tags or [], "remove_tags": remove_tags or [], "metadata": metadata or {},
+        "span": item.span,
+        "user": user,
+        "scores": scores or {},
+        "comment": comment or "",
+        "tags": tags or [],
+        "remove_tags": remove_tags or [],
+        "metadata": metadata or {},
     }
     if expected_set:
         kwargs["expected"] = expected
     annotations_submit_in_transaction(configs=configs, **kwargs)  # inside this transaction: no savepoint
     if already:
         return item
-    ReviewSubmission.objects.create(item=item, reviewer=user, item_open=not item.is_gold_question,
-                                    **submission_timing(item=item, user=user, now=now))
+    ReviewSubmission.objects.create(
+        item=item,
+        reviewer=user,
+        item_open=not item.is_gold_question,
+        **submission_timing(item=item, user=user, now=now),
+    )
     old = item.status
     item.submission_count += 1
     done = item.submission_count >= queue.reviewers_per_item and not item.is_gold_question  # gold: served on
@@ -506,7 +566,9 @@ def review_item_submit(
     elif item.reserved_by_id == user.pk:
         item.reserved_by = None
         item.reserved_until = None
-    item.save(update_fields=["submission_count", "status", "completed_at", "reserved_by", "reserved_until", "updated_at"])
+    item.save(
+        update_fields=["submission_count", "status", "completed_at", "reserved_by", "reserved_until", "updated_at"]
+    )
     _shift(queue.pk, old, item.status)
     if item.status == ItemStatus.COMPLETE:
         _sync_open(item)
@@ -521,14 +583,20 @@ def review_item_skip(*, item: ReviewItem, user) -> ReviewItem:
     reviewer_check(queue=queue, user=user)
     item = ReviewItem.objects.select_for_update().get(pk=item.pk)
     ReviewSkip.objects.get_or_create(
-        item=item, reviewer=user, defaults={"item_open": item.status != ItemStatus.COMPLETE and not item.is_gold_question}
+        item=item,
+        reviewer=user,
+        defaults={"item_open": item.status != ItemStatus.COMPLETE and not item.is_gold_question},
     )
     old = item.status
     if item.reserved_by_id == user.pk:
         item.reserved_by = None
         item.reserved_until = None
-    if old == ItemStatus.PENDING and item.submission_count == 0 and item.reserved_by_id is None \
-            and not item.is_gold_question:
+    if (
+        old == ItemStatus.PENDING
+        and item.submission_count == 0
+        and item.reserved_by_id is None
+        and not item.is_gold_question
+    ):
         item.status = ItemStatus.BACKLOG
     item.save(update_fields=["reserved_by", "reserved_until", "status", "updated_at"])
     _shift(queue.pk, old, item.status)
@@ -558,15 +626,22 @@ def review_item_move(*, item: ReviewItem, status: str, user=None, actor: Any = N
         raise ApplicationError("A gold question is not moved on the board.", fields={"status": ["A gold question."]})
     if status == ItemStatus.COMPLETE and item.submission_count == 0:
         raise ApplicationError(
-            "Nobody has submitted this item yet.", fields={"status": ["An item is complete once a reviewer has submitted it."]}
+            "Nobody has submitted this item yet.",
+            fields={"status": ["An item is complete once a reviewer has submitted it."]},
         )
     item.status = status
     item.reserved_by = None
     item.reserved_until = None
     item.completed_at = timezone.now() if status == ItemStatus.COMPLETE else None
     item.save(update_fields=["status", "reserved_by", "reserved_until", "completed_at", "updated_at"])
-    audit_record(actor=actor or user, action="review_item.move", obj=item, parent=item.queue,
-                 before={"status": old}, after={"status": status})
+    audit_record(
+        actor=actor or user,
+        action="review_item.move",
+        obj=item,
+        parent=item.queue,
+        before={"status": old},
+        after={"status": status},
+    )
     _shift(item.queue_id, old, status)
     if ItemStatus.COMPLETE in (old, status):
         _sync_open(item)
@@ -601,8 +676,14 @@ def review_item_assign(*, item: ReviewItem, assignee, user=None, actor: Any = No
     if item.assignee_id != assignee_id:
         item.assignee_id = assignee_id
         item.save(update_fields=["assignee", "updated_at"])
-        audit_record(actor=actor or user, action="review_item.assign", obj=item, parent=queue,
-                     before=before, after={"assignee": item.assignee_id})
+        audit_record(
+            actor=actor or user,
+            action="review_item.assign",
+            obj=item,
+            parent=queue,
+            before=before,
+            after={"assignee": item.assignee_id},
+        )
     return item
 
 

@@ -65,7 +65,8 @@ class ScoreConfigForm(forms.ModelForm):
 class ScoreConfigImportForm(ImportForm):
     project = forms.ModelChoiceField(
         queryset=Project.objects.none(),
-        help_text="Configs are imported into this project; one with the same name there is updated.")
+        help_text="Configs are imported into this project; one with the same name there is updated.",
+    )
 
 
 class ScoreConfigConfirmImportForm(ConfirmImportForm):
@@ -85,8 +86,7 @@ class ScoreConfigAdmin(ImportExportMixin, ProjectScopedAdmin):
     search_fields = ["name", "description"]
     ordering = ["project", "order", "name"]
     actions = ["archive_configs", "restore_configs"]
-    readonly_fields = ["description_preview", "is_archived", "archived_at", "created_by", "created_at",
-                       "updated_at"]
+    readonly_fields = ["description_preview", "is_archived", "archived_at", "created_by", "created_at", "updated_at"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(n_scores=Count("scores"))
@@ -228,12 +228,21 @@ class ScoreAdmin(ReadMostlyAdmin):
     def get_urls(self):
         site = self.admin_site
         urls = [
-            path("panel/<int:span_pk>/", site.admin_view(admin_views.annotation_panel_view),
-                 name="reviews_annotation_panel"),
-            path("panel/<int:span_pk>/history/", site.admin_view(admin_views.annotation_history_view),
-                 name="reviews_annotation_history"),
-            path("panel/<int:span_pk>/submit/", site.admin_view(admin_views.annotation_submit_view),
-                 name="reviews_annotation_submit"),
+            path(
+                "panel/<int:span_pk>/",
+                site.admin_view(admin_views.annotation_panel_view),
+                name="reviews_annotation_panel",
+            ),
+            path(
+                "panel/<int:span_pk>/history/",
+                site.admin_view(admin_views.annotation_history_view),
+                name="reviews_annotation_history",
+            ),
+            path(
+                "panel/<int:span_pk>/submit/",
+                site.admin_view(admin_views.annotation_submit_view),
+                name="reviews_annotation_submit",
+            ),
         ]
         return urls + super().get_urls()
 

@@ -53,10 +53,14 @@ def annotation_history_view(request, span_pk: int):
     span = _span_or_404(request, span_pk)
     visibility = annotations_visible_to(request.user, [span.pk])
     tags = span_annotations_visible([span.pk], request.user, visibility=visibility, spans=[span])[span.pk]
-    tag_history = [{**e, "when": (e.get("at") or "")[:16].replace("T", " ")}
-                   for e in reversed(tags["tag_history"])][:50]
-    return render(request, "reviews/_annotation_history.html",
-                  {"tag_history": tag_history, "score_history": score_history_visible(span, visibility)})
+    tag_history = [{**e, "when": (e.get("at") or "")[:16].replace("T", " ")} for e in reversed(tags["tag_history"])][
+        :50
+    ]
+    return render(
+        request,
+        "reviews/_annotation_history.html",
+        {"tag_history": tag_history, "score_history": score_history_visible(span, visibility)},
+    )
 
 
 def annotation_submit_view(request, span_pk: int):
@@ -67,8 +71,7 @@ def annotation_submit_view(request, span_pk: int):
     if span is None:
         return JsonResponse({"error": "Span not found.", "fields": {}}, status=404)
     if not can(request.user, "annotation.write", span.project):
-        return JsonResponse({"error": "Annotating needs the reviewer role in this project.", "fields": {}},
-                            status=403)
+        return JsonResponse({"error": "Annotating needs the reviewer role in this project.", "fields": {}}, status=403)
     try:
         data, _ = json_parse(request.body or b"{}")  # the API's body rules: depth, surrogates, NUL
     except ApplicationError as exc:
@@ -77,8 +80,9 @@ def annotation_submit_view(request, span_pk: int):
         return JsonResponse({"error": "Expected a JSON object.", "fields": {}}, status=400)
     unknown = sorted(set(data) - SUBMIT_KEYS)
     if unknown:
-        return JsonResponse({"error": "Unknown fields.", "fields": {k: ["Unknown field."] for k in unknown}},
-                            status=400)
+        return JsonResponse(
+            {"error": "Unknown fields.", "fields": {k: ["Unknown field."] for k in unknown}}, status=400
+        )
     kwargs = {k: data[k] for k in ("scores", "comment", "tags", "remove_tags", "metadata") if k in data}
     if "expected" in data:
         kwargs["expected"] = data["expected"]

@@ -57,9 +57,25 @@ class ScoreConfigSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ScoreConfig
-        fields = ["id", "project", "name", "description", "description_html", "kind", "order", "min_value",
-                  "max_value", "options", "multi_select", "max_length", "is_archived", "archived_at",
-                  "score_count", "created_at", "updated_at"]
+        fields = [
+            "id",
+            "project",
+            "name",
+            "description",
+            "description_html",
+            "kind",
+            "order",
+            "min_value",
+            "max_value",
+            "options",
+            "multi_select",
+            "max_length",
+            "is_archived",
+            "archived_at",
+            "score_count",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = ["is_archived", "archived_at", "created_at", "updated_at"]
 
     def get_description_html(self, obj) -> str:
@@ -76,8 +92,9 @@ class ScoreConfigViewSet(ProjectScopedViewMixin, viewsets.ModelViewSet):
     lookup_value_regex = r"\d+"
 
     def get_queryset(self):
-        return self.scoped(ScoreConfig.objects.select_related("project").annotate(
-            score_count=Count("scores"))).order_by("project_id", "order", "name")
+        return self.scoped(
+            ScoreConfig.objects.select_related("project").annotate(score_count=Count("scores"))
+        ).order_by("project_id", "order", "name")
 
     def _require_admin(self, project: Project) -> None:
         request_require(self.request, self.write_action, project)
@@ -92,7 +109,9 @@ class ScoreConfigViewSet(ProjectScopedViewMixin, viewsets.ModelViewSet):
     def create(self, request, *args, **kwargs):
         project = self.write_project()
         user = request.user if request.user.is_authenticated else None
-        config = score_config_create(project=project, created_by=user, actor=audit_actor(request), **self._config_data())
+        config = score_config_create(
+            project=project, created_by=user, actor=audit_actor(request), **self._config_data()
+        )
         return self._respond(config, status.HTTP_201_CREATED)
 
     def update(self, request, *args, **kwargs):
@@ -131,12 +150,25 @@ class ScoreSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Score
-        fields = ["id", "span_id", "trace_id", "config", "kind", "value", "label", "labels", "text", "comment",
-                  "author", "source", "created_at", "updated_at"]
+        fields = [
+            "id",
+            "span_id",
+            "trace_id",
+            "config",
+            "kind",
+            "value",
+            "label",
+            "labels",
+            "text",
+            "comment",
+            "author",
+            "source",
+            "created_at",
+            "updated_at",
+        ]
 
 
-class ScoreViewSet(ProjectScopedViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
-                   viewsets.GenericViewSet):
+class ScoreViewSet(ProjectScopedViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Scores of the request's projects, newest first; filter by config, source, span, trace, value."""
 
     serializer_class = ScoreSerializer
@@ -145,15 +177,22 @@ class ScoreViewSet(ProjectScopedViewMixin, mixins.ListModelMixin, mixins.Retriev
 
     def get_queryset(self):
         return self.scoped(Score.objects.select_related("config", "span__trace", "author")).filter(
-            visible_annotations_q(self.request.user))
+            visible_annotations_q(self.request.user)
+        )
 
 
 def _span_annotations_payload(span: Span, user) -> dict:
     """Every annotation of the span as `user` may see it (blind review queues hide other people's)."""
-    summary = [{"config": e["name"], "kind": e["kind"], "count": e["count"], "mean": e["mean"],
-                "authors": e["authors"]} for e in score_summary(span, user)]
-    return {"span_id": span.span_id, "trace_id": span.trace.trace_id, "summary": summary,
-            **span_annotations_visible([span.pk], user)[span.pk]}
+    summary = [
+        {"config": e["name"], "kind": e["kind"], "count": e["count"], "mean": e["mean"], "authors": e["authors"]}
+        for e in score_summary(span, user)
+    ]
+    return {
+        "span_id": span.span_id,
+        "trace_id": span.trace.trace_id,
+        "summary": summary,
+        **span_annotations_visible([span.pk], user)[span.pk],
+    }
 
 
 def _one(queryset, request, what: str):
@@ -165,8 +204,9 @@ def _one(queryset, request, what: str):
     if not found:
         raise ApplicationError(f"{what} not found.", status=404)
     if len(found) > 1:
-        raise ApplicationError(f"{what} id exists in several of your projects.",
-                               fields={"project": ["Name the project (its slug)."]})
+        raise ApplicationError(
+            f"{what} id exists in several of your projects.", fields={"project": ["Name the project (its slug)."]}
+        )
     return found[0]
 
 
@@ -176,8 +216,11 @@ class SpanAnnotationsView(APIView):
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request, span_id: str):
-        span = _one(Span.objects.select_related("trace").filter(
-            project__in=request_projects(request), span_id=span_id), request, "Span")
+        span = _one(
+            Span.objects.select_related("trace").filter(project__in=request_projects(request), span_id=span_id),
+            request,
+            "Span",
+        )
         return Response(_span_annotations_payload(span, request.user))
 
 
@@ -186,8 +229,7 @@ class TraceAnnotationsView(APIView):
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request, trace_id: str):
-        trace = _one(Trace.objects.filter(project__in=request_projects(request), trace_id=trace_id),
-                     request, "Trace")
+        trace = _one(Trace.objects.filter(project__in=request_projects(request), trace_id=trace_id), request, "Trace")
         span = trace_root_span(trace=trace)
         if span is None:
             raise ApplicationError("Trace not found.", status=404)
@@ -290,10 +332,14 @@ class FeedbackView(APIView):
             response["Vary"] = "Origin"
         return response
 
-    @extend_schema(request=FeedbackSerializer, responses={
-        200: OpenApiTypes.OBJECT, 201: OpenApiTypes.OBJECT,
-        409: error(409, "This `feedback_id` is being recorded, or was used with a different body."),
-    })
+    @extend_schema(
+        request=FeedbackSerializer,
+        responses={
+            200: OpenApiTypes.OBJECT,
+            201: OpenApiTypes.OBJECT,
+            409: error(409, "This `feedback_id` is being recorded, or was used with a different body."),
+        },
+    )
     def post(self, request):
         data = _request_dict(request)
         key = request.auth if isinstance(request.auth, ProjectAPIKey) else None

@@ -51,8 +51,9 @@ def visible_span_tags_q(user) -> Q:
 
     if _everything(user):
         return Q()
-    return (visible_annotations_q(user, span_field="span", author_field="added_by")
-            | Q(added_by__isnull=True, source=AnnotationSource.INGEST))
+    return visible_annotations_q(user, span_field="span", author_field="added_by") | Q(
+        added_by__isnull=True, source=AnnotationSource.INGEST
+    )
 
 
 def seen_expected_q(user) -> Q:
@@ -66,5 +67,6 @@ def seen_expected_q(user) -> Q:
     blinded = blinded_span_ids(user)
     own = Exists(Correction.objects.filter(span_id=OuterRef("pk"), author=user))
     corrected = Exists(Correction.objects.filter(span_id=OuterRef("pk")))
-    return ((Q(expected__isnull=False) & ~Q(pk__in=blinded))
-            | (Q(pk__in=blinded) & (own | (Q(expected__isnull=False) & ~corrected))))
+    return (Q(expected__isnull=False) & ~Q(pk__in=blinded)) | (
+        Q(pk__in=blinded) & (own | (Q(expected__isnull=False) & ~corrected))
+    )

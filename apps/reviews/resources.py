@@ -22,8 +22,18 @@ class ScoreConfigResource(resources.ModelResource):
 
     class Meta:
         model = ScoreConfig
-        fields = ("name", "description", "kind", "order", "min_value", "max_value", "options",
-                  "multi_select", "max_length", "is_archived")
+        fields = (
+            "name",
+            "description",
+            "kind",
+            "order",
+            "min_value",
+            "max_value",
+            "options",
+            "multi_select",
+            "max_length",
+            "is_archived",
+        )
         export_order = fields
         import_id_fields = ("name",)
         skip_unchanged = True
@@ -50,7 +60,8 @@ class ScoreConfigResource(resources.ModelResource):
         except ApplicationError as exc:
             for field_name, messages in exc.fields.items():
                 errors.setdefault(field_name.split(".")[0], []).extend(
-                    f"{field_name}: {m}" if "." in field_name else m for m in messages)
+                    f"{field_name}: {m}" if "." in field_name else m for m in messages
+                )
         else:
             for name, value in clean.items():
                 setattr(instance, name, value)
@@ -64,5 +75,10 @@ class ScoreConfigResource(resources.ModelResource):
     def after_save_instance(self, instance, row, **kwargs):
         # Imports save models directly, so record here; a dry run rolls this back with the rows.
         before, after = audit_diff(getattr(instance, "_audit_before", None), audit_snapshot(instance))
-        audit_record(actor=kwargs.get("user"), action="score_config.update" if before else "score_config.create",
-                     obj=instance, before=before, after=after)
+        audit_record(
+            actor=kwargs.get("user"),
+            action="score_config.update" if before else "score_config.create",
+            obj=instance,
+            before=before,
+            after=after,
+        )

@@ -29,12 +29,14 @@ def human_scores_insert_new(scores: list[Score]) -> bool:
             params.append(f.get_db_prep_save(f.pre_save(score, add=True), connection))
             values.append("%s")
         rows.append("(" + ", ".join(values) + ")")
-    sql = (f"INSERT INTO {qn(Score._meta.db_table)} ({', '.join(qn(f.column) for f in _COLUMNS)}) "
-           f"VALUES {', '.join(rows)} "
-           f"ON CONFLICT ({qn('span_id')}, {qn('config_id')}, {qn('author_id')}) "
-           # The unique index's condition exactly as Django wrote it (SQLite matches it term by term).
-           f"WHERE ({qn('author_id')} IS NOT NULL AND {qn('source')} = 'human') DO NOTHING "
-           f"RETURNING {qn('id')}, {qn('config_id')}")
+    sql = (
+        f"INSERT INTO {qn(Score._meta.db_table)} ({', '.join(qn(f.column) for f in _COLUMNS)}) "
+        f"VALUES {', '.join(rows)} "
+        f"ON CONFLICT ({qn('span_id')}, {qn('config_id')}, {qn('author_id')}) "
+        # The unique index's condition exactly as Django wrote it (SQLite matches it term by term).
+        f"WHERE ({qn('author_id')} IS NOT NULL AND {qn('source')} = 'human') DO NOTHING "
+        f"RETURNING {qn('id')}, {qn('config_id')}"
+    )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         inserted = {config_id: pk for pk, config_id in cursor.fetchall()}

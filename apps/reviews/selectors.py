@@ -107,8 +107,11 @@ class AnnotationVisibility:
             **data,
             "scores": mine(data["scores"], "author"),
             # Ingested tags are trace content, not a reviewer's judgement.
-            "tags": [t for t in data["tags"] if t.get("added_by") == me or (
-                t.get("added_by") is None and t.get("source") == AnnotationSource.INGEST)],
+            "tags": [
+                t
+                for t in data["tags"]
+                if t.get("added_by") == me or (t.get("added_by") is None and t.get("source") == AnnotationSource.INGEST)
+            ],
             "tag_history": mine(data["tag_history"], "user"),
             "comments": mine(data["comments"], "author"),
             "corrections": corrections,
@@ -143,9 +146,7 @@ def annotations_visible_to(user, span_pks) -> AnnotationVisibility:
     authenticated = user is not None and getattr(user, "is_authenticated", False)
     blinded: frozenset[int] = frozenset()
     if authenticated and pks:
-        blinded = frozenset(
-            blinded_span_ids(user).filter(span_id__in=pks).values_list("span_id", flat=True).distinct()
-        )
+        blinded = frozenset(blinded_span_ids(user).filter(span_id__in=pks).values_list("span_id", flat=True).distinct())
     return AnnotationVisibility(
         user_id=user.pk if authenticated else None,
         username=user.get_username() if authenticated else None,
@@ -161,9 +162,15 @@ def visible_annotations_q(user, *, span_field: str = "span", author_field: str =
     return ~Q(**{f"{span_field}__in": blinded_span_ids(user)}) | Q(**{author_field: user})
 
 
-def span_annotations_visible(span_pks: list[int], user, *, visibility: AnnotationVisibility | None = None,
-                             spans: list[Span] | None = None, rows: dict | None = None,
-                             tag_history: bool = True) -> dict[int, dict[str, Any]]:
+def span_annotations_visible(
+    span_pks: list[int],
+    user,
+    *,
+    visibility: AnnotationVisibility | None = None,
+    spans: list[Span] | None = None,
+    rows: dict | None = None,
+    tag_history: bool = True,
+) -> dict[int, dict[str, Any]]:
     """`span_annotations_bulk` as `user` may see it."""
     bulk = span_annotations_bulk(span_pks, spans=spans, rows=rows, tag_history=tag_history)
     if visibility is None:
@@ -180,7 +187,8 @@ def _metadata_keys_by(user_id: int | None, span_pks: list[int]) -> dict[int, set
     if user_id is None or not span_pks:
         return out
     for span_id, values in MetadataEvent.objects.filter(span_id__in=span_pks, author_id=user_id).values_list(
-            "span_id", "values"):
+        "span_id", "values"
+    ):
         out.setdefault(span_id, set()).update((values or {}).keys())
     return out
 
@@ -247,13 +255,17 @@ def span_annotations_api_extension(spans, request) -> dict[int, dict[str, Any]]:
     for pk in visibility.blinded:
         # The span's own columns carry the same annotations: narrow them alike.
         data = bulk[pk]
-        out[pk].update(expected=data["expected"], annotation_metadata=data["metadata"],
-                       tags=sorted({t["name"] for t in data["tags"]}))
+        out[pk].update(
+            expected=data["expected"],
+            annotation_metadata=data["metadata"],
+            tags=sorted({t["name"] for t in data["tags"]}),
+        )
     return out
 
 
-def span_annotations_bulk(span_pks: list[int], *, spans: list[Span] | None = None,
-                          rows: dict | None = None, tag_history: bool = True) -> dict[int, dict[str, Any]]:
+def span_annotations_bulk(
+    span_pks: list[int], *, spans: list[Span] | None = None, rows: dict | None = None, tag_history: bool = True
+) -> dict[int, dict[str, Any]]:
     """Every annotation of the given spans, one query per kind (not per span).
 
     Per span: scores (config name/kind, value, label(s), text, comment, author, source, times), tags
@@ -266,8 +278,15 @@ def span_annotations_bulk(span_pks: list[int], *, spans: list[Span] | None = Non
     """
     pks = list(dict.fromkeys(span_pks))
     out: dict[int, dict[str, Any]] = {
-        pk: {"scores": [], "tags": [], "tag_history": [], "comments": [], "corrections": [], "metadata": {},
-             "expected": None}
+        pk: {
+            "scores": [],
+            "tags": [],
+            "tag_history": [],
+            "comments": [],
+            "corrections": [],
+            "metadata": {},
+            "expected": None,
+        }
         for pk in pks
     }
     if not pks:
@@ -281,38 +300,73 @@ def span_annotations_bulk(span_pks: list[int], *, spans: list[Span] | None = Non
         out[pk]["metadata"] = metadata or {}
         out[pk]["expected"] = expected
     rows = {} if rows is None else rows
-    rows["scores"] = list(Score.objects.filter(span_id__in=pks).select_related("config", "author").order_by(
-        "config__order", "config__name", "created_at", "id"))
-    rows["tags"] = list(SpanTag.objects.filter(span_id__in=pks).select_related("tag", "added_by")
-                        .order_by("added_at", "id"))
+    rows["scores"] = list(
+        Score.objects.filter(span_id__in=pks)
+        .select_related("config", "author")
+        .order_by("config__order", "config__name", "created_at", "id")
+    )
+    rows["tags"] = list(
+        SpanTag.objects.filter(span_id__in=pks).select_related("tag", "added_by").order_by("added_at", "id")
+    )
     rows["corrections"] = list(Correction.objects.filter(span_id__in=pks).select_related("author"))
     for s in rows["scores"]:
-        out[s.span_id]["scores"].append({
-            "id": s.pk, "config": s.config.name, "config_id": s.config_id, "kind": s.config.kind,
-            "value": s.value, "label": s.label, "labels": s.labels, "text": s.text, "comment": s.comment,
-            "author": _user_name(s.author), "source": s.source, "created_at": _iso(s.created_at),
-            "updated_at": _iso(s.updated_at),
-        })
+        out[s.span_id]["scores"].append(
+            {
+                "id": s.pk,
+                "config": s.config.name,
+                "config_id": s.config_id,
+                "kind": s.config.kind,
+                "value": s.value,
+                "label": s.label,
+                "labels": s.labels,
+                "text": s.text,
+                "comment": s.comment,
+                "author": _user_name(s.author),
+                "source": s.source,
+                "created_at": _iso(s.created_at),
+                "updated_at": _iso(s.updated_at),
+            }
+        )
     for st in rows["tags"]:
-        out[st.span_id]["tags"].append({
-            "name": st.tag.name, "colour": st.tag.colour, "added_by": _user_name(st.added_by),
-            "source": st.source, "added_at": _iso(st.added_at),
-        })
+        out[st.span_id]["tags"].append(
+            {
+                "name": st.tag.name,
+                "colour": st.tag.colour,
+                "added_by": _user_name(st.added_by),
+                "source": st.source,
+                "added_at": _iso(st.added_at),
+            }
+        )
     for ev in TagEvent.objects.filter(span_id__in=pks).select_related("user") if tag_history else ():
-        out[ev.span_id]["tag_history"].append({
-            "name": ev.tag_name, "action": ev.action, "user": _user_name(ev.user), "source": ev.source,
-            "at": _iso(ev.created_at),
-        })
+        out[ev.span_id]["tag_history"].append(
+            {
+                "name": ev.tag_name,
+                "action": ev.action,
+                "user": _user_name(ev.user),
+                "source": ev.source,
+                "at": _iso(ev.created_at),
+            }
+        )
     for c in Comment.objects.filter(span_id__in=pks).select_related("author"):
-        out[c.span_id]["comments"].append({
-            "id": c.pk, "text": c.text, "author": _user_name(c.author), "source": c.source,
-            "created_at": _iso(c.created_at),
-        })
+        out[c.span_id]["comments"].append(
+            {
+                "id": c.pk,
+                "text": c.text,
+                "author": _user_name(c.author),
+                "source": c.source,
+                "created_at": _iso(c.created_at),
+            }
+        )
     for c in rows["corrections"]:
-        out[c.span_id]["corrections"].append({
-            "id": c.pk, "value": c.value, "author": _user_name(c.author), "source": c.source,
-            "created_at": _iso(c.created_at),
-        })
+        out[c.span_id]["corrections"].append(
+            {
+                "id": c.pk,
+                "value": c.value,
+                "author": _user_name(c.author),
+                "source": c.source,
+                "created_at": _iso(c.created_at),
+            }
+        )
     return out
 
 
@@ -320,21 +374,28 @@ def span_annotations(span: Span) -> dict[str, Any]:
     return span_annotations_bulk([span.pk])[span.pk]
 
 
-def score_summary(span: Span, user=None, *, visibility: AnnotationVisibility | None = None,
-                  scores: list[Score] | None = None) -> list[dict[str, Any]]:
+def score_summary(
+    span: Span, user=None, *, visibility: AnnotationVisibility | None = None, scores: list[Score] | None = None
+) -> list[dict[str, Any]]:
     """Per config with scores on the span: the scores, their authors and the mean of numeric values,
     over the scores `user` may see (`annotations_visible_to`; None: every score). `scores`: the span's
     scores already read (with config and author, in this order)."""
     by_config: dict[int, dict[str, Any]] = {}
-    rows = scores if scores is not None else Score.objects.filter(span=span).select_related(
-        "config", "author").order_by("config__order", "config__name", "created_at", "id")
+    rows = (
+        scores
+        if scores is not None
+        else Score.objects.filter(span=span)
+        .select_related("config", "author")
+        .order_by("config__order", "config__name", "created_at", "id")
+    )
     if visibility is None and user is not None:
         visibility = annotations_visible_to(user, [span.pk])
     if visibility is not None:
         rows = visibility.own(span.pk, rows)
     for s in rows:
-        entry = by_config.setdefault(s.config_id, {"config": s.config, "name": s.config.name,
-                                                   "kind": s.config.kind, "scores": [], "authors": []})
+        entry = by_config.setdefault(
+            s.config_id, {"config": s.config, "name": s.config.name, "kind": s.config.kind, "scores": [], "authors": []}
+        )
         entry["scores"].append(s)
         who = _user_name(s.author) or s.get_source_display()
         if who not in entry["authors"]:
@@ -345,8 +406,9 @@ def score_summary(span: Span, user=None, *, visibility: AnnotationVisibility | N
         entry["mean"] = sum(values) / len(values) if values else None
         config = entry["config"]
         if entry["mean"] is not None and config.kind == ScoreKind.CONTINUOUS:
-            entry["mean_percent"] = round(100 * (entry["mean"] - config.min_value)
-                                          / (config.max_value - config.min_value))
+            entry["mean_percent"] = round(
+                100 * (entry["mean"] - config.min_value) / (config.max_value - config.min_value)
+            )
         elif entry["mean"] is not None and config.kind == ScoreKind.BOOLEAN:
             entry["mean_percent"] = round(100 * entry["mean"])  # share of "yes"
         else:
@@ -388,8 +450,11 @@ def spans_with_negative_feedback(project: Project) -> QuerySet[Span]:
 
 def span_for_user(user, span_pk: int, *, action: str = "project.view") -> Span | None:
     """The span if the user may do `action` in its project, else None (answer 404)."""
-    return (Span.objects.select_related("trace", "project")
-            .filter(pk=span_pk, project__in=projects_where(user, action)).first())
+    return (
+        Span.objects.select_related("trace", "project")
+        .filter(pk=span_pk, project__in=projects_where(user, action))
+        .first()
+    )
 
 
 # --------------------------------------------------------------------------- diff and the panel
@@ -418,8 +483,14 @@ def expected_output_diff(output: Any, expected: Any) -> list[dict[str, str]]:
             left = content
     elif editable_text(output) is not None and editable_text(expected) is not None:
         left, right = editable_text(output), editable_text(expected)  # two messages: their text
-    lines = difflib.unified_diff(_as_text(left).splitlines(), _as_text(right).splitlines(),
-                                 fromfile="output", tofile="expected", lineterm="", n=3)
+    lines = difflib.unified_diff(
+        _as_text(left).splitlines(),
+        _as_text(right).splitlines(),
+        fromfile="output",
+        tofile="expected",
+        lineterm="",
+        n=3,
+    )
     out = []
     for line in lines:
         if line.startswith(("+++", "---")):
@@ -448,9 +519,15 @@ def _score_state(score: Score) -> Any:
     return score.value
 
 
-def annotation_panel_context(request, span: Span, configs=None, *,
-                             visibility: AnnotationVisibility | None = None,
-                             lazy_history: bool = False, page_tags: bool = False) -> dict[str, Any]:
+def annotation_panel_context(
+    request,
+    span: Span,
+    configs=None,
+    *,
+    visibility: AnnotationVisibility | None = None,
+    lazy_history: bool = False,
+    page_tags: bool = False,
+) -> dict[str, Any]:
     """Everything `reviews/_annotation_panel.html` and `annotation_panel.js` need for one span.
 
     `configs` narrows the controls (a review queue's configs); archived configs never get a control.
@@ -470,21 +547,27 @@ def annotation_panel_context(request, span: Span, configs=None, *,
     if visibility is None:
         visibility = annotations_visible_to(user, [span.pk])
     rows: dict[str, list] = {}
-    annotations = span_annotations_visible([span.pk], user, visibility=visibility, spans=[span], rows=rows,
-                                           tag_history=not lazy_history)[span.pk]
-    mine = {s.config_id: s for s in rows["scores"]
-            if s.author_id == user.pk and s.author_id is not None and s.source == ScoreSource.HUMAN}
+    annotations = span_annotations_visible(
+        [span.pk], user, visibility=visibility, spans=[span], rows=rows, tag_history=not lazy_history
+    )[span.pk]
+    mine = {
+        s.config_id: s
+        for s in rows["scores"]
+        if s.author_id == user.pk and s.author_id is not None and s.source == ScoreSource.HUMAN
+    }
     controls = []
     for c in config_list:
         own = mine.get(c.pk)
-        controls.append({
-            "config": c,
-            "dom_id": f"assay-score-{span.pk}-{c.pk}",
-            "description_html": render_markdown(c.description) if c.description else "",
-            "options": c.options,
-            "mine": own,
-            "mine_value": _score_state(own) if own else None,
-        })
+        controls.append(
+            {
+                "config": c,
+                "dom_id": f"assay-score-{span.pk}-{c.pk}",
+                "description_html": render_markdown(c.description) if c.description else "",
+                "options": c.options,
+                "mine": own,
+                "mine_value": _score_state(own) if own else None,
+            }
+        )
     newest_first = sorted(rows["corrections"], key=lambda c: (c.created_at, c.pk), reverse=True)
     corrections = [
         {"author": _user_name(c.author), "source": c.source, "created_at": c.created_at, "text": _as_text(c.value)}
@@ -493,8 +576,9 @@ def annotation_panel_context(request, span: Span, configs=None, *,
     expected = annotations["expected"]
     # Blind: not even as a suggestion may the names of tags others put on this span show.
     shown = {t["name"] for t in annotations["tags"]}
-    hidden_tags = [] if visibility.sees_others(span.pk) else [
-        st.tag.name for st in rows["tags"] if st.tag.name not in shown]
+    hidden_tags = (
+        [] if visibility.sees_others(span.pk) else [st.tag.name for st in rows["tags"] if st.tag.name not in shown]
+    )
     # Blind: the Expected box starts from the reviewer's own correction or the output, never another's.
     seed = expected if expected is not None else span.output
     chat_text = editable_text(seed)
@@ -507,21 +591,41 @@ def annotation_panel_context(request, span: Span, configs=None, *,
         # A narrowed panel (queue or trace-view controls) stays narrowed when re-rendered after a save.
         "submitUrl": reverse("admin:reviews_annotation_submit", args=[span.pk]) + narrowed,
         "panelUrl": reverse("admin:reviews_annotation_panel", args=[span.pk]) + narrowed,
-        "configs": [{
-            "id": c.pk, "name": c.name, "kind": c.kind, "min": c.min_value, "max": c.max_value,
-            "options": c.options, "multi": c.multi_select, "maxLength": c.max_length,
-            "domId": f"assay-score-{span.pk}-{c.pk}",
-        } for c in config_list],
+        "configs": [
+            {
+                "id": c.pk,
+                "name": c.name,
+                "kind": c.kind,
+                "min": c.min_value,
+                "max": c.max_value,
+                "options": c.options,
+                "multi": c.multi_select,
+                "maxLength": c.max_length,
+                "domId": f"assay-score-{span.pk}-{c.pk}",
+            }
+            for c in config_list
+        ],
         "mine": {c.name: (_score_state(mine[c.pk]) if c.pk in mine else None) for c in config_list},
         "tags": [t["name"] for t in annotations["tags"]],
         "tagColours": {t["name"]: t["colour"] for t in annotations["tags"] if HEX_COLOUR.fullmatch(t["colour"] or "")},
-        "projectTags": None if page_tags else [
-            name for name in Tag.objects.filter(project=project).exclude(name__in=hidden_tags)
-            .order_by("name").values_list("name", flat=True)[:500]],
-        "expected": {"mode": seed_mode, "text": chat_text if chat_text is not None else _as_text(seed),
-                     "json": _as_text(seed), "chat": seed if chat_text is not None else None},
+        "projectTags": None
+        if page_tags
+        else [
+            name
+            for name in Tag.objects.filter(project=project)
+            .exclude(name__in=hidden_tags)
+            .order_by("name")
+            .values_list("name", flat=True)[:500]
+        ],
+        "expected": {
+            "mode": seed_mode,
+            "text": chat_text if chat_text is not None else _as_text(seed),
+            "json": _as_text(seed),
+            "chat": seed if chat_text is not None else None,
+        },
         "metadata": annotations["metadata"],
     }
+
     def when(item: dict, key: str) -> dict:
         return {**item, "when": (item.get(key) or "")[:16].replace("T", " ")}
 
@@ -543,8 +647,10 @@ def annotation_panel_context(request, span: Span, configs=None, *,
         "corrections": corrections,
         "diff": expected_output_diff(span.output, expected),
         "expected": expected,
-        "metadata_items": [(k, v if isinstance(v, str) else json.dumps(v, ensure_ascii=False))
-                           for k, v in sorted(annotations["metadata"].items())],
+        "metadata_items": [
+            (k, v if isinstance(v, str) else json.dumps(v, ensure_ascii=False))
+            for k, v in sorted(annotations["metadata"].items())
+        ],
         "score_history": history,
         "tag_list_id": "assay-project-tags" if page_tags else f"assay-tag-options-{span.pk}",
         "history_url": reverse("admin:reviews_annotation_history", args=[span.pk]) if lazy_history else "",
@@ -557,24 +663,36 @@ def annotation_panel_context(request, span: Span, configs=None, *,
 def project_tag_names(user, project) -> list[str]:
     """The project's tag names as suggestions for a page of many spans (the review page holds them once):
     blind, no name another reviewer put on a span blinded for `user` (as the panel's own list does)."""
-    others = (SpanTag.objects.filter(tag_id=OuterRef("pk"), span_id__in=blinded_span_ids(user))
-              .exclude(added_by=user).exclude(added_by__isnull=True, source=AnnotationSource.INGEST))
-    return list(Tag.objects.filter(project=project).exclude(Exists(others))
-                .order_by("name").values_list("name", flat=True)[:500])
+    others = (
+        SpanTag.objects.filter(tag_id=OuterRef("pk"), span_id__in=blinded_span_ids(user))
+        .exclude(added_by=user)
+        .exclude(added_by__isnull=True, source=AnnotationSource.INGEST)
+    )
+    return list(
+        Tag.objects.filter(project=project)
+        .exclude(Exists(others))
+        .order_by("name")
+        .values_list("name", flat=True)[:500]
+    )
 
 
 def score_history_visible(span: Span, visibility: AnnotationVisibility) -> list:
     """The span's last 50 score events, newest first, as the visibility allows."""
-    return visibility.own(span.pk, ScoreEvent.objects.filter(span=span).select_related("config", "author")
-                          .order_by("-created_at", "-id")[:50])
+    return visibility.own(
+        span.pk,
+        ScoreEvent.objects.filter(span=span).select_related("config", "author").order_by("-created_at", "-id")[:50],
+    )
 
 
 def trace_page_panel(*, request, trace, span) -> dict[str, Any] | None:
     """Registered on the trace page: the annotation panel of the selected span."""
     if span is None or not can(request.user, "project.view", span.project):
         return None
-    return {"title": "Annotations", "template": "reviews/_annotation_panel.html",
-            "context": annotation_panel_context(request, span)}
+    return {
+        "title": "Annotations",
+        "template": "reviews/_annotation_panel.html",
+        "context": annotation_panel_context(request, span),
+    }
 
 
 def negative_feedback_overview(projects) -> list[dict[str, Any]]:
@@ -589,10 +707,15 @@ def negative_feedback_overview(projects) -> list[dict[str, Any]]:
         total = negative.values("span_id").distinct().count()
         if not total:
             continue
-        uncorrected = (negative.exclude(Exists(Correction.objects.filter(span_id=OuterRef("span_id"))))
-                       .values("span_id").distinct().count())
-        rows.append({"project": project, "negative": total, "uncorrected": uncorrected,
-                     "corrected": total - uncorrected})
+        uncorrected = (
+            negative.exclude(Exists(Correction.objects.filter(span_id=OuterRef("span_id"))))
+            .values("span_id")
+            .distinct()
+            .count()
+        )
+        rows.append(
+            {"project": project, "negative": total, "uncorrected": uncorrected, "corrected": total - uncorrected}
+        )
     return rows
 
 
@@ -602,5 +725,4 @@ def feedback_dashboard_panel(request) -> dict[str, Any] | None:
     rows = negative_feedback_overview(projects)
     if not rows:
         return None
-    return {"title": "End-user feedback", "template": "admin/reviews/_feedback_panel.html",
-            "context": {"rows": rows}}
+    return {"title": "End-user feedback", "template": "admin/reviews/_feedback_panel.html", "context": {"rows": rows}}

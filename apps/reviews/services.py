@@ -76,17 +76,37 @@ def _is_number(value: Any) -> bool:
 
 # --------------------------------------------------------------------------- score configs
 
-CONFIG_FIELDS = ("name", "description", "kind", "order", "min_value", "max_value", "options",
-                 "multi_select", "max_length")
+CONFIG_FIELDS = (
+    "name",
+    "description",
+    "kind",
+    "order",
+    "min_value",
+    "max_value",
+    "options",
+    "multi_select",
+    "max_length",
+)
 
 
 def score_config_clean(*, project: Project, data: dict[str, Any], instance: ScoreConfig | None = None) -> dict:
     """Validated, normalised config fields (merged over `instance`); raises ApplicationError naming fields."""
     errors = _Errors()
-    current = {f: getattr(instance, f) for f in CONFIG_FIELDS} if instance else {
-        "name": "", "description": "", "kind": "", "order": 0, "min_value": 0.0, "max_value": 1.0,
-        "options": [], "multi_select": False, "max_length": 2000,
-    }
+    current = (
+        {f: getattr(instance, f) for f in CONFIG_FIELDS}
+        if instance
+        else {
+            "name": "",
+            "description": "",
+            "kind": "",
+            "order": 0,
+            "min_value": 0.0,
+            "max_value": 1.0,
+            "options": [],
+            "multi_select": False,
+            "max_length": 2000,
+        }
+    )
     merged = {**current, **{k: v for k, v in data.items() if k in CONFIG_FIELDS}}
 
     name = merged["name"]
@@ -188,8 +208,9 @@ def _config_check_existing_scores(instance: ScoreConfig, merged: dict, errors: _
         errors.add("kind", "The config has scores; its kind cannot change. Create a new config instead.")
         return
     if merged["kind"] == ScoreKind.CONTINUOUS:
-        outside = scores.filter(value__lt=merged["min_value"]).count() + scores.filter(
-            value__gt=merged["max_value"]).count()
+        outside = (
+            scores.filter(value__lt=merged["min_value"]).count() + scores.filter(value__gt=merged["max_value"]).count()
+        )
         if outside:
             errors.add("min_value", f"{outside} existing score(s) fall outside the new range.")
     if merged["kind"] == ScoreKind.CATEGORICAL:
@@ -214,8 +235,9 @@ def score_config_create(*, project: Project, created_by=None, actor: Any = None,
         with transaction.atomic():
             config = ScoreConfig.objects.create(project=project, created_by=created_by, **clean)
     except IntegrityError:
-        raise ApplicationError("Invalid score config.",
-                               fields={"name": ["A score config with this name exists in the project."]})
+        raise ApplicationError(
+            "Invalid score config.", fields={"name": ["A score config with this name exists in the project."]}
+        )
     audit_record(actor=actor or created_by, action="score_config.create", obj=config, after=audit_snapshot(config))
     return config
 
@@ -257,8 +279,13 @@ def score_config_archive(*, config: ScoreConfig, actor: Any = None) -> ScoreConf
     if not config.is_archived:
         config.is_archived, config.archived_at = True, timezone.now()
         config.save(update_fields=["is_archived", "archived_at", "updated_at"])
-        audit_record(actor=actor, action="score_config.archive", obj=config,
-                     before={"is_archived": False}, after={"is_archived": True})
+        audit_record(
+            actor=actor,
+            action="score_config.archive",
+            obj=config,
+            before={"is_archived": False},
+            after={"is_archived": True},
+        )
     return config
 
 
@@ -267,8 +294,13 @@ def score_config_restore(*, config: ScoreConfig, actor: Any = None) -> ScoreConf
     if config.is_archived:
         config.is_archived, config.archived_at = False, None
         config.save(update_fields=["is_archived", "archived_at", "updated_at"])
-        audit_record(actor=actor, action="score_config.restore", obj=config,
-                     before={"is_archived": True}, after={"is_archived": False})
+        audit_record(
+            actor=actor,
+            action="score_config.restore",
+            obj=config,
+            before={"is_archived": True},
+            after={"is_archived": False},
+        )
     return config
 
 
@@ -299,8 +331,9 @@ class CleanScore:
     delete: bool = False
 
 
-def score_value_clean(*, config: ScoreConfig, raw: Any, errors: _Errors, name: str,
-                      allow_delete: bool = False) -> CleanScore | None:
+def score_value_clean(
+    *, config: ScoreConfig, raw: Any, errors: _Errors, name: str, allow_delete: bool = False
+) -> CleanScore | None:
     """Validate one raw score (a value, a label, labels, text, or {value|label|labels|text, comment})."""
     comment = ""
     if config.is_archived:
@@ -380,19 +413,36 @@ def score_value_clean(*, config: ScoreConfig, raw: Any, errors: _Errors, name: s
 
 def _score_event(score: Score, action: str) -> None:
     ScoreEvent.objects.create(
-        project_id=score.project_id, span_id=score.span_id, config_id=score.config_id, score=score,
-        action=action, value=score.value, label=score.label, labels=score.labels, text=score.text,
-        comment=score.comment, author_id=score.author_id, source=score.source,
+        project_id=score.project_id,
+        span_id=score.span_id,
+        config_id=score.config_id,
+        score=score,
+        action=action,
+        value=score.value,
+        label=score.label,
+        labels=score.labels,
+        text=score.text,
+        comment=score.comment,
+        author_id=score.author_id,
+        source=score.source,
     )
 
 
 def _score_write(*, span: Span, clean: CleanScore, author, source: str) -> Score | None:
     config = clean.config
-    fields = {"value": clean.value, "label": clean.label, "labels": clean.labels, "text": clean.text,
-              "comment": clean.comment}
+    fields = {
+        "value": clean.value,
+        "label": clean.label,
+        "labels": clean.labels,
+        "text": clean.text,
+        "comment": clean.comment,
+    }
     if source == ScoreSource.HUMAN:
-        existing = Score.objects.select_for_update().filter(
-            span=span, config=config, author=author, source=ScoreSource.HUMAN).first()
+        existing = (
+            Score.objects.select_for_update()
+            .filter(span=span, config=config, author=author, source=ScoreSource.HUMAN)
+            .first()
+        )
         if clean.delete:
             if existing is not None:
                 _score_event(existing, ScoreEvent.Action.DELETE)
@@ -401,14 +451,16 @@ def _score_write(*, span: Span, clean: CleanScore, author, source: str) -> Score
         if existing is None:
             try:
                 with transaction.atomic():
-                    score = Score.objects.create(project_id=span.project_id, span=span, config=config,
-                                                 author=author, source=source, **fields)
+                    score = Score.objects.create(
+                        project_id=span.project_id, span=span, config=config, author=author, source=source, **fields
+                    )
                 _score_event(score, ScoreEvent.Action.CREATE)
                 return score
             except IntegrityError:
                 # A concurrent save by the same reviewer won the insert: update it instead.
                 existing = Score.objects.select_for_update().get(
-                    span=span, config=config, author=author, source=ScoreSource.HUMAN)
+                    span=span, config=config, author=author, source=ScoreSource.HUMAN
+                )
         changed = any(getattr(existing, k) != v for k, v in fields.items())
         if changed:
             for k, v in fields.items():
@@ -418,8 +470,9 @@ def _score_write(*, span: Span, clean: CleanScore, author, source: str) -> Score
         return existing
     if clean.delete:
         return None
-    score = Score.objects.create(project_id=span.project_id, span=span, config=config, author=author,
-                                 source=source, **fields)
+    score = Score.objects.create(
+        project_id=span.project_id, span=span, config=config, author=author, source=source, **fields
+    )
     _score_event(score, ScoreEvent.Action.CREATE)
     return score
 
@@ -429,9 +482,18 @@ _SCORE_FIELDS = ("value", "label", "labels", "text", "comment")
 
 def _event_row(score: Score, action: str) -> ScoreEvent:
     return ScoreEvent(
-        project_id=score.project_id, span_id=score.span_id, config_id=score.config_id, score=score,
-        action=action, value=score.value, label=score.label, labels=score.labels, text=score.text,
-        comment=score.comment, author_id=score.author_id, source=score.source,
+        project_id=score.project_id,
+        span_id=score.span_id,
+        config_id=score.config_id,
+        score=score,
+        action=action,
+        value=score.value,
+        label=score.label,
+        labels=score.labels,
+        text=score.text,
+        comment=score.comment,
+        author_id=score.author_id,
+        source=score.source,
     )
 
 
@@ -439,8 +501,12 @@ def _human_scores_write(*, span: Span, cleans: list[CleanScore], author) -> list
     """`_score_write` for several human scores of one reviewer on one span, in a few statements: one
     locked read of their existing scores, one insert of the new ones, one of the history events. A
     concurrent insert by the same reviewer (unique per span, config, author) falls back to one by one."""
-    existing = {s.config_id: s for s in Score.objects.select_for_update().filter(
-        span=span, author=author, source=ScoreSource.HUMAN, config_id__in=[c.config.pk for c in cleans])}
+    existing = {
+        s.config_id: s
+        for s in Score.objects.select_for_update().filter(
+            span=span, author=author, source=ScoreSource.HUMAN, config_id__in=[c.config.pk for c in cleans]
+        )
+    }
     out: list[Score | None] = []
     new: list[Score] = []
     events: list[ScoreEvent] = []
@@ -455,8 +521,14 @@ def _human_scores_write(*, span: Span, cleans: list[CleanScore], author) -> list
                 deleted.append(score.pk)
             out.append(None)
         elif score is None:
-            score = Score(project_id=span.project_id, span=span, config=clean.config, author=author,
-                          source=ScoreSource.HUMAN, **fields)
+            score = Score(
+                project_id=span.project_id,
+                span=span,
+                config=clean.config,
+                author=author,
+                source=ScoreSource.HUMAN,
+                **fields,
+            )
             new.append(score)
             out.append(score)
         else:
@@ -470,8 +542,7 @@ def _human_scores_write(*, span: Span, cleans: list[CleanScore], author) -> list
         if not human_scores_insert_new(new):
             # A concurrent save by the same reviewer won an insert: write these one by one (that path
             # updates what the other save created).
-            return [_score_write(span=span, clean=clean, author=author, source=ScoreSource.HUMAN)
-                    for clean in cleans]
+            return [_score_write(span=span, clean=clean, author=author, source=ScoreSource.HUMAN) for clean in cleans]
     if changed:
         Score.objects.bulk_update(changed, [*_SCORE_FIELDS, "updated_at"])
     events += [_event_row(s, ScoreEvent.Action.CREATE) for s in new]
@@ -491,13 +562,21 @@ def _check_source(source: str, author, errors: _Errors, name: str = "source") ->
 
 
 @transaction.atomic
-def score_record(*, span: Span, config: ScoreConfig, value: Any = None, label: str | None = None,
-                 labels: list[str] | None = None, text: str | None = None, comment: str = "",
-                 author=None, source: str = ScoreSource.HUMAN) -> Score:
+def score_record(
+    *,
+    span: Span,
+    config: ScoreConfig,
+    value: Any = None,
+    label: str | None = None,
+    labels: list[str] | None = None,
+    text: str | None = None,
+    comment: str = "",
+    author=None,
+    source: str = ScoreSource.HUMAN,
+) -> Score:
     """Record one score. A human scoring again updates their score (the history keeps each version)."""
     if config.project_id != span.project_id:
-        raise ApplicationError("Score config not found.", fields={"config": ["Unknown score config."]},
-                               status=404)
+        raise ApplicationError("Score config not found.", fields={"config": ["Unknown score config."]}, status=404)
     errors = _Errors()
     _check_source(source, author, errors)
     if labels is not None:
@@ -563,26 +642,35 @@ def _tag_add(*, span: Span, name: str, user, source: str, refresh: bool = True) 
     try:
         with transaction.atomic():
             _, created = SpanTag.objects.get_or_create(
-                span=span, tag=tag, defaults={"added_by": user, "source": source})
+                span=span, tag=tag, defaults={"added_by": user, "source": source}
+            )
     except IntegrityError:
         created = False
     if created:
-        TagEvent.objects.create(project_id=span.project_id, span=span, tag_name=name,
-                                action=TagEvent.Action.ADD, user=user, source=source)
+        TagEvent.objects.create(
+            project_id=span.project_id, span=span, tag_name=name, action=TagEvent.Action.ADD, user=user, source=source
+        )
         if refresh:
             _tag_caches_refresh(span)
     return created
 
 
-def _tag_remove(*, span: Span, name: str, user, source: str, refresh: bool = True,
-                only_source: str | None = None) -> bool:
+def _tag_remove(
+    *, span: Span, name: str, user, source: str, refresh: bool = True, only_source: str | None = None
+) -> bool:
     links = SpanTag.objects.filter(span=span, tag__project_id=span.project_id, tag__name=name)
     if only_source is not None:
         links = links.filter(source=only_source)
     deleted, _ = links.delete()
     if deleted:
-        TagEvent.objects.create(project_id=span.project_id, span=span, tag_name=name,
-                                action=TagEvent.Action.REMOVE, user=user, source=source)
+        TagEvent.objects.create(
+            project_id=span.project_id,
+            span=span,
+            tag_name=name,
+            action=TagEvent.Action.REMOVE,
+            user=user,
+            source=source,
+        )
         if refresh:
             _tag_caches_refresh(span)
     return bool(deleted)
@@ -642,8 +730,9 @@ def _expected_clean(value: Any, errors: _Errors, name: str = "expected") -> bool
 
 
 def _correction_write(*, span: Span, value: Any, author, source: str) -> Correction:
-    correction = Correction.objects.create(project_id=span.project_id, span=span, value=value,
-                                           author=author, source=source)
+    correction = Correction.objects.create(
+        project_id=span.project_id, span=span, value=value, author=author, source=source
+    )
     Span.objects.filter(pk=span.pk).update(expected=value)
     span.expected = value
     return correction
@@ -679,8 +768,9 @@ def _metadata_clean(values: Any, errors: _Errors, name: str = "metadata") -> dic
 
 
 def _metadata_write(*, span: Span, values: dict, author, source: str) -> dict:
-    current = Span.objects.select_for_update().filter(pk=span.pk).values_list(
-        "annotation_metadata", flat=True).first() or {}
+    current = (
+        Span.objects.select_for_update().filter(pk=span.pk).values_list("annotation_metadata", flat=True).first() or {}
+    )
     merged = {**current}
     for key, value in values.items():
         if value is None:
@@ -694,8 +784,7 @@ def _metadata_write(*, span: Span, values: dict, author, source: str) -> dict:
 
 
 @transaction.atomic
-def annotation_metadata_set(*, span: Span, values: dict, author=None,
-                            source: str = AnnotationSource.HUMAN) -> dict:
+def annotation_metadata_set(*, span: Span, values: dict, author=None, source: str = AnnotationSource.HUMAN) -> dict:
     """Merge reviewer metadata (a null value removes the key). The ingested `metadata` is untouched."""
     errors = _Errors()
     clean = _metadata_clean(values, errors)
@@ -733,8 +822,14 @@ def _tag_list_clean(raw: Any, errors: _Errors, name: str) -> list[str]:
     return names
 
 
-def annotation_plan(*, project: Project, data: dict[str, Any], allow_delete: bool = False,
-                    errors: _Errors | None = None, configs: list[ScoreConfig] | None = None) -> AnnotationPlan:
+def annotation_plan(
+    *,
+    project: Project,
+    data: dict[str, Any],
+    allow_delete: bool = False,
+    errors: _Errors | None = None,
+    configs: list[ScoreConfig] | None = None,
+) -> AnnotationPlan:
     """Validate scores/comment/tags/remove_tags/expected/metadata; raise naming every bad field."""
     own_errors = errors is None
     errors = errors or _Errors()
@@ -755,8 +850,9 @@ def annotation_plan(*, project: Project, data: dict[str, Any], allow_delete: boo
                 if config is None:
                     errors.add(f"scores.{name}", "Unknown score config.")
                     continue
-                clean = score_value_clean(config=config, raw=raw, errors=errors, name=f"scores.{name}",
-                                          allow_delete=allow_delete)
+                clean = score_value_clean(
+                    config=config, raw=raw, errors=errors, name=f"scores.{name}", allow_delete=allow_delete
+                )
                 if clean is not None:
                     plan.scores.append(clean)
     plan.tags = _tag_list_clean(data.get("tags"), errors, "tags")
@@ -777,67 +873,119 @@ def annotation_plan(*, project: Project, data: dict[str, Any], allow_delete: boo
     return plan
 
 
-def annotation_plan_execute(*, span: Span, plan: AnnotationPlan, author, source: str,
-                            public: bool = False) -> dict[str, Any]:
+def annotation_plan_execute(
+    *, span: Span, plan: AnnotationPlan, author, source: str, public: bool = False
+) -> dict[str, Any]:
     """Write a validated plan (call inside a transaction). Returns what was written.
 
     `public` (a browser-shipped feedback-only key): `remove_tags` only removes tags end users added.
     """
     tag_source = source if source in AnnotationSource.values else AnnotationSource.API
-    result: dict[str, Any] = {"scores": [], "tags_added": [], "tags_removed": [], "comment_id": None,
-                              "correction_id": None, "metadata": None}
-    written = (_human_scores_write(span=span, cleans=plan.scores, author=author)
-               if source == ScoreSource.HUMAN and author is not None and len(plan.scores) > 1
-               else [_score_write(span=span, clean=clean, author=author, source=source) for clean in plan.scores])
+    result: dict[str, Any] = {
+        "scores": [],
+        "tags_added": [],
+        "tags_removed": [],
+        "comment_id": None,
+        "correction_id": None,
+        "metadata": None,
+    }
+    written = (
+        _human_scores_write(span=span, cleans=plan.scores, author=author)
+        if source == ScoreSource.HUMAN and author is not None and len(plan.scores) > 1
+        else [_score_write(span=span, clean=clean, author=author, source=source) for clean in plan.scores]
+    )
     for clean, score in zip(plan.scores, written, strict=True):
         if score is None:
             result["scores"].append({"config": clean.config.name, "deleted": True})
         else:
-            result["scores"].append({"id": score.pk, "config": clean.config.name, "value": score.value,
-                                     "label": score.label, "labels": score.labels, "text": score.text})
+            result["scores"].append(
+                {
+                    "id": score.pk,
+                    "config": clean.config.name,
+                    "value": score.value,
+                    "label": score.label,
+                    "labels": score.labels,
+                    "text": score.text,
+                }
+            )
     for name in plan.tags:
         if _tag_add(span=span, name=name, user=author, source=tag_source, refresh=False):
             result["tags_added"].append(name)
     for name in plan.remove_tags:
-        if _tag_remove(span=span, name=name, user=author, source=tag_source, refresh=False,
-                       only_source=AnnotationSource.END_USER if public else None):
+        if _tag_remove(
+            span=span,
+            name=name,
+            user=author,
+            source=tag_source,
+            refresh=False,
+            only_source=AnnotationSource.END_USER if public else None,
+        ):
             result["tags_removed"].append(name)
     if result["tags_added"] or result["tags_removed"]:
         _tag_caches_refresh(span)
     if plan.comment:
         result["comment_id"] = Comment.objects.create(
-            project_id=span.project_id, span=span, author=author, source=tag_source, text=plan.comment).pk
+            project_id=span.project_id, span=span, author=author, source=tag_source, text=plan.comment
+        ).pk
     if plan.expected is not _UNSET:
-        result["correction_id"] = _correction_write(span=span, value=plan.expected, author=author,
-                                                    source=tag_source).pk
+        result["correction_id"] = _correction_write(span=span, value=plan.expected, author=author, source=tag_source).pk
     if plan.metadata:
         result["metadata"] = _metadata_write(span=span, values=plan.metadata, author=author, source=tag_source)
     return result
 
 
 @transaction.atomic
-def annotations_submit(*, span: Span, user, scores: dict | None = None, comment: str | None = "",
-                       tags: list[str] | None = None, remove_tags: list[str] | None = None,
-                       expected: Any = _UNSET, metadata: dict | None = None,
-                       configs: list[ScoreConfig] | None = None) -> dict[str, Any]:
+def annotations_submit(
+    *,
+    span: Span,
+    user,
+    scores: dict | None = None,
+    comment: str | None = "",
+    tags: list[str] | None = None,
+    remove_tags: list[str] | None = None,
+    expected: Any = _UNSET,
+    metadata: dict | None = None,
+    configs: list[ScoreConfig] | None = None,
+) -> dict[str, Any]:
     """One atomic save of a reviewer's whole annotation panel.
 
     `scores` maps config names to values; a null (or blank text) removes the reviewer's own score.
     `configs`: the span's project's configs already loaded by the caller (else looked up by name).
     """
     return annotations_submit_in_transaction(
-        span=span, user=user, scores=scores, comment=comment, tags=tags, remove_tags=remove_tags,
-        expected=expected, metadata=metadata, configs=configs)
+        span=span,
+        user=user,
+        scores=scores,
+        comment=comment,
+        tags=tags,
+        remove_tags=remove_tags,
+        expected=expected,
+        metadata=metadata,
+        configs=configs,
+    )
 
 
-def annotations_submit_in_transaction(*, span: Span, user, scores: dict | None = None, comment: str | None = "",
-                                      tags: list[str] | None = None, remove_tags: list[str] | None = None,
-                                      expected: Any = _UNSET, metadata: dict | None = None,
-                                      configs: list[ScoreConfig] | None = None) -> dict[str, Any]:
+def annotations_submit_in_transaction(
+    *,
+    span: Span,
+    user,
+    scores: dict | None = None,
+    comment: str | None = "",
+    tags: list[str] | None = None,
+    remove_tags: list[str] | None = None,
+    expected: Any = _UNSET,
+    metadata: dict | None = None,
+    configs: list[ScoreConfig] | None = None,
+) -> dict[str, Any]:
     """`annotations_submit` for a caller that is already inside a transaction (no savepoint of its own;
     an error rolls back the caller's transaction)."""
-    data: dict[str, Any] = {"scores": scores, "comment": comment, "tags": tags, "remove_tags": remove_tags,
-                            "metadata": metadata}
+    data: dict[str, Any] = {
+        "scores": scores,
+        "comment": comment,
+        "tags": tags,
+        "remove_tags": remove_tags,
+        "metadata": metadata,
+    }
     if expected is not _UNSET:
         data["expected"] = expected
     plan = annotation_plan(project=span.project, data=data, allow_delete=True, configs=configs)
@@ -846,8 +994,19 @@ def annotations_submit_in_transaction(*, span: Span, user, scores: dict | None =
 
 # --------------------------------------------------------------------------- feedback
 
-FEEDBACK_KEYS = {"span_id", "trace_id", "scores", "expected", "comment", "tags", "remove_tags", "metadata",
-                 "source", "feedback_id", "project"}
+FEEDBACK_KEYS = {
+    "span_id",
+    "trace_id",
+    "scores",
+    "expected",
+    "comment",
+    "tags",
+    "remove_tags",
+    "metadata",
+    "source",
+    "feedback_id",
+    "project",
+}
 
 
 @dataclass
@@ -884,8 +1043,9 @@ def _request_hash(data: dict) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def feedback_apply(*, project: Project, data: dict, source_default: str = ScoreSource.API, key=None,
-                   user=None) -> FeedbackOutcome:
+def feedback_apply(
+    *, project: Project, data: dict, source_default: str = ScoreSource.API, key=None, user=None
+) -> FeedbackOutcome:
     """Apply one feedback call: validate everything, then write all or nothing.
 
     With `feedback_id` a retry (even concurrent) returns the first call's result and writes nothing.
@@ -911,8 +1071,9 @@ def feedback_apply(*, project: Project, data: dict, source_default: str = ScoreS
     if source == ScoreSource.HUMAN and author is None:
         errors.add("source", "Human feedback needs a signed-in reviewer.")
     feedback_id = data.get("feedback_id")
-    if feedback_id is not None and (not isinstance(feedback_id, str) or not feedback_id.strip()
-                                    or len(feedback_id) > MAX_FEEDBACK_ID):
+    if feedback_id is not None and (
+        not isinstance(feedback_id, str) or not feedback_id.strip() or len(feedback_id) > MAX_FEEDBACK_ID
+    ):
         errors.add("feedback_id", f"A non-empty string of at most {MAX_FEEDBACK_ID} characters.")
     errors.raise_if_any("Invalid feedback.")
 
@@ -924,10 +1085,15 @@ def feedback_apply(*, project: Project, data: dict, source_default: str = ScoreS
             return replay
     plan = annotation_plan(project=project, data=data, errors=errors)
     errors.raise_if_any("Invalid feedback.")
-    if not (plan.scores or plan.tags or plan.remove_tags or plan.comment or plan.metadata
-            or plan.expected is not _UNSET):
-        raise ApplicationError("Nothing to record.", fields={
-            "non_field_errors": ["Give at least one of scores, expected, comment, tags, remove_tags, metadata."]})
+    if not (
+        plan.scores or plan.tags or plan.remove_tags or plan.comment or plan.metadata or plan.expected is not _UNSET
+    ):
+        raise ApplicationError(
+            "Nothing to record.",
+            fields={
+                "non_field_errors": ["Give at least one of scores, expected, comment, tags, remove_tags, metadata."]
+            },
+        )
 
     with transaction.atomic():
         record = None
@@ -935,18 +1101,23 @@ def feedback_apply(*, project: Project, data: dict, source_default: str = ScoreS
             try:
                 with transaction.atomic():
                     # Claimed first: a concurrent retry blocks on the unique key until we commit.
-                    record = Feedback.objects.create(project=project, feedback_id=feedback_id, span=span,
-                                                     request_hash=request_hash)
+                    record = Feedback.objects.create(
+                        project=project, feedback_id=feedback_id, span=span, request_hash=request_hash
+                    )
             except IntegrityError:
                 record = None
                 replay = _feedback_replay(project, feedback_id, request_hash)
                 if replay is not None:
                     return replay
                 raise ApplicationError("Feedback with this id is being recorded; retry.", status=409)
-        written = annotation_plan_execute(span=span, plan=plan, author=author, source=source,
-                                          public=feedback_only)
-        result = {"span_id": span.span_id, "trace_id": span.trace.trace_id, "feedback_id": feedback_id,
-                  "source": source, **written}
+        written = annotation_plan_execute(span=span, plan=plan, author=author, source=source, public=feedback_only)
+        result = {
+            "span_id": span.span_id,
+            "trace_id": span.trace.trace_id,
+            "feedback_id": feedback_id,
+            "source": source,
+            **written,
+        }
         if record is not None:
             record.result = result
             record.save(update_fields=["result"])
@@ -960,5 +1131,7 @@ def _feedback_replay(project: Project, feedback_id: str, request_hash: str) -> F
     if record.request_hash != request_hash:
         raise ApplicationError(
             "This feedback_id was already used with a different body.",
-            fields={"feedback_id": ["Already used with a different body; use a new id."]}, status=409)
+            fields={"feedback_id": ["Already used with a different body; use a new id."]},
+            status=409,
+        )
     return FeedbackOutcome(result=record.result, replayed=True)

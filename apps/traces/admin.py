@@ -102,9 +102,7 @@ class RecentValuesFilter(admin.SimpleListFilter):
 
     def lookups(self, request, model_admin):
         recent = (
-            model_admin.get_queryset(request)
-            .order_by("-start_time")
-            .values_list(self.field, flat=True)[: self.sample]
+            model_admin.get_queryset(request).order_by("-start_time").values_list(self.field, flat=True)[: self.sample]
         )
         values = sorted({v for v in recent if v})[: self.max_choices]
         current = self.value()
@@ -234,21 +232,49 @@ def _tag_chips(names) -> str:
 # --- Trace --------------------------------------------------------------------------------------
 
 TRACE_LIST_FIELDS = (
-    "id", "project_id", "project__slug", "trace_id", "name", "root_span_id", "start_time", "end_time",
-    "duration_ms", "span_count", "has_error", "total_tokens", "total_cost", "input_preview",
-    "output_preview", "tags", "review_status",
+    "id",
+    "project_id",
+    "project__slug",
+    "trace_id",
+    "name",
+    "root_span_id",
+    "start_time",
+    "end_time",
+    "duration_ms",
+    "span_count",
+    "has_error",
+    "total_tokens",
+    "total_cost",
+    "input_preview",
+    "output_preview",
+    "tags",
+    "review_status",
 )
 
 
 @admin.register(Trace)
 class TraceAdmin(_ReadOnlyTelemetryAdmin):
     list_display = [
-        "display_name", "start_time", "duration", "span_count", "total_tokens", "cost", "error_badge",
-        "tag_chips", "input_short", "output_short", "project_slug",
+        "display_name",
+        "start_time",
+        "duration",
+        "span_count",
+        "total_tokens",
+        "cost",
+        "error_badge",
+        "tag_chips",
+        "input_short",
+        "output_short",
+        "project_slug",
     ]
     list_display_links = ["display_name"]
     list_filter = [
-        StartedWithinFilter, "has_error", TraceNameFilter, TagListFilter, HasSpanTypeFilter, "review_status",
+        StartedWithinFilter,
+        "has_error",
+        TraceNameFilter,
+        TagListFilter,
+        HasSpanTypeFilter,
+        "review_status",
         ProjectListFilter,
     ]
     list_select_related = ["project"]
@@ -340,12 +366,25 @@ class TraceAdmin(_ReadOnlyTelemetryAdmin):
 @admin.register(Span)
 class SpanAdmin(_ReadOnlyTelemetryAdmin):
     list_display = [
-        "display_name", "type", "trace_link", "start_time", "duration", "model", "total_tokens", "error_badge",
+        "display_name",
+        "type",
+        "trace_link",
+        "start_time",
+        "duration",
+        "model",
+        "total_tokens",
+        "error_badge",
     ]
     list_display_links = ["display_name"]
     list_filter = [
-        StartedWithinFilter, "type", "is_error", HasExpectedFilter, SpanNameFilter, SpanModelFilter,
-        TagListFilter, ProjectListFilter,
+        StartedWithinFilter,
+        "type",
+        "is_error",
+        HasExpectedFilter,
+        SpanNameFilter,
+        SpanModelFilter,
+        TagListFilter,
+        ProjectListFilter,
     ]
     list_select_related = ["trace", "project"]
     sortable_by = ["start_time", "duration", "total_tokens"]
@@ -382,8 +421,9 @@ class SpanAdmin(_ReadOnlyTelemetryAdmin):
     @admin.display(description="trace")
     def trace_link(self, obj):
         url = reverse("admin:traces_trace_change", args=[obj.trace_id])
-        return format_html('<a href="{}?{}">{}</a>', url, urlencode({"span": obj.span_id}),
-                           Truncator(obj.trace.trace_id).chars(14))
+        return format_html(
+            '<a href="{}?{}">{}</a>', url, urlencode({"span": obj.span_id}), Truncator(obj.trace.trace_id).chars(14)
+        )
 
     @admin.display(description="error")
     def error_badge(self, obj):
@@ -431,4 +471,3 @@ class TagAdmin(ProjectScopedAdmin):
     def swatch(self, obj):
         colour = obj.colour if HEX_COLOUR.match(obj.colour or "") else "#64748b"
         return format_html('<span class="assay-chip" style="background:{};color:#fff">{}</span>', colour, colour)
-

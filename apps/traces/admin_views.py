@@ -96,7 +96,9 @@ def trace_page(model_admin, request, object_id, extra_context=None):
         "tree": tree,
         "span": selected,
         "panels": render_trace_page_panels(request, trace=trace, span=selected),
-        "api_url": reverse("trace-detail", kwargs={"trace_id": trace.trace_id}) + "?" + urlencode({"project": trace.project.slug}),
+        "api_url": reverse("trace-detail", kwargs={"trace_id": trace.trace_id})
+        + "?"
+        + urlencode({"project": trace.project.slug}),
         "has_view_permission": True,
         **(extra_context or {}),
     }
@@ -133,7 +135,9 @@ def span_page(model_admin, request, object_id, extra_context=None):
         "trace": span.trace,
         "span": span,
         "panels": render_trace_page_panels(request, trace=span.trace, span=span),
-        "trace_url": reverse("admin:traces_trace_change", args=[span.trace_id]) + "?" + urlencode({"span": span.span_id}),
+        "trace_url": reverse("admin:traces_trace_change", args=[span.trace_id])
+        + "?"
+        + urlencode({"span": span.span_id}),
         "has_view_permission": True,
         **(extra_context or {}),
     }

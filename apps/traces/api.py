@@ -104,8 +104,9 @@ class StartTimeCursorPagination(BasePagination):
     page_size_query_param = "page_size"
 
     def _page_size(self, request) -> int:
-        return page_size_from_request(request, param=self.page_size_query_param, default=self.page_size,
-                                      maximum=self.max_page_size)
+        return page_size_from_request(
+            request, param=self.page_size_query_param, default=self.page_size, maximum=self.max_page_size
+        )
 
     def _decode(self, token: str) -> tuple[datetime | None, int]:
         try:
@@ -158,23 +159,51 @@ class StartTimeCursorPagination(BasePagination):
 
     def get_schema_operation_parameters(self, view):
         return [
-            {"name": self.cursor_query_param, "required": False, "in": "query",
-             "description": "The `next` link's cursor.", "schema": {"type": "string"}},
-            page_size_schema_parameter(param=self.page_size_query_param, default=self.page_size,
-                                       maximum=self.max_page_size),
+            {
+                "name": self.cursor_query_param,
+                "required": False,
+                "in": "query",
+                "description": "The `next` link's cursor.",
+                "schema": {"type": "string"},
+            },
+            page_size_schema_parameter(
+                param=self.page_size_query_param, default=self.page_size, maximum=self.max_page_size
+            ),
         ]
 
 
 # --- serializers --------------------------------------------------------------------------------
 
 TRACE_FIELDS = [
-    "trace_id", "project", "name", "root_span_id", "start_time", "end_time", "duration_ms", "span_count",
-    "has_error", "input_tokens", "output_tokens", "total_tokens", "total_cost", "input_preview",
-    "output_preview", "user_id", "session_id", "tags", "review_status", "created_at", "updated_at",
+    "trace_id",
+    "project",
+    "name",
+    "root_span_id",
+    "start_time",
+    "end_time",
+    "duration_ms",
+    "span_count",
+    "has_error",
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "total_cost",
+    "input_preview",
+    "output_preview",
+    "user_id",
+    "session_id",
+    "tags",
+    "review_status",
+    "created_at",
+    "updated_at",
 ]
 # Every column of a span but the key, the project by its slug and the trace by its id.
-SPAN_FIELDS = ["span_id", "trace_id", "project",
-               *(c for c in SPAN_COLUMNS if c not in ("id", "project_id", "trace_id", "span_id"))]
+SPAN_FIELDS = [
+    "span_id",
+    "trace_id",
+    "project",
+    *(c for c in SPAN_COLUMNS if c not in ("id", "project_id", "trace_id", "span_id")),
+]
 
 
 class FiniteFloatField(serializers.FloatField):
@@ -357,7 +386,13 @@ class SpanViewSet(_ReadOnlyScopedViewSet):
 
 
 __all__ = [
-    "SpanNodeSerializer", "SpanSerializer", "SpanViewSet", "StartTimeCursorPagination",
-    "TraceDetailSerializer", "TraceSummarySerializer", "TraceViewSet", "register_span_extension",
+    "SpanNodeSerializer",
+    "SpanSerializer",
+    "SpanViewSet",
+    "StartTimeCursorPagination",
+    "TraceDetailSerializer",
+    "TraceSummarySerializer",
+    "TraceViewSet",
+    "register_span_extension",
     "register_trace_extension",
 ]

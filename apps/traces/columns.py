@@ -32,8 +32,11 @@ KEPT_WHEN_ABSENT = tuple(f.column for f in SPAN_MODEL_FIELDS if f.null and f.col
 
 # Cheap to load for every span of a tree: no payload JSON, no error text, no bookkeeping.
 HEAVY_COLUMNS = ("input", "output", "expected", "metadata", "metrics", "annotation_metadata", "error")
-SPAN_LIGHT_FIELDS = tuple(f.attname for f in SPAN_MODEL_FIELDS
-                          if f.column not in HEAVY_COLUMNS and f.column not in ("created_at", "updated_at"))
+SPAN_LIGHT_FIELDS = tuple(
+    f.attname
+    for f in SPAN_MODEL_FIELDS
+    if f.column not in HEAVY_COLUMNS and f.column not in ("created_at", "updated_at")
+)
 
 
 def _field(column: str) -> Field:
@@ -41,6 +44,7 @@ def _field(column: str) -> Field:
 
 
 # ---- the upsert: a re-sent span (same project and span_id) ----------------------------------------
+
 
 # Column names come from the model, never from input.
 def _incoming(column: str) -> RawSQL:
@@ -83,14 +87,18 @@ class TagsMerged(Func):
         super().__init__(_incoming("tags"), _stored("tags"))
 
     def as_postgresql(self, compiler, connection, **extra):
-        return ("CASE WHEN EXCLUDED.tags = '[]'::jsonb OR EXCLUDED.tags = traces_span.tags THEN traces_span.tags "
-                "ELSE (SELECT jsonb_agg(DISTINCT x.tag ORDER BY x.tag) "
-                "FROM jsonb_array_elements_text(traces_span.tags || EXCLUDED.tags) AS x(tag)) END"), []
+        return (
+            "CASE WHEN EXCLUDED.tags = '[]'::jsonb OR EXCLUDED.tags = traces_span.tags THEN traces_span.tags "
+            "ELSE (SELECT jsonb_agg(DISTINCT x.tag ORDER BY x.tag) "
+            "FROM jsonb_array_elements_text(traces_span.tags || EXCLUDED.tags) AS x(tag)) END"
+        ), []
 
     def as_sqlite(self, compiler, connection, **extra):
-        return ("CASE WHEN EXCLUDED.tags = '[]' OR EXCLUDED.tags = traces_span.tags THEN traces_span.tags "
-                "ELSE (SELECT json_group_array(value) FROM (SELECT value FROM json_each(traces_span.tags) "
-                "UNION SELECT value FROM json_each(EXCLUDED.tags) ORDER BY value)) END"), []
+        return (
+            "CASE WHEN EXCLUDED.tags = '[]' OR EXCLUDED.tags = traces_span.tags THEN traces_span.tags "
+            "ELSE (SELECT json_group_array(value) FROM (SELECT value FROM json_each(traces_span.tags) "
+            "UNION SELECT value FROM json_each(EXCLUDED.tags) ORDER BY value)) END"
+        ), []
 
 
 def _update_expression(column: str):
@@ -129,4 +137,3 @@ def span_stage_ddl(vendor: str) -> str:
         f"{c} {_field(c).db_type(connection)}{'' if _field(c).null else ' NOT NULL'}" for c in STAGE_COLUMNS
     )
     return f"CREATE TEMPORARY TABLE IF NOT EXISTS assay_span_stage ({columns}) ON COMMIT DELETE ROWS"
-

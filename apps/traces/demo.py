@@ -52,30 +52,50 @@ REFUND_QUESTIONS = [
     "I want to cancel order {order} before it ships.",
 ]
 KB_DOCS = [
-    ("returns-policy.md", "Items can be returned within 30 days of delivery if unused. Refunds are issued to "
-     "the original payment method within 5 business days of the return arriving."),
-    ("shipping-times.md", "Standard shipping takes 3-5 business days; express takes 1-2. Orders placed after "
-     "2 pm ship the next business day."),
+    (
+        "returns-policy.md",
+        "Items can be returned within 30 days of delivery if unused. Refunds are issued to "
+        "the original payment method within 5 business days of the return arriving.",
+    ),
+    (
+        "shipping-times.md",
+        "Standard shipping takes 3-5 business days; express takes 1-2. Orders placed after "
+        "2 pm ship the next business day.",
+    ),
     ("sizing-guide.md", "Our trail runners run half a size small. If you are between sizes, choose the larger."),
-    ("warranty.md", "Outerwear carries a 2-year warranty against manufacturing defects. Wear and tear is not "
-     "covered."),
+    ("warranty.md", "Outerwear carries a 2-year warranty against manufacturing defects. Wear and tear is not covered."),
     ("international.md", "We ship to 40 countries. Duties and taxes are collected at checkout for the EU and UK."),
     ("gift-cards.md", "Gift cards never expire and can be combined with one promo code per order."),
     ("loyalty.md", "Members earn 1 point per dollar; 100 points are worth $5 off the next order."),
     ("care-merino.md", "Wash merino on a cool wool cycle and dry flat. Do not tumble dry."),
 ]
 RAG_QUESTIONS = [
-    ("How long do refunds take?", "returns-policy.md",
-     "Refunds reach your original payment method within 5 business days after your return arrives."),
-    ("Do your trail runners run true to size?", "sizing-guide.md",
-     "They run half a size small, so if you're between sizes pick the larger one."),
-    ("Is the rain jacket covered by a warranty?", "warranty.md",
-     "Yes, outerwear has a 2-year warranty against manufacturing defects (not normal wear and tear)."),
+    (
+        "How long do refunds take?",
+        "returns-policy.md",
+        "Refunds reach your original payment method within 5 business days after your return arrives.",
+    ),
+    (
+        "Do your trail runners run true to size?",
+        "sizing-guide.md",
+        "They run half a size small, so if you're between sizes pick the larger one.",
+    ),
+    (
+        "Is the rain jacket covered by a warranty?",
+        "warranty.md",
+        "Yes, outerwear has a 2-year warranty against manufacturing defects (not normal wear and tear).",
+    ),
     ("How fast is express shipping?", "shipping-times.md", "Express shipping takes 1-2 business days."),
-    ("Do I pay customs when ordering to Germany?", "international.md",
-     "No surprises: EU duties and taxes are collected at checkout."),
-    ("Can I use two promo codes?", "gift-cards.md",
-     "Only one promo code per order, though you can combine it with gift cards."),
+    (
+        "Do I pay customs when ordering to Germany?",
+        "international.md",
+        "No surprises: EU duties and taxes are collected at checkout.",
+    ),
+    (
+        "Can I use two promo codes?",
+        "gift-cards.md",
+        "Only one promo code per order, though you can combine it with gift cards.",
+    ),
     ("How do I wash merino socks?", "care-merino.md", "Cool wool cycle, then dry flat; don't tumble dry."),
     ("How many points do I need for a discount?", "loyalty.md", "100 points give you $5 off your next order."),
 ]
@@ -108,8 +128,9 @@ class _Trace:
     def span_id(self) -> str:
         return f"{self.rng.getrandbits(64):016x}"
 
-    def add(self, *, name: str, type: str, parent: str = "", begin_ms: float, duration_ms: float,
-            **fields: Any) -> dict:
+    def add(
+        self, *, name: str, type: str, parent: str = "", begin_ms: float, duration_ms: float, **fields: Any
+    ) -> dict:
         span = {
             "trace_id": self.trace_id,
             "span_id": self.span_id(),
@@ -127,8 +148,13 @@ class _Trace:
 def _llm_metrics(rng: random.Random, model: str, input_tokens: int, output_tokens: int) -> dict:
     price_in, price_out = PRICES[model]
     cost = (input_tokens * price_in + output_tokens * price_out) / 1_000_000
-    return {"model": model, "input_tokens": input_tokens, "output_tokens": output_tokens,
-            "total_tokens": input_tokens + output_tokens, "cost": round(cost, 8)}
+    return {
+        "model": model,
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "total_tokens": input_tokens + output_tokens,
+        "cost": round(cost, 8),
+    }
 
 
 def _llm_latency(rng: random.Random, output_tokens: int) -> float:
@@ -171,65 +197,122 @@ def _support_agent(rng: random.Random, start: datetime, users: list[str]) -> lis
     system_msg = {"role": "system", "content": SYSTEM_PROMPT}
     call_id = f"call_{rng.getrandbits(40):010x}"
     arguments = {"order_id": order} if not refund else {"order_id": order, "reason": "customer_request"}
-    tool_call_msg = {"role": "assistant", "content": None, "tool_calls": [
-        {"id": call_id, "type": "function", "function": {"name": tool, "arguments": json.dumps(arguments)}}
-    ]}
+    tool_call_msg = {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {"id": call_id, "type": "function", "function": {"name": tool, "arguments": json.dumps(arguments)}}
+        ],
+    }
     failure = rng.random()
     clock = 0.0
 
-    root = t.add(name="support-agent", type="task", begin_ms=0, duration_ms=0,
-                 input={"messages": [user_msg]}, metadata=meta, tags=_root_tags(rng, meta, ["refund" if refund
-                                                                                          else "shipping"]))
+    root = t.add(
+        name="support-agent",
+        type="task",
+        begin_ms=0,
+        duration_ms=0,
+        input={"messages": [user_msg]},
+        metadata=meta,
+        tags=_root_tags(rng, meta, ["refund" if refund else "shipping"]),
+    )
     in1, out1 = rng.randint(380, 650), rng.randint(18, 40)
     d1 = _llm_latency(rng, out1)
     clock += rng.uniform(5, 30)
-    t.add(name="plan", type="llm", parent=root["span_id"], begin_ms=clock, duration_ms=d1,
-          input={"messages": [system_msg, user_msg], "tools": [{"type": "function", "function": {"name": tool}}],
-                 "temperature": 0.2},
-          output=tool_call_msg, metrics=_llm_metrics(rng, model, in1, out1), metadata={"temperature": 0.2})
+    t.add(
+        name="plan",
+        type="llm",
+        parent=root["span_id"],
+        begin_ms=clock,
+        duration_ms=d1,
+        input={
+            "messages": [system_msg, user_msg],
+            "tools": [{"type": "function", "function": {"name": tool}}],
+            "temperature": 0.2,
+        },
+        output=tool_call_msg,
+        metrics=_llm_metrics(rng, model, in1, out1),
+        metadata={"temperature": 0.2},
+    )
     clock += d1
 
     if failure < 0.05:  # the order service times out; the agent gives up
         dt = 10_000 + rng.uniform(0, 50)
-        t.add(name=tool, type="tool", parent=root["span_id"], begin_ms=clock, duration_ms=dt, input=arguments,
-              error={"message": f"TimeoutError: {tool} did not answer within 10s", "type": "TimeoutError"})
+        t.add(
+            name=tool,
+            type="tool",
+            parent=root["span_id"],
+            begin_ms=clock,
+            duration_ms=dt,
+            input=arguments,
+            error={"message": f"TimeoutError: {tool} did not answer within 10s", "type": "TimeoutError"},
+        )
         clock += dt
-        root["output"] = {"role": "assistant", "content": "Sorry, I can't reach our order system right now. "
-                          "Please try again in a few minutes."}
+        root["output"] = {
+            "role": "assistant",
+            "content": "Sorry, I can't reach our order system right now. Please try again in a few minutes.",
+        }
         root["error"] = f"Tool {tool} timed out"
     else:
         if refund:
-            result = {"order_id": order, "eligible": rng.random() < 0.75, "days_since_delivery": rng.randint(2, 45),
-                      "item": product}
+            result = {
+                "order_id": order,
+                "eligible": rng.random() < 0.75,
+                "days_since_delivery": rng.randint(2, 45),
+                "item": product,
+            }
         else:
-            result = {"order_id": order, "status": rng.choice(["shipped", "in_transit", "delivered", "processing"]),
-                      "carrier": rng.choice(["UPS", "DHL", "La Poste"]), "eta": (start + timedelta(days=rng.randint(
-                          0, 4))).date().isoformat(), "destination": rng.choice(CITIES)}
+            result = {
+                "order_id": order,
+                "status": rng.choice(["shipped", "in_transit", "delivered", "processing"]),
+                "carrier": rng.choice(["UPS", "DHL", "La Poste"]),
+                "eta": (start + timedelta(days=rng.randint(0, 4))).date().isoformat(),
+                "destination": rng.choice(CITIES),
+            }
         dt = rng.uniform(40, 400)
-        t.add(name=tool, type="tool", parent=root["span_id"], begin_ms=clock, duration_ms=dt, input=arguments,
-              output=result)
+        t.add(
+            name=tool,
+            type="tool",
+            parent=root["span_id"],
+            begin_ms=clock,
+            duration_ms=dt,
+            input=arguments,
+            output=result,
+        )
         clock += dt
         if refund:
-            answer = (f"Good news: order {order} is eligible for a refund. I've started the return; you'll get a "
-                      "prepaid label by email." if result["eligible"] else
-                      f"I'm sorry, order {order} was delivered {result['days_since_delivery']} days ago, past our "
-                      "30-day return window. I can offer store credit instead.")
+            answer = (
+                f"Good news: order {order} is eligible for a refund. I've started the return; you'll get a "
+                "prepaid label by email."
+                if result["eligible"]
+                else f"I'm sorry, order {order} was delivered {result['days_since_delivery']} days ago, past our "
+                "30-day return window. I can offer store credit instead."
+            )
         else:
-            answer = (f"Your order {order} is {result['status'].replace('_', ' ')} with {result['carrier']} and "
-                      f"should arrive by {result['eta']}.")
+            answer = (
+                f"Your order {order} is {result['status'].replace('_', ' ')} with {result['carrier']} and "
+                f"should arrive by {result['eta']}."
+            )
         tool_msg = {"role": "tool", "tool_call_id": call_id, "content": json.dumps(result)}
         in2, out2 = in1 + rng.randint(60, 140), rng.randint(30, 90)
         d2 = _llm_latency(rng, out2)
         answer_span = t.add(
-            name="answer", type="llm", parent=root["span_id"], begin_ms=clock, duration_ms=d2,
+            name="answer",
+            type="llm",
+            parent=root["span_id"],
+            begin_ms=clock,
+            duration_ms=d2,
             input={"messages": [system_msg, user_msg, tool_call_msg, tool_msg], "temperature": 0.2},
-            output={"role": "assistant", "content": answer}, metrics=_llm_metrics(rng, model, in2, out2),
+            output={"role": "assistant", "content": answer},
+            metrics=_llm_metrics(rng, model, in2, out2),
             metadata={"temperature": 0.2},
         )
         if failure < 0.08:  # rate limited on the final answer
             answer_span.pop("output")
-            answer_span["error"] = {"message": "RateLimitError: 429 Too Many Requests (tokens per minute)",
-                                    "type": "RateLimitError"}
+            answer_span["error"] = {
+                "message": "RateLimitError: 429 Too Many Requests (tokens per minute)",
+                "type": "RateLimitError",
+            }
             root["error"] = "LLM rate limit"
             root["output"] = {"role": "assistant", "content": "I'm having trouble right now; please retry."}
         else:
@@ -245,35 +328,71 @@ def _rag_answer(rng: random.Random, start: datetime, users: list[str]) -> list[d
     question, source, answer = rng.choice(RAG_QUESTIONS)
     model = rng.choice(["gpt-4o-mini", "claude-3-5-haiku"])
     clock = 0.0
-    root = t.add(name="rag-answer", type="task", begin_ms=0, duration_ms=0, input={"question": question},
-                 metadata=meta, tags=_root_tags(rng, meta, ["kb"]))
+    root = t.add(
+        name="rag-answer",
+        type="task",
+        begin_ms=0,
+        duration_ms=0,
+        input={"question": question},
+        metadata=meta,
+        tags=_root_tags(rng, meta, ["kb"]),
+    )
     d = rng.uniform(30, 120)
     q_tokens = len(question.split()) * 2
     clock += 3
-    t.add(name="embed-query", type="llm", parent=root["span_id"], begin_ms=clock, duration_ms=d,
-          input=question, output={"dimensions": 1536},
-          metrics=_llm_metrics(rng, "text-embedding-3-small", q_tokens, 0))
+    t.add(
+        name="embed-query",
+        type="llm",
+        parent=root["span_id"],
+        begin_ms=clock,
+        duration_ms=d,
+        input=question,
+        output={"dimensions": 1536},
+        metrics=_llm_metrics(rng, "text-embedding-3-small", q_tokens, 0),
+    )
     clock += d
     top = [next(doc for doc in KB_DOCS if doc[0] == source)] + rng.sample(
-        [doc for doc in KB_DOCS if doc[0] != source], 2)
-    documents = [{"id": name, "score": round(rng.uniform(0.78, 0.93) - i * 0.07, 3), "text": text}
-                 for i, (name, text) in enumerate(top)]
+        [doc for doc in KB_DOCS if doc[0] != source], 2
+    )
+    documents = [
+        {"id": name, "score": round(rng.uniform(0.78, 0.93) - i * 0.07, 3), "text": text}
+        for i, (name, text) in enumerate(top)
+    ]
     d = rng.uniform(20, 180)
-    t.add(name="vector-search", type="retrieval", parent=root["span_id"], begin_ms=clock, duration_ms=d,
-          input={"query": question, "top_k": 3, "index": "kb-2024-06"}, output={"documents": documents},
-          metadata={"index": "kb-2024-06"})
+    t.add(
+        name="vector-search",
+        type="retrieval",
+        parent=root["span_id"],
+        begin_ms=clock,
+        duration_ms=d,
+        input={"query": question, "top_k": 3, "index": "kb-2024-06"},
+        output={"documents": documents},
+        metadata={"index": "kb-2024-06"},
+    )
     clock += d
     context = "\n\n".join(f"[{doc['id']}] {doc['text']}" for doc in documents)
     messages = [
         {"role": "system", "content": SYSTEM_PROMPT + "\nAnswer only from the context and cite the source id."},
-        {"role": "user", "content": [{"type": "text", "text": f"Context:\n{context}"},
-                                     {"type": "text", "text": f"Question: {question}"}]},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": f"Context:\n{context}"},
+                {"type": "text", "text": f"Question: {question}"},
+            ],
+        },
     ]
     in_t, out_t = rng.randint(420, 900), rng.randint(25, 80)
     d = _llm_latency(rng, out_t)
-    llm = t.add(name="generate-answer", type="llm", parent=root["span_id"], begin_ms=clock, duration_ms=d,
-                input={"messages": messages, "temperature": 0}, metrics=_llm_metrics(rng, model, in_t, out_t),
-                metadata={"temperature": 0})
+    llm = t.add(
+        name="generate-answer",
+        type="llm",
+        parent=root["span_id"],
+        begin_ms=clock,
+        duration_ms=d,
+        input={"messages": messages, "temperature": 0},
+        metrics=_llm_metrics(rng, model, in_t, out_t),
+        metadata={"temperature": 0},
+    )
     clock += d
     if rng.random() < 0.06:
         llm["error"] = {"message": "APIConnectionError: connection reset by peer", "type": "APIConnectionError"}
@@ -282,8 +401,15 @@ def _rag_answer(rng: random.Random, start: datetime, users: list[str]) -> list[d
         final = f"{answer} [{source}]"
         llm["output"] = {"role": "assistant", "content": final}
         d = rng.uniform(1, 6)
-        t.add(name="cite-sources", type="function", parent=root["span_id"], begin_ms=clock, duration_ms=d,
-              input={"answer": final}, output={"citations": [source]})
+        t.add(
+            name="cite-sources",
+            type="function",
+            parent=root["span_id"],
+            begin_ms=clock,
+            duration_ms=d,
+            input={"answer": final},
+            output={"citations": [source]},
+        )
         clock += d
         root["output"] = {"answer": final, "sources": [source]}
         if rng.random() < 0.25:  # an earlier reviewer wrote the ideal answer
@@ -298,26 +424,58 @@ def _ticket_triage(rng: random.Random, start: datetime, users: list[str]) -> lis
     text, category, priority = rng.choice(TRIAGE_TICKETS)
     text = text.format(order=f"NW-{rng.randint(10000, 99999)}")
     model = "gpt-4o-mini"
-    root = t.add(name="ticket-triage", type="function", begin_ms=0, duration_ms=0,
-                 input={"ticket": text}, metadata=meta, tags=_root_tags(rng, meta, ["triage"]))
+    root = t.add(
+        name="ticket-triage",
+        type="function",
+        begin_ms=0,
+        duration_ms=0,
+        input={"ticket": text},
+        metadata=meta,
+        tags=_root_tags(rng, meta, ["triage"]),
+    )
     in_t, out_t = rng.randint(180, 260), rng.randint(15, 30)
     d = _llm_latency(rng, out_t)
-    messages = [{"role": "system", "content": "Classify the support ticket. Answer JSON: "
-                 '{"category": ..., "priority": "low|high|urgent"}'}, {"role": "user", "content": text}]
-    llm = t.add(name="classify", type="llm", parent=root["span_id"], begin_ms=2, duration_ms=d,
-                input={"messages": messages, "response_format": {"type": "json_object"}},
-                metrics=_llm_metrics(rng, model, in_t, out_t))
+    messages = [
+        {
+            "role": "system",
+            "content": 'Classify the support ticket. Answer JSON: {"category": ..., "priority": "low|high|urgent"}',
+        },
+        {"role": "user", "content": text},
+    ]
+    llm = t.add(
+        name="classify",
+        type="llm",
+        parent=root["span_id"],
+        begin_ms=2,
+        duration_ms=d,
+        input={"messages": messages, "response_format": {"type": "json_object"}},
+        metrics=_llm_metrics(rng, model, in_t, out_t),
+    )
     if rng.random() < 0.07:
         raw = '{"category": "' + category + '", "priority": '
         llm["output"] = {"role": "assistant", "content": raw}
-        t.add(name="parse-json", type="function", parent=root["span_id"], begin_ms=d + 3, duration_ms=0.4,
-              input=raw, error="JSONDecodeError: Expecting value: line 1 column 37 (char 36)")
+        t.add(
+            name="parse-json",
+            type="function",
+            parent=root["span_id"],
+            begin_ms=d + 3,
+            duration_ms=0.4,
+            input=raw,
+            error="JSONDecodeError: Expecting value: line 1 column 37 (char 36)",
+        )
         root["error"] = "Model returned invalid JSON"
     else:
         label = {"category": category, "priority": priority}
         llm["output"] = {"role": "assistant", "content": json.dumps(label)}
-        t.add(name="parse-json", type="function", parent=root["span_id"], begin_ms=d + 3, duration_ms=0.4,
-              input=llm["output"]["content"], output=label)
+        t.add(
+            name="parse-json",
+            type="function",
+            parent=root["span_id"],
+            begin_ms=d + 3,
+            duration_ms=0.4,
+            input=llm["output"]["content"],
+            output=label,
+        )
         root["output"] = label
         if rng.random() < 0.3:
             root["expected"] = label
@@ -332,10 +490,17 @@ def _chat(rng: random.Random, start: datetime, users: list[str]) -> list[dict]:
     model = rng.choice(["gpt-4o-mini", "claude-3-5-haiku"])
     in_t, out_t = rng.randint(90, 160), rng.randint(12, 40)
     d = _llm_latency(rng, out_t)
-    t.add(name="chat", type="llm", begin_ms=0, duration_ms=d,
-          input=[{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": question}],
-          output={"role": "assistant", "content": answer}, metrics=_llm_metrics(rng, model, in_t, out_t),
-          metadata=meta, tags=_root_tags(rng, meta, ["smalltalk"]))
+    t.add(
+        name="chat",
+        type="llm",
+        begin_ms=0,
+        duration_ms=d,
+        input=[{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": question}],
+        output={"role": "assistant", "content": answer},
+        metrics=_llm_metrics(rng, model, in_t, out_t),
+        metadata=meta,
+        tags=_root_tags(rng, meta, ["smalltalk"]),
+    )
     return t.spans
 
 
@@ -352,8 +517,12 @@ def demo_trace_spans(*, traces: int, now: datetime | None = None, seed: int = SE
     for _ in range(traces):
         # More traffic on recent days, and in working hours.
         age = timedelta(days=min(DAYS, rng.expovariate(1 / 5)) if rng.random() < 0.8 else rng.uniform(0, DAYS))
-        start = (now - age).replace(hour=rng.choice(range(7, 23)), minute=rng.randint(0, 59),
-                                    second=rng.randint(0, 59), microsecond=rng.randint(0, 999_999))
+        start = (now - age).replace(
+            hour=rng.choice(range(7, 23)),
+            minute=rng.randint(0, 59),
+            second=rng.randint(0, 59),
+            microsecond=rng.randint(0, 999_999),
+        )
         if start > now:
             start -= timedelta(days=1)
         start = max(start, now - timedelta(days=DAYS) + timedelta(minutes=rng.randint(1, 600)))

@@ -152,9 +152,7 @@ class MetadataField(MultiValueField):
 
 def metadata_condition(queryset: QuerySet, key: str, value: str, *, alias: str = "_meta_text") -> QuerySet:
     """Rows of `queryset` whose metadata[key], as text, equals `value`. The key is a bound parameter."""
-    return queryset.alias(**{alias: Cast(KeyTextTransform(key, "metadata"), CharField())}).filter(
-        **{alias: value}
-    )
+    return queryset.alias(**{alias: Cast(KeyTextTransform(key, "metadata"), CharField())}).filter(**{alias: value})
 
 
 @extend_schema_field(STRING_LIST_SCHEMA)

@@ -122,8 +122,13 @@ def parse_time(value: Any) -> datetime:
 
 def _identifier(item: dict, key: str, errors: dict, *, required: bool) -> str:
     value = item.get(key)
-    if type(value) is str and 0 < len(value) <= ID_MAX and "\x00" not in value and not value[0].isspace() \
-            and not value[-1].isspace():
+    if (
+        type(value) is str
+        and 0 < len(value) <= ID_MAX
+        and "\x00" not in value
+        and not value[0].isspace()
+        and not value[-1].isspace()
+    ):
         return value  # the usual case, checked in one line
     if value is None or value == "":
         if required:
@@ -287,8 +292,13 @@ def span_item_clean(item: Any) -> tuple[CleanSpan | None, dict[str, list[str]]]:
     if errors:
         return None, errors
     texts = []
-    for key, value in (("input", get("input")), ("output", get("output")), ("expected", get("expected")),
-                       ("metadata", metadata or None), ("metrics", metrics or None)):
+    for key, value in (
+        ("input", get("input")),
+        ("output", get("output")),
+        ("expected", get("expected")),
+        ("metadata", metadata or None),
+        ("metrics", metrics or None),
+    ):
         try:
             texts.append(None if value is None else json_text(value))
         except TypeError as exc:  # orjson refuses deeper nesting (and text that is not Unicode)
@@ -303,9 +313,27 @@ def span_item_clean(item: Any) -> tuple[CleanSpan | None, dict[str, list[str]]]:
     input_text, output_text, expected_text, metadata_text, metrics_text = texts
     return (
         CleanSpan(
-            span_id, trace_id, parent_span_id, name, span_type, start_time, end_time, duration_ms,
-            input_text, output_text, expected_text, metadata_text or "{}", metrics_text or "{}",
-            error[0], error[1], model, input_tokens, output_tokens, total_tokens, cost, tags,
+            span_id,
+            trace_id,
+            parent_span_id,
+            name,
+            span_type,
+            start_time,
+            end_time,
+            duration_ms,
+            input_text,
+            output_text,
+            expected_text,
+            metadata_text or "{}",
+            metrics_text or "{}",
+            error[0],
+            error[1],
+            model,
+            input_tokens,
+            output_tokens,
+            total_tokens,
+            cost,
+            tags,
         ),
         {},
     )

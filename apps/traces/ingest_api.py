@@ -37,20 +37,35 @@ class IngestRejectedSpanSerializer(serializers.Serializer):
     fields = serializers.DictField(help_text="Each field at fault and its messages.")
 
 
-INGEST_RESULT = inline_serializer("IngestResult", {
-    "accepted": serializers.IntegerField(), "rejected": IngestRejectedSpanSerializer(many=True),
-})
-INGEST_REFUSED = inline_serializer("IngestRefused", {
-    "error": serializers.CharField(), "fields": serializers.DictField(),
-    "accepted": serializers.IntegerField(required=False),
-    "rejected": IngestRejectedSpanSerializer(many=True, required=False),
-})
-OTLP_JSON_RESPONSE = inline_serializer("OtlpExportTraceServiceResponse", {
-    "partialSuccess": inline_serializer("OtlpPartialSuccess", {
-        "rejectedSpans": serializers.CharField(help_text="An int64, as a string (proto3 JSON)."),
-        "errorMessage": serializers.CharField(),
-    }, required=False),
-})
+INGEST_RESULT = inline_serializer(
+    "IngestResult",
+    {
+        "accepted": serializers.IntegerField(),
+        "rejected": IngestRejectedSpanSerializer(many=True),
+    },
+)
+INGEST_REFUSED = inline_serializer(
+    "IngestRefused",
+    {
+        "error": serializers.CharField(),
+        "fields": serializers.DictField(),
+        "accepted": serializers.IntegerField(required=False),
+        "rejected": IngestRejectedSpanSerializer(many=True, required=False),
+    },
+)
+OTLP_JSON_RESPONSE = inline_serializer(
+    "OtlpExportTraceServiceResponse",
+    {
+        "partialSuccess": inline_serializer(
+            "OtlpPartialSuccess",
+            {
+                "rejectedSpans": serializers.CharField(help_text="An int64, as a string (proto3 JSON)."),
+                "errorMessage": serializers.CharField(),
+            },
+            required=False,
+        ),
+    },
+)
 
 
 def _too_large(limit: int) -> ApplicationError:
@@ -147,15 +162,32 @@ class IngestView(APIView):
         request={"application/json": OpenApiTypes.OBJECT},
         responses={
             200: OpenApiResponse(INGEST_RESULT, description="Some or all spans accepted."),
-            400: OpenApiResponse(INGEST_REFUSED, description="Malformed body, or every span rejected "
-                                 "(`rejected` names each span's fields)."),
+            400: OpenApiResponse(
+                INGEST_REFUSED,
+                description="Malformed body, or every span rejected (`rejected` names each span's fields).",
+            ),
         },
-        examples=[OpenApiExample("batch", value={"spans": [{
-            "trace_id": "t-1", "span_id": "s-1", "name": "chat", "type": "llm",
-            "start_time": "2025-01-01T12:00:00Z", "end_time": 1735732801.2,
-            "input": [{"role": "user", "content": "Hi"}], "output": "Hello!",
-            "metrics": {"input_tokens": 5, "output_tokens": 2, "model": "gpt-4o-mini"}, "tags": ["prod"],
-        }]})],
+        examples=[
+            OpenApiExample(
+                "batch",
+                value={
+                    "spans": [
+                        {
+                            "trace_id": "t-1",
+                            "span_id": "s-1",
+                            "name": "chat",
+                            "type": "llm",
+                            "start_time": "2025-01-01T12:00:00Z",
+                            "end_time": 1735732801.2,
+                            "input": [{"role": "user", "content": "Hi"}],
+                            "output": "Hello!",
+                            "metrics": {"input_tokens": 5, "output_tokens": 2, "model": "gpt-4o-mini"},
+                            "tags": ["prod"],
+                        }
+                    ]
+                },
+            )
+        ],
     )
     def post(self, request):
         body = ingest_body(request)
@@ -196,8 +228,9 @@ class OtlpTracesView(APIView):
         operation_id="otlp_traces_export",
         request={"application/x-protobuf": OpenApiTypes.BINARY, "application/json": OpenApiTypes.OBJECT},
         responses={
-            (200, "application/x-protobuf"): OpenApiResponse(OpenApiTypes.BINARY,
-                                                             description="ExportTraceServiceResponse"),
+            (200, "application/x-protobuf"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="ExportTraceServiceResponse"
+            ),
             (200, "application/json"): OpenApiResponse(OTLP_JSON_RESPONSE, description="ExportTraceServiceResponse"),
         },
     )

@@ -32,12 +32,25 @@ STATUS_CODE_ERROR = 2
 SPAN_KINDS = {0: "unspecified", 1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
 
 OPENINFERENCE_TYPES = {
-    "LLM": "llm", "TOOL": "tool", "RETRIEVER": "retrieval", "CHAIN": "task", "AGENT": "task",
-    "EMBEDDING": "function", "RERANKER": "function", "EVALUATOR": "eval", "GUARDRAIL": "eval",
+    "LLM": "llm",
+    "TOOL": "tool",
+    "RETRIEVER": "retrieval",
+    "CHAIN": "task",
+    "AGENT": "task",
+    "EMBEDDING": "function",
+    "RERANKER": "function",
+    "EVALUATOR": "eval",
+    "GUARDRAIL": "eval",
 }
 GEN_AI_OPERATION_TYPES = {
-    "chat": "llm", "text_completion": "llm", "generate_content": "llm", "completion": "llm",
-    "embeddings": "function", "execute_tool": "tool", "invoke_agent": "task", "create_agent": "task",
+    "chat": "llm",
+    "text_completion": "llm",
+    "generate_content": "llm",
+    "completion": "llm",
+    "embeddings": "function",
+    "execute_tool": "tool",
+    "invoke_agent": "task",
+    "create_agent": "task",
 }
 MODEL_KEYS = ("gen_ai.response.model", "gen_ai.request.model", "llm.model_name")
 INPUT_TOKEN_KEYS = ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.token_count.prompt")
@@ -52,6 +65,7 @@ _LLM_PREFIXES = ("gen_ai.", "llm.")
 
 
 # ---- attribute values ---------------------------------------------------------------------------
+
 
 def _pb_value(value) -> Any:
     kind = value.WhichOneof("value")
@@ -108,8 +122,10 @@ def _json_value(value: Any, field: str = "value", depth: int = 0) -> Any:
                 return item
             return number if -(2**63) <= number < 2**63 else item  # int64, as OTLP defines it
         if key in ("arrayValue", "array_value"):
-            return [_json_value(v, f"{field}[{i}]", depth + 1)
-                    for i, v in enumerate(_json_values(item, field, "arrayValue"))]
+            return [
+                _json_value(v, f"{field}[{i}]", depth + 1)
+                for i, v in enumerate(_json_values(item, field, "arrayValue"))
+            ]
         if key in ("kvlistValue", "kvlist_value"):
             return _json_attributes(_json_values(item, field, "kvlistValue"), field, depth + 1)
         if key in ("bytesValue", "bytes_value"):
@@ -129,6 +145,7 @@ def _json_attributes(attributes: Any, field: str = "attributes", depth: int = 0)
 
 
 # ---- mapping of semantic conventions ------------------------------------------------------------
+
 
 def _maybe_json(value: Any) -> Any:
     """gen_ai.*.messages and JSON-typed input.value arrive as JSON text; keep the text if it is not."""
@@ -243,8 +260,11 @@ def span_item_from_otel(
         model = _first(attributes, MODEL_KEYS)
         if isinstance(model, str):
             metrics["model"] = model
-        for target, keys in (("input_tokens", INPUT_TOKEN_KEYS), ("output_tokens", OUTPUT_TOKEN_KEYS),
-                             ("total_tokens", TOTAL_TOKEN_KEYS)):
+        for target, keys in (
+            ("input_tokens", INPUT_TOKEN_KEYS),
+            ("output_tokens", OUTPUT_TOKEN_KEYS),
+            ("total_tokens", TOTAL_TOKEN_KEYS),
+        ):
             count = _as_int(_first(attributes, keys))
             if count is not None and count >= 0:
                 metrics[target] = count
@@ -302,6 +322,7 @@ def span_item_from_otel(
 
 # ---- the two encodings --------------------------------------------------------------------------
 
+
 def _event_pb(event) -> dict[str, Any]:
     return {"name": event.name, "time_unix_nano": event.time_unix_nano, "attributes": _pb_attributes(event.attributes)}
 
@@ -318,21 +339,23 @@ def span_items_from_protobuf(body: bytes) -> list[dict[str, Any]]:
         for scope_spans in resource_spans.scope_spans:
             scope = {k: v for k, v in (("name", scope_spans.scope.name), ("version", scope_spans.scope.version)) if v}
             for span in scope_spans.spans:
-                items.append(span_item_from_otel(
-                    trace_id=span.trace_id.hex(),
-                    span_id=span.span_id.hex(),
-                    parent_span_id=span.parent_span_id.hex(),
-                    name=span.name,
-                    kind=span.kind,
-                    start_ns=span.start_time_unix_nano,
-                    end_ns=span.end_time_unix_nano,
-                    attributes=_pb_attributes(span.attributes),
-                    events=[_event_pb(e) for e in span.events],
-                    status_code=span.status.code,
-                    status_message=span.status.message,
-                    resource=resource,
-                    scope=scope,
-                ))
+                items.append(
+                    span_item_from_otel(
+                        trace_id=span.trace_id.hex(),
+                        span_id=span.span_id.hex(),
+                        parent_span_id=span.parent_span_id.hex(),
+                        name=span.name,
+                        kind=span.kind,
+                        start_ns=span.start_time_unix_nano,
+                        end_ns=span.end_time_unix_nano,
+                        attributes=_pb_attributes(span.attributes),
+                        events=[_event_pb(e) for e in span.events],
+                        status_code=span.status.code,
+                        status_message=span.status.message,
+                        resource=resource,
+                        scope=scope,
+                    )
+                )
     return items
 
 
@@ -351,8 +374,9 @@ def span_items_from_json(body: bytes) -> list[Any]:
     """Span items of an OTLP JSON body; a span that cannot become one is a RejectedItem (keeps its index)."""
     document, bad = json_parse(body, max_depth=JSON_PARSE_DEPTH_MAX, surrogates="collect")
     if not isinstance(document, dict):
-        raise ApplicationError("Expected an OTLP ExportTraceServiceRequest object.",
-                               fields={"resourceSpans": ["Expected a list."]})
+        raise ApplicationError(
+            "Expected an OTLP ExportTraceServiceRequest object.", fields={"resourceSpans": ["Expected a list."]}
+        )
     try:
         return _json_span_items(document, check_text=bool(bad))
     except RecursionError:
@@ -360,8 +384,10 @@ def span_items_from_json(body: bytes) -> list[Any]:
 
 
 def _text_errors(value: Any, prefix: str) -> dict[str, list[str]]:
-    return {f"{prefix}{'.' if prefix and not path.startswith('[') else ''}{path}": [SURROGATE_MESSAGE]
-            for path in surrogate_paths(value)}
+    return {
+        f"{prefix}{'.' if prefix and not path.startswith('[') else ''}{path}": [SURROGATE_MESSAGE]
+        for path in surrogate_paths(value)
+    }
 
 
 def _json_span_items(document: dict, *, check_text: bool = False) -> list[Any]:
@@ -397,9 +423,13 @@ def _json_span_items(document: dict, *, check_text: bool = False) -> list[Any]:
 def _json_span_item(span: dict, resource: dict, scope: dict) -> dict[str, Any]:
     status = _get(span, "status", "status")
     events = [
-        {"name": e.get("name", ""), "time_unix_nano": _as_int(_get(e, "timeUnixNano", "time_unix_nano")),
-         "attributes": _json_attributes(e.get("attributes"), f"events[{i}].attributes")}
-        for i, e in enumerate(_list(span.get("events"))) if isinstance(e, dict)
+        {
+            "name": e.get("name", ""),
+            "time_unix_nano": _as_int(_get(e, "timeUnixNano", "time_unix_nano")),
+            "attributes": _json_attributes(e.get("attributes"), f"events[{i}].attributes"),
+        }
+        for i, e in enumerate(_list(span.get("events")))
+        if isinstance(e, dict)
     ]
     return span_item_from_otel(
         trace_id=_hex(_get(span, "traceId", "trace_id")).lower(),

@@ -43,8 +43,9 @@ def _shown_parts(parts: list[dict]) -> list[dict]:
         elif part["kind"] == "image":
             url = str(part["url"] or "")
             # Data URLs are huge and never fetched here: show their kind only.
-            shown.append({"kind": "text", "text": "[image] " + (url.split(",", 1)[0] + ",…" if url.startswith("data:")
-                                                               else url)})
+            shown.append(
+                {"kind": "text", "text": "[image] " + (url.split(",", 1)[0] + ",…" if url.startswith("data:") else url)}
+            )
         elif part["kind"] == "tool_result":
             shown.extend(_shown_parts(part["parts"]))
         else:
@@ -65,8 +66,9 @@ def message_display(message: dict) -> dict:
         "name": normal["name"],
         "tool_call_id": normal["tool_call_id"],
         "parts": _shown_parts(normal["parts"]),
-        "tool_calls": [{"id": c["id"], "name": c["name"], "arguments": _arguments(c["arguments"])}
-                       for c in normal["tool_calls"]],
+        "tool_calls": [
+            {"id": c["id"], "name": c["name"], "arguments": _arguments(c["arguments"])} for c in normal["tool_calls"]
+        ],
         "extra": pretty_json(normal["extra"]) if normal["extra"] else "",
     }
 

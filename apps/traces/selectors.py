@@ -36,9 +36,7 @@ def spans_visible(*, projects) -> QuerySet[Span]:
 def _filtered(filterset_class, data: Mapping[str, Any] | None, queryset: QuerySet) -> QuerySet:
     filterset = filterset_class(data=data or {}, queryset=queryset)
     if not filterset.is_valid():
-        raise ApplicationError(
-            "Invalid filters.", fields=filterset_errors(filterset)
-        )
+        raise ApplicationError("Invalid filters.", fields=filterset_errors(filterset))
     return filterset.qs
 
 
@@ -134,21 +132,29 @@ def root_span_order() -> tuple:
     """The rule for a trace's root span, the one `Trace.root_span_id` is computed with: a span
     without a parent first, then the earliest start (unknown starts last), then the first stored. A
     trace whose root has not arrived yet so has its earliest span as root until the root comes."""
-    return (Case(When(parent_span_id="", then=Value(0)), default=Value(1)), F("start_time").asc(nulls_last=True),
-            F("pk").asc())
+    return (
+        Case(When(parent_span_id="", then=Value(0)), default=Value(1)),
+        F("start_time").asc(nulls_last=True),
+        F("pk").asc(),
+    )
 
 
 def _root_rank(span: Span) -> tuple:
     """`root_span_order` for spans already loaded (the smallest is the root)."""
-    return (1 if span.parent_span_id else 0, span.start_time is None,
-            span.start_time or datetime.min.replace(tzinfo=UTC), span.pk)
+    return (
+        1 if span.parent_span_id else 0,
+        span.start_time is None,
+        span.start_time or datetime.min.replace(tzinfo=UTC),
+        span.pk,
+    )
 
 
 def trace_root_span_pk(trace: Any = None) -> Subquery:
     """The root span's pk of the trace `trace` names (default: the outer query's row, a Trace)."""
     return Subquery(
         Span.objects.filter(trace_id=OuterRef("pk") if trace is None else trace)
-        .order_by(*root_span_order()).values("pk")[:1]
+        .order_by(*root_span_order())
+        .values("pk")[:1]
     )
 
 

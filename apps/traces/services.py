@@ -97,8 +97,9 @@ def span_batch_ingest(*, project: Project, items: list[Any]) -> IngestResult:
         if _is_postgres():
             _plan_index_lookups()
         totals: dict[int, tuple] = {}
-        trace_pks = _traces_upsert(project=project, trace_ids=sorted({s.trace_id for _, s in latest.values()}),
-                                   totals=totals)
+        trace_pks = _traces_upsert(
+            project=project, trace_ids=sorted({s.trace_id for _, s in latest.values()}), totals=totals
+        )
         overflowing = _overflowing_spans(latest=latest, trace_pks=trace_pks, totals=totals)
         for span_id, fields in overflowing.items():
             for index in indices[span_id]:
@@ -152,8 +153,12 @@ def _plan_index_lookups() -> None:
 # so no order of summation in the database can overflow).
 TOKENS_TOTAL_MAX = 2**63 - 1
 COST_TOTAL_MAX = 1e308
-_TOTAL_FIELDS = (("metrics.input_tokens", "input token"), ("metrics.output_tokens", "output token"),
-                 ("metrics.total_tokens", "total token"), ("metrics.cost", "cost"))
+_TOTAL_FIELDS = (
+    ("metrics.input_tokens", "input token"),
+    ("metrics.output_tokens", "output token"),
+    ("metrics.total_tokens", "total token"),
+    ("metrics.cost", "cost"),
+)
 
 
 def _span_amounts(span: CleanSpan) -> tuple:
@@ -168,8 +173,9 @@ def _fits(amounts: tuple) -> int | None:
     return None
 
 
-def _overflowing_spans(*, latest: dict[str, tuple[int, CleanSpan]], trace_pks: dict[str, int],
-                       totals: dict[int, tuple]) -> dict[str, dict[str, list[str]]]:
+def _overflowing_spans(
+    *, latest: dict[str, tuple[int, CleanSpan]], trace_pks: dict[str, int], totals: dict[int, tuple]
+) -> dict[str, dict[str, list[str]]]:
     """Spans that would push their trace's token or cost sums past their columns: {span_id: fields}.
 
     The stored summaries plus the batch bound the new sums from above; only a trace over a limit by
@@ -179,9 +185,12 @@ def _overflowing_spans(*, latest: dict[str, tuple[int, CleanSpan]], trace_pks: d
     stored = list(totals.values()) or [(0, 0, 0, 0.0)]
     # The whole batch on top of the largest stored sums: within the limits nearly always, in C loops.
     top = [max(int(t[i] or 0) for t in stored) for i in range(3)]
-    bound = (top[0] + sum(s.input_tokens for s in spans), top[1] + sum(s.output_tokens for s in spans),
-             top[2] + sum(s.total_tokens for s in spans),
-             max(float(t[3] or 0) for t in stored) + sum(s.cost for s in spans))  # inf: over
+    bound = (
+        top[0] + sum(s.input_tokens for s in spans),
+        top[1] + sum(s.output_tokens for s in spans),
+        top[2] + sum(s.total_tokens for s in spans),
+        max(float(t[3] or 0) for t in stored) + sum(s.cost for s in spans),
+    )  # inf: over
     if _fits(bound) is None:
         return {}
     batch: dict[int, list] = {}
@@ -201,13 +210,17 @@ def _overflowing_spans(*, latest: dict[str, tuple[int, CleanSpan]], trace_pks: d
     in_batch = set(latest)
     for trace_pk in suspects:
         base = [0, 0, 0, 0.0]
-        for row in Span.objects.filter(trace_id=trace_pk).values_list(
-                "span_id", "input_tokens", "output_tokens", "total_tokens", "cost").iterator():
+        for row in (
+            Span.objects.filter(trace_id=trace_pk)
+            .values_list("span_id", "input_tokens", "output_tokens", "total_tokens", "cost")
+            .iterator()
+        ):
             if row[0] not in in_batch:
                 for i, amount in enumerate(row[1:]):
                     base[i] += amount
-        for _, span in sorted((pair for pair in latest.values() if trace_pks[pair[1].trace_id] == trace_pk),
-                              key=lambda pair: pair[0]):
+        for _, span in sorted(
+            (pair for pair in latest.values() if trace_pks[pair[1].trace_id] == trace_pk), key=lambda pair: pair[0]
+        ):
             after = tuple(b + a for b, a in zip(base, _span_amounts(span), strict=True))
             over = _fits(after)
             if over is None:
@@ -317,18 +330,24 @@ def _spans_upsert_postgres(
         raw = cursor.cursor  # the psycopg 3 cursor under Django's wrapper
         try:
             with transaction.atomic():
-                _copy_rows(raw, "traces_span", _INSERT_COLUMNS, (
-                    (pid, trace_pks[s.trace_id], *_item_row(s, _iso), *tail) for _, s in rows
-                ))
+                _copy_rows(
+                    raw,
+                    "traces_span",
+                    _INSERT_COLUMNS,
+                    ((pid, trace_pks[s.trace_id], *_item_row(s, _iso), *tail) for _, s in rows),
+                )
         except psycopg_errors.UniqueViolation:
             pass  # some spans exist: upsert below
         else:
             return {s.span_id: None for _, s in rows}
 
         cursor.execute(f"{span_stage_ddl(connection.vendor)}; DELETE FROM assay_span_stage")
-        _copy_rows(raw, "assay_span_stage", ", ".join(STAGE_COLUMNS), (
-            (trace_pks[s.trace_id], *_item_row(s, _iso)) for _, s in rows
-        ))
+        _copy_rows(
+            raw,
+            "assay_span_stage",
+            ", ".join(STAGE_COLUMNS),
+            ((trace_pks[s.trace_id], *_item_row(s, _iso)) for _, s in rows),
+        )
         on_write = ", ".join("'{}'::jsonb" if c == "annotation_metadata" else "%s" for c in SET_ON_WRITE)
         cursor.execute(
             f"""
@@ -457,8 +476,11 @@ def _roots(trace_pks: list[int]) -> list[tuple[int, int, Any, Any]]:
     found: list[tuple[int, int, Any, Any]] = []
     for chunk in _chunks(trace_pks):
         root_pks = Trace.objects.filter(pk__in=chunk).values_list(trace_root_span_pk(), flat=True)
-        found.extend(Span.objects.filter(pk__in=[pk for pk in root_pks if pk is not None])
-                     .values_list("trace_id", "pk", "input", "output"))
+        found.extend(
+            Span.objects.filter(pk__in=[pk for pk in root_pks if pk is not None]).values_list(
+                "trace_id", "pk", "input", "output"
+            )
+        )
     return found
 
 
@@ -512,7 +534,10 @@ def _summaries_update(*, trace_pks: list[int]) -> None:
                 """,
                 [
                     timezone.now(),
-                    [r[0] for r in roots], [r[1] for r in roots], [r[2] for r in roots], [r[3] for r in roots],
+                    [r[0] for r in roots],
+                    [r[1] for r in roots],
+                    [r[2] for r in roots],
+                    [r[3] for r in roots],
                 ],
             )
             return
@@ -546,6 +571,8 @@ def _summaries_update(*, trace_pks: list[int]) -> None:
             ) a, traces_span r
             WHERE traces_trace.id = a.trace_id AND r.id = %s
             """,
-            [(input_preview, output_preview, stamp, trace_pk, root_pk)
-             for trace_pk, root_pk, input_preview, output_preview in roots],
+            [
+                (input_preview, output_preview, stamp, trace_pk, root_pk)
+                for trace_pk, root_pk, input_preview, output_preview in roots
+            ],
         )

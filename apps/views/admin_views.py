@@ -40,9 +40,12 @@ def _errors_list(fields: dict) -> list[tuple[str, list[str]]]:
 
 
 def _recent_traces(projects, selected: Trace | None) -> list[Trace]:
-    traces = list(Trace.objects.filter(project__in=projects).select_related("project")
-                  .only("id", "trace_id", "name", "start_time", "project__slug").order_by("-start_time", "-id")
-                  [:RECENT_TRACES])
+    traces = list(
+        Trace.objects.filter(project__in=projects)
+        .select_related("project")
+        .only("id", "trace_id", "name", "start_time", "project__slug")
+        .order_by("-start_time", "-id")[:RECENT_TRACES]
+    )
     if selected is not None and all(t.pk != selected.pk for t in traces):
         traces.insert(0, selected)
     return traces
@@ -81,23 +84,32 @@ def trace_view_editor(request, *, model_admin, pk: int | None = None):
             except ApplicationError as exc:
                 if exc.message != "Malformed JSON.":
                     raise
-                raise ApplicationError("Invalid JSON.", fields={
-                    "spec": [f"Invalid JSON: {m}" for m in sum(exc.fields.values(), [])]}) from None
+                raise ApplicationError(
+                    "Invalid JSON.", fields={"spec": [f"Invalid JSON: {m}" for m in sum(exc.fields.values(), [])]}
+                ) from None
             if view is None:
                 project = projects.filter(slug=values["project"]).first()
                 if project is None:
                     raise ApplicationError("Choose a project.", fields={"project": ["Choose one of your projects."]})
-                view = services.trace_view_create(project=project, name=values["name"], spec=spec,
-                                                  description=values["description"], user=request.user)
+                view = services.trace_view_create(
+                    project=project,
+                    name=values["name"],
+                    spec=spec,
+                    description=values["description"],
+                    user=request.user,
+                )
                 messages.success(request, f"Created the view “{view.name}”.")
             else:
-                services.trace_view_update(view=view, name=values["name"], spec=spec,
-                                           description=values["description"], actor=request.user)
+                services.trace_view_update(
+                    view=view, name=values["name"], spec=spec, description=values["description"], actor=request.user
+                )
                 messages.success(request, f"Saved the view “{view.name}”.")
             if request.POST.get("make_default"):
                 services.trace_view_default_set(project=view.project, view=view, actor=request.user)
-            return redirect(reverse("admin:views_traceview_editor", args=[view.pk])
-                            + (f"?trace={request.POST['trace']}" if is_id(request.POST.get("trace", "")) else ""))
+            return redirect(
+                reverse("admin:views_traceview_editor", args=[view.pk])
+                + (f"?trace={request.POST['trace']}" if is_id(request.POST.get("trace", "")) else "")
+            )
         except ApplicationError as exc:
             errors = _errors_list(exc.fields) or [("", [exc.message])]
             if view is not None and view.pk is None:
@@ -148,6 +160,8 @@ def trace_view_page(request, *, model_admin, pk: int, trace_ref: str):
         "view": view,
         "trace": trace,
         "views": TraceView.objects.filter(project=view.project).order_by("name"),
-        "body": render_html(render_tree(view.spec, trace, viewer=request.user), request=request, interactive=interactive),
+        "body": render_html(
+            render_tree(view.spec, trace, viewer=request.user), request=request, interactive=interactive
+        ),
     }
     return TemplateResponse(request, "admin/views/trace_page.html", context)

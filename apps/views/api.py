@@ -50,19 +50,32 @@ class ShareLinkSerializer(serializers.ModelSerializer):
         fields = ["id", "view", "trace_id", "expires_at", "revoked_at", "is_active", "created_at"]
 
 
-RENDERED = inline_serializer("TraceViewRendered", {
-    "components": serializers.JSONField(help_text="The render tree: one node per component"),
-    "html": serializers.CharField(help_text="The escaped HTML of the tree"),
-})
-SHARE_REQUEST = inline_serializer("ShareLinkRequest", {
-    "trace": serializers.CharField(help_text="trace_id (or numeric id) of a trace of the view's project"),
-    "expires_in_hours": serializers.FloatField(required=False, min_value=1, max_value=8760,
-                                               help_text="1 to 8760; default 168"),
-})
-SHARE_CREATED = inline_serializer("ShareLinkCreated", {
-    "id": serializers.IntegerField(), "url": serializers.URLField(), "token": serializers.CharField(),
-    "expires_at": serializers.DateTimeField(), "trace_id": serializers.CharField(),
-})
+RENDERED = inline_serializer(
+    "TraceViewRendered",
+    {
+        "components": serializers.JSONField(help_text="The render tree: one node per component"),
+        "html": serializers.CharField(help_text="The escaped HTML of the tree"),
+    },
+)
+SHARE_REQUEST = inline_serializer(
+    "ShareLinkRequest",
+    {
+        "trace": serializers.CharField(help_text="trace_id (or numeric id) of a trace of the view's project"),
+        "expires_in_hours": serializers.FloatField(
+            required=False, min_value=1, max_value=8760, help_text="1 to 8760; default 168"
+        ),
+    },
+)
+SHARE_CREATED = inline_serializer(
+    "ShareLinkCreated",
+    {
+        "id": serializers.IntegerField(),
+        "url": serializers.URLField(),
+        "token": serializers.CharField(),
+        "expires_at": serializers.DateTimeField(),
+        "trace_id": serializers.CharField(),
+    },
+)
 
 
 def _share_url(request, token: str) -> str:
@@ -108,9 +121,14 @@ class TraceViewViewSet(ProjectScopedViewMixin, viewsets.ModelViewSet):
     def create(self, request, *args, **kwargs):
         data = request.data if isinstance(request.data, dict) else {}
         project = self.write_project()
-        view = services.trace_view_create(project=project, name=data.get("name", ""), spec=data.get("spec"),
-                                          description=data.get("description", ""), user=request.user,
-                                          actor=audit_actor(request))
+        view = services.trace_view_create(
+            project=project,
+            name=data.get("name", ""),
+            spec=data.get("spec"),
+            description=data.get("description", ""),
+            user=request.user,
+            actor=audit_actor(request),
+        )
         return Response(TraceViewSerializer(view).data, status=status.HTTP_201_CREATED)
 
     def update(self, request, *args, **kwargs):
@@ -122,8 +140,13 @@ class TraceViewViewSet(ProjectScopedViewMixin, viewsets.ModelViewSet):
             missing = {k: ["This field is required."] for k in ("name", "spec") if k not in data}
             if missing:
                 raise ApplicationError("Invalid input.", fields=missing)
-        view = services.trace_view_update(view=view, name=data.get("name"), spec=data.get("spec"),
-                                          description=data.get("description"), actor=audit_actor(request))
+        view = services.trace_view_update(
+            view=view,
+            name=data.get("name"),
+            spec=data.get("spec"),
+            description=data.get("description"),
+            actor=audit_actor(request),
+        )
         return Response(TraceViewSerializer(view).data)
 
     def destroy(self, request, *args, **kwargs):
@@ -132,8 +155,9 @@ class TraceViewViewSet(ProjectScopedViewMixin, viewsets.ModelViewSet):
         services.trace_view_delete(view=view, actor=audit_actor(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(parameters=[OpenApiParameter("trace", str, required=True, description="trace_id or id")],
-                   responses=RENDERED)
+    @extend_schema(
+        parameters=[OpenApiParameter("trace", str, required=True, description="trace_id or id")], responses=RENDERED
+    )
     @action(detail=True, methods=["get"], url_path="render")
     def render_trace(self, request, pk=None):
         """Render one trace (`?trace=<trace_id or id>`) through this view: the component tree and its HTML."""
@@ -155,16 +179,25 @@ class TraceViewViewSet(ProjectScopedViewMixin, viewsets.ModelViewSet):
         data = request.data if isinstance(request.data, dict) else {}
         trace = _trace_or_404(request, data.get("trace"), view.project)
         link, token = services.share_link_create(
-            view=view, trace=trace, user=request.user, actor=audit_actor(request),
+            view=view,
+            trace=trace,
+            user=request.user,
+            actor=audit_actor(request),
             expires_in_hours=data.get("expires_in_hours", services.SHARE_DEFAULT_HOURS),
         )
         body = ShareLinkSerializer(link).data
         body.update({"token": token, "url": _share_url(request, token)})
         return Response(body, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=inline_serializer("TraceViewDefaultRequest", {
-        "queue": serializers.IntegerField(required=False, help_text="A review queue id; absent: the project"),
-    }), responses=OpenApiTypes.OBJECT)
+    @extend_schema(
+        request=inline_serializer(
+            "TraceViewDefaultRequest",
+            {
+                "queue": serializers.IntegerField(required=False, help_text="A review queue id; absent: the project"),
+            },
+        ),
+        responses=OpenApiTypes.OBJECT,
+    )
     @action(detail=True, methods=["post"], url_path="make-default")
     def make_default(self, request, pk=None):
         """Default in review for the project, or for one queue with `{"queue": <id>}`."""
@@ -183,8 +216,9 @@ class TraceViewViewSet(ProjectScopedViewMixin, viewsets.ModelViewSet):
         return Response({"default": view.pk, "queue": queue.pk if queue else None})
 
 
-class ShareLinkViewSet(ProjectScopedViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
-                       viewsets.GenericViewSet):
+class ShareLinkViewSet(
+    ProjectScopedViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     """`/api/v1/share-links/`: list, and `POST …/{id}/revoke/`."""
 
     serializer_class = ShareLinkSerializer
@@ -220,10 +254,18 @@ class SpecSchemaView(APIView):
 
 
 class GalleryView(APIView):
-    @extend_schema(responses=inline_serializer("TraceViewTemplate", {
-        "key": serializers.CharField(), "name": serializers.CharField(),
-        "description": serializers.CharField(), "spec": serializers.JSONField(),
-    }, many=True))
+    @extend_schema(
+        responses=inline_serializer(
+            "TraceViewTemplate",
+            {
+                "key": serializers.CharField(),
+                "name": serializers.CharField(),
+                "description": serializers.CharField(),
+                "spec": serializers.JSONField(),
+            },
+            many=True,
+        )
+    )
     def get(self, request):
         return Response(GALLERY)
 
@@ -233,9 +275,16 @@ class PreviewView(APIView):
 
     required_scope = {"POST": "read"}
 
-    @extend_schema(request=inline_serializer("TraceViewPreviewRequest", {
-        "spec": serializers.JSONField(), "trace": serializers.CharField(help_text="trace_id or id"),
-    }), responses=RENDERED)
+    @extend_schema(
+        request=inline_serializer(
+            "TraceViewPreviewRequest",
+            {
+                "spec": serializers.JSONField(),
+                "trace": serializers.CharField(help_text="trace_id or id"),
+            },
+        ),
+        responses=RENDERED,
+    )
     def post(self, request):
         data = request.data if isinstance(request.data, dict) else {}
         if "spec" not in data:
@@ -251,20 +300,34 @@ class PreviewView(APIView):
 class GenerateView(APIView):
     """Describe a view in words: `{description, trace}` → `{spec, errors, valid, attempts}`."""
 
-    @extend_schema(responses=inline_serializer("TraceViewGeneratorStatus", {
-        "configured": serializers.BooleanField(), "help": serializers.CharField()}))
+    @extend_schema(
+        responses=inline_serializer(
+            "TraceViewGeneratorStatus", {"configured": serializers.BooleanField(), "help": serializers.CharField()}
+        )
+    )
     def get(self, request):
         return Response({"configured": llm_configured(), "help": generation.CONFIGURE_HELP})
 
     @extend_schema(
-        request=inline_serializer("TraceViewGenerateRequest", {
-            "description": serializers.CharField(max_length=4000),
-            "trace": serializers.CharField(required=False, help_text="A sample trace whose shape is sent"),
-        }),
-        responses={200: inline_serializer("TraceViewGenerated", {
-            "spec": serializers.JSONField(), "errors": serializers.JSONField(),
-            "valid": serializers.BooleanField(), "attempts": serializers.IntegerField(),
-        }), **llm_errors()},
+        request=inline_serializer(
+            "TraceViewGenerateRequest",
+            {
+                "description": serializers.CharField(max_length=4000),
+                "trace": serializers.CharField(required=False, help_text="A sample trace whose shape is sent"),
+            },
+        ),
+        responses={
+            200: inline_serializer(
+                "TraceViewGenerated",
+                {
+                    "spec": serializers.JSONField(),
+                    "errors": serializers.JSONField(),
+                    "valid": serializers.BooleanField(),
+                    "attempts": serializers.IntegerField(),
+                },
+            ),
+            **llm_errors(),
+        },
     )
     def post(self, request):
         data = request.data if isinstance(request.data, dict) else {}
@@ -281,5 +344,3 @@ class GenerateView(APIView):
             raise ApplicationError(f"This needs the {action_role(EDIT_ACTION)} role in the project.", status=403)
         result = generation.view_spec_generate(description=description, trace=sample)
         return Response(result)
-
-

@@ -9,8 +9,12 @@ from .gallery import GALLERY
 from .models import TraceView
 from .services import trace_view_create
 
-INLINE_SCORES = {"chat": ["helpfulness", "thumbs"], "rag": ["correctness"], "agent": ["correctness"],
-                 "classification": ["correctness"]}
+INLINE_SCORES = {
+    "chat": ["helpfulness", "thumbs"],
+    "rag": ["correctness"],
+    "agent": ["correctness"],
+    "classification": ["correctness"],
+}
 
 
 def load_demo_views(*, project, stdout=None, **_options) -> None:
@@ -25,7 +29,8 @@ def load_demo_views(*, project, stdout=None, **_options) -> None:
         configs = [name for name in INLINE_SCORES.get(template["key"], []) if name in existing]
         if configs:
             spec["components"].append({"type": "score_controls", "title": "Your scores", "configs": configs})
-        created.append(trace_view_create(project=project, name=template["name"],
-                                         description=template["description"], spec=spec))
+        created.append(
+            trace_view_create(project=project, name=template["name"], description=template["description"], spec=spec)
+        )
     if stdout is not None:
         stdout.write(f"  trace views: {len(created)}")

@@ -103,12 +103,17 @@ def view_spec_generate(*, description: str, trace: Trace | None) -> dict[str, An
         raise ApplicationError(CONFIGURE_HELP, status=503)
     shape = trace_shape(trace) if trace is not None else {"spans": [], "note": "no sample trace chosen"}
     messages = [
-        {"role": "system", "content": SYSTEM_PROMPT.format(
-            schema=json.dumps(SPEC_SCHEMA), example=json.dumps(GALLERY[0]["spec"]))},
-        {"role": "user", "content": (
-            f"The view I want:\n{description}\n\n"
-            f"Shape of a sample trace (keys and types only):\n{json.dumps(shape, indent=1)}"
-        )},
+        {
+            "role": "system",
+            "content": SYSTEM_PROMPT.format(schema=json.dumps(SPEC_SCHEMA), example=json.dumps(GALLERY[0]["spec"])),
+        },
+        {
+            "role": "user",
+            "content": (
+                f"The view I want:\n{description}\n\n"
+                f"Shape of a sample trace (keys and types only):\n{json.dumps(shape, indent=1)}"
+            ),
+        },
     ]
     content = llm_chat(messages)
     spec, errors = _parse(content)
@@ -123,6 +128,9 @@ def view_spec_generate(*, description: str, trace: Trace | None) -> dict[str, An
         content = llm_chat(messages)
         spec, errors = _parse(content)
     if spec is None:
-        raise ApplicationError("The model did not answer with JSON twice; try rewording the description.",
-                               fields={"spec": errors.get("spec", [])}, status=502)
+        raise ApplicationError(
+            "The model did not answer with JSON twice; try rewording the description.",
+            fields={"spec": errors.get("spec", [])},
+            status=502,
+        )
     return {"spec": spec, "errors": errors, "valid": not errors, "attempts": attempts}

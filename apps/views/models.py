@@ -62,16 +62,24 @@ class TraceViewDefault(TimeStampedModel):
     """The view the review page opens with: one per project (queue empty) and optionally one per queue."""
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="trace_view_defaults")
-    queue = models.ForeignKey("queues.ReviewQueue", null=True, blank=True, on_delete=models.CASCADE,
-                              related_name="trace_view_defaults", help_text="Empty: the project's default.")
+    queue = models.ForeignKey(
+        "queues.ReviewQueue",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="trace_view_defaults",
+        help_text="Empty: the project's default.",
+    )
     view = models.ForeignKey(TraceView, on_delete=models.CASCADE, related_name="defaults")
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["project"], condition=models.Q(queue__isnull=True),
-                                    name="uniq_trace_view_default_project_only"),
-            models.UniqueConstraint(fields=["queue"], condition=models.Q(queue__isnull=False),
-                                    name="uniq_trace_view_default_queue"),
+            models.UniqueConstraint(
+                fields=["project"], condition=models.Q(queue__isnull=True), name="uniq_trace_view_default_project_only"
+            ),
+            models.UniqueConstraint(
+                fields=["queue"], condition=models.Q(queue__isnull=False), name="uniq_trace_view_default_queue"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -19,7 +19,9 @@ from .selectors import share_link_for_token
 def frame_origins(project) -> list[str]:
     """The project's allowed origins that are plain http(s) origins (nothing that could widen the CSP)."""
     pattern = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$")
-    return [o.rstrip("/") for o in (project.allowed_origins or []) if isinstance(o, str) and pattern.match(o.rstrip("/"))]
+    return [
+        o.rstrip("/") for o in (project.allowed_origins or []) if isinstance(o, str) and pattern.match(o.rstrip("/"))
+    ]
 
 
 @never_cache
@@ -39,9 +41,16 @@ def share_page(request, token: str) -> HttpResponse:
         response["Referrer-Policy"] = "no-referrer"
         return response
     nodes = render_tree(link.view.spec, link.trace, viewer=link.created_by)
-    response = render(request, "views/share.html", {
-        "link": link, "view": link.view, "trace": link.trace, "body": render_html(nodes, interactive=False),
-    })
+    response = render(
+        request,
+        "views/share.html",
+        {
+            "link": link,
+            "view": link.view,
+            "trace": link.trace,
+            "body": render_html(nodes, interactive=False),
+        },
+    )
     origins = frame_origins(link.project)
     response["Content-Security-Policy"] = content_security_policy(frame_ancestors=origins)
     response["Referrer-Policy"] = "no-referrer"

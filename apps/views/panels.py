@@ -22,8 +22,14 @@ def trace_views_panel(*, request, trace, span=None, **_kwargs) -> dict | None:
         "title": "Trace views",
         "template": "views/_trace_page_panel.html",
         "context": {
-            "links": [{"name": v.name, "default": default is not None and v.pk == default.pk,
-                       "url": reverse("admin:views_traceview_trace", args=[v.pk, trace.pk])} for v in views],
+            "links": [
+                {
+                    "name": v.name,
+                    "default": default is not None and v.pk == default.pk,
+                    "url": reverse("admin:views_traceview_trace", args=[v.pk, trace.pk]),
+                }
+                for v in views
+            ],
             "new_url": reverse("admin:views_traceview_editor_new") + f"?trace={trace.pk}" if can_edit else "",
         },
     }

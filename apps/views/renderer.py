@@ -29,14 +29,27 @@ DIFF_TOKEN_LIMIT = 20_000
 DATA_IMAGE = re.compile(r"^data:image/(png|jpeg|gif|webp);base64,[A-Za-z0-9+/=\s]+$")
 TEMPLATES = {
     name: f"views/components/{name}.html"
-    for name in ("conversation", "fields", "markdown", "json", "carousel", "diff", "image", "aggregate",
-                 "score_controls")
+    for name in (
+        "conversation",
+        "fields",
+        "markdown",
+        "json",
+        "carousel",
+        "diff",
+        "image",
+        "aggregate",
+        "score_controls",
+    )
 }
 
 
 def _metrics(span: Span) -> dict[str, Any]:
-    columns = {"input_tokens": span.input_tokens, "output_tokens": span.output_tokens,
-               "total_tokens": span.total_tokens, "cost": span.cost}
+    columns = {
+        "input_tokens": span.input_tokens,
+        "output_tokens": span.output_tokens,
+        "total_tokens": span.total_tokens,
+        "cost": span.cost,
+    }
     return {**{k: v for k, v in columns.items() if v}, **(span.metrics or {})}
 
 
@@ -68,8 +81,9 @@ class TraceContext:
     focus_pk: int | None = None  # the span under review: what components without a selector read
 
     @classmethod
-    def load(cls, trace: Trace, spans: list[Span] | None = None, focus: Span | None = None,
-             viewer=None) -> TraceContext:
+    def load(
+        cls, trace: Trace, spans: list[Span] | None = None, focus: Span | None = None, viewer=None
+    ) -> TraceContext:
         if spans is None:
             # A bound for pathological traces: views read the first MAX_TRACE_SPANS spans.
             spans = list(Span.objects.filter(trace=trace).order_by("start_time", "id")[:MAX_TRACE_SPANS])
@@ -94,7 +108,8 @@ class TraceContext:
         if not selector:
             return [self.default_span] if self.spans else []
         return [
-            s for s in self.spans
+            s
+            for s in self.spans
             if ("name" not in selector or s.name == selector["name"])
             and ("type" not in selector or s.type == selector["type"])
         ]
@@ -175,15 +190,26 @@ def _shown_parts(parts: list[dict]) -> list[dict]:
 def _message(raw: Any) -> dict[str, Any]:
     if not isinstance(raw, dict) or not ({"role", "content", "tool_calls"} & set(raw)):
         # Not a chat message (a plain string or an arbitrary object): show it whole.
-        return {"role": "message", "role_class": "other", "parts": [{"kind": "text", "text": value_text(raw)}],
-                "tool_calls": [], "is_tool": False}
+        return {
+            "role": "message",
+            "role_class": "other",
+            "parts": [{"kind": "text", "text": value_text(raw)}],
+            "tool_calls": [],
+            "is_tool": False,
+        }
     normal = message_normalise(raw)
     role = normal["role"] or "message"
     role_class = role if role in ("user", "assistant", "system", "tool", "developer") else "other"
     if role == "function":
         role_class = "tool"
-    calls = [{"name": c["name"] or ("function" if c["source"] == "function_call" else "tool"), "id": c["id"],
-              "arguments": _arguments_text(c["arguments"])} for c in normal["tool_calls"]]
+    calls = [
+        {
+            "name": c["name"] or ("function" if c["source"] == "function_call" else "tool"),
+            "id": c["id"],
+            "arguments": _arguments_text(c["arguments"]),
+        }
+        for c in normal["tool_calls"]
+    ]
     return {
         "role": role,
         "role_class": role_class,
@@ -214,8 +240,14 @@ def _fields(component: dict, document: dict) -> dict[str, Any]:
     for item in component["fields"]:
         found = find_all(item["path"], document)
         value = None if not found else found[0] if len(found) == 1 else found
-        rows.append({"label": item["label"], "text": value_text(value), "missing": not found,
-                     "block": isinstance(value, dict | list) or (isinstance(value, str) and "\n" in value)})
+        rows.append(
+            {
+                "label": item["label"],
+                "text": value_text(value),
+                "missing": not found,
+                "block": isinstance(value, dict | list) or (isinstance(value, str) and "\n" in value),
+            }
+        )
     return {"rows": rows}
 
 
@@ -317,12 +349,14 @@ def _aggregate(component: dict, ctx: TraceContext) -> dict[str, Any]:
             key = (value_text(find_one(group_by, doc), pretty=False) or "(none)") if group_by else ""
             groups[key] = groups.get(key, 0) + amount
         total = sum(groups.values())
-        result.update({
-            "total": _tidy(total),
-            "groups": [{"key": k, "value": _tidy(v)} for k, v in sorted(groups.items())] if group_by else [],
-            "group_label": group_by or "",
-            "skipped": skipped,
-        })
+        result.update(
+            {
+                "total": _tidy(total),
+                "groups": [{"key": k, "value": _tidy(v)} for k, v in sorted(groups.items())] if group_by else [],
+                "group_label": group_by or "",
+                "skipped": skipped,
+            }
+        )
     elif display == "list":
         items = [{"span": s.name, "text": value_text(v)} for s, _d, values in per_span for v in values]
         result.update({"items": items[:MAX_ITEMS], "hidden": max(0, len(items) - MAX_ITEMS)})
@@ -331,8 +365,9 @@ def _aggregate(component: dict, ctx: TraceContext) -> dict[str, Any]:
         rows = []
         for _span, doc, _values in per_span[:MAX_ITEMS]:
             rows.append([value_text(find_one(c["path"], doc), pretty=False) for c in columns])
-        result.update({"columns": [c["label"] for c in columns], "rows": rows,
-                       "hidden": max(0, len(per_span) - MAX_ITEMS)})
+        result.update(
+            {"columns": [c["label"] for c in columns], "rows": rows, "hidden": max(0, len(per_span) - MAX_ITEMS)}
+        )
     return result
 
 
@@ -343,18 +378,30 @@ def _tidy(number: float) -> float | int:
 # ---------------------------------------------------------------- the tree
 
 
-def render_components(components: list[dict], ctx: TraceContext, *, document: dict | None = None,
-                      depth: int = 0) -> list[dict[str, Any]]:
+def render_components(
+    components: list[dict], ctx: TraceContext, *, document: dict | None = None, depth: int = 0
+) -> list[dict[str, Any]]:
     """The render tree. Top-level components read a span's document; nested ones read their item."""
     nodes = []
     for index, component in enumerate(components):
         kind = component.get("type") if isinstance(component, dict) else None
         if kind not in TEMPLATES:  # a spec stored before a schema change: say so, never fail the page
-            nodes.append({"type": "unknown", "title": "", "template": TEMPLATES["json"], "key": f"c{depth}-{index}",
-                          "error": f"Unknown component type {kind!r}."})
+            nodes.append(
+                {
+                    "type": "unknown",
+                    "title": "",
+                    "template": TEMPLATES["json"],
+                    "key": f"c{depth}-{index}",
+                    "error": f"Unknown component type {kind!r}.",
+                }
+            )
             continue
-        node: dict[str, Any] = {"type": kind, "title": component.get("title", ""), "template": TEMPLATES[kind],
-                                "key": f"c{depth}-{index}"}
+        node: dict[str, Any] = {
+            "type": kind,
+            "title": component.get("title", ""),
+            "template": TEMPLATES[kind],
+            "key": f"c{depth}-{index}",
+        }
         span = None
         doc = document
         if kind != "aggregate" and document is None:
@@ -377,8 +424,7 @@ def render_components(components: list[dict], ctx: TraceContext, *, document: di
     return nodes
 
 
-def _render_one(component: dict, ctx: TraceContext, doc: dict | None, span: Span | None,
-                depth: int) -> dict[str, Any]:
+def _render_one(component: dict, ctx: TraceContext, doc: dict | None, span: Span | None, depth: int) -> dict[str, Any]:
     kind = component["type"]
     if kind == "conversation":
         return _conversation(component, doc)
@@ -401,11 +447,15 @@ def _render_one(component: dict, ctx: TraceContext, doc: dict | None, span: Span
             return {"error": f"No items at {component['path']}."}
         rendered = []
         for position, item in enumerate(items[:MAX_ITEMS], start=1):
-            title = value_text(find_one(component["item_title"], item), pretty=False) if component.get(
-                "item_title") else ""
-            rendered.append({"title": title or f"Item {position}",
-                             "components": render_components(component["components"], ctx, document=item,
-                                                             depth=depth + 1)})
+            title = (
+                value_text(find_one(component["item_title"], item), pretty=False) if component.get("item_title") else ""
+            )
+            rendered.append(
+                {
+                    "title": title or f"Item {position}",
+                    "components": render_components(component["components"], ctx, document=item, depth=depth + 1),
+                }
+            )
         return {"items": rendered, "count": len(items), "hidden": max(0, len(items) - MAX_ITEMS)}
     if kind == "score_controls":
         target = span if span is not None else ctx.default_span
@@ -415,8 +465,9 @@ def _render_one(component: dict, ctx: TraceContext, doc: dict | None, span: Span
     raise ValueError(f"Unknown component type {kind!r}.")
 
 
-def render_tree(spec: dict, trace: Trace, *, spans: list[Span] | None = None,
-                focus: Span | None = None, viewer=None) -> list[dict[str, Any]]:
+def render_tree(
+    spec: dict, trace: Trace, *, spans: list[Span] | None = None, focus: Span | None = None, viewer=None
+) -> list[dict[str, Any]]:
     """`focus`: the span under review, read by components without a `span` selector (else the root).
     `viewer`: the user the trace is shown to (or, on a share page, who made the link): annotations they
     may not see yet (blind review) are left out."""
@@ -443,9 +494,15 @@ def render_html(nodes: list[dict], *, request=None, interactive: bool = False, r
             node["review_configs"] = [n for n in node["configs"] if n in review.get("queue_configs", ())]
             node["panel"] = None
         elif node["type"] == "score_controls" and "span_pk" in node:
-            node["panel"] = score_controls_context(
-                request=request, span_pk=node["span_pk"], config_names=node["configs"],
-            ) if interactive and request is not None else None
+            node["panel"] = (
+                score_controls_context(
+                    request=request,
+                    span_pk=node["span_pk"],
+                    config_names=node["configs"],
+                )
+                if interactive and request is not None
+                else None
+            )
     html = render_to_string("views/_tree.html", {"nodes": nodes, "interactive": interactive}, request=request)
     for node in _walk(nodes):
         node.pop("panel", None)
@@ -502,9 +559,14 @@ def default_spec(trace: Trace, *, spans: list[Span] | None = None, focus: Span |
         index = by_name.get(s.name, 0)
         by_name[s.name] = index + 1
         if s.error and len(components) < 5:
-            components.append({"type": "fields", "title": "Error" if s.pk == span.pk else f"Error in {s.name}",
-                               "span": {"name": s.name, "index": index},
-                               "fields": [{"label": "Message", "path": "$.error"}]})
+            components.append(
+                {
+                    "type": "fields",
+                    "title": "Error" if s.pk == span.pk else f"Error in {s.name}",
+                    "span": {"name": s.name, "index": index},
+                    "fields": [{"label": "Message", "path": "$.error"}],
+                }
+            )
     retrieval = next((s for s in ctx.spans if s.type == "retrieval" and s.pk != span.pk and _passages(s)), None)
     tools = [s for s in ctx.spans if s.type == "tool" and s.pk != span.pk]
     question_key = _key_with(span.input, QUESTION_KEYS, str)
@@ -521,13 +583,20 @@ def default_spec(trace: Trace, *, spans: list[Span] | None = None, focus: Span |
         found = _passages(source)
         if found:
             item = {"type": "markdown", "path": found[1]}
-            components.append({
-                "type": "carousel", "title": "Retrieved passages", "path": found[0],
-                **({"span": {"name": source.name}} if source.pk != span.pk else {}),
-                **({"item_title": "$.id"} if isinstance(_passage_first(source), dict)
-                   and "id" in _passage_first(source) else {}),
-                "components": [item],
-            })
+            components.append(
+                {
+                    "type": "carousel",
+                    "title": "Retrieved passages",
+                    "path": found[0],
+                    **({"span": {"name": source.name}} if source.pk != span.pk else {}),
+                    **(
+                        {"item_title": "$.id"}
+                        if isinstance(_passage_first(source), dict) and "id" in _passage_first(source)
+                        else {}
+                    ),
+                    "components": [item],
+                }
+            )
     else:
         components.append(_value_component("Input", "$.input", span.input))
     if not any(c["type"] == "conversation" for c in components):
@@ -538,12 +607,21 @@ def default_spec(trace: Trace, *, spans: list[Span] | None = None, focus: Span |
             components.append(_value_component("Answer" if retrieval else "Output", "$.output", span.output))
     if tools or has_tool_calls(span.input) or has_tool_calls(span.output):
         if tools:
-            components.append({"type": "aggregate", "title": "Steps", "spans": {"type": "tool"}, "display": "table",
-                               "columns": [{"label": "Tool", "path": "$.name"},
-                                           {"label": "Arguments", "path": "$.input"},
-                                           {"label": "Result", "path": "$.output"},
-                                           {"label": "Error", "path": "$.error"},
-                                           {"label": "ms", "path": "$.duration_ms"}]})
+            components.append(
+                {
+                    "type": "aggregate",
+                    "title": "Steps",
+                    "spans": {"type": "tool"},
+                    "display": "table",
+                    "columns": [
+                        {"label": "Tool", "path": "$.name"},
+                        {"label": "Arguments", "path": "$.input"},
+                        {"label": "Result", "path": "$.output"},
+                        {"label": "Error", "path": "$.error"},
+                        {"label": "ms", "path": "$.duration_ms"},
+                    ],
+                }
+            )
     if span.expected is not None:
         components.append({"type": "diff", "title": "Expected vs output"})
     return {"version": 1, "components": components}

@@ -53,8 +53,12 @@ def review_body(*, request, queue=None, trace=None, span=None, seen_spans=None, 
         spans = list(Span.objects.filter(trace=trace).order_by("start_time", "id")[:MAX_TRACE_SPANS])
         viewer = request.user
     spec = view.spec if view is not None else default_spec(trace, spans=spans, focus=span)
-    body = render_html(render_tree(spec, trace, spans=spans, focus=span, viewer=viewer), request=request, interactive=True,
-                       review=review_state(request=request, queue=queue, span=span))
+    body = render_html(
+        render_tree(spec, trace, spans=spans, focus=span, viewer=viewer),
+        request=request,
+        interactive=True,
+        review=review_state(request=request, queue=queue, span=span),
+    )
     return {
         "template": "views/review_body.html",
         "context": {"view": view, "views": views, "body": body, "queue": queue, "trace": trace, "span": span},

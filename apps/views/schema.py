@@ -20,7 +20,15 @@ from jsonschema import Draft202012Validator
 from apps.traces.models import SpanType
 
 COMPONENT_TYPES = [
-    "conversation", "fields", "markdown", "json", "carousel", "diff", "image", "aggregate", "score_controls",
+    "conversation",
+    "fields",
+    "markdown",
+    "json",
+    "carousel",
+    "diff",
+    "image",
+    "aggregate",
+    "score_controls",
 ]
 MAX_COMPONENTS = 50
 MAX_NESTING = 3
@@ -68,54 +76,92 @@ def _component(required: list[str], properties: dict[str, Any]) -> dict[str, Any
 
 
 _COMPONENT_DEFS: dict[str, dict[str, Any]] = {
-    "conversation": _component(["path"], {
-        "span": _SPAN_SELECTOR,
-        "path": {
-            "description": "JSONPath (or a list of them, concatenated) to chat messages",
-            "oneOf": [_PATH, {"type": "array", "items": _PATH, "minItems": 1, "maxItems": 10}],
+    "conversation": _component(
+        ["path"],
+        {
+            "span": _SPAN_SELECTOR,
+            "path": {
+                "description": "JSONPath (or a list of them, concatenated) to chat messages",
+                "oneOf": [_PATH, {"type": "array", "items": _PATH, "minItems": 1, "maxItems": 10}],
+            },
         },
-    }),
-    "fields": _component(["fields"], {
-        "span": _SPAN_SELECTOR,
-        "fields": {"type": "array", "items": _FIELD, "minItems": 1, "maxItems": 100},
-    }),
+    ),
+    "fields": _component(
+        ["fields"],
+        {
+            "span": _SPAN_SELECTOR,
+            "fields": {"type": "array", "items": _FIELD, "minItems": 1, "maxItems": 100},
+        },
+    ),
     "markdown": _component(["path"], {"span": _SPAN_SELECTOR, "path": _PATH}),
-    "json": _component([], {
-        "span": _SPAN_SELECTOR,
-        "path": _PATH,
-        "open_depth": {"type": "integer", "minimum": 0, "maximum": 20,
-                       "description": "Levels expanded initially (default 1)"},
-    }),
-    "carousel": _component(["path", "components"], {
-        "span": _SPAN_SELECTOR,
-        "path": _PATH,
-        "item_title": {**_PATH, "description": "JSONPath in each item for its heading"},
-        "components": {"type": "array", "items": {"$ref": "#/$defs/component"}, "minItems": 1, "maxItems": 20},
-    }),
-    "diff": _component([], {
-        "span": _SPAN_SELECTOR,
-        "expected_path": {**_PATH, "description": "Default $.expected"},
-        "output_path": {**_PATH, "description": "Default $.output"},
-    }),
-    "image": _component(["path"], {
-        "span": _SPAN_SELECTOR,
-        "path": _PATH,
-        "alt": {"type": "string", "maxLength": 300},
-    }),
-    "aggregate": _component(["spans", "display"], {
-        "spans": _SPANS_FILTER,
-        "path": _PATH,
-        "display": {"enum": ["table", "list", "count", "sum"]},
-        "group_by": {**_PATH, "description": "JSONPath per span whose value groups count and sum"},
-        "columns": {"type": "array", "items": _FIELD, "minItems": 1, "maxItems": 20,
-                    "description": "Table columns (display=table)"},
-    }),
-    "score_controls": _component(["configs"], {
-        "span": _SPAN_SELECTOR,
-        "configs": {"type": "array", "items": {"type": "string", "minLength": 1, "maxLength": 200},
-                    "minItems": 1, "maxItems": 20, "uniqueItems": True,
-                    "description": "Score config names, in display order"},
-    }),
+    "json": _component(
+        [],
+        {
+            "span": _SPAN_SELECTOR,
+            "path": _PATH,
+            "open_depth": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 20,
+                "description": "Levels expanded initially (default 1)",
+            },
+        },
+    ),
+    "carousel": _component(
+        ["path", "components"],
+        {
+            "span": _SPAN_SELECTOR,
+            "path": _PATH,
+            "item_title": {**_PATH, "description": "JSONPath in each item for its heading"},
+            "components": {"type": "array", "items": {"$ref": "#/$defs/component"}, "minItems": 1, "maxItems": 20},
+        },
+    ),
+    "diff": _component(
+        [],
+        {
+            "span": _SPAN_SELECTOR,
+            "expected_path": {**_PATH, "description": "Default $.expected"},
+            "output_path": {**_PATH, "description": "Default $.output"},
+        },
+    ),
+    "image": _component(
+        ["path"],
+        {
+            "span": _SPAN_SELECTOR,
+            "path": _PATH,
+            "alt": {"type": "string", "maxLength": 300},
+        },
+    ),
+    "aggregate": _component(
+        ["spans", "display"],
+        {
+            "spans": _SPANS_FILTER,
+            "path": _PATH,
+            "display": {"enum": ["table", "list", "count", "sum"]},
+            "group_by": {**_PATH, "description": "JSONPath per span whose value groups count and sum"},
+            "columns": {
+                "type": "array",
+                "items": _FIELD,
+                "minItems": 1,
+                "maxItems": 20,
+                "description": "Table columns (display=table)",
+            },
+        },
+    ),
+    "score_controls": _component(
+        ["configs"],
+        {
+            "span": _SPAN_SELECTOR,
+            "configs": {
+                "type": "array",
+                "items": {"type": "string", "minLength": 1, "maxLength": 200},
+                "minItems": 1,
+                "maxItems": 20,
+                "uniqueItems": True,
+                "description": "Score config names, in display order",
+            },
+        },
+    ),
 }
 
 SPEC_SCHEMA: dict[str, Any] = {
@@ -126,8 +172,12 @@ SPEC_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
         "version": {"const": 1},
-        "components": {"type": "array", "items": {"$ref": "#/$defs/component"},
-                       "minItems": 1, "maxItems": MAX_COMPONENTS},
+        "components": {
+            "type": "array",
+            "items": {"$ref": "#/$defs/component"},
+            "minItems": 1,
+            "maxItems": MAX_COMPONENTS,
+        },
     },
     "required": ["components"],
     "additionalProperties": False,
@@ -137,8 +187,10 @@ SPEC_SCHEMA: dict[str, Any] = {
             "required": ["type"],
             "properties": {"type": {"enum": COMPONENT_TYPES}},
             "allOf": [
-                {"if": {"properties": {"type": {"const": name}}, "required": ["type"]},
-                 "then": {"$ref": f"#/$defs/{name}"}}
+                {
+                    "if": {"properties": {"type": {"const": name}}, "required": ["type"]},
+                    "then": {"$ref": f"#/$defs/{name}"},
+                }
                 for name in COMPONENT_TYPES
             ],
         },
@@ -166,7 +218,9 @@ def _message(error) -> tuple[list[Any], str]:
         return path + [missing], "This field is required."
     if error.validator == "additionalProperties":
         extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
-        return path + [extra[0] if extra else ""], f"Unknown field; allowed: {', '.join(error.schema.get('properties', {}))}."
+        return path + [
+            extra[0] if extra else ""
+        ], f"Unknown field; allowed: {', '.join(error.schema.get('properties', {}))}."
     if error.validator == "enum":
         return path, f"Choose one of: {', '.join(map(str, error.validator_value))}."
     if error.validator == "anyOf" and path and path[-1] in ("span", "spans"):
@@ -212,7 +266,8 @@ def _check_paths(components: list, prefix: list[Any], depth: int, errors: dict[s
             display = component.get("display")
             if component.get("group_by") and display not in ("count", "sum"):
                 errors.setdefault(_location(here + ["group_by"]), []).append(
-                    "group_by works with display count or sum.")
+                    "group_by works with display count or sum."
+                )
             if component.get("columns") and display != "table":
                 errors.setdefault(_location(here + ["columns"]), []).append("columns work with display table.")
             if display in ("list", "sum") and not component.get("path"):

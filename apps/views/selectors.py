@@ -45,7 +45,6 @@ def share_link_for_token(token: str) -> ShareLink | None:
 def trace_view_default(*, project, queue=None) -> TraceView | None:
     """The queue's default view, else the project's."""
     rows = TraceViewDefault.objects.select_related("view").filter(project=project)
-    rows = rows.filter(Q(queue__isnull=True) | Q(queue=queue)) if queue is not None else rows.filter(
-        queue__isnull=True)
+    rows = rows.filter(Q(queue__isnull=True) | Q(queue=queue)) if queue is not None else rows.filter(queue__isnull=True)
     by_queue = {row.queue_id: row.view for row in rows}
     return by_queue.get(queue.pk if queue is not None else None) or by_queue.get(None)

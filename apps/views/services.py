@@ -58,20 +58,27 @@ def _description_checked(description: Any) -> str:
 
 
 @transaction.atomic
-def trace_view_create(*, project: Project, name: str, spec: Any, description: str = "", user=None,
-                      actor: Any = None) -> TraceView:
+def trace_view_create(
+    *, project: Project, name: str, spec: Any, description: str = "", user=None, actor: Any = None
+) -> TraceView:
     name = _name_checked(project=project, name=name)
     description = _description_checked(description)
     spec_validate(spec=spec)
-    view = TraceView.objects.create(project=project, name=name, description=description or "", spec=spec,
-                                    created_by=user if user and user.is_authenticated else None)
+    view = TraceView.objects.create(
+        project=project,
+        name=name,
+        description=description or "",
+        spec=spec,
+        created_by=user if user and user.is_authenticated else None,
+    )
     audit_record(actor=actor or user, action="trace_view.create", obj=view, after=audit_snapshot(view))
     return view
 
 
 @transaction.atomic
-def trace_view_update(*, view: TraceView, name: str | None = None, spec: Any = None,
-                      description: str | None = None, actor: Any = None) -> TraceView:
+def trace_view_update(
+    *, view: TraceView, name: str | None = None, spec: Any = None, description: str | None = None, actor: Any = None
+) -> TraceView:
     before = audit_snapshot(view)
     if name is not None:
         view.name = _name_checked(project=view.project, name=name, exclude_pk=view.pk)
@@ -91,8 +98,9 @@ def trace_view_delete(*, view: TraceView, actor: Any = None) -> None:
 
 
 @transaction.atomic
-def trace_view_default_set(*, project: Project, view: TraceView | None, queue=None,
-                           actor: Any = None) -> TraceViewDefault | None:
+def trace_view_default_set(
+    *, project: Project, view: TraceView | None, queue=None, actor: Any = None
+) -> TraceViewDefault | None:
     """Make `view` the default in review of the project, or of one queue (None clears it)."""
     if view is not None and view.project_id != project.pk:
         raise ApplicationError("Unknown view.", fields={"view": ["Not a view of this project."]}, status=404)
@@ -100,9 +108,14 @@ def trace_view_default_set(*, project: Project, view: TraceView | None, queue=No
         raise ApplicationError("Unknown queue.", fields={"queue": ["Not a queue of this project."]}, status=404)
     previous = TraceViewDefault.objects.filter(project=project, queue=queue).values_list("view_id", flat=True).first()
     if previous != (view.pk if view else None):
-        audit_record(actor=actor, action="trace_view.default_set", project=project, obj=view or queue or project,
-                     before={"queue": getattr(queue, "pk", None), "view": previous},
-                     after={"queue": getattr(queue, "pk", None), "view": view.pk if view else None})
+        audit_record(
+            actor=actor,
+            action="trace_view.default_set",
+            project=project,
+            obj=view or queue or project,
+            before={"queue": getattr(queue, "pk", None), "view": previous},
+            after={"queue": getattr(queue, "pk", None), "view": view.pk if view else None},
+        )
     if view is None:
         TraceViewDefault.objects.filter(project=project, queue=queue).delete()
         return None
@@ -115,8 +128,9 @@ def share_token(link: ShareLink) -> str:
 
 
 @transaction.atomic
-def share_link_create(*, view: TraceView, trace: Trace, expires_in_hours: Any = SHARE_DEFAULT_HOURS,
-                      user=None, actor: Any = None) -> tuple[ShareLink, str]:
+def share_link_create(
+    *, view: TraceView, trace: Trace, expires_in_hours: Any = SHARE_DEFAULT_HOURS, user=None, actor: Any = None
+) -> tuple[ShareLink, str]:
     if trace.project_id != view.project_id:
         raise ApplicationError("Trace not found.", fields={"trace": ["Not a trace of this project."]}, status=404)
     try:
@@ -124,10 +138,15 @@ def share_link_create(*, view: TraceView, trace: Trace, expires_in_hours: Any = 
     except (TypeError, ValueError, OverflowError):
         hours = -1.0
     if not SHARE_MIN_HOURS <= hours <= SHARE_MAX_DAYS * 24:
-        raise ApplicationError("Choose how long the link lives.", fields={
-            "expires_in_hours": [f"A number of hours between {SHARE_MIN_HOURS} and {SHARE_MAX_DAYS * 24}."]})
+        raise ApplicationError(
+            "Choose how long the link lives.",
+            fields={"expires_in_hours": [f"A number of hours between {SHARE_MIN_HOURS} and {SHARE_MAX_DAYS * 24}."]},
+        )
     link = ShareLink.objects.create(
-        project=view.project, view=view, trace=trace, key=secrets.token_urlsafe(24),
+        project=view.project,
+        view=view,
+        trace=trace,
+        key=secrets.token_urlsafe(24),
         expires_at=timezone.now() + timedelta(hours=hours),
         created_by=user if user and user.is_authenticated else None,
     )
@@ -140,8 +159,14 @@ def share_link_revoke(*, link: ShareLink, actor: Any = None) -> ShareLink:
     if link.revoked_at is None:
         link.revoked_at = timezone.now()
         link.save(update_fields=["revoked_at", "updated_at"])
-        audit_record(actor=actor, action="share_link.revoke", obj=link, parent=link.view,
-                     before={"revoked_at": None}, after={"revoked_at": link.revoked_at.isoformat()})
+        audit_record(
+            actor=actor,
+            action="share_link.revoke",
+            obj=link,
+            parent=link.view,
+            before={"revoked_at": None},
+            after={"revoked_at": link.revoked_at.isoformat()},
+        )
     return link
 
 

@@ -99,8 +99,14 @@ def test_admin_of_a_viewer_of_b_sees_only_a(client, other_project, admin_member,
 
 def test_project_wide_list_filters(client, project, admin_member, member, history):
     other_admin = member(project, role=Role.ADMIN, username="zed")
-    audit_record(actor=other_admin, action="dataset.create", object_type="datasets.dataset", object_id=7,
-                 object_repr="refunds", project=project)
+    audit_record(
+        actor=other_admin,
+        action="dataset.create",
+        object_type="datasets.dataset",
+        object_id=7,
+        object_repr="refunds",
+        project=project,
+    )
     client.force_login(admin_member)
     response = client.get(LIST)
     assert response.status_code == 200
@@ -113,7 +119,9 @@ def test_project_wide_list_filters(client, project, admin_member, member, histor
     assert [e.action for e in _rows(by_actor)] == ["score_config.update"]
     by_type = client.get(LIST, {"object_type__exact": "datasets.dataset"})
     assert [e.actor_label for e in _rows(by_type)] == ["zed"]
-    by_date = client.get(LIST, {"created_at__gte": "2999-01-01 00:00:00+00:00", "created_at__lt": "2999-01-02 00:00:00+00:00"})
+    by_date = client.get(
+        LIST, {"created_at__gte": "2999-01-01 00:00:00+00:00", "created_at__lt": "2999-01-02 00:00:00+00:00"}
+    )
     assert _rows(by_date) == []
     by_project = client.get(LIST, {"project__id__exact": project.pk, "action__exact": "dataset.create"})
     assert len(_rows(by_project)) == 1
@@ -141,8 +149,9 @@ def test_events_cannot_be_added_changed_or_deleted_in_the_admin(admin_client, hi
     page = admin_client.get(change_url)
     assert page.status_code == 200 and 'name="_save"' not in page.content.decode()
     assert admin_client.post(change_url, {"action": "forged"}).status_code == 403
-    assert admin_client.post(reverse("admin:audit_auditevent_delete", args=[event.pk]),
-                             {"post": "yes"}).status_code == 403
+    assert (
+        admin_client.post(reverse("admin:audit_auditevent_delete", args=[event.pk]), {"post": "yes"}).status_code == 403
+    )
     bulk = admin_client.post(LIST, {"action": "delete_selected", "_selected_action": [event.pk], "post": "yes"})
     assert bulk.status_code in (200, 302)
     event.refresh_from_db()

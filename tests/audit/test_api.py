@@ -21,8 +21,13 @@ def logged(project, other_project, admin_member):
     mine = factories.ScoreConfigFactory(project=project, name="accuracy")
     theirs = factories.ScoreConfigFactory(project=other_project, name="secret-config")
     audit_record(actor=admin_member, action="score_config.create", obj=mine, after={"name": "accuracy"})
-    audit_record(actor=admin_member, action="score_config.update", obj=mine, before={"description": ""},
-                 after={"description": "=HYPERLINK(\"http://x\")"})
+    audit_record(
+        actor=admin_member,
+        action="score_config.update",
+        obj=mine,
+        before={"description": ""},
+        after={"description": '=HYPERLINK("http://x")'},
+    )
     audit_record(actor=None, action="score_config.create", obj=theirs, after={"name": "secret-config"})
     return mine, theirs
 
@@ -48,14 +53,18 @@ def test_audit_log_filters_by_action_actor_object_and_time_and_names_a_bad_time(
     api_client.force_login(admin_member)
     mine, _ = logged
     assert _actions(api_client.get(URL, {"action": "score_config.update"})) == ["score_config.update"]
-    assert _actions(api_client.get(URL, {"action_prefix": "score_config."})) == ["score_config.update",
-                                                                                 "score_config.create"]
+    assert _actions(api_client.get(URL, {"action_prefix": "score_config."})) == [
+        "score_config.update",
+        "score_config.create",
+    ]
     assert len(api_client.get(URL, {"actor": "alice", "object_type": "reviews.scoreconfig"}).json()["results"]) == 2
     assert api_client.get(URL, {"actor": "nobody"}).json()["results"] == []
     assert len(api_client.get(URL, {"object_type": "reviews.scoreconfig", "object_id": mine.pk}).json()["results"]) == 2
     assert api_client.get(URL, {"created_after": "2999-01-01T00:00:00Z"}).json()["results"] == []
-    assert _actions(api_client.get(URL, {"created_before": "2999-01-01T00:00:00Z"})) == ["score_config.update",
-                                                                                      "score_config.create"]
+    assert _actions(api_client.get(URL, {"created_before": "2999-01-01T00:00:00Z"})) == [
+        "score_config.update",
+        "score_config.create",
+    ]
     bad = api_client.get(URL, {"created_after": "yesterday"})
     assert bad.status_code == 400 and "created_after" in bad.json()["fields"]
 
@@ -73,8 +82,7 @@ def test_audit_log_pages_newest_first_without_repeats(api_client, project, admin
     assert seen == ["x.4", "x.3", "x.2", "x.1", "x.0"]
 
 
-def test_admin_of_one_project_viewer_of_another_sees_only_the_first(api_client, other_project, admin_member,
-                                                                    logged):
+def test_admin_of_one_project_viewer_of_another_sees_only_the_first(api_client, other_project, admin_member, logged):
     from apps.projects.services import membership_set
 
     membership_set(project=other_project, user=admin_member, role=Role.VIEWER)
@@ -117,28 +125,36 @@ def test_export_csv_and_jsonl(api_client, admin_member, logged):
     assert response["X-Content-Type-Options"] == "nosniff"
     rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert [r["action"] for r in rows] == ["score_config.create", "score_config.update"]  # oldest first
-    assert json.loads(rows[1]["after"]) == {"description": "=HYPERLINK(\"http://x\")"}
+    assert json.loads(rows[1]["after"]) == {"description": '=HYPERLINK("http://x")'}
     assert rows[0]["actor"] == "alice" and rows[0]["project"] == "acme"
 
     jsonl = api_client.get(f"{URL}export/", {"file_format": "jsonl", "action": "score_config.update"})
     lines = [json.loads(line) for line in b"".join(jsonl.streaming_content).decode().splitlines()]
-    assert [(e["action"], e["after"]) for e in lines] == [("score_config.update",
-                                                          {"description": "=HYPERLINK(\"http://x\")"})]
+    assert [(e["action"], e["after"]) for e in lines] == [
+        ("score_config.update", {"description": '=HYPERLINK("http://x")'})
+    ]
     bad = api_client.get(f"{URL}export/", {"file_format": "xlsx"})
     assert bad.status_code == 400 and "file_format" in bad.json()["fields"]
 
 
 def test_csv_neutralises_formula_cells(api_client, project, admin_member):
-    audit_record(actor=admin_member, action="dataset.create", object_type="datasets.dataset", object_id=1,
-                 object_repr="=SUM(A1:A9)", project=project)
+    audit_record(
+        actor=admin_member,
+        action="dataset.create",
+        object_type="datasets.dataset",
+        object_id=1,
+        object_repr="=SUM(A1:A9)",
+        project=project,
+    )
     api_client.force_login(admin_member)
     response = api_client.get(f"{URL}export/", {"file_format": "csv", "action": "dataset.create"})
     rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert rows[0]["object_repr"] == "'=SUM(A1:A9)"
 
 
-def test_a_page_costs_the_same_queries_whatever_its_size(api_client, project, admin_member,
-                                                         django_assert_max_num_queries):
+def test_a_page_costs_the_same_queries_whatever_its_size(
+    api_client, project, admin_member, django_assert_max_num_queries
+):
     from apps.projects.services import api_key_create
 
     key, _ = api_key_create(project=project, scopes=["read"], created_by=admin_member)

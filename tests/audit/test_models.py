@@ -11,8 +11,9 @@ pytestmark = pytest.mark.django_db
 
 
 def test_events_cannot_be_updated_or_deleted(project, admin_member):
-    event = audit_record(actor=admin_member, action="project.update", obj=project,
-                         before={"name": "a"}, after={"name": "b"})
+    event = audit_record(
+        actor=admin_member, action="project.update", obj=project, before={"name": "a"}, after={"name": "b"}
+    )
     event.action = "forged"
     with pytest.raises(AppendOnlyError):
         event.save()
@@ -46,8 +47,12 @@ def test_actor_label_survives_the_user(project, admin_member):
 
 
 def test_snapshot_cuts_long_text_and_big_json(project):
-    view = factories.TraceViewFactory(project=project, name="v", description="x" * 5000,
-                                      spec={"version": 1, "components": [{"type": "markdown", "text": "y" * 5000}]})
+    view = factories.TraceViewFactory(
+        project=project,
+        name="v",
+        description="x" * 5000,
+        spec={"version": 1, "components": [{"type": "markdown", "text": "y" * 5000}]},
+    )
     snap = audit_snapshot(view)
     assert len(snap["description"]) == 501 and snap["description"].endswith("…")
     assert set(snap["spec"]) == {"truncated"} and len(snap["spec"]["truncated"]) <= 2001
@@ -64,8 +69,13 @@ def test_adjudication_record_files_under_the_items_project(project, admin_member
     span = factories.SpanFactory(trace=factories.TraceFactory(project=project))
     review_items_add(queue=queue, spans=Span.objects.filter(pk=span.pk))
     item = queue.items.get()
-    event = adjudication_record(actor=admin_member, item=item, config=config, before={"value": None},
-                                after={"value": 1.0, "note": "policy says 30 days"})
+    event = adjudication_record(
+        actor=admin_member,
+        item=item,
+        config=config,
+        before={"value": None},
+        after={"value": 1.0, "note": "policy says 30 days"},
+    )
     assert event.project_id == project.pk and event.action == "adjudication.set"
     assert (event.object_type, event.object_id) == ("queues.reviewitem", str(item.pk))
     assert (event.parent_type, event.parent_id) == ("reviews.scoreconfig", str(config.pk))

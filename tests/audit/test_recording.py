@@ -34,20 +34,25 @@ def _key_of(client) -> ProjectAPIKey:
 def test_score_config_lifecycle_through_the_api_with_a_key(project, key_client, events):
     client = key_client(project, scopes=("read", "write"))
     key = _key_of(client)
-    created = client.post("/api/v1/score-configs/", {"name": "accuracy", "kind": "continuous",
-                                                     "min_value": 0, "max_value": 1}, format="json")
+    created = client.post(
+        "/api/v1/score-configs/",
+        {"name": "accuracy", "kind": "continuous", "min_value": 0, "max_value": 1},
+        format="json",
+    )
     assert created.status_code == 201, created.json()
     config_id = created.json()["id"]
-    client.patch(f"/api/v1/score-configs/{config_id}/", {"description": "Is it right?", "max_value": 5},
-                 format="json")
+    client.patch(f"/api/v1/score-configs/{config_id}/", {"description": "Is it right?", "max_value": 5}, format="json")
     client.post(f"/api/v1/score-configs/{config_id}/archive/")
     client.post(f"/api/v1/score-configs/{config_id}/restore/")
     assert client.delete(f"/api/v1/score-configs/{config_id}/").status_code == 204
 
     (create,) = events("score_config.create")
     assert create.actor_key == key and create.actor_label.startswith(f"key {key.prefix}")
-    assert (create.object_type, create.object_id, create.object_repr) == ("reviews.scoreconfig", str(config_id),
-                                                                          "accuracy")
+    assert (create.object_type, create.object_id, create.object_repr) == (
+        "reviews.scoreconfig",
+        str(config_id),
+        "accuracy",
+    )
     assert create.before is None and create.after["name"] == "accuracy" and create.after["max_value"] == 1
     (update,) = events("score_config.update")
     assert update.before == {"description": "", "max_value": 1.0}
@@ -94,14 +99,15 @@ def test_queue_and_item_moves_through_the_api(project, member, client_as, events
     created = client.post("/api/v1/review-queues/", {"project": "acme", "name": "Refunds"}, format="json")
     assert created.status_code == 201, created.json()
     queue_id = created.json()["id"]
-    client.patch(f"/api/v1/review-queues/{queue_id}/", {"instructions": "Check refunds", "blind": True},
-                 format="json")
-    added = client.post(f"/api/v1/review-queues/{queue_id}/items/",
-                        {"span_ids": [s.span_id for s in spans]}, format="json")
+    client.patch(f"/api/v1/review-queues/{queue_id}/", {"instructions": "Check refunds", "blind": True}, format="json")
+    added = client.post(
+        f"/api/v1/review-queues/{queue_id}/items/", {"span_ids": [s.span_id for s in spans]}, format="json"
+    )
     assert added.status_code == 200, added.json()
     item = ReviewItem.objects.filter(queue_id=queue_id).order_by("id").first()
-    moved = client.patch(f"/api/v1/review-queues/{queue_id}/items/{item.pk}/",
-                         {"status": "pending", "assignee": "rob"}, format="json")
+    moved = client.patch(
+        f"/api/v1/review-queues/{queue_id}/items/{item.pk}/", {"status": "pending", "assignee": "rob"}, format="json"
+    )
     assert moved.status_code == 200, moved.json()
     assert client.delete(f"/api/v1/review-queues/{queue_id}/").status_code == 204
 
@@ -124,9 +130,18 @@ def test_queue_and_item_moves_through_the_api(project, member, client_as, events
 def test_queue_admin_form_records_fields_and_many_to_many(client, project, admin_member, events):
     config = factories.ScoreConfigFactory(project=project, name="accuracy")
     client.force_login(admin_member)
-    data = {"project": project.pk, "name": "Q1", "instructions": "", "reviewers_per_item": 1,
-            "reservation_minutes": 30, "rule_target": "traces", "rule_filter": "{}", "rule_sampling_rate": 1.0,
-            "disagreement_threshold": 0.1, "gold_question_rate": 0}
+    data = {
+        "project": project.pk,
+        "name": "Q1",
+        "instructions": "",
+        "reviewers_per_item": 1,
+        "reservation_minutes": 30,
+        "rule_target": "traces",
+        "rule_filter": "{}",
+        "rule_sampling_rate": 1.0,
+        "disagreement_threshold": 0.1,
+        "gold_question_rate": 0,
+    }
     response = client.post(reverse("admin:queues_reviewqueue_add"), data)
     assert response.status_code == 302, response.context["adminform"].form.errors
     queue = ReviewQueue.objects.get(name="Q1")
@@ -150,8 +165,10 @@ def test_items_added_from_the_span_list_action(client, project, admin_member, ev
     queue = factories.ReviewQueueFactory(project=project)
     span = factories.SpanFactory(trace=factories.TraceFactory(project=project))
     client.force_login(admin_member)
-    response = client.post(reverse("admin:traces_span_changelist"),
-                           {"action": "add_spans_to_review_queue", "_selected_action": [span.pk], "queue": queue.pk})
+    response = client.post(
+        reverse("admin:traces_span_changelist"),
+        {"action": "add_spans_to_review_queue", "_selected_action": [span.pk], "queue": queue.pk},
+    )
     assert response.status_code in (200, 302)
     (add,) = events("review_queue.items_add")
     assert add.actor_user == admin_member and add.object_id == str(queue.pk) and add.after == {"added": 1}
@@ -187,8 +204,11 @@ def test_members_and_roles_in_the_project_admin(client, project, admin_user, eve
 
     carol_membership = Membership.objects.get(project=project, user=carol)
     data = change_form_data(client.get(url))
-    carol_form = next(i for i in range(int(data["memberships-TOTAL_FORMS"]))
-                      if data.get(f"memberships-{i}-id") == str(carol_membership.pk))
+    carol_form = next(
+        i
+        for i in range(int(data["memberships-TOTAL_FORMS"]))
+        if data.get(f"memberships-{i}-id") == str(carol_membership.pk)
+    )
     data[f"memberships-{carol_form}-DELETE"] = "on"
     assert client.post(url, data).status_code == 302
     (removed,) = events("membership.delete")
@@ -198,8 +218,9 @@ def test_members_and_roles_in_the_project_admin(client, project, admin_user, eve
 
 def test_api_key_created_revoked_and_used(client, project, admin_member, admin_user, events):
     client.force_login(admin_member)
-    client.post(reverse("admin:projects_project_changelist"),
-                {"action": "create_read_key", "_selected_action": [project.pk]})
+    client.post(
+        reverse("admin:projects_project_changelist"), {"action": "create_read_key", "_selected_action": [project.pk]}
+    )
     key = ProjectAPIKey.objects.get(project=project)
     (create,) = events("api_key.create")
     assert create.actor_user == admin_member and create.after["scopes"] == ["read"]
@@ -228,7 +249,8 @@ def test_key_use_keeps_last_used_and_records_once_an_hour(project, key_client, e
     assert use.actor_key == key and use.before == {"last_used_at": None}
     # An hour later the next request records again.
     ProjectAPIKey.objects.filter(pk=key.pk).update(
-        last_used_at=timezone.now() - timedelta(seconds=KEY_USE_AUDIT_SECONDS + 5))
+        last_used_at=timezone.now() - timedelta(seconds=KEY_USE_AUDIT_SECONDS + 5)
+    )
     assert client.get("/api/v1/traces/").status_code == 200
     assert len(events("api_key.use")) == 2
 
@@ -242,8 +264,9 @@ def test_dataset_versions_records_tags_and_restore(project, key_client, events):
     dataset_id = client.post("/api/v1/datasets/", {"name": "refunds"}, format="json").json()["id"]
     client.patch(f"/api/v1/datasets/{dataset_id}/", {"description": "Refund Qs"}, format="json")
     records = [{"record_id": "a", "input": "q1"}, {"record_id": "b", "input": "q2"}]
-    assert client.post(f"/api/v1/datasets/{dataset_id}/records/", {"records": records, "message": "seed"},
-                       format="json").status_code in (200, 201)
+    assert client.post(
+        f"/api/v1/datasets/{dataset_id}/records/", {"records": records, "message": "seed"}, format="json"
+    ).status_code in (200, 201)
     client.delete(f"/api/v1/datasets/{dataset_id}/records/", {"record_ids": ["b"]}, format="json")
     client.post(f"/api/v1/datasets/{dataset_id}/tags/", {"name": "prod", "version": 1}, format="json")
     client.put(f"/api/v1/datasets/{dataset_id}/tags/prod/", {"version": 2}, format="json")
@@ -255,8 +278,14 @@ def test_dataset_versions_records_tags_and_restore(project, key_client, events):
     assert events("dataset.update")[0].after == {"description": "Refund Qs"}
     (upsert,) = events("dataset.records_upsert")
     assert upsert.actor_key == key and upsert.object_id == str(dataset_id)
-    assert upsert.after == {"version": 1, "added": 2, "updated": 0, "removed": 0, "restored_from": None,
-                            "message": "seed"}
+    assert upsert.after == {
+        "version": 1,
+        "added": 2,
+        "updated": 0,
+        "removed": 0,
+        "restored_from": None,
+        "message": "seed",
+    }
     assert events("dataset.records_delete")[0].after["removed"] == 1
     tag_moves = events("dataset.tag_set")
     assert [(e.before["version"], e.after["version"]) for e in tag_moves] == [(None, 1), (1, 2)]
@@ -272,7 +301,9 @@ def test_dataset_admin_edit_and_delete(client, project, member, events):
     dataset = factories.DatasetFactory(project=project, name="qa")
     client.force_login(curator)
     url = reverse("admin:datasets_dataset_change", args=[dataset.pk])
-    assert client.post(url, {"project": project.pk, "name": "qa2", "description": "Refund questions"}).status_code == 302
+    assert (
+        client.post(url, {"project": project.pk, "name": "qa2", "description": "Refund questions"}).status_code == 302
+    )
     assert events("dataset.update")[0].before == {"name": "qa"}
     assert events("dataset.update")[0].after == {"name": "qa2"}
     assert client.post(reverse("admin:datasets_dataset_delete", args=[dataset.pk]), {"post": "yes"}).status_code == 302
@@ -290,8 +321,9 @@ def test_trace_views_and_share_links_through_the_api(project, key_client, events
     view_id = client.post("/api/v1/trace-views/", {"name": "Chat", "spec": SPEC}, format="json").json()["id"]
     client.patch(f"/api/v1/trace-views/{view_id}/", {"name": "Chat 2"}, format="json")
     client.post(f"/api/v1/trace-views/{view_id}/make-default/")
-    link = client.post(f"/api/v1/trace-views/{view_id}/share-links/", {"trace": "chat-1", "expires_in_hours": 2},
-                       format="json")
+    link = client.post(
+        f"/api/v1/trace-views/{view_id}/share-links/", {"trace": "chat-1", "expires_in_hours": 2}, format="json"
+    )
     assert link.status_code == 201, link.json()
     client.post(f"/api/v1/share-links/{link.json()['id']}/revoke/")
     assert client.delete(f"/api/v1/trace-views/{view_id}/").status_code == 204
@@ -321,15 +353,30 @@ def test_exports_and_schedules(client, project, member, key_client, events, djan
 
     owner = member(project, role=Role.ADMIN, username="owner")
     client.force_login(owner)
-    data = {"project": project.pk, "name": "nightly", "source": "spans", "filters": "{}", "format": "jsonl",
-            "mode": "full", "kind": "crontab", "every": "1", "period": "days", "cron": "0 3 * * *",
-            "safety_lag_seconds": "300", "enabled": "on", "dataset_tag": "", "dataset_split": ""}
+    data = {
+        "project": project.pk,
+        "name": "nightly",
+        "source": "spans",
+        "filters": "{}",
+        "format": "jsonl",
+        "mode": "full",
+        "kind": "crontab",
+        "every": "1",
+        "period": "days",
+        "cron": "0 3 * * *",
+        "safety_lag_seconds": "300",
+        "enabled": "on",
+        "dataset_tag": "",
+        "dataset_split": "",
+    }
     assert client.post(reverse("admin:exports_exportschedule_add"), data).status_code == 302
     schedule = ExportSchedule.objects.get()
     url = reverse("admin:exports_exportschedule_change", args=[schedule.pk])
     assert client.post(url, {**data, "cron": "0 4 * * *"}).status_code == 302
-    assert client.post(reverse("admin:exports_exportschedule_delete", args=[schedule.pk]),
-                       {"post": "yes"}).status_code == 302
+    assert (
+        client.post(reverse("admin:exports_exportschedule_delete", args=[schedule.pk]), {"post": "yes"}).status_code
+        == 302
+    )
     assert events("export_schedule.create")[0].actor_user == owner
     (update,) = events("export_schedule.update")
     assert update.before == {"cron": "0 3 * * *"} and update.after == {"cron": "0 4 * * *"}
@@ -362,9 +409,11 @@ def test_score_config_import_records_creates_and_updates(admin_client, admin_use
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     factories.ScoreConfigFactory(project=project, name="thumbs", kind="boolean", description="old")
-    csv_text = ("name,description,kind,order,min_value,max_value,options,multi_select,max_length,is_archived\n"
-                "thumbs,new,boolean,0,,,[],0,,0\n"
-                "tone,Friendly?,text,1,,,[],0,200,0\n")
+    csv_text = (
+        "name,description,kind,order,min_value,max_value,options,multi_select,max_length,is_archived\n"
+        "thumbs,new,boolean,0,,,[],0,,0\n"
+        "tone,Friendly?,text,1,,,[],0,200,0\n"
+    )
     url = reverse("admin:reviews_scoreconfig_import")
     choices = admin_client.get(url).context["form"].fields["format"].choices
     csv_index = next(str(value) for value, label in choices if str(label).lower() == "csv")
@@ -373,9 +422,16 @@ def test_score_config_import_records_creates_and_updates(admin_client, admin_use
     form = confirm.context["confirm_form"]
     assert form is not None, confirm.context["result"].invalid_rows
     assert not AuditEvent.objects.filter(object_type="reviews.scoreconfig").exists()  # the dry run rolled back
-    done = admin_client.post(reverse("admin:reviews_scoreconfig_process_import"), {
-        "import_file_name": form.initial["import_file_name"], "original_file_name": "configs.csv",
-        "format": form.initial["format"], "resource": form.initial.get("resource", ""), "project": project.pk})
+    done = admin_client.post(
+        reverse("admin:reviews_scoreconfig_process_import"),
+        {
+            "import_file_name": form.initial["import_file_name"],
+            "original_file_name": "configs.csv",
+            "format": form.initial["format"],
+            "resource": form.initial.get("resource", ""),
+            "project": project.pk,
+        },
+    )
     assert done.status_code == 302
     (update,) = events("score_config.update")
     assert update.actor_user == admin_user and update.before == {"description": "old"}

@@ -23,12 +23,14 @@ from tests.projects.world import build_world, changed, fingerprint, member
 
 pytestmark = pytest.mark.django_db
 
-SCOPED = sorted((m for m, ma in admin.site._registry.items() if isinstance(ma, ProjectScopedAdmin)),
-                key=lambda m: m._meta.label)
+SCOPED = sorted(
+    (m for m, ma in admin.site._registry.items() if isinstance(ma, ProjectScopedAdmin)), key=lambda m: m._meta.label
+)
 # The audit log's admin scopes itself (read-only, `audit.read` in the event's project): checked below.
-UNSCOPED = sorted((m for m, ma in admin.site._registry.items()
-                   if not isinstance(ma, ProjectScopedAdmin) and m is not AuditEvent),
-                  key=lambda m: m._meta.label)
+UNSCOPED = sorted(
+    (m for m, ma in admin.site._registry.items() if not isinstance(ma, ProjectScopedAdmin) and m is not AuditEvent),
+    key=lambda m: m._meta.label,
+)
 STANDARD_VIEWS = {"changelist", "add", "history", "delete", "change", "autocomplete"}
 MISSING = 999_999
 
@@ -44,8 +46,13 @@ def matrix():
     worlds = {p.slug: build_world(p, author=author) for p in (a, b, c)}
     user = member(a, Role.ADMIN, "admin-a-viewer-b")
     member(b, Role.VIEWER, "admin-a-viewer-b")
-    return {"a": worlds["alpha"], "b": worlds["beta"], "c": worlds["gamma"], "user": user,
-            "admin_b": member(b, Role.ADMIN, "admin-b")}
+    return {
+        "a": worlds["alpha"],
+        "b": worlds["beta"],
+        "c": worlds["gamma"],
+        "user": user,
+        "admin_b": member(b, Role.ADMIN, "admin-b"),
+    }
 
 
 def _request(user, method="get", path="/admin/"):
@@ -76,10 +83,12 @@ def test_every_registered_admin_is_scoped_or_closed(matrix):
 def test_the_audit_log_admin_reads_by_the_role_in_the_events_project_and_writes_nothing(client, matrix):
     ma = admin.site._registry[AuditEvent]
     user = matrix["user"]  # admin of A, viewer of B
-    mine = AuditEvent.objects.create(project=matrix["a"].project, actor_label="x", action="test.a",
-                                     object_type="test", object_id="1")
-    theirs = AuditEvent.objects.create(project=matrix["b"].project, actor_label="x", action="test.b",
-                                       object_type="test", object_id="1")
+    mine = AuditEvent.objects.create(
+        project=matrix["a"].project, actor_label="x", action="test.a", object_type="test", object_id="1"
+    )
+    theirs = AuditEvent.objects.create(
+        project=matrix["b"].project, actor_label="x", action="test.b", object_type="test", object_id="1"
+    )
     request = _request(user)
     assert ma.has_module_permission(request) and ma.has_view_permission(request, mine)
     assert not ma.has_view_permission(request, theirs)
@@ -139,17 +148,25 @@ def test_actions_refuse_a_selection_reaching_a_project_without_the_role(client, 
         if model is Project and name.startswith("create_"):
             continue  # per project, refusal named: tests/projects/test_admin.py
         before = fingerprint()
-        response = client.post(_url(model, "changelist"), {
-            "action": name, "_selected_action": [mine.pk, theirs.pk], "post": "yes", "index": 0,
-        }, follow=True)
+        response = client.post(
+            _url(model, "changelist"),
+            {
+                "action": name,
+                "_selected_action": [mine.pk, theirs.pk],
+                "post": "yes",
+                "index": 0,
+            },
+            follow=True,
+        )
         assert response.status_code in (200, 403), name
         assert changed(before, fingerprint()) == [], name
         if response.status_code == 200:
             text = response.content.decode()
             assert "Nothing done" in text, name
             # The same action on the user's own project alone is not refused.
-            own = client.post(_url(model, "changelist"), {
-                "action": name, "_selected_action": [mine.pk], "index": 0}, follow=True)
+            own = client.post(
+                _url(model, "changelist"), {"action": name, "_selected_action": [mine.pk], "index": 0}, follow=True
+            )
             assert "Nothing done" not in own.content.decode(), name
 
 
@@ -161,8 +178,11 @@ def test_lower_roles_write_nothing_the_table_keeps_from_them(client, matrix, mod
     obj = matrix["a"][model]
     request = _request(user)
     assert ma.has_view_permission(request, obj)
-    for kind, allowed in (("add", ma.has_add_permission(request)), ("change", ma.has_change_permission(request, obj)),
-                          ("delete", ma.has_delete_permission(request, obj))):
+    for kind, allowed in (
+        ("add", ma.has_add_permission(request)),
+        ("change", ma.has_change_permission(request, obj)),
+        ("delete", ma.has_delete_permission(request, obj)),
+    ):
         if not policy.role_allows(role, ma._action(kind)):
             assert not allowed, (kind, role)
     for name, (func, _, _) in ma.get_actions(request).items():
@@ -232,8 +252,11 @@ def _custom_urls() -> list[tuple[type, URLPattern]]:
         ma = admin.site._registry[model]
         prefix = f"{model._meta.app_label}_{model._meta.model_name}_"
         for pattern in ma.get_urls():
-            if isinstance(pattern, URLPattern) and pattern.name and pattern.name.removeprefix(prefix) \
-                    not in STANDARD_VIEWS:
+            if (
+                isinstance(pattern, URLPattern)
+                and pattern.name
+                and pattern.name.removeprefix(prefix) not in STANDARD_VIEWS
+            ):
                 found.append((model, pattern))
     return found
 
@@ -248,16 +271,23 @@ def _kwargs(model, pattern: URLPattern, world) -> dict:
     from apps.traces.models import Span, Trace
 
     values = {
-        "queue_id": world[ReviewQueue].pk, "item_id": world[ReviewItem].pk, "pk": world[model].pk,
-        "object_id": world[ExportJob].pk, "span_pk": world[Span].pk, "job_id": world[DatasetJob].pk,
-        "trace_ref": str(world[Trace].pk), "trace_id": world[Trace].trace_id,
+        "queue_id": world[ReviewQueue].pk,
+        "item_id": world[ReviewItem].pk,
+        "pk": world[model].pk,
+        "object_id": world[ExportJob].pk,
+        "span_pk": world[Span].pk,
+        "job_id": world[DatasetJob].pk,
+        "trace_ref": str(world[Trace].pk),
+        "trace_id": world[Trace].trace_id,
     }
     return {name: values[name] for name in pattern.pattern.converters}
 
 
 def _missing_kwargs(pattern: URLPattern) -> dict:
-    return {name: (MISSING if conv.regex == "[0-9]+" else "missing-ref")
-            for name, conv in pattern.pattern.converters.items()}
+    return {
+        name: (MISSING if conv.regex == "[0-9]+" else "missing-ref")
+        for name, conv in pattern.pattern.converters.items()
+    }
 
 
 SPEC = {"version": 1, "components": [{"type": "conversation", "path": ["$.input", "$.output"]}]}
@@ -271,32 +301,43 @@ WRITE_BODIES = {
     # The control (a lead marks an item with gold values) is tests/queues/test_gold.py: the world's items have none.
     "queues_reviewqueue_gold_questions": ("form", None),
     "queues_reviewqueue_adjudicate": ("json", lambda w: {"scores": {w.extra["scoring"].name: {"value": 0.9}}}),
-    "datasets_dataset_record_save": ("form", lambda w: {"record_id": "r9", "input": '{"q": "new"}',
-                                                        "expected": "", "metadata": ""}),
+    "datasets_dataset_record_save": (
+        "form",
+        lambda w: {"record_id": "r9", "input": '{"q": "new"}', "expected": "", "metadata": ""},
+    ),
     "datasets_dataset_record_delete": ("form", lambda w: {"record_id": "r1"}),
     "datasets_dataset_restore": ("form", lambda w: {"version": "1"}),
     "datasets_dataset_tag": ("form", lambda w: {"name": "beta", "version": "1"}),
     "datasets_dataset_import": ("form", None),
     "datasets_dataset_generate": ("form", None),
     "datasets_dataset_from_feedback": ("form", None),
-    "exports_exportjob_new": ("form", lambda w: {"project": w.project.pk, "source": "spans", "format": "jsonl",
-                                                 "filters": "{}"}),
+    "exports_exportjob_new": (
+        "form",
+        lambda w: {"project": w.project.pk, "source": "spans", "format": "jsonl", "filters": "{}"},
+    ),
     "exports_exportjob_cancel": ("form", lambda w: {}),
-    "views_traceview_editor": ("form", lambda w: {"name": "Hijacked", "description": "",
-                                                  "spec": json.dumps(SPEC)}),
-    "views_traceview_editor_new": ("form", lambda w: {"project": w.project.slug, "name": "New view",
-                                                      "description": "", "spec": json.dumps(SPEC)}),
+    "views_traceview_editor": ("form", lambda w: {"name": "Hijacked", "description": "", "spec": json.dumps(SPEC)}),
+    "views_traceview_editor_new": (
+        "form",
+        lambda w: {"project": w.project.slug, "name": "New view", "description": "", "spec": json.dumps(SPEC)},
+    ),
     "reviews_scoreconfig_import": ("form", None),
     "reviews_scoreconfig_process_import": ("form", None),
     "projects_project_member_add": ("form", lambda w: {"username_or_email": "newcomer", "role": "reviewer"}),
 }
 WRITE_ROLE = {  # the policy action behind each write screen
-    "reviews_annotation_submit": "annotation.write", "queues_reviewqueue_review_submit": "queue.review",
-    "queues_reviewqueue_review_skip": "queue.review", "queues_reviewqueue_adjudicate": "queue.adjudicate",
-    "exports_exportjob_new": "export.run", "queues_reviewqueue_gold_questions": "queue.gold_questions",
-    "exports_exportjob_cancel": "export.run", "views_traceview_editor": "trace_view.edit",
-    "views_traceview_editor_new": "trace_view.edit", "reviews_scoreconfig_import": "score_config.manage",
-    "reviews_scoreconfig_process_import": "score_config.manage", "projects_project_member_add": "member.manage",
+    "reviews_annotation_submit": "annotation.write",
+    "queues_reviewqueue_review_submit": "queue.review",
+    "queues_reviewqueue_review_skip": "queue.review",
+    "queues_reviewqueue_adjudicate": "queue.adjudicate",
+    "exports_exportjob_new": "export.run",
+    "queues_reviewqueue_gold_questions": "queue.gold_questions",
+    "exports_exportjob_cancel": "export.run",
+    "views_traceview_editor": "trace_view.edit",
+    "views_traceview_editor_new": "trace_view.edit",
+    "reviews_scoreconfig_import": "score_config.manage",
+    "reviews_scoreconfig_process_import": "score_config.manage",
+    "projects_project_member_add": "member.manage",
 }
 
 
@@ -363,7 +404,8 @@ def test_write_screens_by_role(client, matrix, name, role):
     client.force_login(member(world.project, role, f"{role}-only"))
     kind, body = WRITE_BODIES[name]
     before = fingerprint()
-    response = _post(client, reverse(f"admin:{name}", kwargs=_kwargs(model, pattern, world)), kind,
-                     body(world) if body else {})
+    response = _post(
+        client, reverse(f"admin:{name}", kwargs=_kwargs(model, pattern, world)), kind, body(world) if body else {}
+    )
     assert response.status_code < 500
     assert changed(before, fingerprint()) == [], (name, role)

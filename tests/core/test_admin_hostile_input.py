@@ -42,11 +42,14 @@ def test_every_json_field_of_every_model_admin_form_is_bounded(db):
     assert checked >= 2  # e.g. a project's allowed origins, a score config's options
 
 
-@pytest.mark.parametrize("text, ok, expected", [
-    ('["https://a.example\\u0000"]', True, ["https://a.example"]),
-    (DEEP, False, "levels deep"),
-    (f"[{LONE}]", False, "surrogate"),
-])
+@pytest.mark.parametrize(
+    "text, ok, expected",
+    [
+        ('["https://a.example\\u0000"]', True, ["https://a.example"]),
+        (DEEP, False, "levels deep"),
+        (f"[{LONE}]", False, "surrogate"),
+    ],
+)
 def test_the_bounded_form_field_strips_nul_and_refuses_depth_and_surrogates(text, ok, expected):
     field = BoundedJSONFormField(label="allowed_origins")
     if ok:
@@ -93,8 +96,10 @@ def test_review_submit_refuses_deep_and_surrogate_bodies(project, member, client
 def test_trace_view_editor_shows_a_form_error_for_hostile_specs(project, member, client_as):
     curator = client_as(Role.CURATOR, project)
     for spec, needle in ((DEEP, "levels deep"), (f'{{"version": 1, "title": {LONE}}}', "surrogate")):
-        response = curator.post("/admin/views/traceview/editor/", {
-            "name": "Hostile", "description": "", "project": project.slug, "spec": spec})
+        response = curator.post(
+            "/admin/views/traceview/editor/",
+            {"name": "Hostile", "description": "", "project": project.slug, "spec": spec},
+        )
         assert response.status_code == 400, response.status_code
         assert needle in response.content.decode()
     assert not TraceView.objects.filter(name="Hostile").exists()
@@ -104,7 +109,7 @@ def test_dataset_import_strips_nul_and_names_the_row_with_a_surrogate(project, m
     curator = client_as(Role.CURATOR, project)
     dataset = Dataset.objects.create(project=project, name="Imports")
     url = reverse("admin:datasets_dataset_import", args=[dataset.pk])
-    bad = SimpleUploadedFile("rows.jsonl", b'{"input": "ok"}\n{"input": ' + LONE.encode() + b'}\n')
+    bad = SimpleUploadedFile("rows.jsonl", b'{"input": "ok"}\n{"input": ' + LONE.encode() + b"}\n")
     page = curator.post(url, {"file": bad, "format": "auto"})
     assert page.status_code in (200, 400) and "surrogate" in page.content.decode()
     assert "line 2" in page.content.decode()

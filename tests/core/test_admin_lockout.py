@@ -28,8 +28,7 @@ def staff(db):
 
 
 def sign_in(client: Client, password: str, *, username: str = "ada", address: str = "192.0.2.5"):
-    return client.post(LOGIN, {"username": username, "password": password, "next": "/admin/"},
-                       REMOTE_ADDR=address)
+    return client.post(LOGIN, {"username": username, "password": password, "next": "/admin/"}, REMOTE_ADDR=address)
 
 
 def signed_in(client: Client) -> bool:
@@ -84,10 +83,18 @@ def test_a_successful_sign_in_resets_the_count(staff):
 def test_lockout_honours_the_trusted_proxy_count(staff, settings):
     settings.TRUSTED_PROXY_COUNT = 1
     for i in range(settings.AXES_FAILURE_LIMIT):
-        Client().post(LOGIN, {"username": f"nobody-{i}", "password": "x"}, REMOTE_ADDR="10.0.0.1",
-                      HTTP_X_FORWARDED_FOR="192.0.2.99")
+        Client().post(
+            LOGIN,
+            {"username": f"nobody-{i}", "password": "x"},
+            REMOTE_ADDR="10.0.0.1",
+            HTTP_X_FORWARDED_FOR="192.0.2.99",
+        )
     # The locked address is the client's, not the proxy's: another client behind the proxy signs in.
     assert AccessAttempt.objects.filter(ip_address="192.0.2.99").exists()
-    ok = Client().post(LOGIN, {"username": "ada", "password": PASSWORD, "next": "/admin/"},
-                       REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="192.0.2.100")
+    ok = Client().post(
+        LOGIN,
+        {"username": "ada", "password": PASSWORD, "next": "/admin/"},
+        REMOTE_ADDR="10.0.0.1",
+        HTTP_X_FORWARDED_FOR="192.0.2.100",
+    )
     assert ok.status_code == 302

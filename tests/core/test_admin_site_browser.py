@@ -66,8 +66,10 @@ LOW_CONTRAST = """(selectors) => {
   return {checked, low};
 }"""
 
-BADGES = (".assay-count, .assay-review-status, .assay-agree, .assay-split, .assay-card-title, .assay-card-preview,"
-          " .assay-assign, .assay-span-current, .assay-muted, .export-status, .assay-chip, .assay-type")
+BADGES = (
+    ".assay-count, .assay-review-status, .assay-agree, .assay-split, .assay-card-title, .assay-card-preview,"
+    " .assay-assign, .assay-span-current, .assay-muted, .export-status, .assay-chip, .assay-type"
+)
 
 
 @pytest.fixture
@@ -77,9 +79,12 @@ def site(db):
     trace_type = ContentType.objects.get_for_model(Trace)
     for trace in Trace.objects.order_by("id")[:10]:  # "Recent actions" with long names, as in daily use
         LogEntry.objects.create(
-            user=admin, content_type=trace_type, object_id=str(trace.pk),
+            user=admin,
+            content_type=trace_type,
+            object_id=str(trace.pk),
             object_repr=f"A long trace name as people write them, number {trace.pk}",
-            action_flag=CHANGE, change_message="Changed tags.",
+            action_flag=CHANGE,
+            change_message="Changed tags.",
         )
     return {"admin": admin, "queue": ReviewQueue.objects.order_by("id").first()}
 
@@ -123,6 +128,8 @@ def test_trace_and_export_lists_show_their_last_column_at_1440(browser, live_ser
           return {last: last.right, box: box.right, rows: table.querySelectorAll('tbody tr').length};
         }""")
         assert fit["rows"] > 0, url
-        assert fit["last"] <= fit["box"] + 1, f"{url} ({scheme}): last column ends at {fit['last']}, box at {fit['box']}"
+        assert fit["last"] <= fit["box"] + 1, (
+            f"{url} ({scheme}): last column ends at {fit['last']}, box at {fit['box']}"
+        )
         contrast = page.evaluate(LOW_CONTRAST, BADGES)
         assert contrast["low"] == [], f"{url} ({scheme}): {contrast['low']}"

@@ -56,12 +56,20 @@ def test_admin_pages_work_under_the_csp(browser, live_server, demo):
     dataset = Dataset.objects.order_by("pk").first()
     view = TraceView.objects.order_by("pk").first()
     view_trace = Trace.objects.filter(project=view.project).order_by("pk").first()
-    for path in ("/admin/", "/admin/traces/trace/", f"/admin/traces/trace/{trace.pk}/change/",
-                 f"/admin/traces/span/{span.pk}/change/", f"/admin/queues/reviewqueue/{queue.pk}/board/",
-                 f"/admin/queues/reviewqueue/{queue.pk}/analytics/", f"/admin/queues/reviewqueue/{queue.pk}/review/",
-                 f"/admin/datasets/dataset/{dataset.pk}/records/", f"/admin/views/traceview/{view.pk}/editor/",
-                 f"/admin/views/traceview/{view.pk}/trace/{view_trace.trace_id}/",
-                 "/admin/reviews/scoreconfig/", "/admin/exports/exportjob/new/"):
+    for path in (
+        "/admin/",
+        "/admin/traces/trace/",
+        f"/admin/traces/trace/{trace.pk}/change/",
+        f"/admin/traces/span/{span.pk}/change/",
+        f"/admin/queues/reviewqueue/{queue.pk}/board/",
+        f"/admin/queues/reviewqueue/{queue.pk}/analytics/",
+        f"/admin/queues/reviewqueue/{queue.pk}/review/",
+        f"/admin/datasets/dataset/{dataset.pk}/records/",
+        f"/admin/views/traceview/{view.pk}/editor/",
+        f"/admin/views/traceview/{view.pk}/trace/{view_trace.trace_id}/",
+        "/admin/reviews/scoreconfig/",
+        "/admin/exports/exportjob/new/",
+    ):
         visit(page, path, problems)
 
 

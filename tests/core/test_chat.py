@@ -23,8 +23,11 @@ def test_request_with_messages_and_other_keys():
 
 
 def test_anthropic_request_system_becomes_the_first_message():
-    value = {"system": [{"type": "text", "text": "Rules."}, {"type": "text", "text": "More."}],
-             "messages": [USER], "max_tokens": 10}
+    value = {
+        "system": [{"type": "text", "text": "Rules."}, {"type": "text", "text": "More."}],
+        "messages": [USER],
+        "max_tokens": 10,
+    }
     messages, rest = chat.chat_split(value)
     assert messages == [{"role": "system", "content": "Rules.\nMore."}, USER]
     assert rest == {"max_tokens": 10}
@@ -33,8 +36,13 @@ def test_anthropic_request_system_becomes_the_first_message():
 
 def test_one_message_and_anthropic_response():
     assert chat.chat_messages(ASSISTANT) == [ASSISTANT]
-    response = {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude",
-                "content": [{"type": "text", "text": "Sure."}, {"type": "text", "text": "Done."}]}
+    response = {
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude",
+        "content": [{"type": "text", "text": "Sure."}, {"type": "text", "text": "Done."}],
+    }
     assert chat.chat_messages(response) == [response]
     assert chat.chat_text(response) == "Sure. Done."
     normal = chat.message_normalise(response)
@@ -52,13 +60,19 @@ def test_choices_response():
 
 
 def test_openai_tool_calls_function_call_and_tool_results():
-    call = {"role": "assistant", "content": None, "tool_calls": [
-        {"id": "call_9", "type": "function", "function": {"name": "search", "arguments": '{"q": "cats"}'}}]}
+    call = {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {"id": "call_9", "type": "function", "function": {"name": "search", "arguments": '{"q": "cats"}'}}
+        ],
+    }
     legacy = {"role": "assistant", "function_call": {"name": "lookup", "arguments": "{}"}}
     result = {"role": "tool", "tool_call_id": "call_9", "name": "search", "content": "3 results"}
     normal = chat.message_normalise(call)
     assert normal["parts"] == [] and normal["tool_calls"] == [
-        {"id": "call_9", "name": "search", "arguments": '{"q": "cats"}', "source": "tool_calls"}]
+        {"id": "call_9", "name": "search", "arguments": '{"q": "cats"}', "source": "tool_calls"}
+    ]
     assert chat.tool_arguments('{"q": "cats"}') == ({"q": "cats"}, True)
     assert chat.tool_arguments("not json") == ("not json", False)
     assert chat.tool_arguments({"q": 1}) == ({"q": 1}, False)
@@ -69,16 +83,23 @@ def test_openai_tool_calls_function_call_and_tool_results():
 
 
 def test_anthropic_tool_use_and_tool_result_blocks():
-    use = {"role": "assistant", "content": [
-        {"type": "text", "text": "Let me check."},
-        {"type": "tool_use", "id": "tu_1", "name": "calc", "input": {"x": 1}}]}
-    result = {"role": "user", "content": [
-        {"type": "tool_result", "tool_use_id": "tu_1", "content": [{"type": "text", "text": "2"}]}]}
+    use = {
+        "role": "assistant",
+        "content": [
+            {"type": "text", "text": "Let me check."},
+            {"type": "tool_use", "id": "tu_1", "name": "calc", "input": {"x": 1}},
+        ],
+    }
+    result = {
+        "role": "user",
+        "content": [{"type": "tool_result", "tool_use_id": "tu_1", "content": [{"type": "text", "text": "2"}]}],
+    }
     normal = chat.message_normalise(use)
     assert normal["parts"] == [{"kind": "text", "text": "Let me check."}]
     assert normal["tool_calls"] == [{"id": "tu_1", "name": "calc", "arguments": {"x": 1}, "source": "tool_use"}]
     assert chat.message_normalise(result)["parts"] == [
-        {"kind": "tool_result", "id": "tu_1", "parts": [{"kind": "text", "text": "2"}]}]
+        {"kind": "tool_result", "id": "tu_1", "parts": [{"kind": "text", "text": "2"}]}
+    ]
     assert chat.has_tool_calls([use])
 
 

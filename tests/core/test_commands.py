@@ -95,8 +95,14 @@ def test_run_all_serves_the_admin_and_ctrl_c_stops_all_three(tmp_path):
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k not in {"DJANGO_SETTINGS_MODULE", "DATABASE_URL", "REDIS_URL"}}
     env.update(DJANGO_SETTINGS_MODULE="config.settings", DATABASE_URL=f"sqlite:///{tmp_path / 'run.sqlite3'}")
-    proc = subprocess.Popen([sys.executable, "manage.py", "run_all", "--prepare", "--addr", f"127.0.0.1:{port}"],
-                            cwd=BASE_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "run_all", "--prepare", "--addr", f"127.0.0.1:{port}"],
+        cwd=BASE_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         status, deadline = None, time.monotonic() + 120
         while time.monotonic() < deadline and proc.poll() is None:

@@ -53,9 +53,11 @@ def test_demo_trace_summaries_match_their_spans(demo):
     project, _ = demo
     sums = {
         row["trace"]: row
-        for row in Span.objects.filter(project=project).values("trace").annotate(
-            n=Count("id"), tokens=Sum("total_tokens"), cost=Sum("cost"), first=Min("start_time"),
-            last=Max("end_time"))
+        for row in Span.objects.filter(project=project)
+        .values("trace")
+        .annotate(
+            n=Count("id"), tokens=Sum("total_tokens"), cost=Sum("cost"), first=Min("start_time"), last=Max("end_time")
+        )
     }
     for trace in Trace.objects.filter(project=project):
         row = sums[trace.pk]

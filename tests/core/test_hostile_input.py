@@ -73,6 +73,7 @@ def good(span_id: str, trace_id: str = "t-good", **extra) -> dict:
 
 # ------------------------------------------------------------------------------------------ ingest
 
+
 def test_ingest_depth_rejects_the_deep_span_and_keeps_the_rest(ingest):
     deep = "[" * 300 + "]" * 300
     text = f'{{"spans": [{json.dumps(good("ok-1"))}, {{"trace_id": "t", "span_id": "deep", "input": {deep}}}]}}'
@@ -82,8 +83,13 @@ def test_ingest_depth_rejects_the_deep_span_and_keeps_the_rest(ingest):
 
 
 def test_ingest_nul_is_stripped_on_both_databases(ingest):
-    item = good("nul\u0000id", name="a\u0000b", input={"k\u0000": "v\u0000"}, tags=["x\u0000y"],
-                metadata={"user_id": "u\u00001"})
+    item = good(
+        "nul\u0000id",
+        name="a\u0000b",
+        input={"k\u0000": "v\u0000"},
+        tags=["x\u0000y"],
+        metadata={"user_id": "u\u00001"},
+    )
     assert rejected(raw(ingest, "/api/v1/ingest/", json.dumps({"spans": [item]}))) == {}
     span = Span.objects.get()
     assert (span.span_id, span.name, span.input, span.tags) == ("nulid", "ab", {"k": "v"}, ["xy"])
@@ -91,15 +97,19 @@ def test_ingest_nul_is_stripped_on_both_databases(ingest):
 
 
 def test_ingest_lone_surrogates_reject_only_their_span(ingest):
-    text = ('{"spans": [' + json.dumps(good("ok-1")) + ","
-            f'{{"trace_id": "t", "span_id": "s-2", "input": {{"text": {LONE}}}}},'
-            f'{{"trace_id": "t", "span_id": {LONE}}},' + json.dumps(good("ok-2")) + "]}")
+    text = (
+        '{"spans": [' + json.dumps(good("ok-1")) + ","
+        f'{{"trace_id": "t", "span_id": "s-2", "input": {{"text": {LONE}}}}},'
+        f'{{"trace_id": "t", "span_id": {LONE}}},' + json.dumps(good("ok-2")) + "]}"
+    )
     errors = rejected(raw(ingest, "/api/v1/ingest/", text))
     assert set(errors) == {1, 2}
     assert "surrogate" in errors[1]["input.text"][0] and "span_id" in errors[2]
     assert sorted(Span.objects.values_list("span_id", flat=True)) == ["ok-1", "ok-2"]
     # Outside any span it cannot be an item error: 400 naming it.
-    assert "project" in fields(raw(ingest, "/api/v1/ingest/", f'{{"project": {LONE}, "spans": [{json.dumps(good("x"))}]}}'))
+    assert "project" in fields(
+        raw(ingest, "/api/v1/ingest/", f'{{"project": {LONE}, "spans": [{json.dumps(good("x"))}]}}')
+    )
 
 
 @pytest.mark.parametrize(
@@ -118,14 +128,16 @@ def test_ingest_numbers_out_of_range_are_item_errors(ingest, metrics, field):
 
 
 def test_ingest_overflowing_trace_sums_reject_the_span_that_would_overflow(project, ingest):
-    body = {"spans": [
-        good("a", "t-big", metrics={"input_tokens": BIG, "total_tokens": 1}),
-        good("b", "t-big", metrics={"input_tokens": BIG, "total_tokens": 1}),   # 2^63 > bigint
-        good("c", "t-cost", metrics={"cost": 1e308}),
-        good("d", "t-cost", metrics={"cost": 1e308}),                         # inf
-        good("e", "t-cost", metrics={"cost": 1.5}),
-        good("ok"),
-    ]}
+    body = {
+        "spans": [
+            good("a", "t-big", metrics={"input_tokens": BIG, "total_tokens": 1}),
+            good("b", "t-big", metrics={"input_tokens": BIG, "total_tokens": 1}),  # 2^63 > bigint
+            good("c", "t-cost", metrics={"cost": 1e308}),
+            good("d", "t-cost", metrics={"cost": 1e308}),  # inf
+            good("e", "t-cost", metrics={"cost": 1.5}),
+            good("ok"),
+        ]
+    }
     errors = rejected(raw(ingest, "/api/v1/ingest/", json.dumps(body)))
     assert set(errors) == {1, 3}
     assert "metrics.input_tokens" in errors[1] and "metrics.cost" in errors[3]
@@ -143,9 +155,13 @@ def test_ingest_overflowing_trace_sums_reject_the_span_that_would_overflow(proje
 
 @pytest.mark.parametrize(
     ("value", "ok"),
-    [("2025-01-01T00:00:00+20:00", False), ("2025-01-01T00:00:00-16:00", False),
-     ("0001-01-01T00:00:00+01:00", False), ("2025-01-01T00:00:00-15:59", True),
-     ("2025-01-01T00:00:00+14:00", True)],
+    [
+        ("2025-01-01T00:00:00+20:00", False),
+        ("2025-01-01T00:00:00-16:00", False),
+        ("0001-01-01T00:00:00+01:00", False),
+        ("2025-01-01T00:00:00-15:59", True),
+        ("2025-01-01T00:00:00+14:00", True),
+    ],
 )
 def test_ingest_time_zone_offsets_are_bounded(ingest, value, ok):
     response = raw(ingest, "/api/v1/ingest/", json.dumps({"spans": [good("s", start_time=value), good("ok")]}))
@@ -157,8 +173,16 @@ def test_ingest_time_zone_offsets_are_bounded(ingest, value, ok):
 
 
 def test_ingest_huge_lists_and_bodies(ingest):
-    assert "tags" in rejected(raw(ingest, "/api/v1/ingest/", json.dumps(
-        {"spans": [good("s", tags=[f"t{i}" for i in range(101)]), good("ok")]})))[0]
+    assert (
+        "tags"
+        in rejected(
+            raw(
+                ingest,
+                "/api/v1/ingest/",
+                json.dumps({"spans": [good("s", tags=[f"t{i}" for i in range(101)]), good("ok")]}),
+            )
+        )[0]
+    )
     many = raw(ingest, "/api/v1/ingest/", json.dumps({"spans": [good(f"s{i}") for i in range(5001)]}))
     assert many.status_code == 413 and "spans" in many.json()["fields"]
     with override_settings(INGEST_MAX_BODY_BYTES=1000):
@@ -171,23 +195,34 @@ def test_ingest_with_a_signed_in_session_as_documented(project, member):
     client = Client(enforce_csrf_checks=True)
     client.force_login(member(project, Role.REVIEWER))
     client.get("/admin/")  # sets the CSRF cookie, as the admin pages do for their scripts
-    response = client.post("/api/v1/ingest/?project=acme", data=json.dumps({"spans": [good("s")]}),
-                           content_type="application/json", HTTP_X_CSRFTOKEN=client.cookies["csrftoken"].value)
+    response = client.post(
+        "/api/v1/ingest/?project=acme",
+        data=json.dumps({"spans": [good("s")]}),
+        content_type="application/json",
+        HTTP_X_CSRFTOKEN=client.cookies["csrftoken"].value,
+    )
     assert response.status_code == 200 and response.json()["accepted"] == 1, response.content
-    without_token = client.post("/api/v1/ingest/?project=acme", data=json.dumps({"spans": [good("s2")]}),
-                                content_type="application/json")
+    without_token = client.post(
+        "/api/v1/ingest/?project=acme", data=json.dumps({"spans": [good("s2")]}), content_type="application/json"
+    )
     assert without_token.status_code == 403
 
 
 # ---------------------------------------------------------------------------------------- OTLP JSON
+
 
 def otlp_attr(key: str, value: dict) -> dict:
     return {"key": key, "value": value}
 
 
 def otlp_span(span_id: str, attributes: list[dict], trace: str = TRACE_HEX) -> dict:
-    return {"traceId": trace, "spanId": span_id, "name": "op", "startTimeUnixNano": "1700000000000000000",
-            "attributes": attributes}
+    return {
+        "traceId": trace,
+        "spanId": span_id,
+        "name": "op",
+        "startTimeUnixNano": "1700000000000000000",
+        "attributes": attributes,
+    }
 
 
 def otlp_body(*spans: dict) -> str:
@@ -201,8 +236,13 @@ def otlp_rejected(response) -> str:
 
 @pytest.mark.parametrize(
     "value",
-    [{"arrayValue": []}, {"arrayValue": "x"}, {"arrayValue": {"values": {"a": 1}}}, {"kvlistValue": [1]},
-     {"kvlistValue": {"values": "x"}}],
+    [
+        {"arrayValue": []},
+        {"arrayValue": "x"},
+        {"arrayValue": {"values": {"a": 1}}},
+        {"kvlistValue": [1]},
+        {"kvlistValue": {"values": "x"}},
+    ],
 )
 def test_otlp_json_values_of_the_wrong_shape_are_span_errors(ingest, value):
     body = otlp_body(otlp_span("aaaaaaaaaaaaaaaa", [otlp_attr("bad", value)]), otlp_span("bbbbbbbbbbbbbbbb", []))
@@ -233,14 +273,25 @@ def test_otlp_json_depth_nul_surrogates_and_sums(ingest):
 
 # ----------------------------------------------------------------------------------- OTLP protobuf
 
+
 def test_otlp_protobuf_overflowing_sums_nul_and_size(ingest):
     request = ExportTraceServiceRequest()
     spans = request.resource_spans.add().scope_spans.add().spans
-    for i, (key, value) in enumerate([("gen_ai.usage.cost", 1e308), ("gen_ai.usage.cost", 1e308),
-                                      ("gen_ai.usage.input_tokens", BIG), ("gen_ai.usage.output_tokens", BIG),
-                                      ("k\u0000", "v\u0000")]):
-        span = spans.add(trace_id=bytes.fromhex(TRACE_HEX), span_id=bytes([i + 1]) * 8, name=f"s{i}",
-                         start_time_unix_nano=1_700_000_000_000_000_000)
+    for i, (key, value) in enumerate(
+        [
+            ("gen_ai.usage.cost", 1e308),
+            ("gen_ai.usage.cost", 1e308),
+            ("gen_ai.usage.input_tokens", BIG),
+            ("gen_ai.usage.output_tokens", BIG),
+            ("k\u0000", "v\u0000"),
+        ]
+    ):
+        span = spans.add(
+            trace_id=bytes.fromhex(TRACE_HEX),
+            span_id=bytes([i + 1]) * 8,
+            name=f"s{i}",
+            start_time_unix_nano=1_700_000_000_000_000_000,
+        )
         attribute = span.attributes.add(key=key)
         if isinstance(value, str):
             attribute.value.string_value = value
@@ -271,6 +322,7 @@ def test_an_inf_cost_already_stored_does_not_break_the_trace_list(project, write
 
 # ----------------------------------------------------------------------------------------- feedback
 
+
 @pytest.fixture
 def span(project):
     span_batch_ingest(project=project, items=[good("fb-span")])
@@ -283,13 +335,21 @@ def test_feedback_hostile_bodies(project, writer, span):
     assert "body" in fields(raw(writer, url, DEEP))
     assert "comment" in fields(raw(writer, url, f'{{"span_id": "fb-span", "comment": {LONE}}}'))
     assert "tags" in fields(raw(writer, url, json.dumps({"span_id": "fb-span", "tags": [f"t{i}" for i in range(101)]})))
-    assert "scores" in fields(raw(writer, url, json.dumps({"span_id": "fb-span", "scores": {
-        f"c{i}": 1 for i in range(100_000)}})))
+    assert "scores" in fields(
+        raw(writer, url, json.dumps({"span_id": "fb-span", "scores": {f"c{i}": 1 for i in range(100_000)}}))
+    )
     assert "body" in fields(raw(writer, url, '{"span_id": "fb-span", "scores": {"helpful": 1e400}}'))
-    assert "scores.helpful" in fields(raw(writer, url, json.dumps({"span_id": "fb-span", "scores": {"helpful": 1e300}})))
+    assert "scores.helpful" in fields(
+        raw(writer, url, json.dumps({"span_id": "fb-span", "scores": {"helpful": 1e300}}))
+    )
     assert not Comment.objects.exists()
-    ok = raw(writer, url, json.dumps({"span_id": "fb-span", "comment": "a\u0000b", "tags": ["x\u0000"],
-                                      "metadata": {"k\u0000": "v\u0000"}}))
+    ok = raw(
+        writer,
+        url,
+        json.dumps(
+            {"span_id": "fb-span", "comment": "a\u0000b", "tags": ["x\u0000"], "metadata": {"k\u0000": "v\u0000"}}
+        ),
+    )
     assert ok.status_code == 201, ok.content
     assert Comment.objects.get().text == "ab"
     span.refresh_from_db()
@@ -300,6 +360,7 @@ def test_feedback_hostile_bodies(project, writer, span):
 
 
 # ---------------------------------------------------------------------------------- dataset records
+
 
 def test_dataset_records_hostile_bodies(project, writer):
     dataset = factories.DatasetFactory(project=project)
@@ -322,6 +383,7 @@ def test_dataset_records_hostile_bodies(project, writer):
 
 
 # ------------------------------------------------------------------------------------ score configs
+
 
 @pytest.mark.parametrize(
     ("body", "field"),
@@ -349,14 +411,16 @@ def test_score_config_nul_is_stripped(writer):
 
 # -------------------------------------------------------------------------------------- queue items
 
+
 def test_queue_items_hostile_bodies(project, admin_session, span):
     queue = factories.ReviewQueueFactory(project=project)
     url = f"/api/v1/review-queues/{queue.pk}/items/"
     assert "body" in fields(raw(admin_session, url, DEEP))
     assert "span_ids[0]" in fields(raw(admin_session, url, f'{{"span_ids": [{LONE}]}}'))
     assert "span_ids" in fields(raw(admin_session, url, json.dumps({"span_ids": ["x"] * 10_001})))
-    assert "span_filter.start_time_after" in fields(raw(admin_session, url, json.dumps(
-        {"span_filter": {"start_time_after": "2025-01-01T00:00:00+23:00"}})))
+    assert "span_filter.start_time_after" in fields(
+        raw(admin_session, url, json.dumps({"span_filter": {"start_time_after": "2025-01-01T00:00:00+23:00"}}))
+    )
     nul = raw(admin_session, url, json.dumps({"span_ids": ["fb-\u0000span"]}))
     assert nul.status_code == 200 and nul.json()["not_found"] == [], nul.content
     review_items_add(queue=queue, spans=Span.objects.all())
@@ -368,6 +432,7 @@ def test_queue_items_hostile_bodies(project, admin_session, span):
 
 
 # ------------------------------------------------------------------------ query strings and path ids
+
 
 @pytest.mark.parametrize(
     ("url", "field"),
@@ -395,10 +460,14 @@ def test_query_strings(writer, admin_session, url, field):
 
 def test_out_of_range_query_numbers_are_not_5xx(project, writer):
     dataset = factories.DatasetFactory(project=project)
-    for url in ["/api/v1/traces/?page_size=99999999999999999999", "/api/v1/traces/?cursor=%ff%fe",
-                f"/api/v1/datasets/{dataset.pk}/records/?version=99999999999999999999",
-                f"/api/v1/datasets/{dataset.pk}/diff/?a=1&b=99999999999999999999",
-                "/api/v1/review-queues/1/items/?assignee=%C2%B2", "/api/v1/scores/?value_gte=1e999"]:
+    for url in [
+        "/api/v1/traces/?page_size=99999999999999999999",
+        "/api/v1/traces/?cursor=%ff%fe",
+        f"/api/v1/datasets/{dataset.pk}/records/?version=99999999999999999999",
+        f"/api/v1/datasets/{dataset.pk}/diff/?a=1&b=99999999999999999999",
+        "/api/v1/review-queues/1/items/?assignee=%C2%B2",
+        "/api/v1/scores/?value_gte=1e999",
+    ]:
         response = writer.get(url)
         assert 400 <= response.status_code < 500, (url, response.status_code, response.content[:200])
 
@@ -412,11 +481,18 @@ def test_nul_in_headers_is_400(project, writer, api_client):
 
 @pytest.mark.parametrize(
     "path",
-    ["/api/v1/traces/a%00b/", "/api/v1/spans/%00/", "/api/v1/spans/x%00/annotations/",
-     "/api/v1/datasets/99999999999999999999/", "/api/v1/datasets/99999999999999999999/records/",
-     "/api/v1/trace-views/%C2%B2/", "/api/v1/share-links/99999999999999999999/",
-     "/api/v1/review-queues/99999999999999999999/items/99999999999999999999/",
-     "/api/v1/score-configs/99999999999999999999/", "/admin/traces/trace/%00/change/"],
+    [
+        "/api/v1/traces/a%00b/",
+        "/api/v1/spans/%00/",
+        "/api/v1/spans/x%00/annotations/",
+        "/api/v1/datasets/99999999999999999999/",
+        "/api/v1/datasets/99999999999999999999/records/",
+        "/api/v1/trace-views/%C2%B2/",
+        "/api/v1/share-links/99999999999999999999/",
+        "/api/v1/review-queues/99999999999999999999/items/99999999999999999999/",
+        "/api/v1/score-configs/99999999999999999999/",
+        "/admin/traces/trace/%00/change/",
+    ],
 )
 def test_path_ids(writer, admin_session, path):
     client = admin_session if path.startswith("/admin/") else writer
@@ -424,6 +500,7 @@ def test_path_ids(writer, admin_session, path):
 
 
 # ------------------------------------------------------------------- every operation DRF parses
+
 
 def _operations():
     schema = SchemaGenerator().get_schema(request=None, public=True)
@@ -438,21 +515,68 @@ def test_every_operation_survives_deep_nul_and_surrogate_bodies(project, admin_s
     dataset = factories.DatasetFactory(project=project)
     queue = factories.ReviewQueueFactory(project=project)
     review_items_add(queue=queue, spans=Span.objects.all())
-    ids = {"datasets": dataset.pk, "review-queues": queue.pk, "score-configs":
-           factories.ScoreConfigFactory(project=project).pk, "trace-views": factories.TraceViewFactory(project=project).pk}
-    values = {"queue_pk": queue.pk, "item_pk": queue.items.get().pk, "number": 1, "record_id": "r-1",
-              "name": "prod", "span_id": "fb-span", "trace_id": "t-good"}
-    bodies = [DEEP, b'{"name": "a\\u0000", "span_id": "fb-span", "comment": "\\u0000", "spec": {"k": "\\u0000"}}',
-              b'{"name": ' + LONE.encode() + b', "comment": ' + LONE.encode() + b"}",
-              json.dumps({key: 2**70 for key in ("id", "dataset", "version", "queue", "trace", "count", "order",
-                                                 "reservation_minutes", "reviewers_per_item", "expires_in_hours",
-                                                 "sample_size", "number", "span_ids", "assignee", "max_length")}
-                         | {"start_time_after": "2025-01-01T00:00:00+23:00", "name": "n", "kind": "boolean",
-                            "filters": {"start_time_after": "2025-01-01T00:00:00-23:00"}}).encode(),
-              json.dumps({"name": "n", "source": "dataset", "dataset": 10**30, "format": "jsonl",
-                          "version": 10**30, "filters": {"min_duration_ms": 1e308, "max_duration_ms": -1e308},
-                          "records": [{"input": 1, "source_span_id": 2**63}], "trace": str(10**30),
-                          "expires_in_hours": 1e308, "record_ids": [str(10**30)]}).encode()]
+    ids = {
+        "datasets": dataset.pk,
+        "review-queues": queue.pk,
+        "score-configs": factories.ScoreConfigFactory(project=project).pk,
+        "trace-views": factories.TraceViewFactory(project=project).pk,
+    }
+    values = {
+        "queue_pk": queue.pk,
+        "item_pk": queue.items.get().pk,
+        "number": 1,
+        "record_id": "r-1",
+        "name": "prod",
+        "span_id": "fb-span",
+        "trace_id": "t-good",
+    }
+    bodies = [
+        DEEP,
+        b'{"name": "a\\u0000", "span_id": "fb-span", "comment": "\\u0000", "spec": {"k": "\\u0000"}}',
+        b'{"name": ' + LONE.encode() + b', "comment": ' + LONE.encode() + b"}",
+        json.dumps(
+            {
+                key: 2**70
+                for key in (
+                    "id",
+                    "dataset",
+                    "version",
+                    "queue",
+                    "trace",
+                    "count",
+                    "order",
+                    "reservation_minutes",
+                    "reviewers_per_item",
+                    "expires_in_hours",
+                    "sample_size",
+                    "number",
+                    "span_ids",
+                    "assignee",
+                    "max_length",
+                )
+            }
+            | {
+                "start_time_after": "2025-01-01T00:00:00+23:00",
+                "name": "n",
+                "kind": "boolean",
+                "filters": {"start_time_after": "2025-01-01T00:00:00-23:00"},
+            }
+        ).encode(),
+        json.dumps(
+            {
+                "name": "n",
+                "source": "dataset",
+                "dataset": 10**30,
+                "format": "jsonl",
+                "version": 10**30,
+                "filters": {"min_duration_ms": 1e308, "max_duration_ms": -1e308},
+                "records": [{"input": 1, "source_span_id": 2**63}],
+                "trace": str(10**30),
+                "expires_in_hours": 1e308,
+                "record_ids": [str(10**30)],
+            }
+        ).encode(),
+    ]
     checked = 0
     for path, method in _operations():
         if method not in ("post", "put", "patch", "delete"):

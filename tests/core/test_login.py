@@ -21,8 +21,9 @@ WRONG = "Please enter the correct username and password for a staff account"
 
 def sign_in(username: str, password: str, client: Client | None = None):
     client = client or Client()
-    return client, client.post(LOGIN, {"username": username, "password": password, "next": "/admin/"},
-                               REMOTE_ADDR="192.0.2.40")
+    return client, client.post(
+        LOGIN, {"username": username, "password": password, "next": "/admin/"}, REMOTE_ADDR="192.0.2.40"
+    )
 
 
 def text(response) -> str:
@@ -52,9 +53,10 @@ def test_a_wrong_password_says_so_whether_or_not_the_account_exists(project):
         assert WRONG in text(response)
         assert NO_ADMIN_ACCESS not in text(response) and NO_PROJECT not in text(response)
     # The three pages differ only in the echoed user name.
-    bodies = [text(r).replace(name, "NAME") for r, name in zip(answers, ("rita", "outsider", "nobody-at-all"),
-                                                                   strict=True)]
-    errors = [b[b.index('<p class="errornote">'):].split("</p>")[0] for b in bodies]
+    bodies = [
+        text(r).replace(name, "NAME") for r, name in zip(answers, ("rita", "outsider", "nobody-at-all"), strict=True)
+    ]
+    errors = [b[b.index('<p class="errornote">') :].split("</p>")[0] for b in bodies]
     assert errors[0] == errors[1] == errors[2]
 
 

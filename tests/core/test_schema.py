@@ -66,15 +66,27 @@ def _page_size(operation):
     return next((p for p in operation.get("parameters", []) if p["name"] == "page_size"), None)
 
 
-@pytest.mark.parametrize(("path", "maximum"), [
-    ("/api/v1/traces/", 500), ("/api/v1/spans/", 500), ("/api/v1/scores/", 500), ("/api/v1/datasets/", 500),
-    ("/api/v1/datasets/{id}/records/", 1000), ("/api/v1/datasets/{id}/versions/", 500),
-    ("/api/v1/review-queues/{id}/items/", 500), ("/api/v1/exports/", 500),
-])
+@pytest.mark.parametrize(
+    ("path", "maximum"),
+    [
+        ("/api/v1/traces/", 500),
+        ("/api/v1/spans/", 500),
+        ("/api/v1/scores/", 500),
+        ("/api/v1/datasets/", 500),
+        ("/api/v1/datasets/{id}/records/", 1000),
+        ("/api/v1/datasets/{id}/versions/", 500),
+        ("/api/v1/review-queues/{id}/items/", 500),
+        ("/api/v1/exports/", 500),
+    ],
+)
 def test_paginated_lists_declare_page_size_bounds_and_a_page(schema, path, maximum):
     operation = schema["paths"][path]["get"]
     assert _page_size(operation)["schema"] | {"default": None} == {
-        "type": "integer", "minimum": 1, "maximum": maximum, "default": None}
+        "type": "integer",
+        "minimum": 1,
+        "maximum": maximum,
+        "default": None,
+    }
     ok = operation["responses"]["200"]["content"]["application/json"]["schema"]
     if "$ref" in ok:
         ok = schema["components"]["schemas"][ok["$ref"].rsplit("/", 1)[1]]
@@ -100,14 +112,18 @@ def test_nullable_sources_are_marked_nullable(schema):
     assert not components["Score"]["properties"]["span_id"].get("nullable")
 
 
-@pytest.mark.parametrize(("params", "status"), [({"page_size": "0"}, 400), ({"page_size": "501"}, 400),
-                                               ({"page_size": "x"}, 400), ({"page_size": "500"}, 200)])
+@pytest.mark.parametrize(
+    ("params", "status"),
+    [({"page_size": "0"}, 400), ({"page_size": "501"}, 400), ({"page_size": "x"}, 400), ({"page_size": "500"}, 200)],
+)
 def test_page_size_bounds_are_enforced_as_declared(key_client, project, params, status):
     response = key_client(project).get("/api/v1/datasets/", params)
     assert response.status_code == status
     if status == 400:
-        assert response.json() == {"error": "Invalid input.",
-                                   "fields": {"page_size": ["A whole number from 1 to 500."]}}
+        assert response.json() == {
+            "error": "Invalid input.",
+            "fields": {"page_size": ["A whole number from 1 to 500."]},
+        }
 
 
 def test_an_unmatched_api_path_answers_the_json_error_body(key_client, project, client):

@@ -53,7 +53,8 @@ class InlineScriptFinder(HTMLParser):
             if name.startswith("on"):
                 self.found.append(f"<{tag} {name}=...>")
             if name in {"href", "src", "action", "formaction"} and (value or "").strip().lower().startswith(
-                    "javascript:"):
+                "javascript:"
+            ):
                 self.found.append(f"<{tag} {name}={value!r}>")
         if tag == "script" and not attributes.get("src"):
             self._in_inline_script = (attributes.get("type") or "").lower() in JS_TYPES
@@ -90,15 +91,22 @@ def _kwarg_values(model) -> dict[str, str | None]:
     trace = Trace.objects.filter(project=view.project).order_by("pk").first() if view else None
     own = _first_pk(model)
     return {
-        "object_id": own, "pk": own, "queue_id": str(item.queue_id) if item else own,
-        "item_id": str(item.pk) if item else None, "span_pk": _first_pk(Span),
+        "object_id": own,
+        "pk": own,
+        "queue_id": str(item.queue_id) if item else own,
+        "item_id": str(item.pk) if item else None,
+        "span_pk": _first_pk(Span),
         "trace_ref": trace.trace_id if trace else None,
     }
 
 
 def admin_urls() -> list[str]:
-    urls = {reverse("admin:index"), reverse("admin:password_change"), reverse("admin:password_change_done"),
-            reverse("admin:jsi18n")}
+    urls = {
+        reverse("admin:index"),
+        reverse("admin:password_change"),
+        reverse("admin:password_change_done"),
+        reverse("admin:jsi18n"),
+    }
     urls |= {reverse("admin:app_list", kwargs={"app_label": m._meta.app_label}) for m in admin.site._registry}
     for model, model_admin in admin.site._registry.items():
         values = _kwarg_values(model)
@@ -151,7 +159,7 @@ def test_share_pages_keep_their_own_stricter_policy(client):
 
 
 def test_the_finder_sees_what_the_policy_would_block():
-    assert inline_script_in('<script>alert(1)</script>')
+    assert inline_script_in("<script>alert(1)</script>")
     assert inline_script_in('<a href="#" onclick="go()">x</a>')
     assert inline_script_in('<a href=" JavaScript:go()">x</a>')
     assert not inline_script_in('<script src="/static/x.js"></script><script type="application/json">{}</script>')

@@ -19,8 +19,13 @@ pytestmark = pytest.mark.django_db
 
 FEEDBACK = "/api/v1/feedback/"
 TRACES = "/api/v1/traces/"
-NO_LIMITS = {"feedback_key": "", "feedback_address": "", "share_link": "", "share_address": "",
-             "auth_failure_address": ""}
+NO_LIMITS = {
+    "feedback_key": "",
+    "feedback_address": "",
+    "share_link": "",
+    "share_address": "",
+    "auth_failure_address": "",
+}
 
 
 def limits(**rates):
@@ -60,8 +65,9 @@ def key_client(project, *, scopes=("feedback",), address="203.0.113.7") -> APICl
 
 
 def send_feedback(client, n: int = 1, **extra):
-    return [client.post(FEEDBACK, {"span_id": "root-1", "comment": "thumbs up"}, format="json", **extra)
-            for _ in range(n)]
+    return [
+        client.post(FEEDBACK, {"span_id": "root-1", "comment": "thumbs up"}, format="json", **extra) for _ in range(n)
+    ]
 
 
 def assert_throttled_json(response):
@@ -112,8 +118,10 @@ def test_feedback_limits_members_sessions_per_user(project, span, member):
     client = APIClient()
     client.force_login(user)
     with limits(feedback_key="1/m"):
-        answers = [client.post(FEEDBACK, {"span_id": "root-1", "comment": "ok", "project": "acme"}, format="json")
-                   for _ in range(2)]
+        answers = [
+            client.post(FEEDBACK, {"span_id": "root-1", "comment": "ok", "project": "acme"}, format="json")
+            for _ in range(2)
+        ]
     assert answers[0].status_code == 201, answers[0].json()
     assert_throttled_json(answers[1])
 
@@ -134,8 +142,10 @@ def test_forwarded_for_names_the_client_behind_trusted_proxies(project, span):
     # written by the client and cannot buy a fresh budget.
     client = key_client(project, address="10.1.1.1")
     with limits(feedback_address="2/m"), override_settings(TRUSTED_PROXY_COUNT=2):
-        same = [send_feedback(client, HTTP_X_FORWARDED_FOR=f"6.6.6.{i}, 192.0.2.20, 10.0.0.2")[0].status_code
-                for i in range(3)]
+        same = [
+            send_feedback(client, HTTP_X_FORWARDED_FOR=f"6.6.6.{i}, 192.0.2.20, 10.0.0.2")[0].status_code
+            for i in range(3)
+        ]
         other = send_feedback(client, HTTP_X_FORWARDED_FOR="192.0.2.21, 10.0.0.2")[0].status_code
     assert same == [201, 201, 429]
     assert other == 201
@@ -173,10 +183,13 @@ def test_revoked_keys_count_as_failures_on_ingest_too(project):
     api_key.save()
     client = APIClient(REMOTE_ADDR="192.0.2.71")
     with limits(auth_failure_address="1/m"):
-        assert client.post("/api/v1/ingest/", {"spans": []}, format="json",
-                           HTTP_AUTHORIZATION=f"Bearer {raw}").status_code == 401
-        assert_throttled_json(client.post("/v1/traces", b"{}", content_type="application/json",
-                                          HTTP_AUTHORIZATION=f"Bearer {raw}"))
+        assert (
+            client.post("/api/v1/ingest/", {"spans": []}, format="json", HTTP_AUTHORIZATION=f"Bearer {raw}").status_code
+            == 401
+        )
+        assert_throttled_json(
+            client.post("/v1/traces", b"{}", content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {raw}")
+        )
 
 
 # ------------------------------------------------------------------ share pages
@@ -222,8 +235,13 @@ def test_guessing_share_tokens_is_limited_per_address(client):
 def test_limits_are_counted_in_redis_when_configured(project, span, redis_url):
     import redis
 
-    redis_caches = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                                "LOCATION": redis_url, "KEY_PREFIX": "assay-test-throttle"}}
+    redis_caches = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": redis_url,
+            "KEY_PREFIX": "assay-test-throttle",
+        }
+    }
     connection = redis.Redis.from_url(redis_url)
     for stale in connection.scan_iter("assay-test-throttle:*"):
         connection.delete(stale)

@@ -19,11 +19,19 @@ XSS = "<script>alert('x')</script>"
 @pytest.fixture
 def dataset(project):
     ds = factories.DatasetFactory(project=project, name="golden")
-    dataset_records_upsert(dataset=ds, records=[
-        {"record_id": "r1", "input": {"question": "Refund?"}, "expected": "30 days", "tags": ["refunds"],
-         "splits": ["test"]},
-        {"record_id": "r2", "input": {"question": XSS}, "expected": XSS, "splits": ["train"]},
-    ])
+    dataset_records_upsert(
+        dataset=ds,
+        records=[
+            {
+                "record_id": "r1",
+                "input": {"question": "Refund?"},
+                "expected": "30 days",
+                "tags": ["refunds"],
+                "splits": ["test"],
+            },
+            {"record_id": "r2", "input": {"question": XSS}, "expected": XSS, "splits": ["train"]},
+        ],
+    )
     return ds
 
 
@@ -59,18 +67,29 @@ def test_records_page_lists_current_version_escaped_with_search_and_filters(cura
 
 def test_inline_edit_makes_a_version_and_bad_json_writes_nothing(curator, dataset):
     prefix = "r1x"
-    response = curator.post(url("record_save", dataset), {
-        "prefix": prefix, f"{prefix}-record_id": "r1", f"{prefix}-input": '{"question": "Refund?"}',
-        f"{prefix}-expected": "Within 30 days", f"{prefix}-metadata": "{}", f"{prefix}-tags": "refunds, policy",
-        f"{prefix}-splits": "test", f"{prefix}-message": "Sharper answer"})
+    response = curator.post(
+        url("record_save", dataset),
+        {
+            "prefix": prefix,
+            f"{prefix}-record_id": "r1",
+            f"{prefix}-input": '{"question": "Refund?"}',
+            f"{prefix}-expected": "Within 30 days",
+            f"{prefix}-metadata": "{}",
+            f"{prefix}-tags": "refunds, policy",
+            f"{prefix}-splits": "test",
+            f"{prefix}-message": "Sharper answer",
+        },
+    )
     assert response.status_code == 302
     version = DatasetVersion.objects.get(dataset=dataset, number=2)
     assert (version.message, version.updated, version.added) == ("Sharper answer", 1, 0)
     record = dataset_records_at_version(dataset=dataset).get(record_id="r1")
     assert record.expected == "Within 30 days" and record.tags == ["refunds", "policy"]
 
-    bad = curator.post(url("record_save", dataset), {
-        "prefix": prefix, f"{prefix}-record_id": "r1", f"{prefix}-input": "x", f"{prefix}-metadata": "[1, 2]"})
+    bad = curator.post(
+        url("record_save", dataset),
+        {"prefix": prefix, f"{prefix}-record_id": "r1", f"{prefix}-input": "x", f"{prefix}-metadata": "[1, 2]"},
+    )
     assert bad.status_code == 200 and "Enter a JSON object" in bad.content.decode()
     assert DatasetVersion.objects.filter(dataset=dataset).count() == 2
 
@@ -90,8 +109,18 @@ def test_other_projects_dataset_is_404(curator, other_project):
 
 def test_history_diff_restore_and_tag_move(curator, dataset):
     assert curator.post(url("record_delete", dataset), {"record_id": "r2"}).status_code == 302
-    dataset_records_upsert(dataset=dataset, records=[{"record_id": "r1", "input": {"question": "Refund?"},
-                                                      "expected": XSS, "tags": ["refunds"], "splits": ["test"]}])
+    dataset_records_upsert(
+        dataset=dataset,
+        records=[
+            {
+                "record_id": "r1",
+                "input": {"question": "Refund?"},
+                "expected": XSS,
+                "tags": ["refunds"],
+                "splits": ["test"],
+            }
+        ],
+    )
     history = curator.get(url("versions", dataset)).content.decode()
     assert 'data-version="3"' in history and 'data-version="1"' in history
     export_link = f"/admin/exports/exportjob/add/?dataset={dataset.pk}&amp;version=3"
@@ -112,7 +141,9 @@ def test_history_diff_restore_and_tag_move(curator, dataset):
     dataset.refresh_from_db()
     assert dataset.latest_version == 4
     assert {r.record_id: r.expected for r in dataset_records_at_version(dataset=dataset)} == {
-        "r1": "30 days", "r2": XSS}
+        "r1": "30 days",
+        "r2": XSS,
+    }
     assert curator.get(url("diff", dataset, a=1, b=99)).status_code == 404
 
 
@@ -155,28 +186,52 @@ def test_export_download_is_an_attachment(curator, dataset):
 
 def _spans(project, n, name="answer"):
     trace = factories.TraceFactory(project=project)
-    return [factories.SpanFactory(trace=trace, name=name, span_id=f"{name}-{i}",
-                                  input={"question": f"q{i}"}, output={"content": f"a{i}"}) for i in range(n)]
+    return [
+        factories.SpanFactory(
+            trace=trace, name=name, span_id=f"{name}-{i}", input={"question": f"q{i}"}, output={"content": f"a{i}"}
+        )
+        for i in range(n)
+    ]
 
 
 def test_add_to_dataset_action_honours_select_across_with_filters(curator, project, dataset):
     _spans(project, 3, name="answer")
     others = _spans(project, 2, name="retrieve")
     changelist = reverse("admin:traces_span_changelist") + "?name=answer"
-    first = curator.post(changelist, {"action": "add_to_dataset", "select_across": "1", "index": "0",
-                                      "_selected_action": [others[0].pk]})
+    first = curator.post(
+        changelist, {"action": "add_to_dataset", "select_across": "1", "index": "0", "_selected_action": [others[0].pk]}
+    )
     assert first.status_code == 200
     body = first.content.decode()
     assert 'id="ds-add-form"' in body and "3 spans" in body
-    preview = curator.post(changelist, {
-        "action": "add_to_dataset", "select_across": "1", "_selected_action": [others[0].pk], "preview": "1",
-        "dataset": dataset.pk, "input_path": "$.question", "expected_source": "auto"}).content.decode()
+    preview = curator.post(
+        changelist,
+        {
+            "action": "add_to_dataset",
+            "select_across": "1",
+            "_selected_action": [others[0].pk],
+            "preview": "1",
+            "dataset": dataset.pk,
+            "input_path": "$.question",
+            "expected_source": "auto",
+        },
+    ).content.decode()
     assert 'id="ds-mapping-preview"' in preview and "&quot;q0&quot;" in preview
     assert not dataset_records_at_version(dataset=dataset).filter(origin="log").exists()
-    second = curator.post(changelist, {
-        "action": "add_to_dataset", "select_across": "1", "_selected_action": [others[0].pk], "apply": "1",
-        "dataset": dataset.pk, "input_path": "$.question", "expected_source": "auto", "splits": "train",
-        "carry_annotations": "on"})
+    second = curator.post(
+        changelist,
+        {
+            "action": "add_to_dataset",
+            "select_across": "1",
+            "_selected_action": [others[0].pk],
+            "apply": "1",
+            "dataset": dataset.pk,
+            "input_path": "$.question",
+            "expected_source": "auto",
+            "splits": "train",
+            "carry_annotations": "on",
+        },
+    )
     assert second.status_code == 302, second.content.decode()[:500]
     added = dataset_records_at_version(dataset=dataset).filter(origin="log")
     assert sorted(added.values_list("record_id", flat=True)) == ["span:answer-0", "span:answer-1", "span:answer-2"]
@@ -187,9 +242,17 @@ def test_add_to_dataset_action_honours_select_across_with_filters(curator, proje
 def test_add_to_dataset_creates_a_new_dataset_from_selected_traces(curator, project):
     spans = _spans(project, 1, name="root")
     changelist = reverse("admin:traces_trace_changelist")
-    response = curator.post(changelist, {
-        "action": "add_to_dataset", "select_across": "0", "_selected_action": [spans[0].trace_id], "apply": "1",
-        "new_dataset_name": "from-traces", "expected_source": "output"})
+    response = curator.post(
+        changelist,
+        {
+            "action": "add_to_dataset",
+            "select_across": "0",
+            "_selected_action": [spans[0].trace_id],
+            "apply": "1",
+            "new_dataset_name": "from-traces",
+            "expected_source": "output",
+        },
+    )
     assert response.status_code == 302
     from apps.datasets.models import Dataset
 
@@ -230,8 +293,14 @@ def test_job_page_and_status_poll(curator, project, dataset, django_capture_on_c
     status_url = reverse("admin:datasets_dataset_job_status", args=[job.pk])
     assert curator.get(status_url).json()["status"] == "queued"
     dataset_job_execute(job_id=job.pk)
-    assert curator.get(status_url).json() == {"status": "succeeded", "done": 2, "total": 2, "progress": 1.0,
-                                              "error": "", "version": 2}
+    assert curator.get(status_url).json() == {
+        "status": "succeeded",
+        "done": 2,
+        "total": 2,
+        "progress": 1.0,
+        "error": "",
+        "version": 2,
+    }
 
 
 def test_job_of_another_project_is_404(curator, other_project):
@@ -285,8 +354,10 @@ def test_generate_page_adds_records_for_review(curator, dataset, llm):
 
 
 def test_record_history_shows_every_revision_escaped(curator, dataset):
-    dataset_records_upsert(dataset=dataset, records=[{"record_id": "r2", "input": {"question": XSS},
-                                                      "expected": "fixed", "splits": ["train"]}])
+    dataset_records_upsert(
+        dataset=dataset,
+        records=[{"record_id": "r2", "input": {"question": XSS}, "expected": "fixed", "splits": ["train"]}],
+    )
     page = curator.get(url("record_history", dataset, record_id="r2")).content.decode()
     assert 'data-revision-from="2"' in page and 'data-revision-from="1"' in page
     assert "<caption>expected</caption>" in page and XSS not in page

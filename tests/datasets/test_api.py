@@ -44,8 +44,10 @@ def test_dataset_create_refuses_a_duplicate_name_then_update_list_delete(client,
     assert (body["project"], body["name"], body["latest_version"], body["record_count"]) == ("acme", "qa", 0, 0)
     dup = client.post("/api/v1/datasets/", {"name": "qa"}, format="json")
     assert dup.status_code == 400 and "name" in dup.json()["fields"]
-    assert client.patch(f"/api/v1/datasets/{body['id']}/", {"description": "new"}, format="json").json()[
-        "description"] == "new"
+    assert (
+        client.patch(f"/api/v1/datasets/{body['id']}/", {"description": "new"}, format="json").json()["description"]
+        == "new"
+    )
     assert [d["name"] for d in client.get("/api/v1/datasets/").json()["results"]] == ["qa"]
     assert client.delete(f"/api/v1/datasets/{body['id']}/").status_code == 204
     assert client.get(f"/api/v1/datasets/{body['id']}/").status_code == 404
@@ -54,8 +56,11 @@ def test_dataset_create_refuses_a_duplicate_name_then_update_list_delete(client,
 def test_other_projects_dataset_is_404_like_a_missing_one(client, other_project):
     theirs = factories.DatasetFactory(project=other_project)
     missing = client.get("/api/v1/datasets/999999/")
-    for url in (f"/api/v1/datasets/{theirs.pk}/", f"/api/v1/datasets/{theirs.pk}/records/",
-                f"/api/v1/datasets/{theirs.pk}/versions/"):
+    for url in (
+        f"/api/v1/datasets/{theirs.pk}/",
+        f"/api/v1/datasets/{theirs.pk}/records/",
+        f"/api/v1/datasets/{theirs.pk}/versions/",
+    ):
         response = client.get(url)
         assert response.status_code == 404
         assert response.json() == missing.json()
@@ -111,8 +116,11 @@ def test_record_cursor_pagination_walks_every_record_once(client, dataset_id):
 
 
 def test_bad_rows_are_400_naming_index_and_field_and_write_nothing(client, dataset_id):
-    response = upsert(client, dataset_id, [{"input": "ok"}, {"input": "x", "tags": "a,b"}, {"expected": "y"},
-                                           {"input": "z", "metadata": "nope"}])
+    response = upsert(
+        client,
+        dataset_id,
+        [{"input": "ok"}, {"input": "x", "tags": "a,b"}, {"expected": "y"}, {"input": "z", "metadata": "nope"}],
+    )
     assert response.status_code == 400
     assert set(response.json()["fields"]) == {"records[2].input", "records[3].metadata"}
     assert not DatasetVersion.objects.exists()
@@ -124,8 +132,11 @@ def test_oversized_batch_is_413(client, dataset_id, settings):
     assert response.status_code == 413
     assert "records" in response.json()["fields"]
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
-    big = client.post(f"/api/v1/datasets/{dataset_id}/records/",
-                      data=json.dumps({"records": [{"input": "x" * 2000}]}), content_type="application/json")
+    big = client.post(
+        f"/api/v1/datasets/{dataset_id}/records/",
+        data=json.dumps({"records": [{"input": "x" * 2000}]}),
+        content_type="application/json",
+    )
     assert big.status_code == 413
     assert not DatasetRecord.objects.exists()
 
@@ -205,6 +216,8 @@ def test_record_history(client, dataset_id):
     client.delete(f"/api/v1/datasets/{dataset_id}/records/h/")
     body = client.get(f"/api/v1/datasets/{dataset_id}/records/h/?history=1").json()
     assert [(r["expected"], r["version_from"], r["version_to"]) for r in body["revisions"]] == [
-        ("b", 2, 3), ("a", 1, 2)]
+        ("b", 2, 3),
+        ("a", 1, 2),
+    ]
     assert client.get(f"/api/v1/datasets/{dataset_id}/records/h/").status_code == 404  # not in the latest
     assert client.get(f"/api/v1/datasets/{dataset_id}/records/h/?version=1").json()["expected"] == "a"

@@ -25,8 +25,10 @@ def curator_setup(db):
     user = get_user_model().objects.create_user("cur", password="pw", is_staff=True)
     membership_set(project=project, user=user, role=Role.CURATOR)
     dataset = factories.DatasetFactory(project=project, name="golden")
-    dataset_records_upsert(dataset=dataset, records=[
-        {"record_id": "r1", "input": {"question": XSS}, "expected": "30 days", "splits": ["test"]}])
+    dataset_records_upsert(
+        dataset=dataset,
+        records=[{"record_id": "r1", "input": {"question": XSS}, "expected": "30 days", "splits": ["test"]}],
+    )
     return project, dataset
 
 
@@ -60,8 +62,13 @@ def test_job_page_polls_until_done(browser, live_server, curator_setup):
     trace = factories.TraceFactory(project=project)
     spans = [factories.SpanFactory(trace=trace, span_id=f"p{i}") for i in range(3)]
     # The job row as dataset_job_start writes it, without sending the task (no worker in this test).
-    job = DatasetJob.objects.create(project=project, dataset=dataset, kind="add_spans", total=3,
-                                    params={"span_pks": [s.pk for s in spans], "mapping": {}})
+    job = DatasetJob.objects.create(
+        project=project,
+        dataset=dataset,
+        kind="add_spans",
+        total=3,
+        params={"span_pks": [s.pk for s in spans], "mapping": {}},
+    )
     page = browser.new_page()
     login(page, live_server, "cur")
     page.goto(f"{live_server.url}{reverse('admin:datasets_dataset_job', args=[job.pk])}")

@@ -35,14 +35,28 @@ def make_span(project, **kwargs):
 
 
 def test_span_mapping_paths_correction_metadata_and_dedupe(project, dataset):
-    corrected = make_span(project, span_id="s-1",
-                          input={"messages": [{"role": "user", "content": "Refund?"}]},
-                          output={"content": "No."}, expected={"content": "Yes, within 30 days."},
-                          metadata={"model": "gpt", "user": "u1", "secret": "x"})
-    plain = make_span(project, span_id="s-2", input={"messages": [{"role": "user", "content": "Hi"}]},
-                      output={"content": "Hello!"}, metadata={"model": "gpt"})
-    mapping = {"input_path": "$.messages[0].content", "expected_path": "$.content",
-               "metadata_keys": ["model", "user"], "splits": ["test"], "tags": ["from-logs"]}
+    corrected = make_span(
+        project,
+        span_id="s-1",
+        input={"messages": [{"role": "user", "content": "Refund?"}]},
+        output={"content": "No."},
+        expected={"content": "Yes, within 30 days."},
+        metadata={"model": "gpt", "user": "u1", "secret": "x"},
+    )
+    plain = make_span(
+        project,
+        span_id="s-2",
+        input={"messages": [{"role": "user", "content": "Hi"}]},
+        output={"content": "Hello!"},
+        metadata={"model": "gpt"},
+    )
+    mapping = {
+        "input_path": "$.messages[0].content",
+        "expected_path": "$.content",
+        "metadata_keys": ["model", "user"],
+        "splits": ["test"],
+        "tags": ["from-logs"],
+    }
     result = dataset_add_spans(dataset=dataset, spans_queryset=project.spans.all(), mapping=mapping)
     assert (result.version.number, result.version.added, result.spans) == (1, 2, 2)
     records = {r.record_id: r for r in dataset_records_at_version(dataset=dataset)}
@@ -78,8 +92,11 @@ def test_spans_of_another_project_are_never_added(project, other_project, datase
 def test_bad_mapping_names_the_field(project, dataset):
     make_span(project)
     with pytest.raises(ApplicationError) as err:
-        dataset_add_spans(dataset=dataset, spans_queryset=project.spans.all(),
-                          mapping={"input_path": "$[", "expected_source": "vibes", "colour": 1})
+        dataset_add_spans(
+            dataset=dataset,
+            spans_queryset=project.spans.all(),
+            mapping={"input_path": "$[", "expected_source": "vibes", "colour": 1},
+        )
     assert set(err.value.fields) == {"mapping.input_path", "mapping.expected_source", "mapping.colour"}
 
 
@@ -87,14 +104,18 @@ def test_api_adds_spans_by_filter(project, curator_client, dataset):
     make_span(project, span_id="keep-1", name="answer")
     make_span(project, span_id="keep-2", name="answer")
     make_span(project, span_id="other", name="retrieve")
-    response = curator_client.post(f"/api/v1/datasets/{dataset.pk}/add-spans/", {
-        "filters": {"name": "answer"}, "mapping": {"splits": ["train"]}}, format="json")
+    response = curator_client.post(
+        f"/api/v1/datasets/{dataset.pk}/add-spans/",
+        {"filters": {"name": "answer"}, "mapping": {"splits": ["train"]}},
+        format="json",
+    )
     assert response.status_code == 201, response.content
     assert response.json()["version"] == 1 and response.json()["added"] == 2
     assert sorted(dataset_records_at_version(dataset=dataset).values_list("record_id", flat=True)) == [
-        "span:keep-1", "span:keep-2"]
-    bad = curator_client.post(f"/api/v1/datasets/{dataset.pk}/add-spans/", {"filters": {"type": "nope"}},
-                              format="json")
+        "span:keep-1",
+        "span:keep-2",
+    ]
+    bad = curator_client.post(f"/api/v1/datasets/{dataset.pk}/add-spans/", {"filters": {"type": "nope"}}, format="json")
     assert bad.status_code == 400 and "type" in bad.json()["fields"]
     none = curator_client.post(f"/api/v1/datasets/{dataset.pk}/add-spans/", {}, format="json")
     assert none.status_code == 400
@@ -105,10 +126,12 @@ def test_large_add_runs_as_a_job_on_a_real_worker(project, celery_worker):
     trace = factories.TraceFactory(project=project)
     from apps.traces.models import Span
 
-    Span.objects.bulk_create([
-        Span(project=project, trace=trace, span_id=f"bulk-{i:05d}", name="llm", input={"q": i}, output={"a": i})
-        for i in range(1205)
-    ])
+    Span.objects.bulk_create(
+        [
+            Span(project=project, trace=trace, span_id=f"bulk-{i:05d}", name="llm", input={"q": i}, output={"a": i})
+            for i in range(1205)
+        ]
+    )
     client = APIClient()
     from apps.projects.services import membership_set
 
@@ -129,8 +152,7 @@ def test_large_add_runs_as_a_job_on_a_real_worker(project, celery_worker):
     assert DatasetVersion.objects.filter(dataset=dataset).count() == 1
 
 
-def test_job_dispatches_on_commit_and_records_success_and_failure(project, dataset,
-                                                                  django_capture_on_commit_callbacks):
+def test_job_dispatches_on_commit_and_records_success_and_failure(project, dataset, django_capture_on_commit_callbacks):
     spans = [make_span(project, span_id=f"j{i}") for i in range(3)]
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         job = dataset_job_start(dataset=dataset, kind="add_spans", span_pks=[s.pk for s in spans], mapping={})
@@ -151,11 +173,14 @@ def test_job_dispatches_on_commit_and_records_success_and_failure(project, datas
 
 
 def test_import_csv_with_dotted_columns_is_one_version(dataset):
-    content = (b"id,input.question,input.lang,expected,difficulty,tags\n"
-               b"q1,Refund window?,en,30 days,easy,\"refunds,policy\"\n"
-               b"q2,Damaged item?,en,Replace it,hard,\n")
-    count, version = importers.dataset_import_file(dataset=dataset, content=content, filename="qa.csv",
-                                                   columns={"id": "record_id"}, splits=["test"])
+    content = (
+        b"id,input.question,input.lang,expected,difficulty,tags\n"
+        b'q1,Refund window?,en,30 days,easy,"refunds,policy"\n'
+        b"q2,Damaged item?,en,Replace it,hard,\n"
+    )
+    count, version = importers.dataset_import_file(
+        dataset=dataset, content=content, filename="qa.csv", columns={"id": "record_id"}, splits=["test"]
+    )
     assert count == 2 and version.number == 1 and version.added == 2
     records = {r.record_id: r for r in dataset_records_at_version(dataset=dataset)}
     assert records["q1"].input == {"question": "Refund window?", "lang": "en"}
@@ -166,9 +191,11 @@ def test_import_csv_with_dotted_columns_is_one_version(dataset):
 
 
 def test_import_errors_name_every_bad_row_and_write_nothing(dataset):
-    lines = [json.dumps({"record_id": "ok", "input": "fine"}),
-             json.dumps({"record_id": "no-input", "expected": "x"}),
-             json.dumps({"input": "x", "metadata": "not an object"})]
+    lines = [
+        json.dumps({"record_id": "ok", "input": "fine"}),
+        json.dumps({"record_id": "no-input", "expected": "x"}),
+        json.dumps({"input": "x", "metadata": "not an object"}),
+    ]
     with pytest.raises(ApplicationError) as err:
         importers.dataset_import_file(dataset=dataset, content="\n".join(lines).encode(), filename="rows.jsonl")
     assert set(err.value.fields) == {"rows[1].input", "rows[2].metadata"}
@@ -179,16 +206,29 @@ def test_import_errors_name_every_bad_row_and_write_nothing(dataset):
 
 
 def test_export_reimports_unchanged_in_every_format(dataset):
-    dataset_records_upsert(dataset=dataset, records=[
-        {"record_id": "a", "input": {"q": "é"}, "expected": "x", "metadata": {"k": [1, 2]}, "tags": ["t1", "t2"],
-         "splits": ["train"]},
-        {"record_id": "b", "input": "plain text"},
-    ])
+    dataset_records_upsert(
+        dataset=dataset,
+        records=[
+            {
+                "record_id": "a",
+                "input": {"q": "é"},
+                "expected": "x",
+                "metadata": {"k": [1, 2]},
+                "tags": ["t1", "t2"],
+                "splits": ["train"],
+            },
+            {"record_id": "b", "input": "plain text"},
+        ],
+    )
     for fmt in ("csv", "json", "xlsx"):
         content, _ = importers.records_export(queryset=dataset_records_at_version(dataset=dataset), fmt=fmt)
         content = content.encode() if isinstance(content, str) else content
-        count, version = importers.dataset_import_file(dataset=dataset, content=content, filename=f"out.{fmt}",
-                                                       columns={"origin": "ignore", "version_from": "ignore"})
+        count, version = importers.dataset_import_file(
+            dataset=dataset,
+            content=content,
+            filename=f"out.{fmt}",
+            columns={"origin": "ignore", "version_from": "ignore"},
+        )
         assert count == 2 and version is None, fmt  # identical records: nothing to write
 
 
@@ -196,11 +236,15 @@ def test_export_reimports_unchanged_in_every_format(dataset):
 
 
 def test_generation_inserts_one_tagged_version_in_the_style_of_samples(dataset, llm):
-    dataset_records_upsert(dataset=dataset, records=[{"record_id": "seed", "input": {"question": "Refund?"},
-                                                      "expected": "30 days"}])
-    llm.answer = {"records": [{"input": {"question": "Exchange?"}, "expected": "Yes"},
-                              {"input": {"question": "Gift card refund?"}, "expected": "No",
-                               "metadata": {"topic": "gifts"}}]}
+    dataset_records_upsert(
+        dataset=dataset, records=[{"record_id": "seed", "input": {"question": "Refund?"}, "expected": "30 days"}]
+    )
+    llm.answer = {
+        "records": [
+            {"input": {"question": "Exchange?"}, "expected": "Yes"},
+            {"input": {"question": "Gift card refund?"}, "expected": "No", "metadata": {"topic": "gifts"}},
+        ]
+    }
     version = dataset_generate_records(dataset=dataset, count=2, instructions="Cover exchanges")
     assert (version.number, version.added) == (2, 2)
     generated = dataset_records_at_version(dataset=dataset).filter(origin="generated")
@@ -237,8 +281,9 @@ def test_feedback_job_uses_the_correction_as_expected(project, dataset, django_c
 
     span = make_span(project, span_id="fb-job", output={"content": "wrong"}, expected="right")
     with django_capture_on_commit_callbacks(execute=False):
-        job = dataset_job_start(dataset=dataset, kind="from_feedback", span_pks=[span.pk],
-                                mapping={"expected_source": "output"})
+        job = dataset_job_start(
+            dataset=dataset, kind="from_feedback", span_pks=[span.pk], mapping={"expected_source": "output"}
+        )
     assert dataset_job_execute(job_id=job.pk).status == "succeeded"
     record = dataset_records_at_version(dataset=dataset).get()
     assert (record.record_id, record.expected, record.origin) == ("span:fb-job", "right", "feedback")

@@ -21,8 +21,13 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def gold(project):
     w = standalone(project)
-    item_adjudicate(actor=w.lead, item=w.items[0], decisions={"tone": {"from": w.bob.pk}, "quality": {"value": 6}},
-                    expected={"from": w.alice.pk}, note="policy")
+    item_adjudicate(
+        actor=w.lead,
+        item=w.items[0],
+        decisions={"tone": {"from": w.bob.pk}, "quality": {"value": 6}},
+        expected={"from": w.alice.pk},
+        note="policy",
+    )
     return w
 
 
@@ -61,8 +66,9 @@ def test_api_add_spans_takes_gold(project, gold):
     dataset = factories.DatasetFactory(project=project)
     client = APIClient()
     client.force_login(member(project, Role.CURATOR, "curator"))
-    res = client.post(f"/api/v1/datasets/{dataset.pk}/add-spans/", {"span_ids": [gold.items[0].span.span_id]},
-                      format="json")
+    res = client.post(
+        f"/api/v1/datasets/{dataset.pk}/add-spans/", {"span_ids": [gold.items[0].span.span_id]}, format="json"
+    )
     assert res.status_code == 201, res.json()
     records = client.get(f"/api/v1/datasets/{dataset.pk}/records/").json()["results"]
     assert records[0]["expected"] == {"answer": "30 days"}
@@ -84,7 +90,16 @@ def test_admin_mapping_form_says_how_many_have_gold_and_takes_it(project, gold):
     assert page.status_code == 200
     assert "1 of them has gold values" in page.content.decode()
     assert 'value="gold"' in page.content.decode()
-    res = client.post(url, {"action": "add_to_dataset", "_selected_action": pks, "apply": "1",
-                            "dataset": dataset.pk, "expected_source": "auto", "carry_annotations": ""})
+    res = client.post(
+        url,
+        {
+            "action": "add_to_dataset",
+            "_selected_action": pks,
+            "apply": "1",
+            "dataset": dataset.pk,
+            "expected_source": "auto",
+            "carry_annotations": "",
+        },
+    )
     assert res.status_code in (200, 302)
     assert _record(dataset, Span.objects.get(pk=gold.items[0].span.pk)).expected == {"answer": "30 days"}

@@ -31,14 +31,21 @@ def dataset(project):
 
 
 def test_each_batch_is_one_version_and_reads_are_exact_at_every_version(dataset):
-    v1 = dataset_records_upsert(dataset=dataset, records=[
-        {"record_id": "a", "input": "q-a", "expected": "1"},
-        {"record_id": "b", "input": "q-b", "expected": "1"},
-    ], message="first")
-    v2 = dataset_records_upsert(dataset=dataset, records=[
-        {"record_id": "b", "input": "q-b", "expected": "2"},
-        {"record_id": "c", "input": "q-c", "expected": "2"},
-    ])
+    v1 = dataset_records_upsert(
+        dataset=dataset,
+        records=[
+            {"record_id": "a", "input": "q-a", "expected": "1"},
+            {"record_id": "b", "input": "q-b", "expected": "1"},
+        ],
+        message="first",
+    )
+    v2 = dataset_records_upsert(
+        dataset=dataset,
+        records=[
+            {"record_id": "b", "input": "q-b", "expected": "2"},
+            {"record_id": "c", "input": "q-c", "expected": "2"},
+        ],
+    )
     v3 = dataset_records_delete(dataset=dataset, record_ids=["a"])
     v4 = dataset_records_upsert(dataset=dataset, records=[{"record_id": "d", "input": "q-d"}])
 
@@ -65,36 +72,50 @@ def test_unchanged_upsert_writes_nothing(dataset):
     assert DatasetVersion.objects.filter(dataset=dataset).count() == 1
     assert DatasetRecord.objects.filter(dataset=dataset).count() == 1
     # A batch with one change touches only that record.
-    v2 = dataset_records_upsert(dataset=dataset, records=[
-        {"record_id": "a", "input": {"q": 1}, "tags": ["x"]},
-        {"record_id": "b", "input": {"q": 2}},
-    ])
+    v2 = dataset_records_upsert(
+        dataset=dataset,
+        records=[
+            {"record_id": "a", "input": {"q": 1}, "tags": ["x"]},
+            {"record_id": "b", "input": {"q": 2}},
+        ],
+    )
     assert (v2.added, v2.updated) == (1, 0)
     assert DatasetRecord.objects.filter(dataset=dataset).count() == 2
 
 
 def test_invalid_row_names_index_and_field_and_commits_nothing(dataset):
     with pytest.raises(ApplicationError) as err:
-        dataset_records_upsert(dataset=dataset, records=[
-            {"record_id": "ok", "input": "fine"},
-            {"record_id": "bad", "input": "x", "metadata": ["not", "a", "dict"]},
-            {"record_id": "ok", "expected": "no input"},
-            {"record_id": "x", "input": "x", "splits": ["has space"], "colour": "red"},
-        ])
+        dataset_records_upsert(
+            dataset=dataset,
+            records=[
+                {"record_id": "ok", "input": "fine"},
+                {"record_id": "bad", "input": "x", "metadata": ["not", "a", "dict"]},
+                {"record_id": "ok", "expected": "no input"},
+                {"record_id": "x", "input": "x", "splits": ["has space"], "colour": "red"},
+            ],
+        )
     fields = err.value.fields
     assert err.value.status == 400
-    assert set(fields) == {"records[1].metadata", "records[2].record_id", "records[2].input",
-                           "records[3].splits", "records[3].colour"}
+    assert set(fields) == {
+        "records[1].metadata",
+        "records[2].record_id",
+        "records[2].input",
+        "records[3].splits",
+        "records[3].colour",
+    }
     assert not DatasetRecord.objects.filter(dataset=dataset).exists()
     assert not DatasetVersion.objects.filter(dataset=dataset).exists()
 
 
 def test_generated_record_ids_and_split_and_tag_filters(dataset):
-    dataset_records_upsert(dataset=dataset, records=[
-        {"input": "one", "splits": ["train"], "tags": ["hard"]},
-        {"input": "two", "splits": ["train", "test"]},
-        {"input": "three", "splits": ["test"], "tags": ["hard", "refunds"]},
-    ])
+    dataset_records_upsert(
+        dataset=dataset,
+        records=[
+            {"input": "one", "splits": ["train"], "tags": ["hard"]},
+            {"input": "two", "splits": ["train", "test"]},
+            {"input": "three", "splits": ["test"], "tags": ["hard", "refunds"]},
+        ],
+    )
     ids = list(dataset_records_at_version(dataset=dataset).values_list("record_id", flat=True))
     assert len(set(ids)) == 3 and all(ids)
     inputs = lambda **kw: sorted(r.input for r in dataset_records_at_version(dataset=dataset, **kw))  # noqa: E731
@@ -106,14 +127,20 @@ def test_generated_record_ids_and_split_and_tag_filters(dataset):
 
 
 def test_diff_between_any_two_versions(dataset):
-    dataset_records_upsert(dataset=dataset, records=[
-        {"record_id": "a", "input": "q", "expected": "old", "metadata": {"k": 1}},
-        {"record_id": "b", "input": "q"},
-    ])
-    dataset_records_upsert(dataset=dataset, records=[
-        {"record_id": "a", "input": "q", "expected": "new", "metadata": {"k": 1}},
-        {"record_id": "c", "input": "q"},
-    ])
+    dataset_records_upsert(
+        dataset=dataset,
+        records=[
+            {"record_id": "a", "input": "q", "expected": "old", "metadata": {"k": 1}},
+            {"record_id": "b", "input": "q"},
+        ],
+    )
+    dataset_records_upsert(
+        dataset=dataset,
+        records=[
+            {"record_id": "a", "input": "q", "expected": "new", "metadata": {"k": 1}},
+            {"record_id": "c", "input": "q"},
+        ],
+    )
     dataset_records_delete(dataset=dataset, record_ids=["b"])
     diff = dataset_versions_diff(dataset=dataset, a=1, b=3)
     assert [r["record_id"] for r in diff.added] == ["c"]
@@ -129,10 +156,13 @@ def test_diff_between_any_two_versions(dataset):
 
 
 def test_restore_makes_a_new_version_equal_to_the_old_one(dataset):
-    dataset_records_upsert(dataset=dataset, records=[
-        {"record_id": "a", "input": "q", "expected": "1"}, {"record_id": "b", "input": "q", "expected": "1"}])
-    dataset_records_upsert(dataset=dataset, records=[
-        {"record_id": "a", "input": "q", "expected": "2"}, {"record_id": "c", "input": "q"}])
+    dataset_records_upsert(
+        dataset=dataset,
+        records=[{"record_id": "a", "input": "q", "expected": "1"}, {"record_id": "b", "input": "q", "expected": "1"}],
+    )
+    dataset_records_upsert(
+        dataset=dataset, records=[{"record_id": "a", "input": "q", "expected": "2"}, {"record_id": "c", "input": "q"}]
+    )
     dataset_records_delete(dataset=dataset, record_ids=["b"])
     restored = dataset_version_restore(dataset=dataset, version=1)
     assert restored.number == 4 and restored.restored_from == 1
@@ -172,9 +202,11 @@ def test_two_concurrent_writers_make_two_consecutive_versions(project):
     def writer(name):
         try:
             barrier.wait()
-            version = dataset_records_upsert(dataset=dataset, records=[
-                {"record_id": f"{name}-{i}", "input": name} for i in range(50)
-            ] + [{"record_id": "shared", "input": name}])
+            version = dataset_records_upsert(
+                dataset=dataset,
+                records=[{"record_id": f"{name}-{i}", "input": name} for i in range(50)]
+                + [{"record_id": "shared", "input": name}],
+            )
             results.append(version.number)
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
@@ -197,8 +229,11 @@ def test_two_concurrent_writers_make_two_consecutive_versions(project):
 
 def test_diff_counts_stay_exact_when_lists_are_truncated(dataset):
     dataset_records_upsert(dataset=dataset, records=[{"record_id": f"r{i:04d}", "input": i} for i in range(1200)])
-    dataset_records_upsert(dataset=dataset, records=[{"record_id": f"r{i:04d}", "input": -i} for i in range(1, 700)]
-                           + [{"record_id": f"n{i:04d}", "input": i} for i in range(3)])
+    dataset_records_upsert(
+        dataset=dataset,
+        records=[{"record_id": f"r{i:04d}", "input": -i} for i in range(1, 700)]
+        + [{"record_id": f"n{i:04d}", "input": i} for i in range(3)],
+    )
     dataset_records_delete(dataset=dataset, record_ids=[f"r{i:04d}" for i in range(1100, 1200)])
     restored_equal = dataset_records_upsert(dataset=dataset, records=[{"record_id": "r0001", "input": 1}])
     assert restored_equal.updated == 1  # back to its version-1 content under a new revision

@@ -20,10 +20,13 @@ from tests import factories
 def export_storage(settings, tmp_path):
     """A fresh local export folder per test (ids repeat across tests on a rolled-back database)."""
     if settings.STORAGES["exports"]["BACKEND"].endswith("FileSystemStorage"):
-        settings.STORAGES = {**settings.STORAGES, "exports": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(tmp_path / "exports")},
-        }}
+        settings.STORAGES = {
+            **settings.STORAGES,
+            "exports": {
+                "BACKEND": "django.core.files.storage.FileSystemStorage",
+                "OPTIONS": {"location": str(tmp_path / "exports")},
+            },
+        }
     settings.EXPORTS_TMP_DIR = str(tmp_path / "tmp")
     return tmp_path
 
@@ -35,13 +38,18 @@ def annotated_spans(project):
     user = factories.UserFactory(username="rita")
     trace = factories.TraceFactory(project=project, trace_id="trace-a", root_span_id="s-1")
     first = factories.SpanFactory(
-        trace=trace, span_id="s-1", metadata={"customer": {"tier": "gold"}, "region": "eu"},
+        trace=trace,
+        span_id="s-1",
+        metadata={"customer": {"tier": "gold"}, "region": "eu"},
         metrics={"latency_ms": 120},
     )
     second = factories.SpanFactory(
-        trace=trace, span_id="s-2", parent_span_id="s-1",
-        input=[{"role": "system", "content": "Be terse."}, {"role": "user", "content": "=HYPERLINK(\"x\")"}],
-        output={"role": "assistant", "content": "-1"}, metadata={"note": "@mention"},
+        trace=trace,
+        span_id="s-2",
+        parent_span_id="s-1",
+        input=[{"role": "system", "content": "Be terse."}, {"role": "user", "content": '=HYPERLINK("x")'}],
+        output={"role": "assistant", "content": "-1"},
+        metadata={"note": "@mention"},
     )
     third = factories.SpanFactory(trace=trace, span_id="s-3", parent_span_id="s-1", input="plain text?")
     config = score_config_create(project=project, name="helpful", kind="continuous", min_value=0, max_value=1)
@@ -106,15 +114,23 @@ def s3_server(monkeypatch):
     """moto's S3 server on loopback: (boto3 client, endpoint URL); bucket "assay-test" exists."""
     from moto.server import ThreadedMotoServer
 
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
         monkeypatch.setenv(name, value)
     port = _free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     endpoint = f"http://127.0.0.1:{port}"
-    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     reset = f"{endpoint}/moto-api/reset"  # moto keeps buckets in-process across servers
     __import__("httpx").post(reset)
     client.create_bucket(Bucket="assay-test")
@@ -126,9 +142,19 @@ def s3_server(monkeypatch):
 def s3_bucket(settings, s3_server):
     """The deployment's export storage on moto's S3 server."""
     client, endpoint = s3_server
-    settings.STORAGES = {**settings.STORAGES, "exports": {
-        "BACKEND": "storages.backends.s3.S3Storage",
-        "OPTIONS": {"bucket_name": "assay-test", "endpoint_url": endpoint, "region_name": "us-east-1",
-                    "access_key": "testing", "secret_key": "testing", "file_overwrite": True, "default_acl": None},
-    }}
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "exports": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": "assay-test",
+                "endpoint_url": endpoint,
+                "region_name": "us-east-1",
+                "access_key": "testing",
+                "secret_key": "testing",
+                "file_overwrite": True,
+                "default_acl": None,
+            },
+        },
+    }
     return client

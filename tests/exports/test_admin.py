@@ -31,13 +31,22 @@ def curator_client(client_as, project):
 def test_span_action_select_across_honours_the_changelist_filter(curator_client, spans):
     url = "/admin/traces/span/?type__exact=llm"
     first = spans["llm"][0].pk
-    response = curator_client.post(url, {"action": "export_spans", "select_across": "1", "index": "0",
-                                         "_selected_action": [first]})
+    response = curator_client.post(
+        url, {"action": "export_spans", "select_across": "1", "index": "0", "_selected_action": [first]}
+    )
     assert response.status_code == 200
     assert b"matching the changelist" in response.content
-    response = curator_client.post(url, {"action": "export_spans", "select_across": "1", "index": "0",
-                                         "_selected_action": [first], "export_confirm": "1",
-                                         "format": "csv"})
+    response = curator_client.post(
+        url,
+        {
+            "action": "export_spans",
+            "select_across": "1",
+            "index": "0",
+            "_selected_action": [first],
+            "export_confirm": "1",
+            "format": "csv",
+        },
+    )
     job = ExportJob.objects.get()
     assert response.status_code == 302 and response["Location"] == f"/admin/exports/exportjob/{job.pk}/change/"
     assert sorted(job.selected_pks) == sorted(s.pk for s in spans["llm"])
@@ -47,10 +56,17 @@ def test_span_action_select_across_honours_the_changelist_filter(curator_client,
 def test_trace_action_exports_the_ticked_rows(curator_client, project, spans):
     other = factories.TraceFactory(project=project)
     trace = spans["llm"][0].trace
-    response = curator_client.post("/admin/traces/trace/", {
-        "action": "export_traces", "index": "0", "_selected_action": [trace.pk], "export_confirm": "1",
-        "format": "jsonl", "gzip": "on",
-    })
+    response = curator_client.post(
+        "/admin/traces/trace/",
+        {
+            "action": "export_traces",
+            "index": "0",
+            "_selected_action": [trace.pk],
+            "export_confirm": "1",
+            "format": "jsonl",
+            "gzip": "on",
+        },
+    )
     assert response.status_code == 302
     job = ExportJob.objects.get()
     assert job.source == "traces" and job.selected_pks == [trace.pk] and job.gzip and other.pk not in job.selected_pks
@@ -58,8 +74,16 @@ def test_trace_action_exports_the_ticked_rows(curator_client, project, spans):
 
 def test_a_viewer_cannot_export(client, project, member, spans):
     client.force_login(member(project, role=Role.VIEWER))
-    client.post("/admin/traces/span/", {"action": "export_spans", "index": "0", "export_confirm": "1",
-                                        "_selected_action": [spans["tool"][0].pk], "format": "jsonl"})
+    client.post(
+        "/admin/traces/span/",
+        {
+            "action": "export_spans",
+            "index": "0",
+            "export_confirm": "1",
+            "_selected_action": [spans["tool"][0].pk],
+            "format": "jsonl",
+        },
+    )
     assert not ExportJob.objects.exists()
 
 
@@ -107,16 +131,29 @@ def test_new_export_from_a_dataset_version_link(curator_client, project):
     assert form.status_code == 200
     assert form.context["form"].initial["dataset"] == dataset.pk
     assert form.context["form"].initial["version"] == "1"
-    response = curator_client.post("/admin/exports/exportjob/new/", {
-        "project": project.pk, "source": "dataset", "format": "openai_chat", "dataset": dataset.pk,
-        "version": "1", "filters": "{}",
-    })
+    response = curator_client.post(
+        "/admin/exports/exportjob/new/",
+        {
+            "project": project.pk,
+            "source": "dataset",
+            "format": "openai_chat",
+            "dataset": dataset.pk,
+            "version": "1",
+            "filters": "{}",
+        },
+    )
     assert response.status_code == 302, response.context["form"].errors if response.context else response
     job = ExportJob.objects.get()
     assert job.source == "dataset" and job.dataset == dataset and job.dataset_version == 1
-    bad = curator_client.post("/admin/exports/exportjob/new/", {
-        "project": project.pk, "source": "spans", "format": "jsonl", "filters": '{"nope": 1}',
-    })
+    bad = curator_client.post(
+        "/admin/exports/exportjob/new/",
+        {
+            "project": project.pk,
+            "source": "spans",
+            "format": "jsonl",
+            "filters": '{"nope": 1}',
+        },
+    )
     assert bad.status_code == 200 and "filters.nope" in str(bad.context["form"].errors)
 
 
@@ -127,10 +164,22 @@ def test_another_projects_dataset_link_is_404(curator_client, other_project):
 
 def test_schedule_admin_creates_the_periodic_task(client, project, member):
     client.force_login(member(project, role=Role.ADMIN))
-    data = {"project": project.pk, "name": "nightly", "source": "spans", "filters": '{"has_expected": true}',
-            "format": "jsonl", "mode": "incremental", "kind": "crontab", "every": "1", "period": "days",
-            "cron": "0 3 * * *", "safety_lag_seconds": "300", "enabled": "on", "dataset_tag": "",
-            "dataset_split": ""}
+    data = {
+        "project": project.pk,
+        "name": "nightly",
+        "source": "spans",
+        "filters": '{"has_expected": true}',
+        "format": "jsonl",
+        "mode": "incremental",
+        "kind": "crontab",
+        "every": "1",
+        "period": "days",
+        "cron": "0 3 * * *",
+        "safety_lag_seconds": "300",
+        "enabled": "on",
+        "dataset_tag": "",
+        "dataset_split": "",
+    }
     response = client.post("/admin/exports/exportschedule/add/", data)
     assert response.status_code == 302, response.context["adminform"].form.errors
     schedule = ExportSchedule.objects.get()
@@ -140,8 +189,9 @@ def test_schedule_admin_creates_the_periodic_task(client, project, member):
     bad = client.post("/admin/exports/exportschedule/add/", {**data, "name": "bad", "cron": "99 * * * *"})
     assert bad.status_code == 200 and "cron" in bad.context["adminform"].form.errors
 
-    response = client.post("/admin/exports/exportschedule/", {"action": "run_now", "index": "0",
-                                                              "_selected_action": [schedule.pk]})
+    response = client.post(
+        "/admin/exports/exportschedule/", {"action": "run_now", "index": "0", "_selected_action": [schedule.pk]}
+    )
     assert response.status_code == 302 and schedule.jobs.count() == 1
 
 

@@ -18,8 +18,9 @@ from tests.browser import login_through_form
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_progress_bar_follows_a_running_export_and_offers_the_download(browser, live_server, settings, tmp_path,
-                                                                       slow_chunks):
+def test_progress_bar_follows_a_running_export_and_offers_the_download(
+    browser, live_server, settings, tmp_path, slow_chunks
+):
     settings.EXPORTS_CHUNK_SIZE = 5
     slow_chunks(0.4)
     project = factories.ProjectFactory(slug="web")
@@ -44,11 +45,13 @@ def test_progress_bar_follows_a_running_export_and_offers_the_download(browser, 
         page.wait_for_function(
             """id => { const b = document.querySelector(`progress[data-export-id="${id}"]`);
                        return b && b.dataset.status === "running" && b.value > 0 && b.value < 1; }""",
-            arg=job.pk, timeout=20_000,
+            arg=job.pk,
+            timeout=20_000,
         )
         page.wait_for_function(
             """id => document.querySelector(`progress[data-export-id="${id}"]`).dataset.status === "succeeded" """,
-            arg=job.pk, timeout=30_000,
+            arg=job.pk,
+            timeout=30_000,
         )
     finally:
         worker.join(timeout=60)

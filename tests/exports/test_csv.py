@@ -80,11 +80,14 @@ def test_traces_csv_has_no_span_blob_and_root_metrics_as_columns(project, annota
     assert len(json.loads(with_spans.iloc[0]["spans"])) == 3
 
 
-@pytest.mark.parametrize("options,field", [
-    ({"nope": True}, "options.nope"),
-    ({"reviewer_scores": "yes"}, "options.reviewer_scores"),
-    ({"spans_column": True}, "options.spans_column"),  # a spans export has no span tree
-])
+@pytest.mark.parametrize(
+    "options,field",
+    [
+        ({"nope": True}, "options.nope"),
+        ({"reviewer_scores": "yes"}, "options.reviewer_scores"),
+        ({"spans_column": True}, "options.spans_column"),  # a spans export has no span tree
+    ],
+)
 def test_invalid_options_are_refused(project, options, field):
     with pytest.raises(ApplicationError) as caught:
         run(project, format="csv", options=options)

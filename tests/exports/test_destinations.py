@@ -25,9 +25,16 @@ KEY_RE = r"^{prefix}/{deployment}/acme/spans/dt=\d{{4}}-\d{{2}}-\d{{2}}/[0-9a-f-
 
 
 def _s3_body(endpoint, **extra):
-    return {"name": "warehouse", "kind": "s3", "bucket": "assay-test", "prefix": "team/exports",
-            "endpoint_url": endpoint, "region": "us-east-1",
-            "credentials": {"access_key_id": "testing", "secret_access_key": SECRET}, **extra}
+    return {
+        "name": "warehouse",
+        "kind": "s3",
+        "bucket": "assay-test",
+        "prefix": "team/exports",
+        "endpoint_url": endpoint,
+        "region": "us-east-1",
+        "credentials": {"access_key_id": "testing", "secret_access_key": SECRET},
+        **extra,
+    }
 
 
 @pytest.fixture
@@ -52,8 +59,9 @@ def test_credentials_are_encrypted_in_the_row_and_never_answered(project, key_cl
     # A change without credentials keeps them; null removes them.
     changed = client.patch(f"/api/v1/export-destinations/{body['id']}/", {"region": "eu-west-1"}, format="json")
     assert changed.status_code == 200 and changed.json()["has_credentials"] is True
-    assert decrypt_json(ExportDestination.objects.get(pk=body["id"]).credentials_encrypted)["secret_access_key"] \
-        == SECRET
+    assert (
+        decrypt_json(ExportDestination.objects.get(pk=body["id"]).credentials_encrypted)["secret_access_key"] == SECRET
+    )
     cleared = client.patch(f"/api/v1/export-destinations/{body['id']}/", {"credentials": None}, format="json")
     assert cleared.json()["has_credentials"] is False
     # The audit log records that credentials changed, never their value.
@@ -67,17 +75,32 @@ def test_the_admin_never_shows_credentials(project, client, member, loopback_end
     admin = member(project, role=Role.ADMIN)
     client.force_login(admin)
     destination = export_destination_create(
-        project=project, name="warehouse", bucket="assay-test", endpoint_url="http://127.0.0.1:9",
-        credentials={"access_key_id": "AKIAEXAMPLE", "secret_access_key": SECRET})
+        project=project,
+        name="warehouse",
+        bucket="assay-test",
+        endpoint_url="http://127.0.0.1:9",
+        credentials={"access_key_id": "AKIAEXAMPLE", "secret_access_key": SECRET},
+    )
     page = client.get(f"/admin/exports/exportdestination/{destination.pk}/change/")
     assert page.status_code == 200
     html = page.content.decode()
     assert SECRET not in html and "AKIAEXAMPLE" not in html and destination.credentials_encrypted not in html
     # Saving the form with the credential fields empty keeps the stored credentials.
-    response = client.post(f"/admin/exports/exportdestination/{destination.pk}/change/", {
-        "project": project.pk, "name": "warehouse", "kind": "s3", "bucket": "assay-test", "prefix": "assay-exports",
-        "endpoint_url": "http://127.0.0.1:9", "region": "", "access_key_id": "", "secret_access_key": "",
-        "session_token": ""})
+    response = client.post(
+        f"/admin/exports/exportdestination/{destination.pk}/change/",
+        {
+            "project": project.pk,
+            "name": "warehouse",
+            "kind": "s3",
+            "bucket": "assay-test",
+            "prefix": "assay-exports",
+            "endpoint_url": "http://127.0.0.1:9",
+            "region": "",
+            "access_key_id": "",
+            "secret_access_key": "",
+            "session_token": "",
+        },
+    )
     assert response.status_code == 302, response.content[:500]
     destination.refresh_from_db()
     assert decrypt_json(destination.credentials_encrypted)["secret_access_key"] == SECRET
@@ -98,25 +121,28 @@ def test_destinations_are_per_project(project, other_project, key_client):
     assert response.status_code == 400 and "destination" in response.json()["fields"]
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({"prefix": "../escape"}, "prefix"),
-    ({"prefix": "a//b"}, "prefix"),
-    ({"bucket": "Not_A_Bucket"}, "bucket"),
-    ({"endpoint_url": "http://169.254.169.254"}, "endpoint_url"),
-    ({"credentials": {"access_key_id": "x"}}, "credentials"),
-    ({"kind": "local", "bucket": "assay-test"}, "kind"),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"prefix": "../escape"}, "prefix"),
+        ({"prefix": "a//b"}, "prefix"),
+        ({"bucket": "Not_A_Bucket"}, "bucket"),
+        ({"endpoint_url": "http://169.254.169.254"}, "endpoint_url"),
+        ({"credentials": {"access_key_id": "x"}}, "credentials"),
+        ({"kind": "local", "bucket": "assay-test"}, "kind"),
+    ],
+)
 def test_invalid_destinations_name_the_field(project, key_client, body, field):
     client = key_client(project, scopes=("read", "write"))
-    response = client.post("/api/v1/export-destinations/", {**_s3_body("https://s3.example.com"), **body},
-                           format="json")
+    response = client.post(
+        "/api/v1/export-destinations/", {**_s3_body("https://s3.example.com"), **body}, format="json"
+    )
     assert response.status_code == 400 and field in response.json()["fields"], response.json()
 
 
 def test_managing_destinations_needs_the_admin_role(project, client, member):
     client.force_login(member(project, role=Role.CURATOR))
-    response = client.post("/api/v1/export-destinations/", {"name": "x", "kind": "local", "prefix": "x"},
-                           format="json")
+    response = client.post("/api/v1/export-destinations/", {"name": "x", "kind": "local", "prefix": "x"}, format="json")
     assert response.status_code == 403
     assert not ExportDestination.objects.exists()
 
@@ -151,15 +177,15 @@ def test_local_destination_is_a_folder_under_the_export_prefix(project, annotate
     assert len(read_file(job).splitlines()) == 3
 
 
-def test_export_to_a_projects_own_bucket(project, annotated_spans, s3_server, settings, key_client,
-                                         loopback_endpoints, django_capture_on_commit_callbacks):
+def test_export_to_a_projects_own_bucket(
+    project, annotated_spans, s3_server, settings, key_client, loopback_endpoints, django_capture_on_commit_callbacks
+):
     s3, endpoint = s3_server
     settings.EXPORTS_DEPLOYMENT_ID = "eu-prod"
     client = key_client(project, scopes=("read", "write"))
     destination = client.post("/api/v1/export-destinations/", _s3_body(endpoint), format="json").json()
     with django_capture_on_commit_callbacks(execute=False):
-        created = client.post("/api/v1/exports/", {"source": "spans", "destination": destination["id"]},
-                              format="json")
+        created = client.post("/api/v1/exports/", {"source": "spans", "destination": destination["id"]}, format="json")
     assert created.status_code == 202 and created.json()["destination"] == destination["id"]
     job = export_job_run(job_id=created.json()["id"])
     assert job.status == "succeeded", job.error
@@ -187,13 +213,17 @@ def test_new_export_in_the_admin_picks_a_destination(project, other_project, cli
     theirs = export_destination_create(project=other_project, name="theirs", kind="local", prefix="theirs")
     page = client.get("/admin/exports/exportjob/new/").content.decode()
     assert "archive" in page and "theirs" not in page
-    response = client.post("/admin/exports/exportjob/new/", {
-        "project": project.pk, "source": "spans", "format": "jsonl", "filters": "{}", "destination": mine.pk})
+    response = client.post(
+        "/admin/exports/exportjob/new/",
+        {"project": project.pk, "source": "spans", "format": "jsonl", "filters": "{}", "destination": mine.pk},
+    )
     assert response.status_code == 302
     from apps.exports.models import ExportJob
 
     job = ExportJob.objects.get()
     assert job.destination == mine and job.storage_key.startswith("assay-exports/archive/")
-    refused = client.post("/admin/exports/exportjob/new/", {
-        "project": project.pk, "source": "spans", "format": "jsonl", "filters": "{}", "destination": theirs.pk})
+    refused = client.post(
+        "/admin/exports/exportjob/new/",
+        {"project": project.pk, "source": "spans", "format": "jsonl", "filters": "{}", "destination": theirs.pk},
+    )
     assert refused.status_code == 200 and ExportJob.objects.count() == 1

@@ -19,8 +19,12 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def gold(project):
     w = standalone(project)
-    item_adjudicate(actor=w.lead, item=w.items[0], decisions={"tone": {"from": w.bob.pk}, "quality": {"value": 6}},
-                    expected={"value": {"answer": "30 days"}})
+    item_adjudicate(
+        actor=w.lead,
+        item=w.items[0],
+        decisions={"tone": {"from": w.bob.pk}, "quality": {"value": 6}},
+        expected={"value": {"answer": "30 days"}},
+    )
     return w
 
 

@@ -27,11 +27,19 @@ def reviewed_dataset(project, annotated_spans):
     thumbs = score_config_create(project=project, name="thumbs", kind="boolean")
     score_record(span=first, config=thumbs, value=True, source="end_user")
     dataset = factories.DatasetFactory(project=project)
-    dataset_records_upsert(dataset=dataset, origin="log", records=[
-        {"record_id": "from-s1", "input": {"q": "refund?"}, "expected": "30 days from delivery.",
-         "source_span_id": first.pk},
-        {"record_id": "manual", "input": {"q": "hello?"}, "expected": "hi"},
-    ])
+    dataset_records_upsert(
+        dataset=dataset,
+        origin="log",
+        records=[
+            {
+                "record_id": "from-s1",
+                "input": {"q": "refund?"},
+                "expected": "30 days from delivery.",
+                "source_span_id": first.pk,
+            },
+            {"record_id": "manual", "input": {"q": "hello?"}, "expected": "hi"},
+        ],
+    )
     return dataset
 
 
@@ -75,8 +83,9 @@ def test_lineage_content(project, reviewed_dataset, annotated_spans):
     assert review["after_revision"] is False
     [feedback] = traced["feedback"]
     assert feedback["config"] == "thumbs" and feedback["source"] == "end_user" and feedback["value"] == 1.0
-    assert traced["corrections"] == [{"author": "rita", "source": "human",
-                                      "created_at": traced["corrections"][0]["created_at"]}]
+    assert traced["corrections"] == [
+        {"author": "rita", "source": "human", "created_at": traced["corrections"][0]["created_at"]}
+    ]
     assert traced["adjudication"] is None  # nothing adjudicated on this span
     assert manual["source"] is None and manual["reviews"] == [] and manual["feedback"] == []
     # A changed definition changes the hash, so a consumer sees the reviews were made against another rubric.
@@ -97,8 +106,7 @@ def test_lineage_endpoint_answers_the_exported_entry(project, reviewed_dataset, 
     assert client.get(f"/api/v1/datasets/{reviewed_dataset.pk}/records/nope/lineage/").status_code == 404
 
 
-def test_lineage_endpoint_hides_other_projects(project, other_project, reviewed_dataset, key_client, client,
-                                               member):
+def test_lineage_endpoint_hides_other_projects(project, other_project, reviewed_dataset, key_client, client, member):
     other = key_client(other_project, scopes=("read",))
     hidden = other.get(f"/api/v1/datasets/{reviewed_dataset.pk}/records/from-s1/lineage/")
     missing = other.get("/api/v1/datasets/999999/records/from-s1/lineage/")
@@ -155,10 +163,14 @@ def test_lineage_carries_the_adjudication_of_the_source_span(project):
     w = standalone(project)
     item_adjudicate(actor=w.lead, item=w.items[0], decisions={"tone": {"from": w.bob.pk}}, note="bob is right")
     dataset = factories.DatasetFactory(project=project)
-    dataset_records_upsert(dataset=dataset, origin="log", records=[
-        {"record_id": "settled", "input": {"q": "?"}, "source_span_id": w.items[0].span_id},
-        {"record_id": "open", "input": {"q": "?"}, "source_span_id": w.items[2].span_id},
-    ])
+    dataset_records_upsert(
+        dataset=dataset,
+        origin="log",
+        records=[
+            {"record_id": "settled", "input": {"q": "?"}, "source_span_id": w.items[0].span_id},
+            {"record_id": "open", "input": {"q": "?"}, "source_span_id": w.items[2].span_id},
+        ],
+    )
     lines = {line["record_id"]: line for line in _lineage_lines(run(project, source="dataset", dataset=dataset))}
     [decision] = lines["settled"]["adjudication"]
     assert decision["config"] == "tone" and decision["value"] == "rude"

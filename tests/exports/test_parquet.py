@@ -87,8 +87,9 @@ def test_duckdb_reads_it(parquet_path):
     duckdb = pytest.importorskip("duckdb", reason="duckdb is in the dev extra; not installed here")
     con = duckdb.connect()
     row = con.execute(
-        "SELECT metadata.customer.tier, tags[1], \"score.helpful\", output.content FROM read_parquet(?) "
-        "WHERE span_id = 's-1'", [str(parquet_path)]
+        'SELECT metadata.customer.tier, tags[1], "score.helpful", output.content FROM read_parquet(?) '
+        "WHERE span_id = 's-1'",
+        [str(parquet_path)],
     ).fetchone()
     assert row == ("gold", "golden", pytest.approx(0.8), "30 days.")
 
@@ -106,9 +107,13 @@ def test_a_later_batch_of_another_shape_restarts_with_wider_types(project, setti
     input had a string. The file is written again: metadata widened, input as text."""
     settings.EXPORTS_CHUNK_SIZE = 2
     trace = factories.TraceFactory(project=project)
-    for i, (span_input, metadata) in enumerate([
-        ({"q": "a"}, {"region": "eu"}), ({"q": "b"}, {"region": "us"}), ({"q": 5}, {"region": "eu", "tier": 2}),
-    ]):
+    for i, (span_input, metadata) in enumerate(
+        [
+            ({"q": "a"}, {"region": "eu"}),
+            ({"q": "b"}, {"region": "us"}),
+            ({"q": 5}, {"region": "eu", "tier": 2}),
+        ]
+    ):
         factories.SpanFactory(trace=trace, span_id=f"s-{i}", input=span_input, metadata=metadata)
     job = run(project, format="parquet")
     assert job.status == "succeeded", job.error
@@ -157,8 +162,9 @@ def test_writing_parquet_never_imports_pandas():
     """pyarrow.array() imports pandas when it is installed (~36 MB of worker memory); the writer avoids it."""
     pytest.importorskip("pandas", reason="only meaningful where pandas is installed")
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "config.settings")}
-    out = subprocess.run([sys.executable, "-c", WRITER_ONLY], cwd=ROOT, env=env, capture_output=True, text=True,
-                         timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", WRITER_ONLY], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "False"
 
@@ -181,11 +187,19 @@ def test_dataset_version_as_parquet(project):
     from apps.datasets.services import dataset_create, dataset_records_upsert
 
     dataset = dataset_create(project=project, name="refunds")
-    dataset_records_upsert(dataset=dataset, records=[
-        {"record_id": "r1", "input": {"question": "Refund window?"}, "expected": "30 days", "splits": ["train"],
-         "tags": ["refunds"]},
-        {"record_id": "r2", "input": {"question": "Hi"}, "expected": "Hello", "splits": ["test", "hard"]},
-    ])
+    dataset_records_upsert(
+        dataset=dataset,
+        records=[
+            {
+                "record_id": "r1",
+                "input": {"question": "Refund window?"},
+                "expected": "30 days",
+                "splits": ["train"],
+                "tags": ["refunds"],
+            },
+            {"record_id": "r2", "input": {"question": "Hi"}, "expected": "Hello", "splits": ["test", "hard"]},
+        ],
+    )
     job = run(project, source="dataset", format="parquet", dataset=dataset)
     assert job.status == "succeeded", job.error
     table = pq.read_table(as_buffer(job))

@@ -26,8 +26,18 @@ pytestmark = pytest.mark.django_db
 
 
 def _schedule(project, **kwargs):
-    values = {"project": project, "name": "nightly", "source": "spans", "format": "jsonl", "mode": "incremental",
-              "kind": "interval", "every": 1, "period": "hours", "safety_lag_seconds": 300, **kwargs}
+    values = {
+        "project": project,
+        "name": "nightly",
+        "source": "spans",
+        "format": "jsonl",
+        "mode": "incremental",
+        "kind": "interval",
+        "every": 1,
+        "period": "hours",
+        "safety_lag_seconds": 300,
+        **kwargs,
+    }
     return export_schedule_save(schedule=ExportSchedule(**values))
 
 
@@ -45,12 +55,15 @@ def test_schedule_creates_and_updates_its_periodic_task(project):
     assert not PeriodicTask.objects.filter(pk=task.pk).exists()
 
 
-@pytest.mark.parametrize(("changes", "field"), [
-    ({"kind": "crontab", "cron": "61 * * * *"}, "cron"),
-    ({"kind": "crontab", "cron": "* *"}, "cron"),
-    ({"filters": {"bogus": 1}}, "filters.bogus"),
-    ({"source": "dataset"}, "dataset"),
-])
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"kind": "crontab", "cron": "61 * * * *"}, "cron"),
+        ({"kind": "crontab", "cron": "* *"}, "cron"),
+        ({"filters": {"bogus": 1}}, "filters.bogus"),
+        ({"source": "dataset"}, "dataset"),
+    ],
+)
 def test_invalid_schedules_are_refused(project, changes, field):
     with pytest.raises(ApplicationError) as caught:
         _schedule(project, **changes)

@@ -16,13 +16,24 @@ pytestmark = pytest.mark.django_db
 
 
 def _create(client, **body):
-    return client.post("/api/v1/export-schedules/", {"name": "hourly spans", "source": "spans", "format": "jsonl",
-                                                     "mode": "full", "every": 1, "period": "hours", **body},
-                       format="json")
+    return client.post(
+        "/api/v1/export-schedules/",
+        {
+            "name": "hourly spans",
+            "source": "spans",
+            "format": "jsonl",
+            "mode": "full",
+            "every": 1,
+            "period": "hours",
+            **body,
+        },
+        format="json",
+    )
 
 
-def test_create_list_pause_resume_trigger_and_runs(project, key_client, annotated_spans,
-                                                   django_capture_on_commit_callbacks):
+def test_create_list_pause_resume_trigger_and_runs(
+    project, key_client, annotated_spans, django_capture_on_commit_callbacks
+):
     client = key_client(project, scopes=("read", "write"))
     destination = export_destination_create(project=project, name="archive", kind="local", prefix="archive")
     created = _create(client, destination=destination.pk, filters={"has_expected": True})
@@ -62,17 +73,23 @@ def test_create_list_pause_resume_trigger_and_runs(project, key_client, annotate
     detail = client.get(f"/api/v1/export-schedules/{schedule['id']}/").json()
     assert detail["last_run"]["id"] == job["id"] and detail["last_run"]["status"] == "succeeded"
 
-    actions = list(AuditEvent.objects.filter(object_type="exports.exportschedule").order_by("id")
-                   .values_list("action", flat=True))
-    assert actions == ["export_schedule.create", "export_schedule.pause", "export_schedule.resume",
-                       "export_schedule.trigger"]
+    actions = list(
+        AuditEvent.objects.filter(object_type="exports.exportschedule").order_by("id").values_list("action", flat=True)
+    )
+    assert actions == [
+        "export_schedule.create",
+        "export_schedule.pause",
+        "export_schedule.resume",
+        "export_schedule.trigger",
+    ]
 
 
 def test_change_and_delete(project, key_client):
     client = key_client(project, scopes=("read", "write"))
     schedule_id = _create(client).json()["id"]
-    changed = client.patch(f"/api/v1/export-schedules/{schedule_id}/", {"kind": "crontab", "cron": "0 3 * * *"},
-                           format="json")
+    changed = client.patch(
+        f"/api/v1/export-schedules/{schedule_id}/", {"kind": "crontab", "cron": "0 3 * * *"}, format="json"
+    )
     assert changed.status_code == 200 and changed.json()["cron"] == "0 3 * * *"
     task = ExportSchedule.objects.get(pk=schedule_id).periodic_task
     assert task.crontab.hour == "3" and task.interval is None
@@ -80,23 +97,25 @@ def test_change_and_delete(project, key_client):
     assert not ExportSchedule.objects.exists() and not PeriodicTask.objects.filter(pk=task.pk).exists()
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({"kind": "crontab", "cron": "61 * * * *"}, "cron"),
-    ({"filters": {"bogus": 1}}, "filters.bogus"),
-    ({"source": "dataset"}, "dataset"),
-    ({"format": "parquet", "gzip": True}, "gzip"),
-    ({"format": "openai_dpo", "source": "dataset", "dataset": None, "mode": "full"}, "format"),
-    ({"every": 0}, "every"),
-    ({"destination": 999999}, "destination"),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"kind": "crontab", "cron": "61 * * * *"}, "cron"),
+        ({"filters": {"bogus": 1}}, "filters.bogus"),
+        ({"source": "dataset"}, "dataset"),
+        ({"format": "parquet", "gzip": True}, "gzip"),
+        ({"format": "openai_dpo", "source": "dataset", "dataset": None, "mode": "full"}, "format"),
+        ({"every": 0}, "every"),
+        ({"destination": 999999}, "destination"),
+    ],
+)
 def test_invalid_schedules_name_the_field(project, key_client, body, field):
     response = _create(key_client(project, scopes=("read", "write")), **body)
     assert response.status_code == 400 and field in response.json()["fields"], response.json()
     assert not ExportSchedule.objects.exists()
 
 
-def test_schedules_need_the_admin_role_and_stay_in_their_project(project, other_project, client, member,
-                                                                 key_client):
+def test_schedules_need_the_admin_role_and_stay_in_their_project(project, other_project, client, member, key_client):
     theirs = _create(key_client(other_project, scopes=("read", "write"))).json()["id"]
     client.force_login(member(project, role=Role.CURATOR))
     assert _create(client).status_code == 403
@@ -113,10 +132,25 @@ def test_schedules_need_the_admin_role_and_stay_in_their_project(project, other_
 
 def test_admin_pause_resume_and_run_now_use_the_same_service(project, client, member):
     client.force_login(member(project, role=Role.ADMIN))
-    response = client.post("/admin/exports/exportschedule/add/", {
-        "project": project.pk, "name": "nightly", "source": "spans", "filters": "{}", "format": "jsonl",
-        "mode": "full", "kind": "interval", "every": "1", "period": "days", "cron": "",
-        "safety_lag_seconds": "300", "enabled": "on", "dataset_tag": "", "dataset_split": ""})
+    response = client.post(
+        "/admin/exports/exportschedule/add/",
+        {
+            "project": project.pk,
+            "name": "nightly",
+            "source": "spans",
+            "filters": "{}",
+            "format": "jsonl",
+            "mode": "full",
+            "kind": "interval",
+            "every": "1",
+            "period": "days",
+            "cron": "",
+            "safety_lag_seconds": "300",
+            "enabled": "on",
+            "dataset_tag": "",
+            "dataset_split": "",
+        },
+    )
     assert response.status_code == 302, response.content[:800]
     schedule = ExportSchedule.objects.get()
     url = "/admin/exports/exportschedule/"

@@ -24,8 +24,12 @@ def scores(project, annotated_spans):
     verdict = factories.UserFactory(username="ben")
     from apps.reviews.services import score_config_create
 
-    tone = score_config_create(project=project, name="tone", kind="categorical",
-                               options=[{"label": "calm", "value": 1}, {"label": "rude", "value": 0}])
+    tone = score_config_create(
+        project=project,
+        name="tone",
+        kind="categorical",
+        options=[{"label": "calm", "value": 1}, {"label": "rude", "value": 0}],
+    )
     score_record(span=annotated_spans[1], config=config, value=0.2, author=verdict)
     score_record(span=annotated_spans[1], config=tone, label="calm", author=verdict)
     score_record(span=annotated_spans[2], config=config, value=1.0, source="api")
@@ -37,8 +41,10 @@ def test_jsonl_one_row_per_score(project, scores):
     assert job.status == "succeeded", job.error
     rows = [json.loads(line) for line in read_file(job).decode().splitlines()]
     assert [(r["span_id"], r["config"], r["value"], r["reviewer"], r["source"]) for r in rows] == [
-        ("s-1", "helpful", 0.8, "rita", "human"), ("s-2", "helpful", 0.2, "ben", "human"),
-        ("s-2", "tone", 1.0, "ben", "human"), ("s-3", "helpful", 1.0, None, "api"),
+        ("s-1", "helpful", 0.8, "rita", "human"),
+        ("s-2", "helpful", 0.2, "ben", "human"),
+        ("s-2", "tone", 1.0, "ben", "human"),
+        ("s-3", "helpful", 1.0, None, "api"),
     ]
     tone = rows[2]
     assert tone["label"] == "calm" and tone["kind"] == "categorical" and tone["trace_id"] == "trace-a"
@@ -70,8 +76,15 @@ def test_scores_export_through_the_api(project, scores, key_client, other_projec
 
 def test_scores_export_through_the_admin(client, project, member, scores):
     client.force_login(member(project, role=Role.CURATOR))
-    response = client.post("/admin/exports/exportjob/new/", {
-        "project": project.pk, "source": "scores", "format": "parquet", "filters": "{}", "options": "{}",
-    })
+    response = client.post(
+        "/admin/exports/exportjob/new/",
+        {
+            "project": project.pk,
+            "source": "scores",
+            "format": "parquet",
+            "filters": "{}",
+            "options": "{}",
+        },
+    )
     assert response.status_code == 302, response.context["form"].errors if response.context else response
     assert ExportJob.objects.get().source == "scores"

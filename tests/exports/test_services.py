@@ -36,12 +36,10 @@ def test_unknown_or_invalid_filters_are_refused_naming_the_field(project):
         export_job_create(project=project, source="spans", format="jsonl", filters={"id__gt": 0}, dispatch=False)
     assert list(caught.value.fields) == ["filters.id__gt"]
     with pytest.raises(ApplicationError) as caught:
-        export_job_create(project=project, source="spans", format="jsonl", filters={"type": ["robot"]},
-                          dispatch=False)
+        export_job_create(project=project, source="spans", format="jsonl", filters={"type": ["robot"]}, dispatch=False)
     assert "filters.type" in caught.value.fields
     with pytest.raises(ApplicationError):
-        export_job_create(project=project, source="spans", format="jsonl", filters={"project": "other"},
-                          dispatch=False)
+        export_job_create(project=project, source="spans", format="jsonl", filters={"project": "other"}, dispatch=False)
 
 
 def test_only_the_projects_rows_are_exported(project, other_project, annotated_spans):
@@ -75,10 +73,13 @@ def test_dataset_source_at_version_tag_and_split(project):
     from apps.datasets.services import dataset_create, dataset_records_upsert, dataset_version_tag_set
 
     dataset = dataset_create(project=project, name="refunds")
-    dataset_records_upsert(dataset=dataset, records=[
-        {"record_id": "r1", "input": "Refund window?", "expected": "30 days", "splits": ["train"]},
-        {"record_id": "r2", "input": [{"role": "user", "content": "Hi"}], "expected": "Hello", "splits": ["test"]},
-    ])
+    dataset_records_upsert(
+        dataset=dataset,
+        records=[
+            {"record_id": "r1", "input": "Refund window?", "expected": "30 days", "splits": ["train"]},
+            {"record_id": "r2", "input": [{"role": "user", "content": "Hi"}], "expected": "Hello", "splits": ["test"]},
+        ],
+    )
     dataset_version_tag_set(dataset=dataset, name="prod", version=1)
     dataset_records_upsert(dataset=dataset, records=[{"record_id": "r3", "input": "New?", "expected": None}])
 
@@ -94,8 +95,9 @@ def test_dataset_source_at_version_tag_and_split(project):
     chat = run(project, source="dataset", dataset=dataset, format="openai_chat")
     assert chat.row_count == 2 and chat.problems == [{"record": "r3", "reason": chat.problems[0]["reason"]}]
     with pytest.raises(ApplicationError) as caught:
-        export_job_create(project=project, source="dataset", dataset=dataset, tag="nope", format="jsonl",
-                          dispatch=False)
+        export_job_create(
+            project=project, source="dataset", dataset=dataset, tag="nope", format="jsonl", dispatch=False
+        )
     assert caught.value.status == 400 and "tag" in caught.value.fields
 
 
@@ -148,8 +150,7 @@ def test_reaper_requeues_once_then_fails_and_a_retry_overwrites_only_its_own_key
     job = export_job_create(project=project, source="spans", format="jsonl", dispatch=False)
     # A worker claimed it and died: running, heartbeat long ago.
     long_ago = timezone.now() - timedelta(minutes=30)
-    ExportJob.objects.filter(pk=job.pk).update(status="running", attempts=1, heartbeat_at=long_ago,
-                                              run_token="dead")
+    ExportJob.objects.filter(pk=job.pk).update(status="running", attempts=1, heartbeat_at=long_ago, run_token="dead")
     assert export_jobs_reap_stale()["requeued"] == 1
     job.refresh_from_db()
     assert job.status == "queued" and "stopped responding" in job.error
@@ -169,8 +170,9 @@ def test_reaper_requeues_once_then_fails_and_a_retry_overwrites_only_its_own_key
 def test_reaper_leaves_live_jobs_alone(project, settings):
     settings.EXPORTS_STALE_AFTER_SECONDS = 60
     job = export_job_create(project=project, source="spans", format="jsonl", dispatch=False)
-    ExportJob.objects.filter(pk=job.pk).update(status="running", attempts=1, heartbeat_at=timezone.now(),
-                                              dispatched_at=timezone.now())
+    ExportJob.objects.filter(pk=job.pk).update(
+        status="running", attempts=1, heartbeat_at=timezone.now(), dispatched_at=timezone.now()
+    )
     assert export_jobs_reap_stale() == {"requeued": 0, "failed": 0, "resent": 0}
 
 
@@ -186,8 +188,7 @@ def test_a_failing_export_records_the_error(project, annotated_spans, monkeypatc
     assert not storage.exists(job.storage_key)
 
 
-def test_dispatch_with_the_broker_down_leaves_the_job_queued(project, monkeypatch,
-                                                             django_capture_on_commit_callbacks):
+def test_dispatch_with_the_broker_down_leaves_the_job_queued(project, monkeypatch, django_capture_on_commit_callbacks):
     from kombu.exceptions import OperationalError
 
     from apps.exports import tasks

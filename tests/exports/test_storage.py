@@ -37,19 +37,33 @@ def test_keys_outside_the_prefix_are_refused(key, settings):
 
 def test_export_key_layout(settings):
     settings.EXPORTS_PREFIX = "assay-exports"
-    key = storage.export_key(project_slug="acme", source="spans", deployment_id="eu-1",
-                             created_at=datetime(2026, 3, 4, tzinfo=UTC), name="17.jsonl.gz")
+    key = storage.export_key(
+        project_slug="acme",
+        source="spans",
+        deployment_id="eu-1",
+        created_at=datetime(2026, 3, 4, tzinfo=UTC),
+        name="17.jsonl.gz",
+    )
     assert key == "assay-exports/eu-1/acme/spans/dt=2026-03-04/17.jsonl.gz"
 
 
-@pytest.mark.parametrize(("slug", "name", "deployment"), [
-    ("..", "1.jsonl", "d"), ("acme", "../1.jsonl", "d"), ("ac/me", "1.jsonl", "d"), ("acme", "..jsonl", "d"),
-    ("acme", "1.jsonl", ".."), ("acme", "1.jsonl", "a/b"), ("acme", "1.jsonl", ""),
-])
+@pytest.mark.parametrize(
+    ("slug", "name", "deployment"),
+    [
+        ("..", "1.jsonl", "d"),
+        ("acme", "../1.jsonl", "d"),
+        ("ac/me", "1.jsonl", "d"),
+        ("acme", "..jsonl", "d"),
+        ("acme", "1.jsonl", ".."),
+        ("acme", "1.jsonl", "a/b"),
+        ("acme", "1.jsonl", ""),
+    ],
+)
 def test_export_key_refuses_unsafe_segments(slug, name, deployment):
     with pytest.raises(ApplicationError):
-        storage.export_key(project_slug=slug, source="spans", created_at=datetime(2026, 1, 1), name=name,
-                           deployment_id=deployment)
+        storage.export_key(
+            project_slug=slug, source="spans", created_at=datetime(2026, 1, 1), name=name, deployment_id=deployment
+        )
 
 
 def test_publish_moves_a_complete_file_and_overwrites_only_its_key(settings):

@@ -32,9 +32,19 @@ LAG = timedelta(seconds=300)
 
 
 def _schedule(project, source="spans"):
-    return export_schedule_save(schedule=ExportSchedule(
-        project=project, name=f"nightly-{source}", source=source, format="jsonl", mode="incremental",
-        kind="interval", every=1, period="hours", safety_lag_seconds=int(LAG.total_seconds())))
+    return export_schedule_save(
+        schedule=ExportSchedule(
+            project=project,
+            name=f"nightly-{source}",
+            source=source,
+            format="jsonl",
+            mode="incremental",
+            kind="interval",
+            every=1,
+            period="hours",
+            safety_lag_seconds=int(LAG.total_seconds()),
+        )
+    )
 
 
 def _run(schedule, now):
@@ -51,9 +61,20 @@ def old_spans(project):
     user = factories.UserFactory(username="rita")
     trace = factories.TraceFactory(project=project, trace_id="t-1")
     other_trace = factories.TraceFactory(project=project, trace_id="t-2")
-    spans = {name: factories.SpanFactory(trace=trace, span_id=name)
-             for name in ("corrected", "scored", "rescored", "unscored", "tagged", "untagged", "commented",
-                          "noted", "untouched")}
+    spans = {
+        name: factories.SpanFactory(trace=trace, span_id=name)
+        for name in (
+            "corrected",
+            "scored",
+            "rescored",
+            "unscored",
+            "tagged",
+            "untagged",
+            "commented",
+            "noted",
+            "untouched",
+        )
+    }
     spans["elsewhere"] = factories.SpanFactory(trace=other_trace, span_id="elsewhere")
     config = score_config_create(project=project, name="helpful", kind="continuous", min_value=0, max_value=1)
     for name in ("rescored", "unscored"):

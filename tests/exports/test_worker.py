@@ -60,8 +60,9 @@ def test_export_runs_on_a_real_worker(celery_worker, project, member, client):
     _spans(project, 5)
     user = member(project, role="curator")
     client.force_login(user)
-    response = client.post("/api/v1/exports/", {"project": "acme", "source": "spans", "format": "csv"},
-                           content_type="application/json")
+    response = client.post(
+        "/api/v1/exports/", {"project": "acme", "source": "spans", "format": "csv"}, content_type="application/json"
+    )
     assert response.status_code == 202, response.content
     job_id = response.json()["id"]
     job = _wait_for(lambda: (j := _job(job_id)).is_finished and j)
@@ -76,8 +77,9 @@ def test_cancel_a_running_export_on_the_worker(celery_worker, project, member, c
     slow_chunks(0.3)
     _spans(project, 30)
     client.force_login(member(project, role="curator"))
-    job_id = client.post("/api/v1/exports/", {"project": "acme", "source": "spans", "format": "jsonl"},
-                         content_type="application/json").json()["id"]
+    job_id = client.post(
+        "/api/v1/exports/", {"project": "acme", "source": "spans", "format": "jsonl"}, content_type="application/json"
+    ).json()["id"]
     _wait_for(lambda: _job(job_id).row_count >= 2)
     response = client.post(f"/api/v1/exports/{job_id}/cancel/")
     assert response.status_code == 200
@@ -107,9 +109,7 @@ def _database_url_of_this_process() -> str:
     return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-def test_a_worker_killed_mid_export_leaves_no_file_and_the_job_is_retried(
-    redis_broker, project, settings, tmp_path
-):
+def test_a_worker_killed_mid_export_leaves_no_file_and_the_job_is_retried(redis_broker, project, settings, tmp_path):
     settings.EXPORTS_STALE_AFTER_SECONDS = 2
     settings.EXPORTS_MAX_ATTEMPTS = 2
     _spans(project, 40)
@@ -124,9 +124,22 @@ def test_a_worker_killed_mid_export_leaves_no_file_and_the_job_is_retried(
         "EXPORTS_CHUNK_SIZE": "2",
     }
     worker = subprocess.Popen(
-        [sys.executable, "-m", "tests.exports.slow_worker", "0.4", "--pool=solo", "--concurrency=1",
-         "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel=WARNING"],
-        cwd=str(django_settings.BASE_DIR), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "tests.exports.slow_worker",
+            "0.4",
+            "--pool=solo",
+            "--concurrency=1",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "--loglevel=WARNING",
+        ],
+        cwd=str(django_settings.BASE_DIR),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     try:
         job = export_job_create(project=project, source="spans", format="jsonl")  # dispatched on commit

@@ -19,24 +19,36 @@ def test_member_lists_only_their_projects(client, member, project, other_project
 
 
 def test_superuser_creates_a_project(admin_client):
-    response = admin_client.post(reverse("admin:projects_project_add"), {
-        "name": "Shop bot", "slug": "shop-bot", "description": "", "allowed_origins": "[]",
-        "memberships-TOTAL_FORMS": "0", "memberships-INITIAL_FORMS": "0",
-        "api_keys-TOTAL_FORMS": "0", "api_keys-INITIAL_FORMS": "0",
-    })
+    response = admin_client.post(
+        reverse("admin:projects_project_add"),
+        {
+            "name": "Shop bot",
+            "slug": "shop-bot",
+            "description": "",
+            "allowed_origins": "[]",
+            "memberships-TOTAL_FORMS": "0",
+            "memberships-INITIAL_FORMS": "0",
+            "api_keys-TOTAL_FORMS": "0",
+            "api_keys-INITIAL_FORMS": "0",
+        },
+    )
     assert response.status_code == 302, response.content.decode()[:2000]
     assert Project.objects.filter(slug="shop-bot").exists()
 
 
-@pytest.mark.parametrize("action, scopes", [
-    ("create_full_key", ["ingest", "read", "write"]),
-    ("create_read_key", ["read"]),
-    ("create_feedback_key", ["feedback"]),
-])
+@pytest.mark.parametrize(
+    "action, scopes",
+    [
+        ("create_full_key", ["ingest", "read", "write"]),
+        ("create_read_key", ["read"]),
+        ("create_feedback_key", ["feedback"]),
+    ],
+)
 def test_project_admin_creates_a_key_shown_once(client, member, project, action, scopes):
     client.force_login(member(project, role=Role.ADMIN))
-    response = client.post(reverse("admin:projects_project_changelist"),
-                           {"action": action, "_selected_action": [project.pk]}, follow=True)
+    response = client.post(
+        reverse("admin:projects_project_changelist"), {"action": action, "_selected_action": [project.pk]}, follow=True
+    )
     assert response.status_code == 200
     key = ProjectAPIKey.objects.get(project=project)
     assert sorted(key.scopes) == sorted(scopes)
@@ -52,9 +64,11 @@ def test_key_creation_needs_the_admin_role_in_that_project(client, member, proje
     user = member(project, role=Role.ADMIN)
     membership_set(project=other_project, user=user, role=Role.VIEWER)
     client.force_login(user)
-    response = client.post(reverse("admin:projects_project_changelist"),
-                           {"action": "create_full_key", "_selected_action": [project.pk, other_project.pk]},
-                           follow=True)
+    response = client.post(
+        reverse("admin:projects_project_changelist"),
+        {"action": "create_full_key", "_selected_action": [project.pk, other_project.pk]},
+        follow=True,
+    )
     assert ProjectAPIKey.objects.filter(project=project).count() == 1
     assert not ProjectAPIKey.objects.filter(project=other_project).exists()
     assert "You need the admin role in other" in response.content.decode()

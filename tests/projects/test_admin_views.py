@@ -52,8 +52,10 @@ def test_a_new_person_in_one_step_then_they_choose_a_password_and_sign_in(lead_c
     factories.ReviewQueueFactory(project=project, name="Other")
     form = lead_client.get(add_url(project))
     assert form.status_code == 200 and "Refunds" in form.content.decode()
-    response = lead_client.post(add_url(project), {"username_or_email": "nina", "email": "nina@example.com",
-                                                   "role": "reviewer", "queues": [queue.pk]})
+    response = lead_client.post(
+        add_url(project),
+        {"username_or_email": "nina", "email": "nina@example.com", "role": "reviewer", "queues": [queue.pk]},
+    )
     assert response.status_code == 200, response.content.decode()[:2000]
     assert "no-store" in response["Cache-Control"]
     html = response.content.decode()
@@ -64,7 +66,11 @@ def test_a_new_person_in_one_step_then_they_choose_a_password_and_sign_in(lead_c
     assert Membership.objects.get(project=project, user=user).role == Role.REVIEWER
     assert list(queue.assignees.all()) == [user]
     assert set(AuditEvent.objects.filter(project=project).values_list("action", flat=True)) >= {
-        "user.create", "membership.create", "review_queue.update", "user.password_link"}
+        "user.create",
+        "membership.create",
+        "review_queue.update",
+        "user.password_link",
+    }
     assert "Email is not configured" in html and not mail.outbox
 
     # The link: a page to choose a password, once.
@@ -73,11 +79,13 @@ def test_a_new_person_in_one_step_then_they_choose_a_password_and_sign_in(lead_c
     person = Client()
     page = person.get(link, follow=True)
     assert page.status_code == 200 and b"new_password1" in page.content
-    done = person.post(page.redirect_chain[-1][0], {"new_password1": "a-long-new-password-5",
-                                                    "new_password2": "a-long-new-password-5"})
+    done = person.post(
+        page.redirect_chain[-1][0], {"new_password1": "a-long-new-password-5", "new_password2": "a-long-new-password-5"}
+    )
     assert done.status_code == 302
-    signed = Client().post("/admin/login/", {"username": "nina", "password": "a-long-new-password-5",
-                                             "next": "/admin/"})
+    signed = Client().post(
+        "/admin/login/", {"username": "nina", "password": "a-long-new-password-5", "next": "/admin/"}
+    )
     assert signed.status_code == 302 and signed["Location"] == "/admin/"
     again = Client().get(link, follow=True)
     assert b"new_password1" not in again.content  # used up
@@ -127,9 +135,16 @@ def test_roles_change_in_place_on_the_project_page(lead_client, lead, member, pr
     assert page.status_code == 200 and 'name="memberships-0-role"' in page.content.decode()
 
     def save(rows, delete=()):
-        body = {"name": project.name, "slug": project.slug, "description": "", "allowed_origins": "[]",
-                "memberships-TOTAL_FORMS": str(len(rows)), "memberships-INITIAL_FORMS": str(len(rows)),
-                "api_keys-TOTAL_FORMS": "0", "api_keys-INITIAL_FORMS": "0"}
+        body = {
+            "name": project.name,
+            "slug": project.slug,
+            "description": "",
+            "allowed_origins": "[]",
+            "memberships-TOTAL_FORMS": str(len(rows)),
+            "memberships-INITIAL_FORMS": str(len(rows)),
+            "api_keys-TOTAL_FORMS": "0",
+            "api_keys-INITIAL_FORMS": "0",
+        }
         for i, (membership, role) in enumerate(rows):
             body[f"memberships-{i}-id"] = str(membership.pk)
             body[f"memberships-{i}-project"] = str(project.pk)
@@ -166,8 +181,9 @@ def test_refused_for_a_member_below_admin_and_nothing_is_written(client, member,
 
 def test_another_projects_screen_answers_like_a_missing_one(lead_client, lead, project, other_project):
     hidden = lead_client.post(add_url(other_project), {"username_or_email": "x", "role": "admin"})
-    missing = lead_client.post(reverse("admin:projects_project_member_add", args=[999_999]),
-                               {"username_or_email": "x", "role": "admin"})
+    missing = lead_client.post(
+        reverse("admin:projects_project_member_add", args=[999_999]), {"username_or_email": "x", "role": "admin"}
+    )
     assert hidden.status_code == missing.status_code == 404
     membership_set(project=other_project, user=lead, role=Role.VIEWER)
     assert lead_client.post(add_url(other_project), {"username_or_email": "x", "role": "admin"}).status_code == 403
@@ -176,8 +192,9 @@ def test_another_projects_screen_answers_like_a_missing_one(lead_client, lead, p
 
 def test_mistakes_are_shown_on_the_form(lead_client, project, other_project):
     foreign = factories.ReviewQueueFactory(project=other_project)
-    bad_queue = lead_client.post(add_url(project), {"username_or_email": "z", "role": "reviewer",
-                                                    "queues": [foreign.pk]})
+    bad_queue = lead_client.post(
+        add_url(project), {"username_or_email": "z", "role": "reviewer", "queues": [foreign.pk]}
+    )
     assert bad_queue.status_code == 200 and "Select a valid choice" in bad_queue.content.decode()
     bad_name = lead_client.post(add_url(project), {"username_or_email": "no spaces please", "role": "reviewer"})
     assert bad_name.status_code == 200 and "errornote" in bad_name.content.decode()

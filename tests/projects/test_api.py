@@ -50,8 +50,10 @@ def test_below_admin_everything_is_refused(member, project, role):
     target = Membership.objects.get(user=user)
     client = session(user)
     assert client.get(URL).status_code == 403
-    assert client.post(URL, {"project": "acme", "username_or_email": "x", "role": "admin"},
-                       format="json").status_code == 403
+    assert (
+        client.post(URL, {"project": "acme", "username_or_email": "x", "role": "admin"}, format="json").status_code
+        == 403
+    )
     assert client.patch(f"{URL}{target.pk}/", {"role": "admin"}, format="json").status_code == 403
     assert client.delete(f"{URL}{target.pk}/").status_code == 403
     target.refresh_from_db()
@@ -60,8 +62,11 @@ def test_below_admin_everything_is_refused(member, project, role):
 
 def test_add_a_new_person_with_queues(lead, project):
     factories.ReviewQueueFactory(project=project, name="Refunds")
-    response = session(lead).post(URL, {"project": "acme", "username_or_email": "nina@example.com",
-                                        "role": "reviewer", "queues": ["Refunds"]}, format="json")
+    response = session(lead).post(
+        URL,
+        {"project": "acme", "username_or_email": "nina@example.com", "role": "reviewer", "queues": ["Refunds"]},
+        format="json",
+    )
     assert response.status_code == 201, response.json()
     body = response.json()
     assert body["username"] == "nina" and body["queues"] == ["Refunds"] and body["user_created"] is True
@@ -70,8 +75,7 @@ def test_add_a_new_person_with_queues(lead, project):
     user = User.objects.get(username="nina")
     assert user.is_staff and not user.has_usable_password()
     # Again: the same person, a new role, no new link.
-    again = session(lead).post(URL, {"project": "acme", "username_or_email": "nina", "role": "curator"},
-                               format="json")
+    again = session(lead).post(URL, {"project": "acme", "username_or_email": "nina", "role": "curator"}, format="json")
     assert again.status_code == 200 and again.json()["role"] == "curator"
     assert again.json()["user_created"] is False
 
@@ -79,8 +83,7 @@ def test_add_a_new_person_with_queues(lead, project):
 def test_bad_input_names_the_field(lead, project, other_project):
     factories.ReviewQueueFactory(project=other_project, name="Theirs")
     client = session(lead)
-    unknown_queue = client.post(URL, {"project": "acme", "username_or_email": "a", "queues": ["Theirs"]},
-                                format="json")
+    unknown_queue = client.post(URL, {"project": "acme", "username_or_email": "a", "queues": ["Theirs"]}, format="json")
     assert unknown_queue.status_code == 400 and "queues" in unknown_queue.json()["fields"]
     bad_role = client.post(URL, {"project": "acme", "username_or_email": "a", "role": "owner"}, format="json")
     assert bad_role.status_code == 400 and "role" in bad_role.json()["fields"]
@@ -139,8 +142,7 @@ def test_keys_need_the_admin_scope_and_stay_in_their_project(key_client, member,
     assert writer.get(URL).status_code == 403
     assert writer.post(URL, {"username_or_email": "x"}, format="json").status_code == 403
     admin_key = key_client(project, scopes=("admin",))
-    added = admin_key.post(URL, {"username_or_email": "kay", "role": "reviewer", "project": "other"},
-                           format="json")
+    added = admin_key.post(URL, {"username_or_email": "kay", "role": "reviewer", "project": "other"}, format="json")
     assert added.status_code == 201 and added.json()["project"] == "acme"  # the key's own project
     assert [r["username"] for r in admin_key.get(URL).json()["results"]] == ["kay"]
     assert admin_key.patch(f"{URL}{theirs.pk}/", {"role": "admin"}, format="json").status_code == 404

@@ -38,8 +38,18 @@ def test_add_member_makes_the_account_assigns_queues_and_prints_the_link_last():
     project = Project.objects.get(slug="shop")
     queue = factories.ReviewQueueFactory(project=project, name="Refunds")
     out = StringIO()
-    call_command("add_member", "shop", "rita", "--role", "reviewer", "--queue", "Refunds",
-                 "--email", "rita@example.com", stdout=out)
+    call_command(
+        "add_member",
+        "shop",
+        "rita",
+        "--role",
+        "reviewer",
+        "--queue",
+        "Refunds",
+        "--email",
+        "rita@example.com",
+        stdout=out,
+    )
     lines = out.getvalue().strip().splitlines()
     assert lines[0] == "Created rita; reviewer in shop." and "Assigned to: Refunds." in lines
     assert lines[-1].startswith("http://127.0.0.1:8000/accounts/set-password/")
@@ -82,7 +92,9 @@ def test_ensure_admin_creates_a_superuser_once_prints_a_working_password_and_adm
     user = get_user_model().objects.get(username="admin")
     assert user.check_password(password) and user.is_superuser and user.is_staff
     assert {(m.project.slug, m.role) for m in Membership.objects.filter(user=user)} == {
-        ("acme", Role.ADMIN), ("shop", Role.ADMIN)}
+        ("acme", Role.ADMIN),
+        ("shop", Role.ADMIN),
+    }
 
     # A second run keeps the password, and makes the admin an admin of projects added since.
     factories.ProjectFactory(slug="later")
@@ -99,8 +111,7 @@ def test_ensure_admin_sets_a_given_password_and_raises_a_lower_role_to_admin(pro
     _ensure_admin("--username", "root", "--password", "first-pass-123")
     user = get_user_model().objects.get(username="root")
     Membership.objects.filter(user=user, project=project).update(role=Role.VIEWER)
-    assert "Admin login: root / second-pass-456" in _ensure_admin("--username", "root", "--password",
-                                                                  "second-pass-456")
+    assert "Admin login: root / second-pass-456" in _ensure_admin("--username", "root", "--password", "second-pass-456")
     user.refresh_from_db()
     assert not user.check_password("first-pass-123") and user.check_password("second-pass-456")
     assert Membership.objects.get(user=user, project=project).role == Role.ADMIN

@@ -16,10 +16,12 @@ pytestmark = pytest.mark.django_db
 def world(project, other_project):
     mine = TraceFactory(project=project, trace_id="mine-trace", name="mine", input_preview="my question")
     mine_span = SpanFactory(trace=mine, span_id="mine-span", name="mine-span", metadata={"env": "prod"})
-    theirs = TraceFactory(project=other_project, trace_id="their-trace", name="theirs",
-                          input_preview="their secret question")
-    their_span = SpanFactory(trace=theirs, span_id="their-span", name="their-span", metadata={"env": "prod"},
-                             output="their secret answer")
+    theirs = TraceFactory(
+        project=other_project, trace_id="their-trace", name="theirs", input_preview="their secret question"
+    )
+    their_span = SpanFactory(
+        trace=theirs, span_id="their-span", name="their-span", metadata={"env": "prod"}, output="their secret answer"
+    )
     return {"mine": mine, "mine_span": mine_span, "theirs": theirs, "their_span": their_span}
 
 

@@ -84,22 +84,44 @@ def test_keys_act_in_their_project_with_the_scope_the_action_needs():
 
 def _operations() -> list[tuple[str, str]]:
     schema = SchemaGenerator().get_schema(request=None, public=True)
-    return sorted((method.upper(), path) for path, item in schema["paths"].items()
-                  for method in item if method in ("get", "post", "put", "patch", "delete"))
+    return sorted(
+        (method.upper(), path)
+        for path, item in schema["paths"].items()
+        for method in item
+        if method in ("get", "post", "put", "patch", "delete")
+    )
 
 
 OPERATIONS = _operations()
 
 
 def _ingest_body(w):
-    return {"project": w.project.slug, "spans": [
-        {"span_id": "hijack-1", "trace_id": "hijack-t", "name": "x", "start_time": "2025-01-01T00:00:00Z"}]}
+    return {
+        "project": w.project.slug,
+        "spans": [{"span_id": "hijack-1", "trace_id": "hijack-t", "name": "x", "start_time": "2025-01-01T00:00:00Z"}],
+    }
 
 
 def _otlp_body(w):
-    return {"resourceSpans": [{"scopeSpans": [{"spans": [{
-        "traceId": "5b8efff798038103d269b633813fc60c", "spanId": "eee19b7ec3c1b174", "name": "hijack",
-        "startTimeUnixNano": "1700000000000000000", "endTimeUnixNano": "1700000001000000000"}]}]}]}
+    return {
+        "resourceSpans": [
+            {
+                "scopeSpans": [
+                    {
+                        "spans": [
+                            {
+                                "traceId": "5b8efff798038103d269b633813fc60c",
+                                "spanId": "eee19b7ec3c1b174",
+                                "name": "hijack",
+                                "startTimeUnixNano": "1700000000000000000",
+                                "endTimeUnixNano": "1700000001000000000",
+                            }
+                        ]
+                    }
+                ]
+            }
+        ]
+    }
 
 
 # (method, path) -> (policy action, body builder or None for no body, control):
@@ -111,11 +133,17 @@ WRITES = {
     ("PATCH", "/api/v1/datasets/{id}/"): ("dataset.write", lambda w: {"name": "renamed"}, "writes"),
     ("DELETE", "/api/v1/datasets/{id}/"): ("dataset.write", None, "writes"),
     ("POST", "/api/v1/datasets/{id}/add-spans/"): (
-        "dataset.write", lambda w: {"span_ids": [w.extra["loose_span"].span_id]}, "writes"),
+        "dataset.write",
+        lambda w: {"span_ids": [w.extra["loose_span"].span_id]},
+        "writes",
+    ),
     ("POST", "/api/v1/datasets/{id}/from-feedback/"): ("dataset.write", lambda w: {}, "ok"),
     ("POST", "/api/v1/datasets/{id}/generate/"): ("dataset.write", lambda w: {"count": 2}, None),
     ("POST", "/api/v1/datasets/{id}/records/"): (
-        "dataset.write", lambda w: {"records": [{"record_id": "r5", "input": {"q": "new"}}]}, "writes"),
+        "dataset.write",
+        lambda w: {"records": [{"record_id": "r5", "input": {"q": "new"}}]},
+        "writes",
+    ),
     ("DELETE", "/api/v1/datasets/{id}/records/"): ("dataset.write", lambda w: {"record_ids": ["r1"]}, "writes"),
     ("DELETE", "/api/v1/datasets/{id}/records/{record_id}/"): ("dataset.write", None, "writes"),
     ("POST", "/api/v1/datasets/{id}/tags/"): ("dataset.write", lambda w: {"name": "beta", "version": 1}, "writes"),
@@ -123,76 +151,126 @@ WRITES = {
     ("DELETE", "/api/v1/datasets/{id}/tags/{name}/"): ("dataset.write", None, "writes"),
     ("POST", "/api/v1/datasets/{id}/versions/{number}/restore/"): ("dataset.write", lambda w: {}, "writes"),
     ("POST", "/api/v1/exports/"): (
-        "export.run", lambda w: {"project": w.project.slug, "source": "spans", "format": "jsonl"}, "writes"),
+        "export.run",
+        lambda w: {"project": w.project.slug, "source": "spans", "format": "jsonl"},
+        "writes",
+    ),
     ("POST", "/api/v1/exports/{id}/cancel/"): ("export.run", lambda w: {}, "writes"),
     ("POST", "/api/v1/export-schedules/"): (
-        "export.schedule", lambda w: {"project": w.project.slug, "name": "hourly", "every": 1, "period": "hours"},
-        "writes"),
+        "export.schedule",
+        lambda w: {"project": w.project.slug, "name": "hourly", "every": 1, "period": "hours"},
+        "writes",
+    ),
     ("PATCH", "/api/v1/export-schedules/{id}/"): ("export.schedule", lambda w: {"every": 2}, "writes"),
     ("DELETE", "/api/v1/export-schedules/{id}/"): ("export.schedule", None, "writes"),
     ("POST", "/api/v1/export-schedules/{id}/pause/"): ("export.schedule", lambda w: {}, "writes"),
     ("POST", "/api/v1/export-schedules/{id}/resume/"): ("export.schedule", lambda w: {}, "ok"),
     ("POST", "/api/v1/export-schedules/{id}/trigger/"): ("export.schedule", lambda w: {}, "writes"),
     ("POST", "/api/v1/export-destinations/"): (
-        "export.destination", lambda w: {"project": w.project.slug, "name": "cold", "kind": "local",
-                                         "prefix": "cold"}, "writes"),
+        "export.destination",
+        lambda w: {"project": w.project.slug, "name": "cold", "kind": "local", "prefix": "cold"},
+        "writes",
+    ),
     ("PATCH", "/api/v1/export-destinations/{id}/"): ("export.destination", lambda w: {"prefix": "moved"}, "writes"),
     ("DELETE", "/api/v1/export-destinations/{id}/"): ("export.destination", None, "writes"),
     ("POST", "/api/v1/feedback/"): (
-        "feedback.send", lambda w: {"project": w.project.slug, "span_id": w[Span].span_id, "comment": "x"}, "writes"),
+        "feedback.send",
+        lambda w: {"project": w.project.slug, "span_id": w[Span].span_id, "comment": "x"},
+        "writes",
+    ),
     ("POST", "/api/v1/ingest/"): ("trace.ingest", _ingest_body, None),
     ("POST", "/v1/traces"): ("trace.ingest", _otlp_body, None),
     ("POST", "/api/v1/review-queues/"): ("queue.manage", lambda w: {"project": w.project.slug, "name": "Q2"}, "writes"),
     ("PATCH", "/api/v1/review-queues/{id}/"): ("queue.manage", lambda w: {"name": "renamed"}, "writes"),
     ("DELETE", "/api/v1/review-queues/{id}/"): ("queue.manage", None, "writes"),
     ("POST", "/api/v1/review-queues/{id}/items/"): (
-        "queue.manage", lambda w: {"span_ids": [w.extra["loose_span"].span_id]}, "writes"),
+        "queue.manage",
+        lambda w: {"span_ids": [w.extra["loose_span"].span_id]},
+        "writes",
+    ),
     ("POST", "/api/v1/review-queues/{id}/next/"): ("queue.review", lambda w: {}, "writes"),
     ("POST", "/api/v1/review-queues/{queue_pk}/gold-questions/"): (
         "queue.gold_questions",
-        lambda w: {"questions": [{"span_id": w[Span].span_id, "answers": {w[Score].config.name: 0.5}}]}, "writes"),
+        lambda w: {"questions": [{"span_id": w[Span].span_id, "answers": {w[Score].config.name: 0.5}}]},
+        "writes",
+    ),
     ("PATCH", "/api/v1/review-queues/{queue_pk}/items/{item_pk}/"): (
-        "queue.lead", lambda w: {"status": "pending"}, "writes"),
+        "queue.lead",
+        lambda w: {"status": "pending"},
+        "writes",
+    ),
     ("POST", "/api/v1/review-queues/{queue_pk}/items/{item_pk}/skip/"): ("queue.review", lambda w: {}, "ok"),
     ("POST", "/api/v1/review-queues/{queue_pk}/items/{item_pk}/adjudication/"): (
-        "queue.adjudicate", lambda w: {"scores": {w.extra["scoring"].name: {"value": 0.9}}, "note": "x"}, "writes"),
+        "queue.adjudicate",
+        lambda w: {"scores": {w.extra["scoring"].name: {"value": 0.9}}, "note": "x"},
+        "writes",
+    ),
     ("POST", "/api/v1/review-queues/{queue_pk}/items/{item_pk}/submit/"): (
-        "queue.review", lambda w: {"comment": "looks right"}, "writes"),
+        "queue.review",
+        lambda w: {"comment": "looks right"},
+        "writes",
+    ),
     ("POST", "/api/v1/score-configs/"): (
-        "score_config.manage", lambda w: {"project": w.project.slug, "name": "new", "kind": "boolean"}, "writes"),
+        "score_config.manage",
+        lambda w: {"project": w.project.slug, "name": "new", "kind": "boolean"},
+        "writes",
+    ),
     ("PUT", "/api/v1/score-configs/{id}/"): (
-        "score_config.manage", lambda w: {"name": "renamed", "kind": "continuous", "min_value": 0, "max_value": 1},
-        "writes"),
+        "score_config.manage",
+        lambda w: {"name": "renamed", "kind": "continuous", "min_value": 0, "max_value": 1},
+        "writes",
+    ),
     ("PATCH", "/api/v1/score-configs/{id}/"): ("score_config.manage", lambda w: {"name": "renamed"}, "writes"),
     ("DELETE", "/api/v1/score-configs/{id}/"): ("score_config.manage", None, "writes"),
     ("POST", "/api/v1/score-configs/{id}/archive/"): ("score_config.manage", lambda w: {}, "writes"),
     ("POST", "/api/v1/score-configs/{id}/restore/"): ("score_config.manage", lambda w: {}, "ok"),
     ("POST", "/api/v1/share-links/{id}/revoke/"): ("share_link.manage", lambda w: {}, "writes"),
     ("POST", "/api/v1/trace-views/"): (
-        "trace_view.edit", lambda w: {"project": w.project.slug, "name": "V2", "spec": SPEC}, "writes"),
+        "trace_view.edit",
+        lambda w: {"project": w.project.slug, "name": "V2", "spec": SPEC},
+        "writes",
+    ),
     ("PUT", "/api/v1/trace-views/{id}/"): ("trace_view.edit", lambda w: {"name": "renamed", "spec": SPEC}, "writes"),
     ("PATCH", "/api/v1/trace-views/{id}/"): ("trace_view.edit", lambda w: {"description": "changed"}, "writes"),
     ("DELETE", "/api/v1/trace-views/{id}/"): ("trace_view.edit", None, "writes"),
     ("POST", "/api/v1/trace-views/{id}/make-default/"): (
-        "trace_view.edit", lambda w: {"queue": w[ReviewQueue].pk}, "writes"),
+        "trace_view.edit",
+        lambda w: {"queue": w[ReviewQueue].pk},
+        "writes",
+    ),
     ("POST", "/api/v1/trace-views/{id}/share-links/"): (
-        "share_link.manage", lambda w: {"trace": w[Trace].trace_id}, "writes"),
+        "share_link.manage",
+        lambda w: {"trace": w[Trace].trace_id},
+        "writes",
+    ),
     ("POST", "/api/v1/members/"): (
-        "member.manage", lambda w: {"project": w.project.slug, "username_or_email": "newcomer", "role": "reviewer"},
-        "writes"),
+        "member.manage",
+        lambda w: {"project": w.project.slug, "username_or_email": "newcomer", "role": "reviewer"},
+        "writes",
+    ),
     ("PATCH", "/api/v1/members/{id}/"): ("member.manage", lambda w: {"role": "curator"}, "writes"),
     ("DELETE", "/api/v1/members/{id}/"): ("member.manage", None, "writes"),
     ("POST", "/api/v1/trace-views/generate/"): (
-        "trace_view.edit", lambda w: {"description": "a chat", "project": w.project.slug}, None),
+        "trace_view.edit",
+        lambda w: {"description": "a chat", "project": w.project.slug},
+        None,
+    ),
 }
 # Writes-nothing POSTs: any member may call them.
 READ_POSTS = {("POST", "/api/v1/trace-views/preview/")}
 
 ID_MODELS = {
-    "/api/v1/dataset-jobs/": DatasetJob, "/api/v1/datasets/": Dataset, "/api/v1/exports/": ExportJob,
-    "/api/v1/export-schedules/": ExportSchedule, "/api/v1/export-destinations/": ExportDestination,
-    "/api/v1/review-queues/": ReviewQueue, "/api/v1/score-configs/": ScoreConfig, "/api/v1/scores/": Score,
-    "/api/v1/share-links/": ShareLink, "/api/v1/trace-views/": TraceView, "/api/v1/members/": Membership,
+    "/api/v1/dataset-jobs/": DatasetJob,
+    "/api/v1/datasets/": Dataset,
+    "/api/v1/exports/": ExportJob,
+    "/api/v1/export-schedules/": ExportSchedule,
+    "/api/v1/export-destinations/": ExportDestination,
+    "/api/v1/review-queues/": ReviewQueue,
+    "/api/v1/score-configs/": ScoreConfig,
+    "/api/v1/scores/": Score,
+    "/api/v1/share-links/": ShareLink,
+    "/api/v1/trace-views/": TraceView,
+    "/api/v1/members/": Membership,
 }
 
 
@@ -201,12 +279,22 @@ def _fill(path: str, w, *, missing: bool = False) -> str:
         model = next(m for prefix, m in ID_MODELS.items() if path.startswith(prefix))
         path = path.replace("{id}", str(MISSING if missing else w[model].pk))
     values = {
-        "{record_id}": "r1", "{name}": "prod", "{number}": "1", "{queue_pk}": w[ReviewQueue].pk,
-        "{item_pk}": w[ReviewItem].pk, "{reviewer_pk}": w[Score].author_id, "{span_id}": w[Span].span_id, "{trace_id}": w[Trace].trace_id,
+        "{record_id}": "r1",
+        "{name}": "prod",
+        "{number}": "1",
+        "{queue_pk}": w[ReviewQueue].pk,
+        "{item_pk}": w[ReviewItem].pk,
+        "{reviewer_pk}": w[Score].author_id,
+        "{span_id}": w[Span].span_id,
+        "{trace_id}": w[Trace].trace_id,
     }
     for param, value in values.items():
-        path = path.replace(param, ("missing-ref" if param in ("{record_id}", "{name}", "{span_id}", "{trace_id}")
-                                    else str(MISSING)) if missing else str(value))
+        path = path.replace(
+            param,
+            ("missing-ref" if param in ("{record_id}", "{name}", "{span_id}", "{trace_id}") else str(MISSING))
+            if missing
+            else str(value),
+        )
     assert "{" not in path, path
     return path
 
@@ -306,8 +394,9 @@ def test_another_projects_object_answers_like_a_missing_one(worlds, op):
     for client in (_client(user), _client(key=worlds["alpha"].extra["key"])):
         before = fingerprint()
         hidden = _call(client, method, _fill(path, worlds["gamma"]), body(worlds["gamma"]) if body else None)
-        missing = _call(client, method, _fill(path, worlds["gamma"], missing=True),
-                        body(worlds["gamma"]) if body else None)
+        missing = _call(
+            client, method, _fill(path, worlds["gamma"], missing=True), body(worlds["gamma"]) if body else None
+        )
         assert hidden.status_code == missing.status_code == 404, (op, hidden.status_code, missing.status_code)
         assert hidden.json() == missing.json() or hidden.json().keys() == missing.json().keys(), op
         assert changed(before, fingerprint()) == [], op

@@ -54,10 +54,11 @@ def test_a_deactivated_account_is_not_brought_back(member, project):
 def test_the_last_admin_cannot_step_down_or_leave(member, project):
     lead = member(project, role=Role.ADMIN)
     mine = Membership.objects.get(user=lead)
-    for attempt in (lambda: member_role_set(actor=lead, membership=mine, role=Role.REVIEWER),
-                    lambda: member_remove(actor=lead, membership=mine),
-                    lambda: member_add(actor=lead, project=project, username_or_email=lead.username,
-                                       role=Role.VIEWER)):
+    for attempt in (
+        lambda: member_role_set(actor=lead, membership=mine, role=Role.REVIEWER),
+        lambda: member_remove(actor=lead, membership=mine),
+        lambda: member_add(actor=lead, project=project, username_or_email=lead.username, role=Role.VIEWER),
+    ):
         with pytest.raises(ApplicationError, match="at least one admin"):
             attempt()
     member(project, role=Role.ADMIN, username="second")

@@ -64,31 +64,60 @@ def build_world(project: Project, *, author) -> World:
     review_items_add(queue=queue, spans=Span.objects.filter(pk=span.pk))
     item = ReviewItem.objects.get(queue=queue)
     dataset = factories.DatasetFactory(project=project)
-    dataset_records_upsert(dataset=dataset, records=[{"record_id": "r1", "input": {"q": "refund?"},
-                                                      "expected": {"a": "30 days"}}], author=author)
+    dataset_records_upsert(
+        dataset=dataset,
+        records=[{"record_id": "r1", "input": {"q": "refund?"}, "expected": {"a": "30 days"}}],
+        author=author,
+    )
     dataset_records_upsert(dataset=dataset, records=[{"record_id": "r2", "input": {"q": "late?"}}], author=author)
     dataset_version_tag_set(dataset=dataset, name="prod", version=1, author=author)
     loose_span = factories.SpanFactory(trace=trace, name="tool-call", type="tool")  # in no queue yet
     dataset_job = DatasetJob.objects.create(project=project, dataset=dataset, kind=DatasetJob.Kind.ADD_SPANS)
     export_job = ExportJob.objects.create(project=project, source="spans", format="jsonl", requested_by=author)
-    schedule = export_schedule_save(schedule=ExportSchedule(
-        project=project, name="nightly", source="spans", format="jsonl", kind="interval", every=1, period="days"))
+    schedule = export_schedule_save(
+        schedule=ExportSchedule(
+            project=project, name="nightly", source="spans", format="jsonl", kind="interval", every=1, period="days"
+        )
+    )
     destination = export_destination_create(project=project, name="archive", kind="local", prefix="archive")
     view = factories.TraceViewFactory(project=project)
     link, token = share_link_create(view=view, trace=trace, user=author)
     default = trace_view_default_set(project=project, view=view)
     _, key = api_key_create(project=project, scopes=["ingest", "read", "write", "feedback", "admin"])
     membership = Membership.objects.create(
-        project=project, user=factories.UserFactory(username=f"member-{project.slug}"), role="reviewer")
+        project=project, user=factories.UserFactory(username=f"member-{project.slug}"), role="reviewer"
+    )
     w.objects = {
-        Project: project, Trace: trace, Span: span, Tag: tag, ScoreConfig: config, Score: score,
-        ScoreEvent: ScoreEvent.objects.filter(span=span).first(), Comment: comment, Correction: correction,
-        TagEvent: TagEvent.objects.filter(span=span).first(), ReviewQueue: queue, ReviewItem: item,
-        Dataset: dataset, DatasetJob: dataset_job, ExportJob: export_job, ExportSchedule: schedule,
+        Project: project,
+        Trace: trace,
+        Span: span,
+        Tag: tag,
+        ScoreConfig: config,
+        Score: score,
+        ScoreEvent: ScoreEvent.objects.filter(span=span).first(),
+        Comment: comment,
+        Correction: correction,
+        TagEvent: TagEvent.objects.filter(span=span).first(),
+        ReviewQueue: queue,
+        ReviewItem: item,
+        Dataset: dataset,
+        DatasetJob: dataset_job,
+        ExportJob: export_job,
+        ExportSchedule: schedule,
         ExportDestination: destination,
-        TraceView: view, ShareLink: link, TraceViewDefault: default, Membership: membership,
+        TraceView: view,
+        ShareLink: link,
+        TraceViewDefault: default,
+        Membership: membership,
     }
-    w.extra = {"key": key, "loose_span": loose_span, "scoring": scoring, "share_token": token, "record_id": "r1", "dataset_tag": "prod"}
+    w.extra = {
+        "key": key,
+        "loose_span": loose_span,
+        "scoring": scoring,
+        "share_token": token,
+        "record_id": "r1",
+        "dataset_tag": "prod",
+    }
     assert all(obj is not None for obj in w.objects.values())
     return w
 
@@ -100,8 +129,7 @@ def fingerprint() -> dict[str, list]:
         for model in apps.get_app_config(label).get_models():
             skip = VOLATILE.get(model, set())
             names = [f.attname for f in model._meta.concrete_fields if f.attname not in skip]
-            snapshot[model._meta.label] = sorted(
-                repr(row) for row in model.objects.order_by("pk").values_list(*names))
+            snapshot[model._meta.label] = sorted(repr(row) for row in model.objects.order_by("pk").values_list(*names))
     return snapshot
 
 

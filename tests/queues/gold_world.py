@@ -22,8 +22,12 @@ class GoldWorld:
 
 def submit(item, user, scores, expected=None):
     kwargs = {"expected": expected, "expected_set": True} if expected is not None else {}
-    services.review_item_submit(item=ReviewItem.objects.select_related("queue__project", "span__project")
-                                .get(pk=item.pk), user=user, scores=scores, **kwargs)
+    services.review_item_submit(
+        item=ReviewItem.objects.select_related("queue__project", "span__project").get(pk=item.pk),
+        user=user,
+        scores=scores,
+        **kwargs,
+    )
 
 
 def standalone(project, **kwargs) -> GoldWorld:
@@ -33,15 +37,19 @@ def standalone(project, **kwargs) -> GoldWorld:
 
     configs = {
         "correct": score_config_create(project=project, name="correct", kind="boolean"),
-        "tone": score_config_create(project=project, name="tone", kind="categorical", options=[
-            {"label": "rude", "value": 0}, {"label": "neutral", "value": 1}, {"label": "kind", "value": 2}]),
-        "quality": score_config_create(project=project, name="quality", kind="continuous", min_value=0,
-                                       max_value=10),
+        "tone": score_config_create(
+            project=project,
+            name="tone",
+            kind="categorical",
+            options=[{"label": "rude", "value": 0}, {"label": "neutral", "value": 1}, {"label": "kind", "value": 2}],
+        ),
+        "quality": score_config_create(project=project, name="quality", kind="continuous", min_value=0, max_value=10),
     }
 
     def make_queue(n, **fields):
-        queue = services.review_queue_create(project=project, name="Support answers",
-                                             score_configs=list(configs.values()), **fields)
+        queue = services.review_queue_create(
+            project=project, name="Support answers", score_configs=list(configs.values()), **fields
+        )
         spans = make_spans(project, n, prefix=f"q{queue.pk}")
         services.review_items_add(queue=queue, spans=project.spans.filter(pk__in=[s.pk for s in spans]))
         return queue
@@ -66,8 +74,7 @@ def disputed(project, configs, make_queue, member, **kwargs) -> GoldWorld:
     w = build(project, configs, make_queue, member, **kwargs)
     i0, i1, i2 = w.items[:3]
     submit(i0, w.alice, {"correct": True, "tone": "kind", "quality": 2, "notes": "fine"}, {"answer": "30 days"})
-    submit(i0, w.bob, {"correct": False, "tone": "rude", "quality": 9, "notes": "wrong  policy"},
-           {"answer": "14 days"})
+    submit(i0, w.bob, {"correct": False, "tone": "rude", "quality": 9, "notes": "wrong  policy"}, {"answer": "14 days"})
     submit(i1, w.alice, {"correct": True, "tone": "neutral", "quality": 5, "notes": "ok  then"}, "Same answer")
     submit(i1, w.bob, {"correct": True, "tone": "neutral", "quality": 5.5, "notes": " ok then"}, "Same   answer")
     submit(i2, w.alice, {"tone": "kind"})

@@ -35,8 +35,9 @@ def focused(page) -> str:
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
-def test_a_lead_adjudicates_three_items_from_the_keyboard(browser, live_server, project, configs, make_queue,
-                                                          member, scheme):
+def test_a_lead_adjudicates_three_items_from_the_keyboard(
+    browser, live_server, project, configs, make_queue, member, scheme
+):
     from tests.browser import logged_in_page
 
     w = three_disagreements(project, configs, make_queue, member)
@@ -44,8 +45,14 @@ def test_a_lead_adjudicates_three_items_from_the_keyboard(browser, live_server, 
     page = logged_in_page(browser, live_server, w.lead, color_scheme=scheme)
     problems = []
     # Errors and CSP violations; the browser's own favicon request is the one 404 expected.
-    page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error"
-            and "favicon" not in (msg.location or {}).get("url", "") else None)
+    page.on(
+        "console",
+        lambda msg: (
+            problems.append(msg.text)
+            if msg.type == "error" and "favicon" not in (msg.location or {}).get("url", "")
+            else None
+        ),
+    )
     page.on("pageerror", lambda exc: problems.append(str(exc)))
 
     page.goto(f"/admin/queues/reviewqueue/{w.queue.pk}/disagreements/")
@@ -90,8 +97,9 @@ def test_a_lead_adjudicates_three_items_from_the_keyboard(browser, live_server, 
     page.wait_for_url(re.compile(r"/disagreements/\?done=1$"))
     assert "No open disagreement is left" in page.content()
 
-    gold = {(g.item_id, g.config.name if g.config else "expected"): g
-            for g in GoldValue.objects.select_related("config")}
+    gold = {
+        (g.item_id, g.config.name if g.config else "expected"): g for g in GoldValue.objects.select_related("config")
+    }
     assert set(gold) == {(i0.pk, "correct"), (i0.pk, "tone"), (i1.pk, "quality"), (i2.pk, "expected")}
     assert gold[(i0.pk, "correct")].value == 0.0 and gold[(i0.pk, "correct")].chosen_from_id == w.bob.pk
     assert gold[(i0.pk, "tone")].label == "kind" and gold[(i0.pk, "tone")].chosen_from_id == w.alice.pk

@@ -23,11 +23,20 @@ def _by_config(rows):
 def test_a_lead_picks_values_and_writes_their_own(project, configs, make_queue, member):
     w = disputed(project, configs, make_queue, member)
     item = w.items[0]
-    rows = _by_config(item_adjudicate(
-        actor=w.lead, item=item, note="policy says 30 days",
-        decisions={"tone": {"from": w.bob.pk}, "quality": {"value": 6}, "correct": {"from": "alice"},
-                   "notes": {"value": "The refund policy is 30 days."}},
-        expected={"from": w.alice.pk}))
+    rows = _by_config(
+        item_adjudicate(
+            actor=w.lead,
+            item=item,
+            note="policy says 30 days",
+            decisions={
+                "tone": {"from": w.bob.pk},
+                "quality": {"value": 6},
+                "correct": {"from": "alice"},
+                "notes": {"value": "The refund policy is 30 days."},
+            },
+            expected={"from": w.alice.pk},
+        )
+    )
     assert rows["tone"]["value"] == "rude" and rows["tone"]["chosen_from"]["username"] == "bob"
     assert rows["quality"]["value"] == 6.0 and rows["quality"]["chosen_from"] is None
     assert rows["correct"]["value"] is True
@@ -36,8 +45,7 @@ def test_a_lead_picks_values_and_writes_their_own(project, configs, make_queue, 
     assert {r["note"] for r in rows.values()} == {"policy says 30 days"}
     assert AuditEvent.objects.filter(action="adjudication.set", object_id=str(item.pk)).count() == 5
     gold = span_gold([item.span_id])[item.span_id]
-    assert gold["scores"] == {"tone": "rude", "quality": 6.0, "correct": True,
-                              "notes": "The refund policy is 30 days."}
+    assert gold["scores"] == {"tone": "rude", "quality": 6.0, "correct": True, "notes": "The refund policy is 30 days."}
     assert gold["expected"] == {"answer": "30 days"} and gold["adjudicated"] and gold["by"] == "lead"
 
 
@@ -58,12 +66,27 @@ def test_values_are_validated_like_scores_and_nothing_is_half_written(project, c
     w = disputed(project, configs, make_queue, member)
     item = w.items[0]
     with pytest.raises(ApplicationError) as exc:
-        item_adjudicate(actor=w.lead, item=item, decisions={
-            "tone": {"value": "furious"}, "quality": {"value": 11}, "correct": {"from": w.lead.pk},
-            "missing": {"value": 1}, "notes": {"value": "fine"}, "tone2": "x"},
-            expected={"value": None})
-    assert set(exc.value.fields) == {"scores.tone", "scores.quality", "scores.correct", "scores.missing",
-                                     "scores.tone2", "expected"}
+        item_adjudicate(
+            actor=w.lead,
+            item=item,
+            decisions={
+                "tone": {"value": "furious"},
+                "quality": {"value": 11},
+                "correct": {"from": w.lead.pk},
+                "missing": {"value": 1},
+                "notes": {"value": "fine"},
+                "tone2": "x",
+            },
+            expected={"value": None},
+        )
+    assert set(exc.value.fields) == {
+        "scores.tone",
+        "scores.quality",
+        "scores.correct",
+        "scores.missing",
+        "scores.tone2",
+        "expected",
+    }
     assert not GoldValue.objects.exists()
     with pytest.raises(ApplicationError) as exc:  # item 2: nobody wrote a correction
         item_adjudicate(actor=w.lead, item=w.items[2], expected={"from": w.alice.pk})

@@ -43,8 +43,11 @@ def test_submit_endpoint_saves_through_annotations_and_points_to_next(project, m
     client = client_as(user=alice)
     item = services.review_item_next(queue=queue, user=alice)
     url = reverse("admin:queues_reviewqueue_review_submit", args=[queue.pk, item.pk])
-    res = client.post(url, json.dumps({"scores": {"tone": "kind"}, "comment": "ok", "tags": ["good"]}),
-                      content_type="application/json")
+    res = client.post(
+        url,
+        json.dumps({"scores": {"tone": "kind"}, "comment": "ok", "tags": ["good"]}),
+        content_type="application/json",
+    )
     assert res.status_code == 200, res.content
     body = res.json()
     assert body["result"]["next_url"] == reverse("admin:queues_reviewqueue_review", args=[queue.pk])
@@ -78,8 +81,9 @@ def test_board_shows_columns_counts_cards_and_filters(project, make_queue, membe
     assert '<span class="assay-score-name">tone</span> <strong>rude</strong>' in html
     mine = client.get(reverse("admin:queues_reviewqueue_board", args=[queue.pk]), {"mine": "1"}).content.decode()
     assert mine.count('class="assay-card"') == 1
-    by_alice = client.get(reverse("admin:queues_reviewqueue_board", args=[queue.pk]),
-                          {"reviewer": str(alice.pk)}).content.decode()
+    by_alice = client.get(
+        reverse("admin:queues_reviewqueue_board", args=[queue.pk]), {"reviewer": str(alice.pk)}
+    ).content.decode()
     assert by_alice.count('class="assay-card"') == 1
 
 
@@ -89,16 +93,21 @@ def test_board_columns_are_paginated(project, make_queue, member, client_as):
     html = client.get(reverse("admin:queues_reviewqueue_board", args=[queue.pk])).content.decode()
     assert html.count('class="assay-card"') == 50 and 'data-more="backlog"' in html
     last = queue.items.order_by("id")[49].pk
-    more = client.get(reverse("admin:queues_reviewqueue_board_column", args=[queue.pk]),
-                      {"status": "backlog", "after": str(last)}).json()
+    more = client.get(
+        reverse("admin:queues_reviewqueue_board_column", args=[queue.pk]), {"status": "backlog", "after": str(last)}
+    ).json()
     assert more["html"].count('class="assay-card"') == 5 and more["more"] is False
 
 
 def test_analytics_page_renders_escaped_svg(project, make_queue, member, client_as):
     from apps.reviews.services import score_config_create
 
-    config = score_config_create(project=project, name="<b>label</b>", kind="categorical",
-                                 options=[{"label": "<i>x</i>", "value": 1}, {"label": "y", "value": 0}])
+    config = score_config_create(
+        project=project,
+        name="<b>label</b>",
+        kind="categorical",
+        options=[{"label": "<i>x</i>", "value": 1}, {"label": "y", "value": 0}],
+    )
     queue = make_queue(2, reviewers_per_item=2)
     queue.score_configs.add(config)
     users = [member(project), member(project)]
@@ -111,7 +120,9 @@ def test_analytics_page_renders_escaped_svg(project, make_queue, member, client_
     assert 'data-config="correct"' in html
 
 
-def test_admin_dashboard_shows_queue_progress_distributions_agreement_and_reviewers(project, make_queue, member, client_as):
+def test_admin_dashboard_shows_queue_progress_distributions_agreement_and_reviewers(
+    project, make_queue, member, client_as
+):
     queue = make_queue(2, name="Dash queue", reviewers_per_item=2)
     users = [member(project), member(project)]
     for user, verdict in zip(users, (True, False), strict=True):
@@ -131,11 +142,20 @@ def test_queue_changelist_and_form(project, make_queue, member, configs, client_
     assert "Listed" in html and "0 / 1" in html
     form = client.get(reverse("admin:queues_reviewqueue_add"))
     assert form.status_code == 200 and b"reviewers_per_item" in form.content
-    res = client.post(reverse("admin:queues_reviewqueue_add"), {
-        "project": project.pk, "name": "From admin", "instructions": "", "score_configs": [configs["tone"].pk],
-        "reviewers_per_item": 1, "reservation_minutes": 10, "rule_target": "traces",
-        "rule_filter": '{"bogus": 1}', "rule_sampling_rate": 1.0,
-    })
+    res = client.post(
+        reverse("admin:queues_reviewqueue_add"),
+        {
+            "project": project.pk,
+            "name": "From admin",
+            "instructions": "",
+            "score_configs": [configs["tone"].pk],
+            "reviewers_per_item": 1,
+            "reservation_minutes": 10,
+            "rule_target": "traces",
+            "rule_filter": '{"bogus": 1}',
+            "rule_sampling_rate": 1.0,
+        },
+    )
     assert res.status_code == 200 and b"bogus: Unknown filter." in res.content
 
 
@@ -146,8 +166,12 @@ def test_add_to_queue_action_with_select_across_honours_filters(project, make_qu
     Trace.objects.filter(pk__in=[s.trace_id for s in failing]).update(has_error=True)
     client = client_as("admin", project)
     url = reverse("admin:traces_trace_changelist") + "?has_error__exact=1"
-    form = {"action": "add_traces_to_review_queue", "select_across": "1", "index": "0",
-            "_selected_action": [str(failing[0].trace_id)]}
+    form = {
+        "action": "add_traces_to_review_queue",
+        "select_across": "1",
+        "index": "0",
+        "_selected_action": [str(failing[0].trace_id)],
+    }
     page = client.post(url, form)
     assert page.status_code == 200 and b"All traces matching the current filters" in page.content
     res = client.post(url, {**form, "queue": str(queue.pk)})
@@ -156,8 +180,16 @@ def test_add_to_queue_action_with_select_across_honours_filters(project, make_qu
     assert queue.items.count() == 2
     # The span changelist: only the ticked rows without select-across; never a duplicate.
     span_url = reverse("admin:traces_span_changelist")
-    res = client.post(span_url, {"action": "add_spans_to_review_queue", "select_across": "0", "index": "0",
-                                 "_selected_action": [str(ok[0].pk), str(failing[0].pk)], "queue": str(queue.pk)})
+    res = client.post(
+        span_url,
+        {
+            "action": "add_spans_to_review_queue",
+            "select_across": "0",
+            "index": "0",
+            "_selected_action": [str(ok[0].pk), str(failing[0].pk)],
+            "queue": str(queue.pk),
+        },
+    )
     assert res.status_code == 302
     assert queue.items.count() == 3
     queue.refresh_from_db()
@@ -167,14 +199,17 @@ def test_add_to_queue_action_with_select_across_honours_filters(project, make_qu
 
 def _card(html: str, item_pk: int) -> str:
     start = html.index(f'data-item="{item_pk}"')
-    return html[start:html.index("</li>\n", html.index('class="assay-card-meta"', start))]
+    return html[start : html.index("</li>\n", html.index('class="assay-card-meta"', start))]
 
 
 def test_board_card_is_one_line_per_config_with_agreement(project, make_queue, member, client_as):
     queue = make_queue(1, reviewers_per_item=3)
     users = [member(project) for _ in range(3)]
-    votes = [{"tone": "kind", "correct": True, "quality": 7}, {"tone": "kind", "correct": False, "quality": 7.5},
-             {"tone": "rude", "correct": True, "quality": 2}]
+    votes = [
+        {"tone": "kind", "correct": True, "quality": 7},
+        {"tone": "kind", "correct": False, "quality": 7.5},
+        {"tone": "rude", "correct": True, "quality": 2},
+    ]
     for user, scores in zip(users, votes, strict=True):
         item = services.review_item_next(queue=queue, user=user)
         services.review_item_submit(item=item, user=user, scores=scores)
@@ -205,8 +240,13 @@ def test_board_offers_assignment_only_to_leads_and_only_assignable_people(projec
     alice = member(project)
     queue = make_queue(1)
     lead = member(project, role="curator")
-    state = json.loads(client_as(user=lead).get(reverse("admin:queues_reviewqueue_board", args=[queue.pk]))
-                       .content.decode().split('id="assay-board-state" type="application/json">')[1].split("</script>")[0])
+    state = json.loads(
+        client_as(user=lead)
+        .get(reverse("admin:queues_reviewqueue_board", args=[queue.pk]))
+        .content.decode()
+        .split('id="assay-board-state" type="application/json">')[1]
+        .split("</script>")[0]
+    )
     names = [u["username"] for u in state["assignees"]]
     assert state["canAssign"] and alice.username in names and lead.username in names
     assert viewer.username not in names
@@ -248,8 +288,9 @@ def test_submit_without_html_and_peek_when_nothing_is_left(project, make_queue, 
     client = client_as(user=alice)
     item = queue.items.get()
     base = f"/admin/queues/reviewqueue/{queue.pk}/review/"
-    res = client.post(f"{base}{item.pk}/submit/?html=0", json.dumps({"scores": {"tone": "kind"}}),
-                      content_type="application/json")
+    res = client.post(
+        f"{base}{item.pk}/submit/?html=0", json.dumps({"scores": {"tone": "kind"}}), content_type="application/json"
+    )
     assert res.status_code == 200 and "html" not in res.json()
     assert res.json()["result"]["status"] == ItemStatus.COMPLETE
     assert client.get(f"{base}peek/?exclude={item.pk}").json() == {"item": None, "done_url": base}
@@ -283,7 +324,8 @@ SUBMIT_NEXT_MAX_QUERIES = 25
 
 
 def test_submit_plus_next_items_data_stays_within_its_query_budget(
-        project, make_queue, member, django_assert_max_num_queries, client_as):
+    project, make_queue, member, django_assert_max_num_queries, client_as
+):
     queue = make_queue(5, reviewers_per_item=2)
     base = f"/admin/queues/reviewqueue/{queue.pk}/review/"
     client = client_as(Role.REVIEWER, project)
@@ -292,15 +334,16 @@ def test_submit_plus_next_items_data_stays_within_its_query_budget(
     payload = json.dumps({"scores": {"correct": True, "tone": "kind", "quality": 8}})
     for _ in range(2):
         with django_assert_max_num_queries(SUBMIT_NEXT_MAX_QUERIES):
-            res = client.post(f"{base}{item_id}/submit/?html=0&prefetch=1&open={next_id}", payload,
-                              content_type="application/json")
+            res = client.post(
+                f"{base}{item_id}/submit/?html=0&prefetch=1&open={next_id}", payload, content_type="application/json"
+            )
         assert res.status_code == 200 and res.json()["result"]["submitted"]
         opened = res.json()["opened"]
         assert opened["item"] is None and opened["state"]["itemId"] == next_id and opened["state"]["canSubmit"]
         assert ReviewItem.objects.get(pk=next_id).reserved_by_id
         assert Score.objects.filter(span__review_items__pk=item_id).count() == 3
         after = opened["prefetch"]["item"]  # the next prefetch, not reserved
-        assert after["item_id"] not in (item_id, next_id) and 'data-assay-annotations' in after["html"]
+        assert after["item_id"] not in (item_id, next_id) and "data-assay-annotations" in after["html"]
         assert ReviewItem.objects.get(pk=after["item_id"]).reserved_by_id is None
         # The bar counts the submit just made: this reviewer has one item fewer left.
         assert "left for you" in opened["bar"]
@@ -315,8 +358,11 @@ def test_submit_opens_the_next_item_or_another_when_it_was_taken(project, make_q
     first, second, third, fourth = queue.items.order_by("id")
     client.get(f"{base}{first.pk}/")
     client_as(user=bob).post(f"{base}{second.pk}/open/")  # Bob takes the item Alice's page prefetched
-    res = client.post(f"{base}{first.pk}/submit/?html=0&open={second.pk}", json.dumps({"scores": {"tone": "kind"}}),
-                      content_type="application/json").json()
+    res = client.post(
+        f"{base}{first.pk}/submit/?html=0&open={second.pk}",
+        json.dumps({"scores": {"tone": "kind"}}),
+        content_type="application/json",
+    ).json()
     opened = res["opened"]  # the next free one instead, with its HTML, reserved for Alice
     assert opened["state"]["itemId"] == third.pk and opened["item"]["item_id"] == third.pk
     assert f'data-review-item-id="{third.pk}"' in opened["item"]["html"] and "assay-review-state" in opened["bar"]
@@ -326,20 +372,27 @@ def test_submit_opens_the_next_item_or_another_when_it_was_taken(project, make_q
     res = client.post(f"{base}{third.pk}/skip/?open=next&prefetch=1").json()
     assert res["opened"]["item"]["item_id"] == fourth.pk and res["opened"]["state"]["canSubmit"]
     assert res["opened"]["prefetch"] == {"item": None, "done_url": base}  # second is Bob's, the rest done
-    res = client.post(f"{base}{fourth.pk}/submit/?html=0&prefetch=1&open=next",
-                      json.dumps({"scores": {"tone": "kind"}}), content_type="application/json").json()
+    res = client.post(
+        f"{base}{fourth.pk}/submit/?html=0&prefetch=1&open=next",
+        json.dumps({"scores": {"tone": "kind"}}),
+        content_type="application/json",
+    ).json()
     assert res["opened"] == {"item": None, "done_url": base}  # nothing left for Alice
 
 
 def test_review_page_loads_the_history_when_opened_and_blind_keeps_it_to_the_reviewers_own(
-        project, make_queue, member, client_as):
+    project, make_queue, member, client_as
+):
     queue = make_queue(1, reviewers_per_item=2, blind=True)
     alice, bob, lead = member(project), member(project), member(project, role="curator")
     item = services.review_item_next(queue=queue, user=alice)
     services.review_item_submit(item=item, user=alice, scores={"tone": "rude"}, tags=["alicetag"])
     item = services.review_item_next(queue=queue, user=bob)
-    html = client_as(user=bob).get(reverse("admin:queues_reviewqueue_review_item", args=[queue.pk, item.pk]),
-                          follow=True).content.decode()
+    html = (
+        client_as(user=bob)
+        .get(reverse("admin:queues_reviewqueue_review_item", args=[queue.pk, item.pk]), follow=True)
+        .content.decode()
+    )
     url = reverse("admin:reviews_annotation_history", args=[item.span_id])
     assert f'data-history-url="{url}"' in html and "Score history" not in html  # not in the page itself
     blind = client_as(user=bob).get(url).content.decode()
@@ -351,16 +404,24 @@ def test_review_page_loads_the_history_when_opened_and_blind_keeps_it_to_the_rev
 
 
 def test_review_page_holds_the_projects_tag_names_once_and_blind_leaves_out_others_tags(
-        project, make_queue, member, client_as):
+    project, make_queue, member, client_as
+):
     queue = make_queue(2, reviewers_per_item=2, blind=True)
     Tag.objects.create(project=project, name="common")
     alice, bob = member(project), member(project)
     item = services.review_item_next(queue=queue, user=alice)
     services.review_item_submit(item=item, user=alice, scores={"tone": "rude"}, tags=["alicetag"])
-    html = client_as(user=bob).get(reverse("admin:queues_reviewqueue_review", args=[queue.pk]), follow=True).content.decode()
+    html = (
+        client_as(user=bob)
+        .get(reverse("admin:queues_reviewqueue_review", args=[queue.pk]), follow=True)
+        .content.decode()
+    )
     page_list = html.split('<datalist id="assay-project-tags">')[1].split("</datalist>")[0]
     assert '<option value="common">' in page_list and "alicetag" not in html
     assert html.count("<datalist") == 1 and 'list="assay-project-tags"' in html
-    lead_html = client_as(user=member(project, role="curator")).get(
-        reverse("admin:queues_reviewqueue_review", args=[queue.pk]), follow=True).content.decode()
+    lead_html = (
+        client_as(user=member(project, role="curator"))
+        .get(reverse("admin:queues_reviewqueue_review", args=[queue.pk]), follow=True)
+        .content.decode()
+    )
     assert '<option value="alicetag">' in lead_html

@@ -52,13 +52,17 @@ def test_adjudication_screen_saves_and_points_to_the_next_disagreement(project, 
     html = page.content.decode()
     assert "<kbd>1</kbd> alice" in html and "<kbd>2</kbd> bob" in html and 'data-config="expected"' in html
     assert "<script>" not in html.split("</head>")[1].replace('<script id="assay-adjudication-state"', "")
-    res = client.post(url, json.dumps({"scores": {"tone": {"from": w.bob.pk}}, "expected": {"from": w.alice.pk},
-                                       "note": "n"}), content_type="application/json")
+    res = client.post(
+        url,
+        json.dumps({"scores": {"tone": {"from": w.bob.pk}}, "expected": {"from": w.alice.pk}, "note": "n"}),
+        content_type="application/json",
+    )
     assert res.status_code == 200, res.content
     assert res.json()["next_url"] == reverse("admin:queues_reviewqueue_adjudicate", args=[w.queue.pk, w.items[2].pk])
     assert set(GoldValue.objects.values_list("label", flat=True)) == {"rude", ""}
-    bad = client.post(url, json.dumps({"scores": {"tone": {"value": "furious"}}, "bogus": 1}),
-                      content_type="application/json")
+    bad = client.post(
+        url, json.dumps({"scores": {"tone": {"value": "furious"}}, "bogus": 1}), content_type="application/json"
+    )
     assert bad.status_code == 400 and "bogus" in bad.json()["fields"]
 
 
@@ -80,8 +84,11 @@ def test_another_projects_screens_answer_like_missing_ones(project, other_projec
         hidden = stranger.get(reverse(f"admin:queues_reviewqueue_{name}", args=args))
         missing = stranger.get(reverse(f"admin:queues_reviewqueue_{name}", args=[999_999] * len(args)))
         assert hidden.status_code == missing.status_code == 404
-    stranger.post(reverse("admin:queues_reviewqueue_adjudicate", args=[w.queue.pk, w.items[0].pk]),
-                  json.dumps({"scores": {"tone": {"from": w.bob.pk}}}), content_type="application/json")
+    stranger.post(
+        reverse("admin:queues_reviewqueue_adjudicate", args=[w.queue.pk, w.items[0].pk]),
+        json.dumps({"scores": {"tone": {"from": w.bob.pk}}}),
+        content_type="application/json",
+    )
     assert not GoldValue.objects.exists()
 
 
@@ -107,7 +114,7 @@ def test_analytics_say_how_many_items_were_adjudicated(project, configs, make_qu
     tone = next(a for a in res.context["agreement"] if a["config"] == "tone")
     assert tone["adjudicated"] == 1
     html = res.content.decode()
-    assert "1 item adjudicated" in html and 'data-adjudicated>1<' in html
+    assert "1 item adjudicated" in html and "data-adjudicated>1<" in html
     api = Client()
     api.force_login(w.lead)
     body = api.get(f"/api/v1/review-queues/{w.queue.pk}/analytics/").json()

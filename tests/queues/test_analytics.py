@@ -25,8 +25,9 @@ KRIPPENDORFF_2011 = [
 
 
 def _queue_with(project, member, configs, n_items, raters, reviewers_per_item):
-    queue = services.review_queue_create(project=project, name="Agreement", score_configs=configs,
-                                         reviewers_per_item=reviewers_per_item)
+    queue = services.review_queue_create(
+        project=project, name="Agreement", score_configs=configs, reviewers_per_item=reviewers_per_item
+    )
     spans = make_spans(project, n_items, name="unit")
     services.review_items_add(queue=queue, spans=project.spans.filter(pk__in=[s.pk for s in spans]))
     items = list(queue.items.order_by("id"))
@@ -35,8 +36,9 @@ def _queue_with(project, member, configs, n_items, raters, reviewers_per_item):
 
 
 def test_krippendorff_2011_example_nominal_and_interval(project, member):
-    labels = score_config_create(project=project, name="code", kind="categorical",
-                                 options=[{"label": str(v), "value": v} for v in range(1, 6)])
+    labels = score_config_create(
+        project=project, name="code", kind="categorical", options=[{"label": str(v), "value": v} for v in range(1, 6)]
+    )
     numbers = score_config_create(project=project, name="amount", kind="continuous", min_value=0, max_value=10)
     queue, items, users = _queue_with(project, member, [labels, numbers], 12, 4, reviewers_per_item=4)
     for user, row in zip(users, KRIPPENDORFF_2011, strict=True):

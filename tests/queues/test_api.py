@@ -20,10 +20,17 @@ def session(user) -> APIClient:
 
 def test_create_queue_and_fill_by_filter_with_a_key(project, configs, key_client):
     client = key_client(project, scopes=("read", "write"))
-    res = client.post("/api/v1/review-queues/", {
-        "name": "Refunds", "instructions": "Be <script>x</script> **strict**", "score_configs": ["correct", "tone"],
-        "reviewers_per_item": 2, "blind": True,
-    }, format="json")
+    res = client.post(
+        "/api/v1/review-queues/",
+        {
+            "name": "Refunds",
+            "instructions": "Be <script>x</script> **strict**",
+            "score_configs": ["correct", "tone"],
+            "reviewers_per_item": 2,
+            "blind": True,
+        },
+        format="json",
+    )
     assert res.status_code == 201, res.json()
     body = res.json()
     assert body["reviewers_per_item"] == 2 and body["blind"] and body["reservation_minutes"] == 10
@@ -66,8 +73,11 @@ def test_isolation_between_projects(project, other_project, make_queue, key_clie
     queue = make_queue(2)
     theirs = key_client(other_project, scopes=("read", "write"))
     missing = theirs.get("/api/v1/review-queues/999999/")
-    for path in (f"/api/v1/review-queues/{queue.pk}/", f"/api/v1/review-queues/{queue.pk}/items/",
-                 f"/api/v1/review-queues/{queue.pk}/analytics/"):
+    for path in (
+        f"/api/v1/review-queues/{queue.pk}/",
+        f"/api/v1/review-queues/{queue.pk}/items/",
+        f"/api/v1/review-queues/{queue.pk}/analytics/",
+    ):
         res = theirs.get(path)
         assert res.status_code == 404 and res.json() == missing.json()
     item = queue.items.first()
@@ -75,13 +85,17 @@ def test_isolation_between_projects(project, other_project, make_queue, key_clie
     assert res.status_code == 404
     assert theirs.get("/api/v1/review-queues/").json()["results"] == []
     # Their spans cannot be pushed into our queue through their key either.
-    assert theirs.post(f"/api/v1/review-queues/{queue.pk}/items/", {"span_ids": ["x"]}, format="json").status_code == 404
+    assert (
+        theirs.post(f"/api/v1/review-queues/{queue.pk}/items/", {"span_ids": ["x"]}, format="json").status_code == 404
+    )
 
 
 def test_read_key_cannot_write(project, make_queue, key_client):
     queue = make_queue(1)
     reader = key_client(project, scopes=("read",))
-    assert reader.post(f"/api/v1/review-queues/{queue.pk}/items/", {"span_ids": ["x"]}, format="json").status_code == 403
+    assert (
+        reader.post(f"/api/v1/review-queues/{queue.pk}/items/", {"span_ids": ["x"]}, format="json").status_code == 403
+    )
 
 
 def test_reviewer_flow_next_submit_skip(project, make_queue, member):
@@ -92,17 +106,26 @@ def test_reviewer_flow_next_submit_skip(project, make_queue, member):
     b = bob.post(f"/api/v1/review-queues/{queue.pk}/next/").json()
     assert a["item"]["id"] != b["item"]["id"]
     assert a["progress"]["total"] == 4
-    res = alice.post(f"/api/v1/review-queues/{queue.pk}/items/{a['item']['id']}/submit/",
-                     {"scores": {"correct": True, "tone": "kind"}, "comment": "fine"}, format="json")
+    res = alice.post(
+        f"/api/v1/review-queues/{queue.pk}/items/{a['item']['id']}/submit/",
+        {"scores": {"correct": True, "tone": "kind"}, "comment": "fine"},
+        format="json",
+    )
     assert res.status_code == 200, res.json()
     alice_next = res.json()["next"]["id"]
     assert alice_next not in (a["item"]["id"], b["item"]["id"])
     assert res.json()["progress"]["complete"] == 1
-    res = alice.post(f"/api/v1/review-queues/{queue.pk}/items/{b['item']['id']}/submit/",
-                     {"scores": {"correct": True}}, format="json")
+    res = alice.post(
+        f"/api/v1/review-queues/{queue.pk}/items/{b['item']['id']}/submit/",
+        {"scores": {"correct": True}},
+        format="json",
+    )
     assert res.status_code == 409
-    res = alice.post(f"/api/v1/review-queues/{queue.pk}/items/{res.json().get('id', a['item']['id'])}/submit/",
-                     {"scores": {"tone": "weird"}}, format="json")
+    res = alice.post(
+        f"/api/v1/review-queues/{queue.pk}/items/{res.json().get('id', a['item']['id'])}/submit/",
+        {"scores": {"tone": "weird"}},
+        format="json",
+    )
     assert res.status_code == 400 and "scores.tone" in res.json()["fields"]
     # Skipping offers bob the one item nobody holds: not the skipped one, not alice's, not the done one.
     nxt = bob.post(f"/api/v1/review-queues/{queue.pk}/items/{b['item']['id']}/skip/").json()["next"]
@@ -122,18 +145,23 @@ def test_blind_mode_hides_others_scores_until_submitted(project, make_queue, mem
     alice_user = member(project)
     alice, bob = session(alice_user), session(member(project))
     item = alice.post(f"/api/v1/review-queues/{queue.pk}/next/").json()["item"]
-    alice.post(f"/api/v1/review-queues/{queue.pk}/items/{item['id']}/submit/",
-               {"scores": {"correct": False}}, format="json")
+    alice.post(
+        f"/api/v1/review-queues/{queue.pk}/items/{item['id']}/submit/", {"scores": {"correct": False}}, format="json"
+    )
     seen = bob.post(f"/api/v1/review-queues/{queue.pk}/next/").json()["item"]
     assert seen["id"] == item["id"] and seen["scores"] == []
     assert bob.get(f"/api/v1/review-queues/{queue.pk}/items/{item['id']}/").json()["scores"] == []
     assert bob.get(f"/api/v1/review-queues/{queue.pk}/items/").json()["results"][0]["scores"] == []
-    bob.post(f"/api/v1/review-queues/{queue.pk}/items/{item['id']}/submit/",
-             {"scores": {"correct": True}}, format="json")
+    bob.post(
+        f"/api/v1/review-queues/{queue.pk}/items/{item['id']}/submit/", {"scores": {"correct": True}}, format="json"
+    )
     scores = bob.get(f"/api/v1/review-queues/{queue.pk}/items/{item['id']}/").json()["scores"]
     assert sorted((s["author"], s["display"]) for s in scores) == sorted(
-        [(alice_user.username, "no"), (scores[0]["author"] if scores[0]["author"] != alice_user.username
-                                        else scores[1]["author"], "yes")])
+        [
+            (alice_user.username, "no"),
+            (scores[0]["author"] if scores[0]["author"] != alice_user.username else scores[1]["author"], "yes"),
+        ]
+    )
     # Not blind: the second reviewer sees the first's scores straight away.
     ReviewQueue.objects.filter(pk=queue.pk).update(blind=False)
     assert len(bob.get(f"/api/v1/review-queues/{queue.pk}/items/{item['id']}/").json()["scores"]) == 2
@@ -163,24 +191,37 @@ def test_analytics_endpoint(project, make_queue, member):
         client = session(user)
         for _ in range(2):
             item = client.post(f"/api/v1/review-queues/{queue.pk}/next/").json()["item"]
-            client.post(f"/api/v1/review-queues/{queue.pk}/items/{item['id']}/submit/",
-                        {"scores": {"correct": True, "tone": "kind", "quality": 7}}, format="json")
+            client.post(
+                f"/api/v1/review-queues/{queue.pk}/items/{item['id']}/submit/",
+                {"scores": {"correct": True, "tone": "kind", "quality": 7}},
+                format="json",
+            )
     data = session(users[0]).get(f"/api/v1/review-queues/{queue.pk}/analytics/").json()
     assert data["progress"]["complete"] == 2
     assert sorted(r["submitted"] for r in data["reviewers"]) == [2, 2]
     tone = next(d for d in data["distributions"] if d["config"] == "tone")
-    assert tone["counts"] == [{"label": "rude", "count": 0}, {"label": "neutral", "count": 0},
-                              {"label": "kind", "count": 4}]
+    assert tone["counts"] == [
+        {"label": "rude", "count": 0},
+        {"label": "neutral", "count": 0},
+        {"label": "kind", "count": 4},
+    ]
     correct = next(a for a in data["agreement"] if a["config"] == "correct")
     assert correct["items"] == 2 and correct["raters"] == 2
 
 
 def test_queue_rule_and_fill_accept_time_range_filters_and_name_unknown_ones(project, configs, key_client):
     client = key_client(project, scopes=("read", "write"))
-    res = client.post("/api/v1/review-queues/", {
-        "name": "Recent", "rule_enabled": True, "rule_target": "traces",
-        "rule_filter": {"start_time_after": "2020-01-01T00:00:00Z"}, "rule_sampling_rate": 1.0,
-    }, format="json")
+    res = client.post(
+        "/api/v1/review-queues/",
+        {
+            "name": "Recent",
+            "rule_enabled": True,
+            "rule_target": "traces",
+            "rule_filter": {"start_time_after": "2020-01-01T00:00:00Z"},
+            "rule_sampling_rate": 1.0,
+        },
+        format="json",
+    )
     assert res.status_code == 201, res.json()
     make_spans(project, 2, name="refund")
     url = f"/api/v1/review-queues/{res.json()['id']}/items/"
@@ -194,8 +235,9 @@ def test_blind_queue_hides_others_scores_on_the_trace_api_and_trace_page(project
     queue = make_queue(1, reviewers_per_item=2, blind=True)
     alice, bob_user = session(member(project)), member(project)
     item = alice.post(f"/api/v1/review-queues/{queue.pk}/next/").json()["item"]
-    alice.post(f"/api/v1/review-queues/{queue.pk}/items/{item['id']}/submit/",
-               {"scores": {"correct": False}}, format="json")
+    alice.post(
+        f"/api/v1/review-queues/{queue.pk}/items/{item['id']}/submit/", {"scores": {"correct": False}}, format="json"
+    )
     span = ReviewItem.objects.select_related("span__trace").get(pk=item["id"]).span
     trace_url = f"/api/v1/traces/{span.trace.trace_id}/"
 
@@ -210,11 +252,14 @@ def test_blind_queue_hides_others_scores_on_the_trace_api_and_trace_page(project
     assert 'data-summary-config="correct"' not in page
     # A lead sees everything; so does the reviewer once they have submitted.
     assert len(api_scores(member(project, role="curator"))) == 1
-    session(bob_user).post(f"/api/v1/review-queues/{queue.pk}/items/{item['id']}/submit/",
-                           {"scores": {"correct": True}}, format="json")
+    session(bob_user).post(
+        f"/api/v1/review-queues/{queue.pk}/items/{item['id']}/submit/", {"scores": {"correct": True}}, format="json"
+    )
     assert len(api_scores(bob_user)) == 2
-    assert 'data-summary-config="correct"' in client.get(
-        f"/admin/traces/trace/{span.trace.pk}/change/?span={span.span_id}").content.decode()
+    assert (
+        'data-summary-config="correct"'
+        in client.get(f"/admin/traces/trace/{span.trace.pk}/change/?span={span.span_id}").content.decode()
+    )
 
 
 def test_assign_and_unassign_through_the_items_api(project, other_project, make_queue, member):
@@ -237,8 +282,9 @@ def test_assign_and_unassign_through_the_items_api(project, other_project, make_
     assert res.status_code == 200 and res.json()["assignee"] is None
 
 
-def test_admins_edit_and_delete_a_queue_reviewers_and_other_projects_cannot(project, other_project, make_queue,
-                                                                          configs, client_as, key_client):
+def test_admins_edit_and_delete_a_queue_reviewers_and_other_projects_cannot(
+    project, other_project, make_queue, configs, client_as, key_client
+):
     queue = make_queue(2, name="Refunds")
     url = f"/api/v1/review-queues/{queue.pk}/"
     reviewer, admin = client_as("reviewer", project), client_as("admin", project)
@@ -248,8 +294,17 @@ def test_admins_edit_and_delete_a_queue_reviewers_and_other_projects_cannot(proj
     assert outsider.patch(url, {"name": "Theirs"}, format="json").status_code == 404
     assert outsider.delete(url).status_code == 404
 
-    edited = admin.patch(url, {"name": "Refund answers", "instructions": "Check **dates**", "reviewers_per_item": 2,
-                               "score_configs": ["correct"], "assignees": [reviewer.user.username]}, format="json")
+    edited = admin.patch(
+        url,
+        {
+            "name": "Refund answers",
+            "instructions": "Check **dates**",
+            "reviewers_per_item": 2,
+            "score_configs": ["correct"],
+            "assignees": [reviewer.user.username],
+        },
+        format="json",
+    )
     assert edited.status_code == 200, edited.json()
     queue.refresh_from_db()
     assert (queue.name, queue.instructions, queue.reviewers_per_item) == ("Refund answers", "Check **dates**", 2)

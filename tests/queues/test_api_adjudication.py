@@ -44,9 +44,15 @@ def test_disagreements_list_each_reviewers_values_side_by_side(project, configs,
 def test_a_lead_adjudicates_and_reads_the_gold(project, configs, make_queue, member):
     w = disputed(project, configs, make_queue, member)
     item = w.items[0]
-    res = session(w.lead).post(_url(w, item), {
-        "scores": {"tone": {"from": w.bob.pk}, "quality": {"value": 7}},
-        "expected": {"value": {"answer": "30 days, with receipt"}}, "note": "checked the policy"}, format="json")
+    res = session(w.lead).post(
+        _url(w, item),
+        {
+            "scores": {"tone": {"from": w.bob.pk}, "quality": {"value": 7}},
+            "expected": {"value": {"answer": "30 days, with receipt"}},
+            "note": "checked the policy",
+        },
+        format="json",
+    )
     assert res.status_code == 200, res.json()
     gold = {g["config"]: g for g in res.json()["gold"]}
     assert gold["tone"]["value"] == "rude" and gold["quality"]["value"] == 7.0
@@ -62,8 +68,9 @@ def test_a_lead_adjudicates_and_reads_the_gold(project, configs, make_queue, mem
 
 def test_bad_decisions_name_each_field(project, configs, make_queue, member):
     w = disputed(project, configs, make_queue, member)
-    res = session(w.lead).post(_url(w, w.items[0]), {"scores": {"tone": {"value": "furious"},
-                                                                "quality": {"from": 999}}}, format="json")
+    res = session(w.lead).post(
+        _url(w, w.items[0]), {"scores": {"tone": {"value": "furious"}, "quality": {"from": 999}}}, format="json"
+    )
     assert res.status_code == 400 and set(res.json()["fields"]) == {"scores.tone", "scores.quality"}
     assert not GoldValue.objects.exists()
 
@@ -88,8 +95,9 @@ def test_keys_adjudicate_with_write_and_read_with_read(project, configs, make_qu
     assert AuditEvent.objects.get(action="adjudication.set").actor_label.startswith("key ")
 
 
-def test_another_projects_queue_and_item_answer_like_missing_ones(project, other_project, configs, make_queue,
-                                                                    member, key_client):
+def test_another_projects_queue_and_item_answer_like_missing_ones(
+    project, other_project, configs, make_queue, member, key_client
+):
     w = disputed(project, configs, make_queue, member)
     stranger = member(other_project, Role.ADMIN, "stranger")
     for client in (session(stranger), key_client(other_project)):
@@ -103,7 +111,8 @@ def test_another_projects_queue_and_item_answer_like_missing_ones(project, other
 
 
 def test_blind_queue_hides_gold_and_disagreements_from_a_reviewer_who_has_not_submitted(
-        project, configs, make_queue, member):
+    project, configs, make_queue, member
+):
     from apps.queues.adjudication import item_adjudicate
     from apps.queues.models import ItemStatus, ReviewItem
 
@@ -140,6 +149,8 @@ def test_queue_api_reads_and_writes_the_threshold(project, configs, make_queue, 
     client = key_client(project, scopes=("read", "write"))
     res = client.patch(f"/api/v1/review-queues/{w.queue.pk}/", {"disagreement_threshold": 0.01}, format="json")
     assert res.status_code == 200 and res.json()["disagreement_threshold"] == 0.01
-    assert client.patch(f"/api/v1/review-queues/{w.queue.pk}/", {"disagreement_threshold": 2},
-                        format="json").status_code == 400
+    assert (
+        client.patch(f"/api/v1/review-queues/{w.queue.pk}/", {"disagreement_threshold": 2}, format="json").status_code
+        == 400
+    )
     assert [r["item"] for r in client.get(_url(w)).json()["results"]] == [i.pk for i in w.items]

@@ -40,7 +40,9 @@ def test_lead_assigns_by_keyboard_filters_to_own_and_opens_the_review_beside_the
     assert names == ["Unassigned", "alice", "bob", "lead (me)"]
     page.keyboard.press("b")
     page.keyboard.press("Enter")
-    page.wait_for_function(f"() => document.querySelector('[data-item=\"{first.pk}\"] [data-assignee-label]').textContent.includes('bob')")
+    page.wait_for_function(
+        f"() => document.querySelector('[data-item=\"{first.pk}\"] [data-assignee-label]').textContent.includes('bob')"
+    )
     assert assignee(first) == "bob"
     assert menu.count() == 0
     assert page.evaluate("document.activeElement.dataset.item") == str(first.pk)  # focus is back on the card
@@ -53,17 +55,23 @@ def test_lead_assigns_by_keyboard_filters_to_own_and_opens_the_review_beside_the
 
     # m: assign to me; u: unassign.
     page.keyboard.press("m")
-    page.wait_for_function(f"() => document.querySelector('[data-item=\"{first.pk}\"] [data-assignee-label]').textContent.includes('lead')")
+    page.wait_for_function(
+        f"() => document.querySelector('[data-item=\"{first.pk}\"] [data-assignee-label]').textContent.includes('lead')"
+    )
     assert assignee(first) == "lead"
     page.keyboard.press("u")
-    page.wait_for_function(f"() => document.querySelector('[data-item=\"{first.pk}\"] [data-assignee-label]').textContent === 'Unassigned'")
+    page.wait_for_function(
+        f"() => document.querySelector('[data-item=\"{first.pk}\"] [data-assignee-label]').textContent === 'Unassigned'"
+    )
     assert assignee(first) is None
 
     # ↓ to the next card, m, then "Assigned to me" shows just that one.
     page.keyboard.press("ArrowDown")
     assert page.evaluate("document.activeElement.dataset.item") == str(second.pk)
     page.keyboard.press("m")
-    page.wait_for_function("() => document.querySelector('[data-board-message]').textContent.includes('Assigned to lead')")
+    page.wait_for_function(
+        "() => document.querySelector('[data-board-message]').textContent.includes('Assigned to lead')"
+    )
     assert assignee(second) == "lead"
     page.get_by_label("Assigned to me").check()
     page.wait_for_url(re.compile(r"mine=1"))

@@ -14,7 +14,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def wait_ready(page):
-    page.wait_for_function("() => window.AssayAnnotationPanel && window.AssayHttp && document.querySelector('[data-score-index]')")
+    page.wait_for_function(
+        "() => window.AssayAnnotationPanel && window.AssayHttp && document.querySelector('[data-score-index]')"
+    )
 
 
 def shown_item(page) -> int:
@@ -26,7 +28,9 @@ def wait_swapped(page, before: int) -> None:
         "(before) => { const el = document.querySelector('[data-review-item-id]');"
         " return el && Number(el.dataset.reviewItemId) !== before"
         " && !document.documentElement.classList.contains('assay-review-swapping')"
-        " && document.querySelector('[data-review-item]').getAttribute('aria-busy') === 'false'; }", arg=before)
+        " && document.querySelector('[data-review-item]').getAttribute('aria-busy') === 'false'; }",
+        arg=before,
+    )
 
 
 def chat_queue(make_queue, project, n):
@@ -65,6 +69,7 @@ def test_reviewer_scores_ten_items_keyboard_only_on_one_page(browser, live_serve
             route.abort()
         else:
             route.continue_()
+
     page.route(re.compile(r"/review/peek/"), on_peek)
     page.on("requestfinished", lambda req: peeked.append(req.url) if "/review/peek/" in req.url else None)
     seen = []
@@ -88,19 +93,19 @@ def test_reviewer_scores_ten_items_keyboard_only_on_one_page(browser, live_serve
             for key in ("Ctrl", "s", "j", "k", "0", "w", "e", "f", "c", "t", "m", "r", "?"):
                 assert key in help_text
             page.keyboard.press("Escape")
-        page.keyboard.press("1")            # correct: yes
-        page.keyboard.press("ArrowDown")    # → quality (slider, 0–10)
+        page.keyboard.press("1")  # correct: yes
+        page.keyboard.press("ArrowDown")  # → quality (slider, 0–10)
         if i == 0:
-            page.keyboard.type("75")        # an exact percent
+            page.keyboard.type("75")  # an exact percent
         else:
-            page.keyboard.press("7")        # 70 %
-        page.keyboard.press("ArrowDown")    # → tone
-        page.keyboard.press("3")            # kind
-        page.keyboard.press("w")            # the text score, by one key
+            page.keyboard.press("7")  # 70 %
+        page.keyboard.press("ArrowDown")  # → tone
+        page.keyboard.press("3")  # kind
+        page.keyboard.press("w")  # the text score, by one key
         page.keyboard.type(f"because {i}")
         page.keyboard.press("Escape")
         if i == 2:
-            page.keyboard.press("e")        # Expected: the assistant's text, not the JSON
+            page.keyboard.press("e")  # Expected: the assistant's text, not the JSON
             assert page.locator("[data-expected]").input_value() == "Answer 2"
             assert page.locator("[data-expected-mode]").input_value() == "text"
             page.keyboard.press("Control+a")
@@ -122,9 +127,9 @@ def test_reviewer_scores_ten_items_keyboard_only_on_one_page(browser, live_serve
             correct_yes = page.locator('[data-score-config="correct"] [data-option="true"]')
             page.keyboard.press("1")
             assert correct_yes.get_attribute("aria-pressed") == "true"
-            page.keyboard.press("1")        # and off again
+            page.keyboard.press("1")  # and off again
             assert correct_yes.get_attribute("aria-pressed") != "true"
-            page.keyboard.press("s")        # Skip waits for the save: refused, not queued
+            page.keyboard.press("s")  # Skip waits for the save: refused, not queued
             assert "Still saving" in page.locator("[data-review-message]").inner_text()
         else:
             assert shown_item(page) == item_id  # nothing to show until the submit answers
@@ -141,8 +146,10 @@ def test_reviewer_scores_ten_items_keyboard_only_on_one_page(browser, live_serve
             refuse_peek[0] = False
             route.continue_()
         wait_swapped(page, item_id)
-        page.wait_for_function("() => location.pathname.endsWith("
-                               "'/' + document.querySelector('[data-review-item-id]').dataset.reviewItemId + '/')")
+        page.wait_for_function(
+            "() => location.pathname.endsWith("
+            "'/' + document.querySelector('[data-review-item-id]').dataset.reviewItemId + '/')"
+        )
     page.wait_for_selector("[data-review-done]")
     page.wait_for_load_state("load")  # the element can be there before the page's load event fires
     assert len(set(seen)) == 10
@@ -152,7 +159,9 @@ def test_reviewer_scores_ten_items_keyboard_only_on_one_page(browser, live_serve
     for n, item_id in enumerate(seen):
         item = ReviewItem.objects.get(pk=item_id)
         assert item.status == ItemStatus.COMPLETE
-        scores = {s.config.name: s for s in Score.objects.filter(span=item.span, author=reviewer).select_related("config")}
+        scores = {
+            s.config.name: s for s in Score.objects.filter(span=item.span, author=reviewer).select_related("config")
+        }
         assert scores["correct"].value == 1.0
         assert scores["tone"].label == "kind"
         assert scores["quality"].value == pytest.approx(7.5 if n == 0 else 7.0)
@@ -202,8 +211,12 @@ def restarted(server):
     thread = server.thread
 
     def create(connections_override=None):
-        return thread.server_class((thread.host, thread.port), QuietWSGIRequestHandler, allow_reuse_address=True,
-                                   connections_override=connections_override)
+        return thread.server_class(
+            (thread.host, thread.port),
+            QuietWSGIRequestHandler,
+            allow_reuse_address=True,
+            connections_override=connections_override,
+        )
 
     thread._create_server = create
     server.start()
@@ -243,7 +256,9 @@ def test_a_failed_save_keeps_the_form_and_can_be_retried(browser, project, make_
         box = alert.bounding_box()
         assert box is not None and box["y"] < 200  # at the top of the page
         assert page.locator("[data-comment]").input_value() == "kept while the server is away"
-        assert page.locator('[data-score-config="correct"] [data-option="true"]').get_attribute("aria-pressed") == "true"
+        assert (
+            page.locator('[data-score-config="correct"] [data-option="true"]').get_attribute("aria-pressed") == "true"
+        )
         assert shown_item(page) == first
         server = restarted(LiveServer(f"localhost:{port}", start=False))  # back again, same address
         page.context.set_offline(False)

@@ -48,14 +48,16 @@ def assert_counters_match_rows(queue: ReviewQueue) -> None:
     queue.refresh_from_db()
     actual = dict(ReviewItem.objects.filter(queue=queue).order_by().values_list("status").annotate(n=Count("id")))
     assert {s: actual.get(s, 0) for s in ItemStatus.values} == {
-        "backlog": queue.backlog_count, "pending": queue.pending_count, "complete": queue.complete_count}
+        "backlog": queue.backlog_count,
+        "pending": queue.pending_count,
+        "complete": queue.complete_count,
+    }
     for item in ReviewItem.objects.filter(queue=queue).annotate(n=Count("submissions")):
         assert item.submission_count == item.n
         assert (item.status == ItemStatus.COMPLETE) == (item.n >= queue.reviewers_per_item) or item.n == 0
 
 
-def test_reviewers_submit_skip_and_next_while_leads_add_and_move_cards(
-        project, make_queue, member, http_as):
+def test_reviewers_submit_skip_and_next_while_leads_add_and_move_cards(project, make_queue, member, http_as):
     """8 reviewers × (20 submissions + 5 skips) at once, half through the API and half through the
     admin review page; meanwhile 4 leads add the same 40 spans (API and admin action) and one lead
     moves cards on the board."""
@@ -95,8 +97,12 @@ def test_reviewers_submit_skip_and_next_while_leads_add_and_move_cards(
                     continue
                 body = {"scores": {"correct": i % 2 == 0, "quality": i % 10}, "comment": f"{user} {i}"}
                 if via_admin:
-                    log("admin submit", http.post(
-                        reverse("admin:queues_reviewqueue_review_submit", args=[queue.pk, item["id"]]), json=body))
+                    log(
+                        "admin submit",
+                        http.post(
+                            reverse("admin:queues_reviewqueue_review_submit", args=[queue.pk, item["id"]]), json=body
+                        ),
+                    )
                     nxt = log("next", http.post(f"{api}/next/")).json()["item"]
                 else:
                     nxt = log("submit", http.post(f"{api}/items/{item['id']}/submit/", json=body)).json()["next"]
@@ -115,9 +121,18 @@ def test_reviewers_submit_skip_and_next_while_leads_add_and_move_cards(
         pks = [str(s.pk) for s in extra]
 
         def work():
-            log("add action", http.post(reverse("admin:traces_span_changelist"), data={
-                "action": "add_spans_to_review_queue", "_selected_action": pks, "queue": str(queue.pk),
-                "csrfmiddlewaretoken": http.headers["X-CSRFToken"]}))
+            log(
+                "add action",
+                http.post(
+                    reverse("admin:traces_span_changelist"),
+                    data={
+                        "action": "add_spans_to_review_queue",
+                        "_selected_action": pks,
+                        "queue": str(queue.pk),
+                        "csrfmiddlewaretoken": http.headers["X-CSRFToken"],
+                    },
+                ),
+            )
 
         return work
 
@@ -133,8 +148,13 @@ def test_reviewers_submit_skip_and_next_while_leads_add_and_move_cards(
         return work
 
     workers = [reviewer(u, via_admin=n % 2 == 1) for n, u in enumerate(reviewers)]
-    workers += [lead_api(leads[0]), lead_api(leads[1]), lead_admin_action(leads[2]), lead_admin_action(leads[3]),
-                board_lead(leads[4])]
+    workers += [
+        lead_api(leads[0]),
+        lead_api(leads[1]),
+        lead_admin_action(leads[2]),
+        lead_admin_action(leads[3]),
+        board_lead(leads[4]),
+    ]
     errors = run_together(workers)
 
     assert not errors, errors
@@ -144,7 +164,9 @@ def test_reviewers_submit_skip_and_next_while_leads_add_and_move_cards(
     # Every submission stored once, with its scores; every skip once.
     assert ReviewSubmission.objects.filter(item__queue=queue).count() == 8 * 20
     for user in reviewers:
-        assert ReviewSubmission.objects.filter(item__queue=queue, reviewer=user).count() == 20 == done["submit", user.pk]
+        assert (
+            ReviewSubmission.objects.filter(item__queue=queue, reviewer=user).count() == 20 == done["submit", user.pk]
+        )
         assert ReviewSkip.objects.filter(item__queue=queue, reviewer=user).count() == 5
         assert Score.objects.filter(author=user, config__name="quality").count() == 20
     # The 40 spans were added once each, whoever got there first.
@@ -152,7 +174,8 @@ def test_reviewers_submit_skip_and_next_while_leads_add_and_move_cards(
     assert ReviewItem.objects.filter(queue=queue, span__span_id__in=extra_ids).count() == 40
     # The moved cards ended where the last move put them.
     assert set(ReviewItem.objects.filter(pk__in=[i.pk for i in moved]).values_list("status", flat=True)) == {
-        ItemStatus.BACKLOG}
+        ItemStatus.BACKLOG
+    }
     assert_counters_match_rows(queue)
     queue.refresh_from_db()
     assert queue.complete_count == ReviewItem.objects.filter(queue=queue, submission_count__gte=2).count()
@@ -218,8 +241,11 @@ def test_one_reviewer_double_submitting_stores_one_submission(project, make_queu
     codes: list[int] = []
 
     def submit(http):
-        return lambda: codes.append(http.post(f"/api/v1/review-queues/{queue.pk}/items/{item.pk}/submit/",
-                                              json={"scores": {"quality": 3}}).status_code)
+        return lambda: codes.append(
+            http.post(
+                f"/api/v1/review-queues/{queue.pk}/items/{item.pk}/submit/", json={"scores": {"quality": 3}}
+            ).status_code
+        )
 
     errors = run_together([submit(c) for c in clients])
     assert not errors, errors

@@ -43,8 +43,13 @@ def test_the_queue_threshold_decides_continuous_spread(project, configs, make_qu
 def test_multi_select_labels_compare_as_sets(project, configs, make_queue, member):
     from apps.reviews.services import score_config_create
 
-    topics = score_config_create(project=project, name="topics", kind="categorical", multi_select=True,
-                                 options=[{"label": "a", "value": 0}, {"label": "b", "value": 1}])
+    topics = score_config_create(
+        project=project,
+        name="topics",
+        kind="categorical",
+        multi_select=True,
+        options=[{"label": "a", "value": 0}, {"label": "b", "value": 1}],
+    )
     w = disputed(project, configs, make_queue, member, n=4)
     w.queue.score_configs.add(topics)
     item = w.items[3]
@@ -65,8 +70,7 @@ def test_list_pages_skip_agreeing_items_and_follow_state(project, configs, make_
     assert [e.item.pk for e in rest] == [w.items[2].pk]
     item_adjudicate(actor=w.lead, item=w.items[2], decisions={"tone": {"from": w.bob.pk}})
     assert [e.item.pk for e in disagreement.disagreements_for_queue(w.queue)[0]] == [w.items[0].pk]
-    assert [e.item.pk for e in disagreement.disagreements_for_queue(w.queue, state="adjudicated")[0]] == [
-        w.items[2].pk]
+    assert [e.item.pk for e in disagreement.disagreements_for_queue(w.queue, state="adjudicated")[0]] == [w.items[2].pk]
     assert len(disagreement.disagreements_for_queue(w.queue, state="all")[0]) == 2
     assert disagreement.next_open_disagreement(w.queue, after=w.items[0].pk).pk == w.items[0].pk  # wraps round
     counts = disagreement.disagreement_counts(w.queue)

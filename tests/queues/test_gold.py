@@ -24,8 +24,11 @@ pytestmark = pytest.mark.django_db
 
 
 def _import(queue, lead, items, answers=None):
-    return gold_questions.gold_questions_import(queue=queue, actor=lead, questions=[
-        {"span_id": i.span.span_id, "answers": answers or {"tone": "kind"}} for i in items])
+    return gold_questions.gold_questions_import(
+        queue=queue,
+        actor=lead,
+        questions=[{"span_id": i.span.span_id, "answers": answers or {"tone": "kind"}} for i in items],
+    )
 
 
 def _add(queue, n, prefix):
@@ -220,15 +223,24 @@ def test_import_through_the_api_validates_like_scores(project, make_queue, membe
     url = f"/api/v1/review-queues/{queue.pk}/gold-questions/"
     fresh = make_spans(project, 1, prefix="fresh")[0]  # not in the queue yet: added
     elsewhere = make_spans(other_project, 1, prefix="else")[0]
-    bad = api.post(url, {"questions": [
-        {"span_id": fresh.span_id, "answers": {"tone": "furious", "quality": 11, "nope": 1}}]}, format="json")
+    bad = api.post(
+        url,
+        {"questions": [{"span_id": fresh.span_id, "answers": {"tone": "furious", "quality": 11, "nope": 1}}]},
+        format="json",
+    )
     assert bad.status_code == 400
-    assert set(bad.json()["fields"]) == {"questions[0].answers.tone", "questions[0].answers.quality",
-                                         "questions[0].answers.nope"}
+    assert set(bad.json()["fields"]) == {
+        "questions[0].answers.tone",
+        "questions[0].answers.quality",
+        "questions[0].answers.nope",
+    }
     other = api.post(url, {"questions": [{"span_id": elsewhere.span_id, "answers": {"tone": "kind"}}]}, format="json")
     assert other.status_code == 400 and not ReviewItem.objects.filter(span=elsewhere).exists()
-    ok = api.post(url, {"questions": [{"span_id": fresh.span_id, "answers": {"tone": "kind", "quality": 7,
-                                                                              "correct": True}}]}, format="json")
+    ok = api.post(
+        url,
+        {"questions": [{"span_id": fresh.span_id, "answers": {"tone": "kind", "quality": 7, "correct": True}}]},
+        format="json",
+    )
     assert ok.status_code == 201 and ok.json()["added_to_queue"] == 1
     listed = api.get(url).json()["results"]
     assert listed[0]["span_id"] == fresh.span_id

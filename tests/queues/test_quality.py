@@ -28,8 +28,11 @@ def reviewed(project, make_queue, member):
     queue = make_queue(7, reviewers_per_item=3)
     lead = member(project, Role.CURATOR, "lead")
     items = list(queue.items.order_by("id"))
-    gold_questions.gold_questions_import(queue=queue, actor=lead, questions=[
-        {"span_id": items[i].span.span_id, "answers": {"tone": "rude", "quality": 5}} for i in (0, 1)])
+    gold_questions.gold_questions_import(
+        queue=queue,
+        actor=lead,
+        questions=[{"span_id": items[i].span.span_id, "answers": {"tone": "rude", "quality": 5}} for i in (0, 1)],
+    )
     a, b, c = member(project, username="a"), member(project, username="b"), member(project, username="c")
     for n, item in enumerate(items[:6]):
         services.review_item_submit(item=item, user=a, scores={"tone": TONE_A[n], "quality": QUALITY_A[n]})
@@ -55,8 +58,10 @@ def test_gold_accuracy_by_hand(reviewed):
              c gave no quality score → no quality accuracy
     """
     rows = _by_name(quality.queue_quality(reviewed["queue"]))
-    gold = {name: {g["config"]: (g["correct"], g["answered"], g["accuracy"]) for g in row["gold"]}
-            for name, row in rows.items()}
+    gold = {
+        name: {g["config"]: (g["correct"], g["answered"], g["accuracy"]) for g in row["gold"]}
+        for name, row in rows.items()
+    }
     assert gold["a"] == {"tone": (2, 2, 1.0), "quality": (1, 2, 0.5)}
     assert gold["b"] == {"tone": (1, 2, 0.5), "quality": (1, 2, 0.5)}
     assert gold["c"] == {"tone": (1, 2, 0.5)}
@@ -140,8 +145,11 @@ def test_api_leads_see_everyone_a_reviewer_only_themselves(reviewed, member, pro
     assert other.status_code == missing.status_code == 404 and other.json() == missing.json()
     led = _api(reviewed["lead"]).get(f"{url}{reviewed['b'].pk}/?gold=1").json()
     assert len(led["items"]) == 2
-    assert {v["config"]: v["gold"] for v in led["items"][0]["values"]} == {"correct": None, "tone": "rude",
-                                                                          "quality": "5"}
+    assert {v["config"]: v["gold"] for v in led["items"][0]["values"]} == {
+        "correct": None,
+        "tone": "rude",
+        "quality": "5",
+    }
     viewer = member(project, Role.VIEWER, "viewer")
     assert _api(viewer).get(url).json() == {"reviewers": [], "tolerance": {"continuous_share_of_range": 0.1}}
 

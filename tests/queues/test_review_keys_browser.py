@@ -47,7 +47,9 @@ def test_e_t_m_focus_their_fields_j_explains_and_s_skips(browser, live_server, p
     page.wait_for_function(
         "(before) => { const el = document.querySelector('[data-review-item-id]');"
         " return el && Number(el.dataset.reviewItemId) !== before"
-        " && document.querySelector('[data-review-item]').getAttribute('aria-busy') === 'false'; }", arg=first)
+        " && document.querySelector('[data-review-item]').getAttribute('aria-busy') === 'false'; }",
+        arg=first,
+    )
     second = int(page.locator("[data-review-item-id]").get_attribute("data-review-item-id"))
     assert second != first and page.url.endswith(f"/review/{second}/")
     assert ReviewSkip.objects.filter(item_id=first, reviewer=reviewer).exists()

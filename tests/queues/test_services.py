@@ -22,8 +22,7 @@ pytestmark = pytest.mark.django_db
 def _counts(queue):
     queue.refresh_from_db()
     real = {s: ReviewItem.objects.filter(queue=queue, status=s).count() for s in ItemStatus.values}
-    assert real == {"backlog": queue.backlog_count, "pending": queue.pending_count,
-                    "complete": queue.complete_count}
+    assert real == {"backlog": queue.backlog_count, "pending": queue.pending_count, "complete": queue.complete_count}
     return real
 
 
@@ -188,7 +187,12 @@ def test_progress_counts_what_is_left_and_done_for_each_reviewer(project, make_q
     services.review_item_skip(item=skipped, user=bob)
     queue.refresh_from_db()
     assert queue_progress(queue=queue, user=alice, with_done=True) == {
-        "total": 4, "backlog": 3, "pending": 0, "complete": 1, "left_for_you": 3, "done_by_you": 1,
+        "total": 4,
+        "backlog": 3,
+        "pending": 0,
+        "complete": 1,
+        "left_for_you": 3,
+        "done_by_you": 1,
     }
     assert queue_progress(queue=queue, user=bob)["left_for_you"] == 2
 
@@ -201,8 +205,9 @@ def test_left_for_you_counts_open_work_only(project, make_queue, member):
     queue.refresh_from_db()
     assert queue_progress(queue=queue, user=alice)["left_for_you"] == 2
     assert queue_progress(queue=queue, user=bob)["left_for_you"] == 3
-    services.review_item_submit(item=services.review_item_next(queue=queue, user=bob), user=bob,
-                                scores={"correct": True})
+    services.review_item_submit(
+        item=services.review_item_next(queue=queue, user=bob), user=bob, scores={"correct": True}
+    )
     queue.refresh_from_db()  # the item is complete: nobody has it left
     assert queue_progress(queue=queue, user=alice)["left_for_you"] == 2
     assert queue_progress(queue=queue, user=bob)["left_for_you"] == 2
@@ -230,8 +235,7 @@ def test_viewers_cannot_review(project, make_queue, member):
 def test_rule_adds_matching_sampled_traces_on_ingest(project, make_queue):
     from apps.core import registry
 
-    queue = make_queue(rule_enabled=True, rule_target="traces", rule_filter={"name": "refund"},
-                       rule_sampling_rate=0.5)
+    queue = make_queue(rule_enabled=True, rule_target="traces", rule_filter={"name": "refund"}, rule_sampling_rate=0.5)
     assert services.queues_on_ingest in registry.ingest_hooks
     spans = make_spans(project, 40, name="refund") + make_spans(project, 5, name="other")
     trace_pks = [s.trace_id for s in spans]
@@ -260,12 +264,35 @@ def test_rule_through_real_ingest_adds_the_root_once_spans_arrive_out_of_order(
     queue = make_queue(rule_enabled=True, rule_target="traces", rule_filter={"has_error": True})
     t0 = 1_700_000_000
     spans = [
-        {"trace_id": "ooo", "span_id": "root", "name": "support-agent", "type": "task", "start_time": t0,
-         "end_time": t0 + 3, "input": [{"role": "user", "content": "Where is my parcel?"}], "output": "Soon."},
-        {"trace_id": "ooo", "span_id": "retrieve", "parent_span_id": "root", "name": "search", "type": "retrieval",
-         "start_time": t0 + 1, "end_time": t0 + 2},
-        {"trace_id": "ooo", "span_id": "llm", "parent_span_id": "retrieve", "name": "chat", "type": "llm",
-         "start_time": t0 + 2, "end_time": t0 + 3, "error": {"message": "rate limited"}},
+        {
+            "trace_id": "ooo",
+            "span_id": "root",
+            "name": "support-agent",
+            "type": "task",
+            "start_time": t0,
+            "end_time": t0 + 3,
+            "input": [{"role": "user", "content": "Where is my parcel?"}],
+            "output": "Soon.",
+        },
+        {
+            "trace_id": "ooo",
+            "span_id": "retrieve",
+            "parent_span_id": "root",
+            "name": "search",
+            "type": "retrieval",
+            "start_time": t0 + 1,
+            "end_time": t0 + 2,
+        },
+        {
+            "trace_id": "ooo",
+            "span_id": "llm",
+            "parent_span_id": "retrieve",
+            "name": "chat",
+            "type": "llm",
+            "start_time": t0 + 2,
+            "end_time": t0 + 3,
+            "error": {"message": "rate limited"},
+        },
     ]
     for batch in ([spans[2]], [spans[1], spans[2]], [spans[0]], spans):
         with django_capture_on_commit_callbacks(execute=True):

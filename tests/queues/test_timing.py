@@ -42,8 +42,11 @@ def test_open_to_submit_through_the_review_page(project, make_queue, member, clo
     clock(40)
     assert client.post(reverse("admin:queues_reviewqueue_review_open", args=[queue.pk, item.pk])).status_code == 200
     clock(50)  # re-opened while still reserved: the clock keeps its start
-    res = client.post(reverse("admin:queues_reviewqueue_review_submit", args=[queue.pk, item.pk]) + "?html=0",
-                      '{"scores": {"tone": "kind"}}', content_type="application/json")
+    res = client.post(
+        reverse("admin:queues_reviewqueue_review_submit", args=[queue.pk, item.pk]) + "?html=0",
+        '{"scores": {"tone": "kind"}}',
+        content_type="application/json",
+    )
     assert res.status_code == 200, res.content
     sub = ReviewSubmission.objects.get(item=item, reviewer=alice)
     assert sub.opened_at == start and sub.seconds_open == 90

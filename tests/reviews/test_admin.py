@@ -15,15 +15,22 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def span(project):
     trace = factories.TraceFactory(project=project, trace_id="t-1", root_span_id="root-1")
-    return factories.SpanFactory(trace=trace, span_id="root-1", parent_span_id="",
-                                 output={"role": "assistant", "content": "Refunds in 14 days."})
+    return factories.SpanFactory(
+        trace=trace, span_id="root-1", parent_span_id="", output={"role": "assistant", "content": "Refunds in 14 days."}
+    )
 
 
 @pytest.fixture
 def configs(project):
     return [
-        factories.ScoreConfigFactory(project=project, name="helpfulness", order=1, min_value=0, max_value=1,
-                                     description="How **helpful**? <script>alert(1)</script>"),
+        factories.ScoreConfigFactory(
+            project=project,
+            name="helpfulness",
+            order=1,
+            min_value=0,
+            max_value=1,
+            description="How **helpful**? <script>alert(1)</script>",
+        ),
         factories.ScoreConfigFactory(project=project, name="correctness", order=2, categorical=True),
         factories.ScoreConfigFactory(project=project, name="thumbs", order=3, boolean=True),
         factories.ScoreConfigFactory(project=project, name="notes", order=4, text=True),
@@ -36,8 +43,9 @@ def csv_format_index(client, url) -> str:
 
 
 def submit(client, span, payload):
-    return client.post(reverse("admin:reviews_annotation_submit", args=[span.pk]), json.dumps(payload),
-                       content_type="application/json")
+    return client.post(
+        reverse("admin:reviews_annotation_submit", args=[span.pk]), json.dumps(payload), content_type="application/json"
+    )
 
 
 def page(client, span):
@@ -61,11 +69,17 @@ def test_span_page_renders_each_config_as_its_control(admin_client, span, config
 def test_submit_through_the_panel_and_see_it_on_the_page(client, project, member, span, configs):
     reviewer = member(project, role=Role.REVIEWER, username="rita")
     client.force_login(reviewer)
-    response = submit(client, span, {
-        "scores": {"helpfulness": 0.75, "correctness": "partially", "thumbs": False, "notes": "Wrong window"},
-        "comment": "Policy says 30 days.", "tags": ["refund-policy"], "expected": "Refunds within 30 days.",
-        "metadata": {"difficulty": "easy"},
-    })
+    response = submit(
+        client,
+        span,
+        {
+            "scores": {"helpfulness": 0.75, "correctness": "partially", "thumbs": False, "notes": "Wrong window"},
+            "comment": "Policy says 30 days.",
+            "tags": ["refund-policy"],
+            "expected": "Refunds within 30 days.",
+            "metadata": {"difficulty": "easy"},
+        },
+    )
     assert response.status_code == 200, response.content
     body = response.json()
     assert "rita" in body["html"]  # the refreshed panel shows who saved
@@ -88,14 +102,14 @@ def test_submit_through_the_panel_and_see_it_on_the_page(client, project, member
 
 def test_panel_bad_input_names_the_field_and_writes_nothing(client, project, member, span, configs):
     client.force_login(member(project))
-    response = submit(client, span, {"scores": {"helpfulness": 2, "thumbs": True}, "comment": "x",
-                                     "tags": ["t" * 201]})
+    response = submit(client, span, {"scores": {"helpfulness": 2, "thumbs": True}, "comment": "x", "tags": ["t" * 201]})
     assert response.status_code == 400
     assert set(response.json()["fields"]) == {"scores.helpfulness", "tags.0"}
     assert not Score.objects.exists() and not Comment.objects.exists()
     assert submit(client, span, {"unknown": 1}).status_code == 400
-    bad_json = client.post(reverse("admin:reviews_annotation_submit", args=[span.pk]), "{nope",
-                           content_type="application/json")
+    bad_json = client.post(
+        reverse("admin:reviews_annotation_submit", args=[span.pk]), "{nope", content_type="application/json"
+    )
     assert bad_json.status_code == 400
 
 
@@ -103,15 +117,26 @@ def test_untrusted_content_is_escaped_in_the_panel(client, project, member, span
     user = member(project)
     client.force_login(user)
     evil = "<img src=x onerror=alert(1)>"
-    assert submit(client, span, {"comment": evil, "expected": evil, "tags": [evil],
-                                 "metadata": {evil: evil}, "scores": {"notes": "<b>x</b>"}}).status_code == 200
+    assert (
+        submit(
+            client,
+            span,
+            {
+                "comment": evil,
+                "expected": evil,
+                "tags": [evil],
+                "metadata": {evil: evil},
+                "scores": {"notes": "<b>x</b>"},
+            },
+        ).status_code
+        == 200
+    )
     html = page(client, span).content.decode()
     assert evil not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
     assert "<b>x</b>" not in html
 
 
-def test_panel_is_refused_across_projects_and_for_viewers(client, project, other_project, member, span,
-                                                          configs):
+def test_panel_is_refused_across_projects_and_for_viewers(client, project, other_project, member, span, configs):
     outsider = member(other_project, role=Role.ADMIN)
     client.force_login(outsider)
     assert page(client, span).status_code == 404
@@ -155,15 +180,35 @@ def test_trace_page_panel_registered_for_the_selected_span(rf, project, member, 
 
 def test_config_admin_validates_through_the_service(admin_client, project):
     url = reverse("admin:reviews_scoreconfig_add")
-    response = admin_client.post(url, {"project": project.pk, "name": "c", "description": "", "kind": "categorical",
-                                       "order": 0, "min_value": 0, "max_value": 1,
-                                       "options": '[{"label": "a", "value": 1}, {"label": "a", "value": 0}]',
-                                       "max_length": 2000})
+    response = admin_client.post(
+        url,
+        {
+            "project": project.pk,
+            "name": "c",
+            "description": "",
+            "kind": "categorical",
+            "order": 0,
+            "min_value": 0,
+            "max_value": 1,
+            "options": '[{"label": "a", "value": 1}, {"label": "a", "value": 0}]',
+            "max_length": 2000,
+        },
+    )
     assert response.status_code == 200 and "labels must be unique" in response.content.decode()
-    response = admin_client.post(url, {"project": project.pk, "name": "c", "description": "", "kind": "categorical",
-                                       "order": 0, "min_value": 0, "max_value": 1,
-                                       "options": '[{"label": "a", "value": 1}, {"label": "b", "value": 0}]',
-                                       "max_length": 2000})
+    response = admin_client.post(
+        url,
+        {
+            "project": project.pk,
+            "name": "c",
+            "description": "",
+            "kind": "categorical",
+            "order": 0,
+            "min_value": 0,
+            "max_value": 1,
+            "options": '[{"label": "a", "value": 1}, {"label": "b", "value": 0}]',
+            "max_length": 2000,
+        },
+    )
     assert response.status_code == 302
     assert ScoreConfig.objects.get(name="c").options == [{"label": "a", "value": 1}, {"label": "b", "value": 0}]
 
@@ -213,10 +258,16 @@ def test_configs_export_from_one_project_and_import_into_another(admin_client, p
     assert confirm.status_code == 200, confirm.content
     form = confirm.context["confirm_form"]
     assert form is not None, confirm.context["result"].invalid_rows
-    done = admin_client.post(reverse("admin:reviews_scoreconfig_process_import"), {
-        "import_file_name": form.initial["import_file_name"], "original_file_name": "configs.csv",
-        "format": form.initial["format"], "resource": form.initial.get("resource", ""),
-        "project": target.pk})
+    done = admin_client.post(
+        reverse("admin:reviews_scoreconfig_process_import"),
+        {
+            "import_file_name": form.initial["import_file_name"],
+            "original_file_name": "configs.csv",
+            "format": form.initial["format"],
+            "resource": form.initial.get("resource", ""),
+            "project": target.pk,
+        },
+    )
     assert done.status_code == 302
     imported = {c.name: c for c in ScoreConfig.objects.filter(project=target)}
     assert set(imported) == {"correctness", "thumbs"}
@@ -229,9 +280,11 @@ def test_import_with_a_bad_row_reports_it_and_writes_nothing(admin_client, proje
 
     url = reverse("admin:reviews_scoreconfig_import")
     csv_index = csv_format_index(admin_client, url)
-    data = ("name,description,kind,order,min_value,max_value,options,multi_select,max_length,is_archived\n"
-            "ok,,boolean,0,0,1,[],0,2000,0\n"
-            'bad,,continuous,0,5,1,[],0,2000,0\n')
+    data = (
+        "name,description,kind,order,min_value,max_value,options,multi_select,max_length,is_archived\n"
+        "ok,,boolean,0,0,1,[],0,2000,0\n"
+        "bad,,continuous,0,5,1,[],0,2000,0\n"
+    )
     upload = SimpleUploadedFile("c.csv", data.encode(), content_type="text/csv")
     response = admin_client.post(url, {"project": project.pk, "format": csv_index, "import_file": upload})
     assert response.status_code == 200
@@ -252,10 +305,22 @@ def test_read_mostly_admins_list_scores_comments_and_corrections(admin_client, p
 def test_trace_and_span_admin_pages_show_the_panel_and_saved_annotations(client, project, member, span, configs):
     reviewer = member(project, username="tess")
     client.force_login(reviewer)
-    assert submit(client, span, {"scores": {"correctness": "incorrect"}, "comment": "Off by two weeks.",
-                                 "expected": "Refunds within 30 days."}).status_code == 200
-    for url in (reverse("admin:traces_trace_change", args=[span.trace.pk]),
-                reverse("admin:traces_span_change", args=[span.pk])):
+    assert (
+        submit(
+            client,
+            span,
+            {
+                "scores": {"correctness": "incorrect"},
+                "comment": "Off by two weeks.",
+                "expected": "Refunds within 30 days.",
+            },
+        ).status_code
+        == 200
+    )
+    for url in (
+        reverse("admin:traces_trace_change", args=[span.trace.pk]),
+        reverse("admin:traces_span_change", args=[span.pk]),
+    ):
         response = client.get(url)
         assert response.status_code == 200, url
         html = response.content.decode()
@@ -273,8 +338,9 @@ def test_a_narrowed_panel_stays_narrowed_after_a_save(rf, client, project, membe
     ctx = annotation_panel_context(request, span, configs=[configs[2]])  # thumbs only
     assert [c["name"] for c in ctx["panel_state"]["configs"]] == ["thumbs"]
     client.force_login(user)
-    response = client.post(ctx["panel_state"]["submitUrl"], json.dumps({"scores": {"thumbs": True}}),
-                           content_type="application/json")
+    response = client.post(
+        ctx["panel_state"]["submitUrl"], json.dumps({"scores": {"thumbs": True}}), content_type="application/json"
+    )
     assert response.status_code == 200
     html = response.json()["html"]
     assert 'data-score-config="thumbs"' in html and 'data-score-config="helpfulness"' not in html
@@ -291,8 +357,9 @@ def test_a_project_admin_imports_only_into_their_projects(client, project, other
     assert choices == [str(project.pk)]
     data = "name,kind,options\nx,boolean,[]\n"
     upload = SimpleUploadedFile("c.csv", data.encode(), content_type="text/csv")
-    response = client.post(url, {"project": other_project.pk, "format": csv_format_index(client, url),
-                                 "import_file": upload})
+    response = client.post(
+        url, {"project": other_project.pk, "format": csv_format_index(client, url), "import_file": upload}
+    )
     assert response.status_code == 200 and response.context["form"].errors.get("project")
     assert not ScoreConfig.objects.exists()
 
@@ -307,8 +374,9 @@ def test_deleting_a_score_in_the_admin_is_kept_in_its_history(admin_client, proj
     assert list(ScoreEvent.objects.values_list("action", flat=True)) == ["create", "delete"]
 
 
-def test_dashboard_shows_negative_feedback_and_what_needs_a_correction(client, project, other_project, member,
-                                                                        span, configs):
+def test_dashboard_shows_negative_feedback_and_what_needs_a_correction(
+    client, project, other_project, member, span, configs
+):
     from apps.reviews.services import correction_record
 
     thumbs = configs[2]
@@ -318,11 +386,15 @@ def test_dashboard_shows_negative_feedback_and_what_needs_a_correction(client, p
     score_record(span=factories.SpanFactory(trace=span.trace), config=thumbs, value=True, source="end_user")
     correction_record(span=span, value="fixed")
     theirs = factories.ScoreConfigFactory(project=other_project, boolean=True)
-    score_record(span=factories.SpanFactory(trace=factories.TraceFactory(project=other_project)), config=theirs,
-                 value=False, source="end_user")
+    score_record(
+        span=factories.SpanFactory(trace=factories.TraceFactory(project=other_project)),
+        config=theirs,
+        value=False,
+        source="end_user",
+    )
     client.force_login(member(project, role=Role.VIEWER))
     html = client.get(reverse("admin:index")).content.decode()
     assert "End-user feedback" in html
-    row = html[html.index("assay-feedback-panel"):]
+    row = html[html.index("assay-feedback-panel") :]
     assert "2 spans" in row and "<strong>1</strong>" in row
     assert "Other" not in row  # another project's feedback is not shown

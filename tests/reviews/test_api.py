@@ -31,8 +31,9 @@ def configs(project):
 
 
 def nothing_written():
-    return not (Score.objects.exists() or Comment.objects.exists() or Correction.objects.exists()
-                or SpanTag.objects.exists())
+    return not (
+        Score.objects.exists() or Comment.objects.exists() or Correction.objects.exists() or SpanTag.objects.exists()
+    )
 
 
 # ------------------------------------------------------------------ score configs API
@@ -40,9 +41,16 @@ def nothing_written():
 
 def test_score_config_crud_with_a_write_key(project, key_client):
     client = key_client(project)
-    created = client.post(CONFIGS, {"name": "tone", "kind": "categorical", "description": "Be *kind*",
-                                    "options": [{"label": "warm", "value": 1}, {"label": "cold", "value": 0}]},
-                          format="json")
+    created = client.post(
+        CONFIGS,
+        {
+            "name": "tone",
+            "kind": "categorical",
+            "description": "Be *kind*",
+            "options": [{"label": "warm", "value": 1}, {"label": "cold", "value": 0}],
+        },
+        format="json",
+    )
     assert created.status_code == 201, created.json()
     body = created.json()
     assert body["project"] == "acme" and body["options"][0] == {"label": "warm", "value": 1}
@@ -59,12 +67,15 @@ def test_score_config_crud_with_a_write_key(project, key_client):
 
 def test_score_config_bad_input_names_the_field(project, key_client):
     client = key_client(project)
-    response = client.post(CONFIGS, {"name": "range", "kind": "continuous", "min_value": 5, "max_value": 1},
-                           format="json")
+    response = client.post(
+        CONFIGS, {"name": "range", "kind": "continuous", "min_value": 5, "max_value": 1}, format="json"
+    )
     assert response.status_code == 400 and "max_value" in response.json()["fields"]
-    response = client.post(CONFIGS, {"name": "opts", "kind": "categorical",
-                                     "options": [{"label": "a", "value": 1}, {"label": "a", "value": 2}]},
-                           format="json")
+    response = client.post(
+        CONFIGS,
+        {"name": "opts", "kind": "categorical", "options": [{"label": "a", "value": 1}, {"label": "a", "value": 2}]},
+        format="json",
+    )
     assert response.status_code == 400 and "options.1.label" in response.json()["fields"]
 
 
@@ -94,8 +105,12 @@ def test_score_configs_of_another_project_are_404(project, other_project, key_cl
     theirs = factories.ScoreConfigFactory(project=other_project)
     client = key_client(project)
     assert client.get(CONFIGS).json() == []
-    for response in (client.get(f"{CONFIGS}{theirs.pk}/"), client.patch(f"{CONFIGS}{theirs.pk}/", {}, format="json"),
-                     client.delete(f"{CONFIGS}{theirs.pk}/"), client.post(f"{CONFIGS}{theirs.pk}/archive/")):
+    for response in (
+        client.get(f"{CONFIGS}{theirs.pk}/"),
+        client.patch(f"{CONFIGS}{theirs.pk}/", {}, format="json"),
+        client.delete(f"{CONFIGS}{theirs.pk}/"),
+        client.post(f"{CONFIGS}{theirs.pk}/archive/"),
+    ):
         assert response.status_code == 404
     missing = client.get(f"{CONFIGS}999999/")
     assert client.get(f"{CONFIGS}{theirs.pk}/").json() == missing.json()
@@ -106,17 +121,27 @@ def test_score_configs_of_another_project_are_404(project, other_project, key_cl
 
 def test_feedback_writes_every_kind_of_annotation(project, key_client, span, configs):
     client = key_client(project)
-    response = client.post(FEEDBACK, {
-        "span_id": "root-1",
-        "scores": {"helpful": 7, "correct": "partially", "thumbs": False, "notes": "short"},
-        "expected": {"answer": "30 days"}, "comment": "Close, but wrong window.", "tags": ["refund", "vip"],
-        "metadata": {"ticket": "T-1"},
-    }, format="json")
+    response = client.post(
+        FEEDBACK,
+        {
+            "span_id": "root-1",
+            "scores": {"helpful": 7, "correct": "partially", "thumbs": False, "notes": "short"},
+            "expected": {"answer": "30 days"},
+            "comment": "Close, but wrong window.",
+            "tags": ["refund", "vip"],
+            "metadata": {"ticket": "T-1"},
+        },
+        format="json",
+    )
     assert response.status_code == 201, response.json()
     body = response.json()
     assert body["source"] == "api" and body["tags_added"] == ["refund", "vip"]
-    assert {s["config"]: s["value"] for s in body["scores"]} == {"helpful": 7, "correct": 0.5, "thumbs": 0.0,
-                                                                 "notes": None}
+    assert {s["config"]: s["value"] for s in body["scores"]} == {
+        "helpful": 7,
+        "correct": 0.5,
+        "thumbs": 0.0,
+        "notes": None,
+    }
     span.refresh_from_db()
     assert span.expected == {"answer": "30 days"} and span.tags == ["refund", "vip"]
     assert span.annotation_metadata == {"ticket": "T-1"}
@@ -129,26 +154,28 @@ def test_feedback_by_trace_id_lands_on_the_root_span(project, key_client, span, 
     assert Score.objects.get().span == span
 
 
-@pytest.mark.parametrize("payload, field", [
-    ({"scores": {"helpful": 11}}, "scores.helpful"),
-    ({"scores": {"correct": "maybe"}}, "scores.correct"),
-    ({"scores": {"thumbs": "yes"}}, "scores.thumbs"),
-    ({"scores": {"helpful": "high"}}, "scores.helpful"),
-    ({"scores": {"unknown": 1}}, "scores.unknown"),
-    ({"scores": {"notes": "x" * 51}}, "scores.notes"),
-    ({"scores": "thumbs up"}, "scores"),
-    ({"tags": ["t" * 201]}, "tags.0"),
-    ({"tags": "refund"}, "tags"),
-    ({"remove_tags": [""]}, "remove_tags.0"),
-    ({"metadata": ["k"]}, "metadata"),
-    ({"comment": 12}, "comment"),
-    ({"source": "human"}, "source"),
-    ({"source": "robot"}, "source"),
-    ({"feedback_id": ""}, "feedback_id"),
-    ({"score": {"thumbs": True}}, "score"),
-])
-def test_feedback_bad_field_is_400_naming_it_and_writes_nothing(project, key_client, span, configs,
-                                                                 payload, field):
+@pytest.mark.parametrize(
+    "payload, field",
+    [
+        ({"scores": {"helpful": 11}}, "scores.helpful"),
+        ({"scores": {"correct": "maybe"}}, "scores.correct"),
+        ({"scores": {"thumbs": "yes"}}, "scores.thumbs"),
+        ({"scores": {"helpful": "high"}}, "scores.helpful"),
+        ({"scores": {"unknown": 1}}, "scores.unknown"),
+        ({"scores": {"notes": "x" * 51}}, "scores.notes"),
+        ({"scores": "thumbs up"}, "scores"),
+        ({"tags": ["t" * 201]}, "tags.0"),
+        ({"tags": "refund"}, "tags"),
+        ({"remove_tags": [""]}, "remove_tags.0"),
+        ({"metadata": ["k"]}, "metadata"),
+        ({"comment": 12}, "comment"),
+        ({"source": "human"}, "source"),
+        ({"source": "robot"}, "source"),
+        ({"feedback_id": ""}, "feedback_id"),
+        ({"score": {"thumbs": True}}, "score"),
+    ],
+)
+def test_feedback_bad_field_is_400_naming_it_and_writes_nothing(project, key_client, span, configs, payload, field):
     body = {"span_id": "root-1", "comment": "fine", "tags": ["ok"], "scores": {"thumbs": True}, **payload}
     response = key_client(project).post(FEEDBACK, body, format="json")
     assert response.status_code == 400, response.json()
@@ -159,8 +186,7 @@ def test_feedback_bad_field_is_400_naming_it_and_writes_nothing(project, key_cli
 def test_feedback_on_an_archived_config_is_refused(project, key_client, span, configs):
     configs["thumbs"].is_archived = True
     configs["thumbs"].save()
-    response = key_client(project).post(FEEDBACK, {"span_id": "root-1", "scores": {"thumbs": True}},
-                                        format="json")
+    response = key_client(project).post(FEEDBACK, {"span_id": "root-1", "scores": {"thumbs": True}}, format="json")
     assert response.status_code == 400 and "archived" in response.json()["fields"]["scores.thumbs"][0]
 
 
@@ -171,10 +197,12 @@ def test_feedback_needs_a_span_and_something_to_record(project, key_client, span
     assert client.post(FEEDBACK, ["not", "an", "object"], format="json").status_code == 400
 
 
-def test_feedback_for_another_projects_span_is_404_like_a_missing_one(project, other_project, key_client,
-                                                                      span, configs):
-    theirs = factories.SpanFactory(trace=factories.TraceFactory(project=other_project, trace_id="t-x"),
-                                   span_id="their-span")
+def test_feedback_for_another_projects_span_is_404_like_a_missing_one(
+    project, other_project, key_client, span, configs
+):
+    theirs = factories.SpanFactory(
+        trace=factories.TraceFactory(project=other_project, trace_id="t-x"), span_id="their-span"
+    )
     factories.ScoreConfigFactory(project=other_project, name="thumbs", boolean=True)
     client = key_client(project)
     other = client.post(FEEDBACK, {"span_id": theirs.span_id, "scores": {"thumbs": True}}, format="json")
@@ -182,8 +210,12 @@ def test_feedback_for_another_projects_span_is_404_like_a_missing_one(project, o
     assert other.status_code == missing.status_code == 404 and other.json() == missing.json()
     assert client.post(FEEDBACK, {"trace_id": "t-x", "scores": {"thumbs": True}}, format="json").status_code == 404
     # The span's trace must match when both are given.
-    assert client.post(FEEDBACK, {"span_id": "root-1", "trace_id": "t-x", "scores": {"thumbs": True}},
-                       format="json").status_code == 404
+    assert (
+        client.post(
+            FEEDBACK, {"span_id": "root-1", "trace_id": "t-x", "scores": {"thumbs": True}}, format="json"
+        ).status_code
+        == 404
+    )
     assert not Score.objects.exists()
 
 
@@ -191,8 +223,7 @@ def test_tags_are_removed_through_the_api_with_who_and_when(project, key_client,
     tag_add(span=span, name="refund", user=member(project))
     tag_add(span=span, name="keep")
     client = key_client(project)
-    response = client.post(FEEDBACK, {"span_id": "root-1", "remove_tags": ["refund", "never-there"]},
-                           format="json")
+    response = client.post(FEEDBACK, {"span_id": "root-1", "remove_tags": ["refund", "never-there"]}, format="json")
     assert response.status_code == 201 and response.json()["tags_removed"] == ["refund"]
     span.refresh_from_db()
     span.trace.refresh_from_db()
@@ -201,7 +232,10 @@ def test_tags_are_removed_through_the_api_with_who_and_when(project, key_client,
     assert (event.tag_name, event.source, event.user) == ("refund", "api", None)
     annotations = client.get("/api/v1/spans/root-1/annotations/").json()
     assert [(e["name"], e["action"]) for e in annotations["tag_history"]] == [
-        ("refund", "add"), ("keep", "add"), ("refund", "remove")]
+        ("refund", "add"),
+        ("keep", "add"),
+        ("refund", "remove"),
+    ]
 
 
 def test_feedback_id_makes_retries_idempotent(project, key_client, span, configs):
@@ -240,8 +274,12 @@ def test_feedback_only_key_can_send_end_user_feedback_and_nothing_else(project, 
     client = key_client(project, scopes=("feedback",))
     response = client.post(FEEDBACK, {"span_id": "root-1", "scores": {"thumbs": False}}, format="json")
     assert response.status_code == 201 and response.json()["source"] == "end_user"
-    assert client.post(FEEDBACK, {"span_id": "root-1", "scores": {"thumbs": True}, "source": "api"},
-                       format="json").status_code == 400
+    assert (
+        client.post(
+            FEEDBACK, {"span_id": "root-1", "scores": {"thumbs": True}, "source": "api"}, format="json"
+        ).status_code
+        == 400
+    )
     refused = [
         client.get("/api/v1/traces/"),
         client.get("/api/v1/spans/"),
@@ -257,8 +295,13 @@ def test_feedback_only_key_can_send_end_user_feedback_and_nothing_else(project, 
     # Every other app's endpoints refuse it too (a route that disappears fails here: update the list).
     from django.urls import resolve
 
-    for path in ("/api/v1/datasets/", "/api/v1/exports/", "/api/v1/review-queues/", "/api/v1/trace-views/",
-                 "/api/v1/share-links/"):
+    for path in (
+        "/api/v1/datasets/",
+        "/api/v1/exports/",
+        "/api/v1/review-queues/",
+        "/api/v1/trace-views/",
+        "/api/v1/share-links/",
+    ):
         assert resolve(path).url_name.endswith("-list"), path
         assert client.get(path).status_code == 403, path
         assert client.post(path, {}, format="json").status_code == 403, path
@@ -269,7 +312,8 @@ def test_feedback_only_key_can_send_end_user_feedback_and_nothing_else(project, 
 def test_keys_without_feedback_or_write_cannot_send_feedback(project, key_client, span, configs):
     for scopes in (("read",), ("ingest",)):
         response = key_client(project, scopes=scopes).post(
-            FEEDBACK, {"span_id": "root-1", "scores": {"thumbs": True}}, format="json")
+            FEEDBACK, {"span_id": "root-1", "scores": {"thumbs": True}}, format="json"
+        )
         assert response.status_code == 403
     assert not Score.objects.exists()
 
@@ -283,9 +327,12 @@ def test_cors_preflight_and_headers_only_for_listed_origins(project, other_proje
     other_project.allowed_origins = ["https://other.example.com"]
     other_project.save()
     client = key_client(project, scopes=("feedback",))
-    preflight = client.options(FEEDBACK, HTTP_ORIGIN="https://shop.example.com",
-                               HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
-                               HTTP_ACCESS_CONTROL_REQUEST_HEADERS="authorization, content-type")
+    preflight = client.options(
+        FEEDBACK,
+        HTTP_ORIGIN="https://shop.example.com",
+        HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
+        HTTP_ACCESS_CONTROL_REQUEST_HEADERS="authorization, content-type",
+    )
     assert preflight.status_code == 204
     assert preflight["Access-Control-Allow-Origin"] == "https://shop.example.com"
     assert "POST" in preflight["Access-Control-Allow-Methods"]
@@ -293,15 +340,24 @@ def test_cors_preflight_and_headers_only_for_listed_origins(project, other_proje
     evil = client.options(FEEDBACK, HTTP_ORIGIN="https://evil.example.com", HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST")
     assert evil.status_code == 403 and "Access-Control-Allow-Origin" not in evil
 
-    ok = client.post(FEEDBACK, {"span_id": "root-1", "scores": {"thumbs": True}}, format="json",
-                     HTTP_ORIGIN="https://shop.example.com")
+    ok = client.post(
+        FEEDBACK,
+        {"span_id": "root-1", "scores": {"thumbs": True}},
+        format="json",
+        HTTP_ORIGIN="https://shop.example.com",
+    )
     assert ok.status_code == 201 and ok["Access-Control-Allow-Origin"] == "https://shop.example.com"
-    bad = client.post(FEEDBACK, {"span_id": "root-1", "scores": {"thumbs": 5}}, format="json",
-                      HTTP_ORIGIN="https://shop.example.com")
+    bad = client.post(
+        FEEDBACK, {"span_id": "root-1", "scores": {"thumbs": 5}}, format="json", HTTP_ORIGIN="https://shop.example.com"
+    )
     assert bad.status_code == 400 and bad["Access-Control-Allow-Origin"] == "https://shop.example.com"
     # Another project's origin gets no CORS header with this project's key.
-    foreign = client.post(FEEDBACK, {"span_id": "root-1", "scores": {"thumbs": True}}, format="json",
-                          HTTP_ORIGIN="https://other.example.com")
+    foreign = client.post(
+        FEEDBACK,
+        {"span_id": "root-1", "scores": {"thumbs": True}},
+        format="json",
+        HTTP_ORIGIN="https://other.example.com",
+    )
     assert foreign.status_code == 201 and "Access-Control-Allow-Origin" not in foreign
     assert "*" not in str(ok.headers.get("Access-Control-Allow-Origin"))
     # Other endpoints never answer CORS.
@@ -314,8 +370,18 @@ def test_cors_preflight_and_headers_only_for_listed_origins(project, other_proje
 
 def test_span_and_trace_annotations_read_endpoints(project, other_project, key_client, span, configs, member):
     client = key_client(project)
-    client.post(FEEDBACK, {"span_id": "root-1", "scores": {"helpful": 4, "notes": "n"}, "comment": "c",
-                           "expected": "fixed", "tags": ["x"], "metadata": {"k": "v"}}, format="json")
+    client.post(
+        FEEDBACK,
+        {
+            "span_id": "root-1",
+            "scores": {"helpful": 4, "notes": "n"},
+            "comment": "c",
+            "expected": "fixed",
+            "tags": ["x"],
+            "metadata": {"k": "v"},
+        },
+        format="json",
+    )
     client.post(FEEDBACK, {"span_id": "root-1", "scores": {"helpful": 8}}, format="json")
     body = client.get("/api/v1/spans/root-1/annotations/").json()
     assert body["span_id"] == "root-1" and body["trace_id"] == "t-1"
@@ -338,8 +404,7 @@ def test_a_feedback_only_key_removes_only_tags_end_users_added(project, key_clie
     tag_add(span=span, name="reviewed", user=member(project))
     client = key_client(project, scopes=("feedback",))
     assert client.post(FEEDBACK, {"span_id": "root-1", "tags": ["confusing"]}, format="json").status_code == 201
-    response = client.post(FEEDBACK, {"span_id": "root-1", "remove_tags": ["reviewed", "confusing"]},
-                           format="json")
+    response = client.post(FEEDBACK, {"span_id": "root-1", "remove_tags": ["reviewed", "confusing"]}, format="json")
     assert response.status_code == 201 and response.json()["tags_removed"] == ["confusing"]
     span.refresh_from_db()
     assert span.tags == ["reviewed"]
@@ -379,7 +444,11 @@ def test_documented_score_filters(project, key_client, span, configs, member):
         assert response.status_code == 200, response.json()
         return sorted((s["config"], s["value"], s["source"]) for s in response.json()["results"])
 
-    helpful_rita, helpful_api, correct = ("helpful", 8.0, "human"), ("helpful", 2.0, "api"), ("correct", 0.5, "automated")
+    helpful_rita, helpful_api, correct = (
+        ("helpful", 8.0, "human"),
+        ("helpful", 2.0, "api"),
+        ("correct", 0.5, "automated"),
+    )
     assert found(config="helpful") == sorted([helpful_rita, helpful_api])
     assert found(source="automated") == [correct]
     assert found(span_id="child-2") == [helpful_api]

@@ -19,8 +19,9 @@ def test_reviewer_annotates_with_every_control_and_saves_once(browser, live_serv
     user = get_user_model().objects.create_user("rev", password="pw", is_staff=True)
     membership_set(project=project, user=user, role=Role.REVIEWER)
     trace = factories.TraceFactory(project=project, trace_id="t-web", root_span_id="s-web")
-    span = factories.SpanFactory(trace=trace, span_id="s-web", parent_span_id="",
-                                 output={"role": "assistant", "content": "14 days"})
+    span = factories.SpanFactory(
+        trace=trace, span_id="s-web", parent_span_id="", output={"role": "assistant", "content": "14 days"}
+    )
     factories.ScoreConfigFactory(project=project, name="helpfulness", order=1, min_value=0, max_value=10)
     factories.ScoreConfigFactory(project=project, name="correctness", order=2, categorical=True)
     factories.ScoreConfigFactory(project=project, name="thumbs", order=3, boolean=True)
@@ -39,8 +40,10 @@ def test_reviewer_annotates_with_every_control_and_saves_once(browser, live_serv
     slider.fill("7.5")
     assert panel.locator('[data-score-config="helpfulness"] [data-percent]').text_content() == "75%"
     panel.locator('[data-score-config="correctness"] [data-option="partially"]').click()
-    assert panel.locator('[data-score-config="correctness"] [data-option="partially"]').get_attribute(
-        "aria-pressed") == "true"
+    assert (
+        panel.locator('[data-score-config="correctness"] [data-option="partially"]').get_attribute("aria-pressed")
+        == "true"
+    )
     panel.locator('[data-score-config="thumbs"] [data-option="false"]').click()
     # Keyboard API used by review queues: score 4 (issues), options 1 and 2.
     page.evaluate("""() => { const root = document.querySelector('[data-assay-annotations]');

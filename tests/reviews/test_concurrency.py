@@ -36,11 +36,17 @@ def test_concurrent_retries_with_one_feedback_id_write_once():
     project = factories.ProjectFactory(slug="conc")
     span = factories.SpanFactory(trace=factories.TraceFactory(project=project), span_id="s-1")
     factories.ScoreConfigFactory(project=project, name="thumbs", boolean=True)
-    body = {"span_id": "s-1", "feedback_id": "retry-me", "scores": {"thumbs": False}, "comment": "wrong",
-            "tags": ["bad"]}
+    body = {
+        "span_id": "s-1",
+        "feedback_id": "retry-me",
+        "scores": {"thumbs": False},
+        "comment": "wrong",
+        "tags": ["bad"],
+    }
 
     results, errors = run_concurrently(
-        6, lambda: feedback_apply(project=project, data=dict(body), source_default="end_user"))
+        6, lambda: feedback_apply(project=project, data=dict(body), source_default="end_user")
+    )
 
     assert errors == []
     assert len(results) == 6

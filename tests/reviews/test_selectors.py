@@ -30,11 +30,11 @@ OUTPUT = "the original answer"
 def blind(project, member):
     quality = score_config_create(project=project, name="quality", kind="continuous", min_value=0, max_value=10)
     note = score_config_create(project=project, name="note", kind="text")
-    queue = queue_services.review_queue_create(project=project, name="Blind", reviewers_per_item=2, blind=True,
-                                               score_configs=[quality, note])
+    queue = queue_services.review_queue_create(
+        project=project, name="Blind", reviewers_per_item=2, blind=True, score_configs=[quality, note]
+    )
     trace = factories.TraceFactory(project=project, trace_id="tr-blind", root_span_id="sp-blind", name="blind")
-    span = factories.SpanFactory(trace=trace, span_id="sp-blind", name="answer", input="a question",
-                                 output=OUTPUT)
+    span = factories.SpanFactory(trace=trace, span_id="sp-blind", name="answer", input="a question", output=OUTPUT)
     factories.SpanFactory(trace=trace, span_id="sp-child", parent_span_id="sp-blind", name="child")
     ingested = Tag.objects.create(project=project, name="ingested-tag")
     SpanTag.objects.create(span=span, tag=ingested, source="ingest")
@@ -43,19 +43,47 @@ def blind(project, member):
     alice = member(project, username="alice-first")
     bob = member(project, username="bob-second")
     queue_services.review_item_submit(
-        item=item, user=alice, scores={"quality": 2, "note": "ALICE-NOTE"}, comment="ALICE-COMMENT",
-        tags=["alice-tag"], expected="ALICE-EXPECTED", expected_set=True, metadata={"alice_key": "ALICE-META"})
-    view = trace_view_create(project=project, name="Fields", spec={"version": 1, "components": [
-        {"type": "fields", "title": "Annotations", "fields": [
-            {"label": "Expected", "path": "$.expected"},
-            {"label": "Reviewer metadata", "path": "$.annotation_metadata"},
-            {"label": "Tags", "path": "$.tags"},
-        ]}]})
+        item=item,
+        user=alice,
+        scores={"quality": 2, "note": "ALICE-NOTE"},
+        comment="ALICE-COMMENT",
+        tags=["alice-tag"],
+        expected="ALICE-EXPECTED",
+        expected_set=True,
+        metadata={"alice_key": "ALICE-META"},
+    )
+    view = trace_view_create(
+        project=project,
+        name="Fields",
+        spec={
+            "version": 1,
+            "components": [
+                {
+                    "type": "fields",
+                    "title": "Annotations",
+                    "fields": [
+                        {"label": "Expected", "path": "$.expected"},
+                        {"label": "Reviewer metadata", "path": "$.annotation_metadata"},
+                        {"label": "Tags", "path": "$.tags"},
+                    ],
+                }
+            ],
+        },
+    )
     _, bob_token = share_link_create(view=view, trace=trace, user=bob)
     lead = member(project, role=Role.CURATOR, username="lead-curator")
     _, lead_token = share_link_create(view=view, trace=trace, user=lead)
-    return {"queue": queue, "item": item, "span": span, "trace": trace, "alice": alice, "bob": bob, "lead": lead,
-            "view": view, "tokens": {bob.pk: bob_token, lead.pk: lead_token}}
+    return {
+        "queue": queue,
+        "item": item,
+        "span": span,
+        "trace": trace,
+        "alice": alice,
+        "bob": bob,
+        "lead": lead,
+        "view": view,
+        "tokens": {bob.pk: bob_token, lead.pk: lead_token},
+    }
 
 
 def surfaces(b, user) -> dict[str, str]:
@@ -101,7 +129,7 @@ def surfaces(b, user) -> dict[str, str]:
         out[name] = res.content.decode()
     # The trace list's tag filter lists the project's tag names; the rows are what show a trace's tags.
     rows = out["trace list"]
-    out["trace list"] = rows[rows.index('id="result_list"'):rows.index("</table>", rows.index('id="result_list"'))]
+    out["trace list"] = rows[rows.index('id="result_list"') : rows.index("</table>", rows.index('id="result_list"'))]
     if user.pk in b["tokens"]:
         res = Client().get(reverse("views_share:page", args=[b["tokens"][user.pk]]))
         assert res.status_code == 200
@@ -113,36 +141,48 @@ NOW = "<current expected>"
 BOARD_ALICE = "mean 2"  # alice's quality score as the board card summarises it  # surfaces that show only the newest correction (`Span.expected`)
 # Where each marker shows for someone who may see everything (so the blind walk is not vacuous).
 SHOWN = {
-    "api trace": ALICE, "api span": ALICE, "api span list": ALICE,
-    "api span annotations": ALICE, "api trace annotations": ALICE,
+    "api trace": ALICE,
+    "api span": ALICE,
+    "api span list": ALICE,
+    "api span annotations": ALICE,
+    "api trace annotations": ALICE,
     "api scores": ["ALICE-NOTE", "alice-first"],
-    "api queue item": [NOW, "ALICE-NOTE"], "api queue items": ["ALICE-NOTE"],
+    "api queue item": [NOW, "ALICE-NOTE"],
+    "api queue items": ["ALICE-NOTE"],
     "api trace view render": [NOW, "ALICE-META", "alice-tag"],
-    "trace page": ALICE, "span page": ALICE, "annotation panel": ALICE,
+    "trace page": ALICE,
+    "span page": ALICE,
+    "annotation panel": ALICE,
     "review page": ["ALICE-NOTE", "ALICE-COMMENT", "alice-tag", "ALICE-EXPECTED"],
     # Board cards summarise (a mean per continuous config, a count of text notes), never quote notes.
     "board": [BOARD_ALICE],
     "trace view page": [NOW, "ALICE-META", "alice-tag"],
-    "score list": ["alice-first"], "score history list": ["alice-first"], "comment list": ["ALICE-COMMENT"],
-    "correction list": ["ALICE-EXPECTED"], "tag history list": ["alice-tag"], "trace list": ["alice-tag"],
+    "score list": ["alice-first"],
+    "score history list": ["alice-first"],
+    "comment list": ["ALICE-COMMENT"],
+    "correction list": ["ALICE-EXPECTED"],
+    "tag history list": ["alice-tag"],
+    "trace list": ["alice-tag"],
     "share page": [NOW, "ALICE-META", "alice-tag"],
 }
 
 
 def leaks(pages: dict[str, str]) -> dict[str, list[str]]:
     # The board's "Reviewed by" filter lists the project's members: a name there is no annotation.
-    found = {name: [m for m in ALICE + ([BOARD_ALICE] if name == "board" else ["alice-first"]) if m in body]
-             for name, body in pages.items()}
+    found = {
+        name: [m for m in ALICE + ([BOARD_ALICE] if name == "board" else ["alice-first"]) if m in body]
+        for name, body in pages.items()
+    }
     return {name: markers for name, markers in found.items() if markers}
 
 
-def missing(pages: dict[str, str], *, expected_now: str = "BOB-EXPECTED",
-            board: str = BOARD_ALICE) -> dict[str, list[str]]:
+def missing(
+    pages: dict[str, str], *, expected_now: str = "BOB-EXPECTED", board: str = BOARD_ALICE
+) -> dict[str, list[str]]:
     def marker(m: str) -> str:
         return expected_now if m == NOW else board if m == BOARD_ALICE else m
 
-    gone = {name: [m for m in map(marker, SHOWN[name]) if m not in body]
-            for name, body in pages.items()}
+    gone = {name: [m for m in map(marker, SHOWN[name]) if m not in body] for name, body in pages.items()}
     return {name: markers for name, markers in gone.items() if markers}
 
 
@@ -158,8 +198,15 @@ def test_a_blind_reviewer_sees_only_their_own_until_they_submit_and_a_lead_sees_
     assert OUTPUT in panel and "current expected value" not in panel
 
     # The reviewer's own work in progress shows everywhere, the other's still does not.
-    annotations_submit(span=span, user=bob, comment="BOB-COMMENT", expected="BOB-EXPECTED", tags=["bob-tag"],
-                       metadata={"bob_key": "BOB-META"}, scores={"note": "BOB-NOTE"})
+    annotations_submit(
+        span=span,
+        user=bob,
+        comment="BOB-COMMENT",
+        expected="BOB-EXPECTED",
+        tags=["bob-tag"],
+        metadata={"bob_key": "BOB-META"},
+        scores={"note": "BOB-NOTE"},
+    )
     drafting = surfaces(blind, bob)
     assert leaks(drafting) == {}
     for name in ("api span annotations", "api span", "span page", "annotation panel", "review page"):
@@ -221,13 +268,16 @@ def filter_matches(b, user) -> dict[str, bool]:
     return {
         "api spans tags": any(r["span_id"] == span.span_id for r in rows("/api/v1/spans/?tags=alice-tag")),
         "api traces tags": any(r["trace_id"] == trace.trace_id for r in rows("/api/v1/traces/?tags=alice-tag")),
-        "api spans has_expected": any(r["span_id"] == span.span_id for r in rows(
-            f"/api/v1/spans/?has_expected=true&trace_id={trace.trace_id}")),
-        "api spans without expected": any(r["span_id"] == span.span_id for r in rows(
-            f"/api/v1/spans/?has_expected=false&trace_id={trace.trace_id}")),
+        "api spans has_expected": any(
+            r["span_id"] == span.span_id for r in rows(f"/api/v1/spans/?has_expected=true&trace_id={trace.trace_id}")
+        ),
+        "api spans without expected": any(
+            r["span_id"] == span.span_id for r in rows(f"/api/v1/spans/?has_expected=false&trace_id={trace.trace_id}")
+        ),
         "api scores by value": bool(rows(f"/api/v1/scores/?span_id={span.span_id}&config=quality&value_lte=5")),
-        "api traces reviewed": any(r["trace_id"] == trace.trace_id for r in rows(
-            "/api/v1/traces/?review_status=reviewed")),
+        "api traces reviewed": any(
+            r["trace_id"] == trace.trace_id for r in rows("/api/v1/traces/?review_status=reviewed")
+        ),
         "span list tag": listed(f"{spans}?tag=alice-tag", span_url),
         "span list has expected": listed(f"{spans}?has_expected=yes", span_url),
         "span list without expected": listed(f"{spans}?has_expected=no", span_url),
@@ -241,10 +291,18 @@ def filter_matches(b, user) -> dict[str, bool]:
 # item is still open (two reviewers each), so "reviewed" picks it for nobody: review status is queue
 # state, never another reviewer's annotation.
 SEES_ALICE = {
-    "api spans tags": True, "api traces tags": True, "api spans has_expected": True,
-    "api spans without expected": False, "api scores by value": True, "api traces reviewed": False,
-    "span list tag": True, "span list has expected": True, "span list without expected": False,
-    "trace list tag": True, "trace list reviewed": False, "board reviewed by alice": True,
+    "api spans tags": True,
+    "api traces tags": True,
+    "api spans has_expected": True,
+    "api spans without expected": False,
+    "api scores by value": True,
+    "api traces reviewed": False,
+    "span list tag": True,
+    "span list has expected": True,
+    "span list without expected": False,
+    "trace list tag": True,
+    "trace list reviewed": False,
+    "board reviewed by alice": True,
 }
 
 
@@ -252,9 +310,16 @@ def test_list_filters_answer_on_what_a_blind_reviewer_may_see(blind, project, me
     bob = blind["bob"]
     # Before submitting, bob's filters behave as if alice had written nothing.
     assert filter_matches(blind, bob) == {
-        **SEES_ALICE, "api spans tags": False, "api traces tags": False, "api spans has_expected": False,
-        "api spans without expected": True, "api scores by value": False, "span list tag": False,
-        "span list has expected": False, "span list without expected": True, "trace list tag": False,
+        **SEES_ALICE,
+        "api spans tags": False,
+        "api traces tags": False,
+        "api spans has_expected": False,
+        "api spans without expected": True,
+        "api scores by value": False,
+        "span list tag": False,
+        "span list has expected": False,
+        "span list without expected": True,
+        "trace list tag": False,
         "board reviewed by alice": False,
     }
     assert filter_matches(blind, blind["lead"]) == SEES_ALICE

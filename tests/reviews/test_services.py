@@ -32,8 +32,10 @@ def fields_of(exc_info) -> dict:
         ({"name": "x", "kind": "continuous", "min_value": 1, "max_value": 1}, "max_value"),
         ({"name": "x", "kind": "continuous", "min_value": "low"}, "min_value"),
         ({"name": "x", "kind": "categorical", "options": []}, "options"),
-        ({"name": "x", "kind": "categorical", "options": [{"label": "a", "value": 1}, {"label": "a", "value": 0}]},
-         "options.1.label"),
+        (
+            {"name": "x", "kind": "categorical", "options": [{"label": "a", "value": 1}, {"label": "a", "value": 0}]},
+            "options.1.label",
+        ),
         ({"name": "x", "kind": "categorical", "options": [{"label": "a", "value": "high"}]}, "options.0.value"),
         ({"name": "x", "kind": "text", "max_length": 0}, "max_length"),
     ],
@@ -63,9 +65,14 @@ def test_config_with_scores_keeps_its_kind_labels_and_range(project, span, membe
         services.score_config_update(config=cat, options=[{"label": "correct", "value": 1}])
     assert "partially" in fields_of(exc)["options"][0]
     # Changing an option's value re-values the scores that picked it.
-    services.score_config_update(config=cat, options=[{"label": "correct", "value": 1},
-                                                      {"label": "partially", "value": 0.25},
-                                                      {"label": "incorrect", "value": 0}])
+    services.score_config_update(
+        config=cat,
+        options=[
+            {"label": "correct", "value": 1},
+            {"label": "partially", "value": 0.25},
+            {"label": "incorrect", "value": 0},
+        ],
+    )
     assert Score.objects.get(config=cat).value == 0.25
     cont = factories.ScoreConfigFactory(project=project, min_value=0, max_value=10)
     services.score_record(span=span, config=cont, value=8, author=user)
@@ -95,10 +102,19 @@ def test_config_with_scores_cannot_be_deleted_only_archived(project, span):
 # ------------------------------------------------------------------ score validation per kind
 
 
-@pytest.mark.parametrize("value, ok, stored", [
-    (0, True, 0.0), (75, True, 75.0), (100, True, 100.0), (100.5, False, None), (-1, False, None),
-    ("50", False, None), (True, False, None), (float("nan"), False, None),
-])
+@pytest.mark.parametrize(
+    "value, ok, stored",
+    [
+        (0, True, 0.0),
+        (75, True, 75.0),
+        (100, True, 100.0),
+        (100.5, False, None),
+        (-1, False, None),
+        ("50", False, None),
+        (True, False, None),
+        (float("nan"), False, None),
+    ],
+)
 def test_continuous_scores_within_range(project, span, value, ok, stored):
     config = factories.ScoreConfigFactory(project=project, min_value=0, max_value=100)
     if ok:
@@ -109,10 +125,17 @@ def test_continuous_scores_within_range(project, span, value, ok, stored):
         assert f"scores.{config.name}" in fields_of(exc)
 
 
-@pytest.mark.parametrize("value, ok, stored", [
-    (True, True, 1.0), (False, True, 0.0), (1, True, 1.0), (0, True, 0.0), (0.5, False, None),
-    ("yes", False, None),
-])
+@pytest.mark.parametrize(
+    "value, ok, stored",
+    [
+        (True, True, 1.0),
+        (False, True, 0.0),
+        (1, True, 1.0),
+        (0, True, 0.0),
+        (0.5, False, None),
+        ("yes", False, None),
+    ],
+)
 def test_boolean_scores(project, span, value, ok, stored):
     config = factories.ScoreConfigFactory(project=project, boolean=True)
     if ok:
@@ -223,7 +246,9 @@ def test_correction_history_newest_is_expected(project, span, member):
     span.refresh_from_db()
     assert span.expected == {"answer": "Refunds within 30 days"}
     assert list(Correction.objects.filter(span=span).values_list("value", flat=True)) == [
-        "First try", {"answer": "Refunds within 30 days"}]
+        "First try",
+        {"answer": "Refunds within 30 days"},
+    ]
     with pytest.raises(ApplicationError):
         services.correction_record(span=span, value=None)
 
@@ -256,16 +281,30 @@ def test_annotations_submit_writes_everything_or_nothing(project, span, member):
     helpful = factories.ScoreConfigFactory(project=project, name="helpful")
     correct = factories.ScoreConfigFactory(project=project, name="correct", categorical=True)
     with pytest.raises(ApplicationError) as exc:
-        services.annotations_submit(span=span, user=user, scores={"helpful": 0.5, "correct": "nope"},
-                                    comment="ok", tags=["a"], expected="x", metadata={"k": "v"})
+        services.annotations_submit(
+            span=span,
+            user=user,
+            scores={"helpful": 0.5, "correct": "nope"},
+            comment="ok",
+            tags=["a"],
+            expected="x",
+            metadata={"k": "v"},
+        )
     assert set(fields_of(exc)) == {"scores.correct"}
     assert not Score.objects.exists() and not Comment.objects.exists() and not Correction.objects.exists()
     assert not SpanTag.objects.exists()
     span.refresh_from_db()
     assert span.annotation_metadata == {} and span.expected is None
 
-    result = services.annotations_submit(span=span, user=user, scores={"helpful": 0.5, "correct": "correct"},
-                                         comment="ok", tags=["a"], expected="x", metadata={"k": "v"})
+    result = services.annotations_submit(
+        span=span,
+        user=user,
+        scores={"helpful": 0.5, "correct": "correct"},
+        comment="ok",
+        tags=["a"],
+        expected="x",
+        metadata={"k": "v"},
+    )
     assert {s["config"] for s in result["scores"]} == {"helpful", "correct"}
     # A null clears the reviewer's own score (recorded in the history).
     services.annotations_submit(span=span, user=user, scores={"helpful": None})
@@ -279,8 +318,9 @@ def test_span_annotations_bulk_is_one_query_per_kind(project, member):
     config = factories.ScoreConfigFactory(project=project)
     spans = [factories.SpanFactory(trace=factories.TraceFactory(project=project)) for _ in range(5)]
     for span in spans:
-        services.annotations_submit(span=span, user=user, scores={config.name: 0.5}, comment="c", tags=["t"],
-                                    expected="e", metadata={"k": 1})
+        services.annotations_submit(
+            span=span, user=user, scores={config.name: 0.5}, comment="c", tags=["t"], expected="e", metadata={"k": 1}
+        )
         services.tag_remove(span=span, name="t", user=user)
     with CaptureQueriesContext(connection) as queries:
         data = selectors.span_annotations_bulk([s.pk for s in spans])

@@ -17,10 +17,18 @@ CHAT_INPUT = {
     "messages": [
         {"role": "system", "content": "You are the support assistant."},
         {"role": "user", "content": [{"type": "text", "text": "Where is order 42?"}]},
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "call_1", "type": "function",
-             "function": {"name": "lookup_order", "arguments": "{\"order_id\": 42}"}}]},
-        {"role": "tool", "tool_call_id": "call_1", "content": "{\"status\": \"shipped\"}"},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "lookup_order", "arguments": '{"order_id": 42}'},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "call_1", "content": '{"status": "shipped"}'},
     ],
     "model": "gpt-4o-mini",
 }
@@ -29,18 +37,53 @@ CHAT_INPUT = {
 @pytest.fixture
 def trace(project):
     t0 = timezone.now() - timedelta(minutes=3)
-    trace = TraceFactory(project=project, trace_id="trace-abc", name="support-agent", start_time=t0, span_count=3,
-                         duration_ms=2300, total_tokens=321, total_cost=0.0021, has_error=True,
-                         input_preview="Where is order 42?", output_preview="<b>shipped</b>", tags=["vip"])
-    root = SpanFactory(trace=trace, span_id="root-1", name="agent", type="task", start_time=t0,
-                       input=CHAT_INPUT, output={"role": "assistant", "content": "It has shipped."},
-                       metadata={"user_id": "u-1"})
-    SpanFactory(trace=trace, span_id="llm-1", parent_span_id="root-1", name="chat-completion", type="llm",
-                start_time=t0 + timedelta(seconds=1), output="<script>alert(1)</script>", total_tokens=321,
-                model="gpt-4o-mini")
-    SpanFactory(trace=trace, span_id="tool-1", parent_span_id="llm-1", name="lookup_order", type="tool",
-                start_time=t0 + timedelta(seconds=2), is_error=True, error="Timeout <img src=x onerror=alert(2)>",
-                input={"order_id": 42}, output=None)
+    trace = TraceFactory(
+        project=project,
+        trace_id="trace-abc",
+        name="support-agent",
+        start_time=t0,
+        span_count=3,
+        duration_ms=2300,
+        total_tokens=321,
+        total_cost=0.0021,
+        has_error=True,
+        input_preview="Where is order 42?",
+        output_preview="<b>shipped</b>",
+        tags=["vip"],
+    )
+    root = SpanFactory(
+        trace=trace,
+        span_id="root-1",
+        name="agent",
+        type="task",
+        start_time=t0,
+        input=CHAT_INPUT,
+        output={"role": "assistant", "content": "It has shipped."},
+        metadata={"user_id": "u-1"},
+    )
+    SpanFactory(
+        trace=trace,
+        span_id="llm-1",
+        parent_span_id="root-1",
+        name="chat-completion",
+        type="llm",
+        start_time=t0 + timedelta(seconds=1),
+        output="<script>alert(1)</script>",
+        total_tokens=321,
+        model="gpt-4o-mini",
+    )
+    SpanFactory(
+        trace=trace,
+        span_id="tool-1",
+        parent_span_id="llm-1",
+        name="lookup_order",
+        type="tool",
+        start_time=t0 + timedelta(seconds=2),
+        is_error=True,
+        error="Timeout <img src=x onerror=alert(2)>",
+        input={"order_id": 42},
+        output=None,
+    )
     return trace, root
 
 
@@ -137,8 +180,11 @@ def test_trace_page_loads_json_of_the_selected_span_only(admin_client, trace, dj
 
 def test_registry_panels_render_for_the_selected_span(admin_client, trace):
     def panel(*, request, trace, span):
-        return {"title": "Scores", "template": "traces/_span_io.html",
-                "context": {"value": f"panel for {span.span_id} <i>", "label": "Panel body"}}
+        return {
+            "title": "Scores",
+            "template": "traces/_span_io.html",
+            "context": {"value": f"panel for {span.span_id} <i>", "label": "Panel body"},
+        }
 
     registry.trace_page_panels.append(panel)
     try:
@@ -166,9 +212,15 @@ def test_registry_actions_appear_and_get_the_filtered_queryset(admin_client, tra
         html = admin_client.get(url).content.decode()
         assert "Add to review queue…" in html
         # select across every trace matching the filter
-        response = admin_client.post(url + "?name=support-agent", {
-            "action": "add_to_queue", "select_across": "1", "index": "0", "_selected_action": [trace[0].pk],
-        })
+        response = admin_client.post(
+            url + "?name=support-agent",
+            {
+                "action": "add_to_queue",
+                "select_across": "1",
+                "index": "0",
+                "_selected_action": [trace[0].pk],
+            },
+        )
         assert response.status_code == 302
         assert seen["ids"] == ["trace-abc"]
         assert "Add to review queue…" in admin_client.get(reverse("admin:traces_span_changelist")).content.decode()
@@ -287,8 +339,13 @@ def test_trace_page_waterfall_places_spans_in_time(admin_client, project):
     t0 = timezone.now() - timedelta(minutes=1)
     trace = TraceFactory(project=project, trace_id="waterfall", start_time=t0)
     SpanFactory(trace=trace, span_id="w-root", start_time=t0, end_time=t0 + timedelta(seconds=4))
-    SpanFactory(trace=trace, span_id="w-child", parent_span_id="w-root", start_time=t0 + timedelta(seconds=1),
-                end_time=t0 + timedelta(seconds=2))
+    SpanFactory(
+        trace=trace,
+        span_id="w-child",
+        parent_span_id="w-root",
+        start_time=t0 + timedelta(seconds=1),
+        end_time=t0 + timedelta(seconds=2),
+    )
     html = admin_client.get(trace_url(trace)).content.decode()
     assert "--offset: 0.00%; --width: 100.00%" in html
     assert "--offset: 25.00%; --width: 25.00%" in html

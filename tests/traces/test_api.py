@@ -17,19 +17,61 @@ pytestmark = pytest.mark.django_db
 def tree(project):
     """root (task) -> retrieve (retrieval), llm (llm) -> tool (tool)."""
     t0 = timezone.now() - timedelta(minutes=5)
-    trace = TraceFactory(project=project, trace_id="tr-1", name="support-agent", start_time=t0, span_count=4,
-                         input_preview="Where is my order?", output_preview="It ships today.", user_id="u-7")
-    root = SpanFactory(trace=trace, span_id="s-root", name="agent", type="task", start_time=t0,
-                       input={"messages": [{"role": "user", "content": "Where is my order?"}]},
-                       output="It ships today.", metadata={"user_id": "u-7"}, annotation_metadata={"topic": "orders"})
-    SpanFactory(trace=trace, span_id="s-ret", parent_span_id="s-root", name="retrieve", type="retrieval",
-                start_time=t0 + timedelta(seconds=1), output=[{"doc": "orders.md"}])
-    SpanFactory(trace=trace, span_id="s-llm", parent_span_id="s-root", name="chat", type="llm",
-                start_time=t0 + timedelta(seconds=2), model="gpt-4o-mini", input_tokens=120, output_tokens=30,
-                total_tokens=150, cost=0.0004, metrics={"input_tokens": 120, "output_tokens": 30},
-                expected={"role": "assistant", "content": "Today."})
-    SpanFactory(trace=trace, span_id="s-tool", parent_span_id="s-llm", name="lookup_order", type="tool",
-                start_time=t0 + timedelta(seconds=3), error="KeyError: 'id'", is_error=True)
+    trace = TraceFactory(
+        project=project,
+        trace_id="tr-1",
+        name="support-agent",
+        start_time=t0,
+        span_count=4,
+        input_preview="Where is my order?",
+        output_preview="It ships today.",
+        user_id="u-7",
+    )
+    root = SpanFactory(
+        trace=trace,
+        span_id="s-root",
+        name="agent",
+        type="task",
+        start_time=t0,
+        input={"messages": [{"role": "user", "content": "Where is my order?"}]},
+        output="It ships today.",
+        metadata={"user_id": "u-7"},
+        annotation_metadata={"topic": "orders"},
+    )
+    SpanFactory(
+        trace=trace,
+        span_id="s-ret",
+        parent_span_id="s-root",
+        name="retrieve",
+        type="retrieval",
+        start_time=t0 + timedelta(seconds=1),
+        output=[{"doc": "orders.md"}],
+    )
+    SpanFactory(
+        trace=trace,
+        span_id="s-llm",
+        parent_span_id="s-root",
+        name="chat",
+        type="llm",
+        start_time=t0 + timedelta(seconds=2),
+        model="gpt-4o-mini",
+        input_tokens=120,
+        output_tokens=30,
+        total_tokens=150,
+        cost=0.0004,
+        metrics={"input_tokens": 120, "output_tokens": 30},
+        expected={"role": "assistant", "content": "Today."},
+    )
+    SpanFactory(
+        trace=trace,
+        span_id="s-tool",
+        parent_span_id="s-llm",
+        name="lookup_order",
+        type="tool",
+        start_time=t0 + timedelta(seconds=3),
+        error="KeyError: 'id'",
+        is_error=True,
+    )
     return trace, root
 
 
@@ -114,8 +156,15 @@ def test_span_filters_by_tag_metadata_and_review_status(key_client, tree):
 def test_trace_filters(key_client, project):
     now = timezone.now()
     TraceFactory(project=project, trace_id="old", name="rag", start_time=now - timedelta(days=10), has_error=True)
-    TraceFactory(project=project, trace_id="new", name="chat", start_time=now, session_id="sess-1",
-                 output_preview="Refund issued", review_status="reviewed")
+    TraceFactory(
+        project=project,
+        trace_id="new",
+        name="chat",
+        start_time=now,
+        session_id="sess-1",
+        output_preview="Refund issued",
+        review_status="reviewed",
+    )
     client = key_client(project, scopes=["read"])
 
     def ids(**params):
@@ -238,8 +287,11 @@ def test_documented_trace_filters_on_end_time_and_duration(key_client, project):
     """docs/api.md: `end_time_after` / `end_time_before`, `min_duration_ms` / `max_duration_ms`."""
     from datetime import UTC, datetime
 
-    ends = {"quick": (datetime(2026, 1, 1, 10, tzinfo=UTC), 120.0), "slow": (datetime(2026, 1, 2, 10, tzinfo=UTC), 9000.0),
-            "open": (None, None)}
+    ends = {
+        "quick": (datetime(2026, 1, 1, 10, tzinfo=UTC), 120.0),
+        "slow": (datetime(2026, 1, 2, 10, tzinfo=UTC), 9000.0),
+        "open": (None, None),
+    }
     for trace_id, (end, duration) in ends.items():
         TraceFactory(project=project, trace_id=trace_id, end_time=end, duration_ms=duration)
     client = key_client(project, scopes=["read"])

@@ -16,14 +16,29 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 def test_trace_page_tree_collapses_and_trace_content_never_runs(browser, live_server, project):
     t0 = timezone.now() - timedelta(minutes=1)
     trace = TraceFactory(project=project, trace_id="browser-trace", name="agent", start_time=t0)
-    SpanFactory(trace=trace, span_id="r", name="agent", type="task", start_time=t0,
-                output="<img src=x onerror=\"window.__pwned=1\">")
-    SpanFactory(trace=trace, span_id="c1", parent_span_id="r", name="plan", type="llm",
-                start_time=t0 + timedelta(seconds=1), output="<script>window.__pwned=2; alert(1)</script>")
-    SpanFactory(trace=trace, span_id="c2", parent_span_id="c1", name="lookup", type="tool",
-                start_time=t0 + timedelta(seconds=2))
-    SpanFactory(trace=trace, span_id="c3", parent_span_id="r", name="answer", type="llm",
-                start_time=t0 + timedelta(seconds=3))
+    SpanFactory(
+        trace=trace,
+        span_id="r",
+        name="agent",
+        type="task",
+        start_time=t0,
+        output='<img src=x onerror="window.__pwned=1">',
+    )
+    SpanFactory(
+        trace=trace,
+        span_id="c1",
+        parent_span_id="r",
+        name="plan",
+        type="llm",
+        start_time=t0 + timedelta(seconds=1),
+        output="<script>window.__pwned=2; alert(1)</script>",
+    )
+    SpanFactory(
+        trace=trace, span_id="c2", parent_span_id="c1", name="lookup", type="tool", start_time=t0 + timedelta(seconds=2)
+    )
+    SpanFactory(
+        trace=trace, span_id="c3", parent_span_id="r", name="answer", type="llm", start_time=t0 + timedelta(seconds=3)
+    )
     admin = UserFactory(username="root", is_superuser=True)
     page = logged_in_page(browser, live_server, admin)
     dialogs = []

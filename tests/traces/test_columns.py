@@ -17,18 +17,28 @@ from apps.traces.services import span_batch_ingest
 pytestmark = pytest.mark.django_db
 
 ITEM = {
-    "trace_id": "t-cols", "span_id": "s-cols", "parent_span_id": "p-cols", "name": "answer", "type": "llm",
-    "start_time": "2025-06-01T12:00:00+00:00", "end_time": "2025-06-01T12:00:01.5+00:00",
-    "input": {"q": "in"}, "output": {"a": "out"}, "expected": {"a": "exp"}, "metadata": {"k": "v"},
+    "trace_id": "t-cols",
+    "span_id": "s-cols",
+    "parent_span_id": "p-cols",
+    "name": "answer",
+    "type": "llm",
+    "start_time": "2025-06-01T12:00:00+00:00",
+    "end_time": "2025-06-01T12:00:01.5+00:00",
+    "input": {"q": "in"},
+    "output": {"a": "out"},
+    "expected": {"a": "exp"},
+    "metadata": {"k": "v"},
     "metrics": {"input_tokens": 3, "output_tokens": 4, "cost": 0.5, "model": "gpt-x"},
-    "error": "it failed", "tags": ["b", "a"],
+    "error": "it failed",
+    "tags": ["b", "a"],
 }
 
 
 def test_every_span_column_is_an_item_value_or_set_by_ingest_or_excluded():
     model_columns = {f.column for f in Span._meta.concrete_fields}
-    accounted = set(columns.ITEM_COLUMNS) | set(columns.STORED_UNDER) | set(columns.SET_ON_WRITE) \
-        | set(columns.NOT_WRITTEN)
+    accounted = (
+        set(columns.ITEM_COLUMNS) | set(columns.STORED_UNDER) | set(columns.SET_ON_WRITE) | set(columns.NOT_WRITTEN)
+    )
     assert accounted == model_columns
     assert set(columns.INSERT_COLUMNS) == model_columns - set(columns.NOT_WRITTEN)
     # A cleaned item carries every item column (and the trace it belongs to), nothing else.
@@ -42,8 +52,9 @@ def test_ingest_writes_every_item_column_and_bookkeeping(project):
     span = Span.objects.get(project=project, span_id="s-cols")
     defaults = {f.column: f.get_default() for f in Span._meta.concrete_fields}
     for column in columns.ITEM_COLUMNS:
-        assert getattr(span, Span._meta.get_field(column).attname if column != "trace_id" else column) \
-            != defaults[column], f"{column} was not written"
+        assert (
+            getattr(span, Span._meta.get_field(column).attname if column != "trace_id" else column) != defaults[column]
+        ), f"{column} was not written"
     assert (span.input, span.output, span.expected) == ({"q": "in"}, {"a": "out"}, {"a": "exp"})
     assert span.duration_ms == 1500 and (span.input_tokens, span.output_tokens, span.total_tokens) == (3, 4, 7)
     assert span.tags == ["a", "b"] and span.is_error and span.model == "gpt-x"

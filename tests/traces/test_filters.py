@@ -21,13 +21,33 @@ def _tag(span, name):
 @pytest.fixture
 def data(project):
     now = timezone.now()
-    a = TraceFactory(project=project, trace_id="t-a", name="chat", start_time=now - timedelta(hours=1),
-                     has_error=False, input_preview="How do I reset my password?", user_id="u1")
-    b = TraceFactory(project=project, trace_id="t-b", name="rag", start_time=now - timedelta(days=3),
-                     has_error=True, output_preview="Timeout talking to the vector store", session_id="s9")
+    a = TraceFactory(
+        project=project,
+        trace_id="t-a",
+        name="chat",
+        start_time=now - timedelta(hours=1),
+        has_error=False,
+        input_preview="How do I reset my password?",
+        user_id="u1",
+    )
+    b = TraceFactory(
+        project=project,
+        trace_id="t-b",
+        name="rag",
+        start_time=now - timedelta(days=3),
+        has_error=True,
+        output_preview="Timeout talking to the vector store",
+        session_id="s9",
+    )
     a_root = SpanFactory(trace=a, span_id="a-root", type="task", metadata={"user_id": "u1", "env": "prod"})
-    a_llm = SpanFactory(trace=a, span_id="a-llm", parent_span_id="a-root", type="llm",
-                        metadata={"temperature": 0.2}, expected={"answer": "x"})
+    a_llm = SpanFactory(
+        trace=a,
+        span_id="a-llm",
+        parent_span_id="a-root",
+        type="llm",
+        metadata={"temperature": 0.2},
+        expected={"answer": "x"},
+    )
     b_root = SpanFactory(trace=b, span_id="b-root", type="task", metadata={"env": "staging", "n": 3}, is_error=True)
     SpanFactory(trace=b, span_id="b-ret", parent_span_id="b-root", type="retrieval")
     _tag(a_llm, "good")
@@ -128,8 +148,18 @@ def test_filters_never_widen_the_given_queryset(data, other_project):
 def test_filter_parameter_names_lists_every_accepted_key():
     """Reusers reject unknown keys with `set(data) - filter_parameter_names(...)`."""
     trace_keys = filter_parameter_names(TraceFilter)
-    assert {"start_time_after", "start_time_before", "end_time_after", "end_time_before", "metadata", "tags",
-            "span_type", "q", "has_error", "review_status"} <= trace_keys
+    assert {
+        "start_time_after",
+        "start_time_before",
+        "end_time_after",
+        "end_time_before",
+        "metadata",
+        "tags",
+        "span_type",
+        "q",
+        "has_error",
+        "review_status",
+    } <= trace_keys
     assert "start_time" not in trace_keys
     span_keys = filter_parameter_names(SpanFilter)
     assert {"start_time_after", "start_time_before", "trace_id", "type", "has_expected", "is_root"} <= span_keys

@@ -149,10 +149,16 @@ def test_malformed_bodies_are_400(project, key_client, body, content_type):
 
 def test_awkward_but_valid_values_are_stored(project, key_client):
     item = {
-        "trace_id": 12345, "span_id": "nul\u0000-id", "name": "n" * 400, "type": "LLM",
-        "input": {"text": "a\u0000b", "k\u0000": [0.25, None, True]}, "output": "\\u0000 literal",
-        "metadata": {"deep": {"deeper": {"x": "\u2603"}}}, "error": True,
-        "start_time": "1700000000", "end_time": T0 * 1000 + 500,
+        "trace_id": 12345,
+        "span_id": "nul\u0000-id",
+        "name": "n" * 400,
+        "type": "LLM",
+        "input": {"text": "a\u0000b", "k\u0000": [0.25, None, True]},
+        "output": "\\u0000 literal",
+        "metadata": {"deep": {"deeper": {"x": "\u2603"}}},
+        "error": True,
+        "start_time": "1700000000",
+        "end_time": T0 * 1000 + 500,
     }
     response = post_json(key_client(project, scopes=("ingest",)), {"spans": [item]})
     assert response.status_code == 200 and response.json()["accepted"] == 1, response.content
@@ -233,8 +239,10 @@ def test_key_writes_only_into_its_own_project(project, other_project, key_client
     post_json(key_client(project, scopes=("ingest",)), {"spans": agent_trace()})
     span = Span.objects.get(project=project, span_id="llm")
     # The other project's key, the same ids, even naming this project: it lands in the other project.
-    response = post_json(key_client(other_project, scopes=("ingest",)),
-                         {"project": "acme", "spans": [dict(s, name="evil") for s in agent_trace()]})
+    response = post_json(
+        key_client(other_project, scopes=("ingest",)),
+        {"project": "acme", "spans": [dict(s, name="evil") for s in agent_trace()]},
+    )
     assert response.status_code == 200
     span.refresh_from_db()
     assert span.name == "chat"

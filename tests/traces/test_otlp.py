@@ -24,9 +24,10 @@ TRACE_HEX = "5b8efff798038103d269b633813fc60c"
 
 
 def sdk_provider(endpoint: str, key: str, compression=Compression.NoCompression):
-    exporter = OTLPSpanExporter(endpoint=endpoint, headers={"Authorization": f"Bearer {key}"},
-                                compression=compression)
-    provider = TracerProvider(resource=Resource.create({"service.name": "support-bot", "deployment.environment": "prod"}))
+    exporter = OTLPSpanExporter(endpoint=endpoint, headers={"Authorization": f"Bearer {key}"}, compression=compression)
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": "support-bot", "deployment.environment": "prod"})
+    )
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     return provider, exporter
 
@@ -47,10 +48,14 @@ def emit_agent_trace(provider) -> None:
             llm.set_attribute("gen_ai.response.model", "gpt-4o-2024-08-06")
             llm.set_attribute("gen_ai.usage.input_tokens", 120)
             llm.set_attribute("gen_ai.usage.output_tokens", 30)
-            llm.set_attribute("gen_ai.input.messages", json.dumps(
-                [{"role": "user", "parts": [{"type": "text", "content": "Where is my parcel?"}]}]))
-            llm.set_attribute("gen_ai.output.messages", json.dumps(
-                [{"role": "assistant", "parts": [{"type": "text", "content": "It ships tomorrow."}]}]))
+            llm.set_attribute(
+                "gen_ai.input.messages",
+                json.dumps([{"role": "user", "parts": [{"type": "text", "content": "Where is my parcel?"}]}]),
+            )
+            llm.set_attribute(
+                "gen_ai.output.messages",
+                json.dumps([{"role": "assistant", "parts": [{"type": "text", "content": "It ships tomorrow."}]}]),
+            )
             llm.set_attribute("server.address", "api.openai.com")
             llm.add_event("gen_ai.choice", {"index": 0})
         with tracer.start_as_current_span("lookup_order") as tool:
@@ -126,10 +131,16 @@ def test_real_sdk_exporter_gzip_and_auth(project, other_project, key_client, liv
 
 
 def otlp_json(spans: list[dict], resource_attrs: list[dict] | None = None) -> dict:
-    return {"resourceSpans": [{
-        "resource": {"attributes": resource_attrs or [{"key": "service.name", "value": {"stringValue": "rag-api"}}]},
-        "scopeSpans": [{"scope": {"name": "openinference.instrumentation.langchain"}, "spans": spans}],
-    }]}
+    return {
+        "resourceSpans": [
+            {
+                "resource": {
+                    "attributes": resource_attrs or [{"key": "service.name", "value": {"stringValue": "rag-api"}}]
+                },
+                "scopeSpans": [{"scope": {"name": "openinference.instrumentation.langchain"}, "spans": spans}],
+            }
+        ]
+    }
 
 
 def attr(key: str, value) -> dict:
@@ -146,40 +157,80 @@ def attr(key: str, value) -> dict:
 
 def json_span(span_id: str, name: str, attributes: list[dict], parent: str = "", **extra) -> dict:
     return {
-        "traceId": TRACE_HEX, "spanId": span_id, "parentSpanId": parent, "name": name, "kind": 3,
-        "startTimeUnixNano": "1700000000000000000", "endTimeUnixNano": "1700000001500000000",
-        "attributes": attributes, **extra,
+        "traceId": TRACE_HEX,
+        "spanId": span_id,
+        "parentSpanId": parent,
+        "name": name,
+        "kind": 3,
+        "startTimeUnixNano": "1700000000000000000",
+        "endTimeUnixNano": "1700000001500000000",
+        "attributes": attributes,
+        **extra,
     }
 
 
 def test_json_encoding_by_hand_with_openinference_and_old_gen_ai(project, key_client):
     spans = [
-        json_span("aaaaaaaaaaaaaaaa", "RetrievalQA", [
-            attr("openinference.span.kind", "CHAIN"), attr("input.value", "What is the refund window?"),
-            attr("output.value", '{"answer": "30 days"}'), attr("output.mime_type", "application/json"),
-        ]),
-        json_span("bbbbbbbbbbbbbbbb", "retrieve", [
-            attr("openinference.span.kind", "RETRIEVER"), attr("retrieval.documents.0.document.id", "doc-9"),
-        ], parent="aaaaaaaaaaaaaaaa"),
-        json_span("cccccccccccccccc", "ChatOpenAI", [
-            attr("openinference.span.kind", "LLM"), attr("llm.model_name", "gpt-4o-mini"),
-            attr("llm.token_count.prompt", 50), attr("llm.token_count.completion", 7),
-            attr("llm.token_count.total", 57),
-            attr("llm.input_messages.0.message.role", "user"),
-            attr("llm.input_messages.0.message.content", "What is the refund window?"),
-            attr("llm.output_messages.0.message.role", "assistant"),
-            attr("llm.output_messages.0.message.content", "30 days"),
-        ], parent="aaaaaaaaaaaaaaaa"),
-        json_span("dddddddddddddddd", "openai.chat", [
-            attr("gen_ai.request.model", "gpt-3.5-turbo"), attr("gen_ai.usage.prompt_tokens", 11),
-            attr("gen_ai.usage.completion_tokens", 4),
-            attr("gen_ai.prompt.0.role", "system"), attr("gen_ai.prompt.0.content", "Be brief."),
-            attr("gen_ai.prompt.1.role", "user"), attr("gen_ai.prompt.1.content", "Hi"),
-            attr("gen_ai.completion.0.role", "assistant"), attr("gen_ai.completion.0.content", "Hello!"),
-            attr("gen_ai.completion.0.finish_reason", "stop"), attr("llm.is_streaming", False),
-        ], parent="cccccccccccccccc", status={"code": 2, "message": "content filter"}),
-        json_span("eeeeeeeeeeeeeeee", "embed", [attr("openinference.span.kind", "EMBEDDING")], parent="aaaaaaaaaaaaaaaa"),
-        json_span("ffffffffffffffff", "judge", [attr("openinference.span.kind", "EVALUATOR")], parent="aaaaaaaaaaaaaaaa"),
+        json_span(
+            "aaaaaaaaaaaaaaaa",
+            "RetrievalQA",
+            [
+                attr("openinference.span.kind", "CHAIN"),
+                attr("input.value", "What is the refund window?"),
+                attr("output.value", '{"answer": "30 days"}'),
+                attr("output.mime_type", "application/json"),
+            ],
+        ),
+        json_span(
+            "bbbbbbbbbbbbbbbb",
+            "retrieve",
+            [
+                attr("openinference.span.kind", "RETRIEVER"),
+                attr("retrieval.documents.0.document.id", "doc-9"),
+            ],
+            parent="aaaaaaaaaaaaaaaa",
+        ),
+        json_span(
+            "cccccccccccccccc",
+            "ChatOpenAI",
+            [
+                attr("openinference.span.kind", "LLM"),
+                attr("llm.model_name", "gpt-4o-mini"),
+                attr("llm.token_count.prompt", 50),
+                attr("llm.token_count.completion", 7),
+                attr("llm.token_count.total", 57),
+                attr("llm.input_messages.0.message.role", "user"),
+                attr("llm.input_messages.0.message.content", "What is the refund window?"),
+                attr("llm.output_messages.0.message.role", "assistant"),
+                attr("llm.output_messages.0.message.content", "30 days"),
+            ],
+            parent="aaaaaaaaaaaaaaaa",
+        ),
+        json_span(
+            "dddddddddddddddd",
+            "openai.chat",
+            [
+                attr("gen_ai.request.model", "gpt-3.5-turbo"),
+                attr("gen_ai.usage.prompt_tokens", 11),
+                attr("gen_ai.usage.completion_tokens", 4),
+                attr("gen_ai.prompt.0.role", "system"),
+                attr("gen_ai.prompt.0.content", "Be brief."),
+                attr("gen_ai.prompt.1.role", "user"),
+                attr("gen_ai.prompt.1.content", "Hi"),
+                attr("gen_ai.completion.0.role", "assistant"),
+                attr("gen_ai.completion.0.content", "Hello!"),
+                attr("gen_ai.completion.0.finish_reason", "stop"),
+                attr("llm.is_streaming", False),
+            ],
+            parent="cccccccccccccccc",
+            status={"code": 2, "message": "content filter"},
+        ),
+        json_span(
+            "eeeeeeeeeeeeeeee", "embed", [attr("openinference.span.kind", "EMBEDDING")], parent="aaaaaaaaaaaaaaaa"
+        ),
+        json_span(
+            "ffffffffffffffff", "judge", [attr("openinference.span.kind", "EVALUATOR")], parent="aaaaaaaaaaaaaaaa"
+        ),
     ]
     client = key_client(project, scopes=("ingest",))
     response = client.post(URL, data=json.dumps(otlp_json(spans)), content_type="application/json")
@@ -188,7 +239,9 @@ def test_json_encoding_by_hand_with_openinference_and_old_gen_ai(project, key_cl
 
     by_id = {s.span_id: s for s in Span.objects.filter(project=project)}
     chain, retriever, llm, old = (by_id[c * 16] for c in "abcd")
-    assert chain.type == "task" and chain.input == "What is the refund window?" and chain.output == {"answer": "30 days"}
+    assert (
+        chain.type == "task" and chain.input == "What is the refund window?" and chain.output == {"answer": "30 days"}
+    )
     assert chain.metadata["resource"] == {"service.name": "rag-api"} and chain.metadata["otel.span.kind"] == "client"
     assert chain.duration_ms == pytest.approx(1500)
     assert retriever.type == "retrieval" and retriever.metadata["retrieval.documents.0.document.id"] == "doc-9"
@@ -225,8 +278,12 @@ def test_json_partial_success_lists_rejected_spans(project, key_client):
 def test_protobuf_partial_success_and_gzip(project, key_client):
     request = ExportTraceServiceRequest()
     scope_spans = request.resource_spans.add().scope_spans.add()
-    good = scope_spans.spans.add(trace_id=bytes.fromhex(TRACE_HEX), span_id=b"\x01" * 8, name="good",
-                                 start_time_unix_nano=1_700_000_000_000_000_000)
+    good = scope_spans.spans.add(
+        trace_id=bytes.fromhex(TRACE_HEX),
+        span_id=b"\x01" * 8,
+        name="good",
+        start_time_unix_nano=1_700_000_000_000_000_000,
+    )
     good.attributes.add(key="gen_ai.usage.input_tokens").value.int_value = 5
     scope_spans.spans.add(trace_id=b"", span_id=b"\x02" * 8, name="no trace")
     body = gzip.compress(request.SerializeToString())

@@ -31,18 +31,27 @@ def test_openai_message_lists_single_messages_and_completions_show_as_conversati
 
 
 def test_content_parts_and_tool_calls():
-    shown = span_value_display([
-        {"role": "user", "content": [
-            {"type": "text", "text": "What is in this picture?"},
-            {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
-        ]},
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "call_9", "type": "function", "function": {"name": "search", "arguments": "{\"q\": \"cats\"}"}},
-        ]},
-        {"role": "tool", "tool_call_id": "call_9", "content": "3 results"},
-        {"role": "assistant", "content": [{"type": "tool_use", "id": "tu_1", "name": "calc", "input": {"x": 1}}]},
-        {"role": "weird<role>", "content": "?"},
-    ])
+    shown = span_value_display(
+        [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "What is in this picture?"},
+                    {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+                ],
+            },
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {"id": "call_9", "type": "function", "function": {"name": "search", "arguments": '{"q": "cats"}'}},
+                ],
+            },
+            {"role": "tool", "tool_call_id": "call_9", "content": "3 results"},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "tu_1", "name": "calc", "input": {"x": 1}}]},
+            {"role": "weird<role>", "content": "?"},
+        ]
+    )
     user, call, tool, anthropic, weird = shown["messages"]
     assert user["parts"][0]["text"] == "What is in this picture?"
     assert user["parts"][1]["text"] == "[image] data:image/png;base64,…"  # data URLs are never inlined
@@ -53,8 +62,14 @@ def test_content_parts_and_tool_calls():
 
 
 def test_template_escapes_everything():
-    value = [{"role": "user", "content": "<script>alert(1)</script>", "name": "<b>n</b>",
-              "tool_calls": [{"function": {"name": "<i>f</i>", "arguments": "<svg onload=x>"}}]}]
+    value = [
+        {
+            "role": "user",
+            "content": "<script>alert(1)</script>",
+            "name": "<b>n</b>",
+            "tool_calls": [{"function": {"name": "<i>f</i>", "arguments": "<svg onload=x>"}}],
+        }
+    ]
     html = render_to_string("traces/_span_io.html", {"value": value, "label": "<u>Input</u>"})
     for raw in ["<script>", "<b>n</b>", "<i>f</i>", "<svg", "<u>Input</u>"]:
         assert raw not in html

@@ -23,12 +23,29 @@ T0 = datetime(2025, 6, 1, 12, tzinfo=UTC)
 
 def _orphans(project) -> Trace:
     """A trace whose root ("agent") has not arrived: two children, the later one stored first."""
-    result = span_batch_ingest(project=project, items=[
-        {"trace_id": "t-early", "span_id": "late", "parent_span_id": "agent", "name": "tool",
-         "start_time": (T0 + timedelta(seconds=2)).isoformat(), "input": "later", "output": "x"},
-        {"trace_id": "t-early", "span_id": "early", "parent_span_id": "agent", "name": "llm",
-         "start_time": (T0 + timedelta(seconds=1)).isoformat(), "input": "first", "output": "y"},
-    ])
+    result = span_batch_ingest(
+        project=project,
+        items=[
+            {
+                "trace_id": "t-early",
+                "span_id": "late",
+                "parent_span_id": "agent",
+                "name": "tool",
+                "start_time": (T0 + timedelta(seconds=2)).isoformat(),
+                "input": "later",
+                "output": "x",
+            },
+            {
+                "trace_id": "t-early",
+                "span_id": "early",
+                "parent_span_id": "agent",
+                "name": "llm",
+                "start_time": (T0 + timedelta(seconds=1)).isoformat(),
+                "input": "first",
+                "output": "y",
+            },
+        ],
+    )
     assert result.accepted == 2, result.rejected
     return Trace.objects.get(project=project, trace_id="t-early")
 
@@ -37,21 +54,32 @@ def test_root_is_a_parentless_span_else_the_earliest(project):
     trace = _orphans(project)
     assert trace.root_span_id == "early"
     assert selectors.trace_root_span(trace=trace).span_id == "early"
-    assert selectors.trace_root_span(trace=trace, spans=Span.objects.filter(trace=trace).order_by("-pk")).span_id \
+    assert (
+        selectors.trace_root_span(trace=trace, spans=Span.objects.filter(trace=trace).order_by("-pk")).span_id
         == "early"
-    assert list(selectors.root_spans_of(Trace.objects.filter(pk=trace.pk)).values_list("span_id", flat=True)) \
-        == ["early"]
+    )
+    assert list(selectors.root_spans_of(Trace.objects.filter(pk=trace.pk)).values_list("span_id", flat=True)) == [
+        "early"
+    ]
 
-    span_batch_ingest(project=project, items=[
-        {"trace_id": "t-early", "span_id": "agent", "name": "agent",
-         "start_time": (T0 + timedelta(seconds=3)).isoformat()},
-    ])
+    span_batch_ingest(
+        project=project,
+        items=[
+            {
+                "trace_id": "t-early",
+                "span_id": "agent",
+                "name": "agent",
+                "start_time": (T0 + timedelta(seconds=3)).isoformat(),
+            },
+        ],
+    )
     trace.refresh_from_db()
     assert trace.root_span_id == "agent"  # the root that arrives last still wins
     assert selectors.trace_root_span(trace=trace).span_id == "agent"
     assert selectors.trace_root_span(trace=trace, spans=list(Span.objects.filter(trace=trace))).span_id == "agent"
-    assert list(selectors.root_spans_of(Trace.objects.filter(pk=trace.pk)).values_list("span_id", flat=True)) \
-        == ["agent"]
+    assert list(selectors.root_spans_of(Trace.objects.filter(pk=trace.pk)).values_list("span_id", flat=True)) == [
+        "agent"
+    ]
 
 
 def test_unknown_start_times_come_last_then_the_first_stored(project):
@@ -76,8 +104,16 @@ def test_add_to_queue_and_add_to_dataset_pick_the_same_span_before_the_root_arri
 
     queued = client.post(changelist, {**selected, "action": "add_traces_to_review_queue", "queue": str(queue.pk)})
     assert queued.status_code == 302
-    added = client.post(changelist, {**selected, "action": "add_to_dataset", "apply": "1",
-                                     "new_dataset_name": "early", "expected_source": "output"})
+    added = client.post(
+        changelist,
+        {
+            **selected,
+            "action": "add_to_dataset",
+            "apply": "1",
+            "new_dataset_name": "early",
+            "expected_source": "output",
+        },
+    )
     assert added.status_code == 302
 
     assert list(queue.items.values_list("span__span_id", flat=True)) == ["early"]

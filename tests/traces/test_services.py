@@ -20,21 +20,39 @@ def agent_trace(trace_id: str = "t-1", prefix: str = "") -> list[dict]:
     """A root agent span, a retrieval child and an LLM grandchild."""
     return [
         {
-            "trace_id": trace_id, "span_id": f"{prefix}root", "name": "support-agent", "type": "task",
-            "start_time": T0, "end_time": T0 + 3,
+            "trace_id": trace_id,
+            "span_id": f"{prefix}root",
+            "name": "support-agent",
+            "type": "task",
+            "start_time": T0,
+            "end_time": T0 + 3,
             "input": [{"role": "user", "content": "Where is my parcel?"}],
             "output": {"role": "assistant", "content": "It ships tomorrow."},
-            "metadata": {"user_id": "u-42", "session_id": "s-7"}, "tags": ["prod"],
+            "metadata": {"user_id": "u-42", "session_id": "s-7"},
+            "tags": ["prod"],
         },
         {
-            "trace_id": trace_id, "span_id": f"{prefix}retrieve", "parent_span_id": f"{prefix}root",
-            "name": "search-orders", "type": "retrieval", "start_time": T0 + 0.5, "end_time": T0 + 1,
-            "input": {"query": "parcel"}, "output": [{"doc": "order 1"}], "tags": ["rag"],
+            "trace_id": trace_id,
+            "span_id": f"{prefix}retrieve",
+            "parent_span_id": f"{prefix}root",
+            "name": "search-orders",
+            "type": "retrieval",
+            "start_time": T0 + 0.5,
+            "end_time": T0 + 1,
+            "input": {"query": "parcel"},
+            "output": [{"doc": "order 1"}],
+            "tags": ["rag"],
         },
         {
-            "trace_id": trace_id, "span_id": f"{prefix}llm", "parent_span_id": f"{prefix}retrieve",
-            "name": "chat", "type": "llm", "start_time": T0 + 1, "end_time": T0 + 4.5,
-            "input": [{"role": "user", "content": "Where is my parcel?"}], "output": "It ships tomorrow.",
+            "trace_id": trace_id,
+            "span_id": f"{prefix}llm",
+            "parent_span_id": f"{prefix}retrieve",
+            "name": "chat",
+            "type": "llm",
+            "start_time": T0 + 1,
+            "end_time": T0 + 4.5,
+            "input": [{"role": "user", "content": "Where is my parcel?"}],
+            "output": "It ships tomorrow.",
             "metrics": {"prompt_tokens": 100, "completion_tokens": 20, "cost": 0.0012, "model": "gpt-4o-mini"},
             "error": {"message": "rate limited", "code": 429},
         },
@@ -129,8 +147,14 @@ def test_resend_updates_but_keeps_annotations(project):
     span_batch_ingest(project=project, items=agent_trace())
     Span.objects.filter(span_id="llm").update(annotation_metadata={"checked": True}, expected={"answer": "30 days"})
     update = {
-        "trace_id": "t-1", "span_id": "llm", "parent_span_id": "retrieve", "name": "chat-v2", "type": "llm",
-        "output": "Tomorrow.", "metrics": {"input_tokens": 10, "output_tokens": 5}, "tags": ["reviewed"],
+        "trace_id": "t-1",
+        "span_id": "llm",
+        "parent_span_id": "retrieve",
+        "name": "chat-v2",
+        "type": "llm",
+        "output": "Tomorrow.",
+        "metrics": {"input_tokens": 10, "output_tokens": 5},
+        "tags": ["reviewed"],
     }
     span_batch_ingest(project=project, items=[update])
     llm = Span.objects.get(span_id="llm")
@@ -150,10 +174,13 @@ def test_resend_updates_but_keeps_annotations(project):
 
 
 def test_otel_style_metadata_keys_fill_user_and_session(project):
-    span_batch_ingest(project=project, items=[
-        {"trace_id": "t", "span_id": "child", "parent_span_id": "r", "metadata": {"session.id": "s-9"}},
-        {"trace_id": "t", "span_id": "r", "metadata": {"user.id": "u-1"}, "input": "hello"},
-    ])
+    span_batch_ingest(
+        project=project,
+        items=[
+            {"trace_id": "t", "span_id": "child", "parent_span_id": "r", "metadata": {"session.id": "s-9"}},
+            {"trace_id": "t", "span_id": "r", "metadata": {"user.id": "u-1"}, "input": "hello"},
+        ],
+    )
     trace = Trace.objects.get()
     assert (trace.user_id, trace.session_id, trace.input_preview) == ("u-1", "s-9", "hello")
 
@@ -261,10 +288,17 @@ def test_concurrent_batches_never_duplicate_or_deadlock(project):
 
 
 def test_times_with_offsets_are_stored_as_the_same_instant(project):
-    span_batch_ingest(project=project, items=[{
-        "trace_id": "t", "span_id": "s", "start_time": "2023-11-14T23:13:20+01:00",
-        "end_time": "2023-11-14T22:13:21.5Z",
-    }])
+    span_batch_ingest(
+        project=project,
+        items=[
+            {
+                "trace_id": "t",
+                "span_id": "s",
+                "start_time": "2023-11-14T23:13:20+01:00",
+                "end_time": "2023-11-14T22:13:21.5Z",
+            }
+        ],
+    )
     span = Span.objects.get()
     assert span.start_time == datetime.fromtimestamp(T0, UTC)
     assert span.end_time == datetime.fromtimestamp(T0 + 1.5, UTC)

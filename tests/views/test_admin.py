@@ -24,9 +24,17 @@ def test_editor_creates_view_from_template(curator_client, project, chat_trace):
     csp = page["Content-Security-Policy"]
     assert "script-src 'self';" in csp and "'unsafe-inline'" not in csp.split("script-src", 1)[1].split(";")[0]
     spec = {"version": 1, "components": [{"type": "markdown", "path": "$.output.content"}]}
-    response = curator_client.post("/admin/views/traceview/editor/", {
-        "name": "Answer", "description": "", "project": "acme", "spec": json.dumps(spec), "make_default": "1",
-        "trace": str(chat_trace.pk)})
+    response = curator_client.post(
+        "/admin/views/traceview/editor/",
+        {
+            "name": "Answer",
+            "description": "",
+            "project": "acme",
+            "spec": json.dumps(spec),
+            "make_default": "1",
+            "trace": str(chat_trace.pk),
+        },
+    )
     view = TraceView.objects.get(name="Answer")
     assert response.status_code == 302 and response["Location"].endswith(f"/{view.pk}/editor/?trace={chat_trace.pk}")
     assert view.spec == spec and trace_view_default(project=project) == view
@@ -35,8 +43,9 @@ def test_editor_creates_view_from_template(curator_client, project, chat_trace):
 def test_editor_shows_errors_at_component_and_field(curator_client, project):
     view = factories.TraceViewFactory(project=project, name="V")
     bad = {"components": [{"type": "json"}, {"type": "fields", "fields": [{"label": "x"}]}]}
-    response = curator_client.post(f"/admin/views/traceview/{view.pk}/editor/",
-                                   {"name": "V", "description": "", "spec": json.dumps(bad)})
+    response = curator_client.post(
+        f"/admin/views/traceview/{view.pk}/editor/", {"name": "V", "description": "", "spec": json.dumps(bad)}
+    )
     assert response.status_code == 400
     html = response.content.decode()
     assert "<code>components[1].fields[0].path</code>: This field is required." in html
@@ -45,8 +54,7 @@ def test_editor_shows_errors_at_component_and_field(curator_client, project):
 
 
 def test_editor_reports_invalid_json(curator_client, project):
-    response = curator_client.post("/admin/views/traceview/editor/", {"name": "X", "project": "acme",
-                                                                      "spec": "{nope"})
+    response = curator_client.post("/admin/views/traceview/editor/", {"name": "X", "project": "acme", "spec": "{nope"})
     assert response.status_code == 400 and "<code>spec</code>: Invalid JSON" in response.content.decode()
     assert not TraceView.objects.exists()
 
@@ -75,8 +83,9 @@ def test_editor_without_llm_explains_configuration(curator_client, settings):
 
 def test_trace_page_renders_view_with_csp(client, project, member, rag_trace):
     client.force_login(member(project, role="viewer"))
-    view = factories.TraceViewFactory(project=project, spec={"components": [
-        {"type": "markdown", "path": "$.input.question"}]})
+    view = factories.TraceViewFactory(
+        project=project, spec={"components": [{"type": "markdown", "path": "$.input.question"}]}
+    )
     response = client.get(f"/admin/views/traceview/{view.pk}/trace/rag-1/")
     assert response.status_code == 200 and "What is the refund window?" in response.content.decode()
     assert "frame-ancestors 'none'" in response["Content-Security-Policy"]

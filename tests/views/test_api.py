@@ -34,15 +34,19 @@ def test_invalid_spec_names_component_and_field(project, key_client):
     body = response.json()
     assert body["error"] == "The view spec is invalid."
     assert body["fields"]["spec"] == {"components[1].path": ["This field is required."]}
-    response = client.post("/api/v1/trace-views/", {"name": "Bad", "spec": {"components": [
-        {"type": "image", "path": "$["}]}}, format="json")
+    response = client.post(
+        "/api/v1/trace-views/",
+        {"name": "Bad", "spec": {"components": [{"type": "image", "path": "$["}]}},
+        format="json",
+    )
     assert list(response.json()["fields"]["spec"]) == ["components[0].path"]
 
 
 def test_name_is_required_and_unique(project, key_client):
     client = key_client(project)
     assert client.post("/api/v1/trace-views/", {"spec": SPEC}, format="json").json()["fields"] == {
-        "name": ["This field is required."]}
+        "name": ["This field is required."]
+    }
     client.post("/api/v1/trace-views/", {"name": "A", "spec": SPEC}, format="json")
     dup = client.post("/api/v1/trace-views/", {"name": "A", "spec": SPEC}, format="json")
     assert dup.status_code == 400 and "name" in dup.json()["fields"]
@@ -78,8 +82,9 @@ def test_render_other_projects_trace_is_404(project, other_project, key_client):
 
 
 def test_read_key_cannot_write(project, key_client):
-    response = key_client(project, scopes=("read",)).post("/api/v1/trace-views/", {"name": "A", "spec": SPEC},
-                                                          format="json")
+    response = key_client(project, scopes=("read",)).post(
+        "/api/v1/trace-views/", {"name": "A", "spec": SPEC}, format="json"
+    )
     assert response.status_code == 403
 
 
@@ -96,8 +101,11 @@ def test_preview_unsaved_spec(project, member, api_client, rag_trace):
     response = api_client.post("/api/v1/trace-views/preview/", {"spec": spec, "trace": "rag-1"}, format="json")
     assert response.status_code == 200
     assert "What is the refund window?" in response.json()["html"]
-    bad = api_client.post("/api/v1/trace-views/preview/", {"spec": {"components": [{"type": "carousel"}]},
-                                                           "trace": "rag-1"}, format="json")
+    bad = api_client.post(
+        "/api/v1/trace-views/preview/",
+        {"spec": {"components": [{"type": "carousel"}]}, "trace": "rag-1"},
+        format="json",
+    )
     assert bad.status_code == 400
     assert set(bad.json()["fields"]["spec"]) == {"components[0].path", "components[0].components"}
 
@@ -112,18 +120,23 @@ def test_schema_is_published_and_gallery_listed(project, key_client):
 def test_make_default_sets_the_projects_default_view(project, key_client):
     view = factories.TraceViewFactory(project=project)
     assert key_client(project).post(f"/api/v1/trace-views/{view.pk}/make-default/").json() == {
-        "default": view.pk, "queue": None}
+        "default": view.pk,
+        "queue": None,
+    }
     from apps.views.selectors import trace_view_default
 
     assert trace_view_default(project=project) == view
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({"name": 12, "spec": SPEC}, "name"),
-    ({"name": "x", "description": ["no"], "spec": SPEC}, "description"),
-    ({"name": "x", "spec": "not an object"}, "spec"),
-    ({"name": "x", "spec": None}, "spec"),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"name": 12, "spec": SPEC}, "name"),
+        ({"name": "x", "description": ["no"], "spec": SPEC}, "description"),
+        ({"name": "x", "spec": "not an object"}, "spec"),
+        ({"name": "x", "spec": None}, "spec"),
+    ],
+)
 def test_bad_input_is_a_400_naming_the_field(project, key_client, body, field):
     response = key_client(project).post("/api/v1/trace-views/", body, format="json")
     assert response.status_code == 400 and field in response.json()["fields"]
@@ -133,11 +146,12 @@ def test_absurd_specs_are_refused_not_crashed(project, key_client):
     deep: dict = {"type": "json"}
     for _ in range(200):
         deep = {"type": "carousel", "path": "$", "components": [deep]}
-    response = key_client(project).post("/api/v1/trace-views/", {"name": "deep", "spec": {"components": [deep]}},
-                                        format="json")
+    response = key_client(project).post(
+        "/api/v1/trace-views/", {"name": "deep", "spec": {"components": [deep]}}, format="json"
+    )
     # The body parser refuses it before the spec validator (docs/decisions.md, "Hostile input").
     assert response.status_code == 400
-    (field, messages), = response.json()["fields"].items()
+    ((field, messages),) = response.json()["fields"].items()
     assert field.startswith("spec.components[0]") and "Nested more than" in messages[0]
     big = {"components": [{"type": "fields", "fields": [{"label": "x" * 150, "path": "$.a"}] * 100}] * 20}
     response = key_client(project).post("/api/v1/trace-views/", {"name": "big", "spec": big}, format="json")

@@ -39,57 +39,122 @@ PAYLOADS = [
 ]
 XSS = "\n".join(PAYLOADS)
 SHORT = f"<img src=x onerror={FLAG}>"
-BAD_IMAGES = [f"javascript:{FLAG}", f"data:image/svg+xml;base64,{SVG}",
-              f"data:text/html,<script>{FLAG}</script>", f'https://example.invalid/x.png" onerror="{FLAG}']
+BAD_IMAGES = [
+    f"javascript:{FLAG}",
+    f"data:image/svg+xml;base64,{SVG}",
+    f"data:text/html,<script>{FLAG}</script>",
+    f'https://example.invalid/x.png" onerror="{FLAG}',
+]
 
-EVERY_COMPONENT = {"version": 1, "components": [
-    {"type": "conversation", "title": SHORT, "path": ["$.input.messages", "$.output"]},
-    {"type": "fields", "title": SHORT, "fields": [
-        {"label": SHORT, "path": "$.metadata.note"}, {"label": "nested", "path": "$.metadata.nested"}]},
-    {"type": "markdown", "title": SHORT, "path": "$.input.question"},
-    {"type": "markdown", "path": "$.metadata.nested"},
-    {"type": "json", "title": SHORT, "path": "$", "open_depth": 5},
-    {"type": "carousel", "title": SHORT, "path": "$.metadata.docs", "item_title": "$.title", "components": [
-        {"type": "markdown", "path": "$.body"},
-        {"type": "fields", "fields": [{"label": SHORT, "path": "$.title"}]},
-        {"type": "image", "path": "$.image", "alt": SHORT},
-        {"type": "json", "path": "$"},
-    ]},
-    {"type": "diff", "title": SHORT},
-    {"type": "image", "title": SHORT, "path": "$.metadata.images", "alt": SHORT},
-    {"type": "aggregate", "title": SHORT, "spans": {"type": "tool"}, "display": "table",
-     "columns": [{"label": SHORT, "path": "$.name"}, {"label": "in", "path": "$.input"}]},
-    {"type": "aggregate", "spans": {"type": "tool"}, "display": "list", "path": "$.output"},
-    {"type": "aggregate", "spans": {"type": "tool"}, "display": "sum", "path": "$.metrics.total_tokens",
-     "group_by": "$.model"},
-    {"type": "aggregate", "spans": {"type": "tool"}, "display": "count", "group_by": "$.input"},
-    {"type": "score_controls", "title": SHORT, "configs": [SHORT, "quality"]},
-]}
+EVERY_COMPONENT = {
+    "version": 1,
+    "components": [
+        {"type": "conversation", "title": SHORT, "path": ["$.input.messages", "$.output"]},
+        {
+            "type": "fields",
+            "title": SHORT,
+            "fields": [{"label": SHORT, "path": "$.metadata.note"}, {"label": "nested", "path": "$.metadata.nested"}],
+        },
+        {"type": "markdown", "title": SHORT, "path": "$.input.question"},
+        {"type": "markdown", "path": "$.metadata.nested"},
+        {"type": "json", "title": SHORT, "path": "$", "open_depth": 5},
+        {
+            "type": "carousel",
+            "title": SHORT,
+            "path": "$.metadata.docs",
+            "item_title": "$.title",
+            "components": [
+                {"type": "markdown", "path": "$.body"},
+                {"type": "fields", "fields": [{"label": SHORT, "path": "$.title"}]},
+                {"type": "image", "path": "$.image", "alt": SHORT},
+                {"type": "json", "path": "$"},
+            ],
+        },
+        {"type": "diff", "title": SHORT},
+        {"type": "image", "title": SHORT, "path": "$.metadata.images", "alt": SHORT},
+        {
+            "type": "aggregate",
+            "title": SHORT,
+            "spans": {"type": "tool"},
+            "display": "table",
+            "columns": [{"label": SHORT, "path": "$.name"}, {"label": "in", "path": "$.input"}],
+        },
+        {"type": "aggregate", "spans": {"type": "tool"}, "display": "list", "path": "$.output"},
+        {
+            "type": "aggregate",
+            "spans": {"type": "tool"},
+            "display": "sum",
+            "path": "$.metrics.total_tokens",
+            "group_by": "$.model",
+        },
+        {"type": "aggregate", "spans": {"type": "tool"}, "display": "count", "group_by": "$.input"},
+        {"type": "score_controls", "title": SHORT, "configs": [SHORT, "quality"]},
+    ],
+}
 
 
 def xss_trace(project):
     message_content = [{"type": "text", "text": XSS}] + [
-        {"type": "image_url", "image_url": {"url": url}} for url in BAD_IMAGES]
-    return make_trace(project, [
-        {"name": SHORT, "type": "task", "model": SHORT,
-         "input": {"question": XSS, "messages": [
-             {"role": SHORT, "name": SHORT, "content": XSS},
-             {"role": "assistant", "content": message_content,
-              "tool_calls": [{"id": SHORT, "function": {"name": SHORT, "arguments": XSS}}]},
-             {"role": "tool", "tool_call_id": SHORT, "content": XSS},
-             {"role": "user", "content": [{"type": "tool_result", "tool_use_id": SHORT, "content": XSS},
-                                          {"type": "tool_use", "name": SHORT, "input": {SHORT: XSS}}]},
-         ]},
-         "output": XSS, "expected": XSS + "\nexpected",
-         "metadata": {"note": XSS, SHORT: XSS, "nested": {SHORT: [XSS, {"deep": XSS}]},
-                      "images": BAD_IMAGES,
-                      "docs": [{"title": XSS, "body": XSS, "image": BAD_IMAGES[1]},
-                               {"title": SHORT, "body": SHORT, "image": BAD_IMAGES[0]}]}},
-        {"name": SHORT, "type": "tool", "model": SHORT, "input": XSS, "output": XSS,
-         "metrics": {"total_tokens": 3}},
-        {"name": "<svg onload=window.__xss=1>", "type": "tool", "model": "m", "input": {SHORT: XSS},
-         "output": {SHORT: XSS}},
-    ], trace_id=f"xss-{SHORT}"[:120], name=SHORT)
+        {"type": "image_url", "image_url": {"url": url}} for url in BAD_IMAGES
+    ]
+    return make_trace(
+        project,
+        [
+            {
+                "name": SHORT,
+                "type": "task",
+                "model": SHORT,
+                "input": {
+                    "question": XSS,
+                    "messages": [
+                        {"role": SHORT, "name": SHORT, "content": XSS},
+                        {
+                            "role": "assistant",
+                            "content": message_content,
+                            "tool_calls": [{"id": SHORT, "function": {"name": SHORT, "arguments": XSS}}],
+                        },
+                        {"role": "tool", "tool_call_id": SHORT, "content": XSS},
+                        {
+                            "role": "user",
+                            "content": [
+                                {"type": "tool_result", "tool_use_id": SHORT, "content": XSS},
+                                {"type": "tool_use", "name": SHORT, "input": {SHORT: XSS}},
+                            ],
+                        },
+                    ],
+                },
+                "output": XSS,
+                "expected": XSS + "\nexpected",
+                "metadata": {
+                    "note": XSS,
+                    SHORT: XSS,
+                    "nested": {SHORT: [XSS, {"deep": XSS}]},
+                    "images": BAD_IMAGES,
+                    "docs": [
+                        {"title": XSS, "body": XSS, "image": BAD_IMAGES[1]},
+                        {"title": SHORT, "body": SHORT, "image": BAD_IMAGES[0]},
+                    ],
+                },
+            },
+            {
+                "name": SHORT,
+                "type": "tool",
+                "model": SHORT,
+                "input": XSS,
+                "output": XSS,
+                "metrics": {"total_tokens": 3},
+            },
+            {
+                "name": "<svg onload=window.__xss=1>",
+                "type": "tool",
+                "model": "m",
+                "input": {SHORT: XSS},
+                "output": {SHORT: XSS},
+            },
+        ],
+        trace_id=f"xss-{SHORT}"[:120],
+        name=SHORT,
+    )
 
 
 def _context(browser, live_server, user=None, bypass_csp=True):
@@ -153,8 +218,7 @@ def test_xss_corpus_through_every_component_on_share_page(browser, live_server, 
 
 def test_xss_corpus_on_admin_view_page_with_live_score_controls(browser, live_server, project, member):
     trace = xss_trace(project)
-    factories.ScoreConfigFactory(project=project, name=SHORT, categorical=True,
-                                 description=f"**help** {XSS}")
+    factories.ScoreConfigFactory(project=project, name=SHORT, categorical=True, description=f"**help** {XSS}")
     view = trace_view_create(project=project, name="everything", spec=EVERY_COMPONENT)
     user = member(project, role="reviewer")
     for bypass in (True, False):
@@ -237,10 +301,16 @@ def test_scoring_through_inline_score_controls(browser, live_server, project, me
     from apps.reviews.models import Score
 
     config = factories.ScoreConfigFactory(project=project, name="correctness", categorical=True)
-    view = trace_view_create(project=project, name="Chat with scores", spec={"components": [
-        {"type": "conversation", "path": ["$.input", "$.output"]},
-        {"type": "score_controls", "configs": ["correctness"]},
-    ]})
+    view = trace_view_create(
+        project=project,
+        name="Chat with scores",
+        spec={
+            "components": [
+                {"type": "conversation", "path": ["$.input", "$.output"]},
+                {"type": "score_controls", "configs": ["correctness"]},
+            ]
+        },
+    )
     user = member(project, role="reviewer")
     context = _context(browser, live_server, user, bypass_csp=False)
     page = context.new_page()
@@ -273,12 +343,24 @@ def test_reviewing_through_a_view_with_inline_score_controls(browser, live_serve
     queue.score_configs.add(config)
     review_items_add(queue=queue, spans=Span.objects.filter(span_id="rag-1-s0"))
     item = ReviewItem.objects.get(queue=queue)
-    view = trace_view_create(project=project, name="RAG review", spec={"components": [
-        {"type": "markdown", "title": "Question", "path": "$.input.question"},
-        {"type": "carousel", "title": "Documents", "span": {"type": "retrieval"}, "path": "$.output.documents",
-         "item_title": "$.title", "components": [{"type": "markdown", "path": "$.text"}]},
-        {"type": "score_controls", "title": "Is the answer grounded?", "configs": ["grounded"]},
-    ]})
+    view = trace_view_create(
+        project=project,
+        name="RAG review",
+        spec={
+            "components": [
+                {"type": "markdown", "title": "Question", "path": "$.input.question"},
+                {
+                    "type": "carousel",
+                    "title": "Documents",
+                    "span": {"type": "retrieval"},
+                    "path": "$.output.documents",
+                    "item_title": "$.title",
+                    "components": [{"type": "markdown", "path": "$.text"}],
+                },
+                {"type": "score_controls", "title": "Is the answer grounded?", "configs": ["grounded"]},
+            ]
+        },
+    )
     trace_view_create(project=project, name="Plain", spec={"components": [{"type": "json", "path": "$.output"}]})
     trace_view_default_set(project=project, view=view, queue=queue)
     user = member(project, role="reviewer")
@@ -343,8 +425,7 @@ def embedding_app():
 
 
 @pytest.mark.parametrize("allowed", [True, False])
-def test_share_page_embeds_only_on_allowed_origins(browser, live_server, project, chat_trace, embedding_app,
-                                                   allowed):
+def test_share_page_embeds_only_on_allowed_origins(browser, live_server, project, chat_trace, embedding_app, allowed):
     project.allowed_origins = [embedding_app["origin"]] if allowed else ["https://elsewhere.example.com"]
     project.save()
     view = factories.TraceViewFactory(project=project)
@@ -365,13 +446,23 @@ def test_share_page_embeds_only_on_allowed_origins(browser, live_server, project
     context.close()
 
 
-def test_describe_in_words_opens_the_generated_view_in_the_editor(browser, live_server, project, member, rag_trace,
-                                                                 settings):
-    generated = {"version": 1, "components": [
-        {"type": "markdown", "title": "Asked", "path": "$.input.question"},
-        {"type": "carousel", "title": "Docs", "span": {"type": "retrieval"}, "path": "$.output.documents",
-         "item_title": "$.id", "components": [{"type": "markdown", "path": "$.text"}]},
-    ]}
+def test_describe_in_words_opens_the_generated_view_in_the_editor(
+    browser, live_server, project, member, rag_trace, settings
+):
+    generated = {
+        "version": 1,
+        "components": [
+            {"type": "markdown", "title": "Asked", "path": "$.input.question"},
+            {
+                "type": "carousel",
+                "title": "Docs",
+                "span": {"type": "retrieval"},
+                "path": "$.output.documents",
+                "item_title": "$.id",
+                "components": [{"type": "markdown", "path": "$.text"}],
+            },
+        ],
+    }
     with StubLLM([json.dumps({"components": [{"type": "markdown"}]}), json.dumps(generated)]) as stub:
         settings.LLM_BASE_URL, settings.LLM_API_KEY, settings.LLM_MODEL = stub.url, "k", "m"
         context = _context(browser, live_server, member(project, role="curator"), bypass_csp=False)

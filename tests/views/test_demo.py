@@ -16,8 +16,12 @@ def test_demo_views_render_the_demo_traces():
     call_command("load_demo", "--traces", "40")
     project = Project.objects.get(slug="demo")
     views = {v.name: v for v in TraceView.objects.filter(project=project)}
-    assert set(views) == {"Chat conversation", "RAG: question, retrieved documents and answer",
-                          "Agent tool-call timeline", "Classification"}
+    assert set(views) == {
+        "Chat conversation",
+        "RAG: question, retrieved documents and answer",
+        "Agent tool-call timeline",
+        "Classification",
+    }
     assert trace_view_default(project=project) is None  # each trace gets the default view fitting its shape
 
     def rendered(view_name, trace_name):

@@ -10,26 +10,46 @@ from .conftest import make_trace
 
 pytestmark = pytest.mark.django_db
 
-SENTINELS = ["SECRET-question-7781", "SECRET-answer-5512", "SECRET-customer-0042", "model-SECRET-9",
-             "SECRET-doc-body", "987654321"]
+SENTINELS = [
+    "SECRET-question-7781",
+    "SECRET-answer-5512",
+    "SECRET-customer-0042",
+    "model-SECRET-9",
+    "SECRET-doc-body",
+    "987654321",
+]
 
 
 @pytest.fixture
 def llm(settings):
     def start(replies):
         return StubLLM(replies).configure(settings, "sk-test-key")
+
     return start
 
 
 @pytest.fixture
 def secret_trace(project):
-    return make_trace(project, [
-        {"name": "rag", "type": "task", "model": "model-SECRET-9", "total_tokens": 987654321,
-         "input": {"question": "SECRET-question-7781"}, "output": {"answer": "SECRET-answer-5512"},
-         "metadata": {"customer": "SECRET-customer-0042", "flags": [True, False]}},
-        {"name": "retrieve", "type": "retrieval",
-         "output": {"documents": [{"content": "SECRET-doc-body", "score": 0.5}]}},
-    ], trace_id="secret-1")
+    return make_trace(
+        project,
+        [
+            {
+                "name": "rag",
+                "type": "task",
+                "model": "model-SECRET-9",
+                "total_tokens": 987654321,
+                "input": {"question": "SECRET-question-7781"},
+                "output": {"answer": "SECRET-answer-5512"},
+                "metadata": {"customer": "SECRET-customer-0042", "flags": [True, False]},
+            },
+            {
+                "name": "retrieve",
+                "type": "retrieval",
+                "output": {"documents": [{"content": "SECRET-doc-body", "score": 0.5}]},
+            },
+        ],
+        trace_id="secret-1",
+    )
 
 
 @pytest.fixture
@@ -37,19 +57,32 @@ def curator(client_as, project):
     return client_as("curator", project)
 
 
-VALID = {"version": 1, "components": [
-    {"type": "markdown", "title": "Question", "path": "$.input.question"},
-    {"type": "carousel", "span": {"type": "retrieval"}, "path": "$.output.documents",
-     "components": [{"type": "markdown", "path": "$.content"}]},
-]}
+VALID = {
+    "version": 1,
+    "components": [
+        {"type": "markdown", "title": "Question", "path": "$.input.question"},
+        {
+            "type": "carousel",
+            "span": {"type": "retrieval"},
+            "path": "$.output.documents",
+            "components": [{"type": "markdown", "path": "$.content"}],
+        },
+    ],
+}
 INVALID = {"components": [{"type": "markdown", "title": "Question"}]}
 
 
 def test_generates_after_one_retry_and_sends_only_the_shape(curator, llm, secret_trace):
     with llm([json.dumps(INVALID), "```json\n" + json.dumps(VALID) + "\n```"]) as stub:
-        response = curator.post("/api/v1/trace-views/generate/", {
-            "description": "Question, then the retrieved documents", "trace": "secret-1",
-            "base_url": "http://203.0.113.9/evil"}, content_type="application/json")
+        response = curator.post(
+            "/api/v1/trace-views/generate/",
+            {
+                "description": "Question, then the retrieved documents",
+                "trace": "secret-1",
+                "base_url": "http://203.0.113.9/evil",
+            },
+            content_type="application/json",
+        )
     assert response.status_code == 200, response.content
     body = response.json()
     assert body == {"spec": VALID, "errors": {}, "valid": True, "attempts": 2}
@@ -72,31 +105,35 @@ def test_generates_after_one_retry_and_sends_only_the_shape(curator, llm, secret
 
 def test_still_invalid_after_retry_opens_with_errors(curator, llm, secret_trace):
     with llm([json.dumps(INVALID), json.dumps(INVALID)]):
-        body = curator.post("/api/v1/trace-views/generate/", {"description": "x", "trace": "secret-1"},
-                            content_type="application/json").json()
+        body = curator.post(
+            "/api/v1/trace-views/generate/", {"description": "x", "trace": "secret-1"}, content_type="application/json"
+        ).json()
     assert body["valid"] is False and body["attempts"] == 2
     assert body["errors"] == {"components[0].path": ["This field is required."]}
 
 
 def test_valid_first_time_makes_one_call(curator, llm, secret_trace):
     with llm([json.dumps(VALID)]) as stub:
-        body = curator.post("/api/v1/trace-views/generate/", {"description": "x", "trace": "secret-1"},
-                            content_type="application/json").json()
+        body = curator.post(
+            "/api/v1/trace-views/generate/", {"description": "x", "trace": "secret-1"}, content_type="application/json"
+        ).json()
     assert body["attempts"] == 1 and len(stub.requests) == 1
 
 
 def test_non_json_twice_is_a_502(curator, llm, secret_trace):
     with llm(["Sure! Here is your view.", "I cannot."]):
-        response = curator.post("/api/v1/trace-views/generate/", {"description": "x", "trace": "secret-1"},
-                                content_type="application/json")
+        response = curator.post(
+            "/api/v1/trace-views/generate/", {"description": "x", "trace": "secret-1"}, content_type="application/json"
+        )
     assert response.status_code == 502 and "did not answer with JSON" in response.json()["error"]
 
 
 def test_endpoint_error_is_a_502_without_secrets(curator, llm, secret_trace, monkeypatch):
     monkeypatch.setattr("apps.core.llm.BACKOFF_SECONDS", 0)
     with llm([500, 500, 500]):  # 5xx is retried twice
-        response = curator.post("/api/v1/trace-views/generate/", {"description": "x", "trace": "secret-1"},
-                                content_type="application/json")
+        response = curator.post(
+            "/api/v1/trace-views/generate/", {"description": "x", "trace": "secret-1"}, content_type="application/json"
+        )
     assert response.status_code == 502 and "sk-test-key" not in response.content.decode()
 
 
@@ -104,8 +141,9 @@ def test_unconfigured_explains_how(curator, settings, secret_trace):
     settings.LLM_BASE_URL = ""
     status = curator.get("/api/v1/trace-views/generate/").json()
     assert status["configured"] is False and "LLM_BASE_URL" in status["help"]
-    response = curator.post("/api/v1/trace-views/generate/", {"description": "x", "trace": "secret-1"},
-                            content_type="application/json")
+    response = curator.post(
+        "/api/v1/trace-views/generate/", {"description": "x", "trace": "secret-1"}, content_type="application/json"
+    )
     assert response.status_code == 503 and "LLM_API_KEY" in response.json()["error"]
 
 
@@ -115,6 +153,7 @@ def test_description_required_and_reviewer_refused(client, project, member, llm,
     assert response.status_code == 400 and "description" in response.json()["fields"]
     client.force_login(member(project, role="reviewer"))
     with llm([json.dumps(VALID)]) as stub:
-        response = client.post("/api/v1/trace-views/generate/", {"description": "x", "trace": "secret-1"},
-                               content_type="application/json")
+        response = client.post(
+            "/api/v1/trace-views/generate/", {"description": "x", "trace": "secret-1"}, content_type="application/json"
+        )
     assert response.status_code == 403 and stub.requests == []

@@ -83,8 +83,7 @@ def test_make_default_for_a_queue_through_the_api(project, key_client, queue_ite
     response = client.post(f"/api/v1/trace-views/{view.pk}/make-default/", {"queue": queue.pk}, format="json")
     assert response.json() == {"default": view.pk, "queue": queue.pk}
     foreign_queue = factories.ReviewQueueFactory(project=other_project)
-    response = client.post(f"/api/v1/trace-views/{view.pk}/make-default/", {"queue": foreign_queue.pk},
-                           format="json")
+    response = client.post(f"/api/v1/trace-views/{view.pk}/make-default/", {"queue": foreign_queue.pk}, format="json")
     assert response.status_code == 404
 
 
@@ -99,8 +98,11 @@ def test_inline_controls_point_at_the_one_panel_with_only_the_queues_configs(cli
     queue.score_configs.set([config])
     other = member(project, role="reviewer", username="alice-the-other")
     score_record(span=item.span, config=config, label="incorrect", author=other)
-    view = trace_view_create(project=project, name="Scored", spec={"components": [
-        {"type": "score_controls", "configs": ["correctness", "style"]}]})
+    view = trace_view_create(
+        project=project,
+        name="Scored",
+        spec={"components": [{"type": "score_controls", "configs": ["correctness", "style"]}]},
+    )
     trace_view_default_set(project=project, view=view, queue=queue)
     client.force_login(member(project, role="reviewer", username="bob"))
     html = client.get(url(queue, item)).content.decode()

@@ -15,8 +15,9 @@ pytestmark = pytest.mark.django_db
 def shared(project, key_client, chat_trace):
     view = factories.TraceViewFactory(project=project, name="Chat")
     client = key_client(project)
-    response = client.post(f"/api/v1/trace-views/{view.pk}/share-links/", {"trace": "chat-1", "expires_in_hours": 2},
-                           format="json")
+    response = client.post(
+        f"/api/v1/trace-views/{view.pk}/share-links/", {"trace": "chat-1", "expires_in_hours": 2}, format="json"
+    )
     assert response.status_code == 201, response.json()
     return client, response.json()
 
@@ -71,11 +72,13 @@ def test_expiry_is_required_to_be_sane(project, key_client, chat_trace):
     view = factories.TraceViewFactory(project=project)
     client = key_client(project)
     for bad in (0, -1, "soon", 24 * 366 * 2, 0.5, 0.999, True, "nan", "inf"):  # the documented minimum is 1 h
-        response = client.post(f"/api/v1/trace-views/{view.pk}/share-links/", {"trace": "chat-1",
-                                                                                "expires_in_hours": bad}, format="json")
+        response = client.post(
+            f"/api/v1/trace-views/{view.pk}/share-links/", {"trace": "chat-1", "expires_in_hours": bad}, format="json"
+        )
         assert response.status_code == 400 and "expires_in_hours" in response.json()["fields"]
-    response = client.post(f"/api/v1/trace-views/{view.pk}/share-links/", {"trace": "chat-1", "expires_in_hours": 1},
-                           format="json")
+    response = client.post(
+        f"/api/v1/trace-views/{view.pk}/share-links/", {"trace": "chat-1", "expires_in_hours": 1}, format="json"
+    )
     assert response.status_code == 201
 
 

@@ -33,4 +33,14 @@ def file_extension(name: str, *, gzip: bool) -> str:
     return writer_for(name).extension + (".gz" if gzip else "")
 
 
-__all__ = ["Batch", "Column", "Problem", "SourceMeta", "Writer", "WriterRestart", "WRITERS", "writer_for", "file_extension"]
+__all__ = [
+    "Batch",
+    "Column",
+    "Problem",
+    "SourceMeta",
+    "Writer",
+    "WriterRestart",
+    "WRITERS",
+    "writer_for",
+    "file_extension",
+]

@@ -28,22 +28,58 @@ def fixed_types() -> dict:
     pa = _pa()
     ts = pa.timestamp("us", tz="UTC")
     strings = pa.list_(pa.string())
-    score = pa.struct([
-        ("id", pa.int64()), ("config", pa.string()), ("config_id", pa.int64()), ("kind", pa.string()),
-        ("value", pa.float64()), ("label", pa.string()), ("labels", strings), ("text", pa.string()),
-        ("comment", pa.string()), ("author", pa.string()), ("source", pa.string()), ("created_at", ts),
-        ("updated_at", ts),
-    ])
-    tag = pa.struct([("name", pa.string()), ("colour", pa.string()), ("added_by", pa.string()),
-                     ("source", pa.string()), ("added_at", ts)])
-    comment = pa.struct([("id", pa.int64()), ("text", pa.string()), ("author", pa.string()),
-                         ("source", pa.string()), ("created_at", ts)])
+    score = pa.struct(
+        [
+            ("id", pa.int64()),
+            ("config", pa.string()),
+            ("config_id", pa.int64()),
+            ("kind", pa.string()),
+            ("value", pa.float64()),
+            ("label", pa.string()),
+            ("labels", strings),
+            ("text", pa.string()),
+            ("comment", pa.string()),
+            ("author", pa.string()),
+            ("source", pa.string()),
+            ("created_at", ts),
+            ("updated_at", ts),
+        ]
+    )
+    tag = pa.struct(
+        [
+            ("name", pa.string()),
+            ("colour", pa.string()),
+            ("added_by", pa.string()),
+            ("source", pa.string()),
+            ("added_at", ts),
+        ]
+    )
+    comment = pa.struct(
+        [
+            ("id", pa.int64()),
+            ("text", pa.string()),
+            ("author", pa.string()),
+            ("source", pa.string()),
+            ("created_at", ts),
+        ]
+    )
     # A correction's value is any JSON: text (see ParquetWriter._prepare_corrections).
-    correction = pa.struct([("id", pa.int64()), ("value", pa.string()), ("author", pa.string()),
-                            ("source", pa.string()), ("created_at", ts)])
+    correction = pa.struct(
+        [
+            ("id", pa.int64()),
+            ("value", pa.string()),
+            ("author", pa.string()),
+            ("source", pa.string()),
+            ("created_at", ts),
+        ]
+    )
     return {
-        "tags": strings, "splits": strings, "labels": strings,
-        "scores": pa.list_(score), "tag_details": pa.list_(tag), "comments": pa.list_(comment),
+        "tags": strings,
+        "splits": strings,
+        "labels": strings,
+        "scores": pa.list_(score),
+        "tag_details": pa.list_(tag),
+        "comments": pa.list_(comment),
         "corrections": pa.list_(correction),
     }
 
@@ -67,8 +103,11 @@ def _lines(texts) -> bytes:
 def read_lines(data: bytes, schema=None, *, unexpected: str = "error"):
     import pyarrow.json as pajson
 
-    parse = pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior=unexpected) \
-        if schema is not None else pajson.ParseOptions()
+    parse = (
+        pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior=unexpected)
+        if schema is not None
+        else pajson.ParseOptions()
+    )
     read = pajson.ReadOptions(use_threads=False, block_size=max(1 << 20, len(data) + 1))
     return pajson.read_json(io.BytesIO(data), read_options=read, parse_options=parse)
 
@@ -98,8 +137,11 @@ def unify(current, new) -> object:
     if current is TEXT or new is TEXT:
         return TEXT
     try:
-        merged = pa.unify_schemas([pa.schema([("v", current)]), pa.schema([("v", new)])],
-                                  promote_options="permissive").field("v").type
+        merged = (
+            pa.unify_schemas([pa.schema([("v", current)]), pa.schema([("v", new)])], promote_options="permissive")
+            .field("v")
+            .type
+        )
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         return TEXT
     return merged if informative(merged) else TEXT

@@ -74,7 +74,8 @@ class CSVWriter(Writer):
         for row in batch.rows:
             flat: dict = {}
             for name, convert, as_text, spread, optional, value in zip(
-                    self.names, self.converters, self.as_text, self.spread, self.optional, row, strict=True):
+                self.names, self.converters, self.as_text, self.spread, self.optional, row, strict=True
+            ):
                 value = convert(value)
                 if optional and value is None:
                     continue

@@ -17,8 +17,11 @@ def encode_column(kind: str, nullable: bool, column) -> list | tuple:
     if kind == "rawjson":
         return [NULL if v is None else v for v in column] if nullable else column
     if kind == "str":
-        return [NULL if v is None else encode_basestring(v) for v in column] if nullable else list(
-            map(encode_basestring, column))
+        return (
+            [NULL if v is None else encode_basestring(v) for v in column]
+            if nullable
+            else list(map(encode_basestring, column))
+        )
     if kind == "timestamp":  # already ISO 8601 text from the database
         return [NULL if v is None else QUOTED(v) for v in column] if nullable else list(map(QUOTED, column))
     if kind == "int":
@@ -49,8 +52,10 @@ class JSONLWriter(Writer):
         self.tail_template = "".join(f",{k}:%s" for k in tail_keys) + "}\n"
 
     def _write_lines(self, batch: Batch) -> None:
-        encoded = [encode_column(kind, nullable, column)
-                   for (kind, nullable), column in zip(self.tail_kinds, zip(*batch.rows, strict=True), strict=True)]
+        encoded = [
+            encode_column(kind, nullable, column)
+            for (kind, nullable), column in zip(self.tail_kinds, zip(*batch.rows, strict=True), strict=True)
+        ]
         tails = map(self.tail_template.__mod__, zip(*encoded, strict=True))
         text = "".join(line[:-1] + tail for line, tail in zip(batch.lines, tails, strict=True))
         self.fh.write(text.encode("utf-8", "surrogatepass"))
@@ -63,8 +68,9 @@ class JSONLWriter(Writer):
             self._write_lines(batch)
             return
         columns = zip(*batch.rows, strict=True)
-        encoded = [encode_column(kind, nullable, column) for (kind, nullable), column in zip(self.kinds, columns,
-                                                                                          strict=True)]
+        encoded = [
+            encode_column(kind, nullable, column) for (kind, nullable), column in zip(self.kinds, columns, strict=True)
+        ]
         text = "".join(map(self.template.__mod__, zip(*encoded, strict=True)))
         self.fh.write(text.encode("utf-8", "surrogatepass"))
         self.rows_written += len(batch.rows)

@@ -35,9 +35,7 @@ def _content_ok(message: dict) -> bool:
     if isinstance(content, str):
         return bool(content.strip()) or bool(message.get("tool_calls"))
     if isinstance(content, list):
-        return bool(content) and all(
-            isinstance(part, dict) and part.get("type") in PART_TYPES for part in content
-        )
+        return bool(content) and all(isinstance(part, dict) and part.get("type") in PART_TYPES for part in content)
     return content is None and message.get("role") == "assistant" and bool(message.get("tool_calls"))
 
 
@@ -79,8 +77,11 @@ def assistant_messages(value: Any) -> list[dict]:
         if not value.strip():
             raise InvalidConversation("expected answer is empty")
         return [{"role": "assistant", "content": value}]
-    if isinstance(value, dict) and ("content" in value or "tool_calls" in value) and \
-            value.get("role", "assistant") == "assistant":
+    if (
+        isinstance(value, dict)
+        and ("content" in value or "tool_calls" in value)
+        and value.get("role", "assistant") == "assistant"
+    ):
         return [_clean_message({**value, "role": "assistant"}, "expected answer")]
     if isinstance(value, list) and chat_messages(value):
         messages = [_clean_message(m, f"expected message {i}") for i, m in enumerate(value)]

@@ -28,8 +28,11 @@ def preference_record(input_value, output_value, expected_value) -> dict:
     rejected = assistant_messages(output_value)
     if len(preferred) != 1 or len(rejected) != 1:
         raise InvalidConversation("a preference pair is one assistant message on each side")
-    return {"input": {"messages": input_messages(input_value)}, "preferred_output": preferred,
-            "non_preferred_output": rejected}
+    return {
+        "input": {"messages": input_messages(input_value)},
+        "preferred_output": preferred,
+        "non_preferred_output": rejected,
+    }
 
 
 class OpenAIPreferenceWriter(Writer):

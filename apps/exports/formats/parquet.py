@@ -107,8 +107,14 @@ class ParquetWriter(Writer):
         scalar = [c.name for c in self.columns if c.kind not in NESTED_KINDS]
         # Dictionaries and statistics pay off for scalar columns only (names, types, models); the nested
         # text is mostly unique, and the writer keeps every row group's statistics until the footer.
-        self.writer = pq.ParquetWriter(self.fh, self.schema, compression="zstd", compression_level=1,
-                                       write_statistics=scalar, use_dictionary=scalar)
+        self.writer = pq.ParquetWriter(
+            self.fh,
+            self.schema,
+            compression="zstd",
+            compression_level=1,
+            write_statistics=scalar,
+            use_dictionary=scalar,
+        )
 
     def _restart(self, columns: list):
         """This batch does not fit the schema: find the columns that disagree, widen them or make them text."""
@@ -120,7 +126,9 @@ class ParquetWriter(Writer):
             texts = self._nested_texts(i, columns[i])
             if not arrow_types.fits(texts, current):
                 hints[c.name] = arrow_types.unify(current, arrow_types.infer(texts))
-        return WriterRestart(hints=hints, reason=f"column shapes changed: {', '.join(sorted(set(hints) - set(self.hints)))}")
+        return WriterRestart(
+            hints=hints, reason=f"column shapes changed: {', '.join(sorted(set(hints) - set(self.hints)))}"
+        )
 
     # --- writing --------------------------------------------------------------------------------
 
@@ -130,8 +138,9 @@ class ParquetWriter(Writer):
         if self.types is None:
             sample = source.sample()
             self._decide(list(zip(*sample.rows, strict=True)) if sample.rows else [() for _ in self.columns])
-        return {"text_columns": tuple(c.name for c in self.columns
-                                      if c.kind == "rawjson" and self.types[c.name] is TEXT)}
+        return {
+            "text_columns": tuple(c.name for c in self.columns if c.kind == "rawjson" and self.types[c.name] is TEXT)
+        }
 
     def _encode(self, columns: list, specs: list | None = None) -> list:
         encoded = []
@@ -140,8 +149,11 @@ class ParquetWriter(Writer):
             if c.name == "corrections" and c.kind == "json":
                 column = _corrections(column)
             if c.kind in NESTED_KINDS and type_ is TEXT:
-                texts = column if c.kind == "rawjson" else [
-                    None if v is None else arrow_types.value_text(v) for v in column]
+                texts = (
+                    column
+                    if c.kind == "rawjson"
+                    else [None if v is None else arrow_types.value_text(v) for v in column]
+                )
                 if c.kind == "rawjson":
                     encoded.append(_text_column(texts))
                 else:
@@ -155,7 +167,7 @@ class ParquetWriter(Writer):
     def _lines_data(self, batch: Batch) -> bytes:
         """Database-rendered lines with the columns after them (annotations, score columns) spliced in."""
         width = len(batch.rows[0]) if batch.rows else 0
-        tail = self.columns[len(self.columns) - width:] if width else []
+        tail = self.columns[len(self.columns) - width :] if width else []
         if not tail:
             return ("\n".join(batch.lines) + "\n").encode("utf-8", "surrogatepass")
         keys = [encode_basestring(c.name).replace("%", "%%") for c in tail]
@@ -163,15 +175,19 @@ class ParquetWriter(Writer):
         encoded = self._encode(list(zip(*batch.rows, strict=True)), tail)
         tails = map(template.__mod__, zip(*encoded, strict=True))
         return "".join(line[:-1] + t for line, t in zip(batch.lines, tails, strict=True)).encode(
-            "utf-8", "surrogatepass")
+            "utf-8", "surrogatepass"
+        )
 
     def _restart_from_lines(self, data: bytes):
         """As `_restart`, for lines: the batch's own inferred types, merged into the file's. When the batch
         cannot be inferred (a column changes shape inside it), Arrow names that column: it becomes text."""
         pa = self.pa
         hints = dict(self.hints)
-        typed = [c for c in self.columns
-                 if c.kind in NESTED_KINDS and c.name not in self.fixed and self.types[c.name] is not TEXT]
+        typed = [
+            c
+            for c in self.columns
+            if c.kind in NESTED_KINDS and c.name not in self.fixed and self.types[c.name] is not TEXT
+        ]
         try:
             inferred = arrow_types.read_lines(data).schema
         except pa.ArrowInvalid as exc:
@@ -205,7 +221,8 @@ class ParquetWriter(Writer):
             if self.types is None:
                 self._decide(columns)
             data = "".join(map(self.template.__mod__, zip(*self._encode(columns), strict=True))).encode(
-                "utf-8", "surrogatepass")
+                "utf-8", "surrogatepass"
+            )
         try:
             table = arrow_types.read_lines(data, self.schema)
         except self.pa.ArrowInvalid:

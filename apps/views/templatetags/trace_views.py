@@ -48,18 +48,21 @@ def _node(key: str | None, value: Any, depth: int, open_depth: int, budget: _Bud
         return format_html('<div class="tv-j-leaf">{}<span class="tv-muted">… (truncated)</span></div>', label)
     if isinstance(value, dict | list):
         if not value:
-            return format_html('<div class="tv-j-leaf">{}<span class="tv-j-punct">{}</span></div>', label,
-                               "{}" if isinstance(value, dict) else "[]")
+            return format_html(
+                '<div class="tv-j-leaf">{}<span class="tv-j-punct">{}</span></div>',
+                label,
+                "{}" if isinstance(value, dict) else "[]",
+            )
         items = value.items() if isinstance(value, dict) else enumerate(value)
-        children = format_html_join(
-            "", "{}", ((_node(str(k), v, depth + 1, open_depth, budget),) for k, v in items)
-        )
+        children = format_html_join("", "{}", ((_node(str(k), v, depth + 1, open_depth, budget),) for k, v in items))
         summary = f"{{{len(value)} keys}}" if isinstance(value, dict) else f"[{len(value)} items]"
         return format_html(
             '<details class="tv-j-node"{}><summary>{}<span class="tv-j-punct">{}</span></summary>'
             '<div class="tv-j-children">{}</div></details>',
             mark_safe(" open") if depth < open_depth else "",
-            label, summary, children,
+            label,
+            summary,
+            children,
         )
     return format_html('<div class="tv-j-leaf">{}{}</div>', label, _scalar(value))
 

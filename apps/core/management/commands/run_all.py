@@ -31,8 +31,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--addr", default="127.0.0.1:8000", help="host:port of the web server.")
-        parser.add_argument("--prepare", action="store_true",
-                            help="First migrate, load the demo project and ensure the admin login.")
+        parser.add_argument(
+            "--prepare", action="store_true", help="First migrate, load the demo project and ensure the admin login."
+        )
 
     def prepare(self) -> None:
         call_command("migrate", interactive=False, verbosity=0, stdout=self.stdout)

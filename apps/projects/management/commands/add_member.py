@@ -6,15 +6,22 @@ from apps.projects.services import member_add
 
 
 class Command(BaseCommand):
-    help = ("Add a person to a project in one step (the account is made when missing, with admin access): "
-            "role, queues to assign; prints a new account's one-time set-password link on the last line.")
+    help = (
+        "Add a person to a project in one step (the account is made when missing, with admin access): "
+        "role, queues to assign; prints a new account's one-time set-password link on the last line."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("project_slug")
         parser.add_argument("username", help="A user name, or an email address (an account is found or made by it).")
         parser.add_argument("--role", default=Role.REVIEWER, choices=Role.values)
-        parser.add_argument("--queue", action="append", default=[], metavar="NAME",
-                            help="A review queue of the project to assign them to (repeatable).")
+        parser.add_argument(
+            "--queue",
+            action="append",
+            default=[],
+            metavar="NAME",
+            help="A review queue of the project to assign them to (repeatable).",
+        )
         parser.add_argument("--email", default="", help="The email address of a new account.")
 
     def handle(self, *args, project_slug, username, role, queue, email, **options):
@@ -22,8 +29,9 @@ class Command(BaseCommand):
         if project is None:
             raise CommandError(f"No project {project_slug!r}.")
         try:
-            added = member_add(actor=None, project=project, username_or_email=username, role=role,
-                               queues=queue, email=email)
+            added = member_add(
+                actor=None, project=project, username_or_email=username, role=role, queues=queue, email=email
+            )
         except ApplicationError as exc:
             details = "; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in exc.fields.items())
             raise CommandError(f"{exc.message} {details}".strip())
