@@ -75,6 +75,7 @@ AUDIT_FIELDS: dict[str, list[str]] = {
         "name",
         "source",
         "filters",
+        "options",
         "dataset",
         "dataset_tag",
         "dataset_split",

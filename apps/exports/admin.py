@@ -18,7 +18,7 @@ from .destinations import (
     export_destination_validate,
 )
 from .models import ExportDestination, ExportJob, ExportSchedule, ExportStatus
-from .schedules import export_schedule_pause, export_schedule_resume, export_schedule_trigger
+from .schedules import SCHEDULE_FIELDS, export_schedule_pause, export_schedule_resume, export_schedule_trigger
 from .services import (
     export_schedule_delete,
     export_schedule_save,
@@ -158,26 +158,7 @@ class ExportScheduleForm(forms.ModelForm):
 
     class Meta:
         model = ExportSchedule
-        fields = (
-            "project",
-            "name",
-            "source",
-            "filters",
-            "options",
-            "dataset",
-            "dataset_tag",
-            "dataset_split",
-            "format",
-            "gzip",
-            "mode",
-            "kind",
-            "every",
-            "period",
-            "cron",
-            "safety_lag_seconds",
-            "enabled",
-            "destination",
-        )
+        fields = ("project", *SCHEDULE_FIELDS)
 
     def clean(self):
         cleaned = super().clean()

@@ -19,10 +19,12 @@ from .destinations import destination_for_project
 from .models import ExportJob, ExportSchedule
 from .services import _periodic_task_sync, export_schedule_run, export_schedule_save
 
+# The fields a schedule is made of: the admin form, the API and this service take these.
 SCHEDULE_FIELDS = (
     "name",
     "source",
     "filters",
+    "options",
     "dataset",
     "dataset_tag",
     "dataset_split",
@@ -52,7 +54,7 @@ def _apply(schedule: ExportSchedule, values: dict[str, Any]) -> None:
             value = Dataset.objects.filter(project=schedule.project, pk=value).first()
             if value is None:
                 raise ApplicationError("Unknown dataset.", fields={"dataset": ["Unknown dataset."]})
-        elif name == "filters":
+        elif name in ("filters", "options"):
             value = value or {}
         setattr(schedule, name, value)
 

@@ -24,6 +24,7 @@ from .models import (
     ScheduleMode,
 )
 from .schedules import (
+    SCHEDULE_FIELDS,
     export_schedule_create,
     export_schedule_pause,
     export_schedule_resume,
@@ -149,22 +150,7 @@ class ExportScheduleSerializer(serializers.ModelSerializer):
         fields = (
             "id",
             "project",
-            "name",
-            "source",
-            "filters",
-            "dataset",
-            "dataset_tag",
-            "dataset_split",
-            "format",
-            "gzip",
-            "mode",
-            "kind",
-            "every",
-            "period",
-            "cron",
-            "safety_lag_seconds",
-            "enabled",
-            "destination",
+            *SCHEDULE_FIELDS,
             "watermark",
             "last_run_at",
             "last_run",
@@ -196,6 +182,11 @@ class ExportScheduleWriteSerializer(serializers.Serializer):
         required=False,
         default=dict,
         help_text="Span or trace filters: the parameters of GET /api/v1/spans/ or /api/v1/traces/.",
+    )
+    options = serializers.DictField(
+        required=False,
+        default=dict,
+        help_text='Format options, as for POST /api/v1/exports/ (e.g. {"reviewer_scores": true} for CSV).',
     )
     dataset = serializers.IntegerField(required=False, allow_null=True, default=None)
     dataset_tag = serializers.CharField(required=False, allow_blank=True, default="", max_length=64)

@@ -107,6 +107,7 @@ def test_change_and_delete(project, key_client):
         ({"format": "openai_dpo", "source": "dataset", "dataset": None, "mode": "full"}, "format"),
         ({"every": 0}, "every"),
         ({"destination": 999999}, "destination"),
+        ({"options": {"reviewer_scores": True}}, "options.reviewer_scores"),  # CSV only, not JSONL
     ],
 )
 def test_invalid_schedules_name_the_field(project, key_client, body, field):
@@ -171,3 +172,16 @@ def test_a_second_schedule_with_the_same_name_is_refused(project, key_client):
     assert _create(client).status_code == 201
     response = _create(client)
     assert response.status_code == 400 and "name" in response.json()["fields"]
+
+
+def test_a_schedules_format_options_reach_its_runs(project, key_client, annotated_spans):
+    client = key_client(project, scopes=("read", "write"))
+    created = _create(client, format="csv", options={"reviewer_scores": True})
+    assert created.status_code == 201, created.json()
+    assert created.json()["options"] == {"reviewer_scores": True}
+    schedule = ExportSchedule.objects.get(pk=created.json()["id"])
+    assert schedule.options == {"reviewer_scores": True}
+    from apps.exports.services import export_schedule_run
+
+    job = export_schedule_run(schedule_id=schedule.pk)
+    assert job.options == {"reviewer_scores": True}
