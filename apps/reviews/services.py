@@ -412,20 +412,7 @@ def score_value_clean(
 
 
 def _score_event(score: Score, action: str) -> None:
-    ScoreEvent.objects.create(
-        project_id=score.project_id,
-        span_id=score.span_id,
-        config_id=score.config_id,
-        score=score,
-        action=action,
-        value=score.value,
-        label=score.label,
-        labels=score.labels,
-        text=score.text,
-        comment=score.comment,
-        author_id=score.author_id,
-        source=score.source,
-    )
+    _event_row(score, action).save()
 
 
 def _score_write(*, span: Span, clean: CleanScore, author, source: str) -> Score | None:
