@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "apps.queues",
     "apps.datasets",
     "apps.exports",
+    "apps.experiments",
     "apps.views",
     "apps.audit",
 ]

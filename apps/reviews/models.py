@@ -88,6 +88,10 @@ class Score(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     source = models.CharField(max_length=16, choices=ScoreSource.choices, default=ScoreSource.HUMAN)
+    # Automated scores name the scorer version that produced them.
+    scorer_version = models.ForeignKey(
+        "experiments.ScorerVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="scores"
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 

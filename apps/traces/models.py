@@ -20,6 +20,11 @@ class ReviewStatus(models.TextChoices):
     REVIEWED = "reviewed", "Reviewed"
 
 
+class TraceOrigin(models.TextChoices):
+    PRODUCTION = "production", "Production"
+    EXPERIMENT = "experiment", "Experiment"
+
+
 class Trace(models.Model):
     """One row per trace id; its summary columns are recomputed from its spans after each ingest batch."""
 
@@ -43,6 +48,11 @@ class Trace(models.Model):
     session_id = models.CharField(max_length=255, blank=True, default="")
     tags = models.JSONField(default=list, blank=True)
     review_status = models.CharField(max_length=16, choices=ReviewStatus.choices, default=ReviewStatus.NONE)
+    # Experiment traces (results Assay created or an application sent with assay.experiment_id) stay out
+    # of the production lists, retention and online scoring unless asked for.
+    origin = models.CharField(
+        max_length=16, choices=TraceOrigin.choices, default=TraceOrigin.PRODUCTION, db_default=TraceOrigin.PRODUCTION
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
