@@ -100,7 +100,7 @@ def _seed_scores(project) -> None:
     from django.db import connection
 
     from apps.reviews.models import Score, ScoreConfig
-    from apps.reviews.services import score_config_create
+    from apps.reviews.services.score_configs import score_config_create
 
     if Score.objects.filter(project=project).exists():
         return

@@ -103,7 +103,7 @@ def seed(*, slug: str, traces: int, spans_per_trace: int = 10) -> dict:
     from apps.projects.services import membership_set, project_create
     from apps.queues import services as queue_services
     from apps.queues.models import ReviewQueue
-    from apps.reviews.services import score_config_create
+    from apps.reviews.services.score_configs import score_config_create
 
     started = time.perf_counter()
     project = project_create(slug=slug, name=slug)

@@ -65,7 +65,7 @@ def seed(items: int) -> dict:
     from apps.projects.models import Role
     from apps.projects.services import membership_set, project_create
     from apps.queues import services as queue_services
-    from apps.reviews.services import score_config_create
+    from apps.reviews.services.score_configs import score_config_create
     from apps.traces.models import Span
     from apps.traces.services import span_batch_ingest
 

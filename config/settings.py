@@ -141,7 +141,7 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["apps.core.filters.FilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "apps.core.schema.AssayAutoSchema",
     "EXCEPTION_HANDLER": "apps.core.exceptions.api_exception_handler",
-    "DEFAULT_PAGINATION_CLASS": "apps.core.pagination.CreatedCursorPagination",
+    "DEFAULT_PAGINATION_CLASS": "apps.core.pagination.IdCursorPagination",
     "PAGE_SIZE": 50,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }

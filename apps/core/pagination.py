@@ -29,8 +29,8 @@ def page_size_schema_parameter(*, param: str, default: int, maximum: int) -> dic
     }
 
 
-class CreatedCursorPagination(CursorPagination):
-    """Stable cursor pagination, newest first; views override `ordering` where another key fits."""
+class IdCursorPagination(CursorPagination):
+    """Stable cursor pagination by id, newest (highest id) first; views override `ordering` where another key fits."""
 
     ordering = "-id"
     page_size = 50

@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 
 from apps.audit.services import audit_actor
 from apps.core.exceptions import ApplicationError, not_found
-from apps.core.pagination import CreatedCursorPagination
+from apps.core.pagination import IdCursorPagination
 from apps.core.schema import llm_errors
 from apps.projects.api_scope import request_project, request_projects, request_require
 
@@ -309,7 +309,7 @@ class DatasetDetailView(DatasetScopedView):
 # ---------------------------------------------------------------- records
 
 
-class RecordCursorPagination(CreatedCursorPagination):
+class RecordCursorPagination(IdCursorPagination):
     ordering = "record_id"
     page_size = 100
     max_page_size = 1000
@@ -324,7 +324,7 @@ class RecordCursorPagination(CreatedCursorPagination):
         return paginated
 
 
-class VersionCursorPagination(CreatedCursorPagination):
+class VersionCursorPagination(IdCursorPagination):
     ordering = "-number"
 
 

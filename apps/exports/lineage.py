@@ -111,7 +111,7 @@ def dataset_record_lineage(
 ) -> list[dict[str, Any]]:
     """Lineage entries for `revisions` (dicts of REVISION_FIELDS), in their order.
 
-    `visibility` (reviews.selectors.AnnotationVisibility) narrows scores and corrections for a user
+    `visibility` (reviews.visibility.AnnotationVisibility) narrows scores and corrections for a user
     under blind review; exports read as the project does. `skipped`: record ids the export left out."""
     from apps.reviews.models import Correction, Score, ScoreSource
 

@@ -91,7 +91,7 @@ class RecordLineageView(DatasetScopedView):
         visibility = None
         actor = request_actor(request)
         if not isinstance(actor, ProjectAPIKey) and revision["source_span_id"] is not None:
-            from apps.reviews.selectors import annotations_visible_to
+            from apps.reviews.visibility import annotations_visible_to
 
             visibility = annotations_visible_to(actor, [revision["source_span_id"]])
         entry = dataset_record_lineage(dataset=dataset, version=number, revisions=[revision], visibility=visibility)[0]

@@ -1,7 +1,7 @@
 """Adjudication: a lead (curator or admin) settles an item's gold value per score config and for its
 Expected, picking one reviewer's value or writing their own, with a note.
 
-Values are validated against the config as scores are (`apps.reviews.services.score_value_clean`);
+Values are validated against the config as scores are (`apps.reviews.services.scores.score_value_clean`);
 every change appends a GoldValueRevision and an `adjudication.set` audit event in the same transaction.
 `gold_value_set` is the one write of a gold row (known answers of gold questions use it too).
 """
@@ -127,7 +127,7 @@ def _decision_keys(raw: Any, name: str, errors) -> dict | None:
 
 def _score_fields(config, decision: dict, *, span, submitters, errors, name) -> tuple[dict, int | None] | None:
     from apps.reviews.models import Score, ScoreSource
-    from apps.reviews.services import score_value_clean
+    from apps.reviews.services.scores import score_value_clean
 
     if "from" in decision:
         reviewer = _reviewer_id(decision["from"], submitters)
@@ -152,7 +152,7 @@ def _score_fields(config, decision: dict, *, span, submitters, errors, name) -> 
 
 def _expected_fields(decision: dict, *, span, submitters, errors) -> tuple[dict, int | None] | None:
     from apps.reviews.models import Correction
-    from apps.reviews.services import _expected_clean
+    from apps.reviews.services.corrections import expected_value_clean
 
     if "from" in decision:
         reviewer = _reviewer_id(decision["from"], submitters)
@@ -168,7 +168,7 @@ def _expected_fields(decision: dict, *, span, submitters, errors) -> tuple[dict,
     if value is None:
         errors.add(EXPECTED, "A gold Expected needs a value (null clears it: send expected: null).")
         return None
-    if not _expected_clean(value, errors, EXPECTED):
+    if not expected_value_clean(value, errors, EXPECTED):
         return None
     return {"expected": value}, None
 
@@ -181,7 +181,7 @@ def item_adjudicate(
     (their value), {"value": …} (the lead's own, validated like a score) or None (clear); `expected` is
     the same for the Expected. Every field at fault is named before anything is written. Answers the
     item's gold rows."""
-    from apps.reviews.services import _Errors
+    from apps.reviews.services.validation import FieldErrors
 
     queue = item.queue
     require(actor, "queue.adjudicate", queue.project)
@@ -194,7 +194,7 @@ def item_adjudicate(
     if locked is None:
         raise not_found("Item not found.")
     locked.queue = queue
-    errors = _Errors()
+    errors = FieldErrors()
     if not isinstance(note, str) or len(note) > MAX_NOTE:
         errors.add("note", f"Text of at most {MAX_NOTE} characters.")
         note = ""

@@ -24,7 +24,7 @@ ADJUDICATION_KEYS = {"scores", "expected", "note"}
 
 
 def _visible(request, entries):
-    from apps.reviews.selectors import annotations_visible_to
+    from apps.reviews.visibility import annotations_visible_to
 
     visibility = annotations_visible_to(request.user, [e.item.span_id for e in entries])
     return [e for e in entries if visibility.sees_others(e.item.span_id)]

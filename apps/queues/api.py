@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 from apps.audit.services import audit_actor
 from apps.core.exceptions import ApplicationError, not_found
 from apps.core.markdown import render_markdown
-from apps.core.pagination import CreatedCursorPagination
+from apps.core.pagination import IdCursorPagination
 from apps.core.parsing import is_id
 from apps.core.schema import error, paginated, pagination_parameters
 from apps.projects.api_scope import ProjectScopedViewMixin, request_projects, request_require
@@ -154,7 +154,7 @@ def item_data(item: ReviewItem, *, scores: list | None = None, detail: bool = Fa
     return data
 
 
-class ItemCursorPagination(CreatedCursorPagination):
+class ItemCursorPagination(IdCursorPagination):
     ordering = "id"
 
 

@@ -23,7 +23,7 @@ MAX_LIMIT = 200
 
 def _visible(entries, request):
     """Drop items whose span the caller is blinded on (their reviewers' values are hidden from them)."""
-    from apps.reviews.selectors import annotations_visible_to
+    from apps.reviews.visibility import annotations_visible_to
 
     visibility = annotations_visible_to(
         request.user if request_actor(request) is request.user else None, [e.item.span_id for e in entries]

@@ -36,7 +36,7 @@ def _reviewer(username: str):
 
 def _configs(project):
     from apps.reviews.models import ScoreConfig
-    from apps.reviews.services import score_config_create
+    from apps.reviews.services.score_configs import score_config_create
 
     wanted = [
         {

@@ -75,7 +75,7 @@ def item_gold(item: ReviewItem) -> list[dict[str, Any]]:
 
 def item_gold_visible(item: ReviewItem, user) -> list[dict[str, Any]]:
     """`item_gold` as `user` may see it: nothing on a span they are blinded on."""
-    from apps.reviews.selectors import annotations_visible_to
+    from apps.reviews.visibility import annotations_visible_to
 
     if not annotations_visible_to(user, [item.span_id]).sees_others(item.span_id):
         return []
@@ -124,7 +124,7 @@ def span_gold(span_pks: list[int], *, sources=(GoldSource.ADJUDICATED, GoldSourc
 
 def span_gold_visible(span_pks: list[int], user) -> dict[int, dict]:
     """`span_gold` as `user` may see it (blind queues)."""
-    from apps.reviews.selectors import annotations_visible_to
+    from apps.reviews.visibility import annotations_visible_to
 
     visibility = annotations_visible_to(user, span_pks)
     return {pk: g for pk, g in span_gold(span_pks).items() if visibility.sees_others(pk)}
@@ -149,7 +149,7 @@ def trace_page_gold_panel(*, request, trace, span=None, **_kwargs) -> dict | Non
 
     if span is None or not can(request.user, "project.view", trace.project):
         return None
-    from apps.reviews.selectors import annotations_visible_to
+    from apps.reviews.visibility import annotations_visible_to
 
     if not annotations_visible_to(request.user, [span.pk]).sees_others(span.pk):
         return None

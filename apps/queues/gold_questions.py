@@ -122,9 +122,10 @@ def gold_questions_unmark(*, queue: ReviewQueue, item_ids: list[int], actor: Any
 
 def _clean_questions(queue: ReviewQueue, questions: Any) -> list[tuple[str, list]]:
     """[(span id, [CleanScore])], every field at fault named like `questions[2].answers.tone`."""
-    from apps.reviews.services import _Errors, score_value_clean
+    from apps.reviews.services.scores import score_value_clean
+    from apps.reviews.services.validation import FieldErrors
 
-    errors = _Errors()
+    errors = FieldErrors()
     if not isinstance(questions, list) or not 1 <= len(questions) <= MAX_IMPORT:
         errors.add("questions", f"A list of 1 to {MAX_IMPORT} questions.")
         errors.raise_if_any("Invalid gold questions.")

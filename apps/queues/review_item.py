@@ -34,7 +34,7 @@ def panel_context(
     span: Span | None = None,
     visibility=None,
 ):
-    from apps.reviews.selectors import annotation_panel_context
+    from apps.reviews.panels import annotation_panel_context
 
     configs = list(queue.score_configs.all()) if configs is None else configs
     ctx = annotation_panel_context(
@@ -63,7 +63,7 @@ def _trace_spans(span: Span, user) -> tuple[list[Span], Any]:
     """The spans of the item's trace in time order (the tree and the trace view read the same list), the
     item's own span object among them, and what `user` may see of their annotations (the blind rule,
     read in the same query). None instead when the item's span is beyond the bound of the list."""
-    from apps.reviews.selectors import annotations_visible_in, blinded_flag
+    from apps.reviews.visibility import annotations_visible_in, blinded_flag
     from apps.views.renderer import MAX_TRACE_SPANS
 
     rows = list(
@@ -115,7 +115,8 @@ def _review_body(request, queue, span, spans: list[Span]) -> str:
 
 
 def item_context(request, queue: ReviewQueue, item: ReviewItem, state: dict) -> dict[str, Any]:
-    from apps.reviews.selectors import annotations_visible_to, spans_as_seen_by
+    from apps.reviews.selectors import spans_as_seen_by
+    from apps.reviews.visibility import annotations_visible_to
 
     # Blind queues: the trace's spans (expected, tags, reviewer metadata) as this reviewer may see them,
     # one visibility decision for the page, its trace view, its tree and its panel.

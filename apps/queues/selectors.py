@@ -81,9 +81,9 @@ def queue_user_counts(*, queue: ReviewQueue, user, extra: dict | None = None) ->
 
 def item_scores(*, queue: ReviewQueue, items: list[ReviewItem], user) -> dict[int, list[dict[str, Any]]]:
     """The queue's human scores on each item's span, grouped by item, as `user` may see them (blind
-    queues: `apps.reviews.selectors.annotations_visible_to`)."""
+    queues: `apps.reviews.visibility.annotations_visible_to`)."""
     from apps.reviews.models import Score, ScoreSource
-    from apps.reviews.selectors import annotations_visible_to
+    from apps.reviews.visibility import annotations_visible_to
 
     if not items:
         return {}
@@ -215,7 +215,7 @@ def _blind_to(queue: ReviewQueue, reviewer, viewer):
     have not submitted, `blinded_span_ids`), or None when nothing is."""
     if not queue.blind or viewer is None or reviewer is None or reviewer.pk == viewer.pk:
         return None
-    from apps.reviews.selectors import blinded_span_ids
+    from apps.reviews.visibility import blinded_span_ids
 
     return blinded_span_ids(viewer)
 

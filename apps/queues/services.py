@@ -494,7 +494,7 @@ def review_item_submit(
 ) -> ReviewItem:
     """Save the annotations through the annotation service, record the submission, complete the
     item once `reviewers_per_item` reviewers have submitted, and release the reservation."""
-    from apps.reviews.services import annotations_submit_in_transaction
+    from apps.reviews.services.annotations import annotations_submit_in_transaction
 
     queue = item.queue
     span = item.span if "span" in item._state.fields_cache else None

@@ -17,8 +17,7 @@ from apps.projects.models import Project
 from . import admin_views
 from .models import Comment, Correction, Score, ScoreConfig, ScoreEvent, TagEvent
 from .resources import ScoreConfigResource
-from .selectors import visible_annotations_q
-from .services import (
+from .services.score_configs import (
     CONFIG_FIELDS,
     score_config_archive,
     score_config_clean,
@@ -26,8 +25,9 @@ from .services import (
     score_config_delete,
     score_config_restore,
     score_config_update,
-    score_delete,
 )
+from .services.scores import score_delete
+from .visibility import visible_annotations_q
 
 
 class ScoreConfigForm(forms.ModelForm):

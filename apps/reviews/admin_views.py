@@ -11,14 +11,10 @@ from apps.core.parsing import json_parse
 from apps.projects.permissions import can
 
 from .models import ScoreConfig
-from .selectors import (
-    annotation_panel_context,
-    annotations_visible_to,
-    score_history_visible,
-    span_annotations_visible,
-    span_for_user,
-)
-from .services import annotations_submit
+from .panels import annotation_panel_context
+from .selectors import score_history_visible, span_annotations_visible, span_for_user
+from .services.annotations import annotations_submit
+from .visibility import annotations_visible_to
 
 PANEL_TEMPLATE = "reviews/_annotation_panel.html"
 SUBMIT_KEYS = {"scores", "comment", "tags", "remove_tags", "expected", "metadata"}

@@ -29,16 +29,17 @@ from apps.traces.selectors import trace_root_span
 
 from .filters import ScoreConfigFilter, ScoreFilter
 from .models import Score, ScoreConfig, ScoreSource
-from .selectors import score_summary, span_annotations_visible, visible_annotations_q
-from .services import (
+from .selectors import score_summary, span_annotations_visible
+from .services.feedback import feedback_apply
+from .services.score_configs import (
     CONFIG_FIELDS,
-    feedback_apply,
     score_config_archive,
     score_config_create,
     score_config_delete,
     score_config_restore,
     score_config_update,
 )
+from .visibility import visible_annotations_q
 
 
 def _request_dict(request) -> dict:

@@ -15,12 +15,8 @@ class ReviewsConfig(AppConfig):
         from apps.traces.api import register_span_extension, register_trace_extension
 
         from .demo import demo_load
-        from .selectors import (
-            feedback_dashboard_panel,
-            span_annotations_api_extension,
-            trace_page_panel,
-            trace_tags_api_extension,
-        )
+        from .panels import feedback_dashboard_panel, trace_page_panel
+        from .selectors import span_annotations_api_extension, trace_tags_api_extension
 
         register_trace_page_panel(trace_page_panel)
         register_dashboard_panel(feedback_dashboard_panel)

@@ -11,7 +11,10 @@ from apps.projects.services import membership_set
 from apps.traces.models import Span
 
 from .models import ScoreConfig, ScoreSource
-from .services import annotations_submit, feedback_apply, score_config_create, score_record
+from .services.annotations import annotations_submit
+from .services.feedback import feedback_apply
+from .services.score_configs import score_config_create
+from .services.scores import score_record
 
 DEMO_CONFIGS = [
     {

@@ -47,7 +47,7 @@ def visible_span_tags_q(user) -> Q:
     """SpanTag rows `user` may see: on a blinded span only the tags they added, and ingested tags (trace
     content, not a reviewer's judgement)."""
     from .models import AnnotationSource
-    from .selectors import visible_annotations_q
+    from .visibility import visible_annotations_q
 
     if _everything(user):
         return Q()
@@ -60,7 +60,7 @@ def seen_expected_q(user) -> Q:
     """Spans whose expected output, as `user` may see it, is set: on a blinded span their own correction,
     or an ingested expected that nobody corrected (`AnnotationVisibility.annotations`)."""
     from .models import Correction
-    from .selectors import blinded_span_ids
+    from .visibility import blinded_span_ids
 
     if _everything(user):
         return Q(expected__isnull=False)

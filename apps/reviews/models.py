@@ -126,7 +126,24 @@ class Score(models.Model):
         return "" if self.value is None else f"{self.value:g}"
 
 
-class ScoreEvent(models.Model):
+class SpanEvent(models.Model):
+    """One append-only row of a span's annotation history (scores, tags, comments, corrections, metadata):
+    the project, who, through which channel and when. Each subclass adds its `span` (with its own
+    related name) and what happened."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    source = models.CharField(max_length=16, choices=AnnotationSource.choices, default=AnnotationSource.HUMAN)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["created_at", "id"]
+
+
+class ScoreEvent(SpanEvent):
     """History of a score: every create, update and delete with the values at that moment."""
 
     class Action(models.TextChoices):
@@ -134,7 +151,6 @@ class ScoreEvent(models.Model):
         UPDATE = "update", "Updated"
         DELETE = "delete", "Deleted"
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
     span = models.ForeignKey(Span, on_delete=models.CASCADE, related_name="score_events")
     config = models.ForeignKey(ScoreConfig, on_delete=models.CASCADE, related_name="score_events")
     score = models.ForeignKey(Score, null=True, blank=True, on_delete=models.SET_NULL, related_name="events")
@@ -144,96 +160,65 @@ class ScoreEvent(models.Model):
     labels = models.JSONField(default=list, blank=True)
     text = models.TextField(blank=True, default="")
     comment = models.TextField(blank=True, default="")
-    author = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    source = models.CharField(max_length=16, choices=ScoreSource.choices)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-
-    class Meta:
-        ordering = ["created_at", "id"]
+    source = models.CharField(max_length=16, choices=ScoreSource.choices)  # scores' own channels, no default
 
     def __str__(self) -> str:
         return f"{self.action} score {self.score_id} of span {self.span_id}"
 
 
-class Comment(models.Model):
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
-    span = models.ForeignKey(Span, on_delete=models.CASCADE, related_name="comments")
-    author = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    source = models.CharField(max_length=16, choices=AnnotationSource.choices, default=AnnotationSource.HUMAN)
-    text = models.TextField()
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+class Comment(SpanEvent):
+    """A reviewer's (or an API caller's) note on a span."""
 
-    class Meta:
-        ordering = ["created_at", "id"]
+    span = models.ForeignKey(Span, on_delete=models.CASCADE, related_name="comments")
+    text = models.TextField()
+
+    class Meta(SpanEvent.Meta):
         indexes = [models.Index(fields=["span", "created_at"], name="comment_span_created")]
 
     def __str__(self) -> str:
         return self.text[:60]
 
 
-class Correction(models.Model):
+class Correction(SpanEvent):
     """A corrected expected output. The newest correction of a span is `Span.expected`."""
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
     span = models.ForeignKey(Span, on_delete=models.CASCADE, related_name="corrections")
     value = models.JSONField(null=True, blank=True)
-    author = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    source = models.CharField(max_length=16, choices=AnnotationSource.choices, default=AnnotationSource.HUMAN)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
-    class Meta:
-        ordering = ["created_at", "id"]
+    class Meta(SpanEvent.Meta):
         indexes = [models.Index(fields=["span", "created_at"], name="correction_span_created")]
 
     def __str__(self) -> str:
         return f"correction {self.pk} of span {self.span_id}"
 
 
-class TagEvent(models.Model):
+class TagEvent(SpanEvent):
     """Who added or removed which tag on a span, and when."""
 
     class Action(models.TextChoices):
         ADD = "add", "Added"
         REMOVE = "remove", "Removed"
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
     span = models.ForeignKey(Span, on_delete=models.CASCADE, related_name="tag_events")
     tag_name = models.CharField(max_length=200)
     action = models.CharField(max_length=8, choices=Action.choices)
+    author = None  # this history names its author `user` (column user_id)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    source = models.CharField(max_length=16, choices=AnnotationSource.choices, default=AnnotationSource.HUMAN)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
-    class Meta:
-        ordering = ["created_at", "id"]
+    class Meta(SpanEvent.Meta):
         indexes = [models.Index(fields=["span", "created_at"], name="tagevent_span_created")]
 
     def __str__(self) -> str:
         return f"{self.action} {self.tag_name} on span {self.span_id}"
 
 
-class MetadataEvent(models.Model):
+class MetadataEvent(SpanEvent):
     """One change to a span's reviewer metadata: the keys set (null = removed), by whom."""
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
     span = models.ForeignKey(Span, on_delete=models.CASCADE, related_name="metadata_events")
     values = models.JSONField(default=dict)
-    author = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    source = models.CharField(max_length=16, choices=AnnotationSource.choices, default=AnnotationSource.HUMAN)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-
-    class Meta:
-        ordering = ["created_at", "id"]
 
     def __str__(self) -> str:
         return f"metadata of span {self.span_id}: {', '.join(self.values)}"

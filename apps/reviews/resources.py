@@ -9,7 +9,7 @@ from apps.audit.services import audit_diff, audit_record, audit_snapshot
 from apps.core.exceptions import ApplicationError
 
 from .models import ScoreConfig
-from .services import CONFIG_FIELDS, score_config_clean
+from .services.score_configs import CONFIG_FIELDS, score_config_clean
 
 
 class ScoreConfigResource(resources.ModelResource):

@@ -1,24 +1,15 @@
-"""Reads of annotations reused by the API, the admin panel, review queues, datasets and exports."""
+"""Reads of annotations reused by the API, the admin panel, review queues, datasets and exports, as each
+user may see them (the rule itself: `visibility`). Pages and panels built from them: `panels`."""
 
 from __future__ import annotations
 
 import copy
-import difflib
-import json
-import re
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
 
-from django.db.models import BooleanField, Exists, OuterRef, Q, QuerySet, Value
-from django.urls import reverse
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from apps.core.chat import editable_text
-from apps.core.markdown import render_markdown
 from apps.projects.models import Project
-from apps.projects.permissions import can, projects_where
-from apps.projects.selectors import projects_for_user
-from apps.queues.models import OPEN_STATUSES, ReviewItem, ReviewSubmission
+from apps.projects.permissions import projects_where
 from apps.traces.models import Span, SpanTag, Tag
 
 from .models import (
@@ -33,11 +24,10 @@ from .models import (
     ScoreSource,
     TagEvent,
 )
+from .visibility import AnnotationVisibility, annotations_visible_to, blinded_span_ids
 
-HEX_COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
 
-
-def _user_name(user) -> str | None:
+def user_name(user) -> str | None:
     return user.get_username() if user is not None else None
 
 
@@ -48,118 +38,6 @@ def _iso(value) -> str | None:
 def active_score_configs(project: Project | int) -> QuerySet[ScoreConfig]:
     project_id = project if isinstance(project, int) else project.pk
     return ScoreConfig.objects.filter(project_id=project_id, is_archived=False).order_by("order", "name")
-
-
-# --------------------------------------------------------------------------- blind review: who sees what
-
-
-def blinded_span_ids(user) -> QuerySet:
-    """THE blind-review rule, as a subquery of span pks: spans that are an open item of a blind queue
-    (or a gold question of any queue) which `user` has not submitted, in a project where `user` is not a lead (curator or admin).
-
-    On those spans `user` sees only what they wrote themselves. Superusers, leads, anonymous callers
-    and API keys (which read as the project does) are never blinded."""
-    if user is None or not getattr(user, "is_authenticated", False) or user.is_superuser:
-        return ReviewItem.objects.none().values("span_id")
-    return (
-        # A gold question is blinded in any queue: its known answer and earlier answers stay hidden.
-        ReviewItem.objects.filter(Q(queue__blind=True) | Q(is_gold_question=True), status__in=OPEN_STATUSES)
-        .exclude(queue__project__in=projects_where(user, "queue.lead"))
-        .exclude(Exists(ReviewSubmission.objects.filter(item_id=OuterRef("pk"), reviewer=user)))
-        .values("span_id")
-    )
-
-
-@dataclass(frozen=True)
-class AnnotationVisibility:
-    """What one user may see of the annotations of some spans (see `annotations_visible_to`)."""
-
-    user_id: int | None
-    username: str | None
-    blinded: frozenset[int]
-
-    def sees_others(self, span_pk: int) -> bool:
-        return span_pk not in self.blinded
-
-    def own(self, span_pk: int, rows, author_attr: str = "author_id"):
-        """Model rows (Score, Comment, Correction, ScoreEvent, SpanTag...) the user may see."""
-        if self.sees_others(span_pk):
-            return list(rows)
-        return [r for r in rows if getattr(r, author_attr) == self.user_id and self.user_id is not None]
-
-    def annotations(self, span_pk: int, data: dict[str, Any], *, my_metadata_keys=()) -> dict[str, Any]:
-        """A `span_annotations_bulk` entry narrowed to what the user may see: on a blinded span only
-        their own scores, tags, comments, corrections and metadata keys, and as expected their own
-        newest correction (an ingested expected only when nobody corrected the span)."""
-        if self.sees_others(span_pk):
-            return data
-        me = self.username
-
-        def mine(items, key):
-            return [i for i in items if i.get(key) == me]
-
-        corrections = mine(data["corrections"], "author")
-        if corrections:
-            expected = corrections[-1]["value"]
-        else:
-            expected = data["expected"] if not data["corrections"] else None
-        return {
-            **data,
-            "scores": mine(data["scores"], "author"),
-            # Ingested tags are trace content, not a reviewer's judgement.
-            "tags": [
-                t
-                for t in data["tags"]
-                if t.get("added_by") == me or (t.get("added_by") is None and t.get("source") == AnnotationSource.INGEST)
-            ],
-            "tag_history": mine(data["tag_history"], "user"),
-            "comments": mine(data["comments"], "author"),
-            "corrections": corrections,
-            "metadata": {k: v for k, v in (data["metadata"] or {}).items() if k in my_metadata_keys},
-            "expected": expected,
-        }
-
-
-def annotations_visible_in(user, rows, flag: str = "_blinded") -> AnnotationVisibility:
-    """`annotations_visible_to` for span rows read with `blinded_flag(user)` annotated as `flag`: the
-    same rule, decided inside the query that reads the spans instead of one of its own."""
-    authenticated = user is not None and getattr(user, "is_authenticated", False)
-    return AnnotationVisibility(
-        user_id=user.pk if authenticated else None,
-        username=user.get_username() if authenticated else None,
-        blinded=frozenset(r.pk for r in rows if getattr(r, flag)) if authenticated else frozenset(),
-    )
-
-
-def blinded_flag(user):
-    """Whether a span (the outer query's row) is blinded for `user` (`blinded_span_ids`), as a column."""
-    if user is None or not getattr(user, "is_authenticated", False) or user.is_superuser:
-        return Value(False, output_field=BooleanField())
-    return Exists(blinded_span_ids(user).filter(span_id=OuterRef("pk")))
-
-
-def annotations_visible_to(user, span_pks) -> AnnotationVisibility:
-    """The one visibility decision every reader of annotations asks (API, admin pages, the annotation
-    panel, the review page, board cards, trace views and share pages): which of `span_pks` `user`
-    sees only their own annotations on (blind review queues, see `blinded_span_ids`)."""
-    pks = [pk for pk in dict.fromkeys(span_pks) if pk is not None]
-    authenticated = user is not None and getattr(user, "is_authenticated", False)
-    blinded: frozenset[int] = frozenset()
-    if authenticated and pks:
-        blinded = frozenset(blinded_span_ids(user).filter(span_id__in=pks).values_list("span_id", flat=True).distinct())
-    return AnnotationVisibility(
-        user_id=user.pk if authenticated else None,
-        username=user.get_username() if authenticated else None,
-        blinded=blinded,
-    )
-
-
-def visible_annotations_q(user, *, span_field: str = "span", author_field: str = "author") -> Q:
-    """The same rule as a filter for querysets of annotation rows (scores, comments, corrections):
-    `Score.objects.filter(visible_annotations_q(user))`."""
-    if user is None or not getattr(user, "is_authenticated", False) or user.is_superuser:
-        return Q()
-    return ~Q(**{f"{span_field}__in": blinded_span_ids(user)}) | Q(**{author_field: user})
 
 
 def span_annotations_visible(
@@ -321,7 +199,7 @@ def span_annotations_bulk(
                 "labels": s.labels,
                 "text": s.text,
                 "comment": s.comment,
-                "author": _user_name(s.author),
+                "author": user_name(s.author),
                 "source": s.source,
                 "created_at": _iso(s.created_at),
                 "updated_at": _iso(s.updated_at),
@@ -332,7 +210,7 @@ def span_annotations_bulk(
             {
                 "name": st.tag.name,
                 "colour": st.tag.colour,
-                "added_by": _user_name(st.added_by),
+                "added_by": user_name(st.added_by),
                 "source": st.source,
                 "added_at": _iso(st.added_at),
             }
@@ -342,7 +220,7 @@ def span_annotations_bulk(
             {
                 "name": ev.tag_name,
                 "action": ev.action,
-                "user": _user_name(ev.user),
+                "user": user_name(ev.user),
                 "source": ev.source,
                 "at": _iso(ev.created_at),
             }
@@ -352,7 +230,7 @@ def span_annotations_bulk(
             {
                 "id": c.pk,
                 "text": c.text,
-                "author": _user_name(c.author),
+                "author": user_name(c.author),
                 "source": c.source,
                 "created_at": _iso(c.created_at),
             }
@@ -362,7 +240,7 @@ def span_annotations_bulk(
             {
                 "id": c.pk,
                 "value": c.value,
-                "author": _user_name(c.author),
+                "author": user_name(c.author),
                 "source": c.source,
                 "created_at": _iso(c.created_at),
             }
@@ -397,7 +275,7 @@ def score_summary(
             s.config_id, {"config": s.config, "name": s.config.name, "kind": s.config.kind, "scores": [], "authors": []}
         )
         entry["scores"].append(s)
-        who = _user_name(s.author) or s.get_source_display()
+        who = user_name(s.author) or s.get_source_display()
         if who not in entry["authors"]:
             entry["authors"].append(who)
     for entry in by_config.values():
@@ -457,209 +335,6 @@ def span_for_user(user, span_pk: int, *, action: str = "project.view") -> Span |
     )
 
 
-# --------------------------------------------------------------------------- diff and the panel
-
-
-def _as_text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str)
-
-
-def expected_output_diff(output: Any, expected: Any) -> list[dict[str, str]]:
-    """A unified diff (difflib) from the output to the expected value, as lines tagged add/del/hunk/ctx.
-
-    When the expected value is text, or both are chat messages, and the output a chat message, the
-    messages' text is compared.
-    """
-    if expected is None:
-        return []
-    left, right = output, expected
-    if isinstance(expected, str) and not isinstance(output, str):
-        content = editable_text(output)
-        if content is not None:
-            left = content
-    elif editable_text(output) is not None and editable_text(expected) is not None:
-        left, right = editable_text(output), editable_text(expected)  # two messages: their text
-    lines = difflib.unified_diff(
-        _as_text(left).splitlines(),
-        _as_text(right).splitlines(),
-        fromfile="output",
-        tofile="expected",
-        lineterm="",
-        n=3,
-    )
-    out = []
-    for line in lines:
-        if line.startswith(("+++", "---")):
-            kind = "file"
-        elif line.startswith("@@"):
-            kind = "hunk"
-        elif line.startswith("+"):
-            kind = "add"
-        elif line.startswith("-"):
-            kind = "del"
-        else:
-            kind = "ctx"
-        out.append({"kind": kind, "line": line})
-    return out
-
-
-def _score_state(score: Score) -> Any:
-    if score.labels:
-        return score.labels
-    if score.label:
-        return score.label
-    if score.text:
-        return score.text
-    if score.config.kind == ScoreKind.BOOLEAN:
-        return score.value is not None and score.value >= 0.5
-    return score.value
-
-
-def annotation_panel_context(
-    request,
-    span: Span,
-    configs=None,
-    *,
-    visibility: AnnotationVisibility | None = None,
-    lazy_history: bool = False,
-    page_tags: bool = False,
-) -> dict[str, Any]:
-    """Everything `reviews/_annotation_panel.html` and `annotation_panel.js` need for one span.
-
-    `configs` narrows the controls (a review queue's configs); archived configs never get a control.
-    `visibility`: `annotations_visible_to(request.user, [span.pk])` when the caller has it already.
-    Each kind of annotation is read once (the scores serve the controls, the list and the summary).
-    `lazy_history`: the tag and score history are left out, fetched when opened (`history_url`).
-    `page_tags`: the project's tag names are not read; the page holds them once (`project_tag_names`).
-    """
-    user = request.user
-    project = span.project
-    can_edit = can(user, "annotation.write", project)
-    if configs is None:
-        config_list = list(active_score_configs(project))
-    else:
-        config_list = [c for c in configs if c.project_id == project.pk and not c.is_archived]
-    narrowed = "" if configs is None else "?" + urlencode([("config", c.name) for c in config_list] or [("config", "")])
-    if visibility is None:
-        visibility = annotations_visible_to(user, [span.pk])
-    rows: dict[str, list] = {}
-    annotations = span_annotations_visible(
-        [span.pk], user, visibility=visibility, spans=[span], rows=rows, tag_history=not lazy_history
-    )[span.pk]
-    mine = {
-        s.config_id: s
-        for s in rows["scores"]
-        if s.author_id == user.pk and s.author_id is not None and s.source == ScoreSource.HUMAN
-    }
-    controls = []
-    for c in config_list:
-        own = mine.get(c.pk)
-        controls.append(
-            {
-                "config": c,
-                "dom_id": f"assay-score-{span.pk}-{c.pk}",
-                "description_html": render_markdown(c.description) if c.description else "",
-                "options": c.options,
-                "mine": own,
-                "mine_value": _score_state(own) if own else None,
-            }
-        )
-    newest_first = sorted(rows["corrections"], key=lambda c: (c.created_at, c.pk), reverse=True)
-    corrections = [
-        {"author": _user_name(c.author), "source": c.source, "created_at": c.created_at, "text": _as_text(c.value)}
-        for c in visibility.own(span.pk, newest_first)
-    ]
-    expected = annotations["expected"]
-    # Blind: not even as a suggestion may the names of tags others put on this span show.
-    shown = {t["name"] for t in annotations["tags"]}
-    hidden_tags = (
-        [] if visibility.sees_others(span.pk) else [st.tag.name for st in rows["tags"] if st.tag.name not in shown]
-    )
-    # Blind: the Expected box starts from the reviewer's own correction or the output, never another's.
-    seed = expected if expected is not None else span.output
-    chat_text = editable_text(seed)
-    # A chat output is corrected as the assistant's text (Text mode), saved back in the message's shape.
-    seed_mode = "text" if isinstance(seed, str) or seed is None or chat_text is not None else "json"
-    state = {
-        "spanPk": span.pk,
-        "spanId": span.span_id,
-        "canEdit": can_edit,
-        # A narrowed panel (queue or trace-view controls) stays narrowed when re-rendered after a save.
-        "submitUrl": reverse("admin:reviews_annotation_submit", args=[span.pk]) + narrowed,
-        "panelUrl": reverse("admin:reviews_annotation_panel", args=[span.pk]) + narrowed,
-        "configs": [
-            {
-                "id": c.pk,
-                "name": c.name,
-                "kind": c.kind,
-                "min": c.min_value,
-                "max": c.max_value,
-                "options": c.options,
-                "multi": c.multi_select,
-                "maxLength": c.max_length,
-                "domId": f"assay-score-{span.pk}-{c.pk}",
-            }
-            for c in config_list
-        ],
-        "mine": {c.name: (_score_state(mine[c.pk]) if c.pk in mine else None) for c in config_list},
-        "tags": [t["name"] for t in annotations["tags"]],
-        "tagColours": {t["name"]: t["colour"] for t in annotations["tags"] if HEX_COLOUR.fullmatch(t["colour"] or "")},
-        "projectTags": None
-        if page_tags
-        else [
-            name
-            for name in Tag.objects.filter(project=project)
-            .exclude(name__in=hidden_tags)
-            .order_by("name")
-            .values_list("name", flat=True)[:500]
-        ],
-        "expected": {
-            "mode": seed_mode,
-            "text": chat_text if chat_text is not None else _as_text(seed),
-            "json": _as_text(seed),
-            "chat": seed if chat_text is not None else None,
-        },
-        "metadata": annotations["metadata"],
-    }
-
-    def when(item: dict, key: str) -> dict:
-        return {**item, "when": (item.get(key) or "")[:16].replace("T", " ")}
-
-    def coloured(tag: dict) -> dict:
-        colour = tag.get("colour") or ""
-        return {**tag, "colour": colour if HEX_COLOUR.fullmatch(colour) else "#64748b"}
-
-    history = [] if lazy_history else score_history_visible(span, visibility)
-    ctx = {
-        "span": span,
-        "panel_id": f"assay-annotations-{span.pk}",
-        "can_edit": can_edit,
-        "controls": controls,
-        "summary": score_summary(span, user, visibility=visibility, scores=rows["scores"]),
-        "annotations": annotations,
-        "tags": [coloured(when(t, "added_at")) for t in annotations["tags"]],
-        "tag_history": [when(e, "at") for e in reversed(annotations["tag_history"])][:50],
-        "comments": [when(c, "created_at") for c in annotations["comments"]],
-        "corrections": corrections,
-        "diff": expected_output_diff(span.output, expected),
-        "expected": expected,
-        "metadata_items": [
-            (k, v if isinstance(v, str) else json.dumps(v, ensure_ascii=False))
-            for k, v in sorted(annotations["metadata"].items())
-        ],
-        "score_history": history,
-        "tag_list_id": "assay-project-tags" if page_tags else f"assay-tag-options-{span.pk}",
-        "history_url": reverse("admin:reviews_annotation_history", args=[span.pk]) if lazy_history else "",
-        "panel_state": state,
-        "state_id": f"assay-annotations-state-{span.pk}",
-    }
-    return ctx
-
-
 def project_tag_names(user, project) -> list[str]:
     """The project's tag names as suggestions for a page of many spans (the review page holds them once):
     blind, no name another reviewer put on a span blinded for `user` (as the panel's own list does)."""
@@ -684,17 +359,6 @@ def score_history_visible(span: Span, visibility: AnnotationVisibility) -> list:
     )
 
 
-def trace_page_panel(*, request, trace, span) -> dict[str, Any] | None:
-    """Registered on the trace page: the annotation panel of the selected span."""
-    if span is None or not can(request.user, "project.view", span.project):
-        return None
-    return {
-        "title": "Annotations",
-        "template": "reviews/_annotation_panel.html",
-        "context": annotation_panel_context(request, span),
-    }
-
-
 def negative_feedback_overview(projects) -> list[dict[str, Any]]:
     """Per project: spans with negative end-user feedback, and how many still lack a correction."""
     rows = []
@@ -717,12 +381,3 @@ def negative_feedback_overview(projects) -> list[dict[str, Any]]:
             {"project": project, "negative": total, "uncorrected": uncorrected, "corrected": total - uncorrected}
         )
     return rows
-
-
-def feedback_dashboard_panel(request) -> dict[str, Any] | None:
-    """Admin index: negative end-user feedback per project, and what still needs a correction."""
-    projects = list(projects_for_user(request.user).order_by("slug")[:20])
-    rows = negative_feedback_overview(projects)
-    if not rows:
-        return None
-    return {"title": "End-user feedback", "template": "admin/reviews/_feedback_panel.html", "context": {"rows": rows}}

@@ -221,7 +221,7 @@ def _error_badge(is_error: bool) -> str:
     return format_html('<span class="assay-error-badge">{}</span>', "error") if is_error else ""
 
 
-def _preview(text: str) -> str:
+def _list_cell_text(text: str) -> str:
     return Truncator(text or "").chars(LIST_PREVIEW_CHARS)
 
 
@@ -337,11 +337,11 @@ class TraceAdmin(_ReadOnlyTelemetryAdmin):
 
     @admin.display(description="input")
     def input_short(self, obj):
-        return _preview(obj.input_preview)
+        return _list_cell_text(obj.input_preview)
 
     @admin.display(description="output")
     def output_short(self, obj):
-        return _preview(obj.output_preview)
+        return _list_cell_text(obj.output_preview)
 
     def get_urls(self):
         urls = [

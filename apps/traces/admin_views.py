@@ -64,7 +64,7 @@ def _scoped_object(model_admin, request, object_id):
 
 def _as_seen_by(user, span: Span | None, trace: Trace):
     """Blind review queues: the span's annotation columns and the trace's tags as `user` may see them
-    (the one rule, apps.reviews.selectors.annotations_visible_to)."""
+    (the one rule, apps.reviews.visibility.annotations_visible_to)."""
     try:
         from apps.reviews.selectors import span_as_seen_by, trace_tags_as_seen_by
     except ImportError:  # the traces app on its own

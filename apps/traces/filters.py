@@ -184,7 +184,7 @@ class TagsFilter(MultiValueFilter):
     def filter_values(self, qs, names):
         from apps.reviews.filters import visible_span_tags_q
 
-        seen = visible_span_tags_q(_user(self.parent))  # blind review queues: only the tags they may see
+        seen = visible_span_tags_q(_filter_request_user(self.parent))  # blind review queues: only the tags they may see
         for name in names:
             if self.on_traces:
                 tagged = SpanTag.objects.filter(span__trace_id=OuterRef("pk"), tag__name=name)
@@ -194,7 +194,7 @@ class TagsFilter(MultiValueFilter):
         return qs
 
 
-def _user(filterset):
+def _filter_request_user(filterset):
     """Who the filters answer to (`request.user` of an API or admin list; None: everything)."""
     return getattr(getattr(filterset, "request", None), "user", None) if filterset is not None else None
 
@@ -303,5 +303,5 @@ class SpanFilter(django_filters.FilterSet):
 
         if value is None:
             return queryset
-        has = seen_expected_q(_user(self))  # as the caller may see it (blind review queues)
+        has = seen_expected_q(_filter_request_user(self))  # as the caller may see it (blind review queues)
         return queryset.filter(has if value else ~has)

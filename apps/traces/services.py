@@ -484,7 +484,7 @@ def _roots(trace_pks: list[int]) -> list[tuple[int, int, Any, Any]]:
     return found
 
 
-def _preview(value: Any) -> str:
+def _trace_preview_text(value: Any) -> str:
     if value is None:
         return ""
     return json_preview(value, PREVIEW_CHARS)
@@ -494,7 +494,10 @@ def _summaries_update(*, trace_pks: list[int]) -> None:
     if not trace_pks:
         return
     with connection.cursor() as cursor:
-        roots = [(trace_pk, root_pk, _preview(i), _preview(o)) for trace_pk, root_pk, i, o in _roots(trace_pks)]
+        roots = [
+            (trace_pk, root_pk, _trace_preview_text(i), _trace_preview_text(o))
+            for trace_pk, root_pk, i, o in _roots(trace_pks)
+        ]
         if not roots:
             return
         if _is_postgres():

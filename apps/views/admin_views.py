@@ -20,9 +20,9 @@ from apps.traces.models import Trace
 from . import generation, services
 from .gallery import GALLERY
 from .models import TraceView
-from .pages import frame_origins
 from .renderer import render_html, render_tree
 from .selectors import trace_for_projects, trace_view_default
+from .share_page import frame_origins
 
 EDIT_ACTION = "trace_view.edit"
 RECENT_TRACES = 50

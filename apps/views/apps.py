@@ -9,8 +9,8 @@ class ViewsConfig(AppConfig):
     def ready(self) -> None:
         from apps.core import registry
 
-        from . import demo, panels, review
+        from . import demo, panels, review_body
 
-        registry.register_review_body_renderer(review.review_body)
+        registry.register_review_body_renderer(review_body.review_body)
         registry.register_trace_page_panel(panels.trace_views_panel)
         registry.register_demo_loader(demo.load_demo_views, order=60)

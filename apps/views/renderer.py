@@ -484,7 +484,7 @@ def _walk(nodes: list[dict]):
 
 def render_html(nodes: list[dict], *, request=None, interactive: bool = False, review: dict | None = None) -> str:
     """HTML of a render tree. Score controls are live only when `interactive` (a signed-in member);
-    `review` carries the review page's rules for its item (see apps.views.review.review_state)."""
+    `review` carries the review page's rules for its item (see apps.views.review_body.review_state)."""
     from .services import score_controls_context
 
     for node in _walk(nodes):

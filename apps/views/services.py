@@ -173,7 +173,7 @@ def share_link_revoke(*, link: ShareLink, actor: Any = None) -> ShareLink:
 def score_controls_context(*, request, span_pk: int, config_names: list[str]) -> dict | None:
     """The review panel's controls (apps.reviews) for these configs on this span, or None without the span."""
     from apps.reviews.models import ScoreConfig
-    from apps.reviews.selectors import annotation_panel_context
+    from apps.reviews.panels import annotation_panel_context
     from apps.traces.models import Span
 
     span = Span.objects.select_related("trace", "project").filter(pk=span_pk).first()

@@ -1,9 +1,9 @@
 from django.urls import path
 
-from . import pages
+from . import share_page
 
 app_name = "views_share"
 
 urlpatterns = [
-    path("<str:token>/", pages.share_page, name="page"),
+    path("<str:token>/", share_page.share_page, name="page"),
 ]

@@ -12,7 +12,7 @@ from apps.audit.services import audit_record
 from apps.projects.models import Role
 from apps.projects.services import membership_set
 from apps.queues.services import review_item_move, review_items_add
-from apps.reviews.services import score_config_update
+from apps.reviews.services.score_configs import score_config_update
 from apps.traces.models import Span
 from tests import factories
 

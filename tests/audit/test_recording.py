@@ -389,7 +389,7 @@ def test_exports_and_schedules(client, project, member, key_client, events, djan
 def test_an_event_rolls_back_with_its_change(project, admin_member):
     from django.db import transaction
 
-    from apps.reviews.services import score_config_create
+    from apps.reviews.services.score_configs import score_config_create
 
     with pytest.raises(RuntimeError), transaction.atomic():
         score_config_create(project=project, actor=admin_member, name="x", kind="boolean")

@@ -262,7 +262,9 @@ def test_add_to_dataset_creates_a_new_dataset_from_selected_traces(curator, proj
 
 
 def test_from_feedback_turns_corrected_thumbs_down_into_records(curator, project, dataset):
-    from apps.reviews.services import correction_record, score_config_create, score_record
+    from apps.reviews.services.corrections import correction_record
+    from apps.reviews.services.score_configs import score_config_create
+    from apps.reviews.services.scores import score_record
 
     thumbs = score_config_create(project=project, name="thumbs", kind="boolean")
     down, up, uncorrected = _spans(project, 3, name="fb")

@@ -12,7 +12,11 @@ import pytest
 
 from apps.exports import storage
 from apps.exports.services import export_job_create, export_job_run
-from apps.reviews.services import comment_add, correction_record, score_config_create, score_record, tag_add
+from apps.reviews.services.comments import comment_add
+from apps.reviews.services.corrections import correction_record
+from apps.reviews.services.score_configs import score_config_create
+from apps.reviews.services.scores import score_record
+from apps.reviews.services.tags import tag_add
 from tests import factories
 
 

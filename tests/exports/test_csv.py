@@ -11,7 +11,9 @@ import pandas as pd
 import pytest
 
 from apps.core.exceptions import ApplicationError
-from apps.reviews.services import comment_add, score_config_create, score_record
+from apps.reviews.services.comments import comment_add
+from apps.reviews.services.score_configs import score_config_create
+from apps.reviews.services.scores import score_record
 from tests import factories
 from tests.exports.conftest import as_buffer, read_file, run
 

@@ -9,7 +9,7 @@ import pytest
 
 from apps.exports import storage
 from apps.exports.finetune import chat_line_problems, preference_line_problems
-from apps.reviews.services import correction_record
+from apps.reviews.services.corrections import correction_record
 from tests import factories
 from tests.exports.conftest import read_file, run
 

@@ -13,7 +13,8 @@ from apps.exports.lineage import config_definition_hash
 from apps.exports.services import export_job_run
 from apps.projects.models import Role
 from apps.reviews.models import ScoreConfig
-from apps.reviews.services import score_config_create, score_record
+from apps.reviews.services.score_configs import score_config_create
+from apps.reviews.services.scores import score_record
 from tests import factories
 from tests.exports.conftest import run
 

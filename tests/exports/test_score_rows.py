@@ -11,7 +11,7 @@ import pytest
 from apps.exports.models import ExportJob
 from apps.projects.models import Role
 from apps.reviews.models import ScoreConfig
-from apps.reviews.services import score_record
+from apps.reviews.services.scores import score_record
 from tests import factories
 from tests.exports.conftest import as_buffer, read_file, run
 
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db
 def scores(project, annotated_spans):
     config = ScoreConfig.objects.get(project=project, name="helpful")
     verdict = factories.UserFactory(username="ben")
-    from apps.reviews.services import score_config_create
+    from apps.reviews.services.score_configs import score_config_create
 
     tone = score_config_create(
         project=project,

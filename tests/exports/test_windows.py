@@ -13,16 +13,12 @@ from django.utils import timezone
 from apps.exports.models import ExportSchedule
 from apps.exports.services import export_job_run, export_schedule_run, export_schedule_save
 from apps.reviews.models import Score, ScoreEvent, TagEvent
-from apps.reviews.services import (
-    annotation_metadata_set,
-    comment_add,
-    correction_record,
-    score_config_create,
-    score_delete,
-    score_record,
-    tag_add,
-    tag_remove,
-)
+from apps.reviews.services.annotation_metadata import annotation_metadata_set
+from apps.reviews.services.comments import comment_add
+from apps.reviews.services.corrections import correction_record
+from apps.reviews.services.score_configs import score_config_create
+from apps.reviews.services.scores import score_delete, score_record
+from apps.reviews.services.tags import tag_add, tag_remove
 from apps.traces.models import Span
 from tests import factories
 from tests.exports.conftest import read_file

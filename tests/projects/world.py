@@ -19,7 +19,10 @@ from apps.projects.services import api_key_create
 from apps.queues.models import ReviewItem
 from apps.queues.services import review_items_add
 from apps.reviews.models import Comment, Correction, Score, ScoreEvent, TagEvent
-from apps.reviews.services import comment_add, correction_record, score_record, tag_add
+from apps.reviews.services.comments import comment_add
+from apps.reviews.services.corrections import correction_record
+from apps.reviews.services.scores import score_record
+from apps.reviews.services.tags import tag_add
 from apps.traces.models import Span, Tag
 from apps.views.models import TraceViewDefault
 from apps.views.services import share_link_create, trace_view_default_set

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from apps.queues import services
-from apps.reviews.services import score_config_create
+from apps.reviews.services.score_configs import score_config_create
 from tests import factories
 
 

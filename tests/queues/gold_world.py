@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from apps.projects.models import Role
 from apps.queues import services
 from apps.queues.models import ReviewItem, ReviewQueue
-from apps.reviews.services import score_config_create
+from apps.reviews.services.score_configs import score_config_create
 
 
 @dataclass

@@ -100,7 +100,7 @@ def test_board_columns_are_paginated(project, make_queue, member, client_as):
 
 
 def test_analytics_page_renders_escaped_svg(project, make_queue, member, client_as):
-    from apps.reviews.services import score_config_create
+    from apps.reviews.services.score_configs import score_config_create
 
     config = score_config_create(
         project=project,

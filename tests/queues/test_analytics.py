@@ -7,7 +7,7 @@ import math
 import pytest
 
 from apps.queues import analytics, services
-from apps.reviews.services import score_config_create
+from apps.reviews.services.score_configs import score_config_create
 
 from .conftest import make_spans
 
@@ -63,7 +63,7 @@ def test_cohens_kappa_textbook_example(project, member):
         services.review_item_submit(item=item, user=a, scores={"accept": va})
         services.review_item_submit(item=item, user=b, scores={"accept": vb})
     # A score given outside the queue (on the trace page) by someone else does not count.
-    from apps.reviews.services import annotations_submit
+    from apps.reviews.services.annotations import annotations_submit
 
     annotations_submit(span=items[0].span, user=member(project), scores={"accept": False})
     (row,) = analytics.queue_agreement(queue)

@@ -34,7 +34,7 @@ def wait_swapped(page, before: int) -> None:
 
 
 def chat_queue(make_queue, project, n):
-    from apps.reviews.services import score_config_create
+    from apps.reviews.services.score_configs import score_config_create
 
     queue = make_queue(n)
     queue.score_configs.add(score_config_create(project=project, name="why", kind="text"))

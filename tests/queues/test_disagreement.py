@@ -41,7 +41,7 @@ def test_the_queue_threshold_decides_continuous_spread(project, configs, make_qu
 
 
 def test_multi_select_labels_compare_as_sets(project, configs, make_queue, member):
-    from apps.reviews.services import score_config_create
+    from apps.reviews.services.score_configs import score_config_create
 
     topics = score_config_create(
         project=project,

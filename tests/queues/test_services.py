@@ -110,7 +110,7 @@ def test_resubmitting_updates_scores_without_counting_twice(project, make_queue,
 
 
 def test_submit_rejects_configs_outside_the_queue_and_reserved_items(project, make_queue, member):
-    from apps.reviews.services import score_config_create
+    from apps.reviews.services.score_configs import score_config_create
 
     score_config_create(project=project, name="elsewhere", kind="boolean")
     queue = make_queue(1)

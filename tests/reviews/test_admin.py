@@ -5,7 +5,7 @@ from django.urls import reverse
 
 from apps.projects.models import Role
 from apps.reviews.models import Comment, Correction, Score, ScoreConfig
-from apps.reviews.services import score_record
+from apps.reviews.services.scores import score_record
 from apps.traces.models import SpanTag
 from tests import factories
 
@@ -160,7 +160,7 @@ def test_submit_needs_csrf(project, member, span, configs):
 
 def test_trace_page_panel_registered_for_the_selected_span(rf, project, member, span, configs):
     from apps.core import registry
-    from apps.reviews.selectors import trace_page_panel
+    from apps.reviews.panels import trace_page_panel
 
     assert trace_page_panel in registry.trace_page_panels
     request = rf.get("/")
@@ -330,7 +330,7 @@ def test_trace_and_span_admin_pages_show_the_panel_and_saved_annotations(client,
 
 
 def test_a_narrowed_panel_stays_narrowed_after_a_save(rf, client, project, member, span, configs):
-    from apps.reviews.selectors import annotation_panel_context
+    from apps.reviews.panels import annotation_panel_context
 
     user = member(project)
     request = rf.get("/")
@@ -377,7 +377,7 @@ def test_deleting_a_score_in_the_admin_is_kept_in_its_history(admin_client, proj
 def test_dashboard_shows_negative_feedback_and_what_needs_a_correction(
     client, project, other_project, member, span, configs
 ):
-    from apps.reviews.services import correction_record
+    from apps.reviews.services.corrections import correction_record
 
     thumbs = configs[2]
     second = factories.SpanFactory(trace=factories.TraceFactory(project=project))

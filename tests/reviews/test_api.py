@@ -2,7 +2,7 @@ import pytest
 
 from apps.projects.models import Role
 from apps.reviews.models import Comment, Correction, Feedback, Score, ScoreConfig, TagEvent
-from apps.reviews.services import tag_add
+from apps.reviews.services.tags import tag_add
 from apps.traces.models import SpanTag
 from tests import factories
 
@@ -412,7 +412,8 @@ def test_a_feedback_only_key_removes_only_tags_end_users_added(project, key_clie
 
 def test_trace_detail_api_carries_each_spans_annotations(project, key_client):
     from apps.reviews.models import ScoreConfig
-    from apps.reviews.services import comment_add, score_record
+    from apps.reviews.services.comments import comment_add
+    from apps.reviews.services.scores import score_record
     from tests.factories import SpanFactory, TraceFactory
 
     trace = TraceFactory(project=project, trace_id="t-ann")
@@ -430,7 +431,7 @@ def test_trace_detail_api_carries_each_spans_annotations(project, key_client):
 def test_documented_score_filters(project, key_client, span, configs, member):
     """docs/api.md `GET /api/v1/scores/`: config, source, span_id, trace_id, author, label, value_gte,
     value_lte, created_after, created_before."""
-    from apps.reviews.services import score_record
+    from apps.reviews.services.scores import score_record
 
     child = factories.SpanFactory(trace=span.trace, span_id="child-2", parent_span_id="root-1")
     rita = member(project, username="rita")

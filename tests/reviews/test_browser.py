@@ -7,7 +7,7 @@ from django.urls import reverse
 from apps.projects.models import Role
 from apps.projects.services import membership_set
 from apps.reviews.models import Comment, Correction, Score
-from apps.reviews.services import tag_add
+from apps.reviews.services.tags import tag_add
 from tests import factories
 from tests.browser import login_through_form as login
 

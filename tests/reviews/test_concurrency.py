@@ -6,7 +6,8 @@ import pytest
 from django.db import connections
 
 from apps.reviews.models import Comment, Feedback, Score, ScoreEvent
-from apps.reviews.services import annotations_submit, feedback_apply
+from apps.reviews.services.annotations import annotations_submit
+from apps.reviews.services.feedback import feedback_apply
 from tests import factories
 
 

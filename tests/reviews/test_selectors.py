@@ -13,8 +13,9 @@ from rest_framework.test import APIClient
 from apps.projects.models import Role
 from apps.queues import services as queue_services
 from apps.reviews.models import Score
-from apps.reviews.selectors import annotations_visible_to, visible_annotations_q
-from apps.reviews.services import annotations_submit, score_config_create
+from apps.reviews.services.annotations import annotations_submit
+from apps.reviews.services.score_configs import score_config_create
+from apps.reviews.visibility import annotations_visible_to, visible_annotations_q
 from apps.traces.models import SpanTag, Tag
 from apps.views.services import share_link_create, trace_view_create
 from tests import factories

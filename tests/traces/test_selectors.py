@@ -122,7 +122,7 @@ def test_add_to_queue_and_add_to_dataset_pick_the_same_span_before_the_root_arri
 
 
 def test_is_root_filter_and_feedback_by_trace_use_the_same_root(project):
-    from apps.reviews.services import span_for_feedback
+    from apps.reviews.services.feedback import span_for_feedback
     from apps.traces.filters import SpanFilter
 
     _orphans(project)

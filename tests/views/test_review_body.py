@@ -88,7 +88,7 @@ def test_make_default_for_a_queue_through_the_api(project, key_client, queue_ite
 
 
 def test_inline_controls_point_at_the_one_panel_with_only_the_queues_configs(client, project, member, queue_item):
-    from apps.reviews.services import score_record
+    from apps.reviews.services.scores import score_record
 
     queue, item = queue_item
     queue.blind = True
