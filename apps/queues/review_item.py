@@ -64,7 +64,7 @@ def _trace_spans(span: Span, user) -> tuple[list[Span], Any]:
     item's own span object among them, and what `user` may see of their annotations (the blind rule,
     read in the same query). None instead when the item's span is beyond the bound of the list."""
     from apps.reviews.visibility import annotations_visible_in, blinded_flag
-    from apps.views.renderer import MAX_TRACE_SPANS
+    from apps.views.documents import MAX_TRACE_SPANS
 
     rows = list(
         Span.objects.filter(trace_id=span.trace_id)

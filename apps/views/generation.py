@@ -13,8 +13,8 @@ from apps.core.exceptions import ApplicationError
 from apps.core.llm import LLM_HELP, json_from_reply, llm_chat, llm_configured
 from apps.traces.models import Trace
 
+from .documents import TraceContext
 from .gallery import GALLERY
-from .renderer import TraceContext
 from .schema import SPEC_SCHEMA, spec_errors
 
 CONFIGURE_HELP = (

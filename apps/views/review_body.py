@@ -1,13 +1,15 @@
 """The review page renders the trace through a view: `?view=<id>`, else the queue's or project's default,
-else the default view built for the trace's shape (apps.views.renderer.default_spec)."""
+else the default view built for the trace's shape (apps.views.default_view.default_spec)."""
 
 from __future__ import annotations
 
 from apps.core.parsing import is_id
 from apps.traces.models import Span
 
+from .default_view import default_spec
+from .documents import MAX_TRACE_SPANS
 from .models import TraceView
-from .renderer import MAX_TRACE_SPANS, default_spec, render_html, render_tree
+from .renderer import render_html, render_tree
 from .selectors import trace_view_default
 
 AUTO = "auto"  # the view choice "the default view for this trace" (also what the old "raw" meant)

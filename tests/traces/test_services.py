@@ -11,7 +11,8 @@ from django.db import connections
 from apps.core import registry
 from apps.traces.ingest import parse_time, span_item_clean
 from apps.traces.models import Span, SpanTag, Tag, Trace
-from apps.traces.services import span_batch_ingest, trace_summaries_refresh
+from apps.traces.services import span_batch_ingest
+from apps.traces.trace_summaries import trace_summaries_refresh
 
 T0 = 1_700_000_000  # 2023-11-14T22:13:20Z
 

@@ -4,7 +4,8 @@ import re
 
 import pytest
 
-from apps.views.renderer import render_html, render_tree, safe_image_src
+from apps.views.documents import safe_image_src
+from apps.views.renderer import render_html, render_tree
 
 from .conftest import make_trace
 
@@ -274,7 +275,7 @@ def test_a_stale_spec_never_fails_the_page(chat_trace):
 
 
 def default_view(trace, focus=None):
-    from apps.views.renderer import default_spec
+    from apps.views.default_view import default_spec
 
     spec = default_spec(trace, focus=focus)
     nodes = render_tree(spec, trace, focus=focus)
