@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db.models import Count
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -14,16 +14,14 @@ from apps.core.markdown import render_markdown
 from apps.projects.admin_scope import ProjectScopedAdmin
 from apps.projects.models import Project
 
-from . import admin_views
+from . import admin_actions, admin_views
 from .models import Comment, Correction, Score, ScoreConfig, ScoreEvent, TagEvent
 from .resources import ScoreConfigResource
 from .services.score_configs import (
     CONFIG_FIELDS,
-    score_config_archive,
     score_config_clean,
     score_config_create,
     score_config_delete,
-    score_config_restore,
     score_config_update,
 )
 from .services.scores import score_delete
@@ -85,7 +83,7 @@ class ScoreConfigAdmin(ImportExportMixin, ProjectScopedAdmin):
     list_select_related = ["project"]
     search_fields = ["name", "description"]
     ordering = ["project", "order", "name"]
-    actions = ["archive_configs", "restore_configs"]
+    actions = [admin_actions.archive_configs, admin_actions.restore_configs]
     readonly_fields = ["description_preview", "is_archived", "archived_at", "created_by", "created_at", "updated_at"]
 
     def get_queryset(self, request):
@@ -136,18 +134,6 @@ class ScoreConfigAdmin(ImportExportMixin, ProjectScopedAdmin):
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)
         return actions
-
-    @admin.action(description="Archive (keeps scores, refuses new ones)")
-    def archive_configs(self, request, queryset):
-        for config in queryset:
-            score_config_archive(config=config, actor=request.user)
-        self.message_user(request, f"Archived {queryset.count()} config(s).", messages.SUCCESS)
-
-    @admin.action(description="Restore archived configs")
-    def restore_configs(self, request, queryset):
-        for config in queryset:
-            score_config_restore(config=config, actor=request.user)
-        self.message_user(request, f"Restored {queryset.count()} config(s).", messages.SUCCESS)
 
     # import-export: admins only; the import picks the target project
     def has_import_permission(self, request):
@@ -226,25 +212,22 @@ class ScoreAdmin(ReadMostlyAdmin):
             score_delete(score=score)
 
     def get_urls(self):
-        site = self.admin_site
+        wrap = self.admin_site.admin_view
         urls = [
-            path(
-                "panel/<int:span_pk>/",
-                site.admin_view(admin_views.annotation_panel_view),
-                name="reviews_annotation_panel",
-            ),
-            path(
-                "panel/<int:span_pk>/history/",
-                site.admin_view(admin_views.annotation_history_view),
-                name="reviews_annotation_history",
-            ),
-            path(
-                "panel/<int:span_pk>/submit/",
-                site.admin_view(admin_views.annotation_submit_view),
-                name="reviews_annotation_submit",
-            ),
+            path("panel/<int:span_pk>/", wrap(self.annotation_panel), name="reviews_annotation_panel"),
+            path("panel/<int:span_pk>/history/", wrap(self.annotation_history), name="reviews_annotation_history"),
+            path("panel/<int:span_pk>/submit/", wrap(self.annotation_submit), name="reviews_annotation_submit"),
         ]
         return urls + super().get_urls()
+
+    def annotation_panel(self, request, span_pk: int):
+        return admin_views.annotation_panel_view(self, request, span_pk)
+
+    def annotation_history(self, request, span_pk: int):
+        return admin_views.annotation_history_view(self, request, span_pk)
+
+    def annotation_submit(self, request, span_pk: int):
+        return admin_views.annotation_submit_view(self, request, span_pk)
 
 
 @admin.register(ScoreEvent)

@@ -1,4 +1,7 @@
-"""Admin screens of the annotation panel: the panel fragment and its JSON save endpoint."""
+"""Admin screens of the annotation panel: the panel fragment, its history and its JSON save endpoint.
+
+Wired in admin.py (`ScoreAdmin.get_urls`). They load a span, not the ModelAdmin's own model, so they
+load it through the permission policy (`selectors.span_for_user`) rather than `model_admin.get_queryset`."""
 
 from __future__ import annotations
 
@@ -36,14 +39,14 @@ def _panel_context(request, span):
     return annotation_panel_context(request, span, configs=[by_name[n] for n in names if n in by_name])
 
 
-def annotation_panel_view(request, span_pk: int):
+def annotation_panel_view(model_admin, request, span_pk: int):
     """The panel as an HTML fragment (the JS swaps it in after each save)."""
     span = _span_or_404(request, span_pk)
     ctx = _panel_context(request, span)
     return render(request, PANEL_TEMPLATE, {"annotation_panel": ctx})
 
 
-def annotation_history_view(request, span_pk: int):
+def annotation_history_view(model_admin, request, span_pk: int):
     """The span's tag and score history as an HTML fragment (the review page loads it when opened),
     under the same visibility rule as the panel (blind: only the reviewer's own events)."""
     span = _span_or_404(request, span_pk)
@@ -59,7 +62,7 @@ def annotation_history_view(request, span_pk: int):
     )
 
 
-def annotation_submit_view(request, span_pk: int):
+def annotation_submit_view(model_admin, request, span_pk: int):
     """POST JSON {scores, comment, tags, remove_tags, expected, metadata} → annotations_submit."""
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])

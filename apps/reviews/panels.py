@@ -109,60 +109,132 @@ def annotation_panel_context(
     `page_tags`: the project's tag names are not read; the page holds them once (`project_tag_names`).
     """
     user = request.user
-    project = span.project
-    can_edit = can(user, "annotation.write", project)
-    if configs is None:
-        config_list = list(active_score_configs(project))
-    else:
-        config_list = [c for c in configs if c.project_id == project.pk and not c.is_archived]
-    narrowed = "" if configs is None else "?" + urlencode([("config", c.name) for c in config_list] or [("config", "")])
+    can_edit = can(user, "annotation.write", span.project)
+    config_list = _panel_configs(span, configs)
     if visibility is None:
         visibility = annotations_visible_to(user, [span.pk])
     rows: dict[str, list] = {}
     annotations = span_annotations_visible(
         [span.pk], user, visibility=visibility, spans=[span], rows=rows, tag_history=not lazy_history
     )[span.pk]
-    mine = {
-        s.config_id: s
-        for s in rows["scores"]
-        if s.author_id == user.pk and s.author_id is not None and s.source == ScoreSource.HUMAN
+    mine = {s.config_id: s for s in rows["scores"] if _is_own_human_score(s, user)}
+    return {
+        "span": span,
+        "panel_id": f"assay-annotations-{span.pk}",
+        "can_edit": can_edit,
+        "controls": _score_controls(span, config_list, mine),
+        "summary": score_summary(span, user, visibility=visibility, scores=rows["scores"]),
+        "annotations": annotations,
+        "tags": [_coloured(_when(t, "added_at")) for t in annotations["tags"]],
+        "tag_history": [_when(e, "at") for e in reversed(annotations["tag_history"])][:50],
+        "comments": [_when(c, "created_at") for c in annotations["comments"]],
+        "corrections": _corrections_shown(span, rows["corrections"], visibility),
+        "diff": expected_output_diff(span.output, annotations["expected"]),
+        "expected": annotations["expected"],
+        "metadata_items": [
+            (k, v if isinstance(v, str) else json.dumps(v, ensure_ascii=False))
+            for k, v in sorted(annotations["metadata"].items())
+        ],
+        "score_history": [] if lazy_history else score_history_visible(span, visibility),
+        "tag_list_id": "assay-project-tags" if page_tags else f"assay-tag-options-{span.pk}",
+        "history_url": reverse("admin:reviews_annotation_history", args=[span.pk]) if lazy_history else "",
+        "panel_state": _panel_state(
+            span,
+            annotations,
+            rows,
+            visibility,
+            config_list,
+            mine,
+            can_edit=can_edit,
+            narrowed=configs is not None,
+            page_tags=page_tags,
+        ),
+        "state_id": f"assay-annotations-state-{span.pk}",
     }
-    controls = []
-    for c in config_list:
-        own = mine.get(c.pk)
-        controls.append(
-            {
-                "config": c,
-                "dom_id": f"assay-score-{span.pk}-{c.pk}",
-                "description_html": render_markdown(c.description) if c.description else "",
-                "options": c.options,
-                "mine": own,
-                "mine_value": _score_state(own) if own else None,
-            }
-        )
-    newest_first = sorted(rows["corrections"], key=lambda c: (c.created_at, c.pk), reverse=True)
-    corrections = [
+
+
+def _is_own_human_score(score: Score, user) -> bool:
+    return score.author_id is not None and score.author_id == user.pk and score.source == ScoreSource.HUMAN
+
+
+def _panel_configs(span: Span, configs) -> list:
+    """The configs that get a control: `configs` (a queue's) of the span's project, else all; never archived."""
+    if configs is None:
+        return list(active_score_configs(span.project))
+    return [c for c in configs if c.project_id == span.project_id and not c.is_archived]
+
+
+def _corrections_shown(span: Span, corrections: list, visibility: AnnotationVisibility) -> list[dict[str, Any]]:
+    newest_first = sorted(corrections, key=lambda c: (c.created_at, c.pk), reverse=True)
+    return [
         {"author": user_name(c.author), "source": c.source, "created_at": c.created_at, "text": _json_text(c.value)}
         for c in visibility.own(span.pk, newest_first)
     ]
-    expected = annotations["expected"]
+
+
+def _when(item: dict, key: str) -> dict:
+    return {**item, "when": (item.get(key) or "")[:16].replace("T", " ")}
+
+
+def _coloured(tag: dict) -> dict:
+    colour = tag.get("colour") or ""
+    return {**tag, "colour": colour if HEX_COLOUR.fullmatch(colour) else "#64748b"}
+
+
+def _score_controls(span: Span, config_list: list, mine: dict[int, Score]) -> list[dict[str, Any]]:
+    """One control a config, with the reviewer's own score in it."""
+    return [
+        {
+            "config": c,
+            "dom_id": f"assay-score-{span.pk}-{c.pk}",
+            "description_html": render_markdown(c.description) if c.description else "",
+            "options": c.options,
+            "mine": mine.get(c.pk),
+            "mine_value": _score_state(mine[c.pk]) if c.pk in mine else None,
+        }
+        for c in config_list
+    ]
+
+
+def _expected_seed(expected: Any, output: Any) -> dict[str, Any]:
+    """What the Expected box starts from: the reviewer's own correction (blind: never another's) or the
+    output. A chat output is corrected as the assistant's text (Text mode), saved back in its shape."""
+    seed = expected if expected is not None else output
+    chat_text = editable_text(seed)
+    return {
+        "mode": "text" if isinstance(seed, str) or seed is None or chat_text is not None else "json",
+        "text": chat_text if chat_text is not None else _json_text(seed),
+        "json": _json_text(seed),
+        "chat": seed if chat_text is not None else None,
+    }
+
+
+def _panel_state(
+    span: Span,
+    annotations: dict[str, Any],
+    rows: dict[str, list],
+    visibility: AnnotationVisibility,
+    config_list: list,
+    mine: dict[int, Score],
+    *,
+    can_edit: bool,
+    narrowed: bool,
+    page_tags: bool,
+) -> dict[str, Any]:
+    """The panel's JSON state for `annotation_panel.js`."""
+    # A narrowed panel (queue or trace-view controls) stays narrowed when re-rendered after a save.
+    query = "?" + urlencode([("config", c.name) for c in config_list] or [("config", "")]) if narrowed else ""
     # Blind: not even as a suggestion may the names of tags others put on this span show.
     shown = {t["name"] for t in annotations["tags"]}
     hidden_tags = (
         [] if visibility.sees_others(span.pk) else [st.tag.name for st in rows["tags"] if st.tag.name not in shown]
     )
-    # Blind: the Expected box starts from the reviewer's own correction or the output, never another's.
-    seed = expected if expected is not None else span.output
-    chat_text = editable_text(seed)
-    # A chat output is corrected as the assistant's text (Text mode), saved back in the message's shape.
-    seed_mode = "text" if isinstance(seed, str) or seed is None or chat_text is not None else "json"
-    state = {
+    return {
         "spanPk": span.pk,
         "spanId": span.span_id,
         "canEdit": can_edit,
-        # A narrowed panel (queue or trace-view controls) stays narrowed when re-rendered after a save.
-        "submitUrl": reverse("admin:reviews_annotation_submit", args=[span.pk]) + narrowed,
-        "panelUrl": reverse("admin:reviews_annotation_panel", args=[span.pk]) + narrowed,
+        "submitUrl": reverse("admin:reviews_annotation_submit", args=[span.pk]) + query,
+        "panelUrl": reverse("admin:reviews_annotation_panel", args=[span.pk]) + query,
         "configs": [
             {
                 "id": c.pk,
@@ -182,54 +254,15 @@ def annotation_panel_context(
         "tagColours": {t["name"]: t["colour"] for t in annotations["tags"] if HEX_COLOUR.fullmatch(t["colour"] or "")},
         "projectTags": None
         if page_tags
-        else [
-            name
-            for name in Tag.objects.filter(project=project)
+        else list(
+            Tag.objects.filter(project_id=span.project_id)
             .exclude(name__in=hidden_tags)
             .order_by("name")
             .values_list("name", flat=True)[:500]
-        ],
-        "expected": {
-            "mode": seed_mode,
-            "text": chat_text if chat_text is not None else _json_text(seed),
-            "json": _json_text(seed),
-            "chat": seed if chat_text is not None else None,
-        },
+        ),
+        "expected": _expected_seed(annotations["expected"], span.output),
         "metadata": annotations["metadata"],
     }
-
-    def when(item: dict, key: str) -> dict:
-        return {**item, "when": (item.get(key) or "")[:16].replace("T", " ")}
-
-    def coloured(tag: dict) -> dict:
-        colour = tag.get("colour") or ""
-        return {**tag, "colour": colour if HEX_COLOUR.fullmatch(colour) else "#64748b"}
-
-    history = [] if lazy_history else score_history_visible(span, visibility)
-    ctx = {
-        "span": span,
-        "panel_id": f"assay-annotations-{span.pk}",
-        "can_edit": can_edit,
-        "controls": controls,
-        "summary": score_summary(span, user, visibility=visibility, scores=rows["scores"]),
-        "annotations": annotations,
-        "tags": [coloured(when(t, "added_at")) for t in annotations["tags"]],
-        "tag_history": [when(e, "at") for e in reversed(annotations["tag_history"])][:50],
-        "comments": [when(c, "created_at") for c in annotations["comments"]],
-        "corrections": corrections,
-        "diff": expected_output_diff(span.output, expected),
-        "expected": expected,
-        "metadata_items": [
-            (k, v if isinstance(v, str) else json.dumps(v, ensure_ascii=False))
-            for k, v in sorted(annotations["metadata"].items())
-        ],
-        "score_history": history,
-        "tag_list_id": "assay-project-tags" if page_tags else f"assay-tag-options-{span.pk}",
-        "history_url": reverse("admin:reviews_annotation_history", args=[span.pk]) if lazy_history else "",
-        "panel_state": state,
-        "state_id": f"assay-annotations-state-{span.pk}",
-    }
-    return ctx
 
 
 def trace_page_panel(*, request, trace, span) -> dict[str, Any] | None:

@@ -155,6 +155,50 @@ def span_annotations_bulk(
     need them too (the annotation panel).
     """
     pks = list(dict.fromkeys(span_pks))
+    out = _annotations_empty(pks, spans)
+    if not pks:
+        return out
+    rows = {} if rows is None else rows
+    rows["scores"] = list(
+        Score.objects.filter(span_id__in=pks)
+        .select_related("config", "author")
+        .order_by("config__order", "config__name", "created_at", "id")
+    )
+    rows["tags"] = list(
+        SpanTag.objects.filter(span_id__in=pks).select_related("tag", "added_by").order_by("added_at", "id")
+    )
+    rows["corrections"] = list(Correction.objects.filter(span_id__in=pks).select_related("author"))
+    for s in rows["scores"]:
+        out[s.span_id]["scores"].append(_score_entry(s))
+    for st in rows["tags"]:
+        out[st.span_id]["tags"].append(
+            {
+                "name": st.tag.name,
+                "colour": st.tag.colour,
+                "added_by": user_name(st.added_by),
+                "source": st.source,
+                "added_at": _iso(st.added_at),
+            }
+        )
+    for ev in TagEvent.objects.filter(span_id__in=pks).select_related("user") if tag_history else ():
+        out[ev.span_id]["tag_history"].append(
+            {
+                "name": ev.tag_name,
+                "action": ev.action,
+                "user": user_name(ev.user),
+                "source": ev.source,
+                "at": _iso(ev.created_at),
+            }
+        )
+    for c in Comment.objects.filter(span_id__in=pks).select_related("author"):
+        out[c.span_id]["comments"].append({"id": c.pk, "text": c.text, **_event_entry(c)})
+    for c in rows["corrections"]:
+        out[c.span_id]["corrections"].append({"id": c.pk, "value": c.value, **_event_entry(c)})
+    return out
+
+
+def _annotations_empty(pks: list[int], spans: list[Span] | None) -> dict[int, dict[str, Any]]:
+    """Per span: no annotations yet, and its own `annotation_metadata` and `expected` columns."""
     out: dict[int, dict[str, Any]] = {
         pk: {
             "scores": [],
@@ -177,75 +221,30 @@ def span_annotations_bulk(
     for pk, metadata, expected in loaded:
         out[pk]["metadata"] = metadata or {}
         out[pk]["expected"] = expected
-    rows = {} if rows is None else rows
-    rows["scores"] = list(
-        Score.objects.filter(span_id__in=pks)
-        .select_related("config", "author")
-        .order_by("config__order", "config__name", "created_at", "id")
-    )
-    rows["tags"] = list(
-        SpanTag.objects.filter(span_id__in=pks).select_related("tag", "added_by").order_by("added_at", "id")
-    )
-    rows["corrections"] = list(Correction.objects.filter(span_id__in=pks).select_related("author"))
-    for s in rows["scores"]:
-        out[s.span_id]["scores"].append(
-            {
-                "id": s.pk,
-                "config": s.config.name,
-                "config_id": s.config_id,
-                "kind": s.config.kind,
-                "value": s.value,
-                "label": s.label,
-                "labels": s.labels,
-                "text": s.text,
-                "comment": s.comment,
-                "author": user_name(s.author),
-                "source": s.source,
-                "created_at": _iso(s.created_at),
-                "updated_at": _iso(s.updated_at),
-            }
-        )
-    for st in rows["tags"]:
-        out[st.span_id]["tags"].append(
-            {
-                "name": st.tag.name,
-                "colour": st.tag.colour,
-                "added_by": user_name(st.added_by),
-                "source": st.source,
-                "added_at": _iso(st.added_at),
-            }
-        )
-    for ev in TagEvent.objects.filter(span_id__in=pks).select_related("user") if tag_history else ():
-        out[ev.span_id]["tag_history"].append(
-            {
-                "name": ev.tag_name,
-                "action": ev.action,
-                "user": user_name(ev.user),
-                "source": ev.source,
-                "at": _iso(ev.created_at),
-            }
-        )
-    for c in Comment.objects.filter(span_id__in=pks).select_related("author"):
-        out[c.span_id]["comments"].append(
-            {
-                "id": c.pk,
-                "text": c.text,
-                "author": user_name(c.author),
-                "source": c.source,
-                "created_at": _iso(c.created_at),
-            }
-        )
-    for c in rows["corrections"]:
-        out[c.span_id]["corrections"].append(
-            {
-                "id": c.pk,
-                "value": c.value,
-                "author": user_name(c.author),
-                "source": c.source,
-                "created_at": _iso(c.created_at),
-            }
-        )
     return out
+
+
+def _score_entry(s: Score) -> dict[str, Any]:
+    return {
+        "id": s.pk,
+        "config": s.config.name,
+        "config_id": s.config_id,
+        "kind": s.config.kind,
+        "value": s.value,
+        "label": s.label,
+        "labels": s.labels,
+        "text": s.text,
+        "comment": s.comment,
+        "author": user_name(s.author),
+        "source": s.source,
+        "created_at": _iso(s.created_at),
+        "updated_at": _iso(s.updated_at),
+    }
+
+
+def _event_entry(row) -> dict[str, Any]:
+    """Who wrote a comment or correction, through which channel, when."""
+    return {"author": user_name(row.author), "source": row.source, "created_at": _iso(row.created_at)}
 
 
 def span_annotations(span: Span) -> dict[str, Any]:

@@ -3,7 +3,7 @@ the default view, and a page showing one trace through a view with live score co
 
 from __future__ import annotations
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db.models import Exists, OuterRef
 from django.shortcuts import redirect
 from django.urls import path, reverse
@@ -13,7 +13,7 @@ from django.utils.html import format_html
 from apps.core.parsing import is_id
 from apps.projects.admin_scope import ProjectScopedAdmin
 
-from . import admin_views, services
+from . import admin_actions, admin_views
 from .models import ShareLink, TraceView, TraceViewDefault
 
 
@@ -53,10 +53,10 @@ class TraceViewAdmin(ProjectScopedAdmin):
         ]
 
     def editor_view(self, request, pk: int | None = None):
-        return admin_views.trace_view_editor(request, model_admin=self, pk=pk)
+        return admin_views.trace_view_editor_view(self, request, pk)
 
     def trace_page_view(self, request, pk: int, trace_ref: str):
-        return admin_views.trace_view_page(request, model_admin=self, pk=pk, trace_ref=trace_ref)
+        return admin_views.trace_view_trace_view(self, request, pk, trace_ref)
 
     def add_view(self, request, form_url="", extra_context=None):
         if self.has_add_permission(request):
@@ -78,7 +78,7 @@ class ShareLinkAdmin(ProjectScopedAdmin):
     list_select_related = ("view", "trace", "project", "created_by")
     readonly_fields = ("project", "view", "trace", "expires_at", "revoked_at", "created_by", "created_at")
     exclude = ("key",)
-    actions = ["revoke"]
+    actions = [admin_actions.revoke]
 
     @admin.display(description="status")
     def status(self, obj: ShareLink) -> str:
@@ -88,12 +88,6 @@ class ShareLinkAdmin(ProjectScopedAdmin):
 
     def has_add_permission(self, request):
         return False  # links are made from the editor or the API, which return the signed URL once
-
-    @admin.action(description="Revoke selected share links")
-    def revoke(self, request, queryset):
-        for link in queryset:
-            services.share_link_revoke(link=link, actor=request.user)
-        messages.success(request, f"Revoked {queryset.count()} link(s).")
 
 
 @admin.register(TraceViewDefault)

@@ -51,7 +51,8 @@ def _recent_traces(projects, selected: Trace | None) -> list[Trace]:
     return traces
 
 
-def trace_view_editor(request, *, model_admin, pk: int | None = None):
+def trace_view_editor_view(model_admin, request, pk: int | None = None):
+    """The editor of a trace view (a new one when `pk` is None): spec, live preview, gallery, share."""
     if not model_admin.has_change_permission(request):
         raise PermissionDenied
     projects = projects_where(request.user, EDIT_ACTION)
@@ -64,61 +65,69 @@ def trace_view_editor(request, *, model_admin, pk: int | None = None):
             raise PermissionDenied
     if view is None and not projects.exists():
         raise PermissionDenied
-    template_key = request.GET.get("template")
-    template = next((t for t in GALLERY if t["key"] == template_key), None)
-
-    values = {
-        "name": view.name if view else (template["name"] if template else ""),
-        "description": view.description if view else (template["description"] if template else ""),
-        "project": view.project.slug if view else (projects.first().slug if projects.exists() else ""),
-        "spec": json.dumps(view.spec if view else (template or GALLERY[0])["spec"], indent=2, ensure_ascii=False),
-    }
+    values = _editor_values(request, view, projects)
     errors: list[tuple[str, list[str]]] = []
     if request.method == "POST":
-        values.update({k: request.POST.get(k, "") for k in ("name", "description", "spec")})
-        if view is None:
-            values["project"] = request.POST.get("project", "")
         try:
-            try:
-                spec = json_text_parse(values["spec"], field="spec")
-            except ApplicationError as exc:
-                if exc.message != "Malformed JSON.":
-                    raise
-                raise ApplicationError(
-                    "Invalid JSON.", fields={"spec": [f"Invalid JSON: {m}" for m in sum(exc.fields.values(), [])]}
-                ) from None
-            if view is None:
-                project = projects.filter(slug=values["project"]).first()
-                if project is None:
-                    raise ApplicationError("Choose a project.", fields={"project": ["Choose one of your projects."]})
-                view = services.trace_view_create(
-                    project=project,
-                    name=values["name"],
-                    spec=spec,
-                    description=values["description"],
-                    user=request.user,
-                )
-                messages.success(request, f"Created the view “{view.name}”.")
-            else:
-                services.trace_view_update(
-                    view=view, name=values["name"], spec=spec, description=values["description"], actor=request.user
-                )
-                messages.success(request, f"Saved the view “{view.name}”.")
-            if request.POST.get("make_default"):
-                services.trace_view_default_set(project=view.project, view=view, actor=request.user)
+            view = _editor_save(request, view, projects, values)
             return redirect(
                 reverse("admin:views_traceview_editor", args=[view.pk])
                 + (f"?trace={request.POST['trace']}" if is_id(request.POST.get("trace", "")) else "")
             )
         except ApplicationError as exc:
             errors = _errors_list(exc.fields) or [("", [exc.message])]
-            if view is not None and view.pk is None:
-                view = None
+    context = _editor_context(model_admin, request, view, projects, values, errors)
+    return TemplateResponse(request, "admin/views/editor.html", context, status=400 if errors else 200)
 
+
+def _editor_values(request, view: TraceView | None, projects) -> dict[str, str]:
+    """The form's values: posted, else the view's, else the `?template=` gallery entry's."""
+    template = next((t for t in GALLERY if t["key"] == request.GET.get("template")), None)
+    values = {
+        "name": view.name if view else (template["name"] if template else ""),
+        "description": view.description if view else (template["description"] if template else ""),
+        "project": view.project.slug if view else (projects.first().slug if projects.exists() else ""),
+        "spec": json.dumps(view.spec if view else (template or GALLERY[0])["spec"], indent=2, ensure_ascii=False),
+    }
+    if request.method == "POST":
+        values.update({k: request.POST.get(k, "") for k in ("name", "description", "spec")})
+        if view is None:
+            values["project"] = request.POST.get("project", "")
+    return values
+
+
+def _editor_save(request, view: TraceView | None, projects, values: dict[str, str]) -> TraceView:
+    try:
+        spec = json_text_parse(values["spec"], field="spec")
+    except ApplicationError as exc:
+        if exc.message != "Malformed JSON.":
+            raise
+        raise ApplicationError(
+            "Invalid JSON.", fields={"spec": [f"Invalid JSON: {m}" for m in sum(exc.fields.values(), [])]}
+        ) from None
+    if view is None:
+        project = projects.filter(slug=values["project"]).first()
+        if project is None:
+            raise ApplicationError("Choose a project.", fields={"project": ["Choose one of your projects."]})
+        view = services.trace_view_create(
+            project=project, name=values["name"], spec=spec, description=values["description"], user=request.user
+        )
+        messages.success(request, f"Created the view “{view.name}”.")
+    else:
+        services.trace_view_update(
+            view=view, name=values["name"], spec=spec, description=values["description"], actor=request.user
+        )
+        messages.success(request, f"Saved the view “{view.name}”.")
+    if request.POST.get("make_default"):
+        services.trace_view_default_set(project=view.project, view=view, actor=request.user)
+    return view
+
+
+def _editor_context(model_admin, request, view: TraceView | None, projects, values: dict, errors: list) -> dict:
     scope = [view.project] if view else projects
     selected = trace_for_projects(scope, request.GET.get("trace") or request.POST.get("trace"))
     traces = _recent_traces(scope, selected)
-    context = {
+    return {
         **model_admin.admin_site.each_context(request),
         "opts": model_admin.model._meta,
         "title": f"Edit view: {view.name}" if view else "New trace view",
@@ -141,10 +150,9 @@ def trace_view_editor(request, *, model_admin, pk: int | None = None):
             "share": reverse("trace-view-share-links", args=[view.pk]) if view else "",
         },
     }
-    return TemplateResponse(request, "admin/views/editor.html", context, status=400 if errors else 200)
 
 
-def trace_view_page(request, *, model_admin, pk: int, trace_ref: str):
+def trace_view_trace_view(model_admin, request, pk: int, trace_ref: str):
     """One trace through one view, score controls live (for members who may review)."""
     if not model_admin.has_view_permission(request):
         raise PermissionDenied

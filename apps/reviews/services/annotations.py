@@ -33,6 +33,11 @@ class AnnotationPlan:
     expected: Any = UNSET
     metadata: dict | None = None
 
+    def is_empty(self) -> bool:
+        return not (
+            self.scores or self.tags or self.remove_tags or self.comment or self.metadata or self.expected is not UNSET
+        )
+
 
 def annotation_plan(
     *,
@@ -106,20 +111,7 @@ def annotation_plan_execute(
         if source == ScoreSource.HUMAN and author is not None and len(plan.scores) > 1
         else [score_write(span=span, clean=clean, author=author, source=source) for clean in plan.scores]
     )
-    for clean, score in zip(plan.scores, written, strict=True):
-        if score is None:
-            result["scores"].append({"config": clean.config.name, "deleted": True})
-        else:
-            result["scores"].append(
-                {
-                    "id": score.pk,
-                    "config": clean.config.name,
-                    "value": score.value,
-                    "label": score.label,
-                    "labels": score.labels,
-                    "text": score.text,
-                }
-            )
+    result["scores"] = [_score_written(clean, score) for clean, score in zip(plan.scores, written, strict=True)]
     for name in plan.tags:
         if tag_link(span=span, name=name, user=author, source=tag_source, refresh=False):
             result["tags_added"].append(name)
@@ -146,6 +138,19 @@ def annotation_plan_execute(
             span=span, values=plan.metadata, author=author, source=tag_source
         )
     return result
+
+
+def _score_written(clean: CleanScore, score) -> dict[str, Any]:
+    if score is None:
+        return {"config": clean.config.name, "deleted": True}
+    return {
+        "id": score.pk,
+        "config": clean.config.name,
+        "value": score.value,
+        "label": score.label,
+        "labels": score.labels,
+        "text": score.text,
+    }
 
 
 @transaction.atomic

@@ -16,7 +16,7 @@ from apps.traces.selectors import trace_root_span
 
 from ..models import Feedback, ScoreSource
 from .annotations import annotation_plan, annotation_plan_execute
-from .validation import UNSET, FieldErrors
+from .validation import FieldErrors
 
 MAX_FEEDBACK_ID = 200
 
@@ -86,17 +86,8 @@ def feedback_apply(
         errors.add(unknown, "Unknown field.")
     feedback_only = key is not None and not key.has_scope("write")
     source = data.get("source") or source_default
-    if feedback_only:
-        allowed = [ScoreSource.END_USER]
-    elif key is not None:
-        allowed = [ScoreSource.API, ScoreSource.AUTOMATED, ScoreSource.END_USER]
-    else:
-        allowed = list(ScoreSource.values)
-    if source not in allowed:
-        errors.add("source", f"Choose one of {', '.join(allowed)}.")
     author = user if (user is not None and getattr(user, "is_authenticated", False)) else None
-    if source == ScoreSource.HUMAN and author is None:
-        errors.add("source", "Human feedback needs a signed-in reviewer.")
+    _source_check(source, key=key, feedback_only=feedback_only, author=author, errors=errors)
     feedback_id = data.get("feedback_id")
     if feedback_id is not None and (
         not isinstance(feedback_id, str) or not feedback_id.strip() or len(feedback_id) > MAX_FEEDBACK_ID
@@ -112,9 +103,7 @@ def feedback_apply(
             return replay
     plan = annotation_plan(project=project, data=data, errors=errors)
     errors.raise_if_any("Invalid feedback.")
-    if not (
-        plan.scores or plan.tags or plan.remove_tags or plan.comment or plan.metadata or plan.expected is not UNSET
-    ):
+    if plan.is_empty():
         raise ApplicationError(
             "Nothing to record.",
             fields={
@@ -125,18 +114,9 @@ def feedback_apply(
     with transaction.atomic():
         record = None
         if feedback_id is not None:
-            try:
-                with transaction.atomic():
-                    # Claimed first: a concurrent retry blocks on the unique key until we commit.
-                    record = Feedback.objects.create(
-                        project=project, feedback_id=feedback_id, span=span, request_hash=request_hash
-                    )
-            except IntegrityError:
-                record = None
-                replay = _feedback_replay(project, feedback_id, request_hash)
-                if replay is not None:
-                    return replay
-                raise ApplicationError("Feedback with this id is being recorded; retry.", status=409)
+            record = _feedback_claim(project, feedback_id, span, request_hash)
+            if isinstance(record, FeedbackOutcome):
+                return record
         written = annotation_plan_execute(span=span, plan=plan, author=author, source=source, public=feedback_only)
         result = {
             "span_id": span.span_id,
@@ -149,6 +129,35 @@ def feedback_apply(
             record.result = result
             record.save(update_fields=["result"])
     return FeedbackOutcome(result=result, replayed=False)
+
+
+def _source_check(source: Any, *, key, feedback_only: bool, author, errors: FieldErrors) -> None:
+    """A feedback-only key writes as `end_user`; other keys as `api`, `automated` or `end_user`; a
+    signed-in member as any source, `human` included."""
+    if feedback_only:
+        allowed = [ScoreSource.END_USER]
+    elif key is not None:
+        allowed = [ScoreSource.API, ScoreSource.AUTOMATED, ScoreSource.END_USER]
+    else:
+        allowed = list(ScoreSource.values)
+    if source not in allowed:
+        errors.add("source", f"Choose one of {', '.join(allowed)}.")
+    if source == ScoreSource.HUMAN and author is None:
+        errors.add("source", "Human feedback needs a signed-in reviewer.")
+
+
+def _feedback_claim(project: Project, feedback_id: str, span: Span, request_hash: str) -> Feedback | FeedbackOutcome:
+    """Claim the id first: a concurrent retry blocks on the unique key until we commit, then replays."""
+    try:
+        with transaction.atomic():
+            return Feedback.objects.create(
+                project=project, feedback_id=feedback_id, span=span, request_hash=request_hash
+            )
+    except IntegrityError:
+        replay = _feedback_replay(project, feedback_id, request_hash)
+        if replay is not None:
+            return replay
+        raise ApplicationError("Feedback with this id is being recorded; retry.", status=409)
 
 
 def _feedback_replay(project: Project, feedback_id: str, request_hash: str) -> FeedbackOutcome | None:

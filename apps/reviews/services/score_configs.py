@@ -35,47 +35,69 @@ CONFIG_FIELDS = (
 def score_config_clean(*, project: Project, data: dict[str, Any], instance: ScoreConfig | None = None) -> dict:
     """Validated, normalised config fields (merged over `instance`); raises ApplicationError naming fields."""
     errors = FieldErrors()
-    current = (
-        {f: getattr(instance, f) for f in CONFIG_FIELDS}
-        if instance
-        else {
-            "name": "",
-            "description": "",
-            "kind": "",
-            "order": 0,
-            "min_value": 0.0,
-            "max_value": 1.0,
-            "options": [],
-            "multi_select": False,
-            "max_length": 2000,
-        }
-    )
+    current = {f: getattr(instance, f) for f in CONFIG_FIELDS} if instance else dict(_NEW_CONFIG)
     merged = {**current, **{k: v for k, v in data.items() if k in CONFIG_FIELDS}}
-
-    name = merged["name"]
-    if not isinstance(name, str) or not name.strip():
-        errors.add("name", "This field is required.")
-    else:
-        name = name.strip()
-        if len(name) > MAX_CONFIG_NAME:
-            errors.add("name", f"At most {MAX_CONFIG_NAME} characters.")
-        clash = ScoreConfig.objects.filter(project=project, name=name)
-        if instance is not None:
-            clash = clash.exclude(pk=instance.pk)
-        if clash.exists():
-            errors.add("name", "A score config with this name exists in the project.")
-    merged["name"] = name
-
+    merged["name"] = _name_clean(merged["name"], project, instance, errors)
     if merged["description"] is None:
         merged["description"] = ""
     if not isinstance(merged["description"], str):
         errors.add("description", "Must be text.")
-
     kind = merged["kind"]
     if kind not in ScoreKind.values:
         errors.add("kind", f"Choose one of {', '.join(ScoreKind.values)}.")
+    merged["order"] = _order_clean(merged["order"], errors)
+    if kind == ScoreKind.CONTINUOUS:
+        _range_clean(merged, errors)
+    else:
+        merged["min_value"], merged["max_value"] = current["min_value"], current["max_value"]
+    if kind == ScoreKind.CATEGORICAL:
+        merged["options"] = _options_clean(merged["options"], errors)
+        if not isinstance(merged["multi_select"], bool):
+            errors.add("multi_select", "Must be true or false.")
+    else:
+        merged["options"], merged["multi_select"] = [], False
+    if kind == ScoreKind.TEXT:
+        limit = merged["max_length"]
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_TEXT_LIMIT:
+            errors.add("max_length", f"Must be an integer from 1 to {MAX_TEXT_LIMIT}.")
+    else:
+        merged["max_length"] = current["max_length"]
+    errors.raise_if_any("Invalid score config.")
+    if instance is not None:
+        _config_check_existing_scores(instance, merged, errors)
+        errors.raise_if_any("This change conflicts with the config's existing scores.")
+    return merged
 
-    order = merged["order"]
+
+_NEW_CONFIG = {
+    "name": "",
+    "description": "",
+    "kind": "",
+    "order": 0,
+    "min_value": 0.0,
+    "max_value": 1.0,
+    "options": [],
+    "multi_select": False,
+    "max_length": 2000,
+}
+
+
+def _name_clean(name: Any, project: Project, instance: ScoreConfig | None, errors: FieldErrors) -> Any:
+    if not isinstance(name, str) or not name.strip():
+        errors.add("name", "This field is required.")
+        return name
+    name = name.strip()
+    if len(name) > MAX_CONFIG_NAME:
+        errors.add("name", f"At most {MAX_CONFIG_NAME} characters.")
+    clash = ScoreConfig.objects.filter(project=project, name=name)
+    if instance is not None:
+        clash = clash.exclude(pk=instance.pk)
+    if clash.exists():
+        errors.add("name", "A score config with this name exists in the project.")
+    return name
+
+
+def _order_clean(order: Any, errors: FieldErrors) -> Any:
     if isinstance(order, bool) or not isinstance(order, int):
         try:
             order = int(order)
@@ -83,64 +105,45 @@ def score_config_clean(*, project: Project, data: dict[str, Any], instance: Scor
             errors.add("order", "Must be an integer.")
     if isinstance(order, int) and (message := int_column_error(order, ScoreConfig, "order")):
         errors.add("order", message)
-    merged["order"] = order
+    return order
 
-    if kind == ScoreKind.CONTINUOUS:
-        lo, hi = merged["min_value"], merged["max_value"]
-        if not is_finite_number(lo):
-            errors.add("min_value", "Must be a finite number.")
-        if not is_finite_number(hi):
-            errors.add("max_value", "Must be a finite number.")
-        if is_finite_number(lo) and is_finite_number(hi) and lo >= hi:
+
+def _range_clean(merged: dict, errors: FieldErrors) -> None:
+    lo, hi = merged["min_value"], merged["max_value"]
+    if not is_finite_number(lo):
+        errors.add("min_value", "Must be a finite number.")
+    if not is_finite_number(hi):
+        errors.add("max_value", "Must be a finite number.")
+    if is_finite_number(lo) and is_finite_number(hi):
+        if lo >= hi:
             errors.add("max_value", "Must be greater than min_value.")
-        if is_finite_number(lo) and is_finite_number(hi):
-            merged["min_value"], merged["max_value"] = float(lo), float(hi)
-    else:
-        merged["min_value"], merged["max_value"] = current["min_value"], current["max_value"]
+        merged["min_value"], merged["max_value"] = float(lo), float(hi)
 
-    if kind == ScoreKind.CATEGORICAL:
-        options = merged["options"]
-        if not isinstance(options, list) or not options:
-            errors.add("options", "Give a non-empty list of {label, value} options.")
-            options = []
-        clean_options, seen = [], set()
-        for i, option in enumerate(options):
-            if not isinstance(option, dict):
-                errors.add(f"options.{i}", "Each option is an object {label, value}.")
-                continue
-            label, value = option.get("label"), option.get("value")
-            if not isinstance(label, str) or not label.strip():
-                errors.add(f"options.{i}.label", "A non-empty label is required.")
-                continue
-            label = label.strip()
-            if len(label) > MAX_OPTION_LABEL:
-                errors.add(f"options.{i}.label", f"At most {MAX_OPTION_LABEL} characters.")
-            if label in seen:
-                errors.add(f"options.{i}.label", f"Duplicate label {label!r}; labels must be unique.")
-            seen.add(label)
-            if not is_finite_number(value):
-                errors.add(f"options.{i}.value", "Must be a finite number.")
-                continue
-            clean_options.append({"label": label, "value": value})
-        merged["options"] = clean_options
-        if not isinstance(merged["multi_select"], bool):
-            errors.add("multi_select", "Must be true or false.")
-    else:
-        merged["options"], merged["multi_select"] = [], False
 
-    if kind == ScoreKind.TEXT:
-        limit = merged["max_length"]
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_TEXT_LIMIT:
-            errors.add("max_length", f"Must be an integer from 1 to {MAX_TEXT_LIMIT}.")
-    else:
-        merged["max_length"] = current["max_length"]
-
-    errors.raise_if_any("Invalid score config.")
-
-    if instance is not None:
-        _config_check_existing_scores(instance, merged, errors)
-        errors.raise_if_any("This change conflicts with the config's existing scores.")
-    return merged
+def _options_clean(options: Any, errors: FieldErrors) -> list[dict]:
+    if not isinstance(options, list) or not options:
+        errors.add("options", "Give a non-empty list of {label, value} options.")
+        return []
+    clean_options, seen = [], set()
+    for i, option in enumerate(options):
+        if not isinstance(option, dict):
+            errors.add(f"options.{i}", "Each option is an object {label, value}.")
+            continue
+        label, value = option.get("label"), option.get("value")
+        if not isinstance(label, str) or not label.strip():
+            errors.add(f"options.{i}.label", "A non-empty label is required.")
+            continue
+        label = label.strip()
+        if len(label) > MAX_OPTION_LABEL:
+            errors.add(f"options.{i}.label", f"At most {MAX_OPTION_LABEL} characters.")
+        if label in seen:
+            errors.add(f"options.{i}.label", f"Duplicate label {label!r}; labels must be unique.")
+        seen.add(label)
+        if not is_finite_number(value):
+            errors.add(f"options.{i}.value", "Must be a finite number.")
+            continue
+        clean_options.append({"label": label, "value": value})
+    return clean_options
 
 
 def _config_check_existing_scores(instance: ScoreConfig, merged: dict, errors: FieldErrors) -> None:

@@ -75,25 +75,7 @@ def score_value_clean(
         errors.add(name, "Expected true or false.")
         return None
     if kind == ScoreKind.CATEGORICAL:
-        values = config.option_values
-        labels = raw if isinstance(raw, list) else [raw]
-        if isinstance(raw, list) and not config.multi_select:
-            errors.add(name, "This config takes one option, not a list.")
-            return None
-        if not labels or not all(isinstance(label, str) for label in labels):
-            errors.add(name, f"Expected an option label: one of {', '.join(values)}.")
-            return None
-        unknown = [label for label in labels if label not in values]
-        if unknown:
-            errors.add(name, f"Unknown option {unknown[0]!r}: choose from {', '.join(values)}.")
-            return None
-        if len(set(labels)) != len(labels):
-            errors.add(name, "An option is picked twice.")
-            return None
-        value = categorical_value(values, labels)
-        if config.multi_select:
-            return CleanScore(config=config, value=value, labels=list(labels), comment=comment)
-        return CleanScore(config=config, value=value, label=labels[0], comment=comment)
+        return _categorical_clean(config, raw, comment, errors, name)
     # text
     if not isinstance(raw, str):
         errors.add(name, "Expected text.")
@@ -107,6 +89,31 @@ def score_value_clean(
         errors.add(name, f"At most {config.max_length} characters (got {len(raw)}).")
         return None
     return CleanScore(config=config, text=raw, comment=comment)
+
+
+def _categorical_clean(
+    config: ScoreConfig, raw: Any, comment: str, errors: FieldErrors, name: str
+) -> CleanScore | None:
+    """One option label (or, multi-select, a list of distinct labels) of the config."""
+    values = config.option_values
+    labels = raw if isinstance(raw, list) else [raw]
+    if isinstance(raw, list) and not config.multi_select:
+        errors.add(name, "This config takes one option, not a list.")
+        return None
+    if not labels or not all(isinstance(label, str) for label in labels):
+        errors.add(name, f"Expected an option label: one of {', '.join(values)}.")
+        return None
+    unknown = [label for label in labels if label not in values]
+    if unknown:
+        errors.add(name, f"Unknown option {unknown[0]!r}: choose from {', '.join(values)}.")
+        return None
+    if len(set(labels)) != len(labels):
+        errors.add(name, "An option is picked twice.")
+        return None
+    value = categorical_value(values, labels)
+    if config.multi_select:
+        return CleanScore(config=config, value=value, labels=list(labels), comment=comment)
+    return CleanScore(config=config, value=value, label=labels[0], comment=comment)
 
 
 def _score_event(score: Score, action: str) -> None:
