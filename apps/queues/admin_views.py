@@ -29,7 +29,7 @@ MAX_TAKEN_RETRIES = 5
 COUNTERS = ("backlog_count", "pending_count", "complete_count")
 
 
-def _queue_or_404(request, queue_id: int, action: str = "project.view") -> ReviewQueue:
+def _queue_or_404(model_admin, request, queue_id: int, action: str = "project.view") -> ReviewQueue:
     """The queue (with its project, the user's role there and whether they are among its assignees) if
     the user may see it, in one query. The role is kept on this request's user object as its roles map
     for the services' and the panel's policy checks (`permissions.role_in`); these views decide nothing
@@ -38,7 +38,8 @@ def _queue_or_404(request, queue_id: int, action: str = "project.view") -> Revie
 
     user = request.user
     queue = (
-        ReviewQueue.objects.filter(pk=queue_id)
+        model_admin.get_queryset(request)
+        .filter(pk=queue_id)
         .select_related("project")
         .annotate(
             _role=Subquery(
@@ -75,16 +76,16 @@ def _json_error(exc: ApplicationError) -> JsonResponse:
     return JsonResponse(exc.as_dict(), status=exc.status)
 
 
-def _ctx(admin_site, request, **extra) -> dict[str, Any]:
-    return {**(admin_site.each_context(request) if admin_site else {}), **extra}
+def _ctx(model_admin, request, **extra) -> dict[str, Any]:
+    return {**model_admin.admin_site.each_context(request), **extra}
 
 
 # ---------------------------------------------------------------- review page
 
 
-def review_next_view(request, queue_id: int, admin_site=None):
+def review_next_view(model_admin, request, queue_id: int):
     """Reserve the reviewer's next item and open it; a page saying so when nothing is left."""
-    queue = _queue_or_404(request, queue_id)
+    queue = _queue_or_404(model_admin, request, queue_id)
     try:
         item = services.review_item_next(queue=queue, user=request.user)
     except ApplicationError as exc:
@@ -92,7 +93,7 @@ def review_next_view(request, queue_id: int, admin_site=None):
             request,
             "admin/queues/review_done.html",
             _ctx(
-                admin_site,
+                model_admin,
                 request,
                 title=queue.name,
                 queue=queue,
@@ -108,7 +109,7 @@ def review_next_view(request, queue_id: int, admin_site=None):
         request,
         "admin/queues/review_done.html",
         _ctx(
-            admin_site,
+            model_admin,
             request,
             title=queue.name,
             queue=queue,
@@ -225,10 +226,10 @@ def _service_error(exc: ApplicationError):
     raise Http404(exc.message)
 
 
-def review_item_view(request, queue_id: int, item_id: int, admin_site=None):
+def review_item_view(model_admin, request, queue_id: int, item_id: int):
     from apps.reviews.selectors import project_tag_names
 
-    queue = _queue_or_404(request, queue_id)
+    queue = _queue_or_404(model_admin, request, queue_id)
     item = _item_or_404(queue, item_id)
     try:
         state = services.review_item_open(item=item, user=request.user)
@@ -237,7 +238,7 @@ def review_item_view(request, queue_id: int, item_id: int, admin_site=None):
     item = _item_or_404(queue, item_id)
     queue.refresh_from_db()
     context = _ctx(
-        admin_site,
+        model_admin,
         request,
         title=f"Review · {queue.name}",
         **{**item_context(request, queue, item, state), **_bar_context(request, queue, item, state)},
@@ -246,9 +247,9 @@ def review_item_view(request, queue_id: int, item_id: int, admin_site=None):
     return render(request, "admin/queues/review.html", context)
 
 
-def review_item_data_view(request, queue_id: int, item_id: int, admin_site=None):
+def review_item_data_view(model_admin, request, queue_id: int, item_id: int):
     """GET an item for the one-page loop (back/forward, j/k) without reserving it."""
-    queue = _queue_or_404(request, queue_id)
+    queue = _queue_or_404(model_admin, request, queue_id)
     item = _item_or_404(queue, item_id)
     try:
         services.reviewer_check(queue=queue, user=request.user)
@@ -257,10 +258,10 @@ def review_item_data_view(request, queue_id: int, item_id: int, admin_site=None)
     return JsonResponse(item_payload(request, queue, item, services.review_item_state(item=item, user=request.user)))
 
 
-def review_peek_view(request, queue_id: int, admin_site=None):
+def review_peek_view(model_admin, request, queue_id: int):
     """GET the item the reviewer gets next (`?exclude=<id>,<id>`: the one on screen, ones taken since),
     prefetched while they work; nothing is reserved until it is opened."""
-    queue = _queue_or_404(request, queue_id)
+    queue = _queue_or_404(model_admin, request, queue_id)
     exclude = [int(x) for x in request.GET.get("exclude", "").split(",") if x.isdigit()][:50]
     try:
         item = services.review_item_peek(queue=queue, user=request.user, exclude=exclude)
@@ -279,11 +280,11 @@ def _opened(request, queue: ReviewQueue, item: ReviewItem, state: dict) -> dict[
     return {"state": bar["page_state"], "bar": render_to_string("admin/queues/_review_bar.html", bar, request=request)}
 
 
-def review_open_view(request, queue_id: int, item_id: int, admin_site=None):
+def review_open_view(model_admin, request, queue_id: int, item_id: int):
     """POST when an item is shown: reserve it (if free) and answer with its action bar."""
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
-    queue = _queue_or_404(request, queue_id)
+    queue = _queue_or_404(model_admin, request, queue_id)
     item = _item_or_404(queue, item_id, request.user)
     try:
         # Reads nothing again: the item (with the user's state) was just read, the reservation and the
@@ -344,14 +345,14 @@ def _post_json(request) -> dict:
     return data
 
 
-def review_submit_view(request, queue_id: int, item_id: int, admin_site=None):
+def review_submit_view(model_admin, request, queue_id: int, item_id: int):
     """POST the annotation panel's JSON: saves through annotations_submit, records the submission,
     answers with the fresh panel (unless `?html=0`: the review page moves on) and the URL of the
     reviewer's next item; with `?open=<id>|next` the next item is opened in the same request (and with
     `&prefetch=1` the one after it is sent along, see `_open_next`)."""
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
-    queue = _queue_or_404(request, queue_id)
+    queue = _queue_or_404(model_admin, request, queue_id)
     # Not read here: the service reads (and locks) it with its span, answering 404 when it is not the queue's.
     item = ReviewItem(pk=item_id, queue=queue)
     try:
@@ -381,10 +382,10 @@ def review_submit_view(request, queue_id: int, item_id: int, admin_site=None):
     return JsonResponse(answer)
 
 
-def review_skip_view(request, queue_id: int, item_id: int, admin_site=None):
+def review_skip_view(model_admin, request, queue_id: int, item_id: int):
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
-    queue = _queue_or_404(request, queue_id)
+    queue = _queue_or_404(model_admin, request, queue_id)
     item = _item_or_404(queue, item_id)
     try:
         services.review_item_skip(item=item, user=request.user)
