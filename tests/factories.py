@@ -121,7 +121,7 @@ class ReviewQueueFactory(factory.django.DjangoModelFactory):
 
 
 class DatasetFactory(factory.django.DjangoModelFactory):
-    """An empty dataset; add records with `apps.datasets.services.dataset_records_upsert`."""
+    """An empty dataset; add records with `apps.datasets.services.records.dataset_records_upsert`."""
 
     class Meta:
         model = Dataset

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from apps.datasets.services import dataset_records_upsert
+from apps.datasets.services.records import dataset_records_upsert
 from apps.exports import storage
 from apps.exports.lineage import config_definition_hash
 from apps.exports.services import export_job_run

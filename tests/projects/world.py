@@ -10,7 +10,8 @@ from django.apps import apps
 from django.db import models
 
 from apps.datasets.models import DatasetJob
-from apps.datasets.services import dataset_records_upsert, dataset_version_tag_set
+from apps.datasets.services.records import dataset_records_upsert
+from apps.datasets.services.versions import dataset_version_tag_set
 from apps.exports.destinations import export_destination_create
 from apps.exports.models import ExportDestination, ExportJob, ExportSchedule
 from apps.exports.services import export_schedule_save
