@@ -107,7 +107,7 @@ class ScoreConfigFactory(factory.django.DjangoModelFactory):
 
 
 class ReviewQueueFactory(factory.django.DjangoModelFactory):
-    """A queue without items; fill it with `apps.queues.services.review_items_add`."""
+    """A queue without items; fill it with `apps.queues.services.filling.review_items_add`."""
 
     class Meta:
         model = ReviewQueue

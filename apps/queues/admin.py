@@ -14,29 +14,15 @@ from apps.projects.admin_scope import ProjectScopedAdmin
 from apps.projects.models import Membership
 from apps.projects.permissions import projects_where
 
-from . import admin_adjudication, admin_views, board_views, quality_admin_views, services
+from . import admin_adjudication, admin_views, board_views, quality_admin_views
 from .models import ReviewQueue, RuleTarget
+from .services.queues import QUEUE_FIELDS, rule_filter_errors
 
 
 class ReviewQueueForm(forms.ModelForm):
     class Meta:
         model = ReviewQueue
-        fields = [
-            "project",
-            "name",
-            "instructions",
-            "score_configs",
-            "assignees",
-            "reviewers_per_item",
-            "blind",
-            "reservation_minutes",
-            "rule_enabled",
-            "rule_target",
-            "rule_filter",
-            "rule_sampling_rate",
-            "disagreement_threshold",
-            "gold_question_rate",
-        ]
+        fields = ["project", "score_configs", "assignees", *sorted(QUEUE_FIELDS)]  # laid out by the fieldsets
 
     def clean(self):
         data = super().clean()
@@ -55,7 +41,7 @@ class ReviewQueueForm(forms.ModelForm):
             if not isinstance(rule_filter, dict):
                 self.add_error("rule_filter", "An object of filter parameters.")
             else:
-                for key, msgs in services.rule_filter_errors(target=data["rule_target"], params=rule_filter).items():
+                for key, msgs in rule_filter_errors(target=data["rule_target"], params=rule_filter).items():
                     self.add_error("rule_filter", f"{key}: {' '.join(msgs)}")
         return data
 

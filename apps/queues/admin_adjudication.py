@@ -18,7 +18,7 @@ from apps.core.parsing import json_parse
 from apps.projects.permissions import can
 
 from . import adjudication, disagreement, gold
-from .admin_views import _ctx, _item_or_404, _json_error, _queue_or_404
+from .admin_views import _ctx, _error_response, _item_or_404, _queue_or_404
 
 ADJUDICATION_KEYS = {"scores", "expected", "note"}
 
@@ -77,7 +77,7 @@ def _post(request, queue, item) -> JsonResponse:
             actor=request.user, item=item, decisions=data.get("scores") or {}, note=data.get("note") or "", **kwargs
         )
     except ApplicationError as exc:
-        return _json_error(exc)
+        return _error_response(exc)
     return JsonResponse({"gold": rows, "next_url": _next_url(queue, item.pk)})
 
 

@@ -131,7 +131,7 @@ def test_span_exports_write_no_lineage(project, annotated_spans):
 
 
 def test_lineage_endpoint_follows_blind_review(project, reviewed_dataset, annotated_spans, client, member):
-    from apps.queues.services import review_items_add
+    from apps.queues.services.filling import review_items_add
     from apps.traces.models import Span
 
     queue = factories.ReviewQueueFactory(project=project, blind=True)

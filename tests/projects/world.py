@@ -18,7 +18,7 @@ from apps.exports.services import export_schedule_save
 from apps.projects.models import Membership, Project, ProjectAPIKey
 from apps.projects.services import api_key_create
 from apps.queues.models import ReviewItem
-from apps.queues.services import review_items_add
+from apps.queues.services.filling import review_items_add
 from apps.reviews.models import Comment, Correction, Score, ScoreEvent, TagEvent
 from apps.reviews.services import comment_add, correction_record, score_record, tag_add
 from apps.traces.models import Span, Tag

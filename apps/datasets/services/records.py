@@ -18,7 +18,7 @@ from ..models import (
     DatasetVersion,
     RecordOrigin,
 )
-from .versions import ID_CHUNK, _audit_version, _author, _commit_version, _lock_dataset, _same_content
+from .versions import ID_CHUNK, _audit_version, _author, _commit_version, _lock_dataset, _revisions_write, _same_content
 
 MAX_RECORDS_PER_BATCH = 1000
 RECORD_KEYS = {"record_id", "input", "expected", "metadata", "tags", "splits", "source_span_id"}
@@ -28,7 +28,7 @@ LABELS_PER_RECORD = 50
 SPLIT_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
-def _json_error(value: Any) -> str | None:
+def _json_problem(value: Any) -> str | None:
     try:
         text = json.dumps(value, allow_nan=False)
     except (TypeError, ValueError) as exc:
@@ -61,6 +61,23 @@ def _labels(value: Any, *, kind: str) -> tuple[list[str] | None, str | None]:
     return out, None
 
 
+def _record_id(record_id: Any, *, index: int, seen: dict[str, int]) -> tuple[Any, str | None]:
+    """A row's record id (a new one when empty, numbers as text) and what is wrong with it; `seen`
+    (record id → row index) catches a duplicate within the batch."""
+    if record_id is None or record_id == "":
+        record_id = uuid.uuid4().hex
+    elif isinstance(record_id, int | float) and not isinstance(record_id, bool):
+        record_id = str(record_id)
+    if not isinstance(record_id, str) or not record_id.strip():
+        return record_id, "Must be a non-empty string."
+    if len(record_id.strip()) > RECORD_ID_MAX:
+        return record_id, f"At most {RECORD_ID_MAX} characters."
+    record_id = record_id.strip()
+    duplicate = f"Duplicate of records[{seen[record_id]}] in this batch." if record_id in seen else None
+    seen[record_id] = index
+    return record_id, duplicate
+
+
 def records_validate(records: Any, *, prefix: str = "records") -> list[dict[str, Any]]:
     """Clean every row or raise one ApplicationError naming each `records[i].field` at fault."""
     if not isinstance(records, list):
@@ -78,31 +95,20 @@ def records_validate(records: Any, *, prefix: str = "records") -> list[dict[str,
         unknown = sorted(set(row) - RECORD_KEYS)
         for key in unknown:
             errors[f"{where}.{key}"] = ["Unknown field."]
-        record_id = row.get("record_id")
-        if record_id is None or record_id == "":
-            record_id = uuid.uuid4().hex
-        elif isinstance(record_id, int | float) and not isinstance(record_id, bool):
-            record_id = str(record_id)
-        if not isinstance(record_id, str) or not record_id.strip():
-            errors[f"{where}.record_id"] = ["Must be a non-empty string."]
-        elif len(record_id.strip()) > RECORD_ID_MAX:
-            errors[f"{where}.record_id"] = [f"At most {RECORD_ID_MAX} characters."]
-        else:
-            record_id = record_id.strip()
-            if record_id in seen:
-                errors[f"{where}.record_id"] = [f"Duplicate of records[{seen[record_id]}] in this batch."]
-            seen[record_id] = index
+        record_id, msg = _record_id(row.get("record_id"), index=index, seen=seen)
+        if msg:
+            errors[f"{where}.record_id"] = [msg]
         if "input" not in row or row["input"] is None:
             errors[f"{where}.input"] = ["This field is required."]
         for key in ("input", "expected"):
-            if row.get(key) is not None and (msg := _json_error(row[key])):
+            if row.get(key) is not None and (msg := _json_problem(row[key])):
                 errors[f"{where}.{key}"] = [msg]
         metadata = row.get("metadata")
         if metadata is None:
             metadata = {}
         if not isinstance(metadata, dict):
             errors[f"{where}.metadata"] = ["Must be an object."]
-        elif msg := _json_error(metadata):
+        elif msg := _json_problem(metadata):
             errors[f"{where}.metadata"] = [msg]
         tags, msg = _labels(row.get("tags"), kind="tags")
         if msg:
@@ -165,6 +171,26 @@ def _live_by_record_id(dataset: Dataset, record_ids: Iterable[str]) -> dict[str,
     return live
 
 
+def _revision(dataset: Dataset, row: dict[str, Any], current: DatasetRecord | None, *, origin: str, number: int):
+    """The new revision of a cleaned row from version `number` (it keeps the live revision's source span
+    when the row names none)."""
+    source_span_id = row["source_span_id"]
+    if source_span_id is None and current is not None:
+        source_span_id = current.source_span_id
+    return DatasetRecord(
+        dataset=dataset,
+        record_id=row["record_id"],
+        input=row["input"],
+        expected=row["expected"],
+        metadata=row["metadata"],
+        tags=row["tags"],
+        splits=row["splits"],
+        origin=origin,
+        source_span_id=source_span_id,
+        version_from=number,
+    )
+
+
 def dataset_records_upsert(
     *,
     dataset: Dataset,
@@ -204,27 +230,10 @@ def dataset_records_upsert(
                 updated += 1
             else:
                 added += 1
-            to_insert.append(
-                DatasetRecord(
-                    dataset=locked,
-                    record_id=row["record_id"],
-                    input=row["input"],
-                    expected=row["expected"],
-                    metadata=row["metadata"],
-                    tags=row["tags"],
-                    splits=row["splits"],
-                    origin=origin,
-                    source_span_id=row["source_span_id"]
-                    if row["source_span_id"] is not None
-                    else (current.source_span_id if current is not None else None),
-                    version_from=number,
-                )
-            )
+            to_insert.append(_revision(locked, row, current, origin=origin, number=number))
         if not to_insert:
             return None
-        for i in range(0, len(to_close), ID_CHUNK):
-            DatasetRecord.objects.filter(pk__in=to_close[i : i + ID_CHUNK]).update(version_to=number)
-        DatasetRecord.objects.bulk_create(to_insert, batch_size=1000)
+        _revisions_write(to_close=to_close, to_insert=to_insert, number=number)
         version = _commit_version(
             dataset=locked,
             number=number,

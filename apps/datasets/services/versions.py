@@ -40,6 +40,13 @@ def _same_content(record: DatasetRecord, row: dict[str, Any]) -> bool:
     return all(getattr(record, name) == row[name] for name in RECORD_CONTENT_FIELDS)
 
 
+def _revisions_write(*, to_close: list[int], to_insert: list[DatasetRecord], number: int) -> None:
+    """Close the live revisions `to_close` at version `number` and insert the new ones."""
+    for i in range(0, len(to_close), ID_CHUNK):
+        DatasetRecord.objects.filter(pk__in=to_close[i : i + ID_CHUNK]).update(version_to=number)
+    DatasetRecord.objects.bulk_create(to_insert, batch_size=1000)
+
+
 def _commit_version(
     *,
     dataset: Dataset,
@@ -145,9 +152,7 @@ def dataset_version_restore(*, dataset: Dataset, version: int, author=None, mess
             )
         if not to_close and not to_insert:
             return None
-        for i in range(0, len(to_close), ID_CHUNK):
-            DatasetRecord.objects.filter(pk__in=to_close[i : i + ID_CHUNK]).update(version_to=number)
-        DatasetRecord.objects.bulk_create(to_insert, batch_size=1000)
+        _revisions_write(to_close=to_close, to_insert=to_insert, number=number)
         result = _commit_version(
             dataset=locked,
             number=number,
