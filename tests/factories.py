@@ -107,7 +107,7 @@ class ScoreConfigFactory(factory.django.DjangoModelFactory):
 
 
 class ReviewQueueFactory(factory.django.DjangoModelFactory):
-    """A queue without items; fill it with `apps.queues.services.review_items_add`."""
+    """A queue without items; fill it with `apps.queues.services.filling.review_items_add`."""
 
     class Meta:
         model = ReviewQueue
@@ -121,7 +121,7 @@ class ReviewQueueFactory(factory.django.DjangoModelFactory):
 
 
 class DatasetFactory(factory.django.DjangoModelFactory):
-    """An empty dataset; add records with `apps.datasets.services.dataset_records_upsert`."""
+    """An empty dataset; add records with `apps.datasets.services.records.dataset_records_upsert`."""
 
     class Meta:
         model = Dataset

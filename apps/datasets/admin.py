@@ -11,10 +11,10 @@ from django.utils.html import format_html
 from apps.core.json_preview import json_preview
 from apps.projects.admin_scope import ProjectScopedAdmin
 
-from . import admin_views
+from . import admin_actions, admin_views, intake_admin_views
 from .models import Dataset, DatasetJob, DatasetVersion
 from .selectors import dataset_records_at_version
-from .services import dataset_create, dataset_delete, dataset_update
+from .services.datasets import dataset_create, dataset_delete, dataset_update
 
 
 @admin.register(Dataset)
@@ -26,7 +26,7 @@ class DatasetAdmin(ProjectScopedAdmin):
     search_fields = ["name", "description"]
     fields = ["project", "name", "description"]
     change_form_template = "admin/datasets/dataset/change_form.html"
-    actions = ["add_negative_feedback"]
+    actions = [admin_actions.add_negative_feedback]
 
     def get_queryset(self, request):
         current = DatasetVersion.objects.filter(dataset=OuterRef("pk"), number=OuterRef("latest_version"))
@@ -96,77 +96,64 @@ class DatasetAdmin(ProjectScopedAdmin):
 
     def get_urls(self):
         wrap = self.admin_site.admin_view
-        mine = [
-            path(
-                "<int:pk>/records/",
-                wrap(admin_views.RecordsView.as_view(model_admin=self)),
-                name="datasets_dataset_records",
-            ),
-            path(
-                "<int:pk>/records/export/",
-                wrap(admin_views.RecordsExportView.as_view(model_admin=self)),
-                name="datasets_dataset_records_export",
-            ),
-            path(
-                "<int:pk>/records/save/",
-                wrap(admin_views.RecordSaveView.as_view(model_admin=self)),
-                name="datasets_dataset_record_save",
-            ),
-            path(
-                "<int:pk>/records/history/",
-                wrap(admin_views.RecordHistoryView.as_view(model_admin=self)),
-                name="datasets_dataset_record_history",
-            ),
-            path(
-                "<int:pk>/records/delete/",
-                wrap(admin_views.RecordDeleteView.as_view(model_admin=self)),
-                name="datasets_dataset_record_delete",
-            ),
-            path(
-                "<int:pk>/versions/",
-                wrap(admin_views.VersionsView.as_view(model_admin=self)),
-                name="datasets_dataset_versions",
-            ),
-            path(
-                "<int:pk>/versions/restore/",
-                wrap(admin_views.RestoreView.as_view(model_admin=self)),
-                name="datasets_dataset_restore",
-            ),
-            path(
-                "<int:pk>/versions/tag/",
-                wrap(admin_views.TagView.as_view(model_admin=self)),
-                name="datasets_dataset_tag",
-            ),
-            path("<int:pk>/diff/", wrap(admin_views.DiffView.as_view(model_admin=self)), name="datasets_dataset_diff"),
-            path(
-                "<int:pk>/import/",
-                wrap(admin_views.ImportView.as_view(model_admin=self)),
-                name="datasets_dataset_import",
-            ),
-            path(
-                "<int:pk>/generate/",
-                wrap(admin_views.GenerateView.as_view(model_admin=self)),
-                name="datasets_dataset_generate",
-            ),
-            path(
-                "<int:pk>/from-feedback/",
-                wrap(admin_views.FromFeedbackView.as_view(model_admin=self)),
-                name="datasets_dataset_from_feedback",
-            ),
-            path(
-                "jobs/<int:job_id>/", wrap(admin_views.JobView.as_view(model_admin=self)), name="datasets_dataset_job"
-            ),
-            path(
-                "jobs/<int:job_id>/status/",
-                wrap(admin_views.JobStatusView.as_view(model_admin=self)),
-                name="datasets_dataset_job_status",
-            ),
-        ]
-        return mine + super().get_urls()
+        return [
+            path("<int:pk>/records/", wrap(self.records_view), name="datasets_dataset_records"),
+            path("<int:pk>/records/export/", wrap(self.records_export_view), name="datasets_dataset_records_export"),
+            path("<int:pk>/records/save/", wrap(self.record_save_view), name="datasets_dataset_record_save"),
+            path("<int:pk>/records/history/", wrap(self.record_history_view), name="datasets_dataset_record_history"),
+            path("<int:pk>/records/delete/", wrap(self.record_delete_view), name="datasets_dataset_record_delete"),
+            path("<int:pk>/versions/", wrap(self.versions_view), name="datasets_dataset_versions"),
+            path("<int:pk>/versions/restore/", wrap(self.version_restore_view), name="datasets_dataset_restore"),
+            path("<int:pk>/versions/tag/", wrap(self.version_tag_view), name="datasets_dataset_tag"),
+            path("<int:pk>/diff/", wrap(self.diff_view), name="datasets_dataset_diff"),
+            path("<int:pk>/import/", wrap(self.import_view), name="datasets_dataset_import"),
+            path("<int:pk>/generate/", wrap(self.generate_view), name="datasets_dataset_generate"),
+            path("<int:pk>/from-feedback/", wrap(self.from_feedback_view), name="datasets_dataset_from_feedback"),
+            path("jobs/<int:job_id>/", wrap(self.job_view), name="datasets_dataset_job"),
+            path("jobs/<int:job_id>/status/", wrap(self.job_status_view), name="datasets_dataset_job_status"),
+        ] + super().get_urls()
 
-    @admin.action(description="Add spans with negative feedback and a correction")
-    def add_negative_feedback(self, request, queryset):
-        return admin_views.add_negative_feedback(self, request, queryset)
+    def records_view(self, request, pk):
+        return admin_views.records_view(self, request, pk)
+
+    def records_export_view(self, request, pk):
+        return admin_views.records_export_view(self, request, pk)
+
+    def record_save_view(self, request, pk):
+        return admin_views.record_save_view(self, request, pk)
+
+    def record_history_view(self, request, pk):
+        return admin_views.record_history_view(self, request, pk)
+
+    def record_delete_view(self, request, pk):
+        return admin_views.record_delete_view(self, request, pk)
+
+    def versions_view(self, request, pk):
+        return admin_views.versions_view(self, request, pk)
+
+    def version_restore_view(self, request, pk):
+        return admin_views.version_restore_view(self, request, pk)
+
+    def version_tag_view(self, request, pk):
+        return admin_views.version_tag_view(self, request, pk)
+
+    def diff_view(self, request, pk):
+        return admin_views.diff_view(self, request, pk)
+
+    def import_view(self, request, pk):
+        return intake_admin_views.import_view(self, request, pk)
+
+    def generate_view(self, request, pk):
+        return intake_admin_views.generate_view(self, request, pk)
+
+    def from_feedback_view(self, request, pk):
+        return intake_admin_views.from_feedback_view(self, request, pk)
+
+    def job_view(self, request, job_id):
+        return intake_admin_views.job_view(self, request, job_id)
+
+    def job_status_view(self, request, job_id):
+        return intake_admin_views.job_status_view(self, request, job_id)
 
 
 @admin.register(DatasetJob)

@@ -9,7 +9,7 @@ class DatasetsConfig(AppConfig):
     def ready(self) -> None:
         from apps.core import registry
 
-        from .admin_views import add_to_dataset
+        from .admin_actions import add_to_dataset
         from .demo import load_demo_datasets
 
         registry.register_trace_action(add_to_dataset)

@@ -10,14 +10,10 @@ from apps.traces.models import Span
 
 from .models import Dataset
 from .selectors import dataset_records_at_version
-from .services import (
-    dataset_add_from_feedback,
-    dataset_add_spans,
-    dataset_create,
-    dataset_records_delete,
-    dataset_records_upsert,
-    dataset_version_tag_set,
-)
+from .services.datasets import dataset_create
+from .services.records import dataset_records_delete, dataset_records_upsert
+from .services.spans import dataset_add_from_feedback, dataset_add_spans
+from .services.versions import dataset_version_tag_set
 
 HAND_WRITTEN = [
     {

@@ -10,7 +10,7 @@ from apps.core.exceptions import ApplicationError
 from apps.core.parsing import json_text_parse, value_clean
 
 from .models import Dataset
-from .services import EXPECTED_SOURCES
+from .services.spans import EXPECTED_SOURCES
 
 EXPECTED_SOURCE_LABELS = {
     "auto": "The gold Expected if the span was adjudicated, else its correction, else its output",

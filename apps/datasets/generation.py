@@ -18,7 +18,7 @@ from apps.core.llm import LLM_HELP, llm_chat, llm_configured
 
 from .models import Dataset, DatasetVersion, RecordOrigin
 from .selectors import dataset_records_at_version
-from .services import dataset_records_upsert
+from .services.records import dataset_records_upsert
 
 GENERATED_TAG = "needs-review"
 MAX_GENERATED = 50

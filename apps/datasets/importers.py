@@ -17,7 +17,7 @@ from apps.core.exceptions import ApplicationError
 from apps.core.parsing import JSON_PARSE_DEPTH_MAX, json_text_parse, value_clean
 
 from .models import Dataset, DatasetRecord, DatasetVersion, RecordOrigin
-from .services import dataset_records_upsert, records_validate
+from .services.records import dataset_records_upsert, records_validate
 
 MAX_IMPORT_ROWS = 100_000
 MAX_IMPORT_BYTES = 50 * 1024 * 1024

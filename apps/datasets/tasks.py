@@ -2,10 +2,10 @@
 
 from celery import shared_task
 
-from . import services
+from .services.jobs import dataset_job_execute
 
 
 @shared_task(name="datasets.run_job", acks_late=True)
 def dataset_job_run(job_id: int) -> str | None:
-    job = services.dataset_job_execute(job_id=job_id)
+    job = dataset_job_execute(job_id=job_id)
     return job.status if job is not None else None

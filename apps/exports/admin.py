@@ -92,20 +92,26 @@ class ExportJobAdmin(ProjectScopedAdmin):
     def get_urls(self):
         wrap = self.admin_site.admin_view
         return [
-            path("new/", wrap(admin_views.export_new_view(self)), name="exports_exportjob_new"),
-            path("status/", wrap(admin_views.export_status_view(self)), name="exports_exportjob_status"),
-            path(
-                "<int:object_id>/cancel/", wrap(admin_views.export_cancel_view(self)), name="exports_exportjob_cancel"
-            ),
-            path(
-                "<int:object_id>/download/",
-                wrap(admin_views.export_download_view(self)),
-                name="exports_exportjob_download",
-            ),
+            path("new/", wrap(self.export_new_view), name="exports_exportjob_new"),
+            path("status/", wrap(self.export_status_view), name="exports_exportjob_status"),
+            path("<int:pk>/cancel/", wrap(self.export_cancel_view), name="exports_exportjob_cancel"),
+            path("<int:pk>/download/", wrap(self.export_download_view), name="exports_exportjob_download"),
         ] + super().get_urls()
 
+    def export_new_view(self, request):
+        return admin_views.export_new_view(self, request)
+
+    def export_status_view(self, request):
+        return admin_views.export_status_view(self, request)
+
+    def export_cancel_view(self, request, pk):
+        return admin_views.export_cancel_view(self, request, pk)
+
+    def export_download_view(self, request, pk):
+        return admin_views.export_download_view(self, request, pk)
+
     def add_view(self, request, form_url="", extra_context=None):
-        return admin_views.export_new_view(self)(request)
+        return admin_views.export_new_view(self, request)
 
     def has_change_permission(self, request, obj=None):
         return False  # jobs are read-only; cancel is its own button

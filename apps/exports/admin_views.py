@@ -5,29 +5,25 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404, HttpResponseNotAllowed, HttpResponseRedirect, JsonResponse
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from apps.core.exceptions import ApplicationError
 from apps.core.forms import BoundedJSONFormField
 from apps.projects.permissions import can, projects_where
-from apps.projects.selectors import projects_for_user
 
-from . import storage
+from .downloads import download_response
 from .models import ExportFormat, ExportJob, ExportSource, ExportStatus
-from .selectors import export_job_status, export_jobs_for_projects
+from .selectors import export_job_status
 from .services import export_job_cancel, export_job_create
 
 EXPORT_ACTION = "export.run"
 
 
-def _jobs(request):
-    return export_jobs_for_projects(projects=projects_for_user(request.user))
-
-
-def _job_or_404(request, object_id) -> ExportJob:
-    job = _jobs(request).filter(pk=object_id).first()
+def _job_or_404(model_admin, request, pk) -> ExportJob:
+    """The job through the admin's queryset (another project's export is a 404 like a missing one)."""
+    job = model_admin.get_queryset(request).select_related("project", "requested_by", "schedule").filter(pk=pk).first()
     if job is None:
         raise Http404("No such export.")
     return job
@@ -71,149 +67,100 @@ class ExportNewForm(forms.Form):
         )
 
 
-def export_new_view(model_admin):
+def export_new_view(model_admin, request):
     """New export form; `?dataset=<id>&version=<n>` (or `&tag=`, `&split=`) preselects a dataset version."""
-
-    def view(request):
-        if not model_admin.has_add_permission(request):
-            raise PermissionDenied
-        initial = {}
-        dataset_id = request.GET.get("dataset")
-        if dataset_id and dataset_id.isdigit():
-            initial.update(source=ExportSource.DATASET, dataset=int(dataset_id))
-            for key in ("version", "tag", "split"):
-                if request.GET.get(key):
-                    initial[key] = request.GET[key]
-        for key in ("source", "format"):
+    if not model_admin.has_add_permission(request):
+        raise PermissionDenied
+    initial = {}
+    dataset_id = request.GET.get("dataset")
+    if dataset_id and dataset_id.isdigit():
+        initial.update(source=ExportSource.DATASET, dataset=int(dataset_id))
+        for key in ("version", "tag", "split"):
             if request.GET.get(key):
                 initial[key] = request.GET[key]
-        form = ExportNewForm(request.POST or None, user=request.user, initial=initial)
-        if dataset_id and dataset_id.isdigit() and not request.POST:
-            dataset = form.fields["dataset"].queryset.filter(pk=int(dataset_id)).first()
-            if dataset is None:
-                raise Http404("No such dataset.")
-            form.initial["project"] = dataset.project_id
-        if request.method == "POST" and form.is_valid():
-            data = form.cleaned_data
-            try:
-                job = export_job_create(
-                    project=data["project"],
-                    source=data["source"],
-                    format=data["format"],
-                    gzip=data["gzip"],
-                    filters=(data["filters"] or {}) if data["source"] != ExportSource.DATASET else {},
-                    options=data["options"] or {},
-                    dataset=data["dataset"] if data["source"] == ExportSource.DATASET else None,
-                    version=data["version"],
-                    tag=data["tag"],
-                    split=data["split"],
-                    requested_by=request.user,
-                    destination=data["destination"],
-                )
-            except ApplicationError as exc:
-                for field, problems in (exc.fields or {}).items():
-                    name = field.split(".")[0]
-                    text = (
-                        f"{field}: {'; '.join(map(str, problems))}" if "." in field else "; ".join(map(str, problems))
-                    )
-                    form.add_error(name if name in form.fields else None, text)
-                if not exc.fields:
-                    form.add_error(None, exc.message)
-            else:
-                model_admin.message_user(request, f"Export #{job.pk} queued.", messages.SUCCESS)
-                return HttpResponseRedirect(reverse("admin:exports_exportjob_change", args=[job.pk]))
-        context = {
-            **model_admin.admin_site.each_context(request),
-            "title": "New export",
-            "opts": model_admin.model._meta,
-            "form": form,
-        }
-        return TemplateResponse(request, "admin/exports/export_new.html", context)
-
-    return view
-
-
-def export_status_view(model_admin):
-    """JSON for the progress bars: `?ids=1,2,3` (at most 100) of the user's projects."""
-
-    def view(request):
-        if not model_admin.has_view_permission(request):
-            raise PermissionDenied
-        ids = [int(i) for i in request.GET.get("ids", "").split(",") if i.strip().isdigit()][:100]
-        jobs = _jobs(request).filter(pk__in=ids).defer("selected_pks", "problems", "filters")
-        payload = []
-        for job in jobs:
-            status = export_job_status(job)
-            status["status_display"] = job.get_status_display()
-            status["download_url"] = (
-                reverse("admin:exports_exportjob_download", args=[job.pk])
-                if job.status == ExportStatus.SUCCEEDED
-                else None
+    for key in ("source", "format"):
+        if request.GET.get(key):
+            initial[key] = request.GET[key]
+    form = ExportNewForm(request.POST or None, user=request.user, initial=initial)
+    if dataset_id and dataset_id.isdigit() and not request.POST:
+        dataset = form.fields["dataset"].queryset.filter(pk=int(dataset_id)).first()
+        if dataset is None:
+            raise Http404("No such dataset.")
+        form.initial["project"] = dataset.project_id
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            job = export_job_create(
+                project=data["project"],
+                source=data["source"],
+                format=data["format"],
+                gzip=data["gzip"],
+                filters=(data["filters"] or {}) if data["source"] != ExportSource.DATASET else {},
+                options=data["options"] or {},
+                dataset=data["dataset"] if data["source"] == ExportSource.DATASET else None,
+                version=data["version"],
+                tag=data["tag"],
+                split=data["split"],
+                requested_by=request.user,
+                destination=data["destination"],
             )
-            payload.append(status)
-        return JsonResponse({"jobs": payload})
-
-    return view
-
-
-def export_cancel_view(model_admin):
-    def view(request, object_id):
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
-        job = _job_or_404(request, object_id)
-        if not can(request.user, EXPORT_ACTION, job.project):
-            raise PermissionDenied
-        try:
-            export_job_cancel(job=job, actor=request.user)
         except ApplicationError as exc:
-            model_admin.message_user(request, exc.message, messages.WARNING)
+            for field, problems in (exc.fields or {}).items():
+                name = field.split(".")[0]
+                text = f"{field}: {'; '.join(map(str, problems))}" if "." in field else "; ".join(map(str, problems))
+                form.add_error(name if name in form.fields else None, text)
+            if not exc.fields:
+                form.add_error(None, exc.message)
         else:
-            model_admin.message_user(request, f"Export #{job.pk} cancelled.", messages.SUCCESS)
-        return HttpResponseRedirect(reverse("admin:exports_exportjob_change", args=[job.pk]))
-
-    return view
-
-
-SIDE_FILES = {"lineage": "lineage_key", "validation": "validation_key", "manifest": "manifest_key"}
-
-
-def download_response(job: ExportJob, file: str = "data") -> FileResponse:
-    """The file (or a side file: lineage, validation, manifest) as a streamed attachment that browsers
-    never render or sniff."""
-    if job.status != ExportStatus.SUCCEEDED or not job.storage_key:
-        raise ApplicationError(
-            "The export has no file yet.", fields={"status": [f"The export is {job.status}."]}, status=409
-        )
-    key = job.storage_key if file == "data" else getattr(job, SIDE_FILES.get(file, ""), "")
-    if not key:
-        raise ApplicationError(f"This export has no {file} file.", fields={"file": [f"No {file} file."]}, status=404)
-    try:
-        handle = storage.open_for_download(key, job.destination)
-    except FileNotFoundError:
-        raise ApplicationError("The export file is no longer in storage.", status=410)
-    from .formats import writer_for
-
-    if file != "data":
-        content_type = "application/json" if file == "manifest" else "application/x-ndjson"
-        filename = f"{job.pk}.{key.rsplit('/', 1)[-1].split('.', 1)[1]}"
-    else:
-        content_type = "application/gzip" if job.gzip else writer_for(job.format).content_type
-        filename = job.file_name
-    response = FileResponse(handle, as_attachment=True, filename=filename, content_type=content_type)
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    return response
-
-
-def export_download_view(model_admin):
-    def view(request, object_id):
-        job = _job_or_404(request, object_id)
-        if not model_admin.has_view_permission(request, job):
-            raise PermissionDenied
-        try:
-            return download_response(job)
-        except ApplicationError as exc:
-            model_admin.message_user(request, exc.message, messages.ERROR)
+            model_admin.message_user(request, f"Export #{job.pk} queued.", messages.SUCCESS)
             return HttpResponseRedirect(reverse("admin:exports_exportjob_change", args=[job.pk]))
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "title": "New export",
+        "opts": model_admin.model._meta,
+        "form": form,
+    }
+    return TemplateResponse(request, "admin/exports/export_new.html", context)
 
-    return view
+
+def export_status_view(model_admin, request):
+    """JSON for the progress bars: `?ids=1,2,3` (at most 100) of the user's projects."""
+    if not model_admin.has_view_permission(request):
+        raise PermissionDenied
+    ids = [int(i) for i in request.GET.get("ids", "").split(",") if i.strip().isdigit()][:100]
+    jobs = model_admin.get_queryset(request).filter(pk__in=ids).defer("filters")
+    payload = []
+    for job in jobs:
+        status = export_job_status(job)
+        status["status_display"] = job.get_status_display()
+        status["download_url"] = (
+            reverse("admin:exports_exportjob_download", args=[job.pk]) if job.status == ExportStatus.SUCCEEDED else None
+        )
+        payload.append(status)
+    return JsonResponse({"jobs": payload})
+
+
+def export_cancel_view(model_admin, request, pk):
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    job = _job_or_404(model_admin, request, pk)
+    if not can(request.user, EXPORT_ACTION, job.project):
+        raise PermissionDenied
+    try:
+        export_job_cancel(job=job, actor=request.user)
+    except ApplicationError as exc:
+        model_admin.message_user(request, exc.message, messages.WARNING)
+    else:
+        model_admin.message_user(request, f"Export #{job.pk} cancelled.", messages.SUCCESS)
+    return HttpResponseRedirect(reverse("admin:exports_exportjob_change", args=[job.pk]))
+
+
+def export_download_view(model_admin, request, pk):
+    job = _job_or_404(model_admin, request, pk)
+    if not model_admin.has_view_permission(request, job):
+        raise PermissionDenied
+    try:
+        return download_response(job)
+    except ApplicationError as exc:
+        model_admin.message_user(request, exc.message, messages.ERROR)
+        return HttpResponseRedirect(reverse("admin:exports_exportjob_change", args=[job.pk]))

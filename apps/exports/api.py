@@ -13,7 +13,7 @@ from apps.core.exceptions import ApplicationError
 from apps.core.schema import error
 from apps.projects.api_scope import ProjectScopedViewMixin, request_projects
 
-from .admin_views import SIDE_FILES, download_response
+from .downloads import SIDE_FILES, download_response
 from .models import ExportFormat, ExportJob, ExportSource
 from .selectors import export_jobs_for_projects
 from .services import export_job_cancel, export_job_create

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from functools import partial
-
 from django import forms
 from django.contrib import admin
 from django.contrib.auth import get_user_model
@@ -16,29 +14,15 @@ from apps.projects.admin_scope import ProjectScopedAdmin
 from apps.projects.models import Membership
 from apps.projects.permissions import projects_where
 
-from . import admin_adjudication, admin_views, board_views, quality_admin_views, services
+from . import admin_adjudication, admin_views, board_views, quality_admin_views
 from .models import ReviewQueue, RuleTarget
+from .services.queues import QUEUE_FIELDS, rule_filter_errors
 
 
 class ReviewQueueForm(forms.ModelForm):
     class Meta:
         model = ReviewQueue
-        fields = [
-            "project",
-            "name",
-            "instructions",
-            "score_configs",
-            "assignees",
-            "reviewers_per_item",
-            "blind",
-            "reservation_minutes",
-            "rule_enabled",
-            "rule_target",
-            "rule_filter",
-            "rule_sampling_rate",
-            "disagreement_threshold",
-            "gold_question_rate",
-        ]
+        fields = ["project", "score_configs", "assignees", *sorted(QUEUE_FIELDS)]  # laid out by the fieldsets
 
     def clean(self):
         data = super().clean()
@@ -57,7 +41,7 @@ class ReviewQueueForm(forms.ModelForm):
             if not isinstance(rule_filter, dict):
                 self.add_error("rule_filter", "An object of filter parameters.")
             else:
-                for key, msgs in services.rule_filter_errors(target=data["rule_target"], params=rule_filter).items():
+                for key, msgs in rule_filter_errors(target=data["rule_target"], params=rule_filter).items():
                     self.add_error("rule_filter", f"{key}: {' '.join(msgs)}")
         return data
 
@@ -126,29 +110,95 @@ class ReviewQueueAdmin(ProjectScopedAdmin):
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
     def get_urls(self):
-        site = self.admin_site
-
-        def view(fn, name_suffix, route, framed=False):
-            body = site.admin_view(partial(fn, admin_site=site))
-            # The board shows an item's review in a side panel (an iframe of this origin).
-            return path(
-                route, xframe_options_sameorigin(body) if framed else body, name=f"queues_reviewqueue_{name_suffix}"
-            )
-
+        wrap = self.admin_site.admin_view
+        # The board shows an item's review in a side panel (an iframe of this origin).
+        framed = xframe_options_sameorigin
         return [
-            view(admin_views.review_next_view, "review", "<int:queue_id>/review/", framed=True),
-            view(admin_views.review_item_view, "review_item", "<int:queue_id>/review/<int:item_id>/", framed=True),
-            view(admin_views.review_peek_view, "review_peek", "<int:queue_id>/review/peek/"),
-            view(admin_views.review_item_data_view, "review_data", "<int:queue_id>/review/<int:item_id>/data/"),
-            view(admin_views.review_open_view, "review_open", "<int:queue_id>/review/<int:item_id>/open/"),
-            view(admin_views.review_submit_view, "review_submit", "<int:queue_id>/review/<int:item_id>/submit/"),
-            view(admin_views.review_skip_view, "review_skip", "<int:queue_id>/review/<int:item_id>/skip/"),
-            view(board_views.board_view, "board", "<int:queue_id>/board/"),
-            view(board_views.board_column_view, "board_column", "<int:queue_id>/board/column/"),
-            view(board_views.analytics_view, "analytics", "<int:queue_id>/analytics/"),
-            view(quality_admin_views.reviewer_view, "reviewer", "<int:queue_id>/analytics/reviewer/"),
-            view(quality_admin_views.gold_questions_view, "gold_questions", "<int:queue_id>/gold-questions/"),
-            view(admin_adjudication.disagreements_view, "disagreements", "<int:queue_id>/disagreements/"),
-            view(admin_adjudication.adjudicate_view, "adjudicate", "<int:queue_id>/disagreements/<int:item_id>/"),
+            path("<int:queue_id>/review/", framed(wrap(self.review_next_view)), name="queues_reviewqueue_review"),
+            path(
+                "<int:queue_id>/review/<int:item_id>/",
+                framed(wrap(self.review_item_view)),
+                name="queues_reviewqueue_review_item",
+            ),
+            path("<int:queue_id>/review/peek/", wrap(self.review_peek_view), name="queues_reviewqueue_review_peek"),
+            path(
+                "<int:queue_id>/review/<int:item_id>/data/",
+                wrap(self.review_item_data_view),
+                name="queues_reviewqueue_review_data",
+            ),
+            path(
+                "<int:queue_id>/review/<int:item_id>/open/",
+                wrap(self.review_open_view),
+                name="queues_reviewqueue_review_open",
+            ),
+            path(
+                "<int:queue_id>/review/<int:item_id>/submit/",
+                wrap(self.review_submit_view),
+                name="queues_reviewqueue_review_submit",
+            ),
+            path(
+                "<int:queue_id>/review/<int:item_id>/skip/",
+                wrap(self.review_skip_view),
+                name="queues_reviewqueue_review_skip",
+            ),
+            path("<int:queue_id>/board/", wrap(self.board_view), name="queues_reviewqueue_board"),
+            path("<int:queue_id>/board/column/", wrap(self.board_column_view), name="queues_reviewqueue_board_column"),
+            path("<int:queue_id>/analytics/", wrap(self.analytics_view), name="queues_reviewqueue_analytics"),
+            path("<int:queue_id>/analytics/reviewer/", wrap(self.reviewer_view), name="queues_reviewqueue_reviewer"),
+            path(
+                "<int:queue_id>/gold-questions/",
+                wrap(self.gold_questions_view),
+                name="queues_reviewqueue_gold_questions",
+            ),
+            path(
+                "<int:queue_id>/disagreements/", wrap(self.disagreements_view), name="queues_reviewqueue_disagreements"
+            ),
+            path(
+                "<int:queue_id>/disagreements/<int:item_id>/",
+                wrap(self.adjudicate_view),
+                name="queues_reviewqueue_adjudicate",
+            ),
             *super().get_urls(),
         ]
+
+    def review_next_view(self, request, queue_id):
+        return admin_views.review_next_view(self, request, queue_id)
+
+    def review_item_view(self, request, queue_id, item_id):
+        return admin_views.review_item_view(self, request, queue_id, item_id)
+
+    def review_peek_view(self, request, queue_id):
+        return admin_views.review_peek_view(self, request, queue_id)
+
+    def review_item_data_view(self, request, queue_id, item_id):
+        return admin_views.review_item_data_view(self, request, queue_id, item_id)
+
+    def review_open_view(self, request, queue_id, item_id):
+        return admin_views.review_open_view(self, request, queue_id, item_id)
+
+    def review_submit_view(self, request, queue_id, item_id):
+        return admin_views.review_submit_view(self, request, queue_id, item_id)
+
+    def review_skip_view(self, request, queue_id, item_id):
+        return admin_views.review_skip_view(self, request, queue_id, item_id)
+
+    def board_view(self, request, queue_id):
+        return board_views.board_view(self, request, queue_id)
+
+    def board_column_view(self, request, queue_id):
+        return board_views.board_column_view(self, request, queue_id)
+
+    def analytics_view(self, request, queue_id):
+        return board_views.analytics_view(self, request, queue_id)
+
+    def reviewer_view(self, request, queue_id):
+        return quality_admin_views.reviewer_view(self, request, queue_id)
+
+    def gold_questions_view(self, request, queue_id):
+        return quality_admin_views.gold_questions_view(self, request, queue_id)
+
+    def disagreements_view(self, request, queue_id):
+        return admin_adjudication.disagreements_view(self, request, queue_id)
+
+    def adjudicate_view(self, request, queue_id, item_id):
+        return admin_adjudication.adjudicate_view(self, request, queue_id, item_id)

@@ -18,7 +18,7 @@ from apps.core.parsing import json_parse
 from apps.projects.permissions import can
 
 from . import adjudication, disagreement, gold
-from .admin_views import _ctx, _item_or_404, _json_error, _queue_or_404
+from .admin_views import _ctx, _error_response, _item_or_404, _queue_or_404
 
 ADJUDICATION_KEYS = {"scores", "expected", "note"}
 
@@ -30,8 +30,8 @@ def _visible(request, entries):
     return [e for e in entries if visibility.sees_others(e.item.span_id)]
 
 
-def disagreements_view(request, queue_id: int, admin_site=None):
-    queue = _queue_or_404(request, queue_id)
+def disagreements_view(model_admin, request, queue_id: int):
+    queue = _queue_or_404(model_admin, request, queue_id)
     state = request.GET.get("state") or "open"
     if state not in ("open", "adjudicated", "all"):
         state = "open"
@@ -44,7 +44,7 @@ def disagreements_view(request, queue_id: int, admin_site=None):
         request,
         "admin/queues/disagreements.html",
         _ctx(
-            admin_site,
+            model_admin,
             request,
             title=f"Disagreements · {queue.name}",
             queue=queue,
@@ -77,13 +77,13 @@ def _post(request, queue, item) -> JsonResponse:
             actor=request.user, item=item, decisions=data.get("scores") or {}, note=data.get("note") or "", **kwargs
         )
     except ApplicationError as exc:
-        return _json_error(exc)
+        return _error_response(exc)
     return JsonResponse({"gold": rows, "next_url": _next_url(queue, item.pk)})
 
 
-def adjudicate_view(request, queue_id: int, item_id: int, admin_site=None):
+def adjudicate_view(model_admin, request, queue_id: int, item_id: int):
     """GET: the item's reviewers side by side per config, with the keyboard controls; POST: save."""
-    queue = _queue_or_404(request, queue_id)
+    queue = _queue_or_404(model_admin, request, queue_id)
     if not can(request.user, "queue.adjudicate", queue.project):
         raise PermissionDenied("Adjudicating needs the curator role in the project.")
     item = _item_or_404(queue, item_id)
@@ -124,7 +124,7 @@ def adjudicate_view(request, queue_id: int, item_id: int, admin_site=None):
         request,
         "admin/queues/adjudicate.html",
         _ctx(
-            admin_site,
+            model_admin,
             request,
             title=f"Adjudicate item {item.pk} · {queue.name}",
             queue=queue,

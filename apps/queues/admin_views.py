@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Exists, F, IntegerField, OuterRef, Subquery, prefetch_related_objects
+from django.db.models import Exists, OuterRef, Subquery, prefetch_related_objects
 from django.http import Http404, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -19,17 +19,26 @@ from apps.core.exceptions import ApplicationError
 from apps.core.parsing import json_parse
 from apps.projects.permissions import can
 
-from . import selectors, services
+from . import selectors
 from .models import ReviewItem, ReviewQueue, ReviewSubmission
+from .review_bar import bar_context, history_neighbours, with_bar_counts
 from .review_item import item_context, item_payload, item_url, panel_context
+from .selectors import review_item_state, with_user_state
+from .services.reviewing import (
+    review_item_next,
+    review_item_open,
+    review_item_peek,
+    review_item_skip,
+    review_item_submit,
+    reviewer_check,
+)
 
 PANEL_TEMPLATE = "reviews/_annotation_panel.html"
 SUBMIT_KEYS = {"scores", "comment", "tags", "remove_tags", "expected", "metadata"}
 MAX_TAKEN_RETRIES = 5
-COUNTERS = ("backlog_count", "pending_count", "complete_count")
 
 
-def _queue_or_404(request, queue_id: int, action: str = "project.view") -> ReviewQueue:
+def _queue_or_404(model_admin, request, queue_id: int, action: str = "project.view") -> ReviewQueue:
     """The queue (with its project, the user's role there and whether they are among its assignees) if
     the user may see it, in one query. The role is kept on this request's user object as its roles map
     for the services' and the panel's policy checks (`permissions.role_in`); these views decide nothing
@@ -38,7 +47,8 @@ def _queue_or_404(request, queue_id: int, action: str = "project.view") -> Revie
 
     user = request.user
     queue = (
-        ReviewQueue.objects.filter(pk=queue_id)
+        model_admin.get_queryset(request)
+        .filter(pk=queue_id)
         .select_related("project")
         .annotate(
             _role=Subquery(
@@ -63,7 +73,7 @@ def _queue_or_404(request, queue_id: int, action: str = "project.view") -> Revie
 def _item_or_404(queue: ReviewQueue, item_id: int, user=None) -> ReviewItem:
     items = ReviewItem.objects.filter(queue=queue, pk=item_id)
     if user is not None and user.is_authenticated:
-        items = services.with_user_state(items, user)  # submitted/skipped in the same query
+        items = with_user_state(items, user)  # submitted/skipped in the same query
     item = items.select_related("span__trace", "span__project", "assignee", "reserved_by").first()
     if item is None:
         raise Http404("Item not found.")
@@ -71,28 +81,28 @@ def _item_or_404(queue: ReviewQueue, item_id: int, user=None) -> ReviewItem:
     return item
 
 
-def _json_error(exc: ApplicationError) -> JsonResponse:
+def _error_response(exc: ApplicationError) -> JsonResponse:
     return JsonResponse(exc.as_dict(), status=exc.status)
 
 
-def _ctx(admin_site, request, **extra) -> dict[str, Any]:
-    return {**(admin_site.each_context(request) if admin_site else {}), **extra}
+def _ctx(model_admin, request, **extra) -> dict[str, Any]:
+    return {**model_admin.admin_site.each_context(request), **extra}
 
 
 # ---------------------------------------------------------------- review page
 
 
-def review_next_view(request, queue_id: int, admin_site=None):
+def review_next_view(model_admin, request, queue_id: int):
     """Reserve the reviewer's next item and open it; a page saying so when nothing is left."""
-    queue = _queue_or_404(request, queue_id)
+    queue = _queue_or_404(model_admin, request, queue_id)
     try:
-        item = services.review_item_next(queue=queue, user=request.user)
+        item = review_item_next(queue=queue, user=request.user)
     except ApplicationError as exc:
         return render(
             request,
             "admin/queues/review_done.html",
             _ctx(
-                admin_site,
+                model_admin,
                 request,
                 title=queue.name,
                 queue=queue,
@@ -108,7 +118,7 @@ def review_next_view(request, queue_id: int, admin_site=None):
         request,
         "admin/queues/review_done.html",
         _ctx(
-            admin_site,
+            model_admin,
             request,
             title=queue.name,
             queue=queue,
@@ -121,176 +131,76 @@ def review_next_view(request, queue_id: int, admin_site=None):
     )
 
 
-def _neighbours(queue: ReviewQueue, item: ReviewItem, user) -> tuple[int | None, int | None]:
-    """Previous/next in the reviewer's own history of this queue (for k / j)."""
-    mine = ReviewSubmission.objects.filter(item__queue=queue, reviewer=user)
-    here = mine.filter(item=item).values_list("pk", flat=True).first() if _maybe_submitted(item, user) else None
-    if here is None:
-        prev = mine.order_by("-id").values_list("item_id", flat=True).first()
-        return prev, None
-    prev = mine.filter(pk__lt=here).order_by("-id").values_list("item_id", flat=True).first()
-    nxt = mine.filter(pk__gt=here).order_by("id").values_list("item_id", flat=True).first()
-    return prev, nxt
-
-
-def _maybe_submitted(item: ReviewItem, user) -> bool:
-    return getattr(item, "_state_user_id", None) != user.pk or item._submitted
-
-
-def _bar_data(queue: ReviewQueue, item: ReviewItem, user) -> tuple[dict, int | None, int | None]:
-    """The progress and the history neighbours; for an item the user has not submitted, in one query."""
-    if _maybe_submitted(item, user) or not user.is_authenticated:
-        prev_id, next_id = _neighbours(queue, item, user)
-        return selectors.queue_progress(queue=queue, user=user), prev_id, next_id
-    counts = getattr(item, "_bar_counts", None)  # read with the item (`_with_bar_counts`)
-    if counts is None:
-        counts = selectors.queue_user_counts(queue=queue, user=user, extra=_bar_exprs(queue, user, counters=""))
-        _take_counters(queue, counts)
-    progress = selectors.queue_progress(queue=queue, user=None)
-    progress["left_for_you"] = max(
-        queue.open_count - counts["done_open"] - counts["skipped_open"] - counts["others"], 0
-    )
-    if queue.gold_question_rate:
-        from .gold_stream import gold_left_for_you
-
-        progress["left_for_you"] += gold_left_for_you(queue=queue, user=user, normal_left=progress["left_for_you"])
-    return progress, counts["prev_id"], None
-
-
-def _bar_exprs(queue: ReviewQueue, user, *, counters: str) -> dict[str, Any]:
-    """The bar's previous-in-history link and the queue's counters as they stand (a submit in this request
-    moved them in the database only); `counters`: the path to the queue's row ("" or "queue__")."""
-    last = ReviewSubmission.objects.filter(item__queue=queue.pk, reviewer=user).order_by("-id").values("item_id")[:1]
-    return {
-        "prev_id": Subquery(last, output_field=IntegerField()),
-        **{f"_{name}": F(f"{counters}{name}") for name in COUNTERS},
-    }
-
-
-def _take_counters(queue: ReviewQueue, counts: dict) -> None:
-    for name in COUNTERS:
-        if counts.get(f"_{name}") is not None:
-            setattr(queue, name, counts[f"_{name}"])
-
-
-def _with_bar_counts(queue: ReviewQueue, item_id: int, user) -> ReviewItem | None:
-    """The item with the user's state and everything its action bar counts, in one query (the queue's
-    counters are taken before a reservation, which `review_item_open` then applies to them)."""
-    extra = {**selectors.queue_user_count_exprs(queue=queue, user=user), **_bar_exprs(queue, user, counters="queue__")}
-    item = (
-        services.with_user_state(ReviewItem.objects.filter(queue=queue, pk=item_id), user)
-        .annotate(**{f"_bar_{k}": v for k, v in extra.items()})
-        .first()
-    )
-    if item is not None:
-        item.queue = queue
-        item._bar_counts = {k: getattr(item, f"_bar_{k}") for k in extra}
-        _take_counters(queue, item._bar_counts)
-    return item
-
-
-def _bar_context(request, queue: ReviewQueue, item: ReviewItem, state: dict) -> dict[str, Any]:
-    """The action bar and the page state of an item that is being shown (after its reservation)."""
-    progress, prev_id, next_id = _bar_data(queue, item, request.user)
-    review_url = reverse("admin:queues_reviewqueue_review", args=[queue.pk])
-    return {
-        "queue": queue,
-        "item": item,
-        "state": state,
-        "progress": progress,
-        "page_state": {
-            "queueId": queue.pk,
-            "itemId": item.pk,
-            "url": item_url(queue, item.pk),
-            "title": f"Review · {queue.name}",
-            "submitUrl": reverse("admin:queues_reviewqueue_review_submit", args=[queue.pk, item.pk]),
-            "skipUrl": reverse("admin:queues_reviewqueue_review_skip", args=[queue.pk, item.pk]),
-            "peekUrl": reverse("admin:queues_reviewqueue_review_peek", args=[queue.pk]),
-            "itemTemplateUrl": item_url(queue, 0).replace("/0/", "/{id}/"),
-            "reviewUrl": review_url,
-            "nextUrl": item_url(queue, next_id)
-            if next_id
-            else (review_url if state["submitted"] or not state["can_submit"] else None),
-            "prevUrl": item_url(queue, prev_id) if prev_id else None,
-            "canSubmit": state["can_submit"],
-            "submitted": state["submitted"],
-            "reservedByOther": state["reserved_by_other"],
-        },
-    }
-
-
 def _service_error(exc: ApplicationError):
     if exc.status == 403:
         raise PermissionDenied(exc.message)
     raise Http404(exc.message)
 
 
-def review_item_view(request, queue_id: int, item_id: int, admin_site=None):
+def review_item_view(model_admin, request, queue_id: int, item_id: int):
     from apps.reviews.selectors import project_tag_names
 
-    queue = _queue_or_404(request, queue_id)
+    queue = _queue_or_404(model_admin, request, queue_id)
     item = _item_or_404(queue, item_id)
     try:
-        state = services.review_item_open(item=item, user=request.user)
+        state = review_item_open(item=item, user=request.user)
     except ApplicationError as exc:
         _service_error(exc)
     item = _item_or_404(queue, item_id)
     queue.refresh_from_db()
     context = _ctx(
-        admin_site,
+        model_admin,
         request,
         title=f"Review · {queue.name}",
-        **{**item_context(request, queue, item, state), **_bar_context(request, queue, item, state)},
+        **{**item_context(request, queue, item, state), **bar_context(request, queue, item, state)},
         project_tags=project_tag_names(request.user, queue.project),
     )
     return render(request, "admin/queues/review.html", context)
 
 
-def review_item_data_view(request, queue_id: int, item_id: int, admin_site=None):
+def review_item_data_view(model_admin, request, queue_id: int, item_id: int):
     """GET an item for the one-page loop (back/forward, j/k) without reserving it."""
-    queue = _queue_or_404(request, queue_id)
+    queue = _queue_or_404(model_admin, request, queue_id)
     item = _item_or_404(queue, item_id)
     try:
-        services.reviewer_check(queue=queue, user=request.user)
+        reviewer_check(queue=queue, user=request.user)
     except ApplicationError as exc:
-        return _json_error(exc)
-    return JsonResponse(item_payload(request, queue, item, services.review_item_state(item=item, user=request.user)))
+        return _error_response(exc)
+    return JsonResponse(item_payload(request, queue, item, review_item_state(item=item, user=request.user)))
 
 
-def review_peek_view(request, queue_id: int, admin_site=None):
+def review_peek_view(model_admin, request, queue_id: int):
     """GET the item the reviewer gets next (`?exclude=<id>,<id>`: the one on screen, ones taken since),
     prefetched while they work; nothing is reserved until it is opened."""
-    queue = _queue_or_404(request, queue_id)
+    queue = _queue_or_404(model_admin, request, queue_id)
     exclude = [int(x) for x in request.GET.get("exclude", "").split(",") if x.isdigit()][:50]
     try:
-        item = services.review_item_peek(queue=queue, user=request.user, exclude=exclude)
+        item = review_item_peek(queue=queue, user=request.user, exclude=exclude)
     except ApplicationError as exc:
-        return _json_error(exc)
+        return _error_response(exc)
     if item is None:
         return JsonResponse({"item": None, "done_url": reverse("admin:queues_reviewqueue_review", args=[queue.pk])})
     item.queue = queue
-    return JsonResponse(
-        {"item": item_payload(request, queue, item, services.review_item_state(item=item, user=request.user))}
-    )
+    return JsonResponse({"item": item_payload(request, queue, item, review_item_state(item=item, user=request.user))})
 
 
 def _opened(request, queue: ReviewQueue, item: ReviewItem, state: dict) -> dict[str, Any]:
-    bar = _bar_context(request, queue, item, state)
+    bar = bar_context(request, queue, item, state)
     return {"state": bar["page_state"], "bar": render_to_string("admin/queues/_review_bar.html", bar, request=request)}
 
 
-def review_open_view(request, queue_id: int, item_id: int, admin_site=None):
+def review_open_view(model_admin, request, queue_id: int, item_id: int):
     """POST when an item is shown: reserve it (if free) and answer with its action bar."""
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
-    queue = _queue_or_404(request, queue_id)
+    queue = _queue_or_404(model_admin, request, queue_id)
     item = _item_or_404(queue, item_id, request.user)
     try:
         # Reads nothing again: the item (with the user's state) was just read, the reservation and the
         # queue's counters are applied to these objects as written.
-        state = services.review_item_open(item=item, user=request.user)
+        state = review_item_open(item=item, user=request.user)
     except ApplicationError as exc:
-        return _json_error(exc)
+        return _error_response(exc)
     return JsonResponse(_opened(request, queue, item, state))
 
 
@@ -304,18 +214,18 @@ def _open_next(request, queue: ReviewQueue, *, wanted: str, done: int) -> dict[s
     exclude = [done]
     opened = None
     if wanted.isdigit():
-        item = _with_bar_counts(queue, int(wanted), request.user)
+        item = with_bar_counts(queue, int(wanted), request.user)
         if item is not None:
-            state = services.review_item_open(item=item, user=request.user)
+            state = review_item_open(item=item, user=request.user)
             if state["can_submit"] or state["submitted"]:
                 opened = {**_opened(request, queue, item, state), "item": None}
             exclude.append(item.pk)
     for _attempt in range(0 if opened else MAX_TAKEN_RETRIES):
-        item = services.review_item_peek(queue=queue, user=request.user, exclude=exclude)
+        item = review_item_peek(queue=queue, user=request.user, exclude=exclude)
         if item is None:
             return {"item": None, "done_url": done_url}
         item.queue = queue
-        state = services.review_item_open(item=item, user=request.user)
+        state = review_item_open(item=item, user=request.user)
         exclude.append(item.pk)
         if state["can_submit"] or state["submitted"]:
             opened = {**_opened(request, queue, item, state), "item": item_payload(request, queue, item, state)}
@@ -323,13 +233,11 @@ def _open_next(request, queue: ReviewQueue, *, wanted: str, done: int) -> dict[s
     if opened is None:  # taken between each peek and its reservation
         return {"item": None, "done_url": done_url}
     if request.GET.get("prefetch") == "1":
-        after = services.review_item_peek(queue=queue, user=request.user, exclude=exclude)
+        after = review_item_peek(queue=queue, user=request.user, exclude=exclude)
         opened["prefetch"] = (
             {"item": None, "done_url": done_url}
             if after is None
-            else {
-                "item": item_payload(request, queue, after, services.review_item_state(item=after, user=request.user))
-            }
+            else {"item": item_payload(request, queue, after, review_item_state(item=after, user=request.user))}
         )
     return opened
 
@@ -344,14 +252,14 @@ def _post_json(request) -> dict:
     return data
 
 
-def review_submit_view(request, queue_id: int, item_id: int, admin_site=None):
+def review_submit_view(model_admin, request, queue_id: int, item_id: int):
     """POST the annotation panel's JSON: saves through annotations_submit, records the submission,
     answers with the fresh panel (unless `?html=0`: the review page moves on) and the URL of the
     reviewer's next item; with `?open=<id>|next` the next item is opened in the same request (and with
     `&prefetch=1` the one after it is sent along, see `_open_next`)."""
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
-    queue = _queue_or_404(request, queue_id)
+    queue = _queue_or_404(model_admin, request, queue_id)
     # Not read here: the service reads (and locks) it with its span, answering 404 when it is not the queue's.
     item = ReviewItem(pk=item_id, queue=queue)
     try:
@@ -360,9 +268,9 @@ def review_submit_view(request, queue_id: int, item_id: int, admin_site=None):
         if "expected" in data:
             kwargs.update(expected=data["expected"], expected_set=True)
         prefetch_related_objects([queue], "score_configs")  # the submit and the items rendered after it
-        item = services.review_item_submit(item=item, user=request.user, **kwargs)
+        item = review_item_submit(item=item, user=request.user, **kwargs)
     except ApplicationError as exc:
-        return _json_error(exc)
+        return _error_response(exc)
     answer: dict[str, Any] = {"result": {"submitted": True, "item": item.pk, "status": item.status}}
     if request.GET.get("html") == "0":
         answer["result"]["next_url"] = reverse("admin:queues_reviewqueue_review", args=[queue.pk])
@@ -372,7 +280,7 @@ def review_submit_view(request, queue_id: int, item_id: int, admin_site=None):
     item = _item_or_404(queue, item_id)
     panel = panel_context(request, queue, item, can_submit=True, submitted=True)
     answer["html"] = render_to_string(PANEL_TEMPLATE, {"annotation_panel": panel}, request=request)
-    _, next_in_history = _neighbours(queue, item, request.user)
+    _, next_in_history = history_neighbours(queue, item, request.user)
     answer["result"]["next_url"] = (
         item_url(queue, next_in_history)
         if next_in_history
@@ -381,15 +289,15 @@ def review_submit_view(request, queue_id: int, item_id: int, admin_site=None):
     return JsonResponse(answer)
 
 
-def review_skip_view(request, queue_id: int, item_id: int, admin_site=None):
+def review_skip_view(model_admin, request, queue_id: int, item_id: int):
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
-    queue = _queue_or_404(request, queue_id)
+    queue = _queue_or_404(model_admin, request, queue_id)
     item = _item_or_404(queue, item_id)
     try:
-        services.review_item_skip(item=item, user=request.user)
+        review_item_skip(item=item, user=request.user)
     except ApplicationError as exc:
-        return _json_error(exc)
+        return _error_response(exc)
     answer: dict[str, Any] = {"next_url": reverse("admin:queues_reviewqueue_review", args=[queue.pk])}
     if "open" in request.GET:
         answer["opened"] = _open_next(request, queue, wanted=request.GET["open"], done=item.pk)

@@ -1,4 +1,4 @@
-"""`/api/v1/review-queues/`: queues, filling them, reviewing items, moving them, analytics."""
+"""`/api/v1/review-queues/`: queues, filling them, their next item, analytics (one item's endpoints: api_items.py)."""
 
 from __future__ import annotations
 
@@ -10,26 +10,28 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from apps.audit.services import audit_actor
 from apps.core.exceptions import ApplicationError, not_found
 from apps.core.markdown import render_markdown
 from apps.core.pagination import IdCursorPagination
 from apps.core.parsing import is_id
-from apps.core.schema import error, paginated, pagination_parameters
-from apps.projects.api_scope import ProjectScopedViewMixin, request_projects, request_require
+from apps.core.schema import paginated, pagination_parameters
+from apps.projects.api_scope import ProjectScopedViewMixin, request_require
 from apps.projects.models import ProjectAPIKey
 from apps.traces.models import Span, Trace
 
-from . import analytics, selectors, services
+from . import analytics, selectors
 from .models import ItemStatus, ReviewItem, ReviewQueue, RuleTarget
+from .services.filling import review_items_add, review_items_add_by_filter, review_items_add_traces
+from .services.queues import review_queue_create, review_queue_delete, review_queue_update
+from .services.reviewing import review_item_next
 
 User = get_user_model()
 MAX_IDS = 10_000
 
 
-def _session_user(request):
+def session_user(request):
     """The reviewer behind a request; API keys have none."""
     return None if isinstance(request.auth, ProjectAPIKey) else request.user
 
@@ -85,7 +87,7 @@ def _resolve_configs(project, refs: list) -> list[int]:
     return [pk for pk, name in found.items() if pk in ids or name in names]
 
 
-def _resolve_users(refs: list, field: str) -> list[int]:
+def resolve_users(refs: list, field: str) -> list[int]:
     ids = [r for r in refs if isinstance(r, int) and not isinstance(r, bool)]
     names = [r for r in refs if isinstance(r, str)]
     if len(ids) + len(names) != len(refs):
@@ -121,7 +123,8 @@ def queue_data(queue: ReviewQueue, *, user=None) -> dict[str, Any]:
     }
 
 
-def _user(u) -> dict | None:
+def user_ref(u) -> dict | None:
+    """A user as the API names them: id and username (None stays None)."""
     return None if u is None else {"id": u.pk, "username": u.get_username()}
 
 
@@ -137,8 +140,8 @@ def item_data(item: ReviewItem, *, scores: list | None = None, detail: bool = Fa
         "span_name": span.name,
         "input_preview": span.trace.input_preview,
         "output_preview": span.trace.output_preview,
-        "assignee": _user(item.assignee),
-        "reserved_by": _user(item.reserved_by),
+        "assignee": user_ref(item.assignee),
+        "reserved_by": user_ref(item.reserved_by),
         "reserved_until": item.reserved_until,
         "submission_count": item.submission_count,
         "completed_at": item.completed_at,
@@ -148,10 +151,15 @@ def item_data(item: ReviewItem, *, scores: list | None = None, detail: bool = Fa
         data["scores"] = scores
     if detail:
         data["submissions"] = [
-            {"reviewer": _user(s.reviewer), "submitted_at": s.submitted_at}
+            {"reviewer": user_ref(s.reviewer), "submitted_at": s.submitted_at}
             for s in item.submissions.select_related("reviewer")
         ]
     return data
+
+
+def item_queryset():
+    """Review items with what `item_data` reads (span and trace, assignee, reserver, project)."""
+    return ReviewItem.objects.select_related("span__trace", "assignee", "reserved_by", "queue__project")
 
 
 class ItemCursorPagination(IdCursorPagination):
@@ -188,7 +196,7 @@ class ReviewQueueViewSet(ProjectScopedViewMixin, viewsets.ViewSet):
         project = request.query_params.get("project")
         if project:
             queues = queues.filter(project__slug=project)
-        user = _session_user(request)
+        user = session_user(request)
         return Response({"results": [queue_data(q, user=user) for q in queues[:500]]})
 
     @extend_schema(request=QueueInputSerializer, responses={201: dict})
@@ -196,20 +204,20 @@ class ReviewQueueViewSet(ProjectScopedViewMixin, viewsets.ViewSet):
         data = self._input(partial=False)
         project = self.write_project(data.pop("project", None))
         configs = _resolve_configs(project, data.pop("score_configs")) if "score_configs" in data else None
-        assignees = _resolve_users(data.pop("assignees"), "assignees") if "assignees" in data else None
-        queue = services.review_queue_create(
+        assignees = resolve_users(data.pop("assignees"), "assignees") if "assignees" in data else None
+        queue = review_queue_create(
             project=project,
-            created_by=_session_user(request),
+            created_by=session_user(request),
             score_configs=configs,
             assignees=assignees,
             actor=audit_actor(request),
             **data,
         )
-        return Response(queue_data(queue, user=_session_user(request)), status=status.HTTP_201_CREATED)
+        return Response(queue_data(queue, user=session_user(request)), status=status.HTTP_201_CREATED)
 
     @extend_schema(responses={200: dict})
     def retrieve(self, request, pk=None):
-        return Response(queue_data(self._queue(pk), user=_session_user(request)))
+        return Response(queue_data(self._queue(pk), user=session_user(request)))
 
     @extend_schema(request=QueueInputSerializer, responses={200: dict})
     def partial_update(self, request, pk=None):
@@ -218,17 +226,17 @@ class ReviewQueueViewSet(ProjectScopedViewMixin, viewsets.ViewSet):
         data = self._input(partial=True)
         data.pop("project", None)
         configs = _resolve_configs(queue.project, data.pop("score_configs")) if "score_configs" in data else None
-        assignees = _resolve_users(data.pop("assignees"), "assignees") if "assignees" in data else None
-        queue = services.review_queue_update(
+        assignees = resolve_users(data.pop("assignees"), "assignees") if "assignees" in data else None
+        queue = review_queue_update(
             queue=queue, score_configs=configs, assignees=assignees, actor=audit_actor(request), **data
         )
-        return Response(queue_data(self._queue(queue.pk), user=_session_user(request)))
+        return Response(queue_data(self._queue(queue.pk), user=session_user(request)))
 
     @extend_schema(responses={204: None})
     def destroy(self, request, pk=None):
         queue = self._queue(pk)
         _require(request, "queue.manage", queue.project)
-        services.review_queue_delete(queue=queue, actor=audit_actor(request))
+        review_queue_delete(queue=queue, actor=audit_actor(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(
@@ -278,7 +286,7 @@ class ReviewQueueViewSet(ProjectScopedViewMixin, viewsets.ViewSet):
         assignee = request.query_params.get("assignee")
         if assignee:
             if assignee == "me":
-                user = _session_user(request)
+                user = session_user(request)
                 qs = qs.filter(assignee=user) if user else qs.none()
             elif is_id(assignee):
                 qs = qs.filter(assignee_id=int(assignee))
@@ -286,7 +294,7 @@ class ReviewQueueViewSet(ProjectScopedViewMixin, viewsets.ViewSet):
                 qs = qs.filter(assignee__username=assignee)
         paginator = ItemCursorPagination()
         page = paginator.paginate_queryset(qs, request, view=self)
-        user = _session_user(request)
+        user = session_user(request)
         scores = selectors.item_scores(queue=queue, items=page, user=user)
         return paginator.get_paginated_response([item_data(i, scores=scores.get(i.pk, [])) for i in page])
 
@@ -312,19 +320,17 @@ class ReviewQueueViewSet(ProjectScopedViewMixin, viewsets.ViewSet):
             if key == "span_ids":
                 spans = Span.objects.filter(project=queue.project, span_id__in=value)
                 found = set(spans.values_list("span_id", flat=True))
-                result = services.review_items_add(queue=queue, spans=spans, actor=audit_actor(request))
+                result = review_items_add(queue=queue, spans=spans, actor=audit_actor(request))
             else:
                 traces = Trace.objects.filter(project=queue.project, trace_id__in=value)
                 found = set(traces.values_list("trace_id", flat=True))
-                result = services.review_items_add_traces(queue=queue, traces=traces, actor=audit_actor(request))
+                result = review_items_add_traces(queue=queue, traces=traces, actor=audit_actor(request))
             result["not_found"] = sorted(set(value) - found)
         else:
             target = RuleTarget.SPANS if key == "span_filter" else RuleTarget.TRACES
             if not isinstance(value, dict):
                 raise ApplicationError("Invalid filter.", fields={key: ["An object of filter parameters."]})
-            result = services.review_items_add_by_filter(
-                queue=queue, target=target, params=value, actor=audit_actor(request)
-            )
+            result = review_items_add_by_filter(queue=queue, target=target, params=value, actor=audit_actor(request))
         queue.refresh_from_db()
         result["progress"] = selectors.queue_progress(queue=queue)
         return Response(result)
@@ -334,11 +340,11 @@ class ReviewQueueViewSet(ProjectScopedViewMixin, viewsets.ViewSet):
     def next(self, request, pk=None):
         """Reserve the caller's next item (session users only); `{"item": null}` when none is left."""
         queue = self._queue(pk)
-        user = _session_user(request)
-        item = services.review_item_next(queue=queue, user=user)
+        user = session_user(request)
+        item = review_item_next(queue=queue, user=user)
         if item is None:
             return Response({"item": None, "progress": selectors.queue_progress(queue=queue, user=user)})
-        item = _item_qs().get(pk=item.pk)
+        item = item_queryset().get(pk=item.pk)
         queue.refresh_from_db()
         scores = selectors.item_scores(queue=queue, items=[item], user=user)
         return Response(
@@ -357,115 +363,3 @@ class ReviewQueueViewSet(ProjectScopedViewMixin, viewsets.ViewSet):
             chart = dist.pop("chart")
             dist["counts"] = [{"label": r["full_label"], "count": r["count"]} for r in chart["rows"]] if chart else []
         return Response(data)
-
-
-def _item_qs():
-    return ReviewItem.objects.select_related("span__trace", "assignee", "reserved_by", "queue__project")
-
-
-class ItemPatchSerializer(serializers.Serializer):
-    status = serializers.ChoiceField(choices=ItemStatus.choices, required=False)
-    assignee = serializers.JSONField(
-        required=False, allow_null=True, help_text="A user id or username; null unassigns."
-    )
-
-
-class SubmitSerializer(serializers.Serializer):
-    scores = serializers.DictField(required=False)
-    comment = serializers.CharField(required=False, allow_blank=True)
-    tags = serializers.ListField(child=serializers.CharField(), required=False)
-    remove_tags = serializers.ListField(child=serializers.CharField(), required=False)
-    expected = serializers.JSONField(required=False, allow_null=True)
-    metadata = serializers.DictField(required=False)
-
-
-class _ItemBase(APIView):
-    def _item(self, queue_pk, item_pk) -> ReviewItem:
-        projects = request_projects(self.request)
-        item = _item_qs().filter(pk=item_pk, queue_id=queue_pk, queue__project__in=projects).first()
-        if item is None:
-            raise not_found()
-        return item
-
-
-class ReviewItemView(_ItemBase):
-    """One item: GET; PATCH `status` (board moves, with rules) and/or `assignee` (curators)."""
-
-    @extend_schema(operation_id="review_queue_item_retrieve", responses={200: dict})
-    def get(self, request, queue_pk: int, item_pk: int):
-        item = self._item(queue_pk, item_pk)
-        user = _session_user(request)
-        scores = selectors.item_scores(queue=item.queue, items=[item], user=user)
-        data = item_data(item, scores=scores.get(item.pk, []), detail=True)
-        from apps.reviews.selectors import span_as_seen_by
-
-        span = span_as_seen_by(request.user, item.span)  # blind queues: only the caller's own correction
-        data["span"] = {
-            "input": span.input,
-            "output": span.output,
-            "expected": span.expected,
-            "metadata": span.metadata,
-        }
-        if span is not item.span:  # blinded: who else reviewed it stays hidden too
-            data["submissions"] = [s for s in data["submissions"] if s["reviewer"]["id"] == request.user.pk]
-        return Response(data)
-
-    @extend_schema(request=ItemPatchSerializer, responses={200: dict})
-    def patch(self, request, queue_pk: int, item_pk: int):
-        item = self._item(queue_pk, item_pk)
-        serializer = ItemPatchSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        if not data:
-            raise ApplicationError("Nothing to change.", fields={"status": ["Give status and/or assignee."]})
-        user = _session_user(request)
-        if "assignee" in data:
-            ref = data["assignee"]
-            assignee = None if ref is None else _resolve_users([ref], "assignee")[0]
-            services.review_item_assign(item=item, assignee=assignee, user=user, actor=audit_actor(request))
-        if "status" in data:
-            services.review_item_move(item=item, status=data["status"], user=user, actor=audit_actor(request))
-        item = _item_qs().get(pk=item.pk)
-        item.queue.refresh_from_db()
-        scores = selectors.item_scores(queue=item.queue, items=[item], user=user)
-        return Response(
-            {**item_data(item, scores=scores.get(item.pk, [])), "counts": selectors.board_counts(queue=item.queue)}
-        )
-
-
-class ReviewItemSubmitView(_ItemBase):
-    @extend_schema(
-        request=SubmitSerializer,
-        responses={200: dict, 409: error(409, "The item is complete, or reserved by another reviewer.")},
-    )
-    def post(self, request, queue_pk: int, item_pk: int):
-        """Submit the caller's review of an item (the annotation fields of `/feedback/`), then answer
-        with their next reserved item."""
-        item = self._item(queue_pk, item_pk)
-        serializer = SubmitSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = dict(serializer.validated_data)
-        user = _session_user(request)
-        expected_set = "expected" in data
-        services.review_item_submit(item=item, user=user, expected_set=expected_set, **data)
-        return Response(_next_payload(item.queue, user))
-
-
-class ReviewItemSkipView(_ItemBase):
-    @extend_schema(request=None, responses={200: dict})
-    def post(self, request, queue_pk: int, item_pk: int):
-        item = self._item(queue_pk, item_pk)
-        user = _session_user(request)
-        services.review_item_skip(item=item, user=user)
-        return Response(_next_payload(item.queue, user))
-
-
-def _next_payload(queue: ReviewQueue, user) -> dict[str, Any]:
-    nxt = services.review_item_next(queue=queue, user=user)
-    queue.refresh_from_db()
-    payload: dict[str, Any] = {"next": None, "progress": selectors.queue_progress(queue=queue, user=user)}
-    if nxt is not None:
-        nxt = _item_qs().get(pk=nxt.pk)
-        scores = selectors.item_scores(queue=queue, items=[nxt], user=user)
-        payload["next"] = item_data(nxt, scores=scores.get(nxt.pk, []))
-    return payload

@@ -41,15 +41,15 @@ def _cards(request, queue: ReviewQueue, status: str, filters: dict, after: int |
     return cards, more
 
 
-def _board_queue(request, queue_id: int) -> ReviewQueue:
+def _board_queue(model_admin, request, queue_id: int) -> ReviewQueue:
     """The queue with its score configs read once for every column's cards."""
-    queue = _queue_or_404(request, queue_id)
+    queue = _queue_or_404(model_admin, request, queue_id)
     prefetch_related_objects([queue], "score_configs")
     return queue
 
 
-def board_view(request, queue_id: int, admin_site=None):
-    queue = _board_queue(request, queue_id)
+def board_view(model_admin, request, queue_id: int):
+    queue = _board_queue(model_admin, request, queue_id)
     filters = _board_filters(request, queue)
     counts = selectors.board_counts(queue=queue, viewer=request.user, **filters)
     columns = []
@@ -66,7 +66,7 @@ def board_view(request, queue_id: int, admin_site=None):
         request,
         "admin/queues/board.html",
         _ctx(
-            admin_site,
+            model_admin,
             request,
             title=f"Board · {queue.name}",
             queue=queue,
@@ -96,9 +96,9 @@ def board_view(request, queue_id: int, admin_site=None):
     )
 
 
-def board_column_view(request, queue_id: int, admin_site=None):
+def board_column_view(model_admin, request, queue_id: int):
     """More cards of one column (after the last shown), as an HTML fragment."""
-    queue = _board_queue(request, queue_id)
+    queue = _board_queue(model_admin, request, queue_id)
     status = request.GET.get("status", "")
     after = request.GET.get("after", "")
     if status not in ItemStatus.values or not after.isdigit():
@@ -119,8 +119,8 @@ def board_column_view(request, queue_id: int, admin_site=None):
 # ---------------------------------------------------------------- analytics
 
 
-def analytics_view(request, queue_id: int, admin_site=None):
-    queue = _queue_or_404(request, queue_id)
+def analytics_view(model_admin, request, queue_id: int):
+    queue = _queue_or_404(model_admin, request, queue_id)
     data = analytics.queue_analytics(queue)
     data["progress"] = selectors.queue_progress(queue=queue, user=request.user)
     from .quality_admin_views import quality_context
@@ -130,7 +130,7 @@ def analytics_view(request, queue_id: int, admin_site=None):
         request,
         "admin/queues/analytics.html",
         _ctx(
-            admin_site,
+            model_admin,
             request,
             title=f"Analytics · {queue.name}",
             queue=queue,

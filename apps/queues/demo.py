@@ -10,8 +10,10 @@ from apps.projects.models import Role
 from apps.projects.services import membership_set
 from apps.traces.models import Span
 
-from . import services
 from .models import ReviewQueue
+from .services.filling import review_items_add
+from .services.queues import review_queue_create
+from .services.reviewing import review_item_next, review_item_submit
 
 QUEUE_NAME = "Weekly sample: support answers"
 INSTRUCTIONS = """Judge the **assistant's last answer** against the refund policy.
@@ -65,7 +67,7 @@ def demo_load(*, project, stdout=None, **_options) -> None:
     alice, bob = _reviewer("demo-alice"), _reviewer("demo-bob")
     for user in (alice, bob):
         membership_set(project=project, user=user, role=Role.REVIEWER)
-    queue = services.review_queue_create(
+    queue = review_queue_create(
         project=project,
         name=QUEUE_NAME,
         instructions=INSTRUCTIONS,
@@ -75,14 +77,14 @@ def demo_load(*, project, stdout=None, **_options) -> None:
     )
     roots = Span.objects.filter(project=project, parent_span_id="").order_by("start_time", "id")
     picked = list(roots.values_list("pk", flat=True)[:60])
-    services.review_items_add(queue=queue, spans=Span.objects.filter(pk__in=picked))
+    review_items_add(queue=queue, spans=Span.objects.filter(pk__in=picked))
     rng = random.Random(30)
     labels = ["correct", "partially", "incorrect"]
 
     def review(user, item):
         truth = rng.choices(labels, weights=[6, 3, 1])[0]
         label = truth if rng.random() < 0.8 else rng.choice(labels)
-        services.review_item_submit(
+        review_item_submit(
             item=item,
             user=user,
             scores={
@@ -94,10 +96,10 @@ def demo_load(*, project, stdout=None, **_options) -> None:
 
     # 15 items reviewed by both (complete), 8 by Alice only (pending), the rest left in the backlog.
     for _ in range(15):
-        review(alice, services.review_item_next(queue=queue, user=alice))
-        review(bob, services.review_item_next(queue=queue, user=bob))
+        review(alice, review_item_next(queue=queue, user=alice))
+        review(bob, review_item_next(queue=queue, user=bob))
     for _ in range(8):
-        review(alice, services.review_item_next(queue=queue, user=alice))
+        review(alice, review_item_next(queue=queue, user=alice))
     queue.refresh_from_db()
     if stdout is not None:
         stdout.write(

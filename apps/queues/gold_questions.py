@@ -40,7 +40,7 @@ GOLD_FIELDS = (
 )
 
 
-def _user(actor):
+def _signed_in_user(actor):
     return actor if getattr(actor, "is_authenticated", False) and hasattr(actor, "get_username") else None
 
 
@@ -57,7 +57,7 @@ def _revision(gold: GoldValue) -> None:
 def _make_gold(queue: ReviewQueue, item_ids: list[int]) -> None:
     """Gold questions wait `pending` for every reviewer, unassigned, outside the counters; the answers
     already given no longer count as the reviewers' open work."""
-    from .services import review_queue_recount
+    from .services.queues import review_queue_recount
 
     ReviewItem.objects.filter(pk__in=item_ids).update(
         is_gold_question=True, status=ItemStatus.PENDING, assignee=None, completed_at=None, updated_at=timezone.now()
@@ -85,7 +85,7 @@ def gold_questions_mark(*, queue: ReviewQueue, item_ids: list[int], actor: Any) 
     golds = list(GoldValue.objects.select_for_update().filter(item__in=items, config__isnull=False))
     with_values = {g.item_id for g in golds}
     for gold in golds:
-        gold.source, gold.decided_by, gold.decided_at = GoldSource.KNOWN_ANSWER, _user(actor), now
+        gold.source, gold.decided_by, gold.decided_at = GoldSource.KNOWN_ANSWER, _signed_in_user(actor), now
         gold.save(update_fields=["source", "decided_by", "decided_at"])
         _revision(gold)
     marked = [i.pk for i in items if i.pk in with_values]
@@ -99,7 +99,7 @@ def gold_questions_mark(*, queue: ReviewQueue, item_ids: list[int], actor: Any) 
 def gold_questions_unmark(*, queue: ReviewQueue, item_ids: list[int], actor: Any) -> dict[str, Any]:
     """Back to normal items (their known answers stay as their gold values); the status follows the
     submissions they have."""
-    from .services import review_queue_recount
+    from .services.queues import review_queue_recount
 
     require(actor, "queue.gold_questions", queue.project)
     items = [i for i in _items_of(queue, item_ids) if i.is_gold_question]
@@ -165,7 +165,7 @@ def gold_questions_import(*, queue: ReviewQueue, questions: Any, actor: Any) -> 
     added to it; each becomes a gold question whose known answers replace any gold values it had."""
     from apps.traces.models import Span
 
-    from .services import review_items_add
+    from .services.filling import review_items_add
 
     require(actor, "queue.gold_questions", queue.project)
     cleaned = _clean_questions(queue, questions)
@@ -178,7 +178,7 @@ def gold_questions_import(*, queue: ReviewQueue, questions: Any, actor: Any) -> 
         )
     added = review_items_add(queue=queue, spans=Span.objects.filter(pk__in=list(spans.values())), actor=actor)["added"]
     items = dict(ReviewItem.objects.filter(queue=queue, span_id__in=list(spans.values())).values_list("span_id", "pk"))
-    now, user = timezone.now(), _user(actor)
+    now, user = timezone.now(), _signed_in_user(actor)
     for span_id, cleans in cleaned:
         item_id = items[spans[span_id]]
         for clean in cleans:

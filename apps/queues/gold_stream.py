@@ -50,7 +50,7 @@ def gold_is_due(*, rate: float, served: int, gold_served: int, queue_id: int, us
 
 
 def _not_done_by(user) -> Q:
-    from .services import _not_done_by as not_done
+    from .services.reviewing import _not_done_by as not_done
 
     return not_done(user)
 
@@ -104,7 +104,7 @@ def _due(queue: ReviewQueue, user, now) -> bool:
 
 def gold_candidates(*, queue: ReviewQueue, user, now) -> QuerySet:
     """The gold questions the reviewer may be served now: not done by them, not reserved by another."""
-    from .services import _open_q
+    from .services.reviewing import _open_q
 
     return ReviewItem.objects.filter(queue=queue, is_gold_question=True, status__in=OPEN_STATUSES).filter(
         _open_q(now), _not_done_by(user)

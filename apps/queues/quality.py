@@ -271,6 +271,18 @@ def queue_quality(
     return data
 
 
+def _answer_row(queue: ReviewQueue, config, mine, truth) -> dict[str, Any]:
+    """One config's answer of a reviewer beside the gold answer (when known) and whether they match."""
+    return {
+        "config": config.name,
+        "value": display_answer(mine),
+        "gold": display_answer(truth) if truth is not None else None,
+        "match": answers_match(config, mine, truth, tolerance=queue.disagreement_threshold)
+        if truth is not None
+        else None,
+    }
+
+
 def reviewer_items(
     queue: ReviewQueue, *, reviewer_id: int, gold_only: bool = False, limit: int = DRILL_DOWN_LIMIT
 ) -> list[dict[str, Any]]:
@@ -303,20 +315,10 @@ def reviewer_items(
     }
     out = []
     for sub in rows:
-        values = []
-        for config in configs:
-            mine = answers[config.pk].get(sub.item_id)
-            truth = known.get(sub.item_id, {}).get(config.pk)
-            values.append(
-                {
-                    "config": config.name,
-                    "value": display_answer(mine),
-                    "gold": display_answer(truth) if truth is not None else None,
-                    "match": answers_match(config, mine, truth, tolerance=queue.disagreement_threshold)
-                    if truth is not None
-                    else None,
-                }
-            )
+        truths = known.get(sub.item_id, {})
+        values = [
+            _answer_row(queue, config, answers[config.pk].get(sub.item_id), truths.get(config.pk)) for config in configs
+        ]
         span = sub.item.span
         out.append(
             {

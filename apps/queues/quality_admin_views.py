@@ -36,10 +36,10 @@ def quality_context(request, queue) -> dict[str, Any]:
     }
 
 
-def reviewer_view(request, queue_id: int, admin_site=None):
+def reviewer_view(model_admin, request, queue_id: int):
     """`?id=<user id>`: one reviewer's figures and latest items beside the gold (leads; a reviewer sees
     their own values only). Anyone else's answers like a reviewer who does not exist."""
-    queue = _queue_or_404(request, queue_id)
+    queue = _queue_or_404(model_admin, request, queue_id)
     raw = request.GET.get("id", "")
     if not raw.isdigit():
         raise Http404("Reviewer not found.")
@@ -61,7 +61,7 @@ def reviewer_view(request, queue_id: int, admin_site=None):
         request,
         "admin/queues/reviewer.html",
         _ctx(
-            admin_site,
+            model_admin,
             request,
             title=f"{row['username']} · {queue.name}",
             queue=queue,
@@ -75,10 +75,10 @@ def reviewer_view(request, queue_id: int, admin_site=None):
     )
 
 
-def gold_questions_view(request, queue_id: int, admin_site=None):
+def gold_questions_view(model_admin, request, queue_id: int):
     """The queue's gold questions with their known answers, and the items a lead may make gold
     questions (those with gold values); POST `mark` / `unmark` with `item` ids."""
-    queue = _queue_or_404(request, queue_id)
+    queue = _queue_or_404(model_admin, request, queue_id)
     if not can(request.user, "queue.gold_questions", queue.project):
         raise PermissionDenied("Gold questions need the curator role in the project.")
     if request.method == "POST":
@@ -115,7 +115,7 @@ def gold_questions_view(request, queue_id: int, admin_site=None):
         request,
         "admin/queues/gold_questions.html",
         _ctx(
-            admin_site,
+            model_admin,
             request,
             title=f"Gold questions · {queue.name}",
             queue=queue,

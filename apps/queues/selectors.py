@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from django.db.models import Count, Exists, F, Func, IntegerField, Max, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, F, Func, IntegerField, Max, OuterRef, Q, QuerySet, Subquery, Value
+from django.utils import timezone
 
 from apps.projects.permissions import can
 
@@ -330,3 +331,40 @@ def user_may_review(*, queue: ReviewQueue, user) -> bool:
     if user.is_superuser or not queue.assignees.exists():
         return True
     return queue.assignees.filter(pk=user.pk).exists() or can(user, "queue.manage", queue.project)
+
+
+# ---------------------------------------------------------------- a reviewer's access to an item
+
+
+def item_reserved_by_other(*, item: ReviewItem, user, now=None) -> bool:
+    """Whether someone other than `user` holds a live reservation on the item."""
+    now = now or timezone.now()
+    return item.reserved_by_id not in (None, user.pk) and item.reserved_until is not None and item.reserved_until > now
+
+
+def review_item_state(*, item: ReviewItem, user, now=None) -> dict[str, bool]:
+    """What the reviewer may do with the item as it stands (no reservation taken): whether they
+    submitted or skipped it, whether someone else holds it, and whether they may submit. The review
+    page, the API and the submit service all read access here."""
+    state = user_item_state(item=item, user=user)
+    reserved_by_other = item_reserved_by_other(item=item, user=user, now=now)
+    can_submit = state["submitted"] or (item.status != ItemStatus.COMPLETE and not reserved_by_other)
+    return {**state, "reserved_by_other": reserved_by_other, "can_submit": can_submit}
+
+
+def with_user_state(items: QuerySet, user) -> QuerySet:
+    """Items annotated with whether `user` submitted or skipped them (read by `user_item_state`)."""
+    return items.annotate(
+        _submitted=Exists(ReviewSubmission.objects.filter(item_id=OuterRef("pk"), reviewer=user)),
+        _skipped=Exists(ReviewSkip.objects.filter(item_id=OuterRef("pk"), reviewer=user)),
+        _state_user_id=Value(user.pk),
+    )
+
+
+def user_item_state(*, item: ReviewItem, user) -> dict[str, bool]:
+    if getattr(item, "_state_user_id", None) == user.pk:  # annotated by the fetch (`with_user_state`)
+        return {"submitted": item._submitted, "skipped": item._skipped}
+    return {
+        "submitted": ReviewSubmission.objects.filter(item=item, reviewer=user).exists(),
+        "skipped": ReviewSkip.objects.filter(item=item, reviewer=user).exists(),
+    }

@@ -1,8 +1,9 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from .api import ReviewItemSkipView, ReviewItemSubmitView, ReviewItemView, ReviewQueueViewSet
+from .api import ReviewQueueViewSet
 from .api_adjudication import AdjudicationView, DisagreementsView
+from .api_items import ReviewItemSkipView, ReviewItemSubmitView, ReviewItemView
 from .quality_api import QueueGoldQuestionsView, QueueReviewerItemsView, QueueReviewersView
 
 router = SimpleRouter()

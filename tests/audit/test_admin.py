@@ -11,7 +11,8 @@ from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
 from apps.projects.models import Role
 from apps.projects.services import membership_set
-from apps.queues.services import review_item_move, review_items_add
+from apps.queues.services.board import review_item_move
+from apps.queues.services.filling import review_items_add
 from apps.reviews.services.score_configs import score_config_update
 from apps.traces.models import Span
 from tests import factories

@@ -61,7 +61,7 @@ def test_snapshot_cuts_long_text_and_big_json(project):
 
 def test_adjudication_record_files_under_the_items_project(project, admin_member):
     from apps.audit.services import adjudication_record
-    from apps.queues.services import review_items_add
+    from apps.queues.services.filling import review_items_add
     from apps.traces.models import Span
 
     queue = factories.ReviewQueueFactory(project=project)

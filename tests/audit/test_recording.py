@@ -12,7 +12,7 @@ from apps.exports.models import ExportSchedule
 from apps.projects.models import Membership, ProjectAPIKey, Role
 from apps.projects.services import KEY_USE_AUDIT_SECONDS
 from apps.queues.models import ReviewItem, ReviewQueue
-from apps.queues.services import review_items_add
+from apps.queues.services.filling import review_items_add
 from apps.reviews.models import ScoreConfig
 from apps.traces.models import Span
 from tests import factories

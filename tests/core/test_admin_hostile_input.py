@@ -78,7 +78,8 @@ def test_admin_json_endpoints_answer_400_naming_the_field_and_strip_nul(project,
 
 
 def test_review_submit_refuses_deep_and_surrogate_bodies(project, member, client_as):
-    from apps.queues.services import review_items_add, review_queue_create
+    from apps.queues.services.filling import review_items_add
+    from apps.queues.services.queues import review_queue_create
 
     reviewer = member(project, role=Role.REVIEWER)
     span = factories.SpanFactory(trace=factories.TraceFactory(project=project))

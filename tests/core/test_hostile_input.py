@@ -21,7 +21,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from apps.datasets.models import DatasetRecord
 from apps.projects.models import Role
-from apps.queues.services import review_items_add
+from apps.queues.services.filling import review_items_add
 from apps.reviews.models import Comment, ScoreConfig
 from apps.traces.models import Span, Trace
 from apps.traces.services import span_batch_ingest

@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from apps.datasets.models import DatasetRecord, DatasetVersion, DatasetVersionTag
 from apps.datasets.selectors import dataset_records_at_version
-from apps.datasets.services import dataset_records_upsert
+from apps.datasets.services.records import dataset_records_upsert
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -285,7 +285,7 @@ def test_from_feedback_turns_corrected_thumbs_down_into_records(curator, project
 
 
 def test_job_page_and_status_poll(curator, project, dataset, django_capture_on_commit_callbacks):
-    from apps.datasets.services import dataset_job_execute, dataset_job_start
+    from apps.datasets.services.jobs import dataset_job_execute, dataset_job_start
 
     spans = _spans(project, 2, name="job")
     with django_capture_on_commit_callbacks(execute=False):

@@ -8,7 +8,8 @@ from django.urls import reverse
 
 from apps.datasets.models import DatasetJob
 from apps.datasets.selectors import dataset_records_at_version
-from apps.datasets.services import dataset_job_execute, dataset_records_upsert
+from apps.datasets.services.jobs import dataset_job_execute
+from apps.datasets.services.records import dataset_records_upsert
 from apps.projects.models import Role
 from apps.projects.services import membership_set
 from tests import factories

@@ -13,7 +13,9 @@ from apps.datasets import importers
 from apps.datasets.generation import dataset_generate_records
 from apps.datasets.models import DatasetJob, DatasetRecord, DatasetVersion
 from apps.datasets.selectors import dataset_records_at_version
-from apps.datasets.services import dataset_add_spans, dataset_job_start, dataset_records_upsert
+from apps.datasets.services.jobs import dataset_job_start
+from apps.datasets.services.records import dataset_records_upsert
+from apps.datasets.services.spans import dataset_add_spans
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -157,7 +159,7 @@ def test_job_dispatches_on_commit_and_records_success_and_failure(project, datas
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         job = dataset_job_start(dataset=dataset, kind="add_spans", span_pks=[s.pk for s in spans], mapping={})
     assert len(callbacks) == 1  # the task is sent only once the job row is committed
-    from apps.datasets.services import dataset_job_execute
+    from apps.datasets.services.jobs import dataset_job_execute
 
     done = dataset_job_execute(job_id=job.pk)
     assert (done.status, done.done, done.version.number) == ("succeeded", 3, 1)
@@ -277,7 +279,7 @@ def test_generation_without_configuration_explains(dataset, settings, curator_cl
 
 
 def test_feedback_job_uses_the_correction_as_expected(project, dataset, django_capture_on_commit_callbacks):
-    from apps.datasets.services import dataset_job_execute
+    from apps.datasets.services.jobs import dataset_job_execute
 
     span = make_span(project, span_id="fb-job", output={"content": "wrong"}, expected="right")
     with django_capture_on_commit_callbacks(execute=False):

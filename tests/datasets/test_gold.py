@@ -8,7 +8,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from apps.datasets.models import DatasetRecord
-from apps.datasets.services import dataset_add_spans
+from apps.datasets.services.spans import dataset_add_spans
 from apps.projects.models import Role
 from apps.queues.adjudication import item_adjudicate
 from tests import factories

@@ -10,12 +10,8 @@ from django.db import connections
 from apps.core.exceptions import ApplicationError
 from apps.datasets.models import DatasetRecord, DatasetVersion
 from apps.datasets.selectors import dataset_records_at_version, dataset_version_resolve, dataset_versions_diff
-from apps.datasets.services import (
-    dataset_records_delete,
-    dataset_records_upsert,
-    dataset_version_restore,
-    dataset_version_tag_set,
-)
+from apps.datasets.services.records import dataset_records_delete, dataset_records_upsert
+from apps.datasets.services.versions import dataset_version_restore, dataset_version_tag_set
 from tests import factories
 
 pytestmark = pytest.mark.django_db

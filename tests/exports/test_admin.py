@@ -122,7 +122,8 @@ def test_exports_page_status_cancel_and_download(curator_client, project, other_
 
 
 def test_new_export_from_a_dataset_version_link(curator_client, project):
-    from apps.datasets.services import dataset_create, dataset_records_upsert
+    from apps.datasets.services.datasets import dataset_create
+    from apps.datasets.services.records import dataset_records_upsert
 
     dataset = dataset_create(project=project, name="golden")
     dataset_records_upsert(dataset=dataset, records=[{"record_id": "a", "input": "q", "expected": "a"}])

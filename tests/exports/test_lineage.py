@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from apps.datasets.services import dataset_records_upsert
+from apps.datasets.services.records import dataset_records_upsert
 from apps.exports import storage
 from apps.exports.lineage import config_definition_hash
 from apps.exports.services import export_job_run
@@ -132,7 +132,7 @@ def test_span_exports_write_no_lineage(project, annotated_spans):
 
 
 def test_lineage_endpoint_follows_blind_review(project, reviewed_dataset, annotated_spans, client, member):
-    from apps.queues.services import review_items_add
+    from apps.queues.services.filling import review_items_add
     from apps.traces.models import Span
 
     queue = factories.ReviewQueueFactory(project=project, blind=True)

@@ -184,7 +184,8 @@ def test_a_column_that_changes_shape_inside_a_later_batch_becomes_text(project, 
 
 
 def test_dataset_version_as_parquet(project):
-    from apps.datasets.services import dataset_create, dataset_records_upsert
+    from apps.datasets.services.datasets import dataset_create
+    from apps.datasets.services.records import dataset_records_upsert
 
     dataset = dataset_create(project=project, name="refunds")
     dataset_records_upsert(

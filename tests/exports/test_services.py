@@ -70,7 +70,9 @@ def test_traces_carry_their_annotated_span_tree(project, annotated_spans):
 
 
 def test_dataset_source_at_version_tag_and_split(project):
-    from apps.datasets.services import dataset_create, dataset_records_upsert, dataset_version_tag_set
+    from apps.datasets.services.datasets import dataset_create
+    from apps.datasets.services.records import dataset_records_upsert
+    from apps.datasets.services.versions import dataset_version_tag_set
 
     dataset = dataset_create(project=project, name="refunds")
     dataset_records_upsert(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth import get_user_model
-from rest_framework.test import APIClient
 
 from apps.audit.models import AuditEvent
 from apps.projects.models import Membership, Role
@@ -17,38 +16,32 @@ User = get_user_model()
 URL = "/api/v1/members/"
 
 
-def session(user) -> APIClient:
-    client = APIClient()
-    client.force_login(user)
-    return client
-
-
 @pytest.fixture
 def lead(member, project):
     return member(project, role=Role.ADMIN, username="lead")
 
 
-def test_an_admin_lists_their_projects_members_only(lead, member, project, other_project):
+def test_an_admin_lists_their_projects_members_only(client_as, lead, member, project, other_project):
     rex = member(project, role=Role.REVIEWER, username="rex")
     queue = factories.ReviewQueueFactory(project=project, name="Refunds")
     queue.assignees.add(rex)
     factories.ReviewQueueFactory(project=other_project, name="Elsewhere").assignees.add(rex)
     member(other_project, role=Role.ADMIN, username="stranger")
     membership_set(project=other_project, user=lead, role=Role.VIEWER)  # a viewer there: not listed
-    response = session(lead).get(URL)
+    response = client_as(user=lead).get(URL)
     assert response.status_code == 200
     rows = {row["username"]: row for row in response.json()["results"]}
     assert set(rows) == {"lead", "rex"}
     assert rows["rex"]["role"] == "reviewer" and rows["rex"]["queues"] == ["Refunds"]
     assert rows["rex"]["project"] == "acme" and rows["rex"]["email"] == "rex@example.com"
-    assert {r["username"] for r in session(lead).get(URL, {"role": "admin"}).json()["results"]} == {"lead"}
+    assert {r["username"] for r in client_as(user=lead).get(URL, {"role": "admin"}).json()["results"]} == {"lead"}
 
 
 @pytest.mark.parametrize("role", [Role.VIEWER, Role.REVIEWER, Role.CURATOR])
-def test_below_admin_everything_is_refused(member, project, role):
+def test_below_admin_everything_is_refused(client_as, member, project, role):
     user = member(project, role=role)
     target = Membership.objects.get(user=user)
-    client = session(user)
+    client = client_as(user=user)
     assert client.get(URL).status_code == 403
     assert (
         client.post(URL, {"project": "acme", "username_or_email": "x", "role": "admin"}, format="json").status_code
@@ -60,9 +53,9 @@ def test_below_admin_everything_is_refused(member, project, role):
     assert target.role == role and not User.objects.filter(username="x").exists()
 
 
-def test_add_a_new_person_with_queues(lead, project):
+def test_add_a_new_person_with_queues(client_as, lead, project):
     factories.ReviewQueueFactory(project=project, name="Refunds")
-    response = session(lead).post(
+    response = client_as(user=lead).post(
         URL,
         {"project": "acme", "username_or_email": "nina@example.com", "role": "reviewer", "queues": ["Refunds"]},
         format="json",
@@ -75,14 +68,16 @@ def test_add_a_new_person_with_queues(lead, project):
     user = User.objects.get(username="nina")
     assert user.is_staff and not user.has_usable_password()
     # Again: the same person, a new role, no new link.
-    again = session(lead).post(URL, {"project": "acme", "username_or_email": "nina", "role": "curator"}, format="json")
+    again = client_as(user=lead).post(
+        URL, {"project": "acme", "username_or_email": "nina", "role": "curator"}, format="json"
+    )
     assert again.status_code == 200 and again.json()["role"] == "curator"
     assert again.json()["user_created"] is False
 
 
-def test_bad_input_names_the_field(lead, project, other_project):
+def test_bad_input_names_the_field(client_as, lead, project, other_project):
     factories.ReviewQueueFactory(project=other_project, name="Theirs")
-    client = session(lead)
+    client = client_as(user=lead)
     unknown_queue = client.post(URL, {"project": "acme", "username_or_email": "a", "queues": ["Theirs"]}, format="json")
     assert unknown_queue.status_code == 400 and "queues" in unknown_queue.json()["fields"]
     bad_role = client.post(URL, {"project": "acme", "username_or_email": "a", "role": "owner"}, format="json")
@@ -92,12 +87,12 @@ def test_bad_input_names_the_field(lead, project, other_project):
     assert not User.objects.filter(username__in=["a", "a b"]).exists()
 
 
-def test_change_role_and_remove(lead, member, project):
+def test_change_role_and_remove(client_as, lead, member, project):
     rex = member(project, role=Role.REVIEWER, username="rex")
     queue = factories.ReviewQueueFactory(project=project)
     queue.assignees.add(rex)
     target = Membership.objects.get(user=rex)
-    client = session(lead)
+    client = client_as(user=lead)
     changed = client.patch(f"{URL}{target.pk}/", {"role": "curator"}, format="json")
     assert changed.status_code == 200 and changed.json()["role"] == "curator"
     assert client.delete(f"{URL}{target.pk}/").status_code == 204
@@ -107,9 +102,9 @@ def test_change_role_and_remove(lead, member, project):
     assert {"membership.update", "membership.delete", "review_queue.update"} <= actions
 
 
-def test_the_last_admin_stays(lead, project):
+def test_the_last_admin_stays(client_as, lead, project):
     mine = Membership.objects.get(user=lead)
-    client = session(lead)
+    client = client_as(user=lead)
     refused = client.patch(f"{URL}{mine.pk}/", {"role": "viewer"}, format="json")
     assert refused.status_code == 400 and "admin" in refused.json()["error"]
     assert client.delete(f"{URL}{mine.pk}/").status_code == 400
@@ -117,9 +112,9 @@ def test_the_last_admin_stays(lead, project):
     assert mine.role == Role.ADMIN
 
 
-def test_an_admin_of_a_sees_nothing_of_b(lead, member, project, other_project):
+def test_an_admin_of_a_sees_nothing_of_b(client_as, lead, member, project, other_project):
     theirs = Membership.objects.get(user=member(other_project, role=Role.REVIEWER, username="theirs"))
-    client = session(lead)
+    client = client_as(user=lead)
     for method, body in (("patch", {"role": "admin"}), ("delete", None)):
         hidden = getattr(client, method)(f"{URL}{theirs.pk}/", body, format="json")
         missing = getattr(client, method)(f"{URL}999999/", body, format="json")

@@ -10,14 +10,15 @@ from django.apps import apps
 from django.db import models
 
 from apps.datasets.models import DatasetJob
-from apps.datasets.services import dataset_records_upsert, dataset_version_tag_set
+from apps.datasets.services.records import dataset_records_upsert
+from apps.datasets.services.versions import dataset_version_tag_set
 from apps.exports.destinations import export_destination_create
 from apps.exports.models import ExportDestination, ExportJob, ExportSchedule
 from apps.exports.services import export_schedule_save
 from apps.projects.models import Membership, Project, ProjectAPIKey
 from apps.projects.services import api_key_create
 from apps.queues.models import ReviewItem
-from apps.queues.services import review_items_add
+from apps.queues.services.filling import review_items_add
 from apps.reviews.models import Comment, Correction, Score, ScoreEvent, TagEvent
 from apps.reviews.services.comments import comment_add
 from apps.reviews.services.corrections import correction_record

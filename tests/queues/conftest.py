@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from apps.queues import services
+from apps.queues.services.filling import review_items_add
+from apps.queues.services.queues import review_queue_create
 from apps.reviews.services.score_configs import score_config_create
 from tests import factories
 
@@ -41,7 +42,7 @@ def configs(project):
 @pytest.fixture
 def make_queue(project, configs):
     def make(n_items: int = 0, **fields):
-        queue = services.review_queue_create(
+        queue = review_queue_create(
             project=fields.pop("project", project),
             name=fields.pop("name", "Support answers"),
             score_configs=list(configs.values()),
@@ -49,7 +50,7 @@ def make_queue(project, configs):
         )
         if n_items:
             spans = make_spans(queue.project, n_items, prefix=f"q{queue.pk}")
-            services.review_items_add(queue=queue, spans=queue.project.spans.filter(pk__in=[s.pk for s in spans]))
+            review_items_add(queue=queue, spans=queue.project.spans.filter(pk__in=[s.pk for s in spans]))
             queue.refresh_from_db()
         return queue
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from apps.projects.models import Role
-from apps.queues import services
 from apps.queues.models import ReviewItem, ReviewQueue
+from apps.queues.services.filling import review_items_add
+from apps.queues.services.queues import review_queue_create
+from apps.queues.services.reviewing import review_item_submit
 from apps.reviews.services.score_configs import score_config_create
 
 
@@ -22,7 +24,7 @@ class GoldWorld:
 
 def submit(item, user, scores, expected=None):
     kwargs = {"expected": expected, "expected_set": True} if expected is not None else {}
-    services.review_item_submit(
+    review_item_submit(
         item=ReviewItem.objects.select_related("queue__project", "span__project").get(pk=item.pk),
         user=user,
         scores=scores,
@@ -47,11 +49,11 @@ def standalone(project, **kwargs) -> GoldWorld:
     }
 
     def make_queue(n, **fields):
-        queue = services.review_queue_create(
+        queue = review_queue_create(
             project=project, name="Support answers", score_configs=list(configs.values()), **fields
         )
         spans = make_spans(project, n, prefix=f"q{queue.pk}")
-        services.review_items_add(queue=queue, spans=project.spans.filter(pk__in=[s.pk for s in spans]))
+        review_items_add(queue=queue, spans=project.spans.filter(pk__in=[s.pk for s in spans]))
         return queue
 
     return disputed(project, configs, make_queue, lambda p, role, name: make_member(p, role, name), **kwargs)

@@ -8,8 +8,11 @@ import pytest
 from django.urls import reverse
 
 from apps.projects.models import Project, Role
-from apps.queues import services
 from apps.queues.models import ItemStatus, ReviewItem
+from apps.queues.services.board import review_item_assign
+from apps.queues.services.filling import review_items_add
+from apps.queues.services.queues import review_queue_create
+from apps.queues.services.reviewing import review_item_next, review_item_submit
 from apps.reviews.models import Score
 from apps.traces.models import Span, Tag, Trace
 
@@ -41,7 +44,7 @@ def test_submit_endpoint_saves_through_annotations_and_points_to_next(project, m
     queue = make_queue(2)
     alice = member(project)
     client = client_as(user=alice)
-    item = services.review_item_next(queue=queue, user=alice)
+    item = review_item_next(queue=queue, user=alice)
     url = reverse("admin:queues_reviewqueue_review_submit", args=[queue.pk, item.pk])
     res = client.post(
         url,
@@ -71,9 +74,9 @@ def test_board_shows_columns_counts_cards_and_filters(project, make_queue, membe
     queue = make_queue(3)
     alice = member(project)
     lead = member(project, role="curator")
-    first = services.review_item_next(queue=queue, user=alice)
-    services.review_item_submit(item=first, user=alice, scores={"tone": "rude"})
-    services.review_item_assign(item=queue.items.order_by("-id").first(), assignee=lead)
+    first = review_item_next(queue=queue, user=alice)
+    review_item_submit(item=first, user=alice, scores={"tone": "rude"})
+    review_item_assign(item=queue.items.order_by("-id").first(), assignee=lead)
     client = client_as(user=lead)
     html = client.get(reverse("admin:queues_reviewqueue_board", args=[queue.pk])).content.decode()
     assert 'data-column="backlog"' in html and 'data-column="complete"' in html
@@ -113,8 +116,8 @@ def test_analytics_page_renders_escaped_svg(project, make_queue, member, client_
     users = [member(project), member(project)]
     for user in users:
         for _ in range(2):
-            item = services.review_item_next(queue=queue, user=user)
-            services.review_item_submit(item=item, user=user, scores={"<b>label</b>": "<i>x</i>", "correct": True})
+            item = review_item_next(queue=queue, user=user)
+            review_item_submit(item=item, user=user, scores={"<b>label</b>": "<i>x</i>", "correct": True})
     html = client_as(user=users[0]).get(reverse("admin:queues_reviewqueue_analytics", args=[queue.pk])).content.decode()
     assert "<svg" in html and "&lt;i&gt;x&lt;/i&gt;" in html and "<i>x</i>" not in html
     assert 'data-config="correct"' in html
@@ -126,8 +129,8 @@ def test_admin_dashboard_shows_queue_progress_distributions_agreement_and_review
     queue = make_queue(2, name="Dash queue", reviewers_per_item=2)
     users = [member(project), member(project)]
     for user, verdict in zip(users, (True, False), strict=True):
-        item = services.review_item_next(queue=queue, user=user)
-        services.review_item_submit(item=item, user=user, scores={"correct": verdict, "tone": "kind"})
+        item = review_item_next(queue=queue, user=user)
+        review_item_submit(item=item, user=user, scores={"correct": verdict, "tone": "kind"})
     html = client_as("admin", project).get(reverse("admin:index")).content.decode()
     assert "Review queues" in html and "Dash queue" in html and "1 of 2</strong> complete" in html
     assert 'data-distribution="tone"' in html and "<svg" in html
@@ -211,8 +214,8 @@ def test_board_card_is_one_line_per_config_with_agreement(project, make_queue, m
         {"tone": "rude", "correct": True, "quality": 2},
     ]
     for user, scores in zip(users, votes, strict=True):
-        item = services.review_item_next(queue=queue, user=user)
-        services.review_item_submit(item=item, user=user, scores=scores)
+        item = review_item_next(queue=queue, user=user)
+        review_item_submit(item=item, user=user, scores=scores)
     lead = member(project, role="curator")
     html = client_as(user=lead).get(reverse("admin:queues_reviewqueue_board", args=[queue.pk])).content.decode()
     card = _card(html, item.pk)
@@ -227,8 +230,8 @@ def test_board_card_is_one_line_per_config_with_agreement(project, make_queue, m
 def test_board_card_in_a_blind_queue_summarises_only_the_viewers_own_scores(project, make_queue, member, client_as):
     queue = make_queue(1, reviewers_per_item=2, blind=True)
     alice, bob = member(project), member(project)
-    item = services.review_item_next(queue=queue, user=alice)
-    services.review_item_submit(item=item, user=alice, scores={"tone": "rude"})
+    item = review_item_next(queue=queue, user=alice)
+    review_item_submit(item=item, user=alice, scores={"tone": "rude"})
     html = client_as(user=bob).get(reverse("admin:queues_reviewqueue_board", args=[queue.pk])).content.decode()
     assert "rude" not in _card(html, item.pk) and 'data-score-line="tone"' not in _card(html, item.pk)
     html = client_as(user=alice).get(reverse("admin:queues_reviewqueue_board", args=[queue.pk])).content.decode()
@@ -299,9 +302,9 @@ def test_submit_without_html_and_peek_when_nothing_is_left(project, make_queue, 
 
 
 def test_loop_endpoints_are_scoped_to_the_users_projects(project, other_project, make_queue, member, client_as):
-    queue = services.review_queue_create(project=other_project, name="theirs")
+    queue = review_queue_create(project=other_project, name="theirs")
     spans = make_spans(other_project, 1, prefix="theirs")
-    services.review_items_add(queue=queue, spans=other_project.spans.filter(pk__in=[s.pk for s in spans]))
+    review_items_add(queue=queue, spans=other_project.spans.filter(pk__in=[s.pk for s in spans]))
     item = queue.items.get()
     client = client_as(Role.REVIEWER, project)
     base = f"/admin/queues/reviewqueue/{queue.pk}/review/"
@@ -385,9 +388,9 @@ def test_review_page_loads_the_history_when_opened_and_blind_keeps_it_to_the_rev
 ):
     queue = make_queue(1, reviewers_per_item=2, blind=True)
     alice, bob, lead = member(project), member(project), member(project, role="curator")
-    item = services.review_item_next(queue=queue, user=alice)
-    services.review_item_submit(item=item, user=alice, scores={"tone": "rude"}, tags=["alicetag"])
-    item = services.review_item_next(queue=queue, user=bob)
+    item = review_item_next(queue=queue, user=alice)
+    review_item_submit(item=item, user=alice, scores={"tone": "rude"}, tags=["alicetag"])
+    item = review_item_next(queue=queue, user=bob)
     html = (
         client_as(user=bob)
         .get(reverse("admin:queues_reviewqueue_review_item", args=[queue.pk, item.pk]), follow=True)
@@ -409,8 +412,8 @@ def test_review_page_holds_the_projects_tag_names_once_and_blind_leaves_out_othe
     queue = make_queue(2, reviewers_per_item=2, blind=True)
     Tag.objects.create(project=project, name="common")
     alice, bob = member(project), member(project)
-    item = services.review_item_next(queue=queue, user=alice)
-    services.review_item_submit(item=item, user=alice, scores={"tone": "rude"}, tags=["alicetag"])
+    item = review_item_next(queue=queue, user=alice)
+    review_item_submit(item=item, user=alice, scores={"tone": "rude"}, tags=["alicetag"])
     html = (
         client_as(user=bob)
         .get(reverse("admin:queues_reviewqueue_review", args=[queue.pk]), follow=True)

@@ -18,35 +18,35 @@ from .gold_world import disputed
 pytestmark = pytest.mark.django_db
 
 
-def login(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-def test_list_shows_values_side_by_side_escaped_with_links(project, configs, make_queue, member):
+def test_list_shows_values_side_by_side_escaped_with_links(client_as, project, configs, make_queue, member):
     w = disputed(project, configs, make_queue, member)
     item = w.items[0]
     item.span.trace.input_preview = "<script>alert(1)</script>"
     item.span.trace.save()
-    res = login(w.lead).get(reverse("admin:queues_reviewqueue_disagreements", args=[w.queue.pk]))
+    res = client_as(user=w.lead).get(reverse("admin:queues_reviewqueue_disagreements", args=[w.queue.pk]))
     html = res.content.decode()
     assert res.status_code == 200
     assert f'data-item="{item.pk}" data-config="tone"' in html and f'data-item="{w.items[1].pk}"' not in html
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
     assert reverse("admin:queues_reviewqueue_adjudicate", args=[w.queue.pk, item.pk]) in html
     # A reviewer reads the list (not blind) but gets no Adjudicate button.
-    html = login(w.alice).get(reverse("admin:queues_reviewqueue_disagreements", args=[w.queue.pk])).content.decode()
+    html = (
+        client_as(user=w.alice)
+        .get(reverse("admin:queues_reviewqueue_disagreements", args=[w.queue.pk]))
+        .content.decode()
+    )
     assert 'data-config="tone"' in html and "Adjudicate</a>" not in html
     for name in ("board", "analytics"):
-        page = login(w.lead).get(reverse(f"admin:queues_reviewqueue_{name}", args=[w.queue.pk])).content.decode()
+        page = (
+            client_as(user=w.lead).get(reverse(f"admin:queues_reviewqueue_{name}", args=[w.queue.pk])).content.decode()
+        )
         assert reverse("admin:queues_reviewqueue_disagreements", args=[w.queue.pk]) in page
 
 
-def test_adjudication_screen_saves_and_points_to_the_next_disagreement(project, configs, make_queue, member):
+def test_adjudication_screen_saves_and_points_to_the_next_disagreement(client_as, project, configs, make_queue, member):
     w = disputed(project, configs, make_queue, member)
     url = reverse("admin:queues_reviewqueue_adjudicate", args=[w.queue.pk, w.items[0].pk])
-    client = login(w.lead)
+    client = client_as(user=w.lead)
     page = client.get(url)
     assert page.status_code == 200
     html = page.content.decode()
@@ -67,19 +67,23 @@ def test_adjudication_screen_saves_and_points_to_the_next_disagreement(project, 
 
 
 @pytest.mark.parametrize("role", [Role.VIEWER, Role.REVIEWER])
-def test_adjudication_screen_refuses_below_curator(project, configs, make_queue, member, role):
+def test_adjudication_screen_refuses_below_curator(client_as, project, configs, make_queue, member, role):
     w = disputed(project, configs, make_queue, member)
     user = w.alice if role == Role.REVIEWER else member(project, role, "watcher")
     url = reverse("admin:queues_reviewqueue_adjudicate", args=[w.queue.pk, w.items[0].pk])
-    assert login(user).get(url).status_code == 403
-    res = login(user).post(url, json.dumps({"scores": {"tone": {"from": w.bob.pk}}}), content_type="application/json")
+    assert client_as(user=user).get(url).status_code == 403
+    res = client_as(user=user).post(
+        url, json.dumps({"scores": {"tone": {"from": w.bob.pk}}}), content_type="application/json"
+    )
     assert res.status_code == 403
     assert not GoldValue.objects.exists()
 
 
-def test_another_projects_screens_answer_like_missing_ones(project, other_project, configs, make_queue, member):
+def test_another_projects_screens_answer_like_missing_ones(
+    client_as, project, other_project, configs, make_queue, member
+):
     w = disputed(project, configs, make_queue, member)
-    stranger = login(member(other_project, Role.ADMIN, "stranger"))
+    stranger = client_as(user=member(other_project, Role.ADMIN, "stranger"))
     for name, args in (("disagreements", [w.queue.pk]), ("adjudicate", [w.queue.pk, w.items[0].pk])):
         hidden = stranger.get(reverse(f"admin:queues_reviewqueue_{name}", args=args))
         missing = stranger.get(reverse(f"admin:queues_reviewqueue_{name}", args=[999_999] * len(args)))
@@ -92,24 +96,24 @@ def test_another_projects_screens_answer_like_missing_ones(project, other_projec
     assert not GoldValue.objects.exists()
 
 
-def test_trace_page_shows_gold_except_to_a_blinded_reviewer(project, configs, make_queue, member):
+def test_trace_page_shows_gold_except_to_a_blinded_reviewer(client_as, project, configs, make_queue, member):
     w = disputed(project, configs, make_queue, member, blind=True)
     item = w.items[0]
     item_adjudicate(actor=w.lead, item=item, decisions={"tone": {"value": "neutral"}}, note="<b>both wrong</b>")
     url = reverse("admin:traces_trace_change", args=[item.span.trace_id]) + f"?span={item.span.span_id}"
-    html = login(w.alice).get(url).content.decode()
+    html = client_as(user=w.alice).get(url).content.decode()
     assert 'data-gold="tone"' in html and "&lt;b&gt;both wrong&lt;/b&gt;" in html
     ReviewItem.objects.filter(pk=item.pk).update(status=ItemStatus.PENDING)  # reopened: blind again
     carol = member(project, Role.REVIEWER, "carol")
-    html = login(carol).get(url).content.decode()
+    html = client_as(user=carol).get(url).content.decode()
     assert "data-gold-panel" not in html and "both wrong" not in html
-    assert 'data-gold="tone"' in login(w.lead).get(url).content.decode()
+    assert 'data-gold="tone"' in client_as(user=w.lead).get(url).content.decode()
 
 
-def test_analytics_say_how_many_items_were_adjudicated(project, configs, make_queue, member):
+def test_analytics_say_how_many_items_were_adjudicated(client_as, project, configs, make_queue, member):
     w = disputed(project, configs, make_queue, member)
     item_adjudicate(actor=w.lead, item=w.items[2], decisions={"tone": {"from": w.alice.pk}})
-    res = login(w.lead).get(reverse("admin:queues_reviewqueue_analytics", args=[w.queue.pk]))
+    res = client_as(user=w.lead).get(reverse("admin:queues_reviewqueue_analytics", args=[w.queue.pk]))
     assert res.context["disagreements"] == {"scanned": 3, "disagreeing": 2, "open": 1, "adjudicated": 1}
     tone = next(a for a in res.context["agreement"] if a["config"] == "tone")
     assert tone["adjudicated"] == 1

@@ -6,7 +6,10 @@ import math
 
 import pytest
 
-from apps.queues import analytics, services
+from apps.queues import analytics
+from apps.queues.services.filling import review_items_add
+from apps.queues.services.queues import review_queue_create
+from apps.queues.services.reviewing import review_item_submit
 from apps.reviews.services.score_configs import score_config_create
 
 from .conftest import make_spans
@@ -25,11 +28,11 @@ KRIPPENDORFF_2011 = [
 
 
 def _queue_with(project, member, configs, n_items, raters, reviewers_per_item):
-    queue = services.review_queue_create(
+    queue = review_queue_create(
         project=project, name="Agreement", score_configs=configs, reviewers_per_item=reviewers_per_item
     )
     spans = make_spans(project, n_items, name="unit")
-    services.review_items_add(queue=queue, spans=project.spans.filter(pk__in=[s.pk for s in spans]))
+    review_items_add(queue=queue, spans=project.spans.filter(pk__in=[s.pk for s in spans]))
     items = list(queue.items.order_by("id"))
     users = [member(project) for _ in range(raters)]
     return queue, items, users
@@ -44,7 +47,7 @@ def test_krippendorff_2011_example_nominal_and_interval(project, member):
     for user, row in zip(users, KRIPPENDORFF_2011, strict=True):
         for item, value in zip(items, row, strict=True):
             if value is not None:
-                services.review_item_submit(item=item, user=user, scores={"code": str(value), "amount": value})
+                review_item_submit(item=item, user=user, scores={"code": str(value), "amount": value})
     by_config = {row["config"]: row for row in analytics.queue_agreement(queue)}
     assert round(by_config["code"]["alpha"], 3) == 0.743
     assert by_config["code"]["alpha_level"] == "nominal"
@@ -60,8 +63,8 @@ def test_cohens_kappa_textbook_example(project, member):
     queue, items, (a, b) = _queue_with(project, member, [config], 50, 2, reviewers_per_item=2)
     pairs = [(True, True)] * 20 + [(True, False)] * 5 + [(False, True)] * 10 + [(False, False)] * 15
     for item, (va, vb) in zip(items, pairs, strict=True):
-        services.review_item_submit(item=item, user=a, scores={"accept": va})
-        services.review_item_submit(item=item, user=b, scores={"accept": vb})
+        review_item_submit(item=item, user=a, scores={"accept": va})
+        review_item_submit(item=item, user=b, scores={"accept": vb})
     # A score given outside the queue (on the trace page) by someone else does not count.
     from apps.reviews.services.annotations import annotations_submit
 
@@ -84,12 +87,12 @@ def test_cohens_kappa_textbook_example(project, member):
 def test_agreement_needs_two_reviewers_and_varied_values(project, member):
     config = score_config_create(project=project, name="ok", kind="boolean")
     queue, items, (a, b) = _queue_with(project, member, [config], 3, 2, reviewers_per_item=2)
-    services.review_item_submit(item=items[0], user=a, scores={"ok": True})
+    review_item_submit(item=items[0], user=a, scores={"ok": True})
     (row,) = analytics.queue_agreement(queue)
     assert row["items"] == 0 and row["kappa"] is None and row["alpha"] is None
     for item in items:
-        services.review_item_submit(item=item, user=a, scores={"ok": True})
-        services.review_item_submit(item=item, user=b, scores={"ok": True})
+        review_item_submit(item=item, user=a, scores={"ok": True})
+        review_item_submit(item=item, user=b, scores={"ok": True})
     (row,) = analytics.queue_agreement(queue)
     assert row["items"] == 3 and row["alpha"] is None  # one value everywhere: alpha is 0/0
 
@@ -104,7 +107,7 @@ def test_distribution_histogram_for_continuous(project, member):
     config = score_config_create(project=project, name="q", kind="continuous", min_value=0, max_value=10)
     queue, items, (a,) = _queue_with(project, member, [config], 3, 1, reviewers_per_item=1)
     for item, value in zip(items, [0, 9.5, 10], strict=True):
-        services.review_item_submit(item=item, user=a, scores={"q": value})
+        review_item_submit(item=item, user=a, scores={"q": value})
     dist = analytics.score_distribution(queue, config)
     counts = [r["count"] for r in dist["chart"]["rows"]]
     assert counts == [1, 0, 0, 0, 0, 0, 0, 0, 0, 2] and dist["total"] == 3

@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from rest_framework.test import APIClient
 
 from apps.queues.models import ItemStatus, ReviewItem, ReviewQueue
 
 from .conftest import make_spans
 
 pytestmark = pytest.mark.django_db
-
-
-def session(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 def test_create_queue_and_fill_by_filter_with_a_key(project, configs, key_client):
@@ -98,10 +91,10 @@ def test_read_key_cannot_write(project, make_queue, key_client):
     )
 
 
-def test_reviewer_flow_next_submit_skip(project, make_queue, member):
+def test_reviewer_flow_next_submit_skip(client_as, project, make_queue, member):
     queue = make_queue(4, reviewers_per_item=1)
     bob_user = member(project)
-    alice, bob = session(member(project)), session(bob_user)
+    alice, bob = client_as(user=member(project)), client_as(user=bob_user)
     a = alice.post(f"/api/v1/review-queues/{queue.pk}/next/").json()
     b = bob.post(f"/api/v1/review-queues/{queue.pk}/next/").json()
     assert a["item"]["id"] != b["item"]["id"]
@@ -140,10 +133,10 @@ def test_reviewing_needs_a_user_not_a_key(project, make_queue, key_client):
     assert res.status_code == 403
 
 
-def test_blind_mode_hides_others_scores_until_submitted(project, make_queue, member):
+def test_blind_mode_hides_others_scores_until_submitted(client_as, project, make_queue, member):
     queue = make_queue(1, reviewers_per_item=2, blind=True)
     alice_user = member(project)
-    alice, bob = session(alice_user), session(member(project))
+    alice, bob = client_as(user=alice_user), client_as(user=member(project))
     item = alice.post(f"/api/v1/review-queues/{queue.pk}/next/").json()["item"]
     alice.post(
         f"/api/v1/review-queues/{queue.pk}/items/{item['id']}/submit/", {"scores": {"correct": False}}, format="json"
@@ -167,9 +160,9 @@ def test_blind_mode_hides_others_scores_until_submitted(project, make_queue, mem
     assert len(bob.get(f"/api/v1/review-queues/{queue.pk}/items/{item['id']}/").json()["scores"]) == 2
 
 
-def test_board_move_via_patch(project, make_queue, member):
+def test_board_move_via_patch(client_as, project, make_queue, member):
     queue = make_queue(2)
-    lead = session(member(project, role="curator"))
+    lead = client_as(user=member(project, role="curator"))
     reviewer_user = member(project)
     item = queue.items.order_by("id").first()
     url = f"/api/v1/review-queues/{queue.pk}/items/{item.pk}/"
@@ -180,15 +173,15 @@ def test_board_move_via_patch(project, make_queue, member):
     assert res.json()["counts"] == {"backlog": 1, "pending": 1, "complete": 0}
     assert res.json()["assignee"]["username"] == reviewer_user.username
     assert ReviewItem.objects.get(pk=item.pk).status == ItemStatus.PENDING
-    res = session(reviewer_user).patch(url, {"status": "backlog"}, format="json")
+    res = client_as(user=reviewer_user).patch(url, {"status": "backlog"}, format="json")
     assert res.status_code == 403
 
 
-def test_analytics_endpoint(project, make_queue, member):
+def test_analytics_endpoint(client_as, project, make_queue, member):
     queue = make_queue(2, reviewers_per_item=2)
     users = [member(project), member(project)]
     for user in users:
-        client = session(user)
+        client = client_as(user=user)
         for _ in range(2):
             item = client.post(f"/api/v1/review-queues/{queue.pk}/next/").json()["item"]
             client.post(
@@ -196,7 +189,7 @@ def test_analytics_endpoint(project, make_queue, member):
                 {"scores": {"correct": True, "tone": "kind", "quality": 7}},
                 format="json",
             )
-    data = session(users[0]).get(f"/api/v1/review-queues/{queue.pk}/analytics/").json()
+    data = client_as(user=users[0]).get(f"/api/v1/review-queues/{queue.pk}/analytics/").json()
     assert data["progress"]["complete"] == 2
     assert sorted(r["submitted"] for r in data["reviewers"]) == [2, 2]
     tone = next(d for d in data["distributions"] if d["config"] == "tone")
@@ -231,9 +224,11 @@ def test_queue_rule_and_fill_accept_time_range_filters_and_name_unknown_ones(pro
     assert res.status_code == 400 and "trace_filter.colour" in res.json()["fields"]
 
 
-def test_blind_queue_hides_others_scores_on_the_trace_api_and_trace_page(project, make_queue, member, client):
+def test_blind_queue_hides_others_scores_on_the_trace_api_and_trace_page(
+    client_as, project, make_queue, member, client
+):
     queue = make_queue(1, reviewers_per_item=2, blind=True)
-    alice, bob_user = session(member(project)), member(project)
+    alice, bob_user = client_as(user=member(project)), member(project)
     item = alice.post(f"/api/v1/review-queues/{queue.pk}/next/").json()["item"]
     alice.post(
         f"/api/v1/review-queues/{queue.pk}/items/{item['id']}/submit/", {"scores": {"correct": False}}, format="json"
@@ -242,7 +237,7 @@ def test_blind_queue_hides_others_scores_on_the_trace_api_and_trace_page(project
     trace_url = f"/api/v1/traces/{span.trace.trace_id}/"
 
     def api_scores(user):
-        body = session(user).get(trace_url).json()
+        body = client_as(user=user).get(trace_url).json()
         (node,) = [s for s in body["spans"] if s["span_id"] == span.span_id]
         return node["annotations"]["scores"]
 
@@ -252,7 +247,7 @@ def test_blind_queue_hides_others_scores_on_the_trace_api_and_trace_page(project
     assert 'data-summary-config="correct"' not in page
     # A lead sees everything; so does the reviewer once they have submitted.
     assert len(api_scores(member(project, role="curator"))) == 1
-    session(bob_user).post(
+    client_as(user=bob_user).post(
         f"/api/v1/review-queues/{queue.pk}/items/{item['id']}/submit/", {"scores": {"correct": True}}, format="json"
     )
     assert len(api_scores(bob_user)) == 2
@@ -262,21 +257,21 @@ def test_blind_queue_hides_others_scores_on_the_trace_api_and_trace_page(project
     )
 
 
-def test_assign_and_unassign_through_the_items_api(project, other_project, make_queue, member):
+def test_assign_and_unassign_through_the_items_api(client_as, project, other_project, make_queue, member):
     queue = make_queue(1)
-    lead = session(member(project, role="curator"))
+    lead = client_as(user=member(project, role="curator"))
     alice = member(project)
     outsider = member(other_project)
     item = queue.items.first()
     url = f"/api/v1/review-queues/{queue.pk}/items/{item.pk}/"
     res = lead.patch(url, {"assignee": alice.pk}, format="json")
     assert res.status_code == 200 and res.json()["assignee"] == {"id": alice.pk, "username": alice.username}
-    mine = session(alice).get(f"/api/v1/review-queues/{queue.pk}/items/", {"assignee": "me"}).json()["results"]
+    mine = client_as(user=alice).get(f"/api/v1/review-queues/{queue.pk}/items/", {"assignee": "me"}).json()["results"]
     assert [i["id"] for i in mine] == [item.pk]
     res = lead.patch(url, {"assignee": outsider.username}, format="json")
     assert res.status_code == 400 and "assignee" in res.json()["fields"]
     assert ReviewItem.objects.get(pk=item.pk).assignee_id == alice.pk
-    res = session(alice).patch(url, {"assignee": None}, format="json")
+    res = client_as(user=alice).patch(url, {"assignee": None}, format="json")
     assert res.status_code == 403
     res = lead.patch(url, {"assignee": None}, format="json")
     assert res.status_code == 200 and res.json()["assignee"] is None

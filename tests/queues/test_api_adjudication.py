@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from rest_framework.test import APIClient
 
 from apps.projects.models import Role
 from apps.queues.models import GoldValue
@@ -13,20 +12,14 @@ from .gold_world import disputed
 pytestmark = pytest.mark.django_db
 
 
-def session(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
-
-
 def _url(w, item=None):
     base = f"/api/v1/review-queues/{w.queue.pk}/"
     return base + "disagreements/" if item is None else base + f"items/{item.pk}/adjudication/"
 
 
-def test_disagreements_list_each_reviewers_values_side_by_side(project, configs, make_queue, member):
+def test_disagreements_list_each_reviewers_values_side_by_side(client_as, project, configs, make_queue, member):
     w = disputed(project, configs, make_queue, member)
-    res = session(w.lead).get(_url(w))
+    res = client_as(user=w.lead).get(_url(w))
     assert res.status_code == 200, res.json()
     body = res.json()
     assert [r["item"] for r in body["results"]] == [w.items[0].pk, w.items[2].pk]
@@ -35,16 +28,16 @@ def test_disagreements_list_each_reviewers_values_side_by_side(project, configs,
     tone = next(c for c in first["configs"] if c["config"] == "tone")
     assert [(v["reviewer"]["username"], v["value"]) for v in tone["values"]] == [("alice", "kind"), ("bob", "rude")]
     assert {c["config"] for c in first["configs"]} == {"correct", "tone", "quality", "notes", "expected"}
-    res = session(w.lead).get(_url(w), {"limit": 1})
+    res = client_as(user=w.lead).get(_url(w), {"limit": 1})
     assert len(res.json()["results"]) == 1 and res.json()["next_after"] == w.items[0].pk
-    res = session(w.lead).get(_url(w), {"state": "bogus", "limit": 0})
+    res = client_as(user=w.lead).get(_url(w), {"state": "bogus", "limit": 0})
     assert res.status_code == 400 and set(res.json()["fields"]) == {"state", "limit"}
 
 
-def test_a_lead_adjudicates_and_reads_the_gold(project, configs, make_queue, member):
+def test_a_lead_adjudicates_and_reads_the_gold(client_as, project, configs, make_queue, member):
     w = disputed(project, configs, make_queue, member)
     item = w.items[0]
-    res = session(w.lead).post(
+    res = client_as(user=w.lead).post(
         _url(w, item),
         {
             "scores": {"tone": {"from": w.bob.pk}, "quality": {"value": 7}},
@@ -58,26 +51,26 @@ def test_a_lead_adjudicates_and_reads_the_gold(project, configs, make_queue, mem
     assert gold["tone"]["value"] == "rude" and gold["quality"]["value"] == 7.0
     assert gold["expected"]["value"] == {"answer": "30 days, with receipt"}
     assert len(res.json()["history"]) == 3
-    read = session(member(project, Role.VIEWER, "viewer")).get(_url(w, item))
+    read = client_as(user=member(project, Role.VIEWER, "viewer")).get(_url(w, item))
     assert read.status_code == 200 and {g["config"] for g in read.json()["gold"]} == {"tone", "quality", "expected"}
     tone = next(c for c in read.json()["comparison"] if c["config"] == "tone")
     assert tone["gold"]["value"] == "rude"
     # The list's open view no longer shows the item once all its disagreements... (notes, correct remain open)
-    assert w.items[0].pk in [r["item"] for r in session(w.lead).get(_url(w)).json()["results"]]
+    assert w.items[0].pk in [r["item"] for r in client_as(user=w.lead).get(_url(w)).json()["results"]]
 
 
-def test_bad_decisions_name_each_field(project, configs, make_queue, member):
+def test_bad_decisions_name_each_field(client_as, project, configs, make_queue, member):
     w = disputed(project, configs, make_queue, member)
-    res = session(w.lead).post(
+    res = client_as(user=w.lead).post(
         _url(w, w.items[0]), {"scores": {"tone": {"value": "furious"}, "quality": {"from": 999}}}, format="json"
     )
     assert res.status_code == 400 and set(res.json()["fields"]) == {"scores.tone", "scores.quality"}
     assert not GoldValue.objects.exists()
 
 
-def test_a_reviewer_is_refused_and_writes_nothing(project, configs, make_queue, member):
+def test_a_reviewer_is_refused_and_writes_nothing(client_as, project, configs, make_queue, member):
     w = disputed(project, configs, make_queue, member)
-    res = session(w.alice).post(_url(w, w.items[0]), {"scores": {"tone": {"from": w.alice.pk}}}, format="json")
+    res = client_as(user=w.alice).post(_url(w, w.items[0]), {"scores": {"tone": {"from": w.alice.pk}}}, format="json")
     assert res.status_code == 403 and "curator" in res.json()["error"]
     assert not GoldValue.objects.exists()
 
@@ -96,11 +89,11 @@ def test_keys_adjudicate_with_write_and_read_with_read(project, configs, make_qu
 
 
 def test_another_projects_queue_and_item_answer_like_missing_ones(
-    project, other_project, configs, make_queue, member, key_client
+    client_as, project, other_project, configs, make_queue, member, key_client
 ):
     w = disputed(project, configs, make_queue, member)
     stranger = member(other_project, Role.ADMIN, "stranger")
-    for client in (session(stranger), key_client(other_project)):
+    for client in (client_as(user=stranger), key_client(other_project)):
         hidden = client.get(_url(w))
         missing = client.get("/api/v1/review-queues/999999/disagreements/")
         assert hidden.status_code == missing.status_code == 404
@@ -111,7 +104,7 @@ def test_another_projects_queue_and_item_answer_like_missing_ones(
 
 
 def test_blind_queue_hides_gold_and_disagreements_from_a_reviewer_who_has_not_submitted(
-    project, configs, make_queue, member
+    client_as, project, configs, make_queue, member
 ):
     from apps.queues.adjudication import item_adjudicate
     from apps.queues.models import ItemStatus, ReviewItem
@@ -122,23 +115,23 @@ def test_blind_queue_hides_gold_and_disagreements_from_a_reviewer_who_has_not_su
     carol = member(project, Role.REVIEWER, "carol")
     # Reopened for a third reviewer: carol has not submitted it, so it is blind to her.
     ReviewItem.objects.filter(pk=item.pk).update(status=ItemStatus.PENDING)
-    assert session(carol).get(_url(w, item)).json()["gold"] == []
-    assert session(carol).get(_url(w, item)).json()["comparison"] == []
-    assert item.pk not in [r["item"] for r in session(carol).get(_url(w)).json()["results"]]
-    span = session(carol).get(f"/api/v1/traces/{item.span.trace.trace_id}/").json()
+    assert client_as(user=carol).get(_url(w, item)).json()["gold"] == []
+    assert client_as(user=carol).get(_url(w, item)).json()["comparison"] == []
+    assert item.pk not in [r["item"] for r in client_as(user=carol).get(_url(w)).json()["results"]]
+    span = client_as(user=carol).get(f"/api/v1/traces/{item.span.trace.trace_id}/").json()
     assert "gold" not in str(span)
     # alice submitted it: she sees it, and so does the lead.
-    assert session(w.alice).get(_url(w, item)).json()["gold"][0]["value"] == "rude"
-    assert session(w.lead).get(_url(w, item)).json()["gold"][0]["value"] == "rude"
+    assert client_as(user=w.alice).get(_url(w, item)).json()["gold"][0]["value"] == "rude"
+    assert client_as(user=w.lead).get(_url(w, item)).json()["gold"][0]["value"] == "rude"
 
 
-def test_the_span_api_carries_gold(project, configs, make_queue, member):
+def test_the_span_api_carries_gold(client_as, project, configs, make_queue, member):
     from apps.queues.adjudication import item_adjudicate
 
     w = disputed(project, configs, make_queue, member)
     item = w.items[0]
     item_adjudicate(actor=w.lead, item=item, decisions={"tone": {"from": w.bob.pk}}, expected={"from": "alice"})
-    res = session(w.alice).get("/api/v1/spans/", {"trace_id": item.span.trace.trace_id})
+    res = client_as(user=w.alice).get("/api/v1/spans/", {"trace_id": item.span.trace.trace_id})
     assert res.status_code == 200
     (span,) = [s for s in res.json()["results"] if s["span_id"] == item.span.span_id]
     assert span["gold"]["scores"] == {"tone": "rude"} and span["gold"]["expected"] == {"answer": "30 days"}

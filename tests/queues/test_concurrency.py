@@ -14,8 +14,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.projects.models import Role
-from apps.queues import services
 from apps.queues.models import ItemStatus, ReviewItem, ReviewQueue, ReviewSkip, ReviewSubmission
+from apps.queues.services import reviewing
+from apps.queues.services.board import review_item_assign
+from apps.queues.services.reviewing import _reserve, review_item_next
 from apps.reviews.models import Score
 
 from .conftest import make_spans
@@ -68,7 +70,7 @@ def test_reviewers_submit_skip_and_next_while_leads_add_and_move_cards(project, 
     outsider = member(project)
     moved = list(ReviewItem.objects.filter(queue=queue).order_by("-id")[:10])
     for item in moved:
-        services.review_item_assign(item=item, assignee=outsider, user=leads[0])
+        review_item_assign(item=item, assignee=outsider, user=leads[0])
     extra = make_spans(project, 40, prefix="late")
     extra_ids = [s.span_id for s in extra]
     statuses: list[tuple[str, int]] = []
@@ -263,9 +265,9 @@ def test_reservation_compare_and_set(project, make_queue, member):
     alice, bob = member(project), member(project)
     item = queue.items.get()
     now = timezone.now()
-    assert services._reserve(item.pk, "backlog", queue, alice, now) is True
-    assert services._reserve(item.pk, "pending", queue, bob, now) is False
-    assert services._reserve(item.pk, "backlog", queue, bob, now) is False  # status moved on
+    assert _reserve(item.pk, "backlog", queue, alice, now) is True
+    assert _reserve(item.pk, "pending", queue, bob, now) is False
+    assert _reserve(item.pk, "backlog", queue, bob, now) is False  # status moved on
     item.refresh_from_db()
     assert item.reserved_by == alice
 
@@ -278,20 +280,20 @@ def test_two_reviewers_reserving_at_the_same_instant_get_different_items(project
     queue = make_queue(3)
     alice, bob = member(project), member(project)
     between_read_and_write = threading.Barrier(2)
-    reserve = services._reserve
+    reserve = _reserve
 
     def reserve_after_both_read(*args, **kwargs):
         with contextlib.suppress(threading.BrokenBarrierError):
             between_read_and_write.wait(timeout=5)
         return reserve(*args, **kwargs)
 
-    monkeypatch.setattr(services, "_reserve", reserve_after_both_read)
+    monkeypatch.setattr(reviewing, "_reserve", reserve_after_both_read)
     got: dict[str, int] = {}
 
     def take(name, user):
         def work():
             try:
-                got[name] = services.review_item_next(queue=queue, user=user).pk
+                got[name] = review_item_next(queue=queue, user=user).pk
             finally:
                 connections.close_all()
 

@@ -15,8 +15,11 @@ from rest_framework.test import APIClient
 
 from apps.core.exceptions import ApplicationError
 from apps.projects.models import Role
-from apps.queues import gold_questions, gold_stream, services
+from apps.queues import gold_questions, gold_stream
 from apps.queues.models import GoldSource, GoldValue, ItemStatus, ReviewItem
+from apps.queues.services.filling import review_items_add
+from apps.queues.services.queues import review_queue_update
+from apps.queues.services.reviewing import review_item_next, review_item_peek, review_item_skip, review_item_submit
 
 from .conftest import make_spans
 
@@ -33,7 +36,7 @@ def _import(queue, lead, items, answers=None):
 
 def _add(queue, n, prefix):
     spans = make_spans(queue.project, n, prefix=prefix)
-    services.review_items_add(queue=queue, spans=queue.project.spans.filter(pk__in=[s.pk for s in spans]))
+    review_items_add(queue=queue, spans=queue.project.spans.filter(pk__in=[s.pk for s in spans]))
     queue.refresh_from_db()
 
 
@@ -58,19 +61,19 @@ def test_gold_mixed_in_at_the_rate_and_never_twice(project, make_queue, member, 
     _add(queue, 40, "g")
     golds = list(queue.items.order_by("-id")[:40])
     _import(queue, lead, golds)
-    services.review_queue_update(queue=queue, gold_question_rate=rate)
+    review_queue_update(queue=queue, gold_question_rate=rate)
     gold_ids = {i.pk for i in golds}
     for reviewer in (member(project), member(project)):
         seen, g = [], 0
         for n in range(60):
-            peeked = services.review_item_peek(queue=queue, user=reviewer)
-            item = services.review_item_next(queue=queue, user=reviewer)
+            peeked = review_item_peek(queue=queue, user=reviewer)
+            item = review_item_next(queue=queue, user=reviewer)
             assert peeked is not None and item is not None and peeked.pk == item.pk, n
             assert item.pk not in seen
             seen.append(item.pk)
             g += item.pk in gold_ids
             assert abs(g - rate * (n + 1)) < 1, (n, g)
-            services.review_item_submit(item=item, user=reviewer, scores={"tone": "kind"})
+            review_item_submit(item=item, user=reviewer, scores={"tone": "kind"})
         assert g == round(rate * 60)
     queue.refresh_from_db()
     # Gold questions are outside the counters and never complete.
@@ -83,12 +86,12 @@ def test_no_gold_question_without_normal_work_left(project, make_queue, member):
     lead = member(project, Role.CURATOR)
     _add(queue, 3, "g")
     _import(queue, lead, list(queue.items.order_by("-id")[:3]))
-    services.review_queue_update(queue=queue, gold_question_rate=0.5)
+    review_queue_update(queue=queue, gold_question_rate=0.5)
     reviewer = member(project)
     served = []
-    while (item := services.review_item_next(queue=queue, user=reviewer)) is not None:
+    while (item := review_item_next(queue=queue, user=reviewer)) is not None:
         served.append(item.is_gold_question)
-        services.review_item_submit(item=item, user=reviewer, scores={"tone": "kind"})
+        review_item_submit(item=item, user=reviewer, scores={"tone": "kind"})
     assert served.count(False) == 1 and served[-1] is False  # the stream ends with the last real item
 
 
@@ -98,7 +101,7 @@ def test_left_for_you_drops_by_one_for_every_item(project, make_queue, member):
     lead = member(project, Role.CURATOR)
     _add(queue, 20, "g")
     _import(queue, lead, list(queue.items.order_by("-id")[:20]))
-    services.review_queue_update(queue=queue, gold_question_rate=0.25)
+    review_queue_update(queue=queue, gold_question_rate=0.25)
     from apps.queues.selectors import queue_progress
 
     reviewer = member(project)
@@ -107,8 +110,8 @@ def test_left_for_you_drops_by_one_for_every_item(project, make_queue, member):
     assert left == 40  # 30 real items and 10 gold questions (30 / 0.75 = 40)
     drops = []
     for _ in range(20):
-        item = services.review_item_next(queue=queue, user=reviewer)
-        services.review_item_submit(item=item, user=reviewer, scores={"tone": "kind"})
+        item = review_item_next(queue=queue, user=reviewer)
+        review_item_submit(item=item, user=reviewer, scores={"tone": "kind"})
         queue.refresh_from_db()
         now = queue_progress(queue=queue, user=reviewer)["left_for_you"]
         drops.append(left - now)
@@ -139,7 +142,7 @@ def test_gold_questions_look_like_any_item(project, make_queue, member):
     queue = make_queue(2, reviewers_per_item=1)
     lead, earlier, reviewer = member(project, Role.CURATOR), member(project), member(project)
     gold_item, normal_item = list(queue.items.order_by("id"))
-    services.review_item_submit(item=gold_item, user=earlier, scores={"tone": "rude"}, comment="earlier answer")
+    review_item_submit(item=gold_item, user=earlier, scores={"tone": "rude"}, comment="earlier answer")
     _import(queue, lead, [gold_item], {"tone": "rude"})
     for item in (gold_item, normal_item):  # the same trace content, so only structure could differ
         item.span.input = {"q": "same"}
@@ -169,7 +172,7 @@ def test_mark_from_adjudicated_values(project, make_queue, member):
     queue = make_queue(3, reviewers_per_item=1)
     lead = member(project, Role.CURATOR)
     items = list(queue.items.order_by("id"))
-    services.review_item_submit(item=items[0], user=member(project), scores={"tone": "kind"})
+    review_item_submit(item=items[0], user=member(project), scores={"tone": "kind"})
     from django.utils import timezone
 
     tone = queue.score_configs.get(name="tone")
@@ -255,10 +258,10 @@ def test_a_queue_without_gold_mixing_pays_no_query_for_it(project, make_queue, m
 
     def cost(queue, user):
         with CaptureQueriesContext(connection) as peek:
-            services.review_item_peek(queue=queue, user=user)
+            review_item_peek(queue=queue, user=user)
         with CaptureQueriesContext(connection) as nxt:
-            item = services.review_item_next(queue=queue, user=user)
-        services.review_item_submit(item=item, user=user, scores={"tone": "kind"})
+            item = review_item_next(queue=queue, user=user)
+        review_item_submit(item=item, user=user, scores={"tone": "kind"})
         return len(peek), len(nxt)
 
     plain = make_queue(5, name="plain")
@@ -268,7 +271,7 @@ def test_a_queue_without_gold_mixing_pays_no_query_for_it(project, make_queue, m
     mixed.refresh_from_db()
     reviewer = member(project)
     assert cost(mixed, reviewer) == cost(plain, reviewer)
-    services.review_queue_update(queue=mixed, gold_question_rate=0.5)
+    review_queue_update(queue=mixed, gold_question_rate=0.5)
     peek_plain, next_plain = cost(plain, reviewer)
     peek_mixed, next_mixed = cost(mixed, reviewer)
     assert peek_mixed - peek_plain <= 2 and next_mixed - next_plain <= 3
@@ -283,11 +286,11 @@ def test_known_answers_hidden_from_a_reviewer_until_they_answer_and_skips(projec
     _import(queue, lead, [gold_item], {"tone": "rude"})
     assert item_gold_visible(gold_item, alice) == [] and span_gold_visible([gold_item.span_id], alice) == {}
     assert item_gold_visible(gold_item, lead)
-    services.review_item_submit(item=gold_item, user=alice, scores={"tone": "kind"})
+    review_item_submit(item=gold_item, user=alice, scores={"tone": "kind"})
     assert item_gold_visible(gold_item, alice)  # after their answer, as in a blind queue
-    services.review_item_skip(item=gold_item, user=bob)
+    review_item_skip(item=gold_item, user=bob)
     gold_item.refresh_from_db()
     assert gold_item.status == ItemStatus.PENDING and gold_item.is_gold_question
-    services.review_queue_update(queue=queue, gold_question_rate=1.0)
-    served = {services.review_item_next(queue=queue, user=bob).pk}
+    review_queue_update(queue=queue, gold_question_rate=1.0)
+    served = {review_item_next(queue=queue, user=bob).pk}
     assert gold_item.pk not in served  # skipped: never offered to bob again

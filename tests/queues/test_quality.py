@@ -9,8 +9,9 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from apps.projects.models import Role
-from apps.queues import gold_questions, quality, services
+from apps.queues import gold_questions, quality
 from apps.queues.models import ReviewSubmission
+from apps.queues.services.reviewing import review_item_skip, review_item_submit
 
 pytestmark = pytest.mark.django_db
 
@@ -35,11 +36,11 @@ def reviewed(project, make_queue, member):
     )
     a, b, c = member(project, username="a"), member(project, username="b"), member(project, username="c")
     for n, item in enumerate(items[:6]):
-        services.review_item_submit(item=item, user=a, scores={"tone": TONE_A[n], "quality": QUALITY_A[n]})
-        services.review_item_submit(item=item, user=b, scores={"tone": TONE_B[n], "quality": QUALITY_B[n]})
+        review_item_submit(item=item, user=a, scores={"tone": TONE_A[n], "quality": QUALITY_A[n]})
+        review_item_submit(item=item, user=b, scores={"tone": TONE_B[n], "quality": QUALITY_B[n]})
         if n < 3:
-            services.review_item_submit(item=item, user=c, scores={"tone": TONE_C[n]})
-    services.review_item_skip(item=items[6], user=a)
+            review_item_submit(item=item, user=c, scores={"tone": TONE_C[n]})
+    review_item_skip(item=items[6], user=a)
     return {"queue": queue, "items": items, "a": a, "b": b, "c": c, "lead": lead}
 
 

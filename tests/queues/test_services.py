@@ -8,9 +8,16 @@ import pytest
 from django.utils import timezone
 
 from apps.core.exceptions import ApplicationError
-from apps.queues import services
 from apps.queues.models import ItemStatus, ReviewItem
 from apps.queues.selectors import queue_progress
+from apps.queues.services.board import review_item_assign, review_item_move
+from apps.queues.services.filling import (
+    queues_on_ingest,
+    review_items_add,
+    review_items_add_by_filter,
+    review_items_add_traces,
+)
+from apps.queues.services.reviewing import review_item_next, review_item_skip, review_item_submit
 from apps.traces.models import ReviewStatus, Span, Trace
 from tests import factories
 
@@ -30,9 +37,9 @@ def test_filling_by_filter_honours_it_and_never_duplicates(project, make_queue):
     queue = make_queue()
     make_spans(project, 3, name="refund")
     make_spans(project, 2, name="billing")
-    result = services.review_items_add_by_filter(queue=queue, target="traces", params={"name": ["refund"]})
+    result = review_items_add_by_filter(queue=queue, target="traces", params={"name": ["refund"]})
     assert result == {"matched": 3, "added": 3, "already_queued": 0}
-    again = services.review_items_add_by_filter(queue=queue, target="traces", params={"name": "refund,billing"})
+    again = review_items_add_by_filter(queue=queue, target="traces", params={"name": "refund,billing"})
     assert again == {"matched": 5, "added": 2, "already_queued": 3}
     assert ReviewItem.objects.filter(queue=queue).count() == 5
     assert _counts(queue)["backlog"] == 5
@@ -43,54 +50,54 @@ def test_trace_adds_its_root_span_only(project, make_queue):
     queue = make_queue()
     (root,) = make_spans(project, 1, name="agent")
     factories.SpanFactory(trace=root.trace, span_id="child", parent_span_id=root.span_id, name="tool")
-    services.review_items_add_traces(queue=queue, traces=Trace.objects.filter(pk=root.trace_id))
+    review_items_add_traces(queue=queue, traces=Trace.objects.filter(pk=root.trace_id))
     assert list(ReviewItem.objects.filter(queue=queue).values_list("span__span_id", flat=True)) == [root.span_id]
 
 
 def test_other_projects_spans_are_never_added(project, other_project, make_queue):
     queue = make_queue()
     make_spans(other_project, 2, name="theirs")
-    result = services.review_items_add(queue=queue, spans=Span.objects.all())
+    result = review_items_add(queue=queue, spans=Span.objects.all())
     assert result["added"] == 0
 
 
 def test_bad_filter_names_the_field(project, make_queue):
     queue = make_queue()
     with pytest.raises(ApplicationError) as exc:
-        services.review_items_add_by_filter(queue=queue, target="spans", params={"type": "nonsense", "bogus": 1})
+        review_items_add_by_filter(queue=queue, target="spans", params={"type": "nonsense", "bogus": 1})
     assert set(exc.value.fields) == {"span_filter.type", "span_filter.bogus"}
 
 
 def test_next_reserves_distinct_items_and_expires(project, make_queue, member):
     queue = make_queue(3, reservation_minutes=5)
     alice, bob = member(project), member(project)
-    a = services.review_item_next(queue=queue, user=alice)
-    b = services.review_item_next(queue=queue, user=bob)
+    a = review_item_next(queue=queue, user=alice)
+    b = review_item_next(queue=queue, user=bob)
     assert a.pk != b.pk
-    assert services.review_item_next(queue=queue, user=alice).pk == a.pk  # resumes her reservation
+    assert review_item_next(queue=queue, user=alice).pk == a.pk  # resumes her reservation
     assert a.status == ItemStatus.PENDING and a.reserved_by == alice
     # Once Alice's reservation lapses, Bob can be offered her item.
     ReviewItem.objects.filter(pk=a.pk).update(reserved_until=timezone.now() - timedelta(seconds=1))
-    services.review_item_skip(item=b, user=bob)
-    assert services.review_item_next(queue=queue, user=bob).pk == a.pk
+    review_item_skip(item=b, user=bob)
+    assert review_item_next(queue=queue, user=bob).pk == a.pk
     _counts(queue)
 
 
 def test_completion_needs_n_reviewers(project, make_queue, member):
     queue = make_queue(1, reviewers_per_item=2)
     alice, bob, carol = member(project), member(project), member(project)
-    item = services.review_item_next(queue=queue, user=alice)
-    services.review_item_submit(item=item, user=alice, scores={"correct": True})
+    item = review_item_next(queue=queue, user=alice)
+    review_item_submit(item=item, user=alice, scores={"correct": True})
     item.refresh_from_db()
     assert item.status == ItemStatus.PENDING and item.submission_count == 1 and item.reserved_by is None
-    assert services.review_item_next(queue=queue, user=alice) is None  # never offered again to her
-    assert services.review_item_next(queue=queue, user=bob).pk == item.pk
-    services.review_item_submit(item=item, user=bob, scores={"correct": False})
+    assert review_item_next(queue=queue, user=alice) is None  # never offered again to her
+    assert review_item_next(queue=queue, user=bob).pk == item.pk
+    review_item_submit(item=item, user=bob, scores={"correct": False})
     item.refresh_from_db()
     assert item.status == ItemStatus.COMPLETE and item.completed_at is not None
-    assert services.review_item_next(queue=queue, user=carol) is None
+    assert review_item_next(queue=queue, user=carol) is None
     with pytest.raises(ApplicationError) as exc:
-        services.review_item_submit(item=item, user=carol, scores={"correct": True})
+        review_item_submit(item=item, user=carol, scores={"correct": True})
     assert exc.value.status == 409
     assert item.span.trace.__class__.objects.get(pk=item.span.trace_id).review_status == ReviewStatus.REVIEWED
     _counts(queue)
@@ -101,9 +108,9 @@ def test_resubmitting_updates_scores_without_counting_twice(project, make_queue,
 
     queue = make_queue(1, reviewers_per_item=2)
     alice = member(project)
-    item = services.review_item_next(queue=queue, user=alice)
-    services.review_item_submit(item=item, user=alice, scores={"tone": "rude"})
-    services.review_item_submit(item=item, user=alice, scores={"tone": "kind"})
+    item = review_item_next(queue=queue, user=alice)
+    review_item_submit(item=item, user=alice, scores={"tone": "rude"})
+    review_item_submit(item=item, user=alice, scores={"tone": "kind"})
     item.refresh_from_db()
     assert item.submission_count == 1
     assert list(Score.objects.filter(span=item.span).values_list("label", flat=True)) == ["kind"]
@@ -115,25 +122,25 @@ def test_submit_rejects_configs_outside_the_queue_and_reserved_items(project, ma
     score_config_create(project=project, name="elsewhere", kind="boolean")
     queue = make_queue(1)
     alice, bob = member(project), member(project)
-    item = services.review_item_next(queue=queue, user=alice)
+    item = review_item_next(queue=queue, user=alice)
     with pytest.raises(ApplicationError) as exc:
-        services.review_item_submit(item=item, user=alice, scores={"elsewhere": True})
+        review_item_submit(item=item, user=alice, scores={"elsewhere": True})
     assert "scores.elsewhere" in exc.value.fields
     with pytest.raises(ApplicationError) as exc:
-        services.review_item_submit(item=item, user=bob, scores={"correct": True})
+        review_item_submit(item=item, user=bob, scores={"correct": True})
     assert exc.value.status == 409
 
 
 def test_skip_sends_the_item_back_to_others(project, make_queue, member):
     queue = make_queue(2)
     alice, bob = member(project), member(project)
-    first = services.review_item_next(queue=queue, user=alice)
-    services.review_item_skip(item=first, user=alice)
+    first = review_item_next(queue=queue, user=alice)
+    review_item_skip(item=first, user=alice)
     first.refresh_from_db()
     assert first.status == ItemStatus.BACKLOG and first.reserved_by is None
-    second = services.review_item_next(queue=queue, user=alice)
+    second = review_item_next(queue=queue, user=alice)
     assert second.pk != first.pk
-    assert services.review_item_next(queue=queue, user=bob).pk == first.pk
+    assert review_item_next(queue=queue, user=bob).pk == first.pk
     _counts(queue)
 
 
@@ -141,10 +148,10 @@ def test_assigned_items_go_to_their_assignee_first(project, make_queue, member):
     queue = make_queue(3)
     alice, bob = member(project), member(project)
     last = ReviewItem.objects.filter(queue=queue).order_by("-id").first()
-    services.review_item_assign(item=last, assignee=bob)
-    assert services.review_item_next(queue=queue, user=bob).pk == last.pk
-    services.review_item_skip(item=last, user=bob)
-    offered = {services.review_item_next(queue=queue, user=alice).pk}
+    review_item_assign(item=last, assignee=bob)
+    assert review_item_next(queue=queue, user=bob).pk == last.pk
+    review_item_skip(item=last, user=bob)
+    offered = {review_item_next(queue=queue, user=alice).pk}
     assert last.pk not in offered
 
 
@@ -152,7 +159,7 @@ def test_assign_refuses_non_members(project, other_project, make_queue, member):
     queue = make_queue(1)
     outsider = member(other_project)
     with pytest.raises(ApplicationError) as exc:
-        services.review_item_assign(item=queue.items.first(), assignee=outsider)
+        review_item_assign(item=queue.items.first(), assignee=outsider)
     assert "assignee" in exc.value.fields
 
 
@@ -161,17 +168,17 @@ def test_only_leads_move_cards_complete_needs_a_submission_and_moving_back_reope
     lead, reviewer = member(project, role="curator"), member(project)
     item = queue.items.order_by("id").first()
     with pytest.raises(ApplicationError) as exc:
-        services.review_item_move(item=item, status="complete", user=lead)
+        review_item_move(item=item, status="complete", user=lead)
     assert "status" in exc.value.fields
     with pytest.raises(ApplicationError) as exc:
-        services.review_item_move(item=item, status="pending", user=reviewer)
+        review_item_move(item=item, status="pending", user=reviewer)
     assert exc.value.status == 403
-    services.review_item_move(item=item, status="pending", user=lead)
-    services.review_item_next(queue=queue, user=reviewer)
-    services.review_item_submit(item=item, user=reviewer, scores={"correct": True})
+    review_item_move(item=item, status="pending", user=lead)
+    review_item_next(queue=queue, user=reviewer)
+    review_item_submit(item=item, user=reviewer, scores={"correct": True})
     item.refresh_from_db()
     assert item.status == ItemStatus.COMPLETE
-    services.review_item_move(item=item, status="pending", user=lead)  # reopen
+    review_item_move(item=item, status="pending", user=lead)  # reopen
     item.refresh_from_db()
     assert item.status == ItemStatus.PENDING and item.completed_at is None
     assert Trace.objects.get(pk=item.span.trace_id).review_status == ReviewStatus.QUEUED
@@ -181,10 +188,10 @@ def test_only_leads_move_cards_complete_needs_a_submission_and_moving_back_reope
 def test_progress_counts_what_is_left_and_done_for_each_reviewer(project, make_queue, member):
     queue = make_queue(4, reviewers_per_item=1)
     alice, bob = member(project), member(project)
-    item = services.review_item_next(queue=queue, user=alice)
-    services.review_item_submit(item=item, user=alice, scores={"correct": True})
-    skipped = services.review_item_next(queue=queue, user=bob)
-    services.review_item_skip(item=skipped, user=bob)
+    item = review_item_next(queue=queue, user=alice)
+    review_item_submit(item=item, user=alice, scores={"correct": True})
+    skipped = review_item_next(queue=queue, user=bob)
+    review_item_skip(item=skipped, user=bob)
     queue.refresh_from_db()
     assert queue_progress(queue=queue, user=alice, with_done=True) == {
         "total": 4,
@@ -200,18 +207,16 @@ def test_progress_counts_what_is_left_and_done_for_each_reviewer(project, make_q
 def test_left_for_you_counts_open_work_only(project, make_queue, member):
     queue = make_queue(3, reviewers_per_item=2)
     alice, bob, lead = member(project), member(project), member(project, role="curator")
-    item = services.review_item_next(queue=queue, user=alice)
-    services.review_item_submit(item=item, user=alice, scores={"correct": True})
+    item = review_item_next(queue=queue, user=alice)
+    review_item_submit(item=item, user=alice, scores={"correct": True})
     queue.refresh_from_db()
     assert queue_progress(queue=queue, user=alice)["left_for_you"] == 2
     assert queue_progress(queue=queue, user=bob)["left_for_you"] == 3
-    services.review_item_submit(
-        item=services.review_item_next(queue=queue, user=bob), user=bob, scores={"correct": True}
-    )
+    review_item_submit(item=review_item_next(queue=queue, user=bob), user=bob, scores={"correct": True})
     queue.refresh_from_db()  # the item is complete: nobody has it left
     assert queue_progress(queue=queue, user=alice)["left_for_you"] == 2
     assert queue_progress(queue=queue, user=bob)["left_for_you"] == 2
-    services.review_item_move(item=item, status="pending", user=lead)  # reopened: still done by both
+    review_item_move(item=item, status="pending", user=lead)  # reopened: still done by both
     queue.refresh_from_db()
     assert queue_progress(queue=queue, user=alice)["left_for_you"] == 2
     assert queue_progress(queue=queue, user=lead)["left_for_you"] == 3
@@ -220,23 +225,23 @@ def test_left_for_you_counts_open_work_only(project, make_queue, member):
 def test_queue_assignees_restrict_reviewers(project, make_queue, member):
     alice, bob = member(project), member(project)
     queue = make_queue(1, assignees=[alice])
-    assert services.review_item_next(queue=queue, user=alice) is not None
+    assert review_item_next(queue=queue, user=alice) is not None
     with pytest.raises(ApplicationError) as exc:
-        services.review_item_next(queue=queue, user=bob)
+        review_item_next(queue=queue, user=bob)
     assert exc.value.status == 403
 
 
 def test_viewers_cannot_review(project, make_queue, member):
     queue = make_queue(1)
     with pytest.raises(ApplicationError):
-        services.review_item_next(queue=queue, user=member(project, role="viewer"))
+        review_item_next(queue=queue, user=member(project, role="viewer"))
 
 
 def test_rule_adds_matching_sampled_traces_on_ingest(project, make_queue):
     from apps.core import registry
 
     queue = make_queue(rule_enabled=True, rule_target="traces", rule_filter={"name": "refund"}, rule_sampling_rate=0.5)
-    assert services.queues_on_ingest in registry.ingest_hooks
+    assert queues_on_ingest in registry.ingest_hooks
     spans = make_spans(project, 40, name="refund") + make_spans(project, 5, name="other")
     trace_pks = [s.trace_id for s in spans]
     for hook in registry.ingest_hooks:
@@ -308,18 +313,18 @@ def test_assign_rules_reviewer_or_above_member_and_queue_assignees(project, othe
     queue = make_queue(1)
     item = queue.items.first()
     with pytest.raises(ApplicationError) as exc:
-        services.review_item_assign(item=item, assignee=viewer, user=lead)
+        review_item_assign(item=item, assignee=viewer, user=lead)
     assert "assignee" in exc.value.fields
     with pytest.raises(ApplicationError) as exc:
-        services.review_item_assign(item=item, assignee=bob, user=alice)  # a reviewer is not a lead
+        review_item_assign(item=item, assignee=bob, user=alice)  # a reviewer is not a lead
     assert exc.value.status == 403
-    assert services.review_item_assign(item=item, assignee=bob, user=lead).assignee_id == bob.pk
-    assert services.review_item_assign(item=item, assignee=None, user=lead).assignee_id is None
+    assert review_item_assign(item=item, assignee=bob, user=lead).assignee_id == bob.pk
+    assert review_item_assign(item=item, assignee=None, user=lead).assignee_id is None
     # A queue that names its assignees takes only them (and project admins).
     named = make_queue(1, name="Named", assignees=[alice])
     named_item = named.items.first()
     with pytest.raises(ApplicationError):
-        services.review_item_assign(item=named_item, assignee=bob, user=lead)
+        review_item_assign(item=named_item, assignee=bob, user=lead)
     admin = member(project, role="admin")
-    services.review_item_assign(item=named_item, assignee=alice, user=lead)
-    assert services.review_item_assign(item=named_item, assignee=admin, user=lead).assignee_id == admin.pk
+    review_item_assign(item=named_item, assignee=alice, user=lead)
+    assert review_item_assign(item=named_item, assignee=admin, user=lead).assignee_id == admin.pk

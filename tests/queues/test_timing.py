@@ -10,8 +10,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from apps.queues import services
 from apps.queues.models import ReviewSubmission
+from apps.queues.services.reviewing import review_item_next, review_item_open, review_item_submit
 
 pytestmark = pytest.mark.django_db
 
@@ -55,11 +55,11 @@ def test_open_to_submit_through_the_review_page(project, make_queue, member, clo
 def test_an_expired_reservation_taken_again_starts_a_new_clock(project, make_queue, member, clock):
     queue = make_queue(1, reservation_minutes=1)
     alice = member(project)
-    item = services.review_item_next(queue=queue, user=alice)
+    item = review_item_next(queue=queue, user=alice)
     clock(600)  # the reservation lapsed; opening again takes a new one
-    services.review_item_open(item=item, user=alice)
+    review_item_open(item=item, user=alice)
     clock(25)
-    services.review_item_submit(item=item, user=alice, scores={"tone": "kind"})
+    review_item_submit(item=item, user=alice, scores={"tone": "kind"})
     assert ReviewSubmission.objects.get(item=item).seconds_open == 25
 
 
@@ -67,7 +67,7 @@ def test_no_time_without_the_reviewers_reservation(project, make_queue, member, 
     """Submitted through the API without `next` (nothing reserved): no time rather than a made-up one."""
     queue = make_queue(1)
     alice = member(project)
-    services.review_item_submit(item=queue.items.get(), user=alice, scores={"tone": "kind"})
+    review_item_submit(item=queue.items.get(), user=alice, scores={"tone": "kind"})
     sub = ReviewSubmission.objects.get()
     assert sub.opened_at is None and sub.seconds_open is None
 
@@ -75,12 +75,12 @@ def test_no_time_without_the_reviewers_reservation(project, make_queue, member, 
 def test_second_reviewer_gets_their_own_clock(project, make_queue, member, clock):
     queue = make_queue(1, reviewers_per_item=2)
     alice, bob = member(project), member(project)
-    item = services.review_item_next(queue=queue, user=alice)
+    item = review_item_next(queue=queue, user=alice)
     clock(30)
-    services.review_item_submit(item=item, user=alice, scores={"tone": "kind"})
+    review_item_submit(item=item, user=alice, scores={"tone": "kind"})
     clock(100)
-    assert services.review_item_next(queue=queue, user=bob).pk == item.pk
+    assert review_item_next(queue=queue, user=bob).pk == item.pk
     clock(12)
-    services.review_item_submit(item=item, user=bob, scores={"tone": "rude"})
+    review_item_submit(item=item, user=bob, scores={"tone": "rude"})
     times = dict(ReviewSubmission.objects.values_list("reviewer__username", "seconds_open"))
     assert times == {alice.username: 30, bob.username: 12}

@@ -11,7 +11,9 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from apps.projects.models import Role
-from apps.queues import services as queue_services
+from apps.queues.services.filling import review_items_add
+from apps.queues.services.queues import review_queue_create
+from apps.queues.services.reviewing import review_item_submit
 from apps.reviews.models import Score
 from apps.reviews.services.annotations import annotations_submit
 from apps.reviews.services.score_configs import score_config_create
@@ -31,7 +33,7 @@ OUTPUT = "the original answer"
 def blind(project, member):
     quality = score_config_create(project=project, name="quality", kind="continuous", min_value=0, max_value=10)
     note = score_config_create(project=project, name="note", kind="text")
-    queue = queue_services.review_queue_create(
+    queue = review_queue_create(
         project=project, name="Blind", reviewers_per_item=2, blind=True, score_configs=[quality, note]
     )
     trace = factories.TraceFactory(project=project, trace_id="tr-blind", root_span_id="sp-blind", name="blind")
@@ -39,11 +41,11 @@ def blind(project, member):
     factories.SpanFactory(trace=trace, span_id="sp-child", parent_span_id="sp-blind", name="child")
     ingested = Tag.objects.create(project=project, name="ingested-tag")
     SpanTag.objects.create(span=span, tag=ingested, source="ingest")
-    queue_services.review_items_add(queue=queue, spans=project.spans.filter(pk=span.pk))
+    review_items_add(queue=queue, spans=project.spans.filter(pk=span.pk))
     item = queue.items.get()
     alice = member(project, username="alice-first")
     bob = member(project, username="bob-second")
-    queue_services.review_item_submit(
+    review_item_submit(
         item=item,
         user=alice,
         scores={"quality": 2, "note": "ALICE-NOTE"},
@@ -218,7 +220,7 @@ def test_a_blind_reviewer_sees_only_their_own_until_they_submit_and_a_lead_sees_
     lead = surfaces(blind, blind["lead"])
     assert missing(lead) == {}
 
-    queue_services.review_item_submit(item=blind["item"], user=bob, scores={"quality": 9})
+    review_item_submit(item=blind["item"], user=bob, scores={"quality": 9})
     after = surfaces(blind, bob)
     assert missing(after, board="mean 5.5") == {}  # alice's 2 and bob's 9
 
@@ -336,7 +338,7 @@ def test_list_filters_answer_on_what_a_blind_reviewer_may_see(blind, project, me
 
 
 def test_list_filters_see_everything_once_the_blind_reviewer_submitted(blind):
-    queue_services.review_item_submit(item=blind["item"], user=blind["bob"], scores={"quality": 9})
+    review_item_submit(item=blind["item"], user=blind["bob"], scores={"quality": 9})
     seen = filter_matches(blind, blind["bob"])
     # The item is complete now (two reviewers): the trace reads "reviewed".
     assert seen == {**SEES_ALICE, "api traces reviewed": True, "trace list reviewed": True}

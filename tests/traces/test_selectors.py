@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from apps.datasets.models import Dataset
 from apps.datasets.selectors import dataset_records_at_version
-from apps.queues import services as queue_services
+from apps.queues.services.queues import review_queue_create
 from apps.traces import selectors
 from apps.traces.models import Span, Trace
 from apps.traces.services import span_batch_ingest
@@ -96,7 +96,7 @@ def test_unknown_start_times_come_last_then_the_first_stored(project):
 
 def test_add_to_queue_and_add_to_dataset_pick_the_same_span_before_the_root_arrives(project, member):
     trace = _orphans(project)
-    queue = queue_services.review_queue_create(project=project, name="Early")
+    queue = review_queue_create(project=project, name="Early")
     client = Client()
     client.force_login(member(project, role="admin"))
     changelist = reverse("admin:traces_trace_changelist")

@@ -333,7 +333,7 @@ def test_reviewing_through_a_view_with_inline_score_controls(browser, live_serve
     """The review page renders the trace through the queue's default view; the view's score controls point
     at the page's one panel (no second Save), which saves through the queue's submit."""
     from apps.queues.models import ReviewItem
-    from apps.queues.services import review_items_add
+    from apps.queues.services.filling import review_items_add
     from apps.reviews.models import Score
     from apps.traces.models import Span
     from apps.views.services import trace_view_default_set

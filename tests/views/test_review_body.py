@@ -4,7 +4,7 @@ else through the default view that fits the trace's shape."""
 import pytest
 
 from apps.queues.models import ReviewItem
-from apps.queues.services import review_items_add
+from apps.queues.services.filling import review_items_add
 from apps.traces.models import Span
 from apps.views.services import trace_view_create, trace_view_default_set
 from tests import factories

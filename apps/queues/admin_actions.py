@@ -12,8 +12,8 @@ from apps.core.parsing import is_id
 from apps.projects.admin_scope import policy_action
 from apps.projects.permissions import projects_where
 
-from . import services
 from .models import ReviewQueue
+from .services.filling import review_items_add, review_items_add_traces
 
 
 def _add_to_queue(modeladmin, request, queryset, *, kind: str):
@@ -31,9 +31,9 @@ def _add_to_queue(modeladmin, request, queryset, *, kind: str):
             return None
         try:
             if kind == "traces":
-                result = services.review_items_add_traces(queue=queue, traces=queryset, actor=request.user)
+                result = review_items_add_traces(queue=queue, traces=queryset, actor=request.user)
             else:
-                result = services.review_items_add(queue=queue, spans=queryset, actor=request.user)
+                result = review_items_add(queue=queue, spans=queryset, actor=request.user)
         except ApplicationError as exc:
             modeladmin.message_user(request, exc.message, messages.ERROR)
             return None
