@@ -22,18 +22,7 @@ class ScoreConfigResource(resources.ModelResource):
 
     class Meta:
         model = ScoreConfig
-        fields = (
-            "name",
-            "description",
-            "kind",
-            "order",
-            "min_value",
-            "max_value",
-            "options",
-            "multi_select",
-            "max_length",
-            "is_archived",
-        )
+        fields = (*CONFIG_FIELDS, "is_archived")
         export_order = fields
         import_id_fields = ("name",)
         skip_unchanged = True

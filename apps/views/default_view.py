@@ -9,6 +9,7 @@ from apps.core.chat import chat_items, is_message
 from apps.traces.models import Span, Trace
 
 from .documents import TraceContext, find_all, span_document
+from .gallery import tool_call_columns
 
 PASSAGE_KEYS = ("documents", "passages", "contexts", "chunks", "results", "hits")
 QUESTION_KEYS = ("question", "query", "input", "prompt")
@@ -73,13 +74,7 @@ def _steps_component() -> dict[str, Any]:
         "title": "Steps",
         "spans": {"type": "tool"},
         "display": "table",
-        "columns": [
-            {"label": "Tool", "path": "$.name"},
-            {"label": "Arguments", "path": "$.input"},
-            {"label": "Result", "path": "$.output"},
-            {"label": "Error", "path": "$.error"},
-            {"label": "ms", "path": "$.duration_ms"},
-        ],
+        "columns": tool_call_columns(),
     }
 
 

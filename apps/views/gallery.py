@@ -6,6 +6,18 @@ retriever, JSON labels from a classifier); they are starting points to adapt in 
 
 from __future__ import annotations
 
+
+def tool_call_columns() -> list[dict[str, str]]:
+    """The columns of an agent's tool-call table (the gallery's agent view and the default view)."""
+    return [
+        {"label": "Tool", "path": "$.name"},
+        {"label": "Arguments", "path": "$.input"},
+        {"label": "Result", "path": "$.output"},
+        {"label": "Error", "path": "$.error"},
+        {"label": "ms", "path": "$.duration_ms"},
+    ]
+
+
 GALLERY: list[dict] = [
     {
         "key": "chat",
@@ -70,13 +82,7 @@ GALLERY: list[dict] = [
                     "title": "Tool calls",
                     "spans": {"type": "tool"},
                     "display": "table",
-                    "columns": [
-                        {"label": "Tool", "path": "$.name"},
-                        {"label": "Arguments", "path": "$.input"},
-                        {"label": "Result", "path": "$.output"},
-                        {"label": "Error", "path": "$.error"},
-                        {"label": "ms", "path": "$.duration_ms"},
-                    ],
+                    "columns": tool_call_columns(),
                 },
                 {
                     "type": "aggregate",

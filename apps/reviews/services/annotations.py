@@ -154,34 +154,14 @@ def _score_written(clean: CleanScore, score) -> dict[str, Any]:
 
 
 @transaction.atomic
-def annotations_submit(
-    *,
-    span: Span,
-    user,
-    scores: dict | None = None,
-    comment: str | None = "",
-    tags: list[str] | None = None,
-    remove_tags: list[str] | None = None,
-    expected: Any = UNSET,
-    metadata: dict | None = None,
-    configs: list[ScoreConfig] | None = None,
-) -> dict[str, Any]:
-    """One atomic save of a reviewer's whole annotation panel.
+def annotations_submit(*, span: Span, user, **fields: Any) -> dict[str, Any]:
+    """One atomic save of a reviewer's whole annotation panel (`fields`: scores, comment, tags,
+    remove_tags, expected, metadata, configs, as `annotations_submit_in_transaction` takes them).
 
     `scores` maps config names to values; a null (or blank text) removes the reviewer's own score.
     `configs`: the span's project's configs already loaded by the caller (else looked up by name).
     """
-    return annotations_submit_in_transaction(
-        span=span,
-        user=user,
-        scores=scores,
-        comment=comment,
-        tags=tags,
-        remove_tags=remove_tags,
-        expected=expected,
-        metadata=metadata,
-        configs=configs,
-    )
+    return annotations_submit_in_transaction(span=span, user=user, **fields)
 
 
 def annotations_submit_in_transaction(

@@ -220,32 +220,25 @@ def categorical_value(values: dict[str, float], labels: list[str]) -> float | No
     return sum(picked) / len(picked) if picked else None
 
 
-@transaction.atomic
 def score_config_archive(*, config: ScoreConfig, actor: Any = None) -> ScoreConfig:
-    if not config.is_archived:
-        config.is_archived, config.archived_at = True, timezone.now()
-        config.save(update_fields=["is_archived", "archived_at", "updated_at"])
-        audit_record(
-            actor=actor,
-            action="score_config.archive",
-            obj=config,
-            before={"is_archived": False},
-            after={"is_archived": True},
-        )
-    return config
+    return _archived_set(config, archived=True, actor=actor)
+
+
+def score_config_restore(*, config: ScoreConfig, actor: Any = None) -> ScoreConfig:
+    return _archived_set(config, archived=False, actor=actor)
 
 
 @transaction.atomic
-def score_config_restore(*, config: ScoreConfig, actor: Any = None) -> ScoreConfig:
-    if config.is_archived:
-        config.is_archived, config.archived_at = False, None
+def _archived_set(config: ScoreConfig, *, archived: bool, actor: Any) -> ScoreConfig:
+    if config.is_archived != archived:
+        config.is_archived, config.archived_at = archived, timezone.now() if archived else None
         config.save(update_fields=["is_archived", "archived_at", "updated_at"])
         audit_record(
             actor=actor,
-            action="score_config.restore",
+            action="score_config.archive" if archived else "score_config.restore",
             obj=config,
-            before={"is_archived": True},
-            after={"is_archived": False},
+            before={"is_archived": not archived},
+            after={"is_archived": archived},
         )
     return config
 

@@ -116,19 +116,16 @@ def _categorical_clean(
     return CleanScore(config=config, value=value, label=labels[0], comment=comment)
 
 
+_SCORE_FIELDS = ("value", "label", "labels", "text", "comment")  # what a score holds, as its events keep it
+
+
 def _score_event(score: Score, action: str) -> None:
     _score_event_row(score, action).save()
 
 
 def score_write(*, span: Span, clean: CleanScore, author, source: str) -> Score | None:
     config = clean.config
-    fields = {
-        "value": clean.value,
-        "label": clean.label,
-        "labels": clean.labels,
-        "text": clean.text,
-        "comment": clean.comment,
-    }
+    fields = {k: getattr(clean, k) for k in _SCORE_FIELDS}
     if source == ScoreSource.HUMAN:
         existing = (
             Score.objects.select_for_update()
@@ -169,9 +166,6 @@ def score_write(*, span: Span, clean: CleanScore, author, source: str) -> Score 
     return score
 
 
-_SCORE_FIELDS = ("value", "label", "labels", "text", "comment")
-
-
 def _score_event_row(score: Score, action: str) -> ScoreEvent:
     return ScoreEvent(
         project_id=score.project_id,
@@ -179,11 +173,7 @@ def _score_event_row(score: Score, action: str) -> ScoreEvent:
         config_id=score.config_id,
         score=score,
         action=action,
-        value=score.value,
-        label=score.label,
-        labels=score.labels,
-        text=score.text,
-        comment=score.comment,
+        **{k: getattr(score, k) for k in _SCORE_FIELDS},
         author_id=score.author_id,
         source=score.source,
     )
