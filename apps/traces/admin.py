@@ -35,7 +35,7 @@ from apps.projects.admin_scope import ProjectScopedAdmin
 from . import admin_views
 from .columns import SPAN_LIGHT_FIELDS
 from .filters import SpanFilter, TraceFilter
-from .models import Span, SpanType, Tag, Trace
+from .models import Span, SpanType, Tag, Trace, TraceOrigin
 from .rendering import format_duration_ms
 
 LIST_PREVIEW_CHARS = 80
@@ -70,6 +70,27 @@ class StartedWithinFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         window = self.windows.get(self.value() or "")
         return queryset.filter(start_time__gte=timezone.now() - window[1]) if window else queryset
+
+
+class OriginListFilter(admin.SimpleListFilter):
+    """Production traces unless asked for: experiment traces have their own pages."""
+
+    title = "origin"
+    parameter_name = "origin"
+
+    def lookups(self, request, model_admin):
+        return [(TraceOrigin.EXPERIMENT, "Experiment"), ("all", "All origins")]
+
+    def choices(self, changelist):
+        choices = list(super().choices(changelist))
+        choices[0]["display"] = "Production"
+        return choices
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == "all":
+            return queryset
+        return queryset.filter(origin=value if value in TraceOrigin.values else TraceOrigin.PRODUCTION)
 
 
 class ProjectListFilter(admin.SimpleListFilter):
@@ -275,6 +296,7 @@ class TraceAdmin(_ReadOnlyTelemetryAdmin):
         TagListFilter,
         HasSpanTypeFilter,
         "review_status",
+        OriginListFilter,
         ProjectListFilter,
     ]
     list_select_related = ["project"]
