@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 from apps.audit.services import audit_actor
 from apps.core.exceptions import ApplicationError
 from apps.core.pagination import CreatedCursorPagination
-from apps.core.parsing import JSON_PARSE_DEPTH_MAX, RawBodyParser, SURROGATE_MESSAGE, is_id, json_parse
+from apps.core.parsing import JSON_PARSE_DEPTH_MAX, SURROGATE_MESSAGE, RawBodyParser, is_id, json_parse
 from apps.datasets.models import Dataset
 from apps.projects.api_scope import request_project, request_projects, request_require
 from apps.traces.ingest import RejectedItem
