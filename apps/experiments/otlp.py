@@ -82,6 +82,7 @@ def experiment_results_from_traces(*, project, trace_pks: list[int]) -> int:
     experiments = Experiment.objects.filter(project=project, pk__in=list(by_experiment)).select_related("dataset")
     written = 0
     with transaction.atomic():
+        traces_mark_experiment(trace_pks=[root[1] for root in roots])  # tagged: an experiment's run either way
         for experiment in experiments:
             tagged = by_experiment[experiment.pk]
             records = experiment_records_by_id(experiment=experiment, record_ids=tagged)
@@ -90,6 +91,5 @@ def experiment_results_from_traces(*, project, trace_pks: list[int]) -> int:
                 log.warning("experiment %s: record %r is not in its dataset version", experiment.pk, rid)
             if rows:
                 results_write(experiment=experiment, rows=rows)
-                traces_mark_experiment(trace_pks=[tagged[row["record_id"]][1] for row in rows])
                 written += len(rows)
     return written
