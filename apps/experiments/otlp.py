@@ -14,6 +14,7 @@ import logging
 from django.db import transaction
 
 from apps.core.parsing import is_id
+from apps.traces.ingest import json_text
 from apps.traces.models import Trace
 from apps.traces.selectors import root_spans_of
 
@@ -36,6 +37,7 @@ ROOT_FIELDS = (
     "trace__total_tokens",
     "trace__total_cost",
 )
+OTLP_METADATA = '{"source": "otlp"}'
 log = logging.getLogger(__name__)
 
 
@@ -47,23 +49,24 @@ def _tagged_roots(project, trace_pks: list[int]) -> list[tuple]:
     return roots
 
 
-def _row(root: tuple, record_id: str, record: tuple) -> dict:
+def _row(root: tuple, record_id: str, record: tuple) -> tuple:
+    """A row in `result_rows.RESULT_COLUMNS` order from a tagged root span and its trace's totals."""
     span_pk, _, trace_id, _, output, error, duration, input_tokens, output_tokens, total_tokens, cost = root
-    return {
-        "record_id": record_id,
-        "input": record[0],
-        "expected": record[1],
-        "output": output,
-        "error": error or "",
-        "latency_ms": duration,
-        "input_tokens": input_tokens,
-        "output_tokens": output_tokens,
-        "total_tokens": total_tokens,
-        "cost": cost,
-        "metadata": {"source": "otlp"},
-        "span_id": span_pk,
-        "trace_id": trace_id,
-    }
+    output_text = None if output is None else json_text(output)
+    return (
+        record_id,
+        *record,
+        output_text,
+        error or "",
+        duration,
+        input_tokens,
+        output_tokens,
+        total_tokens,
+        cost,
+        OTLP_METADATA,
+        span_pk,
+        trace_id,
+    )
 
 
 def experiment_results_from_traces(*, project, trace_pks: list[int]) -> int:

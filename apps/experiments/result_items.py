@@ -21,6 +21,7 @@ TOKEN_FIELDS = ("input_tokens", "output_tokens", "total_tokens")
 class CleanResult(NamedTuple):
     record_id: str
     output: Any
+    output_text: str | None  # JSON text as stored; None for no output
     error: str
     latency_ms: float | None
     input_tokens: int | None
@@ -28,6 +29,7 @@ class CleanResult(NamedTuple):
     total_tokens: int | None
     cost: float | None
     metadata: dict
+    metadata_text: str
     trace_id: str
     span_id: str
 
@@ -122,12 +124,17 @@ def result_item_clean(item: Any) -> tuple[CleanResult | None, dict[str, list[str
     elif not isinstance(metadata, dict):
         errors["metadata"] = ["Expected a JSON object."]
     output = item.get("output")
-    for key, value in (("output", output), ("metadata", metadata)):
-        if key not in errors and value:
+    texts: list[str | None] = [None, "{}"]
+    for at, (key, value) in enumerate((("output", output), ("metadata", metadata))):
+        if key not in errors and (value is not None and value != {}):
             try:
-                json_text(value)
+                texts[at] = json_text(value)
             except TypeError as exc:
                 errors[key] = [json_error(exc)]
     if errors:
         return None, errors
-    return CleanResult(record_id, output, error, latency_ms, *tokens, cost, metadata, trace_id, span_id), {}
+    output_text, metadata_text = texts
+    clean = CleanResult(
+        record_id, output, output_text, error, latency_ms, *tokens, cost, metadata, metadata_text, trace_id, span_id
+    )
+    return clean, {}

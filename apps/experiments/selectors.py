@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import QuerySet, TextField
+from django.db.models.functions import Cast
 
 from apps.core.exceptions import not_found
 from apps.core.parsing import is_id
@@ -38,14 +39,15 @@ def experiment_records(*, experiment: Experiment) -> QuerySet:
 
 
 def experiment_records_by_id(*, experiment: Experiment, record_ids: Iterable[str]) -> dict[str, tuple[Any, Any]]:
-    """{record_id: (input, expected)} of the pinned version, for the ids that are in it."""
+    """{record_id: (input, expected)} of the pinned version, for the ids that are in it, as JSON text
+    (None for NULL): results copy them without parsing."""
     ids = sorted(set(record_ids))
     found: dict[str, tuple[Any, Any]] = {}
     records = experiment_records(experiment=experiment).order_by()
     for start in range(0, len(ids), LOOKUP_CHUNK):
         chunk = ids[start : start + LOOKUP_CHUNK]
         for record_id, value, expected in records.filter(record_id__in=chunk).values_list(
-            "record_id", "input", "expected"
+            "record_id", Cast("input", TextField()), Cast("expected", TextField())
         ):
             found[record_id] = (value, expected)
     return found

@@ -15,8 +15,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from django.db import transaction
-from django.utils import timezone
 
 from apps.audit.services import audit_record
 from apps.core.exceptions import ApplicationError
@@ -28,28 +28,14 @@ from apps.traces.models import Span, Trace, TraceOrigin
 from apps.traces.selectors import trace_root_span_pk
 from apps.traces.services import span_batch_ingest
 
-from .models import Experiment, ExperimentResult
+from .models import Experiment
 from .result_items import CleanResult, result_item_clean
+from .result_rows import result_rows_upsert
 from .selectors import LOOKUP_CHUNK, experiment_records_by_id
 
 MAX_BATCH_RESULTS = 5_000
 NOT_IN_VERSION = "Not a record of the experiment's dataset version."
 SPAN_OF_OTHER_TRACE = "This span belongs to another trace."
-RESULT_UPDATE_FIELDS = [
-    "input",
-    "expected",
-    "output",
-    "error",
-    "latency_ms",
-    "input_tokens",
-    "output_tokens",
-    "total_tokens",
-    "cost",
-    "metadata",
-    "span",
-    "trace_id",
-    "updated_at",
-]
 
 
 # ---------------------------------------------------------------- experiments
@@ -128,22 +114,10 @@ def _derived_id(experiment: Experiment, record_id: str, kind: str) -> str:
     return f"exp{experiment.pk}-{kind}-{digest[:32]}"
 
 
-def results_write(*, experiment: Experiment, rows: list[dict]) -> None:
-    """Upsert result rows (ExperimentResult field values, one per record_id) by (experiment, record_id).
-
-    Rows go in record_id order, so concurrent batches lock in the same order and never deadlock."""
-    now = timezone.now()
-    objects = [
-        ExperimentResult(experiment_id=experiment.pk, created_at=now, updated_at=now, **row)
-        for row in sorted(rows, key=lambda r: r["record_id"])
-    ]
-    for start in range(0, len(objects), LOOKUP_CHUNK):
-        ExperimentResult.objects.bulk_create(
-            objects[start : start + LOOKUP_CHUNK],
-            update_conflicts=True,
-            unique_fields=["experiment", "record_id"],
-            update_fields=RESULT_UPDATE_FIELDS,
-        )
+def results_write(*, experiment: Experiment, rows: list[tuple]) -> None:
+    """Upsert result rows (`result_rows.RESULT_COLUMNS` order, JSON as text) by (experiment, record_id)."""
+    for start in range(0, len(rows), LOOKUP_CHUNK):
+        result_rows_upsert(experiment_id=experiment.pk, rows=rows[start : start + LOOKUP_CHUNK])
 
 
 def traces_mark_experiment(*, trace_pks) -> None:
@@ -174,6 +148,11 @@ def _linked_spans(project: Project, results: list[CleanResult]) -> dict[str, tup
     return found
 
 
+def _fragment(text: str | None) -> Any:
+    """Stored JSON text inside a value orjson serialises, copied as is (no parse)."""
+    return None if text is None else orjson.Fragment(text)
+
+
 def _span_item(experiment: Experiment, result: CleanResult, record: tuple[Any, Any], now: float) -> dict:
     metrics = {k: getattr(result, k) for k in ("input_tokens", "output_tokens", "total_tokens", "cost")}
     latency = result.latency_ms
@@ -184,31 +163,31 @@ def _span_item(experiment: Experiment, result: CleanResult, record: tuple[Any, A
         "type": "task",
         "start_time": now - latency / 1000.0 if latency is not None and latency / 1000.0 < now else now,
         "end_time": now,
-        "input": record[0],
-        "output": result.output,
-        "expected": record[1],
+        "input": _fragment(record[0]),
+        "output": _fragment(result.output_text),
+        "expected": _fragment(record[1]),
         "metadata": {**result.metadata, "experiment": experiment.pk, "record_id": result.record_id},
         "metrics": {k: v for k, v in metrics.items() if v is not None},
         "error": result.error or None,
     }
 
 
-def _result_row(result: CleanResult, record: tuple[Any, Any], span_pk: int | None, trace_id: str) -> dict:
-    return {
-        "record_id": result.record_id,
-        "input": record[0],
-        "expected": record[1],
-        "output": result.output,
-        "error": result.error,
-        "latency_ms": result.latency_ms,
-        "input_tokens": result.input_tokens,
-        "output_tokens": result.output_tokens,
-        "total_tokens": result.total_tokens,
-        "cost": result.cost,
-        "metadata": result.metadata,
-        "span_id": span_pk,
-        "trace_id": trace_id,
-    }
+def _result_row(result: CleanResult, record: tuple[Any, Any], span_pk: int | None, trace_id: str) -> tuple:
+    return (
+        result.record_id,
+        record[0],
+        record[1],
+        result.output_text,
+        result.error,
+        result.latency_ms,
+        result.input_tokens,
+        result.output_tokens,
+        result.total_tokens,
+        result.cost,
+        result.metadata_text,
+        span_pk,
+        trace_id,
+    )
 
 
 def _clean_batch(experiment: Experiment, items: list[Any], batch: ResultsBatch):
