@@ -73,17 +73,22 @@ def project_reset():
 
 
 def dataset_with_records(project, count: int, rng: random.Random):
-    from apps.datasets.models import Dataset
-    from apps.datasets.services import dataset_records_upsert
+    """A dataset whose version 1 holds `count` records, written in bulk (set-up, not what is measured)."""
+    from apps.datasets.models import Dataset, DatasetRecord, DatasetVersion
 
-    dataset = Dataset.objects.create(project=project, name=f"bench-{count}")
-    for start in range(0, count, 10_000):
-        records = [
-            {"record_id": f"rec-{n:07d}", "input": {"question": sentence(rng, 20)}, "expected": sentence(rng, 30)}
-            for n in range(start, min(count, start + 10_000))
-        ]
-        dataset_records_upsert(dataset=dataset, records=records)
-    dataset.refresh_from_db()
+    dataset = Dataset.objects.create(project=project, name=f"bench-{count}", latest_version=1)
+    DatasetVersion.objects.create(dataset=dataset, number=1, added=count, record_count=count)
+    records = (
+        DatasetRecord(
+            dataset=dataset,
+            record_id=f"rec-{n:07d}",
+            input={"question": sentence(rng, 20)},
+            expected=sentence(rng, 30),
+            version_from=1,
+        )
+        for n in range(count)
+    )
+    DatasetRecord.objects.bulk_create(records, batch_size=5000)
     return dataset
 
 

@@ -15,8 +15,7 @@ from django.db import transaction
 
 from apps.core.parsing import is_id
 from apps.traces.ingest import json_text
-from apps.traces.models import Trace
-from apps.traces.selectors import root_spans_of
+from apps.traces.models import Span
 
 from .models import Experiment
 from .selectors import LOOKUP_CHUNK, experiment_records_by_id
@@ -42,10 +41,14 @@ log = logging.getLogger(__name__)
 
 
 def _tagged_roots(project, trace_pks: list[int]) -> list[tuple]:
+    """Root spans (no parent) carrying the experiment attribute among these traces: an index lookup by
+    trace, cheap enough to run after every ingest batch (most have none)."""
     roots: list[tuple] = []
     for start in range(0, len(trace_pks), LOOKUP_CHUNK):
-        traces = Trace.objects.filter(project=project, pk__in=trace_pks[start : start + LOOKUP_CHUNK])
-        roots.extend(root_spans_of(traces).filter(metadata__has_key=EXPERIMENT_ATTRIBUTE).values_list(*ROOT_FIELDS))
+        spans = Span.objects.filter(
+            project=project, trace_id__in=trace_pks[start : start + LOOKUP_CHUNK], parent_span_id=""
+        )
+        roots.extend(spans.filter(metadata__has_key=EXPERIMENT_ATTRIBUTE).order_by().values_list(*ROOT_FIELDS))
     return roots
 
 
