@@ -101,8 +101,8 @@ def seed(*, slug: str, traces: int, spans_per_trace: int = 10) -> dict:
 
     from apps.projects.models import Role
     from apps.projects.services import membership_set, project_create
-    from apps.queues import services as queue_services
     from apps.queues.models import ReviewQueue
+    from apps.queues.services.queues import review_queue_create, review_queue_recount
     from apps.reviews.services.score_configs import score_config_create
 
     started = time.perf_counter()
@@ -123,7 +123,7 @@ def seed(*, slug: str, traces: int, spans_per_trace: int = 10) -> dict:
         ),
         score_config_create(project=project, name="helpfulness", kind="continuous", min_value=0, max_value=1),
     ]
-    queue = queue_services.review_queue_create(
+    queue = review_queue_create(
         project=project, name="bench", score_configs=configs, reviewers_per_item=2
     )
     with connection.cursor() as cur:
@@ -219,7 +219,7 @@ def seed(*, slug: str, traces: int, spans_per_trace: int = 10) -> dict:
         )
         for table in ("traces_trace", "traces_span", "queues_reviewitem", "queues_reviewsubmission", "reviews_score"):
             cur.execute(f"ANALYZE {table}")
-    queue_services.review_queue_recount(queue=queue)
+    review_queue_recount(queue=queue)
     queue = ReviewQueue.objects.get(pk=queue.pk)
     seconds = time.perf_counter() - started
     print(

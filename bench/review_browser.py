@@ -64,7 +64,8 @@ def seed(items: int) -> dict:
 
     from apps.projects.models import Role
     from apps.projects.services import membership_set, project_create
-    from apps.queues import services as queue_services
+    from apps.queues.services.filling import review_items_add
+    from apps.queues.services.queues import review_queue_create
     from apps.reviews.services.score_configs import score_config_create
     from apps.traces.models import Span
     from apps.traces.services import span_batch_ingest
@@ -116,8 +117,8 @@ def seed(items: int) -> dict:
                 }
             )
     span_batch_ingest(project=project, items=batch)
-    queue = queue_services.review_queue_create(project=project, name="browser bench", score_configs=configs)
-    queue_services.review_items_add(queue=queue, spans=Span.objects.filter(project=project, parent_span_id=""))
+    queue = review_queue_create(project=project, name="browser bench", score_configs=configs)
+    review_items_add(queue=queue, spans=Span.objects.filter(project=project, parent_span_id=""))
     return {"queue": queue, "reviewer": reviewer}
 
 

@@ -5,3 +5,10 @@ class ExperimentsConfig(AppConfig):
     name = "apps.experiments"
     label = "experiments"
     verbose_name = "Experiments"
+
+    def ready(self) -> None:
+        from apps.core import registry
+
+        from .otlp import experiment_results_from_traces
+
+        registry.register_ingest_hook(experiment_results_from_traces)

@@ -58,6 +58,9 @@ POLICY: dict[str, Rule] = {
     "export.run": Rule(Role.CURATOR, ("write",)),
     "trace_view.edit": Rule(Role.CURATOR, ("write",)),
     "share_link.manage": Rule(Role.CURATOR, ("write",)),
+    # experiments: creating one on a dataset version; posting its results (like ingest)
+    "experiment.write": Rule(Role.CURATOR, ("write",)),
+    "experiment.results": Rule(Role.REVIEWER, ("ingest",)),
 }
 
 

@@ -32,6 +32,7 @@ from . import admin_views
 from .admin_filters import (
     HasExpectedFilter,
     HasSpanTypeFilter,
+    OriginListFilter,
     ProjectListFilter,
     SpanModelFilter,
     SpanNameFilter,
@@ -154,6 +155,7 @@ class TraceAdmin(_ReadOnlyTelemetryAdmin):
         TagListFilter,
         HasSpanTypeFilter,
         "review_status",
+        OriginListFilter,
         ProjectListFilter,
     ]
     list_select_related = ["project"]

@@ -13,7 +13,7 @@ from django.utils.text import Truncator
 from apps.core.parsing import is_id
 
 from .filters import SpanFilter, TraceFilter
-from .models import Span, SpanType, Tag, Trace
+from .models import Span, SpanType, Tag, Trace, TraceOrigin
 
 
 class StartedWithinFilter(admin.SimpleListFilter):
@@ -138,3 +138,24 @@ class HasExpectedFilter(admin.SimpleListFilter):
             return queryset
         has = seen_expected_q(request.user)  # as this user may see it (blind review queues)
         return queryset.filter(has if self.value() == "yes" else ~has)
+
+
+class OriginListFilter(admin.SimpleListFilter):
+    """Production traces unless asked for: experiment traces have their own pages."""
+
+    title = "origin"
+    parameter_name = "origin"
+
+    def lookups(self, request, model_admin):
+        return [(TraceOrigin.EXPERIMENT, "Experiment"), ("all", "All origins")]
+
+    def choices(self, changelist):
+        choices = list(super().choices(changelist))
+        choices[0]["display"] = "Production"
+        return choices
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == "all":
+            return queryset
+        return queryset.filter(origin=value if value in TraceOrigin.values else TraceOrigin.PRODUCTION)

@@ -34,7 +34,7 @@ from drf_spectacular.utils import extend_schema_field
 
 from apps.core.filters import IsoDateTimeFromToRangeFilter, NumberFilter
 
-from .models import ReviewStatus, Span, SpanTag, SpanType, Trace
+from .models import ReviewStatus, Span, SpanTag, SpanType, Trace, TraceOrigin
 
 METADATA_KEY_RE = re.compile(r"^[\w.\-/@$ ]{1,100}$")
 MAX_VALUES = 20
@@ -207,6 +207,19 @@ class SpanTypeOnTraceFilter(MultiValueFilter):
         return qs.filter(Exists(Span.objects.filter(trace_id=OuterRef("pk"), type__in=types)))
 
 
+class OriginFilter(django_filters.ChoiceFilter):
+    """`production` (the default, also when absent), `experiment` or `all`: experiment traces stay out
+    of production lists unless asked for."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("choices", [*TraceOrigin.choices, ("all", "All")])
+        super().__init__(*args, **kwargs)
+
+    def filter(self, qs, value):
+        value = value or TraceOrigin.PRODUCTION
+        return qs if value == "all" else qs.filter(**{self.field_name: value})
+
+
 class TraceFilter(django_filters.FilterSet):
     trace_id = InFilter(field_name="trace_id", help_text="One or more trace ids.")
     name = InFilter(field_name="name", help_text="Exact trace name(s).")
@@ -232,6 +245,7 @@ class TraceFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(
         method="search", max_length=200, help_text="Substring of the input/output previews, or an exact trace id."
     )
+    origin = OriginFilter(field_name="origin", help_text="production (default), experiment or all.")
     project = django_filters.CharFilter(field_name="project__slug", help_text="Project slug (session users).")
 
     class Meta:

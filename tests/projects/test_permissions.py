@@ -16,6 +16,7 @@ from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
 from apps.datasets.models import Dataset, DatasetJob
+from apps.experiments.models import Experiment
 from apps.exports.models import ExportDestination, ExportJob, ExportSchedule
 from apps.projects import permissions as policy
 from apps.projects.models import ROLE_RANK, Membership, Role
@@ -150,6 +151,16 @@ WRITES = {
     ("PUT", "/api/v1/datasets/{id}/tags/{name}/"): ("dataset.write", lambda w: {"version": 2}, "writes"),
     ("DELETE", "/api/v1/datasets/{id}/tags/{name}/"): ("dataset.write", None, "writes"),
     ("POST", "/api/v1/datasets/{id}/versions/{number}/restore/"): ("dataset.write", lambda w: {}, "writes"),
+    ("POST", "/api/v1/experiments/"): (
+        "experiment.write",
+        lambda w: {"project": w.project.slug, "dataset": w[Dataset].pk, "version": "prod", "name": "candidate"},
+        "writes",
+    ),
+    ("POST", "/api/v1/experiments/{id}/results/"): (
+        "experiment.results",
+        lambda w: {"results": [{"record_id": "r1", "output": {"a": "30 days"}}]},
+        "writes",
+    ),
     ("POST", "/api/v1/exports/"): (
         "export.run",
         lambda w: {"project": w.project.slug, "source": "spans", "format": "jsonl"},
@@ -262,6 +273,7 @@ READ_POSTS = {("POST", "/api/v1/trace-views/preview/")}
 ID_MODELS = {
     "/api/v1/dataset-jobs/": DatasetJob,
     "/api/v1/datasets/": Dataset,
+    "/api/v1/experiments/": Experiment,
     "/api/v1/exports/": ExportJob,
     "/api/v1/export-schedules/": ExportSchedule,
     "/api/v1/export-destinations/": ExportDestination,

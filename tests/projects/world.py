@@ -29,7 +29,17 @@ from apps.views.models import TraceViewDefault
 from apps.views.services import share_link_create, trace_view_default_set
 from tests import factories
 
-FINGERPRINT_APPS = ("projects", "traces", "reviews", "queues", "datasets", "exports", "views", "django_celery_beat")
+FINGERPRINT_APPS = (
+    "projects",
+    "traces",
+    "reviews",
+    "queues",
+    "datasets",
+    "exports",
+    "views",
+    "experiments",
+    "django_celery_beat",
+)
 # Columns a permitted read may touch (a key's last use); nothing else changes on a refused request.
 VOLATILE = {ProjectAPIKey: {"last_used_at"}}
 
@@ -48,6 +58,8 @@ def build_world(project: Project, *, author) -> World:
     """Every registered admin model gets one object in `project` (the score config has no scores, so the
     admin may delete it; scores hang off a second config)."""
     from apps.datasets.models import Dataset
+    from apps.experiments.models import Experiment, ExperimentResult
+    from apps.experiments.services import experiment_create, experiment_results_upsert
     from apps.queues.models import ReviewQueue
     from apps.reviews.models import ScoreConfig
     from apps.traces.models import Trace
@@ -76,6 +88,8 @@ def build_world(project: Project, *, author) -> World:
     dataset_records_upsert(dataset=dataset, records=[{"record_id": "r2", "input": {"q": "late?"}}], author=author)
     dataset_version_tag_set(dataset=dataset, name="prod", version=1, author=author)
     loose_span = factories.SpanFactory(trace=trace, name="tool-call", type="tool")  # in no queue yet
+    experiment = experiment_create(project=project, dataset=dataset, version="prod", name="baseline", user=author)
+    experiment_results_upsert(experiment=experiment, items=[{"record_id": "r1", "output": {"a": "30 days"}}])
     dataset_job = DatasetJob.objects.create(project=project, dataset=dataset, kind=DatasetJob.Kind.ADD_SPANS)
     export_job = ExportJob.objects.create(project=project, source="spans", format="jsonl", requested_by=author)
     schedule = export_schedule_save(
@@ -113,6 +127,8 @@ def build_world(project: Project, *, author) -> World:
         ShareLink: link,
         TraceViewDefault: default,
         Membership: membership,
+        Experiment: experiment,
+        ExperimentResult: ExperimentResult.objects.get(experiment=experiment),
     }
     w.extra = {
         "key": key,

@@ -1,0 +1,31 @@
+""" "Add results to review queue…": experiment results are reviewed like logs, through their spans, with
+the queues app's own action (its intermediate page, `review_items_add`, the existing review page)."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from apps.projects.admin_scope import policy_action
+from apps.queues.admin_actions import add_spans_to_review_queue
+from apps.traces.models import Span
+
+from .models import ExperimentResult
+
+
+def _spans_of(results) -> object:
+    return Span.objects.filter(pk__in=results.exclude(span=None).order_by().values("span_id"))
+
+
+@policy_action("queue.manage")
+@admin.action(description="Add results to review queue…")
+def add_results_to_review_queue(modeladmin, request, queryset):
+    """On the results changelist: the selected results (or all of the filtered list)."""
+    return add_spans_to_review_queue(modeladmin, request, _spans_of(queryset))
+
+
+@policy_action("queue.manage")
+@admin.action(description="Add results to review queue…")
+def add_experiment_results_to_review_queue(modeladmin, request, queryset):
+    """On the experiment changelist: every result of the selected experiments."""
+    results = ExperimentResult.objects.filter(experiment__in=queryset.order_by().values("pk"))
+    return add_spans_to_review_queue(modeladmin, request, _spans_of(results))
