@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "apps.datasets",
     "apps.exports",
     "apps.experiments",
+    "apps.retention",
     "apps.views",
     "apps.audit",
 ]
@@ -228,3 +229,6 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
 }
+
+# Retention (apps/retention): traces deleted per transaction by a run's batched DELETE.
+RETENTION_BATCH_TRACES = env.int("RETENTION_BATCH_TRACES", default=1000)

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
@@ -46,8 +47,11 @@ class Command(BaseCommand):
         python = sys.executable
         # The checks ran with the migration above; the server need not run them again.
         web = [python, "manage.py", "runserver", addr, *(["--skip-checks"] if prepare else [])]
+        # One embedded worker consumes every queue (production runs a pool per queue, docs/deploy.md).
+        queues = ",".join(settings.ASSAY_QUEUES)
+        worker = [python, "-m", "celery", "-A", "config", "worker", "-Q", queues, "--loglevel=INFO", "--concurrency=2"]
         jobs = {
-            "worker": [python, "-m", "celery", "-A", "config", "worker", "--loglevel=INFO", "--concurrency=2"],
+            "worker": worker,
             "beat": [python, "-m", "celery", "-A", "config", "beat", "--loglevel=INFO"],
         }
         self.stdout.write(f"Assay admin: http://{addr}/admin/")
