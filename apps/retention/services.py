@@ -10,10 +10,11 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from apps.audit.services import audit_record
+from apps.audit.services import audit_record, audit_snapshot
 from apps.core.exceptions import ApplicationError
 from apps.projects.permissions import require
 
@@ -83,11 +84,20 @@ def retention_run_request(*, actor, policy: RetentionPolicy, dry_run: bool = Fal
 
     with transaction.atomic():
         run = RetentionRun.objects.create(
-            policy=policy, project_id=policy.project_id, dry_run=dry_run, requested_by=actor, status=RunStatus.QUEUED
+            policy=policy,
+            project_id=policy.project_id,
+            dry_run=dry_run,
+            requested_by=_user(actor),
+            status=RunStatus.QUEUED,
         )
         audit_record(actor=actor, action="retention.run", obj=policy, after={"run": run.pk, "dry_run": dry_run})
         transaction.on_commit(lambda: retention_run_task.delay(run.pk))
     return run
+
+
+def _user(actor):
+    """The user behind an actor (None for an API key or the system)."""
+    return actor if isinstance(actor, get_user_model()) else None
 
 
 def _running(policy: RetentionPolicy):
@@ -111,3 +121,29 @@ def retention_runs_due() -> list[int]:
     for pk in made:
         retention_run_task.delay(pk)
     return made
+
+
+def retention_policy_set(
+    *, actor, project, max_age_days: int | None, max_traces: int | None, is_active: bool = True
+) -> RetentionPolicy:
+    """Create or change a project's policy (project admins; keys with the `admin` scope)."""
+    require(actor, "retention.manage", project)
+    with transaction.atomic():
+        policy = RetentionPolicy.objects.select_for_update().filter(project=project).first()
+        before = audit_snapshot(policy)
+        if policy is None:
+            policy = RetentionPolicy(project=project)
+            policy.created_by = _user(actor)
+        policy.max_age_days, policy.max_traces, policy.is_active = max_age_days, max_traces, is_active
+        policy.full_clean(exclude=["project", "created_by"])
+        policy.save()
+        action = "retention_policy.create" if before is None else "retention_policy.update"
+        audit_record(actor=actor, action=action, obj=policy, before=before, after=audit_snapshot(policy))
+    return policy
+
+
+def retention_policy_delete(*, actor, policy: RetentionPolicy) -> None:
+    require(actor, "retention.manage", policy.project_id)
+    with transaction.atomic():
+        audit_record(actor=actor, action="retention_policy.delete", obj=policy, before=audit_snapshot(policy))
+        policy.delete()
