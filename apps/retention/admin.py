@@ -17,7 +17,8 @@ MANAGE = "retention.manage"
 
 @admin.register(RetentionPolicy)
 class RetentionPolicyAdmin(ProjectScopedAdmin):
-    view_action = MANAGE
+    # Members see the policy and its log; only project admins change it, preview it or run it.
+    view_action = "project.view"
     manage_action = MANAGE
     list_display = ("project", "max_age_days", "max_traces", "is_active", "last_run_at", "preview_link")
     list_filter = ("is_active",)
@@ -47,6 +48,10 @@ class RetentionPolicyAdmin(ProjectScopedAdmin):
     def run_view(self, request, pk):
         return admin_views.retention_run_view(self, request, pk)
 
+    def get_list_display(self, request):
+        shown = super().get_list_display(request)
+        return shown if self.can(request, MANAGE) else tuple(f for f in shown if f != "preview_link")
+
     @admin.display(description="Preview")
     def preview_link(self, obj):
         return format_html(
@@ -56,7 +61,7 @@ class RetentionPolicyAdmin(ProjectScopedAdmin):
 
 @admin.register(RetentionRun)
 class RetentionRunAdmin(ProjectScopedAdmin):
-    view_action = MANAGE
+    view_action = "project.view"
     manage_action = MANAGE
     list_display = (
         "started_at",

@@ -18,6 +18,7 @@ from apps.projects.models import Membership, Project, ProjectAPIKey
 from apps.projects.services import api_key_create
 from apps.queues.models import ReviewItem
 from apps.queues.services import review_items_add
+from apps.retention.models import RetentionPolicy, RetentionRun
 from apps.reviews.models import Comment, Correction, Score, ScoreEvent, TagEvent
 from apps.reviews.services import comment_add, correction_record, score_record, tag_add
 from apps.traces.models import Span, Tag
@@ -25,7 +26,17 @@ from apps.views.models import TraceViewDefault
 from apps.views.services import share_link_create, trace_view_default_set
 from tests import factories
 
-FINGERPRINT_APPS = ("projects", "traces", "reviews", "queues", "datasets", "exports", "views", "django_celery_beat")
+FINGERPRINT_APPS = (
+    "projects",
+    "traces",
+    "reviews",
+    "queues",
+    "datasets",
+    "exports",
+    "views",
+    "retention",
+    "django_celery_beat",
+)
 # Columns a permitted read may touch (a key's last use); nothing else changes on a refused request.
 VOLATILE = {ProjectAPIKey: {"last_used_at"}}
 
@@ -87,7 +98,11 @@ def build_world(project: Project, *, author) -> World:
     membership = Membership.objects.create(
         project=project, user=factories.UserFactory(username=f"member-{project.slug}"), role="reviewer"
     )
+    retention = RetentionPolicy.objects.create(project=project, max_age_days=3650)
+    retention_run = RetentionRun.objects.create(policy=retention, project=project, dry_run=True, status="succeeded")
     w.objects = {
+        RetentionPolicy: retention,
+        RetentionRun: retention_run,
         Project: project,
         Trace: trace,
         Span: span,

@@ -42,8 +42,12 @@ def test_members_below_admin_get_403(project, client_as, role):
     assert client.get(_preview(the_policy.pk)).status_code == 403
     run_url = reverse("admin:retention_retentionpolicy_run", args=[the_policy.pk])
     assert client.post(run_url).status_code == 403
-    assert client.get(reverse("admin:retention_retentionpolicy_changelist")).status_code == 403
-    assert not RetentionRun.objects.exists()
+    # They see the policy (read only), without the way to its preview.
+    listing = client.get(reverse("admin:retention_retentionpolicy_changelist"))
+    assert listing.status_code == 200 and _preview(the_policy.pk) not in listing.content.decode()
+    change = client.post(reverse("admin:retention_retentionpolicy_change", args=[the_policy.pk]), {"max_age_days": 1})
+    assert change.status_code == 403
+    assert RetentionPolicy.objects.get().max_age_days == 30 and not RetentionRun.objects.exists()
 
 
 def test_another_projects_admin_gets_404(project, other_project, client_as):
