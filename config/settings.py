@@ -163,6 +163,7 @@ SPECTACULAR_SETTINGS = {
         "ExportSourceEnum": "apps.exports.models.ExportSource",
         "DestinationKindEnum": "apps.exports.models.DestinationKind",
         "ScheduleKindEnum": "apps.exports.models.ScheduleKind",
+        "RetentionRunStatusEnum": "apps.retention.models.RunStatus",
     },
 }
 
