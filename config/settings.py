@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "apps.datasets",
     "apps.exports",
     "apps.experiments",
+    "apps.retention",
     "apps.views",
     "apps.audit",
 ]
@@ -162,6 +163,7 @@ SPECTACULAR_SETTINGS = {
         "ExportSourceEnum": "apps.exports.models.ExportSource",
         "DestinationKindEnum": "apps.exports.models.DestinationKind",
         "ScheduleKindEnum": "apps.exports.models.ScheduleKind",
+        "RetentionRunStatusEnum": "apps.retention.models.RunStatus",
     },
 }
 
@@ -228,3 +230,6 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
 }
+
+# Retention (apps/retention): traces deleted per transaction by a run's batched DELETE.
+RETENTION_BATCH_TRACES = env.int("RETENTION_BATCH_TRACES", default=1000)

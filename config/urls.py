@@ -13,6 +13,7 @@ api_v1 = [
     path("", include("apps.views.urls")),
     path("", include("apps.audit.urls")),
     path("", include("apps.experiments.urls")),
+    path("", include("apps.retention.urls")),
 ]
 
 urlpatterns = [

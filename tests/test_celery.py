@@ -40,7 +40,7 @@ app.send_task("exports.reap_stale_jobs")
 print("folders", sorted(p.name for p in root.iterdir()))
 print("messages", len(os.listdir(root / "queue")))
 with app.connection_for_read() as conn:
-    message = conn.SimpleQueue("celery").get(timeout=5)
+    message = conn.SimpleQueue("exports").get(timeout=5)  # routed by name (CELERY_TASK_ROUTES)
     print("task", message.headers["task"])
     message.ack()
 print("left", len(os.listdir(root / "queue")))

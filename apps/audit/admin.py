@@ -25,6 +25,7 @@ ADMIN_ACTION_PREFIX = {
     "views.traceview": "trace_view",
     "views.sharelink": "share_link",
     "views.traceviewdefault": "trace_view_default",
+    "retention.retentionpolicy": "retention_policy",
 }
 
 

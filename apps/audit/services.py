@@ -53,6 +53,7 @@ AUDIT_FIELDS: dict[str, list[str]] = {
         "gold_question_rate",
     ],
     "queues.reviewitem": ["queue", "span", "status", "assignee", "is_gold_question"],
+    "retention.retentionpolicy": ["max_age_days", "max_traces", "is_active"],
     "datasets.dataset": ["name", "description", "latest_version"],
     "datasets.datasetversiontag": ["name", "version"],
     "views.traceview": ["name", "description", "spec"],

@@ -52,6 +52,9 @@ POLICY: dict[str, Rule] = {
     "queue.manage": Rule(Role.ADMIN, ("write",)),
     "export.schedule": Rule(Role.ADMIN, ("write",)),
     "export.destination": Rule(Role.ADMIN, ("write",)),
+    # retention: how long traces are kept (it deletes data, so keys need the `admin` scope)
+    "retention.manage": Rule(Role.ADMIN, ("admin",)),
+    "retention.run": Rule(Role.ADMIN, ("admin",)),
     # curating: tags, datasets, one-off exports, trace views and their share links
     "tag.manage": Rule(Role.CURATOR, ("write",)),
     "dataset.write": Rule(Role.CURATOR, ("write",)),

@@ -27,5 +27,30 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Fixed periodic tasks (beat copies them into django-celery-beat's tables); user schedules live there too.
 CELERY_BEAT_SCHEDULE = {
     "exports.reap_stale_jobs": {"task": "exports.reap_stale_jobs", "schedule": 60.0},
+    # Every active retention policy, once an hour (each policy's run is its own task).
+    "retention.run_policies": {
+        "task": "retention.run_policies",
+        "schedule": env.float("RETENTION_EVERY_SECONDS", default=3600.0),
+    },
+}
+
+# Routed workers: one queue per kind of work, chosen by the task's name prefix, so a new task named
+# `experiments.…` or `apps.experiments.tasks.…` lands in its queue without an edit here. A worker started
+# without -Q (the embedded run_all worker, the test worker) consumes every queue of CELERY_TASK_QUEUES;
+# production starts one pool per queue (`celery -A config worker -Q exports`), see docs/deploy.md.
+CELERY_TASK_DEFAULT_QUEUE = env("CELERY_DEFAULT_QUEUE", default="default")
+ASSAY_QUEUE_PREFIXES = {
+    "exports": ("exports",),
+    "datasets": ("datasets",),
+    "experiments": ("experiments", "scorers", "scoring"),
+    "maintenance": ("retention", "maintenance", "partitions"),
+}
+ASSAY_QUEUES = (CELERY_TASK_DEFAULT_QUEUE, *ASSAY_QUEUE_PREFIXES)
+CELERY_TASK_QUEUES = {name: {"exchange": name, "routing_key": name} for name in ASSAY_QUEUES}
+CELERY_TASK_ROUTES = {
+    pattern: {"queue": queue}
+    for queue, prefixes in ASSAY_QUEUE_PREFIXES.items()
+    for prefix in prefixes
+    for pattern in (f"{prefix}.*", f"apps.{prefix}.*")
 }
 CELERY_TASK_ALWAYS_EAGER = False

@@ -261,6 +261,13 @@ WRITES = {
     ),
     ("PATCH", "/api/v1/members/{id}/"): ("member.manage", lambda w: {"role": "curator"}, "writes"),
     ("DELETE", "/api/v1/members/{id}/"): ("member.manage", None, "writes"),
+    ("PUT", "/api/v1/retention-policy/"): (
+        "retention.manage",
+        lambda w: {"project": w.project.slug, "max_age_days": 7},
+        "writes",
+    ),
+    ("DELETE", "/api/v1/retention-policy/"): ("retention.manage", lambda w: {"project": w.project.slug}, "writes"),
+    ("POST", "/api/v1/retention-policy/runs/"): ("retention.run", lambda w: {"project": w.project.slug}, "writes"),
     ("POST", "/api/v1/trace-views/generate/"): (
         "trace_view.edit",
         lambda w: {"description": "a chat", "project": w.project.slug},
@@ -416,7 +423,14 @@ def test_another_projects_object_answers_like_a_missing_one(worlds, op):
 
 GET_OPS = [op for op in OPERATIONS if op[0] == "GET"]
 # Reads the table keeps for admins (`audit.read`, `member.manage`): a viewer is refused, the project's admin reads.
-ADMIN_READS = {("GET", "/api/v1/audit-events/"), ("GET", "/api/v1/audit-events/export/"), ("GET", "/api/v1/members/")}
+ADMIN_READS = {
+    ("GET", "/api/v1/audit-events/"),
+    ("GET", "/api/v1/audit-events/export/"),
+    ("GET", "/api/v1/members/"),
+    ("GET", "/api/v1/retention-policy/"),
+    ("GET", "/api/v1/retention-policy/preview/"),
+    ("GET", "/api/v1/retention-policy/runs/"),
+}
 # Reads kept for leads (the known answers of gold questions are the test): a viewer is refused, a curator reads.
 LEAD_READS = {("GET", "/api/v1/review-queues/{queue_pk}/gold-questions/")}
 

@@ -19,6 +19,7 @@ from apps.projects.models import Membership, Project, ProjectAPIKey
 from apps.projects.services import api_key_create
 from apps.queues.models import ReviewItem
 from apps.queues.services.filling import review_items_add
+from apps.retention.models import RetentionPolicy, RetentionRun
 from apps.reviews.models import Comment, Correction, Score, ScoreEvent, TagEvent
 from apps.reviews.services.comments import comment_add
 from apps.reviews.services.corrections import correction_record
@@ -38,6 +39,7 @@ FINGERPRINT_APPS = (
     "exports",
     "views",
     "experiments",
+    "retention",
     "django_celery_beat",
 )
 # Columns a permitted read may touch (a key's last use); nothing else changes on a refused request.
@@ -105,7 +107,11 @@ def build_world(project: Project, *, author) -> World:
     membership = Membership.objects.create(
         project=project, user=factories.UserFactory(username=f"member-{project.slug}"), role="reviewer"
     )
+    retention = RetentionPolicy.objects.create(project=project, max_age_days=3650)
+    retention_run = RetentionRun.objects.create(policy=retention, project=project, dry_run=True, status="succeeded")
     w.objects = {
+        RetentionPolicy: retention,
+        RetentionRun: retention_run,
         Project: project,
         Trace: trace,
         Span: span,

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
@@ -24,6 +25,27 @@ def _accepting(addr: str) -> bool:
             return True
     except OSError:
         return False
+
+
+def job_commands(python: str) -> dict[str, list[str]]:
+    """The worker and beat of the embedded setup: one worker consumes every queue (production runs a
+    pool per queue, docs/deploy.md)."""
+    queues = ",".join(settings.ASSAY_QUEUES)
+    return {
+        "worker": [
+            python,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "-Q",
+            queues,
+            "--loglevel=INFO",
+            "--concurrency=2",
+        ],
+        "beat": [python, "-m", "celery", "-A", "config", "beat", "--loglevel=INFO"],
+    }
 
 
 class Command(BaseCommand):
@@ -46,10 +68,7 @@ class Command(BaseCommand):
         python = sys.executable
         # The checks ran with the migration above; the server need not run them again.
         web = [python, "manage.py", "runserver", addr, *(["--skip-checks"] if prepare else [])]
-        jobs = {
-            "worker": [python, "-m", "celery", "-A", "config", "worker", "--loglevel=INFO", "--concurrency=2"],
-            "beat": [python, "-m", "celery", "-A", "config", "beat", "--loglevel=INFO"],
-        }
+        jobs = job_commands(python)
         self.stdout.write(f"Assay admin: http://{addr}/admin/")
         processes = {"web": subprocess.Popen(web)}  # noqa: S603
         try:
