@@ -12,6 +12,7 @@ api_v1 = [
     path("", include("apps.exports.urls")),
     path("", include("apps.views.urls")),
     path("", include("apps.audit.urls")),
+    path("", include("apps.experiments.scorers_urls")),
 ]
 
 urlpatterns = [

@@ -5,3 +5,10 @@ class ExperimentsConfig(AppConfig):
     name = "apps.experiments"
     label = "experiments"
     verbose_name = "Experiments"
+
+    def ready(self) -> None:
+        from apps.core.registry import register_ingest_hook
+
+        from .online import online_rules_on_ingest
+
+        register_ingest_hook(online_rules_on_ingest)

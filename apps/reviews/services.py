@@ -1122,3 +1122,51 @@ def _feedback_replay(project: Project, feedback_id: str, request_hash: str) -> F
             status=409,
         )
     return FeedbackOutcome(result=record.result, replayed=True)
+
+
+def automated_scores_write(*, scorer_version_id: int, items: list[tuple[int, int, CleanScore]]) -> int:
+    """Write a scorer version's validated scores, `(project_id, span_pk, clean)` each, in a few statements.
+
+    Scoring a span again with the same version replaces that version's score on it (updated in place, with
+    an update event), so re-running a scorer is idempotent; other versions' scores are left alone.
+    Answers the number of scores created or changed.
+    """
+    if not items:
+        return 0
+    existing = {
+        s.span_id: s
+        for s in Score.objects.filter(
+            scorer_version_id=scorer_version_id, span_id__in=[span_pk for _, span_pk, _ in items]
+        )
+    }
+    new: list[Score] = []
+    changed: list[Score] = []
+    now = timezone.now()
+    for project_id, span_pk, clean in items:
+        fields = {k: getattr(clean, k) for k in _SCORE_FIELDS}
+        score = existing.get(span_pk)
+        if score is None:
+            new.append(
+                Score(
+                    project_id=project_id,
+                    span_id=span_pk,
+                    config=clean.config,
+                    source=ScoreSource.AUTOMATED,
+                    scorer_version_id=scorer_version_id,
+                    **fields,
+                )
+            )
+        elif any(getattr(score, k) != v for k, v in fields.items()) or score.config_id != clean.config.pk:
+            for k, v in fields.items():
+                setattr(score, k, v)
+            score.config = clean.config
+            score.updated_at = now
+            changed.append(score)
+    with transaction.atomic():
+        Score.objects.bulk_create(new, batch_size=1000)
+        if changed:
+            Score.objects.bulk_update(changed, [*_SCORE_FIELDS, "config", "updated_at"], batch_size=1000)
+        events = [_event_row(s, ScoreEvent.Action.CREATE) for s in new]
+        events += [_event_row(s, ScoreEvent.Action.UPDATE) for s in changed]
+        ScoreEvent.objects.bulk_create(events, batch_size=1000)
+    return len(new) + len(changed)
