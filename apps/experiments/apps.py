@@ -12,3 +12,5 @@ class ExperimentsConfig(AppConfig):
         from .online import online_rules_on_ingest
 
         register_ingest_hook(online_rules_on_ingest)
+        # The scorers' admin lives beside the app's admin.py until the lead merges the registrations.
+        from . import admin_scorers  # noqa: F401

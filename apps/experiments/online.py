@@ -36,7 +36,7 @@ def span_sampled(span_id: str, sample_rate: float) -> bool:
     return fraction < sample_rate
 
 
-def _rule_clean(project: Project, data: dict[str, Any], instance: OnlineRule | None) -> dict[str, Any]:
+def online_rule_clean(project: Project, data: dict[str, Any], instance: OnlineRule | None) -> dict[str, Any]:
     values = {name: getattr(instance, name) for name in RULE_FIELDS} if instance else {}
     values.update({k: v for k, v in data.items() if k in RULE_FIELDS})
     fields: dict[str, list[str]] = {}
@@ -60,12 +60,12 @@ def _rule_clean(project: Project, data: dict[str, Any], instance: OnlineRule | N
 
 @transaction.atomic
 def online_rule_create(*, project: Project, **data: Any) -> OnlineRule:
-    return OnlineRule.objects.create(project=project, **_rule_clean(project, data, None))
+    return OnlineRule.objects.create(project=project, **online_rule_clean(project, data, None))
 
 
 @transaction.atomic
 def online_rule_update(*, rule: OnlineRule, **data: Any) -> OnlineRule:
-    for name, value in _rule_clean(rule.project, data, rule).items():
+    for name, value in online_rule_clean(rule.project, data, rule).items():
         setattr(rule, name, value)
     rule.save()
     return rule
