@@ -18,7 +18,15 @@ from apps.core.exceptions import ApplicationError
 from apps.reviews.services import automated_scores_write
 from apps.traces.models import Span
 
-from .models import Experiment, ExperimentResult, ExperimentStatus, ScorerFailure, ScorerVersion, ScoringJob
+from .models import (
+    Experiment,
+    ExperimentResult,
+    ExperimentStatus,
+    ScorerFailure,
+    ScorerKind,
+    ScorerVersion,
+    ScoringJob,
+)
 from .scorers import ScorerError, scorer_function
 
 logger = logging.getLogger(__name__)
@@ -32,31 +40,34 @@ class ScoringOutcome:
     failed: int = 0
 
 
-def _score_items(version: ScorerVersion, items: list[tuple], outcome: ScoringOutcome) -> None:
-    """`items`: (result or None, span pk or None, project id, input, output, expected)."""
+def _score_items(version: ScorerVersion, items: list[tuple], outcome: ScoringOutcome, *, replace: bool = True) -> None:
+    """`items`: (result pk or None, span pk or None, project id, input, output, expected, run error).
+
+    `replace`: drop the version's earlier failures on these results or spans (skipped when it has none)."""
     score = scorer_function(version)
     writes, failures = [], []
-    for result, span_pk, project_id, input, output, expected in items:
+    for result_pk, span_pk, project_id, input, output, expected, run_error in items:
         try:
             if span_pk is None:
                 raise ScorerError("The result has no span to carry a score.")
-            if result is not None and result.error and output is None:
-                raise ScorerError(f"The run failed for this record: {result.error[:200]}")
+            if run_error and output is None:
+                raise ScorerError(f"The run failed for this record: {run_error[:200]}")
             writes.append((project_id, span_pk, score(input, output, expected)))
         except ScorerError as exc:
             failures.append(
                 ScorerFailure(
-                    project_id=project_id, scorer_version=version, span_id=span_pk, result=result,
+                    project_id=project_id, scorer_version=version, span_id=span_pk, result_id=result_pk,
                     error=str(exc)[:FAILURE_CHARS],
                 )
             )  # fmt: skip
     with transaction.atomic():
-        results = [r.pk for r, *_ in items if r is not None]
-        stale = ScorerFailure.objects.filter(scorer_version=version)
-        if results:
-            stale.filter(result_id__in=results).delete()
-        else:
-            stale.filter(span_id__in=[span_pk for _, span_pk, *_ in items]).delete()
+        if replace:
+            stale = ScorerFailure.objects.filter(scorer_version=version)
+            results = [item[0] for item in items if item[0] is not None]
+            if results:
+                stale.filter(result_id__in=results).delete()
+            else:
+                stale.filter(span_id__in=[item[1] for item in items]).delete()
         automated_scores_write(scorer_version_id=version.pk, items=writes)
         ScorerFailure.objects.bulk_create(failures)
     outcome.scored += len(writes)
@@ -66,22 +77,29 @@ def _score_items(version: ScorerVersion, items: list[tuple], outcome: ScoringOut
 def results_score(
     *,
     version: ScorerVersion,
-    results: Iterable[ExperimentResult],
+    results: Iterable[ExperimentResult] | None = None,
+    experiment: Experiment | None = None,
     progress: Callable[[ScoringOutcome], None] | None = None,
 ) -> ScoringOutcome:
-    """Score results (each on its span: input and expected as of the pinned version, the result's output)."""
+    """Score results (each on its span: input and expected as of the pinned version, the result's output):
+    the given ones, or all of `experiment`'s, read in pages as plain rows."""
     outcome = ScoringOutcome()
-    chunk: list[tuple] = []
     project_id = version.scorer.project_id
-    for result in results:
-        chunk.append((result, result.span_id, project_id, result.input, result.output, result.expected))
+    replace = ScorerFailure.objects.filter(scorer_version=version).exists()
+    if results is not None:
+        rows = ((r.pk, r.span_id, r.input, r.output, r.expected, r.error) for r in results)
+    else:
+        rows = _result_rows(experiment, with_input=version.scorer.kind != ScorerKind.DETERMINISTIC)
+    chunk: list[tuple] = []
+    for pk, span_pk, input, output, expected, error in rows:
+        chunk.append((pk, span_pk, project_id, input, output, expected, error))
         if len(chunk) >= CHUNK:
-            _score_items(version, chunk, outcome)
+            _score_items(version, chunk, outcome, replace=replace)
             chunk = []
             if progress:
                 progress(outcome)
     if chunk:
-        _score_items(version, chunk, outcome)
+        _score_items(version, chunk, outcome, replace=replace)
     if progress:
         progress(outcome)
     return outcome
@@ -90,18 +108,28 @@ def results_score(
 def spans_score(*, version: ScorerVersion, spans: Iterable[Span]) -> ScoringOutcome:
     """Score spans (online rules): the span's input, output and current expected (its correction)."""
     outcome = ScoringOutcome()
-    items = [(None, s.pk, s.project_id, s.input, s.output, s.expected) for s in spans]
+    items = [(None, s.pk, s.project_id, s.input, s.output, s.expected, "") for s in spans]
     for start in range(0, len(items), CHUNK):
         _score_items(version, items[start : start + CHUNK], outcome)
     return outcome
 
 
-def experiment_results_for_scoring(experiment: Experiment):
-    return (
-        ExperimentResult.objects.filter(experiment=experiment)
-        .only("pk", "span_id", "input", "output", "expected", "error")
-        .order_by("pk")
-    )
+def _result_rows(experiment: Experiment, *, with_input: bool):
+    """(pk, span pk, input, output, expected, error) of every result by pk, in keyset pages of plain tuples
+    (deterministic scorers never read the input: None then, and it is not fetched)."""
+    columns = ["pk", "span_id", "input" if with_input else "pk", "output", "expected", "error"]
+    last = 0
+    while True:
+        page = list(
+            ExperimentResult.objects.filter(experiment=experiment, pk__gt=last)
+            .order_by("pk")
+            .values_list(*columns)[:CHUNK]
+        )
+        for pk, span_pk, input, output, expected, error in page:
+            yield pk, span_pk, input if with_input else None, output, expected, error
+        if len(page) < CHUNK:
+            return
+        last = page[-1][0]
 
 
 # ----------------------------------------------------------------------------------------- the job
@@ -154,9 +182,7 @@ def scoring_job_run(*, job_id: int) -> ScoringJob | None:
         )
 
     try:
-        results_score(
-            version=job.scorer_version, results=experiment_results_for_scoring(job.experiment), progress=progress
-        )
+        results_score(version=job.scorer_version, experiment=job.experiment, progress=progress)
     except Exception as exc:  # recorded on the job row; the worker log has the traceback
         logger.exception("scoring job %s failed", job_id)
         ScoringJob.objects.filter(pk=job_id).update(

@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from apps.audit.services import audit_record, audit_record_change, audit_snapshot
@@ -37,7 +37,7 @@ from .models import (
     ScoreSource,
     TagEvent,
 )
-from .score_insert import human_scores_insert_new
+from .score_insert import automated_rows_copy, human_scores_insert_new
 
 MAX_CONFIG_NAME = 100
 MAX_TAG_LENGTH = 200
@@ -1133,40 +1133,39 @@ def automated_scores_write(*, scorer_version_id: int, items: list[tuple[int, int
     """
     if not items:
         return 0
+    # Plain rows, not models: a re-score of unchanged values reads and writes no more than this.
     existing = {
-        s.span_id: s
-        for s in Score.objects.filter(
+        row[0]: row[1:]
+        for row in Score.objects.filter(
             scorer_version_id=scorer_version_id, span_id__in=[span_pk for _, span_pk, _ in items]
-        )
+        ).values_list("span_id", "pk", "config_id", *_SCORE_FIELDS)
     }
-    new: list[Score] = []
+    new: list[dict] = []
     changed: list[Score] = []
     now = timezone.now()
     for project_id, span_pk, clean in items:
-        fields = {k: getattr(clean, k) for k in _SCORE_FIELDS}
-        score = existing.get(span_pk)
-        if score is None:
+        values = (clean.value, clean.label, clean.labels, clean.text, clean.comment)
+        found = existing.get(span_pk)
+        if found is None:
             new.append(
-                Score(
-                    project_id=project_id,
-                    span_id=span_pk,
-                    config=clean.config,
-                    source=ScoreSource.AUTOMATED,
-                    scorer_version_id=scorer_version_id,
-                    **fields,
-                )
-            )
-        elif any(getattr(score, k) != v for k, v in fields.items()) or score.config_id != clean.config.pk:
-            for k, v in fields.items():
-                setattr(score, k, v)
-            score.config = clean.config
-            score.updated_at = now
-            changed.append(score)
+                dict(zip(_SCORE_FIELDS, values, strict=True), project_id=project_id, span_id=span_pk,
+                     config_id=clean.config.pk, scorer_version_id=scorer_version_id)
+            )  # fmt: skip
+        elif found[1:] != (clean.config.pk, *values):
+            changed.append(
+                Score(pk=found[0], project_id=project_id, span_id=span_pk, config=clean.config, updated_at=now,
+                      source=ScoreSource.AUTOMATED, scorer_version_id=scorer_version_id,
+                      **dict(zip(_SCORE_FIELDS, values, strict=True)))
+            )  # fmt: skip
     with transaction.atomic():
-        Score.objects.bulk_create(new, batch_size=1000)
+        if connection.vendor == "postgresql":
+            automated_rows_copy(new)
+        else:
+            created = Score.objects.bulk_create(
+                [Score(source=ScoreSource.AUTOMATED, **row) for row in new], batch_size=1000
+            )
+            ScoreEvent.objects.bulk_create([_event_row(s, ScoreEvent.Action.CREATE) for s in created], batch_size=1000)
         if changed:
             Score.objects.bulk_update(changed, [*_SCORE_FIELDS, "config", "updated_at"], batch_size=1000)
-        events = [_event_row(s, ScoreEvent.Action.CREATE) for s in new]
-        events += [_event_row(s, ScoreEvent.Action.UPDATE) for s in changed]
-        ScoreEvent.objects.bulk_create(events, batch_size=1000)
+            ScoreEvent.objects.bulk_create([_event_row(s, ScoreEvent.Action.UPDATE) for s in changed])
     return len(new) + len(changed)
