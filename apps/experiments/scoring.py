@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -32,6 +33,7 @@ from .scorers import ScorerError, scorer_function
 logger = logging.getLogger(__name__)
 CHUNK = 1000
 FAILURE_CHARS = 2000
+JUDGE_CONCURRENCY = 4
 
 
 @dataclass
@@ -45,21 +47,35 @@ def _score_items(version: ScorerVersion, items: list[tuple], outcome: ScoringOut
 
     `replace`: drop the version's earlier failures on these results or spans (skipped when it has none)."""
     score = scorer_function(version)
-    writes, failures = [], []
-    for result_pk, span_pk, project_id, input, output, expected, run_error in items:
+
+    def attempt(item: tuple):
+        result_pk, span_pk, project_id, input, output, expected, run_error = item
         try:
             if span_pk is None:
                 raise ScorerError("The result has no span to carry a score.")
             if run_error and output is None:
                 raise ScorerError(f"The run failed for this record: {run_error[:200]}")
-            writes.append((project_id, span_pk, score(input, output, expected)))
+            return score(input, output, expected)
         except ScorerError as exc:
+            return exc
+
+    if version.scorer.kind == ScorerKind.LLM_JUDGE and len(items) > 1:
+        # A judge waits on the network: a few calls at once (the threads touch no database).
+        with ThreadPoolExecutor(max_workers=JUDGE_CONCURRENCY, thread_name_prefix="assay-judge") as pool:
+            answers = list(pool.map(attempt, items))
+    else:
+        answers = [attempt(item) for item in items]
+    writes, failures = [], []
+    for (result_pk, span_pk, project_id, *_), answer in zip(items, answers, strict=True):
+        if isinstance(answer, ScorerError):
             failures.append(
                 ScorerFailure(
                     project_id=project_id, scorer_version=version, span_id=span_pk, result_id=result_pk,
-                    error=str(exc)[:FAILURE_CHARS],
+                    error=str(answer)[:FAILURE_CHARS],
                 )
             )  # fmt: skip
+        else:
+            writes.append((project_id, span_pk, answer))
     with transaction.atomic():
         if replace:
             stale = ScorerFailure.objects.filter(scorer_version=version)
