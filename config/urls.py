@@ -14,6 +14,7 @@ api_v1 = [
     path("", include("apps.audit.urls")),
     path("", include("apps.experiments.urls")),
     path("", include("apps.retention.urls")),
+    path("", include("apps.experiments.scorers_urls")),
 ]
 
 urlpatterns = [

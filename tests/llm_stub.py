@@ -11,7 +11,8 @@ from typing import Any
 class StubLLM:
     """Answers `/chat/completions`: each queued reply in turn (a string is the assistant's content, an
     int an HTTP error status, a `(status, headers)` pair an answer with those headers, a dict the
-    whole JSON body), then `answer` as JSON content. Records every request: path,
+    whole JSON body, a callable is called with the request's parsed body and its return used as the reply),
+    then `answer` as JSON content. Records every request: path,
     Authorization header, the raw body and its parsed JSON (`body`)."""
 
     def __init__(self, replies=(), answer: Any = None):
@@ -27,6 +28,8 @@ class StubLLM:
                     {"path": self.path, "auth": self.headers.get("Authorization"), "raw": raw, "body": json.loads(raw)}
                 )
                 reply = stub.replies.pop(0) if stub.replies else json.dumps(stub.answer or {})
+                if callable(reply):
+                    reply = reply(stub.requests[-1]["body"])
                 if isinstance(reply, int | tuple):
                     status, headers = reply if isinstance(reply, tuple) else (reply, {})
                     self.send_response(status)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -41,6 +42,53 @@ def json_from_reply(content: str) -> Any:
     return json.loads(fenced.group(1) if fenced else text)
 
 
+@dataclass
+class LLMCompletion:
+    """A chat completion: the assistant's text, the endpoint's token usage (when it sent any), the model."""
+
+    content: str
+    usage: dict[str, int] = field(default_factory=dict)
+    model: str = ""
+
+
+# Sampling parameters a caller may pass through to the endpoint (never a URL, key or stream flag).
+PASS_THROUGH = frozenset(
+    {"max_tokens", "top_p", "stop", "seed", "presence_penalty", "frequency_penalty", "n", "logit_bias", "user"}
+)
+
+
+def llm_completion(
+    messages: list[dict[str, Any]],
+    *,
+    model: str | None = None,
+    temperature: float = 0.0,
+    parameters: dict[str, Any] | None = None,
+    timeout: float | None = None,
+    retries: int = 2,
+    json_mode: bool = False,
+) -> LLMCompletion:
+    """One chat completion with its usage. `parameters` (keys of PASS_THROUGH) go to the endpoint as is."""
+    if not llm_configured():
+        raise ApplicationError(LLM_HELP, status=503)
+    body: dict[str, Any] = {"model": model or settings.LLM_MODEL, "messages": messages, "temperature": temperature}
+    body.update({k: v for k, v in (parameters or {}).items() if k in PASS_THROUGH})
+    if json_mode:
+        body["response_format"] = {"type": "json_object"}
+    response = _post(body, timeout=timeout or settings.LLM_TIMEOUT_SECONDS, retries=retries)
+    try:
+        answer = response.json()
+        content = answer["choices"][0]["message"]["content"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        raise ApplicationError("The LLM endpoint answered without a chat completion.", status=502)
+    usage = answer.get("usage") if isinstance(answer.get("usage"), dict) else {}
+    counts = {k: v for k, v in usage.items() if isinstance(v, int) and not isinstance(v, bool)}
+    if isinstance(content, str) or json_mode:
+        text = content
+    else:
+        text = "" if content is None else json.dumps(content)
+    return LLMCompletion(content=text, usage=counts, model=str(answer.get("model") or body["model"]))
+
+
 def llm_chat(
     messages: list[dict[str, Any]],
     *,
@@ -52,19 +100,10 @@ def llm_chat(
 ) -> Any:
     """One chat completion: the assistant's text, or with `json_mode` (the endpoint is asked for a
     JSON object) the parsed JSON value."""
-    if not llm_configured():
-        raise ApplicationError(LLM_HELP, status=503)
-    body: dict[str, Any] = {"model": model or settings.LLM_MODEL, "messages": messages, "temperature": temperature}
-    if json_mode:
-        body["response_format"] = {"type": "json_object"}
-    response = _post(body, timeout=timeout or settings.LLM_TIMEOUT_SECONDS, retries=retries)
-    try:
-        content = response.json()["choices"][0]["message"]["content"]
-    except (ValueError, KeyError, IndexError, TypeError):
-        raise ApplicationError("The LLM endpoint answered without a chat completion.", status=502)
-    if not json_mode:
-        return content if isinstance(content, str) else ("" if content is None else json.dumps(content))
-    if not isinstance(content, str):
+    content = llm_completion(
+        messages, json_mode=json_mode, model=model, temperature=temperature, timeout=timeout, retries=retries
+    ).content
+    if not json_mode or not isinstance(content, str):
         return content
     try:
         return json_from_reply(content)

@@ -9,6 +9,8 @@ class ExperimentsConfig(AppConfig):
     def ready(self) -> None:
         from apps.core import registry
 
+        from .online import online_rules_on_ingest
         from .otlp import experiment_results_from_traces
 
         registry.register_ingest_hook(experiment_results_from_traces)
+        registry.register_ingest_hook(online_rules_on_ingest)

@@ -203,3 +203,27 @@ class RunJob(models.Model):
 
     def __str__(self) -> str:
         return f"run {self.pk} of {self.experiment_id}"
+
+
+class ScoringJob(models.Model):
+    """A scorer version scoring an experiment's results as a Celery job (progress, failures counted)."""
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="scoring_jobs")
+    scorer_version = models.ForeignKey(ScorerVersion, on_delete=models.CASCADE, related_name="scoring_jobs")
+    status = models.CharField(max_length=16, choices=ExperimentStatus.choices, default=ExperimentStatus.CREATED)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"scoring {self.pk} of {self.experiment_id}"

@@ -16,7 +16,7 @@ from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
 from apps.datasets.models import Dataset, DatasetJob
-from apps.experiments.models import Experiment
+from apps.experiments.models import Experiment, OnlineRule, RunJob, Scorer, ScoringJob
 from apps.exports.models import ExportDestination, ExportJob, ExportSchedule
 from apps.projects import permissions as policy
 from apps.projects.models import ROLE_RANK, Membership, Role
@@ -273,11 +273,49 @@ WRITES = {
         lambda w: {"description": "a chat", "project": w.project.slug},
         None,
     ),
+    ("POST", "/api/v1/scorers/"): (
+        "score_config.manage",
+        lambda w: {
+            "project": w.project.slug,
+            "name": "new-scorer",
+            "kind": "deterministic",
+            "config": w.extra["scoring"].pk,
+            "definition": {"type": "contains"},
+        },
+        "writes",
+    ),
+    ("POST", "/api/v1/scorers/{id}/versions/"): (
+        "score_config.manage",
+        lambda w: {"definition": {"type": "contains"}},
+        "writes",
+    ),
+    ("POST", "/api/v1/online-rules/"): (
+        "score_config.manage",
+        lambda w: {"project": w.project.slug, "scorer": w[Scorer].pk},
+        "writes",
+    ),
+    ("PATCH", "/api/v1/online-rules/{id}/"): ("score_config.manage", lambda w: {"sample_rate": 0.5}, "writes"),
+    ("DELETE", "/api/v1/online-rules/{id}/"): ("score_config.manage", None, "writes"),
+    ("POST", "/api/v1/experiments/{experiment_id}/score/"): (
+        "dataset.write",
+        lambda w: {"scorer": w[Scorer].pk},
+        "writes",
+    ),
+    ("POST", "/api/v1/experiments/{experiment_id}/runs/"): (
+        "dataset.write",
+        lambda w: {"messages": [{"role": "user", "content": "{{input.q}}"}]},
+        "writes",
+    ),
+    ("POST", "/api/v1/experiments/{experiment_id}/runs/{id}/cancel/"): ("dataset.write", lambda w: {}, "writes"),
 }
 # Writes-nothing POSTs: any member may call them.
 READ_POSTS = {("POST", "/api/v1/trace-views/preview/")}
 
 ID_MODELS = {
+    "/api/v1/experiments/{experiment_id}/runs/": RunJob,
+    "/api/v1/scorers/": Scorer,
+    "/api/v1/online-rules/": OnlineRule,
+    "/api/v1/scoring-jobs/": ScoringJob,
     "/api/v1/dataset-jobs/": DatasetJob,
     "/api/v1/datasets/": Dataset,
     "/api/v1/experiments/": Experiment,
@@ -306,6 +344,7 @@ def _fill(path: str, w, *, missing: bool = False) -> str:
         "{reviewer_pk}": w[Score].author_id,
         "{span_id}": w[Span].span_id,
         "{trace_id}": w[Trace].trace_id,
+        "{experiment_id}": w[Experiment].pk,
     }
     for param, value in values.items():
         path = path.replace(

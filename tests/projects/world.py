@@ -12,6 +12,7 @@ from django.db import models
 from apps.datasets.models import DatasetJob
 from apps.datasets.services.records import dataset_records_upsert
 from apps.datasets.services.versions import dataset_version_tag_set
+from apps.experiments.models import Experiment, OnlineRule, RunJob, Scorer, ScoringJob
 from apps.exports.destinations import export_destination_create
 from apps.exports.models import ExportDestination, ExportJob, ExportSchedule
 from apps.exports.services import export_schedule_save
@@ -104,6 +105,7 @@ def build_world(project: Project, *, author) -> World:
     link, token = share_link_create(view=view, trace=trace, user=author)
     default = trace_view_default_set(project=project, view=view)
     _, key = api_key_create(project=project, scopes=["ingest", "read", "write", "feedback", "admin"])
+    experiment, scorer, rule, run_job, scoring_job = _experiment_objects(project, scoring)
     membership = Membership.objects.create(
         project=project, user=factories.UserFactory(username=f"member-{project.slug}"), role="reviewer"
     )
@@ -135,6 +137,10 @@ def build_world(project: Project, *, author) -> World:
         Membership: membership,
         Experiment: experiment,
         ExperimentResult: ExperimentResult.objects.get(experiment=experiment),
+        Scorer: scorer,
+        OnlineRule: rule,
+        RunJob: run_job,
+        ScoringJob: scoring_job,
     }
     w.extra = {
         "key": key,
@@ -146,6 +152,25 @@ def build_world(project: Project, *, author) -> World:
     }
     assert all(obj is not None for obj in w.objects.values())
     return w
+
+
+def _experiment_objects(project, config) -> tuple:
+    """An experiment on a dataset of its own (an experiment protects its dataset from deletion), a scorer
+    writing `config`, an online rule, a queued run and a queued scoring job."""
+    from apps.experiments.scorers.versions import scorer_create
+
+    dataset = factories.DatasetFactory(project=project, name="eval-set")
+    version = dataset_records_upsert(dataset=dataset, records=[{"record_id": "e1", "input": {"q": "refund?"}}])
+    experiment = Experiment.objects.create(
+        project=project, dataset=dataset, dataset_version=version, version_number=1, name="baseline", record_count=1
+    )
+    scorer = scorer_create(
+        project=project, name="exact", kind="deterministic", config=config, definition={"type": "exact_match"}
+    )
+    rule = OnlineRule.objects.create(project=project, scorer=scorer, sample_rate=0.1)
+    run_job = RunJob.objects.create(experiment=experiment, total=2)
+    scoring_job = ScoringJob.objects.create(experiment=experiment, scorer_version=scorer.versions.get(), total=0)
+    return experiment, scorer, rule, run_job, scoring_job
 
 
 def fingerprint() -> dict[str, list]:
