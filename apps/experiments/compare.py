@@ -1,0 +1,263 @@
+"""Comparing experiments on one dataset version: the cached summary (per score config, each experiment's
+mean with a bootstrap 95 % interval, the paired delta against the baseline with its interval, and the
+records that regressed, improved or stayed) and what a read checks before trusting it.
+
+A result's value for a config is the newest numeric score of that config on the result's span (an
+automated re-run replaces the previous one; a human score counts like any other). Higher is better:
+a record regressed when its value is below the baseline's. The summary is computed once per *stamp*
+(the newest change of the experiments' results and of the project's numeric configs' scores, each one
+index probe) and kept in `ExperimentComparison` with one `ComparisonRecord` per paired record, so a
+read at 100k results costs what it costs at 1k. The record pages are in `compare_records.py`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+from django.db import transaction
+from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.utils import timezone
+
+from apps.core.exceptions import ApplicationError, not_found
+from apps.reviews.models import Score, ScoreConfig, ScoreKind
+
+from . import stats
+from .models import ComparisonRecord, Experiment, ExperimentComparison, ExperimentResult, RecordChange
+
+MAX_EXPERIMENTS = 5
+NUMERIC_KINDS = (ScoreKind.CONTINUOUS, ScoreKind.BOOLEAN, ScoreKind.CATEGORICAL)
+TOP_CHANGES = 10  # regressions and improvements listed in the summary per config, largest first
+EPSILON = 1e-9
+INSERT_BATCH = 5_000
+
+
+@dataclass
+class Comparison:
+    experiments: list[Experiment]  # baseline first
+    configs: list[ScoreConfig]  # the project's numeric configs
+    cache: ExperimentComparison
+
+    @property
+    def baseline(self) -> Experiment:
+        return self.experiments[0]
+
+    @property
+    def summary(self) -> dict:
+        return self.cache.summary
+
+
+def parse_ids(raw: str | None) -> list[int]:
+    """`?ids=a,b[,c]`: two to MAX_EXPERIMENTS distinct experiment ids, baseline first."""
+    parts = [p.strip() for p in (raw or "").split(",") if p.strip()]
+    if not all(p.isdigit() for p in parts):
+        raise ApplicationError("Invalid ids.", fields={"ids": ["Comma-separated experiment ids."]})
+    ids = [int(p) for p in parts]
+    if len(ids) < 2 or len(ids) > MAX_EXPERIMENTS:
+        raise ApplicationError(
+            "Invalid ids.", fields={"ids": [f"Name from 2 to {MAX_EXPERIMENTS} experiments, baseline first."]}
+        )
+    if len(set(ids)) != len(ids):
+        raise ApplicationError("Invalid ids.", fields={"ids": ["An experiment is named twice."]})
+    return ids
+
+
+def experiments_for_compare(queryset: QuerySet[Experiment], ids: list[int]) -> list[Experiment]:
+    """The experiments in `ids` order from `queryset` (already scoped to the caller's projects), each
+    with `last_change` (its newest result change). Another project's id answers 404 like a missing one."""
+    last = ExperimentResult.objects.filter(experiment=OuterRef("pk")).order_by("-updated_at").values("updated_at")[:1]
+    found = {
+        e.pk: e
+        for e in queryset.filter(pk__in=ids)
+        .select_related("project", "dataset", "dataset_version")
+        .annotate(last_change=Subquery(last))
+    }
+    if len(found) != len(ids):
+        raise not_found("Experiment not found.")
+    experiments = [found[i] for i in ids]
+    if len({e.dataset_version_id for e in experiments}) != 1:
+        raise ApplicationError(
+            "These experiments ran on different dataset versions.",
+            fields={"ids": ["Compare experiments of the same dataset version."]},
+        )
+    return experiments
+
+
+def _numeric_configs(project_id: int) -> list[ScoreConfig]:
+    last = Score.objects.filter(config=OuterRef("pk")).order_by("-updated_at").values("updated_at")[:1]
+    return list(
+        ScoreConfig.objects.filter(project_id=project_id, kind__in=NUMERIC_KINDS, multi_select=False)
+        .annotate(last_change=Subquery(last))
+        .order_by("order", "name")
+    )
+
+
+def _stamp(experiments: list[Experiment], configs: list[ScoreConfig]) -> str:
+    parts = [[e.pk, str(e.last_change)] for e in experiments] + [[c.pk, str(c.last_change)] for c in configs]
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+
+
+def comparison_get(experiments: list[Experiment]) -> Comparison:
+    """The comparison of `experiments` (baseline first) with a summary as fresh as its stamp; computed on
+    the first read after a change (the reader waits), kept until the next."""
+    configs = _numeric_configs(experiments[0].project_id)
+    stamp = _stamp(experiments, configs)
+    key = ",".join(str(e.pk) for e in experiments)
+    cache = ExperimentComparison.objects.filter(key=key).first()
+    if cache is None or cache.stamp != stamp:
+        cache = _comparison_refresh(key=key, experiments=experiments, configs=configs, stamp=stamp)
+    return Comparison(experiments=experiments, configs=configs, cache=cache)
+
+
+@transaction.atomic
+def _comparison_refresh(
+    *, key: str, experiments: list[Experiment], configs: list[ScoreConfig], stamp: str
+) -> ExperimentComparison:
+    started = time.perf_counter()
+    cache, _ = ExperimentComparison.objects.get_or_create(
+        key=key,
+        defaults={"project_id": experiments[0].project_id, "stamp": "", "computed_at": timezone.now()},
+    )
+    cache = ExperimentComparison.objects.select_for_update().get(pk=cache.pk)
+    if cache.stamp == stamp:  # another reader computed it while this one waited for the lock
+        return cache
+    values = result_values(experiments, configs)
+    summary, records = _summarise(experiments, configs, values, cache)
+    ComparisonRecord.objects.filter(comparison=cache).delete()
+    ComparisonRecord.objects.bulk_create(records, batch_size=INSERT_BATCH)
+    cache.experiments.set(experiments)
+    cache.stamp, cache.summary, cache.computed_at = stamp, summary, timezone.now()
+    cache.duration_ms = (time.perf_counter() - started) * 1000
+    cache.save()
+    return cache
+
+
+def result_values(experiments: list[Experiment], configs: list[ScoreConfig]) -> dict:
+    """{experiment id: {config id: {record id: value}}}, the newest numeric score per result and config."""
+    ids = [e.pk for e in experiments]
+    by_span: dict[int, list[tuple[int, str]]] = defaultdict(list)
+    results = ExperimentResult.objects.filter(experiment_id__in=ids, span__isnull=False)
+    for experiment_id, record_id, span_id in results.values_list("experiment_id", "record_id", "span_id").iterator(
+        chunk_size=10_000
+    ):
+        by_span[span_id].append((experiment_id, record_id))
+    out: dict[int, dict[int, dict[str, float]]] = {e: defaultdict(dict) for e in ids}
+    scores = Score.objects.filter(
+        span_id__in=results.values("span_id"), config_id__in=[c.pk for c in configs], value__isnull=False
+    ).order_by("id")
+    for span_id, config_id, value in scores.values_list("span_id", "config_id", "value").iterator(chunk_size=10_000):
+        for experiment_id, record_id in by_span.get(span_id, ()):
+            out[experiment_id][config_id][record_id] = value  # oldest first: the newest wins
+    return out
+
+
+def _ci(interval: tuple[float, float] | None) -> list[float] | None:
+    return None if interval is None else [round(interval[0], 6), round(interval[1], 6)]
+
+
+def _means(experiments: list[Experiment], config_values: dict[int, dict[str, float]]) -> list[dict]:
+    rows = []
+    for e in experiments:
+        data = np.fromiter(config_values.get(e.pk, {}).values(), dtype=float)
+        rows.append(
+            {
+                "experiment": e.pk,
+                "n": int(data.size),
+                "mean": stats.mean_or_none(data),
+                "ci": _ci(stats.bootstrap_mean_ci(data)),
+            }
+        )
+    return rows
+
+
+def _change(delta: float) -> int:
+    if delta < -EPSILON:
+        return RecordChange.REGRESSED
+    if delta > EPSILON:
+        return RecordChange.IMPROVED
+    return RecordChange.UNCHANGED
+
+
+def _delta(experiment, config, base: dict[str, float], other: dict[str, float], cache) -> tuple[dict, list]:
+    paired = sorted(set(base) & set(other))
+    rows, changes = [], []
+    for record_id in paired:
+        delta = other[record_id] - base[record_id]
+        change = _change(delta)
+        changes.append((delta, record_id, base[record_id], other[record_id]))
+        rows.append(
+            ComparisonRecord(
+                comparison=cache,
+                experiment=experiment,
+                config=config,
+                record_id=record_id,
+                change=change,
+                baseline_value=base[record_id],
+                value=other[record_id],
+            )
+        )
+    deltas = np.array([c[0] for c in changes], dtype=float)
+
+    def listed(items):
+        return [{"record_id": r, "baseline": b, "value": v, "delta": d} for d, r, b, v in items[:TOP_CHANGES]]
+
+    changes.sort(key=lambda c: (c[0], c[1]))
+    return {
+        "experiment": experiment.pk,
+        "paired": len(paired),
+        "delta": stats.mean_or_none(deltas),
+        "ci": _ci(stats.bootstrap_mean_ci(deltas)),
+        "regressed": int((deltas < -EPSILON).sum()),
+        "improved": int((deltas > EPSILON).sum()),
+        "unchanged": int((np.abs(deltas) <= EPSILON).sum()),
+        "top_regressions": listed([c for c in changes if c[0] < -EPSILON]),
+        "top_improvements": listed(sorted((c for c in changes if c[0] > EPSILON), key=lambda c: (-c[0], c[1]))),
+    }, rows
+
+
+def _summarise(experiments, configs, values, cache) -> tuple[dict, list[ComparisonRecord]]:
+    baseline = experiments[0]
+    summary_configs, records = [], []
+    for config in configs:
+        per_experiment = {e.pk: values[e.pk].get(config.pk, {}) for e in experiments}
+        if not any(per_experiment.values()):
+            continue
+        deltas = []
+        for other in experiments[1:]:
+            row, rows = _delta(other, config, per_experiment[baseline.pk], per_experiment[other.pk], cache)
+            deltas.append(row)
+            records.extend(rows)
+        summary_configs.append(
+            {
+                "config": config.name,
+                "config_id": config.pk,
+                "kind": config.kind,
+                "means": _means(experiments, per_experiment),
+                "deltas": deltas,
+            }
+        )
+    counts = dict(
+        ExperimentResult.objects.filter(experiment__in=experiments)
+        .values_list("experiment")
+        .order_by()
+        .annotate(n=Count("id"))
+    )
+    return {
+        "experiments": [{"id": e.pk, "name": e.name, "results": counts.get(e.pk, 0)} for e in experiments],
+        "configs": summary_configs,
+        "resamples": stats.RESAMPLES,
+        "confidence": stats.CONFIDENCE,
+    }, records
+
+
+def config_by_name(comparison: Comparison, name: str | None) -> ScoreConfig | None:
+    if name in (None, ""):
+        return None
+    for config in comparison.configs:
+        if config.name == name:
+            return config
+    raise ApplicationError("Unknown score config.", fields={"config": [f"No numeric score config named {name!r}."]})
