@@ -18,25 +18,6 @@ from .alignment_examples import judge_version_from_labels
 from .models import Experiment, Scorer
 
 
-def compare_payload(comparison: compare.Comparison, params, *, cursor: str | None, size: int) -> dict:
-    """The summary and one page of records (the API answers it; the admin page renders it)."""
-    flt = compare_records.record_filter(comparison, params)
-    page = compare_records.records_page(comparison, flt, cursor=cursor, size=size)
-    version = comparison.baseline.dataset_version
-    return {
-        "baseline": comparison.baseline.pk,
-        "dataset": {"id": comparison.baseline.dataset_id, "name": comparison.baseline.dataset.name},
-        "dataset_version": version.number,
-        "summary": {**comparison.summary, "computed_at": comparison.cache.computed_at.isoformat()},
-        "filter": {
-            "config": flt.config.name if flt.config else None,
-            "change": params.get("change") or None,
-            "against": flt.against.pk,
-        },
-        **page,
-    }
-
-
 def _next_link(request, cursor: str | None) -> str | None:
     if cursor is None:
         return None
@@ -74,7 +55,9 @@ class ExperimentCompareView(APIView):
         size = page_size_from_request(
             request, param="page_size", default=compare_records.PAGE_SIZE, maximum=compare_records.MAX_PAGE_SIZE
         )
-        data = compare_payload(comparison, request.query_params, cursor=request.query_params.get("cursor"), size=size)
+        data = compare_records.comparison_page(
+            comparison, request.query_params, cursor=request.query_params.get("cursor"), size=size
+        )
         data["next"] = _next_link(request, data.pop("next_cursor"))
         return Response(data)
 

@@ -181,3 +181,22 @@ def records_page(comparison: Comparison, flt: RecordFilter, *, cursor: str | Non
             }
         )
     return {"records": records, "next_cursor": encode_cursor(ids[-1]) if more and ids else None}
+
+
+def comparison_page(comparison: Comparison, params, *, cursor: str | None, size: int) -> dict:
+    """The summary and one page of records (the API answers it; the admin page renders it)."""
+    flt = record_filter(comparison, params)
+    page = records_page(comparison, flt, cursor=cursor, size=size)
+    version = comparison.baseline.dataset_version
+    return {
+        "baseline": comparison.baseline.pk,
+        "dataset": {"id": comparison.baseline.dataset_id, "name": comparison.baseline.dataset.name},
+        "dataset_version": version.number,
+        "summary": {**comparison.summary, "computed_at": comparison.cache.computed_at.isoformat()},
+        "filter": {
+            "config": flt.config.name if flt.config else None,
+            "change": params.get("change") or None,
+            "against": flt.against.pk,
+        },
+        **page,
+    }
