@@ -251,7 +251,8 @@ class ComparisonRecord(models.Model):
         indexes = [
             models.Index(
                 fields=["comparison", "experiment", "config", "change", "record_id"], name="comparison_record_change"
-            )
+            ),
+            models.Index(fields=["comparison", "record_id"], name="comparison_record_id"),
         ]
 
     def __str__(self) -> str:

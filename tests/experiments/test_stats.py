@@ -9,25 +9,27 @@ from sklearn.metrics import cohen_kappa_score
 from apps.experiments import stats
 
 
-def test_mean_interval_matches_scipy_percentile_bootstrap():
-    rng = np.random.default_rng(1)
-    deltas = rng.normal(0.1, 0.3, size=200)
+@pytest.mark.parametrize(
+    "deltas",
+    [
+        np.random.default_rng(1).normal(0.1, 0.3, size=400),  # many distinct values: resampled rows
+        np.random.default_rng(1).choice([-1.0, -0.5, 0.0, 0.5, 1.0], size=400, p=[0.1, 0.2, 0.3, 0.25, 0.15]),
+    ],
+    ids=["continuous", "few-levels"],
+)
+def test_mean_interval_matches_scipy_percentile_bootstrap(deltas):
     ours = stats.bootstrap_mean_ci(deltas, resamples=4000)
     ref = scipy_stats.bootstrap((deltas,), np.mean, method="percentile", n_resamples=20000, random_state=0)
     assert ours[0] == pytest.approx(ref.confidence_interval.low, abs=0.01)
     assert ours[1] == pytest.approx(ref.confidence_interval.high, abs=0.01)
 
 
-def test_mean_interval_is_the_same_in_chunks_and_reproducible():
-    data = np.arange(50, dtype=float)
+def test_mean_interval_is_the_same_in_chunks_and_reproducible(monkeypatch):
+    data = np.arange(300, dtype=float)
     whole = stats.bootstrap_mean_ci(data, seed=7)
-    old = stats.CHUNK_CELLS
-    stats.CHUNK_CELLS = 60  # one resample per chunk
-    try:
-        assert stats.bootstrap_mean_ci(data, seed=7) == whole
-    finally:
-        stats.CHUNK_CELLS = old
-    assert whole[0] < 24.5 < whole[1]
+    monkeypatch.setattr(stats, "CHUNK_CELLS", 400)  # one resample per chunk
+    assert stats.bootstrap_mean_ci(data, seed=7) == whole
+    assert whole[0] < 149.5 < whole[1]
     assert stats.bootstrap_mean_ci([1.0]) is None
 
 

@@ -68,6 +68,10 @@ class Migration(migrations.Migration):
             model_name='comparisonrecord',
             index=models.Index(fields=['comparison', 'experiment', 'config', 'change', 'record_id'], name='comparison_record_change'),
         ),
+        migrations.AddIndex(
+            model_name='comparisonrecord',
+            index=models.Index(fields=['comparison', 'record_id'], name='comparison_record_id'),
+        ),
         # The compare stamp asks for the newest change of the compared configs' scores in one index probe. The
         # index is on reviews.Score, outside this app's state: the lead may move it into Score.Meta at merge.
         migrations.RunSQL(
