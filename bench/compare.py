@@ -143,6 +143,30 @@ def seed_experiment(project, version, config, name: str, size: int, shift: int):
     return exp
 
 
+def _drop(project_id: int) -> None:
+    """Delete a previous run's project: its big tables by SQL (the ORM would load every row), then the rest."""
+    from django.db import connection
+
+    from apps.projects.models import Project
+
+    comparisons = f"SELECT id FROM experiments_experimentcomparison WHERE project_id = {project_id}"
+    experiments = f"SELECT id FROM experiments_experiment WHERE project_id = {project_id}"
+    statements = [
+        f"DELETE FROM experiments_comparisonrecord WHERE comparison_id IN ({comparisons})",
+        f"DELETE FROM experiments_experimentcomparison_experiments WHERE experimentcomparison_id IN ({comparisons})",
+        f"DELETE FROM experiments_experimentcomparison WHERE project_id = {project_id}",
+        f"DELETE FROM reviews_score WHERE project_id = {project_id}",
+        f"DELETE FROM experiments_experimentresult WHERE experiment_id IN ({experiments})",
+        f"DELETE FROM experiments_experiment WHERE project_id = {project_id}",
+        f"DELETE FROM traces_span WHERE project_id = {project_id}",
+        f"DELETE FROM traces_trace WHERE project_id = {project_id}",
+    ]
+    with connection.cursor() as cursor:
+        for sql in statements:
+            cursor.execute(sql)
+    Project.objects.filter(pk=project_id).delete()
+
+
 def seed(large: int) -> dict:
     from django.contrib.auth import get_user_model
     from django.db import connection
@@ -151,7 +175,8 @@ def seed(large: int) -> dict:
     from apps.projects.models import Project
     from apps.reviews.services import score_config_create
 
-    Project.objects.filter(slug=SLUG).delete()
+    for old in Project.objects.filter(slug=SLUG):
+        _drop(old.pk)
     project = Project.objects.create(slug=SLUG, name="compare bench")
     config = score_config_create(project=project, name="correct", kind="continuous", min_value=0, max_value=1)
     pairs = {}
@@ -184,6 +209,7 @@ def timed(client, url: str) -> tuple[float, int]:
 
 
 def main():
+    sys.stdout.reconfigure(line_buffering=True)
     parser = argparse.ArgumentParser()
     parser.add_argument("--large", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=15)
