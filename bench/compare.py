@@ -89,6 +89,7 @@ def seed_experiment(project, version, config, name: str, size: int, shift: int):
         project=project, dataset=version.dataset, dataset_version=version, version_number=1, name=name
     )
     tag = f"b{exp.pk}"
+    spans_of = f"FROM traces_span s WHERE s.project_id = {project.pk} AND s.span_id LIKE '{tag}-%'"
     insert_select(
         Trace,
         {
@@ -127,7 +128,7 @@ def seed_experiment(project, version, config, name: str, size: int, shift: int):
             "span_id": "s.id",
             "trace_id": "s.span_id",
         },
-        f"FROM traces_span s WHERE s.project_id = {project.pk} AND s.span_id LIKE '{tag}-%'",
+        spans_of,
     )
     insert_select(
         Score,
@@ -138,7 +139,7 @@ def seed_experiment(project, version, config, name: str, size: int, shift: int):
             "value": f"((split_part(s.span_id, '-', 2)::int * 7919 + {shift}) % 3) / 2.0",
             "source": "'automated'",
         },
-        f"FROM traces_span s WHERE s.project_id = {project.pk} AND s.span_id LIKE '{tag}-%'",
+        spans_of,
     )
     return exp
 

@@ -113,6 +113,8 @@ def alignment_view(model_admin, request, scorer_id: int):
     """A judge's versions side by side against a human config (`?human_config=`): agreement with its
     interval, the confusion matrix and the disagreements; the "New version from human labels" button."""
     scorer = _scorer_or_404(request, scorer_id)
+    if not admin_can(request, "queue.lead", scorer.project_id):  # every reviewer's labels: leads only
+        raise PermissionDenied
     template = "admin/experiments/alignment.html"
     context = {
         "title": f"Alignment of {scorer.name}",

@@ -77,7 +77,8 @@ class ScorerAlignmentView(APIView):
         (continuous) against gold or agreed human labels, with a bootstrap 95 % interval, the confusion
         matrix and the disagreements."""
         scorer = _scorer(request, scorer_pk)
-        request_require(request, "project.view", scorer.project)
+        # Human labels of every reviewer, blind queues included: for leads, as the queues' quality figures.
+        request_require(request, "queue.lead", scorer.project)
         return Response(alignment.scorer_alignment(scorer, human_config=request.query_params.get("human_config")))
 
 

@@ -144,8 +144,10 @@ def test_categorical_kappa_and_versions_side_by_side(lead, project, people):
     assert v1_row["confusion"]["labels"] == ["correct", "partially", "incorrect"]
 
 
-def test_isolation_and_bad_input(lead, project, other_project, correct, people):
+def test_isolation_bad_input_and_roles(lead, client_as, project, other_project, correct, people):
     scorer, _ = _boolean_world(project, correct, people)
+    assert client_as(Role.REVIEWER, project).get(_url(scorer)).status_code == 403
+    assert client_as(Role.CURATOR, project).get(_url(scorer)).status_code == 200
     other_scorer, _ = judge(other_project, factories.ScoreConfigFactory(project=other_project, boolean=True))
     assert lead.get(_url(other_scorer)).status_code == 404
     assert lead.get("/api/v1/scorers/999999/alignment/").status_code == 404

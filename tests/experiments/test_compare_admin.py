@@ -85,8 +85,9 @@ def test_alignment_page_and_new_version_button(client_as, project, member):
     created = ScorerVersion.objects.get(scorer=scorer, number=2)
     assert sorted(e["label"] for e in created.definition["examples"]) == ["no", "yes"]
     assert 'data-version="2"' in admin.get(url).content.decode()
-    viewer_html = client_as(Role.VIEWER, project).get(url).content.decode()
-    assert "data-new-version" not in viewer_html
+    curator_html = client_as(Role.CURATOR, project).get(url).content.decode()
+    assert "data-agreement" in curator_html and "data-new-version" not in curator_html
+    assert client_as(Role.REVIEWER, project).get(url).status_code == 403
 
 
 def test_alignment_page_of_another_project_is_not_found(client_as, project, other_project):
