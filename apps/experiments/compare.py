@@ -231,6 +231,9 @@ def _store_records(cache: ExperimentComparison, rows: list[tuple]) -> None:
         ):
             for row in rows:
                 copy.write_row((cache.pk, *row))
+        with connection.cursor() as cursor:
+            # Fresh statistics, or the planner takes the new 100k rows for none and scans them by comparison.
+            cursor.execute(f"ANALYZE {table}")
         return
     ComparisonRecord.objects.bulk_create(
         [ComparisonRecord(comparison=cache, **dict(zip(columns, row, strict=True))) for row in rows],
