@@ -49,6 +49,14 @@ def score_label(kind: str, value: float | None, label: str) -> Any:
     return float(value)
 
 
+def label_display(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
 def judge_scorer(queryset, pk) -> Scorer:
     from apps.core.exceptions import not_found
 
@@ -186,8 +194,10 @@ def _disagreements(config, spans: list[int], human: dict, judge: dict) -> tuple[
                 "trace_id": span.trace.trace_id,
                 "name": span.name,
                 "human": human[pk].value,
+                "human_display": label_display(human[pk].value),
                 "human_source": human[pk].source,
                 "judge": judge[pk],
+                "judge_display": label_display(judge[pk]),
                 "trace_url": trace_link_for_span(span),
             }
         )
