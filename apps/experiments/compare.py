@@ -136,21 +136,23 @@ def _comparison_refresh(
 
 
 def result_values(experiments: list[Experiment], configs: list[ScoreConfig]) -> dict:
-    """{experiment id: {config id: {record id: value}}}, the newest numeric score per result and config."""
+    """{experiment id: {config id: {record id: value}}}, the newest numeric score per result and config
+    (one query joining scores to results, oldest first so the newest wins)."""
     ids = [e.pk for e in experiments]
-    by_span: dict[int, list[tuple[int, str]]] = defaultdict(list)
-    results = ExperimentResult.objects.filter(experiment_id__in=ids, span__isnull=False)
-    for experiment_id, record_id, span_id in results.values_list("experiment_id", "record_id", "span_id").iterator(
-        chunk_size=10_000
-    ):
-        by_span[span_id].append((experiment_id, record_id))
     out: dict[int, dict[int, dict[str, float]]] = {e: defaultdict(dict) for e in ids}
-    scores = Score.objects.filter(
-        span_id__in=results.values("span_id"), config_id__in=[c.pk for c in configs], value__isnull=False
-    ).order_by("id")
-    for span_id, config_id, value in scores.values_list("span_id", "config_id", "value").iterator(chunk_size=10_000):
-        for experiment_id, record_id in by_span.get(span_id, ()):
-            out[experiment_id][config_id][record_id] = value  # oldest first: the newest wins
+    rows = (
+        Score.objects.filter(
+            span__experiment_results__experiment_id__in=ids,
+            config_id__in=[c.pk for c in configs],
+            value__isnull=False,
+        )
+        .order_by("id")
+        .values_list(
+            "span__experiment_results__experiment_id", "span__experiment_results__record_id", "config_id", "value"
+        )
+    )
+    for experiment_id, record_id, config_id, value in rows.iterator(chunk_size=20_000):
+        out[experiment_id][config_id][record_id] = value
     return out
 
 
@@ -221,10 +223,11 @@ def _floats(rows: list[dict]) -> list[dict]:
 
 def _store_records(cache: ExperimentComparison, rows: list[tuple]) -> None:
     """Replace the comparison's per-record rows: COPY on PostgreSQL (100k rows in a second), else bulk."""
-    ComparisonRecord.objects.filter(comparison=cache).delete()
+    table = ComparisonRecord._meta.db_table
+    with connection.cursor() as cursor:  # no per-row delete: nothing hangs off these rows
+        cursor.execute(f"DELETE FROM {table} WHERE comparison_id = %s", [cache.pk])
     columns = ["experiment_id", "config_id", "record_id", "change", "baseline_value", "value"]
     if connection.vendor == "postgresql":
-        table = ComparisonRecord._meta.db_table
         with (
             connection.cursor() as cursor,
             cursor.copy(f"COPY {table} (comparison_id, {', '.join(columns)}) FROM STDIN") as copy,
