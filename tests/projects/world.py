@@ -73,6 +73,11 @@ def build_world(project: Project, *, author) -> World:
     dataset_version_tag_set(dataset=dataset, name="prod", version=1, author=author)
     loose_span = factories.SpanFactory(trace=trace, name="tool-call", type="tool")  # in no queue yet
     dataset_job = DatasetJob.objects.create(project=project, dataset=dataset, kind=DatasetJob.Kind.ADD_SPANS)
+    from apps.experiments.models import Experiment
+
+    experiment = Experiment.objects.create(
+        project=project, dataset=dataset, dataset_version=dataset.versions.get(number=1), version_number=1, name="run"
+    )
     export_job = ExportJob.objects.create(project=project, source="spans", format="jsonl", requested_by=author)
     schedule = export_schedule_save(
         schedule=ExportSchedule(
@@ -102,6 +107,7 @@ def build_world(project: Project, *, author) -> World:
         ReviewItem: item,
         Dataset: dataset,
         DatasetJob: dataset_job,
+        Experiment: experiment,
         ExportJob: export_job,
         ExportSchedule: schedule,
         ExportDestination: destination,
