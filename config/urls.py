@@ -9,6 +9,8 @@ api_v1 = [
     path("", include("apps.reviews.urls")),
     path("", include("apps.queues.urls")),
     path("", include("apps.datasets.urls")),
+    # before the experiments router (exp-core), so `experiments/compare/` is not read as an experiment id
+    path("", include("apps.experiments.compare_urls")),
     path("", include("apps.exports.urls")),
     path("", include("apps.views.urls")),
     path("", include("apps.audit.urls")),

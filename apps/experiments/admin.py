@@ -18,7 +18,8 @@ from apps.projects.admin_scope import ProjectScopedAdmin
 from apps.traces.admin import CappedCountPaginator, ProjectListFilter
 from apps.traces.rendering import format_duration_ms
 
-from . import admin_actions
+from . import admin_actions, admin_scorers  # noqa: F401  (admin_scorers registers the scorer admins)
+from .admin_compare import compare_admin_urls
 from .models import Experiment, ExperimentResult
 
 PREVIEW_CHARS = 80
@@ -31,7 +32,7 @@ class ExperimentAdmin(ProjectScopedAdmin):
     list_filter = ["status", ProjectListFilter]
     list_select_related = ["project", "dataset"]
     search_fields = ["name"]
-    actions = [admin_actions.add_experiment_results_to_review_queue]
+    actions = [admin_actions.add_experiment_results_to_review_queue, admin_actions.compare_selected]
     fields = [
         "project",
         "dataset",
@@ -46,6 +47,9 @@ class ExperimentAdmin(ProjectScopedAdmin):
         "created_at",
     ]
     readonly_fields = fields
+
+    def get_urls(self):
+        return compare_admin_urls(self) + super().get_urls()
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(result_count=Count("results"))

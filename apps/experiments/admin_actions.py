@@ -3,7 +3,11 @@ the queues app's own action (its intermediate page, `review_items_add`, the exis
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib import admin
+from django.shortcuts import redirect
+from django.urls import reverse
 
 from apps.projects.admin_scope import policy_action
 from apps.queues.admin_actions import add_spans_to_review_queue
@@ -29,3 +33,10 @@ def add_experiment_results_to_review_queue(modeladmin, request, queryset):
     """On the experiment changelist: every result of the selected experiments."""
     results = ExperimentResult.objects.filter(experiment__in=queryset.order_by().values("pk"))
     return add_spans_to_review_queue(modeladmin, request, _spans_of(results))
+
+
+@admin.action(description="Compare selected experiments (the oldest is the baseline)")
+@policy_action("project.view")
+def compare_selected(model_admin, request, queryset):
+    ids = ",".join(str(pk) for pk in queryset.order_by("created_at", "id").values_list("pk", flat=True))
+    return redirect(f"{reverse('admin:experiments_experiment_compare')}?{urlencode({'ids': ids})}")

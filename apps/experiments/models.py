@@ -76,6 +76,8 @@ class ExperimentResult(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["experiment", "record_id"], name="uniq_experiment_record"),
         ]
+        # The compare cache's stamp reads the newest change of an experiment's results in one index probe.
+        indexes = [models.Index(fields=["experiment", "updated_at"], name="result_experiment_updated")]
         ordering = ["record_id"]
 
     def __str__(self) -> str:
@@ -227,3 +229,55 @@ class ScoringJob(models.Model):
 
     def __str__(self) -> str:
         return f"scoring {self.pk} of {self.experiment_id}"
+
+
+# ---------------------------------------------------------------- compare cache (apps/experiments/compare.py)
+
+
+class ExperimentComparison(models.Model):
+    """The cached summary of comparing experiments (baseline first): means, bootstrap intervals, counts.
+
+    `stamp` digests the newest change of the experiments' results and of the scores of the configs
+    compared; a read with another stamp recomputes the summary and its `ComparisonRecord` rows.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255, unique=True, help_text="The experiment ids in order, baseline first.")
+    experiments = models.ManyToManyField(Experiment, related_name="+")
+    stamp = models.CharField(max_length=64)
+    summary = models.JSONField(default=dict)
+    computed_at = models.DateTimeField()
+    duration_ms = models.FloatField(default=0)
+
+    def __str__(self) -> str:
+        return f"comparison {self.key}"
+
+
+class RecordChange(models.IntegerChoices):
+    REGRESSED = -1, "regressed"
+    UNCHANGED = 0, "unchanged"
+    IMPROVED = 1, "improved"
+
+
+class ComparisonRecord(models.Model):
+    """One record's change for one score config between the baseline and one other experiment: the
+    rows a `?config=&change=` filter pages through by index, in record order."""
+
+    comparison = models.ForeignKey(ExperimentComparison, on_delete=models.CASCADE, related_name="records")
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="+")
+    config = models.ForeignKey(ScoreConfig, on_delete=models.CASCADE, related_name="+")
+    record_id = models.CharField(max_length=255)
+    change = models.SmallIntegerField(choices=RecordChange.choices)
+    baseline_value = models.FloatField()
+    value = models.FloatField()
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["comparison", "experiment", "config", "change", "record_id"], name="comparison_record_change"
+            ),
+            models.Index(fields=["comparison", "record_id"], name="comparison_record_id"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.record_id}: {self.get_change_display()}"

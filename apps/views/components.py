@@ -128,6 +128,11 @@ def diff(component: dict, document: dict) -> dict[str, Any]:
     if expected is None:
         return {"error": f"No expected value at {expected_path}.", "output": value_text(output)}
     a, b = value_text(expected), value_text(output)
+    return {"ops": text_diff_ops(a, b), "same": a == b}
+
+
+def text_diff_ops(a: str, b: str) -> list[dict[str, str]]:
+    """`a` → `b` as equal/delete/insert runs (the trace view's diff component, the experiment compare)."""
     # Word-level diff reads best; very long values fall back to lines to stay fast.
     split = _tokens if len(a) + len(b) < DIFF_TOKEN_LIMIT else (lambda s: s.splitlines(keepends=True))
     left, right = split(a), split(b)
@@ -139,7 +144,7 @@ def diff(component: dict, document: dict) -> dict[str, Any]:
             ops.append({"op": "delete", "text": "".join(left[i1:i2])})
         if tag in ("insert", "replace"):
             ops.append({"op": "insert", "text": "".join(right[j1:j2])})
-    return {"ops": ops, "same": a == b}
+    return ops
 
 
 def image(component: dict, document: dict) -> dict[str, Any]:

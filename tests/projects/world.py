@@ -94,6 +94,11 @@ def build_world(project: Project, *, author) -> World:
     experiment = experiment_create(project=project, dataset=dataset, version="prod", name="baseline", user=author)
     experiment_results_upsert(experiment=experiment, items=[{"record_id": "r1", "output": {"a": "30 days"}}])
     dataset_job = DatasetJob.objects.create(project=project, dataset=dataset, kind=DatasetJob.Kind.ADD_SPANS)
+    from apps.experiments.models import Experiment
+
+    experiment = Experiment.objects.create(
+        project=project, dataset=dataset, dataset_version=dataset.versions.get(number=1), version_number=1, name="run"
+    )
     export_job = ExportJob.objects.create(project=project, source="spans", format="jsonl", requested_by=author)
     schedule = export_schedule_save(
         schedule=ExportSchedule(
@@ -128,6 +133,7 @@ def build_world(project: Project, *, author) -> World:
         ReviewItem: item,
         Dataset: dataset,
         DatasetJob: dataset_job,
+        Experiment: experiment,
         ExportJob: export_job,
         ExportSchedule: schedule,
         ExportDestination: destination,
