@@ -24,7 +24,7 @@ from json.encoder import encode_basestring
 from . import arrow_types
 from .arrow_types import TEXT
 from .base import Batch, Writer, WriterRestart
-from .jsonl import encode_column
+from .jsonl import encode_column, lines_tail, patched_lines
 
 NESTED_KINDS = {"rawjson", "json"}
 COLUMN_IN_ERROR = re.compile(r"Column\(/([^/)]+)")
@@ -134,13 +134,22 @@ class ParquetWriter(Writer):
 
     def lines_options(self, source) -> dict:
         """Database-rendered lines (PostgreSQL): decide the schema from the source's first chunk, then
-        have the database render the text columns as plain text."""
+        have the database render the text columns as plain text and end each line with the encoding
+        of the columns after them at their defaults."""
         if self.types is None:
             sample = source.sample()
             self._decide(list(zip(*sample.rows, strict=True)) if sample.rows else [() for _ in self.columns])
+        self.tail = self.columns[len(self.columns) - len(source.tail_default) :]
+        self.tail_template = lines_tail(self.tail)
+        self.suffix = self._tails([source.tail_default])[0] if self.tail else "}\n"
         return {
-            "text_columns": tuple(c.name for c in self.columns if c.kind == "rawjson" and self.types[c.name] is TEXT)
+            "text_columns": tuple(c.name for c in self.columns if c.kind == "rawjson" and self.types[c.name] is TEXT),
+            "suffix": self.suffix,
         }
+
+    def _tails(self, rows: list[tuple]) -> list[str]:
+        encoded = self._encode(list(zip(*rows, strict=True)), self.tail)
+        return list(map(self.tail_template.__mod__, zip(*encoded, strict=True)))
 
     def _encode(self, columns: list, specs: list | None = None) -> list:
         encoded = []
@@ -165,18 +174,10 @@ class ParquetWriter(Writer):
         return encoded
 
     def _lines_data(self, batch: Batch) -> bytes:
-        """Database-rendered lines with the columns after them (annotations, score columns) spliced in."""
-        width = len(batch.rows[0]) if batch.rows else 0
-        tail = self.columns[len(self.columns) - width :] if width else []
-        if not tail:
-            return ("\n".join(batch.lines) + "\n").encode("utf-8", "surrogatepass")
-        keys = [encode_basestring(c.name).replace("%", "%%") for c in tail]
-        template = "".join(f",{k}:%s" for k in keys) + "}\n"
-        encoded = self._encode(list(zip(*batch.rows, strict=True)), tail)
-        tails = map(template.__mod__, zip(*encoded, strict=True))
-        return "".join(line[:-1] + t for line, t in zip(batch.lines, tails, strict=True)).encode(
-            "utf-8", "surrogatepass"
-        )
+        """Database-rendered lines with the changed rows' columns after them (annotations, score
+        columns) re-rendered."""
+        tails = self._tails([batch.rows[i] for i in batch.changed]) if batch.changed else ()
+        return "".join(patched_lines(batch, len(self.suffix), tails)).encode("utf-8", "surrogatepass")
 
     def _restart_from_lines(self, data: bytes):
         """As `_restart`, for lines: the batch's own inferred types, merged into the file's. When the batch
