@@ -64,16 +64,20 @@ def job_batches(source, writer) -> Iterator[Batch]:
     """A job's batches for its writer. On PostgreSQL the reading runs one chunk ahead in a thread
     (EXPORTS_PREFETCH): the server builds the next chunk while this process encodes the current one.
     A JSONL or Parquet export of spans asks the database to render each row as a JSON line."""
+    from .parallel_read import parallel_batches
     from .span_source import SpanSource
 
+    ahead = getattr(settings, "EXPORTS_PREFETCH", True)
+    ahead = ahead and connection.vendor == "postgresql" and not connection.in_atomic_block
     if writer.accepts_json_lines and isinstance(source, SpanSource):
         rendering = writer.lines_options(source)  # Parquet decides its schema from a sample here
+        readers = int(getattr(settings, "EXPORTS_READERS", 2))
+        if ahead and readers > 1:  # the database renders the lines: use more than one backend
+            keys, render = source.line_chunks(**rendering)
+            return parallel_batches(keys, render, workers=readers)
 
         def read():
             return source.batches(json_lines=True, **rendering)
     else:
         read = source.batches
-    ahead = getattr(settings, "EXPORTS_PREFETCH", True)
-    if ahead and connection.vendor == "postgresql" and not connection.in_atomic_block:
-        return prefetched(read)
-    return read()
+    return prefetched(read) if ahead else read()

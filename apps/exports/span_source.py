@@ -9,7 +9,7 @@ and the writer re-renders just those. Annotations and gold are read once per chu
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from django.db import connections
@@ -32,6 +32,8 @@ from .span_columns import span_fields
 
 # (column, kind, expression in values_list, nullable)
 SPAN_FIELDS: list[tuple[str, str, Any, bool]] = span_fields(timestamp=IsoTimestamp, raw=raw)
+
+LOW, HIGH = -(2**62) + 7, -(2**62) + 11  # placeholders of a chunk's bounds in its compiled statement
 
 SPAN_META = SourceMeta(
     columns=tuple(Column(n, k, nullable) for n, k, _, nullable in SPAN_FIELDS)
@@ -70,6 +72,42 @@ class SpanSource(_ObservedSource):
             fields = [expr for _, _, expr, _ in SPAN_FIELDS]
         for rows in self.pk_chunks(qs, fields):
             yield self._batch(rows, lines=lines, using=qs.db)
+
+    def line_chunks(self, *, text_columns=(), suffix: str = "}\n") -> tuple[Callable, Callable]:
+        """PostgreSQL, for `parallel_read`: the chunks' keys ((first pk, last pk) in pk order, read by
+        a pk-only cursor; or the pks of a slice of the admin selection) and the renderer of one chunk
+        as a Batch of database-rendered lines (`batches(json_lines=True)` reads the same, in line).
+        A range's statement is compiled once; each chunk only binds its bounds."""
+        qs = self.queryset().order_by("pk")
+        line = JSONLine(SPAN_FIELDS, text_columns=text_columns, suffix=suffix)
+        ranged = qs.filter(pk__gte=LOW, pk__lte=HIGH).values_list("pk", line)
+        sql, params = ranged.query.sql_with_params()
+        params = list(params)
+        low_at, high_at = params.index(LOW), params.index(HIGH)
+
+        def keys() -> Iterator:
+            if self.job.selected_pks is not None:
+                pks = sorted({int(pk) for pk in self.job.selected_pks})
+                yield from (pks[i : i + self.chunk_size] for i in range(0, len(pks), self.chunk_size))
+                return
+            ids_sql, ids_params = qs.values_list("pk").query.sql_with_params()
+            with connections[qs.db].connection.cursor(name="export_chunk_keys") as cursor:
+                cursor.execute(ids_sql, ids_params)
+                while ids := cursor.fetchmany(self.chunk_size):
+                    yield (ids[0][0], ids[-1][0])
+
+        def render(key) -> Batch:
+            if isinstance(key, list):
+                rows = list(qs.filter(pk__in=key).values_list("pk", line))
+            else:
+                bound = params.copy()
+                bound[low_at], bound[high_at] = key
+                with connections[qs.db].cursor() as cursor:
+                    cursor.execute(sql, bound)
+                    rows = cursor.fetchall()
+            return self._batch(rows, lines=True, using=qs.db)
+
+        return keys, render
 
     def sample(self) -> Batch:
         """The first chunk as plain rows (one LIMIT query), for a writer that infers its schema."""
