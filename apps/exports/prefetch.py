@@ -74,7 +74,7 @@ def job_batches(source, writer) -> Iterator[Batch]:
         readers = int(getattr(settings, "EXPORTS_READERS", 2))
         if ahead and readers > 1:  # the database renders the lines: use more than one backend
             keys, render = source.line_chunks(**rendering)
-            return parallel_batches(keys, render, workers=readers)
+            return parallel_batches(keys, lambda key: writer.prepare(render(key)), workers=readers)
 
         def read():
             return source.batches(json_lines=True, **rendering)

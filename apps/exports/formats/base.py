@@ -58,6 +58,8 @@ class Batch:
     # differ from the defaults (spans with annotations or gold), the only ones the writer re-renders.
     lines: list[str] | None = None
     changed: list[int] = field(default_factory=list)
+    # What the writer's `prepare` made of the batch in a reading thread (Parquet: the Arrow table).
+    prepared: Any = None
 
 
 class WriterRestart(Exception):
@@ -109,6 +111,11 @@ class Writer:
         """Before the first batch of database-rendered lines: how the source renders them
         (`suffix`, see Batch.lines)."""
         return {}
+
+    def prepare(self, batch: Batch) -> Batch:
+        """Work on a batch that may run in a reading thread, before `write_batch` in the job's own
+        (see parallel_read). Uses only what is fixed once the batches start."""
+        return batch
 
     def write_batch(self, batch: Batch) -> None:  # pragma: no cover - every format overrides
         raise NotImplementedError

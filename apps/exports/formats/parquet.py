@@ -211,24 +211,39 @@ class ParquetWriter(Writer):
             hints.update({c.name: TEXT for c in typed})
         return WriterRestart(hints=hints, reason="column shapes changed")
 
-    def write_batch(self, batch: Batch) -> None:
-        if not batch.rows and not batch.lines:
-            return
-        if batch.lines is not None:
+    def prepare(self, batch: Batch) -> Batch:
+        """In a reading thread (parallel_read): database-rendered lines parsed there into the Arrow
+        table (Arrow parses without the GIL), so several chunks are parsed at once."""
+        if batch.lines:
             data = self._lines_data(batch)
-            columns = None
-        else:
+            batch.prepared = self._parse(data)
+            batch.lines = None  # only the table is needed now
+        return batch
+
+    def _parse(self, data: bytes) -> tuple[bytes | None, object]:
+        """(None, the table), or (the data, ArrowInvalid) when the data does not fit the schema."""
+        try:
+            return None, arrow_types.read_lines(data, self.schema)
+        except self.pa.ArrowInvalid as exc:
+            return data, exc
+
+    def write_batch(self, batch: Batch) -> None:
+        columns = None
+        if batch.prepared is not None:
+            data, table = batch.prepared
+        elif batch.lines:
+            data, table = self._parse(self._lines_data(batch))
+        elif batch.rows and batch.lines is None:
             columns = list(zip(*batch.rows, strict=True))
             if self.types is None:
                 self._decide(columns)
-            data = "".join(map(self.template.__mod__, zip(*self._encode(columns), strict=True))).encode(
-                "utf-8", "surrogatepass"
-            )
-        try:
-            table = arrow_types.read_lines(data, self.schema)
-        except self.pa.ArrowInvalid:
+            encoded = zip(*self._encode(columns), strict=True)
+            data, table = self._parse("".join(map(self.template.__mod__, encoded)).encode("utf-8", "surrogatepass"))
+        else:
+            return
+        if isinstance(table, self.pa.ArrowInvalid):
             if self.attempt >= MAX_PASSES:
-                raise
+                raise table
             raise (self._restart(columns) if columns is not None else self._restart_from_lines(data)) from None
         self.pending.append(table)
         self.pending_bytes += table.nbytes
