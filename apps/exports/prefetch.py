@@ -74,7 +74,8 @@ def job_batches(source, writer) -> Iterator[Batch]:
         readers = int(getattr(settings, "EXPORTS_READERS", 2))
         if ahead and readers > 1:  # the database renders the lines: use more than one backend
             keys, render = source.line_chunks(**rendering)
-            return parallel_batches(keys, lambda key: writer.prepare(render(key)), workers=readers)
+            # One chunk waiting per reader: with two readers, two chunks are ready and two in the making.
+            return parallel_batches(keys, lambda key: writer.prepare(render(key)), workers=readers, depth=1)
 
         def read():
             return source.batches(json_lines=True, **rendering)
