@@ -64,3 +64,24 @@ def test_on_postgresql_an_admin_selection_is_read_in_parallel_too(project, setti
     assert [line.split('"span_id" : "')[1].split('"')[0] for line in lines] == [
         s.span_id for s in sorted((s for s in spans if s.pk in chosen), key=lambda s: s.pk)
     ]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_on_postgresql_a_chunk_that_fails_in_a_reading_thread_fails_the_job(project, settings, monkeypatch):
+    trace = factories.TraceFactory(project=project)
+    factories.SpanFactory.create_batch(9, trace=trace)
+    settings.EXPORTS_CHUNK_SIZE = 2
+    build = SpanSource._batch
+    built = []
+
+    def failing(self, rows, **kwargs):
+        built.append(len(rows))
+        if len(built) == 3:  # the third chunk, in one of the two rendering threads
+            raise RuntimeError("the database went away")
+        return build(self, rows, **kwargs)
+
+    monkeypatch.setattr(SpanSource, "_batch", failing)
+    job = run(project)
+    assert job.status == "failed" and "the database went away" in job.error
+    assert not job.byte_size

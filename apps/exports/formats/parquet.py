@@ -114,6 +114,7 @@ class ParquetWriter(Writer):
             compression_level=1,
             write_statistics=scalar,
             use_dictionary=scalar,
+            memory_pool=arrow_types.memory_pool(),
         )
 
     def _restart(self, columns: list):
