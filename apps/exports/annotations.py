@@ -152,7 +152,9 @@ def chunk_annotations(span_pks: list[int], *, using: str = "default") -> dict[in
     from apps.reviews.selectors import span_annotations_bulk
 
     annotated = _annotated_among(span_pks)
-    return span_annotations_bulk(annotated, tag_history=False) if annotated else {}
+    found = span_annotations_bulk(annotated, tag_history=False) if annotated else {}
+    keys = ANNOTATIONS.values()
+    return {pk: {key: lists[key] for key in keys} for pk, lists in found.items()}
 
 
 # Gold values of adjudicated review items (apps.queues.gold.span_gold), per chunk, in every layout:
