@@ -287,6 +287,7 @@ def main() -> None:
         raise SystemExit("Run on PostgreSQL: DATABASE_URL=postgres://…")
     call_command("migrate", verbosity=0)
     results = {}
+    load_start = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="assay-bench-export-") as directory:
         for rows in args.sizes:
             project_id = _seed(f"bench-export-{rows}", rows)
@@ -308,6 +309,8 @@ def main() -> None:
                     flush=True,
                 )
             results[rows] = entry
+    # The ratios compare runs that share the machine; say how busy it was.
+    print(f"load average (1 min): {load_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end", flush=True)
     small, large = results[args.sizes[0]], results[args.sizes[-1]]
     rates = " ".join(f"{f}_vs_copy={large['copy_seconds'] / large[f]['seconds']:.2f}" for f in args.formats)
     peak = max(large[f]["maxrss_mb"] for f in args.formats)

@@ -46,3 +46,20 @@ def export_options_clean(*, options, source: str, format: str) -> dict:
     if errors:
         raise ApplicationError("Invalid export options.", fields=errors)
     return clean
+
+
+def export_choices_validate(*, source: str, format: str, gzip: bool) -> None:
+    """The source, format and gzip of a job or schedule: known, and fitting each other."""
+    from .formats import writer_for
+
+    errors: dict[str, list[str]] = {}
+    if source not in ExportSource.values:
+        errors["source"] = [f"Choose from {', '.join(ExportSource.values)}."]
+    if format not in ExportFormat.values:
+        errors["format"] = [f"Choose from {', '.join(ExportFormat.values)}."]
+    elif gzip and not writer_for(format).supports_gzip:
+        errors["gzip"] = ["Parquet files are compressed internally; gzip is not available for them."]
+    elif source in ExportSource.values and source not in getattr(writer_for(format), "sources", (source,)):
+        errors["format"] = [f"{format} exports read {' or '.join(writer_for(format).sources)}, not {source}."]
+    if errors:
+        raise ApplicationError("Invalid export.", fields=errors)

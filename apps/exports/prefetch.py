@@ -1,4 +1,4 @@
-"""Reading an export's batches one chunk ahead, in a thread with its own database connection."""
+"""Reading an export's batches, on PostgreSQL one chunk ahead in a thread with its own database connection."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import queue
 import threading
 from collections.abc import Callable, Iterator
 
-from django.db import connections, transaction
+from django.conf import settings
+from django.db import connection, connections, transaction
 
 from .formats.base import Batch
 
@@ -57,3 +58,27 @@ def prefetched(make_batches: Callable[[], Iterator[Batch]], *, depth: int = 2) -
     finally:
         stop.set()
         thread.join(timeout=60)
+
+
+def job_batches(source, writer) -> Iterator[Batch]:
+    """A job's batches for its writer. On PostgreSQL the reading runs one chunk ahead in a thread
+    (EXPORTS_PREFETCH): the server builds the next chunk while this process encodes the current one.
+    A JSONL or Parquet export of spans asks the database to render each row as a JSON line."""
+    from .parallel_read import parallel_batches
+    from .span_source import SpanSource
+
+    ahead = getattr(settings, "EXPORTS_PREFETCH", True)
+    ahead = ahead and connection.vendor == "postgresql" and not connection.in_atomic_block
+    if writer.accepts_json_lines and isinstance(source, SpanSource):
+        rendering = writer.lines_options(source)  # Parquet decides its schema from a sample here
+        readers = int(getattr(settings, "EXPORTS_READERS", 2))
+        if ahead and readers > 1:  # the database renders the lines: use more than one backend
+            keys, render = source.line_chunks(**rendering)
+            # One chunk waiting per reader: with two readers, two chunks are ready and two in the making.
+            return parallel_batches(keys, lambda key: writer.prepare(render(key)), workers=readers, depth=1)
+
+        def read():
+            return source.batches(json_lines=True, **rendering)
+    else:
+        read = source.batches
+    return prefetched(read) if ahead else read()

@@ -10,9 +10,11 @@ from collections.abc import Iterator
 
 from django.contrib.auth import get_user_model
 
+from .expressions import IsoTimestamp, raw
+from .filtering import filtered_queryset
 from .formats.base import Batch, Column, SourceMeta
 from .models import ExportSource
-from .sources import NOT_NULL, NULLABLE, IsoTimestamp, _ObservedSource, _raw, filtered_queryset
+from .readers import NOT_NULL, NULLABLE, _ObservedSource
 from .windows import _range
 
 
@@ -26,7 +28,7 @@ def _fields():
         ("kind", "str", "config__kind", NOT_NULL),
         ("value", "float", "value", NULLABLE),
         ("label", "str", "label", NOT_NULL),
-        ("labels", "rawjson", _raw("labels"), NOT_NULL),
+        ("labels", "rawjson", raw("labels"), NOT_NULL),
         ("text", "str", "text", NOT_NULL),
         ("comment", "str", "comment", NOT_NULL),
         ("reviewer", "str", username, NULLABLE),

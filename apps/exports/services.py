@@ -1,9 +1,9 @@
-"""Every write of the exports app: creating, running, cancelling and reaping jobs; schedules."""
+"""Every write of an export job: creating, dispatching, running, cancelling and reaping. The
+schedules' writes live in `schedule_runs` and are re-exported here."""
 
 from __future__ import annotations
 
 import gzip as gziplib
-import json
 import logging
 import os
 import uuid
@@ -11,36 +11,36 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from apps.audit.services import audit_diff, audit_record, audit_snapshot
+from apps.audit.services import audit_record, audit_snapshot
 from apps.core.exceptions import ApplicationError
 from apps.projects.models import Project
 
 from . import storage
 from .destinations import deployment_id, destination_for_project
+from .filtering import filtered_queryset
 from .formats import WriterRestart, file_extension, writer_for
-from .models import (
-    FINISHED_STATUSES,
-    ExportFormat,
-    ExportJob,
-    ExportSchedule,
-    ExportSource,
-    ExportStatus,
-    ScheduleKind,
-    ScheduleMode,
+from .models import ExportJob, ExportSchedule, ExportSource, ExportStatus
+from .options import export_choices_validate, export_options_clean
+from .prefetch import job_batches
+from .schedule_runs import (  # noqa: F401 - the schedules' writes, imported from here by the admin and API
+    RUN_SCHEDULE_TASK,
+    _periodic_task_sync,
+    _schedule_run_finished,
+    export_schedule_delete,
+    export_schedule_run,
+    export_schedule_save,
+    export_schedule_validate,
 )
-from .options import export_options_clean
-from .prefetch import prefetched
 from .side_files import publish_side_files
-from .sources import SpanSource, filtered_queryset, source_for
+from .sources import source_for
 
 logger = logging.getLogger(__name__)
 
 MAX_PROBLEMS_KEPT = 1000
-RUN_SCHEDULE_TASK = "exports.run_schedule"
 
 
 def _setting(name: str, default):
@@ -60,20 +60,6 @@ def max_attempts() -> int:
 
 
 # --- creating ----------------------------------------------------------------------------------
-
-
-def _validate_choices(*, source: str, format: str, gzip: bool) -> None:
-    errors: dict[str, list[str]] = {}
-    if source not in ExportSource.values:
-        errors["source"] = [f"Choose from {', '.join(ExportSource.values)}."]
-    if format not in ExportFormat.values:
-        errors["format"] = [f"Choose from {', '.join(ExportFormat.values)}."]
-    elif gzip and not writer_for(format).supports_gzip:
-        errors["gzip"] = ["Parquet files are compressed internally; gzip is not available for them."]
-    elif source in ExportSource.values and source not in getattr(writer_for(format), "sources", (source,)):
-        errors["format"] = [f"{format} exports read {' or '.join(writer_for(format).sources)}, not {source}."]
-    if errors:
-        raise ApplicationError("Invalid export.", fields=errors)
 
 
 def _resolve_dataset(*, project: Project, dataset, version, tag: str):
@@ -113,7 +99,7 @@ def export_job_create(
 ) -> ExportJob:
     """Validate, save a queued job and send it to a worker once the transaction commits.
     `destination` (one of the project's ExportDestinations, or its id) defaults to the deployment's storage."""
-    _validate_choices(source=source, format=format, gzip=gzip)
+    export_choices_validate(source=source, format=format, gzip=gzip)
     destination = destination_for_project(project=project, destination=destination)
     options = export_options_clean(options=options, source=source, format=format)
     filters = filters or {}
@@ -234,20 +220,67 @@ def _heartbeat(job_id: int, token: str, *, rows: int, total: int | None) -> None
         raise _Stop
 
 
-def _batches(source, writer):
-    """On PostgreSQL the reading runs one chunk ahead in a thread (EXPORTS_PREFETCH): the server
-    builds the next chunk while this process encodes the current one. A JSONL export of spans asks
-    the database to render each row as JSON."""
-    if writer.accepts_json_lines and isinstance(source, SpanSource):
-        rendering = writer.lines_options(source)  # Parquet decides its schema from a sample here
+def _write_file(job: ExportJob, token: str, out, raw):
+    """Every batch of the job's source through its writer into `out`; a writer asking to start over
+    with a wider schema (Parquet) gets the file truncated and a new pass. Returns the closed writer."""
+    source = source_for(job, chunk_size=chunk_size())
+    total = source.count()
+    _mine(job.pk, token).update(total_rows=total)
+    restart = {}
+    for attempt in range(1, 4):
+        writer = writer_for(job.format)(out, source.meta, **restart)
+        rows = 0
+        batches = job_batches(source, writer)
+        try:
+            for batch in batches:
+                writer.write_batch(batch)
+                rows += len(batch.rows)
+                _heartbeat(job.pk, token, rows=rows, total=total)
+        except WriterRestart as again:
+            writer.abort()
+            raw.seek(0)
+            raw.truncate()
+            restart = {"hints": again.hints, "attempt": attempt + 1}
+            continue
+        except BaseException:
+            writer.abort()
+            raise
+        finally:
+            batches.close()
+        break
+    writer.close()
+    return writer
 
-        def read():
-            return source.batches(json_lines=True, **rendering)
-    else:
-        read = source.batches
-    if _setting("EXPORTS_PREFETCH", True) and connection.vendor == "postgresql" and not connection.in_atomic_block:
-        return prefetched(read)
-    return read()
+
+def _publish(job: ExportJob, token: str, writer, temp_path: str) -> None:
+    """The written file to its destination, then the side files, then the job marked succeeded. A job
+    cancelled meanwhile keeps no file."""
+    problems = [{"record": p.record, "reason": p.reason} for p in writer.problems]
+    if not _mine(job.pk, token).exists():
+        raise _Stop
+    size = storage.publish(local_path=temp_path, key=job.storage_key, destination=job.destination)
+    try:
+        side = publish_side_files(job=job, writer=writer)  # after the data, before the manifest
+    except Exception:
+        storage.remove(job.storage_key, job.destination)  # a failed job leaves no file
+        raise
+    finished = _mine(job.pk, token).update(
+        **side,
+        status=ExportStatus.SUCCEEDED,
+        progress=1.0,
+        row_count=writer.rows_written,
+        byte_size=size,
+        problems=problems[:MAX_PROBLEMS_KEPT],
+        problem_count=len(problems),
+        heartbeat_at=timezone.now(),
+        finished_at=timezone.now(),
+    )
+    if not finished:
+        job.refresh_from_db(fields=["status", "run_token"])
+        if job.status == ExportStatus.CANCELLED:  # cancelled while publishing: no file stays
+            for key in (job.storage_key, side.get("lineage_key"), side.get("validation_key")):
+                storage.remove(key, job.destination)
+        raise _Stop
 
 
 def export_job_run(*, job_id: int) -> ExportJob | None:
@@ -259,62 +292,12 @@ def export_job_run(*, job_id: int) -> ExportJob | None:
     job = ExportJob.objects.select_related("project", "dataset", "schedule", "destination").get(pk=job_id)
     temp_path = storage.temp_file_for(job.pk)
     try:
-        source = source_for(job, chunk_size=chunk_size())
-        total = source.count()
-        _mine(job.pk, token).update(total_rows=total)
         with open(temp_path, "wb", buffering=1 << 20) as raw:
             out = gziplib.GzipFile(filename="", fileobj=raw, mode="wb", compresslevel=6, mtime=0) if job.gzip else raw
-            restart = {}
-            for attempt in range(1, 4):  # a writer may ask to start over with a wider schema (Parquet)
-                writer = writer_for(job.format)(out, source.meta, **restart)
-                rows = 0
-                batches = _batches(source, writer)
-                try:
-                    for batch in batches:
-                        writer.write_batch(batch)
-                        rows += len(batch.rows)
-                        _heartbeat(job.pk, token, rows=rows, total=total)
-                except WriterRestart as again:
-                    writer.abort()
-                    raw.seek(0)
-                    raw.truncate()
-                    restart = {"hints": again.hints, "attempt": attempt + 1}
-                    continue
-                except BaseException:
-                    writer.abort()
-                    raise
-                finally:
-                    batches.close()
-                break
-            writer.close()
+            writer = _write_file(job, token, out, raw)
             if job.gzip:
                 out.close()
-        problems = [{"record": p.record, "reason": p.reason} for p in writer.problems]
-        if not _mine(job.pk, token).exists():
-            raise _Stop
-        size = storage.publish(local_path=temp_path, key=job.storage_key, destination=job.destination)
-        try:
-            side = publish_side_files(job=job, writer=writer)  # after the data, before the manifest
-        except Exception:
-            storage.remove(job.storage_key, job.destination)  # a failed job leaves no file
-            raise
-        finished = _mine(job.pk, token).update(
-            **side,
-            status=ExportStatus.SUCCEEDED,
-            progress=1.0,
-            row_count=writer.rows_written,
-            byte_size=size,
-            problems=problems[:MAX_PROBLEMS_KEPT],
-            problem_count=len(problems),
-            heartbeat_at=timezone.now(),
-            finished_at=timezone.now(),
-        )
-        if not finished:
-            job.refresh_from_db(fields=["status", "run_token"])
-            if job.status == ExportStatus.CANCELLED:  # cancelled while publishing: no file stays
-                for key in (job.storage_key, side.get("lineage_key"), side.get("validation_key")):
-                    storage.remove(key, job.destination)
-            return job
+        _publish(job, token, writer, temp_path)
     except _Stop:
         logger.info("Export job %s stopped: cancelled or taken over.", job_id)
         job.refresh_from_db()
@@ -396,196 +379,3 @@ def export_jobs_reap_stale(*, now: datetime | None = None) -> dict[str, int]:
         counts["resent"] += 1
         transaction.on_commit(lambda job_id=job_id: export_job_dispatch(job_id=job_id))
     return counts
-
-
-# --- schedules ---------------------------------------------------------------------------------
-
-
-def _parse_cron(expression: str) -> dict[str, str]:
-    fields = expression.split()
-    if len(fields) != 5:
-        raise ApplicationError(
-            "A cron expression has five fields.", fields={"cron": ["Use: minute hour day-of-month month day-of-week."]}
-        )
-    minute, hour, day_of_month, month_of_year, day_of_week = fields
-    from celery.schedules import crontab
-
-    try:
-        crontab(
-            minute=minute, hour=hour, day_of_month=day_of_month, month_of_year=month_of_year, day_of_week=day_of_week
-        )
-    except (ValueError, TypeError) as exc:
-        raise ApplicationError("Invalid cron expression.", fields={"cron": [str(exc)]})
-    return {
-        "minute": minute,
-        "hour": hour,
-        "day_of_month": day_of_month,
-        "month_of_year": month_of_year,
-        "day_of_week": day_of_week,
-    }
-
-
-def export_schedule_validate(*, schedule: ExportSchedule) -> None:
-    _validate_choices(source=schedule.source, format=schedule.format, gzip=schedule.gzip)
-    schedule.options = export_options_clean(options=schedule.options, source=schedule.source, format=schedule.format)
-    errors: dict[str, list[str]] = {}
-    if schedule.source == ExportSource.DATASET:
-        if schedule.mode == ScheduleMode.INCREMENTAL:
-            errors["mode"] = ["Dataset schedules export a whole version (full)."]
-        if schedule.dataset_id is None:
-            errors["dataset"] = ["This field is required."]
-        elif schedule.dataset.project_id != schedule.project_id:
-            errors["dataset"] = ["Unknown dataset."]
-        if schedule.filters:
-            errors["filters"] = ["Not used for dataset exports."]
-    else:
-        if schedule.dataset_id is not None:
-            errors["dataset"] = ["Only dataset schedules name a dataset."]
-        filtered_queryset(source=schedule.source, project=schedule.project, filters=schedule.filters)
-    if schedule.destination_id is not None and schedule.destination.project_id != schedule.project_id:
-        errors["destination"] = ["Unknown destination."]
-    if schedule.kind == ScheduleKind.CRONTAB:
-        _parse_cron(schedule.cron)
-    elif schedule.every < 1:
-        errors["every"] = ["At least 1."]
-    if errors:
-        raise ApplicationError("Invalid export schedule.", fields=errors)
-
-
-def _periodic_task_sync(schedule: ExportSchedule) -> None:
-    from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
-
-    interval = crontab = None
-    if schedule.kind == ScheduleKind.CRONTAB:
-        crontab, _ = CrontabSchedule.objects.get_or_create(**_parse_cron(schedule.cron), timezone=settings.TIME_ZONE)
-    else:
-        interval, _ = IntervalSchedule.objects.get_or_create(every=schedule.every, period=schedule.period)
-    values = {
-        "name": f"Export schedule #{schedule.pk}: {schedule.name}"[:200],
-        "task": RUN_SCHEDULE_TASK,
-        "kwargs": json.dumps({"schedule_id": schedule.pk}),
-        "interval": interval,
-        "crontab": crontab,
-        "enabled": schedule.enabled,
-        "description": f"Assay export of {schedule.project.slug} ({schedule.source}, {schedule.format}).",
-    }
-    task = schedule.periodic_task
-    if task is None:
-        task = PeriodicTask.objects.create(**values)
-        ExportSchedule.objects.filter(pk=schedule.pk).update(periodic_task=task)
-        schedule.periodic_task = task
-    else:
-        for key, value in values.items():
-            setattr(task, key, value)
-        task.save()
-
-
-@transaction.atomic
-def export_schedule_save(*, schedule: ExportSchedule, actor: Any = None) -> ExportSchedule:
-    """Create or update a schedule and its django-celery-beat periodic task."""
-    export_schedule_validate(schedule=schedule)
-    before = audit_snapshot(ExportSchedule.objects.filter(pk=schedule.pk).first() if schedule.pk else None)
-    schedule.save()
-    _periodic_task_sync(schedule)
-    before, after = audit_diff(before, audit_snapshot(schedule))
-    if after:
-        audit_record(
-            actor=actor,
-            action="export_schedule.update" if before is not None else "export_schedule.create",
-            obj=schedule,
-            before=before,
-            after=after,
-        )
-    return schedule
-
-
-@transaction.atomic
-def export_schedule_delete(*, schedule: ExportSchedule, actor: Any = None) -> None:
-    audit_record(actor=actor, action="export_schedule.delete", obj=schedule, before=audit_snapshot(schedule))
-    task = schedule.periodic_task
-    schedule.delete()
-    if task is not None:
-        task.delete()
-
-
-@transaction.atomic
-def export_schedule_run(*, schedule_id: int, now: datetime | None = None, requested_by=None) -> ExportJob | None:
-    """One run of a schedule: a new export job. Incremental runs cover [watermark, now − safety lag) on
-    `updated_at`; the watermark moves to the window end only when that run succeeds, so a failed run's
-    window is covered again by the next one. Skipped (None) while an earlier run is unfinished."""
-    # Two beats firing at once serialise on the schedule row (the dataset join is nullable: lock only "self").
-    schedule = (
-        ExportSchedule.objects.select_for_update(of=("self",))
-        .select_related("project", "dataset", "destination")
-        .filter(pk=schedule_id)
-        .first()
-    )
-    if schedule is None:
-        return None
-    if schedule.jobs.exclude(status__in=FINISHED_STATUSES).exists():
-        logger.info("Export schedule %s: the previous run is unfinished; skipping.", schedule_id)
-        return None
-    now = now or timezone.now()
-    window_start = window_end = None
-    if schedule.mode == ScheduleMode.INCREMENTAL:
-        window_start = schedule.watermark
-        window_end = now - timedelta(seconds=schedule.safety_lag_seconds)
-        if window_start is not None and window_end <= window_start:
-            return None
-    job = export_job_create(
-        project=schedule.project,
-        source=schedule.source,
-        format=schedule.format,
-        gzip=schedule.gzip,
-        options=schedule.options,
-        filters=schedule.filters,
-        dataset=schedule.dataset,
-        tag=schedule.dataset_tag,
-        split=schedule.dataset_split,
-        requested_by=requested_by,
-        schedule=schedule,
-        window_start=window_start,
-        window_end=window_end,
-        destination=schedule.destination,
-    )
-    ExportSchedule.objects.filter(pk=schedule.pk).update(last_run_at=now)
-    return job
-
-
-def _schedule_run_finished(job: ExportJob) -> None:
-    """After a scheduled run or a dataset export succeeded: advance the watermark, then write the manifest last."""
-    if job.status != ExportStatus.SUCCEEDED:
-        return
-    if job.window_end is not None:
-        ExportSchedule.objects.filter(pk=job.schedule_id).filter(
-            Q(watermark__isnull=True) | Q(watermark__lt=job.window_end)
-        ).update(watermark=job.window_end)
-    manifest_key = storage.sibling_key(job.storage_key, "manifest.json")
-    manifest = {
-        "job_id": job.pk,
-        "job_uid": str(job.uid),
-        "schedule_id": job.schedule_id,
-        "project": job.project.slug,
-        "source": job.source,
-        "format": job.format,
-        "gzip": job.gzip,
-        "files": [{"key": job.storage_key, "rows": job.row_count, "bytes": job.byte_size}]
-        + [
-            {"key": key, "kind": kind}
-            for kind, key in (("lineage", job.lineage_key), ("validation", job.validation_key))
-            if key
-        ],
-        "validation": job.validation,
-        "row_count": job.row_count,
-        "problem_count": job.problem_count,
-        "window": {
-            "column": "updated_at",
-            "start": job.window_start.isoformat() if job.window_start else None,
-            "end": job.window_end.isoformat() if job.window_end else None,
-        },
-        "dataset_version": job.dataset_version,
-        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
-    }
-    storage.publish_bytes(data=json.dumps(manifest, indent=2).encode(), key=manifest_key, destination=job.destination)
-    ExportJob.objects.filter(pk=job.pk).update(manifest_key=manifest_key)
-    job.manifest_key = manifest_key

@@ -8,20 +8,33 @@ from django.db.models import F
 
 from apps.traces.models import Span
 
+from .annotations import ANNOTATIONS, GOLD_COLUMNS, NO_GOLD, chunk_annotations, chunk_gold, project_has_gold
 from .columns import provided_values, providers_for
 from .formats.base import Batch, Column, SourceMeta
 from .models import ExportJob, ExportSource
-from .sources import (
-    ANNOTATIONS,
-    GOLD_COLUMNS,
-    NO_GOLD,
-    SPAN_FIELDS,
-    TRACE_FIELDS,
-    _annotations,
-    _gold,
-    _ObservedSource,
-    project_has_gold,
-)
+from .readers import _ObservedSource
+from .span_source import SPAN_FIELDS
+
+TRACE_FIELDS: list[tuple[str, str, str]] = [
+    ("trace_id", "str", "trace_id"),
+    ("name", "str", "name"),
+    ("start_time", "datetime", "start_time"),
+    ("end_time", "datetime", "end_time"),
+    ("duration_ms", "float", "duration_ms"),
+    ("span_count", "int", "span_count"),
+    ("has_error", "bool", "has_error"),
+    ("input_tokens", "int", "input_tokens"),
+    ("output_tokens", "int", "output_tokens"),
+    ("total_tokens", "int", "total_tokens"),
+    ("total_cost", "float", "total_cost"),
+    ("user_id", "str", "user_id"),
+    ("session_id", "str", "session_id"),
+    ("tags", "json", "tags"),
+    ("review_status", "str", "review_status"),
+    ("created_at", "datetime", "created_at"),
+    ("updated_at", "datetime", "updated_at"),
+]
+# The trace-level input/output/expected (and metrics) come from the root span; then the span tree.
 
 
 def _span_dict(span: dict, annotations: dict | None) -> dict:
@@ -73,11 +86,11 @@ class TraceSource(_ObservedSource):
                     .order_by("trace_id", "start_time", "id")
                     .values("pk", *span_values)
                 )
-                annotations = _annotations([s["pk"] for s in spans])
+                annotations = chunk_annotations([s["pk"] for s in spans])
                 roots = {row[-1] for row in rows}
                 if self.has_gold is None:
                     self.has_gold = project_has_gold(self.job.project)
-                golds = _gold(
+                golds = chunk_gold(
                     [s["pk"] for s in spans if s["span_id"] in roots or not s["parent_span_id"]],
                     project_has_gold=self.has_gold,
                 )

@@ -33,6 +33,9 @@ EXPORTS_MAX_SELECTED = env.int("EXPORTS_MAX_SELECTED", default=500_000)
 EXPORTS_TMP_DIR = env("EXPORTS_TMP_DIR", default="")
 # On PostgreSQL, read the next chunk in a thread while the current one is written.
 EXPORTS_PREFETCH = env.bool("EXPORTS_PREFETCH", default=True)
+# With it, spans exported as JSONL or Parquet are rendered by this many connections at once (one
+# snapshot; plus one connection streaming the chunk keys). 1: a single reading thread.
+EXPORTS_READERS = env.int("EXPORTS_READERS", default=2)
 
 # Secrets kept in the database (export destination credentials) are Fernet-encrypted with this key:
 # comma-separated Fernet keys, the first encrypts (rotation: put the new one first). Unset: derived

@@ -94,11 +94,7 @@ def build_world(project: Project, *, author) -> World:
     experiment = experiment_create(project=project, dataset=dataset, version="prod", name="baseline", user=author)
     experiment_results_upsert(experiment=experiment, items=[{"record_id": "r1", "output": {"a": "30 days"}}])
     dataset_job = DatasetJob.objects.create(project=project, dataset=dataset, kind=DatasetJob.Kind.ADD_SPANS)
-    from apps.experiments.models import Experiment
 
-    experiment = Experiment.objects.create(
-        project=project, dataset=dataset, dataset_version=dataset.versions.get(number=1), version_number=1, name="run"
-    )
     export_job = ExportJob.objects.create(project=project, source="spans", format="jsonl", requested_by=author)
     schedule = export_schedule_save(
         schedule=ExportSchedule(
@@ -110,7 +106,7 @@ def build_world(project: Project, *, author) -> World:
     link, token = share_link_create(view=view, trace=trace, user=author)
     default = trace_view_default_set(project=project, view=view)
     _, key = api_key_create(project=project, scopes=["ingest", "read", "write", "feedback", "admin"])
-    experiment, scorer, rule, run_job, scoring_job = _experiment_objects(project, scoring)
+    _scored, scorer, rule, run_job, scoring_job = _experiment_objects(project, scoring)
     membership = Membership.objects.create(
         project=project, user=factories.UserFactory(username=f"member-{project.slug}"), role="reviewer"
     )
@@ -141,7 +137,6 @@ def build_world(project: Project, *, author) -> World:
         ShareLink: link,
         TraceViewDefault: default,
         Membership: membership,
-        Experiment: experiment,
         ExperimentResult: ExperimentResult.objects.get(experiment=experiment),
         Scorer: scorer,
         OnlineRule: rule,
@@ -168,7 +163,7 @@ def _experiment_objects(project, config) -> tuple:
     dataset = factories.DatasetFactory(project=project, name="eval-set")
     version = dataset_records_upsert(dataset=dataset, records=[{"record_id": "e1", "input": {"q": "refund?"}}])
     experiment = Experiment.objects.create(
-        project=project, dataset=dataset, dataset_version=version, version_number=1, name="baseline", record_count=1
+        project=project, dataset=dataset, dataset_version=version, version_number=1, name="scored", record_count=1
     )
     scorer = scorer_create(
         project=project, name="exact", kind="deterministic", config=config, definition={"type": "exact_match"}

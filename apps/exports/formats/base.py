@@ -11,7 +11,7 @@ string joins.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 import orjson
@@ -52,8 +52,14 @@ class SourceMeta:
 @dataclass
 class Batch:
     rows: list[tuple]
-    # JSON objects rendered by the database, one a row; `rows` then holds only the columns after them.
+    # JSON lines rendered by the database (sources: span_source), each ending with the writer's
+    # `lines_options` suffix: its encoding of the columns after them at their default values, "}" and
+    # a newline. `rows` then hold only those columns, and `changed` lists the rows whose values
+    # differ from the defaults (spans with annotations or gold), the only ones the writer re-renders.
     lines: list[str] | None = None
+    changed: list[int] = field(default_factory=list)
+    # What the writer's `prepare` made of the batch in a reading thread (Parquet: the Arrow table).
+    prepared: Any = None
 
 
 class WriterRestart(Exception):
@@ -102,8 +108,14 @@ class Writer:
         self.rows_written = 0
 
     def lines_options(self, source) -> dict:
-        """Before the first batch of database-rendered lines: how the source renders them."""
+        """Before the first batch of database-rendered lines: how the source renders them
+        (`suffix`, see Batch.lines)."""
         return {}
+
+    def prepare(self, batch: Batch) -> Batch:
+        """Work on a batch that may run in a reading thread, before `write_batch` in the job's own
+        (see parallel_read). Uses only what is fixed once the batches start."""
+        return batch
 
     def write_batch(self, batch: Batch) -> None:  # pragma: no cover - every format overrides
         raise NotImplementedError

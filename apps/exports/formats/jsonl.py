@@ -35,6 +35,21 @@ def encode_column(kind: str, nullable: bool, column) -> list | tuple:
     return ["[]" if v == [] else dumps_json(v) for v in column]  # most spans carry no annotations
 
 
+def lines_tail(columns) -> str:
+    """A %-template of the columns after a database-rendered line: ',"scores":%s,…}\n'."""
+    return "".join(f",{encode_basestring(c.name).replace('%', '%%')}:%s" for c in columns) + "}\n"
+
+
+def patched_lines(batch: Batch, cut: int, tails) -> list[str]:
+    """The batch's lines with the changed rows' default suffix (`cut` characters) replaced by `tails`."""
+    lines = batch.lines
+    if batch.changed:
+        lines = list(lines)
+        for i, tail in zip(batch.changed, tails, strict=True):
+            lines[i] = lines[i][:-cut] + tail
+    return lines
+
+
 class JSONLWriter(Writer):
     extension = "jsonl"
     content_type = "application/x-ndjson"
@@ -46,26 +61,34 @@ class JSONLWriter(Writer):
         # One %-template a row: '{"span_id":%s,"trace_id":%s,…}\n' (keys escaped, '%' doubled).
         keys = [encode_basestring(c.name).replace("%", "%%") for c in meta.columns]
         self.template = "{" + ",".join(f"{k}:%s" for k in keys) + "}\n"
-        # For database-rendered lines: the columns after them, spliced in before the closing brace.
-        self.tail_kinds = [(c.kind, c.nullable) for c in meta.columns if c.kind == "json"]
-        tail_keys = [encode_basestring(c.name).replace("%", "%%") for c in meta.columns if c.kind == "json"]
-        self.tail_template = "".join(f",{k}:%s" for k in tail_keys) + "}\n"
+        self.suffix = "}\n"
 
-    def _write_lines(self, batch: Batch) -> None:
+    def lines_options(self, source) -> dict:
+        """The columns after the database-rendered ones (annotations, gold) at their defaults."""
+        tail = self.meta.columns[len(self.meta.columns) - len(source.tail_default) :]
+        self.tail_kinds = [(c.kind, c.nullable) for c in tail]
+        self.tail_template = lines_tail(tail)
+        self.suffix = self._tails([source.tail_default])[0] if tail else "}\n"
+        return {"suffix": self.suffix}
+
+    def _tails(self, rows: list[tuple]) -> list[str]:
         encoded = [
             encode_column(kind, nullable, column)
-            for (kind, nullable), column in zip(self.tail_kinds, zip(*batch.rows, strict=True), strict=True)
+            for (kind, nullable), column in zip(self.tail_kinds, zip(*rows, strict=True), strict=True)
         ]
-        tails = map(self.tail_template.__mod__, zip(*encoded, strict=True))
-        text = "".join(line[:-1] + tail for line, tail in zip(batch.lines, tails, strict=True))
-        self.fh.write(text.encode("utf-8", "surrogatepass"))
-        self.rows_written += len(batch.lines)
+        return list(map(self.tail_template.__mod__, zip(*encoded, strict=True)))
+
+    def _write_lines(self, batch: Batch) -> None:
+        tails = self._tails([batch.rows[i] for i in batch.changed]) if batch.changed else ()
+        lines = patched_lines(batch, len(self.suffix), tails)
+        self.fh.write("".join(lines).encode("utf-8", "surrogatepass"))
+        self.rows_written += len(lines)
 
     def write_batch(self, batch: Batch) -> None:
-        if not batch.rows:
-            return
         if batch.lines is not None:
             self._write_lines(batch)
+            return
+        if not batch.rows:
             return
         columns = zip(*batch.rows, strict=True)
         encoded = [

@@ -24,7 +24,7 @@ from json.encoder import encode_basestring
 from . import arrow_types
 from .arrow_types import TEXT
 from .base import Batch, Writer, WriterRestart
-from .jsonl import encode_column
+from .jsonl import encode_column, lines_tail, patched_lines
 
 NESTED_KINDS = {"rawjson", "json"}
 COLUMN_IN_ERROR = re.compile(r"Column\(/([^/)]+)")
@@ -114,6 +114,7 @@ class ParquetWriter(Writer):
             compression_level=1,
             write_statistics=scalar,
             use_dictionary=scalar,
+            memory_pool=arrow_types.memory_pool(),
         )
 
     def _restart(self, columns: list):
@@ -134,13 +135,22 @@ class ParquetWriter(Writer):
 
     def lines_options(self, source) -> dict:
         """Database-rendered lines (PostgreSQL): decide the schema from the source's first chunk, then
-        have the database render the text columns as plain text."""
+        have the database render the text columns as plain text and end each line with the encoding
+        of the columns after them at their defaults."""
         if self.types is None:
             sample = source.sample()
             self._decide(list(zip(*sample.rows, strict=True)) if sample.rows else [() for _ in self.columns])
+        self.tail = self.columns[len(self.columns) - len(source.tail_default) :]
+        self.tail_template = lines_tail(self.tail)
+        self.suffix = self._tails([source.tail_default])[0] if self.tail else "}\n"
         return {
-            "text_columns": tuple(c.name for c in self.columns if c.kind == "rawjson" and self.types[c.name] is TEXT)
+            "text_columns": tuple(c.name for c in self.columns if c.kind == "rawjson" and self.types[c.name] is TEXT),
+            "suffix": self.suffix,
         }
+
+    def _tails(self, rows: list[tuple]) -> list[str]:
+        encoded = self._encode(list(zip(*rows, strict=True)), self.tail)
+        return list(map(self.tail_template.__mod__, zip(*encoded, strict=True)))
 
     def _encode(self, columns: list, specs: list | None = None) -> list:
         encoded = []
@@ -165,18 +175,10 @@ class ParquetWriter(Writer):
         return encoded
 
     def _lines_data(self, batch: Batch) -> bytes:
-        """Database-rendered lines with the columns after them (annotations, score columns) spliced in."""
-        width = len(batch.rows[0]) if batch.rows else 0
-        tail = self.columns[len(self.columns) - width :] if width else []
-        if not tail:
-            return ("\n".join(batch.lines) + "\n").encode("utf-8", "surrogatepass")
-        keys = [encode_basestring(c.name).replace("%", "%%") for c in tail]
-        template = "".join(f",{k}:%s" for k in keys) + "}\n"
-        encoded = self._encode(list(zip(*batch.rows, strict=True)), tail)
-        tails = map(template.__mod__, zip(*encoded, strict=True))
-        return "".join(line[:-1] + t for line, t in zip(batch.lines, tails, strict=True)).encode(
-            "utf-8", "surrogatepass"
-        )
+        """Database-rendered lines with the changed rows' columns after them (annotations, score
+        columns) re-rendered."""
+        tails = self._tails([batch.rows[i] for i in batch.changed]) if batch.changed else ()
+        return "".join(patched_lines(batch, len(self.suffix), tails)).encode("utf-8", "surrogatepass")
 
     def _restart_from_lines(self, data: bytes):
         """As `_restart`, for lines: the batch's own inferred types, merged into the file's. When the batch
@@ -210,24 +212,39 @@ class ParquetWriter(Writer):
             hints.update({c.name: TEXT for c in typed})
         return WriterRestart(hints=hints, reason="column shapes changed")
 
-    def write_batch(self, batch: Batch) -> None:
-        if not batch.rows and not batch.lines:
-            return
-        if batch.lines is not None:
+    def prepare(self, batch: Batch) -> Batch:
+        """In a reading thread (parallel_read): database-rendered lines parsed there into the Arrow
+        table (Arrow parses without the GIL), so several chunks are parsed at once."""
+        if batch.lines:
             data = self._lines_data(batch)
-            columns = None
-        else:
+            batch.prepared = self._parse(data)
+            batch.lines = None  # only the table is needed now
+        return batch
+
+    def _parse(self, data: bytes) -> tuple[bytes | None, object]:
+        """(None, the table), or (the data, ArrowInvalid) when the data does not fit the schema."""
+        try:
+            return None, arrow_types.read_lines(data, self.schema)
+        except self.pa.ArrowInvalid as exc:
+            return data, exc
+
+    def write_batch(self, batch: Batch) -> None:
+        columns = None
+        if batch.prepared is not None:
+            data, table = batch.prepared
+        elif batch.lines:
+            data, table = self._parse(self._lines_data(batch))
+        elif batch.rows and batch.lines is None:
             columns = list(zip(*batch.rows, strict=True))
             if self.types is None:
                 self._decide(columns)
-            data = "".join(map(self.template.__mod__, zip(*self._encode(columns), strict=True))).encode(
-                "utf-8", "surrogatepass"
-            )
-        try:
-            table = arrow_types.read_lines(data, self.schema)
-        except self.pa.ArrowInvalid:
+            encoded = zip(*self._encode(columns), strict=True)
+            data, table = self._parse("".join(map(self.template.__mod__, encoded)).encode("utf-8", "surrogatepass"))
+        else:
+            return
+        if isinstance(table, self.pa.ArrowInvalid):
             if self.attempt >= MAX_PASSES:
-                raise
+                raise table
             raise (self._restart(columns) if columns is not None else self._restart_from_lines(data)) from None
         self.pending.append(table)
         self.pending_bytes += table.nbytes
