@@ -50,6 +50,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "apps.core.db_router.ReplicaReadsMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -90,6 +91,19 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+# A read replica (PostgreSQL streaming replica of the primary): admin lists, API list/retrieve reads and
+# the export reader use it; writes, reservations and reads after a write stay on the primary
+# (apps/core/db_router.py). Unset: one database.
+DATABASE_REPLICA_URL = env("DATABASE_REPLICA_URL", default="")
+# After a request that wrote, that browser or client reads the primary for this long (replica lag).
+DATABASE_REPLICA_PIN_SECONDS = env.int("DATABASE_REPLICA_PIN_SECONDS", default=5)
+DATABASE_ROUTERS: list[str] = []
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = env.db_url_config(DATABASE_REPLICA_URL)
+    DATABASES["replica"].update(
+        {"CONN_MAX_AGE": env.int("CONN_MAX_AGE", default=60), "ATOMIC_REQUESTS": False, "TEST": {"MIRROR": "default"}}
+    )
+    DATABASE_ROUTERS = ["apps.core.db_router.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -42,3 +42,8 @@ LOGGING = {"version": 1, "disable_existing_loggers": False}
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "assay-test"}}
 RATE_LIMITS = dict.fromkeys(RATE_LIMITS, "")  # noqa: F405
 CELERY_BROKER_TRANSPORT = None  # the URL above picks the transport, not the embedded filesystem default
+# A second alias for the read-replica tests (tests/core/test_db_router.py): the same test database under
+# TEST MIRROR, so what the primary commits the replica shows. The router stays off unless a test turns it
+# on (override_settings(DATABASE_ROUTERS=…)), so every other test reads and writes one alias.
+DATABASES["replica"] = {**DATABASES["default"], "TEST": {"MIRROR": "default"}}
+DATABASE_ROUTERS: list[str] = []

@@ -195,3 +195,26 @@ def test_embedded_sqlite_takes_the_write_lock_up_front_and_waits_for_it(tmp_path
     assert int(lines["busy_timeout"]) >= 5000
     assert lines["errors"] == "[]"
     assert lines["count"] == "2"
+
+
+def test_a_replica_url_adds_the_replica_alias_and_its_router(tmp_path):
+    shown = manage(
+        "shell",
+        "-c",
+        "from django.conf import settings; d = settings.DATABASES.get('replica', {}); "
+        "print(d.get('NAME'), d.get('HOST'), settings.DATABASE_ROUTERS)",
+        tmp_path=tmp_path,
+        DJANGO_SETTINGS_MODULE="config.settings",
+        DATABASE_REPLICA_URL="postgres://reader@replica.internal:5432/assay",
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.strip().splitlines()[-1] == "assay replica.internal ['apps.core.db_router.ReplicaRouter']"
+    shown = manage(
+        "shell",
+        "-c",
+        "from django.conf import settings; print(sorted(settings.DATABASES), settings.DATABASE_ROUTERS)",
+        tmp_path=tmp_path,
+        DJANGO_SETTINGS_MODULE="config.settings",
+        DATABASE_REPLICA_URL="",
+    )
+    assert shown.stdout.strip().splitlines()[-1] == "['default'] []"

@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterator
 from django.conf import settings
 from django.db import connection, connections, transaction
 
+from apps.core.db_router import replica_alias, replica_iter, replica_reads
+
 from .formats.base import Batch
 
 _DONE = object()
@@ -34,8 +36,9 @@ def prefetched(make_batches: Callable[[], Iterator[Batch]], *, depth: int = 2) -
         try:
             # Inside a transaction the server-side cursor is not WITH HOLD: PostgreSQL streams rows as
             # it produces them instead of materialising the whole result before the first fetch.
-            # This thread's connection is its own, so the job's progress writes stay visible.
-            with transaction.atomic():
+            # This thread's connection is its own, so the job's progress writes stay visible. It reads
+            # the replica when there is one (apps/core/db_router.py); it never writes.
+            with replica_reads(), transaction.atomic(using=replica_alias()):
                 for batch in make_batches():
                     if not put(batch):
                         return
@@ -81,4 +84,5 @@ def job_batches(source, writer) -> Iterator[Batch]:
             return source.batches(json_lines=True, **rendering)
     else:
         read = source.batches
-    return prefetched(read) if ahead else read()
+    # The reading steps read the replica when there is one; the progress writes between them do not.
+    return prefetched(read) if ahead else replica_iter(read())
