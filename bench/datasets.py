@@ -110,7 +110,7 @@ def rows_written(dataset, number: int) -> int:
 
 
 def one_record_commit(dataset, i: int, round_: int) -> tuple[float, int]:
-    from apps.datasets.services import dataset_records_upsert
+    from apps.datasets.services.records import dataset_records_upsert
 
     record_id, input_, expected, metadata, tags, splits = record_row(i, 100 + round_)
     record = {

@@ -16,7 +16,9 @@ from django.db.backends.signals import connection_created
 
 from apps.core.db_router import PIN_COOKIE, ROUTER_PATH, replica_reads
 from apps.projects.models import Role
-from apps.queues.services import review_item_next, review_items_add, review_queue_create
+from apps.queues.services.filling import review_items_add
+from apps.queues.services.queues import review_queue_create
+from apps.queues.services.reviewing import review_item_next
 from apps.traces.models import Span
 from apps.traces.services import span_batch_ingest
 from tests.exports.conftest import read_file, run

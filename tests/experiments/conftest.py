@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from apps.datasets.services import dataset_records_upsert, dataset_version_tag_set
+from apps.datasets.services.records import dataset_records_upsert
+from apps.datasets.services.versions import dataset_version_tag_set
 from apps.experiments.services import experiment_create
 from tests import factories
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from apps.datasets.services import dataset_records_upsert
+from apps.datasets.services.records import dataset_records_upsert
 from apps.experiments.models import Experiment, ExperimentResult
 from apps.experiments.scorers.versions import scorer_create
 from apps.traces.models import TraceOrigin

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from apps.core.exceptions import ApplicationError
-from apps.datasets.services import dataset_records_delete, dataset_records_upsert
+from apps.datasets.services.records import dataset_records_delete, dataset_records_upsert
 from apps.experiments.models import Experiment, ExperimentResult
 from apps.experiments.services import experiment_create
 from apps.traces.models import Span, Trace, TraceOrigin
