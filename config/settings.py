@@ -178,6 +178,8 @@ SPECTACULAR_SETTINGS = {
         "DestinationKindEnum": "apps.exports.models.DestinationKind",
         "ScheduleKindEnum": "apps.exports.models.ScheduleKind",
         "RetentionRunStatusEnum": "apps.retention.models.RunStatus",
+        "ExperimentStatusEnum": "apps.experiments.models.ExperimentStatus",
+        "ScorerKindEnum": "apps.experiments.models.ScorerKind",
     },
 }
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.shortcuts import redirect
 from django.urls import reverse
 
@@ -36,7 +36,12 @@ def add_experiment_results_to_review_queue(modeladmin, request, queryset):
 
 
 @admin.action(description="Compare selected experiments (the oldest is the baseline)")
-@policy_action("project.view")
+@policy_action("experiment.write")
 def compare_selected(model_admin, request, queryset):
+    if queryset.values("project_id").distinct().count() > 1:
+        model_admin.message_user(
+            request, "Nothing done: experiments of different projects cannot be compared.", level=messages.ERROR
+        )
+        return None
     ids = ",".join(str(pk) for pk in queryset.order_by("created_at", "id").values_list("pk", flat=True))
     return redirect(f"{reverse('admin:experiments_experiment_compare')}?{urlencode({'ids': ids})}")

@@ -19,12 +19,14 @@ from apps.audit.services import audit_actor
 from apps.core.exceptions import ApplicationError
 from apps.core.pagination import IdCursorPagination
 from apps.core.parsing import JSON_PARSE_DEPTH_MAX, SURROGATE_MESSAGE, RawBodyParser, is_id, json_parse
+from apps.core.schema import error
 from apps.datasets.models import Dataset
 from apps.projects.api_scope import request_project, request_projects, request_require
 from apps.traces.ingest import RejectedItem
 from apps.traces.ingest_api import ingest_body
 
 from . import selectors, services
+from .models import ExperimentResult
 from .serializers import (
     ExperimentCreateSerializer,
     ExperimentResultSerializer,
@@ -138,6 +140,7 @@ class ExperimentResultsView(generics.GenericAPIView):
 
     required_scope = {"GET": "read", "POST": "ingest"}
     parser_classes = [RawBodyParser]
+    queryset = ExperimentResult.objects.none()  # for the schema; reads go through the experiment
     serializer_class = ExperimentResultSerializer
     pagination_class = ResultCursorPagination
 
@@ -155,7 +158,7 @@ class ExperimentResultsView(generics.GenericAPIView):
         request=ResultsBodySerializer,
         responses={
             200: OpenApiResponse(ResultsAnswerSerializer, description="Some or all results accepted."),
-            400: OpenApiResponse(description="Malformed body, or every result rejected (`rejected` names each)."),
+            400: error(400, "Malformed body, or every result rejected (`rejected` names each)."),
         },
     )
     def post(self, request, pk):

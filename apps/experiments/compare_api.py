@@ -9,7 +9,7 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core.exceptions import ApplicationError
+from apps.core.exceptions import ApplicationError, not_found
 from apps.core.pagination import page_size_from_request
 from apps.projects.api_scope import request_actor, request_projects, request_require
 
@@ -62,8 +62,14 @@ class ExperimentCompareView(APIView):
         return Response(data)
 
 
-def _scorer(request, pk) -> Scorer:
-    return alignment.judge_scorer(Scorer.objects.filter(project__in=request_projects(request)), pk)
+def _scorer(request, pk, action: str) -> Scorer:
+    """The scorer (404 like a missing one outside the user's projects), the role checked before the input."""
+    scorers = Scorer.objects.filter(project__in=request_projects(request))
+    found = scorers.filter(pk=pk).select_related("project").first()
+    if found is None:
+        raise not_found()
+    request_require(request, action, found.project)
+    return alignment.judge_scorer(scorers, pk)
 
 
 class ScorerAlignmentView(APIView):
@@ -76,9 +82,8 @@ class ScorerAlignmentView(APIView):
         """Per judge version (newest first): Cohen's kappa (categorical, boolean) or Krippendorff's alpha
         (continuous) against gold or agreed human labels, with a bootstrap 95 % interval, the confusion
         matrix and the disagreements."""
-        scorer = _scorer(request, scorer_pk)
         # Human labels of every reviewer, blind queues included: for leads, as the queues' quality figures.
-        request_require(request, "queue.lead", scorer.project)
+        scorer = _scorer(request, scorer_pk, "queue.lead")
         return Response(alignment.scorer_alignment(scorer, human_config=request.query_params.get("human_config")))
 
 
@@ -87,7 +92,7 @@ class JudgeVersionFromLabelsView(APIView):
     def post(self, request, scorer_pk: int):
         """`{"human_config": name?, "max_examples": n?}`: a new version copying the newest definition with
         `examples` from gold or agreed human labels, balanced across labels."""
-        scorer = _scorer(request, scorer_pk)
+        scorer = _scorer(request, scorer_pk, "score_config.manage")
         body = request.data if isinstance(request.data, dict) else None
         if body is None or set(body) - {"human_config", "max_examples"}:
             raise ApplicationError("Unknown fields.", fields={"body": ["Give human_config and/or max_examples."]})

@@ -266,6 +266,7 @@ CUSTOM_URLS = _custom_urls()
 
 def _kwargs(model, pattern: URLPattern, world) -> dict:
     from apps.datasets.models import DatasetJob
+    from apps.experiments.models import Scorer
     from apps.exports.models import ExportJob
     from apps.queues.models import ReviewItem, ReviewQueue
     from apps.traces.models import Span, Trace
@@ -279,6 +280,7 @@ def _kwargs(model, pattern: URLPattern, world) -> dict:
         "job_id": world[DatasetJob].pk,
         "trace_ref": str(world[Trace].pk),
         "trace_id": world[Trace].trace_id,
+        "scorer_id": world[Scorer].pk,
     }
     return {name: values[name] for name in pattern.pattern.converters}
 

@@ -63,7 +63,7 @@ def test_bad_input_and_other_projects(client_as, project, other_project, config)
 
 def test_compare_selected_action_opens_the_page(client_as, project, config):
     a, b = scored_pair(project, config, [0.0], [1.0])
-    response = client_as(Role.VIEWER, project).post(
+    response = client_as(Role.CURATOR, project).post(
         "/admin/experiments/experiment/", {"action": "compare_selected", "_selected_action": [a.pk, b.pk]}
     )
     assert response.status_code == 302 and response["Location"] == f"{URL}?ids={a.pk}%2C{b.pk}"

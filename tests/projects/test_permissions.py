@@ -158,7 +158,7 @@ WRITES = {
     ),
     ("POST", "/api/v1/experiments/{id}/results/"): (
         "experiment.results",
-        lambda w: {"results": [{"record_id": "r1", "output": {"a": "30 days"}}]},
+        lambda w: {"results": [{"record_id": "e1", "output": {"a": "later"}}]},
         "writes",
     ),
     ("POST", "/api/v1/exports/"): (
@@ -289,6 +289,8 @@ WRITES = {
         lambda w: {"definition": {"type": "contains"}},
         "writes",
     ),
+    # A judge's new version from human labels (curator+); the world's scorer is deterministic, so no control.
+    ("POST", "/api/v1/scorers/{scorer_pk}/versions/from-labels/"): ("score_config.manage", None, None),
     ("POST", "/api/v1/online-rules/"): (
         "score_config.manage",
         lambda w: {"project": w.project.slug, "scorer": w[Scorer].pk},
@@ -345,6 +347,7 @@ def _fill(path: str, w, *, missing: bool = False) -> str:
         "{span_id}": w[Span].span_id,
         "{trace_id}": w[Trace].trace_id,
         "{experiment_id}": w[Experiment].pk,
+        "{scorer_pk}": w[Scorer].pk,
     }
     for param, value in values.items():
         path = path.replace(
@@ -472,6 +475,9 @@ ADMIN_READS = {
 }
 # Reads kept for leads (the known answers of gold questions are the test): a viewer is refused, a curator reads.
 LEAD_READS = {("GET", "/api/v1/review-queues/{queue_pk}/gold-questions/")}
+# Judge alignment shows every reviewer's labels (blind queues included): curators and admins only; the
+# world's scorer is deterministic and no human config is named, so the curator's answer is a 400.
+LEAD_READS_REFUSED_INPUT = {("GET", "/api/v1/scorers/{scorer_pk}/alignment/")}
 
 
 @pytest.mark.parametrize("op", GET_OPS, ids=lambda op: f"{op[0]} {op[1]}")
@@ -493,5 +499,9 @@ def test_a_viewer_reads_their_project(worlds, op):
         assert policy.action_role("queue.gold_questions") == Role.CURATOR
         response = _call(curator, method, _fill(path, w), None)
         assert response.status_code == 200, (op, response.status_code)
+    if op in LEAD_READS_REFUSED_INPUT:
+        assert response.status_code == 403, (op, response.status_code)
+        response = _call(curator, method, _fill(path, w), None)
+        assert response.status_code == 400, (op, response.status_code)
     assert response.status_code not in (401, 403) and response.status_code < 500, (op, response.status_code)
     assert changed(before, fingerprint()) == [], op

@@ -12,7 +12,7 @@ from django.db import models
 from apps.datasets.models import DatasetJob
 from apps.datasets.services.records import dataset_records_upsert
 from apps.datasets.services.versions import dataset_version_tag_set
-from apps.experiments.models import Experiment, OnlineRule, RunJob, Scorer, ScoringJob
+from apps.experiments.models import Experiment, OnlineRule, RunJob, Scorer, ScorerFailure, ScorerVersion, ScoringJob
 from apps.exports.destinations import export_destination_create
 from apps.exports.models import ExportDestination, ExportJob, ExportSchedule
 from apps.exports.services import export_schedule_save
@@ -61,8 +61,7 @@ def build_world(project: Project, *, author) -> World:
     """Every registered admin model gets one object in `project` (the score config has no scores, so the
     admin may delete it; scores hang off a second config)."""
     from apps.datasets.models import Dataset
-    from apps.experiments.models import Experiment, ExperimentResult
-    from apps.experiments.services import experiment_create, experiment_results_upsert
+    from apps.experiments.models import ExperimentResult
     from apps.queues.models import ReviewQueue
     from apps.reviews.models import ScoreConfig
     from apps.traces.models import Trace
@@ -91,8 +90,6 @@ def build_world(project: Project, *, author) -> World:
     dataset_records_upsert(dataset=dataset, records=[{"record_id": "r2", "input": {"q": "late?"}}], author=author)
     dataset_version_tag_set(dataset=dataset, name="prod", version=1, author=author)
     loose_span = factories.SpanFactory(trace=trace, name="tool-call", type="tool")  # in no queue yet
-    experiment = experiment_create(project=project, dataset=dataset, version="prod", name="baseline", user=author)
-    experiment_results_upsert(experiment=experiment, items=[{"record_id": "r1", "output": {"a": "30 days"}}])
     dataset_job = DatasetJob.objects.create(project=project, dataset=dataset, kind=DatasetJob.Kind.ADD_SPANS)
 
     export_job = ExportJob.objects.create(project=project, source="spans", format="jsonl", requested_by=author)
@@ -106,7 +103,10 @@ def build_world(project: Project, *, author) -> World:
     link, token = share_link_create(view=view, trace=trace, user=author)
     default = trace_view_default_set(project=project, view=view)
     _, key = api_key_create(project=project, scopes=["ingest", "read", "write", "feedback", "admin"])
-    _scored, scorer, rule, run_job, scoring_job = _experiment_objects(project, scoring)
+    experiment, scorer, rule, run_job, scoring_job = _experiment_objects(project, scoring, author)
+    scorer_failure = ScorerFailure.objects.create(
+        project=project, scorer_version=scorer.versions.get(), result=experiment.results.get(), error="bad answer"
+    )
     membership = Membership.objects.create(
         project=project, user=factories.UserFactory(username=f"member-{project.slug}"), role="reviewer"
     )
@@ -139,6 +139,8 @@ def build_world(project: Project, *, author) -> World:
         Membership: membership,
         ExperimentResult: ExperimentResult.objects.get(experiment=experiment),
         Scorer: scorer,
+        ScorerVersion: scorer.versions.get(),
+        ScorerFailure: scorer_failure,
         OnlineRule: rule,
         RunJob: run_job,
         ScoringJob: scoring_job,
@@ -155,16 +157,16 @@ def build_world(project: Project, *, author) -> World:
     return w
 
 
-def _experiment_objects(project, config) -> tuple:
-    """An experiment on a dataset of its own (an experiment protects its dataset from deletion), a scorer
-    writing `config`, an online rule, a queued run and a queued scoring job."""
+def _experiment_objects(project, config, author) -> tuple:
+    """An experiment with one result on a dataset of its own (an experiment protects its dataset from
+    deletion), a scorer writing `config`, an online rule, a queued run and a queued scoring job."""
     from apps.experiments.scorers.versions import scorer_create
+    from apps.experiments.services import experiment_create, experiment_results_upsert
 
     dataset = factories.DatasetFactory(project=project, name="eval-set")
-    version = dataset_records_upsert(dataset=dataset, records=[{"record_id": "e1", "input": {"q": "refund?"}}])
-    experiment = Experiment.objects.create(
-        project=project, dataset=dataset, dataset_version=version, version_number=1, name="scored", record_count=1
-    )
+    dataset_records_upsert(dataset=dataset, records=[{"record_id": "e1", "input": {"q": "refund?"}}], author=author)
+    experiment = experiment_create(project=project, dataset=dataset, version="1", name="baseline", user=author)
+    experiment_results_upsert(experiment=experiment, items=[{"record_id": "e1", "output": {"a": "30 days"}}])
     scorer = scorer_create(
         project=project, name="exact", kind="deterministic", config=config, definition={"type": "exact_match"}
     )

@@ -57,5 +57,9 @@ def dataset_get_or_create(*, project: Project, name: str, created_by=None) -> Da
 
 @transaction.atomic
 def dataset_delete(*, dataset: Dataset, actor: Any = None) -> None:
+    if dataset.experiments.exists():  # experiments pin a version of it: their results would lose their records
+        raise ApplicationError(
+            "This dataset has experiments; delete them first.", fields={"dataset": ["Used by experiments."]}, status=409
+        )
     audit_record(actor=actor, action="dataset.delete", obj=dataset, before=audit_snapshot(dataset))
     dataset.delete()
