@@ -123,9 +123,7 @@ def seed(*, slug: str, traces: int, spans_per_trace: int = 10) -> dict:
         ),
         score_config_create(project=project, name="helpfulness", kind="continuous", min_value=0, max_value=1),
     ]
-    queue = review_queue_create(
-        project=project, name="bench", score_configs=configs, reviewers_per_item=2
-    )
+    queue = review_queue_create(project=project, name="bench", score_configs=configs, reviewers_per_item=2)
     with connection.cursor() as cur:
         cols, exprs = _filler(
             cur,

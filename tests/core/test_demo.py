@@ -22,7 +22,7 @@ def demo(db):
 
 def test_load_demo_makes_realistic_traces(demo):
     project, output = demo
-    traces = Trace.objects.filter(project=project)
+    traces = Trace.objects.filter(project=project, origin="production")  # experiment traces come on top
     assert traces.count() >= 200
     assert "Loaded demo project demo" in output
     # multi-span agent and RAG traces: retrieval -> LLM -> tool
