@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable, Iterator
 
 from django.conf import settings
-from django.db import connection, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 
 from apps.core.db_router import replica_alias, replica_iter, replica_reads
 
@@ -75,7 +75,9 @@ def job_batches(source, writer) -> Iterator[Batch]:
     if writer.accepts_json_lines and isinstance(source, SpanSource):
         rendering = writer.lines_options(source)  # Parquet decides its schema from a sample here
         readers = int(getattr(settings, "EXPORTS_READERS", 2))
-        if ahead and readers > 1:  # the database renders the lines: use more than one backend
+        # The database renders the lines: use more than one backend of the primary. With a read replica
+        # the one reader reads the replica instead, which takes the export off the primary altogether.
+        if ahead and readers > 1 and replica_alias() == DEFAULT_DB_ALIAS:
             keys, render = source.line_chunks(**rendering)
             # One chunk waiting per reader: with two readers, two chunks are ready and two in the making.
             return parallel_batches(keys, lambda key: writer.prepare(render(key)), workers=readers, depth=1)
