@@ -96,7 +96,7 @@ class ScorerViewSet(ProjectScopedViewMixin, mixins.ListModelMixin, mixins.Retrie
 
     @extend_schema(methods=["GET"], responses=ScorerVersionSerializer(many=True))
     @extend_schema(methods=["POST"], request=VersionWriteSerializer, responses={201: ScorerVersionSerializer})
-    @action(detail=True, methods=["get", "post"])
+    @action(detail=True, methods=["get", "post"], pagination_class=None)  # a scorer has few versions: one list
     def versions(self, request, pk=None):
         scorer = self.get_object()
         if request.method == "GET":
