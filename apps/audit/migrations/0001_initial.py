@@ -7,62 +7,36 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     initial = True
 
     dependencies = [
-        ("projects", "0001_initial"),
+        ('projects', '0001_initial'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name="AuditEvent",
+            name='AuditEvent',
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("actor_label", models.CharField(max_length=200)),
-                ("action", models.CharField(db_index=True, max_length=64)),
-                ("object_type", models.CharField(max_length=64)),
-                ("object_id", models.CharField(max_length=200)),
-                ("object_repr", models.CharField(blank=True, max_length=200)),
-                ("parent_type", models.CharField(blank=True, max_length=64)),
-                ("parent_id", models.CharField(blank=True, max_length=200)),
-                ("before", models.JSONField(blank=True, null=True)),
-                ("after", models.JSONField(blank=True, null=True)),
-                ("created_at", models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                (
-                    "actor_key",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to="projects.projectapikey",
-                    ),
-                ),
-                (
-                    "actor_user",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
-                (
-                    "project",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE, related_name="audit_events", to="projects.project"
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('actor_label', models.CharField(max_length=200)),
+                ('action', models.CharField(db_index=True, max_length=64)),
+                ('object_type', models.CharField(max_length=64)),
+                ('object_id', models.CharField(max_length=200)),
+                ('object_repr', models.CharField(blank=True, max_length=200)),
+                ('parent_type', models.CharField(blank=True, max_length=64)),
+                ('parent_id', models.CharField(blank=True, max_length=200)),
+                ('before', models.JSONField(blank=True, null=True)),
+                ('after', models.JSONField(blank=True, null=True)),
+                ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                ('actor_key', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='projects.projectapikey')),
+                ('actor_user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='audit_events', to='projects.project')),
             ],
             options={
-                "ordering": ["-id"],
-                "indexes": [
-                    models.Index(fields=["project", "-id"], name="audit_project_id"),
-                    models.Index(fields=["object_type", "object_id"], name="audit_object"),
-                    models.Index(fields=["parent_type", "parent_id"], name="audit_parent"),
-                ],
+                'ordering': ['-id'],
+                'indexes': [models.Index(fields=['project', '-id'], name='audit_project_id'), models.Index(fields=['object_type', 'object_id'], name='audit_object'), models.Index(fields=['parent_type', 'parent_id'], name='audit_parent')],
             },
         ),
     ]

@@ -4,47 +4,30 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("exports", "0002_destinations"),
+        ('exports', '0002_destinations'),
     ]
 
     operations = [
         migrations.AddField(
-            model_name="exportjob",
-            name="options",
+            model_name='exportjob',
+            name='options',
             field=models.JSONField(blank=True, default=dict),
         ),
         migrations.AddField(
-            model_name="exportschedule",
-            name="options",
+            model_name='exportschedule',
+            name='options',
             field=models.JSONField(blank=True, default=dict),
         ),
         migrations.AlterField(
-            model_name="exportjob",
-            name="source",
-            field=models.CharField(
-                choices=[
-                    ("spans", "Spans"),
-                    ("traces", "Traces"),
-                    ("dataset", "Dataset version"),
-                    ("scores", "Scores (one row per score)"),
-                ],
-                default="spans",
-                max_length=16,
-            ),
+            model_name='exportjob',
+            name='source',
+            field=models.CharField(choices=[('spans', 'Spans'), ('traces', 'Traces'), ('dataset', 'Dataset version'), ('scores', 'Scores (one row per score)')], default='spans', max_length=16),
         ),
         migrations.AlterField(
-            model_name="exportschedule",
-            name="source",
-            field=models.CharField(
-                choices=[
-                    ("spans", "Spans"),
-                    ("traces", "Traces"),
-                    ("dataset", "Dataset version"),
-                    ("scores", "Scores (one row per score)"),
-                ],
-                default="spans",
-                max_length=16,
-            ),
+            model_name='exportschedule',
+            name='source',
+            field=models.CharField(choices=[('spans', 'Spans'), ('traces', 'Traces'), ('dataset', 'Dataset version'), ('scores', 'Scores (one row per score)')], default='spans', max_length=16),
         ),
     ]

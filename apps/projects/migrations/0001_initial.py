@@ -6,6 +6,7 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     initial = True
 
     dependencies = [
@@ -14,117 +15,54 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name="Project",
+            name='Project',
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
-                ("updated_at", models.DateTimeField(auto_now=True)),
-                ("slug", models.SlugField(max_length=64, unique=True)),
-                ("name", models.CharField(max_length=200)),
-                ("description", models.TextField(blank=True)),
-                ("allowed_origins", models.JSONField(blank=True, default=list)),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
+                ('updated_at', models.DateTimeField(auto_now=True)),
+                ('slug', models.SlugField(max_length=64, unique=True)),
+                ('name', models.CharField(max_length=200)),
+                ('description', models.TextField(blank=True)),
+                ('allowed_origins', models.JSONField(blank=True, default=list)),
             ],
             options={
-                "ordering": ["slug"],
+                'ordering': ['slug'],
             },
         ),
         migrations.CreateModel(
-            name="ProjectAPIKey",
+            name='ProjectAPIKey',
             fields=[
-                (
-                    "id",
-                    models.CharField(editable=False, max_length=150, primary_key=True, serialize=False, unique=True),
-                ),
-                ("prefix", models.CharField(editable=False, max_length=8, unique=True)),
-                ("hashed_key", models.CharField(editable=False, max_length=150)),
-                ("created", models.DateTimeField(auto_now_add=True, db_index=True)),
-                (
-                    "name",
-                    models.CharField(
-                        default=None,
-                        help_text="A free-form name for the API key. Need not be unique. 50 characters max.",
-                        max_length=50,
-                    ),
-                ),
-                (
-                    "revoked",
-                    models.BooleanField(
-                        blank=True,
-                        default=False,
-                        help_text="If the API key is revoked, clients cannot use it anymore. (This cannot be undone.)",
-                    ),
-                ),
-                (
-                    "expiry_date",
-                    models.DateTimeField(
-                        blank=True,
-                        help_text="Once API key expires, clients cannot use it anymore.",
-                        null=True,
-                        verbose_name="Expires",
-                    ),
-                ),
-                ("scopes", models.JSONField(default=list)),
-                ("last_used_at", models.DateTimeField(blank=True, null=True)),
-                (
-                    "created_by",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
-                (
-                    "project",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE, related_name="api_keys", to="projects.project"
-                    ),
-                ),
+                ('id', models.CharField(editable=False, max_length=150, primary_key=True, serialize=False, unique=True)),
+                ('prefix', models.CharField(editable=False, max_length=8, unique=True)),
+                ('hashed_key', models.CharField(editable=False, max_length=150)),
+                ('created', models.DateTimeField(auto_now_add=True, db_index=True)),
+                ('name', models.CharField(default=None, help_text='A free-form name for the API key. Need not be unique. 50 characters max.', max_length=50)),
+                ('revoked', models.BooleanField(blank=True, default=False, help_text='If the API key is revoked, clients cannot use it anymore. (This cannot be undone.)')),
+                ('expiry_date', models.DateTimeField(blank=True, help_text='Once API key expires, clients cannot use it anymore.', null=True, verbose_name='Expires')),
+                ('scopes', models.JSONField(default=list)),
+                ('last_used_at', models.DateTimeField(blank=True, null=True)),
+                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='api_keys', to='projects.project')),
             ],
             options={
-                "verbose_name": "API key",
-                "verbose_name_plural": "API keys",
-                "ordering": ("-created",),
-                "abstract": False,
+                'verbose_name': 'API key',
+                'verbose_name_plural': 'API keys',
+                'ordering': ('-created',),
+                'abstract': False,
             },
         ),
         migrations.CreateModel(
-            name="Membership",
+            name='Membership',
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
-                ("updated_at", models.DateTimeField(auto_now=True)),
-                (
-                    "role",
-                    models.CharField(
-                        choices=[
-                            ("viewer", "Viewer"),
-                            ("reviewer", "Reviewer"),
-                            ("curator", "Curator"),
-                            ("admin", "Admin"),
-                        ],
-                        default="viewer",
-                        max_length=16,
-                    ),
-                ),
-                (
-                    "user",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="memberships",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
-                (
-                    "project",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE, related_name="memberships", to="projects.project"
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
+                ('updated_at', models.DateTimeField(auto_now=True)),
+                ('role', models.CharField(choices=[('viewer', 'Viewer'), ('reviewer', 'Reviewer'), ('curator', 'Curator'), ('admin', 'Admin')], default='viewer', max_length=16)),
+                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to=settings.AUTH_USER_MODEL)),
+                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to='projects.project')),
             ],
             options={
-                "constraints": [models.UniqueConstraint(fields=("project", "user"), name="uniq_membership")],
+                'constraints': [models.UniqueConstraint(fields=('project', 'user'), name='uniq_membership')],
             },
         ),
     ]

@@ -7,252 +7,122 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     initial = True
 
     dependencies = [
-        ("projects", "0001_initial"),
-        ("reviews", "0001_initial"),
-        ("traces", "0001_initial"),
+        ('projects', '0001_initial'),
+        ('reviews', '0001_initial'),
+        ('traces', '0001_initial'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name="ReviewQueue",
+            name='ReviewQueue',
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
-                ("updated_at", models.DateTimeField(auto_now=True)),
-                ("name", models.CharField(max_length=200)),
-                ("instructions", models.TextField(blank=True, default="", help_text="Markdown; rendered sanitised.")),
-                (
-                    "reviewers_per_item",
-                    models.PositiveSmallIntegerField(
-                        default=1,
-                        help_text="An item is complete once this many reviewers have submitted it.",
-                        validators=[
-                            django.core.validators.MinValueValidator(1),
-                            django.core.validators.MaxValueValidator(20),
-                        ],
-                    ),
-                ),
-                (
-                    "blind",
-                    models.BooleanField(
-                        default=False, help_text="A reviewer does not see other reviewers' scores until they submit."
-                    ),
-                ),
-                (
-                    "reservation_minutes",
-                    models.PositiveIntegerField(
-                        default=10,
-                        help_text="How long an opened item stays reserved for its reviewer.",
-                        validators=[
-                            django.core.validators.MinValueValidator(1),
-                            django.core.validators.MaxValueValidator(1440),
-                        ],
-                    ),
-                ),
-                ("rule_enabled", models.BooleanField(default=False)),
-                (
-                    "rule_target",
-                    models.CharField(
-                        choices=[("traces", "Traces (adds the root span)"), ("spans", "Spans")],
-                        default="traces",
-                        max_length=8,
-                    ),
-                ),
-                (
-                    "rule_filter",
-                    models.JSONField(
-                        blank=True, default=dict, help_text="Query parameters of the trace or span filter."
-                    ),
-                ),
-                (
-                    "rule_sampling_rate",
-                    models.FloatField(
-                        default=1.0,
-                        help_text="Share of matching traces/spans added (0–1), chosen deterministically by id.",
-                        validators=[
-                            django.core.validators.MinValueValidator(0.0),
-                            django.core.validators.MaxValueValidator(1.0),
-                        ],
-                    ),
-                ),
-                ("backlog_count", models.PositiveIntegerField(default=0, editable=False)),
-                ("pending_count", models.PositiveIntegerField(default=0, editable=False)),
-                ("complete_count", models.PositiveIntegerField(default=0, editable=False)),
-                (
-                    "assignees",
-                    models.ManyToManyField(
-                        blank=True,
-                        help_text="The people who review this queue (empty: every reviewer of the project).",
-                        related_name="assigned_review_queues",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
-                (
-                    "created_by",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
-                (
-                    "project",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE, related_name="review_queues", to="projects.project"
-                    ),
-                ),
-                (
-                    "score_configs",
-                    models.ManyToManyField(blank=True, related_name="review_queues", to="reviews.scoreconfig"),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
+                ('updated_at', models.DateTimeField(auto_now=True)),
+                ('name', models.CharField(max_length=200)),
+                ('instructions', models.TextField(blank=True, default='', help_text='Markdown; rendered sanitised.')),
+                ('reviewers_per_item', models.PositiveSmallIntegerField(default=1, help_text='An item is complete once this many reviewers have submitted it.', validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(20)])),
+                ('blind', models.BooleanField(default=False, help_text="A reviewer does not see other reviewers' scores until they submit.")),
+                ('reservation_minutes', models.PositiveIntegerField(default=10, help_text='How long an opened item stays reserved for its reviewer.', validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(1440)])),
+                ('rule_enabled', models.BooleanField(default=False)),
+                ('rule_target', models.CharField(choices=[('traces', 'Traces (adds the root span)'), ('spans', 'Spans')], default='traces', max_length=8)),
+                ('rule_filter', models.JSONField(blank=True, default=dict, help_text='Query parameters of the trace or span filter.')),
+                ('rule_sampling_rate', models.FloatField(default=1.0, help_text='Share of matching traces/spans added (0–1), chosen deterministically by id.', validators=[django.core.validators.MinValueValidator(0.0), django.core.validators.MaxValueValidator(1.0)])),
+                ('backlog_count', models.PositiveIntegerField(default=0, editable=False)),
+                ('pending_count', models.PositiveIntegerField(default=0, editable=False)),
+                ('complete_count', models.PositiveIntegerField(default=0, editable=False)),
+                ('assignees', models.ManyToManyField(blank=True, help_text='The people who review this queue (empty: every reviewer of the project).', related_name='assigned_review_queues', to=settings.AUTH_USER_MODEL)),
+                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='review_queues', to='projects.project')),
+                ('score_configs', models.ManyToManyField(blank=True, related_name='review_queues', to='reviews.scoreconfig')),
             ],
             options={
-                "ordering": ["project", "name"],
+                'ordering': ['project', 'name'],
             },
         ),
         migrations.CreateModel(
-            name="ReviewItem",
+            name='ReviewItem',
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                (
-                    "status",
-                    models.CharField(
-                        choices=[("backlog", "Backlog"), ("pending", "Pending"), ("complete", "Complete")],
-                        default="backlog",
-                        max_length=16,
-                    ),
-                ),
-                ("reserved_until", models.DateTimeField(blank=True, null=True)),
-                ("submission_count", models.PositiveSmallIntegerField(default=0)),
-                ("created_at", models.DateTimeField(auto_now_add=True)),
-                ("updated_at", models.DateTimeField(auto_now=True)),
-                ("completed_at", models.DateTimeField(blank=True, null=True)),
-                (
-                    "assignee",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
-                (
-                    "reserved_by",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
-                (
-                    "span",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE, related_name="review_items", to="traces.span"
-                    ),
-                ),
-                (
-                    "queue",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE, related_name="items", to="queues.reviewqueue"
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('status', models.CharField(choices=[('backlog', 'Backlog'), ('pending', 'Pending'), ('complete', 'Complete')], default='backlog', max_length=16)),
+                ('reserved_until', models.DateTimeField(blank=True, null=True)),
+                ('submission_count', models.PositiveSmallIntegerField(default=0)),
+                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ('updated_at', models.DateTimeField(auto_now=True)),
+                ('completed_at', models.DateTimeField(blank=True, null=True)),
+                ('assignee', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('reserved_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('span', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='review_items', to='traces.span')),
+                ('queue', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='items', to='queues.reviewqueue')),
             ],
             options={
-                "ordering": ["id"],
+                'ordering': ['id'],
             },
         ),
         migrations.CreateModel(
-            name="ReviewSkip",
+            name='ReviewSkip',
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("skipped_at", models.DateTimeField(auto_now_add=True)),
-                (
-                    "item",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE, related_name="skips", to="queues.reviewitem"
-                    ),
-                ),
-                (
-                    "reviewer",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to=settings.AUTH_USER_MODEL
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('skipped_at', models.DateTimeField(auto_now_add=True)),
+                ('item', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='skips', to='queues.reviewitem')),
+                ('reviewer', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
             ],
         ),
         migrations.CreateModel(
-            name="ReviewSubmission",
+            name='ReviewSubmission',
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("submitted_at", models.DateTimeField(auto_now_add=True)),
-                (
-                    "item",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE, related_name="submissions", to="queues.reviewitem"
-                    ),
-                ),
-                (
-                    "reviewer",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to=settings.AUTH_USER_MODEL
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('submitted_at', models.DateTimeField(auto_now_add=True)),
+                ('item', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='submissions', to='queues.reviewitem')),
+                ('reviewer', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
             ],
             options={
-                "ordering": ["id"],
+                'ordering': ['id'],
             },
         ),
         migrations.AddConstraint(
-            model_name="reviewqueue",
-            constraint=models.UniqueConstraint(fields=("project", "name"), name="uniq_review_queue_name"),
+            model_name='reviewqueue',
+            constraint=models.UniqueConstraint(fields=('project', 'name'), name='uniq_review_queue_name'),
         ),
         migrations.AddIndex(
-            model_name="reviewitem",
-            index=models.Index(fields=["queue", "status", "id"], name="reviewitem_queue_status"),
+            model_name='reviewitem',
+            index=models.Index(fields=['queue', 'status', 'id'], name='reviewitem_queue_status'),
         ),
         migrations.AddIndex(
-            model_name="reviewitem",
-            index=models.Index(
-                condition=models.Q(("status__in", ["backlog", "pending"])),
-                fields=["queue", "id"],
-                name="reviewitem_queue_open",
-            ),
+            model_name='reviewitem',
+            index=models.Index(condition=models.Q(('status__in', ['backlog', 'pending'])), fields=['queue', 'id'], name='reviewitem_queue_open'),
         ),
         migrations.AddIndex(
-            model_name="reviewitem",
-            index=models.Index(fields=["queue", "assignee", "status"], name="reviewitem_queue_assignee"),
+            model_name='reviewitem',
+            index=models.Index(fields=['queue', 'assignee', 'status'], name='reviewitem_queue_assignee'),
         ),
         migrations.AddIndex(
-            model_name="reviewitem",
-            index=models.Index(fields=["queue", "reserved_by"], name="reviewitem_queue_reserved"),
+            model_name='reviewitem',
+            index=models.Index(fields=['queue', 'reserved_by'], name='reviewitem_queue_reserved'),
         ),
         migrations.AddConstraint(
-            model_name="reviewitem",
-            constraint=models.UniqueConstraint(fields=("queue", "span"), name="uniq_review_item"),
+            model_name='reviewitem',
+            constraint=models.UniqueConstraint(fields=('queue', 'span'), name='uniq_review_item'),
         ),
         migrations.AddIndex(
-            model_name="reviewskip",
-            index=models.Index(fields=["reviewer", "item"], name="reviewskip_reviewer_item"),
+            model_name='reviewskip',
+            index=models.Index(fields=['reviewer', 'item'], name='reviewskip_reviewer_item'),
         ),
         migrations.AddConstraint(
-            model_name="reviewskip",
-            constraint=models.UniqueConstraint(fields=("item", "reviewer"), name="uniq_review_skip"),
+            model_name='reviewskip',
+            constraint=models.UniqueConstraint(fields=('item', 'reviewer'), name='uniq_review_skip'),
         ),
         migrations.AddIndex(
-            model_name="reviewsubmission",
-            index=models.Index(fields=["reviewer", "item"], name="reviewsub_reviewer_item"),
+            model_name='reviewsubmission',
+            index=models.Index(fields=['reviewer', 'item'], name='reviewsub_reviewer_item'),
         ),
         migrations.AddConstraint(
-            model_name="reviewsubmission",
-            constraint=models.UniqueConstraint(fields=("item", "reviewer"), name="uniq_review_submission"),
+            model_name='reviewsubmission',
+            constraint=models.UniqueConstraint(fields=('item', 'reviewer'), name='uniq_review_submission'),
         ),
     ]

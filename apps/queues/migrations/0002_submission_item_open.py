@@ -11,29 +11,30 @@ def fill_item_open(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("queues", "0001_initial"),
+        ('queues', '0001_initial'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name="reviewskip",
-            name="item_open",
+            model_name='reviewskip',
+            name='item_open',
             field=models.BooleanField(default=True),
         ),
         migrations.AddField(
-            model_name="reviewsubmission",
-            name="item_open",
+            model_name='reviewsubmission',
+            name='item_open',
             field=models.BooleanField(default=True),
         ),
         migrations.AddIndex(
-            model_name="reviewskip",
-            index=models.Index(fields=["reviewer", "item_open", "item"], name="reviewskip_reviewer_open"),
+            model_name='reviewskip',
+            index=models.Index(fields=['reviewer', 'item_open', 'item'], name='reviewskip_reviewer_open'),
         ),
         migrations.AddIndex(
-            model_name="reviewsubmission",
-            index=models.Index(fields=["reviewer", "item_open", "item"], name="reviewsub_reviewer_open"),
+            model_name='reviewsubmission',
+            index=models.Index(fields=['reviewer', 'item_open', 'item'], name='reviewsub_reviewer_open'),
         ),
         migrations.RunPython(fill_item_open, migrations.RunPython.noop),
     ]

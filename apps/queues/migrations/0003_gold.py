@@ -7,210 +7,90 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("projects", "0001_initial"),
-        ("queues", "0002_submission_item_open"),
-        ("reviews", "0001_initial"),
+        ('projects', '0001_initial'),
+        ('queues', '0002_submission_item_open'),
+        ('reviews', '0001_initial'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name="reviewitem",
-            name="is_gold_question",
+            model_name='reviewitem',
+            name='is_gold_question',
             field=models.BooleanField(db_default=False, default=False),
         ),
         migrations.AddField(
-            model_name="reviewqueue",
-            name="disagreement_threshold",
-            field=models.FloatField(
-                default=0.1,
-                help_text="Continuous scores disagree when max − min exceeds this share (0–1) of the config's range.",
-                validators=[
-                    django.core.validators.MinValueValidator(0.0),
-                    django.core.validators.MaxValueValidator(1.0),
-                ],
-            ),
+            model_name='reviewqueue',
+            name='disagreement_threshold',
+            field=models.FloatField(default=0.1, help_text="Continuous scores disagree when max − min exceeds this share (0–1) of the config's range.", validators=[django.core.validators.MinValueValidator(0.0), django.core.validators.MaxValueValidator(1.0)]),
         ),
         migrations.AddField(
-            model_name="reviewqueue",
-            name="gold_question_rate",
-            field=models.FloatField(
-                default=0.0,
-                help_text="Share (0–1) of each reviewer's items that are gold questions with known answers.",
-                validators=[
-                    django.core.validators.MinValueValidator(0.0),
-                    django.core.validators.MaxValueValidator(1.0),
-                ],
-            ),
+            model_name='reviewqueue',
+            name='gold_question_rate',
+            field=models.FloatField(default=0.0, help_text="Share (0–1) of each reviewer's items that are gold questions with known answers.", validators=[django.core.validators.MinValueValidator(0.0), django.core.validators.MaxValueValidator(1.0)]),
         ),
         migrations.CreateModel(
-            name="GoldValue",
+            name='GoldValue',
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("value", models.FloatField(blank=True, null=True)),
-                ("label", models.CharField(blank=True, default="", max_length=200)),
-                ("labels", models.JSONField(blank=True, default=list)),
-                ("text", models.TextField(blank=True, default="")),
-                ("expected", models.JSONField(blank=True, null=True)),
-                (
-                    "source",
-                    models.CharField(
-                        choices=[
-                            ("adjudicated", "Adjudicated by a lead"),
-                            ("known_answer", "Known answer (gold question)"),
-                        ],
-                        default="adjudicated",
-                        max_length=16,
-                    ),
-                ),
-                ("note", models.TextField(blank=True, default="")),
-                ("decided_at", models.DateTimeField()),
-                (
-                    "chosen_from",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
-                (
-                    "config",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="gold_values",
-                        to="reviews.scoreconfig",
-                    ),
-                ),
-                (
-                    "decided_by",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
-                (
-                    "item",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE, related_name="gold_values", to="queues.reviewitem"
-                    ),
-                ),
-                (
-                    "project",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="projects.project"
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('value', models.FloatField(blank=True, null=True)),
+                ('label', models.CharField(blank=True, default='', max_length=200)),
+                ('labels', models.JSONField(blank=True, default=list)),
+                ('text', models.TextField(blank=True, default='')),
+                ('expected', models.JSONField(blank=True, null=True)),
+                ('source', models.CharField(choices=[('adjudicated', 'Adjudicated by a lead'), ('known_answer', 'Known answer (gold question)')], default='adjudicated', max_length=16)),
+                ('note', models.TextField(blank=True, default='')),
+                ('decided_at', models.DateTimeField()),
+                ('chosen_from', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('config', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='gold_values', to='reviews.scoreconfig')),
+                ('decided_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('item', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='gold_values', to='queues.reviewitem')),
+                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='projects.project')),
             ],
             options={
-                "ordering": ["item_id", "config_id"],
+                'ordering': ['item_id', 'config_id'],
             },
         ),
         migrations.CreateModel(
-            name="GoldValueRevision",
+            name='GoldValueRevision',
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("value", models.FloatField(blank=True, null=True)),
-                ("label", models.CharField(blank=True, default="", max_length=200)),
-                ("labels", models.JSONField(blank=True, default=list)),
-                ("text", models.TextField(blank=True, default="")),
-                ("expected", models.JSONField(blank=True, null=True)),
-                (
-                    "source",
-                    models.CharField(
-                        choices=[
-                            ("adjudicated", "Adjudicated by a lead"),
-                            ("known_answer", "Known answer (gold question)"),
-                        ],
-                        default="adjudicated",
-                        max_length=16,
-                    ),
-                ),
-                ("note", models.TextField(blank=True, default="")),
-                ("decided_at", models.DateTimeField()),
-                ("cleared", models.BooleanField(default=False)),
-                (
-                    "chosen_from",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
-                (
-                    "config",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="+",
-                        to="reviews.scoreconfig",
-                    ),
-                ),
-                (
-                    "decided_by",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
-                (
-                    "gold",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="revisions",
-                        to="queues.goldvalue",
-                    ),
-                ),
-                (
-                    "item",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="queues.reviewitem"
-                    ),
-                ),
-                (
-                    "project",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="projects.project"
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('value', models.FloatField(blank=True, null=True)),
+                ('label', models.CharField(blank=True, default='', max_length=200)),
+                ('labels', models.JSONField(blank=True, default=list)),
+                ('text', models.TextField(blank=True, default='')),
+                ('expected', models.JSONField(blank=True, null=True)),
+                ('source', models.CharField(choices=[('adjudicated', 'Adjudicated by a lead'), ('known_answer', 'Known answer (gold question)')], default='adjudicated', max_length=16)),
+                ('note', models.TextField(blank=True, default='')),
+                ('decided_at', models.DateTimeField()),
+                ('cleared', models.BooleanField(default=False)),
+                ('chosen_from', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('config', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='reviews.scoreconfig')),
+                ('decided_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('gold', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='revisions', to='queues.goldvalue')),
+                ('item', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='queues.reviewitem')),
+                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='projects.project')),
             ],
             options={
-                "ordering": ["decided_at", "id"],
+                'ordering': ['decided_at', 'id'],
             },
         ),
         migrations.AddIndex(
-            model_name="goldvalue",
-            index=models.Index(fields=["project", "source", "item"], name="gold_project_source_item"),
+            model_name='goldvalue',
+            index=models.Index(fields=['project', 'source', 'item'], name='gold_project_source_item'),
         ),
         migrations.AddConstraint(
-            model_name="goldvalue",
-            constraint=models.UniqueConstraint(
-                condition=models.Q(("config__isnull", False)), fields=("item", "config"), name="uniq_gold_item_config"
-            ),
+            model_name='goldvalue',
+            constraint=models.UniqueConstraint(condition=models.Q(('config__isnull', False)), fields=('item', 'config'), name='uniq_gold_item_config'),
         ),
         migrations.AddConstraint(
-            model_name="goldvalue",
-            constraint=models.UniqueConstraint(
-                condition=models.Q(("config__isnull", True)), fields=("item",), name="uniq_gold_item_expected"
-            ),
+            model_name='goldvalue',
+            constraint=models.UniqueConstraint(condition=models.Q(('config__isnull', True)), fields=('item',), name='uniq_gold_item_expected'),
         ),
         migrations.AddIndex(
-            model_name="goldvaluerevision",
-            index=models.Index(fields=["item", "decided_at"], name="goldrev_item_decided"),
+            model_name='goldvaluerevision',
+            index=models.Index(fields=['item', 'decided_at'], name='goldrev_item_decided'),
         ),
     ]

@@ -4,24 +4,25 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("queues", "0003_gold"),
+        ('queues', '0003_gold'),
     ]
 
     operations = [
         migrations.AddField(
-            model_name="reviewitem",
-            name="reserved_at",
+            model_name='reviewitem',
+            name='reserved_at',
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name="reviewsubmission",
-            name="opened_at",
+            model_name='reviewsubmission',
+            name='opened_at',
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name="reviewsubmission",
-            name="seconds_open",
+            model_name='reviewsubmission',
+            name='seconds_open',
             field=models.FloatField(blank=True, null=True),
         ),
     ]

@@ -6,435 +6,184 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     initial = True
 
     dependencies = [
-        ("projects", "0001_initial"),
-        ("traces", "0001_initial"),
+        ('projects', '0001_initial'),
+        ('traces', '0001_initial'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name="MetadataEvent",
+            name='MetadataEvent',
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("values", models.JSONField(default=dict)),
-                (
-                    "source",
-                    models.CharField(
-                        choices=[
-                            ("human", "Human reviewer"),
-                            ("end_user", "End user"),
-                            ("api", "API"),
-                            ("automated", "Automated"),
-                            ("ingest", "Ingest"),
-                        ],
-                        default="human",
-                        max_length=16,
-                    ),
-                ),
-                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
-                (
-                    "author",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
-                (
-                    "project",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="projects.project"
-                    ),
-                ),
-                (
-                    "span",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE, related_name="metadata_events", to="traces.span"
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('values', models.JSONField(default=dict)),
+                ('source', models.CharField(choices=[('human', 'Human reviewer'), ('end_user', 'End user'), ('api', 'API'), ('automated', 'Automated'), ('ingest', 'Ingest')], default='human', max_length=16)),
+                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
+                ('author', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='projects.project')),
+                ('span', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='metadata_events', to='traces.span')),
             ],
             options={
-                "ordering": ["created_at", "id"],
+                'ordering': ['created_at', 'id'],
             },
         ),
         migrations.CreateModel(
-            name="ScoreConfig",
+            name='ScoreConfig',
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
-                ("updated_at", models.DateTimeField(auto_now=True)),
-                ("name", models.CharField(max_length=100)),
-                ("description", models.TextField(blank=True, default="", help_text="Markdown; rendered sanitised.")),
-                (
-                    "kind",
-                    models.CharField(
-                        choices=[
-                            ("continuous", "Continuous (slider)"),
-                            ("categorical", "Categorical (options)"),
-                            ("boolean", "Boolean (true/false)"),
-                            ("text", "Text (free-form)"),
-                        ],
-                        max_length=16,
-                    ),
-                ),
-                ("order", models.IntegerField(default=0)),
-                ("min_value", models.FloatField(default=0.0)),
-                ("max_value", models.FloatField(default=1.0)),
-                ("options", models.JSONField(blank=True, default=list)),
-                ("multi_select", models.BooleanField(default=False)),
-                ("max_length", models.PositiveIntegerField(default=2000)),
-                ("is_archived", models.BooleanField(default=False)),
-                ("archived_at", models.DateTimeField(blank=True, null=True)),
-                (
-                    "created_by",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
-                (
-                    "project",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE, related_name="score_configs", to="projects.project"
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
+                ('updated_at', models.DateTimeField(auto_now=True)),
+                ('name', models.CharField(max_length=100)),
+                ('description', models.TextField(blank=True, default='', help_text='Markdown; rendered sanitised.')),
+                ('kind', models.CharField(choices=[('continuous', 'Continuous (slider)'), ('categorical', 'Categorical (options)'), ('boolean', 'Boolean (true/false)'), ('text', 'Text (free-form)')], max_length=16)),
+                ('order', models.IntegerField(default=0)),
+                ('min_value', models.FloatField(default=0.0)),
+                ('max_value', models.FloatField(default=1.0)),
+                ('options', models.JSONField(blank=True, default=list)),
+                ('multi_select', models.BooleanField(default=False)),
+                ('max_length', models.PositiveIntegerField(default=2000)),
+                ('is_archived', models.BooleanField(default=False)),
+                ('archived_at', models.DateTimeField(blank=True, null=True)),
+                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='score_configs', to='projects.project')),
             ],
             options={
-                "verbose_name": "score configuration",
-                "ordering": ["order", "name"],
+                'verbose_name': 'score configuration',
+                'ordering': ['order', 'name'],
             },
         ),
         migrations.CreateModel(
-            name="Score",
+            name='Score',
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("value", models.FloatField(blank=True, null=True)),
-                ("label", models.CharField(blank=True, default="", max_length=200)),
-                ("labels", models.JSONField(blank=True, default=list)),
-                ("text", models.TextField(blank=True, default="")),
-                ("comment", models.TextField(blank=True, default="")),
-                (
-                    "source",
-                    models.CharField(
-                        choices=[
-                            ("human", "Human reviewer"),
-                            ("end_user", "End user"),
-                            ("api", "API"),
-                            ("automated", "Automated evaluator"),
-                        ],
-                        default="human",
-                        max_length=16,
-                    ),
-                ),
-                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
-                ("updated_at", models.DateTimeField(auto_now=True)),
-                (
-                    "author",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
-                (
-                    "project",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE, related_name="scores", to="projects.project"
-                    ),
-                ),
-                (
-                    "span",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE, related_name="scores", to="traces.span"
-                    ),
-                ),
-                (
-                    "config",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.RESTRICT, related_name="scores", to="reviews.scoreconfig"
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('value', models.FloatField(blank=True, null=True)),
+                ('label', models.CharField(blank=True, default='', max_length=200)),
+                ('labels', models.JSONField(blank=True, default=list)),
+                ('text', models.TextField(blank=True, default='')),
+                ('comment', models.TextField(blank=True, default='')),
+                ('source', models.CharField(choices=[('human', 'Human reviewer'), ('end_user', 'End user'), ('api', 'API'), ('automated', 'Automated evaluator')], default='human', max_length=16)),
+                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
+                ('updated_at', models.DateTimeField(auto_now=True)),
+                ('author', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='scores', to='projects.project')),
+                ('span', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='scores', to='traces.span')),
+                ('config', models.ForeignKey(on_delete=django.db.models.deletion.RESTRICT, related_name='scores', to='reviews.scoreconfig')),
             ],
             options={
-                "ordering": ["id"],
+                'ordering': ['id'],
             },
         ),
         migrations.CreateModel(
-            name="ScoreEvent",
+            name='ScoreEvent',
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                (
-                    "action",
-                    models.CharField(
-                        choices=[("create", "Created"), ("update", "Updated"), ("delete", "Deleted")], max_length=8
-                    ),
-                ),
-                ("value", models.FloatField(blank=True, null=True)),
-                ("label", models.CharField(blank=True, default="", max_length=200)),
-                ("labels", models.JSONField(blank=True, default=list)),
-                ("text", models.TextField(blank=True, default="")),
-                ("comment", models.TextField(blank=True, default="")),
-                (
-                    "source",
-                    models.CharField(
-                        choices=[
-                            ("human", "Human reviewer"),
-                            ("end_user", "End user"),
-                            ("api", "API"),
-                            ("automated", "Automated evaluator"),
-                        ],
-                        max_length=16,
-                    ),
-                ),
-                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
-                (
-                    "author",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
-                (
-                    "config",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="score_events",
-                        to="reviews.scoreconfig",
-                    ),
-                ),
-                (
-                    "project",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="projects.project"
-                    ),
-                ),
-                (
-                    "score",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="events",
-                        to="reviews.score",
-                    ),
-                ),
-                (
-                    "span",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE, related_name="score_events", to="traces.span"
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('action', models.CharField(choices=[('create', 'Created'), ('update', 'Updated'), ('delete', 'Deleted')], max_length=8)),
+                ('value', models.FloatField(blank=True, null=True)),
+                ('label', models.CharField(blank=True, default='', max_length=200)),
+                ('labels', models.JSONField(blank=True, default=list)),
+                ('text', models.TextField(blank=True, default='')),
+                ('comment', models.TextField(blank=True, default='')),
+                ('source', models.CharField(choices=[('human', 'Human reviewer'), ('end_user', 'End user'), ('api', 'API'), ('automated', 'Automated evaluator')], max_length=16)),
+                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
+                ('author', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('config', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='score_events', to='reviews.scoreconfig')),
+                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='projects.project')),
+                ('score', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='events', to='reviews.score')),
+                ('span', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='score_events', to='traces.span')),
             ],
             options={
-                "ordering": ["created_at", "id"],
+                'ordering': ['created_at', 'id'],
             },
         ),
         migrations.CreateModel(
-            name="TagEvent",
+            name='TagEvent',
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("tag_name", models.CharField(max_length=200)),
-                ("action", models.CharField(choices=[("add", "Added"), ("remove", "Removed")], max_length=8)),
-                (
-                    "source",
-                    models.CharField(
-                        choices=[
-                            ("human", "Human reviewer"),
-                            ("end_user", "End user"),
-                            ("api", "API"),
-                            ("automated", "Automated"),
-                            ("ingest", "Ingest"),
-                        ],
-                        default="human",
-                        max_length=16,
-                    ),
-                ),
-                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
-                (
-                    "project",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="projects.project"
-                    ),
-                ),
-                (
-                    "span",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE, related_name="tag_events", to="traces.span"
-                    ),
-                ),
-                (
-                    "user",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('tag_name', models.CharField(max_length=200)),
+                ('action', models.CharField(choices=[('add', 'Added'), ('remove', 'Removed')], max_length=8)),
+                ('source', models.CharField(choices=[('human', 'Human reviewer'), ('end_user', 'End user'), ('api', 'API'), ('automated', 'Automated'), ('ingest', 'Ingest')], default='human', max_length=16)),
+                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
+                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='projects.project')),
+                ('span', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='tag_events', to='traces.span')),
+                ('user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
             ],
             options={
-                "ordering": ["created_at", "id"],
+                'ordering': ['created_at', 'id'],
             },
         ),
         migrations.CreateModel(
-            name="Comment",
+            name='Comment',
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                (
-                    "source",
-                    models.CharField(
-                        choices=[
-                            ("human", "Human reviewer"),
-                            ("end_user", "End user"),
-                            ("api", "API"),
-                            ("automated", "Automated"),
-                            ("ingest", "Ingest"),
-                        ],
-                        default="human",
-                        max_length=16,
-                    ),
-                ),
-                ("text", models.TextField()),
-                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
-                (
-                    "author",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
-                (
-                    "project",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="projects.project"
-                    ),
-                ),
-                (
-                    "span",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE, related_name="comments", to="traces.span"
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('source', models.CharField(choices=[('human', 'Human reviewer'), ('end_user', 'End user'), ('api', 'API'), ('automated', 'Automated'), ('ingest', 'Ingest')], default='human', max_length=16)),
+                ('text', models.TextField()),
+                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
+                ('author', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='projects.project')),
+                ('span', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='comments', to='traces.span')),
             ],
             options={
-                "ordering": ["created_at", "id"],
-                "indexes": [models.Index(fields=["span", "created_at"], name="comment_span_created")],
+                'ordering': ['created_at', 'id'],
+                'indexes': [models.Index(fields=['span', 'created_at'], name='comment_span_created')],
             },
         ),
         migrations.CreateModel(
-            name="Correction",
+            name='Correction',
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("value", models.JSONField(blank=True, null=True)),
-                (
-                    "source",
-                    models.CharField(
-                        choices=[
-                            ("human", "Human reviewer"),
-                            ("end_user", "End user"),
-                            ("api", "API"),
-                            ("automated", "Automated"),
-                            ("ingest", "Ingest"),
-                        ],
-                        default="human",
-                        max_length=16,
-                    ),
-                ),
-                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
-                (
-                    "author",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
-                (
-                    "project",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="projects.project"
-                    ),
-                ),
-                (
-                    "span",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE, related_name="corrections", to="traces.span"
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('value', models.JSONField(blank=True, null=True)),
+                ('source', models.CharField(choices=[('human', 'Human reviewer'), ('end_user', 'End user'), ('api', 'API'), ('automated', 'Automated'), ('ingest', 'Ingest')], default='human', max_length=16)),
+                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
+                ('author', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='projects.project')),
+                ('span', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='corrections', to='traces.span')),
             ],
             options={
-                "ordering": ["created_at", "id"],
-                "indexes": [models.Index(fields=["span", "created_at"], name="correction_span_created")],
+                'ordering': ['created_at', 'id'],
+                'indexes': [models.Index(fields=['span', 'created_at'], name='correction_span_created')],
             },
         ),
         migrations.CreateModel(
-            name="Feedback",
+            name='Feedback',
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("feedback_id", models.CharField(max_length=200)),
-                ("request_hash", models.CharField(max_length=64)),
-                ("result", models.JSONField(default=dict)),
-                ("created_at", models.DateTimeField(auto_now_add=True)),
-                (
-                    "project",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="projects.project"
-                    ),
-                ),
-                (
-                    "span",
-                    models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name="+", to="traces.span"),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('feedback_id', models.CharField(max_length=200)),
+                ('request_hash', models.CharField(max_length=64)),
+                ('result', models.JSONField(default=dict)),
+                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='projects.project')),
+                ('span', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='traces.span')),
             ],
             options={
-                "constraints": [models.UniqueConstraint(fields=("project", "feedback_id"), name="uniq_feedback_id")],
+                'constraints': [models.UniqueConstraint(fields=('project', 'feedback_id'), name='uniq_feedback_id')],
             },
         ),
         migrations.AddConstraint(
-            model_name="scoreconfig",
-            constraint=models.UniqueConstraint(fields=("project", "name"), name="uniq_score_config_name"),
+            model_name='scoreconfig',
+            constraint=models.UniqueConstraint(fields=('project', 'name'), name='uniq_score_config_name'),
         ),
         migrations.AddIndex(
-            model_name="score",
-            index=models.Index(fields=["span", "config"], name="score_span_config"),
+            model_name='score',
+            index=models.Index(fields=['span', 'config'], name='score_span_config'),
         ),
         migrations.AddIndex(
-            model_name="score",
-            index=models.Index(fields=["config", "source", "value"], name="score_config_source_value"),
+            model_name='score',
+            index=models.Index(fields=['config', 'source', 'value'], name='score_config_source_value'),
         ),
         migrations.AddIndex(
-            model_name="score",
-            index=models.Index(fields=["project", "-created_at"], name="score_project_created"),
+            model_name='score',
+            index=models.Index(fields=['project', '-created_at'], name='score_project_created'),
         ),
         migrations.AddConstraint(
-            model_name="score",
-            constraint=models.UniqueConstraint(
-                condition=models.Q(("author__isnull", False), ("source", "human")),
-                fields=("span", "config", "author"),
-                name="uniq_human_score",
-            ),
+            model_name='score',
+            constraint=models.UniqueConstraint(condition=models.Q(('author__isnull', False), ('source', 'human')), fields=('span', 'config', 'author'), name='uniq_human_score'),
         ),
         migrations.AddIndex(
-            model_name="tagevent",
-            index=models.Index(fields=["span", "created_at"], name="tagevent_span_created"),
+            model_name='tagevent',
+            index=models.Index(fields=['span', 'created_at'], name='tagevent_span_created'),
         ),
     ]

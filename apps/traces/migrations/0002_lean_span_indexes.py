@@ -5,48 +5,34 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("projects", "0001_initial"),
-        ("traces", "0001_initial"),
+        ('projects', '0001_initial'),
+        ('traces', '0001_initial'),
     ]
 
     operations = [
         migrations.RemoveIndex(
-            model_name="span",
-            name="span_project_error",
+            model_name='span',
+            name='span_project_error',
         ),
         migrations.AlterField(
-            model_name="span",
-            name="project",
-            field=models.ForeignKey(
-                db_constraint=False,
-                db_index=False,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="spans",
-                to="projects.project",
-            ),
+            model_name='span',
+            name='project',
+            field=models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='spans', to='projects.project'),
         ),
         migrations.AlterField(
-            model_name="span",
-            name="trace",
-            field=models.ForeignKey(
-                db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name="spans", to="traces.trace"
-            ),
+            model_name='span',
+            name='trace',
+            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='spans', to='traces.trace'),
         ),
         migrations.AlterField(
-            model_name="trace",
-            name="project",
-            field=models.ForeignKey(
-                db_index=False,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="traces",
-                to="projects.project",
-            ),
+            model_name='trace',
+            name='project',
+            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='traces', to='projects.project'),
         ),
         migrations.AddIndex(
-            model_name="span",
-            index=models.Index(
-                condition=models.Q(("is_error", True)), fields=["project", "-start_time"], name="span_project_errors"
-            ),
+            model_name='span',
+            index=models.Index(condition=models.Q(('is_error', True)), fields=['project', '-start_time'], name='span_project_errors'),
         ),
     ]

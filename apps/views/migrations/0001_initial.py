@@ -6,119 +6,70 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     initial = True
 
     dependencies = [
-        ("projects", "0001_initial"),
-        ("traces", "0001_initial"),
+        ('projects', '0001_initial'),
+        ('traces', '0001_initial'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name="TraceView",
+            name='TraceView',
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
-                ("updated_at", models.DateTimeField(auto_now=True)),
-                ("name", models.CharField(max_length=200)),
-                ("description", models.TextField(blank=True, default="")),
-                ("spec", models.JSONField(default=dict)),
-                (
-                    "created_by",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
-                (
-                    "project",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE, related_name="trace_views", to="projects.project"
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
+                ('updated_at', models.DateTimeField(auto_now=True)),
+                ('name', models.CharField(max_length=200)),
+                ('description', models.TextField(blank=True, default='')),
+                ('spec', models.JSONField(default=dict)),
+                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='trace_views', to='projects.project')),
             ],
             options={
-                "ordering": ["project", "name"],
+                'ordering': ['project', 'name'],
             },
         ),
         migrations.CreateModel(
-            name="ShareLink",
+            name='ShareLink',
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
-                ("updated_at", models.DateTimeField(auto_now=True)),
-                ("key", models.CharField(max_length=64, unique=True)),
-                ("expires_at", models.DateTimeField()),
-                ("revoked_at", models.DateTimeField(blank=True, null=True)),
-                (
-                    "created_by",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
-                (
-                    "project",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE, related_name="share_links", to="projects.project"
-                    ),
-                ),
-                (
-                    "trace",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE, related_name="share_links", to="traces.trace"
-                    ),
-                ),
-                (
-                    "view",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE, related_name="share_links", to="views.traceview"
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
+                ('updated_at', models.DateTimeField(auto_now=True)),
+                ('key', models.CharField(max_length=64, unique=True)),
+                ('expires_at', models.DateTimeField()),
+                ('revoked_at', models.DateTimeField(blank=True, null=True)),
+                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='share_links', to='projects.project')),
+                ('trace', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='share_links', to='traces.trace')),
+                ('view', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='share_links', to='views.traceview')),
             ],
             options={
-                "ordering": ["-created_at"],
+                'ordering': ['-created_at'],
             },
         ),
         migrations.CreateModel(
-            name="TraceViewDefault",
+            name='TraceViewDefault',
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
-                ("updated_at", models.DateTimeField(auto_now=True)),
-                (
-                    "project",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="trace_view_defaults",
-                        to="projects.project",
-                    ),
-                ),
-                (
-                    "view",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE, related_name="defaults", to="views.traceview"
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
+                ('updated_at', models.DateTimeField(auto_now=True)),
+                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='trace_view_defaults', to='projects.project')),
+                ('view', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='defaults', to='views.traceview')),
             ],
         ),
         migrations.AddConstraint(
-            model_name="traceview",
-            constraint=models.UniqueConstraint(fields=("project", "name"), name="uniq_trace_view_name"),
+            model_name='traceview',
+            constraint=models.UniqueConstraint(fields=('project', 'name'), name='uniq_trace_view_name'),
         ),
         migrations.AddIndex(
-            model_name="sharelink",
-            index=models.Index(fields=["project", "-created_at"], name="sharelink_project_created"),
+            model_name='sharelink',
+            index=models.Index(fields=['project', '-created_at'], name='sharelink_project_created'),
         ),
         migrations.AddConstraint(
-            model_name="traceviewdefault",
-            constraint=models.UniqueConstraint(fields=("project",), name="uniq_trace_view_default_project"),
+            model_name='traceviewdefault',
+            constraint=models.UniqueConstraint(fields=('project',), name='uniq_trace_view_default_project'),
         ),
     ]

@@ -5,41 +5,29 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("projects", "0001_initial"),
-        ("queues", "0001_initial"),
-        ("views", "0001_initial"),
+        ('projects', '0001_initial'),
+        ('queues', '0001_initial'),
+        ('views', '0001_initial'),
     ]
 
     operations = [
         migrations.RemoveConstraint(
-            model_name="traceviewdefault",
-            name="uniq_trace_view_default_project",
+            model_name='traceviewdefault',
+            name='uniq_trace_view_default_project',
         ),
         migrations.AddField(
-            model_name="traceviewdefault",
-            name="queue",
-            field=models.ForeignKey(
-                blank=True,
-                help_text="Empty: the project's default.",
-                null=True,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="trace_view_defaults",
-                to="queues.reviewqueue",
-            ),
+            model_name='traceviewdefault',
+            name='queue',
+            field=models.ForeignKey(blank=True, help_text="Empty: the project's default.", null=True, on_delete=django.db.models.deletion.CASCADE, related_name='trace_view_defaults', to='queues.reviewqueue'),
         ),
         migrations.AddConstraint(
-            model_name="traceviewdefault",
-            constraint=models.UniqueConstraint(
-                condition=models.Q(("queue__isnull", True)),
-                fields=("project",),
-                name="uniq_trace_view_default_project_only",
-            ),
+            model_name='traceviewdefault',
+            constraint=models.UniqueConstraint(condition=models.Q(('queue__isnull', True)), fields=('project',), name='uniq_trace_view_default_project_only'),
         ),
         migrations.AddConstraint(
-            model_name="traceviewdefault",
-            constraint=models.UniqueConstraint(
-                condition=models.Q(("queue__isnull", False)), fields=("queue",), name="uniq_trace_view_default_queue"
-            ),
+            model_name='traceviewdefault',
+            constraint=models.UniqueConstraint(condition=models.Q(('queue__isnull', False)), fields=('queue',), name='uniq_trace_view_default_queue'),
         ),
     ]
