@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import ProtectedError, RestrictedError
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -33,7 +34,19 @@ def _django_validation_fields(exc: DjangoValidationError) -> dict[str, Any]:
     return {"non_field_errors": list(exc.messages)}
 
 
+def _still_used(exc: ProtectedError | RestrictedError) -> ApplicationError:
+    """A delete that rows elsewhere still point at: name what keeps it (a service should have said so first)."""
+    kinds = sorted({obj._meta.verbose_name_plural for obj in exc.args[1]}) if len(exc.args) > 1 else []
+    used_by = ", ".join(str(kind) for kind in kinds) or "other objects"
+    return ApplicationError(
+        f"It is still used by {used_by} and cannot be deleted.",
+        fields={"non_field_errors": [f"Still used by {used_by}."]},
+    )
+
+
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
+    if isinstance(exc, (ProtectedError, RestrictedError)):
+        exc = _still_used(exc)
     if isinstance(exc, ApplicationError):
         return Response(exc.as_dict(), status=exc.status)
     if isinstance(exc, DjangoValidationError):

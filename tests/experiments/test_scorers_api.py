@@ -137,3 +137,11 @@ def test_a_key_with_write_scope_can_create_and_score(key_client, project, qa_exp
     assert job.status_code == 202
     read_only = key_client(project, scopes=("read",))
     assert _create(read_only, boolean_config, name="other").status_code == 403
+
+
+def test_a_score_config_a_scorer_writes_cannot_be_deleted_and_says_why(admin, boolean_config):
+    assert _create(admin, boolean_config).status_code == 201
+    response = admin.delete(f"/api/v1/score-configs/{boolean_config.pk}/")
+    assert response.status_code == 400, response.content
+    assert "config" in response.json()["fields"] and "scorer" in response.json()["error"]
+    assert admin.get(f"/api/v1/score-configs/{boolean_config.pk}/").status_code == 200

@@ -251,6 +251,12 @@ def score_config_delete(*, config: ScoreConfig, actor: Any = None) -> None:
             f"This score config has {count} score(s) and cannot be deleted; archive it instead.",
             fields={"config": ["Has scores: archive it instead of deleting it."]},
         )
+    scorers = config.scorer_versions.values("scorer_id").distinct().count()
+    if scorers:
+        raise ApplicationError(
+            f"{scorers} scorer(s) write this score config; it cannot be deleted; archive it instead.",
+            fields={"config": ["Scorers write it: archive it instead of deleting it."]},
+        )
     ScoreEvent.objects.filter(config=config).delete()
     audit_record(actor=actor, action="score_config.delete", obj=config, before=audit_snapshot(config))
     config.delete()
