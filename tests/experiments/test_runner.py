@@ -138,7 +138,7 @@ def test_cancel_during_a_run_stops_after_the_chunk_in_flight(settings, project, 
     with StubLLM(replies=[cancel_then_echo], answer={"ok": 1}) as stub:
         stub.configure(settings, "sk")
         done = run_job_execute(job_id=job["id"])
-    assert done.status == "cancelled" and done.done == 2  # one chunk: concurrency x 2
+    assert (done.status, done.done) == ("cancelled", 2), done.error  # one chunk: concurrency x 2
     assert len(stub.requests) == 2
     assert ExperimentResult.objects.filter(experiment=experiment).count() == 2
 
