@@ -1,7 +1,6 @@
 from django.contrib import admin
 
 from . import registry
-from .login import AssayAuthenticationForm
 
 # The dashboard's app list in the order of the work: traces come in, are reviewed in queues, become
 # datasets and leave as exports; configuration follows, and keys and schedules come last.
@@ -32,8 +31,8 @@ class AssaySite(admin.AdminSite):
     index_template = "admin/assay_index.html"
     # The changelists are wide (previews, filters); the app list is on the dashboard.
     enable_nav_sidebar = False
-    # Says "no admin access" / "no project" to a right password instead of "wrong password".
-    login_form = AssayAuthenticationForm
+    # `login_form` is set by the projects app (apps/projects/login.py): it says "no admin access" /
+    # "no project" to a right password, which needs memberships; core does not import projects.
 
     def get_app_list(self, request, app_label=None):
         apps = super().get_app_list(request, app_label)

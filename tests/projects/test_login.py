@@ -1,4 +1,4 @@
-"""The admin sign-in form (apps/core/login.py): a right password on an account without admin access or
+"""The admin sign-in form (apps/projects/login.py): a right password on an account without admin access or
 without a project is told exactly that; a wrong password gets the one message, account or not."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from axes.models import AccessAttempt
 from django.conf import settings
 from django.test import Client
 
-from apps.core.login import NO_ADMIN_ACCESS, NO_PROJECT
+from apps.projects.login import NO_ADMIN_ACCESS, NO_PROJECT
 from apps.projects.models import Role
 from apps.projects.services import membership_set
 from tests import factories
