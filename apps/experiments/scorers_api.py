@@ -13,7 +13,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from apps.core.exceptions import ApplicationError
-from apps.projects.api_scope import ProjectScopedViewMixin, request_projects, request_require
+from apps.projects.api_scope import ProjectScopedReadViewSet, ProjectScopedViewMixin, request_projects, request_require
 from apps.reviews.models import ScoreConfig
 
 from .models import Experiment, OnlineRule, RunJob, Scorer, ScorerKind, ScorerVersion, ScoringJob
@@ -75,7 +75,7 @@ class VersionWriteSerializer(serializers.Serializer):
     note = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
 
 
-class ScorerViewSet(ProjectScopedViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class ScorerViewSet(ProjectScopedReadViewSet):
     serializer_class = ScorerSerializer
     write_action = CONFIG_ACTION
     filter_backends: list = []
@@ -86,9 +86,7 @@ class ScorerViewSet(ProjectScopedViewMixin, mixins.ListModelMixin, mixins.Retrie
 
     @extend_schema(request=ScorerWriteSerializer, responses={201: ScorerSerializer})
     def create(self, request):
-        data = ScorerWriteSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        values = dict(data.validated_data)
+        values = self.validated(ScorerWriteSerializer)
         project = self.write_project(values.pop("project", None))
         values["config"] = _config(project, values["config"])
         scorer = scorer_create(project=project, created_by=request.user, **values)

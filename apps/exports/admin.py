@@ -17,7 +17,7 @@ from .destinations import (
     export_destination_save,
     export_destination_validate,
 )
-from .models import ExportDestination, ExportJob, ExportSchedule, ExportStatus
+from .models import JOB_FIELDS, ExportDestination, ExportJob, ExportSchedule, ExportStatus
 from .schedules import SCHEDULE_FIELDS, export_schedule_pause, export_schedule_resume, export_schedule_trigger
 from .services import (
     export_schedule_delete,
@@ -46,42 +46,8 @@ class ExportJobAdmin(ProjectScopedAdmin):
     list_select_related = ("project", "requested_by")
     show_full_result_count = False
     date_hierarchy = "created_at"
-    readonly_fields = (
-        "project",
-        "source",
-        "filters",
-        "selected_count",
-        "dataset",
-        "dataset_version",
-        "dataset_tag",
-        "dataset_split",
-        "format",
-        "gzip",
-        "options",
-        "status",
-        "progress_bar",
-        "row_count",
-        "total_rows",
-        "size",
-        "error",
-        "problem_count",
-        "problems",
-        "requested_by",
-        "destination",
-        "storage_key",
-        "lineage_key",
-        "validation_key",
-        "validation",
-        "manifest_key",
-        "attempts",
-        "schedule",
-        "window_start",
-        "window_end",
-        "created_at",
-        "started_at",
-        "heartbeat_at",
-        "finished_at",
-    )
+    # The API's fields, progress as a bar and the size readable.
+    readonly_fields = tuple({"progress": "progress_bar", "byte_size": "size"}.get(f, f) for f in JOB_FIELDS)
     exclude = ("selected_pks", "run_token", "byte_size", "progress", "dispatched_at")
     change_list_template = "admin/exports/exportjob/change_list.html"
     change_form_template = "admin/exports/exportjob/change_form.html"

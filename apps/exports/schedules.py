@@ -16,29 +16,8 @@ from apps.core.exceptions import ApplicationError
 from apps.projects.models import Project
 
 from .destinations import destination_for_project
-from .models import ExportJob, ExportSchedule
+from .models import SCHEDULE_FIELDS, ExportJob, ExportSchedule
 from .services import _periodic_task_sync, export_schedule_run, export_schedule_save
-
-# The fields a schedule is made of: the admin form, the API and this service take these.
-SCHEDULE_FIELDS = (
-    "name",
-    "source",
-    "filters",
-    "options",
-    "dataset",
-    "dataset_tag",
-    "dataset_split",
-    "format",
-    "gzip",
-    "mode",
-    "kind",
-    "every",
-    "period",
-    "cron",
-    "safety_lag_seconds",
-    "enabled",
-    "destination",
-)
 
 
 def _apply(schedule: ExportSchedule, values: dict[str, Any]) -> None:

@@ -15,6 +15,7 @@ from apps.projects.models import Membership, Project
 
 from ..filtering import filter_errors
 from ..models import (
+    QUEUE_FIELDS,
     ItemStatus,
     ReviewItem,
     ReviewQueue,
@@ -22,21 +23,6 @@ from ..models import (
 )
 
 User = get_user_model()
-
-QUEUE_FIELDS = {
-    "name",
-    "instructions",
-    "reviewers_per_item",
-    "blind",
-    "reservation_minutes",
-    "rule_enabled",
-    "rule_target",
-    "rule_filter",
-    "rule_sampling_rate",
-    "disagreement_threshold",
-    "gold_question_rate",
-}
-
 
 # ---------------------------------------------------------------- queues
 
@@ -115,7 +101,7 @@ def review_queue_create(
     actor: Any = None,
     **fields: Any,
 ) -> ReviewQueue:
-    unknown = set(fields) - QUEUE_FIELDS
+    unknown = set(fields) - set(QUEUE_FIELDS)
     if unknown:
         raise ApplicationError("Unknown fields.", fields={k: ["Unknown field."] for k in sorted(unknown)})
     queue = ReviewQueue(project=project, name=name, created_by=created_by, **fields)
@@ -135,7 +121,7 @@ def review_queue_update(
     actor: Any = None,
     **fields: Any,
 ) -> ReviewQueue:
-    unknown = set(fields) - QUEUE_FIELDS
+    unknown = set(fields) - set(QUEUE_FIELDS)
     if unknown:
         raise ApplicationError("Unknown fields.", fields={k: ["Unknown field."] for k in sorted(unknown)})
     before = audit_snapshot(queue)

@@ -12,24 +12,12 @@ from apps.core.exceptions import ApplicationError
 from apps.core.parsing import int_column_error
 from apps.projects.models import Project
 
-from ..models import Score, ScoreConfig, ScoreEvent, ScoreKind
+from ..models import CONFIG_FIELDS, Score, ScoreConfig, ScoreEvent, ScoreKind
 from .validation import FieldErrors, is_finite_number
 
 MAX_CONFIG_NAME = 100
 MAX_TEXT_LIMIT = 100_000
 MAX_OPTION_LABEL = 200
-
-CONFIG_FIELDS = (
-    "name",
-    "description",
-    "kind",
-    "order",
-    "min_value",
-    "max_value",
-    "options",
-    "multi_select",
-    "max_length",
-)
 
 
 def score_config_clean(*, project: Project, data: dict[str, Any], instance: ScoreConfig | None = None) -> dict:
