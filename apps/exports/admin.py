@@ -6,6 +6,7 @@ from django.template.defaultfilters import filesizeformat
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from apps.core.admin_tools import selected_apply
 from apps.core.exceptions import ApplicationError
 from apps.core.forms import BoundedJSONFormField
 from apps.projects.admin_scope import ProjectScopedAdmin
@@ -224,15 +225,15 @@ class ExportScheduleAdmin(ProjectScopedAdmin):
 
     @admin.action(description="Pause")
     def pause(self, request, queryset):
-        for schedule in queryset:
-            export_schedule_pause(schedule=schedule, actor=request.user)
-        self.message_user(request, f"{len(queryset)} schedule(s) paused.", messages.SUCCESS)
+        selected_apply(
+            self, request, queryset, export_schedule_pause, param="schedule", done="{count} schedule(s) paused."
+        )
 
     @admin.action(description="Resume")
     def resume(self, request, queryset):
-        for schedule in queryset:
-            export_schedule_resume(schedule=schedule, actor=request.user)
-        self.message_user(request, f"{len(queryset)} schedule(s) resumed.", messages.SUCCESS)
+        selected_apply(
+            self, request, queryset, export_schedule_resume, param="schedule", done="{count} schedule(s) resumed."
+        )
 
 
 class ExportDestinationForm(forms.ModelForm):
