@@ -10,7 +10,7 @@ from django.db import transaction
 from django.db.models import Count, F
 
 from apps.audit.services import audit_record, audit_record_change, audit_snapshot
-from apps.core.exceptions import ApplicationError
+from apps.core.exceptions import ApplicationError, unknown_fields_refuse
 from apps.projects.models import Membership, Project
 
 from ..filtering import filter_errors
@@ -101,9 +101,7 @@ def review_queue_create(
     actor: Any = None,
     **fields: Any,
 ) -> ReviewQueue:
-    unknown = set(fields) - set(QUEUE_FIELDS)
-    if unknown:
-        raise ApplicationError("Unknown fields.", fields={k: ["Unknown field."] for k in sorted(unknown)})
+    unknown_fields_refuse(fields, QUEUE_FIELDS)
     queue = ReviewQueue(project=project, name=name, created_by=created_by, **fields)
     _validate_queue(queue)
     queue.save()
@@ -121,9 +119,7 @@ def review_queue_update(
     actor: Any = None,
     **fields: Any,
 ) -> ReviewQueue:
-    unknown = set(fields) - set(QUEUE_FIELDS)
-    if unknown:
-        raise ApplicationError("Unknown fields.", fields={k: ["Unknown field."] for k in sorted(unknown)})
+    unknown_fields_refuse(fields, QUEUE_FIELDS)
     before = audit_snapshot(queue)
     for key, value in fields.items():
         setattr(queue, key, value)
