@@ -13,7 +13,13 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from apps.core.exceptions import ApplicationError
-from apps.projects.api_scope import ProjectScopedReadViewSet, ProjectScopedViewMixin, request_projects, request_require
+from apps.projects.api_scope import (
+    ProjectScopedReadViewSet,
+    ProjectScopedViewMixin,
+    project_slug_field,
+    request_projects,
+    request_require,
+)
 from apps.reviews.models import ScoreConfig
 
 from .models import Experiment, OnlineRule, RunJob, Scorer, ScorerKind, ScorerVersion, ScoringJob
@@ -60,7 +66,7 @@ class ScorerSerializer(serializers.ModelSerializer):
 
 
 class ScorerWriteSerializer(serializers.Serializer):
-    project = serializers.SlugField(required=False, help_text="Project slug (session users with several projects).")
+    project = project_slug_field()
     name = serializers.CharField(max_length=100)
     kind = serializers.ChoiceField(choices=ScorerKind.choices)
     description = serializers.CharField(required=False, allow_blank=True, default="")

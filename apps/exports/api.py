@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from apps.audit.services import audit_actor
 from apps.core.exceptions import ApplicationError
 from apps.core.schema import error
-from apps.projects.api_scope import ProjectScopedReadViewSet, request_projects
+from apps.projects.api_scope import ProjectScopedReadViewSet, project_slug_field, request_projects
 
 from .downloads import SIDE_FILES, download_response
 from .models import JOB_FIELDS, ExportFormat, ExportJob, ExportSource
@@ -43,9 +43,10 @@ class ExportJobSerializer(serializers.ModelSerializer):
         return None if job.selected_pks is None else len(job.selected_pks)
 
 
-class ExportCreateSerializer(serializers.Serializer):
-    project = serializers.SlugField(required=False, help_text="Project slug (session users with several projects).")
-    source = serializers.ChoiceField(choices=ExportSource.choices)
+class ExportInputSerializer(serializers.Serializer):
+    """What a one-off export and a schedule take alike."""
+
+    project = project_slug_field()
     format = serializers.ChoiceField(choices=ExportFormat.choices, default=ExportFormat.JSONL)
     gzip = serializers.BooleanField(default=False)
     filters = serializers.DictField(
@@ -53,6 +54,16 @@ class ExportCreateSerializer(serializers.Serializer):
         default=dict,
         help_text="Span or trace filters: the parameters of GET /api/v1/spans/ or /api/v1/traces/.",
     )
+    destination = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="An export destination of the project (empty: the deployment's export storage).",
+    )
+
+
+class ExportCreateSerializer(ExportInputSerializer):
+    source = serializers.ChoiceField(choices=ExportSource.choices)
     options = serializers.DictField(
         required=False,
         default=dict,
@@ -63,11 +74,6 @@ class ExportCreateSerializer(serializers.Serializer):
     version = serializers.IntegerField(required=False, allow_null=True, min_value=1)
     tag = serializers.CharField(required=False, allow_blank=True, default="", max_length=64)
     split = serializers.CharField(required=False, allow_blank=True, default="", max_length=100)
-    destination = serializers.IntegerField(
-        required=False,
-        allow_null=True,
-        help_text="An export destination of the project (empty: the deployment's export storage).",
-    )
 
 
 class ExportJobViewSet(ProjectScopedReadViewSet):

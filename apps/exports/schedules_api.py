@@ -10,14 +10,13 @@ from rest_framework.response import Response
 
 from apps.audit.services import audit_actor
 from apps.core.schema import error
-from apps.projects.api_scope import ProjectScopedReadViewSet, request_projects
+from apps.projects.api_scope import ProjectScopedReadViewSet, project_slug_field, request_projects
 
-from .api import ExportJobSerializer
+from .api import ExportInputSerializer, ExportJobSerializer
 from .destinations import export_destination_create, export_destination_delete, export_destination_save
 from .models import (
     DestinationKind,
     ExportDestination,
-    ExportFormat,
     ExportSchedule,
     ExportSource,
     ScheduleKind,
@@ -70,7 +69,7 @@ class CredentialsSerializer(serializers.Serializer):
 
 
 class ExportDestinationWriteSerializer(serializers.Serializer):
-    project = serializers.SlugField(required=False, help_text="Project slug (session users with several projects).")
+    project = project_slug_field()
     name = serializers.CharField(max_length=200)
     kind = serializers.ChoiceField(choices=DestinationKind.choices, default=DestinationKind.S3)
     bucket = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
@@ -163,15 +162,9 @@ class ExportScheduleSerializer(serializers.ModelSerializer):
         )
 
 
-class ExportScheduleWriteSerializer(serializers.Serializer):
-    project = serializers.SlugField(required=False, help_text="Project slug (session users with several projects).")
+class ExportScheduleWriteSerializer(ExportInputSerializer):
     name = serializers.CharField(max_length=200)
     source = serializers.ChoiceField(choices=ExportSource.choices, default=ExportSource.SPANS)
-    filters = serializers.DictField(
-        required=False,
-        default=dict,
-        help_text="Span or trace filters: the parameters of GET /api/v1/spans/ or /api/v1/traces/.",
-    )
     options = serializers.DictField(
         required=False,
         default=dict,
@@ -180,8 +173,6 @@ class ExportScheduleWriteSerializer(serializers.Serializer):
     dataset = serializers.IntegerField(required=False, allow_null=True, default=None)
     dataset_tag = serializers.CharField(required=False, allow_blank=True, default="", max_length=64)
     dataset_split = serializers.CharField(required=False, allow_blank=True, default="", max_length=100)
-    format = serializers.ChoiceField(choices=ExportFormat.choices, default=ExportFormat.JSONL)
-    gzip = serializers.BooleanField(default=False)
     mode = serializers.ChoiceField(choices=ScheduleMode.choices, default=ScheduleMode.INCREMENTAL)
     kind = serializers.ChoiceField(choices=ScheduleKind.choices, default=ScheduleKind.INTERVAL)
     every = serializers.IntegerField(min_value=1, max_value=100_000, default=1)
@@ -189,12 +180,6 @@ class ExportScheduleWriteSerializer(serializers.Serializer):
     cron = serializers.CharField(required=False, allow_blank=True, default="", max_length=100)
     safety_lag_seconds = serializers.IntegerField(min_value=0, max_value=86_400 * 7, default=300)
     enabled = serializers.BooleanField(default=True)
-    destination = serializers.IntegerField(
-        required=False,
-        allow_null=True,
-        default=None,
-        help_text="An export destination of the project (empty: the deployment's export storage).",
-    )
 
 
 class ExportScheduleViewSet(ProjectScopedReadViewSet):

@@ -4,13 +4,20 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
-from rest_framework import mixins, status, viewsets
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.response import Response
 
 from apps.core.exceptions import ApplicationError
 from apps.projects import permissions as policy
 from apps.projects.models import Project, ProjectAPIKey
 from apps.projects.selectors import projects_for_user
+
+PROJECT_HELP = "Project slug (session users with several projects)."
+
+
+def project_slug_field() -> serializers.SlugField:
+    """A write body's `project`: the project a session user writes to (a key writes to its own)."""
+    return serializers.SlugField(required=False, help_text=PROJECT_HELP)
 
 
 def request_actor(request):
