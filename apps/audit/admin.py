@@ -11,9 +11,11 @@ from django.db import transaction
 from django.urls import path
 from django.utils.html import format_html
 
+from apps.core.admin_tools import ReadOnlyAdminMixin
+
 from . import admin_views
 from .models import AuditEvent
-from .selectors import audit_projects_for_user
+from .selectors import EXPORT_COLUMNS, audit_projects_for_user
 from .services import audit_diff, audit_record, audit_snapshot
 
 # The action prefix of each model the admin edits without a service (forms, inlines, delete).
@@ -129,7 +131,8 @@ def _summary(value) -> str:
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    deletable = False  # append-only: no add, change or delete for anyone, superusers included
     list_display = [
         "created_at",
         "project",
@@ -152,21 +155,8 @@ class AuditEventAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     show_full_result_count = False
     list_per_page = 100
-    fields = [
-        "created_at",
-        "project",
-        "actor_label",
-        "actor_user",
-        "actor_key",
-        "action",
-        "object_type",
-        "object_id",
-        "object_repr",
-        "parent_type",
-        "parent_id",
-        "before",
-        "after",
-    ]
+    # The export's columns, the actor as the label it had then.
+    fields = [{"actor": "actor_label"}.get(c, c) for c in EXPORT_COLUMNS if c != "id"]
     readonly_fields = fields
 
     @admin.display(description="object")
@@ -200,16 +190,6 @@ class AuditEventAdmin(admin.ModelAdmin):
         if obj is not None and not request.user.is_superuser:
             return self._may_read(request) and audit_projects_for_user(request.user).filter(pk=obj.project_id).exists()
         return self._may_read(request)
-
-    # Append-only: no add, change or delete for anyone, superusers included.
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "project" and not request.user.is_superuser:

@@ -12,7 +12,10 @@ from uuid import UUID
 
 from django.db import models
 
+from apps.exports.models import SCHEDULE_FIELDS
 from apps.projects.models import Project, ProjectAPIKey
+from apps.queues.models import QUEUE_FIELDS
+from apps.reviews.models import CONFIG_FIELDS
 
 from .models import AuditEvent
 
@@ -25,33 +28,8 @@ AUDIT_FIELDS: dict[str, list[str]] = {
     "projects.project": ["slug", "name", "description", "allowed_origins"],
     "projects.membership": ["user", "role"],
     "projects.projectapikey": ["name", "prefix", "scopes", "revoked", "expiry_date"],
-    "reviews.scoreconfig": [
-        "name",
-        "description",
-        "kind",
-        "order",
-        "min_value",
-        "max_value",
-        "options",
-        "multi_select",
-        "max_length",
-        "is_archived",
-    ],
-    "queues.reviewqueue": [
-        "name",
-        "instructions",
-        "score_configs",
-        "assignees",
-        "reviewers_per_item",
-        "blind",
-        "reservation_minutes",
-        "rule_enabled",
-        "rule_target",
-        "rule_filter",
-        "rule_sampling_rate",
-        "disagreement_threshold",
-        "gold_question_rate",
-    ],
+    "reviews.scoreconfig": [*CONFIG_FIELDS, "is_archived"],
+    "queues.reviewqueue": [*QUEUE_FIELDS, "score_configs", "assignees"],
     "queues.reviewitem": ["queue", "span", "status", "assignee", "is_gold_question"],
     "retention.retentionpolicy": ["max_age_days", "max_traces", "is_active"],
     "datasets.dataset": ["name", "description", "latest_version"],
@@ -72,25 +50,7 @@ AUDIT_FIELDS: dict[str, list[str]] = {
         "schedule",
         "destination",
     ],
-    "exports.exportschedule": [
-        "name",
-        "source",
-        "filters",
-        "options",
-        "dataset",
-        "dataset_tag",
-        "dataset_split",
-        "format",
-        "gzip",
-        "mode",
-        "kind",
-        "every",
-        "period",
-        "cron",
-        "safety_lag_seconds",
-        "enabled",
-        "destination",
-    ],
+    "exports.exportschedule": list(SCHEDULE_FIELDS),
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -26,6 +27,13 @@ class ApplicationError(Exception):
 
 def not_found(what: str = "Not found.") -> ApplicationError:
     return ApplicationError(what, status=404)
+
+
+def unknown_fields_refuse(given: Iterable[str], known: Iterable[str], message: str = "Unknown fields.") -> None:
+    """A 400 naming each given field that is not a known one (services take only the fields they know)."""
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        raise ApplicationError(message, fields={k: ["Unknown field."] for k in unknown})
 
 
 def _django_validation_fields(exc: DjangoValidationError) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from django.db.models import OuterRef, Subquery
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from apps.core.admin_tools import ReadOnlyAdminMixin
 from apps.core.json_preview import json_preview
 from apps.projects.admin_scope import ProjectScopedAdmin
 
@@ -157,7 +158,7 @@ class DatasetAdmin(ProjectScopedAdmin):
 
 
 @admin.register(DatasetJob)
-class DatasetJobAdmin(ProjectScopedAdmin):
+class DatasetJobAdmin(ReadOnlyAdminMixin, ProjectScopedAdmin):
     manage_action = "dataset.write"
     list_display = ["id", "kind", "dataset", "status", "done", "total", "created_at", "finished_at"]
     list_select_related = ["dataset", "project"]
@@ -176,9 +177,3 @@ class DatasetJobAdmin(ProjectScopedAdmin):
     ]
     readonly_fields = fields
     show_full_result_count = False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False

@@ -10,6 +10,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 
+from apps.core.admin_tools import ReadOnlyAdminMixin
 from apps.core.exceptions import ApplicationError
 from apps.projects.admin_scope import ProjectScopedAdmin
 
@@ -17,14 +18,8 @@ from .models import OnlineRule, RunJob, Scorer, ScorerFailure, ScorerVersion, Sc
 from .online import online_rule_clean
 
 
-class ReadOnlyAdmin(ProjectScopedAdmin):
+class ReadOnlyAdmin(ReadOnlyAdminMixin, ProjectScopedAdmin):
     """View only: these rows are written by services (versions are immutable, jobs are the worker's)."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 class ScorerVersionInline(admin.TabularInline):

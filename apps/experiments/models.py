@@ -52,6 +52,22 @@ class Experiment(models.Model):
         return self.name
 
 
+# What a result records of one run of a dataset record (the writer's columns and the API's fields start with these).
+RESULT_FIELDS = (
+    "record_id",
+    "input",
+    "expected",
+    "output",
+    "error",
+    "latency_ms",
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "cost",
+    "metadata",
+)
+
+
 class ExperimentResult(models.Model):
     """One record's run: input and expected as of the pinned version, what the application answered."""
 

@@ -11,24 +11,10 @@ from __future__ import annotations
 from django.db import connection
 from django.utils import timezone
 
-from .models import ExperimentResult
+from .models import RESULT_FIELDS, ExperimentResult
 
 # A row: these values in this order; the JSON columns (input, expected, output, metadata) as JSON text.
-RESULT_COLUMNS = (
-    "record_id",
-    "input",
-    "expected",
-    "output",
-    "error",
-    "latency_ms",
-    "input_tokens",
-    "output_tokens",
-    "total_tokens",
-    "cost",
-    "metadata",
-    "span_id",
-    "trace_id",
-)
+RESULT_COLUMNS = (*RESULT_FIELDS, "span_id", "trace_id")
 JSON_COLUMNS = frozenset({"input", "expected", "output", "metadata"})
 TABLE = ExperimentResult._meta.db_table
 _UPDATE = ", ".join(f"{c} = EXCLUDED.{c}" for c in (*RESULT_COLUMNS[1:], "updated_at"))

@@ -13,7 +13,13 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from apps.core.exceptions import ApplicationError
-from apps.projects.api_scope import ProjectScopedViewMixin, request_projects, request_require
+from apps.projects.api_scope import (
+    ProjectScopedReadViewSet,
+    ProjectScopedViewMixin,
+    project_slug_field,
+    request_projects,
+    request_require,
+)
 from apps.reviews.models import ScoreConfig
 
 from .models import Experiment, OnlineRule, RunJob, Scorer, ScorerKind, ScorerVersion, ScoringJob
@@ -60,7 +66,7 @@ class ScorerSerializer(serializers.ModelSerializer):
 
 
 class ScorerWriteSerializer(serializers.Serializer):
-    project = serializers.SlugField(required=False, help_text="Project slug (session users with several projects).")
+    project = project_slug_field()
     name = serializers.CharField(max_length=100)
     kind = serializers.ChoiceField(choices=ScorerKind.choices)
     description = serializers.CharField(required=False, allow_blank=True, default="")
@@ -75,7 +81,7 @@ class VersionWriteSerializer(serializers.Serializer):
     note = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
 
 
-class ScorerViewSet(ProjectScopedViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class ScorerViewSet(ProjectScopedReadViewSet):
     serializer_class = ScorerSerializer
     write_action = CONFIG_ACTION
     filter_backends: list = []
@@ -86,9 +92,7 @@ class ScorerViewSet(ProjectScopedViewMixin, mixins.ListModelMixin, mixins.Retrie
 
     @extend_schema(request=ScorerWriteSerializer, responses={201: ScorerSerializer})
     def create(self, request):
-        data = ScorerWriteSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        values = dict(data.validated_data)
+        values = self.validated(ScorerWriteSerializer)
         project = self.write_project(values.pop("project", None))
         values["config"] = _config(project, values["config"])
         scorer = scorer_create(project=project, created_by=request.user, **values)

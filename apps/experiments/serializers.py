@@ -5,7 +5,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from .models import Experiment, ExperimentResult
+from .models import RESULT_FIELDS, Experiment, ExperimentResult
 
 
 class ExperimentSerializer(serializers.ModelSerializer):
@@ -59,23 +59,7 @@ class ExperimentResultSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ExperimentResult
-        fields = [
-            "record_id",
-            "input",
-            "expected",
-            "output",
-            "error",
-            "latency_ms",
-            "input_tokens",
-            "output_tokens",
-            "total_tokens",
-            "cost",
-            "metadata",
-            "trace_id",
-            "span_id",
-            "created_at",
-            "updated_at",
-        ]
+        fields = [*RESULT_FIELDS, "trace_id", "span_id", "created_at", "updated_at"]
         read_only_fields = fields
 
 

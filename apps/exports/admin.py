@@ -6,6 +6,7 @@ from django.template.defaultfilters import filesizeformat
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from apps.core.admin_tools import selected_apply
 from apps.core.exceptions import ApplicationError
 from apps.core.forms import BoundedJSONFormField
 from apps.projects.admin_scope import ProjectScopedAdmin
@@ -17,7 +18,7 @@ from .destinations import (
     export_destination_save,
     export_destination_validate,
 )
-from .models import ExportDestination, ExportJob, ExportSchedule, ExportStatus
+from .models import JOB_FIELDS, ExportDestination, ExportJob, ExportSchedule, ExportStatus
 from .schedules import SCHEDULE_FIELDS, export_schedule_pause, export_schedule_resume, export_schedule_trigger
 from .services import (
     export_schedule_delete,
@@ -46,42 +47,8 @@ class ExportJobAdmin(ProjectScopedAdmin):
     list_select_related = ("project", "requested_by")
     show_full_result_count = False
     date_hierarchy = "created_at"
-    readonly_fields = (
-        "project",
-        "source",
-        "filters",
-        "selected_count",
-        "dataset",
-        "dataset_version",
-        "dataset_tag",
-        "dataset_split",
-        "format",
-        "gzip",
-        "options",
-        "status",
-        "progress_bar",
-        "row_count",
-        "total_rows",
-        "size",
-        "error",
-        "problem_count",
-        "problems",
-        "requested_by",
-        "destination",
-        "storage_key",
-        "lineage_key",
-        "validation_key",
-        "validation",
-        "manifest_key",
-        "attempts",
-        "schedule",
-        "window_start",
-        "window_end",
-        "created_at",
-        "started_at",
-        "heartbeat_at",
-        "finished_at",
-    )
+    # The API's fields, progress as a bar and the size readable.
+    readonly_fields = tuple({"progress": "progress_bar", "byte_size": "size"}.get(f, f) for f in JOB_FIELDS)
     exclude = ("selected_pks", "run_token", "byte_size", "progress", "dispatched_at")
     change_list_template = "admin/exports/exportjob/change_list.html"
     change_form_template = "admin/exports/exportjob/change_form.html"
@@ -258,15 +225,15 @@ class ExportScheduleAdmin(ProjectScopedAdmin):
 
     @admin.action(description="Pause")
     def pause(self, request, queryset):
-        for schedule in queryset:
-            export_schedule_pause(schedule=schedule, actor=request.user)
-        self.message_user(request, f"{len(queryset)} schedule(s) paused.", messages.SUCCESS)
+        selected_apply(
+            self, request, queryset, export_schedule_pause, param="schedule", done="{count} schedule(s) paused."
+        )
 
     @admin.action(description="Resume")
     def resume(self, request, queryset):
-        for schedule in queryset:
-            export_schedule_resume(schedule=schedule, actor=request.user)
-        self.message_user(request, f"{len(queryset)} schedule(s) resumed.", messages.SUCCESS)
+        selected_apply(
+            self, request, queryset, export_schedule_resume, param="schedule", done="{count} schedule(s) resumed."
+        )
 
 
 class ExportDestinationForm(forms.ModelForm):

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import mixins, serializers, status, viewsets
+from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from apps.audit.services import audit_actor
 from apps.core.exceptions import ApplicationError
 from apps.core.schema import error
-from apps.projects.api_scope import ProjectScopedViewMixin, request_projects
+from apps.projects.api_scope import ProjectScopedReadViewSet, project_slug_field, request_projects
 
 from .downloads import SIDE_FILES, download_response
-from .models import ExportFormat, ExportJob, ExportSource
+from .models import JOB_FIELDS, ExportFormat, ExportJob, ExportSource
 from .selectors import export_jobs_for_projects
 from .services import export_job_cancel, export_job_create
 
@@ -29,45 +29,7 @@ class ExportJobSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ExportJob
-        fields = (
-            "id",
-            "uid",
-            "project",
-            "source",
-            "filters",
-            "selected_count",
-            "dataset",
-            "dataset_version",
-            "dataset_tag",
-            "dataset_split",
-            "format",
-            "gzip",
-            "options",
-            "status",
-            "progress",
-            "total_rows",
-            "row_count",
-            "byte_size",
-            "error",
-            "problem_count",
-            "problems",
-            "requested_by",
-            "destination",
-            "storage_key",
-            "lineage_key",
-            "validation_key",
-            "validation",
-            "manifest_key",
-            "attempts",
-            "schedule",
-            "window_start",
-            "window_end",
-            "created_at",
-            "started_at",
-            "heartbeat_at",
-            "finished_at",
-            "download_url",
-        )
+        fields = ("id", "uid", *JOB_FIELDS, "download_url")
         read_only_fields = fields
 
     def get_download_url(self, job) -> str | None:
@@ -81,9 +43,10 @@ class ExportJobSerializer(serializers.ModelSerializer):
         return None if job.selected_pks is None else len(job.selected_pks)
 
 
-class ExportCreateSerializer(serializers.Serializer):
-    project = serializers.SlugField(required=False, help_text="Project slug (session users with several projects).")
-    source = serializers.ChoiceField(choices=ExportSource.choices)
+class ExportInputSerializer(serializers.Serializer):
+    """What a one-off export and a schedule take alike."""
+
+    project = project_slug_field()
     format = serializers.ChoiceField(choices=ExportFormat.choices, default=ExportFormat.JSONL)
     gzip = serializers.BooleanField(default=False)
     filters = serializers.DictField(
@@ -91,6 +54,16 @@ class ExportCreateSerializer(serializers.Serializer):
         default=dict,
         help_text="Span or trace filters: the parameters of GET /api/v1/spans/ or /api/v1/traces/.",
     )
+    destination = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="An export destination of the project (empty: the deployment's export storage).",
+    )
+
+
+class ExportCreateSerializer(ExportInputSerializer):
+    source = serializers.ChoiceField(choices=ExportSource.choices)
     options = serializers.DictField(
         required=False,
         default=dict,
@@ -101,16 +74,9 @@ class ExportCreateSerializer(serializers.Serializer):
     version = serializers.IntegerField(required=False, allow_null=True, min_value=1)
     tag = serializers.CharField(required=False, allow_blank=True, default="", max_length=64)
     split = serializers.CharField(required=False, allow_blank=True, default="", max_length=100)
-    destination = serializers.IntegerField(
-        required=False,
-        allow_null=True,
-        help_text="An export destination of the project (empty: the deployment's export storage).",
-    )
 
 
-class ExportJobViewSet(
-    ProjectScopedViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
-):
+class ExportJobViewSet(ProjectScopedReadViewSet):
     serializer_class = ExportJobSerializer
     write_action = "export.run"
     filter_backends: list = []
@@ -120,9 +86,7 @@ class ExportJobViewSet(
 
     @extend_schema(request=ExportCreateSerializer, responses={202: ExportJobSerializer})
     def create(self, request):
-        data = ExportCreateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        values = data.validated_data
+        values = self.validated(ExportCreateSerializer)
         project = self.write_project(values.get("project"))
         dataset = None
         if values.get("dataset") is not None:

@@ -96,6 +96,28 @@ class DeploymentIdentity(models.Model):
         return self.deployment_id
 
 
+# The fields a schedule is made of: the admin form, the API, the schedule service and its audit events take these.
+SCHEDULE_FIELDS = (
+    "name",
+    "source",
+    "filters",
+    "options",
+    "dataset",
+    "dataset_tag",
+    "dataset_split",
+    "format",
+    "gzip",
+    "mode",
+    "kind",
+    "every",
+    "period",
+    "cron",
+    "safety_lag_seconds",
+    "enabled",
+    "destination",
+)
+
+
 class ExportSchedule(models.Model):
     """What to export and when; `periodic_task` is the django-celery-beat row kept in sync by the service."""
 
@@ -156,6 +178,45 @@ class ExportSchedule(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+# What a job shows, in the API (with id, uid, download_url) and on its admin page.
+JOB_FIELDS = (
+    "project",
+    "source",
+    "filters",
+    "selected_count",
+    "dataset",
+    "dataset_version",
+    "dataset_tag",
+    "dataset_split",
+    "format",
+    "gzip",
+    "options",
+    "status",
+    "progress",
+    "total_rows",
+    "row_count",
+    "byte_size",
+    "error",
+    "problem_count",
+    "problems",
+    "requested_by",
+    "destination",
+    "storage_key",
+    "lineage_key",
+    "validation_key",
+    "validation",
+    "manifest_key",
+    "attempts",
+    "schedule",
+    "window_start",
+    "window_end",
+    "created_at",
+    "started_at",
+    "heartbeat_at",
+    "finished_at",
+)
 
 
 class ExportJob(models.Model):

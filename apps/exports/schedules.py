@@ -12,39 +12,16 @@ from typing import Any
 from django.db import transaction
 
 from apps.audit.services import audit_record
-from apps.core.exceptions import ApplicationError
+from apps.core.exceptions import ApplicationError, unknown_fields_refuse
 from apps.projects.models import Project
 
 from .destinations import destination_for_project
-from .models import ExportJob, ExportSchedule
+from .models import SCHEDULE_FIELDS, ExportJob, ExportSchedule
 from .services import _periodic_task_sync, export_schedule_run, export_schedule_save
-
-# The fields a schedule is made of: the admin form, the API and this service take these.
-SCHEDULE_FIELDS = (
-    "name",
-    "source",
-    "filters",
-    "options",
-    "dataset",
-    "dataset_tag",
-    "dataset_split",
-    "format",
-    "gzip",
-    "mode",
-    "kind",
-    "every",
-    "period",
-    "cron",
-    "safety_lag_seconds",
-    "enabled",
-    "destination",
-)
 
 
 def _apply(schedule: ExportSchedule, values: dict[str, Any]) -> None:
-    unknown = set(values) - set(SCHEDULE_FIELDS)
-    if unknown:
-        raise ApplicationError("Unknown schedule fields.", fields={k: ["Unknown field."] for k in sorted(unknown)})
+    unknown_fields_refuse(values, SCHEDULE_FIELDS, "Unknown schedule fields.")
     for name, value in values.items():
         if name == "destination":
             value = destination_for_project(project=schedule.project, destination=value)

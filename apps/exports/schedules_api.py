@@ -4,20 +4,19 @@
 from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, serializers, status, viewsets
+from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from apps.audit.services import audit_actor
 from apps.core.schema import error
-from apps.projects.api_scope import ProjectScopedViewMixin, request_projects, request_require
+from apps.projects.api_scope import ProjectScopedReadViewSet, project_slug_field, request_projects
 
-from .api import ExportJobSerializer
+from .api import ExportInputSerializer, ExportJobSerializer
 from .destinations import export_destination_create, export_destination_delete, export_destination_save
 from .models import (
     DestinationKind,
     ExportDestination,
-    ExportFormat,
     ExportSchedule,
     ExportSource,
     ScheduleKind,
@@ -70,7 +69,7 @@ class CredentialsSerializer(serializers.Serializer):
 
 
 class ExportDestinationWriteSerializer(serializers.Serializer):
-    project = serializers.SlugField(required=False, help_text="Project slug (session users with several projects).")
+    project = project_slug_field()
     name = serializers.CharField(max_length=200)
     kind = serializers.ChoiceField(choices=DestinationKind.choices, default=DestinationKind.S3)
     bucket = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
@@ -85,9 +84,7 @@ class ExportDestinationWriteSerializer(serializers.Serializer):
     )
 
 
-class ExportDestinationViewSet(
-    ProjectScopedViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
-):
+class ExportDestinationViewSet(ProjectScopedReadViewSet):
     serializer_class = ExportDestinationSerializer
     write_action = "export.destination"
     filter_backends: list = []
@@ -97,28 +94,20 @@ class ExportDestinationViewSet(
     def get_queryset(self):
         return export_destinations_for_projects(projects=request_projects(self.request))
 
-    def _answer(self, destination, code=status.HTTP_200_OK):
-        return Response(ExportDestinationSerializer(destination).data, status=code)
-
     @extend_schema(request=ExportDestinationWriteSerializer, responses={201: ExportDestinationSerializer})
     def create(self, request):
-        data = ExportDestinationWriteSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        values = dict(data.validated_data)
+        values = self.validated(ExportDestinationWriteSerializer)
         project = self.write_project(values.pop("project", None))
         credentials = values.pop("credentials", None)
         destination = export_destination_create(
             project=project, credentials=credentials, actor=audit_actor(request), **values
         )
-        return self._answer(destination, status.HTTP_201_CREATED)
+        return self.answer(destination, status.HTTP_201_CREATED)
 
     @extend_schema(request=ExportDestinationWriteSerializer(partial=True), responses=ExportDestinationSerializer)
     def partial_update(self, request, pk=None):
-        destination = self.get_object()
-        request_require(request, self.write_action, destination.project)
-        data = ExportDestinationWriteSerializer(data=request.data, partial=True)
-        data.is_valid(raise_exception=True)
-        values = dict(data.validated_data)
+        destination = self.writable()
+        values = self.validated(ExportDestinationWriteSerializer, partial=True)
         values.pop("project", None)
         credentials = None  # absent: keep the stored ones; null: remove them
         if "credentials" in values:
@@ -128,12 +117,11 @@ class ExportDestinationViewSet(
         destination = export_destination_save(
             destination=destination, credentials=credentials, actor=audit_actor(request)
         )
-        return self._answer(destination)
+        return self.answer(destination)
 
     @extend_schema(responses={204: None, 409: error(409, "Schedules or exports use the destination.")})
     def destroy(self, request, pk=None):
-        destination = self.get_object()
-        request_require(request, self.write_action, destination.project)
+        destination = self.writable()
         export_destination_delete(destination=destination, actor=audit_actor(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -174,15 +162,9 @@ class ExportScheduleSerializer(serializers.ModelSerializer):
         )
 
 
-class ExportScheduleWriteSerializer(serializers.Serializer):
-    project = serializers.SlugField(required=False, help_text="Project slug (session users with several projects).")
+class ExportScheduleWriteSerializer(ExportInputSerializer):
     name = serializers.CharField(max_length=200)
     source = serializers.ChoiceField(choices=ExportSource.choices, default=ExportSource.SPANS)
-    filters = serializers.DictField(
-        required=False,
-        default=dict,
-        help_text="Span or trace filters: the parameters of GET /api/v1/spans/ or /api/v1/traces/.",
-    )
     options = serializers.DictField(
         required=False,
         default=dict,
@@ -191,8 +173,6 @@ class ExportScheduleWriteSerializer(serializers.Serializer):
     dataset = serializers.IntegerField(required=False, allow_null=True, default=None)
     dataset_tag = serializers.CharField(required=False, allow_blank=True, default="", max_length=64)
     dataset_split = serializers.CharField(required=False, allow_blank=True, default="", max_length=100)
-    format = serializers.ChoiceField(choices=ExportFormat.choices, default=ExportFormat.JSONL)
-    gzip = serializers.BooleanField(default=False)
     mode = serializers.ChoiceField(choices=ScheduleMode.choices, default=ScheduleMode.INCREMENTAL)
     kind = serializers.ChoiceField(choices=ScheduleKind.choices, default=ScheduleKind.INTERVAL)
     every = serializers.IntegerField(min_value=1, max_value=100_000, default=1)
@@ -200,17 +180,9 @@ class ExportScheduleWriteSerializer(serializers.Serializer):
     cron = serializers.CharField(required=False, allow_blank=True, default="", max_length=100)
     safety_lag_seconds = serializers.IntegerField(min_value=0, max_value=86_400 * 7, default=300)
     enabled = serializers.BooleanField(default=True)
-    destination = serializers.IntegerField(
-        required=False,
-        allow_null=True,
-        default=None,
-        help_text="An export destination of the project (empty: the deployment's export storage).",
-    )
 
 
-class ExportScheduleViewSet(
-    ProjectScopedViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
-):
+class ExportScheduleViewSet(ProjectScopedReadViewSet):
     serializer_class = ExportScheduleSerializer
     write_action = "export.schedule"
     filter_backends: list = []
@@ -219,46 +191,34 @@ class ExportScheduleViewSet(
     def get_queryset(self):
         return export_schedules_for_projects(projects=request_projects(self.request)).order_by("-id")
 
-    def _answer(self, schedule, code=status.HTTP_200_OK):
-        return Response(ExportScheduleSerializer(schedule).data, status=code)
-
-    def _writable(self):
-        schedule = self.get_object()
-        request_require(self.request, self.write_action, schedule.project)
-        return schedule
-
     @extend_schema(request=ExportScheduleWriteSerializer, responses={201: ExportScheduleSerializer})
     def create(self, request):
-        data = ExportScheduleWriteSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        values = dict(data.validated_data)
+        values = self.validated(ExportScheduleWriteSerializer)
         project = self.write_project(values.pop("project", None))
         schedule = export_schedule_create(project=project, actor=audit_actor(request), **values)
-        return self._answer(schedule, status.HTTP_201_CREATED)
+        return self.answer(schedule, status.HTTP_201_CREATED)
 
     @extend_schema(request=ExportScheduleWriteSerializer(partial=True), responses=ExportScheduleSerializer)
     def partial_update(self, request, pk=None):
-        schedule = self._writable()
-        data = ExportScheduleWriteSerializer(data=request.data, partial=True)
-        data.is_valid(raise_exception=True)
-        values = dict(data.validated_data)
+        schedule = self.writable()
+        values = self.validated(ExportScheduleWriteSerializer, partial=True)
         values.pop("project", None)
-        return self._answer(export_schedule_update(schedule=schedule, actor=audit_actor(request), **values))
+        return self.answer(export_schedule_update(schedule=schedule, actor=audit_actor(request), **values))
 
     @extend_schema(responses={204: None})
     def destroy(self, request, pk=None):
-        export_schedule_delete(schedule=self._writable(), actor=audit_actor(request))
+        export_schedule_delete(schedule=self.writable(), actor=audit_actor(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request=None, responses=ExportScheduleSerializer)
     @action(detail=True, methods=["post"])
     def pause(self, request, pk=None):
-        return self._answer(export_schedule_pause(schedule=self._writable(), actor=audit_actor(request)))
+        return self.answer(export_schedule_pause(schedule=self.writable(), actor=audit_actor(request)))
 
     @extend_schema(request=None, responses=ExportScheduleSerializer)
     @action(detail=True, methods=["post"])
     def resume(self, request, pk=None):
-        return self._answer(export_schedule_resume(schedule=self._writable(), actor=audit_actor(request)))
+        return self.answer(export_schedule_resume(schedule=self.writable(), actor=audit_actor(request)))
 
     @extend_schema(
         request=None,
@@ -266,7 +226,7 @@ class ExportScheduleViewSet(
     )
     @action(detail=True, methods=["post"])
     def trigger(self, request, pk=None):
-        job = export_schedule_trigger(schedule=self._writable(), actor=audit_actor(request))
+        job = export_schedule_trigger(schedule=self.writable(), actor=audit_actor(request))
         return Response(ExportJobSerializer(job, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(responses=ExportJobSerializer(many=True))

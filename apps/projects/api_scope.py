@@ -4,11 +4,20 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.response import Response
 
 from apps.core.exceptions import ApplicationError
 from apps.projects import permissions as policy
 from apps.projects.models import Project, ProjectAPIKey
 from apps.projects.selectors import projects_for_user
+
+PROJECT_HELP = "Project slug (session users with several projects)."
+
+
+def project_slug_field() -> serializers.SlugField:
+    """A write body's `project`: the project a session user writes to (a key writes to its own)."""
+    return serializers.SlugField(required=False, help_text=PROJECT_HELP)
 
 
 def request_actor(request):
@@ -69,3 +78,27 @@ class ProjectScopedViewMixin:
 
     def write_project(self, slug: str | None = None) -> Project:
         return request_project(self.request, slug=slug, action=self.write_action)
+
+
+class ProjectScopedReadViewSet(
+    ProjectScopedViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """List and retrieve the request's projects' objects. Writes are the subclass's own methods: they
+    validate the body (`validated`), check `write_action` (`write_project`, `writable`), call a service
+    and `answer` with the object."""
+
+    def validated(self, serializer_class, *, partial: bool = False) -> dict:
+        """The request body as `serializer_class` validates it (a 400 naming the fields otherwise)."""
+        data = serializer_class(data=self.request.data, partial=partial)
+        data.is_valid(raise_exception=True)
+        return dict(data.validated_data)
+
+    def writable(self):
+        """The object of the URL, when the request may do `write_action` in its project (403 otherwise)."""
+        obj = self.get_object()
+        request_require(self.request, self.write_action, obj.project)
+        return obj
+
+    def answer(self, obj, code: int = status.HTTP_200_OK) -> Response:
+        """`obj` as `serializer_class` shows it."""
+        return Response(self.serializer_class(obj).data, status=code)

@@ -13,7 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import slugify
 
-from apps.audit.services import audit_record, audit_snapshot
+from apps.audit.services import audit_record, audit_record_change, audit_snapshot
 from apps.core.exceptions import ApplicationError
 
 from .models import Membership, Project, ProjectAPIKey, Role, Scope
@@ -183,13 +183,7 @@ def _assign(*, actor: Any, user, queues: list) -> list:
             continue
         before = audit_snapshot(queue, ["assignees"])
         queue.assignees.add(user)
-        audit_record(
-            actor=actor,
-            action="review_queue.update",
-            obj=queue,
-            before=before,
-            after=audit_snapshot(queue, ["assignees"]),
-        )
+        audit_record_change(actor=actor, action="review_queue.update", obj=queue, before=before, fields=["assignees"])
         assigned.append(queue)
     return assigned
 
@@ -305,13 +299,7 @@ def member_remove(*, actor: Any, membership: Membership) -> None:
     for queue in ReviewQueue.objects.filter(project_id=membership.project_id, assignees=user):
         before = audit_snapshot(queue, ["assignees"])
         queue.assignees.remove(user)
-        audit_record(
-            actor=actor,
-            action="review_queue.update",
-            obj=queue,
-            before=before,
-            after=audit_snapshot(queue, ["assignees"]),
-        )
+        audit_record_change(actor=actor, action="review_queue.update", obj=queue, before=before, fields=["assignees"])
     audit_record(
         actor=actor,
         action="membership.delete",

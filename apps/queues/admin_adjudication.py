@@ -13,7 +13,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import urlencode
 
-from apps.core.exceptions import ApplicationError
+from apps.core.exceptions import ApplicationError, unknown_fields_refuse
 from apps.core.parsing import json_parse
 from apps.projects.permissions import can
 
@@ -69,9 +69,7 @@ def _post(request, queue, item) -> JsonResponse:
         data, _ = json_parse(request.body or b"{}")  # the API's body rules: depth, surrogates, NUL
         if not isinstance(data, dict):
             raise ApplicationError("Expected a JSON object.", fields={"non_field_errors": ["Expected a JSON object."]})
-        unknown = sorted(set(data) - ADJUDICATION_KEYS)
-        if unknown:
-            raise ApplicationError("Unknown fields.", fields={k: ["Unknown field."] for k in unknown})
+        unknown_fields_refuse(data, ADJUDICATION_KEYS)
         kwargs = {"expected": data["expected"]} if "expected" in data else {}
         rows = adjudication.item_adjudicate(
             actor=request.user, item=item, decisions=data.get("scores") or {}, note=data.get("note") or "", **kwargs

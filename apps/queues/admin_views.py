@@ -15,7 +15,7 @@ from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from apps.core.exceptions import ApplicationError
+from apps.core.exceptions import ApplicationError, unknown_fields_refuse
 from apps.core.parsing import json_parse
 from apps.projects.permissions import can
 
@@ -98,37 +98,24 @@ def review_next_view(model_admin, request, queue_id: int):
     try:
         item = review_item_next(queue=queue, user=request.user)
     except ApplicationError as exc:
-        return render(
-            request,
-            "admin/queues/review_done.html",
-            _ctx(
-                model_admin,
-                request,
-                title=queue.name,
-                queue=queue,
-                error=exc.message,
-                progress=selectors.queue_progress(queue=queue, user=request.user, with_done=True),
-            ),
-            status=exc.status,
-        )
+        return _review_done(model_admin, request, queue, status=exc.status, error=exc.message)
     if item is not None:
         return redirect("admin:queues_reviewqueue_review_item", queue.pk, item.pk)
     queue.refresh_from_db()
-    return render(
-        request,
-        "admin/queues/review_done.html",
-        _ctx(
-            model_admin,
-            request,
-            title=queue.name,
-            queue=queue,
-            progress=selectors.queue_progress(queue=queue, user=request.user, with_done=True),
-            last=ReviewSubmission.objects.filter(item__queue=queue, reviewer=request.user)
-            .order_by("-id")
-            .values_list("item_id", flat=True)
-            .first(),
-        ),
+    last = (
+        ReviewSubmission.objects.filter(item__queue=queue, reviewer=request.user)
+        .order_by("-id")
+        .values_list("item_id", flat=True)
+        .first()
     )
+    return _review_done(model_admin, request, queue, last=last)
+
+
+def _review_done(model_admin, request, queue, *, status: int = 200, **extra):
+    """The page saying the reviewer has nothing left in the queue (or why they cannot review it)."""
+    progress = selectors.queue_progress(queue=queue, user=request.user, with_done=True)
+    context = _ctx(model_admin, request, title=queue.name, queue=queue, progress=progress, **extra)
+    return render(request, "admin/queues/review_done.html", context, status=status)
 
 
 def _service_error(exc: ApplicationError):
@@ -246,9 +233,7 @@ def _post_json(request) -> dict:
     data, _ = json_parse(request.body or b"{}")  # the API's body rules: depth, surrogates, NUL
     if not isinstance(data, dict):
         raise ApplicationError("Expected a JSON object.", fields={"non_field_errors": ["Expected a JSON object."]})
-    unknown = sorted(set(data) - SUBMIT_KEYS)
-    if unknown:
-        raise ApplicationError("Unknown fields.", fields={k: ["Unknown field."] for k in unknown})
+    unknown_fields_refuse(data, SUBMIT_KEYS)
     return data
 
 

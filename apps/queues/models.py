@@ -25,6 +25,22 @@ class RuleTarget(models.TextChoices):
     SPANS = "spans", "Spans"
 
 
+# A queue's own settings (its score configs and assignees aside): the admin form, the service and its audit events.
+QUEUE_FIELDS = (
+    "name",
+    "instructions",
+    "reviewers_per_item",
+    "blind",
+    "reservation_minutes",
+    "rule_enabled",
+    "rule_target",
+    "rule_filter",
+    "rule_sampling_rate",
+    "disagreement_threshold",
+    "gold_question_rate",
+)
+
+
 class ReviewQueue(TimeStampedModel):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="review_queues")
     name = models.CharField(max_length=200)

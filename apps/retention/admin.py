@@ -7,6 +7,7 @@ from django.contrib import admin
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from apps.core.admin_tools import ReadOnlyAdminMixin
 from apps.projects.admin_scope import ProjectScopedAdmin
 
 from . import admin_views
@@ -60,7 +61,7 @@ class RetentionPolicyAdmin(ProjectScopedAdmin):
 
 
 @admin.register(RetentionRun)
-class RetentionRunAdmin(ProjectScopedAdmin):
+class RetentionRunAdmin(ReadOnlyAdminMixin, ProjectScopedAdmin):
     view_action = "project.view"
     manage_action = MANAGE
     list_display = (
@@ -79,12 +80,4 @@ class RetentionRunAdmin(ProjectScopedAdmin):
     list_select_related = ("project",)
     show_full_result_count = False
     date_hierarchy = "started_at"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+    deletable = False

@@ -11,14 +11,14 @@ from rest_framework.views import APIView
 
 from apps.core.exceptions import ApplicationError
 from apps.core.schema import error
-from apps.projects.api_scope import request_actor, request_project
+from apps.projects.api_scope import PROJECT_HELP, project_slug_field, request_actor, request_project
 
 from .models import RetentionPolicy, RetentionRun
 from .selectors import retention_plan, retention_preview
 from .services import retention_policy_delete, retention_policy_set, retention_run_request
 
 ACTION = "retention.manage"
-PROJECT = OpenApiParameter("project", str, description="Project slug (session users with several projects).")
+PROJECT = OpenApiParameter("project", str, description=PROJECT_HELP)
 
 
 class RetentionPolicySerializer(serializers.ModelSerializer):
@@ -31,7 +31,7 @@ class RetentionPolicySerializer(serializers.ModelSerializer):
 
 
 class RetentionPolicyWriteSerializer(serializers.Serializer):
-    project = serializers.SlugField(required=False, help_text="Project slug (session users with several projects).")
+    project = project_slug_field()
     max_age_days = serializers.IntegerField(min_value=1, max_value=36500, allow_null=True, required=False)
     max_traces = serializers.IntegerField(min_value=1, max_value=2**31 - 1, allow_null=True, required=False)
     is_active = serializers.BooleanField(default=True)

@@ -8,6 +8,7 @@ from django.utils.html import format_html
 from import_export.admin import ImportExportMixin
 from import_export.forms import ConfirmImportForm, ImportForm
 
+from apps.core.admin_tools import ReadOnlyAdminMixin
 from apps.core.exceptions import ApplicationError
 from apps.core.json_preview import json_preview
 from apps.core.markdown import render_markdown
@@ -167,7 +168,7 @@ class ScoreConfigAdmin(ImportExportMixin, ProjectScopedAdmin):
         return {}
 
 
-class ReadMostlyAdmin(ProjectScopedAdmin):
+class ReadMostlyAdmin(ReadOnlyAdminMixin, ProjectScopedAdmin):
     """Annotations are written through the panel and the API; the admin lists and deletes them."""
 
     manage_action = "annotation.delete"
@@ -176,12 +177,6 @@ class ReadMostlyAdmin(ProjectScopedAdmin):
     def get_queryset(self, request):
         # Blind review queues: a reviewer lists only their own annotations on the items they review.
         return super().get_queryset(request).filter(visible_annotations_q(request.user, author_field=self.author_field))
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Score)

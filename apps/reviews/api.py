@@ -6,7 +6,7 @@ from django.db.models import Count
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, serializers, status, viewsets
+from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -18,6 +18,7 @@ from apps.core.schema import error
 from apps.core.throttling import FeedbackAddressThrottle, FeedbackKeyThrottle
 from apps.projects.api_permissions import IsProjectMember
 from apps.projects.api_scope import (
+    ProjectScopedReadViewSet,
     ProjectScopedViewMixin,
     request_project,
     request_projects,
@@ -61,16 +62,8 @@ class ScoreConfigSerializer(serializers.ModelSerializer):
         fields = [
             "id",
             "project",
-            "name",
-            "description",
+            *CONFIG_FIELDS,
             "description_html",
-            "kind",
-            "order",
-            "min_value",
-            "max_value",
-            "options",
-            "multi_select",
-            "max_length",
             "is_archived",
             "archived_at",
             "score_count",
@@ -169,7 +162,7 @@ class ScoreSerializer(serializers.ModelSerializer):
         ]
 
 
-class ScoreViewSet(ProjectScopedViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class ScoreViewSet(ProjectScopedReadViewSet):
     """Scores of the request's projects, newest first; filter by config, source, span, trace, value."""
 
     serializer_class = ScoreSerializer

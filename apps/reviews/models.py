@@ -36,6 +36,20 @@ class AnnotationSource(models.TextChoices):
     INGEST = "ingest", "Ingest"
 
 
+# What a person configures on a score config: the admin form, the API, the import and its audit events.
+CONFIG_FIELDS = (
+    "name",
+    "description",
+    "kind",
+    "order",
+    "min_value",
+    "max_value",
+    "options",
+    "multi_select",
+    "max_length",
+)
+
+
 class ScoreConfig(TimeStampedModel):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="score_configs")
     name = models.CharField(max_length=100)

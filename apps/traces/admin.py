@@ -26,6 +26,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
 from apps.core import registry
+from apps.core.admin_tools import ReadOnlyAdminMixin
 from apps.projects.admin_scope import ProjectScopedAdmin
 
 from . import admin_views
@@ -61,7 +62,7 @@ class CappedCountPaginator(Paginator):
 # --- shared behaviour ---------------------------------------------------------------------------
 
 
-class _ReadOnlyTelemetryAdmin(ProjectScopedAdmin):
+class _ReadOnlyTelemetryAdmin(ReadOnlyAdminMixin, ProjectScopedAdmin):
     """Traces and spans arrive by ingest: the admin reads them; project admins may delete them."""
 
     manage_action = "trace.delete"
@@ -78,12 +79,6 @@ class _ReadOnlyTelemetryAdmin(ProjectScopedAdmin):
     paginator = CappedCountPaginator
     list_per_page = 50
     search_help_text = "An exact id, or text in the input/output previews."
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     def get_actions(self, request):
         actions = super().get_actions(request)

@@ -128,6 +128,9 @@ class _Trace:
     def span_id(self) -> str:
         return f"{self.rng.getrandbits(64):016x}"
 
+    def at(self, ms: float) -> str:
+        return (self.start + timedelta(milliseconds=ms)).isoformat()
+
     def add(
         self, *, name: str, type: str, parent: str = "", begin_ms: float, duration_ms: float, **fields: Any
     ) -> dict:
@@ -137,15 +140,30 @@ class _Trace:
             "parent_span_id": parent,
             "name": name,
             "type": type,
-            "start_time": (self.start + timedelta(milliseconds=begin_ms)).isoformat(),
-            "end_time": (self.start + timedelta(milliseconds=begin_ms + duration_ms)).isoformat(),
+            "start_time": self.at(begin_ms),
+            "end_time": self.at(begin_ms + duration_ms),
             **fields,
         }
         self.spans.append(span)
         return span
 
+    def root(self, *, type: str, **fields: Any) -> dict:
+        """The root span, named for the trace; its end is set by `finish`."""
+        return self.add(name=self.name, type=type, begin_ms=0, duration_ms=0, **fields)
 
-def _llm_metrics(rng: random.Random, model: str, input_tokens: int, output_tokens: int) -> dict:
+    def child(self, parent: dict, **fields: Any) -> dict:
+        return self.add(parent=parent["span_id"], **fields)
+
+    def llm(self, parent: dict, *, model: str, tokens: tuple[int, int], **fields: Any) -> dict:
+        """An LLM call under `parent`, its metrics priced from `tokens` (input, output)."""
+        return self.child(parent, type="llm", metrics=_llm_metrics(model, *tokens), **fields)
+
+    def finish(self, root: dict, end_ms: float) -> list[dict]:
+        root["end_time"] = self.at(end_ms)
+        return self.spans
+
+
+def _llm_metrics(model: str, input_tokens: int, output_tokens: int) -> dict:
     price_in, price_out = PRICES[model]
     cost = (input_tokens * price_in + output_tokens * price_out) / 1_000_000
     return {
@@ -184,194 +202,150 @@ def _root_tags(rng: random.Random, meta: dict, extra: list[str]) -> list[str]:
     return tags
 
 
+def _tool_result(rng: random.Random, start: datetime, *, refund: bool, order: str, product: str) -> dict:
+    if refund:
+        return {
+            "order_id": order,
+            "eligible": rng.random() < 0.75,
+            "days_since_delivery": rng.randint(2, 45),
+            "item": product,
+        }
+    return {
+        "order_id": order,
+        "status": rng.choice(["shipped", "in_transit", "delivered", "processing"]),
+        "carrier": rng.choice(["UPS", "DHL", "La Poste"]),
+        "eta": (start + timedelta(days=rng.randint(0, 4))).date().isoformat(),
+        "destination": rng.choice(CITIES),
+    }
+
+
+def _support_answer(*, refund: bool, order: str, result: dict) -> str:
+    if not refund:
+        return (
+            f"Your order {order} is {result['status'].replace('_', ' ')} with {result['carrier']} and "
+            f"should arrive by {result['eta']}."
+        )
+    if result["eligible"]:
+        return (
+            f"Good news: order {order} is eligible for a refund. I've started the return; you'll get a "
+            "prepaid label by email."
+        )
+    return (
+        f"I'm sorry, order {order} was delivered {result['days_since_delivery']} days ago, past our "
+        "30-day return window. I can offer store credit instead."
+    )
+
+
+class _Support:
+    """What one support-agent trace is about: the question, the tool the model calls, the messages."""
+
+    def __init__(self, rng: random.Random):
+        self.order = f"NW-{rng.randint(10000, 99999)}"
+        self.product = rng.choice(PRODUCTS)
+        self.refund = rng.random() < 0.4
+        questions = REFUND_QUESTIONS if self.refund else ORDER_QUESTIONS
+        self.question = rng.choice(questions).format(order=self.order, product=self.product)
+        self.model = rng.choice(["gpt-4o-mini", "gpt-4o-mini", "gpt-4o"])
+        self.tool = "refund_policy_check" if self.refund else "lookup_order"
+        self.user_msg = {"role": "user", "content": self.question}
+        self.system_msg = {"role": "system", "content": SYSTEM_PROMPT}
+        self.call_id = f"call_{rng.getrandbits(40):010x}"
+        self.arguments = {"order_id": self.order}
+        if self.refund:
+            self.arguments["reason"] = "customer_request"
+        function = {"name": self.tool, "arguments": json.dumps(self.arguments)}
+        self.tool_call_msg = {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [{"id": self.call_id, "type": "function", "function": function}],
+        }
+
+
 def _support_agent(rng: random.Random, start: datetime, users: list[str]) -> list[dict]:
     t = _Trace(rng, start, "support-agent")
     meta = _context(rng, users)
-    order = f"NW-{rng.randint(10000, 99999)}"
-    product = rng.choice(PRODUCTS)
-    refund = rng.random() < 0.4
-    question = rng.choice(REFUND_QUESTIONS if refund else ORDER_QUESTIONS).format(order=order, product=product)
-    model = rng.choice(["gpt-4o-mini", "gpt-4o-mini", "gpt-4o"])
-    tool = "refund_policy_check" if refund else "lookup_order"
-    user_msg = {"role": "user", "content": question}
-    system_msg = {"role": "system", "content": SYSTEM_PROMPT}
-    call_id = f"call_{rng.getrandbits(40):010x}"
-    arguments = {"order_id": order} if not refund else {"order_id": order, "reason": "customer_request"}
-    tool_call_msg = {
-        "role": "assistant",
-        "content": None,
-        "tool_calls": [
-            {"id": call_id, "type": "function", "function": {"name": tool, "arguments": json.dumps(arguments)}}
-        ],
-    }
+    c = _Support(rng)
     failure = rng.random()
-    clock = 0.0
-
-    root = t.add(
-        name="support-agent",
+    root = t.root(
         type="task",
-        begin_ms=0,
-        duration_ms=0,
-        input={"messages": [user_msg]},
+        input={"messages": [c.user_msg]},
         metadata=meta,
-        tags=_root_tags(rng, meta, ["refund" if refund else "shipping"]),
+        tags=_root_tags(rng, meta, ["refund" if c.refund else "shipping"]),
     )
     in1, out1 = rng.randint(380, 650), rng.randint(18, 40)
     d1 = _llm_latency(rng, out1)
-    clock += rng.uniform(5, 30)
-    t.add(
+    clock = rng.uniform(5, 30)
+    t.llm(
+        root,
+        model=c.model,
+        tokens=(in1, out1),
         name="plan",
-        type="llm",
-        parent=root["span_id"],
         begin_ms=clock,
         duration_ms=d1,
         input={
-            "messages": [system_msg, user_msg],
-            "tools": [{"type": "function", "function": {"name": tool}}],
+            "messages": [c.system_msg, c.user_msg],
+            "tools": [{"type": "function", "function": {"name": c.tool}}],
             "temperature": 0.2,
         },
-        output=tool_call_msg,
-        metrics=_llm_metrics(rng, model, in1, out1),
+        output=c.tool_call_msg,
         metadata={"temperature": 0.2},
     )
     clock += d1
-
     if failure < 0.05:  # the order service times out; the agent gives up
         dt = 10_000 + rng.uniform(0, 50)
-        t.add(
-            name=tool,
-            type="tool",
-            parent=root["span_id"],
-            begin_ms=clock,
-            duration_ms=dt,
-            input=arguments,
-            error={"message": f"TimeoutError: {tool} did not answer within 10s", "type": "TimeoutError"},
-        )
-        clock += dt
+        error = {"message": f"TimeoutError: {c.tool} did not answer within 10s", "type": "TimeoutError"}
+        t.child(root, name=c.tool, type="tool", begin_ms=clock, duration_ms=dt, input=c.arguments, error=error)
         root["output"] = {
             "role": "assistant",
             "content": "Sorry, I can't reach our order system right now. Please try again in a few minutes.",
         }
-        root["error"] = f"Tool {tool} timed out"
-    else:
-        if refund:
-            result = {
-                "order_id": order,
-                "eligible": rng.random() < 0.75,
-                "days_since_delivery": rng.randint(2, 45),
-                "item": product,
-            }
-        else:
-            result = {
-                "order_id": order,
-                "status": rng.choice(["shipped", "in_transit", "delivered", "processing"]),
-                "carrier": rng.choice(["UPS", "DHL", "La Poste"]),
-                "eta": (start + timedelta(days=rng.randint(0, 4))).date().isoformat(),
-                "destination": rng.choice(CITIES),
-            }
-        dt = rng.uniform(40, 400)
-        t.add(
-            name=tool,
-            type="tool",
-            parent=root["span_id"],
-            begin_ms=clock,
-            duration_ms=dt,
-            input=arguments,
-            output=result,
-        )
-        clock += dt
-        if refund:
-            answer = (
-                f"Good news: order {order} is eligible for a refund. I've started the return; you'll get a "
-                "prepaid label by email."
-                if result["eligible"]
-                else f"I'm sorry, order {order} was delivered {result['days_since_delivery']} days ago, past our "
-                "30-day return window. I can offer store credit instead."
-            )
-        else:
-            answer = (
-                f"Your order {order} is {result['status'].replace('_', ' ')} with {result['carrier']} and "
-                f"should arrive by {result['eta']}."
-            )
-        tool_msg = {"role": "tool", "tool_call_id": call_id, "content": json.dumps(result)}
-        in2, out2 = in1 + rng.randint(60, 140), rng.randint(30, 90)
-        d2 = _llm_latency(rng, out2)
-        answer_span = t.add(
-            name="answer",
-            type="llm",
-            parent=root["span_id"],
-            begin_ms=clock,
-            duration_ms=d2,
-            input={"messages": [system_msg, user_msg, tool_call_msg, tool_msg], "temperature": 0.2},
-            output={"role": "assistant", "content": answer},
-            metrics=_llm_metrics(rng, model, in2, out2),
-            metadata={"temperature": 0.2},
-        )
-        if failure < 0.08:  # rate limited on the final answer
-            answer_span.pop("output")
-            answer_span["error"] = {
-                "message": "RateLimitError: 429 Too Many Requests (tokens per minute)",
-                "type": "RateLimitError",
-            }
-            root["error"] = "LLM rate limit"
-            root["output"] = {"role": "assistant", "content": "I'm having trouble right now; please retry."}
-        else:
-            root["output"] = {"role": "assistant", "content": answer}
-        clock += d2
-    root["end_time"] = (start + timedelta(milliseconds=clock + rng.uniform(2, 15))).isoformat()
-    return t.spans
-
-
-def _rag_answer(rng: random.Random, start: datetime, users: list[str]) -> list[dict]:
-    t = _Trace(rng, start, "rag-answer")
-    meta = _context(rng, users)
-    question, source, answer = rng.choice(RAG_QUESTIONS)
-    model = rng.choice(["gpt-4o-mini", "claude-3-5-haiku"])
-    clock = 0.0
-    root = t.add(
-        name="rag-answer",
-        type="task",
-        begin_ms=0,
-        duration_ms=0,
-        input={"question": question},
-        metadata=meta,
-        tags=_root_tags(rng, meta, ["kb"]),
-    )
-    d = rng.uniform(30, 120)
-    q_tokens = len(question.split()) * 2
-    clock += 3
-    t.add(
-        name="embed-query",
-        type="llm",
-        parent=root["span_id"],
+        root["error"] = f"Tool {c.tool} timed out"
+        return t.finish(root, clock + dt + rng.uniform(2, 15))
+    result = _tool_result(rng, start, refund=c.refund, order=c.order, product=c.product)
+    dt = rng.uniform(40, 400)
+    t.child(root, name=c.tool, type="tool", begin_ms=clock, duration_ms=dt, input=c.arguments, output=result)
+    clock += dt
+    answer = _support_answer(refund=c.refund, order=c.order, result=result)
+    tool_msg = {"role": "tool", "tool_call_id": c.call_id, "content": json.dumps(result)}
+    in2, out2 = in1 + rng.randint(60, 140), rng.randint(30, 90)
+    d2 = _llm_latency(rng, out2)
+    answer_span = t.llm(
+        root,
+        model=c.model,
+        tokens=(in2, out2),
+        name="answer",
         begin_ms=clock,
-        duration_ms=d,
-        input=question,
-        output={"dimensions": 1536},
-        metrics=_llm_metrics(rng, "text-embedding-3-small", q_tokens, 0),
+        duration_ms=d2,
+        input={"messages": [c.system_msg, c.user_msg, c.tool_call_msg, tool_msg], "temperature": 0.2},
+        output={"role": "assistant", "content": answer},
+        metadata={"temperature": 0.2},
     )
-    clock += d
+    if failure < 0.08:  # rate limited on the final answer
+        answer_span.pop("output")
+        answer_span["error"] = {
+            "message": "RateLimitError: 429 Too Many Requests (tokens per minute)",
+            "type": "RateLimitError",
+        }
+        root["error"] = "LLM rate limit"
+        root["output"] = {"role": "assistant", "content": "I'm having trouble right now; please retry."}
+    else:
+        root["output"] = {"role": "assistant", "content": answer}
+    return t.finish(root, clock + d2 + rng.uniform(2, 15))
+
+
+def _rag_documents(rng: random.Random, source: str) -> list[dict]:
     top = [next(doc for doc in KB_DOCS if doc[0] == source)] + rng.sample(
         [doc for doc in KB_DOCS if doc[0] != source], 2
     )
-    documents = [
+    return [
         {"id": name, "score": round(rng.uniform(0.78, 0.93) - i * 0.07, 3), "text": text}
         for i, (name, text) in enumerate(top)
     ]
-    d = rng.uniform(20, 180)
-    t.add(
-        name="vector-search",
-        type="retrieval",
-        parent=root["span_id"],
-        begin_ms=clock,
-        duration_ms=d,
-        input={"query": question, "top_k": 3, "index": "kb-2024-06"},
-        output={"documents": documents},
-        metadata={"index": "kb-2024-06"},
-    )
-    clock += d
+
+
+def _rag_messages(question: str, documents: list[dict]) -> list[dict]:
     context = "\n\n".join(f"[{doc['id']}] {doc['text']}" for doc in documents)
-    messages = [
+    return [
         {"role": "system", "content": SYSTEM_PROMPT + "\nAnswer only from the context and cite the source id."},
         {
             "role": "user",
@@ -381,41 +355,77 @@ def _rag_answer(rng: random.Random, start: datetime, users: list[str]) -> list[d
             ],
         },
     ]
-    in_t, out_t = rng.randint(420, 900), rng.randint(25, 80)
-    d = _llm_latency(rng, out_t)
-    llm = t.add(
-        name="generate-answer",
-        type="llm",
-        parent=root["span_id"],
+
+
+def _rag_answer(rng: random.Random, start: datetime, users: list[str]) -> list[dict]:
+    t = _Trace(rng, start, "rag-answer")
+    meta = _context(rng, users)
+    question, source, answer = rng.choice(RAG_QUESTIONS)
+    model = rng.choice(["gpt-4o-mini", "claude-3-5-haiku"])
+    root = t.root(type="task", input={"question": question}, metadata=meta, tags=_root_tags(rng, meta, ["kb"]))
+    d = rng.uniform(30, 120)
+    q_tokens = len(question.split()) * 2
+    clock = 3.0
+    embedding = {"dimensions": 1536}
+    t.llm(
+        root,
+        model="text-embedding-3-small",
+        tokens=(q_tokens, 0),
+        name="embed-query",
         begin_ms=clock,
         duration_ms=d,
-        input={"messages": messages, "temperature": 0},
-        metrics=_llm_metrics(rng, model, in_t, out_t),
+        input=question,
+        output=embedding,
+    )
+    clock += d
+    documents = _rag_documents(rng, source)
+    d = rng.uniform(20, 180)
+    t.child(
+        root,
+        name="vector-search",
+        type="retrieval",
+        begin_ms=clock,
+        duration_ms=d,
+        input={"query": question, "top_k": 3, "index": "kb-2024-06"},
+        output={"documents": documents},
+        metadata={"index": "kb-2024-06"},
+    )
+    clock += d
+    in_t, out_t = rng.randint(420, 900), rng.randint(25, 80)
+    d = _llm_latency(rng, out_t)
+    llm = t.llm(
+        root,
+        model=model,
+        tokens=(in_t, out_t),
+        name="generate-answer",
+        begin_ms=clock,
+        duration_ms=d,
+        input={"messages": _rag_messages(question, documents), "temperature": 0},
         metadata={"temperature": 0},
     )
     clock += d
     if rng.random() < 0.06:
         llm["error"] = {"message": "APIConnectionError: connection reset by peer", "type": "APIConnectionError"}
         root["error"] = "LLM call failed"
-    else:
-        final = f"{answer} [{source}]"
-        llm["output"] = {"role": "assistant", "content": final}
-        d = rng.uniform(1, 6)
-        t.add(
-            name="cite-sources",
-            type="function",
-            parent=root["span_id"],
-            begin_ms=clock,
-            duration_ms=d,
-            input={"answer": final},
-            output={"citations": [source]},
-        )
-        clock += d
-        root["output"] = {"answer": final, "sources": [source]}
-        if rng.random() < 0.25:  # an earlier reviewer wrote the ideal answer
-            root["expected"] = {"answer": f"{answer} [{source}]", "sources": [source]}
-    root["end_time"] = (start + timedelta(milliseconds=clock + rng.uniform(1, 8))).isoformat()
-    return t.spans
+        return t.finish(root, clock + rng.uniform(1, 8))
+    final = f"{answer} [{source}]"
+    llm["output"] = {"role": "assistant", "content": final}
+    d = rng.uniform(1, 6)
+    citations = {"citations": [source]}
+    t.child(
+        root,
+        name="cite-sources",
+        type="function",
+        begin_ms=clock,
+        duration_ms=d,
+        input={"answer": final},
+        output=citations,
+    )
+    clock += d
+    root["output"] = {"answer": final, "sources": [source]}
+    if rng.random() < 0.25:  # an earlier reviewer wrote the ideal answer
+        root["expected"] = {"answer": f"{answer} [{source}]", "sources": [source]}
+    return t.finish(root, clock + rng.uniform(1, 8))
 
 
 def _ticket_triage(rng: random.Random, start: datetime, users: list[str]) -> list[dict]:
@@ -423,16 +433,7 @@ def _ticket_triage(rng: random.Random, start: datetime, users: list[str]) -> lis
     meta = _context(rng, users)
     text, category, priority = rng.choice(TRIAGE_TICKETS)
     text = text.format(order=f"NW-{rng.randint(10000, 99999)}")
-    model = "gpt-4o-mini"
-    root = t.add(
-        name="ticket-triage",
-        type="function",
-        begin_ms=0,
-        duration_ms=0,
-        input={"ticket": text},
-        metadata=meta,
-        tags=_root_tags(rng, meta, ["triage"]),
-    )
+    root = t.root(type="function", input={"ticket": text}, metadata=meta, tags=_root_tags(rng, meta, ["triage"]))
     in_t, out_t = rng.randint(180, 260), rng.randint(15, 30)
     d = _llm_latency(rng, out_t)
     messages = [
@@ -442,45 +443,29 @@ def _ticket_triage(rng: random.Random, start: datetime, users: list[str]) -> lis
         },
         {"role": "user", "content": text},
     ]
-    llm = t.add(
+    llm = t.llm(
+        root,
+        model="gpt-4o-mini",
+        tokens=(in_t, out_t),
         name="classify",
-        type="llm",
-        parent=root["span_id"],
         begin_ms=2,
         duration_ms=d,
         input={"messages": messages, "response_format": {"type": "json_object"}},
-        metrics=_llm_metrics(rng, model, in_t, out_t),
     )
+    parse = {"name": "parse-json", "type": "function", "begin_ms": d + 3, "duration_ms": 0.4}
     if rng.random() < 0.07:
         raw = '{"category": "' + category + '", "priority": '
         llm["output"] = {"role": "assistant", "content": raw}
-        t.add(
-            name="parse-json",
-            type="function",
-            parent=root["span_id"],
-            begin_ms=d + 3,
-            duration_ms=0.4,
-            input=raw,
-            error="JSONDecodeError: Expecting value: line 1 column 37 (char 36)",
-        )
+        t.child(root, **parse, input=raw, error="JSONDecodeError: Expecting value: line 1 column 37 (char 36)")
         root["error"] = "Model returned invalid JSON"
     else:
         label = {"category": category, "priority": priority}
         llm["output"] = {"role": "assistant", "content": json.dumps(label)}
-        t.add(
-            name="parse-json",
-            type="function",
-            parent=root["span_id"],
-            begin_ms=d + 3,
-            duration_ms=0.4,
-            input=llm["output"]["content"],
-            output=label,
-        )
+        t.child(root, **parse, input=llm["output"]["content"], output=label)
         root["output"] = label
         if rng.random() < 0.3:
             root["expected"] = label
-    root["end_time"] = (start + timedelta(milliseconds=d + 5)).isoformat()
-    return t.spans
+    return t.finish(root, d + 5)
 
 
 def _chat(rng: random.Random, start: datetime, users: list[str]) -> list[dict]:
@@ -497,7 +482,7 @@ def _chat(rng: random.Random, start: datetime, users: list[str]) -> list[dict]:
         duration_ms=d,
         input=[{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": question}],
         output={"role": "assistant", "content": answer},
-        metrics=_llm_metrics(rng, model, in_t, out_t),
+        metrics=_llm_metrics(model, in_t, out_t),
         metadata=meta,
         tags=_root_tags(rng, meta, ["smalltalk"]),
     )

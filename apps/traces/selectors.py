@@ -52,22 +52,22 @@ def trace_get(*, projects, trace_id: str, project_slug: str | None = None) -> Tr
     else the newest match wins.
     """
     qs = traces_visible(projects=projects).filter(trace_id=trace_id).select_related("project")
-    if project_slug:
-        qs = qs.filter(project__slug=project_slug)
-    trace = qs.order_by("-id").first()
-    if trace is None:
-        raise not_found()
-    return trace
+    return _newest_in(qs, project_slug)
 
 
 def span_get(*, projects, span_id: str, project_slug: str | None = None) -> Span:
     qs = spans_visible(projects=projects).filter(span_id=span_id).select_related("project", "trace")
+    return _newest_in(qs, project_slug)
+
+
+def _newest_in(qs: QuerySet, project_slug: str | None):
+    """The newest row of `qs` (in the project named by `project_slug`, if any); a 404 when there is none."""
     if project_slug:
         qs = qs.filter(project__slug=project_slug)
-    span = qs.order_by("-id").first()
-    if span is None:
+    found = qs.order_by("-id").first()
+    if found is None:
         raise not_found()
-    return span
+    return found
 
 
 def trace_spans(*, trace: Trace, light: bool = False) -> list[Span]:

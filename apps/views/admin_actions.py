@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from django.contrib import admin, messages
+from django.contrib import admin
+
+from apps.core.admin_tools import selected_apply
 
 from . import services
 
 
 @admin.action(description="Revoke selected share links")
 def revoke(modeladmin, request, queryset):
-    for link in queryset:
-        services.share_link_revoke(link=link, actor=request.user)
-    messages.success(request, f"Revoked {queryset.count()} link(s).")
+    selected_apply(
+        modeladmin, request, queryset, services.share_link_revoke, param="link", done="Revoked {count} link(s)."
+    )

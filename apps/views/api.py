@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
-from rest_framework import mixins, serializers, status, viewsets
+from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -17,7 +17,13 @@ from apps.core.exceptions import ApplicationError, not_found
 from apps.core.llm import llm_configured
 from apps.core.parsing import is_id
 from apps.core.schema import llm_errors
-from apps.projects.api_scope import ProjectScopedViewMixin, request_can, request_project, request_projects
+from apps.projects.api_scope import (
+    ProjectScopedReadViewSet,
+    ProjectScopedViewMixin,
+    request_can,
+    request_project,
+    request_projects,
+)
 from apps.projects.permissions import action_role
 
 from . import generation, services
@@ -216,9 +222,7 @@ class TraceViewViewSet(ProjectScopedViewMixin, viewsets.ModelViewSet):
         return Response({"default": view.pk, "queue": queue.pk if queue else None})
 
 
-class ShareLinkViewSet(
-    ProjectScopedViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
-):
+class ShareLinkViewSet(ProjectScopedReadViewSet):
     """`/api/v1/share-links/`: list, and `POST …/{id}/revoke/`."""
 
     serializer_class = ShareLinkSerializer

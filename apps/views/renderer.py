@@ -15,21 +15,9 @@ from apps.traces.models import Span, Trace
 
 from .components import aggregate, conversation, diff, fields, image, json_tree, markdown
 from .documents import MAX_ITEMS, TraceContext, find_all, find_one, value_text
+from .schema import COMPONENT_TYPES
 
-TEMPLATES = {
-    name: f"views/components/{name}.html"
-    for name in (
-        "conversation",
-        "fields",
-        "markdown",
-        "json",
-        "carousel",
-        "diff",
-        "image",
-        "aggregate",
-        "score_controls",
-    )
-}
+TEMPLATES = {name: f"views/components/{name}.html" for name in COMPONENT_TYPES}
 
 
 def render_components(

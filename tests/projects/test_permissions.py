@@ -13,7 +13,6 @@ import json
 
 import pytest
 from drf_spectacular.generators import SchemaGenerator
-from rest_framework.test import APIClient
 
 from apps.datasets.models import Dataset, DatasetJob
 from apps.experiments.models import Experiment, OnlineRule, RunJob, Scorer, ScoringJob
@@ -376,15 +375,6 @@ def worlds():
     return {p.slug: build_world(p, author=author) for p in (a, b, c)}
 
 
-def _client(user=None, key=None) -> APIClient:
-    client = APIClient()
-    if user is not None:
-        client.force_login(user)
-    if key is not None:
-        client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
-    return client
-
-
 def test_every_api_operation_is_in_the_matrix():
     assert len(OPERATIONS) >= 70
     for method, path in OPERATIONS:
@@ -408,11 +398,11 @@ def _prepare(client, method, path, w):
 
 @pytest.mark.parametrize("role", [Role.VIEWER, Role.REVIEWER, Role.CURATOR, Role.ADMIN])
 @pytest.mark.parametrize("op", sorted(WRITES), ids=lambda op: f"{op[0]} {op[1]}")
-def test_write_operation_by_role_in_own_project(worlds, op, role):
+def test_write_operation_by_role_in_own_project(worlds, op, role, client_as):
     method, path = op
     action, body, control = WRITES[op]
     w = worlds["alpha"]
-    client = _client(member(w.project, role, f"{role}-alpha"))
+    client = client_as(role, w.project, username=f"{role}-alpha")
     allowed = policy.role_allows(role, action)
     if allowed and control is None:
         return
@@ -431,14 +421,14 @@ def test_write_operation_by_role_in_own_project(worlds, op, role):
 
 
 @pytest.mark.parametrize("op", sorted(WRITES), ids=lambda op: f"{op[0]} {op[1]}")
-def test_admin_of_a_writes_nothing_in_b_where_they_are_viewer(worlds, op):
+def test_admin_of_a_writes_nothing_in_b_where_they_are_viewer(worlds, op, client_as):
     method, path = op
     _, body, _ = WRITES[op]
     user = member(worlds["alpha"].project, Role.ADMIN, "admin-a-viewer-b")
     member(worlds["beta"].project, Role.VIEWER, "admin-a-viewer-b")
     w = worlds["beta"]
     before = fingerprint()
-    response = _call(_client(user), method, _fill(path, w), body(w) if body else None, w)
+    response = _call(client_as(user=user), method, _fill(path, w), body(w) if body else None, w)
     assert response.status_code in (403, 404), (op, response.status_code, response.content[:300])
     assert changed(before, fingerprint()) == [], op
 
@@ -447,12 +437,13 @@ PATH_OPS = [op for op in OPERATIONS if "{" in op[1]]
 
 
 @pytest.mark.parametrize("op", PATH_OPS, ids=lambda op: f"{op[0]} {op[1]}")
-def test_another_projects_object_answers_like_a_missing_one(worlds, op):
+def test_another_projects_object_answers_like_a_missing_one(worlds, op, client_as, api_client):
     """For a member of A (admin) and for A's key alike, C's objects and missing ids get the same answer."""
     method, path = op
     _, body, _ = WRITES.get(op, (None, None, None))
     user = member(worlds["alpha"].project, Role.ADMIN, "admin-alpha")
-    for client in (_client(user), _client(key=worlds["alpha"].extra["key"])):
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {worlds['alpha'].extra['key']}")
+    for client in (client_as(user=user), api_client):
         before = fingerprint()
         hidden = _call(client, method, _fill(path, worlds["gamma"]), body(worlds["gamma"]) if body else None)
         missing = _call(
@@ -481,12 +472,12 @@ LEAD_READS_REFUSED_INPUT = {("GET", "/api/v1/scorers/{scorer_pk}/alignment/")}
 
 
 @pytest.mark.parametrize("op", GET_OPS, ids=lambda op: f"{op[0]} {op[1]}")
-def test_a_viewer_reads_their_project(worlds, op):
+def test_a_viewer_reads_their_project(worlds, op, client_as):
     method, path = op
     w = worlds["alpha"]
-    client = _client(member(w.project, Role.VIEWER, "viewer-alpha"))
-    admin_client = _client(member(w.project, Role.ADMIN, "admin-alpha"))
-    curator = _client(member(w.project, Role.CURATOR, "curator-alpha"))
+    client = client_as(Role.VIEWER, w.project, username="viewer-alpha")
+    admin_client = client_as(Role.ADMIN, w.project, username="admin-alpha")
+    curator = client_as(Role.CURATOR, w.project, username="curator-alpha")
     before = fingerprint()
     response = _call(client, method, _fill(path, w) if "{" in path else path, None)
     if op in ADMIN_READS:

@@ -11,6 +11,7 @@ per-record report is published next to the file as `<job>.validation.jsonl`.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any
 
 import orjson
@@ -96,31 +97,38 @@ def conversation(input_value: Any, expected_value: Any) -> dict:
     return {"messages": input_messages(input_value) + assistant_messages(expected_value)}
 
 
-class OpenAIChatWriter(Writer):
+class CheckedJsonlWriter(Writer, ABC):
+    """JSONL for fine-tuning: each row becomes a record (`record`), checked against OpenAI's rules
+    (`line_problems`); a record that fails either is not written and is named in `ExportJob.problems`.
+    The per-record report is published next to the file."""
+
     extension = "jsonl"
     content_type = "application/x-ndjson"
 
     def __init__(self, fh, meta):
         super().__init__(fh, meta)
         self.i_id = meta.index(meta.id_column)
-        self.i_input = meta.index(meta.chat_input)
-        self.i_expected = meta.index(meta.chat_expected)
-        kinds = {c.name: c.kind for c in meta.columns}
-        self.load_input = python_value(kinds[meta.chat_input])
-        self.load_expected = python_value(kinds[meta.chat_expected])
+        self.kinds = {c.name: c.kind for c in meta.columns}
         self.report = ValidationReport(temp_dir())
+
+    @abstractmethod
+    def record(self, row) -> dict:
+        """The row as one line's record; raises InvalidConversation naming why it cannot be one."""
+
+    @abstractmethod
+    def line_problems(self, record: dict) -> list[dict]:
+        """What OpenAI's rules find wrong with the record (`apps.exports.finetune`)."""
 
     def write_batch(self, batch: Batch) -> None:
         lines = []
         for row in batch.rows:
             record_id = str(row[self.i_id])
             try:
-                record = conversation(self.load_input(row[self.i_input]), self.load_expected(row[self.i_expected]))
+                record = self.record(row)
             except InvalidConversation as exc:
-                self.problems.append(Problem(record=record_id, reason=str(exc)))
-                self.report.add(record_id, [{"rule": "conversion", "message": str(exc)}])
-                continue
-            problems = chat_line_problems(record)
+                problems = [{"rule": "conversion", "message": str(exc)}]
+            else:
+                problems = self.line_problems(record)
             self.report.add(record_id, problems)
             if problems:
                 self.problems.append(Problem(record=record_id, reason="; ".join(p["message"] for p in problems)))
@@ -135,3 +143,18 @@ class OpenAIChatWriter(Writer):
 
     def abort(self) -> None:
         self.report.discard()
+
+
+class OpenAIChatWriter(CheckedJsonlWriter):
+    def __init__(self, fh, meta):
+        super().__init__(fh, meta)
+        self.i_input = meta.index(meta.chat_input)
+        self.i_expected = meta.index(meta.chat_expected)
+        self.load_input = python_value(self.kinds[meta.chat_input])
+        self.load_expected = python_value(self.kinds[meta.chat_expected])
+
+    def record(self, row) -> dict:
+        return conversation(self.load_input(row[self.i_input]), self.load_expected(row[self.i_expected]))
+
+    def line_problems(self, record: dict) -> list[dict]:
+        return chat_line_problems(record)

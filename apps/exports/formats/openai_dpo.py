@@ -11,12 +11,9 @@ records carry no original output, so this format reads spans and traces only.
 
 from __future__ import annotations
 
-import orjson
-
-from ..finetune import ValidationReport, preference_line_problems
-from ..storage import temp_dir
-from .base import Batch, Problem, Writer, python_value
-from .openai_chat import InvalidConversation, assistant_messages, input_messages
+from ..finetune import preference_line_problems
+from .base import python_value
+from .openai_chat import CheckedJsonlWriter, InvalidConversation, assistant_messages, input_messages
 
 
 def preference_record(input_value, output_value, expected_value) -> dict:
@@ -35,40 +32,17 @@ def preference_record(input_value, output_value, expected_value) -> dict:
     }
 
 
-class OpenAIPreferenceWriter(Writer):
-    extension = "jsonl"
-    content_type = "application/x-ndjson"
+class OpenAIPreferenceWriter(CheckedJsonlWriter):
     sources = ("spans", "traces")
 
     def __init__(self, fh, meta):
         super().__init__(fh, meta)
-        kinds = {c.name: c.kind for c in meta.columns}
-        self.index = {name: meta.index(name) for name in (meta.id_column, "input", "output", "expected")}
-        self.load = {name: python_value(kinds[name]) for name in ("input", "output", "expected")}
-        self.report = ValidationReport(temp_dir())
+        self.index = {name: meta.index(name) for name in ("input", "output", "expected")}
+        self.load = {name: python_value(self.kinds[name]) for name in ("input", "output", "expected")}
 
-    def write_batch(self, batch: Batch) -> None:
-        lines = []
-        for row in batch.rows:
-            record_id = str(row[self.index[self.meta.id_column]])
-            values = {name: load(row[self.index[name]]) for name, load in self.load.items()}
-            try:
-                record = preference_record(values["input"], values["output"], values["expected"])
-            except InvalidConversation as exc:
-                problems = [{"rule": "conversion", "message": str(exc)}]
-            else:
-                problems = preference_line_problems(record)
-            self.report.add(record_id, problems)
-            if problems:
-                self.problems.append(Problem(record=record_id, reason="; ".join(p["message"] for p in problems)))
-                continue
-            lines.append(orjson.dumps(record, option=orjson.OPT_NON_STR_KEYS))
-        if lines:
-            self.fh.write(b"\n".join(lines) + b"\n")
-        self.rows_written += len(lines)
+    def record(self, row) -> dict:
+        values = {name: load(row[self.index[name]]) for name, load in self.load.items()}
+        return preference_record(values["input"], values["output"], values["expected"])
 
-    def close(self) -> None:
-        self.report.close()
-
-    def abort(self) -> None:
-        self.report.discard()
+    def line_problems(self, record: dict) -> list[dict]:
+        return preference_line_problems(record)

@@ -10,11 +10,12 @@ from django.db import transaction
 from django.db.models import Count, F
 
 from apps.audit.services import audit_record, audit_record_change, audit_snapshot
-from apps.core.exceptions import ApplicationError
+from apps.core.exceptions import ApplicationError, unknown_fields_refuse
 from apps.projects.models import Membership, Project
 
 from ..filtering import filter_errors
 from ..models import (
+    QUEUE_FIELDS,
     ItemStatus,
     ReviewItem,
     ReviewQueue,
@@ -22,21 +23,6 @@ from ..models import (
 )
 
 User = get_user_model()
-
-QUEUE_FIELDS = {
-    "name",
-    "instructions",
-    "reviewers_per_item",
-    "blind",
-    "reservation_minutes",
-    "rule_enabled",
-    "rule_target",
-    "rule_filter",
-    "rule_sampling_rate",
-    "disagreement_threshold",
-    "gold_question_rate",
-}
-
 
 # ---------------------------------------------------------------- queues
 
@@ -115,9 +101,7 @@ def review_queue_create(
     actor: Any = None,
     **fields: Any,
 ) -> ReviewQueue:
-    unknown = set(fields) - QUEUE_FIELDS
-    if unknown:
-        raise ApplicationError("Unknown fields.", fields={k: ["Unknown field."] for k in sorted(unknown)})
+    unknown_fields_refuse(fields, QUEUE_FIELDS)
     queue = ReviewQueue(project=project, name=name, created_by=created_by, **fields)
     _validate_queue(queue)
     queue.save()
@@ -135,9 +119,7 @@ def review_queue_update(
     actor: Any = None,
     **fields: Any,
 ) -> ReviewQueue:
-    unknown = set(fields) - QUEUE_FIELDS
-    if unknown:
-        raise ApplicationError("Unknown fields.", fields={k: ["Unknown field."] for k in sorted(unknown)})
+    unknown_fields_refuse(fields, QUEUE_FIELDS)
     before = audit_snapshot(queue)
     for key, value in fields.items():
         setattr(queue, key, value)

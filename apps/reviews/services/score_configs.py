@@ -8,28 +8,16 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.audit.services import audit_record, audit_record_change, audit_snapshot
-from apps.core.exceptions import ApplicationError
+from apps.core.exceptions import ApplicationError, unknown_fields_refuse
 from apps.core.parsing import int_column_error
 from apps.projects.models import Project
 
-from ..models import Score, ScoreConfig, ScoreEvent, ScoreKind
+from ..models import CONFIG_FIELDS, Score, ScoreConfig, ScoreEvent, ScoreKind
 from .validation import FieldErrors, is_finite_number
 
 MAX_CONFIG_NAME = 100
 MAX_TEXT_LIMIT = 100_000
 MAX_OPTION_LABEL = 200
-
-CONFIG_FIELDS = (
-    "name",
-    "description",
-    "kind",
-    "order",
-    "min_value",
-    "max_value",
-    "options",
-    "multi_select",
-    "max_length",
-)
 
 
 def score_config_clean(*, project: Project, data: dict[str, Any], instance: ScoreConfig | None = None) -> dict:
@@ -173,9 +161,7 @@ def _config_check_existing_scores(instance: ScoreConfig, merged: dict, errors: F
 
 @transaction.atomic
 def score_config_create(*, project: Project, created_by=None, actor: Any = None, **data: Any) -> ScoreConfig:
-    unknown = sorted(set(data) - set(CONFIG_FIELDS))
-    if unknown:
-        raise ApplicationError("Unknown fields.", fields={k: ["Unknown field."] for k in unknown})
+    unknown_fields_refuse(data, CONFIG_FIELDS)
     clean = score_config_clean(project=project, data=data)
     try:
         with transaction.atomic():
@@ -190,9 +176,7 @@ def score_config_create(*, project: Project, created_by=None, actor: Any = None,
 
 @transaction.atomic
 def score_config_update(*, config: ScoreConfig, actor: Any = None, **data: Any) -> ScoreConfig:
-    unknown = sorted(set(data) - set(CONFIG_FIELDS))
-    if unknown:
-        raise ApplicationError("Unknown fields.", fields={k: ["Unknown field."] for k in unknown})
+    unknown_fields_refuse(data, CONFIG_FIELDS)
     config = ScoreConfig.objects.select_for_update().get(pk=config.pk)
     clean = score_config_clean(project=config.project, data=data, instance=config)
     options_changed = clean["options"] != config.options
