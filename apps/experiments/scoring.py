@@ -11,12 +11,14 @@ import logging
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
 from apps.core.exceptions import ApplicationError
 from apps.reviews.services.automated_scores import automated_scores_write
+from apps.reviews.services.scores import CleanScore
 from apps.traces.models import Span
 
 from .models import (
@@ -42,11 +44,14 @@ class ScoringOutcome:
     failed: int = 0
 
 
-def _score_items(version: ScorerVersion, items: list[tuple], outcome: ScoringOutcome, *, replace: bool = True) -> None:
+def _score_items(
+    version: ScorerVersion, items: list[tuple], outcome: ScoringOutcome, *, replace: bool = True, score=None
+) -> None:
     """`items`: (result pk or None, span pk or None, project id, input, output, expected, run error).
 
-    `replace`: drop the version's earlier failures on these results or spans (skipped when it has none)."""
-    score = scorer_function(version)
+    `replace`: drop the version's earlier failures on these results or spans (skipped when it has none).
+    `score`: what scores in place of the version's own function (the demo's local judge rubric)."""
+    score = score or scorer_function(version)
 
     def attempt(item: tuple):
         result_pk, span_pk, project_id, input, output, expected, run_error = item
@@ -96,9 +101,11 @@ def results_score(
     results: Iterable[ExperimentResult] | None = None,
     experiment: Experiment | None = None,
     progress: Callable[[ScoringOutcome], None] | None = None,
+    score: Callable[[Any, Any, Any], CleanScore] | None = None,
 ) -> ScoringOutcome:
     """Score results (each on its span: input and expected as of the pinned version, the result's output):
-    the given ones, or all of `experiment`'s, read in pages as plain rows."""
+    the given ones, or all of `experiment`'s, read in pages as plain rows. `score` stands in for the
+    version's function (`apps.experiments.demo`: the embedded demo has no LLM endpoint for its judge)."""
     outcome = ScoringOutcome()
     project_id = version.scorer.project_id
     replace = ScorerFailure.objects.filter(scorer_version=version).exists()
@@ -110,12 +117,12 @@ def results_score(
     for pk, span_pk, input, output, expected, error in rows:
         chunk.append((pk, span_pk, project_id, input, output, expected, error))
         if len(chunk) >= CHUNK:
-            _score_items(version, chunk, outcome, replace=replace)
+            _score_items(version, chunk, outcome, replace=replace, score=score)
             chunk = []
             if progress:
                 progress(outcome)
     if chunk:
-        _score_items(version, chunk, outcome, replace=replace)
+        _score_items(version, chunk, outcome, replace=replace, score=score)
     if progress:
         progress(outcome)
     return outcome
