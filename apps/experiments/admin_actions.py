@@ -67,30 +67,32 @@ def _results_selection(queryset, limit: int) -> dict | None:
     return {"filters": {"experiment": experiments}, "selected_pks": pks}
 
 
+EXPERIMENTS_EXPORT = ActionSource(
+    source=ExportSource.EXPERIMENT,
+    noun="results of the selected experiments",
+    selection=_experiments_selection,
+    formats=TABLE_FORMATS,
+    included=INCLUDED,
+)
+RESULTS_EXPORT = ActionSource(
+    source=ExportSource.EXPERIMENT,
+    noun="experiment results",
+    project_field="experiment__project_id",
+    selection=_results_selection,
+    formats=TABLE_FORMATS,
+    included=INCLUDED,
+)
+
+
 @policy_action(EXPORT_ACTION)
 @admin.action(description="Export results…")
 def export_experiment_results(modeladmin, request, queryset):
     """On the experiment changelist: every result of the selected experiments, as one file."""
-    what = ActionSource(
-        source=ExportSource.EXPERIMENT,
-        noun="results of the selected experiments",
-        selection=_experiments_selection,
-        formats=TABLE_FORMATS,
-        included=INCLUDED,
-    )
-    return _export_action(modeladmin, request, queryset, source=what)
+    return _export_action(modeladmin, request, queryset, source=EXPERIMENTS_EXPORT)
 
 
 @policy_action(EXPORT_ACTION)
 @admin.action(description="Export…")
 def export_results(modeladmin, request, queryset):
     """On the results changelist: the selected results (or all of the filtered list)."""
-    what = ActionSource(
-        source=ExportSource.EXPERIMENT,
-        noun="experiment results",
-        project_field="experiment__project_id",
-        selection=_results_selection,
-        formats=TABLE_FORMATS,
-        included=INCLUDED,
-    )
-    return _export_action(modeladmin, request, queryset, source=what)
+    return _export_action(modeladmin, request, queryset, source=RESULTS_EXPORT)

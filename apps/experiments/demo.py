@@ -10,12 +10,10 @@ fifth reviewed record, so alignment shows a kappa below 1, a confusion matrix an
 
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model
-
 from apps.datasets.models import Dataset
 from apps.datasets.selectors import dataset_records_at_version, dataset_version_resolve
 from apps.projects.models import Role
-from apps.projects.services import membership_set
+from apps.projects.services import demo_member
 from apps.reviews.models import ScoreConfig
 from apps.reviews.services.score_configs import score_config_create
 from apps.reviews.services.scores import CleanScore, score_record
@@ -77,17 +75,6 @@ def _reviewer_label(index: int, result) -> bool:
     return (not helpful) if index % 5 == 4 else helpful
 
 
-def _demo_reviewer(project):
-    reviewer, created = get_user_model().objects.get_or_create(
-        username="demo-reviewer", defaults={"email": "demo-reviewer@example.com", "is_staff": True}
-    )
-    if created:
-        reviewer.set_unusable_password()
-        reviewer.save(update_fields=["password"])
-    membership_set(project=project, user=reviewer, role=Role.REVIEWER)
-    return reviewer
-
-
 def _judge_demo_scores(experiment: Experiment, judge: ScorerVersion, reviewer) -> int:
     """The reviewer's labels on two results in three, then the judge's rubric scores on every result
     (after, so compare shows the judge's values). Answers the number of labels."""
@@ -126,7 +113,7 @@ def load_demo_experiments(*, project, traces, stdout) -> None:
         definition={"rubric": "Is the answer helpful and correct for the customer?", "model": "", "parameters": {}},
         description="In the demo, its scores come from a local rubric standing in for the model (demo data).",
     ).versions.get()  # fmt: skip
-    reviewer = _demo_reviewer(project)
+    reviewer = demo_member(project=project, username="demo-reviewer", role=Role.REVIEWER)
     labels = 0
     for name, candidate, model in (("baseline prompt", False, "gpt-4o-mini"), ("concise prompt", True, "gpt-4.1")):
         experiment = experiment_create(

@@ -175,17 +175,9 @@ def scoring_job_create(*, experiment: Experiment, version: ScorerVersion, reques
 
 def scoring_job_dispatch(*, job_id: int) -> bool:
     """Send to the queue; a broker that is down fails the job with that reason (it never runs in the request)."""
-    from .tasks import scoring_job_run_task
+    from .tasks import job_dispatch, scoring_job_run_task
 
-    try:
-        scoring_job_run_task.apply_async(args=[job_id], retry=True, retry_policy={"max_retries": 2})
-    except Exception as exc:  # kombu's OperationalError and friends
-        logger.warning("Could not send scoring job %s to the queue: %s", job_id, exc)
-        ScoringJob.objects.filter(pk=job_id).update(
-            status=ExperimentStatus.FAILED, error="The job queue is unreachable; start the scoring again."
-        )
-        return False
-    return True
+    return job_dispatch(scoring_job_run_task, ScoringJob, job_id, what="scoring")
 
 
 def scoring_job_run(*, job_id: int) -> ScoringJob | None:
