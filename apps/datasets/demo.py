@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model
-
 from apps.projects.models import Role
-from apps.projects.services import membership_set
+from apps.projects.services import demo_member
 from apps.traces.models import Span
 
 from .models import Dataset
@@ -46,13 +44,7 @@ HAND_WRITTEN = [
 def load_demo_datasets(*, project, traces, stdout) -> None:
     if Dataset.objects.filter(project=project, name="support-golden").exists():
         return
-    curator, created = get_user_model().objects.get_or_create(
-        username="demo-curator", defaults={"email": "demo-curator@example.com", "is_staff": True}
-    )
-    if created:
-        curator.set_unusable_password()
-        curator.save(update_fields=["password"])
-    membership_set(project=project, user=curator, role=Role.CURATOR)
+    curator = demo_member(project=project, username="demo-curator", role=Role.CURATOR)
     dataset = dataset_create(
         project=project,
         name="support-golden",

@@ -32,7 +32,11 @@ class ExperimentAdmin(ProjectScopedAdmin):
     list_filter = ["status", ProjectListFilter]
     list_select_related = ["project", "dataset"]
     search_fields = ["name"]
-    actions = [admin_actions.add_experiment_results_to_review_queue, admin_actions.compare_selected]
+    actions = [
+        admin_actions.add_experiment_results_to_review_queue,
+        admin_actions.compare_selected,
+        admin_actions.export_experiment_results,
+    ]
     fields = [
         "project",
         "dataset",
@@ -137,7 +141,7 @@ class ExperimentResultAdmin(ProjectScopedAdmin):
     paginator = CappedCountPaginator
     list_per_page = 50
     ordering = ["experiment", "record_id"]
-    actions = [admin_actions.add_results_to_review_queue]
+    actions = [admin_actions.add_results_to_review_queue, admin_actions.export_results]
     readonly_fields = [f.name for f in ExperimentResult._meta.concrete_fields]
 
     def object_project_id(self, obj) -> int:

@@ -1,15 +1,24 @@
-"""Demo data: two experiments on the demo dataset's "baseline" version, scored by two deterministic scorers,
-so the compare page has means, deltas and regressions to show. Judge scores need an LLM endpoint, which the
-embedded demo has none of: a judge scorer is defined, not run."""
+"""Demo data: two experiments on the demo dataset's "baseline" version, scored by two deterministic scorers and
+a helpfulness judge, with a demo reviewer's labels on the judge's config, so the compare page has means,
+deltas and regressions to show and judge alignment has pairs.
+
+The embedded demo has no LLM endpoint, so the judge's scores are demo data like the synthetic traces: they
+are written through the scoring service as the judge version's automated scores, but produced by a
+deterministic local rubric (`demo_judge_rubric`) standing in for the model, and each says so in its comment.
+The reviewer's labels are synthetic too (`_reviewer_label`): they agree with the rubric except on every
+fifth reviewed record, so alignment shows a kappa below 1, a confusion matrix and disagreements."""
 
 from __future__ import annotations
 
 from apps.datasets.models import Dataset
 from apps.datasets.selectors import dataset_records_at_version, dataset_version_resolve
+from apps.projects.models import Role
+from apps.projects.services import demo_member
 from apps.reviews.models import ScoreConfig
 from apps.reviews.services.score_configs import score_config_create
+from apps.reviews.services.scores import CleanScore, score_record
 
-from .models import Experiment
+from .models import Experiment, ScorerVersion
 from .scorers.versions import scorer_create
 from .scoring import results_score
 from .services import experiment_create, experiment_results_upsert
@@ -41,6 +50,43 @@ def _outputs(records, *, candidate: bool) -> list[dict]:
     return items
 
 
+HEDGE = "I am not sure."
+RUBRIC_NOTE = "Demo data: a local rubric stood in for the model (the embedded demo has no LLM endpoint)."
+
+
+def _helpful(output, expected) -> bool:
+    """The rubric: an answer is helpful when it does not hedge and states the expected answer."""
+    text, wanted = _text(output).strip(), _text(expected).strip()
+    return not text.startswith(HEDGE) and bool(wanted) and wanted in text
+
+
+def demo_judge_rubric(config: ScoreConfig):
+    """The demo's stand-in for the helpfulness judge's model: `_helpful` as the judge's boolean score."""
+
+    def score(input, output, expected) -> CleanScore:
+        return CleanScore(config=config, value=1.0 if _helpful(output, expected) else 0.0, comment=RUBRIC_NOTE)
+
+    return score
+
+
+def _reviewer_label(index: int, result) -> bool:
+    """The demo reviewer agrees with the rubric except on every fifth reviewed record (synthetic labels)."""
+    helpful = _helpful(result.output, result.expected)
+    return (not helpful) if index % 5 == 4 else helpful
+
+
+def _judge_demo_scores(experiment: Experiment, judge: ScorerVersion, reviewer) -> int:
+    """The reviewer's labels on two results in three, then the judge's rubric scores on every result
+    (after, so compare shows the judge's values). Answers the number of labels."""
+    labelled = 0
+    results = experiment.results.select_related("span").order_by("record_id")
+    for index, result in enumerate(r for i, r in enumerate(results) if i % 3 != 1 and r.span is not None):
+        score_record(span=result.span, config=judge.config, value=_reviewer_label(index, result), author=reviewer)
+        labelled += 1
+    results_score(version=judge, experiment=experiment, score=demo_judge_rubric(judge.config))
+    return labelled
+
+
 def load_demo_experiments(*, project, traces, stdout) -> None:
     dataset = Dataset.objects.filter(project=project, name="support-golden").first()
     if dataset is None or Experiment.objects.filter(project=project).exists():
@@ -62,10 +108,13 @@ def load_demo_experiments(*, project, traces, stdout) -> None:
         project=project, name="mentions days", kind="deterministic", config=configs["mentions the policy"],
         definition={"type": "contains", "params": {"value": "days"}},
     )  # fmt: skip
-    scorer_create(
+    judge = scorer_create(
         project=project, name="helpfulness judge", kind="llm_judge", config=configs["judge: helpful"],
         definition={"rubric": "Is the answer helpful and correct for the customer?", "model": "", "parameters": {}},
-    )  # fmt: skip
+        description="In the demo, its scores come from a local rubric standing in for the model (demo data).",
+    ).versions.get()  # fmt: skip
+    reviewer = demo_member(project=project, username="demo-reviewer", role=Role.REVIEWER)
+    labels = 0
     for name, candidate, model in (("baseline prompt", False, "gpt-4o-mini"), ("concise prompt", True, "gpt-4.1")):
         experiment = experiment_create(
             project=project, dataset=dataset, version="baseline", name=name,
@@ -74,4 +123,8 @@ def load_demo_experiments(*, project, traces, stdout) -> None:
         experiment_results_upsert(experiment=experiment, items=_outputs(records, candidate=candidate))
         for scorer in (exact, contains):
             results_score(version=scorer.versions.get(), experiment=experiment)
-    stdout.write(f"  demo experiments: 2 on {dataset.name} ({len(records)} records each), scored by 2 scorers")
+        labels += _judge_demo_scores(experiment, judge, reviewer)
+    stdout.write(
+        f"  demo experiments: 2 on {dataset.name} ({len(records)} records each), scored by 2 scorers and a judge "
+        f"(demo rubric), {labels} reviewer label(s) for judge alignment"
+    )

@@ -3,8 +3,9 @@
 The prompt is a list of chat messages whose content may hold `{{input}}` or `{{input.a.b}}` placeholders,
 checked at creation against every pinned record (a path some record lacks is a 400 naming `messages`).
 The job calls the one LLM client (`apps.core.llm`: retries with backoff on 429/5xx) from a few threads
-(`concurrency`), while this thread alone writes: each chunk's results go in as spans through the traces
-ingest service and as ExperimentResult rows (upsert by record id), then progress is saved and
+(`concurrency`), while this thread alone writes: each chunk's calls go in as spans through the traces
+ingest service and their results through the bulk results service (`experiment_results_upsert`, the
+one write path of results: linked to those spans, upsert by record id), then progress is saved and
 `cancel_requested` is read before the next chunk. An endpoint that fails for a record is that result's
 `error`, counted in `failed`; the job goes on.
 """
@@ -25,10 +26,10 @@ from django.utils import timezone
 from apps.core.exceptions import ApplicationError
 from apps.core.llm import PASS_THROUGH, llm_completion
 from apps.datasets.selectors import dataset_records_at_version
-from apps.traces.models import Trace, TraceOrigin
 from apps.traces.services import span_batch_ingest
 
-from .models import Experiment, ExperimentResult, ExperimentStatus, RunJob
+from .models import Experiment, ExperimentStatus, RunJob
+from .services import experiment_results_upsert
 
 logger = logging.getLogger(__name__)
 PLACEHOLDER = re.compile(r"\{\{\s*input((?:\.[A-Za-z0-9_\-]+)*)\s*\}\}")
@@ -142,17 +143,9 @@ def run_job_create(*, experiment: Experiment, params: Any, requested_by=None) ->
 
 def run_job_dispatch(*, job_id: int) -> bool:
     """Send to the queue; a broker that is down fails the job with that reason (never run in the request)."""
-    from .tasks import run_job_run_task
+    from .tasks import job_dispatch, run_job_run_task
 
-    try:
-        run_job_run_task.apply_async(args=[job_id], retry=True, retry_policy={"max_retries": 2})
-    except Exception as exc:  # kombu's OperationalError and friends
-        logger.warning("Could not send run job %s to the queue: %s", job_id, exc)
-        RunJob.objects.filter(pk=job_id).update(
-            status=ExperimentStatus.FAILED, error="The job queue is unreachable; start the run again."
-        )
-        return False
-    return True
+    return job_dispatch(run_job_run_task, RunJob, job_id, what="run")
 
 
 def run_job_cancel(*, job: RunJob) -> RunJob:
@@ -207,38 +200,35 @@ def _span_item(experiment: Experiment, row: dict) -> dict:
     }
 
 
+def _result_item(row: dict, span: dict) -> dict:
+    """The result of one call, as the bulk results service takes it, linked to the call's own span."""
+    usage = row["usage"]
+    return {
+        "record_id": row["record_id"],
+        "output": row["output"],
+        "error": row["error"],
+        "latency_ms": round((row["ended"] - row["started"]) * 1000, 3),
+        "input_tokens": usage.get("prompt_tokens"),
+        "output_tokens": usage.get("completion_tokens"),
+        "total_tokens": usage.get("total_tokens"),
+        "metadata": {"model": row["model"]},
+        "trace_id": span["trace_id"],
+        "span_id": span["span_id"],
+    }
+
+
 def _results_write(experiment: Experiment, rows: list[dict]) -> None:
-    """Spans through the ingest service (traces marked as experiment traces), then the results (upsert by
-    record id). Private until exp-core's result service is merged: the lead swaps this for it."""
-    items = [_span_item(experiment, row) for row in rows]
+    """The calls' spans (type llm: the rendered messages, the model) through the ingest service, then the
+    results through the one result write service, which links each to its span, marks the traces as
+    experiment traces and upserts by record id."""
+    spans = [_span_item(experiment, row) for row in rows]
     with transaction.atomic():
-        ingested = span_batch_ingest(project=experiment.project, items=items)
-        Trace.objects.filter(pk__in=ingested.trace_pks).update(origin=TraceOrigin.EXPERIMENT)
-        span_pks = dict(
-            experiment.project.spans.filter(span_id__in=[i["span_id"] for i in items]).values_list("span_id", "pk")
+        span_batch_ingest(project=experiment.project, items=spans)
+        written = experiment_results_upsert(
+            experiment=experiment, items=[_result_item(row, span) for row, span in zip(rows, spans, strict=True)]
         )
-        results = []
-        for item, row in zip(items, rows, strict=True):
-            usage = row["usage"]
-            results.append(
-                ExperimentResult(
-                    experiment=experiment, record_id=row["record_id"], input=row["input"], expected=row["expected"],
-                    output=row["output"], error=row["error"][:5000],
-                    latency_ms=round((row["ended"] - row["started"]) * 1000, 3),
-                    input_tokens=usage.get("prompt_tokens"), output_tokens=usage.get("completion_tokens"),
-                    total_tokens=usage.get("total_tokens"), span_id=span_pks.get(item["span_id"]),
-                    trace_id=item["trace_id"], metadata={"model": row["model"]},
-                )
-            )  # fmt: skip
-        ExperimentResult.objects.bulk_create(
-            results,
-            update_conflicts=True,
-            unique_fields=["experiment", "record_id"],
-            update_fields=[
-                "input", "expected", "output", "error", "latency_ms", "input_tokens", "output_tokens",
-                "total_tokens", "span", "trace_id", "metadata", "updated_at",
-            ],
-        )  # fmt: skip
+    if written.rejected:  # the service refused a call's result: never silently dropped
+        raise ApplicationError("Results refused.", fields={"results": [str(r) for r in written.rejected[:5]]})
 
 
 def _claim(job_id: int) -> RunJob | None:

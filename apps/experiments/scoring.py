@@ -11,12 +11,15 @@ import logging
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
+import orjson
 from django.db import transaction
 from django.utils import timezone
 
 from apps.core.exceptions import ApplicationError
 from apps.reviews.services.automated_scores import automated_scores_write
+from apps.reviews.services.scores import CleanScore
 from apps.traces.models import Span
 
 from .models import (
@@ -29,9 +32,13 @@ from .models import (
     ScoringJob,
 )
 from .scorers import ScorerError, scorer_function
+from .selectors import json_as_text
 
 logger = logging.getLogger(__name__)
-CHUNK = 1000
+CHUNK = 1000  # a judge's chunk: progress is saved after each (a judge waits on the network)
+# A deterministic scorer's chunk: each chunk is one transaction (its commit checks the scores' and events'
+# deferred foreign keys), so large chunks write more scores a second (bench/scorers.py).
+DETERMINISTIC_CHUNK = 5000
 FAILURE_CHARS = 2000
 JUDGE_CONCURRENCY = 4
 
@@ -42,11 +49,14 @@ class ScoringOutcome:
     failed: int = 0
 
 
-def _score_items(version: ScorerVersion, items: list[tuple], outcome: ScoringOutcome, *, replace: bool = True) -> None:
+def _score_items(
+    version: ScorerVersion, items: list[tuple], outcome: ScoringOutcome, *, replace: bool = True, score=None
+) -> None:
     """`items`: (result pk or None, span pk or None, project id, input, output, expected, run error).
 
-    `replace`: drop the version's earlier failures on these results or spans (skipped when it has none)."""
-    score = scorer_function(version)
+    `replace`: drop the version's earlier failures on these results or spans (skipped when it has none).
+    `score`: what scores in place of the version's own function (the demo's local judge rubric)."""
+    score = score or scorer_function(version)
 
     def attempt(item: tuple):
         result_pk, span_pk, project_id, input, output, expected, run_error = item
@@ -96,26 +106,30 @@ def results_score(
     results: Iterable[ExperimentResult] | None = None,
     experiment: Experiment | None = None,
     progress: Callable[[ScoringOutcome], None] | None = None,
+    score: Callable[[Any, Any, Any], CleanScore] | None = None,
 ) -> ScoringOutcome:
     """Score results (each on its span: input and expected as of the pinned version, the result's output):
-    the given ones, or all of `experiment`'s, read in pages as plain rows."""
+    the given ones, or all of `experiment`'s, read in pages as plain rows. `score` stands in for the
+    version's function (`apps.experiments.demo`: the embedded demo has no LLM endpoint for its judge)."""
     outcome = ScoringOutcome()
     project_id = version.scorer.project_id
     replace = ScorerFailure.objects.filter(scorer_version=version).exists()
+    judge = version.scorer.kind != ScorerKind.DETERMINISTIC
+    size = CHUNK if judge else DETERMINISTIC_CHUNK
     if results is not None:
         rows = ((r.pk, r.span_id, r.input, r.output, r.expected, r.error) for r in results)
     else:
-        rows = _result_rows(experiment, with_input=version.scorer.kind != ScorerKind.DETERMINISTIC)
+        rows = _result_rows(experiment, with_input=judge, page_size=size)
     chunk: list[tuple] = []
     for pk, span_pk, input, output, expected, error in rows:
         chunk.append((pk, span_pk, project_id, input, output, expected, error))
-        if len(chunk) >= CHUNK:
-            _score_items(version, chunk, outcome, replace=replace)
+        if len(chunk) >= size:
+            _score_items(version, chunk, outcome, replace=replace, score=score)
             chunk = []
             if progress:
                 progress(outcome)
     if chunk:
-        _score_items(version, chunk, outcome, replace=replace)
+        _score_items(version, chunk, outcome, replace=replace, score=score)
     if progress:
         progress(outcome)
     return outcome
@@ -130,20 +144,35 @@ def spans_score(*, version: ScorerVersion, spans: Iterable[Span]) -> ScoringOutc
     return outcome
 
 
-def _result_rows(experiment: Experiment, *, with_input: bool):
+def _result_rows(experiment: Experiment, *, with_input: bool, page_size: int = CHUNK):
     """(pk, span pk, input, output, expected, error) of every result by pk, in keyset pages of plain tuples
-    (deterministic scorers never read the input: None then, and it is not fetched)."""
-    columns = ["pk", "span_id", "input" if with_input else "pk", "output", "expected", "error"]
+    (deterministic scorers never read the input: None then, and it is not fetched). JSON is read as its
+    text and parsed by orjson (Django's JSONField parses with the json module, several times slower)."""
+    columns = [
+        "pk",
+        "span_id",
+        json_as_text("input") if with_input else "pk",
+        json_as_text("output"),
+        json_as_text("expected"),
+    ]
+    loads = orjson.loads
     last = 0
     while True:
         page = list(
             ExperimentResult.objects.filter(experiment=experiment, pk__gt=last)
             .order_by("pk")
-            .values_list(*columns)[:CHUNK]
+            .values_list(*columns, "error")[:page_size]
         )
         for pk, span_pk, input, output, expected, error in page:
-            yield pk, span_pk, input if with_input else None, output, expected, error
-        if len(page) < CHUNK:
+            yield (
+                pk,
+                span_pk,
+                None if not with_input or input is None else loads(input),
+                None if output is None else loads(output),
+                None if expected is None else loads(expected),
+                error,
+            )
+        if len(page) < page_size:
             return
         last = page[-1][0]
 
@@ -168,17 +197,9 @@ def scoring_job_create(*, experiment: Experiment, version: ScorerVersion, reques
 
 def scoring_job_dispatch(*, job_id: int) -> bool:
     """Send to the queue; a broker that is down fails the job with that reason (it never runs in the request)."""
-    from .tasks import scoring_job_run_task
+    from .tasks import job_dispatch, scoring_job_run_task
 
-    try:
-        scoring_job_run_task.apply_async(args=[job_id], retry=True, retry_policy={"max_retries": 2})
-    except Exception as exc:  # kombu's OperationalError and friends
-        logger.warning("Could not send scoring job %s to the queue: %s", job_id, exc)
-        ScoringJob.objects.filter(pk=job_id).update(
-            status=ExperimentStatus.FAILED, error="The job queue is unreachable; start the scoring again."
-        )
-        return False
-    return True
+    return job_dispatch(scoring_job_run_task, ScoringJob, job_id, what="scoring")
 
 
 def scoring_job_run(*, job_id: int) -> ScoringJob | None:

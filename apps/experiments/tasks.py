@@ -2,7 +2,27 @@
 
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
+
+logger = logging.getLogger(__name__)
+
+
+def job_dispatch(task, job_model, job_id: int, *, what: str) -> bool:
+    """Send a run or scoring job to the queue; a broker that is down fails the job with that reason (it
+    never runs in the request instead)."""
+    from .models import ExperimentStatus
+
+    try:
+        task.apply_async(args=[job_id], retry=True, retry_policy={"max_retries": 2})
+    except Exception as exc:  # kombu's OperationalError and friends
+        logger.warning("Could not send %s job %s to the queue: %s", what, job_id, exc)
+        job_model.objects.filter(pk=job_id).update(
+            status=ExperimentStatus.FAILED, error=f"The job queue is unreachable; start the {what} again."
+        )
+        return False
+    return True
 
 
 @shared_task(name="experiments.score", acks_late=True, ignore_result=True)

@@ -4,10 +4,15 @@ The first call renders a small form (format, gzip); confirming it creates one ex
 exports exactly the rows the action received: the ticked rows, or with "select all across pages"
 the whole changelist queryset with its active filters and search, snapshotted as primary keys at
 the moment of confirming (at most EXPORTS_MAX_SELECTED; larger exports go through the API's
-filters). Rows from several projects cannot go into one export.
+filters). Rows from several projects cannot go into one export. Other apps' changelists reuse it
+with an `ActionSource` (experiments: "Export results…", apps/experiments/admin_actions.py).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from django import forms
 from django.conf import settings
@@ -32,9 +37,33 @@ class ExportActionForm(forms.Form):
     format = forms.ChoiceField(choices=ExportFormat.choices, initial=ExportFormat.JSONL)
     gzip = forms.BooleanField(required=False, help_text="Compress the file (not for Parquet).")
 
+    def __init__(self, *args, formats=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if formats is not None:
+            self.fields["format"].choices = [c for c in ExportFormat.choices if c[0] in formats]
 
-def _export_action(modeladmin, request, queryset, *, source: str):
-    project_ids = list(queryset.order_by().values_list("project_id", flat=True).distinct()[:2])
+
+@dataclass(frozen=True)
+class ActionSource:
+    """What an "Export…" action exports from its changelist's queryset."""
+
+    source: str
+    noun: str  # "spans", "results of the selected experiments"
+    project_field: str = "project_id"
+    # queryset -> the job's selection: {"selected_pks": [...]} and/or {"filters": {...}}; None: too many rows
+    selection: Callable[[Any, int], dict | None] | None = None
+    formats: tuple[str, ...] | None = None
+    included: str = "Scores, tags, comments, corrections and reviewer metadata are included."
+
+
+def _selected_pks(queryset, limit: int) -> dict | None:
+    pks = list(queryset.order_by().values_list("pk", flat=True)[: limit + 1])
+    return None if len(pks) > limit else {"selected_pks": pks}
+
+
+def _export_action(modeladmin, request, queryset, *, source: str | ActionSource):
+    what = source if isinstance(source, ActionSource) else ActionSource(source=source, noun=source)
+    project_ids = list(queryset.order_by().values_list(what.project_field, flat=True).distinct()[:2])
     if len(project_ids) != 1:
         modeladmin.message_user(request, "Select rows from exactly one project to export.", messages.ERROR)
         return None
@@ -45,10 +74,10 @@ def _export_action(modeladmin, request, queryset, *, source: str):
         )
         return None
     limit = int(getattr(settings, "EXPORTS_MAX_SELECTED", 500_000))
-    form = ExportActionForm(request.POST if request.POST.get("export_confirm") else None)
+    form = ExportActionForm(request.POST if request.POST.get("export_confirm") else None, formats=what.formats)
     if form.is_bound and form.is_valid():
-        pks = list(queryset.order_by().values_list("pk", flat=True)[: limit + 1])
-        if len(pks) > limit:
+        selection = (what.selection or _selected_pks)(queryset, limit)
+        if selection is None:
             modeladmin.message_user(
                 request,
                 f"At most {limit} rows can be exported from the admin; use the API with filters.",
@@ -58,24 +87,30 @@ def _export_action(modeladmin, request, queryset, *, source: str):
         try:
             job = export_job_create(
                 project=project,
-                source=source,
+                source=what.source,
                 format=form.cleaned_data["format"],
                 gzip=form.cleaned_data["gzip"],
-                selected_pks=pks,
                 requested_by=request.user,
+                **selection,
             )
         except ApplicationError as exc:
             modeladmin.message_user(request, exc.message, messages.ERROR)
             return None
-        modeladmin.message_user(request, f"Export #{job.pk} of {len(pks)} {source} queued.", messages.SUCCESS)
+        rows = f"{len(selection['selected_pks'])} " if selection.get("selected_pks") is not None else "the "
+        modeladmin.message_user(request, f"Export #{job.pk} of {rows}{what.noun} queued.", messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:exports_exportjob_change", args=[job.pk]))
+    return _confirm_page(modeladmin, request, queryset, what, form, project)
+
+
+def _confirm_page(modeladmin, request, queryset, what: ActionSource, form, project):
     select_across = request.POST.get("select_across") == "1"
     context = {
         **modeladmin.admin_site.each_context(request),
-        "title": f"Export {source}",
+        "title": f"Export {what.noun}",
         "opts": modeladmin.model._meta,
         "form": form,
-        "source": source,
+        "source": what.noun,
+        "included": what.included,
         "project": project,
         "count": queryset.count() if not select_across else None,
         "select_across": select_across,

@@ -52,7 +52,8 @@ class ExportInputSerializer(serializers.Serializer):
     filters = serializers.DictField(
         required=False,
         default=dict,
-        help_text="Span or trace filters: the parameters of GET /api/v1/spans/ or /api/v1/traces/.",
+        help_text="Span or trace filters: the parameters of GET /api/v1/spans/ or /api/v1/traces/; "
+        'experiment results: {"experiment": <id or list of ids>}.',
     )
     destination = serializers.IntegerField(
         required=False,

@@ -20,6 +20,11 @@ def filter_parameter_names(source: str) -> set[str]:
     """The parameters the source's FilterSet declares, less `project` (the job's project scopes everything)."""
     from apps.traces.filters import filter_parameter_names as declared
 
+    if source == ExportSource.EXPERIMENT:
+        from .experiment_source import FILTERS
+
+        return set(FILTERS)
+
     return declared(_filterset_class(source)) - {"project"}
 
 
@@ -28,6 +33,10 @@ def filtered_queryset(*, source: str, project, filters: dict | None):
     filters = filters or {}
     if not isinstance(filters, dict):
         raise ApplicationError("Filters must be an object.", fields={"filters": ["Give an object of filters."]})
+    if source == ExportSource.EXPERIMENT:  # experiment results: their own filters (experiment_source)
+        from .experiment_source import experiment_results_filtered
+
+        return experiment_results_filtered(project=project, filters=filters)
     unknown = sorted(set(filters) - filter_parameter_names(source))
     if unknown:
         raise ApplicationError(

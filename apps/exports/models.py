@@ -13,6 +13,7 @@ class ExportSource(models.TextChoices):
     TRACES = "traces", "Traces"
     DATASET = "dataset", "Dataset version"
     SCORES = "scores", "Scores (one row per score)"
+    EXPERIMENT = "experiment", "Experiment results (one row per result)"
 
 
 class ExportFormat(models.TextChoices):

@@ -43,6 +43,8 @@ def export_options_clean(*, options, source: str, format: str) -> dict:
             clean[name] = True
     if source == ExportSource.SCORES and format == ExportFormat.OPENAI_CHAT:
         errors["format"] = ["A scores export has no conversations; choose jsonl, csv or parquet."]
+    if source == ExportSource.EXPERIMENT and format not in (ExportFormat.JSONL, ExportFormat.CSV, ExportFormat.PARQUET):
+        errors["format"] = ["Experiment results export as jsonl, csv or parquet."]
     if errors:
         raise ApplicationError("Invalid export options.", fields=errors)
     return clean

@@ -64,6 +64,8 @@ def export_schedule_validate(*, schedule: ExportSchedule) -> None:
             errors["dataset"] = ["Unknown dataset."]
         if schedule.filters:
             errors["filters"] = ["Not used for dataset exports."]
+    elif schedule.source == ExportSource.EXPERIMENT:
+        errors["source"] = ["Experiment results are exported by an export job, not on a schedule."]
     else:
         if schedule.dataset_id is not None:
             errors["dataset"] = ["Only dataset schedules name a dataset."]

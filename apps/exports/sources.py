@@ -2,7 +2,7 @@
 
 The source registry (`SOURCES`: a source name -> its reader) and the dataset reader. Spans are read
 by `span_source`, traces (with their spans nested) by `trace_rows`, scores (one row per score) by
-`score_rows`; what they share is in `readers`, which rows they select in `filtering`, and the
+`score_rows`, experiment results (one row per result, with score columns) by `experiment_source`; what they share is in `readers`, which rows they select in `filtering`, and the
 annotations of each chunk in `annotations`. JSON columns are read as their JSON text
 (`expressions.raw`) so the fast formats copy them without parsing.
 """
@@ -81,8 +81,15 @@ def _scores_source(job: ExportJob, *, chunk_size: int) -> JobSource:
     return ScoreRowSource(job, chunk_size=chunk_size)
 
 
+def _experiment_source(job: ExportJob, *, chunk_size: int) -> JobSource:
+    from .experiment_source import ExperimentResultSource
+
+    return ExperimentResultSource(job, chunk_size=chunk_size)
+
+
 SOURCES[ExportSource.TRACES] = _traces_source
 SOURCES[ExportSource.SCORES] = _scores_source
+SOURCES[ExportSource.EXPERIMENT] = _experiment_source
 
 
 def source_for(job: ExportJob, *, chunk_size: int) -> JobSource:

@@ -51,6 +51,19 @@ def membership_set(*, project: Project, user, role: str = Role.VIEWER, actor: An
     return membership
 
 
+def demo_member(*, project: Project, username: str, role: str):
+    """A demo user (staff, no usable password: signed in through a password link or by an admin) with
+    `role` in the demo project; the one creator of every app's demo people."""
+    user, created = get_user_model().objects.get_or_create(
+        username=username, defaults={"email": f"{username}@example.com", "is_staff": True}
+    )
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    membership_set(project=project, user=user, role=role)
+    return user
+
+
 def api_key_create(
     *, project: Project, scopes: Iterable[str], name: str = "", created_by=None
 ) -> tuple[ProjectAPIKey, str]:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import random
 
-from django.contrib.auth import get_user_model
-
 from apps.projects.models import Role
-from apps.projects.services import membership_set
+from apps.projects.services import demo_member
 from apps.traces.models import Span
 
 from .models import ReviewQueue
@@ -24,16 +22,6 @@ INSTRUCTIONS = """Judge the **assistant's last answer** against the refund polic
 
 Press `?` for the keyboard map.
 """
-
-
-def _reviewer(username: str):
-    user, created = get_user_model().objects.get_or_create(
-        username=username, defaults={"email": f"{username}@example.com", "is_staff": True}
-    )
-    if created:
-        user.set_unusable_password()
-        user.save(update_fields=["password"])
-    return user
 
 
 def _configs(project):
@@ -64,9 +52,9 @@ def demo_load(*, project, stdout=None, **_options) -> None:
     if ReviewQueue.objects.filter(project=project, name=QUEUE_NAME).exists():
         return
     configs = _configs(project)
-    alice, bob = _reviewer("demo-alice"), _reviewer("demo-bob")
-    for user in (alice, bob):
-        membership_set(project=project, user=user, role=Role.REVIEWER)
+    alice, bob = (
+        demo_member(project=project, username=name, role=Role.REVIEWER) for name in ("demo-alice", "demo-bob")
+    )
     queue = review_queue_create(
         project=project,
         name=QUEUE_NAME,

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import random
 
-from django.contrib.auth import get_user_model
-
 from apps.projects.models import Role
-from apps.projects.services import membership_set
+from apps.projects.services import demo_member
 from apps.traces.models import Span
 
 from .models import ScoreConfig, ScoreSource
@@ -86,13 +84,7 @@ def demo_load(*, project, traces, stdout) -> None:
     for spec in DEMO_CONFIGS:
         existing = ScoreConfig.objects.filter(project=project, name=spec["name"]).first()
         configs[spec["name"]] = existing or score_config_create(project=project, **spec)
-    reviewer, created = get_user_model().objects.get_or_create(
-        username="demo-reviewer", defaults={"email": "demo-reviewer@example.com", "is_staff": True}
-    )
-    if created:
-        reviewer.set_unusable_password()
-        reviewer.save(update_fields=["password"])
-    membership_set(project=project, user=reviewer, role=Role.REVIEWER)
+    reviewer = demo_member(project=project, username="demo-reviewer", role=Role.REVIEWER)
 
     rng = random.Random(20)
     roots = list(
