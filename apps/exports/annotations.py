@@ -34,14 +34,9 @@ def _object(pairs: dict[str, str]) -> str:
     return "json_build_object(" + ", ".join(f"'{key}', {expr}" for key, expr in pairs.items()) + ")"
 
 
-@cache
-def annotations_sql() -> str:
-    """One statement: per annotated span in a pk range, one row per kind with the JSON list as text."""
-    from apps.reviews.models import Comment, Correction, Score, ScoreConfig
-    from apps.traces.models import SpanTag, Tag
-
-    user = get_user_model()
-    users, name = user._meta.db_table, user._meta.get_field(user.USERNAME_FIELD).column
+def _list_objects(author: str) -> tuple[str, str, str, str]:
+    """The `json_build_object` of one score, tag, comment and correction (span_annotations_bulk's
+    shape), over the annotation `a`, its config or tag `c` and its author's `author` column."""
     scores = _object(
         {
             "id": "a.id",
@@ -53,7 +48,7 @@ def annotations_sql() -> str:
             "labels": "a.labels",
             "text": "a.text",
             "comment": "a.comment",
-            "author": f'u."{name}"',
+            "author": author,
             "source": "a.source",
             "created_at": _iso("a.created_at"),
             "updated_at": _iso("a.updated_at"),
@@ -63,29 +58,29 @@ def annotations_sql() -> str:
         {
             "name": "c.name",
             "colour": "c.colour",
-            "added_by": f'u."{name}"',
+            "added_by": author,
             "source": "a.source",
             "added_at": _iso("a.added_at"),
         }
     )
     comments = _object(
-        {
-            "id": "a.id",
-            "text": "a.text",
-            "author": f'u."{name}"',
-            "source": "a.source",
-            "created_at": _iso("a.created_at"),
-        }
+        {"id": "a.id", "text": "a.text", "author": author, "source": "a.source", "created_at": _iso("a.created_at")}
     )
     corrections = _object(
-        {
-            "id": "a.id",
-            "value": "a.value",
-            "author": f'u."{name}"',
-            "source": "a.source",
-            "created_at": _iso("a.created_at"),
-        }
+        {"id": "a.id", "value": "a.value", "author": author, "source": "a.source", "created_at": _iso("a.created_at")}
     )
+    return scores, tags, comments, corrections
+
+
+@cache
+def annotations_sql() -> str:
+    """One statement: per annotated span in a pk range, one row per kind with the JSON list as text."""
+    from apps.reviews.models import Comment, Correction, Score, ScoreConfig
+    from apps.traces.models import SpanTag, Tag
+
+    user = get_user_model()
+    users, name = user._meta.db_table, user._meta.get_field(user.USERNAME_FIELD).column
+    scores, tags, comments, corrections = _list_objects(f'u."{name}"')
     parts = [
         (0, Score, scores, f"JOIN {ScoreConfig._meta.db_table} c ON c.id = a.config_id", "author_id",
          'c."order", c.name, a.created_at, a.id'),

@@ -106,16 +106,10 @@ def _score_entry(score, revision_created, hashes: dict[int, str]) -> dict[str, A
     }
 
 
-def dataset_record_lineage(
-    *, dataset, version: int | None, revisions: list[dict], visibility=None, skipped: frozenset[str] = frozenset()
-) -> list[dict[str, Any]]:
-    """Lineage entries for `revisions` (dicts of REVISION_FIELDS), in their order.
+def _span_reviews(span_pks: list[int]) -> tuple[dict[int, list], dict[int, list]]:
+    """span pk -> its scores (by config name), and -> its corrections (oldest first)."""
+    from apps.reviews.models import Correction, Score
 
-    `visibility` (reviews.visibility.AnnotationVisibility) narrows scores and corrections for a user
-    under blind review; exports read as the project does. `skipped`: record ids the export left out."""
-    from apps.reviews.models import Correction, Score, ScoreSource
-
-    span_pks = sorted({r["source_span_id"] for r in revisions if r["source_span_id"] is not None})
     scores: dict[int, list] = defaultdict(list)
     corrections: dict[int, list] = defaultdict(list)
     if span_pks:
@@ -131,6 +125,52 @@ def dataset_record_lineage(
             .order_by("span_id", "created_at", "id")
         ):
             corrections[correction.span_id].append(correction)
+    return scores, corrections
+
+
+def _lineage_entry(revision: dict, *, dataset, version, scores, corrections, adjudication, hashes) -> dict:
+    """One record's lineage from its revision, the scores and corrections seen, its adjudication."""
+    from apps.reviews.models import ScoreSource
+
+    span_pk = revision["source_span_id"]
+    created = revision["created_at"]
+    return {
+        "record_id": revision["record_id"],
+        "dataset_id": dataset.pk,
+        "version": version,
+        "revision": {
+            "id": revision["pk"],
+            "version_from": revision["version_from"],
+            "version_to": revision["version_to"],
+            "created_at": _iso(created),
+        },
+        "origin": revision["origin"],
+        "source": None
+        if span_pk is None
+        else {"span_id": revision["source_span__span_id"], "trace_id": revision["source_span__trace__trace_id"]},
+        "reviews": [_score_entry(s, created, hashes) for s in scores if s.source != ScoreSource.END_USER],
+        "corrections": [
+            {
+                "author": c.author.get_username() if c.author_id else None,
+                "source": c.source,
+                "created_at": _iso(c.created_at),
+            }
+            for c in corrections
+        ],
+        "adjudication": adjudication,
+        "feedback": [_score_entry(s, created, hashes) for s in scores if s.source == ScoreSource.END_USER],
+    }
+
+
+def dataset_record_lineage(
+    *, dataset, version: int | None, revisions: list[dict], visibility=None, skipped: frozenset[str] = frozenset()
+) -> list[dict[str, Any]]:
+    """Lineage entries for `revisions` (dicts of REVISION_FIELDS), in their order.
+
+    `visibility` (reviews.visibility.AnnotationVisibility) narrows scores and corrections for a user
+    under blind review; exports read as the project does. `skipped`: record ids the export left out."""
+    span_pks = sorted({r["source_span_id"] for r in revisions if r["source_span_id"] is not None})
+    scores, corrections = _span_reviews(span_pks)
     adjudications = adjudications_by_span(span_pks)
     hashes: dict[int, str] = {}
     entries = []
@@ -141,37 +181,16 @@ def dataset_record_lineage(
         if visibility is not None and span_pk is not None:
             span_scores = visibility.own(span_pk, span_scores)
             span_corrections = visibility.own(span_pk, span_corrections)
-        created = revision["created_at"]
-        entry = {
-            "record_id": revision["record_id"],
-            "dataset_id": dataset.pk,
-            "version": version,
-            "revision": {
-                "id": revision["pk"],
-                "version_from": revision["version_from"],
-                "version_to": revision["version_to"],
-                "created_at": _iso(created),
-            },
-            "origin": revision["origin"],
-            "source": None
-            if span_pk is None
-            else {"span_id": revision["source_span__span_id"], "trace_id": revision["source_span__trace__trace_id"]},
-            "reviews": [_score_entry(s, created, hashes) for s in span_scores if s.source != ScoreSource.END_USER],
-            "corrections": [
-                {
-                    "author": c.author.get_username() if c.author_id else None,
-                    "source": c.source,
-                    "created_at": _iso(c.created_at),
-                }
-                for c in span_corrections
-            ],
-            "adjudication": (
-                adjudications.get(span_pk)
-                if span_pk is not None and (visibility is None or visibility.sees_others(span_pk))
-                else None
-            ),
-            "feedback": [_score_entry(s, created, hashes) for s in span_scores if s.source == ScoreSource.END_USER],
-        }
+        sees_adjudication = span_pk is not None and (visibility is None or visibility.sees_others(span_pk))
+        entry = _lineage_entry(
+            revision,
+            dataset=dataset,
+            version=version,
+            scores=span_scores,
+            corrections=span_corrections,
+            adjudication=adjudications.get(span_pk) if sees_adjudication else None,
+            hashes=hashes,
+        )
         if skipped:
             entry["written"] = revision["record_id"] not in skipped
         entries.append(entry)

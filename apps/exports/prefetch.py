@@ -74,7 +74,7 @@ def job_batches(source, writer) -> Iterator[Batch]:
     ahead = ahead and connection.vendor == "postgresql" and not connection.in_atomic_block
     if writer.accepts_json_lines and isinstance(source, SpanSource):
         rendering = writer.lines_options(source)  # Parquet decides its schema from a sample here
-        readers = int(getattr(settings, "EXPORTS_READERS", 2))
+        readers = min(int(getattr(settings, "EXPORTS_READERS", 2)), writer.max_readers)
         # The database renders the lines: use more than one backend of the primary. With a read replica
         # the one reader reads the replica instead, which takes the export off the primary altogether.
         if ahead and readers > 1 and replica_alias() == DEFAULT_DB_ALIAS:

@@ -76,6 +76,43 @@ def _resolve_dataset(*, project: Project, dataset, version, tag: str):
     return resolved.number
 
 
+def _storage_key(job: ExportJob) -> str:
+    """Where the job's file goes: date-partitioned, named by the job's uid, under its destination's prefix."""
+    return storage.export_key(
+        project_slug=job.project.slug,
+        source=job.source,
+        created_at=job.created_at,
+        name=f"{job.uid}.{file_extension(job.format, gzip=job.gzip)}",
+        deployment_id=deployment_id(),
+        prefix=storage.prefix_for(job.destination),
+    )
+
+
+def _validate_what(*, project: Project, source: str, filters: dict, selected_pks, dataset, version, tag: str):
+    """What a new job exports, checked: a dataset version (its number, returned) or the filters and
+    admin selection of spans or traces (None)."""
+    if source == ExportSource.DATASET:
+        if filters or selected_pks is not None:
+            raise ApplicationError(
+                "Dataset exports take a version, tag or split, not filters.",
+                fields={"filters": ["Not used for dataset exports."]},
+            )
+        return _resolve_dataset(project=project, dataset=dataset, version=version, tag=tag)
+    if dataset is not None:
+        raise ApplicationError("Only dataset exports name a dataset.", fields={"dataset": ["Not used here."]})
+    filtered_queryset(source=source, project=project, filters=filters)  # validates
+    if selected_pks is not None:
+        limit = int(_setting("EXPORTS_MAX_SELECTED", 500_000))
+        if not isinstance(selected_pks, list) or not all(isinstance(pk, int) for pk in selected_pks):
+            raise ApplicationError("Selection must be a list of ids.", fields={"selected_pks": ["Ids only."]})
+        if len(selected_pks) > limit:
+            raise ApplicationError(
+                f"At most {limit} selected rows; export by filters for more.",
+                fields={"selected_pks": [f"At most {limit}."]},
+            )
+    return None
+
+
 def export_job_create(
     *,
     project: Project,
@@ -103,27 +140,8 @@ def export_job_create(
     destination = destination_for_project(project=project, destination=destination)
     options = export_options_clean(options=options, source=source, format=format)
     filters = filters or {}
-    dataset_version = None
-    if source == ExportSource.DATASET:
-        if filters or selected_pks is not None:
-            raise ApplicationError(
-                "Dataset exports take a version, tag or split, not filters.",
-                fields={"filters": ["Not used for dataset exports."]},
-            )
-        dataset_version = _resolve_dataset(project=project, dataset=dataset, version=version, tag=tag)
-    else:
-        if dataset is not None:
-            raise ApplicationError("Only dataset exports name a dataset.", fields={"dataset": ["Not used here."]})
-        filtered_queryset(source=source, project=project, filters=filters)  # validates
-        if selected_pks is not None:
-            limit = int(_setting("EXPORTS_MAX_SELECTED", 500_000))
-            if not isinstance(selected_pks, list) or not all(isinstance(pk, int) for pk in selected_pks):
-                raise ApplicationError("Selection must be a list of ids.", fields={"selected_pks": ["Ids only."]})
-            if len(selected_pks) > limit:
-                raise ApplicationError(
-                    f"At most {limit} selected rows; export by filters for more.",
-                    fields={"selected_pks": [f"At most {limit}."]},
-                )
+    what = {"filters": filters, "selected_pks": selected_pks, "dataset": dataset, "version": version, "tag": tag}
+    dataset_version = _validate_what(project=project, source=source, **what)
     with transaction.atomic():
         job = ExportJob.objects.create(
             project=project,
@@ -143,14 +161,7 @@ def export_job_create(
             window_end=window_end,
             destination=destination,
         )
-        job.storage_key = storage.export_key(
-            project_slug=project.slug,
-            source=source,
-            created_at=job.created_at,
-            name=f"{job.uid}.{file_extension(format, gzip=bool(gzip))}",
-            deployment_id=deployment_id(),
-            prefix=storage.prefix_for(destination),
-        )
+        job.storage_key = _storage_key(job)
         job.save(update_fields=["storage_key"])
         audit_record(actor=actor or requested_by, action="export.create", obj=job, after=audit_snapshot(job))
         if dispatch:

@@ -1,10 +1,10 @@
 """The `spans` source: every span column, then its annotation lists, gold values and (tabular
 formats) the computed columns.
 
-On PostgreSQL, for JSONL and Parquet, the database renders each span as its JSON line, already
-ending with the writer's encoding of the columns that follow as they are for a span without
-annotations or gold (`JSONLine`); a chunk then names only the rows that differ (`Batch.changed`),
-and the writer re-renders just those. Annotations and gold are read once per chunk (`annotations`).
+On PostgreSQL, for JSONL and Parquet, the database renders each span's columns as one JSON object
+(`json_lines_sql`); its closing brace is replaced by the writer's encoding of the columns that
+follow as they are for a span without annotations or gold, and a chunk names only the rows that
+differ (`Batch.changed`), which the writer re-renders. Annotations and gold are read once per chunk (`annotations`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from .annotations import (
     project_has_gold,
 )
 from .columns import provided_values, providers_for
-from .expressions import IsoTimestamp, JSONLine, raw
+from .expressions import IsoTimestamp, json_lines_sql, raw
 from .formats.base import Batch, Column, SourceMeta
 from .models import ExportJob, ExportSource
 from .readers import _ObservedSource
@@ -63,15 +63,28 @@ class SpanSource(_ObservedSource):
     def batches(self, *, json_lines: bool = False, text_columns=(), suffix: str = "}\n") -> Iterator[Batch]:
         """With `json_lines` (JSONL and Parquet on PostgreSQL) each row's span columns come as one
         database-rendered JSON line ending in `suffix` (`text_columns` as plain text); `rows` then
-        hold only the columns after them (see `JSONLine` and `Batch.changed`)."""
+        hold only the columns after them (see `json_lines_sql` and `Batch.changed`)."""
         qs = self.queryset()
-        lines = json_lines and connections[qs.db].vendor == "postgresql"
-        if lines:
-            fields = [JSONLine(SPAN_FIELDS, text_columns=text_columns, suffix=suffix)]
-        else:
-            fields = [expr for _, _, expr, _ in SPAN_FIELDS]
-        for rows in self.pk_chunks(qs, fields):
-            yield self._batch(rows, lines=lines, using=qs.db)
+        if json_lines and connections[qs.db].vendor == "postgresql":
+            yield from self._line_batches(qs, text_columns=text_columns, suffix=suffix)
+            return
+        for rows in self.pk_chunks(qs, [expr for _, _, expr, _ in SPAN_FIELDS]):
+            yield self._batch(rows, using=qs.db)
+
+    def _line_batches(self, qs, *, text_columns, suffix: str) -> Iterator[Batch]:
+        """The lines of one statement through a server-side cursor (one snapshot), or of each slice of
+        the admin selection."""
+        if self.job.selected_pks is not None:
+            keys, render = self.line_chunks(text_columns=text_columns, suffix=suffix)
+            yield from map(render, keys())
+            return
+        sql, params = json_lines_sql(qs, SPAN_FIELDS, text_columns=text_columns)
+        connection = connections[qs.db]
+        connection.ensure_connection()
+        with connection.connection.cursor(name="export_lines", withhold=connection.autocommit) as cursor:
+            cursor.execute(sql, params)
+            while rows := cursor.fetchmany(self.chunk_size):
+                yield self._batch(rows, using=qs.db, suffix=suffix)
 
     def line_chunks(self, *, text_columns=(), suffix: str = "}\n") -> tuple[Callable, Callable]:
         """PostgreSQL, for `parallel_read`: the chunks' keys ((first pk, last pk) in pk order, read by
@@ -79,10 +92,7 @@ class SpanSource(_ObservedSource):
         as a Batch of database-rendered lines (`batches(json_lines=True)` reads the same, in line).
         A range's statement is compiled once; each chunk only binds its bounds."""
         qs = self.queryset().order_by("pk")
-        line = JSONLine(SPAN_FIELDS, text_columns=text_columns, suffix=suffix)
-        ranged = qs.filter(pk__gte=LOW, pk__lte=HIGH).values_list("pk", line)
-        sql, params = ranged.query.sql_with_params()
-        params = list(params)
+        sql, params = json_lines_sql(qs.filter(pk__gte=LOW, pk__lte=HIGH), SPAN_FIELDS, text_columns=text_columns)
         low_at, high_at = params.index(LOW), params.index(HIGH)
 
         def keys() -> Iterator:
@@ -98,14 +108,14 @@ class SpanSource(_ObservedSource):
 
         def render(key) -> Batch:
             if isinstance(key, list):
-                rows = list(qs.filter(pk__in=key).values_list("pk", line))
+                statement, bound = json_lines_sql(qs.filter(pk__in=key), SPAN_FIELDS, text_columns=text_columns)
             else:
-                bound = params.copy()
+                statement, bound = sql, params.copy()
                 bound[low_at], bound[high_at] = key
-                with connections[qs.db].cursor() as cursor:
-                    cursor.execute(sql, bound)
-                    rows = cursor.fetchall()
-            return self._batch(rows, lines=True, using=qs.db)
+            with connections[qs.db].cursor() as cursor:
+                cursor.execute(statement, bound)
+                rows = cursor.fetchall()
+            return self._batch(rows, using=qs.db, suffix=suffix)
 
         return keys, render
 
@@ -115,7 +125,7 @@ class SpanSource(_ObservedSource):
         if self.job.selected_pks is not None:
             qs = qs.filter(pk__in=sorted({int(pk) for pk in self.job.selected_pks})[: self.chunk_size])
         rows = list(qs.values_list("pk", *[expr for _, _, expr, _ in SPAN_FIELDS])[: self.chunk_size])
-        return self._batch(rows, lines=False, using=qs.db)
+        return self._batch(rows, using=qs.db)
 
     def _tails(self, pks: list[int], using: str) -> dict[int, tuple]:
         """span pk -> the columns after the span's own, for the spans whose differ from `tail_default`."""
@@ -133,14 +143,15 @@ class SpanSource(_ObservedSource):
             tails[pk] = tail + provided[i] if provided is not None else tail
         return tails
 
-    def _batch(self, rows: list[tuple], *, lines: bool, using: str) -> Batch:
+    def _batch(self, rows: list[tuple], *, using: str, suffix: str | None = None) -> Batch:
+        """Plain rows, or (`suffix` given) (pk, JSON object) rows as lines ending in `suffix`."""
         pks = [row[0] for row in rows]
         tails = self._tails(pks, using) if rows else {}
         default = self.tail_default
-        if not lines:
+        if suffix is None:
             return Batch(rows=[row[1:] + tails.get(row[0], default) for row in rows])
         changed = [i for i, pk in enumerate(pks) if pk in tails] if tails else []
         out = [default] * len(rows)
         for i in changed:
             out[i] = tails[pks[i]]
-        return Batch(rows=out, lines=[row[1] for row in rows], changed=changed)
+        return Batch(rows=out, lines=[row[1][:-1] + suffix for row in rows], changed=changed)

@@ -94,3 +94,21 @@ def test_invalid_options_are_refused(project, options, field):
     with pytest.raises(ApplicationError) as caught:
         run(project, format="csv", options=options)
     assert field in caught.value.fields
+
+
+def test_a_column_first_seen_in_a_later_chunk_pads_the_rows_before_it(project, settings):
+    """Rows are spooled as CSV with the columns known so far; a metadata key first seen in a later
+    chunk becomes a column after them, and the rows written before it get an empty cell."""
+    settings.EXPORTS_CHUNK_SIZE = 2
+    trace = factories.TraceFactory(project=project)
+    for i, metadata in enumerate([{"a": 1}, {"a": 2}, {"a": 3, "b": {"c": "x,\ny"}}, {}]):
+        factories.SpanFactory(project=project, trace=trace, span_id=f"s-{i}", metadata=metadata)
+    job = run(project, format="csv")
+    rows = list(csv.reader(io.StringIO(read_file(job).decode())))
+    header, body = rows[0], rows[1:]
+    assert header[-2:] == ["metadata.b.c", "metadata"]  # after every column known before them
+    assert all(len(row) == len(header) for row in body)
+    by_id = {row[header.index("span_id")]: dict(zip(header, row, strict=True)) for row in body}
+    assert by_id["s-0"]["metadata.b.c"] == "" and by_id["s-0"]["metadata.a"] == "1"
+    assert by_id["s-2"]["metadata.b.c"] == "x,\ny"
+    assert by_id["s-3"]["metadata"] == "{}" and by_id["s-3"]["metadata.a"] == ""

@@ -97,6 +97,9 @@ class Writer:
     content_type = "application/octet-stream"
     supports_gzip = True
     accepts_json_lines = False  # may be given Batch.lines (see sources.SpanSource.batches)
+    # Database connections rendering those lines at once (parallel_read), at most; EXPORTS_READERS
+    # decides below it.
+    max_readers = 8
     # What rows the source builds (sources.JobSource.layout): "nested" keeps annotations as lists;
     # "table" adds one column per score config; "flat" (CSV) has those columns instead of the lists.
     layout = "nested"

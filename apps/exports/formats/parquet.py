@@ -60,6 +60,11 @@ class ParquetWriter(Writer):
     supports_gzip = False  # Parquet compresses its pages itself (zstd)
     layout = "table"
     accepts_json_lines = True
+    # One reading thread; the job's thread parses its lines while the reader fetches the next chunk.
+    # Two readers, each parsing its chunks (Arrow releases the GIL), gained nothing measurable on two
+    # shared cores and held two more chunks and their tables: ~20 MB more peak RSS, against a limit
+    # of 250 MB (docs/performance.md).
+    max_readers = 1
 
     def __init__(self, fh, meta, *, hints: dict | None = None, attempt: int = 1):
         super().__init__(fh, meta)
