@@ -73,6 +73,21 @@ def load_demo_datasets(*, project, traces, stdout) -> None:
             mapping={"carry_annotations": True, "splits": ["test"]},
             message="Ten more conversations for the test split",
         )
+    _curator_edits(dataset, curator)
+    feedback = dataset_add_from_feedback(
+        dataset=dataset, author=curator, message="Thumbs-down answers with a reviewer's correction"
+    )
+    dataset_version_tag_set(dataset=dataset, name="prod", version=dataset.latest_version, author=curator)
+    if feedback.version is not None:
+        stdout.write(f"  dataset support-golden: {feedback.version.added} record(s) from corrected negative feedback")
+    stdout.write(
+        f"  dataset support-golden: {dataset.latest_version} versions, "
+        f"{dataset_records_at_version(dataset=dataset).count()} records, tags baseline and prod"
+    )
+
+
+def _curator_edits(dataset, curator) -> None:
+    """A record dropped for personal data, and a hand-written answer sharpened: two more versions."""
     first = dataset_records_at_version(dataset=dataset).exclude(record_id__startswith="manual:").first()
     if first is not None:
         dataset_records_delete(
@@ -91,14 +106,4 @@ def load_demo_datasets(*, project, traces, stdout) -> None:
                 "expected": "Within 30 days of delivery, for a full refund to the original payment method.",
             }
         ],
-    )
-    feedback = dataset_add_from_feedback(
-        dataset=dataset, author=curator, message="Thumbs-down answers with a reviewer's correction"
-    )
-    dataset_version_tag_set(dataset=dataset, name="prod", version=dataset.latest_version, author=curator)
-    if feedback.version is not None:
-        stdout.write(f"  dataset support-golden: {feedback.version.added} record(s) from corrected negative feedback")
-    stdout.write(
-        f"  dataset support-golden: {dataset.latest_version} versions, "
-        f"{dataset_records_at_version(dataset=dataset).count()} records, tags baseline and prod"
     )

@@ -96,55 +96,13 @@ def demo_load(*, project, traces, stdout) -> None:
     for i, span in enumerate(roots):
         roll = rng.random()
         if roll < 0.35:
-            positive = rng.random() < 0.6
-            data = {
-                "span_id": span.span_id,
-                "scores": {"thumbs": positive},
-                "source": "end_user",
-                "feedback_id": f"demo-{span.span_id}",
-            }
-            if not positive and rng.random() < 0.5:
-                data["comment"] = "This did not answer my question."
-            feedback_apply(project=project, data=data, source_default=ScoreSource.END_USER)
             counts["end_user"] += 1
-            if not positive and i % 2 == 0:
-                text = _output_text(span)
-                corrected = (text + " " if text else "") + "(Refunds are accepted within 30 days of delivery.)"
-                annotations_submit(
-                    span=span,
-                    user=reviewer,
-                    expected=corrected,
-                    tags=["needs-fix"],
-                    scores={"correctness": "incorrect"},
-                    comment=rng.choice(COMMENTS),
-                )
-                counts["negative_with_correction"] += 1
+            counts["negative_with_correction"] += _end_user_feedback(project, span, reviewer, rng, i)
         if 0.35 <= roll < 0.6:
-            annotations_submit(
-                span=span,
-                user=reviewer,
-                scores={
-                    "helpfulness": round(rng.uniform(0.2, 1.0), 2),
-                    "correctness": rng.choice(["correct", "correct", "partially", "incorrect"]),
-                    **({"issues": rng.sample(["hallucination", "tone", "too long"], 2)} if rng.random() < 0.3 else {}),
-                },
-                tags=["reviewed"],
-                comment=rng.choice(COMMENTS) if rng.random() < 0.5 else "",
-                metadata={"reviewed_in": "demo"},
-            )
+            _reviewer_annotations(span, reviewer, rng)
             counts["human"] += 1
         if 0.6 <= roll < 0.7:
-            # An application posting its own signals through the API.
-            feedback_apply(
-                project=project,
-                data={
-                    "span_id": span.span_id,
-                    "scores": {"correctness": rng.choice(["correct", "partially"])},
-                    "tags": ["escalated"] if rng.random() < 0.3 else [],
-                    "metadata": {"ticket": f"T-{1000 + i}"},
-                },
-                source_default=ScoreSource.API,
-            )
+            _application_signals(project, span, rng, i)
             counts["api"] += 1
         if rng.random() < 0.2:
             score_record(
@@ -158,4 +116,60 @@ def demo_load(*, project, traces, stdout) -> None:
     stdout.write(
         f"  reviews: {len(configs)} score configs; annotations on {len(roots)} root spans: "
         + ", ".join(f"{k} {v}" for k, v in counts.items())
+    )
+
+
+def _end_user_feedback(project, span, reviewer, rng: random.Random, i: int) -> int:
+    """A thumbs up or down from the end user; every other thumbs down corrected by the reviewer (returns 1)."""
+    positive = rng.random() < 0.6
+    data = {
+        "span_id": span.span_id,
+        "scores": {"thumbs": positive},
+        "source": "end_user",
+        "feedback_id": f"demo-{span.span_id}",
+    }
+    if not positive and rng.random() < 0.5:
+        data["comment"] = "This did not answer my question."
+    feedback_apply(project=project, data=data, source_default=ScoreSource.END_USER)
+    if positive or i % 2:
+        return 0
+    text = _output_text(span)
+    corrected = (text + " " if text else "") + "(Refunds are accepted within 30 days of delivery.)"
+    annotations_submit(
+        span=span,
+        user=reviewer,
+        expected=corrected,
+        tags=["needs-fix"],
+        scores={"correctness": "incorrect"},
+        comment=rng.choice(COMMENTS),
+    )
+    return 1
+
+
+def _reviewer_annotations(span, reviewer, rng: random.Random) -> None:
+    annotations_submit(
+        span=span,
+        user=reviewer,
+        scores={
+            "helpfulness": round(rng.uniform(0.2, 1.0), 2),
+            "correctness": rng.choice(["correct", "correct", "partially", "incorrect"]),
+            **({"issues": rng.sample(["hallucination", "tone", "too long"], 2)} if rng.random() < 0.3 else {}),
+        },
+        tags=["reviewed"],
+        comment=rng.choice(COMMENTS) if rng.random() < 0.5 else "",
+        metadata={"reviewed_in": "demo"},
+    )
+
+
+def _application_signals(project, span, rng: random.Random, i: int) -> None:
+    """An application posting its own signals through the API."""
+    feedback_apply(
+        project=project,
+        data={
+            "span_id": span.span_id,
+            "scores": {"correctness": rng.choice(["correct", "partially"])},
+            "tags": ["escalated"] if rng.random() < 0.3 else [],
+            "metadata": {"ticket": f"T-{1000 + i}"},
+        },
+        source_default=ScoreSource.API,
     )
