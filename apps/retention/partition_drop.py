@@ -29,7 +29,7 @@ from apps.traces.models import Span, Trace
 from apps.traces.partitions import PARENT, SpanPartition, span_partitions, spans_partitioned
 
 from .deletion import DeletionTotals, Progress, _delete_rows, batched_delete, delete_dependents
-from .selectors import RetentionPlan, pinned_condition
+from .selectors import SPAN_REFERENCES, RetentionPlan, pinned_condition, referenced_span_ids
 
 logger = logging.getLogger(__name__)
 
@@ -60,12 +60,17 @@ def _month_doomed(cursor, table: str, plan: RetentionPlan) -> bool:
 
 
 def _pinned_move(cursor, table: str, pinned: Q) -> int:
-    """Copy the spans of pinned traces from detached `table` back into traces_span and out of `table`."""
+    """Copy the spans of pinned traces from detached `table` back into traces_span and out of `table`.
+
+    `pinned` (on Trace) reaches spans through traces_span, which no longer holds the detached ones:
+    the references to them are read by span id as well."""
     traces, params = _sql(Trace._base_manager.filter(pinned).values("id"))
+    referenced = [_sql(referenced_span_ids(reason=reason)) for reason in SPAN_REFERENCES]
+    by_span = " OR ".join(f"id IN ({sql})" for sql, _ in referenced)
     cursor.execute(
         f"CREATE TEMPORARY TABLE assay_drop_keep ON COMMIT DROP AS "
-        f"SELECT DISTINCT trace_id AS id FROM {table} WHERE trace_id IN ({traces})",
-        params,
+        f"SELECT DISTINCT trace_id AS id FROM {table} WHERE trace_id IN ({traces}) OR {by_span}",
+        params + tuple(p for _, ps in referenced for p in ps),
     )
     if not cursor.rowcount:
         cursor.execute("DROP TABLE assay_drop_keep")
