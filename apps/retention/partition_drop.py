@@ -29,7 +29,7 @@ from apps.traces.models import Span, Trace
 from apps.traces.partitions import PARENT, SpanPartition, span_partitions, spans_partitioned
 
 from .deletion import DeletionTotals, Progress, _delete_rows, batched_delete, delete_dependents
-from .selectors import SPAN_REFERENCES, RetentionPlan, pinned_condition, referenced_span_ids
+from .selectors import SPAN_REFERENCES, RetentionPlan, pinned_trace_id_queries, referenced_span_ids
 
 logger = logging.getLogger(__name__)
 
@@ -59,18 +59,18 @@ def _month_doomed(cursor, table: str, plan: RetentionPlan) -> bool:
     return cursor.fetchone()[0]
 
 
-def _pinned_move(cursor, table: str, pinned: Q) -> int:
+def _pinned_move(cursor, table: str, project: int | None) -> int:
     """Copy the spans of pinned traces from detached `table` back into traces_span and out of `table`.
 
-    `pinned` (on Trace) reaches spans through traces_span, which no longer holds the detached ones:
-    the references to them are read by span id as well."""
-    traces, params = _sql(Trace._base_manager.filter(pinned).values("id"))
-    referenced = [_sql(referenced_span_ids(reason=reason)) for reason in SPAN_REFERENCES]
-    by_span = " OR ".join(f"id IN ({sql})" for sql, _ in referenced)
+    The pin selectors reach spans through traces_span, which no longer holds the detached ones: the
+    references to them are read by span id as well."""
+    by_trace = [_sql(query) for query in pinned_trace_id_queries(project=project)]
+    by_span = [_sql(referenced_span_ids(reason=reason)) for reason in SPAN_REFERENCES]
     cursor.execute(
         f"CREATE TEMPORARY TABLE assay_drop_keep ON COMMIT DROP AS "
-        f"SELECT DISTINCT trace_id AS id FROM {table} WHERE trace_id IN ({traces}) OR {by_span}",
-        params + tuple(p for _, ps in referenced for p in ps),
+        f"SELECT DISTINCT trace_id AS id FROM {table} WHERE trace_id IN ({' UNION '.join(q for q, _ in by_trace)}) "
+        f"OR id IN ({' UNION '.join(q for q, _ in by_span)})",
+        tuple(p for _, ps in by_trace + by_span for p in ps),
     )
     if not cursor.rowcount:
         cursor.execute("DROP TABLE assay_drop_keep")
@@ -87,11 +87,12 @@ def _detach(partition: SpanPartition, plan: RetentionPlan) -> bool:
     """Transaction 1: detach the month if it is all doomed, moving pinned spans out. False: left as it was."""
     try:
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(f"SET LOCAL lock_timeout = '{DETACH_LOCK_TIMEOUT_MS}ms'")
+            # JIT: plans over every partition look costly enough to compile, which takes longer than they run.
+            cursor.execute(f"SET LOCAL lock_timeout = '{DETACH_LOCK_TIMEOUT_MS}ms'; SET LOCAL jit = off")
             cursor.execute(f"ALTER TABLE {PARENT} DETACH PARTITION {partition.name}")
             if not _month_doomed(cursor, partition.name, plan):
                 raise _NotDroppable
-            moved = _pinned_move(cursor, partition.name, plan.pinned)
+            moved = _pinned_move(cursor, partition.name, plan.policy.project_id)
     except _NotDroppable:
         return False
     except OperationalError as exc:  # lock_timeout: busy readers or writers; the batched DELETE does it
@@ -118,7 +119,8 @@ def _finish(table: str) -> DeletionTotals:
     """Transaction 2: everything on the detached month's spans and traces, then the table itself."""
     totals = DeletionTotals(batches=1)
     with transaction.atomic(), connection.cursor() as cursor:
-        _pinned_move(cursor, table, pinned_condition())  # pinned meanwhile (any project): kept too
+        cursor.execute("SET LOCAL jit = off")
+        _pinned_move(cursor, table, None)  # pinned meanwhile (any project): kept too
         cursor.execute(f"CREATE TEMPORARY TABLE {_GONE} ON COMMIT DROP AS SELECT id, project_id, span_id FROM {table}")
         spans = cursor.rowcount
         cursor.execute(
