@@ -249,3 +249,7 @@ LOGGING = {
 
 # Retention (apps/retention): traces deleted per transaction by a run's batched DELETE.
 RETENTION_BATCH_TRACES = env.int("RETENTION_BATCH_TRACES", default=1000)
+# PostgreSQL: a run drops a whole month partition of spans when all of it is doomed (apps/retention/partition_drop.py).
+RETENTION_PARTITION_DROP = env.bool("RETENTION_PARTITION_DROP", default=True)
+# PostgreSQL span partitions (apps/traces/partitions.py): months beat creates ahead of the current one.
+SPAN_PARTITIONS_AHEAD = env.int("SPAN_PARTITIONS_AHEAD", default=3)

@@ -6,8 +6,9 @@ without an edit here: CASCADE rows are deleted (children first), SET_NULL column
 PROTECT/RESTRICT/SET_DEFAULT reference stops the batch rather than leave it dangling. Rows are deleted
 with set-based statements (`DELETE … WHERE fk IN (SELECT …)`), never loaded into memory.
 
-A second strategy (dropping whole PostgreSQL partitions) plugs in beside `batched_delete`: a strategy
-takes a RetentionPlan and answers DeletionTotals.
+A second strategy, `partition_drop.partition_drop` (PostgreSQL: whole month partitions of spans),
+plugs in beside `batched_delete`: a strategy takes a RetentionPlan and answers DeletionTotals;
+`default_strategy` picks one.
 """
 
 from __future__ import annotations
@@ -61,10 +62,21 @@ def _has_dependents(model) -> bool:
 
 def _delete_rows(model, queryset, totals: DeletionTotals) -> int:
     """Delete `queryset`'s rows after whatever references them; returns the rows deleted."""
-    pks = queryset.values("pk").order_by()
+    delete_dependents(model, queryset.values("pk").order_by(), totals)
+    # A set-based DELETE: the collector would load every row (and its cascades) into memory.
+    return queryset._raw_delete(queryset.db)
+
+
+def delete_dependents(model, pks, totals: DeletionTotals, *, skip: tuple = ()) -> None:
+    """Delete (or clear) what references the rows of `model` whose pks `pks` (a subquery) selects.
+
+    `skip`: models whose rows the caller deletes itself (the partition drop deletes spans its own way).
+    """
     for rel in _reverse_relations(model):
+        if rel.related_model in skip:
+            continue
         column = rel.field.name
-        children = rel.related_model._base_manager.filter(**{f"{column}__in": pks}).order_by()
+        children = rel.related_model._base_manager.filter(**{f"{rel.field.attname}__in": pks}).order_by()
         label = rel.related_model._meta.label
         if rel.on_delete is models.CASCADE:
             count = _delete_rows(rel.related_model, children, totals)
@@ -78,8 +90,6 @@ def _delete_rows(model, queryset, totals: DeletionTotals) -> int:
             raise ApplicationError(f"{label}.{column} protects rows retention would delete; nothing was deleted.")
         if count:
             totals.rows[label] = totals.rows.get(label, 0) + count
-    # A set-based DELETE: the collector would load every row (and its cascades) into memory.
-    return queryset._raw_delete(queryset.db)
 
 
 def traces_delete(*, trace_ids: list[int], pinned: models.Q | None = None) -> DeletionTotals:
@@ -122,3 +132,14 @@ def batched_delete(
         logger.info("retention of %s: batch of %s traces, %s spans", plan.policy.project_id, batch.traces, batch.spans)
         if on_batch is not None:
             on_batch(totals)
+
+
+def default_strategy():
+    """Partition drop where spans are partitioned (PostgreSQL, RETENTION_PARTITION_DROP), else batched DELETE."""
+    from apps.traces.partitions import spans_partitioned
+
+    if settings.RETENTION_PARTITION_DROP and spans_partitioned():
+        from .partition_drop import partition_drop
+
+        return partition_drop
+    return batched_delete

@@ -1,8 +1,8 @@
 """Retention runs: decide what goes (selectors.retention_plan), then delete it with a deletion strategy.
 
 `retention_run` is the one path for beat, the admin's "Run now" and dry runs. The strategy is a
-parameter (default: batched DELETE, `deletion.batched_delete`), so a partition-drop strategy plugs in
-without touching how a run is decided or logged.
+parameter (default `deletion.default_strategy()`: batched DELETE, or on PostgreSQL the partition drop
+of `partition_drop`), so how a run is decided or logged is the same whichever deletes.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from apps.audit.services import audit_record, audit_snapshot
 from apps.core.exceptions import ApplicationError
 from apps.projects.permissions import require
 
-from .deletion import DeletionTotals, batched_delete
+from .deletion import DeletionTotals, default_strategy
 from .models import RetentionPolicy, RetentionRun, RunStatus
 from .selectors import plan_pinned_counts, retention_plan
 
@@ -42,8 +42,11 @@ def _finish(run: RetentionRun, *, status: str, error: str = "") -> RetentionRun:
     return run
 
 
-def retention_run_execute(*, run: RetentionRun, strategy=batched_delete, batch_size: int | None = None) -> RetentionRun:
-    """Carry out a logged run: plan, count what is kept and why, then (unless a dry run) delete."""
+def retention_run_execute(*, run: RetentionRun, strategy=None, batch_size: int | None = None) -> RetentionRun:
+    """Carry out a logged run: plan, count what is kept and why, then (unless a dry run) delete.
+
+    `strategy`: `deletion.default_strategy()` unless given (batched DELETE, or partition drop on PostgreSQL)."""
+    strategy = strategy or default_strategy()
     run.status = RunStatus.RUNNING
     run.save(update_fields=["status"])
     try:
@@ -67,7 +70,7 @@ def retention_run(
     policy: RetentionPolicy,
     dry_run: bool = False,
     actor=None,
-    strategy=batched_delete,
+    strategy=None,
     batch_size: int | None = None,
 ) -> RetentionRun:
     """Run a policy now, in this process (the worker's task, tests, dry runs)."""

@@ -113,9 +113,16 @@ def _update_expression(column: str):
 
 @cache
 def span_upsert_set(vendor: str) -> str:
-    """`SET …` of `INSERT INTO traces_span … ON CONFLICT (project_id, span_id) DO UPDATE`: every item
-    column but the key, `updated_at`, and a WHERE that refuses to move a span to another trace (such
-    rows are missing from RETURNING). `annotation_metadata` and `created_at` are untouched."""
+    """`span_update_assignments` and a WHERE that refuses to move a span to another trace."""
+    return span_update_assignments(vendor) + " WHERE traces_span.trace_id = EXCLUDED.trace_id"
+
+
+@cache
+def span_update_assignments(vendor: str) -> str:
+    """The assignments of a re-sent span (`EXCLUDED` the incoming row): every item column but the key,
+    and `updated_at`; `annotation_metadata` and `created_at` are untouched. SQLite's upsert is
+    `ON CONFLICT (project_id, span_id) DO UPDATE SET` them; PostgreSQL's partitioned table has no such
+    constraint, so there they are an `UPDATE … FROM (…) AS excluded` (`services._spans_upsert_postgres`)."""
     assert vendor == connection.vendor
     compiler = Query(Span).get_compiler(connection=connection)
     assignments = []
@@ -126,7 +133,7 @@ def span_upsert_set(vendor: str) -> str:
         assert not params
         assignments.append(f"{column} = {sql}")
     assignments.append("updated_at = EXCLUDED.updated_at")
-    return ", ".join(assignments) + " WHERE traces_span.trace_id = EXCLUDED.trace_id"
+    return ", ".join(assignments)
 
 
 @cache

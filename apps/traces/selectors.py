@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db.models import Case, F, OuterRef, QuerySet, Subquery, Value, When
+from django.db.models import Case, F, OuterRef, Q, QuerySet, Subquery, Value, When
 
 from apps.core.exceptions import ApplicationError, not_found
 from apps.core.filters import filterset_errors
@@ -72,10 +72,20 @@ def _newest_in(qs: QuerySet, project_slug: str | None):
 
 def trace_spans(*, trace: Trace, light: bool = False) -> list[Span]:
     """Every span of a trace in start order; `light` leaves the JSON columns unloaded."""
+    return list(trace_spans_query(trace=trace, light=light))
+
+
+def trace_spans_query(*, trace: Trace, light: bool = False) -> QuerySet[Span]:
+    """The query of `trace_spans`.
+
+    The trace's summary (min start, max end or start, kept by ingest) bounds its spans' start times:
+    on PostgreSQL the query then reads only the months the trace spans and the default partition."""
     qs = Span.objects.filter(trace=trace).order_by("start_time", "id")
+    if trace.start_time is not None and trace.end_time is not None:
+        qs = qs.filter(Q(start_time__isnull=True) | Q(start_time__range=(trace.start_time, trace.end_time)))
     if light:
         qs = qs.only(*SPAN_LIGHT_FIELDS)
-    return list(qs)
+    return qs
 
 
 @dataclass

@@ -34,6 +34,7 @@ from .columns import (
     STAGE_COLUMNS,
     TIME_COLUMNS,
     span_stage_ddl,
+    span_update_assignments,
     span_upsert_set,
 )
 from .ingest import CleanSpan, span_item_clean
@@ -240,18 +241,61 @@ def _spans_upsert_postgres(
             ", ".join(STAGE_COLUMNS),
             ((trace_pks[s.trace_id], *_item_row(s, _iso)) for _, s in rows),
         )
-        on_write = ", ".join("'{}'::jsonb" if c == "annotation_metadata" else "%s" for c in SET_ON_WRITE)
-        cursor.execute(
-            f"""
-            INSERT INTO traces_span ({_INSERT_COLUMNS})
-            SELECT %s, {", ".join(STAGE_COLUMNS)}, {on_write}
-            FROM assay_span_stage ORDER BY span_id
-            ON CONFLICT (project_id, span_id) DO UPDATE SET {span_upsert_set(connection.vendor)}
-            RETURNING span_id, id
-            """,
-            [pid, *(now for c in SET_ON_WRITE if c != "annotation_metadata")],
-        )
-        return dict(cursor.fetchall())
+        for attempt in range(_UPSERT_ATTEMPTS):
+            try:
+                with transaction.atomic():
+                    return _staged_upsert(cursor, pid=pid, now=now)
+            except psycopg_errors.UniqueViolation:
+                # A concurrent batch committed one of these spans meanwhile: the next try updates it.
+                if attempt == _UPSERT_ATTEMPTS - 1:
+                    raise
+    raise AssertionError("unreachable")
+
+
+_UPSERT_ATTEMPTS = 3
+
+
+def _staged_upsert(cursor, *, pid: int, now: datetime) -> dict[str, int]:
+    """Update the staged spans that exist (same trace), then insert the new ones; {span_id: pk} of both.
+
+    traces_span is partitioned (no unique (project_id, span_id) to upsert on): `traces_span_key` holds
+    that key, its rows are locked in span_id order first, so overlapping batches queue, never deadlock.
+    """
+    cursor.execute(
+        "SELECT 1 FROM traces_span_key k JOIN assay_span_stage st ON k.project_id = %s AND k.span_id = st.span_id "
+        "ORDER BY k.span_id FOR UPDATE OF k",
+        [pid],
+    )
+    on_write = ", ".join(
+        f"'{{}}'::jsonb AS {c}" if c == "annotation_metadata" else f"%s::timestamptz AS {c}" for c in SET_ON_WRITE
+    )
+    stamps = [now for c in SET_ON_WRITE if c != "annotation_metadata"]
+    cursor.execute(
+        f"""
+        UPDATE traces_span SET {span_update_assignments(connection.vendor)}
+        FROM (SELECT %s::bigint AS project_id, {", ".join(STAGE_COLUMNS)}, {on_write} FROM assay_span_stage)
+            AS excluded
+        WHERE traces_span.project_id = excluded.project_id AND traces_span.span_id = excluded.span_id
+            AND traces_span.trace_id = excluded.trace_id
+        RETURNING traces_span.span_id, traces_span.id
+        """,
+        [pid, *stamps],
+    )
+    stored = dict(cursor.fetchall())
+    on_write_values = ", ".join("'{}'::jsonb" if c == "annotation_metadata" else "%s" for c in SET_ON_WRITE)
+    cursor.execute(
+        f"""
+        INSERT INTO traces_span ({_INSERT_COLUMNS})
+        SELECT %s, {", ".join(STAGE_COLUMNS)}, {on_write_values}
+        FROM assay_span_stage st
+        WHERE NOT EXISTS (SELECT 1 FROM traces_span_key k WHERE k.project_id = %s AND k.span_id = st.span_id)
+        ORDER BY span_id
+        RETURNING span_id, id
+        """,
+        [pid, *stamps, pid],
+    )
+    stored.update(cursor.fetchall())
+    return stored
 
 
 def _spans_upsert_sqlite(
@@ -303,11 +347,11 @@ def _span_tags_add(*, project: Project, pairs: list[tuple[str, str]], span_pks: 
             cursor.execute(
                 """
                 INSERT INTO traces_spantag (span_id, tag_id, source, added_at)
-                SELECT s.id, tg.id, 'ingest', %s
+                SELECT s.span_pk, tg.id, 'ingest', %s
                 FROM unnest(%s::varchar[], %s::varchar[]) AS l(span_key, name)
-                JOIN traces_span s ON s.project_id = %s AND s.span_id = l.span_key
+                JOIN traces_span_key s ON s.project_id = %s AND s.span_id = l.span_key
                 JOIN traces_tag tg ON tg.project_id = %s AND tg.name = l.name
-                ORDER BY s.id, tg.id
+                ORDER BY s.span_pk, tg.id
                 ON CONFLICT (span_id, tag_id) DO NOTHING
                 """,
                 [now, [p[0] for p in pairs], [p[1] for p in pairs], project.pk, project.pk],

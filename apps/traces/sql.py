@@ -27,7 +27,9 @@ def plan_index_lookups() -> None:
     Every lookup ingest makes is by key. Right after a table was emptied or created its statistics
     say it is tiny, the planner picks sequential scans, and PostgreSQL caches the foreign-key
     checks' plans for the life of the connection: with persistent connections a fresh install
-    then got slower with every batch until autovacuum analysed the tables.
+    then got slower with every batch until autovacuum analysed the tables. The disabled scans' costs
+    (1e10) would make every statement look worth JIT-compiling (a second each on the partitioned
+    span table, whose plans span every partition): JIT is off for the transaction too.
     """
     with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_seqscan = off; SET LOCAL jit = off")

@@ -32,6 +32,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "retention.run_policies",
         "schedule": env.float("RETENTION_EVERY_SECONDS", default=3600.0),
     },
+    # PostgreSQL: span month partitions created ahead (a no-op on SQLite); the maintenance queue.
+    "partitions.ensure": {"task": "partitions.ensure", "schedule": 86400.0},
 }
 
 # Routed workers: one queue per kind of work, chosen by the task's name prefix, so a new task named

@@ -1,0 +1,202 @@
+"""Retention by dropping whole month partitions of spans (PostgreSQL), the batched DELETE for the rest.
+
+A month goes whole when every span in it belongs to a trace the plan expires. Pinned traces' spans
+are moved out first (back into traces_span, which routes them to the default partition), so what is
+kept stays whole. Per month, two short transactions:
+
+1. detach the partition (a brief ACCESS EXCLUSIVE lock on traces_span, given up after
+   RETENTION_DETACH_LOCK_TIMEOUT), check it again, move pinned spans back; commit.
+2. on the detached table, which nothing writes any more: delete what hangs off its spans, its keys
+   (`traces_span_key`), the spans of its traces in other months (a trace crossing a month's end),
+   its traces and what hangs off them, all set-based (`DELETE … WHERE span_id IN (SELECT id FROM
+   the detached spans)`), then DROP TABLE; commit.
+
+A run that died between the two finds the detached table and finishes it first. Whatever the plan
+dooms outside dropped months (the default partition, months shared with kept traces or other
+projects) then goes through `deletion.batched_delete`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import OperationalError, connection, transaction
+from django.db.models import Q
+from django.db.models.expressions import RawSQL
+
+from apps.traces.columns import SPAN_COLUMNS
+from apps.traces.models import Span, Trace
+from apps.traces.partitions import PARENT, SpanPartition, span_partitions, spans_partitioned
+
+from .deletion import DeletionTotals, Progress, _delete_rows, batched_delete, delete_dependents
+from .selectors import SPAN_REFERENCES, RetentionPlan, pinned_trace_id_queries, referenced_span_ids
+
+logger = logging.getLogger(__name__)
+
+_COLUMNS = ", ".join(SPAN_COLUMNS)
+DETACH_LOCK_TIMEOUT_MS = 5000
+_GONE = "assay_drop_spans"  # the detached month's span ids (temporary, per transaction)
+_TRACES = "assay_drop_traces"
+
+
+class _NotDroppable(Exception):
+    """The month holds a span the plan keeps: the detach is rolled back."""
+
+
+def _sql(queryset) -> tuple[str, tuple]:
+    sql, params = queryset.query.sql_with_params()
+    return sql, tuple(params)
+
+
+def _month_doomed(cursor, table: str, plan: RetentionPlan) -> bool:
+    """Every span of `table` belongs to a trace the plan expires (pinned ones are moved out, not lost)."""
+    expired, params = _sql(plan.expired.values("id"))
+    cursor.execute(
+        f"SELECT NOT EXISTS (SELECT 1 FROM {table} s WHERE NOT EXISTS "
+        f"(SELECT 1 FROM ({expired}) e WHERE e.id = s.trace_id))",
+        params,
+    )
+    return cursor.fetchone()[0]
+
+
+def _pinned_move(cursor, table: str, project: int | None) -> int:
+    """Copy the spans of pinned traces from detached `table` back into traces_span and out of `table`.
+
+    The pin selectors reach spans through traces_span, which no longer holds the detached ones: the
+    references to them are read by span id as well."""
+    by_trace = [_sql(query) for query in pinned_trace_id_queries(project=project)]
+    by_span = [_sql(referenced_span_ids(reason=reason)) for reason in SPAN_REFERENCES]
+    cursor.execute(
+        f"CREATE TEMPORARY TABLE assay_drop_keep ON COMMIT DROP AS "
+        f"SELECT DISTINCT trace_id AS id FROM {table} WHERE trace_id IN ({' UNION '.join(q for q, _ in by_trace)}) "
+        f"OR id IN ({' UNION '.join(q for q, _ in by_span)})",
+        tuple(p for _, ps in by_trace + by_span for p in ps),
+    )
+    if not cursor.rowcount:
+        cursor.execute("DROP TABLE assay_drop_keep")
+        return 0
+    keep = "trace_id IN (SELECT id FROM assay_drop_keep)"
+    cursor.execute(f"INSERT INTO {PARENT} ({_COLUMNS}) SELECT {_COLUMNS} FROM {table} WHERE {keep}")
+    moved = cursor.rowcount
+    cursor.execute(f"DELETE FROM {table} WHERE {keep}")
+    cursor.execute("DROP TABLE assay_drop_keep")
+    return moved
+
+
+def _detach(partition: SpanPartition, plan: RetentionPlan) -> bool:
+    """Transaction 1: detach the month if it is all doomed, moving pinned spans out. False: left as it was."""
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            # JIT: plans over every partition look costly enough to compile, which takes longer than they run.
+            cursor.execute(f"SET LOCAL lock_timeout = '{DETACH_LOCK_TIMEOUT_MS}ms'; SET LOCAL jit = off")
+            cursor.execute(f"ALTER TABLE {PARENT} DETACH PARTITION {partition.name}")
+            if not _month_doomed(cursor, partition.name, plan):
+                raise _NotDroppable
+            moved = _pinned_move(cursor, partition.name, plan.policy.project_id)
+    except _NotDroppable:
+        return False
+    except OperationalError as exc:  # lock_timeout: busy readers or writers; the batched DELETE does it
+        logger.warning("retention: could not detach %s (%s); left attached", partition.name, exc)
+        return False
+    logger.info("retention: detached %s, %s pinned spans moved out", partition.name, moved)
+    return True
+
+
+def _outside_spans(cursor):
+    """Spans of the month's traces in other partitions, bounded by the traces' summaries (min start, max end)."""
+    cursor.execute(
+        f"SELECT min(start_time), max(end_time), bool_or(start_time IS NULL OR end_time IS NULL) "
+        f"FROM traces_trace WHERE id IN (SELECT id FROM {_TRACES})"
+    )
+    lowest, highest, unbounded = cursor.fetchone()
+    spans = Span._base_manager.filter(trace_id__in=RawSQL(f"SELECT id FROM {_TRACES}", ())).order_by()  # noqa: S611
+    if unbounded or lowest is None:
+        return spans
+    return spans.filter(Q(start_time__isnull=True) | Q(start_time__gte=lowest, start_time__lte=highest))
+
+
+def _finish(table: str) -> DeletionTotals:
+    """Transaction 2: everything on the detached month's spans and traces, then the table itself."""
+    totals = DeletionTotals(batches=1)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL jit = off")
+        _pinned_move(cursor, table, None)  # pinned meanwhile (any project): kept too
+        cursor.execute(f"CREATE TEMPORARY TABLE {_GONE} ON COMMIT DROP AS SELECT id, project_id, span_id FROM {table}")
+        spans = cursor.rowcount
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {_TRACES} ON COMMIT DROP AS SELECT DISTINCT trace_id AS id FROM {table}"
+        )
+        cursor.execute(f"CREATE INDEX ON {_GONE} (id); ANALYZE {_GONE}; ANALYZE {_TRACES}")
+        delete_dependents(Span, RawSQL(f"SELECT id FROM {_GONE}", ()), totals)  # noqa: S611
+        cursor.execute(
+            f"DELETE FROM traces_span_key k USING {_GONE} g "
+            "WHERE k.project_id = g.project_id AND k.span_id = g.span_id AND k.span_pk = g.id"
+        )
+        spans += _delete_rows(Span, _outside_spans(cursor), totals)
+        traces = Trace._base_manager.filter(id__in=RawSQL(f"SELECT id FROM {_TRACES}", ())).order_by()  # noqa: S611
+        delete_dependents(Trace, traces.values("pk"), totals, skip=(Span,))
+        totals.traces = traces._raw_delete(traces.db)
+        cursor.execute(f"DROP TABLE {table}, {_GONE}, {_TRACES}")
+    totals.spans = spans + totals.rows.pop(Span._meta.label, 0)
+    logger.info("retention: dropped %s (%s spans, %s traces)", table, totals.spans, totals.traces)
+    return totals
+
+
+def detached_months() -> list[str]:
+    """Month tables detached by a run that did not finish them."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname FROM pg_class WHERE relkind = 'r' AND NOT relispartition "
+            "AND relname LIKE %s AND relnamespace = 'public'::regnamespace ORDER BY relname",
+            [PARENT.replace("_", r"\_") + r"\_p%"],
+        )
+        return [name for (name,) in cursor.fetchall()]
+
+
+def droppable_months(plan: RetentionPlan) -> list[SpanPartition]:
+    """Attached months wholly before the plan's age cutoff whose spans the plan all expires, oldest first."""
+    if plan.cutoff is None:
+        return []
+    months = [p for p in span_partitions() if not p.is_default and p.upper <= plan.cutoff]
+    with connection.cursor() as cursor:
+        return [p for p in months if _month_doomed(cursor, p.name, plan)]
+
+
+def partition_drop(
+    plan: RetentionPlan, *, batch_size: int | None = None, on_batch: Progress | None = None
+) -> DeletionTotals:
+    """The retention strategy of PostgreSQL: whole months where it can, batched DELETE for the rest."""
+    if not spans_partitioned():
+        return batched_delete(plan, batch_size=batch_size, on_batch=on_batch)
+    with connection.cursor() as cursor:
+        # JIT off for the run: plans over every partition look costly enough to compile (0.2–5 s a
+        # statement here), longer than they take to run.
+        cursor.execute("SET jit = off")
+    try:
+        return _months_then_batches(plan, batch_size=batch_size, on_batch=on_batch)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET jit")
+
+
+def _months_then_batches(plan: RetentionPlan, *, batch_size: int | None, on_batch: Progress | None) -> DeletionTotals:
+    totals = DeletionTotals()
+    for table in detached_months():
+        totals.add(_finish(table))
+    for partition in droppable_months(plan):
+        if _detach(partition, plan):
+            totals.add(_finish(partition.name))
+            if on_batch is not None:
+                on_batch(totals)
+    dropped = DeletionTotals()
+    dropped.add(totals)
+
+    def progress(rest: DeletionTotals) -> None:
+        if on_batch is not None:
+            both = DeletionTotals()
+            both.add(dropped)
+            both.add(rest)
+            on_batch(both)
+
+    totals.add(batched_delete(plan, batch_size=batch_size, on_batch=progress))
+    return totals
