@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -66,23 +67,54 @@ def _reset_celery_connections(app) -> None:
         amqp._producer_pool = None
 
 
+@contextlib.contextmanager
+def _broker(url: str):
+    """The Celery app sends to `url` (no eager mode, no result backend) inside the block, and to what it
+    sent to before afterwards, with pooled connections dropped both ways: a test that switches the broker
+    never leaves a later test sending to the wrong one."""
+    from config.celery import app
+
+    previous = {
+        "broker_url": app.conf.broker_url,
+        "task_always_eager": app.conf.task_always_eager,
+        "result_backend": app.conf.result_backend,
+    }
+    app.conf.update(broker_url=url, task_always_eager=False, result_backend=None)
+    _reset_celery_connections(app)
+    try:
+        yield app
+    finally:
+        app.conf.update(previous)
+        _reset_celery_connections(app)
+
+
 @pytest.fixture
-def celery_worker(transactional_db, redis_url):
+def redis_broker(redis_url, transactional_db):
+    """Tasks go to this test run's Redis database, emptied before and after."""
+    with _broker(redis_url) as app:
+        with app.connection_for_write() as conn:
+            conn.default_channel.client.flushdb()
+        yield redis_url
+        with app.connection_for_write() as conn:
+            conn.default_channel.client.flushdb()
+
+
+@pytest.fixture
+def memory_broker():
+    """Tasks go to kombu's in-process memory transport."""
+    with _broker("memory://") as app:
+        yield app
+
+
+@pytest.fixture
+def celery_worker(redis_broker):
     """A real Celery worker (solo pool, in a thread) consuming from Redis."""
     from celery.contrib.testing.worker import start_worker
 
     from config.celery import app
 
-    previous = {"broker_url": app.conf.broker_url, "task_always_eager": app.conf.task_always_eager}
-    app.conf.update(broker_url=redis_url, task_always_eager=False, result_backend=None)
-    _reset_celery_connections(app)
-    app.connection_for_write().default_channel.client.flushdb()
-    try:
-        with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as worker:
-            yield worker
-    finally:
-        app.conf.update(previous)
-        _reset_celery_connections(app)
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as worker:
+        yield worker
 
 
 @pytest.fixture(scope="session")

@@ -37,7 +37,7 @@ def test_every_registered_task_lands_in_a_declared_queue():
         assert app.amqp.router.route({}, name)["queue"].name in settings.ASSAY_QUEUES, name
 
 
-def test_a_message_is_published_to_its_queue(settings_broker_memory):
+def test_a_message_is_published_to_its_queue(memory_broker):
     from apps.retention.tasks import retention_run_policies_task
 
     with app.connection_for_write() as conn:
@@ -45,14 +45,6 @@ def test_a_message_is_published_to_its_queue(settings_broker_memory):
         message = conn.SimpleQueue("maintenance").get(timeout=5)
         assert message.headers["task"] == "retention.run_policies"
         message.ack()
-
-
-@pytest.fixture
-def settings_broker_memory():
-    previous = app.conf.broker_url
-    app.conf.broker_url = "memory://"
-    yield
-    app.conf.broker_url = previous
 
 
 def test_the_embedded_worker_consumes_every_queue():

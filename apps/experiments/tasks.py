@@ -19,7 +19,8 @@ def job_dispatch(task, job_model, job_id: int, *, what: str) -> bool:
     except Exception as exc:  # kombu's OperationalError and friends
         logger.warning("Could not send %s job %s to the queue: %s", what, job_id, exc)
         job_model.objects.filter(pk=job_id).update(
-            status=ExperimentStatus.FAILED, error=f"The job queue is unreachable; start the {what} again."
+            status=ExperimentStatus.FAILED,
+            error=f"The job queue is unreachable ({exc.__class__.__name__}); start the {what} again.",
         )
         return False
     return True

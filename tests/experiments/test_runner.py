@@ -121,7 +121,8 @@ def test_cancel_before_the_worker_starts(settings, curator, experiment):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_cancel_during_a_run_stops_after_the_chunk_in_flight(settings, project, client_as):
+def test_cancel_during_a_run_stops_after_the_chunk_in_flight(settings, project, client_as, memory_broker):
+    # transaction=True: the start really sends the job (on commit), so the broker is declared, not inherited
     experiment = experiment_make(
         project, [{"record_id": f"r{i}", "input": {"question": str(i), "ctx": 0}} for i in range(6)]
     )

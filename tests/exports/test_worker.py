@@ -89,18 +89,6 @@ def test_cancel_a_running_export_on_the_worker(celery_worker, project, member, c
     assert not storage.exists(job.storage_key)
 
 
-@pytest.fixture
-def redis_broker(redis_url, transactional_db):
-    from config.celery import app
-
-    app.conf.update(broker_url=redis_url, task_always_eager=False, result_backend=None)
-    with app.connection_for_write() as conn:
-        conn.default_channel.client.flushdb()
-    yield redis_url
-    with app.connection_for_write() as conn:
-        conn.default_channel.client.flushdb()
-
-
 def _database_url_of_this_process() -> str:
     """The test database, for a worker subprocess to connect to (a file on SQLite)."""
     db = connection.settings_dict
