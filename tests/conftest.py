@@ -58,13 +58,17 @@ def redis_url(worker_id) -> str:
 
 
 def _reset_celery_connections(app) -> None:
-    """Drop pooled broker connections so a changed broker_url takes effect for the next send."""
+    """Drop pooled broker connections so a changed broker_url takes effect for the next send, kombu's
+    process-wide pool registry included (a producer pool kept there would hold the closed pool)."""
+    from kombu import pools
+
     if app._pool is not None:
         app._pool.force_close_all()
     app._pool = None
     amqp = app.__dict__.get("amqp")
     if amqp is not None:
         amqp._producer_pool = None
+    pools.reset()
 
 
 @contextlib.contextmanager
