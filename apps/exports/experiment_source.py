@@ -118,7 +118,9 @@ class ExperimentResultSource(_ObservedSource):
         super().__init__(job, chunk_size=chunk_size)
         self.configs = _score_configs(self.queryset())
         columns = tuple(Column(n, k, nullable) for n, k, _, nullable in RESULT_FIELDS)
-        columns += tuple(c for config in self.configs for c in _config_columns(config))
+        score_columns = tuple(c for config in self.configs for c in _config_columns(config))
+        columns += score_columns
+        self.empty = (None,) * len(score_columns)  # a result without scores of these configs
         self.meta = SourceMeta(columns=columns, id_column="record_id", chat_input="input", chat_expected="expected")
 
     def queryset(self):
@@ -129,10 +131,6 @@ class ExperimentResultSource(_ObservedSource):
         for rows in self.pk_chunks(self.queryset(), fields):
             scores = self._scores([row[-1] for row in rows if row[-1] is not None])
             yield Batch(rows=[row[1:-1] + scores.get(row[-1], self.empty) for row in rows])
-
-    @property
-    def empty(self) -> tuple:
-        return tuple(None for config in self.configs for _ in _config_columns(config))
 
     def _scores(self, span_pks: list[int]) -> dict[int, tuple]:
         """{span pk: the score columns} of the spans with any score of the configs."""
