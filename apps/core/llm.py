@@ -12,12 +12,14 @@ import json
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from django.conf import settings
 
 from .exceptions import ApplicationError
+
+if TYPE_CHECKING:
+    import httpx
 
 LLM_HELP = (
     "This needs an OpenAI-compatible chat completions endpoint. Set LLM_BASE_URL (for example "
@@ -112,6 +114,8 @@ def llm_chat(
 
 
 def _post(body: dict[str, Any], *, timeout: float, retries: int) -> httpx.Response:
+    import httpx  # here, not at the top: ~20 MB that only a process calling an LLM should carry
+
     url = settings.LLM_BASE_URL.rstrip("/") + "/chat/completions"
     headers = {"Authorization": f"Bearer {settings.LLM_API_KEY}"} if settings.LLM_API_KEY else {}
     with httpx.Client(timeout=timeout, follow_redirects=False) as client:
