@@ -4,8 +4,9 @@ A month goes whole when every span in it belongs to a trace the plan expires. Pi
 are moved out first (back into traces_span, which routes them to the default partition), so what is
 kept stays whole. Per month, two short transactions:
 
-1. detach the partition (a brief ACCESS EXCLUSIVE lock on traces_span, given up after
-   RETENTION_DETACH_LOCK_TIMEOUT), check it again, move pinned spans back; commit.
+1. lock the month against writes (SHARE: reads go on), check that the plan expires all of it, detach
+   it (a brief ACCESS EXCLUSIVE lock on traces_span; both locks given up after
+   DETACH_LOCK_TIMEOUT_MS), move pinned spans back; commit.
 2. on the detached table, which nothing writes any more: delete what hangs off its spans, its keys
    (`traces_span_key`), the spans of its traces in other months (a trace crossing a month's end),
    its traces and what hangs off them, all set-based (`DELETE … WHERE span_id IN (SELECT id FROM
@@ -64,8 +65,8 @@ def _index_lookups(cursor):
 def _month_doomed(cursor, table: str, plan: RetentionPlan) -> bool:
     """Every span of `table` belongs to a trace the plan expires (pinned ones are moved out, not lost).
 
-    Asked of the month's distinct traces (one lookup a trace, not one a span: 1.1 s → see
-    docs/performance.md for 417k spans)."""
+    Asked of the month's distinct traces, one lookup a trace rather than one a span (417k spans:
+    1.04 → 0.34 s)."""
     expired, params = _sql(plan.expired.values("id"))
     cursor.execute(
         f"SELECT NOT EXISTS (SELECT 1 FROM (SELECT DISTINCT trace_id FROM {table}) s WHERE NOT EXISTS "
@@ -105,9 +106,12 @@ def _detach(partition: SpanPartition, plan: RetentionPlan) -> bool:
         with transaction.atomic(), connection.cursor() as cursor:
             # JIT: plans over every partition look costly enough to compile, which takes longer than they run.
             cursor.execute(f"SET LOCAL lock_timeout = '{DETACH_LOCK_TIMEOUT_MS}ms'; SET LOCAL jit = off")
-            cursor.execute(f"ALTER TABLE {PARENT} DETACH PARTITION {partition.name}")
+            # Checked once, under a lock that holds back writes to this month only (reads go on), so
+            # nothing lands in it between the check and the detach; the detach then locks briefly.
+            cursor.execute(f"LOCK TABLE {partition.name} IN SHARE MODE")
             if not _month_doomed(cursor, partition.name, plan):
                 raise _NotDroppable
+            cursor.execute(f"ALTER TABLE {PARENT} DETACH PARTITION {partition.name}")
             moved = _pinned_move(cursor, partition.name, plan.policy.project_id)
     except _NotDroppable:
         return False
@@ -138,15 +142,12 @@ def _finish(table: str) -> DeletionTotals:
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL jit = off")
         _pinned_move(cursor, table, None)  # pinned meanwhile (any project): kept too
-        cursor.execute(  # in key order: the keys' index is then read in order (below)
-            f"CREATE TEMPORARY TABLE {_GONE} ON COMMIT DROP AS "
-            f"SELECT id, project_id, span_id FROM {table} ORDER BY project_id, span_id"
-        )
+        cursor.execute(f"CREATE TEMPORARY TABLE {_GONE} ON COMMIT DROP AS SELECT id, project_id, span_id FROM {table}")
         spans = cursor.rowcount
         cursor.execute(
             f"CREATE TEMPORARY TABLE {_TRACES} ON COMMIT DROP AS SELECT DISTINCT trace_id AS id FROM {table}"
         )
-        cursor.execute(f"CREATE INDEX ON {_GONE} (id); ANALYZE {_GONE}; ANALYZE {_TRACES}")
+        cursor.execute(f"ANALYZE {_GONE}; ANALYZE {_TRACES}")
         delete_dependents(Span, RawSQL(f"SELECT id FROM {_GONE}", ()), totals)  # noqa: S611
         with _index_lookups(cursor):
             cursor.execute(
@@ -174,13 +175,17 @@ def detached_months() -> list[str]:
         return [name for (name,) in cursor.fetchall()]
 
 
-def droppable_months(plan: RetentionPlan) -> list[SpanPartition]:
-    """Attached months wholly before the plan's age cutoff whose spans the plan all expires, oldest first."""
+def candidate_months(plan: RetentionPlan) -> list[SpanPartition]:
+    """Attached months wholly before the plan's age cutoff, oldest first (`_detach` checks each)."""
     if plan.cutoff is None:
         return []
-    months = [p for p in span_partitions() if not p.is_default and p.upper <= plan.cutoff]
+    return [p for p in span_partitions() if not p.is_default and p.upper <= plan.cutoff]
+
+
+def droppable_months(plan: RetentionPlan) -> list[SpanPartition]:
+    """The candidate months whose spans the plan all expires: what a run would drop now."""
     with connection.cursor() as cursor:
-        return [p for p in months if _month_doomed(cursor, p.name, plan)]
+        return [p for p in candidate_months(plan) if _month_doomed(cursor, p.name, plan)]
 
 
 def partition_drop(
@@ -204,7 +209,7 @@ def _months_then_batches(plan: RetentionPlan, *, batch_size: int | None, on_batc
     totals = DeletionTotals()
     for table in detached_months():
         totals.add(_finish(table))
-    for partition in droppable_months(plan):
+    for partition in candidate_months(plan):
         if _detach(partition, plan):
             totals.add(_finish(partition.name))
             if on_batch is not None:
