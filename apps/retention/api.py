@@ -54,6 +54,7 @@ class RetentionRunSerializer(serializers.ModelSerializer):
             "pinned_by_reason",
             "batches",
             "error",
+            "note",
         )
         read_only_fields = fields
 

@@ -74,6 +74,8 @@ class RetentionRun(models.Model):
     pinned_by_reason = models.JSONField(default=dict, blank=True)
     batches = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True, default="")
+    # Why this run is in the log when no one started it (a month dropped whole by another project's run).
+    note = models.CharField(max_length=300, blank=True, default="")
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

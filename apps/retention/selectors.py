@@ -119,6 +119,7 @@ class RetentionPlan:
     expired: QuerySet
     doomed: QuerySet
     pinned: Q
+    now: datetime  # the moment the plan was made for (other projects' plans of a shared month use it too)
 
 
 def _age_condition(cutoff: datetime) -> Q:
@@ -151,7 +152,9 @@ def retention_plan(*, policy: RetentionPolicy, now: datetime | None = None) -> R
     traces = Trace.objects.filter(project_id=policy.project_id).order_by()
     expired = traces.filter(functools.reduce(operator.or_, conditions)) if conditions else traces.none()
     pinned = pinned_condition(project=policy.project_id)
-    return RetentionPlan(policy=policy, cutoff=cutoff, expired=expired, doomed=expired.exclude(pinned), pinned=pinned)
+    return RetentionPlan(
+        policy=policy, cutoff=cutoff, expired=expired, doomed=expired.exclude(pinned), pinned=pinned, now=now
+    )
 
 
 def plan_pinned_counts(plan: RetentionPlan) -> dict[str, int]:

@@ -65,6 +65,35 @@ def retention_run_execute(*, run: RetentionRun, strategy=None, batch_size: int |
     return _finish(run, status=RunStatus.SUCCEEDED)
 
 
+def retention_runs_record_drop(*, month: str, counts: dict[int, tuple[int, int]]) -> None:
+    """Log, in each other project's run log, what a month dropped whole took of its expired traces.
+
+    `counts`: {project id: (traces, spans)}. A month shared by projects drops only when every span in it
+    is expired by its own project's active policy (`partition_drop`); the run that drops it counts its
+    own project's traces, and each other project gets a finished run here, so its log shows what went
+    and when, without naming the project whose run it was. Called inside the drop's transaction."""
+    now = timezone.now()
+    label = month.rsplit("_p", 1)[-1].replace("_", "-")
+    note = f"Month {label} dropped whole by a retention run: every span in it was past its project's policy."
+    policies = RetentionPolicy.objects.filter(project_id__in=counts)
+    RetentionRun.objects.bulk_create(
+        [
+            RetentionRun(
+                policy=policy,
+                project_id=policy.project_id,
+                status=RunStatus.SUCCEEDED,
+                finished_at=now,
+                traces_expired=counts[policy.project_id][0],
+                traces_deleted=counts[policy.project_id][0],
+                spans_deleted=counts[policy.project_id][1],
+                batches=1,
+                note=note,
+            )
+            for policy in policies
+        ]
+    )
+
+
 def retention_run(
     *,
     policy: RetentionPolicy,

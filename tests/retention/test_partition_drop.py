@@ -10,7 +10,7 @@ from django.db import connection
 
 from apps.retention import partition_drop
 from apps.retention.deletion import batched_delete, default_strategy
-from apps.retention.models import RetentionPolicy, RunStatus
+from apps.retention.models import RetentionPolicy, RetentionRun, RunStatus
 from apps.retention.selectors import retention_plan
 from apps.retention.services import retention_run
 from apps.reviews.models import Comment, Score
@@ -99,6 +99,48 @@ def test_a_month_holding_what_the_plan_keeps_stays_and_its_doomed_traces_go_in_b
     assert not Trace.objects.filter(pk=doomed.pk).exists() and Trace.objects.filter(pk=theirs.pk).exists()
     assert (totals.traces, totals.spans) == (1, 2)
     assert _keys_match_spans()
+
+
+def test_a_month_shared_with_projects_whose_policies_expire_it_goes_whole_and_each_log_counts_its_own(project, month):
+    other = factories.ProjectFactory(name="Other tenant")
+    RetentionPolicy.objects.create(project=other, max_age_days=400)
+    mine = _trace(project, at=month, spans=2)
+    theirs = _trace(other, at=month, spans=3)
+    their_pinned = _trace(other, at=month, spans=1)
+    pin(their_pinned.spans.first(), "dataset")
+
+    run = retention_run(policy=project.retention_policy)
+
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert not _exists(NAME)
+    assert (run.traces_deleted, run.spans_deleted) == (1, 2)  # its own project's only
+    assert not Trace.objects.filter(pk__in=[mine.pk, theirs.pk]).exists()
+    assert Span.objects.filter(trace=their_pinned).count() == 1  # moved out, kept whole
+    (logged,) = RetentionRun.objects.filter(project=other)
+    assert (logged.status, logged.traces_deleted, logged.spans_deleted) == (RunStatus.SUCCEEDED, 1, 3)
+    assert logged.note.startswith("Month ") and project.name not in logged.note
+    assert _keys_match_spans()
+
+
+@pytest.mark.parametrize("their_policy", [None, "inactive", "younger"])
+def test_a_month_shared_with_a_project_that_keeps_its_spans_stays(project, month, their_policy):
+    other = factories.ProjectFactory()
+    if their_policy is not None:
+        RetentionPolicy.objects.create(
+            project=other,
+            max_age_days=365 if their_policy == "inactive" else 5000,
+            is_active=their_policy != "inactive",
+        )
+    mine = _trace(project, at=month)
+    theirs = _trace(other, at=month)
+
+    run = retention_run(policy=project.retention_policy)
+
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert _exists(NAME)  # their spans keep the month: mine went by batched DELETE
+    assert not Trace.objects.filter(pk=mine.pk).exists() and Trace.objects.filter(pk=theirs.pk).exists()
+    assert Span.objects.filter(trace=theirs).count() == 2
+    assert not RetentionRun.objects.filter(project=other).exists()
 
 
 def test_a_month_detached_by_a_run_that_died_is_finished_by_the_next(project, month):
