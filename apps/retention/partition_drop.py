@@ -67,11 +67,21 @@ def _index_lookups(cursor):
         cursor.execute("SET LOCAL enable_hashjoin TO DEFAULT; SET LOCAL enable_mergejoin TO DEFAULT")
 
 
+def _projects_in(cursor, table: str) -> set[int]:
+    """The projects with spans in `table`: one index descent a project (a loose index scan of its
+    (project_id, span_id) index), not a scan of the month (0.15 s for 417k spans)."""
+    cursor.execute(
+        f"WITH RECURSIVE p AS ((SELECT project_id FROM {table} ORDER BY project_id LIMIT 1) UNION ALL "
+        f"SELECT (SELECT project_id FROM {table} WHERE project_id > p.project_id ORDER BY project_id LIMIT 1) "
+        "FROM p WHERE p.project_id IS NOT NULL) SELECT project_id FROM p WHERE project_id IS NOT NULL"
+    )
+    return {project_id for (project_id,) in cursor.fetchall()}
+
+
 def _month_plans(cursor, table: str, plan: RetentionPlan) -> list[RetentionPlan] | None:
     """The plans, at the run's moment, of every project with spans in `table`: this run's and the other
     projects' active policies (beat runs those anyway). None when a project there has none: its spans stay."""
-    cursor.execute(f"SELECT DISTINCT project_id FROM {table}")
-    others = {project_id for (project_id,) in cursor.fetchall()} - {plan.policy.project_id}
+    others = _projects_in(cursor, table) - {plan.policy.project_id}
     if not others:
         return [plan]
     policies = list(RetentionPolicy.objects.filter(project_id__in=others, is_active=True))
@@ -106,10 +116,10 @@ def _pinned_move(cursor, table: str, project: int | None) -> int:
     references to them are read by span id as well."""
     by_trace = [_sql(query) for query in pinned_trace_id_queries(project=project)]
     by_span = [_sql(referenced_span_ids(reason=reason)) for reason in SPAN_REFERENCES]
-    cursor.execute(
+    cursor.execute(  # two index lookups (trace_id, id) of the few pinned, not an OR that scans the month
         f"CREATE TEMPORARY TABLE assay_drop_keep ON COMMIT DROP AS "
-        f"SELECT DISTINCT trace_id AS id FROM {table} WHERE trace_id IN ({' UNION '.join(q for q, _ in by_trace)}) "
-        f"OR id IN ({' UNION '.join(q for q, _ in by_span)})",
+        f"SELECT trace_id AS id FROM {table} WHERE trace_id IN ({' UNION '.join(q for q, _ in by_trace)}) "
+        f"UNION SELECT trace_id FROM {table} WHERE id IN ({' UNION '.join(q for q, _ in by_span)})",
         tuple(p for _, ps in by_trace + by_span for p in ps),
     )
     if not cursor.rowcount:
@@ -173,9 +183,11 @@ def _finish(table: str, *, project_id: int) -> DeletionTotals:
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL jit = off")
         _pinned_move(cursor, table, None)  # pinned meanwhile (any project): kept too
-        cursor.execute(f"CREATE TEMPORARY TABLE {_GONE} ON COMMIT DROP AS SELECT id, project_id, span_id FROM {table}")
         cursor.execute(
-            f"CREATE TEMPORARY TABLE {_TRACES} ON COMMIT DROP AS SELECT DISTINCT trace_id AS id FROM {table}"
+            f"CREATE TEMPORARY TABLE {_GONE} ON COMMIT DROP AS SELECT id, project_id, span_id, trace_id FROM {table}"
+        )
+        cursor.execute(  # from the narrow copy, not the month's wide rows
+            f"CREATE TEMPORARY TABLE {_TRACES} ON COMMIT DROP AS SELECT DISTINCT trace_id AS id FROM {_GONE}"
         )
         cursor.execute(f"ANALYZE {_GONE}; ANALYZE {_TRACES}")
         spans = _per_project(cursor, f"SELECT project_id, count(*) FROM {_GONE} GROUP BY project_id")
