@@ -189,7 +189,10 @@ def _finish(table: str, *, project_id: int) -> DeletionTotals:
         cursor.execute(  # from the narrow copy, not the month's wide rows
             f"CREATE TEMPORARY TABLE {_TRACES} ON COMMIT DROP AS SELECT DISTINCT trace_id AS id FROM {_GONE}"
         )
-        cursor.execute(f"ANALYZE {_GONE}; ANALYZE {_TRACES}")
+        # The index lets each child table be joined by lookups (below) instead of hashing the month's
+        # ids once per child table: PostgreSQL 15 hashes the IN side of a semi join, 0.09–0.2 s for
+        # 417k ids even when the child table holds 3 rows (1–2 ms by lookups).
+        cursor.execute(f"CREATE INDEX ON {_GONE} (id); ANALYZE {_GONE}; ANALYZE {_TRACES}")
         spans = _per_project(cursor, f"SELECT project_id, count(*) FROM {_GONE} GROUP BY project_id")
         with _index_lookups(cursor):
             traces = _per_project(
@@ -197,8 +200,8 @@ def _finish(table: str, *, project_id: int) -> DeletionTotals:
                 f"SELECT project_id, count(*) FROM traces_trace WHERE id IN (SELECT id FROM {_TRACES}) "
                 "GROUP BY project_id",
             )
-        delete_dependents(Span, RawSQL(f"SELECT id FROM {_GONE}", ()), totals)  # noqa: S611
-        with _index_lookups(cursor):
+        with _index_lookups(cursor):  # each child table's foreign key is indexed (Django's default)
+            delete_dependents(Span, RawSQL(f"SELECT id FROM {_GONE}", ()), totals)  # noqa: S611
             cursor.execute(
                 f"DELETE FROM traces_span_key k USING {_GONE} g "
                 "WHERE k.project_id = g.project_id AND k.span_id = g.span_id AND k.span_pk = g.id"
