@@ -169,6 +169,21 @@ def _outside_spans(cursor):
     return spans.filter(Q(start_time__isnull=True) | Q(start_time__gte=lowest, start_time__lte=highest))
 
 
+def _keys_delete(cursor) -> None:
+    """The month's rows of `traces_span_key`, found by span id: span ids come from a sequence, so the
+    month's are one range of the `span_pk` index (traces migration 0005), read in order against the
+    month's ids. Probing the (project_id, span_id) key once a span took 1.3–1.9 s for 417k spans."""
+    cursor.execute(f"SELECT min(id), max(id) FROM {_GONE}")
+    lowest, highest = cursor.fetchone()
+    if lowest is None:
+        return
+    cursor.execute(
+        f"DELETE FROM traces_span_key k WHERE k.span_pk BETWEEN %s AND %s AND EXISTS (SELECT 1 FROM {_GONE} g "
+        "WHERE g.id = k.span_pk AND g.project_id = k.project_id AND g.span_id = k.span_id)",
+        [lowest, highest],
+    )
+
+
 def _per_project(cursor, sql: str, params=()) -> dict[int, int]:
     cursor.execute(sql, params)
     return dict(cursor.fetchall())
@@ -202,10 +217,7 @@ def _finish(table: str, *, project_id: int) -> DeletionTotals:
             )
         with _index_lookups(cursor):  # each child table's foreign key is indexed (Django's default)
             delete_dependents(Span, RawSQL(f"SELECT id FROM {_GONE}", ()), totals)  # noqa: S611
-            cursor.execute(
-                f"DELETE FROM traces_span_key k USING {_GONE} g "
-                "WHERE k.project_id = g.project_id AND k.span_id = g.span_id AND k.span_pk = g.id"
-            )
+        _keys_delete(cursor)
         outside = _outside_spans(cursor)
         for project, count in outside.values_list("project_id").annotate(n=Count("id")).order_by():
             spans[project] = spans.get(project, 0) + count
