@@ -58,8 +58,8 @@ def _sql(queryset) -> tuple[str, tuple]:
 @contextlib.contextmanager
 def _index_lookups(cursor):
     """Joins of one month's rows against a table of every month by its index, not by hashing (or
-    sorting) the whole table: the cost follows the month, not the years kept. 417k keys against 5M:
-    1.6 s by index, 3.5–4.8 s by the hash join the planner picked (docs/performance.md)."""
+    sorting) either side whole: the cost follows the month, not the years kept (docs/performance.md,
+    "Span partitions at 5M spans")."""
     cursor.execute("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off")
     try:
         yield
