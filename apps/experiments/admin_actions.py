@@ -70,6 +70,7 @@ def _results_selection(queryset, limit: int) -> dict | None:
 EXPERIMENTS_EXPORT = ActionSource(
     source=ExportSource.EXPERIMENT,
     noun="results of the selected experiments",
+    parent="experiment",
     selection=_experiments_selection,
     formats=TABLE_FORMATS,
     included=INCLUDED,

@@ -54,6 +54,8 @@ class ActionSource:
     selection: Callable[[Any, int], dict | None] | None = None
     formats: tuple[str, ...] | None = None
     included: str = "Scores, tags, comments, corrections and reviewer metadata are included."
+    # The selected rows' noun (singular) when they are not the rows exported: "experiment".
+    parent: str = ""
 
 
 def _selected_pks(queryset, limit: int) -> dict | None:
@@ -110,6 +112,7 @@ def _confirm_page(modeladmin, request, queryset, what: ActionSource, form, proje
         "opts": modeladmin.model._meta,
         "form": form,
         "source": what.noun,
+        "parent": what.parent,
         "included": what.included,
         "project": project,
         "count": queryset.count() if not select_across else None,

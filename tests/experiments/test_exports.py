@@ -192,6 +192,7 @@ def test_admin_export_results_of_experiments_and_of_selected_results(client_as, 
     form = {"action": "export_experiment_results", "index": "0", "_selected_action": [str(scored.pk)]}
     page = client.post(experiments, form)
     assert page.status_code == 200 and b"results of the selected experiments" in page.content
+    assert b"Every result of the 1 selected experiment of" in b" ".join(page.content.split())
     assert b"openai_chat" not in page.content  # only the table formats are offered
     done = client.post(experiments, {**form, "export_confirm": "1", "format": "parquet"})
     assert done.status_code == 302
