@@ -80,6 +80,9 @@ def _peak_rss_mb() -> float:
 def _child(job_id: int) -> None:
     """Runs in a fresh process: one export, then its wall time and peak RSS as JSON."""
     _setup()
+    from apps.core.memory import worker_memory_setup
+
+    worker_memory_setup()  # as config/celery.py does in every worker process
     if os.environ.get("BENCH_WITHOUT_PANDAS") == "1":
         sys.meta_path.insert(0, _NoPandas())  # a worker installed without the dev extra
     # A worker is long-lived: import what the first export imports before timing, as a warm worker

@@ -18,6 +18,8 @@ else:
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
+# glibc's mmap threshold in worker processes, bytes (apps/core/memory.py); 0 leaves glibc's default.
+WORKER_MALLOC_MMAP_THRESHOLD = env.int("WORKER_MALLOC_MMAP_THRESHOLD", default=1 << 20)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
