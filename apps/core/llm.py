@@ -114,7 +114,7 @@ def llm_chat(
 
 
 def _post(body: dict[str, Any], *, timeout: float, retries: int) -> httpx.Response:
-    import httpx  # here, not at the top: ~20 MB that only a process calling an LLM should carry
+    import httpx  # here, not at the top: ~4 MB that only a process calling an LLM should carry
 
     url = settings.LLM_BASE_URL.rstrip("/") + "/chat/completions"
     headers = {"Authorization": f"Bearer {settings.LLM_API_KEY}"} if settings.LLM_API_KEY else {}

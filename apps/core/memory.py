@@ -24,7 +24,7 @@ M_MMAP_THRESHOLD = -3  # mallopt(3)
 
 def worker_memory_setup() -> bool:
     """Fix glibc's mmap threshold at WORKER_MALLOC_MMAP_THRESHOLD bytes; False when not applied."""
-    threshold = int(getattr(settings, "WORKER_MALLOC_MMAP_THRESHOLD", 0) or 0)
+    threshold = settings.WORKER_MALLOC_MMAP_THRESHOLD
     if threshold <= 0:
         return False
     name = ctypes.util.find_library("c")

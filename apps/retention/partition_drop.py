@@ -209,13 +209,12 @@ def _finish(table: str, *, project_id: int) -> DeletionTotals:
         # 417k ids even when the child table holds 3 rows (1–2 ms by lookups).
         cursor.execute(f"CREATE INDEX ON {_GONE} (id); ANALYZE {_GONE}; ANALYZE {_TRACES}")
         spans = _per_project(cursor, f"SELECT project_id, count(*) FROM {_GONE} GROUP BY project_id")
-        with _index_lookups(cursor):
+        with _index_lookups(cursor):  # each child table's foreign key is indexed (Django's default)
             traces = _per_project(
                 cursor,
                 f"SELECT project_id, count(*) FROM traces_trace WHERE id IN (SELECT id FROM {_TRACES}) "
                 "GROUP BY project_id",
             )
-        with _index_lookups(cursor):  # each child table's foreign key is indexed (Django's default)
             delete_dependents(Span, RawSQL(f"SELECT id FROM {_GONE}", ()), totals)  # noqa: S611
         _keys_delete(cursor)
         outside = _outside_spans(cursor)
